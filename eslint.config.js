@@ -1,0 +1,112 @@
+// @ts-check
+/**
+ * Lint config. The architecture boundaries of DESIGN.md are enforced here, not by memory:
+ *   - only electron/main and electron/preload may import 'electron';
+ *   - renderer/ imports only shared/ and its own files (plus browser packages such as react);
+ *   - shared/ imports nothing platform-specific: no Node built-ins, no DOM globals, no Electron;
+ *   - electron/broker never reaches into main/, preload/ or renderer/.
+ * test/unit/lint-boundaries.test.ts proves each rule fires on a violating file.
+ */
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules.filter((m) => !m.startsWith('_')), 'node:*'];
+
+const electronImport = {
+  name: 'electron',
+  message: "Only electron/main and electron/preload may import 'electron' (DESIGN.md: the broker runs headless under plain Node).",
+};
+
+/** Names of DOM globals shared/ must not touch; shared/ runs in the renderer, the broker and the CLI. */
+const domGlobals = ['window', 'document', 'navigator', 'localStorage', 'sessionStorage', 'HTMLElement', 'Element', 'location', 'alert'].map(
+  (name) => ({ name, message: 'shared/ is platform-neutral: no DOM globals.' }),
+);
+const nodeGlobals = ['process', 'Buffer', '__dirname', '__filename', 'require', 'global'].map((name) => ({
+  name,
+  message: 'shared/ is platform-neutral: no Node globals.',
+}));
+
+export default tseslint.config(
+  { ignores: ['out/**', 'dist/**', 'release/**', 'node_modules/**', 'coverage/**', 'test/fixtures/lint/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { ...globals.node } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-restricted-imports': ['error', { paths: [electronImport] }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
+      ],
+    },
+  },
+  {
+    files: ['electron/main/**', 'electron/preload/**'],
+    rules: { 'no-restricted-imports': 'off' },
+  },
+  {
+    files: ['electron/broker/**', 'electron/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronImport],
+          patterns: [
+            { group: ['**/renderer/**', '**/electron/main/**', '**/electron/preload/**', '../main/**', '../preload/**'], message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.' },
+          ],
+        },
+      ],
+      'no-console': ['error', { allow: [] }],
+    },
+  },
+  {
+    files: ['electron/cli/**'],
+    rules: { 'no-console': 'off' },
+  },
+  {
+    files: ['renderer/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronImport, ...nodeBuiltins.filter((m) => m !== 'node:*').map((name) => ({ name, message: 'renderer/ runs in a sandboxed browser: no Node built-ins.' }))],
+          patterns: [
+            { group: ['node:*'], message: 'renderer/ runs in a sandboxed browser: no Node built-ins.' },
+            { group: ['**/electron/**', '**/test/**', '**/bench/**', '**/scripts/**'], message: 'renderer/ imports only shared/ and its own files.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['shared/**'],
+    languageOptions: { globals: {} },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [electronImport, ...nodeBuiltins.filter((m) => m !== 'node:*').map((name) => ({ name, message: 'shared/ is platform-neutral: no Node built-ins.' }))],
+          patterns: [
+            { group: ['node:*'], message: 'shared/ is platform-neutral: no Node built-ins.' },
+            { group: ['**/electron/**', '**/renderer/**', '**/test/**'], message: 'shared/ imports nothing outside shared/.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', ...domGlobals, ...nodeGlobals],
+    },
+  },
+  {
+    // Tool configs must default-export.
+    files: ['*.config.ts', '*.config.js', '*.config.mjs', 'renderer/vite.config.ts', 'electron.vite.config.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    files: ['test/**', 'bench/**', 'scripts/**'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+);

@@ -1,0 +1,66 @@
+/**
+ * The error taxonomy every surface shows (tray, dashboard, CLI, MCP error results). Each code is stable: tests, docs
+ * and the UI key on it. The message says what happened; `fix` says what the user does about it, in one line.
+ *
+ * Nothing here may contain a token: broker code builds messages from codes and non-secret identifiers only.
+ */
+export const ErrorCodes = {
+  /** The config file or an input failed validation. */
+  CONFIG_INVALID: 'config_invalid',
+  /** No IdP session: the user has never signed in, or signed out. */
+  NOT_SIGNED_IN: 'not_signed_in',
+  /** The IdP refused the refresh token (revoked, expired, rotated): one interactive sign-in is needed. */
+  SESSION_EXPIRED: 'session_expired',
+  /** The interactive sign-in failed, timed out or was cancelled. */
+  SIGN_IN_FAILED: 'sign_in_failed',
+  /** The IdP could not be reached or answered 5xx; transient. */
+  IDP_UNREACHABLE: 'idp_unreachable',
+  /** The IdP refused the token exchange by policy (invalid_target, invalid_scope, unauthorized_client, ...). */
+  EXCHANGE_DENIED: 'exchange_denied',
+  /** The IdP does not issue ID-JAGs (unsupported_grant_type, requested_token_type not supported). */
+  IDP_NOT_XAA_CAPABLE: 'idp_not_xaa_capable',
+  /** The IdP rejected Lanyard's own client authentication (invalid_client). */
+  IDP_CLIENT_REJECTED: 'idp_client_rejected',
+  /** The MCP server's metadata does not allow cross-app access (no PRM, no jwt-bearer, no id-jag profile). */
+  SERVER_NOT_XAA_CAPABLE: 'server_not_xaa_capable',
+  /** The MCP server's metadata is inconsistent or hostile (issuer mismatch, foreign resource, insecure endpoint). */
+  SERVER_METADATA_INVALID: 'server_metadata_invalid',
+  /** The server's authorization server rejected Lanyard's client (invalid_client, client_id mismatch). */
+  AS_CLIENT_REJECTED: 'as_client_rejected',
+  /** The server's authorization server refused the grant for another reason. */
+  AS_GRANT_REJECTED: 'as_grant_rejected',
+  /** The server's authorization server could not be reached. */
+  AS_UNREACHABLE: 'as_unreachable',
+  /** The server needs scopes the IdP would not grant. */
+  INSUFFICIENT_SCOPE: 'insufficient_scope',
+  /** The MCP server could not be reached or failed. */
+  SERVER_UNREACHABLE: 'server_unreachable',
+  /** No configured server has this id. */
+  SERVER_UNKNOWN: 'server_unknown',
+  /** The OS keychain cannot be used (no bus, no keyring, locked, denied). */
+  KEYCHAIN_UNAVAILABLE: 'keychain_unavailable',
+  /** The local endpoint refused the caller (token, Host, Origin). */
+  LOCAL_AUTH_FAILED: 'local_auth_failed',
+  /** A port Lanyard needs is taken. */
+  PORT_IN_USE: 'port_in_use',
+  /** The broker is not running (CLI talking to it). */
+  BROKER_NOT_RUNNING: 'broker_not_running',
+  /** A setting is locked by the administrator's managed configuration. */
+  MANAGED_LOCKED: 'managed_locked',
+  /** Anything else; always carries a message. */
+  INTERNAL: 'internal',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The plain shape that crosses every boundary (IPC, HTTP, CLI --json). Never a raw Error, never a token. */
+export interface ErrorInfo {
+  code: ErrorCode;
+  message: string;
+  fix: string;
+  /** The server the error concerns, when there is one. */
+  serverId?: string;
+}
+
+export const isErrorCode = (value: unknown): value is ErrorCode =>
+  typeof value === 'string' && (Object.values(ErrorCodes) as string[]).includes(value);
