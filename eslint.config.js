@@ -60,7 +60,7 @@ export default tseslint.config(
           ],
         },
       ],
-      'no-console': ['error', { allow: [] }],
+      'no-console': 'error',
     },
   },
   {

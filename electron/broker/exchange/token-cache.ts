@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import type { SecretStore } from '../secrets/secret-store';
+import { silentLogger, type Logger } from '../util/log';
+
+export interface TokenKeyParts {
+  idpIssuer: string;
+  subject: string;
+  resource: string;
+  asIssuer: string;
+  clientId: string;
+  scopes: string[];
+}
+
+export interface CachedToken {
+  accessToken: string;
+  tokenType: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  obtainedAt: number;
+  /** Scopes the AS granted (or that were requested when it did not say). */
+  scopes: string[];
+}
+
+const PREFIX = 'token:';
+
+/** A stable cache key: never shared across users, IdP tenants, resources, authorization servers, clients or scope sets. */
+export function tokenCacheKey(parts: TokenKeyParts): string {
+  const canonical = JSON.stringify([parts.idpIssuer, parts.subject, parts.resource, parts.asIssuer, parts.clientId, [...new Set(parts.scopes)].sort()]);
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
+}
+
+/**
+ * Access tokens per key, in memory and written through to the keychain, so a restart does not mint again (Okta counts
+ * every ID-JAG against a monthly quota). A token is served only while it has more than `marginMs` left; expiry is an
+ * absolute time checked against the clock at every read, so a sleep or clock jump cannot serve a dead token.
+ */
+export class TokenCache {
+  private readonly memory = new Map<string, CachedToken>();
+  private readonly loaded = new Set<string>();
+  private readonly secrets: SecretStore;
+  private readonly now: () => number;
+  private readonly marginMs: number;
+  private readonly log: Logger;
+
+  constructor(options: { secrets: SecretStore; now?: () => number; marginMs?: number; log?: Logger }) {
+    this.secrets = options.secrets;
+    this.now = options.now ?? Date.now;
+    this.marginMs = options.marginMs ?? 60_000;
+    this.log = (options.log ?? silentLogger).child('token-cache');
+  }
+
+  /** A token with more than the margin left, or undefined. */
+  async get(key: string): Promise<CachedToken | undefined> {
+    let token = this.memory.get(key);
+    if (!token && !this.loaded.has(key)) {
+      this.loaded.add(key);
+      const raw = await this.secrets.get(PREFIX + key).catch((e: unknown) => {
+        this.log.warn('could not read a cached token from the keychain', { error: e });
+        return undefined;
+      });
+      if (raw) {
+        try {
+          token = JSON.parse(raw) as CachedToken;
+          this.memory.set(key, token);
+        } catch {
+          await this.secrets.delete(PREFIX + key).catch(() => {});
+        }
+      }
+    }
+    if (token && token.expiresAt - this.now() > this.marginMs) return token;
+    return undefined;
+  }
+
+  /** The token even when it is inside the renewal margin (still usable while a renewal is impossible). */
+  peek(key: string): CachedToken | undefined {
+    const token = this.memory.get(key);
+    return token && token.expiresAt > this.now() ? token : undefined;
+  }
+
+  async put(key: string, token: CachedToken): Promise<void> {
+    this.memory.set(key, token);
+    this.loaded.add(key);
+    try {
+      await this.secrets.set(PREFIX + key, JSON.stringify(token));
+    } catch (e) {
+      // The token still works from memory; the next start will just mint again.
+      this.log.warn('could not write a token to the keychain', { error: e });
+    }
+  }
+
+  async invalidate(key: string): Promise<void> {
+    this.memory.delete(key);
+    this.loaded.add(key);
+    await this.secrets.delete(PREFIX + key).catch(() => {});
+  }
+
+  /** Drops every token (sign-out, user change). */
+  async clear(): Promise<void> {
+    this.memory.clear();
+    this.loaded.clear();
+    await this.secrets.deleteAll(PREFIX);
+  }
+}

@@ -1,0 +1,403 @@
+import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
+import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
+import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
+import { LanyardError, toErrorInfo } from '../errors';
+import type { IdentitySession } from '../identity/identity-session';
+import { secretKeys, type SecretStore } from '../secrets/secret-store';
+import { withTimeout, type FetchLike } from '../util/http';
+import { silentLogger, type Logger } from '../util/log';
+import { SingleFlight } from '../util/single-flight';
+import { discoverServerAuth, splitScopes, type ServerAuthInfo } from './discovery';
+import { redeemIdJag, type AsClientAuthMethod, type AsCredentials } from './redeem';
+import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
+import type { UsageCounter } from './usage';
+
+/** What the token service needs to know about a configured server (a subset of the config's server entry). */
+export interface BrokeredServer {
+  id: string;
+  url: string;
+  enabled?: boolean;
+  asClient?: { clientId: string; method: AsClientAuthMethod } | undefined;
+  scopes?: string[] | undefined;
+  expectedAsIssuer?: string | undefined;
+}
+
+export interface BearerToken {
+  accessToken: string;
+  tokenType: string;
+  expiresAt: number;
+  scopes: string[];
+}
+
+export type TokenEvent =
+  | { type: 'token_minted'; serverId: string; scopes: string[]; expiresAt: number; durationMs: number }
+  | { type: 'token_step_up'; serverId: string; scopes: string[] }
+  | { type: 'token_error'; serverId: string; error: ErrorInfo };
+
+export interface ServerTokenStatus {
+  serverId: string;
+  authRequired: boolean | undefined;
+  asIssuer: string | undefined;
+  resource: string | undefined;
+  scopes: string[];
+  tokenExpiresAt: number | undefined;
+  idJagsThisMonth: number;
+  lastError: ErrorInfo | undefined;
+}
+
+interface ServerState {
+  info?: ServerAuthInfo | undefined;
+  /** The scope set requested for this server; grows by union on step-up (SEP-2350) and is shared by every caller. */
+  scopes?: string[] | undefined;
+  lastError?: ErrorInfo | undefined;
+  lastToken?: CachedToken | undefined;
+}
+
+const MAX_STEP_UPS = 2;
+
+/**
+ * "A bearer token for server S": the only thing the gateway asks for. It owns discovery, the token cache and the two
+ * legs of cross-app access (leg 1 through the identity session), and it is the single place that decides when to mint:
+ *   - one exchange at a time per cache key, however many IDE sessions wait;
+ *   - a cached token is reused until it is within the renewal margin, and from the keychain after a restart;
+ *   - on 401 the token is dropped and minted again once; on 403 insufficient_scope the scope set becomes the union and
+ *     a new token is minted, a bounded number of times, with a clear error when the IdP grants less than needed;
+ *   - when the IdP or AS is down, a token that is still valid keeps being served until it really expires.
+ */
+export class TokenService {
+  private readonly identity: IdentitySession;
+  private readonly secrets: SecretStore;
+  private readonly cache: TokenCache;
+  private readonly usage: UsageCounter;
+  private readonly getServer: (id: string) => BrokeredServer | undefined;
+  private readonly fetchFn: FetchLike;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly metadataTtlMs: number;
+  private readonly states = new Map<string, ServerState>();
+  private readonly discoverFlight = new SingleFlight<ServerAuthInfo>();
+  private readonly mintFlight = new SingleFlight<CachedToken>();
+  private readonly listeners = new Set<(event: TokenEvent) => void>();
+
+  constructor(options: {
+    identity: IdentitySession;
+    secrets: SecretStore;
+    usage: UsageCounter;
+    getServer: (id: string) => BrokeredServer | undefined;
+    fetch?: FetchLike;
+    now?: () => number;
+    log?: Logger;
+    requestTimeoutMs?: number;
+    renewalMarginMs?: number;
+    metadataTtlMs?: number;
+  }) {
+    this.identity = options.identity;
+    this.secrets = options.secrets;
+    this.usage = options.usage;
+    this.getServer = options.getServer;
+    this.now = options.now ?? Date.now;
+    this.fetchFn = withTimeout(options.fetch ?? fetch, options.requestTimeoutMs ?? 15_000);
+    this.log = (options.log ?? silentLogger).child('tokens');
+    this.metadataTtlMs = options.metadataTtlMs ?? 60 * 60_000;
+    this.cache = new TokenCache({ secrets: options.secrets, now: this.now, marginMs: options.renewalMarginMs ?? 60_000, log: this.log });
+    // Tokens belong to a user: when the user signs out or changes, none of them may be served again.
+    this.identity.onSubjectEnded(() => {
+      void this.clear();
+    });
+  }
+
+  onEvent(listener: (event: TokenEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Drops every cached token and all discovery state. */
+  async clear(): Promise<void> {
+    this.states.clear();
+    await this.cache.clear();
+  }
+
+  /** Discovery for a configured server, cached for an hour (or refreshed with `force`). */
+  async discover(serverId: string, options: { force?: boolean; challenge?: { resourceMetadataUrl?: string; scope?: string } } = {}): Promise<ServerAuthInfo> {
+    const server = this.requireServer(serverId);
+    const state = this.state(serverId);
+    if (!options.force && !options.challenge && state.info && this.now() - state.info.discoveredAt < this.metadataTtlMs) return state.info;
+    return this.discoverFlight.run(serverId, async () => {
+      try {
+        const info = await discoverServerAuth(server.url, {
+          fetch: this.fetchFn,
+          expectedAsIssuer: server.expectedAsIssuer,
+          challenge: options.challenge,
+          serverId,
+          now: this.now,
+        });
+        const previous = state.info;
+        state.info = info;
+        if (previous && (previous.asIssuer !== info.asIssuer || previous.resource !== info.resource)) state.scopes = undefined;
+        return info;
+      } catch (e) {
+        state.lastError = toErrorInfo(e);
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * A bearer token for the server, or null when the server needs none. Throws a LanyardError that says what to do.
+   */
+  async getToken(serverId: string): Promise<BearerToken | null> {
+    const server = this.requireServer(serverId);
+    const state = this.state(serverId);
+    try {
+      const info = await this.discover(serverId);
+      if (!info.authRequired) return null;
+      const user = this.currentUser();
+      const credentialsId = server.asClient?.clientId;
+      if (!credentialsId) {
+        throw new LanyardError(
+          ErrorCodes.CONFIG_INVALID,
+          `Server "${serverId}" needs Lanyard's client id at its authorization server (${info.asIssuer}).`,
+          'Your IdP admin knows it: it is the client id set in the resource connection for this server. Add it under the server\'s settings.',
+          { serverId },
+        );
+      }
+      state.scopes ??= initialScopes(info, server);
+      const key = tokenCacheKey({ idpIssuer: this.identity.issuer, subject: user.sub, resource: info.resource, asIssuer: info.asIssuer, clientId: credentialsId, scopes: state.scopes });
+      const cached = await this.cache.get(key);
+      if (cached) return this.serve(state, cached);
+      try {
+        const minted = await this.mintFlight.run(key, async () => (await this.cache.get(key)) ?? this.mint(server, info, state.scopes!, key));
+        return this.serve(state, minted);
+      } catch (e) {
+        // IdP or AS down: a token that still works keeps being served until it really expires.
+        const stale = this.cache.peek(key);
+        if (stale && e instanceof LanyardError && e.transient) {
+          this.log.info('renewal failed transiently; serving the still-valid token', { serverId, reason: e.code });
+          return this.serve(state, stale);
+        }
+        throw e;
+      }
+    } catch (e) {
+      const info = toErrorInfo(e);
+      state.lastError = { ...info, serverId };
+      this.emit({ type: 'token_error', serverId, error: state.lastError });
+      throw e;
+    }
+  }
+
+  /** After a 401 with this token: drop it (only if it is still the current one, so concurrent 401s mint once). */
+  async invalidate(serverId: string, accessToken: string): Promise<void> {
+    const state = this.states.get(serverId);
+    const info = state?.info;
+    const server = this.getServer(serverId);
+    if (!state || !info || !server?.asClient || !state.scopes) return;
+    const user = this.identity.state;
+    if (user.status !== 'signed_in' && user.status !== 'expired') return;
+    const key = tokenCacheKey({ idpIssuer: this.identity.issuer, subject: user.user.sub, resource: info.resource, asIssuer: info.asIssuer, clientId: server.asClient.clientId, scopes: state.scopes });
+    const current = this.cache.peek(key);
+    if (!current || current.accessToken === accessToken) await this.cache.invalidate(key);
+  }
+
+  /**
+   * After 403 insufficient_scope: the next token is requested with the union of what was asked and what the server
+   * challenged. Throws INSUFFICIENT_SCOPE when the current token was already minted for all of those (the IdP or AS
+   * granted less than the server needs: a policy matter, not something a retry fixes).
+   */
+  stepUp(serverId: string, challengedScope: string | undefined): void {
+    const state = this.state(serverId);
+    const challenged = splitScopes(challengedScope);
+    const current = state.scopes ?? [];
+    const union = [...new Set([...current, ...challenged])];
+    const granted = state.lastToken?.scopes ?? [];
+    const missing = challenged.filter((s) => !granted.includes(s));
+    if (union.length === current.length && missing.length > 0 && state.lastToken) {
+      throw new LanyardError(
+        ErrorCodes.INSUFFICIENT_SCOPE,
+        `Server "${serverId}" needs ${missing.join(', ')}, which your identity provider did not grant (granted: ${granted.join(' ') || 'none'}).`,
+        `Ask your IdP admin to allow ${missing.join(', ')} for you in this server's resource connection.`,
+        { serverId },
+      );
+    }
+    state.scopes = union;
+    this.emit({ type: 'token_step_up', serverId, scopes: union });
+  }
+
+  /**
+   * A fetch for the upstream MCP transport: injects the server's bearer token (never the IDE's Authorization header),
+   * re-mints once on 401 and steps up on 403 insufficient_scope, a bounded number of times.
+   */
+  authorizedFetch(serverId: string, base: FetchLike = fetch): FetchLike {
+    return async (input, init) => {
+      let token = await this.getToken(serverId);
+      let retried401 = false;
+      for (let stepUps = 0; ; ) {
+        const headers = new Headers(init?.headers);
+        headers.delete('authorization');
+        if (token) headers.set('authorization', `Bearer ${token.accessToken}`);
+        const response = await base(input, { ...init, headers });
+        if (response.status === 401 && !retried401) {
+          retried401 = true;
+          const challenge = extractWWWAuthenticateParams(response);
+          await response.body?.cancel().catch(() => {});
+          if (token) await this.invalidate(serverId, token.accessToken);
+          else await this.discover(serverId, { challenge: { ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl.href } : {}), ...(challenge.scope ? { scope: challenge.scope } : {}) } });
+          token = await this.getToken(serverId);
+          continue;
+        }
+        if (response.status === 403 && stepUps < MAX_STEP_UPS) {
+          const challenge = extractWWWAuthenticateParams(response);
+          if (challenge.error === 'insufficient_scope') {
+            await response.body?.cancel().catch(() => {});
+            stepUps++;
+            this.stepUp(serverId, challenge.scope);
+            token = await this.getToken(serverId);
+            continue;
+          }
+        }
+        return response;
+      }
+    };
+  }
+
+  status(serverId: string): ServerTokenStatus {
+    const state = this.states.get(serverId);
+    const token = state?.lastToken && state.lastToken.expiresAt > this.now() ? state.lastToken : undefined;
+    return {
+      serverId,
+      authRequired: state?.info?.authRequired,
+      asIssuer: state?.info?.asIssuer || undefined,
+      resource: state?.info?.resource,
+      scopes: token?.scopes ?? state?.scopes ?? [],
+      tokenExpiresAt: token?.expiresAt,
+      idJagsThisMonth: this.usage.count(serverId),
+      lastError: state?.lastError,
+    };
+  }
+
+  /** Forget a server (removed from config). */
+  forget(serverId: string): void {
+    this.states.delete(serverId);
+  }
+
+  private async mint(server: BrokeredServer, info: ServerAuthInfo, scopes: string[], key: string): Promise<CachedToken> {
+    const started = this.now();
+    const credentials = await this.credentials(server);
+    for (let attempt = 0; ; attempt++) {
+      const grant = await this.identity.requestIdJag({
+        audience: info.asIssuer,
+        resource: info.resource,
+        scope: scopes.length ? scopes.join(' ') : undefined,
+        serverId: server.id,
+      });
+      await this.usage.increment(server.id);
+      const grantScopes = checkIdJag(grant.idJag, info, credentials.clientId, server.id, this.now());
+      try {
+        const redeemed = await redeemIdJag({ tokenEndpoint: info.tokenEndpoint, asIssuer: info.asIssuer, idJag: grant.idJag, credentials, fetch: this.fetchFn, serverId: server.id });
+        const now = this.now();
+        const token: CachedToken = {
+          accessToken: redeemed.accessToken,
+          tokenType: redeemed.tokenType,
+          // Without expires_in, assume a short life rather than forever.
+          expiresAt: now + (redeemed.expiresIn ?? 300) * 1000,
+          obtainedAt: now,
+          scopes: splitScopes(redeemed.scope ?? grant.scope).length ? splitScopes(redeemed.scope ?? grant.scope) : grantScopes ?? scopes,
+        };
+        await this.cache.put(key, token);
+        this.emit({ type: 'token_minted', serverId: server.id, scopes: token.scopes, expiresAt: token.expiresAt, durationMs: now - started });
+        this.log.info('token minted', { serverId: server.id, scopes: token.scopes.join(' '), expiresInS: Math.round((token.expiresAt - now) / 1000) });
+        return token;
+      } catch (e) {
+        // An ID-JAG is single use; a replay/expiry rejection gets one fresh ID-JAG (protocol edge case 12).
+        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && /invalid_grant/.test(e.message)) continue;
+        throw e;
+      }
+    }
+  }
+
+  private async credentials(server: BrokeredServer): Promise<AsCredentials> {
+    const client = server.asClient!;
+    const credentials: AsCredentials = { clientId: client.clientId, method: client.method };
+    if (client.method === 'client_secret_basic' || client.method === 'client_secret_post') {
+      credentials.clientSecret = await this.secrets.get(secretKeys.serverClientSecret(server.id));
+      if (!credentials.clientSecret) {
+        throw new LanyardError(ErrorCodes.CONFIG_INVALID, `Server "${server.id}" uses ${client.method} but no client secret is in the keychain.`, `Set it with \`lanyard servers set-secret ${server.id}\` or in the server's settings.`, { serverId: server.id });
+      }
+    } else if (client.method === 'private_key_jwt') {
+      const raw = await this.secrets.get(secretKeys.serverPrivateKey(server.id));
+      if (raw) credentials.privateJwk = JSON.parse(raw) as JWK;
+    }
+    return credentials;
+  }
+
+  private serve(state: ServerState, token: CachedToken): BearerToken {
+    state.lastToken = token;
+    state.lastError = undefined;
+    return { accessToken: token.accessToken, tokenType: token.tokenType, expiresAt: token.expiresAt, scopes: token.scopes };
+  }
+
+  private currentUser() {
+    const s = this.identity.state;
+    if (s.status === 'signed_in' || s.status === 'expired') return s.user;
+    throw new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in to your identity provider.', 'Click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.');
+  }
+
+  private requireServer(serverId: string): BrokeredServer {
+    const server = this.getServer(serverId);
+    if (!server) throw new LanyardError(ErrorCodes.SERVER_UNKNOWN, `No server "${serverId}" is configured.`, 'Run `lanyard servers list` to see the configured servers.', { serverId });
+    return server;
+  }
+
+  private state(serverId: string): ServerState {
+    let state = this.states.get(serverId);
+    if (!state) this.states.set(serverId, (state = {}));
+    return state;
+  }
+
+  private emit(event: TokenEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (e) {
+        this.log.error('token event listener failed', { error: e });
+      }
+    }
+  }
+}
+
+/** MCP scope selection: challenged scopes, else the PRM's scopes_supported, plus any the admin configured. */
+function initialScopes(info: ServerAuthInfo, server: BrokeredServer): string[] {
+  const base = info.challengedScopes.length ? info.challengedScopes : info.scopesSupported;
+  return [...new Set([...base, ...(server.scopes ?? [])])];
+}
+
+/**
+ * Sanity-checks the ID-JAG before it is sent anywhere (protocol §13 step 5): it must be for this AS and name the client
+ * Lanyard will authenticate as. A client_id mismatch is an admin mapping problem worth naming precisely, and sending
+ * our AS credentials with a grant that cannot work would only burn the grant.
+ */
+function checkIdJag(idJag: string, info: ServerAuthInfo, clientId: string, serverId: string, now: number): string[] | undefined {
+  let claims: ReturnType<typeof decodeJwt>;
+  try {
+    const header = decodeProtectedHeader(idJag);
+    claims = decodeJwt(idJag);
+    if (header.typ && header.typ.toLowerCase() !== 'oauth-id-jag+jwt') throw new Error('typ');
+  } catch {
+    throw new LanyardError(ErrorCodes.IDP_NOT_XAA_CAPABLE, 'The identity provider returned something that is not an ID-JAG.', 'Check that the IdP supports Cross-App Access (Okta: org authorization server).', { serverId });
+  }
+  const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  if (!aud.some((a) => a === info.asIssuer || a?.replace(/\/$/, '') === info.asIssuer.replace(/\/$/, ''))) {
+    throw new LanyardError(ErrorCodes.EXCHANGE_DENIED, `The identity provider issued a grant for ${String(aud[0])}, not for this server's authorization server (${info.asIssuer}).`, 'Ask your IdP admin to check the issuer URL set for this resource connection.', { serverId });
+  }
+  if (claims.client_id !== undefined && claims.client_id !== clientId) {
+    throw new LanyardError(
+      ErrorCodes.AS_CLIENT_REJECTED,
+      `The identity provider maps Lanyard to client id "${String(claims.client_id)}" at ${info.asIssuer}, but this server is configured with "${clientId}".`,
+      `Set this server's client id to "${String(claims.client_id)}", or ask your IdP admin to fix the resource connection.`,
+      { serverId },
+    );
+  }
+  if (typeof claims.exp === 'number' && claims.exp * 1000 < now - 30_000) {
+    throw new LanyardError(ErrorCodes.EXCHANGE_DENIED, 'The identity provider issued an already expired grant; this machine\'s clock may be wrong.', 'Check the system clock and time zone, then retry.', { serverId });
+  }
+  return typeof claims.scope === 'string' ? splitScopes(claims.scope) : undefined;
+}
