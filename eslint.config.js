@@ -19,6 +19,16 @@ const electronImport = {
   message: "Only electron/main and electron/preload may import 'electron' (DESIGN.md: the broker runs headless under plain Node).",
 };
 
+/** Electron's subpath entry points ('electron/main', 'electron/renderer', 'electron/common') load it just the same. */
+const electronSubpaths = { regex: '^electron/', message: electronImport.message };
+
+const namedExportsOnly = { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' };
+/** no-restricted-imports only sees static imports; `import('electron')` and `require('electron')` are caught here. */
+const dynamicElectron = [
+  { selector: 'ImportExpression[source.value=/^electron(\\u002F.*)?$/]', message: electronImport.message },
+  { selector: "CallExpression[callee.name='require'][arguments.0.value=/^electron(\\u002F.*)?$/]", message: electronImport.message },
+];
+
 /** Names of DOM globals shared/ must not touch; shared/ runs in the renderer, the broker and the CLI. */
 const domGlobals = ['window', 'document', 'navigator', 'localStorage', 'sessionStorage', 'HTMLElement', 'Element', 'location', 'alert'].map(
   (name) => ({ name, message: 'shared/ is platform-neutral: no DOM globals.' }),
@@ -37,16 +47,13 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': ['error', { paths: [electronImport] }],
-      'no-restricted-syntax': [
-        'error',
-        { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' },
-      ],
+      'no-restricted-imports': ['error', { paths: [electronImport], patterns: [electronSubpaths] }],
+      'no-restricted-syntax': ['error', namedExportsOnly, ...dynamicElectron],
     },
   },
   {
     files: ['electron/main/**', 'electron/preload/**'],
-    rules: { 'no-restricted-imports': 'off' },
+    rules: { 'no-restricted-imports': 'off', 'no-restricted-syntax': ['error', namedExportsOnly] },
   },
   {
     files: ['electron/broker/**', 'electron/cli/**'],
@@ -56,7 +63,10 @@ export default tseslint.config(
         {
           paths: [electronImport],
           patterns: [
-            { group: ['**/renderer/**', '**/electron/main/**', '**/electron/preload/**', '../main/**', '../preload/**'], message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.' },
+            electronSubpaths,
+            { group: ['**/renderer/**', '**/electron/main/**', '**/electron/preload/**'], message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.' },
+            // Relative paths up into electron/main or electron/preload from any depth (../main, ../../main, ...).
+            { regex: '^(\\.\\./)+(main|preload)(/|$)', message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.' },
           ],
         },
       ],

@@ -31,13 +31,4 @@ fi
 export LANYARD_TEST_ROOT
 LANYARD_TEST_ROOT=$(mktemp -d -t lanyard-test.XXXXXX)
 trap 'rm -rf "$LANYARD_TEST_ROOT"' EXIT
-export XDG_DATA_HOME="$LANYARD_TEST_ROOT/xdg-data"
-export XDG_RUNTIME_DIR="$LANYARD_TEST_ROOT/xdg-runtime"
-mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR"
-chmod 700 "$XDG_RUNTIME_DIR"
-# A DISPLAY would make a locked keyring pop a prompt and hang the call; tests never have one.
-unset DISPLAY WAYLAND_DISPLAY
-KEYRING_PASSWORD=$(head -c 18 /dev/urandom | base64)
-export KEYRING_PASSWORD
-
-exec dbus-run-session -- sh -c 'printf %s "$KEYRING_PASSWORD" | gnome-keyring-daemon --replace --unlock --daemonize --components=secrets >/dev/null; unset KEYRING_PASSWORD; exec bash scripts/test-inner.sh "$@"' test-inner "$@"
+bash scripts/keyring-session.sh bash scripts/test-inner.sh "$@"

@@ -211,12 +211,15 @@ export class TokenService {
     const granted = state.lastToken?.scopes ?? [];
     const missing = challenged.filter((s) => !granted.includes(s));
     if (union.length === current.length && missing.length > 0 && state.lastToken) {
-      throw new LanyardError(
+      const error = new LanyardError(
         ErrorCodes.INSUFFICIENT_SCOPE,
         `Server "${serverId}" needs ${missing.join(', ')}, which your identity provider did not grant (granted: ${granted.join(' ') || 'none'}).`,
         `Ask your IdP admin to allow ${missing.join(', ')} for you in this server's resource connection.`,
         { serverId },
       );
+      state.lastError = error.toInfo();
+      this.emit({ type: 'token_error', serverId, error: state.lastError });
+      throw error;
     }
     state.scopes = union;
     this.emit({ type: 'token_step_up', serverId, scopes: union });
@@ -290,7 +293,8 @@ export class TokenService {
         serverId: server.id,
       });
       await this.usage.increment(server.id);
-      const grantScopes = checkIdJag(grant.idJag, info, credentials.clientId, server.id, this.now());
+      // Validity is judged on the wall clock, like the parties do; the injectable `now` only drives renewal timing.
+      const grantScopes = checkIdJag(grant.idJag, info, credentials.clientId, server.id, Date.now());
       try {
         const redeemed = await redeemIdJag({ tokenEndpoint: info.tokenEndpoint, asIssuer: info.asIssuer, idJag: grant.idJag, credentials, fetch: this.fetchFn, serverId: server.id });
         const now = this.now();

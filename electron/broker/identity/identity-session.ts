@@ -211,8 +211,16 @@ export class IdentitySession {
         const hint = options.loginHint ?? (previous.status === 'expired' ? previous.user.email : undefined);
         if (hint) params.login_hint = hint;
         const authorizeUrl = oidc.buildAuthorizationUrl(config, params);
-        await this.openUrl(authorizeUrl.href);
-        const callbackUrl = await redirect.waitForCallback();
+        // The browser runs on its own; only a failure to open it ends the wait early (the callback ends it otherwise).
+        const openFailed = Promise.resolve()
+          .then(() => this.openUrl(authorizeUrl.href))
+          .then(
+            () => new Promise<never>(() => {}),
+            (e: unknown) => {
+              throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'Lanyard could not open your web browser for sign-in.', `Open this address in a browser yourself: ${authorizeUrl.origin}`, { cause: e });
+            },
+          );
+        const callbackUrl = await Promise.race([redirect.waitForCallback(), openFailed]);
         try {
           const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
             pkceCodeVerifier: codeVerifier,
@@ -280,7 +288,7 @@ export class IdentitySession {
       email: typeof claims.email === 'string' ? claims.email : undefined,
       name: typeof claims.name === 'string' ? claims.name : undefined,
       idToken: tokens.idToken,
-      idTokenExpiresAt: claims.exp * 1000,
+      idTokenExpiresAt: localExpiry(claims, this.now()),
       refreshToken: tokens.refreshToken,
     };
     await this.persist(next);
@@ -393,7 +401,7 @@ export class IdentitySession {
       email: typeof claims.email === 'string' ? claims.email : previous?.email,
       name: typeof claims.name === 'string' ? claims.name : previous?.name,
       idToken,
-      idTokenExpiresAt: (claims.exp ?? 0) * 1000,
+      idTokenExpiresAt: localExpiry(claims, this.now()),
       refreshToken,
     };
     // Rotation safety: the new refresh token reaches the keychain before anything can use the new tokens.
@@ -414,8 +422,8 @@ export class IdentitySession {
     const { payload } = await jwtVerify(idToken, this.jwks, {
       issuer: config.serverMetadata().issuer,
       audience: this.settings.clientId,
+      // Validity is judged on the real clock; the injectable `now` only drives scheduling (when to refresh).
       clockTolerance: 60,
-      currentDate: new Date(this.now()),
     });
     if (typeof payload.sub !== 'string') throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The ID token has no subject.', 'Contact your IdP admin.');
     return payload as typeof payload & { sub: string };
@@ -574,6 +582,16 @@ export class IdentitySession {
   private emitSubjectEnded(previous: SignedInUser | undefined): void {
     for (const listener of this.subjectListeners) listener(previous);
   }
+}
+
+/**
+ * When the ID token expires on this machine's clock: its lifetime (exp - iat) from the moment it arrived, not its
+ * absolute `exp`, so a skewed local clock cannot make Lanyard refresh in a loop or too late (protocol edge case 11).
+ */
+function localExpiry(claims: { exp?: number | undefined; iat?: number | undefined }, receivedAt: number): number {
+  if (typeof claims.exp !== 'number') return receivedAt;
+  if (typeof claims.iat !== 'number' || claims.iat > claims.exp) return claims.exp * 1000;
+  return receivedAt + (claims.exp - claims.iat) * 1000;
 }
 
 const userOf = (s: StoredSession): SignedInUser => ({ issuer: s.issuer, sub: s.sub, email: s.email, name: s.name });

@@ -1,0 +1,190 @@
+import { z } from 'zod';
+import { isLoopbackHost } from '../util/url';
+
+/**
+ * Lanyard's settings file (`<home>/config.json`), validated with zod on every read and before every write.
+ *
+ * Nothing secret lives here: client secrets and private keys are in the OS keychain under the names given below, so
+ * the file can be shown, diffed, backed up and managed by IT. Objects are strict: an unknown key is an error naming
+ * it, because a misspelt setting silently ignored is worse than a refusal.
+ */
+
+/**
+ * The local MCP endpoint's default port (`http://127.0.0.1:47821/mcp`). Fixed so IDE configs written once keep
+ * working across restarts; chosen from the unassigned range above the common dev-server ports. 0 picks any free port
+ * (tests).
+ */
+export const DEFAULT_GATEWAY_PORT = 47821;
+export const DEFAULT_IDP_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+export const DEFAULT_TOOL_NAME_SEPARATOR = '__';
+export const SERVER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+const HTTPS_RULE = 'must be an https URL (http is allowed only for 127.0.0.1/localhost)';
+
+/** Why `value` is not acceptable as an endpoint Lanyard sends credentials to, or undefined when it is. */
+export function urlProblem(value: string, options: { allowQuery?: boolean } = {}): string | undefined {
+  if (value.trim() !== value || /\s/.test(value)) return 'must not contain spaces';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute URL such as https://mcp.example.com/mcp';
+  }
+  if (!(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname)))) return HTTPS_RULE;
+  if (url.username !== '' || url.password !== '') return 'must not contain a username or password (credentials belong in the OS keychain)';
+  // `#` can only start a fragment; URL drops an empty one, so test the text.
+  if (value.includes('#')) return 'must not contain a #fragment';
+  if (options.allowQuery === false && value.includes('?')) return 'must not contain a ?query (an issuer identifier has none)';
+  return undefined;
+}
+
+const endpointUrl = (options: { allowQuery?: boolean } = {}) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = urlProblem(value, options);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  });
+
+/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\`. */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, { error: 'must be one scope name (no spaces, quotes or backslashes)' });
+
+const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
+
+const port = (rule: string, ok: (n: number) => boolean) => z.int().refine(ok, { error: rule });
+
+/**
+ * How Lanyard authenticates to the IdP. `none` is Okta's "client ID only" for local agents. The secret for
+ * client_secret_basic/post is in the keychain under `idp:client_secret`; the private JWK for private_key_jwt under
+ * `idp:private_key` — never in this file.
+ */
+export const IdpClientAuthSchema = z.discriminatedUnion('method', [
+  z.strictObject({ method: z.literal('none') }),
+  z.strictObject({ method: z.enum(['client_secret_basic', 'client_secret_post']) }),
+  z.strictObject({ method: z.literal('private_key_jwt'), keyId: nonEmpty.optional() }),
+]);
+
+export const IdpConfigSchema = z.strictObject({
+  /** The IdP's issuer identifier exactly as its discovery document states it. */
+  issuer: endpointUrl({ allowQuery: false }),
+  clientId: nonEmpty,
+  clientAuth: IdpClientAuthSchema.default(() => ({ method: 'none' as const })),
+  scopes: z
+    .array(scopeToken)
+    .refine((s) => s.includes('openid'), { error: "must include 'openid' (Lanyard signs in with OpenID Connect)" })
+    .default(() => [...DEFAULT_IDP_SCOPES]),
+  /** The loopback redirect port; absent or 0 = an ephemeral port per sign-in (RFC 8252 §7.3). */
+  redirectPort: port('must be 0 (any free port) or between 1024 and 65535', (n) => n === 0 || (n >= 1024 && n <= 65535)).optional(),
+  /** Overrides the token endpoint used for the RFC 8693 exchange (IdPs that expose it elsewhere). */
+  tokenExchangeEndpoint: endpointUrl().optional(),
+});
+
+export const AsClientAuthMethodSchema = z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']);
+
+/**
+ * Lanyard's client at a server's authorization server. Its secret is in the keychain under
+ * `server:<id>:client_secret`, its private JWK under `server:<id>:private_key`.
+ */
+export const AsClientSchema = z.strictObject({
+  clientId: nonEmpty,
+  method: AsClientAuthMethodSchema.default('none'),
+  keyId: nonEmpty.optional(),
+});
+
+export const ServerConfigSchema = z.strictObject({
+  /** Stable id: the tool-name prefix (`<id>__tool`) and the relay path (`/mcp/<id>`). */
+  id: z.string().regex(SERVER_ID_PATTERN, {
+    error: "must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit",
+  }),
+  name: nonEmpty.max(80, { error: 'must be at most 80 characters' }),
+  /** The MCP endpoint (Streamable HTTP). */
+  url: endpointUrl(),
+  enabled: z.boolean().default(true),
+  asClient: AsClientSchema.optional(),
+  /** Scopes to request in addition to what the server's metadata advertises. */
+  scopes: z.array(scopeToken).optional(),
+  /** Pins the authorization server: discovery that names another issuer is refused. */
+  expectedAsIssuer: endpointUrl({ allowQuery: false }).optional(),
+});
+
+const ORIGIN_RULE = 'must be an origin such as https://app.example.com (scheme, host and optional port; no path or trailing slash)';
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    // Non-special schemes (vscode-webview://…) have an opaque origin "null": compare the parts instead.
+    const origin = url.origin === 'null' ? `${url.protocol}//${url.host}` : url.origin;
+    return url.host !== '' && origin === value;
+  } catch {
+    return false;
+  }
+}
+
+export const GatewayConfigSchema = z.strictObject({
+  port: port('must be 0 (any free port, tests only) or between 1024 and 65535', (n) => n === 0 || (n >= 1024 && n <= 65535)).default(
+    DEFAULT_GATEWAY_PORT,
+  ),
+  /**
+   * Joins server id and tool name in the aggregated `/mcp` endpoint. It must contain `_` or `.`: server ids may
+   * contain `-`, so a hyphen-only separator could not be split back unambiguously.
+   */
+  toolNameSeparator: z
+    .string()
+    .refine((s) => /^[_.-]{1,4}$/.test(s) && /[_.]/.test(s), {
+      error: "must be 1-4 of the characters '_', '.', '-' and contain '_' or '.'",
+    })
+    .default(DEFAULT_TOOL_NAME_SEPARATOR),
+  /** Extra browser origins allowed to call the local endpoint (DNS-rebinding defence keeps all others out). */
+  allowedOrigins: z.array(z.string().refine(isOrigin, { error: ORIGIN_RULE })).default(() => []),
+});
+
+export const UiConfigSchema = z.strictObject({
+  startAtLogin: z.boolean().optional(),
+});
+
+export const CONFIG_VERSION = 1;
+
+export const LanyardConfigSchema = z.strictObject({
+  version: z.literal(CONFIG_VERSION, {
+    error: (issue) =>
+      issue.input === undefined
+        ? `is required (add "version": ${CONFIG_VERSION})`
+        : typeof issue.input === 'number' && issue.input > CONFIG_VERSION
+          ? `is ${issue.input}: this file was written by a newer Lanyard; update Lanyard or restore an older backup`
+          : `must be ${CONFIG_VERSION}`,
+  }),
+  idp: IdpConfigSchema.optional(),
+  servers: z
+    .array(ServerConfigSchema)
+    .superRefine(
+      (servers, ctx) => {
+        // Runs even when some entries are invalid (`when`), so a duplicate is reported together with other errors.
+        const seen = new Map<string, number>();
+        servers.forEach((server, index) => {
+          const id = (server as { id?: unknown } | null)?.id;
+          if (typeof id !== 'string') return;
+          const first = seen.get(id);
+          if (first === undefined) seen.set(id, index);
+          else {
+            ctx.addIssue({
+              code: 'custom',
+              path: [index, 'id'],
+              message: `duplicate server id "${id}" (also used by servers[${first}]); ids must be unique`,
+              input: id,
+            });
+          }
+        });
+      },
+      { when: (payload) => Array.isArray(payload.value) },
+    )
+    .default(() => []),
+  gateway: GatewayConfigSchema.prefault({}),
+  ui: UiConfigSchema.optional(),
+});
+
+export type LanyardConfig = z.output<typeof LanyardConfigSchema>;
+/** What a config file may contain: defaults make most fields optional. */
+export type LanyardConfigInput = z.input<typeof LanyardConfigSchema>;
+export type IdpConfig = z.output<typeof IdpConfigSchema>;
+export type IdpClientAuth = z.output<typeof IdpClientAuthSchema>;
+export type ServerConfig = z.output<typeof ServerConfigSchema>;
+export type AsClientConfig = z.output<typeof AsClientSchema>;
+export type GatewayConfig = z.output<typeof GatewayConfigSchema>;

@@ -1,0 +1,283 @@
+import { chmodSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import Conf from 'conf';
+import { ErrorCodes } from '../../../shared/errors';
+import { LanyardError } from '../errors';
+import { lanyardPaths } from '../paths';
+import { jsonErrorPosition } from './json-position';
+import type { LanyardConfig, LanyardConfigInput } from './schema';
+import { parseLanyardConfig } from './validate';
+
+/**
+ * The file behind a `ConfigStore`. Headless (broker, CLI) it is `conf`; the Electron app injects `electron-store`
+ * (which wraps `conf`) over the same `<home>/config.json`, so both read and write one file.
+ */
+export interface ConfigBackend {
+  readonly path: string;
+  /** The parsed JSON document, or `undefined` when there is no file yet. Throws `ConfigFileError` when unreadable. */
+  read(): unknown;
+  /** Replaces the whole document (atomically, mode 0600). */
+  write(value: unknown): void;
+  /** Calls `onChange` when the file may have changed on disk (another process, a text editor). Returns a stop function. */
+  watch?(onChange: () => void): () => void;
+}
+
+/** The config file exists but is not JSON (or cannot be read). Carries a position, never the file's text. */
+export class ConfigFileError extends Error {
+  override readonly name = 'ConfigFileError';
+  constructor(
+    message: string,
+    readonly problem: 'syntax' | 'io',
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Settings for one Lanyard instance: validated with zod on every read, and before every write so that an invalid
+ * change never reaches the file (it stays byte-identical). `conf`'s own JSON-schema validation is not used: one
+ * schema (schema.ts), one set of messages.
+ */
+export class ConfigStore {
+  private readonly backend: ConfigBackend;
+  private readonly listeners = new Set<{ onChange: (config: LanyardConfig) => void; onError?: (error: LanyardError) => void }>();
+  private stopWatching: (() => void) | undefined;
+  /** The last config announced to listeners, serialized, so our own writes and no-op touches are not re-announced. */
+  private lastSeen: string | undefined;
+
+  constructor(backend: ConfigBackend) {
+    this.backend = backend;
+  }
+
+  get path(): string {
+    return this.backend.path;
+  }
+
+  /**
+   * The validated config with defaults applied. A missing or empty (`{}`) file is a fresh install: the defaults.
+   * Throws `LanyardError(CONFIG_INVALID)` naming each bad field and the file to edit.
+   */
+  load(): LanyardConfig {
+    let raw: unknown;
+    try {
+      raw = this.backend.read();
+    } catch (e) {
+      throw this.fileError(e);
+    }
+    const result = parseLanyardConfig(isFresh(raw) ? { version: 1 } : stripInternal(raw));
+    if (!result.ok) {
+      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${this.path} is invalid: ${summarize(result.issues)}`, `Edit ${this.path} and change ${fieldsOf(result.issues)} as described, then retry.`);
+    }
+    return result.config;
+  }
+
+  /**
+   * Applies `mutator` to a copy of the current config (mutate the draft, or return a new object), validates the
+   * result and writes it. On any error — invalid current file, mutator throws, result invalid — nothing is written.
+   * Returns the config as written (defaults applied).
+   */
+  update(mutator: (draft: LanyardConfig) => LanyardConfigInput | void): LanyardConfig {
+    const current = this.load();
+    const draft = structuredClone(current);
+    const next = mutator(draft) ?? draft;
+    const result = parseLanyardConfig(next);
+    if (!result.ok) {
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `The change was not saved: ${summarize(result.issues)}`,
+        `Correct ${fieldsOf(result.issues)} and try again; ${path.basename(this.path)} was not changed.`,
+      );
+    }
+    try {
+      this.backend.write(result.config);
+    } catch (e) {
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `Could not save ${this.path} (${(e as NodeJS.ErrnoException).code ?? 'I/O error'}).`,
+        `Check that ${path.dirname(this.path)} is writable by you and the disk is not full, then retry.`,
+        { cause: e },
+      );
+    }
+    this.announce(result.config);
+    return result.config;
+  }
+
+  /**
+   * Calls `onChange` with the new config after every `update()` and, when the backend can watch, after the file is
+   * changed by someone else. An edit that makes the file invalid goes to `onError` instead (the caller keeps running
+   * on the last good config). Returns an unsubscribe function.
+   */
+  onChange(onChange: (config: LanyardConfig) => void, onError?: (error: LanyardError) => void): () => void {
+    const entry = onError ? { onChange, onError } : { onChange };
+    this.listeners.add(entry);
+    if (this.listeners.size === 1 && this.backend.watch) {
+      try {
+        this.lastSeen = JSON.stringify(this.load());
+      } catch {
+        this.lastSeen = undefined;
+      }
+      this.stopWatching = this.backend.watch(() => this.onFileChanged());
+    }
+    return () => {
+      this.listeners.delete(entry);
+      if (this.listeners.size === 0) this.close();
+    };
+  }
+
+  /** Stops watching the file (listeners registered later start it again). */
+  close(): void {
+    this.stopWatching?.();
+    this.stopWatching = undefined;
+  }
+
+  private onFileChanged(): void {
+    let config: LanyardConfig;
+    try {
+      config = this.load();
+    } catch (e) {
+      const error = e instanceof LanyardError ? e : this.fileError(e);
+      for (const l of this.listeners) l.onError?.(error);
+      return;
+    }
+    this.announce(config);
+  }
+
+  private announce(config: LanyardConfig): void {
+    const serialized = JSON.stringify(config);
+    if (serialized === this.lastSeen) return;
+    this.lastSeen = serialized;
+    for (const l of this.listeners) l.onChange(config);
+  }
+
+  private fileError(e: unknown): LanyardError {
+    if (e instanceof LanyardError) return e;
+    if (e instanceof ConfigFileError && e.problem === 'syntax') {
+      return new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `${this.path} is not valid JSON (${e.message}).`,
+        `Fix the JSON syntax in ${this.path} (or move it aside to start with default settings), then retry.`,
+        { cause: e },
+      );
+    }
+    const code = (e as NodeJS.ErrnoException).code ?? (e instanceof ConfigFileError ? e.message : 'I/O error');
+    return new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `Could not read ${this.path} (${code}).`,
+      `Check that ${this.path} is a file you own and can read, then retry.`,
+      { cause: e },
+    );
+  }
+}
+
+/** A missing file, or `{}` (what electron-store writes before anything is set), means "fresh install". */
+function isFresh(raw: unknown): boolean {
+  return raw === undefined || (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.keys(raw).length === 0);
+}
+
+/** conf/electron-store keep migration bookkeeping under `__internal__`; it is theirs, not a setting. */
+function stripInternal(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('__internal__' in raw)) return raw;
+  const { __internal__: _internal, ...rest } = raw as Record<string, unknown>;
+  return rest;
+}
+
+const MAX_LISTED = 5;
+
+function summarize(issues: string[]): string {
+  const shown = issues.slice(0, MAX_LISTED).join('; ');
+  return issues.length > MAX_LISTED ? `${shown}; and ${issues.length - MAX_LISTED} more` : shown;
+}
+
+/** "servers[1].url" or "servers[1].url and gateway.port" — the fields the fix names. */
+function fieldsOf(issues: string[]): string {
+  const fields = [...new Set(issues.map((i) => i.slice(0, i.indexOf(': ')) || 'the file'))];
+  if (fields.length === 1) return fields[0] ?? 'the file';
+  if (fields.length <= MAX_LISTED) return `${fields.slice(0, -1).join(', ')} and ${fields[fields.length - 1]}`;
+  return `${fields.slice(0, MAX_LISTED).join(', ')} and the other fields listed`;
+}
+
+/** JSON.parse whose error says where, never what (V8's message quotes the text, which may hold a pasted secret). */
+export function parseConfigJson(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    const at = jsonErrorPosition(text);
+    throw new ConfigFileError(at ? `syntax error at line ${at.line}, column ${at.column}` : 'syntax error', 'syntax');
+  }
+}
+
+/**
+ * `conf` 15 over `<home>/config.json`: file mode 0600, atomic writes, no encryption (there is nothing secret in it),
+ * no conf schema (zod validates), no dot-notation (we always replace the whole document).
+ */
+export function createConfBackend(home: string): ConfigBackend {
+  const file = lanyardPaths(home).configFile;
+  let conf: Conf<Record<string, unknown>> | undefined;
+  const open = (): Conf<Record<string, unknown>> => {
+    if (conf) return conf;
+    // Created 0700 before conf's own mkdir (which would use the umask's 0755).
+    mkdirSync(home, { recursive: true, mode: 0o700 });
+    conf = new Conf<Record<string, unknown>>({
+      projectName: 'lanyard',
+      cwd: home,
+      configName: 'config',
+      configFileMode: 0o600,
+      accessPropertiesByDotNotation: false,
+      clearInvalidConfig: false,
+      serialize: (value) => `${JSON.stringify(value, null, 2)}\n`,
+      // conf expects an object; an empty file reads as {} and isFresh() treats it as a fresh install.
+      deserialize: (text) => (parseConfigJson(text) ?? {}) as Record<string, unknown>,
+    });
+    return conf;
+  };
+  return {
+    path: file,
+    read() {
+      const store = open().store;
+      return Object.keys(store).length === 0 ? undefined : store;
+    },
+    write(value) {
+      open().store = value as Record<string, unknown>;
+      // atomically applies the mode to the temp file it renames; make sure of it for a file that pre-existed.
+      if (process.platform !== 'win32') chmodSync(file, 0o600);
+    },
+    watch(onChange) {
+      return watchFile(file, onChange);
+    },
+  };
+}
+
+/**
+ * Watches `file` through its directory: writers (conf, editors) replace the file by rename, which a watch on the
+ * file itself would stop seeing after the first change. Debounced: one save is several events.
+ */
+function watchFile(file: string, onChange: () => void): () => void {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  let timer: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (name !== null && name !== base) return;
+      clearTimeout(timer);
+      timer = setTimeout(onChange, 50);
+      timer.unref();
+    });
+    // A watcher error (directory removed) ends watching; the next update() still announces changes.
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    return () => undefined;
+  }
+  return () => {
+    clearTimeout(timer);
+    watcher?.close();
+  };
+}
+
+/** The config store of the instance at `home` over `conf`. */
+export function openConfigStore(home: string): ConfigStore {
+  return new ConfigStore(createConfBackend(home));
+}

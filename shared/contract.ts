@@ -1,0 +1,214 @@
+import { z } from 'zod';
+import { ErrorCodes, type ErrorCode } from './errors';
+
+/**
+ * The one control contract between Lanyard's broker and every surface that drives it: the Electron IPC bridge
+ * (`window.lanyard` in the app) and the HTTP + server-sent-events API behind the headless dashboard and the CLI.
+ * Each method has a zod schema for its input and its output; both transports parse with them, so a malformed payload
+ * is refused the same way everywhere. Nothing in here ever carries a token.
+ */
+
+const errorCodeValues = Object.values(ErrorCodes) as [ErrorCode, ...ErrorCode[]];
+export const ErrorInfoSchema = z.object({
+  code: z.enum(errorCodeValues),
+  message: z.string(),
+  fix: z.string(),
+  serverId: z.string().optional(),
+});
+
+export const UserSchema = z.object({
+  issuer: z.string(),
+  sub: z.string(),
+  email: z.string().optional(),
+  name: z.string().optional(),
+});
+
+export const SessionStatusSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('not_configured') }),
+  z.object({ status: z.literal('signed_out') }),
+  z.object({ status: z.literal('signing_in') }),
+  z.object({ status: z.literal('signed_in'), user: UserSchema, idTokenExpiresAt: z.number() }),
+  z.object({ status: z.literal('expired'), user: UserSchema, error: ErrorInfoSchema }),
+]);
+
+export const ServerHealthSchema = z.enum(['disabled', 'idle', 'connecting', 'ready', 'degraded', 'error']);
+
+export const ServerStatusSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  url: z.string(),
+  enabled: z.boolean(),
+  managed: z.boolean(),
+  health: ServerHealthSchema,
+  /** How Lanyard gets tokens for it: cross-app access, or none needed. Unknown until discovered. */
+  authPath: z.enum(['xaa', 'none', 'unknown']),
+  asIssuer: z.string().optional(),
+  clientId: z.string().optional(),
+  toolCount: z.number().optional(),
+  scopes: z.array(z.string()),
+  tokenExpiresAt: z.number().optional(),
+  idJagsThisMonth: z.number(),
+  idJagMonthlyQuota: z.number(),
+  lastError: ErrorInfoSchema.optional(),
+});
+
+export const IdeSessionSchema = z.object({
+  id: z.string(),
+  clientName: z.string(),
+  clientVersion: z.string().optional(),
+  transport: z.enum(['http', 'stdio']),
+  endpoint: z.string(),
+  connectedAt: z.number(),
+  lastSeenAt: z.number(),
+});
+
+export const StatusSchema = z.object({
+  version: z.string(),
+  session: SessionStatusSchema,
+  idp: z.object({ issuer: z.string(), clientId: z.string(), managed: z.boolean() }).optional(),
+  servers: z.array(ServerStatusSchema),
+  gateway: z.object({ url: z.string(), port: z.number(), running: z.boolean() }),
+  secretStore: z.object({ kind: z.enum(['os-keychain', 'file', 'memory']), description: z.string() }),
+  ideSessions: z.array(IdeSessionSchema),
+});
+
+export const ActivityEventSchema = z.object({
+  id: z.number(),
+  at: z.number(),
+  kind: z.enum(['tool_call', 'token', 'session', 'server', 'ide']),
+  serverId: z.string().optional(),
+  /** One line a person reads; built from names and codes only, never a token or tool arguments. */
+  summary: z.string(),
+  outcome: z.enum(['ok', 'error', 'info']),
+  durationMs: z.number().optional(),
+  error: ErrorInfoSchema.optional(),
+});
+
+export const ProbeResultSchema = z.object({
+  url: z.string(),
+  reachable: z.boolean(),
+  authRequired: z.boolean().optional(),
+  resource: z.string().optional(),
+  asIssuer: z.string().optional(),
+  scopes: z.array(z.string()),
+  xaa: z.enum(['supported', 'not_advertised', 'unsupported', 'not_needed', 'unknown']),
+  /** True when Lanyard needs a client id at the AS from the user (not known from managed config or defaults). */
+  needsClientId: z.boolean(),
+  suggestedId: z.string().optional(),
+  suggestedName: z.string().optional(),
+  error: ErrorInfoSchema.optional(),
+});
+
+export const TestResultSchema = z.object({
+  serverId: z.string(),
+  ok: z.boolean(),
+  steps: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string(), error: ErrorInfoSchema.optional() })),
+  toolCount: z.number().optional(),
+});
+
+export const AddServerInputSchema = z.object({
+  url: z.string().min(1),
+  id: z.string().optional(),
+  name: z.string().optional(),
+  clientId: z.string().optional(),
+  clientAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+  /** Stored in the keychain, never in the config file. */
+  clientSecret: z.string().optional(),
+  scopes: z.array(z.string()).optional(),
+});
+
+export const SettingsSchema = z.object({
+  idp: z
+    .object({
+      issuer: z.string(),
+      clientId: z.string(),
+      clientAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']),
+      redirectPort: z.number().optional(),
+    })
+    .optional(),
+  gatewayPort: z.number(),
+  toolNameSeparator: z.string(),
+  allowedOrigins: z.array(z.string()),
+  startAtLogin: z.boolean(),
+  locked: z.array(z.string()),
+});
+
+export const SettingsUpdateSchema = z.object({
+  idp: z
+    .object({
+      issuer: z.string(),
+      clientId: z.string(),
+      clientAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+      clientSecret: z.string().optional(),
+      redirectPort: z.number().optional(),
+    })
+    .optional(),
+  gatewayPort: z.number().optional(),
+  toolNameSeparator: z.string().optional(),
+  allowedOrigins: z.array(z.string()).optional(),
+  startAtLogin: z.boolean().optional(),
+});
+
+export const IdeNameSchema = z.enum(['cursor', 'vscode', 'claude-code', 'claude-desktop', 'windsurf']);
+
+export const ConnectIdeResultSchema = z.object({
+  ide: IdeNameSchema,
+  configPath: z.string(),
+  backupPath: z.string().optional(),
+  changed: z.boolean(),
+  deepLink: z.string().optional(),
+  snippet: z.string(),
+});
+
+const none = z.object({}).strict();
+const ok = z.object({ ok: z.literal(true) });
+
+/** Every method: its input and output schema. The HTTP path is `/api/<method>` (POST, JSON body). */
+export const ControlMethods = {
+  status: { input: none, output: StatusSchema },
+  signIn: { input: none, output: ok },
+  signOut: { input: none, output: ok },
+  listServers: { input: none, output: z.array(ServerStatusSchema) },
+  addServer: { input: AddServerInputSchema, output: ServerStatusSchema },
+  removeServer: { input: z.object({ id: z.string() }).strict(), output: ok },
+  setServerEnabled: { input: z.object({ id: z.string(), enabled: z.boolean() }).strict(), output: ServerStatusSchema },
+  probeUrl: { input: z.object({ url: z.string() }).strict(), output: ProbeResultSchema },
+  testServer: { input: z.object({ id: z.string() }).strict(), output: TestResultSchema },
+  listTools: { input: z.object({ id: z.string() }).strict(), output: z.array(z.object({ name: z.string(), exposedName: z.string(), description: z.string().optional() })) },
+  connectIde: { input: z.object({ ide: IdeNameSchema, stdio: z.boolean().optional() }).strict(), output: ConnectIdeResultSchema },
+  recentActivity: { input: z.object({ limit: z.number().int().min(1).max(500).optional() }).strict(), output: z.array(ActivityEventSchema) },
+  getSettings: { input: none, output: SettingsSchema },
+  updateSettings: { input: SettingsUpdateSchema, output: SettingsSchema },
+} as const;
+
+export type ControlMethodName = keyof typeof ControlMethods;
+export type ControlInput<M extends ControlMethodName> = z.input<(typeof ControlMethods)[M]['input']>;
+export type ControlOutput<M extends ControlMethodName> = z.output<(typeof ControlMethods)[M]['output']>;
+
+/** Events pushed to every surface (IPC `webContents.send` in the app, SSE `/api/events` in the browser). */
+export const ControlEvents = {
+  status: StatusSchema,
+  activity: ActivityEventSchema,
+} as const;
+export type ControlEventName = keyof typeof ControlEvents;
+export type ControlEventPayload<E extends ControlEventName> = z.output<(typeof ControlEvents)[E]>;
+
+/** What both transports implement: the broker side (ControlService) and the client side (IPC bridge, HTTP client). */
+export type ControlApi = {
+  [M in ControlMethodName]: (input: ControlInput<M>) => Promise<ControlOutput<M>>;
+};
+
+/** The result envelope on the wire: expected failures are values, not exceptions (style.md §12). */
+export type ControlResult<T> = { ok: true; value: T } | { ok: false; error: z.output<typeof ErrorInfoSchema> };
+
+export type Status = z.output<typeof StatusSchema>;
+export type ServerStatus = z.output<typeof ServerStatusSchema>;
+export type ActivityEvent = z.output<typeof ActivityEventSchema>;
+export type ProbeResult = z.output<typeof ProbeResultSchema>;
+export type TestResult = z.output<typeof TestResultSchema>;
+export type Settings = z.output<typeof SettingsSchema>;
+export type IdeName = z.output<typeof IdeNameSchema>;
+export type SessionStatus = z.output<typeof SessionStatusSchema>;
+export type IdeSession = z.output<typeof IdeSessionSchema>;
+
+export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodName[];
