@@ -153,7 +153,8 @@ describe('resource AS metadata', () => {
       grant_types_supported: [JWT_BEARER, 'client_credentials'],
       authorization_grant_profiles_supported: [ID_JAG_PROFILE],
       scopes_supported: ['todo.read', 'todo.write', 'todo.admin', 'docs.read'],
-      response_types_supported: [],
+      authorization_endpoint: `${as.issuer}/authorize`,
+      response_types_supported: ['code'],
     });
     expect(new Set(a.body.token_endpoint_auth_methods_supported as string[])).toEqual(
       new Set(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']),

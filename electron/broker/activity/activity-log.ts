@@ -1,0 +1,87 @@
+import { appendFile, readFile, stat, rename } from 'node:fs/promises';
+import type { ActivityEvent } from '../../../shared/contract';
+import { redactText } from '../errors';
+import { silentLogger, type Logger } from '../util/log';
+
+export type ActivityInput = Omit<ActivityEvent, 'id' | 'at'> & { at?: number };
+
+const MAX_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Recent activity (tool calls, token events, sessions) for the dashboard and tray: a bounded ring in memory, appended
+ * to `<home>/activity.jsonl` (rotated at 1 MiB) so it survives a restart. Events carry names, codes and durations
+ * only — never tool arguments, results or tokens — and every summary is redacted once more on the way in.
+ */
+export class ActivityLog {
+  private readonly events: ActivityEvent[] = [];
+  private nextId = 1;
+  private readonly listeners = new Set<(event: ActivityEvent) => void>();
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly options: { file?: string | undefined; capacity?: number; now?: () => number; log?: Logger } = {},
+  ) {}
+
+  /** Loads the tail of the file from a previous run. */
+  async load(): Promise<void> {
+    if (!this.options.file) return;
+    try {
+      const lines = (await readFile(this.options.file, 'utf8')).split('\n').filter(Boolean).slice(-this.capacity);
+      for (const line of lines) {
+        try {
+          const event = JSON.parse(line) as ActivityEvent;
+          this.events.push(event);
+          this.nextId = Math.max(this.nextId, event.id + 1);
+        } catch {
+          // A torn last line after a crash: skip it.
+        }
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') (this.options.log ?? silentLogger).warn('activity file unreadable', { error: e });
+    }
+  }
+
+  record(input: ActivityInput): ActivityEvent {
+    const event: ActivityEvent = {
+      ...input,
+      id: this.nextId++,
+      at: input.at ?? (this.options.now ?? Date.now)(),
+      summary: redactText(input.summary).slice(0, 300),
+    };
+    this.events.push(event);
+    if (this.events.length > this.capacity) this.events.splice(0, this.events.length - this.capacity);
+    for (const listener of this.listeners) listener(event);
+    this.persist(event);
+    return event;
+  }
+
+  recent(limit = 100): ActivityEvent[] {
+    return this.events.slice(-limit).reverse();
+  }
+
+  onEvent(listener: (event: ActivityEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when every event recorded so far is on disk. */
+  flush(): Promise<void> {
+    return this.writing;
+  }
+
+  private get capacity(): number {
+    return this.options.capacity ?? 500;
+  }
+
+  private persist(event: ActivityEvent): void {
+    const file = this.options.file;
+    if (!file) return;
+    this.writing = this.writing
+      .then(async () => {
+        const size = await stat(file).then((s) => s.size, () => 0);
+        if (size > MAX_FILE_BYTES) await rename(file, `${file}.1`);
+        await appendFile(file, `${JSON.stringify(event)}\n`, { mode: 0o600 });
+      })
+      .catch((e: unknown) => (this.options.log ?? silentLogger).warn('could not write the activity file', { error: e }));
+  }
+}

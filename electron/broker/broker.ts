@@ -1,0 +1,163 @@
+import { ActivityLog } from './activity/activity-log';
+import type { LanyardConfig } from './config/schema';
+import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
+import { ControlService, type GatewayView } from './control/control-service';
+import { TokenService, type TokenEvent } from './exchange/token-service';
+import { UsageCounter } from './exchange/usage';
+import { IdentitySession } from './identity/identity-session';
+import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
+import { createSecretStore } from './secrets';
+import type { SecretStore } from './secrets/secret-store';
+import { createLogger, type Logger } from './util/log';
+
+export interface BrokerOptions {
+  version: string;
+  /** Opens the system browser for sign-in (Electron: shell.openExternal; headless: `open`/`xdg-open` or print). */
+  openUrl: (url: string) => Promise<void> | void;
+  env?: NodeJS.ProcessEnv;
+  home?: string;
+  /** The Electron app passes electron-store here; headless uses conf. Same file, same schema. */
+  configBackend?: ConfigBackend;
+  secrets?: SecretStore;
+  log?: Logger;
+  fetch?: typeof fetch;
+}
+
+export interface Engine {
+  identity: IdentitySession;
+  tokens: TokenService;
+}
+
+/**
+ * The composition root of Lanyard's logic: config, keychain, identity session, token service, activity and the control
+ * service, and (once started) the local MCP gateway. Plain Node — the Electron shell and the CLI both build one of
+ * these and differ only in how they open a browser and show status.
+ */
+export class Broker {
+  readonly home: string;
+  readonly paths: LanyardPaths;
+  readonly config: ConfigStore;
+  readonly secrets: SecretStore;
+  readonly activity: ActivityLog;
+  readonly usage: UsageCounter;
+  readonly control: ControlService;
+  readonly log: Logger;
+  private engine: Engine | undefined;
+  private engineKey = '';
+  private gatewayView: GatewayView | undefined;
+  private readonly detach: Array<() => void> = [];
+
+  private constructor(private readonly options: BrokerOptions) {
+    const env = options.env ?? process.env;
+    this.home = options.home ?? resolveLanyardHome(env);
+    this.paths = lanyardPaths(this.home);
+    this.log = options.log ?? createLogger();
+    this.config = new ConfigStore(options.configBackend ?? createConfBackend(this.home));
+    this.secrets = options.secrets ?? createSecretStore({ home: this.home, env });
+    this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
+    this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
+    this.control = new ControlService({
+      version: options.version,
+      config: this.config,
+      secrets: this.secrets,
+      activity: this.activity,
+      engine: () => this.engine,
+      gateway: () => this.gatewayView,
+      reconfigure: () => this.reconfigure(),
+      log: this.log,
+    });
+  }
+
+  static async create(options: BrokerOptions): Promise<Broker> {
+    const broker = new Broker(options);
+    await ensurePrivateDir(broker.home);
+    await Promise.all([broker.activity.load(), broker.usage.load()]);
+    await broker.reconfigure();
+    return broker;
+  }
+
+  /** The identity session and token service for the configured IdP, or undefined when none is configured. */
+  getEngine(): Engine | undefined {
+    return this.engine;
+  }
+
+  /** Lets the gateway (started separately) report into status; undefined when it stops. */
+  setGateway(view: GatewayView | undefined): void {
+    this.gatewayView = view;
+    this.control.statusChanged();
+  }
+
+  /** (Re)builds the engine when the IdP settings change; keeps it otherwise (tokens and sessions stay). */
+  async reconfigure(): Promise<void> {
+    const config = this.config.load();
+    const key = JSON.stringify(config.idp ?? null);
+    if (this.engine && key === this.engineKey) return;
+    for (const off of this.detach.splice(0)) off();
+    this.engineKey = key;
+    if (!config.idp) {
+      this.engine = undefined;
+      this.control.statusChanged();
+      return;
+    }
+    this.engine = this.buildEngine(config.idp);
+    await this.engine.identity.restore();
+    this.control.statusChanged();
+  }
+
+  private buildEngine(idp: NonNullable<LanyardConfig['idp']>): Engine {
+    const identity = new IdentitySession({
+      settings: {
+        issuer: idp.issuer,
+        clientId: idp.clientId,
+        clientAuth: { method: idp.clientAuth.method, ...('keyId' in idp.clientAuth && idp.clientAuth.keyId ? { keyId: idp.clientAuth.keyId } : {}) },
+        scopes: idp.scopes,
+        redirectPort: idp.redirectPort || undefined,
+        tokenExchangeEndpoint: idp.tokenExchangeEndpoint,
+      },
+      secrets: this.secrets,
+      openUrl: this.options.openUrl,
+      log: this.log,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+    });
+    const tokens = new TokenService({
+      identity,
+      secrets: this.secrets,
+      usage: this.usage,
+      getServer: (id) => {
+        const server = this.config.load().servers.find((s) => s.id === id);
+        return server && { id: server.id, url: server.url, enabled: server.enabled, asClient: server.asClient, scopes: server.scopes, expectedAsIssuer: server.expectedAsIssuer };
+      },
+      log: this.log,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+    });
+    this.detach.push(
+      identity.onChange((state) => {
+        if (state.status === 'expired') this.activity.record({ kind: 'session', summary: 'Sign-in expired: sign in again', outcome: 'error', error: state.error });
+        this.control.statusChanged();
+      }),
+      tokens.onEvent((event) => this.recordTokenEvent(event)),
+    );
+    return { identity, tokens };
+  }
+
+  private recordTokenEvent(event: TokenEvent): void {
+    switch (event.type) {
+      case 'token_minted':
+        this.activity.record({ kind: 'token', serverId: event.serverId, summary: `New token for ${event.serverId} (${event.scopes.join(' ') || 'default scopes'})`, outcome: 'ok', durationMs: event.durationMs });
+        break;
+      case 'token_step_up':
+        this.activity.record({ kind: 'token', serverId: event.serverId, summary: `Step-up for ${event.serverId}: requesting ${event.scopes.join(' ')}`, outcome: 'info' });
+        break;
+      case 'token_error':
+        this.activity.record({ kind: 'token', serverId: event.serverId, summary: `No token for ${event.serverId}: ${event.error.code}`, outcome: 'error', error: event.error });
+        break;
+    }
+    this.control.statusChanged();
+  }
+
+  async close(): Promise<void> {
+    for (const off of this.detach.splice(0)) off();
+    this.config.close();
+    await this.activity.flush();
+  }
+}
