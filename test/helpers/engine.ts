@@ -83,7 +83,7 @@ export interface EngineHarness {
  */
 export async function createEngine(
   sandbox: Sandbox,
-  options: { home: string; clock?: TestClock; recorder?: SecretRecorder; servers?: BrokeredServer[]; fetch?: typeof fetch; secrets?: SecretStore } = { home: '' },
+  options: { home: string; clock?: TestClock; recorder?: SecretRecorder; servers?: BrokeredServer[]; fetch?: typeof fetch; secrets?: SecretStore; requestTimeoutSeconds?: number } = { home: '' },
 ): Promise<EngineHarness> {
   const clock = options.clock ?? new TestClock();
   const recorder = options.recorder ?? new SecretRecorder();
@@ -99,6 +99,7 @@ export async function createEngine(
     secrets,
     fetch: fetchFn,
     now: clock.now,
+    ...(options.requestTimeoutSeconds ? { requestTimeoutSeconds: options.requestTimeoutSeconds } : {}),
     openUrl: async (url) => {
       opened.push(url);
       // The "browser": the IdP's login page, filled in as a person would, then the redirect back to Lanyard.
