@@ -1,3 +1,4 @@
+import { ErrorCodes } from '../../shared/errors';
 import { ActivityLog } from './activity/activity-log';
 import type { LanyardConfig } from './config/schema';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
@@ -6,7 +7,14 @@ import { TokenService, type TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
 import { IdentitySession } from './identity/identity-session';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
+import { LanyardError } from './errors';
+import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
+import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
+import { LocalAuth } from './gateway/local-auth';
+import { createRelay } from './gateway/relay';
+import { publishRuntime } from './gateway/runtime-file';
 import { createSecretStore } from './secrets';
+import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
 import { createLogger, type Logger } from './util/log';
 
@@ -28,6 +36,13 @@ export interface Engine {
   tokens: TokenService;
 }
 
+export interface RunningGateway {
+  server: GatewayServer;
+  aggregator: Aggregator;
+  localAuth: LocalAuth;
+  stop(): Promise<void>;
+}
+
 /**
  * The composition root of Lanyard's logic: config, keychain, identity session, token service, activity and the control
  * service, and (once started) the local MCP gateway. Plain Node — the Electron shell and the CLI both build one of
@@ -46,6 +61,7 @@ export class Broker {
   private engineKey = '';
   private gatewayView: GatewayView | undefined;
   private readonly detach: Array<() => void> = [];
+  private readonly engineListeners = new Set<() => void>();
 
   private constructor(private readonly options: BrokerOptions) {
     const env = options.env ?? process.env;
@@ -133,6 +149,7 @@ export class Broker {
     this.detach.push(
       identity.onChange((state) => {
         if (state.status === 'expired') this.activity.record({ kind: 'session', summary: 'Sign-in expired: sign in again', outcome: 'error', error: state.error });
+        for (const listener of this.engineListeners) listener();
         this.control.statusChanged();
       }),
       tokens.onEvent((event) => this.recordTokenEvent(event)),
@@ -153,6 +170,102 @@ export class Broker {
         break;
     }
     this.control.statusChanged();
+  }
+
+  /**
+   * Starts the local MCP endpoint: the front door (Host/Origin/local token), `/mcp` (aggregated), `/mcp/<id>` (relay),
+   * plus any extra routes (the control API and dashboard), then publishes the runtime file for the CLI and
+   * `lanyard stdio`. The gateway asks the current engine for tokens on every call, so an IdP change needs no restart.
+   */
+  async startGateway(options: { port?: number; routes?: (auth: LocalAuth) => GatewayRoute[] } = {}): Promise<RunningGateway> {
+    const localAuth = await LocalAuth.open(this.secrets, { allowedOrigins: () => this.config.load().gateway.allowedOrigins });
+    const tokens = {
+      authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => {
+        return async (input, init) => {
+          const engine = this.engine;
+          if (!engine) {
+            throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'No identity provider is configured.', 'Set your company\'s IdP in Lanyard\'s Settings, then sign in.', { serverId });
+          }
+          return engine.tokens.authorizedFetch(serverId, base)(input, init);
+        };
+      },
+    };
+    const servers = () => this.config.load().servers;
+    const aggregator = createAggregator({
+      tokens,
+      getServers: () => servers().map((s) => ({ id: s.id, name: s.name, url: s.url, enabled: s.enabled })),
+      separator: this.config.load().gateway.toolNameSeparator,
+      log: this.log,
+      version: this.options.version,
+      isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
+      signInHint: () =>
+        this.engine
+          ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
+          : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.',
+      onActivity: (event) => this.activity.record(event),
+      onIdeSession: (event) => {
+        this.activity.record({ kind: 'ide', summary: `${event.session.clientName}${event.session.clientVersion ? ` ${event.session.clientVersion}` : ''} ${event.type === 'connected' ? 'connected' : 'disconnected'}`, outcome: 'info' });
+        this.control.statusChanged();
+      },
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+    });
+    const relay = createRelay({
+      getServer: (id) => servers().find((s) => s.id === id),
+      tokens,
+      log: this.log,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+    });
+    let server: GatewayServer;
+    try {
+      server = await startGatewayServer({
+        port: options.port ?? this.config.load().gateway.port,
+        localAuth,
+        aggregator,
+        relay,
+        routes: options.routes?.(localAuth) ?? [],
+        log: this.log,
+      });
+    } catch (e) {
+      await aggregator.close();
+      throw e;
+    }
+    const runtime = await publishRuntime({ home: this.home, port: server.port, version: this.options.version, localAuth, onError: (e) => this.log.warn('runtime file', { error: e }) });
+    const offHealth = aggregator.onServerHealth(() => this.control.statusChanged());
+    // Sign-in, sign-out and config edits change what /mcp lists: tell every IDE session.
+    const offConfig = this.config.onChange(() => aggregator.notifyServersChanged(), (e) => this.log.warn('config change ignored', { error: e }));
+    const offSession = this.onEngineStateChange(() => aggregator.notifyServersChanged());
+    this.setGateway({
+      url: server.url,
+      port: server.port,
+      ideSessions: () => aggregator.ideSessions().map((s) => ({ ...s })),
+      serverHealth: (id) => aggregator.serverHealth(id),
+      listTools: (id) => aggregator.listTools(id),
+      serversChanged: () => aggregator.notifyServersChanged(),
+    });
+    this.activity.record({ kind: 'server', summary: `Local MCP endpoint listening on ${server.mcpUrl}`, outcome: 'ok' });
+    let stopped = false;
+    return {
+      server,
+      aggregator,
+      localAuth,
+      stop: async () => {
+        if (stopped) return;
+        stopped = true;
+        offHealth();
+        offConfig();
+        offSession();
+        this.setGateway(undefined);
+        await runtime.close();
+        await server.close();
+        await aggregator.close();
+      },
+    };
+  }
+
+  /** Calls back on every identity state change of the current (or a rebuilt) engine. */
+  private onEngineStateChange(listener: () => void): () => void {
+    this.engineListeners.add(listener);
+    return () => this.engineListeners.delete(listener);
   }
 
   async close(): Promise<void> {

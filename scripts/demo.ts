@@ -1,0 +1,144 @@
+/**
+ * `npm run demo`: Lanyard on its built-in sandbox enterprise.
+ *
+ * Starts the sandbox (an Okta-like IdP with a real login page, two authorization servers that validate ID-JAGs, two
+ * protected MCP servers) and Lanyard headless against it, in the LANYARD_HOME `.lanyard-demo/`; prints the dashboard
+ * link, the sandbox accounts and the IDE snippet; stops everything cleanly on Ctrl-C.
+ *
+ * On Linux without a desktop session (no D-Bus session bus), it runs itself inside a private D-Bus session with an
+ * unlocked gnome-keyring (scripts/keyring-session.sh), so secrets still go to a real OS keychain.
+ *
+ *   npm run demo                  the whole thing
+ *   npm run sandbox               the sandbox only (for running `lanyard serve` yourself)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { version } from '../package.json';
+import { openConfigStore } from '../electron/broker/config/store';
+import { LanyardError } from '../electron/broker/errors';
+import { startHeadless } from '../electron/broker/headless';
+import { createSecretStore } from '../electron/broker/secrets';
+import { createLogger } from '../electron/broker/util/log';
+import { SANDBOX_USERS, startSandbox } from '../test/fixtures/sandbox';
+
+const root = path.resolve(import.meta.dirname, '..');
+const sandboxOnly = process.argv.includes('--sandbox-only');
+
+function ensureKeyringSession(): void {
+  if (process.platform !== 'linux' || process.env.DBUS_SESSION_BUS_ADDRESS || process.env.LANYARD_DEMO_IN_SESSION || sandboxOnly) return;
+  const deps = spawnSync('bash', [path.join(root, 'scripts/ensure-system-deps.sh'), 'gnome-keyring', 'libsecret-1-0', 'dbus', 'dbus-x11'], { stdio: 'inherit' });
+  if (deps.status !== 0) process.exit(1);
+  process.stderr.write('demo: no desktop session here; starting a private D-Bus session with gnome-keyring for the OS keychain.\n');
+  const child = spawnSync('bash', [path.join(root, 'scripts/keyring-session.sh'), process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, LANYARD_DEMO_IN_SESSION: '1' },
+  });
+  process.exit(child.status ?? 0);
+}
+
+function ensureBuilt(): void {
+  if (existsSync(path.join(root, 'out/cli/lanyard.js')) && existsSync(path.join(root, 'out/renderer/index.html'))) return;
+  process.stderr.write('demo: building Lanyard (first run only)…\n');
+  const build = spawnSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
+}
+
+async function main(): Promise<void> {
+  ensureKeyringSession();
+  const sandbox = await startSandbox();
+  const accounts = SANDBOX_USERS.map((u) => `${u.username} / ${u.password}`).join('    ');
+  if (sandboxOnly) {
+    const config = sandbox.lanyardConfig();
+    process.stdout.write(
+      [
+        '',
+        'Sandbox enterprise running:',
+        `  IdP issuer     ${sandbox.idp.issuer}   (client id ${config.idp.clientId}, public client)`,
+        ...sandbox.servers.map((s) => `  MCP server     ${s.id.padEnd(6)} ${s.mcp.url}   (AS ${s.as.issuer}, Lanyard's client id ${s.asClient.clientId})`),
+        `  Accounts       ${accounts}`,
+        '',
+        'Ctrl-C stops it.',
+        '',
+      ].join('\n'),
+    );
+    await waitForSignal();
+    await sandbox.stop();
+    return;
+  }
+
+  ensureBuilt();
+  const home = process.env.LANYARD_DEMO_HOME ? path.resolve(process.env.LANYARD_DEMO_HOME) : path.join(root, '.lanyard-demo');
+  // A fresh config for this sandbox run (its ports are new every time); other files in the home are kept.
+  const config = openConfigStore(home);
+  const lanyard = sandbox.lanyardConfig();
+  config.update(() => ({ version: 1, idp: lanyard.idp, servers: lanyard.servers, gateway: { port: 47821 } }));
+  config.close();
+  const secrets = createSecretStore({ home });
+  for (const [key, value] of Object.entries(sandbox.lanyardSecrets())) await secrets.set(key, value);
+
+  const log = createLogger({ level: process.env.LANYARD_LOG_LEVEL === 'debug' ? 'debug' : 'warn' });
+  let headless;
+  try {
+    headless = await startHeadless({ version, home, log });
+  } catch (e) {
+    if (!(e instanceof LanyardError && e.code === 'port_in_use')) throw e;
+    process.stderr.write('demo: port 47821 is taken (another Lanyard?); using a free port instead.\n');
+    headless = await startHeadless({ version, home, log, port: 0 });
+  }
+  const cli = `${process.execPath} ${path.join(root, 'out/cli/lanyard.js')}`;
+  const stdioSnippet = JSON.stringify(
+    { mcpServers: { lanyard: { command: process.execPath, args: [path.join(root, 'out/cli/lanyard.js'), 'stdio'], env: { LANYARD_HOME: home } } } },
+    null,
+    2,
+  );
+  process.stdout.write(
+    [
+      '',
+      '  Lanyard demo is running.',
+      '',
+      `  Dashboard        ${headless.dashboardLink()}`,
+      `  MCP endpoint     ${headless.mcpUrl}   (local token required; \`lanyard connect <ide>\` writes it for you)`,
+      `  Sandbox IdP      ${sandbox.idp.issuer}`,
+      `  Sign in as       ${accounts}`,
+      '',
+      '  Sign in from the dashboard, or:',
+      `    LANYARD_HOME=${home} ${cli} login`,
+      `    LANYARD_HOME=${home} ${cli} status`,
+      '',
+      '  Point your IDE at Lanyard (stdio; Cursor ~/.cursor/mcp.json, Claude Desktop, Windsurf…):',
+      ...stdioSnippet.split('\n').map((l) => `    ${l}`),
+      '',
+      '  Servers behind it: ' + sandbox.servers.map((s) => `${s.id} (${s.mcp.url})`).join(', '),
+      '',
+      '  Ctrl-C stops the demo.',
+      '',
+    ].join('\n'),
+  );
+  await waitForSignal();
+  process.stdout.write('\nStopping…\n');
+  await headless.stop();
+  await sandbox.stop();
+  // The sandbox's credentials die with it; drop them from the keychain too.
+  await secrets.deleteAll().catch(() => {});
+  await rm(path.join(home, 'run'), { recursive: true, force: true });
+  process.stdout.write('Stopped.\n');
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    const info = e instanceof LanyardError ? `${e.message}\n  → ${e.fix}` : e instanceof Error ? e.stack ?? e.message : String(e);
+    process.stderr.write(`demo: ${info}\n`);
+    process.exit(1);
+  },
+);
