@@ -1,7 +1,12 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { homedir } from 'node:os';
+import path from 'node:path';
 import type {
   ActivityEvent,
+  ConnectIdeResult,
   ControlApi,
+  DisconnectIdeResult,
+  IdeName,
   ControlEventName,
   ControlEventPayload,
   IdeSession,
@@ -19,6 +24,10 @@ import type { ConfigStore } from '../config/store';
 import { LanyardError, toErrorInfo } from '../errors';
 import { discoverServerAuth } from '../exchange/discovery';
 import type { TokenService } from '../exchange/token-service';
+import { LocalAuth } from '../gateway/local-auth';
+import { connectIde, disconnectIde } from '../ide/connector';
+import { resolveStdioLauncher } from '../ide/launcher';
+import { IDE_TARGETS, type HttpEndpoint, type IdeEnvironment, type StdioLauncher } from '../ide/targets';
 import { OKTA_MONTHLY_ID_JAG_QUOTA } from '../exchange/usage';
 import type { IdentitySession } from '../identity/identity-session';
 import { secretKeys, type SecretStore } from '../secrets/secret-store';
@@ -48,7 +57,24 @@ export interface ControlServiceDeps {
   managedServerIds?: () => string[];
   /** Applies config changes that need the engine rebuilt (IdP settings). */
   reconfigure: () => Promise<void>;
+  /** Where IDE config files are and how IDEs start Lanyard (`connectIde`); defaults suit the CLI and `lanyard serve`. */
+  ide?: IdeConnectDeps;
   log?: Logger;
+}
+
+/** What `connectIde` / `disconnectIde` need beyond the config; every field has a default. */
+export interface IdeConnectDeps {
+  /** Lanyard's home, where the connection ledger lives. Default: the config file's directory. */
+  home?: string;
+  /** The user's machine. Default: `os.homedir()`, `process.env`, `process.platform`. */
+  machine?: IdeEnvironment;
+  /**
+   * How IDEs start `lanyard stdio`. Default: this interpreter and the running `lanyard` script (the CLI and `lanyard
+   * serve`). The Electron app passes its bundled CLI, run with ELECTRON_RUN_AS_NODE=1.
+   */
+  launcher?: () => StdioLauncher;
+  /** The local endpoint and its token. Default: the running gateway's port (else gateway.port) and the keychain's token. */
+  endpoint?: () => Promise<HttpEndpoint>;
 }
 
 type Listener = <E extends ControlEventName>(event: E, payload: ControlEventPayload<E>) => void;
@@ -194,6 +220,15 @@ export class ControlService implements ControlApi {
     }
     try {
       const info = await discoverServerAuth(url, { fetch: withTimeout(fetch, 10_000) });
+      if (!info.authRequired && info.unverifiedOpenStatus) {
+        return {
+          ...base,
+          reachable: true,
+          xaa: 'unknown',
+          needsClientId: false,
+          error: new LanyardError(ErrorCodes.SERVER_NOT_XAA_CAPABLE, `${url} answered HTTP ${info.unverifiedOpenStatus} and publishes no authorization metadata.`, 'Check that this is the MCP endpoint (often ending in /mcp or /sse); an old SSE-only server without authorization can still be added.').toInfo(),
+        };
+      }
       if (!info.authRequired) return { ...base, reachable: true, authRequired: false, xaa: 'not_needed', needsClientId: false };
       return {
         ...base,
@@ -264,8 +299,71 @@ export class ControlService implements ControlApi {
     return tools.map((t) => ({ name: t.name, exposedName: t.exposedName, ...(t.description ? { description: t.description } : {}) }));
   }
 
-  async connectIde(): Promise<never> {
-    throw new LanyardError(ErrorCodes.INTERNAL, 'Connecting an IDE from here is not available in this build.', 'Copy the configuration shown on the "Connect an IDE" page into your IDE.');
+  /**
+   * Writes the IDE's user-level MCP config so it reaches Lanyard (ide/connector.ts): the HTTP endpoint with the local
+   * token, or `lanyard stdio` by absolute path. The result carries the masked snippet and the IDE's install link, never
+   * the token itself.
+   */
+  async connectIde(input: { ide: IdeName; stdio?: boolean | undefined }): Promise<ConnectIdeResult> {
+    const target = IDE_TARGETS[input.ide];
+    const http = !input.stdio && target.supportsHttp;
+    let launcher: StdioLauncher | undefined;
+    try {
+      launcher = this.deps.ide?.launcher?.() ?? resolveStdioLauncher({ home: this.ideHome() });
+    } catch (e) {
+      // Only the stdio entry needs it; for HTTP it just feeds the optional install link.
+      if (!http) throw e;
+    }
+    const endpoint = http ? await (this.deps.ide?.endpoint ?? (() => this.localEndpoint()))() : undefined;
+    const outcome = await connectIde(input.ide, { transport: http ? 'http' : 'stdio', endpoint, launcher }, { home: this.ideHome(), machine: this.ideMachine() });
+    this.deps.activity.record({
+      kind: 'ide',
+      summary: outcome.changed ? `Connected ${outcome.displayName} to Lanyard (${outcome.transport}): ${outcome.configPath}` : `${outcome.displayName} was already connected (${outcome.configPath})`,
+      outcome: 'ok',
+    });
+    return {
+      ide: outcome.ide,
+      configPath: outcome.configPath,
+      ...(outcome.backupPath ? { backupPath: outcome.backupPath } : {}),
+      changed: outcome.changed,
+      ...(outcome.deepLink ? { deepLink: outcome.deepLink } : {}),
+      snippet: outcome.snippet,
+      transport: outcome.transport,
+      created: outcome.created,
+      reloadHint: outcome.reloadHint,
+    };
+  }
+
+  /** Undoes `connectIde`: the file back byte for byte when untouched since, otherwise only Lanyard's entry removed. */
+  async disconnectIde(input: { ide: IdeName }): Promise<DisconnectIdeResult> {
+    const outcome = await disconnectIde(input.ide, { home: this.ideHome(), machine: this.ideMachine() });
+    if (outcome.changed) this.deps.activity.record({ kind: 'ide', summary: `Disconnected ${outcome.displayName}: ${outcome.detail}`, outcome: 'info' });
+    return {
+      ide: outcome.ide,
+      configPath: outcome.configPath,
+      changed: outcome.changed,
+      action: outcome.action,
+      ...(outcome.backupPath ? { backupPath: outcome.backupPath } : {}),
+      detail: outcome.detail,
+    };
+  }
+
+  private ideHome(): string {
+    return this.deps.ide?.home ?? path.dirname(this.deps.config.path);
+  }
+
+  private ideMachine(): IdeEnvironment {
+    return this.deps.ide?.machine ?? { homedir: homedir(), env: process.env, platform: process.platform };
+  }
+
+  /** The gateway's port (else the configured one) and the local token from the keychain (created on first use). */
+  private async localEndpoint(): Promise<HttpEndpoint> {
+    const port = this.deps.gateway()?.port ?? this.deps.config.load().gateway.port;
+    if (!port) {
+      throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'The local endpoint has no fixed port (gateway.port is 0).', 'Set gateway.port to a fixed port, or connect with `--stdio`.');
+    }
+    const auth = await LocalAuth.open(this.deps.secrets);
+    return { url: `http://127.0.0.1:${port}/mcp`, token: auth.token };
   }
 
   async recentActivity(input: { limit?: number | undefined }): Promise<ActivityEvent[]> {

@@ -32,6 +32,8 @@ export interface ServerAuthInfo {
   advertisesJwtBearer: boolean;
   advertisesIdJagProfile: boolean;
   discoveredAt: number;
+  /** When the server was treated as open only because the Streamable HTTP probe got this status (404/405). */
+  unverifiedOpenStatus?: number | undefined;
 }
 
 export interface DiscoverOptions {
@@ -56,23 +58,26 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
   const opt = serverId ? { serverId } : {};
   const now = options.now ?? Date.now;
   let challenge = options.challenge;
+  let probedWithoutChallenge = false;
+  let probeStatus: number | undefined;
+  const open = (): ServerAuthInfo => ({
+    serverUrl,
+    authRequired: false,
+    resource: serverUrl,
+    challengedScopes: [],
+    scopesSupported: [],
+    asIssuer: '',
+    tokenEndpoint: '',
+    tokenEndpointAuthMethods: [],
+    advertisesJwtBearer: false,
+    advertisesIdJagProfile: false,
+    discoveredAt: now(),
+  });
   if (!challenge) {
     const probe = await probeServer(serverUrl, options.fetch, serverId);
-    if (probe === 'open') {
-      return {
-        serverUrl,
-        authRequired: false,
-        resource: serverUrl,
-        challengedScopes: [],
-        scopesSupported: [],
-        asIssuer: '',
-        tokenEndpoint: '',
-        tokenEndpointAuthMethods: [],
-        advertisesJwtBearer: false,
-        advertisesIdJagProfile: false,
-        discoveredAt: now(),
-      };
-    }
+    probedWithoutChallenge = probe !== 'open' && !probe.challenged;
+    probeStatus = probe === 'open' ? undefined : probe.status;
+    if (probe === 'open') return open();
     challenge = probe;
   }
 
@@ -80,6 +85,9 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
   try {
     prm = await discoverOAuthProtectedResourceMetadata(serverUrl, challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {}, options.fetch);
   } catch (e) {
+    // A legacy (SSE-only) server refuses the Streamable HTTP probe with 404/405 and has no metadata: nothing asked
+    // for a token, so treat it as open; a later 401 on the real transport re-runs discovery with its challenge.
+    if (probedWithoutChallenge && !(e instanceof TypeError)) return { ...open(), unverifiedOpenStatus: probeStatus };
     throw unreachableOr(e, serverUrl, opt, () =>
       new LanyardError(
         ErrorCodes.SERVER_NOT_XAA_CAPABLE,
@@ -181,7 +189,7 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
  * Sends an unauthenticated `initialize` to learn the server's challenge (resource_metadata, scope). A server that
  * answers 2xx needs no token.
  */
-async function probeServer(serverUrl: string, fetchFn: FetchLike, serverId: string | undefined): Promise<'open' | { resourceMetadataUrl?: string; scope?: string }> {
+async function probeServer(serverUrl: string, fetchFn: FetchLike, serverId: string | undefined): Promise<'open' | { resourceMetadataUrl?: string; scope?: string; challenged?: boolean; status?: number }> {
   let response: Response;
   try {
     response = await fetchFn(serverUrl, {
@@ -202,6 +210,7 @@ async function probeServer(serverUrl: string, fetchFn: FetchLike, serverId: stri
   if (response.status === 401 || response.status === 403) {
     const params = extractWWWAuthenticateParams(response);
     return {
+      challenged: true,
       ...(params.resourceMetadataUrl ? { resourceMetadataUrl: params.resourceMetadataUrl.href } : {}),
       ...(params.scope ? { scope: params.scope } : {}),
     };
@@ -211,8 +220,8 @@ async function probeServer(serverUrl: string, fetchFn: FetchLike, serverId: stri
     throw new LanyardError(ErrorCodes.SERVER_METADATA_INVALID, `${serverUrl} redirects elsewhere (HTTP ${response.status}).`, 'Use the final MCP endpoint URL; Lanyard does not follow redirects with credentials.', serverId ? { serverId } : {});
   }
   if (response.status >= 500) throw serverUnreachable(serverUrl, new Error(`HTTP ${response.status}`), serverId ? { serverId } : {});
-  // 404/405 etc.: not an MCP endpoint we can authorize; still try well-known PRM.
-  return {};
+  // 404/405 etc.: not a Streamable HTTP endpoint (maybe legacy SSE, maybe a wrong URL); still try well-known PRM.
+  return { status: response.status };
 }
 
 export function splitScopes(scope: string | undefined | null): string[] {

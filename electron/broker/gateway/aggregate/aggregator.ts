@@ -1,0 +1,428 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CallToolResult, ListToolsResult, Prompt, Tool } from '@modelcontextprotocol/server';
+import type { ActivityEvent } from '../../../../shared/contract';
+import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
+import { LanyardError } from '../../errors';
+import type { FetchLike } from '../../util/http';
+import { silentLogger, type Logger } from '../../util/log';
+import { DEFAULT_TOOL_NAME_SEPARATOR } from '../../config/schema';
+import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../tool-names';
+import { CATALOG_KINDS, type CatalogKind, type ServerCatalog } from '../upstream/catalog';
+import type { BackoffPolicy, UpstreamHealth } from '../upstream/health';
+import { UpstreamPool, type UpstreamTokenSource } from '../upstream/pool';
+import { noServersTool, SIGN_IN_TOOL, signInResult, signInTool, STATUS_TOOL, statusResult, statusTool, type ServerStatusLine } from './builtin-tools';
+import { IdeSessions, type IdeSessionEvent, type IdeSessionInfo } from './ide-sessions';
+import { mergePrompts, mergeTools, ResourceIndex } from './merged';
+
+/** A configured server as the aggregator sees it (a subset of the config entry). */
+export interface AggregatorServer {
+  id: string;
+  name: string;
+  url: string;
+  enabled: boolean;
+}
+
+/** What the aggregator records for the activity view: names, codes and durations only. */
+export type AggregatorActivity = Omit<ActivityEvent, 'id' | 'at'>;
+
+export interface AggregatorOptions {
+  tokens: UpstreamTokenSource;
+  getServers: () => AggregatorServer[];
+  /** gateway.toolNameSeparator (default `__`). */
+  separator?: string;
+  /** Longest tool/prompt name handed to IDEs (default 64; 60 for Cursor). */
+  maxToolNameLength?: number;
+  log?: Logger;
+  /** Tool calls (names, outcome, duration; never arguments or results) and server health transitions. */
+  onActivity?: (event: AggregatorActivity) => void;
+  /** An IDE session initialized or ended (with its clientInfo name and version). */
+  onIdeSession?: (event: IdeSessionEvent) => void;
+  isSignedIn: () => boolean;
+  /** One sentence saying how to sign in (tray, dashboard, `lanyard login`). */
+  signInHint: () => string;
+  /** The fetch upstream MCP traffic goes through, before the token service wraps it. */
+  fetch?: FetchLike;
+  /** Lanyard's version, announced to IDEs and servers. */
+  version?: string;
+  /** How long tools/list (and the other lists) wait for servers not listed yet (default 3 s; they load in parallel). */
+  listBudgetMs?: number;
+  /** Per-call upstream budget, restarted by progress, paused while the IDE answers (default 60 s). */
+  requestTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  backoff?: BackoffPolicy;
+  /** An IDE session's upstream session to a server is closed after this long unused (default 10 min). */
+  boundIdleMs?: number;
+  now?: () => number;
+}
+
+/** One server's lists as the dashboard shows them. */
+export interface CatalogView {
+  serverId: string;
+  tools: Array<{ name: string; exposedName: string; title?: string | undefined; description?: string | undefined }>;
+  prompts: Array<{ name: string; exposedName: string; description?: string | undefined }>;
+  resources: number;
+  resourceTemplates: number;
+  loadedAt: number;
+}
+
+export interface Aggregator {
+  /** Serves one HTTP request to `/mcp` (the front door has checked Host, Origin and the local token). */
+  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
+  close(): Promise<void>;
+  /** The config's servers, or the signed-in user, changed: re-read them and tell every IDE session. */
+  notifyServersChanged(): void;
+  ideSessions(): IdeSessionInfo[];
+  /** The cached lists of one server (no network), or undefined when it has not been listed. */
+  catalog(serverId: string): CatalogView | undefined;
+  /** One server's tools, listing it if needed (within the list budget). */
+  listTools(serverId: string): Promise<CatalogView['tools']>;
+  /** One server's health for the tray, the dashboard and `lanyard status`. */
+  serverHealth(serverId: string): { health: UpstreamHealth['state']; toolCount?: number | undefined; lastError?: ErrorInfo | undefined; since: number; transport?: string | undefined } | undefined;
+  onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void;
+}
+
+const DEFAULT_LIST_BUDGET_MS = 3_000;
+/** list_changed bursts (fifty servers arriving after start-up) become one notification per kind. */
+const BROADCAST_DEBOUNCE_MS = 100;
+
+/**
+ * `/mcp`: every enabled server behind one MCP endpoint. Tools and prompts are named `<server><sep><name>` (shortened
+ * with a reverse map past the IDE limit); resources keep their URIs and are routed back through an index. Each IDE
+ * session is one SDK `Server` on a stateful Streamable HTTP transport (ide-sessions.ts); its calls run on its own
+ * bound upstream sessions (upstream/pool.ts), so server→client traffic reaches exactly the IDE session — and the IDE
+ * request — that caused it.
+ *
+ * Start-up never hangs: initialize is answered locally at once; the lists wait at most `listBudgetMs` for servers not
+ * listed yet (in parallel) and leave out the slow or failing ones, adding `lanyard_status` (or, signed out,
+ * `lanyard_sign_in`) to say what to do. Servers that arrive later are announced with list_changed.
+ */
+export function createAggregator(options: AggregatorOptions): Aggregator {
+  return new AggregatorImpl(options);
+}
+
+/** The part of the aggregator the IDE sessions call into. */
+export interface AggregatorCore {
+  readonly pool: UpstreamPool;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly version: string;
+  readonly separator: string;
+  signedIn(): boolean;
+  listToolsForIde(): Promise<ListToolsResult>;
+  listPrompts(): Promise<Prompt[]>;
+  listResources(): Promise<ResourceIndex>;
+  /** The server and original name of an exposed tool or prompt name (waiting for lists when it is not known yet). */
+  resolveName(kind: 'tools' | 'prompts', exposed: string): Promise<NameOrigin | undefined>;
+  /** The server a resource URI (or template) belongs to. */
+  serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
+  builtinTool(name: string): CallToolResult | undefined;
+  versions(): Readonly<Record<CatalogKind, number>>;
+  activity(event: AggregatorActivity): void;
+  ideSession(event: IdeSessionEvent): void;
+  warmInBackground(): void;
+}
+
+class AggregatorImpl implements Aggregator, AggregatorCore {
+  readonly pool: UpstreamPool;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly version: string;
+  readonly separator: string;
+  private readonly toolNamer: ToolNamer;
+  private readonly promptNamer: ToolNamer;
+  private readonly sessions: IdeSessions;
+  private readonly healthListeners = new Set<(serverId: string, health: UpstreamHealth) => void>();
+  private readonly lastHealth = new Map<string, UpstreamHealth['state']>();
+  private servers: AggregatorServer[] = [];
+  private serversKey = '';
+  private lastSignedIn: boolean;
+  private readonly kindVersions: Record<CatalogKind, number> = { tools: 1, prompts: 1, resources: 1 };
+  private toolsCache: Tool[] | undefined;
+  private promptsCache: Prompt[] | undefined;
+  private resourcesCache: ResourceIndex | undefined;
+  private readonly pendingBroadcast = new Set<CatalogKind>();
+  private broadcastTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly options: AggregatorOptions) {
+    this.log = (options.log ?? silentLogger).child('aggregate');
+    this.now = options.now ?? Date.now;
+    this.version = options.version ?? '0.0.0';
+    this.separator = options.separator ?? DEFAULT_TOOL_NAME_SEPARATOR;
+    const namerOptions = { separator: this.separator, maxLength: options.maxToolNameLength ?? DEFAULT_MAX_TOOL_NAME_LENGTH };
+    this.toolNamer = new ToolNamer(namerOptions);
+    this.promptNamer = new ToolNamer(namerOptions);
+    this.pool = new UpstreamPool({
+      tokens: options.tokens,
+      clientInfo: { name: 'lanyard', title: 'Lanyard', version: this.version },
+      log: this.log.child('upstream'),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      ...(options.boundIdleMs !== undefined ? { boundIdleMs: options.boundIdleMs } : {}),
+      now: this.now,
+    });
+    this.pool.onEvent((event) => {
+      if (event.type === 'catalog') this.invalidate(event.kinds);
+      else this.healthChanged(event.serverId, event.health);
+    });
+    this.sessions = new IdeSessions(this);
+    this.lastSignedIn = options.isSignedIn();
+    this.readServers();
+  }
+
+  // ---- Aggregator (the front door and the control service) ----
+
+  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
+    this.checkSignIn();
+    return this.sessions.handleRequest(req, res, parsedBody, this.closed);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
+    await this.sessions.close();
+    await this.pool.close();
+  }
+
+  notifyServersChanged(): void {
+    if (this.closed) return;
+    const changed = this.readServers();
+    const signInChanged = this.checkSignIn();
+    if (changed && !signInChanged) this.invalidate(CATALOG_KINDS);
+  }
+
+  ideSessions(): IdeSessionInfo[] {
+    return this.sessions.list();
+  }
+
+  catalog(serverId: string): CatalogView | undefined {
+    const catalog = this.pool.catalog(serverId);
+    return catalog ? this.view(catalog) : undefined;
+  }
+
+  async listTools(serverId: string): Promise<CatalogView['tools']> {
+    // Unlike the IDE lists, the dashboard wants the reason when a server cannot be listed: errors pass through.
+    const catalog = await this.withBudget(this.pool.ensureCatalog(serverId), { rethrow: true });
+    if (!catalog) throw new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" did not list its tools in time.`, 'Try again in a moment; `lanyard doctor` tests every hop.', { serverId, transient: true });
+    return this.view(catalog).tools;
+  }
+
+  serverHealth(serverId: string): ReturnType<Aggregator['serverHealth']> {
+    const health = this.pool.health(serverId);
+    if (!health) return undefined;
+    const catalog = this.pool.catalog(serverId);
+    return { health: health.state, since: health.since, toolCount: catalog?.tools.length, lastError: health.lastError, transport: health.transport };
+  }
+
+  onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
+  }
+
+  // ---- AggregatorCore (the IDE sessions) ----
+
+  signedIn(): boolean {
+    return this.lastSignedIn;
+  }
+
+  versions(): Readonly<Record<CatalogKind, number>> {
+    return this.kindVersions;
+  }
+
+  async listPrompts(): Promise<Prompt[]> {
+    if (!this.signedIn()) return [];
+    await this.warm();
+    this.promptsCache ??= mergePrompts(this.catalogs(), this.promptNamer);
+    return this.promptsCache;
+  }
+
+  async listResources(): Promise<ResourceIndex> {
+    if (!this.signedIn()) return new ResourceIndex([]);
+    await this.warm();
+    this.resourcesCache ??= new ResourceIndex(this.catalogs());
+    return this.resourcesCache;
+  }
+
+  async resolveName(kind: 'tools' | 'prompts', exposed: string): Promise<NameOrigin | undefined> {
+    const namer = kind === 'tools' ? this.toolNamer : this.promptNamer;
+    const enabled = (origin: NameOrigin | undefined) => (origin && this.pool.server(origin.serverId) ? origin : undefined);
+    const known = enabled(namer.resolve(exposed));
+    if (known) return known;
+    // Not handed out by this run yet (an IDE calling from a list it cached before a restart): list, then look again.
+    if (kind === 'tools') await this.listToolsForIde();
+    else await this.listPrompts();
+    return enabled(namer.resolveOrSplit(exposed));
+  }
+
+  async serverForUri(uri: string, template = false): Promise<string | undefined> {
+    const index = await this.listResources();
+    return template ? index.serverForTemplate(uri) : index.serverForUri(uri);
+  }
+
+  builtinTool(name: string): CallToolResult | undefined {
+    if (name === SIGN_IN_TOOL) return this.signedIn() ? statusResult(this.statusLines(), true, this.options.signInHint()) : signInResult(this.options.signInHint());
+    if (name === STATUS_TOOL) return statusResult(this.statusLines(), this.signedIn(), this.options.signInHint());
+    return undefined;
+  }
+
+  activity(event: AggregatorActivity): void {
+    try {
+      this.options.onActivity?.(event);
+    } catch (e) {
+      this.log.error('activity listener failed', { error: e });
+    }
+  }
+
+  ideSession(event: IdeSessionEvent): void {
+    try {
+      this.options.onIdeSession?.(event);
+    } catch (e) {
+      this.log.error('IDE session listener failed', { error: e });
+    }
+  }
+
+  /** An IDE connected: start listing every server now, so its tools/list finds warm catalogs. */
+  warmInBackground(): void {
+    if (!this.signedIn()) return;
+    for (const id of this.pool.serverIds()) this.pool.ensureCatalog(id).catch(() => undefined);
+  }
+
+  /** tools/list for an IDE: the merged tools of every listed server, plus Lanyard's own tool when something is wrong. */
+  async listToolsForIde(): Promise<ListToolsResult> {
+    if (!this.signedIn()) return { tools: [signInTool(this.options.signInHint())] };
+    if (!this.pool.serverIds().length) return { tools: [noServersTool()] };
+    await this.warm();
+    this.toolsCache ??= mergeTools(this.catalogs(), this.toolNamer);
+    const missing = this.pool.serverIds().filter((id) => !this.pool.catalog(id));
+    if (!missing.length) return { tools: this.toolsCache };
+    return { tools: [...this.toolsCache, statusTool(missing.map((id) => this.statusLine(id)))] };
+  }
+
+  // ---- internals ----
+
+  /**
+   * Tells the UI, and records in the activity view the transitions a person cares about (a working server failing,
+   * a failing one coming back) — not every retry of one that is down.
+   */
+  private healthChanged(serverId: string, health: UpstreamHealth): void {
+    const before = this.lastHealth.get(serverId);
+    this.lastHealth.set(serverId, health.state);
+    const wasOk = before === 'ready';
+    const isOk = health.state === 'ready';
+    if (wasOk && (health.state === 'error' || health.state === 'degraded')) {
+      this.activity({ kind: 'server', serverId, summary: `Server ${serverId} is failing: ${health.lastError?.message ?? health.state}`, outcome: 'error', ...(health.lastError ? { error: health.lastError } : {}) });
+    } else if (isOk && (before === 'error' || before === 'degraded')) {
+      this.activity({ kind: 'server', serverId, summary: `Server ${serverId} is working again`, outcome: 'ok' });
+    }
+    for (const listener of this.healthListeners) {
+      try {
+        listener(serverId, health);
+      } catch (e) {
+        this.log.error('health listener failed', { error: e });
+      }
+    }
+  }
+
+  /** Waits (at most the list budget) for servers that have no catalog yet; they load in parallel. */
+  private async warm(): Promise<void> {
+    const missing = this.pool.serverIds().filter((id) => !this.pool.catalog(id));
+    if (!missing.length) return;
+    await this.withBudget(Promise.allSettled(missing.map((id) => this.pool.ensureCatalog(id))));
+  }
+
+  /** The promise's value, or undefined once the list budget has passed (the work goes on in the background). */
+  private async withBudget<T>(work: Promise<T>, options: { rethrow?: boolean } = {}): Promise<T | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const budget = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.options.listBudgetMs ?? DEFAULT_LIST_BUDGET_MS);
+    });
+    try {
+      return await Promise.race([options.rethrow ? work : work.catch(() => undefined), budget]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private catalogs(): ServerCatalog[] {
+    const out: ServerCatalog[] = [];
+    for (const id of this.pool.serverIds()) {
+      const catalog = this.pool.catalog(id);
+      if (catalog) out.push(catalog);
+    }
+    return out;
+  }
+
+  private statusLines(): ServerStatusLine[] {
+    return this.pool.serverIds().map((id) => this.statusLine(id));
+  }
+
+  private statusLine(id: string): ServerStatusLine {
+    return { id, name: this.pool.server(id)?.name ?? id, health: this.pool.health(id), toolCount: this.pool.catalog(id)?.tools.length };
+  }
+
+  /** Re-reads the servers; true when the enabled set (ids, names, URLs) changed. */
+  private readServers(): boolean {
+    let servers: AggregatorServer[];
+    try {
+      servers = this.options.getServers().filter((s) => s.enabled);
+    } catch (e) {
+      this.log.error('reading the configured servers failed; keeping the previous set', { error: e });
+      return false;
+    }
+    const key = JSON.stringify(servers.map((s) => [s.id, s.name, s.url]));
+    if (key === this.serversKey) return false;
+    const removed = this.servers.filter((s) => !servers.some((n) => n.id === s.id && n.url === s.url));
+    this.servers = servers;
+    this.serversKey = key;
+    this.pool.setServers(servers);
+    for (const server of removed) {
+      this.toolNamer.retain(server.id);
+      this.promptNamer.retain(server.id);
+    }
+    return true;
+  }
+
+  /** Notices sign-in and sign-out; true when it changed (every list is then different). */
+  private checkSignIn(): boolean {
+    const now = this.options.isSignedIn();
+    if (now === this.lastSignedIn) return false;
+    this.lastSignedIn = now;
+    this.log.info(now ? 'signed in: listing servers' : 'signed out: closing upstream sessions');
+    // Nothing listed or connected for one user may be served to the next.
+    void this.pool.reset();
+    this.invalidate(CATALOG_KINDS);
+    if (now) this.warmInBackground();
+    return true;
+  }
+
+  private invalidate(kinds: readonly CatalogKind[]): void {
+    for (const kind of kinds) {
+      this.kindVersions[kind]++;
+      this.pendingBroadcast.add(kind);
+      if (kind === 'tools') this.toolsCache = undefined;
+      else if (kind === 'prompts') this.promptsCache = undefined;
+      else this.resourcesCache = undefined;
+    }
+    if (this.broadcastTimer || this.closed) return;
+    this.broadcastTimer = setTimeout(() => {
+      this.broadcastTimer = undefined;
+      const pending = [...this.pendingBroadcast];
+      this.pendingBroadcast.clear();
+      this.sessions.broadcastListChanged(pending);
+    }, BROADCAST_DEBOUNCE_MS);
+    this.broadcastTimer.unref?.();
+  }
+
+  private view(catalog: ServerCatalog): CatalogView {
+    return {
+      serverId: catalog.serverId,
+      tools: catalog.tools.map((t) => ({ name: t.name, exposedName: this.toolNamer.expose(catalog.serverId, t.name), title: t.title, description: t.description })),
+      prompts: catalog.prompts.map((p) => ({ name: p.name, exposedName: this.promptNamer.expose(catalog.serverId, p.name), description: p.description })),
+      resources: catalog.resources.length,
+      resourceTemplates: catalog.resourceTemplates.length,
+      loadedAt: catalog.loadedAt,
+    };
+  }
+}

@@ -1,0 +1,27 @@
+import { ProtocolError, ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
+import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
+import { LanyardError, redactText } from '../../errors';
+import { classifyUpstreamError } from '../upstream/errors';
+
+/**
+ * A failed tools/call as the IDE sees it: a tool result with isError and a message that says what happened and what
+ * to do (not a JSON-RPC error, which many IDEs show as a bare "tool failed").
+ */
+export function toolErrorResult(serverId: string, e: unknown): { result: CallToolResult; error: ErrorInfo } {
+  const failure = classifyUpstreamError(serverId, e);
+  if (failure.kind === 'protocol') {
+    const message = `Server "${serverId}" rejected the call: ${redactText(failure.error.message).slice(0, 500)} (JSON-RPC error ${failure.error.code}).`;
+    return { result: { content: [{ type: 'text', text: message }], isError: true }, error: { code: ErrorCodes.INTERNAL, message, fix: 'Check the tool arguments; the server said what it expects.', serverId } };
+  }
+  const error = failure.kind === 'session-gone' ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry the call.', { serverId }) : failure.error;
+  const info = error.toInfo();
+  return { result: { content: [{ type: 'text', text: `${info.message}\nFix: ${info.fix}\n(Lanyard error code: ${info.code})` }], isError: true }, error: info };
+}
+
+/** Any other failed request (prompts/get, resources/read, ...): a JSON-RPC error that still carries code and fix. */
+export function toProtocolError(serverId: string, e: unknown): ProtocolError {
+  const failure = classifyUpstreamError(serverId, e);
+  if (failure.kind === 'protocol') return new ProtocolError(failure.error.code, redactText(failure.error.message).slice(0, 500), failure.error.data);
+  const error = failure.kind === 'session-gone' ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry.', { serverId }) : failure.error;
+  return new ProtocolError(ProtocolErrorCode.InternalError, `${error.message} Fix: ${error.fix}`, { lanyardCode: error.code, fix: error.fix, serverId });
+}

@@ -1,0 +1,122 @@
+import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
+import { ErrorCodes } from '../../../../shared/errors';
+import { LanyardError, redactText } from '../../errors';
+
+/**
+ * Upstream failures, sorted into what the gateway does about them. Messages are built from the server id, HTTP
+ * status and error codes only: an upstream body or SDK message may quote a request, and a request may carry a token.
+ */
+export type UpstreamFailure =
+  /** The server answered with a JSON-RPC error: it is healthy, the answer goes back to the IDE as it is. */
+  | { kind: 'protocol'; error: ProtocolError }
+  /** The server no longer knows our Mcp-Session-Id (404): initialize a new session and retry once. */
+  | { kind: 'session-gone' }
+  /** The connection failed (refused, reset, 5xx, stream cut): drop the connection, reconnect with backoff. */
+  | { kind: 'transport'; error: LanyardError }
+  /** No answer in time: the connection may be fine, the server is slow. */
+  | { kind: 'timeout'; error: LanyardError }
+  /** Credentials (token engine errors, 401/403 after re-mint and step-up): reconnecting does not help. */
+  | { kind: 'auth'; error: LanyardError };
+
+/** JSON-RPC error data marking the answer Lanyard synthesises when a response stream ends without a response. */
+export const STREAM_ENDED_MARK = 'lanyard:stream_ended';
+
+const TRANSIENT_FIX = 'Lanyard retries by itself; if it persists, check that the server is up (`lanyard doctor` tests every hop).';
+
+export function unreachable(serverId: string, what: string, cause?: unknown): LanyardError {
+  return new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" ${what}.`, TRANSIENT_FIX, { serverId, transient: true, cause });
+}
+
+/** A network-level failure of fetch (undici's TypeError 'fetch failed' with a system error as cause), described by its code. */
+function networkCause(e: unknown): string | undefined {
+  if (!(e instanceof Error)) return undefined;
+  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 4; cur = cur.cause, depth++) {
+    const code = (cur as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
+  }
+  return e instanceof TypeError && /fetch failed|terminated|network/i.test(e.message) ? 'network error' : undefined;
+}
+
+const NETWORK_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'refused the connection (is it running?)',
+  ECONNRESET: 'reset the connection',
+  ETIMEDOUT: 'did not answer the connection in time',
+  ENOTFOUND: 'has a host name that does not resolve',
+  EAI_AGAIN: 'has a host name that could not be resolved right now',
+  UND_ERR_SOCKET: 'closed the connection',
+};
+
+/** Classifies anything an upstream exchange threw. `serverId` names the server in every message. */
+export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFailure {
+  if (e instanceof LanyardError) {
+    return e.transient && e.code === ErrorCodes.SERVER_UNREACHABLE ? { kind: 'transport', error: e } : { kind: 'auth', error: e };
+  }
+  if (ProtocolError.isInstance(e)) {
+    const data = e.data as { lanyard?: unknown } | undefined;
+    if (data?.lanyard === STREAM_ENDED_MARK) return { kind: 'transport', error: unreachable(serverId, 'closed the response stream before answering (did it restart?)') };
+    return { kind: 'protocol', error: e };
+  }
+  if (SdkHttpError.isInstance(e)) {
+    const status = e.status;
+    if (status === 404) return { kind: 'session-gone' };
+    if (status === 401) {
+      return {
+        kind: 'auth',
+        error: new LanyardError(
+          ErrorCodes.AS_GRANT_REJECTED,
+          `Server "${serverId}" refused the access token its authorization server issued (HTTP 401, even after a fresh token).`,
+          'The server and its authorization server disagree about the token (audience or resource). Ask your admin to check the server\'s resource settings; `lanyard doctor` shows each step.',
+          { serverId },
+        ),
+      };
+    }
+    if (status === 403) {
+      return {
+        kind: 'auth',
+        error: new LanyardError(
+          ErrorCodes.INSUFFICIENT_SCOPE,
+          `Server "${serverId}" refused access (HTTP 403).`,
+          'Ask your IdP admin to grant you access to this server (its scopes) in the resource connection.',
+          { serverId },
+        ),
+      };
+    }
+    if (status === 429) return { kind: 'transport', error: unreachable(serverId, 'is rate-limiting Lanyard (HTTP 429)', e) };
+    if (status >= 500) return { kind: 'transport', error: unreachable(serverId, `failed with HTTP ${status}`, e) };
+    return {
+      kind: 'transport',
+      error: new LanyardError(
+        ErrorCodes.SERVER_UNREACHABLE,
+        `Server "${serverId}" answered HTTP ${status}, which is not a valid MCP response.`,
+        'Check the server URL in Lanyard\'s settings (it must be the MCP endpoint itself, e.g. https://mcp.example.com/mcp).',
+        { serverId, cause: e },
+      ),
+    };
+  }
+  if (SdkError.isInstance(e)) {
+    switch (e.code) {
+      case SdkErrorCode.RequestTimeout:
+        return { kind: 'timeout', error: unreachable(serverId, 'did not answer in time', e) };
+      case SdkErrorCode.ConnectionClosed:
+      case SdkErrorCode.NotConnected:
+      case SdkErrorCode.SendFailed:
+        return { kind: 'transport', error: unreachable(serverId, 'closed the connection', e) };
+      case SdkErrorCode.ClientHttpUnexpectedContent:
+        return {
+          kind: 'transport',
+          error: new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" answered with something that is not MCP.`, 'Check the server URL in Lanyard\'s settings (it must be the MCP endpoint itself).', { serverId, cause: e }),
+        };
+      default:
+        return { kind: 'transport', error: unreachable(serverId, `failed (${e.code})`, e) };
+    }
+  }
+  const network = networkCause(e);
+  if (network) return { kind: 'transport', error: unreachable(serverId, NETWORK_WORDS[network] ?? `could not be reached (${network})`, e) };
+  const message = e instanceof Error ? redactText(e.message).slice(0, 200) : 'unknown error';
+  return { kind: 'transport', error: unreachable(serverId, `failed: ${message}`, e) };
+}
+
+/** True for the AbortError a cancelled fetch or request rejects with. */
+export function isAbortError(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || e.name === 'TimeoutError');
+}

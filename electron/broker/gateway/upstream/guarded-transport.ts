@@ -1,0 +1,103 @@
+import {
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+  type RequestId,
+  type Transport,
+  type TransportSendOptions,
+} from '@modelcontextprotocol/client';
+import { STREAM_ENDED_MARK } from './errors';
+
+/**
+ * The SDK transport's way of saying that the connection itself is gone: its SSE stream (the session's GET stream,
+ * or a resumable response stream) could not be re-opened. Anything else it reports is about one message.
+ */
+const CONNECTION_LOST = /Maximum reconnection attempts|Failed to reconnect SSE stream/;
+
+/**
+ * Wraps an SDK client transport with the two things a long-lived proxy needs and the SDK's 2025-era protocol layer
+ * does not do:
+ *   - a request whose response stream ends without an answer (the server crashed or restarted mid-call) is answered
+ *     at once with a marked JSON-RPC error, instead of hanging until its timeout;
+ *   - loss of the whole connection (the GET stream cannot be re-opened, or the legacy SSE stream closed) is reported
+ *     through `onLost`, so the owner can set up a new session in the background.
+ */
+export class GuardedTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: JSONRPCMessage, extra?: MessageExtraInfo) => void) | undefined;
+  /** Requests sent and not yet answered. */
+  private readonly pending = new Set<RequestId>();
+  private closing = false;
+
+  constructor(
+    readonly inner: Transport,
+    private readonly onLost: (reason: string) => void,
+  ) {
+    inner.onmessage = (message, extra) => {
+      if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.pending.delete(message.id as RequestId);
+      this.onmessage?.(message, extra);
+    };
+    inner.onerror = (error) => {
+      if (!this.closing && CONNECTION_LOST.test(error.message)) this.onLost(error.message);
+      this.onerror?.(error);
+    };
+    inner.onclose = () => {
+      if (!this.closing) this.onLost('the connection closed');
+      this.onclose?.();
+    };
+  }
+
+  get sessionId(): string | undefined {
+    return this.inner.sessionId;
+  }
+
+  setProtocolVersion(version: string): void {
+    this.inner.setProtocolVersion?.(version);
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.pending.clear();
+    await this.inner.close();
+  }
+
+  /** Ends the session at the server (Streamable HTTP DELETE), when the transport supports it. */
+  async terminateSession(): Promise<void> {
+    const inner = this.inner as Transport & { terminateSession?: () => Promise<void> };
+    await inner.terminateSession?.();
+  }
+
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+      // A cancelled request gets no answer by design (the server SHOULD NOT respond): not a stream failure.
+      const requestId = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+      if (requestId !== undefined) this.pending.delete(requestId);
+    }
+    if (!isJSONRPCRequest(message)) return this.inner.send(message, options);
+    const id = message.id;
+    this.pending.add(id);
+    try {
+      await this.inner.send(message, { ...options, onRequestStreamEnd: () => this.streamEnded(id) });
+    } catch (e) {
+      this.pending.delete(id);
+      throw e;
+    }
+  }
+
+  private streamEnded(id: RequestId): void {
+    if (!this.pending.delete(id) || this.closing) return;
+    this.onmessage?.({
+      jsonrpc: '2.0',
+      id,
+      error: { code: -32000, message: 'The server closed the response stream without answering.', data: { lanyard: STREAM_ENDED_MARK } },
+    });
+  }
+}

@@ -1,0 +1,336 @@
+import {
+  Client,
+  SdkHttpError,
+  SSEClientTransport,
+  StreamableHTTPClientTransport,
+  type ClientCapabilities,
+  type Implementation,
+  type Transport,
+} from '@modelcontextprotocol/client';
+import { ErrorCodes } from '../../../../shared/errors';
+import { LanyardError } from '../../errors';
+import type { FetchLike } from '../../util/http';
+import type { Logger } from '../../util/log';
+import { activeCall } from './call-context';
+import { classifyUpstreamError, unreachable } from './errors';
+import { GuardedTransport } from './guarded-transport';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type UpstreamTransportKind } from './health';
+
+/** What a session reports to its owner (the pool turns it into the server's health). */
+export type UpstreamSessionEvent =
+  | { type: 'connecting' }
+  | { type: 'connected'; transport: UpstreamTransportKind; reconnect: boolean }
+  | { type: 'succeeded' }
+  | { type: 'failed'; error: LanyardError }
+  | { type: 'lost'; error: LanyardError };
+
+/** Remembers, per server, which transport worked, so later sessions go straight to it. */
+export interface TransportMemory {
+  kind?: UpstreamTransportKind | undefined;
+}
+
+export interface UpstreamSessionOptions {
+  serverId: string;
+  url: string;
+  /** A fetch that adds the server's bearer token (TokenService.authorizedFetch). */
+  fetch: FetchLike;
+  clientInfo: Implementation;
+  capabilities: ClientCapabilities;
+  /** Registers handlers on each new SDK client, before it connects (they must survive a re-initialize). */
+  setup?: (client: Client) => void;
+  /** Runs after every successful connect, before any request uses the new client (restore log level, subscriptions). */
+  onConnected?: (client: Client, reconnect: boolean) => Promise<void>;
+  transportMemory: TransportMemory;
+  /** While true, a lost connection is re-established in the background (with backoff) instead of on next use. */
+  keepAlive?: () => boolean;
+  onEvent?: (event: UpstreamSessionEvent) => void;
+  /** Bound on initialize (default 30 s: a first token may need the IdP and the server's AS). */
+  connectTimeoutMs?: number;
+  backoff?: BackoffPolicy;
+  log: Logger;
+}
+
+interface Connection {
+  client: Client;
+  transport: GuardedTransport;
+  kind: UpstreamTransportKind;
+  inflight: number;
+  /** No new requests go here; closed when the last in-flight one finishes. */
+  stale: boolean;
+}
+
+/** Streamable HTTP's own SSE reconnection: brief, because after it gives up the session is rebuilt with backoff. */
+const STREAM_RECONNECTION = { initialReconnectionDelay: 500, maxReconnectionDelay: 2_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 };
+
+/**
+ * One MCP session with one remote server, through the SDK v2 Client, created on first use:
+ *   - Streamable HTTP first; when its initialize answers 404 or 405 (a 2024-11-05 server), the legacy HTTP+SSE
+ *     transport, and the transport that worked is remembered for the server. Any other failure is reported as it is
+ *     (anchors §3.10: falling back on every error hides the real problem);
+ *   - when the server forgets the session (404 on a request with our Mcp-Session-Id: restart, token rotation, idle
+ *     expiry), a new session is initialized and the request retried once, transparently (anchors §3.11);
+ *   - on a transport failure the connection is dropped; the next request reconnects at once, and a keep-alive
+ *     session (the catalog, or one with subscriptions) reconnects in the background with exponential backoff and
+ *     jitter (0.5 s → 30 s);
+ *   - every error leaving `run` is a LanyardError (or the server's own JSON-RPC error), built from codes and the
+ *     server id only, so no token can reach a message.
+ */
+export class UpstreamSession {
+  readonly serverId: string;
+  private current: Connection | undefined;
+  private connecting: Promise<Connection> | undefined;
+  private everConnected = false;
+  private closed = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: UpstreamSessionOptions) {
+    this.serverId = options.serverId;
+  }
+
+  /** True while a usable connection exists (no connect needed for the next request). */
+  get connected(): boolean {
+    return Boolean(this.current && !this.current.stale);
+  }
+
+  get transportKind(): UpstreamTransportKind | undefined {
+    return this.current?.kind;
+  }
+
+  /** The connected client (connecting first if needed). */
+  async client(): Promise<Client> {
+    return (await this.connection()).client;
+  }
+
+  /**
+   * Runs one exchange on the session. `signal` is the caller's cancellation: when it fired, the rejection is passed
+   * through untouched (a cancel is not a failure of the server).
+   */
+  async run<T>(op: (client: Client) => Promise<T>, options: { signal?: AbortSignal | undefined } = {}): Promise<T> {
+    let conn = await this.connection();
+    for (let retried = false; ; retried = true) {
+      conn.inflight++;
+      try {
+        const result = await op(conn.client);
+        this.emit({ type: 'succeeded' });
+        return result;
+      } catch (e) {
+        if (options.signal?.aborted) throw e;
+        const failure = classifyUpstreamError(this.serverId, e);
+        if (failure.kind === 'session-gone' && !retried) {
+          this.options.log.info('the server forgot the session; initializing a new one', { serverId: this.serverId });
+          conn = await this.replace(conn);
+          continue;
+        }
+        switch (failure.kind) {
+          case 'protocol':
+            // The server answered: it is healthy, and its answer is the IDE's to see.
+            this.emit({ type: 'succeeded' });
+            throw failure.error;
+          case 'session-gone':
+            throw this.dropped(conn, unreachable(this.serverId, 'forgot the new session at once (HTTP 404 twice)'));
+          case 'transport':
+            throw this.dropped(conn, failure.error);
+          case 'timeout':
+          case 'auth':
+            this.emit({ type: 'failed', error: failure.error });
+            throw failure.error;
+        }
+      } finally {
+        conn.inflight--;
+        this.closeIfDone(conn);
+      }
+    }
+  }
+
+  /** Ends the session (DELETE at the server when supported) and stops any reconnecting. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const conn = this.current;
+    this.current = undefined;
+    const pending = this.connecting;
+    if (conn) await this.shutdown(conn, true);
+    // A connect in flight finishes into a closed session; open() closes what it produced.
+    await pending?.catch(() => undefined);
+  }
+
+  /** Asks for a background reconnect now (e.g. keepAlive just became true for a session that lost its connection). */
+  ensureAlive(): void {
+    if (!this.connected) this.scheduleReconnect();
+  }
+
+  private connection(): Promise<Connection> {
+    if (this.closed) return Promise.reject(unreachable(this.serverId, 'session was closed'));
+    if (this.current && !this.current.stale) return Promise.resolve(this.current);
+    this.connecting ??= this.open().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private replace(conn: Connection): Promise<Connection> {
+    if (this.current === conn) {
+      this.current = undefined;
+      conn.stale = true;
+    }
+    return this.connection();
+  }
+
+  private async open(): Promise<Connection> {
+    const reconnect = this.everConnected;
+    this.emit({ type: 'connecting' });
+    let conn: Connection;
+    try {
+      // Outside any IDE call: the session's GET stream must not be attributed to the call that happened to open it.
+      conn = await activeCall.exit(() => this.connectWithFallback());
+    } catch (e) {
+      const error = errorOf(this.serverId, e);
+      this.emit({ type: 'failed', error });
+      if (error.transient) this.scheduleReconnect();
+      throw error;
+    }
+    if (this.closed) {
+      await this.shutdown(conn, true);
+      throw unreachable(this.serverId, 'session was closed');
+    }
+    this.current = conn;
+    this.everConnected = true;
+    this.attempt = 0;
+    this.options.transportMemory.kind = conn.kind;
+    if (this.options.onConnected) {
+      try {
+        await activeCall.exit(() => this.options.onConnected!(conn.client, reconnect));
+      } catch (e) {
+        // Restoring state (log level, subscriptions) is best effort; the session itself works.
+        this.options.log.warn('restoring session state failed', { serverId: this.serverId, error: e });
+      }
+    }
+    this.emit({ type: 'connected', transport: conn.kind, reconnect });
+    return conn;
+  }
+
+  private async connectWithFallback(): Promise<Connection> {
+    const preferred = this.options.transportMemory.kind ?? 'streamable-http';
+    try {
+      return await this.connectWith(preferred);
+    } catch (first) {
+      if (!wrongTransport(first)) throw first;
+      const other: UpstreamTransportKind = preferred === 'streamable-http' ? 'sse' : 'streamable-http';
+      this.options.log.info('initialize answered 404/405; trying the other MCP transport', { serverId: this.serverId, tried: preferred, next: other });
+      try {
+        return await this.connectWith(other);
+      } catch {
+        // The second transport failing says nothing new; the first answer is the one worth showing.
+        throw first;
+      }
+    }
+  }
+
+  private async connectWith(kind: UpstreamTransportKind): Promise<Connection> {
+    const url = new URL(this.options.url);
+    const inner: Transport =
+      kind === 'streamable-http'
+        ? new StreamableHTTPClientTransport(url, { fetch: this.options.fetch, reconnectionOptions: STREAM_RECONNECTION })
+        : new SSEClientTransport(url, { fetch: this.options.fetch });
+    const client = new Client(this.options.clientInfo, { capabilities: this.options.capabilities });
+    // SDK diagnostics (late progress, unknown ids) are not failures; they may quote messages, so debug level only.
+    client.onerror = (error) => this.options.log.debug('upstream client notice', { serverId: this.serverId, error });
+    this.options.setup?.(client);
+    const transport = new GuardedTransport(inner, (reason) => this.lost(conn, reason));
+    const conn: Connection = { client, transport, kind, inflight: 0, stale: false };
+    const timeoutMs = this.options.connectTimeoutMs ?? 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // The SSE transport's start() waits for the endpoint event without a bound of its own: race it.
+      await Promise.race([
+        client.connect(conn.transport, { timeout: timeoutMs }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(unreachable(this.serverId, `did not complete initialize within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+        }),
+      ]);
+      return conn;
+    } catch (e) {
+      conn.stale = true;
+      await conn.transport.close().catch(() => undefined);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The SDK reported the connection gone while idle (GET stream could not be re-opened, SSE stream closed). */
+  private lost(conn: Connection, reason: string): void {
+    if (this.current !== conn || this.closed) return;
+    this.options.log.info('upstream connection lost', { serverId: this.serverId, reason });
+    this.current = undefined;
+    conn.stale = true;
+    this.closeIfDone(conn);
+    this.emit({ type: 'lost', error: unreachable(this.serverId, 'lost its connection') });
+    this.scheduleReconnect();
+  }
+
+  private dropped(conn: Connection, error: LanyardError): LanyardError {
+    if (this.current === conn) {
+      this.current = undefined;
+      conn.stale = true;
+    }
+    this.emit({ type: 'failed', error });
+    this.scheduleReconnect();
+    return error;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer || !(this.options.keepAlive?.() ?? false)) return;
+    const delay = backoffDelay(this.attempt++, this.options.backoff ?? DEFAULT_BACKOFF);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.closed || this.connected) return;
+      // A failure reschedules itself from open().
+      this.connection().catch(() => undefined);
+    }, delay);
+    this.reconnectTimer.unref?.();
+  }
+
+  private closeIfDone(conn: Connection): void {
+    if (conn.stale && conn.inflight === 0 && this.current !== conn) void this.shutdown(conn, false);
+  }
+
+  private async shutdown(conn: Connection, terminate: boolean): Promise<void> {
+    conn.stale = true;
+    if (terminate && conn.kind === 'streamable-http') {
+      // Tell the server it can free the session; bounded, because a dead server must not hold up shutdown.
+      await Promise.race([conn.transport.terminateSession().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref?.())]);
+    }
+    await conn.client.close().catch(() => undefined);
+  }
+
+  private emit(event: UpstreamSessionEvent): void {
+    try {
+      this.options.onEvent?.(event);
+    } catch (e) {
+      this.options.log.error('session event listener failed', { serverId: this.serverId, error: e });
+    }
+  }
+}
+
+/** 404/405 to initialize: the URL does not speak Streamable HTTP (or, the other way round, legacy SSE). */
+function wrongTransport(e: unknown): boolean {
+  if (SdkHttpError.isInstance(e)) return e.status === 404 || e.status === 405;
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === 404 || code === 405;
+}
+
+function errorOf(serverId: string, e: unknown): LanyardError {
+  const failure = classifyUpstreamError(serverId, e);
+  if (failure.kind === 'session-gone') {
+    return new LanyardError(
+      ErrorCodes.SERVER_UNREACHABLE,
+      `Server "${serverId}" answered HTTP 404 at its MCP URL.`,
+      'Check the server URL in Lanyard\'s settings (it must be the MCP endpoint itself, e.g. https://mcp.example.com/mcp).',
+      { serverId },
+    );
+  }
+  return failure.kind === 'protocol' ? unreachable(serverId, 'refused to initialize', e) : failure.error;
+}
