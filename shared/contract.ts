@@ -156,8 +156,26 @@ export const ConnectIdeResultSchema = z.object({
   configPath: z.string(),
   backupPath: z.string().optional(),
   changed: z.boolean(),
+  /** The IDE's install link for the `lanyard stdio` variant (Cursor, VS Code): never carries a token. */
   deepLink: z.string().optional(),
+  /** The entry as written, with the local token masked. */
   snippet: z.string(),
+  /** `stdio` for IDEs that only start local servers (Claude Desktop), whatever was asked. */
+  transport: z.enum(['http', 'stdio']).optional(),
+  /** The config file did not exist and was created. */
+  created: z.boolean().optional(),
+  /** What the user does, if anything, for the IDE to pick the change up (Lanyard never restarts an IDE). */
+  reloadHint: z.string().optional(),
+});
+
+export const DisconnectIdeResultSchema = z.object({
+  ide: IdeNameSchema,
+  configPath: z.string(),
+  changed: z.boolean(),
+  /** restored-backup / deleted-file: the file is byte for byte as before `connectIde`; removed-entry: only Lanyard's entry went. */
+  action: z.enum(['restored-backup', 'deleted-file', 'removed-entry', 'none']),
+  backupPath: z.string().optional(),
+  detail: z.string(),
 });
 
 const none = z.object({}).strict();
@@ -176,6 +194,7 @@ export const ControlMethods = {
   testServer: { input: z.object({ id: z.string() }).strict(), output: TestResultSchema },
   listTools: { input: z.object({ id: z.string() }).strict(), output: z.array(z.object({ name: z.string(), exposedName: z.string(), description: z.string().optional() })) },
   connectIde: { input: z.object({ ide: IdeNameSchema, stdio: z.boolean().optional() }).strict(), output: ConnectIdeResultSchema },
+  disconnectIde: { input: z.object({ ide: IdeNameSchema }).strict(), output: DisconnectIdeResultSchema },
   recentActivity: { input: z.object({ limit: z.number().int().min(1).max(500).optional() }).strict(), output: z.array(ActivityEventSchema) },
   getSettings: { input: none, output: SettingsSchema },
   updateSettings: { input: SettingsUpdateSchema, output: SettingsSchema },
@@ -208,7 +227,26 @@ export type ProbeResult = z.output<typeof ProbeResultSchema>;
 export type TestResult = z.output<typeof TestResultSchema>;
 export type Settings = z.output<typeof SettingsSchema>;
 export type IdeName = z.output<typeof IdeNameSchema>;
+export type ConnectIdeResult = z.output<typeof ConnectIdeResultSchema>;
+export type DisconnectIdeResult = z.output<typeof DisconnectIdeResultSchema>;
 export type SessionStatus = z.output<typeof SessionStatusSchema>;
 export type IdeSession = z.output<typeof IdeSessionSchema>;
 
 export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodName[];
+
+/**
+ * The dashboard's pages, by the names deep links (`lanyard://open/<page>`), the tray and the renderer's router share.
+ * `home` is "wherever makes sense now": sign-in when signed out, the server list otherwise.
+ */
+export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings']);
+export type DashboardPage = z.output<typeof DashboardPageSchema>;
+
+/**
+ * The one event only the desktop shell sends (over IPC, never over HTTP): show a page, optionally with the Add-server
+ * form prefilled from a `lanyard://add-server` link. Prefill only — the user still reviews and confirms every field.
+ */
+export const NavigateSchema = z.object({
+  page: DashboardPageSchema,
+  addServer: z.object({ url: z.string(), name: z.string().optional(), clientId: z.string().optional() }).strict().optional(),
+});
+export type Navigate = z.output<typeof NavigateSchema>;

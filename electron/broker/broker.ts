@@ -1,7 +1,9 @@
 import { ErrorCodes } from '../../shared/errors';
 import { ActivityLog } from './activity/activity-log';
 import type { LanyardConfig } from './config/schema';
+import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
+import type { IdeConnectDeps } from './control/control-service';
 import { ControlService, type GatewayView } from './control/control-service';
 import { TokenService, type TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
@@ -29,6 +31,10 @@ export interface BrokerOptions {
   secrets?: SecretStore;
   log?: Logger;
   fetch?: typeof fetch;
+  /** The administrator's managed configuration (default: the documented system file, or LANYARD_MANAGED_CONFIG). */
+  managed?: ManagedPolicy;
+  /** How `connectIde` writes IDE configs (the Electron app passes its bundled CLI launcher). */
+  ide?: Partial<IdeConnectDeps>;
 }
 
 export interface Engine {
@@ -57,6 +63,7 @@ export class Broker {
   readonly usage: UsageCounter;
   readonly control: ControlService;
   readonly log: Logger;
+  readonly managed: ManagedPolicy;
   private engine: Engine | undefined;
   private engineKey = '';
   private gatewayView: GatewayView | undefined;
@@ -68,7 +75,9 @@ export class Broker {
     this.home = options.home ?? resolveLanyardHome(env);
     this.paths = lanyardPaths(this.home);
     this.log = options.log ?? createLogger();
-    this.config = new ConfigStore(options.configBackend ?? createConfBackend(this.home));
+    this.managed = options.managed ?? createManagedPolicy({ env });
+    // The admin's managed file overlays the user's own config (and may lock the IdP and the server list).
+    this.config = new ConfigStore(options.configBackend ?? createConfBackend(this.home), { overlay: (c) => this.managed.overlay(c) });
     this.secrets = options.secrets ?? createSecretStore({ home: this.home, env });
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
@@ -80,6 +89,9 @@ export class Broker {
       engine: () => this.engine,
       gateway: () => this.gatewayView,
       reconfigure: () => this.reconfigure(),
+      locked: () => this.managed.locked(),
+      managedServerIds: () => this.managed.managedServerIds(),
+      ide: { home: this.home, ...options.ide },
       log: this.log,
     });
   }

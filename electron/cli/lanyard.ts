@@ -1,91 +1,55 @@
 /**
  * The `lanyard` command (package.json "bin"), bundled by scripts/build-cli.mjs into out/cli/lanyard.js.
  *
- * Placeholder: it parses the command line and knows the command set, but the commands themselves (serve, stdio,
- * login, ...) arrive with the broker. It runs under plain Node and must never import 'electron' (lint-enforced).
- * Output: results to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 the command failed, 2 usage error.
+ * It runs under plain Node and must never import 'electron' (lint-enforced). Output: results to stdout, diagnostics and
+ * prompts to stderr. Exit codes: 0 ok, 1 the command failed, 2 usage error, 3 sign-in or confirmation needed, 4 the
+ * broker is not running (or unreachable) where the command needs it. The commands live in cli.ts and commands/.
  */
-import { parseArgs } from 'node:util';
+import { spawn } from 'node:child_process';
 import { version } from '../../package.json';
+import { resolveLanyardHome } from '../broker/paths';
+import { stdioCommand } from './stdio';
 
-interface CommandInfo {
-  name: string;
-  summary: string;
-}
-
-const COMMANDS: readonly CommandInfo[] = [
-  { name: 'serve', summary: 'Run the broker headless, with the dashboard on http://127.0.0.1 (WSL, SSH, servers)' },
-  { name: 'stdio', summary: 'Bridge a stdio-only MCP client to the broker' },
-  { name: 'login', summary: "Sign in with your company's identity provider" },
-  { name: 'logout', summary: 'Sign out and forget the stored session' },
-  { name: 'status', summary: 'Show who is signed in and whether the broker is running' },
-  { name: 'servers', summary: 'List the configured MCP servers and their state' },
-  { name: 'connect', summary: 'Point an IDE at Lanyard (cursor, vscode, claude-code, windsurf)' },
-  { name: 'doctor', summary: 'Check every hop from keychain to each server and say what is wrong' },
-];
-
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length));
-  return [
-    'Usage: lanyard <command> [options]',
-    '',
-    'Sign in once; every IDE reaches every MCP server your company allows, through one local endpoint.',
-    '',
-    'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '',
-    'Options:',
-    '  -h, --help     Show this help',
-    '  -v, --version  Show the version',
-    '',
-  ].join('\n');
-}
-
-interface CliIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-/** Runs the CLI and returns its exit code; never calls process.exit itself. */
-function run(argv: readonly string[], io: CliIo): number {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (error) {
-    io.err(`lanyard: ${error instanceof Error ? error.message : String(error)}\n\n${usage()}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
-    io.out(`${version}\n`);
-    return 0;
-  }
-  const [command] = positionals;
-  if (values.help || command === undefined || command === 'help') {
-    io.out(usage());
-    return 0;
-  }
-  if (!COMMANDS.some((c) => c.name === command)) {
-    io.err(`lanyard: unknown command '${command}'.\n\n${usage()}`);
-    return 2;
-  }
-  io.err(`lanyard ${command}: not available in this build yet.\n`);
-  return 1;
-}
-
-function parse(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    strict: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
+/**
+ * Starts the headless broker for `lanyard stdio`, detached so it outlives the IDE session that needed it. The same
+ * interpreter and loader flags are reused, so this works from the bundle and under tsx alike.
+ */
+function startDetachedBroker(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'serve'], { detached: true, stdio: 'ignore', env: process.env });
+    child.once('error', reject);
+    child.once('spawn', () => {
+      child.unref();
+      resolve();
+    });
   });
 }
 
-process.exitCode = run(process.argv.slice(2), {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
-});
+const argv = process.argv.slice(2);
+if (argv[0] === 'stdio') {
+  // Its own dispatch, first: an IDE starts it for every session (cold start matters), and its stdout is the MCP
+  // protocol channel, so nothing else may print there.
+  let home: string;
+  try {
+    home = resolveLanyardHome();
+  } catch (error) {
+    process.stderr.write(`lanyard stdio: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  process.exitCode = await stdioCommand(argv.slice(1), { home, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, startBroker: startDetachedBroker });
+} else {
+  const { runCli } = await import('./cli');
+  process.exitCode = await runCli(argv, {
+    io: {
+      out: (text) => process.stdout.write(text),
+      err: (text) => process.stderr.write(text),
+      stdin: process.stdin,
+      interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY),
+    },
+    env: process.env,
+    version,
+    script: process.argv[1],
+    execArgv: process.execArgv,
+    startBroker: startDetachedBroker,
+  });
+}

@@ -1,7 +1,20 @@
 /**
  * Runs the official MCP conformance suite against Lanyard and prints one summary line per group:
- *   client-auth: N passed, M failed        (client scenarios, Lanyard's engine as the client)
- * Later groups (server-direct, server-via-gateway) are added by the gateway. Exits non-zero when a check fails.
+ *   client-auth: N passed, M failed          (client scenarios, Lanyard's engine as the client)
+ *   server-direct: N passed, M failed        (server scenarios against the sandbox's conformance server, unprotected)
+ *   server-via-gateway: N passed, M failed   (the same scenarios through Lanyard's relay, /mcp/<id>, with real tokens)
+ *   gateway-dns-rebinding: N passed, M failed (dns-rebinding-protection against the gateway itself)
+ * Exits non-zero when a check fails, or when the gateway run misses a check that passed directly. A WARNING (a SHOULD
+ * not met) is listed and counted apart; it does not fail the run.
+ *
+ * The server groups run every server scenario (`--suite all`, so the pending ones too). Through the gateway the path is
+ * the product's: the suite's client → Lanyard's gateway (local token, Host and Origin checks) → relay → TokenService
+ * (alice signed in at the sandbox IdP, ID-JAG, jwt-bearer at the conformance server's own resource AS) → the same
+ * conformance server, this time protected. The direct run uses an unprotected instance: the suite cannot authenticate.
+ *
+ * Known warnings (suite 0.1.16, pending scenario `server-sse-polling`): its raw requests declare MCP-Protocol-Version
+ * 2025-03-26, and the v2 SDK server sends SSE priming events (and their `retry`) only to clients of 2025-11-25 or
+ * later, as the spec requires; so the two SHOULD checks about priming warn, directly and through the gateway alike.
  *
  * Which client auth scenarios run, and why the others do not apply (yet): Lanyard's upstream client never runs an
  * interactive OAuth flow at an MCP server's authorization server — the EMA extension tells clients not to redirect
@@ -10,10 +23,23 @@
  * auth/2025-03-26-*, auth/resource-mismatch, auth/offline-access-*) and the client-credentials extensions therefore
  * test code Lanyard deliberately does not have.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createAggregator } from '../../electron/broker/gateway/aggregate/aggregator';
+import { startGatewayServer } from '../../electron/broker/gateway/http-server';
+import { LocalAuth } from '../../electron/broker/gateway/local-auth';
+import { createRelay } from '../../electron/broker/gateway/relay';
+import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
+import type { SecretStore } from '../../electron/broker/secrets/secret-store';
+import { startSandbox } from '../fixtures/sandbox';
+import { startConformanceServer } from '../fixtures/sandbox/conformance-server';
+import { startResourceAs } from '../fixtures/sandbox/resource-as';
+import { createEngine, tempHome } from '../helpers/engine';
 
 const node22 = process.env.LANYARD_CONFORMANCE_NODE22;
 const cli = process.env.LANYARD_CONFORMANCE_CLI;
@@ -31,8 +57,13 @@ interface Check {
 interface GroupResult {
   passed: number;
   failed: number;
+  warnings: string[];
   failures: string[];
+  /** `<scenario> <check id>` of every check that passed: the gateway run must pass all that the direct run passes. */
+  passedIds: Set<string>;
 }
+
+const emptyResult = (): GroupResult => ({ passed: 0, failed: 0, warnings: [], failures: [], passedIds: new Set() });
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsx = path.join(root, 'node_modules/tsx/dist/cli.mjs');
@@ -68,16 +99,19 @@ async function readChecks(dir: string): Promise<Check[]> {
 
 function tally(checks: Check[], label: string, into: GroupResult): void {
   for (const check of checks) {
-    if (check.status === 'SUCCESS') into.passed++;
-    else if (check.status === 'FAILURE' || check.status === 'WARNING') {
+    const line = `${label}: ${check.id} ${check.status}${check.description ? ` — ${check.description}` : ''}`;
+    if (check.status === 'SUCCESS') {
+      into.passed++;
+      into.passedIds.add(`${label} ${check.id}`);
+    } else if (check.status === 'FAILURE') {
       into.failed++;
-      into.failures.push(`${label}: ${check.id} ${check.status}${check.description ? ` — ${check.description}` : ''}`);
-    }
+      into.failures.push(line);
+    } else if (check.status === 'WARNING') into.warnings.push(line);
   }
 }
 
 async function clientAuth(): Promise<GroupResult> {
-  const result: GroupResult = { passed: 0, failed: 0, failures: [] };
+  const result = emptyResult();
   for (const scenario of CLIENT_AUTH_SCENARIOS) {
     const out = await mkdtemp(path.join(tmpdir(), 'lanyard-conf-'));
     try {
@@ -96,13 +130,196 @@ async function clientAuth(): Promise<GroupResult> {
   return result;
 }
 
+/** Runs server scenarios against `url` (one `conformance server` run) and tallies them by scenario. */
+async function serverScenarios(url: string, args: string[], timeoutMs = 300_000): Promise<GroupResult> {
+  const result = emptyResult();
+  const out = await mkdtemp(path.join(tmpdir(), 'lanyard-conf-'));
+  try {
+    const run = await runConformance(['server', '--url', url, ...args, '-o', out], timeoutMs);
+    for (const entry of await readdir(out, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      // Result folders are named server-<scenario>-<timestamp>.
+      const scenario = entry.name.replace(/^server-/, '').replace(/-\d{4}-\d{2}-\d{2}T.*$/, '');
+      tally(await readChecks(path.join(out, entry.name)), scenario, result);
+    }
+    if (result.passed + result.failed + result.warnings.length === 0) {
+      result.failed++;
+      result.failures.push(`no checks recorded against ${url} (exit ${run.code})\n${run.output.slice(-2000)}`);
+    }
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+  return result;
+}
+
+/**
+ * The suite's client sends no Lanyard local token (it cannot be told to), so the via-gateway runs go through this
+ * loopback forwarder, which adds `Authorization: Bearer <local token>` and changes nothing else — Host and Origin pass
+ * unchanged, so the gateway's DNS-rebinding checks see exactly what the suite sent. It listens on [::1] with the
+ * gateway's own port number: `[::1]:<port>` is one of the Host values the gateway accepts, so no header needs
+ * rewriting. Where IPv6 loopback is unavailable it listens on 127.0.0.1 (another port) and maps only its own
+ * loopback Host/Origin to the gateway's port, leaving every other value (evil.example.com) untouched.
+ */
+async function startTokenForwarder(gatewayPort: number, token: string): Promise<{ url: string; close(): Promise<void> }> {
+  let mapFrom: number | undefined;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const headers = { ...req.headers, authorization: `Bearer ${token}` };
+    if (mapFrom !== undefined) {
+      for (const name of ['host', 'origin'] as const) {
+        const value = headers[name];
+        if (typeof value === 'string') headers[name] = value.replace(new RegExp(`^(http://)?(127\\.0\\.0\\.1|localhost):${mapFrom}$`), `$1$2:${gatewayPort}`);
+      }
+    }
+    const upstream = httpRequest({ host: '127.0.0.1', port: gatewayPort, method: req.method, path: req.url, headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    res.on('close', () => upstream.destroy());
+    req.pipe(upstream);
+  });
+  const listen = (port: number, host: string) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  let url: string;
+  try {
+    await listen(gatewayPort, '::1');
+    url = `http://[::1]:${gatewayPort}`;
+  } catch {
+    await listen(0, '127.0.0.1');
+    mapFrom = (server.address() as AddressInfo).port;
+    url = `http://127.0.0.1:${mapFrom}`;
+  }
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** The keychain when a Secret Service session exists (npm test provides one), else memory (and the run says so). */
+function conformanceSecrets(): SecretStore | undefined {
+  if (process.env.DBUS_SESSION_BUS_ADDRESS) return undefined;
+  console.log('  (no D-Bus session: the gateway runs keep their secrets in memory; `npm test` runs them against the real keychain)');
+  return new MemorySecretStore();
+}
+
+async function serverGroups(): Promise<Array<[string, GroupResult]>> {
+  const direct = await startConformanceServer();
+  const sandbox = await startSandbox();
+  const { home, cleanup } = await tempHome();
+  const stoppers: Array<() => Promise<unknown>> = [() => direct.stop(), () => sandbox.stop(), () => cleanup()];
+  try {
+    // The protected instance: its own resource AS, trusting the sandbox IdP, with a policy rule letting alice in.
+    const clientSecret = randomBytes(24).toString('base64url');
+    const as = await startResourceAs({
+      name: 'Conformance AS',
+      trustedIdp: { issuer: sandbox.idp.issuer, jwksUri: sandbox.idp.jwksUri },
+      clients: [{ clientId: 'lanyard-at-conformance', authMethod: 'client_secret_basic', clientSecret }],
+      resources: [],
+      scopes: ['conformance:use'],
+    });
+    stoppers.unshift(() => as.stop());
+    const protectedServer = await startConformanceServer({ as, scopes: ['conformance:use'] });
+    stoppers.unshift(() => protectedServer.stop());
+    as.resources.push(protectedServer.resource);
+    sandbox.idp.policy.push({ user: 'alice', audience: as.issuer, resource: protectedServer.resource, scopes: ['conformance:use'], clientIdAtAs: 'lanyard-at-conformance' });
+
+    const servers = [
+      ...sandbox.lanyardConfig().servers,
+      { id: 'conformance', name: 'Conformance (sandbox)', url: protectedServer.url, enabled: true, asClient: { clientId: 'lanyard-at-conformance', method: 'client_secret_basic' as const } },
+    ];
+    const memory = conformanceSecrets();
+    const engine = await createEngine(sandbox, { home, servers, ...(memory ? { secrets: memory } : {}) });
+    stoppers.push(() => engine.secrets.deleteAll());
+    await engine.secrets.set('server:conformance:client_secret', clientSecret);
+    await engine.signIn('alice');
+
+    const localAuth = await LocalAuth.open(engine.secrets);
+    // The real aggregated endpoint, as the broker wires it.
+    const aggregator = createAggregator({
+      tokens: engine.tokens,
+      getServers: () => servers.map((s) => ({ id: s.id, name: s.name, url: s.url, enabled: s.enabled })),
+      isSignedIn: () => engine.identity.state.status === 'signed_in',
+      signInHint: () => 'Run `lanyard login`.',
+    });
+    stoppers.unshift(() => aggregator.close());
+    const gateway = await startGatewayServer({
+      port: 0,
+      localAuth,
+      aggregator,
+      relay: createRelay({ getServer: (id) => servers.find((s) => s.id === id), tokens: engine.tokens }),
+    });
+    stoppers.unshift(() => gateway.close());
+    const forwarder = await startTokenForwarder(gateway.port, localAuth.token);
+    stoppers.unshift(() => forwarder.close());
+
+    const groups: Array<[string, GroupResult]> = [];
+    const directResult = await serverScenarios(direct.url, ['--suite', 'all']);
+    groups.push(['server-direct', directResult]);
+    const viaGateway = await serverScenarios(`${forwarder.url}/mcp/conformance`, ['--suite', 'all']);
+    for (const id of directResult.passedIds) {
+      if (!viaGateway.passedIds.has(id)) {
+        viaGateway.failed++;
+        viaGateway.failures.push(`${id}: passed directly but not through the gateway`);
+      }
+    }
+    if (!protectedServer.seenAuthorization.length || protectedServer.seenAuthorization.some((a) => a.includes(localAuth.token))) {
+      viaGateway.failed++;
+      viaGateway.failures.push('the conformance server did not see Lanyard-minted tokens only (the local token must never reach it)');
+    }
+    groups.push(['server-via-gateway', viaGateway]);
+
+    // DNS rebinding against the gateway itself: the aggregated endpoint and the relay.
+    const rebinding = emptyResult();
+    for (const [label, endpoint] of [['/mcp', '/mcp'], ['/mcp/<id>', '/mcp/conformance']] as const) {
+      const r = await serverScenarios(`${forwarder.url}${endpoint}`, ['--scenario', 'dns-rebinding-protection'], 60_000);
+      rebinding.passed += r.passed;
+      rebinding.failed += r.failed;
+      rebinding.failures.push(...r.failures.map((f) => `${label} ${f}`));
+      rebinding.warnings.push(...r.warnings.map((w) => `${label} ${w}`));
+    }
+    groups.push(['gateway-dns-rebinding', rebinding]);
+    return groups;
+  } finally {
+    for (const stop of stoppers) await stop().catch(() => undefined);
+  }
+}
+
+/**
+ * The gateway runs use the real keychain: without a D-Bus session (a plain `npm run conformance`), re-run this script
+ * inside scripts/keyring-session.sh, which makes a private, unlocked gnome-keyring — when it is installed.
+ */
+function reexecInKeyringSession(): boolean {
+  if (process.env.DBUS_SESSION_BUS_ADDRESS || process.env.LANYARD_CONFORMANCE_NO_REEXEC) return false;
+  const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (!has('dbus-run-session') || !has('gnome-keyring-daemon')) return false;
+  const child = spawnSync('bash', [path.join(root, 'scripts/keyring-session.sh'), process.execPath, tsx, path.join(root, 'test/conformance/run.ts'), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, LANYARD_CONFORMANCE_NO_REEXEC: '1' },
+  });
+  process.exit(child.status ?? 1);
+}
+
 async function main(): Promise<void> {
+  reexecInKeyringSession();
   const groups: Array<[string, GroupResult]> = [];
   groups.push(['client-auth', await clientAuth()]);
+  groups.push(...(await serverGroups()));
   let failed = 0;
   for (const [name, result] of groups) {
     for (const failure of result.failures) console.log(`  ✗ ${failure}`);
-    console.log(`${name}: ${result.passed} passed, ${result.failed} failed`);
+    for (const warning of result.warnings) console.log(`  ! ${warning}`);
+    const warned = result.warnings.length ? ` (${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''})` : '';
+    console.log(`${name}: ${result.passed} passed, ${result.failed} failed${warned}`);
     failed += result.failed;
   }
   process.exit(failed > 0 ? 1 : 0);

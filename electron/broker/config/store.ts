@@ -39,15 +39,25 @@ export class ConfigFileError extends Error {
  * change never reaches the file (it stays byte-identical). `conf`'s own JSON-schema validation is not used: one
  * schema (schema.ts), one set of messages.
  */
+export interface ConfigStoreOptions {
+  /**
+   * Applied on top of the user's file by every `load()`: the administrator's managed configuration (config/managed.ts).
+   * `update()` works on the user's own file only, so managed values are never copied into it.
+   */
+  overlay?: (config: LanyardConfig) => LanyardConfig;
+}
+
 export class ConfigStore {
   private readonly backend: ConfigBackend;
+  private readonly overlay: ((config: LanyardConfig) => LanyardConfig) | undefined;
   private readonly listeners = new Set<{ onChange: (config: LanyardConfig) => void; onError?: (error: LanyardError) => void }>();
   private stopWatching: (() => void) | undefined;
   /** The last config announced to listeners, serialized, so our own writes and no-op touches are not re-announced. */
   private lastSeen: string | undefined;
 
-  constructor(backend: ConfigBackend) {
+  constructor(backend: ConfigBackend, options: ConfigStoreOptions = {}) {
     this.backend = backend;
+    this.overlay = options.overlay;
   }
 
   get path(): string {
@@ -56,9 +66,16 @@ export class ConfigStore {
 
   /**
    * The validated config with defaults applied. A missing or empty (`{}`) file is a fresh install: the defaults.
-   * Throws `LanyardError(CONFIG_INVALID)` naming each bad field and the file to edit.
+   * Throws `LanyardError(CONFIG_INVALID)` naming each bad field and the file to edit. With a managed overlay, the
+   * result is the user's config with the managed values applied.
    */
   load(): LanyardConfig {
+    const user = this.loadUser();
+    return this.overlay ? this.overlay(user) : user;
+  }
+
+  /** The user's own file, without the managed overlay (what `update()` edits). */
+  loadUser(): LanyardConfig {
     let raw: unknown;
     try {
       raw = this.backend.read();
@@ -78,7 +95,7 @@ export class ConfigStore {
    * Returns the config as written (defaults applied).
    */
   update(mutator: (draft: LanyardConfig) => LanyardConfigInput | void): LanyardConfig {
-    const current = this.load();
+    const current = this.loadUser();
     const draft = structuredClone(current);
     const next = mutator(draft) ?? draft;
     const result = parseLanyardConfig(next);
@@ -99,7 +116,7 @@ export class ConfigStore {
         { cause: e },
       );
     }
-    this.announce(result.config);
+    this.announce(this.overlay ? this.overlay(result.config) : result.config);
     return result.config;
   }
 

@@ -362,7 +362,16 @@ export class ControlService implements ControlApi {
     if (!port) {
       throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'The local endpoint has no fixed port (gateway.port is 0).', 'Set gateway.port to a fixed port, or connect with `--stdio`.');
     }
-    const auth = await LocalAuth.open(this.deps.secrets);
+    let auth: LocalAuth;
+    try {
+      auth = await LocalAuth.open(this.deps.secrets);
+    } catch (e) {
+      // The HTTP entry needs the local token from the keychain; the stdio entry needs nothing from it.
+      if (e instanceof LanyardError && e.code === ErrorCodes.KEYCHAIN_UNAVAILABLE) {
+        throw new LanyardError(e.code, e.message, `${e.fix} Or connect with \`--stdio\` (or "stdio" in the dashboard), which puts no token in the IDE's file.`, { cause: e });
+      }
+      throw e;
+    }
     return { url: `http://127.0.0.1:${port}/mcp`, token: auth.token };
   }
 

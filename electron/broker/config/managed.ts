@@ -1,0 +1,330 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { ControlApi } from '../../../shared/contract';
+import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
+import { LanyardError, toErrorInfo } from '../errors';
+import { AsClientAuthMethodSchema, IdpConfigSchema, SERVER_ID_PATTERN, ServerConfigSchema, urlProblem, type LanyardConfig } from './schema';
+import { configErrorMap, formatZodIssue } from './validate';
+
+/**
+ * Managed configuration: a file an administrator deploys (MDM, GPO, Ansible…) that sets the identity provider and the
+ * server list for everyone on the machine and can lock them, so a company's whole fleet is configured without each
+ * developer typing an issuer URL.
+ *
+ *   macOS    /Library/Application Support/Lanyard/managed.json
+ *   Windows  %ProgramData%\Lanyard\managed.json
+ *   Linux    /etc/lanyard/managed.json
+ *   any OS   $LANYARD_MANAGED_CONFIG (tests, and admins who deploy elsewhere)
+ *
+ * `{ "idp": {…}, "servers": [ … ], "lock": ["idp", "servers"] }` — `idp` and each server use the same schema (and the
+ * same error messages) as the user's config.json. The managed values are laid over the user's file on every read and
+ * never copied into it; locked fields refuse changes with MANAGED_LOCKED, and managed servers cannot be removed,
+ * disabled or edited by the user. A managed file that exists but is invalid locks everything (fail closed: a policy
+ * that cannot be read must not silently become "no policy") and is reported by status and `lanyard doctor`.
+ */
+
+type Env = Record<string, string | undefined>;
+
+export const LOCKABLE_FIELDS = ['idp', 'servers'] as const;
+export type LockableField = (typeof LOCKABLE_FIELDS)[number];
+
+export const ManagedConfigSchema = z.strictObject({
+  version: z.literal(1).optional(),
+  idp: IdpConfigSchema.optional(),
+  servers: z
+    .array(ServerConfigSchema)
+    .superRefine((servers, ctx) => {
+      const seen = new Set<string>();
+      servers.forEach((s, i) => {
+        if (seen.has(s.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate server id "${s.id}"`, input: s.id });
+        seen.add(s.id);
+      });
+    })
+    .optional(),
+  lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
+});
+export type ManagedConfig = z.output<typeof ManagedConfigSchema>;
+
+export type ManagedState =
+  | { state: 'absent'; path: string }
+  | { state: 'ok'; path: string; config: ManagedConfig }
+  | { state: 'invalid'; path: string; error: ErrorInfo };
+
+/** The documented system location of the managed file on this OS (or `LANYARD_MANAGED_CONFIG`). */
+export function managedConfigPath(env: Env = process.env, platform: NodeJS.Platform = process.platform): string {
+  const override = env.LANYARD_MANAGED_CONFIG;
+  if (override) return override;
+  switch (platform) {
+    case 'win32':
+      return path.win32.join(env.ProgramData || env.PROGRAMDATA || 'C:\\ProgramData', 'Lanyard', 'managed.json');
+    case 'darwin':
+      return '/Library/Application Support/Lanyard/managed.json';
+    default:
+      return '/etc/lanyard/managed.json';
+  }
+}
+
+/** Reads and validates the managed file. Never throws: a broken file is a state, reported where status is shown. */
+export function readManagedConfig(file: string): ManagedState {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { state: 'absent', path: file };
+    return { state: 'invalid', path: file, error: invalid(file, `cannot be read (${code ?? 'I/O error'})`) };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { state: 'invalid', path: file, error: invalid(file, 'is not valid JSON') };
+  }
+  const parsed = ManagedConfigSchema.safeParse(raw, { error: configErrorMap });
+  if (!parsed.success) return { state: 'invalid', path: file, error: invalid(file, `is invalid: ${parsed.error.issues.map(formatZodIssue).slice(0, 5).join('; ')}`) };
+  return { state: 'ok', path: file, config: parsed.data };
+}
+
+function invalid(file: string, what: string): ErrorInfo {
+  return {
+    code: ErrorCodes.MANAGED_LOCKED,
+    message: `Your administrator's managed configuration ${file} ${what}; until it is fixed, the identity provider and server list are locked.`,
+    fix: 'Ask your IT team to correct the managed configuration (`lanyard doctor` shows what is wrong).',
+  };
+}
+
+/**
+ * The user's config with the managed values laid over it: the managed IdP replaces the user's; managed servers come
+ * first and win over a user server with the same id or URL; with `servers` locked only the managed servers remain,
+ * and with `idp` locked and no managed IdP, none is used.
+ */
+export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig): LanyardConfig {
+  const managedServers = managed.servers ?? [];
+  const ids = new Set(managedServers.map((s) => s.id));
+  const urls = new Set(managedServers.map((s) => s.url));
+  const own = managed.lock.includes('servers') ? [] : user.servers.filter((s) => !ids.has(s.id) && !urls.has(s.url));
+  const idp = managed.idp ?? (managed.lock.includes('idp') ? undefined : user.idp);
+  const merged: LanyardConfig = { ...user, servers: [...managedServers.map((s) => ({ ...s })), ...own] };
+  if (idp) merged.idp = idp;
+  else delete merged.idp;
+  return merged;
+}
+
+/** What status and doctor show about the managed configuration. */
+export interface ManagedSummary {
+  path: string;
+  state: ManagedState['state'];
+  locked: string[];
+  managesIdp: boolean;
+  serverIds: string[];
+  error?: ErrorInfo | undefined;
+}
+
+/**
+ * The hooks the broker composes: `overlay` for the ConfigStore, `locked` and `managedServerIds` for the
+ * ControlService. The file is re-read when it may have changed (at most once per `ttlMs`), so an admin's update
+ * applies without a restart.
+ */
+export interface ManagedPolicy {
+  readonly path: string;
+  state(): ManagedState;
+  overlay(config: LanyardConfig): LanyardConfig;
+  locked(): string[];
+  managedServerIds(): string[];
+  summary(): ManagedSummary;
+}
+
+export function createManagedPolicy(options: { env?: Env; platform?: NodeJS.Platform; path?: string; ttlMs?: number; now?: () => number } = {}): ManagedPolicy {
+  const file = options.path ?? managedConfigPath(options.env, options.platform);
+  const ttl = options.ttlMs ?? 2000;
+  const now = options.now ?? Date.now;
+  let cached: { at: number; state: ManagedState } | undefined;
+  const state = (): ManagedState => {
+    if (!cached || now() - cached.at >= ttl) cached = { at: now(), state: readManagedConfig(file) };
+    return cached.state;
+  };
+  const locked = (): string[] => {
+    const s = state();
+    if (s.state === 'invalid') return [...LOCKABLE_FIELDS];
+    return s.state === 'ok' ? [...new Set(s.config.lock)] : [];
+  };
+  const managedServerIds = (): string[] => {
+    const s = state();
+    return s.state === 'ok' ? (s.config.servers ?? []).map((x) => x.id) : [];
+  };
+  return {
+    path: file,
+    state,
+    overlay: (config) => {
+      const s = state();
+      return s.state === 'ok' ? mergeManagedConfig(config, s.config) : config;
+    },
+    locked,
+    managedServerIds,
+    summary: () => {
+      const s = state();
+      return {
+        path: file,
+        state: s.state,
+        locked: locked(),
+        managesIdp: s.state === 'ok' && s.config.idp !== undefined,
+        serverIds: managedServerIds(),
+        ...(s.state === 'invalid' ? { error: s.error } : {}),
+      };
+    },
+  };
+}
+
+/** No managed configuration at all (tests, library use). */
+export const unmanaged: ManagedPolicy = {
+  path: '',
+  state: () => ({ state: 'absent', path: '' }),
+  overlay: (config) => config,
+  locked: () => [],
+  managedServerIds: () => [],
+  summary: () => ({ path: '', state: 'absent', locked: [], managesIdp: false, serverIds: [] }),
+};
+
+// ---------------------------------------------------------------------------------------------------------------------
+// lanyard://configure?config=<base64url JSON>: a configuration offered to the user, who must accept it.
+
+export const CONFIG_LINK_PREFIX = 'lanyard://configure';
+const MAX_LINK_LENGTH = 16 * 1024;
+
+const linkUrl = (options: { allowQuery?: boolean } = {}) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = urlProblem(value, options);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  });
+
+/**
+ * What a link may carry: exactly what the user could type into Settings and "Add server" — and never a secret (a link
+ * passes through browsers, chat and logs). Unknown keys, `clientSecret` included, are refused.
+ */
+export const ConfigProposalSchema = z
+  .strictObject({
+    idp: z
+      .strictObject({
+        issuer: linkUrl({ allowQuery: false }),
+        clientId: z.string().trim().min(1),
+        clientAuthMethod: AsClientAuthMethodSchema.optional(),
+        redirectPort: z.int().min(1024).max(65535).optional(),
+      })
+      .optional(),
+    servers: z
+      .array(
+        z.strictObject({
+          url: linkUrl(),
+          id: z.string().regex(SERVER_ID_PATTERN, { error: "must be 1-32 characters of a-z, 0-9 and '-'" }).optional(),
+          name: z.string().trim().min(1).max(80).optional(),
+          clientId: z.string().trim().min(1).optional(),
+          clientAuthMethod: AsClientAuthMethodSchema.optional(),
+          scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).optional(),
+        }),
+      )
+      .max(100)
+      .optional(),
+  })
+  .refine((p) => p.idp !== undefined || (p.servers?.length ?? 0) > 0, { error: 'must contain "idp" or at least one server' });
+export type ConfigProposal = z.output<typeof ConfigProposalSchema>;
+
+/** Builds a `lanyard://configure` link (admins, docs and tests). */
+export function encodeConfigLink(proposal: z.input<typeof ConfigProposalSchema>): string {
+  return `${CONFIG_LINK_PREFIX}?config=${Buffer.from(JSON.stringify(proposal), 'utf8').toString('base64url')}`;
+}
+
+/**
+ * Reads a `lanyard://configure?config=…` link into a validated proposal and the lines a person reads before accepting
+ * it. Throws CONFIG_INVALID (what is wrong, never the payload) for anything else.
+ */
+export function parseConfigLink(url: string): { proposal: ConfigProposal; summary: string[] } {
+  const refuse = (why: string) =>
+    new LanyardError(ErrorCodes.CONFIG_INVALID, `This is not a Lanyard configuration link: ${why}.`, 'Ask whoever sent it for a link that starts with lanyard://configure?config=');
+  if (typeof url !== 'string' || url.length > MAX_LINK_LENGTH) throw refuse('it is too long');
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    throw refuse('it is not a URL');
+  }
+  const action = [parsed.host, ...parsed.pathname.split('/')].filter(Boolean).join('/');
+  if (parsed.protocol !== 'lanyard:' || action !== 'configure') throw refuse('it does not start with lanyard://configure');
+  const payload = parsed.searchParams.get('config');
+  if (!payload || !/^[A-Za-z0-9_-]+={0,2}$/.test(payload)) throw refuse('its "config" parameter is missing or not base64url');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+  } catch {
+    throw refuse('its "config" parameter is not JSON');
+  }
+  const result = ConfigProposalSchema.safeParse(raw, { error: configErrorMap });
+  if (!result.success) {
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `The configuration in this link is invalid: ${result.error.issues.map(formatZodIssue).slice(0, 5).join('; ')}.`,
+      'Ask whoever sent it for a corrected link. Links never carry secrets: a client secret is entered separately.',
+    );
+  }
+  return { proposal: result.data, summary: summarizeProposal(result.data) };
+}
+
+function summarizeProposal(p: ConfigProposal): string[] {
+  const lines = ['This link asks Lanyard to:'];
+  if (p.idp) {
+    lines.push(`  • sign you in with the identity provider ${p.idp.issuer} (client id ${p.idp.clientId}${p.idp.clientAuthMethod && p.idp.clientAuthMethod !== 'none' ? `, ${p.idp.clientAuthMethod}` : ''})`);
+    lines.push('    — this replaces the identity provider you use now, and you will sign in again');
+  }
+  for (const s of p.servers ?? []) {
+    lines.push(`  • add the MCP server ${s.name ?? s.id ?? new URL(s.url).host} — ${s.url}${s.clientId ? ` (client id ${s.clientId})` : ''}`);
+  }
+  lines.push('Accept it only if it comes from your IT team. It contains no secrets.');
+  return lines;
+}
+
+export interface ProposalResult {
+  idpChanged: boolean;
+  added: string[];
+  skipped: Array<{ url: string; reason: string }>;
+}
+
+/**
+ * Applies an accepted proposal through the control contract, so locks and validation are the same as for any other
+ * change (a managed, locked IdP refuses with MANAGED_LOCKED). Servers already configured (same URL) are skipped.
+ */
+export async function applyConfigProposal(control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers'>, proposal: ConfigProposal): Promise<ProposalResult> {
+  const result: ProposalResult = { idpChanged: false, added: [], skipped: [] };
+  if (proposal.idp) {
+    await control.updateSettings({
+      idp: {
+        issuer: proposal.idp.issuer,
+        clientId: proposal.idp.clientId,
+        ...(proposal.idp.clientAuthMethod ? { clientAuthMethod: proposal.idp.clientAuthMethod } : {}),
+        ...(proposal.idp.redirectPort ? { redirectPort: proposal.idp.redirectPort } : {}),
+      },
+    });
+    result.idpChanged = true;
+  }
+  const existing = new Set((await control.listServers({})).map((s) => s.url));
+  for (const s of proposal.servers ?? []) {
+    if (existing.has(s.url)) {
+      result.skipped.push({ url: s.url, reason: 'already configured' });
+      continue;
+    }
+    try {
+      const added = await control.addServer({
+        url: s.url,
+        ...(s.id ? { id: s.id } : {}),
+        ...(s.name ? { name: s.name } : {}),
+        ...(s.clientId ? { clientId: s.clientId } : {}),
+        ...(s.clientAuthMethod ? { clientAuthMethod: s.clientAuthMethod } : {}),
+        ...(s.scopes ? { scopes: s.scopes } : {}),
+      });
+      result.added.push(added.id);
+      existing.add(s.url);
+    } catch (e) {
+      result.skipped.push({ url: s.url, reason: toErrorInfo(e).message });
+    }
+  }
+  return result;
+}

@@ -1,0 +1,220 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { SecretStore } from '../secrets/secret-store';
+
+/**
+ * The local endpoint's front-door checks (protocol.md §7 and edge cases 23/24; MCP transports §Security Warning).
+ *
+ * Anything on the machine can open a socket to 127.0.0.1, and a web page can reach it too through DNS rebinding, so
+ * binding to loopback is not enough. Every request must:
+ *   1. name us in `Host` (127.0.0.1, localhost or [::1] with OUR port) — a rebinding page's requests carry its own
+ *      hostname there, which is what defeats the attack;
+ *   2. come from no browser (`Origin` absent) or from a loopback page on our port, or from an origin the user allowed
+ *      in `gateway.allowedOrigins`;
+ *   3. carry `Authorization: Bearer <local token>` (a per-install random secret) unless the route is public.
+ * The checks run in that order, so a rebinding request is refused for its Host/Origin before the token is looked at
+ * (the dns-rebinding-protection conformance scenario would otherwise pass on a mere 401).
+ *
+ * SECURITY-SENSITIVE: do not relax any rule here without a test in test/unit/gateway-front-local-auth.test.ts.
+ */
+
+/** Keychain entry of the local token. */
+export const LOCAL_TOKEN_SECRET_KEY = 'gateway:local_token';
+/**
+ * Cookie accepted instead of the bearer token on `cookie-or-token` routes (the dashboard, which a browser opens and
+ * cannot add headers to). Its value is the local token; the dashboard sets it HttpOnly, SameSite=Strict.
+ */
+export const LOCAL_SESSION_COOKIE = 'lanyard_session';
+
+/** JSON-RPC error code for "the caller is not allowed in" (MCP servers use -32001 for auth-style failures). */
+export const LOCAL_AUTH_ERROR_CODE = -32001;
+
+export type RouteAuth = 'token' | 'cookie-or-token' | 'none';
+
+/** Why a request was refused: what the HTTP layer sends back. Messages name the fix and never echo a secret. */
+export interface LocalAuthRejection {
+  status: 401 | 403 | 421;
+  reason: 'token' | 'host' | 'origin';
+  message: string;
+  headers: Record<string, string>;
+}
+
+export interface RequestGuardContext {
+  /** The port the gateway actually listens on (after binding, so port 0 works in tests). */
+  port: number;
+  auth: RouteAuth;
+  /** CORS preflight: browsers never send credentials on it, so only Host and Origin are checked. */
+  preflight?: boolean;
+}
+
+const TOKEN_BYTES = 32;
+
+/** 32 random bytes, base64url: 256 bits, safe in headers, config snippets and URLs. */
+export function generateLocalToken(): string {
+  return randomBytes(TOKEN_BYTES).toString('base64url');
+}
+
+/**
+ * Constant-time string comparison. Both sides are hashed to a fixed length first, so neither the content nor the
+ * length of the expected token leaks through timing (timingSafeEqual itself throws on unequal lengths).
+ */
+export function tokensEqual(presented: string, expected: string): boolean {
+  const a = Buffer.from(presented, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  // Pad both to the same length without branching on content; the length comparison at the end is constant-time too.
+  const size = Math.max(a.length, b.length, 1);
+  const pa = Buffer.alloc(size);
+  const pb = Buffer.alloc(size);
+  a.copy(pa);
+  b.copy(pb);
+  const same = timingSafeEqual(pa, pb);
+  return same && a.length === b.length && expected.length > 0;
+}
+
+/** The bearer credential of an Authorization header, or undefined (any other scheme counts as none). */
+export function bearerFrom(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(value);
+  return m?.[1];
+}
+
+/** The value of one cookie from a Cookie header (RFC 6265 §5.4 syntax: `a=b; c=d`). */
+export function cookieFrom(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const i = part.indexOf('=');
+    if (i < 0) continue;
+    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/** The Host values that mean "this gateway": loopback names with our exact port. */
+export function allowedHosts(port: number): string[] {
+  return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+}
+
+/** The browser origins that are "this gateway's own pages" (the dashboard served from the same port). */
+export function loopbackOrigins(port: number): string[] {
+  return allowedHosts(port).map((h) => `http://${h}`);
+}
+
+/**
+ * Owns the local token: generated at first start, kept in the SecretStore (the OS keychain) under
+ * `gateway:local_token`, cached in memory for the hot path, rotatable. Also holds the browser origins the user allowed.
+ */
+export class LocalAuth {
+  private current: string;
+  private readonly secrets: SecretStore;
+  private readonly origins: () => readonly string[];
+  private readonly listeners = new Set<(token: string) => void>();
+
+  private constructor(secrets: SecretStore, token: string, origins: () => readonly string[]) {
+    this.secrets = secrets;
+    this.current = token;
+    this.origins = origins;
+  }
+
+  /**
+   * Loads the local token from the store, creating and storing one on first start.
+   *
+   * `allowedOrigins` is read on every request, so a config change applies without a restart.
+   */
+  static async open(secrets: SecretStore, options: { allowedOrigins?: readonly string[] | (() => readonly string[]) } = {}): Promise<LocalAuth> {
+    const raw = options.allowedOrigins;
+    const origins = typeof raw === 'function' ? raw : () => raw ?? [];
+    let token = await secrets.get(LOCAL_TOKEN_SECRET_KEY);
+    if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
+      // Missing, or not something we wrote (a hand-edited store): start over with a fresh one.
+      token = generateLocalToken();
+      await secrets.set(LOCAL_TOKEN_SECRET_KEY, token);
+    }
+    return new LocalAuth(secrets, token, origins);
+  }
+
+  /** The token IDE configs and the runtime file carry. */
+  get token(): string {
+    return this.current;
+  }
+
+  /**
+   * Replaces the token (the old one stops working at once) and stores the new one. Listeners (the runtime file) are
+   * told so `lanyard stdio` picks the new one up; IDE configs written with the old token must be written again.
+   */
+  async rotate(): Promise<string> {
+    const next = generateLocalToken();
+    await this.secrets.set(LOCAL_TOKEN_SECRET_KEY, next);
+    this.current = next;
+    for (const listener of this.listeners) listener(next);
+    return next;
+  }
+
+  onRotate(listener: (token: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Constant-time check of a presented token against the current one. */
+  matches(presented: string | undefined): boolean {
+    return presented !== undefined && tokensEqual(presented, this.current);
+  }
+
+  allowedOrigins(): readonly string[] {
+    return this.origins();
+  }
+
+  /** Runs the three checks on a request; null when it may proceed. */
+  check(req: Pick<IncomingMessage, 'headers'>, context: RequestGuardContext): LocalAuthRejection | null {
+    return guardRequest(req.headers, { ...context, matches: (t) => this.matches(t), allowedOrigins: this.origins() });
+  }
+}
+
+/**
+ * The guard itself, as a pure function of the headers (unit-tested as a matrix).
+ *
+ * `Host` must be exactly one of the loopback names with our port (case-insensitive; HTTP/1.0 requests without Host are
+ * refused too). A present `Origin` must be a loopback page on our port or an allowed origin; "null" (sandboxed
+ * iframes, file://) is refused.
+ */
+export function guardRequest(
+  headers: IncomingHttpHeaders,
+  context: RequestGuardContext & { matches: (token: string | undefined) => boolean; allowedOrigins: readonly string[] },
+): LocalAuthRejection | null {
+  const host = headers.host?.toLowerCase();
+  if (!host || !allowedHosts(context.port).includes(host)) {
+    return {
+      status: 421,
+      reason: 'host',
+      message: `This is Lanyard's local endpoint; it only answers requests addressed to 127.0.0.1:${context.port} or localhost:${context.port} (DNS-rebinding protection). Fix: point your client at http://127.0.0.1:${context.port}/mcp.`,
+      headers: {},
+    };
+  }
+  const origin = headers.origin;
+  if (origin !== undefined && !originAllowed(origin, context.port, context.allowedOrigins)) {
+    return {
+      status: 403,
+      reason: 'origin',
+      message: `Browser origin ${JSON.stringify(origin.slice(0, 100))} may not call Lanyard's local endpoint. Fix: if you trust it, add it to gateway.allowedOrigins in Lanyard's settings.`,
+      headers: {},
+    };
+  }
+  if (context.auth === 'none' || context.preflight) return null;
+  const presented = bearerFrom(headers.authorization);
+  if (context.matches(presented)) return null;
+  if (context.auth === 'cookie-or-token') {
+    const cookie = cookieFrom(typeof headers.cookie === 'string' ? headers.cookie : undefined, LOCAL_SESSION_COOKIE);
+    if (cookie !== undefined && context.matches(cookie)) return null;
+  }
+  return {
+    status: 401,
+    reason: 'token',
+    message: `Missing or wrong Lanyard local token. Fix: send "Authorization: Bearer <local token>"; run \`lanyard connect <ide>\` (or "Connect an IDE" in the dashboard) to write a config that has it, or use \`lanyard stdio\`.`,
+    headers: { 'WWW-Authenticate': 'Bearer realm="lanyard"' },
+  };
+}
+
+function originAllowed(origin: string, port: number, allowed: readonly string[]): boolean {
+  if (loopbackOrigins(port).includes(origin.toLowerCase())) return true;
+  return allowed.includes(origin);
+}

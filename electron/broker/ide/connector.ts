@@ -1,0 +1,351 @@
+import { rmdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { IdeName } from '../../../shared/contract';
+import { ErrorCodes } from '../../../shared/errors';
+import { LanyardError } from '../errors';
+import { mkdirTracked, modeOf, readBytes, resolveTarget, sha256, writeBackup, writeFileAtomic } from './files';
+import { applyEdits, detectStyle, findMember, JsoncSyntaxError, parseJsonc, removeMemberEdit, serialize, setMemberEdit, toValue, type MemberNode, type ObjectNode } from './jsonc';
+import { IdeLedger, ledgerPath, type LedgerRecord } from './ledger';
+import { IDE_TARGETS, LANYARD_ENTRY, type HttpEndpoint, type IdeEnvironment, type IdeTarget, type IdeTransport, type StdioLauncher } from './targets';
+
+/** Where the IDE files are (the user's machine) and where Lanyard keeps its ledger (its home). */
+export interface IdeContext {
+  /** Lanyard's home: the ledger `ide-connections.json` lives here. */
+  home: string;
+  machine: IdeEnvironment;
+  now?: () => Date;
+}
+
+export interface ConnectRequest {
+  transport: IdeTransport;
+  /** Needed for `http` (and ignored for IDEs that only start stdio servers). */
+  endpoint?: HttpEndpoint | undefined;
+  /** Needed for `stdio`, and for the deep link of IDEs that have one. */
+  launcher?: StdioLauncher | undefined;
+  /** Other entries to take out in the same write (`lanyard import` moves them behind Lanyard). */
+  remove?: readonly string[];
+}
+
+export interface ConnectOutcome {
+  ide: IdeName;
+  displayName: string;
+  configPath: string;
+  transport: IdeTransport;
+  /** False when the file already had exactly this entry (nothing was written, no backup taken). */
+  changed: boolean;
+  /** The file did not exist and Lanyard created it. */
+  created: boolean;
+  backupPath?: string | undefined;
+  /** The IDE's install link for the stdio variant (Cursor, VS Code). Never contains a token. */
+  deepLink?: string | undefined;
+  /** The entry as written, with the local token masked: safe to show anywhere. */
+  snippet: string;
+  /** Entries removed in the same write (import). */
+  removed: string[];
+  reloadHint: string;
+}
+
+export type DisconnectAction = 'restored-backup' | 'deleted-file' | 'removed-entry' | 'none';
+
+export interface DisconnectOutcome {
+  ide: IdeName;
+  displayName: string;
+  configPath: string;
+  changed: boolean;
+  action: DisconnectAction;
+  /** A backup taken before a textual removal (the byte-exact paths need none: they put the original back). */
+  backupPath?: string | undefined;
+  detail: string;
+}
+
+/** What an IDE's file says about Lanyard, for `lanyard status` and the dashboard. */
+export interface IdeConfigState {
+  ide: IdeName;
+  displayName: string;
+  configPath: string;
+  exists: boolean;
+  /** The file has a `lanyard` entry. */
+  connected: boolean;
+  transport?: IdeTransport | undefined;
+  /** The file could not be read as JSON(C): why. */
+  problem?: string | undefined;
+}
+
+/** The masked form of the local token in snippets and messages. */
+export const MASKED_TOKEN = '<your Lanyard local token>';
+
+/**
+ * Writes the IDE's user-level config so it reaches Lanyard: adds or updates one entry named `lanyard` (HTTP endpoint
+ * with the local token header, or `lanyard stdio` by absolute path), creating the file and its directories when
+ * missing, keeping every other byte of the user's file, after a backup; idempotent (a second run writes nothing).
+ */
+export async function connectIde(ide: IdeName, request: ConnectRequest, ctx: IdeContext): Promise<ConnectOutcome> {
+  const target = IDE_TARGETS[ide];
+  const transport: IdeTransport = target.supportsHttp ? request.transport : 'stdio';
+  const entry = entryFor(target, transport, request);
+  const configPath = await resolveTarget(target.configPath(ctx.machine));
+  const before = await readBytes(configPath);
+  const beforeText = before === undefined ? undefined : decode(before, configPath, ide);
+  const plan = planConnect(target, beforeText, entry, request.remove ?? [], configPath);
+  const outcome: ConnectOutcome = {
+    ide,
+    displayName: target.displayName,
+    configPath,
+    transport,
+    changed: false,
+    created: false,
+    ...(request.launcher && target.deepLink ? { deepLink: target.deepLink(request.launcher) } : {}),
+    snippet: snippetFor(target, entry),
+    removed: plan.removed,
+    reloadHint: target.reloadHint,
+  };
+  if (beforeText !== undefined && plan.text === beforeText) return outcome;
+
+  const now = (ctx.now ?? (() => new Date()))();
+  const ledger = new IdeLedger(ledgerPath(ctx.home));
+  const previous = await ledger.get(ide, configPath);
+  const backupPath = before !== undefined ? await writeBackup(configPath, before, now) : undefined;
+  const createdDirs = before === undefined ? await mkdirTracked(path.dirname(configPath)) : [];
+  const originalMode = await modeOf(configPath);
+  // The local token makes the file a credential: readable by the user only. The original mode comes back on disconnect.
+  const mode = transport === 'http' ? (originalMode ?? 0o600) & 0o700 : (originalMode ?? 0o600);
+  await writeFileAtomic(configPath, plan.text, mode);
+
+  const writtenSha256 = sha256(plan.text);
+  // While Lanyard's entry stays in the file, the record keeps describing the file as it was before Lanyard's first write.
+  const record: LedgerRecord =
+    previous && before !== undefined && plan.hadEntry
+      ? { ...previous, writtenSha256, transport }
+      : {
+          ide,
+          configPath,
+          createdFile: before === undefined,
+          createdDirs,
+          createdContainer: plan.createdContainer,
+          replacedEntry: plan.hadEntry,
+          backupPath,
+          originalSha256: before !== undefined ? sha256(before) : undefined,
+          originalMode,
+          writtenSha256,
+          connectedAt: now.toISOString(),
+          transport,
+        };
+  await ledger.put(record);
+  return { ...outcome, changed: true, created: before === undefined, ...(backupPath ? { backupPath } : {}) };
+}
+
+/**
+ * Undoes `connectIde`: when nobody changed the file since Lanyard's last write, the file comes back byte for byte (the
+ * backup restored, or the file deleted if Lanyard created it); otherwise only the `lanyard` entry Lanyard added is
+ * taken out (or the entry that was there before is put back), after a backup.
+ */
+export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<DisconnectOutcome> {
+  const target = IDE_TARGETS[ide];
+  const configPath = await resolveTarget(target.configPath(ctx.machine));
+  const ledger = new IdeLedger(ledgerPath(ctx.home));
+  const record = await ledger.get(ide, configPath);
+  const base = { ide, displayName: target.displayName, configPath };
+  const bytes = await readBytes(configPath);
+  if (bytes === undefined) {
+    if (record) await ledger.delete(ide, configPath);
+    return { ...base, changed: false, action: 'none', detail: `${configPath} does not exist; nothing to undo.` };
+  }
+
+  if (record && sha256(bytes) === record.writtenSha256) {
+    if (record.createdFile) {
+      await unlink(configPath);
+      for (const dir of [...record.createdDirs].reverse()) await rmdir(dir).catch(() => undefined);
+      await ledger.delete(ide, configPath);
+      return { ...base, changed: true, action: 'deleted-file', detail: `Removed ${configPath}, which Lanyard had created.` };
+    }
+    const backup = record.backupPath ? await readBytes(record.backupPath) : undefined;
+    if (backup !== undefined && sha256(backup) === record.originalSha256) {
+      await writeFileAtomic(configPath, backup, record.originalMode ?? (await modeOf(configPath)) ?? 0o600);
+      await unlink(record.backupPath!).catch(() => undefined);
+      await ledger.delete(ide, configPath);
+      return { ...base, changed: true, action: 'restored-backup', detail: `Restored ${configPath} exactly as it was before Lanyard connected.` };
+    }
+  }
+
+  // The file changed since (or there is no ledger): take out only Lanyard's entry, keep everything else.
+  const text = decode(bytes, configPath, ide);
+  const doc = parseDocument(text, configPath, ide);
+  const container = doc && containerOf(doc, target, configPath);
+  const ours = container && findMember(container, LANYARD_ENTRY);
+  if (!doc || !container || !ours) {
+    if (record) await ledger.delete(ide, configPath);
+    return { ...base, changed: false, action: 'none', detail: `${configPath} has no "${LANYARD_ENTRY}" entry; nothing to undo.` };
+  }
+  let next: string;
+  const original = record?.replacedEntry ? await originalEntryText(record, target, ide) : undefined;
+  if (original !== undefined) {
+    next = applyEdits(text, [{ start: ours.value.start, end: ours.value.end, text: original }]);
+  } else {
+    next = applyEdits(text, removeMemberEdit(text, container, LANYARD_ENTRY) ?? []);
+    const after = parseDocument(next, configPath, ide)!;
+    const afterContainer = findMember(after, target.containerKey);
+    if (record?.createdContainer && afterContainer?.value.kind === 'object' && afterContainer.value.members.length === 0) {
+      next = applyEdits(next, removeMemberEdit(next, after, target.containerKey) ?? []);
+    }
+    const root = parseDocument(next, configPath, ide);
+    if (record?.createdFile && root && root.members.length === 0) {
+      await unlink(configPath);
+      await ledger.delete(ide, configPath);
+      return { ...base, changed: true, action: 'deleted-file', detail: `Removed ${configPath}: Lanyard had created it and only its entry was left.` };
+    }
+  }
+  const backupPath = await writeBackup(configPath, bytes, (ctx.now ?? (() => new Date()))());
+  await writeFileAtomic(configPath, next, record?.originalMode ?? (await modeOf(configPath)) ?? 0o600);
+  await ledger.delete(ide, configPath);
+  return {
+    ...base,
+    changed: true,
+    action: 'removed-entry',
+    backupPath,
+    detail: original !== undefined ? `Put back the "${LANYARD_ENTRY}" entry that was in ${configPath} before.` : `Removed the "${LANYARD_ENTRY}" entry from ${configPath}; the rest of the file is unchanged.`,
+  };
+}
+
+/** Reads an IDE's file and says whether it points at Lanyard. Never throws for a missing or broken file. */
+export async function inspectIde(ide: IdeName, ctx: Pick<IdeContext, 'machine'>): Promise<IdeConfigState> {
+  const target = IDE_TARGETS[ide];
+  const configPath = await resolveTarget(target.configPath(ctx.machine));
+  const base = { ide, displayName: target.displayName, configPath };
+  try {
+    const entries = await readIdeEntries(ide, ctx);
+    if (!entries.exists) return { ...base, exists: false, connected: false };
+    const ours = entries.entries.find((e) => e.name === LANYARD_ENTRY);
+    if (!ours) return { ...base, exists: true, connected: false };
+    const value = ours.value as Record<string, unknown> | null;
+    const transport: IdeTransport = value && typeof value === 'object' && ('command' in value || value.type === 'stdio') ? 'stdio' : 'http';
+    return { ...base, exists: true, connected: true, transport };
+  } catch (e) {
+    return { ...base, exists: true, connected: false, problem: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+/** The server entries of an IDE's file, in file order. */
+export async function readIdeEntries(
+  ide: IdeName,
+  ctx: Pick<IdeContext, 'machine'>,
+): Promise<{ configPath: string; exists: boolean; entries: Array<{ name: string; value: unknown }> }> {
+  const target = IDE_TARGETS[ide];
+  const configPath = await resolveTarget(target.configPath(ctx.machine));
+  const bytes = await readBytes(configPath);
+  if (bytes === undefined) return { configPath, exists: false, entries: [] };
+  const doc = parseDocument(decode(bytes, configPath, ide), configPath, ide);
+  const container = doc && containerOf(doc, target, configPath);
+  return { configPath, exists: true, entries: container ? container.members.map((m: MemberNode) => ({ name: m.key, value: toValue(m.value) })) : [] };
+}
+
+function entryFor(target: IdeTarget, transport: IdeTransport, request: ConnectRequest): Record<string, unknown> {
+  if (transport === 'http') {
+    if (!request.endpoint) throw new LanyardError(ErrorCodes.INTERNAL, 'No local endpoint to connect to.', 'This is a bug in Lanyard; report it with `lanyard doctor`.');
+    return target.httpEntry(request.endpoint);
+  }
+  if (!request.launcher) throw new LanyardError(ErrorCodes.INTERNAL, 'No `lanyard stdio` command to write.', 'This is a bug in Lanyard; report it with `lanyard doctor`.');
+  return target.stdioEntry(request.launcher);
+}
+
+interface ConnectPlan {
+  text: string;
+  createdContainer: boolean;
+  hadEntry: boolean;
+  removed: string[];
+}
+
+function planConnect(target: IdeTarget, before: string | undefined, entry: Record<string, unknown>, remove: readonly string[], configPath: string): ConnectPlan {
+  const key = target.containerKey;
+  let doc = before === undefined ? undefined : parseDocument(before, configPath, target.name);
+  if (before === undefined || doc === undefined) {
+    // Missing or blank: a new document in the common style of these files (two spaces).
+    const style = { indent: '  ', eol: before?.includes('\r\n') ? ('\r\n' as const) : ('\n' as const) };
+    return { text: `${serialize({ [key]: { [LANYARD_ENTRY]: entry } }, style, '')}${style.eol}`, createdContainer: true, hadEntry: false, removed: [] };
+  }
+  const style = detectStyle(before);
+  let text = before;
+  const removed: string[] = [];
+  for (const name of remove) {
+    if (name === LANYARD_ENTRY) continue;
+    const container = containerOf(doc!, target, configPath);
+    const edits = container && removeMemberEdit(text, container, name);
+    if (!edits) continue;
+    text = applyEdits(text, edits);
+    doc = parseDocument(text, configPath, target.name)!;
+    removed.push(name);
+  }
+  const container = containerOf(doc!, target, configPath);
+  const existing = container && findMember(container, LANYARD_ENTRY);
+  if (existing && sameJson(toValue(existing.value), entry)) return { text, createdContainer: false, hadEntry: true, removed };
+  const edits = container ? setMemberEdit(text, container, LANYARD_ENTRY, entry, style) : setMemberEdit(text, doc!, key, { [LANYARD_ENTRY]: entry }, style);
+  return { text: applyEdits(text, edits), createdContainer: !container, hadEntry: Boolean(existing), removed };
+}
+
+/** The original text of the `lanyard` entry that was in the file before Lanyard's first write, from the backup. */
+async function originalEntryText(record: LedgerRecord, target: IdeTarget, ide: IdeName): Promise<string | undefined> {
+  if (!record.backupPath) return undefined;
+  const bytes = await readBytes(record.backupPath);
+  if (bytes === undefined) return undefined;
+  try {
+    const text = decode(bytes, record.backupPath, ide);
+    const doc = parseDocument(text, record.backupPath, ide);
+    const container = doc && containerOf(doc, target, record.backupPath);
+    const member = container && findMember(container, LANYARD_ENTRY);
+    return member ? text.slice(member.value.start, member.value.end) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function decode(bytes: Buffer, file: string, ide: IdeName): string {
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) {
+    throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${file} is not UTF-8 text; Lanyard did not change it.`, `Save it as UTF-8 in an editor, then run \`lanyard connect ${ide}\` again.`);
+  }
+  return text;
+}
+
+/** The document's root object, or undefined for a blank file. Throws a LanyardError naming the position. */
+function parseDocument(text: string, file: string, ide: IdeName): ObjectNode | undefined {
+  let node;
+  try {
+    node = parseJsonc(text);
+  } catch (e) {
+    if (e instanceof JsoncSyntaxError) {
+      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON (${e.message}); Lanyard did not change it.`, `Fix the file at that position (or move it aside), then run \`lanyard connect ${ide}\` again.`);
+    }
+    throw e;
+  }
+  if (node === undefined) return undefined;
+  if (node.kind !== 'object') {
+    throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${file} does not contain a JSON object; Lanyard did not change it.`, `Check the file: it should look like {"${IDE_TARGETS[ide].containerKey}": {…}}.`);
+  }
+  return node;
+}
+
+function containerOf(doc: ObjectNode, target: IdeTarget, file: string): ObjectNode | undefined {
+  const member = findMember(doc, target.containerKey);
+  if (!member) return undefined;
+  if (member.value.kind !== 'object') {
+    throw new LanyardError(ErrorCodes.CONFIG_INVALID, `"${target.containerKey}" in ${file} is not an object; Lanyard did not change the file.`, `Make "${target.containerKey}" an object of server entries, then retry.`);
+  }
+  return member.value;
+}
+
+function snippetFor(target: IdeTarget, entry: Record<string, unknown>): string {
+  const masked = JSON.parse(JSON.stringify(entry)) as Record<string, unknown>;
+  const headers = masked.headers as Record<string, string> | undefined;
+  if (headers?.Authorization) headers.Authorization = `Bearer ${MASKED_TOKEN}`;
+  return JSON.stringify({ [target.containerKey]: { [LANYARD_ENTRY]: masked } }, null, 2);
+}
+
+/** Deep equality of JSON values, ignoring key order (an IDE may rewrite its file with keys reordered). */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}

@@ -1,0 +1,273 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveLanyardHome } from '../broker/paths';
+import { CliContext, describeFailure, ExitCode, UsageError, type CliDeps } from './context';
+import { printError } from './output';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Values = Record<string, string | boolean | string[] | boolean[] | undefined>;
+
+interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Shown by `lanyard <command> --help` under the usage line. */
+  description: string;
+  options: Options;
+  /** Option lines for the help text. */
+  optionHelp: Array<[string, string]>;
+  run(ctx: CliContext, values: Values, positionals: string[]): Promise<number>;
+}
+
+const json: Options = { json: { type: 'boolean' } };
+const jsonHelp: [string, string] = ['--json', 'Machine-readable output on stdout'];
+
+/**
+ * Every `lanyard` command. Each command module is loaded only when it runs, so `lanyard stdio` and `lanyard --help`
+ * do not initialise what they do not use.
+ */
+const COMMANDS: readonly Command[] = [
+  {
+    name: 'serve',
+    summary: 'Run the broker headless, with the dashboard on http://127.0.0.1 (WSL, SSH, servers)',
+    usage: 'lanyard serve [--port <n>]',
+    description: 'Runs Lanyard (local MCP endpoint and dashboard) in this terminal until Ctrl-C. It prints the dashboard link and the IDE snippet.',
+    options: { port: { type: 'string' } },
+    optionHelp: [['--port <n>', 'Listen on this port instead of gateway.port (0 = any free port)']],
+    run: async (ctx, v) => (await import('./commands/serve')).serve(ctx, { port: v.port as string | undefined }),
+  },
+  {
+    name: 'stdio',
+    summary: 'Bridge a stdio-only MCP client to the broker (what IDE entries run)',
+    usage: 'lanyard stdio [--server <id>]',
+    description: 'Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed.',
+    options: { server: { type: 'string', short: 's' } },
+    optionHelp: [['--server <id>', 'Only this server (/mcp/<id>) instead of all of them']],
+    run: async (ctx, _v, positionals) => {
+      const { stdioCommand } = await import('./stdio');
+      const argv = [...(typeof _v.server === 'string' ? ['--server', _v.server] : []), ...positionals];
+      return stdioCommand(argv, { home: ctx.home, stdin: ctx.io.stdin, stdout: process.stdout, stderr: process.stderr, startBroker: ctx.deps.startBroker ?? (async () => undefined) });
+    },
+  },
+  {
+    name: 'login',
+    summary: "Sign in with your company's identity provider",
+    usage: 'lanyard login [--issuer <url> --client-id <id> [--client-auth <method>] [--redirect-port <n>]] [--force]',
+    description:
+      'Opens the sign-in page in your browser (the address is printed too, for SSH and WSL) and keeps the session in the OS keychain. With --issuer and --client-id it first sets the identity provider (your IT team has both).',
+    options: { issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-auth': { type: 'string' }, 'redirect-port': { type: 'string' }, force: { type: 'boolean' } },
+    optionHelp: [
+      ['--issuer <url>', 'The IdP issuer, e.g. https://acme.okta.com (the org authorization server)'],
+      ['--client-id <id>', "Lanyard's client id at the IdP"],
+      ['--client-auth <method>', 'none (default), client_secret_basic, client_secret_post or private_key_jwt'],
+      ['--redirect-port <n>', 'A fixed loopback port, when the IdP needs an exact redirect URI'],
+      ['--force', 'Sign in again even when already signed in'],
+    ],
+    run: async (ctx, v) =>
+      (await import('./commands/session')).loginCommand(ctx, {
+        issuer: v.issuer as string | undefined,
+        clientId: v['client-id'] as string | undefined,
+        clientAuth: v['client-auth'] as string | undefined,
+        redirectPort: v['redirect-port'] as string | undefined,
+        force: v.force === true,
+      }),
+  },
+  {
+    name: 'logout',
+    summary: 'Sign out and forget the stored session',
+    usage: 'lanyard logout',
+    description: 'Revokes the refresh token at the IdP when it can, and removes the session and every access token from the keychain.',
+    options: {},
+    optionHelp: [],
+    run: async (ctx) => (await import('./commands/session')).logoutCommand(ctx),
+  },
+  {
+    name: 'status',
+    summary: 'Show who is signed in, the servers, the IDEs, and whether the broker runs',
+    usage: 'lanyard status [--json]',
+    description: 'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when signed in, 3 when a sign-in is needed.',
+    options: json,
+    optionHelp: [jsonHelp],
+    run: async (ctx, v) => (await import('./commands/session')).statusCommand(ctx, { json: v.json === true }),
+  },
+  {
+    name: 'servers',
+    summary: 'List, add, remove, enable or disable MCP servers',
+    usage: 'lanyard servers list | add <url> [options] | remove <id> | enable <id> | disable <id>',
+    description: 'Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a client secret) directly.',
+    options: {
+      ...json,
+      id: { type: 'string' },
+      name: { type: 'string' },
+      'client-id': { type: 'string' },
+      'client-auth': { type: 'string' },
+      'client-secret-stdin': { type: 'boolean' },
+      scope: { type: 'string', multiple: true },
+    },
+    optionHelp: [
+      ['--id <id>', 'add: the server id (default: from the URL)'],
+      ['--name <name>', 'add: a display name'],
+      ['--client-id <id>', "add: Lanyard's client id at the server's authorization server (from your IdP admin)"],
+      ['--client-auth <method>', 'add: none, client_secret_basic, client_secret_post or private_key_jwt'],
+      ['--client-secret-stdin', 'add: read the client secret from stdin (stored in the keychain, never in a file)'],
+      ['--scope <scope>', 'add: an extra scope to request (repeatable)'],
+      jsonHelp,
+    ],
+    run: async (ctx, v, positionals) =>
+      (await import('./commands/servers')).serversCommand(ctx, {
+        positionals,
+        json: v.json === true,
+        id: v.id as string | undefined,
+        name: v.name as string | undefined,
+        clientId: v['client-id'] as string | undefined,
+        clientAuth: v['client-auth'] as string | undefined,
+        clientSecretStdin: v['client-secret-stdin'] === true,
+        scope: v.scope as string[] | undefined,
+      }),
+  },
+  {
+    name: 'connect',
+    summary: 'Point an IDE at Lanyard (cursor, vscode, claude-code, claude-desktop, windsurf)',
+    usage: 'lanyard connect <ide> [--stdio] [--link] [--json]',
+    description:
+      "Writes the IDE's user-level MCP config: one entry named \"lanyard\" pointing at the local endpoint with the local token (or at `lanyard stdio` with --stdio). Your other entries and formatting are kept, a backup is taken first, and running it twice changes nothing. The IDE is never restarted.",
+    options: { ...json, stdio: { type: 'boolean' }, link: { type: 'boolean' } },
+    optionHelp: [
+      ['--stdio', 'Run `lanyard stdio` by absolute path instead of the HTTP endpoint (starts Lanyard on demand)'],
+      ['--link', "Open the IDE's own install link instead of writing the file (Cursor, VS Code; stdio, no token)"],
+      jsonHelp,
+    ],
+    run: async (ctx, v, positionals) => (await import('./commands/ide')).connectCommand(ctx, { positionals, stdio: v.stdio === true, link: v.link === true, json: v.json === true }),
+  },
+  {
+    name: 'disconnect',
+    summary: "Take Lanyard out of an IDE's config, restoring what was there",
+    usage: 'lanyard disconnect <ide> [--json]',
+    description: 'Restores the file byte for byte when nobody changed it since `lanyard connect` (or deletes it if Lanyard created it); otherwise removes only the "lanyard" entry.',
+    options: json,
+    optionHelp: [jsonHelp],
+    run: async (ctx, v, positionals) => (await import('./commands/ide')).disconnectCommand(ctx, { positionals, json: v.json === true }),
+  },
+  {
+    name: 'import',
+    summary: "Move the remote MCP servers already in your IDEs' configs behind Lanyard",
+    usage: 'lanyard import [--dry-run | --yes] [--ide <ide>]… [--stdio] [--no-probe] [--json]',
+    description:
+      'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard and replaces them with the one "lanyard" entry, with backups. Local stdio servers, entries with API-key headers and servers without cross-app access stay, and the plan says why.',
+    options: { ...json, 'dry-run': { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, ide: { type: 'string', multiple: true }, stdio: { type: 'boolean' }, 'no-probe': { type: 'boolean' } },
+    optionHelp: [
+      ['--dry-run', 'Show the plan only'],
+      ['--yes, -y', 'Apply without asking'],
+      ['--ide <ide>', 'Only this IDE (repeatable)'],
+      ['--stdio', 'Point the IDEs at `lanyard stdio` instead of the HTTP endpoint'],
+      ['--no-probe', 'Do not ask each server whether cross-app access works before moving it'],
+      jsonHelp,
+    ],
+    run: async (ctx, v) =>
+      (await import('./commands/ide')).importCommand(ctx, {
+        dryRun: v['dry-run'] === true,
+        yes: v.yes === true,
+        stdio: v.stdio === true,
+        probe: v['no-probe'] !== true,
+        ide: v.ide as string[] | undefined,
+        json: v.json === true,
+      }),
+  },
+  {
+    name: 'doctor',
+    summary: 'Check every hop from keychain to each server and say what is wrong',
+    usage: 'lanyard doctor [--server <id>] [--json]',
+    description:
+      'One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, each server\'s metadata, a real token exchange (a cached token counts; no tool is called), the local endpoint — and the fix for each failure. Exit code 0 when all pass.',
+    options: { ...json, server: { type: 'string', short: 's' } },
+    optionHelp: [['--server <id>', 'Check only this server'], jsonHelp],
+    run: async (ctx, v) => (await import('./commands/doctor')).doctorCommand(ctx, { server: v.server as string | undefined, json: v.json === true }),
+  },
+  {
+    name: 'accept-link',
+    summary: 'Review and accept a lanyard://configure link from your IT team',
+    usage: 'lanyard accept-link <lanyard://configure?config=…> [--yes] [--json]',
+    description: 'Shows what the link would set (identity provider, servers) and applies it only after you agree. Links never carry secrets.',
+    options: { ...json, yes: { type: 'boolean', short: 'y' } },
+    optionHelp: [['--yes, -y', 'Accept without asking'], jsonHelp],
+    run: async (ctx, v, positionals) => (await import('./commands/accept-link')).acceptLinkCommand(ctx, { positionals, yes: v.yes === true, json: v.json === true }),
+  },
+];
+
+export function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'Usage: lanyard <command> [options]',
+    '',
+    'Sign in once; every IDE reaches every MCP server your company allows, through one local endpoint.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Options:',
+    '  -h, --help     Show this help (`lanyard <command> --help` for a command)',
+    '  -v, --version  Show the version',
+    '',
+    'Exit codes: 0 ok, 1 failed, 2 usage error, 3 sign-in or confirmation needed, 4 Lanyard not running or unreachable.',
+    'Environment: LANYARD_HOME relocates everything Lanyard writes; LANYARD_MANAGED_CONFIG names a managed config file;',
+    'LANYARD_NO_BROWSER=1 prints links instead of opening them.',
+    '',
+  ].join('\n');
+}
+
+function commandHelp(command: Command): string {
+  const width = Math.max('-h, --help'.length, ...command.optionHelp.map(([flag]) => flag.length));
+  return [
+    `Usage: ${command.usage}`,
+    '',
+    command.description,
+    '',
+    ...(command.optionHelp.length ? ['Options:', ...command.optionHelp.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`), `  ${'-h, --help'.padEnd(width)}  Show this help`, ''] : []),
+  ].join('\n');
+}
+
+/** Runs the CLI and returns its exit code; never calls process.exit itself. */
+export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
+  const { io } = deps;
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help') {
+    io.out(usage());
+    return ExitCode.OK;
+  }
+  if (first === '-v' || first === '--version') {
+    io.out(`${deps.version}\n`);
+    return ExitCode.OK;
+  }
+  if (first === 'help') {
+    const target = COMMANDS.find((c) => c.name === rest[0]);
+    io.out(target ? commandHelp(target) : usage());
+    return ExitCode.OK;
+  }
+  const command = COMMANDS.find((c) => c.name === first);
+  if (!command) {
+    io.err(`lanyard: unknown ${first.startsWith('-') ? 'option' : 'command'} '${first}'.\n\n${usage()}`);
+    return ExitCode.USAGE;
+  }
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
+  } catch (e) {
+    io.err(`lanyard ${command.name}: ${e instanceof Error ? e.message : String(e)}\n\n${commandHelp(command)}`);
+    return ExitCode.USAGE;
+  }
+  if (parsed.values.help) {
+    io.out(commandHelp(command));
+    return ExitCode.OK;
+  }
+  let ctx: CliContext | undefined;
+  try {
+    ctx = new CliContext(deps, resolveLanyardHome(deps.env, deps.platform));
+    return await command.run(ctx, parsed.values, parsed.positionals);
+  } catch (e) {
+    const { info, exitCode } = describeFailure(e);
+    printError(io, command.name, info);
+    if (e instanceof UsageError) io.err(`\n${commandHelp(command)}`);
+    return exitCode;
+  } finally {
+    await ctx?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,39 @@
+import { ControlError } from '../../../shared/control-client';
+import { runDoctor } from '../../broker/doctor/doctor';
+import { formatDoctorReport } from '../../broker/doctor/format';
+import { ExitCode, type CliContext } from '../context';
+import { printJson } from '../output';
+
+/**
+ * `lanyard doctor [--server <id>] [--json]`: one line per hop, each failure with its fix; exit 0 when every check
+ * passes, 1 otherwise. With a broker running, the sign-in and exchange hops are checked through it (this process must
+ * not refresh the tokens the broker holds); without one, in this process.
+ */
+export async function doctorCommand(ctx: CliContext, args: { server?: string | undefined; json: boolean }): Promise<number> {
+  const broker = await ctx.broker();
+  let brokerApi = broker?.client;
+  if (brokerApi) {
+    try {
+      await brokerApi.status({});
+    } catch (e) {
+      // Recorded by the endpoint check; the other hops run in this process.
+      if (!(e instanceof ControlError)) throw e;
+      brokerApi = undefined;
+    }
+  }
+  const local = await ctx.local();
+  const report = await runDoctor({
+    home: ctx.home,
+    config: local.config,
+    secrets: local.secrets,
+    managed: local.managed,
+    engine: brokerApi ? undefined : () => local.engine(),
+    broker: brokerApi,
+    serverId: args.server,
+    ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),
+    runtime: () => ctx.lookupRuntime(),
+  });
+  if (args.json) printJson(ctx.io, report);
+  else ctx.io.out(formatDoctorReport(report));
+  return report.ok ? ExitCode.OK : ExitCode.FAILURE;
+}

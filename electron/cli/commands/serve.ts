@@ -1,0 +1,50 @@
+import { createLogger, type LogLevel } from '../../broker/util/log';
+import { ExitCode, UsageError, type CliContext } from '../context';
+
+/**
+ * `lanyard serve [--port <n>]`: the broker, gateway and dashboard in this process (headless: WSL, SSH, Linux servers,
+ * and what `lanyard stdio` starts on demand). Prints where it listens, the dashboard link and how to connect an IDE,
+ * then stays up until SIGINT/SIGTERM and stops everything cleanly (the runtime file is removed).
+ */
+export async function serve(ctx: CliContext, args: { port?: string | undefined }): Promise<number> {
+  let port: number | undefined;
+  if (args.port !== undefined) {
+    port = Number(args.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number (0 = any free port).');
+  }
+  const { startHeadless } = await import('../../broker/headless');
+  const handle = await startHeadless({
+    version: ctx.version,
+    home: ctx.home,
+    env: ctx.env,
+    ...(port !== undefined ? { port } : {}),
+    // Warnings and errors only by default: this terminal is for the person running it.
+    log: createLogger({ level: (ctx.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'warn' }),
+    openUrl: ctx.openUrl,
+  });
+  ctx.io.out(
+    [
+      `Lanyard ${ctx.version} is running.`,
+      `  MCP endpoint:  ${handle.mcpUrl}  (IDEs need the local token: use \`lanyard connect <ide>\`)`,
+      `  Dashboard:     ${handle.dashboardLink()}`,
+      '  Connect an IDE: lanyard connect cursor | vscode | claude-code | claude-desktop | windsurf',
+      'Stop with Ctrl-C.',
+      '',
+    ].join('\n'),
+  );
+  await (ctx.deps.waitForStop ?? waitForSignal)();
+  await handle.stop();
+  return ExitCode.OK;
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}

@@ -1,0 +1,196 @@
+/**
+ * The local endpoint's guard (issue 4 item 1; protocol.md edge cases 23/24): Host, Origin and local-token matrix,
+ * constant-time comparison, token storage and rotation.
+ */
+import type * as NodeCrypto from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
+
+const { timingSafeEqualSpy } = vi.hoisted(() => ({ timingSafeEqualSpy: vi.fn() }));
+vi.mock('node:crypto', async (importOriginal) => {
+  const original = await importOriginal<typeof NodeCrypto>();
+  timingSafeEqualSpy.mockImplementation(original.timingSafeEqual);
+  return { ...original, timingSafeEqual: timingSafeEqualSpy };
+});
+import {
+  bearerFrom,
+  cookieFrom,
+  generateLocalToken,
+  guardRequest,
+  LOCAL_SESSION_COOKIE,
+  LOCAL_TOKEN_SECRET_KEY,
+  LocalAuth,
+  tokensEqual,
+  type RouteAuth,
+} from '../../electron/broker/gateway/local-auth';
+import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
+
+const PORT = 47821;
+const TOKEN = generateLocalToken();
+
+function guard(headers: Record<string, string | undefined>, options: { auth?: RouteAuth; allowedOrigins?: string[]; preflight?: boolean } = {}) {
+  return guardRequest(headers, {
+    port: PORT,
+    auth: options.auth ?? 'token',
+    preflight: options.preflight ?? false,
+    allowedOrigins: options.allowedOrigins ?? [],
+    matches: (t) => t !== undefined && tokensEqual(t, TOKEN),
+  });
+}
+
+describe('local token', () => {
+  it('is 32 random bytes in base64url', () => {
+    const a = generateLocalToken();
+    expect(a).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(a, 'base64url')).toHaveLength(32);
+    expect(generateLocalToken()).not.toBe(a);
+  });
+
+  it('compares in constant time, equal only for identical strings', () => {
+    expect(tokensEqual(TOKEN, TOKEN)).toBe(true);
+    expect(tokensEqual(`${TOKEN}x`, TOKEN)).toBe(false);
+    expect(tokensEqual(TOKEN.slice(0, -1), TOKEN)).toBe(false);
+    expect(tokensEqual('', TOKEN)).toBe(false);
+    expect(tokensEqual('', '')).toBe(false);
+    expect(tokensEqual(TOKEN.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), TOKEN)).toBe(false);
+  });
+
+  it('always compares equal-length buffers with crypto.timingSafeEqual, whatever the presented length', () => {
+    timingSafeEqualSpy.mockClear();
+    for (const candidate of ['', 'short', TOKEN, `${TOKEN}${TOKEN}`, `X${TOKEN.slice(1)}`]) tokensEqual(candidate, TOKEN);
+    expect(timingSafeEqualSpy).toHaveBeenCalledTimes(5);
+    for (const [a, b] of timingSafeEqualSpy.mock.calls) expect((a as Buffer).length).toBe((b as Buffer).length);
+  });
+
+  it('parses bearer credentials and cookies strictly', () => {
+    expect(bearerFrom(`Bearer ${TOKEN}`)).toBe(TOKEN);
+    expect(bearerFrom(`bearer ${TOKEN}`)).toBe(TOKEN);
+    expect(bearerFrom(`Basic ${TOKEN}`)).toBeUndefined();
+    expect(bearerFrom(`Bearer ${TOKEN} extra`)).toBeUndefined();
+    expect(bearerFrom('Bearer')).toBeUndefined();
+    expect(bearerFrom(undefined)).toBeUndefined();
+    expect(cookieFrom(`a=1; ${LOCAL_SESSION_COOKIE}=${TOKEN}; b=2`, LOCAL_SESSION_COOKIE)).toBe(TOKEN);
+    expect(cookieFrom('a=1', LOCAL_SESSION_COOKIE)).toBeUndefined();
+  });
+});
+
+describe('request guard matrix', () => {
+  const good = { host: `127.0.0.1:${PORT}`, authorization: `Bearer ${TOKEN}` };
+
+  it.each([`127.0.0.1:${PORT}`, `localhost:${PORT}`, `[::1]:${PORT}`, `LOCALHOST:${PORT}`])('accepts Host %s', (host) => {
+    expect(guard({ ...good, host })).toBeNull();
+  });
+
+  it.each([
+    ['a foreign name (DNS rebinding)', `evil.example.com:${PORT}`],
+    ['a foreign name without port', 'evil.example.com'],
+    ['loopback without our port', '127.0.0.1'],
+    ['loopback with another port', `127.0.0.1:${PORT + 1}`],
+    ['another loopback address', `127.0.0.2:${PORT}`],
+    ['the wildcard address', `0.0.0.0:${PORT}`],
+    ['a suffix trick', `localhost.evil.com:${PORT}`],
+    ['no Host at all', undefined],
+  ])('refuses Host: %s → 421, before looking at the token', (_label, host) => {
+    const r = guard({ ...good, host });
+    expect(r?.status).toBe(421);
+    expect(r?.reason).toBe('host');
+    expect(r?.message).toMatch(/Fix:/);
+  });
+
+  it('accepts requests without Origin (non-browser clients) and from our own loopback pages', () => {
+    expect(guard(good)).toBeNull();
+    for (const origin of [`http://127.0.0.1:${PORT}`, `http://localhost:${PORT}`, `http://[::1]:${PORT}`]) expect(guard({ ...good, origin })).toBeNull();
+  });
+
+  it.each([
+    'http://evil.example.com',
+    `http://evil.example.com:${PORT}`,
+    `https://127.0.0.1:${PORT}`,
+    `http://127.0.0.1:${PORT + 1}`,
+    'http://localhost',
+    'null',
+    'file://',
+    'vscode-webview://abc',
+  ])('refuses Origin %s with 403', (origin) => {
+    const r = guard({ ...good, origin });
+    expect(r?.status).toBe(403);
+    expect(r?.reason).toBe('origin');
+    expect(r?.message).toContain('gateway.allowedOrigins');
+  });
+
+  it('accepts an Origin the user allowed, exactly as configured', () => {
+    expect(guard({ ...good, origin: 'https://app.example.com' }, { allowedOrigins: ['https://app.example.com'] })).toBeNull();
+    expect(guard({ ...good, origin: 'https://app.example.com:8443' }, { allowedOrigins: ['https://app.example.com'] })?.status).toBe(403);
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['wrong', `Bearer ${generateLocalToken()}`],
+    ['truncated', `Bearer ${TOKEN.slice(0, 20)}`],
+    ['another scheme', `Basic ${TOKEN}`],
+    ['empty bearer', 'Bearer '],
+  ])('refuses a %s token with 401, a JSON-RPC friendly message and a Bearer realm challenge', (_label, authorization) => {
+    const r = guard({ host: good.host, authorization });
+    expect(r?.status).toBe(401);
+    expect(r?.reason).toBe('token');
+    expect(r?.message).toMatch(/^Missing or wrong Lanyard local token\..*Fix:/);
+    expect(r?.headers['WWW-Authenticate']).toBe('Bearer realm="lanyard"');
+    expect(r?.message).not.toContain(TOKEN);
+  });
+
+  it('public routes and CORS preflights skip only the token, never Host or Origin', () => {
+    expect(guard({ host: good.host }, { auth: 'none' })).toBeNull();
+    expect(guard({ host: good.host, origin: 'https://app.example.com' }, { preflight: true, allowedOrigins: ['https://app.example.com'] })).toBeNull();
+    expect(guard({ host: 'evil.example.com' }, { auth: 'none' })?.status).toBe(421);
+    expect(guard({ host: good.host, origin: 'http://evil.example.com' }, { preflight: true })?.status).toBe(403);
+  });
+
+  it('cookie-or-token routes accept the session cookie; token routes do not', () => {
+    const cookie = `${LOCAL_SESSION_COOKIE}=${TOKEN}`;
+    expect(guard({ host: good.host, cookie }, { auth: 'cookie-or-token' })).toBeNull();
+    expect(guard({ host: good.host, cookie: `${LOCAL_SESSION_COOKIE}=nope` }, { auth: 'cookie-or-token' })?.status).toBe(401);
+    expect(guard({ host: good.host, cookie }, { auth: 'token' })?.status).toBe(401);
+  });
+});
+
+describe('LocalAuth', () => {
+  it('creates the token at first start, keeps it in the secret store, and reuses it after a restart', async () => {
+    const secrets = new MemorySecretStore();
+    const first = await LocalAuth.open(secrets);
+    expect(secrets.snapshot()[LOCAL_TOKEN_SECRET_KEY]).toBe(first.token);
+    const second = await LocalAuth.open(secrets);
+    expect(second.token).toBe(first.token);
+  });
+
+  it('replaces a stored value that is not a token it wrote', async () => {
+    const secrets = new MemorySecretStore({ [LOCAL_TOKEN_SECRET_KEY]: 'short' });
+    const auth = await LocalAuth.open(secrets);
+    expect(auth.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(secrets.snapshot()[LOCAL_TOKEN_SECRET_KEY]).toBe(auth.token);
+  });
+
+  it('rotates: the old token stops working at once, the new one is stored and announced', async () => {
+    const secrets = new MemorySecretStore();
+    const auth = await LocalAuth.open(secrets);
+    const old = auth.token;
+    const seen: string[] = [];
+    auth.onRotate((t) => seen.push(t));
+    const next = await auth.rotate();
+    expect(next).not.toBe(old);
+    expect(auth.matches(old)).toBe(false);
+    expect(auth.matches(next)).toBe(true);
+    expect(seen).toEqual([next]);
+    expect(secrets.snapshot()[LOCAL_TOKEN_SECRET_KEY]).toBe(next);
+    const headers = { host: `127.0.0.1:${PORT}`, authorization: `Bearer ${old}` };
+    expect(auth.check({ headers }, { port: PORT, auth: 'token' })?.status).toBe(401);
+    expect(auth.check({ headers: { ...headers, authorization: `Bearer ${next}` } }, { port: PORT, auth: 'token' })).toBeNull();
+  });
+
+  it('reads allowed origins on every request, so a settings change applies without a restart', async () => {
+    let allowed: string[] = [];
+    const auth = await LocalAuth.open(new MemorySecretStore(), { allowedOrigins: () => allowed });
+    const headers = { host: `127.0.0.1:${PORT}`, authorization: `Bearer ${auth.token}`, origin: 'https://app.example.com' };
+    expect(auth.check({ headers }, { port: PORT, auth: 'token' })?.status).toBe(403);
+    allowed = ['https://app.example.com'];
+    expect(auth.check({ headers }, { port: PORT, auth: 'token' })).toBeNull();
+  });
+});
