@@ -6,6 +6,9 @@
  *   resources/tray/trayTemplate.png      16×16 macOS menu-bar icon (a "Template" image: black + alpha, macOS tints it)
  *   resources/tray/trayTemplate@2x.png   32×32, the same for Retina
  *   resources/tray/tray.png              32×32 coloured tray icon for Windows and Linux
+ *   resources/tray/trayAttention*.png    the same three with an alert dot: "something needs you" at a glance (an
+ *                                        expired sign-in, a failing server); electron/main/tray-presenter.ts picks it
+ *   resources/tray/dot-<tone>[@2x].png   16/32 px status dots for the servers in the tray menu (ok, busy, error, off)
  *
  * The motif is a badge on a lanyard. Shapes are described in unit coordinates and rasterised with 4×4 supersampling.
  * The output is deterministic, so re-running it changes nothing unless the drawing changes.
@@ -71,6 +74,28 @@ const appIcon = [
 const BLACK = [0, 0, 0, 255];
 const trayTemplate = badge({ card: BLACK, strap: BLACK, ink: CLEAR, hole: CLEAR, simple: true });
 const trayColour = badge({ card: CARD, strap: [129, 140, 248, 255], ink: INK, hole: CLEAR });
+
+// The alert dot sits top-right, over the strap, with a clear ring so it reads as a separate mark even in a
+// monochrome template image (macOS tints templates, so there the dot cannot be red: its shape carries the meaning).
+const ALERT = [239, 68, 68, 255];
+const alertDot = (paint) => [
+  [circle(0.8, 0.24, 0.23), CLEAR],
+  [circle(0.8, 0.24, 0.17), paint],
+];
+const trayAttentionTemplate = [...badge({ card: BLACK, strap: BLACK, ink: CLEAR, hole: CLEAR, simple: true }), ...alertDot(BLACK)];
+const trayAttentionColour = [...badge({ card: CARD, strap: [129, 140, 248, 255], ink: INK, hole: CLEAR }), ...alertDot(ALERT)];
+
+// Menu dots: the colours of the dashboard's status dots (renderer/src/styles.css), a faint rim for light menus.
+const DOTS = {
+  ok: [34, 160, 90, 255],
+  busy: [217, 146, 18, 255],
+  error: [220, 53, 53, 255],
+  off: [140, 146, 160, 255],
+};
+const dot = (paint) => [
+  [circle(0.5, 0.5, 0.3), [0, 0, 0, 40]],
+  [circle(0.5, 0.5, 0.26), paint],
+];
 
 // ---- rasteriser and PNG encoder -----------------------------------------------------------------------------------
 
@@ -151,6 +176,13 @@ const outputs = [
   ['resources/tray/trayTemplate.png', trayTemplate, 16],
   ['resources/tray/trayTemplate@2x.png', trayTemplate, 32],
   ['resources/tray/tray.png', trayColour, 32],
+  ['resources/tray/trayAttentionTemplate.png', trayAttentionTemplate, 16],
+  ['resources/tray/trayAttentionTemplate@2x.png', trayAttentionTemplate, 32],
+  ['resources/tray/trayAttention.png', trayAttentionColour, 32],
+  ...Object.entries(DOTS).flatMap(([tone, paint]) => [
+    [`resources/tray/dot-${tone}.png`, dot(paint), 16],
+    [`resources/tray/dot-${tone}@2x.png`, dot(paint), 32],
+  ]),
 ];
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -4,6 +4,8 @@ import type { LanyardConfig } from './config/schema';
 import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
 import type { IdeConnectDeps } from './control/control-service';
+import { createDashboard, withDashboardSessions, type Dashboard } from './control/dashboard';
+import { createControlHttpHandler } from './control/http-api';
 import { ControlService, type GatewayView } from './control/control-service';
 import { TokenService, type TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
@@ -46,6 +48,8 @@ export interface RunningGateway {
   server: GatewayServer;
   aggregator: Aggregator;
   localAuth: LocalAuth;
+  /** The headless dashboard, when started with `dashboard`. */
+  dashboard: Dashboard | undefined;
   stop(): Promise<void>;
 }
 
@@ -189,8 +193,20 @@ export class Broker {
    * plus any extra routes (the control API and dashboard), then publishes the runtime file for the CLI and
    * `lanyard stdio`. The gateway asks the current engine for tokens on every call, so an IdP change needs no restart.
    */
-  async startGateway(options: { port?: number; routes?: (auth: LocalAuth) => GatewayRoute[] } = {}): Promise<RunningGateway> {
+  async startGateway(options: { port?: number; routes?: (auth: LocalAuth) => GatewayRoute[]; dashboard?: { rendererDir: string } } = {}): Promise<RunningGateway> {
     const localAuth = await LocalAuth.open(this.secrets, { allowedOrigins: () => this.config.load().gateway.allowedOrigins });
+    // The headless dashboard: control API + UI, opened in a browser through a one-time link that sets an HttpOnly
+    // session cookie. That cookie opens /api only (cookie-or-token routes), never the MCP endpoints.
+    let port = 0;
+    const dashboard = options.dashboard ? createDashboard({ rendererDir: options.dashboard.rendererDir, localAuth, port: () => port }) : undefined;
+    const guard = dashboard ? withDashboardSessions(localAuth, dashboard) : localAuth;
+    const routes: GatewayRoute[] = [...(options.routes?.(localAuth) ?? [])];
+    if (dashboard) {
+      routes.push(
+        { prefix: '/api', auth: 'cookie-or-token', handler: createControlHttpHandler(this.control) },
+        { prefix: '/', auth: 'none', handler: (req, res) => dashboard.handler(req, res) },
+      );
+    }
     const tokens = {
       authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => {
         return async (input, init) => {
@@ -231,12 +247,13 @@ export class Broker {
     try {
       server = await startGatewayServer({
         port: options.port ?? this.config.load().gateway.port,
-        localAuth,
+        localAuth: guard,
         aggregator,
         relay,
-        routes: options.routes?.(localAuth) ?? [],
+        routes,
         log: this.log,
       });
+      port = server.port;
     } catch (e) {
       await aggregator.close();
       throw e;
@@ -256,14 +273,18 @@ export class Broker {
     });
     this.activity.record({ kind: 'server', summary: `Local MCP endpoint listening on ${server.mcpUrl}`, outcome: 'ok' });
     let stopped = false;
+    // A rotated local token ends every dashboard session opened with the old one.
+    const offRotate = dashboard ? localAuth.onRotate(() => dashboard.revokeAll()) : () => {};
     return {
       server,
       aggregator,
       localAuth,
+      dashboard,
       stop: async () => {
         if (stopped) return;
         stopped = true;
         offHealth();
+        offRotate();
         offConfig();
         offSession();
         this.setGateway(undefined);

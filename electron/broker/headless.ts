@@ -1,5 +1,6 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Broker, type RunningGateway } from './broker';
-import { createControlHttpHandler } from './control/http-api';
 import { systemBrowserOpener } from './util/open-browser';
 import { createLogger, type Logger } from './util/log';
 
@@ -12,6 +13,8 @@ export interface HeadlessOptions {
   log?: Logger;
   openUrl?: (url: string) => Promise<void> | void;
   fetch?: typeof fetch;
+  /** The built dashboard (electron-vite's out/renderer); found next to the CLI bundle or the sources by default. */
+  rendererDir?: string;
 }
 
 export interface HeadlessBroker {
@@ -40,12 +43,11 @@ export async function startHeadless(options: HeadlessOptions): Promise<HeadlessB
     ...(options.fetch ? { fetch: options.fetch } : {}),
     log,
   });
-  const controlHttp = createControlHttpHandler(broker.control);
   let gateway: RunningGateway;
   try {
     gateway = await broker.startGateway({
       ...(options.port !== undefined ? { port: options.port } : {}),
-      routes: () => [{ prefix: '/api', auth: 'cookie-or-token', handler: controlHttp }],
+      dashboard: { rendererDir: options.rendererDir ?? findRendererDir() },
     });
   } catch (e) {
     await broker.close();
@@ -56,10 +58,16 @@ export async function startHeadless(options: HeadlessOptions): Promise<HeadlessB
     gateway,
     url: gateway.server.url,
     mcpUrl: gateway.server.mcpUrl,
-    dashboardLink: () => `${gateway.server.url}/`,
+    dashboardLink: () => gateway.dashboard?.oneTimeLink() ?? `${gateway.server.url}/`,
     async stop() {
       await gateway.stop();
       await broker.close();
     },
   };
+}
+
+/** out/renderer, seen from the bundled CLI (out/cli) or from the sources (electron/broker). */
+function findRendererDir(): string {
+  const candidates = [path.resolve(import.meta.dirname, '../renderer'), path.resolve(import.meta.dirname, '../../out/renderer')];
+  return candidates.find((dir) => existsSync(path.join(dir, 'index.html'))) ?? candidates[0]!;
 }

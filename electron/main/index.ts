@@ -1,16 +1,36 @@
 /**
- * The Electron main process: the composition root of the tray app. It wires Electron to Lanyard and holds no product
- * logic (that is electron/broker, plain Node). Kept thin on purpose: the Electron binary cannot run in CI, so
- * everything with behaviour worth testing lives in modules that take injected fakes (security.ts, deep-link.ts).
- *
- * Lifecycle: one instance per user (a second launch, or a `lanyard://` link, focuses the first); the dashboard
- * window starts hidden and closing it only hides it; the app quits from the tray's Quit item (or the OS), not when its
- * last window closes.
+ * The Electron main process: the composition root of the tray app. It adapts Electron's APIs to the small
+ * ShellPlatform interface (shell.ts, where all behaviour lives and is unit-tested with a fake) and builds the Broker
+ * (electron/broker, plain Node). Nothing here decides anything; keep it that way — the Electron binary cannot run in
+ * CI, so code here is only ever type-checked and built.
  */
-import { app, BrowserWindow, session, shell } from 'electron';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DEEP_LINK_SCHEME, findDeepLinkArg, parseDeepLink } from './deep-link';
-import { buildCsp, guardWebContents, hardenSession, secureWebPreferences } from './security';
+import { app, BrowserWindow, ipcMain, Menu, nativeImage, nativeTheme, session, shell, Tray, type MenuItemConstructorOptions, type NativeImage } from 'electron';
+import ElectronStore from 'electron-store';
+import { version } from '../../package.json';
+import { Broker } from '../broker/broker';
+import { toErrorInfo } from '../broker/errors';
+import { resolveLanyardHome } from '../broker/paths';
+import { createStoreBackend } from './config-backend';
+import { DEEP_LINK_SCHEME } from './deep-link';
+import { buildCsp, createSignInOpener } from './security';
+import { AppShell, type ShellPlatform } from './shell';
+import type { DotTone, TrayIconVariant } from './tray-presenter';
+import trayPng from '../../resources/tray/tray.png?asset';
+import trayAttentionPng from '../../resources/tray/trayAttention.png?asset';
+import trayTemplatePng from '../../resources/tray/trayTemplate.png?asset';
+import trayTemplate2xPng from '../../resources/tray/trayTemplate@2x.png?asset';
+import trayAttentionTemplatePng from '../../resources/tray/trayAttentionTemplate.png?asset';
+import trayAttentionTemplate2xPng from '../../resources/tray/trayAttentionTemplate@2x.png?asset';
+import dotOkPng from '../../resources/tray/dot-ok.png?asset';
+import dotOk2xPng from '../../resources/tray/dot-ok@2x.png?asset';
+import dotBusyPng from '../../resources/tray/dot-busy.png?asset';
+import dotBusy2xPng from '../../resources/tray/dot-busy@2x.png?asset';
+import dotErrorPng from '../../resources/tray/dot-error.png?asset';
+import dotError2xPng from '../../resources/tray/dot-error@2x.png?asset';
+import dotOffPng from '../../resources/tray/dot-off.png?asset';
+import dotOff2xPng from '../../resources/tray/dot-off@2x.png?asset';
 
 /** Set by `electron-vite dev` to the renderer dev server; never set in a packaged app. */
 const devServerUrl = app.isPackaged ? undefined : process.env['ELECTRON_RENDERER_URL'];
@@ -18,111 +38,137 @@ const devServerUrl = app.isPackaged ? undefined : process.env['ELECTRON_RENDERER
 /** React Fast Refresh's inline preamble hash, defined by electron.vite.config.ts for `electron-vite dev` only. */
 declare const __LANYARD_DEV_SCRIPT_HASHES__: readonly string[];
 
-let dashboard: BrowserWindow | null = null;
-let quitting = false;
+/** A 1x + 2x image (the OS picks per display). */
+async function hiDpiImage(x1: string, x2: string, template: boolean): Promise<NativeImage> {
+  const image = nativeImage.createEmpty();
+  image.addRepresentation({ scaleFactor: 1, buffer: await readFile(x1) });
+  image.addRepresentation({ scaleFactor: 2, buffer: await readFile(x2) });
+  if (template) image.setTemplateImage(true);
+  return image;
+}
+
+async function loadIcons(): Promise<{ tray: Record<TrayIconVariant, NativeImage>; dots: Record<DotTone, NativeImage> }> {
+  // macOS menu bars want monochrome "template" images the OS tints; Windows and Linux trays show the coloured badge.
+  const tray =
+    process.platform === 'darwin'
+      ? {
+          normal: await hiDpiImage(trayTemplatePng, trayTemplate2xPng, true),
+          attention: await hiDpiImage(trayAttentionTemplatePng, trayAttentionTemplate2xPng, true),
+        }
+      : { normal: nativeImage.createFromPath(trayPng), attention: nativeImage.createFromPath(trayAttentionPng) };
+  return {
+    tray,
+    dots: {
+      ok: await hiDpiImage(dotOkPng, dotOk2xPng, false),
+      busy: await hiDpiImage(dotBusyPng, dotBusy2xPng, false),
+      error: await hiDpiImage(dotErrorPng, dotError2xPng, false),
+      off: await hiDpiImage(dotOffPng, dotOff2xPng, false),
+    },
+  };
+}
+
+/** Loaded once the app is ready (nativeImage needs it); the tray is created after that. */
+let icons: Awaited<ReturnType<typeof loadIcons>> | undefined;
+
+function electronPlatform(): ShellPlatform {
+  return {
+    platform: process.platform,
+    argv: process.argv,
+    requestSingleInstanceLock: () => app.requestSingleInstanceLock(),
+    registerProtocolClient: () => {
+      // In development the OS must start this Electron binary with our entry script.
+      const entry = process.argv[1];
+      if (process.defaultApp && entry !== undefined) app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME, process.execPath, [resolve(entry)]);
+      else app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
+    },
+    onSecondInstance: (listener) => app.on('second-instance', (_event, argv) => listener(argv)),
+    onOpenUrl: (listener) =>
+      app.on('open-url', (event, url) => {
+        event.preventDefault();
+        listener(url);
+      }),
+    onActivate: (listener) => app.on('activate', () => listener()),
+    onBeforeQuit: (listener) => app.on('before-quit', () => listener()),
+    onWebContentsCreated: (listener) => app.on('web-contents-created', (_event, contents) => listener(contents)),
+    quit: () => app.quit(),
+    hideDock: () => app.dock?.hide(),
+    createWindow: (options) => new BrowserWindow(options),
+    defaultSession: session.defaultSession,
+    ipc: ipcMain,
+    tray: {
+      createTray: (image) => new Tray(image as NativeImage),
+      buildMenu: (template) => Menu.buildFromTemplate(template as MenuItemConstructorOptions[]),
+      icon: (variant) => icons?.tray[variant] ?? nativeImage.createEmpty(),
+      dot: (tone) => icons?.dots[tone],
+    },
+    openExternal: (url) => shell.openExternal(url),
+    getOpenAtLogin: () => app.getLoginItemSettings().openAtLogin,
+    // The window starts hidden on every launch, so a login start shows nothing but the tray.
+    setOpenAtLogin: (openAtLogin) => app.setLoginItemSettings({ openAtLogin }),
+    prefersDark: () => nativeTheme.shouldUseDarkColors,
+  };
+}
 
 function main(): void {
   // Every renderer sandboxed, whatever a future window's options say.
   app.enableSandbox();
-
-  if (!app.requestSingleInstanceLock()) {
+  // claim() registers the listeners that must exist before 'ready' (second-instance, open-url).
+  const shellApp = new AppShell(electronPlatform(), {
+    rendererFile: join(import.meta.dirname, '../renderer/index.html'),
+    preloadFile: join(import.meta.dirname, '../preload/index.cjs'),
+    devServerUrl,
+    csp: buildCsp(devServerUrl === undefined ? {} : { dev: { scriptHashes: __LANYARD_DEV_SCRIPT_HASHES__ } }),
+    log: (message, error) => console.warn(`lanyard: ${message}`, error ?? ''),
+  });
+  if (!shellApp.claim()) {
     app.quit();
     return;
   }
-  registerProtocolClient();
-
-  app.on('web-contents-created', (_event, contents) => guardWebContents(contents, (url) => shell.openExternal(url)));
-  app.on('second-instance', (_event, argv) => {
-    const link = findDeepLinkArg(argv);
-    if (link === undefined) showDashboard();
-    else handleDeepLink(link);
-  });
-  // macOS delivers deep links as events, possibly before 'ready'; handleDeepLink waits for the window.
-  app.on('open-url', (event, url) => {
-    event.preventDefault();
-    handleDeepLink(url);
-  });
   // A tray app keeps running with no window open.
   app.on('window-all-closed', () => undefined);
-  app.on('before-quit', () => {
-    quitting = true;
-  });
-  app.on('activate', () => showDashboard());
 
+  let broker: Broker | undefined;
   app
     .whenReady()
-    .then(() => {
-      if (process.platform === 'darwin') app.dock?.hide();
-      const csp = buildCsp(devServerUrl === undefined ? {} : { dev: { scriptHashes: __LANYARD_DEV_SCRIPT_HASHES__ } });
-      hardenSession(session.defaultSession, csp);
-      dashboard = createDashboardWindow();
-      // Windows and Linux start a cold app with the link as an argument.
-      const link = findDeepLinkArg(process.argv);
-      if (link !== undefined) handleDeepLink(link);
+    .then(async () => {
+      icons = await loadIcons();
+      const home = resolveLanyardHome(process.env);
+      broker = await Broker.create({
+        version,
+        home,
+        // Only the configured IdP's sign-in page, in the system browser (https, or loopback http for a local IdP).
+        openUrl: createSignInOpener(() => broker?.config.load().idp?.issuer, (url) => shell.openExternal(url)),
+        // electron-store 11 over the same <home>/config.json the CLI's conf uses.
+        configBackend: createStoreBackend(home, (options) => new ElectronStore(options)),
+      });
+      const started = broker;
+      // The local MCP endpoint for every IDE. If it cannot start (the port is taken, e.g. by `lanyard serve`), the app
+      // still runs: the tray shows the attention icon and "local endpoint stopped", and the error is in Activity.
+      // The window talks over IPC, so the app's endpoint mounts no dashboard routes (nothing extra on the network).
+      const gateway = await started.startGateway().catch((error: unknown) => {
+        started.activity.record({ kind: 'server', summary: 'The local MCP endpoint could not start', outcome: 'error', error: toErrorInfo(error) });
+        return undefined;
+      });
+      started.config.onChange((config) => shellApp.applyStartAtLogin(config.ui?.startAtLogin ?? false));
+      await shellApp.attach(started.control, { startAtLogin: started.config.load().ui?.startAtLogin ?? false });
+      // Quitting waits for the endpoint to close and the runtime file to go (the CLI must not find a dead broker).
+      let cleanedUp = false;
+      app.on('will-quit', (event) => {
+        if (cleanedUp) return;
+        event.preventDefault();
+        shellApp.dispose();
+        void (async () => {
+          await gateway?.stop().catch(() => undefined);
+          await started.close().catch(() => undefined);
+          cleanedUp = true;
+          app.quit();
+        })();
+      });
     })
     .catch((error: unknown) => {
       console.error('Lanyard could not start:', error);
       app.exit(1);
     });
-}
-
-/** Makes the OS send `lanyard://` links to this app (in development: to this Electron binary and entry script). */
-function registerProtocolClient(): void {
-  const entry = process.argv[1];
-  if (process.defaultApp && entry !== undefined) {
-    app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME, process.execPath, [resolve(entry)]);
-  } else {
-    app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
-  }
-}
-
-function createDashboardWindow(): BrowserWindow {
-  const win = new BrowserWindow({
-    show: false,
-    width: 980,
-    height: 700,
-    minWidth: 720,
-    minHeight: 480,
-    title: 'Lanyard',
-    autoHideMenuBar: true,
-    webPreferences: secureWebPreferences(join(import.meta.dirname, '../preload/index.cjs')),
-  });
-  // Closing the dashboard hides it; the tray (and a second launch) bring it back.
-  win.on('close', (event) => {
-    if (quitting) return;
-    event.preventDefault();
-    win.hide();
-  });
-  win.on('closed', () => {
-    if (dashboard === win) dashboard = null;
-  });
-  if (devServerUrl !== undefined) {
-    win.once('ready-to-show', () => win.show());
-    void win.loadURL(devServerUrl);
-  } else {
-    void win.loadFile(join(import.meta.dirname, '../renderer/index.html'));
-  }
-  return win;
-}
-
-function showDashboard(): void {
-  if (!app.isReady()) return;
-  dashboard ??= createDashboardWindow();
-  if (dashboard.isMinimized()) dashboard.restore();
-  dashboard.show();
-  dashboard.focus();
-}
-
-function handleDeepLink(raw: string): void {
-  if (!app.isReady()) {
-    // Runs after main()'s own whenReady step (registered first), so the window exists by then.
-    void app.whenReady().then(() => handleDeepLink(raw));
-    return;
-  }
-  const link = parseDeepLink(raw);
-  if (link === null) return;
-  // The page is routed to the renderer once the IPC contract exists; until then every link opens the dashboard.
-  showDashboard();
 }
 
 main();

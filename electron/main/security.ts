@@ -223,3 +223,34 @@ export async function openExternalSafe(raw: string, openExternal: OpenExternal):
     return false;
   }
 }
+
+/**
+ * The broker's `openUrl` in the app: it exists to show the IdP's sign-in page, so it opens only URLs on the configured
+ * IdP's origin (and only a URL {@link isSafeExternalUrl} accepts: https, or http to a loopback address such as the
+ * sandbox IdP). A compromised or confused caller cannot make the app open an arbitrary page in the user's browser,
+ * where the user would expect their company's sign-in.
+ */
+export function isAllowedSignInUrl(raw: string, idpIssuer: string | undefined): boolean {
+  const url = isSafeExternalUrl(raw);
+  if (url === null || idpIssuer === undefined) return false;
+  let issuer: URL;
+  try {
+    issuer = new URL(idpIssuer);
+  } catch {
+    return false;
+  }
+  return url.origin === issuer.origin;
+}
+
+/**
+ * Builds the broker's `openUrl`: refuses (with an Error the sign-in flow reports) anything {@link isAllowedSignInUrl}
+ * rejects. `issuer` is read at call time, so a changed IdP setting applies at once.
+ */
+export function createSignInOpener(issuer: () => string | undefined, openExternal: OpenExternal): (url: string) => Promise<void> {
+  return async (url) => {
+    if (!isAllowedSignInUrl(url, issuer())) {
+      throw new Error('Refused to open a sign-in URL outside the configured identity provider.');
+    }
+    if (!(await openExternalSafe(url, openExternal))) throw new Error('The system browser could not be opened.');
+  };
+}

@@ -1,6 +1,7 @@
 /** Renderer entry: mounts the dashboard. Runs as a sandboxed web page; see renderer/index.html for its CSP. */
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
+import { createLanyardClient } from './api/client';
 import { App } from './App';
 import './styles.css';
 
@@ -9,6 +10,6 @@ if (container === null) throw new Error('renderer/index.html has no #root elemen
 
 createRoot(container).render(
   <StrictMode>
-    <App />
+    <App client={createLanyardClient()} />
   </StrictMode>,
 );

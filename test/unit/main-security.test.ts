@@ -7,8 +7,10 @@ import { resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import {
   buildCsp,
+  createSignInOpener,
   guardWebContents,
   hardenSession,
+  isAllowedSignInUrl,
   isLoopbackHost,
   isSafeExternalUrl,
   openExternalSafe,
@@ -257,5 +259,40 @@ describe('electron/main/security.ts', () => {
     for (const [statement, typeOnly, from] of imports) {
       if (from === 'electron' || from?.startsWith('electron/')) expect(typeOnly, statement).toBeDefined();
     }
+  });
+});
+
+describe('the sign-in opener (the broker openUrl in the app)', () => {
+  it('allows only the configured IdP origin, over https or loopback http', () => {
+    expect(isAllowedSignInUrl('https://acme.okta.com/oauth2/v1/authorize?client_id=x', 'https://acme.okta.com')).toBe(true);
+    expect(isAllowedSignInUrl('https://acme.okta.com/oauth2/default/v1/authorize', 'https://acme.okta.com/oauth2/default')).toBe(true);
+    expect(isAllowedSignInUrl('http://127.0.0.1:4321/oauth2/v1/authorize', 'http://127.0.0.1:4321')).toBe(true);
+    expect(isAllowedSignInUrl('https://evil.example.com/authorize', 'https://acme.okta.com')).toBe(false);
+    expect(isAllowedSignInUrl('https://acme.okta.com.evil.example.com/', 'https://acme.okta.com')).toBe(false);
+    expect(isAllowedSignInUrl('http://127.0.0.1:9999/authorize', 'http://127.0.0.1:4321')).toBe(false);
+    expect(isAllowedSignInUrl('http://acme.okta.com/authorize', 'http://acme.okta.com')).toBe(false);
+    expect(isAllowedSignInUrl('javascript:alert(1)', 'https://acme.okta.com')).toBe(false);
+    expect(isAllowedSignInUrl('https://acme.okta.com/authorize', undefined)).toBe(false);
+    expect(isAllowedSignInUrl('https://acme.okta.com/authorize', 'not a url')).toBe(false);
+  });
+
+  it('opens an allowed URL and refuses anything else without opening it', async () => {
+    const opened: string[] = [];
+    const open = createSignInOpener(() => 'https://acme.okta.com', async (url) => {
+      opened.push(url);
+    });
+    await open('https://acme.okta.com/oauth2/v1/authorize?state=s');
+    await expect(open('https://evil.example.com/login')).rejects.toThrow(/outside the configured identity provider/);
+    expect(opened).toEqual(['https://acme.okta.com/oauth2/v1/authorize?state=s']);
+  });
+
+  it('reads the issuer at call time and reports a browser that would not open', async () => {
+    const config: { issuer?: string } = {};
+    const open = createSignInOpener(() => config.issuer, async () => {
+      throw new Error('no browser');
+    });
+    await expect(open('https://acme.okta.com/authorize')).rejects.toThrow(/outside/);
+    config.issuer = 'https://acme.okta.com';
+    await expect(open('https://acme.okta.com/authorize')).rejects.toThrow(/could not be opened/);
   });
 });

@@ -1,0 +1,140 @@
+/**
+ * Status → what the tray shows: the icon variant, the tooltip and the menu, as plain data. Pure (no 'electron'), so
+ * every state is unit-tested (test/unit/main-tray.test.ts); tray.ts turns the data into Electron objects.
+ *
+ * The icon has two variants so trouble shows at a glance, without opening the menu: `attention` when the user has
+ * something to do (the sign-in expired, an enabled server is failing, the local endpoint is down while signed in).
+ * Being signed out or not set up is a choice, not trouble: the normal icon, with the menu saying what to do.
+ */
+import type { DashboardPage, ServerStatus, Status } from '../../shared/contract';
+
+export type TrayIconVariant = 'normal' | 'attention';
+/** The colour of a server's dot in the menu. */
+export type DotTone = 'ok' | 'busy' | 'error' | 'off';
+
+export type TrayAction = { type: 'open'; page: DashboardPage } | { type: 'sign-in' } | { type: 'sign-out' } | { type: 'quit' };
+
+export type TrayMenuItem =
+  | { type: 'separator' }
+  | { type: 'item'; id: string; label: string; enabled: boolean; dot?: DotTone; action?: TrayAction };
+
+export interface TrayView {
+  icon: TrayIconVariant;
+  tooltip: string;
+  items: TrayMenuItem[];
+}
+
+const HEALTH: Record<ServerStatus['health'], { label: string; tone: DotTone }> = {
+  ready: { label: 'Ready', tone: 'ok' },
+  idle: { label: 'Idle', tone: 'ok' },
+  connecting: { label: 'Connecting…', tone: 'busy' },
+  degraded: { label: 'Degraded', tone: 'error' },
+  error: { label: 'Error', tone: 'error' },
+  disabled: { label: 'Disabled', tone: 'off' },
+};
+
+/** Menus are one line per item: long names are cut, not wrapped. */
+function clip(text: string, max = 40): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+export function serverNeedsAttention(server: ServerStatus): boolean {
+  return server.enabled && (server.health === 'error' || server.health === 'degraded');
+}
+
+export function needsAttention(status: Status): boolean {
+  if (status.session.status === 'expired') return true;
+  if (status.servers.some(serverNeedsAttention)) return true;
+  return status.session.status === 'signed_in' && !status.gateway.running;
+}
+
+function who(user: { email?: string | undefined; name?: string | undefined; sub: string }): string {
+  return user.email ?? user.name ?? user.sub;
+}
+
+/** The tray before the broker answered (start-up): a working icon and a menu that can still open the window or quit. */
+export function presentStarting(): TrayView {
+  return {
+    icon: 'normal',
+    tooltip: 'Lanyard — starting…',
+    items: [
+      { type: 'item', id: 'session', label: 'Starting…', enabled: false },
+      { type: 'separator' },
+      { type: 'item', id: 'open', label: 'Open Dashboard', enabled: true, action: { type: 'open', page: 'home' } },
+      { type: 'separator' },
+      { type: 'item', id: 'quit', label: 'Quit Lanyard', enabled: true, action: { type: 'quit' } },
+    ],
+  };
+}
+
+export function presentTray(status: Status): TrayView {
+  const { session } = status;
+  const items: TrayMenuItem[] = [];
+  let sessionLine: string;
+  let sessionItem: TrayMenuItem;
+  switch (session.status) {
+    case 'signed_in':
+      sessionLine = `Signed in as ${who(session.user)}`;
+      sessionItem = { type: 'item', id: 'sign-out', label: 'Sign Out', enabled: true, action: { type: 'sign-out' } };
+      break;
+    case 'expired':
+      sessionLine = `Sign-in expired (${who(session.user)})`;
+      sessionItem = { type: 'item', id: 'sign-in', label: 'Sign In Again…', enabled: true, action: { type: 'sign-in' } };
+      break;
+    case 'signing_in':
+      sessionLine = 'Signing in — finish in your browser';
+      sessionItem = { type: 'item', id: 'sign-in', label: 'Signing In…', enabled: false };
+      break;
+    case 'signed_out':
+      sessionLine = 'Not signed in';
+      sessionItem = { type: 'item', id: 'sign-in', label: 'Sign In…', enabled: true, action: { type: 'sign-in' } };
+      break;
+    case 'not_configured':
+      sessionLine = 'No identity provider set up';
+      sessionItem = { type: 'item', id: 'settings', label: 'Set Up Sign-In…', enabled: true, action: { type: 'open', page: 'settings' } };
+      break;
+  }
+  items.push({ type: 'item', id: 'session', label: clip(sessionLine, 48), enabled: false }, { type: 'separator' });
+
+  if (status.servers.length === 0) {
+    items.push({ type: 'item', id: 'no-servers', label: 'No servers yet', enabled: false });
+  } else {
+    for (const server of status.servers) {
+      const health = HEALTH[server.health];
+      items.push({
+        type: 'item',
+        id: `server:${server.id}`,
+        label: `${clip(server.name)} — ${health.label}`,
+        enabled: true,
+        dot: health.tone,
+        action: { type: 'open', page: 'servers' },
+      });
+    }
+  }
+  items.push(
+    { type: 'item', id: 'add-server', label: 'Add a Server…', enabled: true, action: { type: 'open', page: 'add-server' } },
+    { type: 'separator' },
+    { type: 'item', id: 'open', label: 'Open Dashboard', enabled: true, action: { type: 'open', page: 'home' } },
+    sessionItem,
+    { type: 'separator' },
+    { type: 'item', id: 'quit', label: 'Quit Lanyard', enabled: true, action: { type: 'quit' } },
+  );
+
+  return { icon: needsAttention(status) ? 'attention' : 'normal', tooltip: tooltipOf(status), items };
+}
+
+function tooltipOf(status: Status): string {
+  const { session } = status;
+  const parts: string[] = [];
+  if (session.status === 'signed_in') parts.push(who(session.user));
+  else if (session.status === 'expired') parts.push('sign-in expired');
+  else if (session.status === 'signing_in') parts.push('signing in');
+  else if (session.status === 'signed_out') parts.push('not signed in');
+  else parts.push('not set up');
+  const enabled = status.servers.filter((s) => s.enabled);
+  const failing = enabled.filter(serverNeedsAttention).length;
+  if (failing > 0) parts.push(`${failing} ${failing === 1 ? 'server needs' : 'servers need'} attention`);
+  else if (enabled.length > 0) parts.push(`${enabled.length} ${enabled.length === 1 ? 'server' : 'servers'}`);
+  if (session.status === 'signed_in' && !status.gateway.running) parts.push('local endpoint stopped');
+  return `Lanyard — ${parts.join(' · ')}`;
+}

@@ -1,0 +1,126 @@
+/**
+ * The window's frame: the sidebar (brand, navigation, the account area) and the page header every view uses.
+ */
+import type { ReactNode } from 'react';
+import type { Status } from '../../../shared/contract';
+import { hashOf, PAGES, type Page } from '../model/router';
+import { serversSummary } from '../model/servers';
+import { idpHostOf, userLabel } from '../model/session';
+import type { LiveState } from '../api/client';
+import { Icon, Logo, type IconName } from './Icon';
+import { StatusDot } from './ui';
+
+const NAV_ICONS: Record<Page, IconName> = {
+  'sign-in': 'user',
+  servers: 'servers',
+  'add-server': 'plus',
+  connect: 'plug',
+  activity: 'activity',
+  settings: 'settings',
+};
+
+function initials(label: string): string {
+  const name = label.split('@')[0] ?? label;
+  const parts = name.split(/[.\s_-]+/).filter(Boolean);
+  return ((parts[0]?.[0] ?? '?') + (parts[1]?.[0] ?? '')).toUpperCase();
+}
+
+export function Sidebar({ page, status, live, kind, onSignOut, onSignIn }: { page: Page; status: Status | undefined; live: LiveState; kind: 'app' | 'browser'; onSignOut: () => void; onSignIn: () => void }) {
+  const session = status?.session;
+  const summary = status ? serversSummary(status) : undefined;
+  return (
+    <aside className="sidebar">
+      <div className="brand">
+        <Logo />
+        <div>
+          <div className="brand-name">Lanyard</div>
+          <div className="brand-sub">{kind === 'app' ? 'MCP access broker' : 'Dashboard · 127.0.0.1'}</div>
+        </div>
+      </div>
+      <nav aria-label="Main">
+        <ul className="nav">
+          {PAGES.filter((p) => p.nav).map((p) => (
+            <li key={p.page}>
+              <a className={`nav-item${p.page === page ? ' active' : ''}`} href={hashOf(p.page)} aria-current={p.page === page ? 'page' : undefined}>
+                <Icon name={NAV_ICONS[p.page]} size={17} />
+                <span>{p.title}</span>
+                {p.page === 'servers' && summary && summary.failing > 0 ? (
+                  <span className="nav-badge" aria-label={`${summary.failing} need attention`}>
+                    {summary.failing}
+                  </span>
+                ) : null}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <div className="sidebar-foot">
+        {status && !status.gateway.running ? (
+          <p className="sidebar-warn">
+            <StatusDot tone="busy" /> Local endpoint stopped
+          </p>
+        ) : null}
+        {live === 'reconnecting' ? (
+          <p className="sidebar-warn" role="status">
+            <StatusDot tone="busy" pulse /> Reconnecting…
+          </p>
+        ) : null}
+        {session?.status === 'signed_in' ? (
+          <div className="account">
+            <span className="avatar" aria-hidden="true">
+              {initials(userLabel(session.user))}
+            </span>
+            <div className="account-text">
+              <span className="account-name" title={userLabel(session.user)}>
+                {session.user.name ?? userLabel(session.user)}
+              </span>
+              <span className="account-state" title={session.user.email}>
+                {session.user.email && session.user.name ? session.user.email : 'Signed in'}
+              </span>
+            </div>
+            <button type="button" className="icon-btn" onClick={onSignOut} aria-label="Sign out" title="Sign out">
+              <Icon name="signOut" />
+            </button>
+          </div>
+        ) : session?.status === 'expired' ? (
+          <button type="button" className="account account-button" onClick={onSignIn}>
+            <span className="avatar avatar-expired" aria-hidden="true">
+              {initials(userLabel(session.user))}
+            </span>
+            <span className="account-text">
+              <span className="account-name">{session.user.name ?? userLabel(session.user)}</span>
+              <span className="account-state expired">
+                <StatusDot tone="error" /> Sign-in expired — sign in again
+              </span>
+            </span>
+          </button>
+        ) : (
+          <a className="account" href={hashOf('sign-in')}>
+            <span className="avatar avatar-empty" aria-hidden="true">
+              <Icon name="user" size={16} />
+            </span>
+            <span className="account-text">
+              <span className="account-name">{session?.status === 'signing_in' ? 'Signing in…' : 'Not signed in'}</span>
+              <span className="account-state">{status?.idp ? idpHostOf(status.idp.issuer) : 'No identity provider set up'}</span>
+            </span>
+          </a>
+        )}
+        {status ? <div className="version">v{status.version}</div> : null}
+      </div>
+    </aside>
+  );
+}
+
+export function PageHeader({ title, subtitle, actions }: { title: string; subtitle?: ReactNode; actions?: ReactNode }) {
+  return (
+    <header className="page-head">
+      <div>
+        <h1 tabIndex={-1} className="page-title">
+          {title}
+        </h1>
+        {subtitle ? <p className="page-sub">{subtitle}</p> : null}
+      </div>
+      {actions ? <div className="page-actions">{actions}</div> : null}
+    </header>
+  );
+}

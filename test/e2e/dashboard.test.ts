@@ -1,0 +1,319 @@
+/**
+ * End to end in a real browser: Debian's Chromium (playwright-core) drives the dashboard the broker serves on
+ * 127.0.0.1, against the sandbox enterprise (an oidc-provider IdP, resource authorization servers that validate
+ * ID-JAGs, SDK-built MCP servers), with a real Broker and the real OS keychain (gnome-keyring; run through
+ * `bash scripts/keyring-session.sh npx vitest run test/e2e/dashboard.test.ts`, or `npm test`).
+ *
+ *   one-time link → sign in by clicking through the IdP's login page (the broker's openUrl opens a new Chromium page)
+ *   → add the sandbox `wiki` server by URL → see its tools → disable it → sign out.
+ *
+ * It saves a 1280×800 screenshot of each main view to docs/screenshots/ (light, and one dark).
+ *
+ * The local endpoint: the broker's own gateway (`startGateway`: front door, aggregator, relay) with the control API and
+ * the dashboard mounted as routes; a broker without `startGateway` gets the same routes on a minimal node:http server
+ * instead (`mountHarness`). The log line `[e2e] dashboard served by ...` says which one ran.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Broker } from '../../electron/broker/broker';
+import { openConfigStore } from '../../electron/broker/config/store';
+import type { Dashboard } from '../../electron/broker/control/dashboard';
+import { startSandbox, type Sandbox } from '../fixtures/sandbox';
+
+const root = resolve(import.meta.dirname, '../..');
+const RENDERER_DIR = join(root, 'out/renderer');
+const SHOTS = join(root, 'docs/screenshots');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'];
+const VIEWPORT = { width: 1280, height: 800 };
+
+let sandbox: Sandbox;
+let broker: Broker;
+let home: string;
+let fakeUserHome: string;
+let realHome: string | undefined;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let origin: string;
+let oneTimeLink: () => string;
+let stopEndpoint: () => Promise<void> = async () => undefined;
+/** Pages the broker opened for sign-in (its openUrl), in order. */
+const signInPages: Page[] = [];
+let signInPageOpened: (page: Page) => void = () => undefined;
+
+async function ensureRendererBuilt(): Promise<void> {
+  if (existsSync(join(RENDERER_DIR, 'index.html'))) return;
+  const require = createRequire(import.meta.url);
+  const electronVite = join(dirname(require.resolve('electron-vite/package.json')), 'bin/electron-vite.js');
+  await promisify(execFile)(process.execPath, [electronVite, 'build'], { cwd: root });
+}
+
+/**
+ * The broker's own local endpoint (front door, aggregator, relay) with the control API and the dashboard mounted the
+ * way the app and `lanyard serve` mount them; undefined when this build's broker has no `startGateway`.
+ */
+async function startBrokerGateway(): Promise<{ origin: string; dashboard: Dashboard; stop: () => Promise<void> }> {
+  const running = await broker.startGateway({ port: 0, dashboard: { rendererDir: RENDERER_DIR } });
+  if (!running.dashboard) throw new Error('the broker did not mount the dashboard');
+  return { origin: running.server.url, dashboard: running.dashboard, stop: () => running.stop() };
+}
+
+/** A 1280×800 screenshot of the page as it is, without the transient toasts (they depend on the test's pace). */
+async function shot(name: string, options: { top?: boolean } = {}): Promise<void> {
+  // Page scripts are strings: this file compiles without the DOM library.
+  if (options.top) await page.evaluate("document.querySelector('.main')?.scrollTo(0, 0)");
+  // Through CSSOM: the page's CSP (rightly) refuses an injected <style>.
+  const toasts = (visibility: string) => page.evaluate(`document.querySelector('.toasts')?.style.setProperty('visibility', '${visibility}')`);
+  await toasts('hidden');
+  await page.waitForTimeout(250);
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await toasts('visible');
+}
+
+const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
+
+beforeAll(async () => {
+  await ensureRendererBuilt();
+  await mkdir(SHOTS, { recursive: true });
+  // connectIde writes IDE config files under $HOME: never the real one.
+  fakeUserHome = await mkdtemp(join(tmpdir(), 'lanyard-e2e-user-'));
+  realHome = process.env.HOME;
+  process.env.HOME = fakeUserHome;
+
+  sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 } });
+  home = await mkdtemp(join(tmpdir(), 'lanyard-e2e-home-'));
+  const idp = sandbox.lanyardConfig().idp;
+  const config = openConfigStore(home);
+  config.update((c) => {
+    c.idp = { issuer: idp.issuer, clientId: idp.clientId, clientAuth: { method: idp.clientAuth.method } as never, scopes: ['openid', 'profile', 'email', 'offline_access'] };
+    c.gateway.port = 0;
+  });
+  config.close();
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  context = await browser.newContext({ viewport: VIEWPORT, colorScheme: 'light', deviceScaleFactor: 1, locale: 'en-US', timezoneId: 'UTC' });
+
+  broker = await Broker.create({
+    version: '0.1.0',
+    home,
+    env: { ...process.env, LANYARD_HOME: home },
+    // The "system browser" for sign-in: a new page in the same Chromium, following the IdP's real redirects.
+    openUrl: async (url) => {
+      const p = await context.newPage();
+      signInPages.push(p);
+      signInPageOpened(p);
+      await p.goto(url);
+    },
+  });
+  for (const [key, value] of Object.entries(sandbox.lanyardSecrets())) {
+    if (key.startsWith('idp:')) await broker.secrets.set(key, value);
+  }
+
+  const gateway = await startBrokerGateway();
+  origin = gateway.origin;
+  oneTimeLink = () => gateway.dashboard.oneTimeLink();
+  stopEndpoint = gateway.stop;
+  page = await context.newPage();
+  // Shorter than the test's own timeout, so a stuck step fails naming its locator.
+  page.setDefaultTimeout(15_000);
+}, 120_000);
+
+afterAll(async () => {
+  await context?.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  await stopEndpoint().catch(() => undefined);
+  await broker?.secrets.deleteAll().catch(() => undefined);
+  await broker?.close().catch(() => undefined);
+  await sandbox?.stop();
+  if (realHome === undefined) delete process.env.HOME;
+  else process.env.HOME = realHome;
+  await rm(home, { recursive: true, force: true }).catch(() => undefined);
+  await rm(fakeUserHome, { recursive: true, force: true }).catch(() => undefined);
+});
+
+describe('the dashboard in Chromium, against the sandbox', { timeout: 60_000 }, () => {
+  it('a browser without the one-time link gets nothing from the API, and is told what to do', async () => {
+    const stranger = await browser.newContext({ viewport: VIEWPORT });
+    const p = await stranger.newPage();
+    await p.goto(`${origin}/`);
+    await expect.poll(() => p.getByRole('heading', { level: 1 }).textContent()).toBe('Sign in to the dashboard');
+    await expect.poll(() => p.getByRole('alert').first().textContent()).toMatch(/one-time link/);
+    await stranger.close();
+  });
+
+  it('opens through the one-time link: an HttpOnly cookie, and no code left in the address bar', async () => {
+    const link = oneTimeLink();
+    await page.goto(link);
+    expect(new URL(page.url()).search).toBe('');
+    expect(new URL(page.url()).pathname).toBe('/');
+    const cookies = await context.cookies(origin);
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+    // The link works once.
+    const again = await context.newPage();
+    const response = await again.goto(link);
+    expect(response?.status()).toBe(403);
+    await again.close();
+    await heading('Sign in to Lanyard').waitFor();
+    const host = new URL(sandbox.idp.issuer).host;
+    await page.getByRole('button', { name: `Sign in with ${host}` }).waitFor();
+    await shot('sign-in');
+  });
+
+  it('signs in by clicking through the IdP login page', async () => {
+    const opened = new Promise<Page>((r) => (signInPageOpened = r));
+    const host = new URL(sandbox.idp.issuer).host;
+    await page.getByRole('button', { name: `Sign in with ${host}` }).click();
+    const login = await opened;
+    await heading('Waiting for your browser…').waitFor();
+    await shot('sign-in-waiting');
+
+    await login.waitForLoadState();
+    expect(login.url().startsWith(sandbox.idp.issuer)).toBe(true);
+    await login.getByLabel('Username').fill('alice');
+    await login.getByLabel('Password').fill('alice-sandbox');
+    await login.getByRole('button', { name: 'Sign in' }).click();
+    // The IdP redirects to Lanyard's loopback callback, which confirms in the browser tab.
+    await login.getByText('Signed in as').waitFor({ timeout: 20_000 });
+    expect(new URL(login.url()).hostname).toBe('127.0.0.1');
+    await login.close();
+
+    await heading('Servers').waitFor({ timeout: 20_000 });
+    await page.getByText('No servers yet').first().waitFor();
+    await page.locator('.account-name', { hasText: 'Alice Example' }).waitFor();
+    expect((await broker.control.status()).session.status).toBe('signed_in');
+  });
+
+  it('adds the wiki server by URL: probe shows the AS and Cross-App Access, asks for the client id', async () => {
+    const wiki = sandbox.server('wiki');
+    await page.getByRole('link', { name: 'Add server' }).click();
+    await heading('Add server').waitFor();
+    await page.getByLabel('MCP server URL').fill(wiki.mcp.url);
+    await page.getByRole('button', { name: 'Probe', exact: true }).click();
+    await page.getByText('Cross-App Access supported').waitFor();
+    await page.getByText(new URL(wiki.as.issuer).host + new URL(wiki.as.issuer).pathname).waitFor();
+
+    await page.getByLabel('Name').fill('Wiki');
+    await page.getByLabel('Client ID').fill(wiki.asClient.clientId);
+    await page.getByText('Server id wiki').waitFor();
+    await page.getByLabel('Client ID').blur();
+    await shot('add-server', { top: true });
+    await page.getByRole('button', { name: /Client authentication/ }).click();
+    await page.getByLabel('Method').selectOption(wiki.asClient.method);
+    await page.getByLabel('Client secret').fill(wiki.asClient.clientSecret ?? '');
+    await page.getByRole('button', { name: 'Add server', exact: true }).click();
+
+    await heading('Servers').waitFor();
+    await page.getByRole('heading', { level: 2, name: 'Wiki' }).waitFor();
+    const servers = await broker.control.listServers();
+    expect(servers).toEqual([expect.objectContaining({ name: 'Wiki', url: wiki.mcp.url, enabled: true, clientId: wiki.asClient.clientId })]);
+    // The secret went to the keychain, not the config file.
+    expect(JSON.stringify(broker.config.load())).not.toContain(wiki.asClient.clientSecret);
+  });
+
+  it('tests the server and shows its tools', async () => {
+    const card = page.getByRole('article', { name: 'Wiki' });
+    await card.getByRole('button', { name: 'Test Wiki' }).click();
+    await card.getByText('All checks passed').waitFor({ timeout: 20_000 });
+    for (const step of ['Discovery', 'Token', 'MCP connection']) await card.locator('.step-ok', { hasText: step }).waitFor();
+
+    await card.getByRole('button', { name: 'Show tools' }).click();
+    const tools = card.getByRole('list', { name: 'Tools of Wiki' });
+    await tools.waitFor({ timeout: 20_000 });
+    await tools.getByText('wiki__whoami').waitFor();
+    await tools.getByText('wiki__add').waitFor();
+    await card.locator('.facts dd', { hasText: /^\d+ tools$/ }).waitFor();
+    await card.locator('.facts dd', { hasText: 'Cross-App Access' }).waitFor();
+    await card.getByText(/1 \/ 250 ID-JAGs/).waitFor();
+
+    // A second, healthy server (added through the API) so the list looks like a real day.
+    const todo = sandbox.server('todo');
+    await broker.control.addServer({ url: todo.mcp.url, id: 'todo', name: 'Todo', clientId: todo.asClient.clientId, clientAuthMethod: todo.asClient.method, clientSecret: todo.asClient.clientSecret ?? '' });
+    await broker.control.listTools({ id: 'todo' });
+    await page.getByRole('heading', { level: 2, name: 'Todo' }).waitFor();
+    await page.getByRole('article', { name: 'Todo' }).locator('.facts dd', { hasText: /^\d+ tools$/ }).waitFor();
+    await shot('server-tools', { top: true });
+    await card.getByRole('button', { name: 'Close test results' }).click();
+    await card.getByRole('button', { name: 'Hide tools' }).click();
+    await shot('servers', { top: true });
+  });
+
+  it('disables the server', async () => {
+    const card = page.getByRole('article', { name: 'Wiki' });
+    const toggle = card.getByRole('switch', { name: 'Enable Wiki' });
+    expect(await toggle.getAttribute('aria-checked')).toBe('true');
+    await toggle.click();
+    await expect.poll(() => toggle.getAttribute('aria-checked')).toBe('false');
+    await card.locator('.badge', { hasText: 'Disabled' }).waitFor();
+    expect((await broker.control.listServers()).find((s) => s.name === 'Wiki')).toMatchObject({ enabled: false, health: 'disabled' });
+  });
+
+  it('shows the dark theme', async () => {
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForTimeout(100);
+    const bg = await page.evaluate<string>('getComputedStyle(document.body).backgroundColor');
+    expect(bg).toBe('rgb(21, 23, 29)');
+    await shot('servers-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('Connect an IDE: the exact snippet, no token on the page, and Connect answers (or fails) gracefully', async () => {
+    await page.getByRole('link', { name: 'Connect an IDE' }).click();
+    await heading('Connect an IDE').waitFor();
+    const snippet = page.getByLabel('Cursor configuration');
+    await expect.poll(() => snippet.textContent()).toContain('"Authorization": "Bearer ${LANYARD_TOKEN}"');
+    await shot('connect');
+    await page.getByRole('radio', { name: 'stdio' }).click();
+    await expect.poll(() => snippet.textContent()).toContain('"stdio"');
+    await page.getByRole('tab', { name: 'VS Code' }).focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => page.getByRole('tab', { selected: true }).textContent()).toContain('Claude Code');
+
+    await page.getByRole('button', { name: 'Connect Claude Code' }).click();
+    // Either the IDE config was written (into the test's fake $HOME) or the broker said why not; never a blank.
+    await page.locator('.notice-ok, .notice-error').first().waitFor({ timeout: 20_000 });
+    expect(await page.content()).not.toMatch(/Bearer (?!\$\{LANYARD_TOKEN\})[A-Za-z0-9_-]{20,}/);
+  });
+
+  it('Activity lists the sign-in and token events, live', async () => {
+    await page.getByRole('link', { name: 'Activity' }).click();
+    await heading('Activity').waitFor();
+    const list = page.getByRole('list', { name: 'Recent activity' });
+    await list.getByText(/Signed in as alice@example.com/).waitFor();
+    await list.getByText(/New token for wiki/).waitFor();
+    // Live: an event recorded now appears without a reload.
+    broker.activity.record({ kind: 'server', serverId: 'wiki', summary: 'Tested server wiki: all steps passed', outcome: 'ok' });
+    await list.getByText('Tested server wiki: all steps passed').first().waitFor();
+    await page.getByRole('button', { name: /^Tokens/ }).click();
+    await expect.poll(() => list.getByText(/Signed in as/).count()).toBe(0);
+    await page.getByRole('button', { name: /^All/ }).click();
+    await shot('activity');
+  });
+
+  it('Settings shows the IdP, the endpoint and the app options', async () => {
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await heading('Settings').waitFor();
+    expect(await page.getByLabel('Issuer URL').inputValue()).toBe(sandbox.idp.issuer);
+    expect(await page.getByLabel('Client ID').inputValue()).toBe('lanyard-desktop');
+    await page.getByText('All changes saved').waitFor();
+    await shot('settings');
+  });
+
+  it('signs out, after confirming', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Sign out of Lanyard?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Sign out' }).click();
+    await heading('Sign in to Lanyard').waitFor();
+    expect((await broker.control.status()).session.status).toBe('signed_out');
+    await page.getByText('Not signed in').first().waitFor();
+  });
+});
