@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Broker, type RunningGateway } from './broker';
+import { Broker, type GatewayTimeouts, type RunningGateway } from './broker';
 import { systemBrowserOpener } from './util/open-browser';
 import { createLogger, type Logger } from './util/log';
 
@@ -13,6 +13,8 @@ export interface HeadlessOptions {
   log?: Logger;
   openUrl?: (url: string) => Promise<void> | void;
   fetch?: typeof fetch;
+  /** Upstream time bounds of the gateway (defaults are the product's; tests shorten them). */
+  timeouts?: GatewayTimeouts;
   /** The built dashboard (electron-vite's out/renderer); found next to the CLI bundle or the sources by default. */
   rendererDir?: string;
 }
@@ -47,6 +49,7 @@ export async function startHeadless(options: HeadlessOptions): Promise<HeadlessB
   try {
     gateway = await broker.startGateway({
       ...(options.port !== undefined ? { port: options.port } : {}),
+      ...(options.timeouts ? { timeouts: options.timeouts } : {}),
       dashboard: { rendererDir: options.rendererDir ?? findRendererDir() },
     });
   } catch (e) {
@@ -66,8 +69,8 @@ export async function startHeadless(options: HeadlessOptions): Promise<HeadlessB
   };
 }
 
-/** out/renderer, seen from the bundled CLI (out/cli) or from the sources (electron/broker). */
+/** out/renderer, seen from the bundled CLI (out/cli or a chunk in out/cli/chunks) or from the sources (electron/broker). */
 function findRendererDir(): string {
-  const candidates = [path.resolve(import.meta.dirname, '../renderer'), path.resolve(import.meta.dirname, '../../out/renderer')];
+  const candidates = ['../renderer', '../../renderer', '../../out/renderer'].map((p) => path.resolve(import.meta.dirname, p));
   return candidates.find((dir) => existsSync(path.join(dir, 'index.html'))) ?? candidates[0]!;
 }

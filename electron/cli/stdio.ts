@@ -66,6 +66,11 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
     say(`"${options.server}" is not a server id. Fix: run \`lanyard servers\` to see the ids.`);
     return 1;
   }
+  if (options.stdout === process.stdout) {
+    // stdout is the protocol channel: a stray console.log anywhere in the process would corrupt it.
+    const toStderr = (...args: unknown[]) => say(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+    Object.assign(console, { log: toStderr, info: toStderr, debug: toStderr });
+  }
   // Lines are read (and malformed ones answered) from the start, before the SDK exists.
   const guard = new LineGuard();
   const write = (message: unknown) => options.stdout.write(`${JSON.stringify(message)}\n`);

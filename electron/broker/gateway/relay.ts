@@ -41,8 +41,16 @@ export interface RelayOptions {
    */
   fetch?: FetchLike;
   maxBodyBytes?: number;
+  /**
+   * How long one upstream attempt may take to answer with its response headers (default 120 s). Streaming after
+   * that is not bounded (an SSE stream may rightly stay quiet); a server that accepts the request and never answers
+   * gets a 504 instead of holding the IDE's request and an upstream socket forever.
+   */
+  responseTimeoutMs?: number;
   log?: Logger;
 }
+
+export const DEFAULT_RELAY_RESPONSE_TIMEOUT_MS = 120_000;
 
 /** `/mcp/<serverId><subpath><search>` as parsed by the HTTP server. */
 export interface RelayTarget {
@@ -90,6 +98,7 @@ const RELAY_METHODS = ['GET', 'POST', 'DELETE'];
 
 export function createRelay(options: RelayOptions): Relay {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RELAY_RESPONSE_TIMEOUT_MS;
   const log = (options.log ?? silentLogger).child('relay');
 
   return {
@@ -142,13 +151,39 @@ export function createRelay(options: RelayOptions): Relay {
             return options.fetch!(input, { ...init, ...(payload !== undefined ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
           }
         : (input, init) => nodeFetch(input, init, body);
+      // Each attempt must answer (headers) within the deadline; the timer stops once it has, so streaming is not cut.
+      let timedOut = false;
+      const bounded: FetchLike = async (input, init) => {
+        const deadline = new AbortController();
+        const timer = setTimeout(() => {
+          timedOut = true;
+          deadline.abort();
+        }, responseTimeoutMs);
+        try {
+          return await attempt(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal });
+        } finally {
+          clearTimeout(timer);
+        }
+      };
       const started = performance.now();
       let response: Response;
       try {
-        response = await options.tokens.authorizedFetch(server.id, attempt)(upstream, { method, headers, signal: abort.signal });
+        response = await options.tokens.authorizedFetch(server.id, bounded)(upstream, { method, headers, signal: abort.signal });
       } catch (e) {
         res.off('close', onClose);
         if (abort.signal.aborted) return;
+        if (timedOut) {
+          req.resume();
+          log.warn('upstream did not answer in time', { serverId: server.id, method, timeoutMs: responseTimeoutMs });
+          sendJsonRpcError(
+            res,
+            504,
+            -32000,
+            `MCP server "${server.id}" did not answer within ${responseTimeoutMs >= 1_000 ? `${Math.round(responseTimeoutMs / 1_000)} s` : `${responseTimeoutMs} ms`}. Fix: try again; if it persists, check that the server is up (\`lanyard doctor\` checks every hop).`,
+            { code: ErrorCodes.SERVER_UNREACHABLE, serverId: server.id },
+          );
+          return;
+        }
         sendFailure(req, res, e, server, body);
         return;
       }
@@ -170,8 +205,11 @@ export function createRelay(options: RelayOptions): Relay {
       const nodeBody = nodeBodies.get(response);
       res.writeHead(response.status, responseHeaders(response.headers, !nodeBody));
       log.debug('relayed', { serverId: server.id, method, status: response.status, ms: Math.round(performance.now() - started) });
+      // A POST whose SSE answer breaks before the server answered (it crashed or restarted): with no event ids the
+      // IDE cannot resume, and a plain MCP client would wait for its own timeout. Each of its requests gets an error.
+      const onBroken = method === 'POST' && isEventStream(response.headers) ? (sawEventId: boolean) => (sawEventId ? undefined : brokenStreamTail(body, server.id)) : undefined;
       if (nodeBody) {
-        const broken = await pipeNode(nodeBody, res, isEventStream(response.headers));
+        const broken = await pipeNode(nodeBody, res, isEventStream(response.headers), onBroken);
         if (broken && !abort.signal.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id });
         res.off('close', onClose);
         return;
@@ -183,10 +221,13 @@ export function createRelay(options: RelayOptions): Relay {
       }
       // SSE: the headers go out now, before the first event (a priming event may take a while).
       res.flushHeaders();
-      await pipeBody(response.body, res, abort.signal).catch((e: unknown) => {
+      const watch = { sawEventId: false };
+      await pipeBody(response.body, res, abort.signal, onBroken ? watch : undefined).catch((e: unknown) => {
         if (!abort.signal.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id, error: e });
         // The IDE must see the stream break (and may resume with Last-Event-ID), not a clean end.
-        res.destroy();
+        const tail = abort.signal.aborted ? undefined : onBroken?.(watch.sawEventId);
+        if (tail && res.writable) res.end(tail);
+        else res.destroy();
       });
       res.off('close', onClose);
     },
@@ -195,8 +236,8 @@ export function createRelay(options: RelayOptions): Relay {
 
 function forwardRequestHeader(name: string): boolean {
   const n = name.toLowerCase();
-  // Future MCP headers (2026 era: Mcp-Method, Mcp-Name, …) pass too; the local credential never does.
-  return FORWARDED_REQUEST_HEADERS.has(n) || (n.startsWith('mcp-') && n !== 'mcp-authorization');
+  // Future MCP headers (2026 era: Mcp-Method, Mcp-Name, …) pass too; Authorization and Cookie never do.
+  return FORWARDED_REQUEST_HEADERS.has(n) || n.startsWith('mcp-');
 }
 
 /** The server's URL with the relay subpath appended and the queries merged. */
@@ -239,10 +280,12 @@ const SSE_HEADER_FLUSH_MS = 10;
  * Headers are written together with the first chunk — one write instead of two on every call; an SSE stream that has
  * nothing to say yet gets its headers alone after SSE_HEADER_FLUSH_MS so the IDE knows the stream is open.
  */
-function pipeNode(body: IncomingMessage, res: ServerResponse, eventStream: boolean): Promise<boolean> {
+function pipeNode(body: IncomingMessage, res: ServerResponse, eventStream: boolean, onBroken?: (sawEventId: boolean) => string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const flush = eventStream ? setTimeout(() => res.flushHeaders(), SSE_HEADER_FLUSH_MS) : undefined;
     body.once('data', () => clearTimeout(flush));
+    const watch = { sawEventId: false };
+    if (onBroken) body.on('data', (chunk: Buffer) => noteEventId(watch, chunk));
     const finish = (broken: boolean) => {
       clearTimeout(flush);
       body.off('close', onBodyClose);
@@ -251,7 +294,9 @@ function pipeNode(body: IncomingMessage, res: ServerResponse, eventStream: boole
     };
     const onBodyClose = () => {
       if (body.complete) return;
-      res.destroy();
+      const tail = onBroken?.(watch.sawEventId);
+      if (tail && res.writable) res.end(tail);
+      else res.destroy();
       finish(true);
     };
     const onResClose = () => {
@@ -266,7 +311,7 @@ function pipeNode(body: IncomingMessage, res: ServerResponse, eventStream: boole
 }
 
 /** Copies the upstream body to the IDE as it arrives, honouring backpressure; resolves at the end of the stream. */
-async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, signal: AbortSignal): Promise<void> {
+async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, signal: AbortSignal, watch?: { sawEventId: boolean }): Promise<void> {
   const reader = body.getReader();
   const cancel = () => {
     void reader.cancel().catch(() => undefined);
@@ -277,12 +322,44 @@ async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, s
       const { done, value } = await reader.read();
       if (done) break;
       if (res.destroyed) return;
+      if (watch) noteEventId(watch, value);
       if (!res.write(value)) await drained(res);
     }
     res.end();
   } finally {
     signal.removeEventListener('abort', cancel);
   }
+}
+
+/** An SSE `id:` field: the server supports resumption (the IDE may resume with Last-Event-ID). */
+const SSE_EVENT_ID = /(?:^|[\r\n])id:/;
+
+function noteEventId(watch: { sawEventId: boolean }, chunk: Uint8Array): void {
+  if (!watch.sawEventId && SSE_EVENT_ID.test(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1'))) watch.sawEventId = true;
+}
+
+/**
+ * The end of a POST's SSE stream whose upstream broke off before answering: one JSON-RPC error event per request in
+ * the body (a blank line first, to terminate any event the break cut in half). Undefined when there is nothing to
+ * answer.
+ */
+function brokenStreamTail(body: ReplayableBody | undefined, serverId: string): string | undefined {
+  let parsed: unknown;
+  try {
+    const raw = body?.completeBody();
+    if (!raw) return undefined;
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const ids: Array<string | number> = [];
+  for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+    const msg = m as { id?: unknown; method?: unknown } | null;
+    if (typeof msg?.method === 'string' && (typeof msg.id === 'string' || typeof msg.id === 'number')) ids.push(msg.id);
+  }
+  if (!ids.length) return undefined;
+  const message = `MCP server "${serverId}" closed the response stream before answering (did it restart?). Fix: retry; if it persists, check that the server is up (\`lanyard doctor\` checks every hop).`;
+  return `\n\n${ids.map((id) => `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32000, message, data: { code: ErrorCodes.SERVER_UNREACHABLE, serverId } } })}\n\n`).join('')}`;
 }
 
 function drained(res: ServerResponse): Promise<void> {
