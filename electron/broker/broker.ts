@@ -44,6 +44,18 @@ export interface Engine {
   tokens: TokenService;
 }
 
+/** Upstream time bounds of the gateway; each defaults to the product's value (see the aggregator and the relay). */
+export interface GatewayTimeouts {
+  /** `/mcp`: one call's budget without progress (default 60 s). */
+  requestMs?: number;
+  /** `/mcp`: initialize of a new upstream session (default 30 s). */
+  connectMs?: number;
+  /** `/mcp`: how long lists wait for servers not listed yet (default 3 s). */
+  listBudgetMs?: number;
+  /** `/mcp/<id>`: how long the relay waits for the upstream's response headers (default 120 s). */
+  relayResponseMs?: number;
+}
+
 export interface RunningGateway {
   server: GatewayServer;
   aggregator: Aggregator;
@@ -193,7 +205,8 @@ export class Broker {
    * plus any extra routes (the control API and dashboard), then publishes the runtime file for the CLI and
    * `lanyard stdio`. The gateway asks the current engine for tokens on every call, so an IdP change needs no restart.
    */
-  async startGateway(options: { port?: number; routes?: (auth: LocalAuth) => GatewayRoute[]; dashboard?: { rendererDir: string } } = {}): Promise<RunningGateway> {
+  async startGateway(options: { port?: number; routes?: (auth: LocalAuth) => GatewayRoute[]; dashboard?: { rendererDir: string }; timeouts?: GatewayTimeouts } = {}): Promise<RunningGateway> {
+    const timeouts = options.timeouts ?? {};
     const localAuth = await LocalAuth.open(this.secrets, { allowedOrigins: () => this.config.load().gateway.allowedOrigins });
     // The headless dashboard: control API + UI, opened in a browser through a one-time link that sets an HttpOnly
     // session cookie. That cookie opens /api only (cookie-or-token routes), never the MCP endpoints.
@@ -236,12 +249,16 @@ export class Broker {
         this.control.statusChanged();
       },
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      ...(timeouts.requestMs !== undefined ? { requestTimeoutMs: timeouts.requestMs } : {}),
+      ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
+      ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
     });
     const relay = createRelay({
       getServer: (id) => servers().find((s) => s.id === id),
       tokens,
       log: this.log,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+      ...(timeouts.relayResponseMs !== undefined ? { responseTimeoutMs: timeouts.relayResponseMs } : {}),
     });
     let server: GatewayServer;
     try {
