@@ -26,7 +26,8 @@ export const UserSchema = z.object({
 export const SessionStatusSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('not_configured') }),
   z.object({ status: z.literal('signed_out') }),
-  z.object({ status: z.literal('signing_in') }),
+  /** `authorizeUrl`: the IdP link the browser was sent to (no secret: PKCE challenge, state), for when it did not open. */
+  z.object({ status: z.literal('signing_in'), authorizeUrl: z.string().optional() }),
   z.object({ status: z.literal('signed_in'), user: UserSchema, idTokenExpiresAt: z.number() }),
   z.object({ status: z.literal('expired'), user: UserSchema, error: ErrorInfoSchema }),
 ]);

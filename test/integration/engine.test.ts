@@ -44,7 +44,12 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('first sign-in goes through the IdP login page in the browser, with PKCE, state, nonce', async () => {
+    const states: Array<{ status: string; authorizeUrl?: string }> = [];
+    const off = engine.identity.onChange((s) => states.push(s));
     await engine.signIn('alice');
+    off();
+    // While the browser is out, the status carries the link (for a user whose browser did not open).
+    expect(states.find((s) => s.status === 'signing_in' && s.authorizeUrl)?.authorizeUrl).toBe(engine.opened[0]);
     expect(engine.opened).toHaveLength(1);
     const authorize = new URL(engine.opened[0]!);
     expect(authorize.href.startsWith(sandbox.idp.authorizationEndpoint)).toBe(true);

@@ -16,6 +16,12 @@ describe('signInModel', () => {
     expect(model.button).toBeUndefined();
     expect(model.message).toContain('acme.okta.com');
     expect(signInModel(status({ session: { status: 'signing_in' } }), false).state).toBe('waiting');
+    expect(signInModel(status({ session: { status: 'signing_in' } }), false).link).toBeUndefined();
+  });
+
+  it('waiting, with the IdP link for a user whose browser did not open (SSH, WSL)', () => {
+    const link = 'https://acme.okta.com/oauth2/v1/authorize?client_id=x&state=y';
+    expect(signInModel(status({ session: { status: 'signing_in', authorizeUrl: link } }), false)).toMatchObject({ state: 'waiting', link });
   });
 
   it('expired: "Sign in again", with the account and the error', () => {

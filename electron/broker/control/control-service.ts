@@ -474,6 +474,8 @@ function sessionOf(identity: IdentitySession | undefined): SessionStatus {
       return { status: 'signed_in', user: cleanUser(s.user), idTokenExpiresAt: s.idTokenExpiresAt };
     case 'expired':
       return { status: 'expired', user: cleanUser(s.user), error: s.error };
+    case 'signing_in':
+      return s.authorizeUrl ? { status: 'signing_in', authorizeUrl: s.authorizeUrl } : { status: 'signing_in' };
     default:
       return { status: s.status };
   }

@@ -30,7 +30,8 @@ export interface SignedInUser {
 
 export type SessionState =
   | { status: 'signed_out' }
-  | { status: 'signing_in' }
+  /** `authorizeUrl`: the link the browser was sent to, for a user whose browser did not open (SSH, WSL). */
+  | { status: 'signing_in'; authorizeUrl?: string | undefined }
   | { status: 'signed_in'; user: SignedInUser; idTokenExpiresAt: number }
   /** The refresh token is dead (revoked, expired, rotated away): one interactive sign-in is needed. */
   | { status: 'expired'; user: SignedInUser; error: ErrorInfo };
@@ -211,6 +212,7 @@ export class IdentitySession {
         const hint = options.loginHint ?? (previous.status === 'expired' ? previous.user.email : undefined);
         if (hint) params.login_hint = hint;
         const authorizeUrl = oidc.buildAuthorizationUrl(config, params);
+        this.setState({ status: 'signing_in', authorizeUrl: authorizeUrl.href });
         // The browser runs on its own; only a failure to open it ends the wait early (the callback ends it otherwise).
         const openFailed = Promise.resolve()
           .then(() => this.openUrl(authorizeUrl.href))

@@ -148,11 +148,33 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     return ExitCode.OK;
   }
   ctx.io.err(broker ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\n` : 'Signing in: finish in your browser (waiting up to 5 minutes)…\n');
-  await control.signIn({});
+  const signingIn = control.signIn({});
+  if (broker) {
+    // The running broker may have no browser to open (SSH, WSL, a server): show its sign-in link here too.
+    void printSignInLink(control, signingIn, (line) => ctx.io.err(line));
+  }
+  await signingIn;
   const after = (await control.status({})).session;
   if (after.status !== 'signed_in') throw new CliError('The sign-in did not complete.', 'Run `lanyard login` again; `lanyard doctor` shows what is wrong.');
   ctx.io.out(`Signed in as ${after.user.email ?? after.user.name ?? after.user.sub}.${broker ? '' : ' Lanyard uses this session from the keychain when it starts.'}\n`);
   return ExitCode.OK;
+}
+
+/** Polls the broker's status until the sign-in link appears (or the sign-in ends), then prints it once. */
+async function printSignInLink(control: { status(input: object): Promise<{ session: { status: string; authorizeUrl?: string } }> }, done: Promise<unknown>, print: (line: string) => void): Promise<void> {
+  let finished = false;
+  void done.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+  for (let i = 0; i < 20 && !finished; i++) {
+    const session = (await control.status({}).catch(() => undefined))?.session;
+    if (session?.status === 'signing_in' && session.authorizeUrl) {
+      print(`If no browser opened, open this link:\n  ${session.authorizeUrl}\n`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>['idp']> | undefined {

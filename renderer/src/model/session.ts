@@ -18,6 +18,8 @@ export interface SignInModel {
   button?: string;
   user?: string;
   error?: ErrorInfo;
+  /** While waiting: the IdP link, in case no browser opened (Lanyard on a server, in WSL, over SSH). */
+  link?: string;
 }
 
 export function idpHostOf(issuer: string): string {
@@ -51,6 +53,7 @@ export function signInModel(status: Pick<Status, 'session' | 'idp'>, waiting: bo
       state: 'waiting',
       title: 'Waiting for your browser…',
       message: `Finish signing in to ${idpHost} in the browser window that just opened. This page updates by itself.`,
+      ...(session.status === 'signing_in' && session.authorizeUrl ? { link: session.authorizeUrl } : {}),
     };
   }
   switch (session.status) {

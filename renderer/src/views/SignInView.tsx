@@ -47,7 +47,22 @@ export function SignInView({ ctx, pending, error, onSignIn }: { ctx: ViewContext
             {model.button}
           </Button>
         ) : null}
-        {model.state === 'waiting' ? <p className="signin-hint">No browser window? Check your taskbar — or look for a sign-in link in the terminal running Lanyard.</p> : null}
+        {model.state === 'waiting' ? (
+          <p className="signin-hint">
+            No browser window? Check your taskbar
+            {model.link ? (
+              <>
+                {' '}— or{' '}
+                <a href={model.link} target="_blank" rel="noreferrer noopener">
+                  open the sign-in page here
+                </a>
+                .
+              </>
+            ) : (
+              ' — or look for a sign-in link in the terminal running Lanyard.'
+            )}
+          </p>
+        ) : null}
         {error && model.state !== 'waiting' ? <ErrorNotice title="Sign-in did not finish" error={error} /> : null}
         {model.idpIssuer ? (
           <p className="signin-foot">
