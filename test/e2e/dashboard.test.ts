@@ -29,7 +29,11 @@ import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 
 const root = resolve(import.meta.dirname, '../..');
 const RENDERER_DIR = join(root, 'out/renderer');
-const SHOTS = join(root, 'docs/screenshots');
+/**
+ * Screenshots of each main view. They go to test-results/ (ignored) on every run, and replace the ones the README
+ * shows only when asked: `LANYARD_UPDATE_SCREENSHOTS=1 npm test` (pixels differ run to run; docs should not churn).
+ */
+const SHOTS = process.env['LANYARD_UPDATE_SCREENSHOTS'] === '1' ? join(root, 'docs/screenshots') : join(root, 'test-results/screenshots');
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'];
 const VIEWPORT = { width: 1280, height: 800 };
