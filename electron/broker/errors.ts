@@ -49,14 +49,21 @@ export function toErrorInfo(e: unknown): ErrorInfo {
 const SECRET_FIELD = /\b(access_token|refresh_token|id_token|subject_token|assertion|client_assertion|client_secret|code|code_verifier|password|token)=([^&\s"]+)/gi;
 const JWT_LIKE = /\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g;
+/**
+ * An opaque token on its own (most access and refresh tokens are random base64url): a run of 32 or more base64url
+ * characters mixing upper case, lower case and digits. Identifiers people need to read (tool names, hex hashes, UUIDs)
+ * lack one of the three and are kept.
+ */
+const OPAQUE_TOKEN = /(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])/g;
 
 /**
- * Removes anything token-shaped from free text (form fields, JWTs, Authorization values). Used on every message that
+ * Removes anything token-shaped from free text (form fields, JWTs, Authorization values, opaque tokens). Used on every message that
  * came from outside before it reaches a log, the activity view or an error shown to the user.
  */
 export function redactText(text: string): string {
   return text
     .replace(SECRET_FIELD, (_m, k: string) => `${k}=[redacted]`)
     .replace(JWT_LIKE, '[redacted-jwt]')
-    .replace(BEARER, (_m, scheme: string) => `${scheme} [redacted]`);
+    .replace(BEARER, (_m, scheme: string) => `${scheme} [redacted]`)
+    .replace(OPAQUE_TOKEN, '[redacted]');
 }

@@ -422,6 +422,12 @@ export class LineGuard extends Transform {
   private line(raw: string): void {
     const line = raw.replace(/\r$/, '');
     if (line.trim() === '') return;
+    // A line that arrived whole in one chunk escapes the check in _transform; the SDK's read buffer would overflow on
+    // it and close the transport, leaving a bridge that answers nothing more. Drop it here instead.
+    if (line.length >= MAX_LINE_BYTES / 4 && Buffer.byteLength(line) >= MAX_LINE_BYTES) {
+      this.onInvalid(PARSE_ERROR, `Parse error: a message longer than ${MAX_LINE_BYTES} bytes was dropped.`);
+      return;
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
@@ -435,6 +441,12 @@ export class LineGuard extends Transform {
       this.onInvalid(INVALID_REQUEST, 'Invalid Request: expected one JSON-RPC 2.0 message per line.', id);
       return;
     }
+    // The SDK's transport drops a message of the wrong shape without a word; the request it carried deserves an answer.
+    const problem = envelopeProblem(value as Record<string, unknown>);
+    if (problem) {
+      this.onInvalid(INVALID_REQUEST, `Invalid Request: ${problem}.`, id);
+      return;
+    }
     const waiter = this.firstLineWaiter;
     if (waiter) {
       this.firstLineWaiter = undefined;
@@ -443,6 +455,25 @@ export class LineGuard extends Transform {
     }
     this.push(`${line}\n`);
   }
+}
+
+/**
+ * Why a JSON-RPC 2.0 object is not a request, notification or response MCP accepts (the shapes the SDK's schema
+ * checks), or undefined when it is one. Requests and notifications are checked strictly, since they expect an answer
+ * or an effect; a response only needs a result or an error.
+ */
+function envelopeProblem(m: Record<string, unknown>): string | undefined {
+  if ('method' in m) {
+    if (typeof m.method !== 'string') return 'method must be a string';
+    if ('id' in m && !(typeof m.id === 'string' || (typeof m.id === 'number' && Number.isSafeInteger(m.id)))) return 'id must be a string or a (safe) integer';
+    if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null || Array.isArray(m.params))) return 'params must be an object';
+    // The HTTP transport takes any `initialize` for a handshake and would drop the session for an answer without one.
+    if (m.method === 'initialize' && !('id' in m)) return 'initialize must be a request (with an id)';
+    return undefined;
+  }
+  if (!('id' in m)) return 'a message needs a method (request or notification) or an id (response)';
+  if (!('result' in m) && !('error' in m)) return 'a response needs a result or an error';
+  return undefined;
 }
 
 /** `lanyard stdio` command line: `[--server <id>]`. Returns the exit code. */

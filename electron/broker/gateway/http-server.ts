@@ -267,7 +267,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     }
   };
 
-  const server: Server = createServer((req, res) => {
+  // requireHostHeader: false — a request without Host is refused by the guard (421, with the fix), not by Node's bare 400.
+  const server: Server = createServer({ requireHostHeader: false }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       // One request failing must never affect the others (or the process).
       log.error('request handler failed', { error: e });
@@ -284,6 +285,13 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message: `Malformed HTTP request (${status.slice(4)}).` }, id: null });
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
+  // CONNECT bypasses the request handler; without a listener Node drops the connection unanswered. (An Upgrade
+  // request without an 'upgrade' listener is served as an ordinary request, so none is added.)
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message: 'CONNECT is not supported by Lanyard\'s local endpoint.' }, id: null });
+    socket.on('error', () => undefined);
+    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nAllow: GET, POST, DELETE\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

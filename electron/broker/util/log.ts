@@ -18,15 +18,18 @@ const SECRET_KEYS = /token|secret|assertion|password|authorization|cookie|code_v
  */
 export function redactFields(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (SECRET_KEYS.test(key)) out[key] = '[redacted]';
-    else if (typeof value === 'string') out[key] = redactText(value);
-    else if (value instanceof Error) out[key] = redactText(`${value.name}: ${value.message}`);
-    else if (value && typeof value === 'object' && depth < 3 && !Array.isArray(value)) {
-      out[key] = redactFields(value as Record<string, unknown>, depth + 1);
-    } else out[key] = value;
-  }
+  for (const [key, value] of Object.entries(fields)) out[key] = SECRET_KEYS.test(key) ? '[redacted]' : redactValue(value, depth);
   return out;
+}
+
+/** Strings are redacted, errors reduced to their redacted name and message, arrays and objects walked (bounded). */
+function redactValue(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return redactText(value);
+  if (value instanceof Error) return redactText(`${value.name}: ${value.message}`);
+  if (Array.isArray(value)) return depth < 3 ? value.slice(0, 50).map((v) => redactValue(v, depth + 1)) : '[array]';
+  // Deeper than that is not written at all: nothing unredacted may slip through at the bottom of a structure.
+  if (value && typeof value === 'object') return depth < 3 ? redactFields(value as Record<string, unknown>, depth + 1) : '[object]';
+  return value;
 }
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };

@@ -34,6 +34,13 @@ export type IdeSessionEvent = { type: 'connected' | 'closed'; session: IdeSessio
 const HUMAN_TIMEOUT_MS = 10 * 60_000;
 const ROOTS_TIMEOUT_MS = 60_000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/**
+ * IDE sessions kept at once. An IDE that crashes or is killed never sends DELETE, so its session would otherwise stay
+ * forever (about 20 KB each, and an entry in "connected IDEs"); past the cap the least recently seen one is ended (its
+ * IDE, if it ever comes back, gets 404 and initializes again, as Streamable HTTP prescribes). Far above what one
+ * machine's IDE windows use.
+ */
+export const MAX_IDE_SESSIONS = 256;
 
 interface IdeSession {
   id: string | undefined;
@@ -186,6 +193,7 @@ export class IdeSessions {
       onsessioninitialized: (id) => {
         session.id = id;
         this.sessions.set(id, session);
+        if (this.sessions.size > MAX_IDE_SESSIONS) this.evictLeastRecentlySeen(session);
         // Reported through onIdeSession only (the composition root records it), never twice in the activity view.
         this.core.ideSession({ type: 'connected', session: this.info(session) });
         this.core.warmInBackground();
@@ -214,6 +222,14 @@ export class IdeSessions {
     this.register(session);
     await server.connect(session.transport);
     return session;
+  }
+
+  private evictLeastRecentlySeen(keep: IdeSession): void {
+    let oldest: IdeSession | undefined;
+    for (const s of this.sessions.values()) if (s !== keep && (!oldest || s.lastSeenAt < oldest.lastSeenAt)) oldest = s;
+    if (!oldest) return;
+    this.core.log.warn('too many IDE sessions; ending the least recently seen', { max: MAX_IDE_SESSIONS, clientName: oldest.clientName });
+    void this.end(oldest);
   }
 
   private async end(session: IdeSession): Promise<void> {

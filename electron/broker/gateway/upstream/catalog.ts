@@ -81,3 +81,30 @@ async function orEmpty<T extends object>(request: Promise<T>): Promise<Partial<T
     throw e;
   }
 }
+
+/** At most this many tools (and prompts) of one server reach IDEs: far above real servers, and IDEs cap lower still. */
+export const MAX_CATALOG_ITEMS = 1_000;
+/** A tool or prompt whose definition (schema, description) is larger than this is left out. */
+export const MAX_CATALOG_ITEM_BYTES = 256 * 1024;
+
+/**
+ * Bounds what one server may put in front of every IDE: a hostile or broken server publishing 20,000 tools or a
+ * multi-megabyte schema would otherwise make every aggregated tools/list enormous. Oversized definitions are dropped,
+ * then the lists are cut to MAX_CATALOG_ITEMS. Returns the catalog and what was left out (for the log).
+ */
+export function boundCatalog(catalog: ServerCatalog): { catalog: ServerCatalog; dropped: { oversized: number; beyondLimit: number } } {
+  const dropped = { oversized: 0, beyondLimit: 0 };
+  const bound = <T>(items: T[]): T[] => {
+    const fitting = items.filter((item) => {
+      const ok = JSON.stringify(item).length <= MAX_CATALOG_ITEM_BYTES;
+      if (!ok) dropped.oversized++;
+      return ok;
+    });
+    if (fitting.length > MAX_CATALOG_ITEMS) dropped.beyondLimit += fitting.length - MAX_CATALOG_ITEMS;
+    return fitting.length > MAX_CATALOG_ITEMS ? fitting.slice(0, MAX_CATALOG_ITEMS) : fitting;
+  };
+  if (catalog.tools.length <= MAX_CATALOG_ITEMS && catalog.prompts.length <= MAX_CATALOG_ITEMS && JSON.stringify(catalog.tools).length + JSON.stringify(catalog.prompts).length <= MAX_CATALOG_ITEM_BYTES) {
+    return { catalog, dropped };
+  }
+  return { catalog: { ...catalog, tools: bound(catalog.tools), prompts: bound(catalog.prompts) }, dropped };
+}

@@ -112,6 +112,18 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
   }
   const network = networkCause(e);
   if (network) return { kind: 'transport', error: unreachable(serverId, NETWORK_WORDS[network] ?? `could not be reached (${network})`, e) };
+  // The SDK's schema check (zod) or JSON parser refused what the server sent: say so, not the validator's issue dump.
+  if (e instanceof SyntaxError || (e instanceof Error && e.name === 'ZodError')) {
+    return {
+      kind: 'transport',
+      error: new LanyardError(
+        ErrorCodes.SERVER_UNREACHABLE,
+        `Server "${serverId}" answered with a message that is not valid MCP (${e instanceof SyntaxError ? 'malformed JSON' : 'not a well-formed JSON-RPC message'}).`,
+        'The server is broken or is not an MCP endpoint; check its URL in Lanyard\'s settings, or contact its owner.',
+        { serverId, transient: true, cause: e },
+      ),
+    };
+  }
   const message = e instanceof Error ? redactText(e.message).slice(0, 200) : 'unknown error';
   return { kind: 'transport', error: unreachable(serverId, `failed: ${message}`, e) };
 }

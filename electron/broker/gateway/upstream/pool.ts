@@ -11,7 +11,7 @@ import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
 import { activeCall, Deadline, forwardFor, track, type ActiveCall, type DownstreamTarget } from './call-context';
-import { CATALOG_KINDS, changedKinds, listCatalog, listKind, type CatalogKind, type ServerCatalog } from './catalog';
+import { boundCatalog, CATALOG_KINDS, changedKinds, listCatalog, listKind, MAX_CATALOG_ITEM_BYTES, MAX_CATALOG_ITEMS, type CatalogKind, type ServerCatalog } from './catalog';
 import { unreachable } from './errors';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type UpstreamHealth } from './health';
 import { UpstreamSession, type TransportMemory, type UpstreamSessionEvent } from './session';
@@ -321,7 +321,11 @@ export class UpstreamPool {
     }
   }
 
-  private applyCatalog(entry: ServerEntry, catalog: ServerCatalog): void {
+  private applyCatalog(entry: ServerEntry, listed: ServerCatalog): void {
+    const { catalog, dropped } = boundCatalog(listed);
+    if (dropped.oversized || dropped.beyondLimit) {
+      this.log.warn('server catalog bounded: definitions left out', { serverId: entry.server.id, oversized: dropped.oversized, beyondLimit: dropped.beyondLimit, maxItems: MAX_CATALOG_ITEMS, maxItemBytes: MAX_CATALOG_ITEM_BYTES });
+    }
     const kinds = changedKinds(entry.catalog, catalog);
     entry.catalog = catalog;
     if (kinds.length) this.emit({ type: 'catalog', serverId: entry.server.id, kinds });
