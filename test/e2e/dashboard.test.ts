@@ -127,7 +127,7 @@ beforeAll(async () => {
   stopEndpoint = gateway.stop;
   page = await context.newPage();
   // Shorter than the test's own timeout, so a stuck step fails naming its locator.
-  page.setDefaultTimeout(15_000);
+  page.setDefaultTimeout(30_000);
 }, 120_000);
 
 afterAll(async () => {
@@ -143,7 +143,7 @@ afterAll(async () => {
   await rm(fakeUserHome, { recursive: true, force: true }).catch(() => undefined);
 });
 
-describe('the dashboard in Chromium, against the sandbox', { timeout: 60_000 }, () => {
+describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 }, () => {
   it('a browser without the one-time link gets nothing from the API, and is told what to do', async () => {
     const stranger = await browser.newContext({ viewport: VIEWPORT });
     const p = await stranger.newPage();
@@ -186,11 +186,11 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 60_000 }, 
     await login.getByLabel('Password').fill('alice-sandbox');
     await login.getByRole('button', { name: 'Sign in' }).click();
     // The IdP redirects to Lanyard's loopback callback, which confirms in the browser tab.
-    await login.getByText('Signed in as').waitFor({ timeout: 20_000 });
+    await login.getByText('Signed in as').waitFor({ timeout: 40_000 });
     expect(new URL(login.url()).hostname).toBe('127.0.0.1');
     await login.close();
 
-    await heading('Servers').waitFor({ timeout: 20_000 });
+    await heading('Servers').waitFor({ timeout: 40_000 });
     await page.getByText('No servers yet').first().waitFor();
     await page.locator('.account-name', { hasText: 'Alice Example' }).waitFor();
     expect((await broker.control.status()).session.status).toBe('signed_in');
@@ -226,12 +226,12 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 60_000 }, 
   it('tests the server and shows its tools', async () => {
     const card = page.getByRole('article', { name: 'Wiki' });
     await card.getByRole('button', { name: 'Test Wiki' }).click();
-    await card.getByText('All checks passed').waitFor({ timeout: 20_000 });
+    await card.getByText('All checks passed').waitFor({ timeout: 40_000 });
     for (const step of ['Discovery', 'Token', 'MCP connection']) await card.locator('.step-ok', { hasText: step }).waitFor();
 
     await card.getByRole('button', { name: 'Show tools' }).click();
     const tools = card.getByRole('list', { name: 'Tools of Wiki' });
-    await tools.waitFor({ timeout: 20_000 });
+    await tools.waitFor({ timeout: 40_000 });
     await tools.getByText('wiki__whoami').waitFor();
     await tools.getByText('wiki__add').waitFor();
     await card.locator('.facts dd', { hasText: /^\d+ tools$/ }).waitFor();
@@ -283,7 +283,7 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 60_000 }, 
 
     await page.getByRole('button', { name: 'Connect Claude Code' }).click();
     // Either the IDE config was written (into the test's fake $HOME) or the broker said why not; never a blank.
-    await page.locator('.notice-ok, .notice-error').first().waitFor({ timeout: 20_000 });
+    await page.locator('.notice-ok, .notice-error').first().waitFor({ timeout: 40_000 });
     expect(await page.content()).not.toMatch(/Bearer (?!\$\{LANYARD_TOKEN\})[A-Za-z0-9_-]{20,}/);
   });
 
