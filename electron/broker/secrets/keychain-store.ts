@@ -22,11 +22,37 @@ export interface KeyringBinding {
  */
 const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };
 
+/**
+ * One entry object per (service, account), reused. Constructing an `AsyncEntry` opens a D-Bus connection
+ * synchronously (about 4–5 ms on the event loop on Linux) and, once the process holds ~1,024 descriptors, never
+ * returns (bench/keychain-probe.ts): reusing entries keeps keychain traffic off that path under load.
+ */
+const entries = new Map<string, AsyncEntry>();
+function entry(service: string, account: string): AsyncEntry {
+  const key = `${service}\u0000${account}`;
+  let found = entries.get(key);
+  if (!found) {
+    found = new AsyncEntry(service, account, ENTRY_OPTIONS);
+    entries.set(key, found);
+  }
+  return found;
+}
+
+/** A failed call drops the cached entry, so a keychain that comes back (daemon restarted, unlocked) gets a fresh one. */
+async function withEntry<T>(service: string, account: string, call: (e: AsyncEntry) => Promise<T>): Promise<T> {
+  try {
+    return await call(entry(service, account));
+  } catch (e) {
+    entries.delete(`${service}\u0000${account}`);
+    throw e;
+  }
+}
+
 /** @napi-rs/keyring 2.1.2. A missing entry: `getPassword` resolves `null`, `deleteCredential` resolves `false`. */
 export const napiKeyring: KeyringBinding = {
-  getPassword: (service, account) => new AsyncEntry(service, account, ENTRY_OPTIONS).getPassword(),
-  setPassword: (service, account, password) => new AsyncEntry(service, account, ENTRY_OPTIONS).setPassword(password),
-  deletePassword: (service, account) => new AsyncEntry(service, account, ENTRY_OPTIONS).deleteCredential(),
+  getPassword: (service, account) => withEntry(service, account, (e) => e.getPassword()),
+  setPassword: (service, account, password) => withEntry(service, account, (e) => e.setPassword(password)),
+  deletePassword: (service, account) => withEntry(service, account, (e) => e.deleteCredential()),
   // The package's enumeration: on Linux it searches the Secret Service by the `service` attribute (it has no
   // kernel-keyring path, so it agrees with the pin above); on macOS/Windows it lists generic passwords of the service.
   // It also returns the values, which we drop at once.
