@@ -69,6 +69,23 @@ describe('ConfigStore over conf', () => {
     }
   });
 
+  it('reuses the parsed file while it is unchanged, and sees every change: its own update and an outside edit', async () => {
+    const store = open();
+    store.update((draft) => {
+      draft.servers.push(linear);
+    });
+    const first = store.load();
+    expect(store.load().servers).toBe(first.servers); // unchanged file: no re-read
+    store.update((draft) => {
+      draft.gateway.port = 48000;
+    });
+    expect(store.load().gateway.port).toBe(48000);
+    // Another process (the CLI, an editor) rewrites the file: same size even, different content.
+    const text = (await readFile(store.path, 'utf8')).replace('48000', '48001');
+    await writeFile(store.path, text);
+    expect(store.load().gateway.port).toBe(48001);
+  });
+
   it('a mutator may return a new object instead of mutating', () => {
     const store = open();
     const written = store.update((c) => ({ ...c, servers: [{ id: 'x', name: 'X', url: 'https://x.example.com/mcp' }] }));
