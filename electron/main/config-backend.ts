@@ -4,10 +4,10 @@
  * CLI both read and write. electron-store is injected as a factory so the unit test can prove the file is shared by
  * running this backend on `conf` (the library electron-store wraps) against createConfBackend.
  */
-import { chmodSync, mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { lanyardPaths } from '../broker/paths';
-import { parseConfigJson, type ConfigBackend } from '../broker/config/store';
+import { parseConfigJson, storeBackend, type ConfigBackend } from '../broker/config/store';
 
 /** The constructor options both electron-store and (with `configName`) conf understand. */
 export interface StoreOptions {
@@ -49,45 +49,5 @@ export function createStoreBackend(home: string, createStore: (options: StoreOpt
     if (path.resolve(store.path) !== path.resolve(file)) throw new Error(`electron-store opened ${store.path}, expected ${file}`);
     return store;
   };
-  return {
-    path: file,
-    read() {
-      const value = open().store;
-      return Object.keys(value).length === 0 ? undefined : value;
-    },
-    write(value) {
-      open().store = value as Record<string, unknown>;
-      if (process.platform !== 'win32') chmodSync(file, 0o600);
-    },
-    watch(onChange) {
-      return watchDirectoryFor(file, onChange);
-    },
-  };
-}
-
-/**
- * Watches `file` through its directory (writers replace the file by rename, which a watch on the file itself stops
- * seeing after the first change), debounced: one save is several events. Mirrors the conf backend's watcher.
- */
-function watchDirectoryFor(file: string, onChange: () => void): () => void {
-  const dir = path.dirname(file);
-  const base = path.basename(file);
-  let timer: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    watcher = watch(dir, { persistent: false }, (_event, name) => {
-      if (name !== null && name !== base) return;
-      clearTimeout(timer);
-      timer = setTimeout(onChange, 50);
-      timer.unref();
-    });
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    return () => undefined;
-  }
-  return () => {
-    clearTimeout(timer);
-    watcher?.close();
-  };
+  return storeBackend(file, open);
 }

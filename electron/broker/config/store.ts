@@ -274,6 +274,14 @@ export function createConfBackend(home: string): ConfigBackend {
     });
     return conf;
   };
+  return storeBackend(file, open);
+}
+
+/**
+ * A ConfigBackend over a conf-like store (conf headless, electron-store in the app: the same file and semantics).
+ * An empty store reads as "no file" (a fresh install); writes end 0600; changes are watched through the directory.
+ */
+export function storeBackend(file: string, open: () => { store: Record<string, unknown> }): ConfigBackend {
   return {
     path: file,
     read() {
@@ -282,7 +290,7 @@ export function createConfBackend(home: string): ConfigBackend {
     },
     write(value) {
       open().store = value as Record<string, unknown>;
-      // atomically applies the mode to the temp file it renames; make sure of it for a file that pre-existed.
+      // The store atomically applies the mode to the temp file it renames; make sure of it for a file that pre-existed.
       if (process.platform !== 'win32') chmodSync(file, 0o600);
     },
     watch(onChange) {
