@@ -114,18 +114,27 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
  * old file or the new one, never a torn one. The parent directory is created 0700 when missing.
  */
 export async function writePrivateFile(file: string, data: string | Uint8Array): Promise<void> {
+  await ensurePrivateDir(path.dirname(file));
+  await writeFileAtomic(file, data, 0o600);
+}
+
+/**
+ * Writes `data` to `file` atomically with exactly `mode`: a temp file in the same directory created with that mode,
+ * fsync, rename over the target. The directory must exist. Used for Lanyard's own files (0600) and for the user's IDE
+ * config files (their existing mode kept).
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode: number): Promise<void> {
   const dir = path.dirname(file);
-  await ensurePrivateDir(dir);
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let handle;
   try {
-    handle = await open(temp, 'wx', 0o600);
+    handle = await open(temp, 'wx', mode);
     await handle.writeFile(data);
     await handle.sync();
     await handle.close();
     handle = undefined;
     // The umask cannot add bits, but a pre-set ACL or an odd umask could leave fewer; make the mode exact.
-    if (process.platform !== 'win32') await chmod(temp, 0o600);
+    if (process.platform !== 'win32') await chmod(temp, mode);
     await renameWithRetry(temp, file);
   } catch (e) {
     await handle?.close().catch(() => undefined);

@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, mkdir, open, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -61,40 +61,6 @@ export async function mkdirTracked(dir: string): Promise<string[]> {
   }
   if (missing.length > 0) await mkdir(dir, { recursive: true, mode: 0o700 });
   return missing;
-}
-
-/** Writes `data` to `file` atomically (temp file in the same directory, fsync, rename) with the given mode. */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode: number): Promise<void> {
-  const dir = path.dirname(file);
-  const temp = path.join(dir, `.${path.basename(file)}.lanyard-${process.pid}-${randomBytes(5).toString('hex')}.tmp`);
-  let handle;
-  try {
-    handle = await open(temp, 'wx', mode);
-    await handle.writeFile(data);
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    if (process.platform !== 'win32') await chmod(temp, mode);
-    await renameWithRetry(temp, file);
-  } catch (e) {
-    await handle?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** Windows briefly refuses to replace a file an indexer or antivirus has open: retry a few times. */
-async function renameWithRetry(from: string, to: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await rename(from, to);
-      return;
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (process.platform !== 'win32' || attempt >= 5 || (code !== 'EPERM' && code !== 'EBUSY' && code !== 'EACCES')) throw e;
-      await new Promise((r) => setTimeout(r, 20 * (attempt + 1)));
-    }
-  }
 }
 
 /** `20260131T120405123Z`: sortable, and legal in file names on every OS (no colons). */
