@@ -7,9 +7,9 @@ import type { IdeConnectDeps } from './control/control-service';
 import { createDashboard, withDashboardSessions, type Dashboard } from './control/dashboard';
 import { createControlHttpHandler } from './control/http-api';
 import { ControlService, type GatewayView } from './control/control-service';
-import { TokenService, type TokenEvent } from './exchange/token-service';
+import { createEngine, type Engine } from './engine';
+import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
-import { IdentitySession } from './identity/identity-session';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
 import { LanyardError } from './errors';
 import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
@@ -39,10 +39,7 @@ export interface BrokerOptions {
   ide?: Partial<IdeConnectDeps>;
 }
 
-export interface Engine {
-  identity: IdentitySession;
-  tokens: TokenService;
-}
+export type { Engine } from './engine';
 
 /** Upstream time bounds of the gateway; each defaults to the product's value (see the aggregator and the relay). */
 export interface GatewayTimeouts {
@@ -149,31 +146,7 @@ export class Broker {
   }
 
   private buildEngine(idp: NonNullable<LanyardConfig['idp']>): Engine {
-    const identity = new IdentitySession({
-      settings: {
-        issuer: idp.issuer,
-        clientId: idp.clientId,
-        clientAuth: { method: idp.clientAuth.method, ...('keyId' in idp.clientAuth && idp.clientAuth.keyId ? { keyId: idp.clientAuth.keyId } : {}) },
-        scopes: idp.scopes,
-        redirectPort: idp.redirectPort || undefined,
-        tokenExchangeEndpoint: idp.tokenExchangeEndpoint,
-      },
-      secrets: this.secrets,
-      openUrl: this.options.openUrl,
-      log: this.log,
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
-    });
-    const tokens = new TokenService({
-      identity,
-      secrets: this.secrets,
-      usage: this.usage,
-      getServer: (id) => {
-        const server = this.config.load().servers.find((s) => s.id === id);
-        return server && { id: server.id, url: server.url, enabled: server.enabled, asClient: server.asClient, scopes: server.scopes, expectedAsIssuer: server.expectedAsIssuer };
-      },
-      log: this.log,
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
-    });
+    const { identity, tokens } = createEngine(idp, { config: this.config, secrets: this.secrets, usage: this.usage, openUrl: this.options.openUrl, log: this.log, fetch: this.options.fetch });
     this.detach.push(
       identity.onChange((state) => {
         if (state.status === 'expired') this.activity.record({ kind: 'session', summary: 'Sign-in expired: sign in again', outcome: 'error', error: state.error });

@@ -3,9 +3,8 @@ import { createManagedPolicy, type ManagedPolicy } from '../broker/config/manage
 import type { LanyardConfig } from '../broker/config/schema';
 import { ConfigStore, createConfBackend } from '../broker/config/store';
 import { ControlService, type IdeConnectDeps } from '../broker/control/control-service';
-import { TokenService } from '../broker/exchange/token-service';
+import { createEngine, type Engine } from '../broker/engine';
 import { UsageCounter } from '../broker/exchange/usage';
-import { IdentitySession } from '../broker/identity/identity-session';
 import { lanyardPaths } from '../broker/paths';
 import { createSecretStore } from '../broker/secrets';
 import type { SecretStore } from '../broker/secrets/secret-store';
@@ -13,10 +12,8 @@ import { silentLogger, type Logger } from '../broker/util/log';
 
 type Env = Record<string, string | undefined>;
 
-export interface LocalEngine {
-  identity: IdentitySession;
-  tokens: TokenService;
-}
+/** The identity session and token service, as in the running broker. */
+export type LocalEngine = Engine;
 
 /**
  * Lanyard's logic in the CLI's own process, for when no broker is running: the config (with the administrator's
@@ -85,35 +82,11 @@ export async function openLocalBroker(options: LocalBrokerOptions): Promise<Loca
     return engine;
   };
   const buildEngine = async (idp: NonNullable<LanyardConfig['idp']>): Promise<LocalEngine> => {
-    const identity = new IdentitySession({
-      settings: {
-        issuer: idp.issuer,
-        clientId: idp.clientId,
-        clientAuth: { method: idp.clientAuth.method, ...('keyId' in idp.clientAuth && idp.clientAuth.keyId ? { keyId: idp.clientAuth.keyId } : {}) },
-        scopes: idp.scopes,
-        redirectPort: idp.redirectPort || undefined,
-        tokenExchangeEndpoint: idp.tokenExchangeEndpoint,
-      },
-      secrets: secretsProxy,
-      openUrl: options.openUrl,
-      log,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
     const usage = new UsageCounter(paths.stateFile, Date.now, log);
     await usage.load();
-    const tokens = new TokenService({
-      identity,
-      secrets: secretsProxy,
-      usage,
-      getServer: (id) => {
-        const server = config.load().servers.find((s) => s.id === id);
-        return server && { id: server.id, url: server.url, enabled: server.enabled, asClient: server.asClient, scopes: server.scopes, expectedAsIssuer: server.expectedAsIssuer };
-      },
-      log,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
-    await identity.restore();
-    return { identity, tokens };
+    const built = createEngine(idp, { config, secrets: secretsProxy, usage, openUrl: options.openUrl, log, fetch: options.fetch });
+    await built.identity.restore();
+    return built;
   };
 
   const control = new ControlService({
