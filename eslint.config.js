@@ -64,9 +64,15 @@ export default tseslint.config(
           paths: [electronImport],
           patterns: [
             electronSubpaths,
-            { group: ['**/renderer/**', '**/electron/main/**', '**/electron/preload/**'], message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.' },
+            {
+              group: ['**/renderer/**', '**/electron/main/**', '**/electron/preload/**'],
+              message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.',
+            },
             // Relative paths up into electron/main or electron/preload from any depth (../main, ../../main, ...).
-            { regex: '^(\\.\\./)+(main|preload)(/|$)', message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.' },
+            {
+              regex: '^(\\.\\./)+(main|preload)(/|$)',
+              message: 'The broker is plain Node: it never reaches into the Electron shell or the renderer.',
+            },
           ],
         },
       ],
@@ -84,10 +90,18 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [electronImport, ...nodeBuiltins.filter((m) => m !== 'node:*').map((name) => ({ name, message: 'renderer/ runs in a sandboxed browser: no Node built-ins.' }))],
+          paths: [
+            electronImport,
+            ...nodeBuiltins
+              .filter((m) => m !== 'node:*')
+              .map((name) => ({ name, message: 'renderer/ runs in a sandboxed browser: no Node built-ins.' })),
+          ],
           patterns: [
             { group: ['node:*'], message: 'renderer/ runs in a sandboxed browser: no Node built-ins.' },
-            { group: ['**/electron/**', '**/test/**', '**/bench/**', '**/scripts/**'], message: 'renderer/ imports only shared/ and its own files.' },
+            {
+              group: ['**/electron/**', '**/test/**', '**/bench/**', '**/scripts/**'],
+              message: 'renderer/ imports only shared/ and its own files.',
+            },
           ],
         },
       ],
@@ -100,7 +114,12 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [electronImport, ...nodeBuiltins.filter((m) => m !== 'node:*').map((name) => ({ name, message: 'shared/ is platform-neutral: no Node built-ins.' }))],
+          paths: [
+            electronImport,
+            ...nodeBuiltins
+              .filter((m) => m !== 'node:*')
+              .map((name) => ({ name, message: 'shared/ is platform-neutral: no Node built-ins.' })),
+          ],
           patterns: [
             { group: ['node:*'], message: 'shared/ is platform-neutral: no Node built-ins.' },
             { group: ['**/electron/**', '**/renderer/**', '**/test/**'], message: 'shared/ imports nothing outside shared/.' },

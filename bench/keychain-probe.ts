@@ -40,13 +40,17 @@ for (let i = 0; i < 20; i++) {
   total.push(performance.now() - t);
 }
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!.toFixed(1);
-process.stdout.write(`new AsyncEntry(): median ${med(blocked)} ms on the event loop; setPassword afterwards: median ${med(total)} ms (off-thread)\n`);
+process.stdout.write(
+  `new AsyncEntry(): median ${med(blocked)} ms on the event loop; setPassword afterwards: median ${med(total)} ms (off-thread)\n`,
+);
 for (let i = 0; i < 20; i++) await new AsyncEntry(SERVICE, `account-${i}`, OPTIONS).deleteCredential();
 
 // 2. The constructor with ~900 and ~1,030 other fds open, in a child process with a 10 s watchdog.
 for (const extra of [900, 1030]) {
   const outcome = await new Promise<string>((resolve) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--child', String(extra)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--child', String(extra)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const watchdog = setTimeout(() => {

@@ -126,16 +126,21 @@ function quietAbortListenerWarning(): void {
 
 function ensureKeyringSession(): void {
   if (process.platform !== 'linux' || process.env.DBUS_SESSION_BUS_ADDRESS || process.env.LANYARD_BENCH_IN_SESSION) return;
-  const deps = spawnSync('bash', [path.join(root, 'scripts/ensure-system-deps.sh'), 'gnome-keyring', 'libsecret-1-0', 'dbus', 'dbus-x11'], { stdio: 'inherit' });
+  const deps = spawnSync('bash', [path.join(root, 'scripts/ensure-system-deps.sh'), 'gnome-keyring', 'libsecret-1-0', 'dbus', 'dbus-x11'], {
+    stdio: 'inherit',
+  });
   if (deps.status !== 0) process.exit(1);
   log('bench: no desktop session here; starting a private D-Bus session with gnome-keyring for the OS keychain.');
-  const child = spawnSync('bash', [path.join(root, 'scripts/keyring-session.sh'), process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, LANYARD_BENCH_IN_SESSION: '1' },
-  });
+  const child = spawnSync(
+    'bash',
+    [path.join(root, 'scripts/keyring-session.sh'), process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, LANYARD_BENCH_IN_SESSION: '1' },
+    },
+  );
   process.exit(child.status ?? 1);
 }
-
 
 function machine(): BenchResults['machine'] {
   const cpus = os.cpus();
@@ -203,8 +208,15 @@ async function latencyAndColdStart(ctx: {
         ],
         SIZES.coldRuns,
       );
-      cold = { lanyard: result.lanyard!.median_ms, lanyard_relay: result.lanyard_relay!.median_ms, mcp_remote: result.mcp_remote!.median_ms, runs: SIZES.coldRuns };
-      log(`  lanyard stdio ${cold.lanyard} ms · lanyard stdio --server ${cold.lanyard_relay} ms · mcp-remote ${cold.mcp_remote} ms (medians)`);
+      cold = {
+        lanyard: result.lanyard!.median_ms,
+        lanyard_relay: result.lanyard_relay!.median_ms,
+        mcp_remote: result.mcp_remote!.median_ms,
+        runs: SIZES.coldRuns,
+      };
+      log(
+        `  lanyard stdio ${cold.lanyard} ms · lanyard stdio --server ${cold.lanyard_relay} ms · mcp-remote ${cold.mcp_remote} ms (medians)`,
+      );
     }
     return { latency, cold };
   } finally {
@@ -222,8 +234,13 @@ async function main(): Promise<void> {
   // The CLI bundle from the current sources, next to the real one (its npm imports resolve from node_modules).
   const cliDir = path.join(root, 'out', `bench-cli-${process.pid}`);
   const cli = await buildCli(root, cliDir);
-  const experimentCli = experiments.length ? await buildCli(root, path.join(cliDir, 'experiment'), experimentPatches(experiments)) : undefined;
-  if (experimentCli) log(`bench: experiment ${experiments.join(' + ')}: a patched broker (rows "<path>+exp") runs next to the baseline; the working tree is unchanged`);
+  const experimentCli = experiments.length
+    ? await buildCli(root, path.join(cliDir, 'experiment'), experimentPatches(experiments))
+    : undefined;
+  if (experimentCli)
+    log(
+      `bench: experiment ${experiments.join(' + ')}: a patched broker (rows "<path>+exp") runs next to the baseline; the working tree is unchanged`,
+    );
   const nodeArgs: string[] = [];
   if (args['cpu-prof']) {
     await mkdir(path.resolve(args['cpu-prof']), { recursive: true });
@@ -239,13 +256,24 @@ async function main(): Promise<void> {
     if (runs('latency') || runs('cold') || runs('exchange')) {
       const sandbox = await startSandboxProcess(root, { extraServers: SIZES.extraServers, accessTokenTtlSeconds: 3600 });
       sandboxes.push(sandbox);
-      if (runs('latency') || runs('cold')) ({ latency, cold } = await latencyAndColdStart({ scratch, cli, experimentCli, sandbox, nodeArgs }));
+      if (runs('latency') || runs('cold'))
+        ({ latency, cold } = await latencyAndColdStart({ scratch, cli, experimentCli, sandbox, nodeArgs }));
       if (runs('exchange')) {
         log('b. token-exchange collapse');
         for (const c of SIZES.exchange) {
-          const result = await exchangeCase({ root, scratch, cli: experimentCli ?? cli, sandbox, servers: c.servers, calls: c.calls, agedIdToken: c.agedIdToken });
+          const result = await exchangeCase({
+            root,
+            scratch,
+            cli: experimentCli ?? cli,
+            sandbox,
+            servers: c.servers,
+            calls: c.calls,
+            agedIdToken: c.agedIdToken,
+          });
           exchange.push(result);
-          log(`  ${result.concurrent_calls} first calls → ${result.servers} server(s), ID token ${result.id_token}: ${result.exchanges} exchanges, ${result.refreshes} refreshes, all answered in ${result.wall_ms} ms (broker ≤ ${result.broker_max_fds ?? '?'} fds)${result.errors ? ` — ${result.errors} FAILED: ${JSON.stringify(result.error_kinds)}` : ''}`);
+          log(
+            `  ${result.concurrent_calls} first calls → ${result.servers} server(s), ID token ${result.id_token}: ${result.exchanges} exchanges, ${result.refreshes} refreshes, all answered in ${result.wall_ms} ms (broker ≤ ${result.broker_max_fds ?? '?'} fds)${result.errors ? ` — ${result.errors} FAILED: ${JSON.stringify(result.error_kinds)}` : ''}`,
+          );
         }
       }
       await sandbox.stop();
@@ -253,10 +281,23 @@ async function main(): Promise<void> {
 
     if (runs('scale')) {
       log(`c. scale: ${SIZES.scale.servers} servers × ${SIZES.scale.tools} tools`);
-      const sandbox = await startSandboxProcess(root, { extraServers: SIZES.scale.servers, toolsPerExtraServer: SIZES.scale.tools, accessTokenTtlSeconds: 3600 });
+      const sandbox = await startSandboxProcess(root, {
+        extraServers: SIZES.scale.servers,
+        toolsPerExtraServer: SIZES.scale.tools,
+        accessTokenTtlSeconds: 3600,
+      });
       sandboxes.push(sandbox);
-      scale = await scaleCase({ scratch, cli: experimentCli ?? cli, sandbox, toolsPerServer: SIZES.scale.tools, listRuns: SIZES.scale.listRuns, nodeArgs });
-      log(`  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB`);
+      scale = await scaleCase({
+        scratch,
+        cli: experimentCli ?? cli,
+        sandbox,
+        toolsPerServer: SIZES.scale.tools,
+        listRuns: SIZES.scale.listRuns,
+        nodeArgs,
+      });
+      log(
+        `  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB`,
+      );
       await sandbox.stop();
     }
 
@@ -271,12 +312,19 @@ async function main(): Promise<void> {
       duration_s: Math.round((performance.now() - started) / 1000),
       machine: machine(),
       setup: {
-        processes: 'benchmark client (the IDE) · broker = `lanyard serve` from the CLI bundle · sandbox (IdP, authorization servers, MCP servers) in a third process',
-        'cpu accounting': 'broker/proxy CPU per call from /proc/<pid>/stat over the measured batches (10 ms ticks); on a 2-core machine throughput under load is bounded by total CPU per call across all processes',
-        upstream: "the sandbox `todo` server's `echo` tool (SDK v2 McpServer, stateful Streamable HTTP, bearer token checked on every request)",
-        clients: 'SDK v2 Client: StreamableHTTPClientTransport for direct/relay/aggregated, StdioClientTransport for stdio and mcp-remote; one session per path',
-        'mcp-remote': 'mcp-remote 0.15 (`--header-file` with the bearer token Lanyard minted, `--transport http-only --allow-http --silent`)',
-        counts: quick ? 'quick (smoke) sizes' : 'latency: 1,500 / 3,000 / 6,000 measured calls per path at c=1/8/64 in 3 interleaved rounds, warm-up excluded',
+        processes:
+          'benchmark client (the IDE) · broker = `lanyard serve` from the CLI bundle · sandbox (IdP, authorization servers, MCP servers) in a third process',
+        'cpu accounting':
+          'broker/proxy CPU per call from /proc/<pid>/stat over the measured batches (10 ms ticks); on a 2-core machine throughput under load is bounded by total CPU per call across all processes',
+        upstream:
+          "the sandbox `todo` server's `echo` tool (SDK v2 McpServer, stateful Streamable HTTP, bearer token checked on every request)",
+        clients:
+          'SDK v2 Client: StreamableHTTPClientTransport for direct/relay/aggregated, StdioClientTransport for stdio and mcp-remote; one session per path',
+        'mcp-remote':
+          'mcp-remote 0.15 (`--header-file` with the bearer token Lanyard minted, `--transport http-only --allow-http --silent`)',
+        counts: quick
+          ? 'quick (smoke) sizes'
+          : 'latency: 1,500 / 3,000 / 6,000 measured calls per path at c=1/8/64 in 3 interleaved rounds, warm-up excluded',
       },
       latency,
       exchange,

@@ -28,13 +28,19 @@ const sandboxOnly = process.argv.includes('--sandbox-only');
 
 function ensureKeyringSession(): void {
   if (process.platform !== 'linux' || process.env.DBUS_SESSION_BUS_ADDRESS || process.env.LANYARD_DEMO_IN_SESSION || sandboxOnly) return;
-  const deps = spawnSync('bash', [path.join(root, 'scripts/ensure-system-deps.sh'), 'gnome-keyring', 'libsecret-1-0', 'dbus', 'dbus-x11'], { stdio: 'inherit' });
+  const deps = spawnSync('bash', [path.join(root, 'scripts/ensure-system-deps.sh'), 'gnome-keyring', 'libsecret-1-0', 'dbus', 'dbus-x11'], {
+    stdio: 'inherit',
+  });
   if (deps.status !== 0) process.exit(1);
   process.stderr.write('demo: no desktop session here; starting a private D-Bus session with gnome-keyring for the OS keychain.\n');
-  const child = spawnSync('bash', [path.join(root, 'scripts/keyring-session.sh'), process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, LANYARD_DEMO_IN_SESSION: '1' },
-  });
+  const child = spawnSync(
+    'bash',
+    [path.join(root, 'scripts/keyring-session.sh'), process.execPath, ...process.execArgv, ...process.argv.slice(1)],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, LANYARD_DEMO_IN_SESSION: '1' },
+    },
+  );
   process.exit(child.status ?? 0);
 }
 
@@ -56,7 +62,9 @@ async function main(): Promise<void> {
         '',
         'Sandbox enterprise running:',
         `  IdP issuer     ${sandbox.idp.issuer}   (client id ${config.idp.clientId}, public client)`,
-        ...sandbox.servers.map((s) => `  MCP server     ${s.id.padEnd(6)} ${s.mcp.url}   (AS ${s.as.issuer}, Lanyard's client id ${s.asClient.clientId})`),
+        ...sandbox.servers.map(
+          (s) => `  MCP server     ${s.id.padEnd(6)} ${s.mcp.url}   (AS ${s.as.issuer}, Lanyard's client id ${s.asClient.clientId})`,
+        ),
         `  Accounts       ${accounts}`,
         '',
         'Ctrl-C stops it.',
@@ -89,7 +97,11 @@ async function main(): Promise<void> {
   }
   const cli = `${process.execPath} ${path.join(root, 'out/cli/lanyard.js')}`;
   const stdioSnippet = JSON.stringify(
-    { mcpServers: { lanyard: { command: process.execPath, args: [path.join(root, 'out/cli/lanyard.js'), 'stdio'], env: { LANYARD_HOME: home } } } },
+    {
+      mcpServers: {
+        lanyard: { command: process.execPath, args: [path.join(root, 'out/cli/lanyard.js'), 'stdio'], env: { LANYARD_HOME: home } },
+      },
+    },
     null,
     2,
   );
@@ -137,7 +149,7 @@ function waitForSignal(): Promise<void> {
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    const info = e instanceof LanyardError ? `${e.message}\n  → ${e.fix}` : e instanceof Error ? e.stack ?? e.message : String(e);
+    const info = e instanceof LanyardError ? `${e.message}\n  → ${e.fix}` : e instanceof Error ? (e.stack ?? e.message) : String(e);
     process.stderr.write(`demo: ${info}\n`);
     process.exit(1);
   },

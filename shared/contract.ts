@@ -193,10 +193,16 @@ export const ControlMethods = {
   setServerEnabled: { input: z.object({ id: z.string(), enabled: z.boolean() }).strict(), output: ServerStatusSchema },
   probeUrl: { input: z.object({ url: z.string() }).strict(), output: ProbeResultSchema },
   testServer: { input: z.object({ id: z.string() }).strict(), output: TestResultSchema },
-  listTools: { input: z.object({ id: z.string() }).strict(), output: z.array(z.object({ name: z.string(), exposedName: z.string(), description: z.string().optional() })) },
+  listTools: {
+    input: z.object({ id: z.string() }).strict(),
+    output: z.array(z.object({ name: z.string(), exposedName: z.string(), description: z.string().optional() })),
+  },
   connectIde: { input: z.object({ ide: IdeNameSchema, stdio: z.boolean().optional() }).strict(), output: ConnectIdeResultSchema },
   disconnectIde: { input: z.object({ ide: IdeNameSchema }).strict(), output: DisconnectIdeResultSchema },
-  recentActivity: { input: z.object({ limit: z.number().int().min(1).max(500).optional() }).strict(), output: z.array(ActivityEventSchema) },
+  recentActivity: {
+    input: z.object({ limit: z.number().int().min(1).max(500).optional() }).strict(),
+    output: z.array(ActivityEventSchema),
+  },
   getSettings: { input: none, output: SettingsSchema },
   updateSettings: { input: SettingsUpdateSchema, output: SettingsSchema },
 } as const;

@@ -43,7 +43,11 @@ export function createHttpControlClient(options: HttpControlClientOptions): Cont
     }
     const body = (await response.json().catch(() => undefined)) as ControlResult<unknown> | undefined;
     if (!body || typeof body !== 'object' || !('ok' in body)) {
-      throw new ControlError({ code: ErrorCodes.INTERNAL, message: `Unexpected answer from Lanyard (HTTP ${response.status}).`, fix: 'Restart Lanyard; if it persists, run `lanyard doctor`.' });
+      throw new ControlError({
+        code: ErrorCodes.INTERNAL,
+        message: `Unexpected answer from Lanyard (HTTP ${response.status}).`,
+        fix: 'Restart Lanyard; if it persists, run `lanyard doctor`.',
+      });
     }
     if (!body.ok) throw new ControlError(body.error);
     return ControlMethods[method].output.parse(body.value);

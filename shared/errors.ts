@@ -59,7 +59,7 @@ export interface ErrorInfo {
   message: string;
   fix: string;
   /** The server the error concerns, when there is one. */
-  serverId?: string;
+  serverId?: string | undefined;
 }
 
 export const isErrorCode = (value: unknown): value is ErrorCode =>

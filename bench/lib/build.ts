@@ -12,7 +12,10 @@ import type { SourcePatch } from './experiments';
 export async function buildCli(root: string, dir: string, patches: SourcePatch[] = []): Promise<string> {
   const outfile = path.join(dir, 'lanyard.js');
   if (!patches.length) {
-    const run = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, outfile)], { cwd: root, encoding: 'utf8' });
+    const run = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, outfile)], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     if (run.status !== 0) throw new Error(`building the CLI failed:\n${run.stdout}${run.stderr}`);
     return outfile;
   }
@@ -27,7 +30,8 @@ export async function buildCli(root: string, dir: string, patches: SourcePatch[]
         let source = await readFile(args.path, 'utf8');
         for (const p of list) {
           const count = source.split(p.find).length - 1;
-          if (count !== 1) throw new Error(`experiment patch for ${p.file}: expected the text once, found it ${count} times: ${p.find.slice(0, 80)}`);
+          if (count !== 1)
+            throw new Error(`experiment patch for ${p.file}: expected the text once, found it ${count} times: ${p.find.slice(0, 80)}`);
           source = source.replace(p.find, () => p.replace);
         }
         return { contents: source, loader: 'ts' };

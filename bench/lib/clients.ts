@@ -51,11 +51,20 @@ async function connect(
     await client.connect(transport);
   } catch (e) {
     const tail = stderrTails.get(transport)?.();
-    throw new Error(`${path}: could not connect: ${e instanceof Error ? e.message : String(e)}${tail ? `\n  stderr: ${tail.trim()}` : ''}`, { cause: e });
+    throw new Error(
+      `${path}: could not connect: ${e instanceof Error ? e.message : String(e)}${tail ? `\n  stderr: ${tail.trim()}` : ''}`,
+      { cause: e },
+    );
   }
   // As an IDE does: list first (the SDK client also caches output schemas from the list).
   const tools = await client.listTools();
-  if (!tools.tools.some((t) => t.name === tool)) throw new Error(`${path}: tool ${tool} is not listed (got ${tools.tools.slice(0, 5).map((t) => t.name).join(', ')}…)`);
+  if (!tools.tools.some((t) => t.name === tool))
+    throw new Error(
+      `${path}: tool ${tool} is not listed (got ${tools.tools
+        .slice(0, 5)
+        .map((t) => t.name)
+        .join(', ')}…)`,
+    );
   return {
     path,
     ...meta,
@@ -77,7 +86,12 @@ function http(url: string, token: string): StreamableHTTPClientTransport {
 }
 
 function stdio(command: string, args: string[], env: Record<string, string>): StdioClientTransport {
-  const transport = new StdioClientTransport({ command, args, env: { ...(process.env as Record<string, string>), ...env }, stderr: 'pipe' });
+  const transport = new StdioClientTransport({
+    command,
+    args,
+    env: { ...(process.env as Record<string, string>), ...env },
+    stderr: 'pipe',
+  });
   // Drained (an unread pipe would eventually block the child); the tail is kept for error messages.
   let tail = '';
   transport.stderr?.on('data', (d: Buffer) => {
@@ -94,7 +108,16 @@ export async function mcpRemoteArgs(t: Pick<PathTargets, 'root' | 'serverUrl' | 
   // A header file keeps the token out of the process list (mcp-remote's README recommends it).
   const headerFile = path.join(t.scratch, 'mcp-remote-headers.txt');
   await writeFile(headerFile, `Authorization: Bearer ${t.serverToken}\n`, { mode: 0o600 });
-  return [path.join(t.root, 'node_modules/mcp-remote/dist/proxy.js'), t.serverUrl, '--header-file', headerFile, '--allow-http', '--transport', 'http-only', '--silent'];
+  return [
+    path.join(t.root, 'node_modules/mcp-remote/dist/proxy.js'),
+    t.serverUrl,
+    '--header-file',
+    headerFile,
+    '--allow-http',
+    '--transport',
+    'http-only',
+    '--silent',
+  ];
 }
 
 export function mcpRemoteEnv(t: Pick<PathTargets, 'scratch'>): Record<string, string> {
@@ -116,14 +139,22 @@ export async function openPath(name: PathName, t: PathTargets, label: string = n
       return connect(name, transport, `${t.serverId}__echo`, () => transport.pid ?? undefined, viaBroker);
     }
     case 'stdio-relay': {
-      const transport = stdio(process.execPath, [...(t.stdioNodeArgs ?? []), t.cli, 'stdio', '--server', t.serverId], { LANYARD_HOME: t.home });
+      const transport = stdio(process.execPath, [...(t.stdioNodeArgs ?? []), t.cli, 'stdio', '--server', t.serverId], {
+        LANYARD_HOME: t.home,
+      });
       return connect(name, transport, 'echo', () => transport.pid ?? undefined, viaBroker);
     }
     case 'lean-stdio':
     case 'lean-stdio-relay': {
       // The byte-pipe prototype (bench/lean-bridge.ts), run under tsx: for per-call cost, not cold start.
       const relay = name === 'lean-stdio-relay';
-      const args = ['--import', 'tsx', ...(t.stdioNodeArgs ?? []), path.join(t.root, 'bench/lean-bridge.ts'), ...(relay ? ['--server', t.serverId] : [])];
+      const args = [
+        '--import',
+        'tsx',
+        ...(t.stdioNodeArgs ?? []),
+        path.join(t.root, 'bench/lean-bridge.ts'),
+        ...(relay ? ['--server', t.serverId] : []),
+      ];
       const transport = stdio(process.execPath, args, { LANYARD_HOME: t.home });
       return connect(name, transport, relay ? 'echo' : `${t.serverId}__echo`, () => transport.pid ?? undefined, viaBroker);
     }

@@ -46,12 +46,20 @@ export interface ColdStartCommand {
 }
 
 /** Median cold start per command; the commands take turns so none gets a warmer page cache than the other. */
-export async function measureColdStart(commands: ColdStartCommand[], runs: number): Promise<Record<string, { median_ms: number; samples: number[] }>> {
+export async function measureColdStart(
+  commands: ColdStartCommand[],
+  runs: number,
+): Promise<Record<string, { median_ms: number; samples: number[] }>> {
   const samples = new Map<string, number[]>(commands.map((c) => [c.name, []]));
   // One unrecorded start each: the first start reads every file from disk.
   for (const c of commands) await coldStartOnce(c.args, c.env);
   for (let i = 0; i < runs; i++) {
     for (const c of i % 2 ? [...commands].reverse() : commands) samples.get(c.name)!.push(await coldStartOnce(c.args, c.env));
   }
-  return Object.fromEntries(commands.map((c) => [c.name, { median_ms: round(median(samples.get(c.name)!), 1), samples: samples.get(c.name)!.map((s) => round(s, 1)) }]));
+  return Object.fromEntries(
+    commands.map((c) => [
+      c.name,
+      { median_ms: round(median(samples.get(c.name)!), 1), samples: samples.get(c.name)!.map((s) => round(s, 1)) },
+    ]),
+  );
 }

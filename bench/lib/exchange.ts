@@ -66,7 +66,10 @@ export async function exchangeCase(options: {
         const t0 = performance.now();
         try {
           const signal = AbortSignal.timeout(CALL_TIMEOUT_MS);
-          const session = await openRawSession(`${broker.url}/mcp/${serverIds[i % serverIds.length]}`, broker.token, { clientName: `first-call-${i}`, signal });
+          const session = await openRawSession(`${broker.url}/mcp/${serverIds[i % serverIds.length]}`, broker.token, {
+            clientName: `first-call-${i}`,
+            signal,
+          });
           await rawRequest(session, 'tools/call', { name: 'echo', arguments: { text: `call ${i}` } });
           latencies.push(performance.now() - t0);
         } catch (e) {

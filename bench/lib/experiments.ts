@@ -52,7 +52,8 @@ export const EXPERIMENTS: Record<string, Experiment> = {
   'json-response': {
     description:
       "The aggregator's IDE-facing NodeStreamableHTTPServerTransport answers POSTs with one JSON body (enableJsonResponse) instead of an SSE stream.",
-    caveat: 'As it stands this breaks progress, logging and server→client requests during a call (they ride the POST\'s SSE stream); a real fix would choose per request (SSE only when the request carries a progressToken or the IDE declared elicitation/sampling/roots).',
+    caveat:
+      "As it stands this breaks progress, logging and server→client requests during a call (they ride the POST's SSE stream); a real fix would choose per request (SSE only when the request carries a progressToken or the IDE declared elicitation/sampling/roots).",
     patches: [
       {
         file: 'electron/broker/gateway/aggregate/ide-sessions.ts',
@@ -108,7 +109,7 @@ export const EXPERIMENTS: Record<string, Experiment> = {
           '    new Headers(init?.headers).forEach((v, k) => { headers[k] = v; });',
           "    const body = typeof init?.body === 'string' ? Buffer.from(init.body) : undefined;",
           "    if (body) headers['content-length'] = String(body.length);",
-          "    const signal = init?.signal ?? undefined;",
+          '    const signal = init?.signal ?? undefined;',
           "    const req = benchRequest(url, { method: init?.method ?? 'GET', headers, agent: benchAgent }, (res) => {",
           '      const h = new Headers();',
           '      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);',
@@ -129,7 +130,7 @@ export const EXPERIMENTS: Record<string, Experiment> = {
   },
   'list-fast-path': {
     description:
-      "tools/list on an initialized /mcp session is answered by the aggregator itself with the merged list serialized once per catalog version (a JSON body, not an SSE event), instead of going through the SDK Server, which re-serializes and SSE-frames the whole list on every call.",
+      'tools/list on an initialized /mcp session is answered by the aggregator itself with the merged list serialized once per catalog version (a JSON body, not an SSE event), instead of going through the SDK Server, which re-serializes and SSE-frames the whole list on every call.',
     caveat: 'Skips the SDK transport for that one request (its protocol-version header check; pagination is not offered either way).',
     patches: [
       {
@@ -153,8 +154,8 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       },
       {
         file: 'electron/broker/gateway/aggregate/ide-sessions.ts',
-        find: "const HUMAN_TIMEOUT_MS = 10 * 60_000;",
-        replace: "const HUMAN_TIMEOUT_MS = 10 * 60_000;\nconst benchListJson = new WeakMap<object, string>();",
+        find: 'const HUMAN_TIMEOUT_MS = 10 * 60_000;',
+        replace: 'const HUMAN_TIMEOUT_MS = 10 * 60_000;\nconst benchListJson = new WeakMap<object, string>();',
       },
     ],
   },
@@ -177,9 +178,9 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       },
       {
         file: 'electron/broker/secrets/keychain-store.ts',
-        find: 'const ENTRY_OPTIONS: EntryOptions = { linux: { store: \'secret-service\' } };',
+        find: "const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };",
         replace: [
-          'const ENTRY_OPTIONS: EntryOptions = { linux: { store: \'secret-service\' } };',
+          "const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };",
           'const benchEntries = new Map<string, AsyncEntry>();',
           'function benchEntry(service: string, account: string): AsyncEntry {',
           '  const key = `${service}\\u0000${account}`;',

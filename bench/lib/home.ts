@@ -43,7 +43,11 @@ export async function prepareHome(options: HomeOptions): Promise<PreparedHome> {
   config.update(() => ({ version: 1, idp: sandbox.config.idp, servers, gateway: { port: 0 } }));
   config.close();
   const secrets = createSecretStore({ home });
-  const wanted = new Set(['idp:client_secret', 'idp:private_key', ...servers.flatMap((s) => [`server:${s.id}:client_secret`, `server:${s.id}:private_key`])]);
+  const wanted = new Set([
+    'idp:client_secret',
+    'idp:private_key',
+    ...servers.flatMap((s) => [`server:${s.id}:client_secret`, `server:${s.id}:private_key`]),
+  ]);
   for (const [key, value] of Object.entries(sandbox.secrets)) if (wanted.has(key)) await secrets.set(key, value);
 
   const broker = await Broker.create({

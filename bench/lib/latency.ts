@@ -35,7 +35,12 @@ interface Batch {
 }
 
 /** `total` calls with `concurrency` in flight at once on one client (one session, as one IDE). */
-async function run(client: PathClient, total: number, concurrency: number, record: boolean): Promise<Omit<Batch, 'brokerCpuMs' | 'proxyCpuMs'>> {
+async function run(
+  client: PathClient,
+  total: number,
+  concurrency: number,
+  record: boolean,
+): Promise<Omit<Batch, 'brokerCpuMs' | 'proxyCpuMs'>> {
   const samples: number[] = [];
   let issued = 0;
   let errors = 0;
@@ -56,7 +61,10 @@ async function run(client: PathClient, total: number, concurrency: number, recor
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
   const wallMs = performance.now() - started;
-  if (errors > total / 10) throw new Error(`${client.path}: ${errors}/${total} calls failed; first: ${firstError instanceof Error ? firstError.message : String(firstError)}`);
+  if (errors > total / 10)
+    throw new Error(
+      `${client.path}: ${errors}/${total} calls failed; first: ${firstError instanceof Error ? firstError.message : String(firstError)}`,
+    );
   return { samples, wallMs, errors };
 }
 
@@ -108,11 +116,17 @@ export async function measureLatency(clients: PathClient[], plan: LatencyPlan, p
         rps: Math.round((calls / wallMs) * 1000),
         calls,
         errors: list.reduce((s, b) => s + b.errors, 0),
-        ...(client.brokerPid !== undefined && brokerCpu !== undefined ? { broker_cpu_us_per_call: Math.round((brokerCpu * 1000) / calls) } : {}),
-        ...(client.proxyPid !== undefined && proxyCpu !== undefined ? { proxy_cpu_us_per_call: Math.round((proxyCpu * 1000) / calls) } : {}),
+        ...(client.brokerPid !== undefined && brokerCpu !== undefined
+          ? { broker_cpu_us_per_call: Math.round((brokerCpu * 1000) / calls) }
+          : {}),
+        ...(client.proxyPid !== undefined && proxyCpu !== undefined
+          ? { proxy_cpu_us_per_call: Math.round((proxyCpu * 1000) / calls) }
+          : {}),
       };
       rows.push(row);
-      progress(`  ${row.path.padEnd(Math.max(11, ...clients.map((c) => c.label.length)))} c=${String(concurrency).padStart(2)}  p50 ${row.p50_ms.toFixed(3).padStart(7)} ms  p99 ${row.p99_ms.toFixed(3).padStart(7)} ms  ${String(row.rps).padStart(5)} calls/s${row.broker_cpu_us_per_call !== undefined ? `  broker ${row.broker_cpu_us_per_call} µs/call` : ''}${row.proxy_cpu_us_per_call !== undefined ? `  proxy ${row.proxy_cpu_us_per_call} µs/call` : ''}`);
+      progress(
+        `  ${row.path.padEnd(Math.max(11, ...clients.map((c) => c.label.length)))} c=${String(concurrency).padStart(2)}  p50 ${row.p50_ms.toFixed(3).padStart(7)} ms  p99 ${row.p99_ms.toFixed(3).padStart(7)} ms  ${String(row.rps).padStart(5)} calls/s${row.broker_cpu_us_per_call !== undefined ? `  broker ${row.broker_cpu_us_per_call} µs/call` : ''}${row.proxy_cpu_us_per_call !== undefined ? `  proxy ${row.proxy_cpu_us_per_call} µs/call` : ''}`,
+      );
     }
   }
   return rows;

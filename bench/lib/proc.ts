@@ -56,7 +56,13 @@ export interface BrokerProcess {
  * LANYARD_HOME set; resolves once the runtime file names this process. `nodeArgs` go before the script
  * (e.g. --cpu-prof).
  */
-export async function spawnBroker(options: { cli: string; home: string; nodeArgs?: string[]; timeoutMs?: number; onSpawn?: (at: number) => void }): Promise<BrokerProcess> {
+export async function spawnBroker(options: {
+  cli: string;
+  home: string;
+  nodeArgs?: string[];
+  timeoutMs?: number;
+  onSpawn?: (at: number) => void;
+}): Promise<BrokerProcess> {
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.cli, 'serve', '--port', '0'], {
     env: { ...process.env, LANYARD_HOME: options.home, LANYARD_LOG_LEVEL: 'error' },

@@ -28,10 +28,15 @@ export function groupOf(url: string, fn: string): string {
   if (internal) return `node:${internal[1]!.replace(/\.js$/, '')}`;
   if (url.startsWith('node:')) return url;
   if (/\/out\/[^/]+\/lanyard\.js$/.test(url)) return 'lanyard (CLI bundle)';
-  return url.replace(/^file:\/\//, '').split('/').slice(-2).join('/');
+  return url
+    .replace(/^file:\/\//, '')
+    .split('/')
+    .slice(-2)
+    .join('/');
 }
 
-const where = (url: string, line: number) => `${url.replace(/^file:\/\/.*node_modules\//, '').replace(/^file:\/\/.*\/out\//, 'out/')}:${line + 1}`;
+const where = (url: string, line: number) =>
+  `${url.replace(/^file:\/\/.*node_modules\//, '').replace(/^file:\/\/.*\/out\//, 'out/')}:${line + 1}`;
 
 export async function summarizeProfile(file: string, options: { top?: number; focus?: RegExp[] } = {}): Promise<ProfileSummary> {
   const profile = JSON.parse(await readFile(file, 'utf8')) as CpuProfile;
@@ -99,7 +104,8 @@ export function formatSummary(s: ProfileSummary, groups = 25): string {
   for (const f of s.topFunctions) lines.push(`  ${String(f.share).padStart(5)}%  ${String(f.ms).padStart(8)} ms  ${f.fn}  ${f.where}`);
   if (s.inclusive.length) {
     lines.push('', 'inclusive (focus):');
-    for (const f of s.inclusive.slice(0, 40)) lines.push(`  ${String(f.share).padStart(5)}%  ${String(f.ms).padStart(8)} ms  ${f.fn}  ${f.where}`);
+    for (const f of s.inclusive.slice(0, 40))
+      lines.push(`  ${String(f.share).padStart(5)}%  ${String(f.ms).padStart(8)} ms  ${f.fn}  ${f.where}`);
   }
   return lines.join('\n');
 }

@@ -66,35 +66,54 @@ export class RawStepError extends Error {
 
 const describe = (e: unknown) => {
   const cause = e instanceof Error && e.cause instanceof Error ? ` (${(e.cause as NodeJS.ErrnoException).code ?? e.cause.message})` : '';
-  return `${e instanceof Error ? e.name === 'TimeoutError' ? 'timed out' : e.message : String(e)}${cause}`;
+  return `${e instanceof Error ? (e.name === 'TimeoutError' ? 'timed out' : e.message) : String(e)}${cause}`;
 };
 
 let nextId = 1;
 
 /** initialize + notifications/initialized; throws unless the server answered. */
-export async function openRawSession(url: string, token: string, options: { clientName?: string; signal?: AbortSignal } = {}): Promise<RawSession> {
+export async function openRawSession(
+  url: string,
+  token: string,
+  options: { clientName?: string; signal?: AbortSignal } = {},
+): Promise<RawSession> {
   const body = {
     jsonrpc: '2.0',
     id: nextId++,
     method: 'initialize',
-    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: options.clientName ?? 'lanyard-bench', version: '1.0.0' } },
+    params: {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: options.clientName ?? 'lanyard-bench', version: '1.0.0' },
+    },
   };
   const init = await postRpc(url, token, body, undefined, options.signal).catch((e: unknown) => {
     throw new RawStepError('initialize', describe(e), { cause: e });
   });
-  if (init.status !== 200 || !init.message?.result) throw new RawStepError('initialize', `HTTP ${init.status} ${JSON.stringify(init.message?.error ?? '')}`);
-  const session: RawSession = { url, token, id: init.sessionId, protocolVersion: String(init.message.result.protocolVersion ?? '2025-11-25'), signal: options.signal };
-  const notified = await postRpc(url, token, { jsonrpc: '2.0', method: 'notifications/initialized' }, session, options.signal).catch((e: unknown) => {
-    throw new RawStepError('notifications/initialized', describe(e), { cause: e });
-  });
+  if (init.status !== 200 || !init.message?.result)
+    throw new RawStepError('initialize', `HTTP ${init.status} ${JSON.stringify(init.message?.error ?? '')}`);
+  const session: RawSession = {
+    url,
+    token,
+    id: init.sessionId,
+    protocolVersion: String(init.message.result.protocolVersion ?? '2025-11-25'),
+    signal: options.signal,
+  };
+  const notified = await postRpc(url, token, { jsonrpc: '2.0', method: 'notifications/initialized' }, session, options.signal).catch(
+    (e: unknown) => {
+      throw new RawStepError('notifications/initialized', describe(e), { cause: e });
+    },
+  );
   if (notified.status !== 202 && notified.status !== 200) throw new RawStepError('notifications/initialized', `HTTP ${notified.status}`);
   return session;
 }
 
 export async function rawRequest(session: RawSession, method: string, params: Record<string, unknown> = {}): Promise<RpcReply> {
-  const reply = await postRpc(session.url, session.token, { jsonrpc: '2.0', id: nextId++, method, params }, session, session.signal).catch((e: unknown) => {
-    throw new RawStepError(method, describe(e), { cause: e });
-  });
+  const reply = await postRpc(session.url, session.token, { jsonrpc: '2.0', id: nextId++, method, params }, session, session.signal).catch(
+    (e: unknown) => {
+      throw new RawStepError(method, describe(e), { cause: e });
+    },
+  );
   if (reply.status !== 200 || !reply.message) throw new RawStepError(method, `HTTP ${reply.status}`);
   if (reply.message.error) throw new RawStepError(method, reply.message.error.message);
   return reply;

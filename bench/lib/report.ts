@@ -122,7 +122,10 @@ export function toMarkdown(r: BenchResults): string {
   lines.push(`# Lanyard benchmark (${r.mode})`, '');
   lines.push(`${r.generated_at} · ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB · Node ${m.node} · ${m.os} · ${r.duration_s} s`, '');
   lines.push('## tools/call latency and throughput', '');
-  lines.push('One client session per path, `concurrency` calls in flight; the sandbox `todo` server\'s `echo` tool; auth on, tokens cached; warm-up excluded.', '');
+  lines.push(
+    "One client session per path, `concurrency` calls in flight; the sandbox `todo` server's `echo` tool; auth on, tokens cached; warm-up excluded.",
+    '',
+  );
   lines.push('| path | c | p50 ms | p99 ms | calls/s | % of direct | broker CPU µs/call | proxy CPU µs/call |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const x of r.latency) {
@@ -132,21 +135,37 @@ export function toMarkdown(r: BenchResults): string {
     );
   }
   lines.push('', '## Token-exchange collapse', '');
-  lines.push('Fresh broker per case (`lanyard serve`), signed in, no token cached; every call is a new client doing initialize → tools/call through `/mcp/<id>`.', '');
-  lines.push('| servers | concurrent first calls | ID token | exchanges | refreshes | AS grants | all answered (ms) | first-call p50 / max (ms) | broker max fds | errors |');
+  lines.push(
+    'Fresh broker per case (`lanyard serve`), signed in, no token cached; every call is a new client doing initialize → tools/call through `/mcp/<id>`.',
+    '',
+  );
+  lines.push(
+    '| servers | concurrent first calls | ID token | exchanges | refreshes | AS grants | all answered (ms) | first-call p50 / max (ms) | broker max fds | errors |',
+  );
   lines.push('|---:|---:|---|---:|---:|---:|---:|---:|---:|---|');
   for (const x of r.exchange) {
-    const errors = x.errors ? `${x.errors}: ${Object.entries(x.error_kinds ?? {}).map(([k, n]) => `${n}× ${k}`).join('; ')}` : '0';
-    lines.push(`| ${x.servers} | ${x.concurrent_calls} | ${x.id_token.replace('_', ' ')} | ${x.exchanges} | ${x.refreshes} | ${x.as_grants} | ${x.wall_ms} | ${x.first_call_p50_ms} / ${x.first_call_max_ms} | ${x.broker_max_fds ?? '–'} | ${errors} |`);
+    const errors = x.errors
+      ? `${x.errors}: ${Object.entries(x.error_kinds ?? {})
+          .map(([k, n]) => `${n}× ${k}`)
+          .join('; ')}`
+      : '0';
+    lines.push(
+      `| ${x.servers} | ${x.concurrent_calls} | ${x.id_token.replace('_', ' ')} | ${x.exchanges} | ${x.refreshes} | ${x.as_grants} | ${x.wall_ms} | ${x.first_call_p50_ms} / ${x.first_call_max_ms} | ${x.broker_max_fds ?? '–'} | ${errors} |`,
+    );
   }
   const s = r.scale;
   lines.push('', '## Scale', '');
-  lines.push('| servers × tools | tools listed | list size | tools/list p50 / p99 (raw client) | broker CPU per list | tools/list p50 (SDK client) | start → first complete list (no tokens / cached tokens) | broker RSS (peak) |');
+  lines.push(
+    '| servers × tools | tools listed | list size | tools/list p50 / p99 (raw client) | broker CPU per list | tools/list p50 (SDK client) | start → first complete list (no tokens / cached tokens) | broker RSS (peak) |',
+  );
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
   lines.push(
     `| ${s.servers} × ${s.tools} | ${s.listed_tools} | ${Math.round(s.list_bytes / 1024)} KiB | ${s.list_ms} / ${s.list_p99_ms} ms | ${s.list_broker_cpu_ms} ms | ${s.list_sdk_client_ms} ms | ${s.start_to_list_ms} / ${s.start_to_list_cached_tokens_ms} ms | ${s.rss_mb} MB (${s.rss_peak_mb} MB) |`,
   );
-  lines.push('', `Start with cached tokens: broker CPU ${s.start_broker_cpu_ms} ms, upstream (sandbox) CPU ${s.start_upstream_cpu_ms} ms until the first complete list.`);
+  lines.push(
+    '',
+    `Start with cached tokens: broker CPU ${s.start_broker_cpu_ms} ms, upstream (sandbox) CPU ${s.start_upstream_cpu_ms} ms until the first complete list.`,
+  );
   const c = r.stdio_cold_start_ms;
   lines.push('', '## stdio cold start (spawn → initialize response, median of ' + c.runs + ')', '');
   lines.push('| lanyard stdio (/mcp) | lanyard stdio --server todo (relay) | mcp-remote |');
@@ -158,6 +177,10 @@ export function toMarkdown(r: BenchResults): string {
   for (const b of r.budgets) lines.push(`| ${b.budget} | ${b.measured} | ${b.pass ? 'pass' : '**miss**'} |`);
   lines.push('', '## Setup', '');
   for (const [k, v] of Object.entries(r.setup)) lines.push(`- **${k}**: ${v}`);
-  lines.push('', 'Rerun: `npm run bench` (about 2 minutes on 2 cores; `npm run bench -- --quick` for a smoke run). See docs/README-bench.md for profiling and experiments.', '');
+  lines.push(
+    '',
+    'Rerun: `npm run bench` (about 2 minutes on 2 cores; `npm run bench -- --quick` for a smoke run). See docs/README-bench.md for profiling and experiments.',
+    '',
+  );
   return lines.join('\n');
 }

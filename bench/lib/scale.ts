@@ -62,7 +62,14 @@ async function startAndList(
       const outcome = await listOnce(session, servers);
       if (outcome.complete) {
         const ms = performance.now() - broker.spawnedAt;
-        return { broker, session, ms, outcome, brokerCpuMs: cpuMs(broker.pid) ?? NaN, upstreamCpuMs: (cpuMs(upstreamPid) ?? NaN) - upstream0 };
+        return {
+          broker,
+          session,
+          ms,
+          outcome,
+          brokerCpuMs: cpuMs(broker.pid) ?? NaN,
+          upstreamCpuMs: (cpuMs(upstreamPid) ?? NaN) - upstream0,
+        };
       }
       if (attempt > 100) throw new Error(`the aggregated list was still incomplete after ${attempt} tries (${outcome.tools} tools)`);
       await new Promise((r) => setTimeout(r, 20));
@@ -70,11 +77,20 @@ async function startAndList(
   } catch (e) {
     await broker.stop();
     const tail = broker.stderr().trim();
-    throw new Error(`scale: ${e instanceof Error ? e.message : String(e)}${tail ? `\n  broker stderr: ${tail.slice(-2_000)}` : ''}`, { cause: e });
+    throw new Error(`scale: ${e instanceof Error ? e.message : String(e)}${tail ? `\n  broker stderr: ${tail.slice(-2_000)}` : ''}`, {
+      cause: e,
+    });
   }
 }
 
-export async function scaleCase(options: { scratch: string; cli: string; sandbox: SandboxHandle; toolsPerServer: number; listRuns: number; nodeArgs?: string[] }): Promise<ScaleResult> {
+export async function scaleCase(options: {
+  scratch: string;
+  cli: string;
+  sandbox: SandboxHandle;
+  toolsPerServer: number;
+  listRuns: number;
+  nodeArgs?: string[];
+}): Promise<ScaleResult> {
   const { sandbox } = options;
   const serverIds = sandbox.servers.filter((s) => s.id.startsWith('gen-')).map((s) => s.id);
   const home = await prepareHome({ root: options.scratch, sandbox, serverIds });
@@ -97,7 +113,11 @@ export async function scaleCase(options: { scratch: string; cli: string; sandbox
       }
       const cpu1 = cpuMs(warm.broker.pid);
       const sdk = new Client({ name: 'scale-sdk-ide', version: '1.0.0' }, { capabilities: {} });
-      await sdk.connect(new StreamableHTTPClientTransport(new URL(`${warm.broker.url}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${warm.broker.token}` } } }));
+      await sdk.connect(
+        new StreamableHTTPClientTransport(new URL(`${warm.broker.url}/mcp`), {
+          requestInit: { headers: { Authorization: `Bearer ${warm.broker.token}` } },
+        }),
+      );
       const sdkSamples: number[] = [];
       const sdkRuns = Math.max(3, Math.round(options.listRuns / 3));
       for (let i = 0; i < sdkRuns + 2; i++) {

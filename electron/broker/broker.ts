@@ -146,10 +146,18 @@ export class Broker {
   }
 
   private buildEngine(idp: NonNullable<LanyardConfig['idp']>): Engine {
-    const { identity, tokens } = createEngine(idp, { config: this.config, secrets: this.secrets, usage: this.usage, openUrl: this.options.openUrl, log: this.log, fetch: this.options.fetch });
+    const { identity, tokens } = createEngine(idp, {
+      config: this.config,
+      secrets: this.secrets,
+      usage: this.usage,
+      openUrl: this.options.openUrl,
+      log: this.log,
+      fetch: this.options.fetch,
+    });
     this.detach.push(
       identity.onChange((state) => {
-        if (state.status === 'expired') this.activity.record({ kind: 'session', summary: 'Sign-in expired: sign in again', outcome: 'error', error: state.error });
+        if (state.status === 'expired')
+          this.activity.record({ kind: 'session', summary: 'Sign-in expired: sign in again', outcome: 'error', error: state.error });
         for (const listener of this.engineListeners) listener();
         this.control.statusChanged();
       }),
@@ -161,13 +169,30 @@ export class Broker {
   private recordTokenEvent(event: TokenEvent): void {
     switch (event.type) {
       case 'token_minted':
-        this.activity.record({ kind: 'token', serverId: event.serverId, summary: `New token for ${event.serverId} (${event.scopes.join(' ') || 'default scopes'})`, outcome: 'ok', durationMs: event.durationMs });
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `New token for ${event.serverId} (${event.scopes.join(' ') || 'default scopes'})`,
+          outcome: 'ok',
+          durationMs: event.durationMs,
+        });
         break;
       case 'token_step_up':
-        this.activity.record({ kind: 'token', serverId: event.serverId, summary: `Step-up for ${event.serverId}: requesting ${event.scopes.join(' ')}`, outcome: 'info' });
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `Step-up for ${event.serverId}: requesting ${event.scopes.join(' ')}`,
+          outcome: 'info',
+        });
         break;
       case 'token_error':
-        this.activity.record({ kind: 'token', serverId: event.serverId, summary: `No token for ${event.serverId}: ${event.error.code}`, outcome: 'error', error: event.error });
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `No token for ${event.serverId}: ${event.error.code}`,
+          outcome: 'error',
+          error: event.error,
+        });
         break;
     }
     this.control.statusChanged();
@@ -178,13 +203,22 @@ export class Broker {
    * plus any extra routes (the control API and dashboard), then publishes the runtime file for the CLI and
    * `lanyard stdio`. The gateway asks the current engine for tokens on every call, so an IdP change needs no restart.
    */
-  async startGateway(options: { port?: number; routes?: (auth: LocalAuth) => GatewayRoute[]; dashboard?: { rendererDir: string }; timeouts?: GatewayTimeouts } = {}): Promise<RunningGateway> {
+  async startGateway(
+    options: {
+      port?: number;
+      routes?: (auth: LocalAuth) => GatewayRoute[];
+      dashboard?: { rendererDir: string };
+      timeouts?: GatewayTimeouts;
+    } = {},
+  ): Promise<RunningGateway> {
     const timeouts = options.timeouts ?? {};
     const localAuth = await LocalAuth.open(this.secrets, { allowedOrigins: () => this.config.load().gateway.allowedOrigins });
     // The headless dashboard: control API + UI, opened in a browser through a one-time link that sets an HttpOnly
     // session cookie. That cookie opens /api only (cookie-or-token routes), never the MCP endpoints.
     let port = 0;
-    const dashboard = options.dashboard ? createDashboard({ rendererDir: options.dashboard.rendererDir, localAuth, port: () => port }) : undefined;
+    const dashboard = options.dashboard
+      ? createDashboard({ rendererDir: options.dashboard.rendererDir, localAuth, port: () => port })
+      : undefined;
     const guard = dashboard ? withDashboardSessions(localAuth, dashboard) : localAuth;
     const routes: GatewayRoute[] = [...(options.routes?.(localAuth) ?? [])];
     if (dashboard) {
@@ -198,7 +232,12 @@ export class Broker {
         return async (input, init) => {
           const engine = this.engine;
           if (!engine) {
-            throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'No identity provider is configured.', 'Set your company\'s IdP in Lanyard\'s Settings, then sign in.', { serverId });
+            throw new LanyardError(
+              ErrorCodes.CONFIG_INVALID,
+              'No identity provider is configured.',
+              "Set your company's IdP in Lanyard's Settings, then sign in.",
+              { serverId },
+            );
           }
           return engine.tokens.authorizedFetch(serverId, base)(input, init);
         };
@@ -218,7 +257,11 @@ export class Broker {
           : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.',
       onActivity: (event) => this.activity.record(event),
       onIdeSession: (event) => {
-        this.activity.record({ kind: 'ide', summary: `${event.session.clientName}${event.session.clientVersion ? ` ${event.session.clientVersion}` : ''} ${event.type === 'connected' ? 'connected' : 'disconnected'}`, outcome: 'info' });
+        this.activity.record({
+          kind: 'ide',
+          summary: `${event.session.clientName}${event.session.clientVersion ? ` ${event.session.clientVersion}` : ''} ${event.type === 'connected' ? 'connected' : 'disconnected'}`,
+          outcome: 'info',
+        });
         this.control.statusChanged();
       },
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
@@ -248,10 +291,19 @@ export class Broker {
       await aggregator.close();
       throw e;
     }
-    const runtime = await publishRuntime({ home: this.home, port: server.port, version: this.options.version, localAuth, onError: (e) => this.log.warn('runtime file', { error: e }) });
+    const runtime = await publishRuntime({
+      home: this.home,
+      port: server.port,
+      version: this.options.version,
+      localAuth,
+      onError: (e) => this.log.warn('runtime file', { error: e }),
+    });
     const offHealth = aggregator.onServerHealth(() => this.control.statusChanged());
     // Sign-in, sign-out and config edits change what /mcp lists: tell every IDE session.
-    const offConfig = this.config.onChange(() => aggregator.notifyServersChanged(), (e) => this.log.warn('config change ignored', { error: e }));
+    const offConfig = this.config.onChange(
+      () => aggregator.notifyServersChanged(),
+      (e) => this.log.warn('config change ignored', { error: e }),
+    );
     const offSession = this.onEngineStateChange(() => aggregator.notifyServersChanged());
     this.setGateway({
       url: server.url,

@@ -17,13 +17,23 @@ export interface Engine {
  */
 export function createEngine(
   idp: NonNullable<LanyardConfig['idp']>,
-  deps: { config: ConfigStore; secrets: SecretStore; usage: UsageCounter; openUrl: (url: string) => Promise<void> | void; log: Logger; fetch?: typeof fetch | undefined },
+  deps: {
+    config: ConfigStore;
+    secrets: SecretStore;
+    usage: UsageCounter;
+    openUrl: (url: string) => Promise<void> | void;
+    log: Logger;
+    fetch?: typeof fetch | undefined;
+  },
 ): Engine {
   const identity = new IdentitySession({
     settings: {
       issuer: idp.issuer,
       clientId: idp.clientId,
-      clientAuth: { method: idp.clientAuth.method, ...('keyId' in idp.clientAuth && idp.clientAuth.keyId ? { keyId: idp.clientAuth.keyId } : {}) },
+      clientAuth: {
+        method: idp.clientAuth.method,
+        ...('keyId' in idp.clientAuth && idp.clientAuth.keyId ? { keyId: idp.clientAuth.keyId } : {}),
+      },
       scopes: idp.scopes,
       redirectPort: idp.redirectPort || undefined,
       tokenExchangeEndpoint: idp.tokenExchangeEndpoint,
@@ -39,7 +49,16 @@ export function createEngine(
     usage: deps.usage,
     getServer: (id) => {
       const server = deps.config.load().servers.find((s) => s.id === id);
-      return server && { id: server.id, url: server.url, enabled: server.enabled, asClient: server.asClient, scopes: server.scopes, expectedAsIssuer: server.expectedAsIssuer };
+      return (
+        server && {
+          id: server.id,
+          url: server.url,
+          enabled: server.enabled,
+          asClient: server.asClient,
+          scopes: server.scopes,
+          expectedAsIssuer: server.expectedAsIssuer,
+        }
+      );
     },
     log: deps.log,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),

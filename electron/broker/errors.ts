@@ -13,12 +13,7 @@ export class LanyardError extends Error {
   /** True when retrying later may succeed without the user doing anything (network, 5xx). */
   readonly transient: boolean;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    fix: string,
-    options: { cause?: unknown; serverId?: string; transient?: boolean } = {},
-  ) {
+  constructor(code: ErrorCode, message: string, fix: string, options: { cause?: unknown; serverId?: string; transient?: boolean } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.fix = fix;
@@ -46,7 +41,8 @@ export function toErrorInfo(e: unknown): ErrorInfo {
   };
 }
 
-const SECRET_FIELD = /\b(access_token|refresh_token|id_token|subject_token|assertion|client_assertion|client_secret|code|code_verifier|password|token)=([^&\s"]+)/gi;
+const SECRET_FIELD =
+  /\b(access_token|refresh_token|id_token|subject_token|assertion|client_assertion|client_secret|code|code_verifier|password|token)=([^&\s"]+)/gi;
 const JWT_LIKE = /\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]*/g;
 const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g;
 /**
@@ -54,7 +50,8 @@ const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/g;
  * characters mixing upper case, lower case and digits. Identifiers people need to read (tool names, hex hashes, UUIDs)
  * lack one of the three and are kept.
  */
-const OPAQUE_TOKEN = /(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])/g;
+const OPAQUE_TOKEN =
+  /(?<![A-Za-z0-9_-])(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])/g;
 
 /**
  * Removes anything token-shaped from free text (form fields, JWTs, Authorization values, opaque tokens). Used on every message that

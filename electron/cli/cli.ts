@@ -30,7 +30,8 @@ const COMMANDS: readonly Command[] = [
     name: 'serve',
     summary: 'Run the broker headless, with the dashboard on http://127.0.0.1 (WSL, SSH, servers)',
     usage: 'lanyard serve [--port <n>]',
-    description: 'Runs Lanyard (local MCP endpoint and dashboard) in this terminal until Ctrl-C. It prints the dashboard link and the IDE snippet.',
+    description:
+      'Runs Lanyard (local MCP endpoint and dashboard) in this terminal until Ctrl-C. It prints the dashboard link and the IDE snippet.',
     options: { port: { type: 'string' } },
     optionHelp: [['--port <n>', 'Listen on this port instead of gateway.port (0 = any free port)']],
     run: async (ctx, v) => (await import('./commands/serve')).serve(ctx, { port: v.port as string | undefined }),
@@ -39,13 +40,20 @@ const COMMANDS: readonly Command[] = [
     name: 'stdio',
     summary: 'Bridge a stdio-only MCP client to the broker (what IDE entries run)',
     usage: 'lanyard stdio [--server <id>]',
-    description: 'Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed.',
+    description:
+      'Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed.',
     options: { server: { type: 'string', short: 's' } },
     optionHelp: [['--server <id>', 'Only this server (/mcp/<id>) instead of all of them']],
     run: async (ctx, _v, positionals) => {
       const { stdioCommand } = await import('./stdio');
       const argv = [...(typeof _v.server === 'string' ? ['--server', _v.server] : []), ...positionals];
-      return stdioCommand(argv, { home: ctx.home, stdin: ctx.io.stdin, stdout: process.stdout, stderr: process.stderr, startBroker: ctx.deps.startBroker ?? (async () => undefined) });
+      return stdioCommand(argv, {
+        home: ctx.home,
+        stdin: ctx.io.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+        startBroker: ctx.deps.startBroker ?? (async () => undefined),
+      });
     },
   },
   {
@@ -54,7 +62,13 @@ const COMMANDS: readonly Command[] = [
     usage: 'lanyard login [--issuer <url> --client-id <id> [--client-auth <method>] [--redirect-port <n>]] [--force]',
     description:
       'Opens the sign-in page in your browser (the address is printed too, for SSH and WSL) and keeps the session in the OS keychain. With --issuer and --client-id it first sets the identity provider (your IT team has both).',
-    options: { issuer: { type: 'string' }, 'client-id': { type: 'string' }, 'client-auth': { type: 'string' }, 'redirect-port': { type: 'string' }, force: { type: 'boolean' } },
+    options: {
+      issuer: { type: 'string' },
+      'client-id': { type: 'string' },
+      'client-auth': { type: 'string' },
+      'redirect-port': { type: 'string' },
+      force: { type: 'boolean' },
+    },
     optionHelp: [
       ['--issuer <url>', 'The IdP issuer, e.g. https://acme.okta.com (the org authorization server)'],
       ['--client-id <id>', "Lanyard's client id at the IdP"],
@@ -84,7 +98,8 @@ const COMMANDS: readonly Command[] = [
     name: 'status',
     summary: 'Show who is signed in, the servers, the IDEs, and whether the broker runs',
     usage: 'lanyard status [--json]',
-    description: 'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when signed in, 3 when a sign-in is needed.',
+    description:
+      'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when signed in, 3 when a sign-in is needed.',
     options: json,
     optionHelp: [jsonHelp],
     run: async (ctx, v) => (await import('./commands/session')).statusCommand(ctx, { json: v.json === true }),
@@ -93,7 +108,8 @@ const COMMANDS: readonly Command[] = [
     name: 'servers',
     summary: 'List, add, remove, enable or disable MCP servers',
     usage: 'lanyard servers list | add <url> [options] | remove <id> | enable <id> | disable <id>',
-    description: 'Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a client secret) directly.',
+    description:
+      'Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a client secret) directly.',
     options: {
       ...json,
       id: { type: 'string' },
@@ -129,20 +145,27 @@ const COMMANDS: readonly Command[] = [
     summary: 'Point an IDE at Lanyard (cursor, vscode, claude-code, claude-desktop, windsurf)',
     usage: 'lanyard connect <ide> [--stdio] [--link] [--json]',
     description:
-      "Writes the IDE's user-level MCP config: one entry named \"lanyard\" pointing at the local endpoint with the local token (or at `lanyard stdio` with --stdio). Your other entries and formatting are kept, a backup is taken first, and running it twice changes nothing. The IDE is never restarted.",
+      'Writes the IDE\'s user-level MCP config: one entry named "lanyard" pointing at the local endpoint with the local token (or at `lanyard stdio` with --stdio). Your other entries and formatting are kept, a backup is taken first, and running it twice changes nothing. The IDE is never restarted.',
     options: { ...json, stdio: { type: 'boolean' }, link: { type: 'boolean' } },
     optionHelp: [
       ['--stdio', 'Run `lanyard stdio` by absolute path instead of the HTTP endpoint (starts Lanyard on demand)'],
       ['--link', "Open the IDE's own install link instead of writing the file (Cursor, VS Code; stdio, no token)"],
       jsonHelp,
     ],
-    run: async (ctx, v, positionals) => (await import('./commands/ide')).connectCommand(ctx, { positionals, stdio: v.stdio === true, link: v.link === true, json: v.json === true }),
+    run: async (ctx, v, positionals) =>
+      (await import('./commands/ide')).connectCommand(ctx, {
+        positionals,
+        stdio: v.stdio === true,
+        link: v.link === true,
+        json: v.json === true,
+      }),
   },
   {
     name: 'disconnect',
     summary: "Take Lanyard out of an IDE's config, restoring what was there",
     usage: 'lanyard disconnect <ide> [--json]',
-    description: 'Restores the file byte for byte when nobody changed it since `lanyard connect` (or deletes it if Lanyard created it); otherwise removes only the "lanyard" entry.',
+    description:
+      'Restores the file byte for byte when nobody changed it since `lanyard connect` (or deletes it if Lanyard created it); otherwise removes only the "lanyard" entry.',
     options: json,
     optionHelp: [jsonHelp],
     run: async (ctx, v, positionals) => (await import('./commands/ide')).disconnectCommand(ctx, { positionals, json: v.json === true }),
@@ -153,7 +176,14 @@ const COMMANDS: readonly Command[] = [
     usage: 'lanyard import [--dry-run | --yes] [--ide <ide>]… [--stdio] [--no-probe] [--json]',
     description:
       'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard and replaces them with the one "lanyard" entry, with backups. Local stdio servers, entries with API-key headers and servers without cross-app access stay, and the plan says why.',
-    options: { ...json, 'dry-run': { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, ide: { type: 'string', multiple: true }, stdio: { type: 'boolean' }, 'no-probe': { type: 'boolean' } },
+    options: {
+      ...json,
+      'dry-run': { type: 'boolean' },
+      yes: { type: 'boolean', short: 'y' },
+      ide: { type: 'string', multiple: true },
+      stdio: { type: 'boolean' },
+      'no-probe': { type: 'boolean' },
+    },
     optionHelp: [
       ['--dry-run', 'Show the plan only'],
       ['--yes, -y', 'Apply without asking'],
@@ -177,19 +207,22 @@ const COMMANDS: readonly Command[] = [
     summary: 'Check every hop from keychain to each server and say what is wrong',
     usage: 'lanyard doctor [--server <id>] [--json]',
     description:
-      'One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, each server\'s metadata, a real token exchange (a cached token counts; no tool is called), the local endpoint — and the fix for each failure. Exit code 0 when all pass.',
+      "One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, each server's metadata, a real token exchange (a cached token counts; no tool is called), the local endpoint — and the fix for each failure. Exit code 0 when all pass.",
     options: { ...json, server: { type: 'string', short: 's' } },
     optionHelp: [['--server <id>', 'Check only this server'], jsonHelp],
-    run: async (ctx, v) => (await import('./commands/doctor')).doctorCommand(ctx, { server: v.server as string | undefined, json: v.json === true }),
+    run: async (ctx, v) =>
+      (await import('./commands/doctor')).doctorCommand(ctx, { server: v.server as string | undefined, json: v.json === true }),
   },
   {
     name: 'accept-link',
     summary: 'Review and accept a lanyard://configure link from your IT team',
     usage: 'lanyard accept-link <lanyard://configure?config=…> [--yes] [--json]',
-    description: 'Shows what the link would set (identity provider, servers) and applies it only after you agree. Links never carry secrets.',
+    description:
+      'Shows what the link would set (identity provider, servers) and applies it only after you agree. Links never carry secrets.',
     options: { ...json, yes: { type: 'boolean', short: 'y' } },
     optionHelp: [['--yes, -y', 'Accept without asking'], jsonHelp],
-    run: async (ctx, v, positionals) => (await import('./commands/accept-link')).acceptLinkCommand(ctx, { positionals, yes: v.yes === true, json: v.json === true }),
+    run: async (ctx, v, positionals) =>
+      (await import('./commands/accept-link')).acceptLinkCommand(ctx, { positionals, yes: v.yes === true, json: v.json === true }),
   },
 ];
 
@@ -221,7 +254,14 @@ function commandHelp(command: Command): string {
     '',
     command.description,
     '',
-    ...(command.optionHelp.length ? ['Options:', ...command.optionHelp.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`), `  ${'-h, --help'.padEnd(width)}  Show this help`, ''] : []),
+    ...(command.optionHelp.length
+      ? [
+          'Options:',
+          ...command.optionHelp.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`),
+          `  ${'-h, --help'.padEnd(width)}  Show this help`,
+          '',
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -249,7 +289,12 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   }
   let parsed: { values: Values; positionals: string[] };
   try {
-    parsed = parseArgs({ args: [...rest], options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
+    parsed = parseArgs({
+      args: [...rest],
+      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }) as { values: Values; positionals: string[] };
   } catch (e) {
     io.err(`lanyard ${command.name}: ${e instanceof Error ? e.message : String(e)}\n\n${commandHelp(command)}`);
     return ExitCode.USAGE;

@@ -115,7 +115,13 @@ export class CliContext {
 
   /** How an IDE starts `lanyard stdio`: this Node and this script, by absolute path. */
   launcher(): StdioLauncher {
-    return resolveStdioLauncher({ home: this.home, env: this.env, platform: this.platform, script: this.deps.script, ...(this.deps.execArgv ? { execArgv: this.deps.execArgv } : {}) });
+    return resolveStdioLauncher({
+      home: this.home,
+      env: this.env,
+      platform: this.platform,
+      script: this.deps.script,
+      ...(this.deps.execArgv ? { execArgv: this.deps.execArgv } : {}),
+    });
   }
 
   /** Like `launcher()`, but undefined when it cannot be determined (the stdio variant is then unavailable). */
@@ -147,8 +153,11 @@ export class CliContext {
   /** All of stdin (for `--client-secret-stdin`), without the final line break. */
   async readStdin(): Promise<string> {
     const chunks: Buffer[] = [];
-    for await (const chunk of this.io.stdin as AsyncIterable<Buffer | string>) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    for await (const chunk of this.io.stdin as AsyncIterable<Buffer | string>)
+      chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
 
   lookupRuntime(): Promise<RuntimeLookup> {
@@ -163,14 +172,22 @@ export class CliContext {
   async broker(): Promise<BrokerConnection | undefined> {
     const lookup = await this.lookupRuntime();
     if (lookup.state === 'invalid') {
-      throw new CliError(`Lanyard's runtime file is not trusted: ${lookup.problem}.`, `Delete ${this.home}/run/broker.json; Lanyard writes a new one (0600) when it starts.`, ExitCode.BROKER_NOT_RUNNING);
+      throw new CliError(
+        `Lanyard's runtime file is not trusted: ${lookup.problem}.`,
+        `Delete ${this.home}/run/broker.json; Lanyard writes a new one (0600) when it starts.`,
+        ExitCode.BROKER_NOT_RUNNING,
+      );
     }
     if (lookup.state !== 'running') return undefined;
     const info = lookup.info;
     if (info.version && info.version !== this.version) {
       this.io.err(`lanyard: note: the running Lanyard is version ${info.version}, this CLI is ${this.version}.\n`);
     }
-    const client = createHttpControlClient({ baseUrl: info.url, headers: { authorization: `Bearer ${info.token}` }, ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}) });
+    const client = createHttpControlClient({
+      baseUrl: info.url,
+      headers: { authorization: `Bearer ${info.token}` },
+      ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
+    });
     return { info, client, endpoint: { url: `${info.url}/mcp`, token: info.token } };
   }
 
@@ -208,7 +225,14 @@ export function describeFailure(e: unknown): { info: ErrorInfo; exitCode: number
   const info: ErrorInfo | undefined = e instanceof LanyardError ? e.toInfo() : e instanceof ControlError ? e.info : undefined;
   if (!info) {
     const message = e instanceof Error ? e.message : String(e);
-    return { info: { code: ErrorCodes.INTERNAL, message, fix: 'This is unexpected. Run `lanyard doctor` and, if it persists, report it with that output.' }, exitCode: ExitCode.FAILURE };
+    return {
+      info: {
+        code: ErrorCodes.INTERNAL,
+        message,
+        fix: 'This is unexpected. Run `lanyard doctor` and, if it persists, report it with that output.',
+      },
+      exitCode: ExitCode.FAILURE,
+    };
   }
   return { info, exitCode: exitCodeFor(info.code) };
 }

@@ -16,7 +16,11 @@ import { stdioCommand } from './stdio';
  */
 function startDetachedBroker(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'serve'], { detached: true, stdio: 'ignore', env: process.env });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'serve'], {
+      detached: true,
+      stdio: 'ignore',
+      env: process.env,
+    });
     child.once('error', reject);
     child.once('spawn', () => {
       child.unref();
@@ -36,7 +40,13 @@ if (argv[0] === 'stdio') {
     process.stderr.write(`lanyard stdio: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);
   }
-  process.exitCode = await stdioCommand(argv.slice(1), { home, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, startBroker: startDetachedBroker });
+  process.exitCode = await stdioCommand(argv.slice(1), {
+    home,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    startBroker: startDetachedBroker,
+  });
 } else {
   const { runCli } = await import('./cli');
   process.exitCode = await runCli(argv, {

@@ -8,7 +8,10 @@ import { spawn } from 'node:child_process';
  * Only the schemes Lanyard itself produces are opened (https, loopback http for a local IdP, and the IDEs' install
  * links); anything else is printed only, so a URL from a server can never launch an arbitrary handler.
  */
-export async function openInBrowser(url: string, options: { platform: NodeJS.Platform; env: Record<string, string | undefined>; err: (text: string) => void }): Promise<void> {
+export async function openInBrowser(
+  url: string,
+  options: { platform: NodeJS.Platform; env: Record<string, string | undefined>; err: (text: string) => void },
+): Promise<void> {
   options.err(`Opening ${url}\n(If nothing opens, copy that address into your browser.)\n`);
   if (options.env.LANYARD_NO_BROWSER) return;
   let parsed: URL;
@@ -29,7 +32,11 @@ export async function openInBrowser(url: string, options: { platform: NodeJS.Pla
         : ['xdg-open', [url], false];
   await new Promise<void>((resolve) => {
     try {
-      const child = spawn(command as string, args as string[], { detached: true, stdio: 'ignore', windowsVerbatimArguments: verbatim as boolean });
+      const child = spawn(command as string, args as string[], {
+        detached: true,
+        stdio: 'ignore',
+        windowsVerbatimArguments: verbatim as boolean,
+      });
       child.once('error', () => resolve());
       child.once('spawn', () => {
         child.unref();

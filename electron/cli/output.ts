@@ -14,7 +14,18 @@ export function printJson(io: CliIo, value: unknown): void {
 export function table(rows: string[][], indent = '  '): string {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map(
+        (row) =>
+          indent +
+          row
+            .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+            .join('  ')
+            .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }
 
 /** `/home/ada/.cursor/mcp.json` → `~/.cursor/mcp.json`, for display. */

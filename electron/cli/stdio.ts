@@ -47,7 +47,10 @@ const MAX_LINE_BYTES = 10 * 1024 * 1024;
 const SERVER_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 class BridgeError extends Error {
-  constructor(message: string, readonly fix: string) {
+  constructor(
+    message: string,
+    readonly fix: string,
+  ) {
     super(message);
   }
 }
@@ -167,7 +170,11 @@ async function forwardInitialize(
   };
   let response: Response;
   try {
-    const pending = fetchGateway(endpoint, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body });
+    const pending = fetchGateway(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body,
+    });
     // The request is on its way: the SDK's module graph loads while the broker answers.
     setImmediate(whileWaiting);
     response = await pending;
@@ -237,13 +244,19 @@ async function readSse(body: ReadableStream<Uint8Array>, onMessage: (message: un
 async function findBroker(options: StdioBridgeOptions): Promise<RuntimeInfo> {
   const found = await readRuntimeFile(options.home);
   if (found.state === 'invalid') {
-    throw new BridgeError(`${found.problem}, so it is not used.`, 'Quit Lanyard, delete that file, and start Lanyard again (it writes a new one, readable only by you).');
+    throw new BridgeError(
+      `${found.problem}, so it is not used.`,
+      'Quit Lanyard, delete that file, and start Lanyard again (it writes a new one, readable only by you).',
+    );
   }
   if (found.state === 'running' && (await answers(found.info))) return found.info;
   try {
     await options.startBroker();
   } catch (e) {
-    throw new BridgeError(`the Lanyard broker is not running and could not be started (${e instanceof Error ? e.message : String(e)}).`, 'Start Lanyard (the tray app, or `lanyard serve` in a terminal).');
+    throw new BridgeError(
+      `the Lanyard broker is not running and could not be started (${e instanceof Error ? e.message : String(e)}).`,
+      'Start Lanyard (the tray app, or `lanyard serve` in a terminal).',
+    );
   }
   const timeoutMs = options.startTimeoutMs ?? 15_000;
   const deadline = Date.now() + timeoutMs;
@@ -337,7 +350,9 @@ async function bridge(ctx: BridgeContext): Promise<number> {
     stdio.onclose = () => {
       closing = true;
       // Free the server-side session at once rather than leaving it to time out; bounded so exit stays prompt.
-      const terminate = http.sessionId ? Promise.race([http.terminateSession().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]) : Promise.resolve();
+      const terminate = http.sessionId
+        ? Promise.race([http.terminateSession().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())])
+        : Promise.resolve();
       void terminate.then(() => http.close().catch(() => undefined)).then(() => resolve(0));
     };
   });
@@ -348,7 +363,11 @@ async function bridge(ctx: BridgeContext): Promise<number> {
   return done;
 }
 
-async function rememberError(response: Response, body: string, into: Map<RequestId, { code: number; message: string; data?: unknown }>): Promise<void> {
+async function rememberError(
+  response: Response,
+  body: string,
+  into: Map<RequestId, { code: number; message: string; data?: unknown }>,
+): Promise<void> {
   let id: RequestId | undefined;
   try {
     id = requestIdOf(JSON.parse(body) as JSONRPCMessage);
@@ -359,7 +378,11 @@ async function rememberError(response: Response, body: string, into: Map<Request
   try {
     const parsed = (await response.clone().json()) as { error?: { code?: unknown; message?: unknown; data?: unknown } };
     if (typeof parsed.error?.message === 'string') {
-      into.set(id, { code: typeof parsed.error.code === 'number' ? parsed.error.code : -32000, message: parsed.error.message, ...(parsed.error.data !== undefined ? { data: parsed.error.data } : {}) });
+      into.set(id, {
+        code: typeof parsed.error.code === 'number' ? parsed.error.code : -32000,
+        message: parsed.error.message,
+        ...(parsed.error.data !== undefined ? { data: parsed.error.data } : {}),
+      });
       return;
     }
   } catch {
@@ -465,8 +488,10 @@ export class LineGuard extends Transform {
 function envelopeProblem(m: Record<string, unknown>): string | undefined {
   if ('method' in m) {
     if (typeof m.method !== 'string') return 'method must be a string';
-    if ('id' in m && !(typeof m.id === 'string' || (typeof m.id === 'number' && Number.isSafeInteger(m.id)))) return 'id must be a string or a (safe) integer';
-    if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null || Array.isArray(m.params))) return 'params must be an object';
+    if ('id' in m && !(typeof m.id === 'string' || (typeof m.id === 'number' && Number.isSafeInteger(m.id))))
+      return 'id must be a string or a (safe) integer';
+    if (m.params !== undefined && (typeof m.params !== 'object' || m.params === null || Array.isArray(m.params)))
+      return 'params must be an object';
     // The HTTP transport takes any `initialize` for a handshake and would drop the session for an answer without one.
     if (m.method === 'initialize' && !('id' in m)) return 'initialize must be a request (with an id)';
     return undefined;
@@ -484,9 +509,16 @@ export async function stdioCommand(
   const { parseArgs } = await import('node:util');
   let server: string | undefined;
   try {
-    const { values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: { server: { type: 'string', short: 's' }, help: { type: 'boolean', short: 'h' } } });
+    const { values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: { server: { type: 'string', short: 's' }, help: { type: 'boolean', short: 'h' } },
+    });
     if (values.help) {
-      io.stdout.write('Usage: lanyard stdio [--server <id>]\n\nBridges a stdio-only MCP client to the running broker (all servers at /mcp, or one with --server).\n');
+      io.stdout.write(
+        'Usage: lanyard stdio [--server <id>]\n\nBridges a stdio-only MCP client to the running broker (all servers at /mcp, or one with --server).\n',
+      );
       return 0;
     }
     server = values.server;

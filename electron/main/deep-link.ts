@@ -14,9 +14,7 @@ import { isLoopbackHost } from './security';
 export const DEEP_LINK_SCHEME = 'lanyard';
 
 /** What a deep link asks for. Unknown actions are ignored, not guessed at. */
-export type DeepLink =
-  | { action: 'open'; page: DashboardPage }
-  | { action: 'add-server'; url: string; name?: string; clientId?: string };
+export type DeepLink = { action: 'open'; page: DashboardPage } | { action: 'add-server'; url: string; name?: string; clientId?: string };
 
 const PAGES: readonly DashboardPage[] = ['home', 'servers', 'add-server', 'connect', 'activity', 'settings'];
 const ADD_SERVER_PARAMS = new Set(['url', 'name', 'client_id']);
@@ -61,7 +59,8 @@ function parseAddServer(params: URLSearchParams): DeepLink | null {
   const clientId = params.get('client_id');
   if (clientId !== null) {
     // RFC 6749 client_id: VSCHAR (printable ASCII). No spaces, nothing that could pass for markup.
-    if (clientId.length === 0 || clientId.length > MAX_CLIENT_ID || !/^[\x21-\x7E]+$/.test(clientId) || /[<>"'`]/.test(clientId)) return null;
+    if (clientId.length === 0 || clientId.length > MAX_CLIENT_ID || !/^[\x21-\x7E]+$/.test(clientId) || /[<>"'`]/.test(clientId))
+      return null;
     link.clientId = clientId;
   }
   return link;
@@ -87,7 +86,9 @@ function isServerUrl(value: string): boolean {
 function isPlainText(value: string, max: number): boolean {
   const trimmed = value.trim();
   // eslint-disable-next-line no-control-regex
-  return trimmed.length > 0 && trimmed.length <= max && !/[\u0000-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069<>]/.test(trimmed);
+  return (
+    trimmed.length > 0 && trimmed.length <= max && !/[\u0000-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069<>]/.test(trimmed)
+  );
 }
 
 /** What the renderer is told to show for a link. */
@@ -95,7 +96,11 @@ export function navigationFor(link: DeepLink): Navigate {
   if (link.action === 'open') return { page: link.page };
   return {
     page: 'add-server',
-    addServer: { url: link.url, ...(link.name !== undefined ? { name: link.name } : {}), ...(link.clientId !== undefined ? { clientId: link.clientId } : {}) },
+    addServer: {
+      url: link.url,
+      ...(link.name !== undefined ? { name: link.name } : {}),
+      ...(link.clientId !== undefined ? { clientId: link.clientId } : {}),
+    },
   };
 }
 

@@ -6,7 +6,19 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { app, BrowserWindow, ipcMain, Menu, nativeImage, nativeTheme, session, shell, Tray, type MenuItemConstructorOptions, type NativeImage } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  ipcMain,
+  Menu,
+  nativeImage,
+  nativeTheme,
+  session,
+  shell,
+  Tray,
+  type MenuItemConstructorOptions,
+  type NativeImage,
+} from 'electron';
 import ElectronStore from 'electron-store';
 import { version } from '../../package.json';
 import { Broker } from '../broker/broker';
@@ -137,7 +149,10 @@ function main(): void {
         version,
         home,
         // Only the configured IdP's sign-in page, in the system browser (https, or loopback http for a local IdP).
-        openUrl: createSignInOpener(() => broker?.config.load().idp?.issuer, (url) => shell.openExternal(url)),
+        openUrl: createSignInOpener(
+          () => broker?.config.load().idp?.issuer,
+          (url) => shell.openExternal(url),
+        ),
         // electron-store 11 over the same <home>/config.json the CLI's conf uses.
         configBackend: createStoreBackend(home, (options) => new ElectronStore(options)),
       });
@@ -146,7 +161,12 @@ function main(): void {
       // still runs: the tray shows the attention icon and "local endpoint stopped", and the error is in Activity.
       // The window talks over IPC, so the app's endpoint mounts no dashboard routes (nothing extra on the network).
       const gateway = await started.startGateway().catch((error: unknown) => {
-        started.activity.record({ kind: 'server', summary: 'The local MCP endpoint could not start', outcome: 'error', error: toErrorInfo(error) });
+        started.activity.record({
+          kind: 'server',
+          summary: 'The local MCP endpoint could not start',
+          outcome: 'error',
+          error: toErrorInfo(error),
+        });
         return undefined;
       });
       started.config.onChange((config) => shellApp.applyStartAtLogin(config.ui?.startAtLogin ?? false));

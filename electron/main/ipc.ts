@@ -11,7 +11,15 @@
  *      the schema (a stray field holding a secret) can ever reach the page.
  */
 import { fileURLToPath } from 'node:url';
-import { ControlMethods, type ControlApi, type ControlEventName, type ControlEventPayload, type ControlMethodName, type ControlResult, type Navigate } from '../../shared/contract';
+import {
+  ControlMethods,
+  type ControlApi,
+  type ControlEventName,
+  type ControlEventPayload,
+  type ControlMethodName,
+  type ControlResult,
+  type Navigate,
+} from '../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../shared/errors';
 import { toErrorInfo } from '../broker/errors';
 import { CONTROL_METHODS, controlChannel, EVENT_CHANNEL } from '../preload/channels';
@@ -73,13 +81,26 @@ const untrusted: ErrorInfo = {
 };
 
 /** Handles one invoke of `method`: the checks above, then the ControlService. Exported for the tests. */
-export async function handleControlCall(method: ControlMethodName, event: IpcInvokeEvent, raw: unknown, control: ControlApi, policy: SenderPolicy): Promise<ControlResult<unknown>> {
+export async function handleControlCall(
+  method: ControlMethodName,
+  event: IpcInvokeEvent,
+  raw: unknown,
+  control: ControlApi,
+  policy: SenderPolicy,
+): Promise<ControlResult<unknown>> {
   if (!isTrustedSender(event, policy)) return { ok: false, error: untrusted };
   const spec = ControlMethods[method];
   const parsed = spec.input.safeParse(raw ?? {});
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
-    return { ok: false, error: { code: ErrorCodes.CONFIG_INVALID, message: `Invalid input for ${method}: ${issues}.`, fix: 'Correct the fields named above.' } };
+    return {
+      ok: false,
+      error: {
+        code: ErrorCodes.CONFIG_INVALID,
+        message: `Invalid input for ${method}: ${issues}.`,
+        fix: 'Correct the fields named above.',
+      },
+    };
   }
   let value: unknown;
   try {
@@ -91,7 +112,14 @@ export async function handleControlCall(method: ControlMethodName, event: IpcInv
   const output = spec.output.safeParse(value);
   if (!output.success) {
     // A broker bug, not user input: say so plainly (zod's issue list would mean nothing to the user).
-    return { ok: false, error: { code: ErrorCodes.INTERNAL, message: `Lanyard answered ${method} in an unexpected form.`, fix: 'Restart Lanyard; if it persists, run `lanyard doctor` and report it.' } };
+    return {
+      ok: false,
+      error: {
+        code: ErrorCodes.INTERNAL,
+        message: `Lanyard answered ${method} in an unexpected form.`,
+        fix: 'Restart Lanyard; if it persists, run `lanyard doctor` and report it.',
+      },
+    };
   }
   return { ok: true, value: output.data };
 }
@@ -112,7 +140,8 @@ export interface EventTarget {
   isDestroyed(): boolean;
 }
 
-export type ShellEvent = { [E in ControlEventName]: { name: E; payload: ControlEventPayload<E> } }[ControlEventName] | { name: 'navigate'; payload: Navigate };
+export type ShellEvent =
+  { [E in ControlEventName]: { name: E; payload: ControlEventPayload<E> } }[ControlEventName] | { name: 'navigate'; payload: Navigate };
 
 /** The only way main pushes to a window: typed, on the one event channel, never to a destroyed window. */
 export function sendEvent(target: EventTarget, event: ShellEvent): void {

@@ -10,7 +10,14 @@
 import type { ControlApi, ControlEventName, ControlEventPayload, Navigate, Status } from '../../shared/contract';
 import { findDeepLinkArg, navigationFor, parseDeepLink } from './deep-link';
 import { appUrlPolicy, registerControlIpc, sendEvent, type IpcMainLike } from './ipc';
-import { guardWebContents, hardenSession, secureWebPreferences, type GuardableContents, type HardenableSession, type OpenExternal } from './security';
+import {
+  guardWebContents,
+  hardenSession,
+  secureWebPreferences,
+  type GuardableContents,
+  type HardenableSession,
+  type OpenExternal,
+} from './security';
 import { TrayController, type TrayPlatform } from './tray';
 import type { TrayAction } from './tray-presenter';
 import type { WebPreferences } from 'electron';
@@ -151,7 +158,11 @@ export class AppShell {
       }),
     );
     this.window = this.createWindow();
-    this.tray = new TrayController(p.tray, (action) => this.onTrayAction(action), () => this.showDashboard());
+    this.tray = new TrayController(
+      p.tray,
+      (action) => this.onTrayAction(action),
+      () => this.showDashboard(),
+    );
     this.disposers.push(
       control.onEvent((name, payload) => {
         if (this.window && !this.window.isDestroyed()) sendEvent(this.window.webContents, { name, payload } as never);
@@ -268,7 +279,8 @@ export class AppShell {
     win.on('closed', () => {
       if (this.window === win) this.window = undefined;
     });
-    const loading = this.options.devServerUrl !== undefined ? win.loadURL(this.options.devServerUrl) : win.loadFile(this.options.rendererFile);
+    const loading =
+      this.options.devServerUrl !== undefined ? win.loadURL(this.options.devServerUrl) : win.loadFile(this.options.rendererFile);
     loading.catch((e: unknown) => this.log('the dashboard page failed to load', e));
     return win;
   }

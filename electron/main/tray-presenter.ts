@@ -15,8 +15,7 @@ export type DotTone = 'ok' | 'busy' | 'error' | 'off';
 export type TrayAction = { type: 'open'; page: DashboardPage } | { type: 'sign-in' } | { type: 'sign-out' } | { type: 'quit' };
 
 export type TrayMenuItem =
-  | { type: 'separator' }
-  | { type: 'item'; id: string; label: string; enabled: boolean; dot?: DotTone; action?: TrayAction };
+  { type: 'separator' } | { type: 'item'; id: string; label: string; enabled: boolean; dot?: DotTone; action?: TrayAction };
 
 export interface TrayView {
   icon: TrayIconVariant;

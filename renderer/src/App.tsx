@@ -39,7 +39,14 @@ export interface ViewContext {
 
 function announcement(status: Status): string {
   const s = status.session;
-  const who = s.status === 'signed_in' ? `Signed in as ${userLabel(s.user)}.` : s.status === 'expired' ? 'Your sign-in has expired.' : s.status === 'signing_in' ? 'Signing in.' : 'Not signed in.';
+  const who =
+    s.status === 'signed_in'
+      ? `Signed in as ${userLabel(s.user)}.`
+      : s.status === 'expired'
+        ? 'Your sign-in has expired.'
+        : s.status === 'signing_in'
+          ? 'Signing in.'
+          : 'Not signed in.';
   return `${who} ${serversSummary(status).text}`;
 }
 
@@ -201,7 +208,14 @@ export function App({ client }: { client: LanyardClient }) {
       <a className="skip-link" href="#main">
         Skip to content
       </a>
-      <Sidebar page={page} status={status} live={live} kind={client.kind} onSignOut={() => setConfirmSignOut(true)} onSignIn={() => go('sign-in')} />
+      <Sidebar
+        page={page}
+        status={status}
+        live={live}
+        kind={client.kind}
+        onSignOut={() => setConfirmSignOut(true)}
+        onSignIn={() => go('sign-in')}
+      />
       <main id="main" className="main" tabIndex={-1}>
         {content}
       </main>

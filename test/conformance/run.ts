@@ -167,7 +167,8 @@ async function startTokenForwarder(gatewayPort: number, token: string): Promise<
     if (mapFrom !== undefined) {
       for (const name of ['host', 'origin'] as const) {
         const value = headers[name];
-        if (typeof value === 'string') headers[name] = value.replace(new RegExp(`^(http://)?(127\\.0\\.0\\.1|localhost):${mapFrom}$`), `$1$2:${gatewayPort}`);
+        if (typeof value === 'string')
+          headers[name] = value.replace(new RegExp(`^(http://)?(127\\.0\\.0\\.1|localhost):${mapFrom}$`), `$1$2:${gatewayPort}`);
       }
     }
     const upstream = httpRequest({ host: '127.0.0.1', port: gatewayPort, method: req.method, path: req.url, headers }, (answer) => {
@@ -231,11 +232,23 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
     const protectedServer = await startConformanceServer({ as, scopes: ['conformance:use'] });
     stoppers.unshift(() => protectedServer.stop());
     as.resources.push(protectedServer.resource);
-    sandbox.idp.policy.push({ user: 'alice', audience: as.issuer, resource: protectedServer.resource, scopes: ['conformance:use'], clientIdAtAs: 'lanyard-at-conformance' });
+    sandbox.idp.policy.push({
+      user: 'alice',
+      audience: as.issuer,
+      resource: protectedServer.resource,
+      scopes: ['conformance:use'],
+      clientIdAtAs: 'lanyard-at-conformance',
+    });
 
     const servers = [
       ...sandbox.lanyardConfig().servers,
-      { id: 'conformance', name: 'Conformance (sandbox)', url: protectedServer.url, enabled: true, asClient: { clientId: 'lanyard-at-conformance', method: 'client_secret_basic' as const } },
+      {
+        id: 'conformance',
+        name: 'Conformance (sandbox)',
+        url: protectedServer.url,
+        enabled: true,
+        asClient: { clientId: 'lanyard-at-conformance', method: 'client_secret_basic' as const },
+      },
     ];
     const memory = conformanceSecrets();
     const engine = await createEngine(sandbox, { home, servers, ...(memory ? { secrets: memory } : {}) });
@@ -280,7 +293,10 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
 
     // DNS rebinding against the gateway itself: the aggregated endpoint and the relay.
     const rebinding = emptyResult();
-    for (const [label, endpoint] of [['/mcp', '/mcp'], ['/mcp/<id>', '/mcp/conformance']] as const) {
+    for (const [label, endpoint] of [
+      ['/mcp', '/mcp'],
+      ['/mcp/<id>', '/mcp/conformance'],
+    ] as const) {
       const r = await serverScenarios(`${forwarder.url}${endpoint}`, ['--scenario', 'dns-rebinding-protection'], 60_000);
       rebinding.passed += r.passed;
       rebinding.failed += r.failed;
@@ -302,10 +318,20 @@ function reexecInKeyringSession(): boolean {
   if (process.env.DBUS_SESSION_BUS_ADDRESS || process.env.LANYARD_CONFORMANCE_NO_REEXEC) return false;
   const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
   if (!has('dbus-run-session') || !has('gnome-keyring-daemon')) return false;
-  const child = spawnSync('bash', [path.join(root, 'scripts/keyring-session.sh'), process.execPath, tsx, path.join(root, 'test/conformance/run.ts'), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, LANYARD_CONFORMANCE_NO_REEXEC: '1' },
-  });
+  const child = spawnSync(
+    'bash',
+    [
+      path.join(root, 'scripts/keyring-session.sh'),
+      process.execPath,
+      tsx,
+      path.join(root, 'test/conformance/run.ts'),
+      ...process.argv.slice(2),
+    ],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, LANYARD_CONFORMANCE_NO_REEXEC: '1' },
+    },
+  );
   process.exit(child.status ?? 1);
 }
 

@@ -49,7 +49,11 @@ async function main(): Promise<void> {
     usage: new UsageCounter(undefined),
     getServer: (id) =>
       id === serverId
-        ? { id, url: serverUrl, ...(context.client_id ? { asClient: { clientId: context.client_id, method: 'client_secret_basic' as const } } : {}) }
+        ? {
+            id,
+            url: serverUrl,
+            ...(context.client_id ? { asClient: { clientId: context.client_id, method: 'client_secret_basic' as const } } : {}),
+          }
         : undefined,
   });
 

@@ -35,7 +35,15 @@ const RENDERER_DIR = join(root, 'out/renderer');
  */
 const SHOTS = process.env['LANYARD_UPDATE_SCREENSHOTS'] === '1' ? join(root, 'docs/screenshots') : join(root, 'test-results/screenshots');
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const VIEWPORT = { width: 1280, height: 800 };
 
 let sandbox: Sandbox;
@@ -75,7 +83,8 @@ async function shot(name: string, options: { top?: boolean } = {}): Promise<void
   // Page scripts are strings: this file compiles without the DOM library.
   if (options.top) await page.evaluate("document.querySelector('.main')?.scrollTo(0, 0)");
   // Through CSSOM: the page's CSP (rightly) refuses an injected <style>.
-  const toasts = (visibility: string) => page.evaluate(`document.querySelector('.toasts')?.style.setProperty('visibility', '${visibility}')`);
+  const toasts = (visibility: string) =>
+    page.evaluate(`document.querySelector('.toasts')?.style.setProperty('visibility', '${visibility}')`);
   await toasts('hidden');
   await page.waitForTimeout(250);
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
@@ -97,13 +106,24 @@ beforeAll(async () => {
   const idp = sandbox.lanyardConfig().idp;
   const config = openConfigStore(home);
   config.update((c) => {
-    c.idp = { issuer: idp.issuer, clientId: idp.clientId, clientAuth: { method: idp.clientAuth.method } as never, scopes: ['openid', 'profile', 'email', 'offline_access'] };
+    c.idp = {
+      issuer: idp.issuer,
+      clientId: idp.clientId,
+      clientAuth: { method: idp.clientAuth.method } as never,
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+    };
     c.gateway.port = 0;
   });
   config.close();
 
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  context = await browser.newContext({ viewport: VIEWPORT, colorScheme: 'light', deviceScaleFactor: 1, locale: 'en-US', timezoneId: 'UTC' });
+  context = await browser.newContext({
+    viewport: VIEWPORT,
+    colorScheme: 'light',
+    deviceScaleFactor: 1,
+    locale: 'en-US',
+    timezoneId: 'UTC',
+  });
 
   broker = await Broker.create({
     version: '0.1.0',
@@ -218,7 +238,9 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await heading('Servers').waitFor();
     await page.getByRole('heading', { level: 2, name: 'Wiki' }).waitFor();
     const servers = await broker.control.listServers();
-    expect(servers).toEqual([expect.objectContaining({ name: 'Wiki', url: wiki.mcp.url, enabled: true, clientId: wiki.asClient.clientId })]);
+    expect(servers).toEqual([
+      expect.objectContaining({ name: 'Wiki', url: wiki.mcp.url, enabled: true, clientId: wiki.asClient.clientId }),
+    ]);
     // The secret went to the keychain, not the config file.
     expect(JSON.stringify(broker.config.load())).not.toContain(wiki.asClient.clientSecret);
   });
@@ -240,10 +262,20 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
 
     // A second, healthy server (added through the API) so the list looks like a real day.
     const todo = sandbox.server('todo');
-    await broker.control.addServer({ url: todo.mcp.url, id: 'todo', name: 'Todo', clientId: todo.asClient.clientId, clientAuthMethod: todo.asClient.method, clientSecret: todo.asClient.clientSecret ?? '' });
+    await broker.control.addServer({
+      url: todo.mcp.url,
+      id: 'todo',
+      name: 'Todo',
+      clientId: todo.asClient.clientId,
+      clientAuthMethod: todo.asClient.method,
+      clientSecret: todo.asClient.clientSecret ?? '',
+    });
     await broker.control.listTools({ id: 'todo' });
     await page.getByRole('heading', { level: 2, name: 'Todo' }).waitFor();
-    await page.getByRole('article', { name: 'Todo' }).locator('.facts dd', { hasText: /^\d+ tools$/ }).waitFor();
+    await page
+      .getByRole('article', { name: 'Todo' })
+      .locator('.facts dd', { hasText: /^\d+ tools$/ })
+      .waitFor();
     await shot('server-tools', { top: true });
     await card.getByRole('button', { name: 'Close test results' }).click();
     await card.getByRole('button', { name: 'Hide tools' }).click();

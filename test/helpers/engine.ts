@@ -17,7 +17,10 @@ export class SecretRecorder {
     return (async (input: string | URL | Request, init?: RequestInit) => {
       const response = await base(input, init);
       if ((response.headers.get('content-type') ?? '').includes('json')) {
-        const body = (await response.clone().json().catch(() => undefined)) as Record<string, unknown> | undefined;
+        const body = (await response
+          .clone()
+          .json()
+          .catch(() => undefined)) as Record<string, unknown> | undefined;
         for (const key of ['access_token', 'refresh_token', 'id_token']) {
           const v = body?.[key];
           if (typeof v === 'string' && v.length >= 8) this.values.add(v);
@@ -83,7 +86,15 @@ export interface EngineHarness {
  */
 export async function createEngine(
   sandbox: Sandbox,
-  options: { home: string; clock?: TestClock; recorder?: SecretRecorder; servers?: BrokeredServer[]; fetch?: typeof fetch; secrets?: SecretStore; requestTimeoutSeconds?: number } = { home: '' },
+  options: {
+    home: string;
+    clock?: TestClock;
+    recorder?: SecretRecorder;
+    servers?: BrokeredServer[];
+    fetch?: typeof fetch;
+    secrets?: SecretStore;
+    requestTimeoutSeconds?: number;
+  } = { home: '' },
 ): Promise<EngineHarness> {
   const clock = options.clock ?? new TestClock();
   const recorder = options.recorder ?? new SecretRecorder();
@@ -95,7 +106,12 @@ export async function createEngine(
   const opened: string[] = [];
   let pendingUser = 'alice';
   const identity = new IdentitySession({
-    settings: { issuer: config.idp.issuer, clientId: config.idp.clientId, clientAuth: config.idp.clientAuth, scopes: ['openid', 'profile', 'email', 'offline_access'] },
+    settings: {
+      issuer: config.idp.issuer,
+      clientId: config.idp.clientId,
+      clientAuth: config.idp.clientAuth,
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+    },
     secrets,
     fetch: fetchFn,
     now: clock.now,
@@ -109,7 +125,14 @@ export async function createEngine(
   });
   const usage = new UsageCounter(lanyardPaths(options.home).stateFile, clock.now);
   await usage.load();
-  const tokens = new TokenService({ identity, secrets, usage, getServer: (id) => servers.find((s) => s.id === id), fetch: fetchFn, now: clock.now });
+  const tokens = new TokenService({
+    identity,
+    secrets,
+    usage,
+    getServer: (id) => servers.find((s) => s.id === id),
+    fetch: fetchFn,
+    now: clock.now,
+  });
   await identity.restore();
   const harness: EngineHarness = {
     home: options.home,

@@ -46,7 +46,10 @@ describe('npm run bench -- --quick', () => {
       for (const concurrency of [1, 8, 64]) {
         const row = results.latency.find((r) => r.path === path && r.concurrency === concurrency);
         expect(row, `${path} c=${concurrency}`).toBeDefined();
-        expect(positive(row!.p50_ms) && positive(row!.p99_ms) && positive(row!.rps), `${path} c=${concurrency}: ${JSON.stringify(row)}`).toBe(true);
+        expect(
+          positive(row!.p50_ms) && positive(row!.p99_ms) && positive(row!.rps),
+          `${path} c=${concurrency}: ${JSON.stringify(row)}`,
+        ).toBe(true);
         expect(row!.p99_ms).toBeGreaterThanOrEqual(row!.p50_ms);
         expect(row!.errors).toBe(0);
       }
@@ -67,7 +70,8 @@ describe('npm run bench -- --quick', () => {
     const s = results.scale;
     expect(s.servers).toBeGreaterThan(1);
     expect(s.listed_tools).toBeGreaterThanOrEqual(s.servers * s.tools);
-    for (const key of ['list_ms', 'start_to_list_ms', 'start_to_list_cached_tokens_ms', 'rss_mb'] as const) expect(positive(s[key]), key).toBe(true);
+    for (const key of ['list_ms', 'start_to_list_ms', 'start_to_list_cached_tokens_ms', 'rss_mb'] as const)
+      expect(positive(s[key]), key).toBe(true);
     expect(s.rss_mb).toBeLessThan(2_000);
   });
 
@@ -78,7 +82,15 @@ describe('npm run bench -- --quick', () => {
 
   it('judges every budget and writes the markdown table', () => {
     const ids = results.budgets.map((b) => b.id);
-    for (const id of ['overhead_p50_relay', 'overhead_p50_aggregated', 'stdio_cold_start', 'exchange_collapse_1_server_fresh', 'scale_list', 'scale_rss']) expect(ids).toContain(id);
+    for (const id of [
+      'overhead_p50_relay',
+      'overhead_p50_aggregated',
+      'stdio_cold_start',
+      'exchange_collapse_1_server_fresh',
+      'scale_list',
+      'scale_rss',
+    ])
+      expect(ids).toContain(id);
     for (const b of results.budgets) expect(typeof b.pass).toBe('boolean');
     expect(markdown).toContain('| path | c | p50 ms |');
     expect(markdown).toContain('## Budgets');

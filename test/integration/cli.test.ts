@@ -33,14 +33,26 @@ let userHome: string;
 let cleanup: () => Promise<void>;
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, LANYARD_HOME: home, HOME: userHome, LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json', LANYARD_NO_BROWSER: '1', ...extra };
+  return {
+    ...process.env,
+    LANYARD_HOME: home,
+    HOME: userHome,
+    LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json',
+    LANYARD_NO_BROWSER: '1',
+    ...extra,
+  };
 }
 
 async function lanyard(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Result> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { cwd: root, env: env(options.env), timeout: 60_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    const child = execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: root, env: env(options.env), timeout: 60_000 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
     child.stdin?.end(options.input ?? '');
   });
 }
@@ -63,14 +75,29 @@ describe('the built CLI, offline', () => {
     const help = await lanyard(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: lanyard <command>/);
-    for (const c of ['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link']) expect(help.stdout).toMatch(new RegExp(`^\\s+${c}\\s+\\S`, 'm'));
+    for (const c of ['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link'])
+      expect(help.stdout).toMatch(new RegExp(`^\\s+${c}\\s+\\S`, 'm'));
     expect((await lanyard(['doctor', '--help'])).stdout).toMatch(/^Usage: lanyard doctor \[--server <id>\] \[--json\]/);
     expect((await lanyard(['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     expect(await lanyard(['frobnicate'])).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown command 'frobnicate'") });
   });
 
   it('servers add / list / remove on a temporary LANYARD_HOME, with exit codes', async () => {
-    const add = await lanyard(['servers', 'add', 'https://mcp.linear.app/mcp', '--id', 'linear', '--client-id', 'lanyard-at-linear', '--client-auth', 'client_secret_basic', '--client-secret-stdin'], { input: 'cli-secret-123\n' });
+    const add = await lanyard(
+      [
+        'servers',
+        'add',
+        'https://mcp.linear.app/mcp',
+        '--id',
+        'linear',
+        '--client-id',
+        'lanyard-at-linear',
+        '--client-auth',
+        'client_secret_basic',
+        '--client-secret-stdin',
+      ],
+      { input: 'cli-secret-123\n' },
+    );
     expect(add).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Added server linear/) });
     // The secret went to the keychain (this home's namespace), not the file.
     expect(await new KeychainSecretStore({ service: keychainNamespace(home) }).get('server:linear:client_secret')).toBe('cli-secret-123');
@@ -78,13 +105,18 @@ describe('the built CLI, offline', () => {
 
     const list = await lanyard(['servers', 'list', '--json']);
     expect(list.code).toBe(0);
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: 'linear', url: 'https://mcp.linear.app/mcp', clientId: 'lanyard-at-linear', enabled: true })]);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ id: 'linear', url: 'https://mcp.linear.app/mcp', clientId: 'lanyard-at-linear', enabled: true }),
+    ]);
 
     expect((await lanyard(['servers', 'add', 'https://mcp.linear.app/mcp'])).code).toBe(1);
     expect((await lanyard(['servers', 'add'])).code).toBe(2);
     expect((await lanyard(['servers', 'remove', 'linear'])).code).toBe(0);
     expect(await new KeychainSecretStore({ service: keychainNamespace(home) }).get('server:linear:client_secret')).toBeUndefined();
-    expect(await lanyard(['servers', 'remove', 'linear'])).toMatchObject({ code: 1, stderr: expect.stringMatching(/No server "linear" is configured\.\n {2}→ /) });
+    expect(await lanyard(['servers', 'remove', 'linear'])).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/No server "linear" is configured\.\n {2}→ /),
+    });
     expect(JSON.parse((await lanyard(['servers', 'list', '--json'])).stdout)).toEqual([]);
   });
 
@@ -92,7 +124,12 @@ describe('the built CLI, offline', () => {
     const r = await lanyard(['status', '--json']);
     expect(r.code).toBe(3);
     const status = JSON.parse(r.stdout);
-    expect(status).toMatchObject({ session: { status: 'not_configured' }, broker: { running: false, state: 'absent' }, secretStore: { kind: 'os-keychain' }, managed: { state: 'absent' } });
+    expect(status).toMatchObject({
+      session: { status: 'not_configured' },
+      broker: { running: false, state: 'absent' },
+      secretStore: { kind: 'os-keychain' },
+      managed: { state: 'absent' },
+    });
     expect(status.ides.map((i: { ide: string }) => i.ide)).toEqual(['cursor', 'vscode', 'claude-code', 'claude-desktop', 'windsurf']);
   });
 });
@@ -138,7 +175,9 @@ describe('the built CLI against the sandbox', () => {
     expect(authorizeUrl.startsWith(sandbox.idp.authorizationEndpoint)).toBe(true);
     // The person in the browser: the IdP's login page, then the redirect back to the CLI's loopback listener.
     await fetch(await sandbox.idp.completeLogin(authorizeUrl, 'alice'));
-    const code = await new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)));
+    const code = await new Promise<number | null>((resolve) =>
+      child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
+    );
     expect(code).toBe(0);
     expect(stdout).toMatch(/Signed in as alice@example\.com/);
 
@@ -156,7 +195,10 @@ describe('the built CLI against the sandbox', () => {
     expect((await lanyard(['status', '--json'])).code).toBe(3);
     const afterLogout = await lanyard(['doctor', '--server', 'todo', '--json']);
     expect(afterLogout.code).toBe(1);
-    expect(JSON.parse(afterLogout.stdout).checks.find((c: { id: string }) => c.id === 'session')).toMatchObject({ ok: false, error: { code: 'not_signed_in' } });
+    expect(JSON.parse(afterLogout.stdout).checks.find((c: { id: string }) => c.id === 'session')).toMatchObject({
+      ok: false,
+      error: { code: 'not_signed_in' },
+    });
   }, 60_000);
 
   it('serve runs the broker; status, servers and connect talk to it; SIGINT stops it cleanly', async () => {
@@ -193,9 +235,18 @@ describe('the built CLI against the sandbox', () => {
     // The doctor checks sign-in and the exchange through the broker (it must not refresh the broker's session itself).
     const doctor = await lanyard(['doctor', '--server', 'todo', '--json']);
     const report = JSON.parse(doctor.stdout) as { ok: boolean; checks: Array<{ id: string; ok: boolean; detail: string }> };
-    expect(report.checks.find((c) => c.id === 'session')).toMatchObject({ ok: true, detail: expect.stringMatching(/through the running broker/) });
-    expect(report.checks.find((c) => c.id === 'server.todo.exchange')).toMatchObject({ ok: true, detail: expect.stringMatching(/through the running broker/) });
-    expect(report.checks.find((c) => c.id === 'endpoint')).toMatchObject({ ok: true, detail: expect.stringMatching(new RegExp(`port ${port} is ours`)) });
+    expect(report.checks.find((c) => c.id === 'session')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/through the running broker/),
+    });
+    expect(report.checks.find((c) => c.id === 'server.todo.exchange')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(/through the running broker/),
+    });
+    expect(report.checks.find((c) => c.id === 'endpoint')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(new RegExp(`port ${port} is ours`)),
+    });
     expect(doctor.code).toBe(0);
 
     serveProcess.kill('SIGINT');

@@ -43,7 +43,10 @@ afterEach(async () => {
 });
 
 /** A Lanyard home configured for `config`, with `secrets` in its own keychain namespace, optionally signed in. */
-async function instance(config: Omit<LanyardConfigInput, 'version'>, options: { secrets?: Record<string, string>; idp?: SandboxIdp; signIn?: string } = {}): Promise<Instance> {
+async function instance(
+  config: Omit<LanyardConfigInput, 'version'>,
+  options: { secrets?: Record<string, string>; idp?: SandboxIdp; signIn?: string } = {},
+): Promise<Instance> {
   const temp = await tempHome();
   openConfigStore(temp.home).update(() => ({ version: 1, gateway: { port: 0 }, ...config }));
   const secrets = new KeychainSecretStore({ service: keychainNamespace(temp.home) });
@@ -76,7 +79,14 @@ async function instance(config: Omit<LanyardConfigInput, 'version'>, options: { 
 }
 
 function doctor(inst: Instance, extra: Partial<Parameters<typeof runDoctor>[0]> = {}): Promise<DoctorReport> {
-  return runDoctor({ home: inst.home, config: inst.local.config, secrets: inst.local.secrets, managed: inst.local.managed, engine: () => inst.local.engine(), ...extra });
+  return runDoctor({
+    home: inst.home,
+    config: inst.local.config,
+    secrets: inst.local.secrets,
+    managed: inst.local.managed,
+    engine: () => inst.local.engine(),
+    ...extra,
+  });
 }
 
 const check = (report: DoctorReport, id: string): DoctorCheck => {
@@ -116,7 +126,9 @@ describe('doctor against the sandbox', () => {
       'endpoint',
     ]);
     expect(check(report, 'session').detail).toMatch(/^signed in as alice@example\.com; ID token valid for \d+ min/);
-    expect(check(report, 'server.wiki.as').detail).toMatch(/tenant-acme: issuer matches its metadata; jwt-bearer grant and ID-JAG profile advertised/);
+    expect(check(report, 'server.wiki.as').detail).toMatch(
+      /tenant-acme: issuer matches its metadata; jwt-bearer grant and ID-JAG profile advertised/,
+    );
     expect(check(report, 'server.todo.exchange').detail).toMatch(/^exchanged: a new access token \(todo:read.*\) valid until/);
 
     const exchanges = sandbox.idp.counters.exchanges;
@@ -133,7 +145,10 @@ describe('doctor against the sandbox', () => {
   it('not signed in: the sign-in line fails with its fix, and the exchanges are skipped', async () => {
     const inst = await instance(sandbox.lanyardConfig(), { secrets: sandbox.lanyardSecrets(), idp: sandbox.idp });
     const report = await doctor(inst);
-    expect(check(report, 'session')).toMatchObject({ ok: false, error: { code: ErrorCodes.NOT_SIGNED_IN, fix: expect.stringMatching(/lanyard login/) } });
+    expect(check(report, 'session')).toMatchObject({
+      ok: false,
+      error: { code: ErrorCodes.NOT_SIGNED_IN, fix: expect.stringMatching(/lanyard login/) },
+    });
     expect(check(report, 'server.todo.exchange')).toMatchObject({ skipped: true, detail: expect.stringMatching(/sign in first/) });
     expect(check(report, 'server.todo.as').ok).toBe(true);
     expect(report.ok).toBe(false);
@@ -141,17 +156,36 @@ describe('doctor against the sandbox', () => {
 
   it('wrong issuer: IdP discovery fails and names the setting to fix', async () => {
     const config = sandbox.lanyardConfig();
-    const inst = await instance({ ...config, idp: { ...config.idp, issuer: `${sandbox.idp.issuer}/oauth2/default` } }, { secrets: sandbox.lanyardSecrets() });
+    const inst = await instance(
+      { ...config, idp: { ...config.idp, issuer: `${sandbox.idp.issuer}/oauth2/default` } },
+      { secrets: sandbox.lanyardSecrets() },
+    );
     const report = await doctor(inst);
-    expect(check(report, 'idp.discovery')).toMatchObject({ ok: false, error: { code: ErrorCodes.CONFIG_INVALID, message: expect.stringMatching(/No OpenID Connect or OAuth metadata at .*oauth2\/default \(HTTP 404/), fix: expect.stringMatching(/idp\.issuer/) } });
+    expect(check(report, 'idp.discovery')).toMatchObject({
+      ok: false,
+      error: {
+        code: ErrorCodes.CONFIG_INVALID,
+        message: expect.stringMatching(/No OpenID Connect or OAuth metadata at .*oauth2\/default \(HTTP 404/),
+        fix: expect.stringMatching(/idp\.issuer/),
+      },
+    });
     expect(formatDoctorReport(report)).toMatch(/✗ IdP discovery .*\n\s+→ Check idp\.issuer/);
   });
 
   it('an issuer that differs from what the IdP publishes (trailing slash) is a mismatch', async () => {
     const config = sandbox.lanyardConfig();
-    const inst = await instance({ ...config, idp: { ...config.idp, issuer: `${sandbox.idp.issuer}/` } }, { secrets: sandbox.lanyardSecrets() });
+    const inst = await instance(
+      { ...config, idp: { ...config.idp, issuer: `${sandbox.idp.issuer}/` } },
+      { secrets: sandbox.lanyardSecrets() },
+    );
     const report = await doctor(inst);
-    expect(check(report, 'idp.discovery')).toMatchObject({ ok: false, error: { message: expect.stringMatching(/names the issuer http:\/\/127\.0\.0\.1:\d+, not the configured http:\/\/127\.0\.0\.1:\d+\//), fix: expect.stringMatching(/Set idp\.issuer to exactly/) } });
+    expect(check(report, 'idp.discovery')).toMatchObject({
+      ok: false,
+      error: {
+        message: expect.stringMatching(/names the issuer http:\/\/127\.0\.0\.1:\d+, not the configured http:\/\/127\.0\.0\.1:\d+\//),
+        fix: expect.stringMatching(/Set idp\.issuer to exactly/),
+      },
+    });
   });
 
   it('the IdP refusing the audience: the exchange line fails with the policy reason and the admin fix', async () => {
@@ -164,7 +198,11 @@ describe('doctor against the sandbox', () => {
       expect(check(report, 'server.todo.as').ok).toBe(true);
       expect(check(report, 'server.todo.exchange')).toMatchObject({
         ok: false,
-        error: { code: ErrorCodes.EXCHANGE_DENIED, message: expect.stringMatching(/invalid_target/), fix: expect.stringMatching(/IdP admin/) },
+        error: {
+          code: ErrorCodes.EXCHANGE_DENIED,
+          message: expect.stringMatching(/invalid_target/),
+          fix: expect.stringMatching(/IdP admin/),
+        },
       });
     } finally {
       sandbox.idp.policy.push(...removed);
@@ -187,7 +225,14 @@ describe('doctor against the sandbox', () => {
       }).catch((e: unknown) => e)) as { code: number; stdout: string };
       expect(failure.code).toBe(1);
       const report = JSON.parse(failure.stdout) as DoctorReport;
-      expect(check(report, 'keychain')).toMatchObject({ ok: false, error: { code: ErrorCodes.KEYCHAIN_UNAVAILABLE, message: expect.stringMatching(/D-Bus/), fix: expect.stringMatching(/dbus-run-session/) } });
+      expect(check(report, 'keychain')).toMatchObject({
+        ok: false,
+        error: {
+          code: ErrorCodes.KEYCHAIN_UNAVAILABLE,
+          message: expect.stringMatching(/D-Bus/),
+          fix: expect.stringMatching(/dbus-run-session/),
+        },
+      });
       expect(check(report, 'session')).toMatchObject({ skipped: true, detail: expect.stringMatching(/keychain is unavailable/) });
       // The hops that need no keychain still ran.
       expect(check(report, 'idp.discovery').ok).toBe(true);
@@ -214,7 +259,13 @@ describe('doctor against an authorization server that does not advertise the id-
     });
     mcp = await startMcpServer({ id: 'quiet', name: 'Quiet', as, baseScopes: ['quiet:read'] });
     as.resources.push(mcp.resource);
-    idp.policy.push({ user: 'alice', audience: as.issuer, resource: mcp.resource, scopes: ['quiet:read'], clientIdAtAs: 'lanyard-at-quiet' });
+    idp.policy.push({
+      user: 'alice',
+      audience: as.issuer,
+      resource: mcp.resource,
+      scopes: ['quiet:read'],
+      clientIdAtAs: 'lanyard-at-quiet',
+    });
   });
   afterAll(async () => {
     await mcp?.stop();
@@ -234,7 +285,12 @@ describe('doctor against an authorization server that does not advertise the id-
     expect(check(report, 'server.quiet.prm').ok).toBe(true);
     expect(check(report, 'server.quiet.as')).toMatchObject({
       ok: false,
-      error: { code: ErrorCodes.SERVER_NOT_XAA_CAPABLE, message: expect.stringMatching(/does not advertise the ID-JAG grant profile \(urn:ietf:params:oauth:grant-profile:id-jag in authorization_grant_profiles_supported\)/) },
+      error: {
+        code: ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+        message: expect.stringMatching(
+          /does not advertise the ID-JAG grant profile \(urn:ietf:params:oauth:grant-profile:id-jag in authorization_grant_profiles_supported\)/,
+        ),
+      },
     });
     expect(check(report, 'server.quiet.exchange')).toMatchObject({ ok: true, detail: expect.stringMatching(/^exchanged/) });
     expect(report.ok).toBe(false);
@@ -267,7 +323,10 @@ describe('the local endpoint hop', () => {
     const runtime = await publishRuntime({ home: inst.home, port: gateway.port, version: 'test', localAuth });
     try {
       const report = await doctor(inst);
-      expect(check(report, 'endpoint')).toMatchObject({ ok: true, detail: expect.stringMatching(new RegExp(`answers on http://127\\.0\\.0\\.1:${gateway.port}/mcp; port ${gateway.port} is ours`)) });
+      expect(check(report, 'endpoint')).toMatchObject({
+        ok: true,
+        detail: expect.stringMatching(new RegExp(`answers on http://127\\.0\\.0\\.1:${gateway.port}/mcp; port ${gateway.port} is ours`)),
+      });
     } finally {
       await runtime.close();
       await gateway.close();
@@ -276,9 +335,23 @@ describe('the local endpoint hop', () => {
 
   it('a runtime file left by a crashed broker fails with the fix', async () => {
     const inst = await instance(sandbox.lanyardConfig(), { secrets: sandbox.lanyardSecrets() });
-    await writeRuntimeFile(inst.home, { pid: 2 ** 22 + 12345, port: 1, url: 'http://127.0.0.1:1', startedAt: '', version: 'test', token: 'x'.repeat(43) });
+    await writeRuntimeFile(inst.home, {
+      pid: 2 ** 22 + 12345,
+      port: 1,
+      url: 'http://127.0.0.1:1',
+      startedAt: '',
+      version: 'test',
+      token: 'x'.repeat(43),
+    });
     const report = await doctor(inst);
-    expect(check(report, 'endpoint')).toMatchObject({ ok: false, error: { code: ErrorCodes.BROKER_NOT_RUNNING, message: expect.stringMatching(/stopped unexpectedly/), fix: expect.stringMatching(/Start Lanyard again/) } });
+    expect(check(report, 'endpoint')).toMatchObject({
+      ok: false,
+      error: {
+        code: ErrorCodes.BROKER_NOT_RUNNING,
+        message: expect.stringMatching(/stopped unexpectedly/),
+        fix: expect.stringMatching(/Start Lanyard again/),
+      },
+    });
   });
 
   it('not running with its port taken by another program fails; free passes', async () => {
@@ -287,10 +360,16 @@ describe('the local endpoint hop', () => {
     const port = (blocker.address() as { port: number }).port;
     const inst = await instance({ ...sandbox.lanyardConfig(), gateway: { port } }, { secrets: sandbox.lanyardSecrets() });
     const taken = await doctor(inst);
-    expect(check(taken, 'endpoint')).toMatchObject({ ok: false, error: { code: ErrorCodes.PORT_IN_USE, message: expect.stringMatching(new RegExp(`port ${port} \\(gateway\\.port\\) is taken`)) } });
+    expect(check(taken, 'endpoint')).toMatchObject({
+      ok: false,
+      error: { code: ErrorCodes.PORT_IN_USE, message: expect.stringMatching(new RegExp(`port ${port} \\(gateway\\.port\\) is taken`)) },
+    });
     await new Promise<void>((r) => blocker!.close(() => r()));
     blocker = undefined;
     const free = await doctor(inst);
-    expect(check(free, 'endpoint')).toMatchObject({ ok: true, detail: expect.stringMatching(new RegExp(`not running; port ${port} is free`)) });
+    expect(check(free, 'endpoint')).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(new RegExp(`not running; port ${port} is free`)),
+    });
   });
 });

@@ -14,7 +14,9 @@ const codeOf = (e: unknown) => (e instanceof LanyardError ? e.code : String(e));
 
 async function connect(engine: EngineHarness, sandbox: Sandbox, serverId: string): Promise<Client> {
   const client = new Client({ name: 'engine-test', version: '1' }, { capabilities: {} });
-  const transport = new StreamableHTTPClientTransport(new URL(sandbox.server(serverId).mcp.url), { fetch: engine.tokens.authorizedFetch(serverId) });
+  const transport = new StreamableHTTPClientTransport(new URL(sandbox.server(serverId).mcp.url), {
+    fetch: engine.tokens.authorizedFetch(serverId),
+  });
   await client.connect(transport);
   return client;
 }
@@ -44,7 +46,7 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('first sign-in goes through the IdP login page in the browser, with PKCE, state, nonce', async () => {
-    const states: Array<{ status: string; authorizeUrl?: string }> = [];
+    const states: Array<{ status: string; authorizeUrl?: string | undefined }> = [];
     const off = engine.identity.onChange((s) => states.push(s));
     await engine.signIn('alice');
     off();
@@ -234,7 +236,11 @@ describe('failures a user can meet', () => {
   it('policy refusal at the IdP becomes exchange_denied with the IdP reason and a fix for the admin', async () => {
     const engine = await freshEngine();
     await engine.signIn('alice');
-    const saved = sandbox.idp.policy.splice(0, sandbox.idp.policy.length, ...sandbox.idp.policy.filter((r) => !(r.user === 'alice' && r.resource === sandbox.server('wiki').mcp.resource)));
+    const saved = sandbox.idp.policy.splice(
+      0,
+      sandbox.idp.policy.length,
+      ...sandbox.idp.policy.filter((r) => !(r.user === 'alice' && r.resource === sandbox.server('wiki').mcp.resource)),
+    );
     try {
       const error = await engine.tokens.getToken('wiki').catch((e: unknown) => e);
       expect(codeOf(error)).toBe(ErrorCodes.EXCHANGE_DENIED);
@@ -248,7 +254,9 @@ describe('failures a user can meet', () => {
   it('a client id the IdP does not map for this server is named precisely before anything is sent to the AS', async () => {
     const { home, cleanup } = await tempHome();
     homes.push(cleanup);
-    const servers = sandbox.lanyardConfig().servers.map((s) => (s.id === 'todo' ? { ...s, asClient: { ...s.asClient, clientId: 'wrong-client' } } : s));
+    const servers = sandbox
+      .lanyardConfig()
+      .servers.map((s) => (s.id === 'todo' ? { ...s, asClient: { ...s.asClient, clientId: 'wrong-client' } } : s));
     const engine = await createEngine(sandbox, { home, servers });
     engines.push(engine);
     await engine.signIn('alice');

@@ -7,7 +7,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, StreamableHTTPClientTransport, type ClientCapabilities, type LoggingMessageNotification } from '@modelcontextprotocol/client';
+import {
+  Client,
+  StreamableHTTPClientTransport,
+  type ClientCapabilities,
+  type LoggingMessageNotification,
+} from '@modelcontextprotocol/client';
 import { McpServer, type JSONRPCMessage, type Transport } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +44,8 @@ interface Ide {
   toolListChanges: number;
 }
 
-const text = (result: unknown): string => ((result as { content: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
+const text = (result: unknown): string =>
+  ((result as { content: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
 
 async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
   const started = Date.now();
@@ -48,7 +54,6 @@ async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'conditio
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
 
 /**
  * A 2024-11-05 server: the legacy HTTP+SSE transport (GET /sse opens the stream and names a POST endpoint), which
@@ -83,7 +88,11 @@ async function startLegacySseServer(): Promise<{ url: string; streamablePosts: (
       const transport = new LegacySseServerTransport(res);
       transports.set(transport.sessionId, transport);
       const mcp = new McpServer({ name: 'legacy', version: '0.9.0' }, { capabilities: { tools: {} } });
-      mcp.registerTool('legacy_echo', { description: 'Echo over the old transport', inputSchema: z.object({ text: z.string() }) }, ({ text: t }) => ({ content: [{ type: 'text', text: `legacy: ${t}` }] }));
+      mcp.registerTool(
+        'legacy_echo',
+        { description: 'Echo over the old transport', inputSchema: z.object({ text: z.string() }) },
+        ({ text: t }) => ({ content: [{ type: 'text', text: `legacy: ${t}` }] }),
+      );
       void mcp.connect(transport);
       return;
     }
@@ -219,7 +228,8 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     // Tees each POST's SSE response, so tests can see which IDE request's stream carried a server→client message.
     const recordingFetch = async (input: string | URL, init?: RequestInit): Promise<Response> => {
       const response = await fetch(input, init);
-      if (init?.method !== 'POST' || !response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream')) return response;
+      if (init?.method !== 'POST' || !response.body || !(response.headers.get('content-type') ?? '').includes('text/event-stream'))
+        return response;
       const [forClient, forTest] = response.body.tee();
       const entry = { request: String(init.body), events: '' };
       ide.streams.push(entry);
@@ -263,24 +273,37 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     const ide = await connectIde(main, 'Cursor');
     const { tools } = await ide.client.listTools();
     const names = tools.map((t) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['todo__whoami', 'todo__slow_count', 'todo__ask_user', 'wiki__whoami', 'wiki__summarize']));
+    expect(names).toEqual(
+      expect.arrayContaining(['todo__whoami', 'todo__slow_count', 'todo__ask_user', 'wiki__whoami', 'wiki__summarize']),
+    );
     expect(names).not.toContain('lanyard_status');
     expect(names).not.toContain('lanyard_sign_in');
     for (const server of ['todo', 'wiki']) {
-      const who = JSON.parse(text(await ide.client.callTool({ name: `${server}__whoami`, arguments: {} }))) as { server: string; sub: string; email: string };
+      const who = JSON.parse(text(await ide.client.callTool({ name: `${server}__whoami`, arguments: {} }))) as {
+        server: string;
+        sub: string;
+        email: string;
+      };
       expect(who).toMatchObject({ server, sub: '00u-alice', email: 'alice@example.com' });
     }
-    expect(main.aggregator.ideSessions()).toEqual(expect.arrayContaining([expect.objectContaining({ clientName: 'Cursor', clientVersion: '1.2.3', transport: 'http' })]));
+    expect(main.aggregator.ideSessions()).toEqual(
+      expect.arrayContaining([expect.objectContaining({ clientName: 'Cursor', clientVersion: '1.2.3', transport: 'http' })]),
+    );
     expect(main.ideEvents.some((e) => e.type === 'connected' && e.session.clientName === 'Cursor')).toBe(true);
-    expect(main.activity).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'tool_call', serverId: 'wiki', outcome: 'ok' })]));
+    expect(main.activity).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'tool_call', serverId: 'wiki', outcome: 'ok' })]),
+    );
     expect(main.aggregator.serverHealth('todo')).toMatchObject({ health: 'ready', transport: 'streamable-http' });
     expect(main.aggregator.serverHealth('todo')?.toolCount).toBeGreaterThan(5);
   });
 
-  it('forwards progress with the IDE\'s own progress token, and the result after it', async () => {
+  it("forwards progress with the IDE's own progress token, and the result after it", async () => {
     const ide = await connectIde(main, 'progress-ide');
     const progress: Array<{ progress: number; total?: number | undefined }> = [];
-    const result = await ide.client.callTool({ name: 'todo__slow_count', arguments: { steps: 4, delayMs: 20 } }, { onprogress: (p) => progress.push(p) });
+    const result = await ide.client.callTool(
+      { name: 'todo__slow_count', arguments: { steps: 4, delayMs: 20 } },
+      { onprogress: (p) => progress.push(p) },
+    );
     expect(text(result)).toBe('counted to 4');
     // The SDK only routes progress whose token is the one it sent: arriving here proves the token was translated back.
     expect(progress.map((p) => p.progress)).toEqual([1, 2, 3, 4]);
@@ -325,7 +348,10 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
 
   it('elicitation, sampling and roots round-trip through the IDE that made the call', async () => {
     const ide = await connectIde(main, 'Claude Code', { answer: 'blue', summary: 'It is short.' });
-    const asked = JSON.parse(text(await ide.client.callTool({ name: 'todo__ask_user', arguments: { question: 'Favourite colour?' } }))) as { action: string; answer: string };
+    const asked = JSON.parse(text(await ide.client.callTool({ name: 'todo__ask_user', arguments: { question: 'Favourite colour?' } }))) as {
+      action: string;
+      answer: string;
+    };
     expect(asked).toEqual({ action: 'accept', answer: 'blue' });
     expect(ide.elicitations).toEqual(['Favourite colour?']);
     expect(text(await ide.client.callTool({ name: 'wiki__summarize', arguments: { text: 'a long text' } }))).toBe('It is short.');
@@ -347,7 +373,11 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
         .find((m) => m.method === 'initialize' && m.params?.clientInfo?.title === `Lanyard for ${ideName}`);
     expect(initializeOf('plain-ide')?.params?.capabilities).toEqual({});
     // (The SDK spells an empty elicitation capability out as form mode, its documented meaning.)
-    expect(initializeOf('full-ide')?.params?.capabilities).toEqual({ elicitation: { form: {} }, sampling: {}, roots: { listChanged: true } });
+    expect(initializeOf('full-ide')?.params?.capabilities).toEqual({
+      elicitation: { form: {} },
+      sampling: {},
+      roots: { listChanged: true },
+    });
   });
 
   it('two IDE sessions are kept apart: an elicitation reaches the session that asked, never the other', async () => {
@@ -384,9 +414,15 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     expect(prompts.map((p) => p.name)).toEqual(expect.arrayContaining(['todo__greet', 'wiki__greet']));
     const prompt = await ide.client.getPrompt({ name: 'wiki__greet', arguments: { name: 'Grace' } });
     expect(prompt.messages[0]!.content).toMatchObject({ type: 'text', text: 'Please greet Grace warmly.' });
-    const completion = await ide.client.complete({ ref: { type: 'ref/prompt', name: 'todo__greet' }, argument: { name: 'name', value: 'A' } });
+    const completion = await ide.client.complete({
+      ref: { type: 'ref/prompt', name: 'todo__greet' },
+      argument: { name: 'name', value: 'A' },
+    });
     expect(completion.completion.values).toEqual(['Ada', 'Alan']);
-    const templateCompletion = await ide.client.complete({ ref: { type: 'ref/resource', uri: 'sandbox://wiki/items/{itemId}' }, argument: { name: 'itemId', value: 'g' } });
+    const templateCompletion = await ide.client.complete({
+      ref: { type: 'ref/resource', uri: 'sandbox://wiki/items/{itemId}' },
+      argument: { name: 'itemId', value: 'g' },
+    });
     expect(templateCompletion.completion.values).toEqual(['gamma']);
     await expect(ide.client.getPrompt({ name: 'nowhere__greet', arguments: {} })).rejects.toThrow(/Unknown prompt/);
   });
@@ -394,9 +430,13 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
   it('resources keep their URIs, reads are routed to their server (templates too), subscriptions deliver updates', async () => {
     const ide = await connectIde(main, 'resource-ide');
     const { resources } = await ide.client.listResources();
-    expect(resources.map((r) => r.uri)).toEqual(expect.arrayContaining(['sandbox://todo/readme', 'sandbox://wiki/readme', 'sandbox://todo/counter']));
+    expect(resources.map((r) => r.uri)).toEqual(
+      expect.arrayContaining(['sandbox://todo/readme', 'sandbox://wiki/readme', 'sandbox://todo/counter']),
+    );
     const { resourceTemplates } = await ide.client.listResourceTemplates();
-    expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual(expect.arrayContaining(['sandbox://todo/items/{itemId}', 'sandbox://wiki/items/{itemId}']));
+    expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual(
+      expect.arrayContaining(['sandbox://todo/items/{itemId}', 'sandbox://wiki/items/{itemId}']),
+    );
     const readme = await ide.client.readResource({ uri: 'sandbox://wiki/readme' });
     expect(readme.contents[0]).toMatchObject({ text: expect.stringContaining('(wiki)') });
     const item = await ide.client.readResource({ uri: 'sandbox://todo/items/beta' });
@@ -496,10 +536,11 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     }
   });
 
-  it('an IDE session\'s idle upstream sessions are closed, and come back transparently on the next call', async () => {
+  it("an IDE session's idle upstream sessions are closed, and come back transparently on the next call", async () => {
     const idle = await mount({ boundIdleMs: 200 });
     const ide = await connectIde(idle, 'idle-ide');
-    const initializes = () => idle.upstreamBodies.filter((b) => b.includes('"method":"initialize"') && b.includes('Lanyard for idle-ide')).length;
+    const initializes = () =>
+      idle.upstreamBodies.filter((b) => b.includes('"method":"initialize"') && b.includes('Lanyard for idle-ide')).length;
     expect(text(await ide.client.callTool({ name: 'todo__echo', arguments: { text: 'one' } }))).toBe('echo: one');
     expect(initializes()).toBe(1);
     await new Promise((r) => setTimeout(r, 1_300));

@@ -31,10 +31,13 @@ let gateway: GatewayServer;
 let localAuth: LocalAuth;
 const clients: Client[] = [];
 
-const textOf = (result: unknown) => ((result as { content: Array<{ text: string }> }).content[0]!.text);
+const textOf = (result: unknown) => (result as { content: Array<{ text: string }> }).content[0]!.text;
 
 /** An IDE connected to `/mcp/<id>` the way a configured IDE is: local token in a header, nothing else. */
-async function ide(serverId: string, options: { token?: string; capabilities?: Record<string, unknown>; name?: string } = {}): Promise<Client> {
+async function ide(
+  serverId: string,
+  options: { token?: string; capabilities?: Record<string, unknown>; name?: string } = {},
+): Promise<Client> {
   const client = new Client({ name: options.name ?? 'test-ide', version: '1.0.0' }, { capabilities: options.capabilities ?? {} });
   const transport = new StreamableHTTPClientTransport(new URL(`${gateway.mcpUrl}/${serverId}`), {
     requestInit: { headers: { Authorization: `Bearer ${options.token ?? localAuth.token}` } },
@@ -47,7 +50,12 @@ async function ide(serverId: string, options: { token?: string; capabilities?: R
 /** A raw HTTP exchange with full control of Host and Origin. */
 function rawPost(headers: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    });
     const socket = connect(gateway.port, '127.0.0.1');
     let out = '';
     socket.on('data', (d) => {
@@ -59,7 +67,12 @@ function rawPost(headers: Record<string, string>): Promise<number> {
       }
     });
     socket.on('error', reject);
-    const lines = Object.entries({ 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Content-Length': String(Buffer.byteLength(body)), ...headers }).map(([k, v]) => `${k}: ${v}`);
+    const lines = Object.entries({
+      'Content-Type': 'application/json',
+      Accept: 'application/json, text/event-stream',
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...headers,
+    }).map(([k, v]) => `${k}: ${v}`);
     socket.write(`POST /mcp/todo HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
   });
 }
@@ -95,7 +108,11 @@ describe('the local endpoint refuses strangers', () => {
 
   it('a missing or wrong local token is 401 with a Bearer realm challenge', async () => {
     for (const headers of [{}, { Authorization: 'Bearer not-the-token' }] as Array<Record<string, string>>) {
-      const r = await fetch(`${gateway.mcpUrl}/todo`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: '{}' });
+      const r = await fetch(`${gateway.mcpUrl}/todo`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...headers },
+        body: '{}',
+      });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBe('Bearer realm="lanyard"');
       expect((await rpc(r)).error.message).toMatch(/Missing or wrong Lanyard local token/);
@@ -130,8 +147,17 @@ describe('the relay before sign-in', () => {
   it('answers with what to do, as a JSON-RPC error (401), not with the server challenge', async () => {
     const r = await fetch(`${gateway.mcpUrl}/todo`, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${localAuth.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }),
+      headers: {
+        Authorization: `Bearer ${localAuth.token}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+      }),
     });
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toBeNull();
@@ -151,7 +177,11 @@ describe('the relay, signed in as alice', () => {
     const tools = (await client.listTools()).tools.map((t) => t.name);
     expect(tools).toEqual(expect.arrayContaining(['whoami', 'echo', 'slow_count', 'ask_user', 'summarize']));
     expect(tools.every((t) => !t.includes('__'))).toBe(true);
-    const who = JSON.parse(textOf(await client.callTool({ name: 'whoami', arguments: {} }))) as { sub: string; server: string; clientId: string };
+    const who = JSON.parse(textOf(await client.callTool({ name: 'whoami', arguments: {} }))) as {
+      sub: string;
+      server: string;
+      clientId: string;
+    };
     expect(who).toMatchObject({ sub: '00u-alice', server: 'todo', clientId: 'lanyard-at-todo' });
     const wiki = await ide('wiki');
     expect(JSON.parse(textOf(await wiki.callTool({ name: 'whoami', arguments: {} })))).toMatchObject({ sub: '00u-alice', server: 'wiki' });
@@ -170,7 +200,10 @@ describe('the relay, signed in as alice', () => {
     const client = await ide('todo');
     const arrivals: number[] = [];
     const started = Date.now();
-    const result = await client.callTool({ name: 'slow_count', arguments: { steps: 4, delayMs: 120 } }, { onprogress: () => arrivals.push(Date.now() - started) });
+    const result = await client.callTool(
+      { name: 'slow_count', arguments: { steps: 4, delayMs: 120 } },
+      { onprogress: () => arrivals.push(Date.now() - started) },
+    );
     const finished = Date.now() - started;
     expect(textOf(result)).toBe('counted to 4');
     // The SDK client handles notifications a microtask later than responses: a last progress notification that shares
@@ -192,8 +225,15 @@ describe('the relay, signed in as alice', () => {
       asked.push(`b:${req.params.message}`);
       return { action: 'accept', content: { answer: 'from B' } };
     });
-    b.setRequestHandler('sampling/createMessage', async () => ({ role: 'assistant', content: { type: 'text', text: 'a short summary' }, model: 'test-model' }));
-    const [ra, rb] = await Promise.all([a.callTool({ name: 'ask_user', arguments: { question: 'qa' } }), b.callTool({ name: 'ask_user', arguments: { question: 'qb' } })]);
+    b.setRequestHandler('sampling/createMessage', async () => ({
+      role: 'assistant',
+      content: { type: 'text', text: 'a short summary' },
+      model: 'test-model',
+    }));
+    const [ra, rb] = await Promise.all([
+      a.callTool({ name: 'ask_user', arguments: { question: 'qa' } }),
+      b.callTool({ name: 'ask_user', arguments: { question: 'qb' } }),
+    ]);
     expect(JSON.parse(textOf(ra))).toEqual({ action: 'accept', answer: 'from A' });
     expect(JSON.parse(textOf(rb))).toEqual({ action: 'accept', answer: 'from B' });
     expect(asked.sort()).toEqual(['a:qa', 'b:qb']);
@@ -215,7 +255,11 @@ describe('the relay, signed in as alice', () => {
   });
 
   it('an unknown server id is a 404 naming it', async () => {
-    const r = await fetch(`${gateway.mcpUrl}/nope`, { method: 'POST', headers: { Authorization: `Bearer ${localAuth.token}`, 'Content-Type': 'application/json' }, body: '{}' });
+    const r = await fetch(`${gateway.mcpUrl}/nope`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${localAuth.token}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
     expect(r.status).toBe(404);
     expect((await rpc(r)).error.message).toContain('"nope"');
   });
@@ -225,7 +269,12 @@ describe('the relay, signed in as alice', () => {
     try {
       const r = await fetch(`${gateway.mcpUrl}/wiki`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${localAuth.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': 'x' },
+        headers: {
+          Authorization: `Bearer ${localAuth.token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          'Mcp-Session-Id': 'x',
+        },
         body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
       });
       expect(r.status).toBe(502);

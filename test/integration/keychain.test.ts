@@ -65,8 +65,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (homeA) await keychainFor(homeA).deleteAll().catch(() => undefined);
-  if (homeB) await keychainFor(homeB).deleteAll().catch(() => undefined);
+  if (homeA)
+    await keychainFor(homeA)
+      .deleteAll()
+      .catch(() => undefined);
+  if (homeB)
+    await keychainFor(homeB)
+      .deleteAll()
+      .catch(() => undefined);
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -138,7 +144,14 @@ describe('KeychainSecretStore on the real Secret Service', () => {
 
   it('concurrent operations on one key stay in call order', async () => {
     const store = keychainFor(homeA);
-    const results = await Promise.all([store.set('k', '1'), store.get('k'), store.set('k', '2'), store.delete('k'), store.get('k'), store.set('k', '3')]);
+    const results = await Promise.all([
+      store.set('k', '1'),
+      store.get('k'),
+      store.set('k', '2'),
+      store.delete('k'),
+      store.get('k'),
+      store.set('k', '3'),
+    ]);
     expect(results).toEqual([undefined, '1', undefined, undefined, undefined, undefined]);
     expect(await keychainFor(homeA).get('k')).toBe('3');
     await store.delete('k');
@@ -198,7 +211,10 @@ describe.runIf(linux)('keychain failure modes (each in a bus of its own)', () =>
     const report = JSON.parse(out.stdout) as ChildReport;
     expectFailure(report.set, 'No D-Bus session: the Secret Service cannot be reached.', HEADLESS_FIX);
     expectFailure(report.get, 'No D-Bus session: the Secret Service cannot be reached.', HEADLESS_FIX);
-    expect(report.probe).toMatchObject({ ok: false, error: { code: ErrorCodes.KEYCHAIN_UNAVAILABLE, message: 'No D-Bus session: the Secret Service cannot be reached.' } });
+    expect(report.probe).toMatchObject({
+      ok: false,
+      error: { code: ErrorCodes.KEYCHAIN_UNAVAILABLE, message: 'No D-Bus session: the Secret Service cannot be reached.' },
+    });
   });
 
   it('DBUS_SESSION_BUS_ADDRESS unset', async () => {
@@ -224,7 +240,11 @@ describe.runIf(linux)('keychain failure modes (each in a bus of its own)', () =>
 
   it('gnome-keyring without a default (login) collection', async () => {
     // Started without --unlock in an empty XDG_DATA_HOME: the daemon runs but there is no login keyring.
-    const out = await runChild(FAILURE_SCRIPT, {}, { bus: { setup: 'gnome-keyring-daemon --replace --daemonize --components=secrets </dev/null >/dev/null' } });
+    const out = await runChild(
+      FAILURE_SCRIPT,
+      {},
+      { bus: { setup: 'gnome-keyring-daemon --replace --daemonize --components=secrets </dev/null >/dev/null' } },
+    );
     const report = JSON.parse(out.stdout) as ChildReport;
     expectFailure(report.set, 'The keyring has no default collection', "README 'Headless Linux'");
     // Reading finds nothing rather than failing: @napi-rs/keyring reports a missing item, so only a write tells.
@@ -288,7 +308,16 @@ async function runChild(
     await privateDir(path.relative(scratch, childEnv.XDG_RUNTIME_DIR));
     delete childEnv.DBUS_SESSION_BUS_ADDRESS;
     const inner = `${options.bus.setup ?? ':'}\nexec "$@"`;
-    command = ['dbus-run-session', ...(options.bus.config ? [`--config-file=${options.bus.config}`] : []), '--', 'sh', '-c', inner, 'child', ...node];
+    command = [
+      'dbus-run-session',
+      ...(options.bus.config ? [`--config-file=${options.bus.config}`] : []),
+      '--',
+      'sh',
+      '-c',
+      inner,
+      'child',
+      ...node,
+    ];
   } else {
     command = node;
   }

@@ -9,20 +9,26 @@ import * as oidcClient from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, jwtVerify, SignJWT } from 'jose';
 import type { CryptoKey } from 'jose';
 import { randomUUID } from 'node:crypto';
-import {
-  ID_JAG_TOKEN_TYPE,
-  ID_TOKEN_TOKEN_TYPE,
-  SANDBOX_USERS,
-  TOKEN_EXCHANGE_GRANT,
-  startIdp,
-} from '../fixtures/sandbox/idp';
+import { ID_JAG_TOKEN_TYPE, ID_TOKEN_TOKEN_TYPE, SANDBOX_USERS, TOKEN_EXCHANGE_GRANT, startIdp } from '../fixtures/sandbox/idp';
 import type { ClientAuthMethod, IdpOptions, PolicyRule, SandboxIdp } from '../fixtures/sandbox/idp';
 
 const AS_LINEAR = 'https://as.linear.example';
 const AS_ASANA = 'https://auth.asana.example';
 const POLICY: PolicyRule[] = [
-  { user: 'alice', audience: AS_LINEAR, resource: 'https://mcp.linear.example/mcp', scopes: ['read', 'write'], clientIdAtAs: 'lanyard-at-linear' },
-  { user: 'alice', audience: AS_LINEAR, resource: 'https://mcp.linear.example/admin', scopes: ['admin'], clientIdAtAs: 'lanyard-at-linear' },
+  {
+    user: 'alice',
+    audience: AS_LINEAR,
+    resource: 'https://mcp.linear.example/mcp',
+    scopes: ['read', 'write'],
+    clientIdAtAs: 'lanyard-at-linear',
+  },
+  {
+    user: 'alice',
+    audience: AS_LINEAR,
+    resource: 'https://mcp.linear.example/admin',
+    scopes: ['admin'],
+    clientIdAtAs: 'lanyard-at-linear',
+  },
   { user: 'alice', audience: AS_ASANA, resource: 'https://mcp.asana.example/mcp', scopes: ['tasks:read'], clientIdAtAs: 'asana-client-7' },
 ];
 const policy = () => POLICY.map((r) => ({ ...r, scopes: [...r.scopes] }));
@@ -203,7 +209,10 @@ describe('discovery', () => {
     expect(meta.identity_chaining_requested_token_types_supported).toEqual([ID_JAG_TOKEN_TYPE]);
     // RFC 8414 path insertion serves the same document.
     const origin = new URL(idp.issuer).origin;
-    const inserted = (await (await fetch(`${origin}/.well-known/oauth-authorization-server/oauth2/default`)).json()) as Record<string, unknown>;
+    const inserted = (await (await fetch(`${origin}/.well-known/oauth-authorization-server/oauth2/default`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(inserted).toEqual(meta);
     expect((await fetch(`${origin}/.well-known/openid-configuration`)).status).toBe(404);
 
@@ -225,7 +234,8 @@ describe('sign-in (authorization code + PKCE)', () => {
       const idp = await idpFor({ clientAuth });
       expect(idp.client.authMethod).toBe(clientAuth);
       if (clientAuth.startsWith('client_secret')) expect(idp.client.clientSecret).toMatch(/^[\w-]{40,}$/);
-      if (clientAuth === 'private_key_jwt') expect(idp.client.privateJwk).toMatchObject({ kty: 'RSA', alg: 'RS256', kid: expect.any(String), d: expect.any(String) });
+      if (clientAuth === 'private_key_jwt')
+        expect(idp.client.privateJwk).toMatchObject({ kty: 'RSA', alg: 'RS256', kid: expect.any(String), d: expect.any(String) });
       const config = await configFor(idp);
       const { req, callback, tokens } = await signIn(idp, config);
 
@@ -308,7 +318,11 @@ describe('sign-in (authorization code + PKCE)', () => {
         const html = await res.text();
         if (!creds) throw new Error(`expected no page, got ${res.status}`);
         url = new URL(/action="([^"]+)"/.exec(html)?.[1] ?? '', url);
-        init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(creds).toString() };
+        init = {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams(creds).toString(),
+        };
       }
       throw new Error('too many hops');
     }
@@ -445,7 +459,11 @@ describe('token exchange (ID token → ID-JAG)', () => {
     delete noResource.resource;
     const a = await postToken(idp, noResource);
     expect(a.status).toBe(200);
-    expect(decodeJwt(a.json.access_token as string)).toMatchObject({ resource: 'https://mcp.asana.example/mcp', client_id: 'asana-client-7', scope: 'tasks:read' });
+    expect(decodeJwt(a.json.access_token as string)).toMatchObject({
+      resource: 'https://mcp.asana.example/mcp',
+      client_id: 'asana-client-7',
+      scope: 'tasks:read',
+    });
 
     const narrowed = await postToken(idp, exchangeForm(idToken, { scope: 'read admin delete' }));
     expect(narrowed.status).toBe(200);
@@ -510,16 +528,25 @@ describe('token exchange (ID token → ID-JAG)', () => {
   });
 
   it('rejects unsupported token types and missing parameters with invalid_request', async () => {
-    const wrongType = await postToken(idp, exchangeForm(idToken, { requested_token_type: 'urn:ietf:params:oauth:token-type:access_token' }));
+    const wrongType = await postToken(
+      idp,
+      exchangeForm(idToken, { requested_token_type: 'urn:ietf:params:oauth:token-type:access_token' }),
+    );
     expect(wrongType.status).toBe(400);
-    expect(wrongType.json).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/requested_token_type not supported/) });
+    expect(wrongType.json).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/requested_token_type not supported/),
+    });
 
     const wrongSubjectType = await postToken(idp, exchangeForm(idToken, { subject_token_type: 'urn:ietf:params:oauth:token-type:saml2' }));
     expect(wrongSubjectType.json.error).toBe('invalid_request');
 
     const noAudience = exchangeForm(idToken);
     delete noAudience.audience;
-    expect((await postToken(idp, noAudience)).json).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/audience/) });
+    expect((await postToken(idp, noAudience)).json).toMatchObject({
+      error: 'invalid_request',
+      error_description: expect.stringMatching(/audience/),
+    });
   });
 
   it('client_secret_post: a wrong or missing secret is invalid_client (401)', async () => {

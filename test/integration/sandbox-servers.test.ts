@@ -47,7 +47,9 @@ async function startTestIdp(defaults: () => Record<string, unknown>): Promise<Te
       const now = Math.floor(Date.now() / 1000);
       const payload: Record<string, unknown> = { iss: issuer, jti: randomUUID(), iat: now, exp: now + 300, ...defaults(), ...claims };
       for (const k of opts.omit ?? []) delete payload[k];
-      return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'idp-key-1', typ: opts.typ ?? 'oauth-id-jag+jwt' }).sign(opts.key ?? privateKey);
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: 'RS256', kid: 'idp-key-1', typ: opts.typ ?? 'oauth-id-jag+jwt' })
+        .sign(opts.key ?? privateKey);
     },
     stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
@@ -102,7 +104,13 @@ let mcpScale: SandboxMcpServer;
 const SECRET = 's3cr:et+/ with spaces';
 
 beforeAll(async () => {
-  idp = await startTestIdp(() => ({ sub: 'user-ada', aud: as.issuer, client_id: 'lanyard-basic', scope: 'todo.read todo.write docs.read', email: 'ada@example.com' }));
+  idp = await startTestIdp(() => ({
+    sub: 'user-ada',
+    aud: as.issuer,
+    client_id: 'lanyard-basic',
+    scope: 'todo.read todo.write docs.read',
+    email: 'ada@example.com',
+  }));
   const jwtKeys = await generateKeyPair('ES256');
   jwtClientKey = jwtKeys.privateKey;
   const publicJwk: JWK = { ...(await exportJWK(jwtKeys.publicKey)), alg: 'ES256' };
@@ -118,7 +126,13 @@ beforeAll(async () => {
     resources: [],
     scopes: ['todo.read', 'todo.write', 'todo.admin', 'docs.read'],
   });
-  mcpTodo = await startMcpServer({ id: 'todo', name: 'Todo', as, baseScopes: ['todo.read'], extraScopeTools: { admin_purge: ['todo.admin'] } });
+  mcpTodo = await startMcpServer({
+    id: 'todo',
+    name: 'Todo',
+    as,
+    baseScopes: ['todo.read'],
+    extraScopeTools: { admin_purge: ['todo.admin'] },
+  });
   mcpDocs = await startMcpServer({ id: 'docs', name: 'Docs', as, baseScopes: ['docs.read'] });
   mcpScale = await startMcpServer({ id: 'scale', name: 'Scale', as, baseScopes: [], toolCount: 100 });
   as.resources.push(mcpTodo.url, mcpDocs.url, mcpScale.url);
@@ -133,7 +147,11 @@ afterAll(async () => {
 /** Redeems a fresh ID-JAG for an access token at `as` as the Basic client (the path most tests need). */
 async function accessToken(claims: Record<string, unknown> = {}, scope?: string): Promise<string> {
   const assertion = await idp.signIdJag(claims);
-  const r = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion, ...(scope ? { scope } : {}) }, basic('lanyard-basic', SECRET));
+  const r = await postForm(
+    as.tokenEndpoint,
+    { grant_type: JWT_BEARER, assertion, ...(scope ? { scope } : {}) },
+    basic('lanyard-basic', SECRET),
+  );
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body.access_token as string;
 }
@@ -175,7 +193,11 @@ describe('resource AS metadata', () => {
       const origin = new URL(tenant.issuer).origin;
       expect(tenant.issuer).toBe(`${origin}/tenant1`);
       expect(tenant.metadataUrl).toBe(`${origin}/.well-known/oauth-authorization-server/tenant1`);
-      for (const u of [tenant.metadataUrl, `${origin}/.well-known/openid-configuration/tenant1`, `${tenant.issuer}/.well-known/openid-configuration`]) {
+      for (const u of [
+        tenant.metadataUrl,
+        `${origin}/.well-known/openid-configuration/tenant1`,
+        `${tenant.issuer}/.well-known/openid-configuration`,
+      ]) {
         const r = await getJson(u);
         expect(r.status, u).toBe(200);
         expect(r.body.issuer).toBe(tenant.issuer);
@@ -229,13 +251,23 @@ describe('resource AS jwt-bearer grant', () => {
     expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(token.split('.')).toHaveLength(1); // opaque, not a JWT
     const info = as.verifyAccessToken(token)!;
-    expect(info).toMatchObject({ sub: 'user-ada', clientId: 'lanyard-basic', resource: mcpTodo.url, scopes: ['todo.read'], email: 'ada@example.com' });
+    expect(info).toMatchObject({
+      sub: 'user-ada',
+      clientId: 'lanyard-basic',
+      resource: mcpTodo.url,
+      scopes: ['todo.read'],
+      email: 'ada@example.com',
+    });
     expect(info.exp).toBeGreaterThan(Date.now() / 1000 + 590);
     expect(as.counters.grants).toBe(grantsBefore + 1);
   });
 
   it('grants the ID-JAG scope when none is requested, and narrows a partly covered request', async () => {
-    const all = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion: await idp.signIdJag({ scope: 'todo.read unknown.scope' }) }, basic('lanyard-basic', SECRET));
+    const all = await postForm(
+      as.tokenEndpoint,
+      { grant_type: JWT_BEARER, assertion: await idp.signIdJag({ scope: 'todo.read unknown.scope' }) },
+      basic('lanyard-basic', SECRET),
+    );
     expect(all.body.scope).toBe('todo.read');
     const narrowed = await postForm(
       as.tokenEndpoint,
@@ -273,7 +305,11 @@ describe('resource AS jwt-bearer grant', () => {
     expect(jwt.status, JSON.stringify(jwt.body)).toBe(200);
     expect(as.verifyAccessToken(jwt.body.access_token as string)?.clientId).toBe('lanyard-jwt');
 
-    const none = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion: await idp.signIdJag({ client_id: 'lanyard-public' }), client_id: 'lanyard-public' });
+    const none = await postForm(as.tokenEndpoint, {
+      grant_type: JWT_BEARER,
+      assertion: await idp.signIdJag({ client_id: 'lanyard-public' }),
+      client_id: 'lanyard-public',
+    });
     expect(none.status, JSON.stringify(none.body)).toBe(200);
     expect(as.verifyAccessToken(none.body.access_token as string)?.clientId).toBe('lanyard-public');
   });
@@ -281,7 +317,14 @@ describe('resource AS jwt-bearer grant', () => {
   it('rejects a private_key_jwt assertion signed by another key, or with the wrong audience', async () => {
     const other = await generateKeyPair('ES256');
     const sign = (key: SigningKey, aud: string) =>
-      new SignJWT({ jti: randomUUID() }).setProtectedHeader({ alg: 'ES256' }).setIssuer('lanyard-jwt').setSubject('lanyard-jwt').setAudience(aud).setIssuedAt().setExpirationTime('60s').sign(key);
+      new SignJWT({ jti: randomUUID() })
+        .setProtectedHeader({ alg: 'ES256' })
+        .setIssuer('lanyard-jwt')
+        .setSubject('lanyard-jwt')
+        .setAudience(aud)
+        .setIssuedAt()
+        .setExpirationTime('60s')
+        .sign(key);
     for (const ca of [await sign(other.privateKey, as.issuer), await sign(jwtClientKey, 'https://elsewhere.example.com')]) {
       const r = await postForm(as.tokenEndpoint, {
         grant_type: JWT_BEARER,
@@ -296,7 +339,11 @@ describe('resource AS jwt-bearer grant', () => {
 
   it('rejects a wrong client secret: 401 invalid_client, with a Basic challenge for Basic', async () => {
     const before = as.counters.rejections['invalid_client:bad_secret'] ?? 0;
-    const r = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion: await idp.signIdJag() }, basic('lanyard-basic', 'wrong'));
+    const r = await postForm(
+      as.tokenEndpoint,
+      { grant_type: JWT_BEARER, assertion: await idp.signIdJag() },
+      basic('lanyard-basic', 'wrong'),
+    );
     expect(r.status).toBe(401);
     expect(r.body.error).toBe('invalid_client');
     expect(r.headers.get('www-authenticate')).toMatch(/^Basic /);
@@ -332,7 +379,13 @@ describe('resource AS jwt-bearer grant', () => {
       reason: 'signature',
       description: /signature/,
     },
-    { rule: 'wrong typ', make: async () => ({ assertion: await idp.signIdJag({}, { typ: 'JWT' }) }), error: 'invalid_grant', reason: 'typ', description: /typ/ },
+    {
+      rule: 'wrong typ',
+      make: async () => ({ assertion: await idp.signIdJag({}, { typ: 'JWT' }) }),
+      error: 'invalid_grant',
+      reason: 'typ',
+      description: /typ/,
+    },
     {
       rule: 'wrong iss',
       make: async () => ({ assertion: await idp.signIdJag({ iss: 'https://other-idp.example.com' }) }),
@@ -389,7 +442,13 @@ describe('resource AS jwt-bearer grant', () => {
       reason: 'iat',
       description: /future/,
     },
-    { rule: 'no jti', make: async () => ({ assertion: await idp.signIdJag({}, { omit: ['jti'] }) }), error: 'invalid_grant', reason: 'jti', description: /jti/ },
+    {
+      rule: 'no jti',
+      make: async () => ({ assertion: await idp.signIdJag({}, { omit: ['jti'] }) }),
+      error: 'invalid_grant',
+      reason: 'jti',
+      description: /jti/,
+    },
     {
       rule: 'scope beyond the ID-JAG',
       make: async () => ({ assertion: await idp.signIdJag({ scope: 'todo.read' }), scope: 'todo.admin' }),
@@ -411,13 +470,21 @@ describe('resource AS jwt-bearer grant', () => {
   });
 
   it('accepts an ID-JAG expired within the clock skew', async () => {
-    const r = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion: await idp.signIdJag({ iat: now() - 300, exp: now() - 10 }) }, basic('lanyard-basic', SECRET));
+    const r = await postForm(
+      as.tokenEndpoint,
+      { grant_type: JWT_BEARER, assertion: await idp.signIdJag({ iat: now() - 300, exp: now() - 10 }) },
+      basic('lanyard-basic', SECRET),
+    );
     expect(r.status).toBe(200);
   });
 
   it('rejects a replayed jti, but a refused attempt does not consume it', async () => {
     const assertion = await idp.signIdJag({ scope: 'todo.read' });
-    const refused = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion, scope: 'todo.admin' }, basic('lanyard-basic', SECRET));
+    const refused = await postForm(
+      as.tokenEndpoint,
+      { grant_type: JWT_BEARER, assertion, scope: 'todo.admin' },
+      basic('lanyard-basic', SECRET),
+    );
     expect(refused.body.error).toBe('invalid_scope');
     const first = await postForm(as.tokenEndpoint, { grant_type: JWT_BEARER, assertion }, basic('lanyard-basic', SECRET));
     expect(first.status).toBe(200);
@@ -440,7 +507,11 @@ describe('resource AS jwt-bearer grant', () => {
     try {
       const r = await postForm(
         strict.tokenEndpoint,
-        { grant_type: JWT_BEARER, assertion: await idp.signIdJag({ aud: strict.issuer, scope: 'todo.read' }), scope: 'todo.read todo.write' },
+        {
+          grant_type: JWT_BEARER,
+          assertion: await idp.signIdJag({ aud: strict.issuer, scope: 'todo.read' }),
+          scope: 'todo.read todo.write',
+        },
         basic('lanyard-basic', SECRET),
       );
       expect(r.body).toMatchObject({ error: 'invalid_scope', error_description: expect.stringMatching(/todo\.write/) });
@@ -465,7 +536,11 @@ describe('resource AS jwt-bearer grant', () => {
       accessTokenTtlSeconds: 1,
     });
     try {
-      const r = await postForm(short.tokenEndpoint, { grant_type: JWT_BEARER, client_id: 'lanyard-public', assertion: await idp.signIdJag({ aud: short.issuer, client_id: 'lanyard-public' }) });
+      const r = await postForm(short.tokenEndpoint, {
+        grant_type: JWT_BEARER,
+        client_id: 'lanyard-public',
+        assertion: await idp.signIdJag({ aud: short.issuer, client_id: 'lanyard-public' }),
+      });
       expect(r.body.expires_in).toBe(1);
       const t = r.body.access_token as string;
       expect(short.verifyAccessToken(t)).not.toBeNull();
@@ -486,7 +561,11 @@ describe('resource AS jwt-bearer grant', () => {
       scopes: ['todo.read'],
     });
     try {
-      const r = await postForm(blind.tokenEndpoint, { grant_type: JWT_BEARER, client_id: 'lanyard-public', assertion: await idp.signIdJag({ aud: blind.issuer, client_id: 'lanyard-public' }) });
+      const r = await postForm(blind.tokenEndpoint, {
+        grant_type: JWT_BEARER,
+        client_id: 'lanyard-public',
+        assertion: await idp.signIdJag({ aud: blind.issuer, client_id: 'lanyard-public' }),
+      });
       expect(r.status).toBe(503);
       expect(r.body.error).toBe('temporarily_unavailable');
       expect(blind.counters.rejections['temporarily_unavailable:jwks_unavailable']).toBe(1);
@@ -576,14 +655,22 @@ describe('MCP server protection', () => {
   });
 
   it('treats a non-Bearer Authorization as no token', async () => {
-    const res = await fetch(mcpTodo.url, { method: 'POST', headers: { Authorization: 'Basic Zm9vOmJhcg==', 'Content-Type': 'application/json' }, body: '{}' });
+    const res = await fetch(mcpTodo.url, {
+      method: 'POST',
+      headers: { Authorization: 'Basic Zm9vOmJhcg==', 'Content-Type': 'application/json' },
+      body: '{}',
+    });
     expect(res.status).toBe(401);
     expect(parseChallenge(res.headers.get('www-authenticate')).params).not.toHaveProperty('error');
   });
 
   it('answers an unknown token, and a token for another resource, with error="invalid_token"', async () => {
     for (const token of ['not-a-real-token', await accessToken({ resource: mcpDocs.url })]) {
-      const res = await fetch(mcpTodo.url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}' });
+      const res = await fetch(mcpTodo.url, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: '{}',
+      });
       expect(res.status).toBe(401);
       const c = parseChallenge(res.headers.get('www-authenticate'));
       expect(c.params).toMatchObject({ error: 'invalid_token', resource_metadata: mcpTodo.prmUrl, scope: 'todo.read' });
@@ -593,7 +680,11 @@ describe('MCP server protection', () => {
 
   it('answers a token without the base scopes with 403 insufficient_scope', async () => {
     const token = await accessToken({ resource: mcpTodo.url }, 'todo.write');
-    const res = await fetch(mcpTodo.url, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}' });
+    const res = await fetch(mcpTodo.url, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: '{}',
+    });
     expect(res.status).toBe(403);
     expect(parseChallenge(res.headers.get('www-authenticate')).params).toMatchObject({ error: 'insufficient_scope', scope: 'todo.read' });
   });
@@ -624,7 +715,10 @@ describe('MCP server protection', () => {
     });
     try {
       const prm = await getJson(hostile.prmUrl);
-      expect(prm.body).toMatchObject({ authorization_servers: ['https://evil.example.com'], resource: 'https://elsewhere.example.com/mcp' });
+      expect(prm.body).toMatchObject({
+        authorization_servers: ['https://evil.example.com'],
+        resource: 'https://elsewhere.example.com/mcp',
+      });
       const res = await fetch(hostile.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
       expect(parseChallenge(res.headers.get('www-authenticate')).params).toEqual({ scope: 'todo.read' });
     } finally {
@@ -647,7 +741,9 @@ describe('MCP server features over the SDK v2 client', () => {
 
   it('lists tools, resources, templates and prompts, and completes arguments', async () => {
     const tools = (await ada.client.listTools()).tools.map((t) => t.name);
-    expect(tools).toEqual(expect.arrayContaining(['whoami', 'echo', 'add', 'slow_count', 'log_demo', 'ask_user', 'summarize', 'list_roots', 'admin_purge']));
+    expect(tools).toEqual(
+      expect.arrayContaining(['whoami', 'echo', 'add', 'slow_count', 'log_demo', 'ask_user', 'summarize', 'list_roots', 'admin_purge']),
+    );
     const resources = (await ada.client.listResources()).resources.map((r) => r.uri);
     expect(resources).toEqual(['sandbox://todo/readme', 'sandbox://todo/counter']);
     const templates = (await ada.client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
@@ -655,7 +751,10 @@ describe('MCP server features over the SDK v2 client', () => {
     const prompts = (await ada.client.listPrompts()).prompts;
     expect(prompts.map((p) => p.name)).toEqual(['greet']);
 
-    const promptCompletion = await ada.client.complete({ ref: { type: 'ref/prompt', name: 'greet' }, argument: { name: 'name', value: 'a' } });
+    const promptCompletion = await ada.client.complete({
+      ref: { type: 'ref/prompt', name: 'greet' },
+      argument: { name: 'name', value: 'a' },
+    });
     expect(promptCompletion.completion.values).toEqual(['Ada', 'Alan']);
     const itemCompletion = await ada.client.complete({
       ref: { type: 'ref/resource', uri: 'sandbox://todo/items/{itemId}' },
@@ -668,12 +767,23 @@ describe('MCP server features over the SDK v2 client', () => {
     const item = await ada.client.readResource({ uri: 'sandbox://todo/items/beta' });
     expect(JSON.parse((item.contents[0] as { text: string }).text)).toEqual({ id: 'beta', server: 'todo' });
     const caps = ada.client.getServerCapabilities();
-    expect(caps).toMatchObject({ tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, logging: {}, completions: {} });
+    expect(caps).toMatchObject({
+      tools: { listChanged: true },
+      resources: { subscribe: true, listChanged: true },
+      logging: {},
+      completions: {},
+    });
   });
 
   it('calls whoami (per-user identity from the token) and add', async () => {
     const me = JSON.parse(textOf(await ada.client.callTool({ name: 'whoami', arguments: {} })));
-    expect(me).toEqual({ server: 'todo', sub: 'user-ada', email: 'ada@example.com', scopes: ['todo.read', 'todo.write'], clientId: 'lanyard-basic' });
+    expect(me).toEqual({
+      server: 'todo',
+      sub: 'user-ada',
+      email: 'ada@example.com',
+      scopes: ['todo.read', 'todo.write'],
+      clientId: 'lanyard-basic',
+    });
     expect(JSON.stringify(me)).not.toContain(token);
     expect(textOf(await ada.client.callTool({ name: 'add', arguments: { a: 2, b: 40 } }))).toBe('42');
 
@@ -708,12 +818,18 @@ describe('MCP server features over the SDK v2 client', () => {
 
   it('reports progress from slow_count and honours cancellation', async () => {
     const progress: number[] = [];
-    const result = await ada.client.callTool({ name: 'slow_count', arguments: { steps: 4, delayMs: 5 } }, { onprogress: (p) => progress.push(p.progress) });
+    const result = await ada.client.callTool(
+      { name: 'slow_count', arguments: { steps: 4, delayMs: 5 } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
     expect(textOf(result)).toBe('counted to 4');
     expect(progress).toEqual([1, 2, 3, 4]);
 
     const ac = new AbortController();
-    const pending = ada.client.callTool({ name: 'slow_count', arguments: { steps: 50, delayMs: 20 } }, { signal: ac.signal, onprogress: () => ac.abort() });
+    const pending = ada.client.callTool(
+      { name: 'slow_count', arguments: { steps: 50, delayMs: 20 } },
+      { signal: ac.signal, onprogress: () => ac.abort() },
+    );
     await expect(pending).rejects.toThrow();
     // The session is still healthy after a cancelled call.
     expect(textOf(await ada.client.callTool({ name: 'echo', arguments: { text: 'still here' } }))).toBe('echo: still here');
@@ -731,7 +847,9 @@ describe('MCP server features over the SDK v2 client', () => {
     const ask = JSON.parse(textOf(await ada.client.callTool({ name: 'ask_user', arguments: { question: 'Favourite colour?' } })));
     expect(ask).toEqual({ action: 'accept', answer: 'teal' });
     expect(textOf(await ada.client.callTool({ name: 'summarize', arguments: { text: 'hello world' } }))).toBe('summary of 22 chars');
-    expect(JSON.parse(textOf(await ada.client.callTool({ name: 'list_roots', arguments: {} })))).toEqual([{ uri: 'file:///work/project', name: 'project' }]);
+    expect(JSON.parse(textOf(await ada.client.callTool({ name: 'list_roots', arguments: {} })))).toEqual([
+      { uri: 'file:///work/project', name: 'project' },
+    ]);
   });
 
   it('notifies subscribers when the counter resource changes, and everyone when a tool is added', async () => {
@@ -755,7 +873,12 @@ describe('MCP server features over the SDK v2 client', () => {
     const other = await accessToken({ sub: 'user-mallory', resource: mcpTodo.url });
     const res = await fetch(mcpTodo.url, {
       method: 'POST',
-      headers: { Authorization: `Bearer ${other}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid },
+      headers: {
+        Authorization: `Bearer ${other}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'Mcp-Session-Id': sid,
+      },
       body: JSON.stringify({ jsonrpc: '2.0', id: 99, method: 'tools/list' }),
     });
     expect(res.status).toBe(404);
@@ -772,7 +895,13 @@ describe('MCP server sessions and scale', () => {
     const post = (id: string) =>
       fetch(mcpDocs.url, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': id, 'Mcp-Protocol-Version': c.client.getNegotiatedProtocolVersion()! },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          'Mcp-Session-Id': id,
+          'Mcp-Protocol-Version': c.client.getNegotiatedProtocolVersion()!,
+        },
         body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'ping' }),
       });
     const ok = await post(sid);

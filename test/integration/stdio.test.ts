@@ -33,12 +33,21 @@ let gateway: GatewayServer;
 let localAuth: LocalAuth;
 let runtime: { close(): Promise<void> };
 
-const INIT = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-test', version: '1' } } };
+const INIT = {
+  jsonrpc: '2.0',
+  id: 1,
+  method: 'initialize',
+  params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-test', version: '1' } },
+};
 const textOf = (result: unknown) => (result as { content: Array<{ text: string }> }).content[0]!.text;
 
 /** A stateless SDK server standing in for the aggregated /mcp endpoint (built elsewhere). */
 const aggregator = {
-  async handleRequest(req: Parameters<NodeStreamableHTTPServerTransport['handleRequest']>[0], res: Parameters<NodeStreamableHTTPServerTransport['handleRequest']>[1], parsedBody?: unknown) {
+  async handleRequest(
+    req: Parameters<NodeStreamableHTTPServerTransport['handleRequest']>[0],
+    res: Parameters<NodeStreamableHTTPServerTransport['handleRequest']>[1],
+    parsedBody?: unknown,
+  ) {
     const mcp = new McpServer({ name: 'aggregate-stub', version: '0' }, { capabilities: { tools: {} } });
     mcp.registerTool('stub_tool', { description: 'stub' }, () => ({ content: [{ type: 'text', text: 'from /mcp' }] }));
     const transport = new NodeStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
@@ -48,8 +57,16 @@ const aggregator = {
 };
 
 /** The CLI as an IDE starts it, with lines in and out. */
-function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; lines: () => Promise<Record<string, unknown>>; stderr: () => string; exit: Promise<number | null> } {
-  const child = spawn(process.execPath, [cli, 'stdio', ...args], { env: { ...process.env, LANYARD_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+function startCli(args: string[]): {
+  child: ChildProcessWithoutNullStreams;
+  lines: () => Promise<Record<string, unknown>>;
+  stderr: () => string;
+  exit: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [cli, 'stdio', ...args], {
+    env: { ...process.env, LANYARD_HOME: home },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let buffer = '';
   let errText = '';
   const queue: Array<Record<string, unknown>> = [];
@@ -75,7 +92,10 @@ function startCli(args: string[]): { child: ChildProcessWithoutNullStreams; line
 }
 
 beforeAll(async () => {
-  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], { cwd: root, encoding: 'utf8' });
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (build.status !== 0) throw new Error(`CLI build failed: ${build.stderr}`);
   sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 } });
   ({ home, cleanup } = await tempHome());
@@ -83,7 +103,12 @@ beforeAll(async () => {
   await engine.signIn('alice');
   localAuth = await LocalAuth.open(engine.secrets);
   const servers = sandbox.lanyardConfig().servers;
-  gateway = await startGatewayServer({ port: 0, localAuth, aggregator, relay: createRelay({ getServer: (id) => servers.find((s) => s.id === id), tokens: engine.tokens }) });
+  gateway = await startGatewayServer({
+    port: 0,
+    localAuth,
+    aggregator,
+    relay: createRelay({ getServer: (id) => servers.find((s) => s.id === id), tokens: engine.tokens }),
+  });
   runtime = await publishRuntime({ home, port: gateway.port, version: 'test', localAuth });
 });
 
@@ -100,7 +125,12 @@ describe('lanyard stdio (the built CLI)', () => {
   it('bridges an SDK client over stdio to /mcp/<id>: tools listed, calls made as alice, server→client requests answered', async () => {
     const client = new Client({ name: 'stdio-ide', version: '1' }, { capabilities: { elicitation: { form: {} } } });
     client.setRequestHandler('elicitation/create', async () => ({ action: 'accept', content: { answer: 'yes via stdio' } }));
-    const transport = new StdioClientTransport({ command: process.execPath, args: [cli, 'stdio', '--server', 'todo'], env: { ...process.env, LANYARD_HOME: home } as Record<string, string>, stderr: 'pipe' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [cli, 'stdio', '--server', 'todo'],
+      env: { ...process.env, LANYARD_HOME: home } as Record<string, string>,
+      stderr: 'pipe',
+    });
     await client.connect(transport);
     try {
       const tools = (await client.listTools()).tools.map((t) => t.name);
@@ -108,12 +138,22 @@ describe('lanyard stdio (the built CLI)', () => {
       const who = JSON.parse(textOf(await client.callTool({ name: 'whoami', arguments: {} }))) as { sub: string };
       expect(who.sub).toBe('00u-alice');
       const progress: number[] = [];
-      expect(textOf(await client.callTool({ name: 'slow_count', arguments: { steps: 3, delayMs: 20 } }, { onprogress: (p) => progress.push(p.progress) }))).toBe('counted to 3');
+      expect(
+        textOf(
+          await client.callTool(
+            { name: 'slow_count', arguments: { steps: 3, delayMs: 20 } },
+            { onprogress: (p) => progress.push(p.progress) },
+          ),
+        ),
+      ).toBe('counted to 3');
       // The SDK client handles notifications a microtask later than responses, so a last progress notification that
       // shares a read with the result can be dropped on the IDE side; the earlier ones prove the streaming.
       expect(progress.length).toBeGreaterThanOrEqual(2);
       expect(progress).toEqual([1, 2, 3].slice(0, progress.length));
-      expect(JSON.parse(textOf(await client.callTool({ name: 'ask_user', arguments: { question: 'ok?' } })))).toEqual({ action: 'accept', answer: 'yes via stdio' });
+      expect(JSON.parse(textOf(await client.callTool({ name: 'ask_user', arguments: { question: 'ok?' } })))).toEqual({
+        action: 'accept',
+        answer: 'yes via stdio',
+      });
     } finally {
       await client.close();
     }
@@ -123,7 +163,14 @@ describe('lanyard stdio (the built CLI)', () => {
 
   it('bridges to the aggregated /mcp without --server', async () => {
     const client = new Client({ name: 'stdio-ide', version: '1' }, { capabilities: {} });
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [cli, 'stdio'], env: { ...process.env, LANYARD_HOME: home } as Record<string, string>, stderr: 'pipe' }));
+    await client.connect(
+      new StdioClientTransport({
+        command: process.execPath,
+        args: [cli, 'stdio'],
+        env: { ...process.env, LANYARD_HOME: home } as Record<string, string>,
+        stderr: 'pipe',
+      }),
+    );
     try {
       expect(textOf(await client.callTool({ name: 'stub_tool', arguments: {} }))).toBe('from /mcp');
     } finally {
@@ -143,12 +190,18 @@ describe('lanyard stdio (the built CLI)', () => {
   it('answers a malformed line with a parse error and stays up', async () => {
     const cliRun = startCli(['--server', 'todo']);
     cliRun.child.stdin.write('this is not json\n');
-    expect(await cliRun.lines()).toEqual({ jsonrpc: '2.0', id: null, error: { code: -32700, message: expect.stringMatching(/Parse error/) as unknown } });
+    expect(await cliRun.lines()).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: -32700, message: expect.stringMatching(/Parse error/) as unknown },
+    });
     cliRun.child.stdin.write(`${JSON.stringify(INIT)}\n`);
     expect(await cliRun.lines()).toMatchObject({ id: 1, result: { protocolVersion: '2025-11-25' } });
     cliRun.child.stdin.write('{"jsonrpc":"2.0","id":2,"method":"tools/list"\n');
     expect(await cliRun.lines()).toMatchObject({ id: null, error: { code: -32700 } });
-    cliRun.child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n${JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' })}\n`);
+    cliRun.child.stdin.write(
+      `${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n${JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' })}\n`,
+    );
     const list = await cliRun.lines();
     expect(list).toMatchObject({ id: 3, result: { tools: expect.any(Array) as unknown } });
     cliRun.child.stdin.end();
@@ -198,7 +251,14 @@ describe('runStdioBridge finding the broker', () => {
     const { home: otherHome, cleanup: done } = await tempHome();
     try {
       const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
-      await writeRuntimeFile(otherHome, { pid: Number(dead), port: 1, url: 'http://127.0.0.1:1', startedAt: '', version: 'old', token: 'x'.repeat(43) });
+      await writeRuntimeFile(otherHome, {
+        pid: Number(dead),
+        port: 1,
+        url: 'http://127.0.0.1:1',
+        startedAt: '',
+        version: 'old',
+        token: 'x'.repeat(43),
+      });
       const streams = io();
       let started = 0;
       let published: { close(): Promise<void> } | undefined;
@@ -210,7 +270,10 @@ describe('runStdioBridge finding the broker', () => {
         startBroker: async () => {
           started++;
           // As `lanyard serve` would: listen, then publish the runtime file (a moment later).
-          setTimeout(() => void publishRuntime({ home: otherHome, port: gateway.port, version: 'test', localAuth }).then((p) => (published = p)), 100);
+          setTimeout(
+            () => void publishRuntime({ home: otherHome, port: gateway.port, version: 'test', localAuth }).then((p) => (published = p)),
+            100,
+          );
         },
       });
       streams.stdin.write(`${JSON.stringify(INIT)}\n`);
@@ -229,7 +292,13 @@ describe('runStdioBridge finding the broker', () => {
     const { home: emptyHome, cleanup: done } = await tempHome();
     try {
       const streams = io();
-      const code = await runStdioBridge({ home: emptyHome, ...streams, startTimeoutMs: 300, pollMs: 20, startBroker: async () => undefined });
+      const code = await runStdioBridge({
+        home: emptyHome,
+        ...streams,
+        startTimeoutMs: 300,
+        pollMs: 20,
+        startBroker: async () => undefined,
+      });
       expect(code).toBe(1);
       expect(streams.err()).toMatch(/did not start within 300 ms.*Fix: Run `lanyard serve`/s);
       expect(streams.out).toEqual([]);
@@ -247,9 +316,13 @@ describe('runStdioBridge finding the broker', () => {
     await localAuth.rotate();
     // publishRuntime rewrites the runtime file; the bridge's next request meets 401, re-reads it and retries.
     await new Promise((r) => setTimeout(r, 100));
-    streams.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'rotated' } } })}\n`);
+    streams.stdin.write(
+      `${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'rotated' } } })}\n`,
+    );
     await expect.poll(() => streams.out.find((l) => (JSON.parse(l) as { id?: number }).id === 2), { timeout: 5_000 }).toBeTruthy();
-    const reply = JSON.parse(streams.out.find((l) => (JSON.parse(l) as { id?: number }).id === 2)!) as { result?: { content: Array<{ text: string }> } };
+    const reply = JSON.parse(streams.out.find((l) => (JSON.parse(l) as { id?: number }).id === 2)!) as {
+      result?: { content: Array<{ text: string }> };
+    };
     expect(reply.result?.content[0]?.text).toBe('echo: rotated');
     streams.stdin.end();
     expect(await run).toBe(0);

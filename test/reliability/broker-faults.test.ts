@@ -36,7 +36,11 @@ async function callAgg(name: string, args: Record<string, unknown> = { text: 'hi
   return { ok: !result.isError, text: textOf(result), ms: performance.now() - started };
 }
 
-async function callRelay(name: string, args: Record<string, unknown> = { text: 'hi' }, client: Client = relay): Promise<{ ok: boolean; text: string; ms: number }> {
+async function callRelay(
+  name: string,
+  args: Record<string, unknown> = { text: 'hi' },
+  client: Client = relay,
+): Promise<{ ok: boolean; text: string; ms: number }> {
   const started = performance.now();
   try {
     const result = await client.callTool({ name, arguments: args });
@@ -160,10 +164,12 @@ describe('the whole broker under faults', () => {
     const slow = { steps: 50, delayMs: 100 };
     const started = performance.now();
     const inflightAgg = agg.callTool({ name: 'todo__slow_count', arguments: slow }, { onprogress: (p) => progressAgg.push(p.progress) });
-    const inflightRelay = relay.callTool({ name: 'slow_count', arguments: slow }, { onprogress: (p) => progressRelay.push(p.progress) }).then(
-      (r) => ({ ok: !r.isError, text: textOf(r) }),
-      (e: unknown) => ({ ok: false, text: e instanceof Error ? e.message : String(e) }),
-    );
+    const inflightRelay = relay
+      .callTool({ name: 'slow_count', arguments: slow }, { onprogress: (p) => progressRelay.push(p.progress) })
+      .then(
+        (r) => ({ ok: !r.isError, text: textOf(r) }),
+        (e: unknown) => ({ ok: false, text: e instanceof Error ? e.message : String(e) }),
+      );
     await vi.waitFor(() => expect(progressAgg.length > 1 && progressRelay.length > 1).toBe(true), { timeout: 5_000, interval: 20 });
     // The server process dies: every session is gone, the port refuses connections.
     todo.mcp.dropSessions();
@@ -184,7 +190,9 @@ describe('the whole broker under faults', () => {
     // Promptly: long before the 5 s the call would have taken, and nowhere near a request timeout.
     expect(aggMs).toBeLessThan(3_000);
     expect(relayMs).toBeLessThan(3_000);
-    console.log(`upstream killed mid-stream: /mcp error after ${aggMs.toFixed(0)} ms, /mcp/todo error after ${relayMs.toFixed(0)} ms (call started ${(killedAt - started).toFixed(0)} ms before the kill)`);
+    console.log(
+      `upstream killed mid-stream: /mcp error after ${aggMs.toFixed(0)} ms, /mcp/todo error after ${relayMs.toFixed(0)} ms (call started ${(killedAt - started).toFixed(0)} ms before the kill)`,
+    );
 
     // The server restarts on the same port (with no memory of the old sessions).
     await todo.mcp.setFault(null);
@@ -225,7 +233,9 @@ describe('the whole broker under faults', () => {
     const lateResult = await late.callTool({ name: 'todo__echo', arguments: { text: 'late' } });
     expect(lateResult.isError).toBe(true);
     expect(performance.now() - lateStarted).toBeLessThan(5_000);
-    console.log(`stalled upstream: /mcp error after ${aggResult.ms.toFixed(0)} ms, /mcp/todo error after ${relayResult.ms.toFixed(0)} ms (bounds ${TIMEOUTS.requestMs}/${TIMEOUTS.relayResponseMs} ms)`);
+    console.log(
+      `stalled upstream: /mcp error after ${aggResult.ms.toFixed(0)} ms, /mcp/todo error after ${relayResult.ms.toFixed(0)} ms (bounds ${TIMEOUTS.requestMs}/${TIMEOUTS.relayResponseMs} ms)`,
+    );
 
     await todo.mcp.setFault(null);
     expect((await callAgg('todo__echo', { text: 'unstalled' })).text).toBe('echo: unstalled');

@@ -34,7 +34,11 @@ export interface BrokerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startBrokerProcess(sandbox: Sandbox, home: string, options: { env?: Record<string, string> } = {}): Promise<BrokerProcess> {
+export async function startBrokerProcess(
+  sandbox: Sandbox,
+  home: string,
+  options: { env?: Record<string, string> } = {},
+): Promise<BrokerProcess> {
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(root, 'test/reliability/broker-child.ts')], {
     cwd: root,
     env: { ...process.env, LANYARD_HOME: home, LANYARD_LOG_LEVEL: 'info', ...options.env },

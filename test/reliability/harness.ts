@@ -66,7 +66,14 @@ export interface BrokerOnSandbox {
 
 export interface BrokerOnSandboxOptions {
   /** Servers to configure (default: the sandbox's own). */
-  servers?: Array<{ id: string; name: string; url: string; enabled: boolean; asClient?: { clientId: string; method: 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' }; expectedAsIssuer?: string }>;
+  servers?: Array<{
+    id: string;
+    name: string;
+    url: string;
+    enabled: boolean;
+    asClient?: { clientId: string; method: 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' };
+    expectedAsIssuer?: string;
+  }>;
   /** Extra keychain entries (beyond sandbox.lanyardSecrets()). */
   secrets?: Record<string, string>;
   fetch?: typeof fetch;
@@ -78,7 +85,11 @@ export interface BrokerOnSandboxOptions {
  * Writes what an admin or `lanyard setup` would provide for the sandbox into `home`: the config file (IdP, servers,
  * gateway on any free port) and the keychain entries (client secrets). Returns the instance's secret store.
  */
-export async function prepareHome(sandbox: Sandbox, home: string, options: Pick<BrokerOnSandboxOptions, 'servers' | 'secrets'> = {}): Promise<SecretStore> {
+export async function prepareHome(
+  sandbox: Sandbox,
+  home: string,
+  options: Pick<BrokerOnSandboxOptions, 'servers' | 'secrets'> = {},
+): Promise<SecretStore> {
   const lanyard = sandbox.lanyardConfig();
   const config = openConfigStore(home);
   config.update(() => ({ version: 1, idp: lanyard.idp, servers: options.servers ?? lanyard.servers, gateway: { port: 0 } }));
@@ -135,7 +146,12 @@ export async function startBrokerOnSandbox(sandbox: Sandbox, options: BrokerOnSa
     post(path, body, headers = {}) {
       return fetch(`${headless.url}${path}`, {
         method: 'POST',
-        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+          ...headers,
+        },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       });
     },

@@ -34,7 +34,12 @@ export async function startFake(handler: FakeHandler): Promise<FakeParty> {
       if (size <= 1024 * 1024) chunks.push(c);
     });
     req.on('end', () => {
-      const r: Received = { method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, body: Buffer.concat(chunks).toString('utf8') };
+      const r: Received = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: { ...req.headers },
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       received.push(r);
       Promise.resolve(handler(r, res)).catch(() => {
         if (!res.headersSent) res.writeHead(500).end();

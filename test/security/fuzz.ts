@@ -32,7 +32,7 @@ export class Rng {
     for (let i = 0; i < n; i++) out[i] = this.int(256);
     return out;
   }
-  text(n: number, alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789-_/.%~!$&\'()*+,;=:@'): string {
+  text(n: number, alphabet = "abcdefghijklmnopqrstuvwxyz0123456789-_/.%~!$&'()*+,;=:@"): string {
     let s = '';
     for (let i = 0; i < n; i++) s += alphabet[this.int(alphabet.length)];
     return s;
@@ -62,7 +62,12 @@ export function weirdValue(rng: Rng, depth = 0): unknown {
       return depth < 3 ? Array.from({ length: rng.int(5) }, () => weirdValue(rng, depth + 1)) : 1;
     case 9:
       // JSON.parse makes `__proto__` an own key (an object literal would set the prototype instead).
-      return depth < 3 ? { [rng.text(8)]: weirdValue(rng, depth + 1), ...(JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}') as object) } : 'leaf';
+      return depth < 3
+        ? {
+            [rng.text(8)]: weirdValue(rng, depth + 1),
+            ...(JSON.parse('{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}') as object),
+          }
+        : 'leaf';
     case 10:
       return nested(rng.pick([100, 5_000, 100_000]), rng.chance(0.5));
     case 11:
@@ -132,7 +137,18 @@ const METHODS = [
  * Tools the fuzzer may call: quick ones only. Tools that wait for a person (elicitation, sampling, roots) or count
  * slowly would legitimately take minutes, which is not what this test is about.
  */
-const AGG_TOOLS = ['todo__echo', 'todo__add', 'todo__whoami', 'wiki__echo', 'todo__admin_purge', 'lanyard_status', 'lanyard_sign_in', 'nope__echo', 'todo__', '__echo'];
+const AGG_TOOLS = [
+  'todo__echo',
+  'todo__add',
+  'todo__whoami',
+  'wiki__echo',
+  'todo__admin_purge',
+  'lanyard_status',
+  'lanyard_sign_in',
+  'nope__echo',
+  'todo__',
+  '__echo',
+];
 const RELAY_TOOLS = ['echo', 'add', 'whoami', 'admin_purge', 'nope'];
 
 export interface JsonRpcCase {
@@ -152,13 +168,21 @@ export function jsonRpcCase(rng: Rng, options: { relay: boolean; maxBytes?: numb
   const tool = options.relay ? rng.pick(RELAY_TOOLS) : rng.pick(AGG_TOOLS);
   const params: Record<string, unknown> =
     method === 'initialize'
-      ? { protocolVersion: rng.pick(['2025-11-25', '2025-06-18', '1999-01-01', '']), capabilities: rng.chance(0.8) ? {} : weirdValue(rng), clientInfo: { name: rng.chance(0.9) ? 'fuzz' : weirdValue(rng), version: '1' } }
+      ? {
+          protocolVersion: rng.pick(['2025-11-25', '2025-06-18', '1999-01-01', '']),
+          capabilities: rng.chance(0.8) ? {} : weirdValue(rng),
+          clientInfo: { name: rng.chance(0.9) ? 'fuzz' : weirdValue(rng), version: '1' },
+        }
       : method === 'tools/call'
         ? { name: rng.chance(0.85) ? tool : weirdValue(rng), arguments: rng.chance(0.5) ? { text: 'fuzz', a: 1, b: 2 } : weirdValue(rng) }
         : method === 'logging/setLevel'
           ? { level: rng.pick(['debug', 'info', 'emergency', 'LOUD', '']) }
           : method === 'resources/read' || method === 'resources/subscribe'
-            ? { uri: rng.chance(0.7) ? rng.pick(['sandbox://todo/readme', 'sandbox://wiki/readme', 'sandbox://todo/items/alpha']) : weirdValue(rng) }
+            ? {
+                uri: rng.chance(0.7)
+                  ? rng.pick(['sandbox://todo/readme', 'sandbox://wiki/readme', 'sandbox://todo/items/alpha'])
+                  : weirdValue(rng),
+              }
             : rng.chance(0.6)
               ? {}
               : (weirdValue(rng) as Record<string, unknown>);
@@ -216,7 +240,8 @@ export function jsonRpcCase(rng: Rng, options: { relay: boolean; maxBytes?: numb
     default:
       text = toJson(message);
   }
-  if (options.maxBytes !== undefined && Buffer.byteLength(text) > options.maxBytes) return { text: text.slice(0, options.maxBytes), label: 'truncated (size)' };
+  if (options.maxBytes !== undefined && Buffer.byteLength(text) > options.maxBytes)
+    return { text: text.slice(0, options.maxBytes), label: 'truncated (size)' };
   return { text, label, ...(wellFormed && typeof message.id !== 'undefined' ? { id: message.id as string | number } : {}) };
 }
 
@@ -225,7 +250,18 @@ export function jsonRpcCase(rng: Rng, options: { relay: boolean; maxBytes?: numb
 
 /** /api methods that only read. Everything else is only ever sent a body its schema must refuse. */
 export const SAFE_API = ['status', 'listServers', 'recentActivity', 'getSettings', 'listTools'];
-export const MUTATING_API = ['signIn', 'signOut', 'addServer', 'removeServer', 'setServerEnabled', 'probeUrl', 'testServer', 'connectIde', 'disconnectIde', 'updateSettings'];
+export const MUTATING_API = [
+  'signIn',
+  'signOut',
+  'addServer',
+  'removeServer',
+  'setServerEnabled',
+  'probeUrl',
+  'testServer',
+  'connectIde',
+  'disconnectIde',
+  'updateSettings',
+];
 /** Bodies no control method accepts (none is an object: every input schema is an object). Never empty or `null`. */
 const REFUSED_API_BODIES = ['[]', '"x"', '42', 'true', '[{}]', '{', '{"a":', '\u0000\u0001', 'nul', '{}}'];
 
@@ -246,7 +282,23 @@ export interface HttpContext {
 }
 
 function mcpPath(rng: Rng): string {
-  return rng.pick(['/mcp', '/mcp', '/mcp', '/mcp/', '/mcp/todo', '/mcp/todo', '/mcp/wiki', '/mcp/nope', '/mcp/TODO', '/mcp/todo/extra', '/mcp/todo?x=1&x=2', '/mcp/%2e%2e/api/status', '/mcp/..%2f..%2fetc%2fpasswd', '/mcp/-', `/mcp/${'a'.repeat(40)}`]);
+  return rng.pick([
+    '/mcp',
+    '/mcp',
+    '/mcp',
+    '/mcp/',
+    '/mcp/todo',
+    '/mcp/todo',
+    '/mcp/wiki',
+    '/mcp/nope',
+    '/mcp/TODO',
+    '/mcp/todo/extra',
+    '/mcp/todo?x=1&x=2',
+    '/mcp/%2e%2e/api/status',
+    '/mcp/..%2f..%2fetc%2fpasswd',
+    '/mcp/-',
+    `/mcp/${'a'.repeat(40)}`,
+  ]);
 }
 
 function otherPath(rng: Rng): string {
@@ -287,10 +339,19 @@ export function httpCase(rng: Rng, ctx: HttpContext): HttpCase {
       () => rng.bytes(1 + rng.int(300)),
       () => Buffer.from(`${rng.text(20)}\r\n\r\n`),
       () => Buffer.from(`GET /mcp HTTP/9.9\r\nHost: 127.0.0.1:${ctx.port}\r\n\r\n`),
-      () => Buffer.from(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`),
-      () => Buffer.from(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ${ctx.token}\r\n\r\nzz\r\nnot-hex\r\n`),
+      () =>
+        Buffer.from(
+          `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+        ),
+      () =>
+        Buffer.from(
+          `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\nTransfer-Encoding: chunked\r\nAuthorization: Bearer ${ctx.token}\r\n\r\nzz\r\nnot-hex\r\n`,
+        ),
       () => Buffer.from(`GET /mcp HTTP/1.1\r\n${'X-Pad: '.concat('a'.repeat(20_000))}\r\n\r\n`),
-      () => Buffer.from(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\n${Array.from({ length: 3_000 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n`),
+      () =>
+        Buffer.from(
+          `GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\n${Array.from({ length: 3_000 }, (_, i) => `X-${i}: ${i}\r\n`).join('')}\r\n`,
+        ),
       () => Buffer.from(`GET /mcp HTTP/1.1\r\nHo st: x\r\n\r\n`),
       () => Buffer.from(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${ctx.port}\r\n folded: continuation\r\n\r\n`),
       () => Buffer.from('\r\n\r\n\r\n'),
@@ -316,7 +377,10 @@ export function httpCase(rng: Rng, ctx: HttpContext): HttpCase {
   if (method === 'POST' || rng.chance(0.05)) {
     if (isApi) {
       const name = path.slice('/api/'.length);
-      body = SAFE_API.includes(name) && rng.chance(0.7) ? rng.pick(['{}', '{"limit":5}', '{"limit":-1}', '{"id":"todo"}', '{"id":"nope"}', '{"x":1}', toJson(weirdValue(rng))]) : rng.pick(REFUSED_API_BODIES);
+      body =
+        SAFE_API.includes(name) && rng.chance(0.7)
+          ? rng.pick(['{}', '{"limit":5}', '{"limit":-1}', '{"id":"todo"}', '{"id":"nope"}', '{"x":1}', toJson(weirdValue(rng))])
+          : rng.pick(REFUSED_API_BODIES);
       label += ' (control API)';
     } else if (rng.chance(0.03)) {
       body = 'x'.repeat(4 * 1024 * 1024 + 1 + rng.int(1000)); // just over the 4 MiB limit
@@ -334,26 +398,90 @@ export function httpCase(rng: Rng, ctx: HttpContext): HttpCase {
   const hostChoice = rng.int(20);
   if (hostChoice === 0) {
     /* no Host */
-  } else if (hostChoice === 1) headers += header('Host', rng.pick(['evil.example', `evil.example:${ctx.port}`, '127.0.0.1', `localhost:${ctx.port + 1}`, `127.0.0.1:${ctx.port}.evil.example`, '[::1]', `0.0.0.0:${ctx.port}`, 'x'.repeat(5_000)]));
+  } else if (hostChoice === 1)
+    headers += header(
+      'Host',
+      rng.pick([
+        'evil.example',
+        `evil.example:${ctx.port}`,
+        '127.0.0.1',
+        `localhost:${ctx.port + 1}`,
+        `127.0.0.1:${ctx.port}.evil.example`,
+        '[::1]',
+        `0.0.0.0:${ctx.port}`,
+        'x'.repeat(5_000),
+      ]),
+    );
   else if (hostChoice === 2) headers += header('Host', `127.0.0.1:${ctx.port}`) + header('Host', 'evil.example');
   else headers += header('Host', rng.pick([`127.0.0.1:${ctx.port}`, `localhost:${ctx.port}`, `LOCALHOST:${ctx.port}`]));
 
   const authChoice = rng.int(20);
   if (authChoice === 0) {
     /* no token */
-  } else if (authChoice === 1) headers += header('Authorization', rng.pick(['Bearer', 'Bearer ', `Bearer ${ctx.token.slice(0, -1)}`, `Bearer ${ctx.token}x`, `Basic ${Buffer.from(`u:${ctx.token}`).toString('base64')}`, `Bearer ${'A'.repeat(43)}`, `Bearer ${ctx.token} extra`, 'x'.repeat(8_000)]));
+  } else if (authChoice === 1)
+    headers += header(
+      'Authorization',
+      rng.pick([
+        'Bearer',
+        'Bearer ',
+        `Bearer ${ctx.token.slice(0, -1)}`,
+        `Bearer ${ctx.token}x`,
+        `Basic ${Buffer.from(`u:${ctx.token}`).toString('base64')}`,
+        `Bearer ${'A'.repeat(43)}`,
+        `Bearer ${ctx.token} extra`,
+        'x'.repeat(8_000),
+      ]),
+    );
   else if (authChoice === 2) headers += header('Authorization', 'Bearer wrong') + header('Authorization', `Bearer ${ctx.token}`);
-  else if (authChoice === 3) headers += header('Cookie', rng.pick([`lanyard_session=${ctx.token}`, 'lanyard_session=guess', 'lanyard_dashboard=guess', `a=b; lanyard_session=${'x'.repeat(43)}`]));
+  else if (authChoice === 3)
+    headers += header(
+      'Cookie',
+      rng.pick([
+        `lanyard_session=${ctx.token}`,
+        'lanyard_session=guess',
+        'lanyard_dashboard=guess',
+        `a=b; lanyard_session=${'x'.repeat(43)}`,
+      ]),
+    );
   else headers += header('Authorization', `${rng.pick(['Bearer', 'bearer', 'BEARER'])} ${ctx.token}`);
 
-  if (rng.chance(0.1)) headers += header('Origin', rng.pick(['http://evil.example', 'null', `http://127.0.0.1:${ctx.port}`, `http://localhost:${ctx.port + 1}`, 'file://', 'vscode-webview://abc', 'http://127.0.0.1.evil.example', '']));
+  if (rng.chance(0.1))
+    headers += header(
+      'Origin',
+      rng.pick([
+        'http://evil.example',
+        'null',
+        `http://127.0.0.1:${ctx.port}`,
+        `http://localhost:${ctx.port + 1}`,
+        'file://',
+        'vscode-webview://abc',
+        'http://127.0.0.1.evil.example',
+        '',
+      ]),
+    );
   if (rng.chance(0.05)) headers += header('Access-Control-Request-Method', 'POST');
-  headers += header('Content-Type', rng.chance(0.85) ? 'application/json' : rng.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=--x', 'application/json; charset=utf-16', '', 'x'.repeat(3_000)]));
-  headers += header('Accept', rng.chance(0.85) ? 'application/json, text/event-stream' : rng.pick(['text/html', '*/*', 'application/json', 'text/event-stream', '']));
+  headers += header(
+    'Content-Type',
+    rng.chance(0.85)
+      ? 'application/json'
+      : rng.pick([
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=--x',
+          'application/json; charset=utf-16',
+          '',
+          'x'.repeat(3_000),
+        ]),
+  );
+  headers += header(
+    'Accept',
+    rng.chance(0.85) ? 'application/json, text/event-stream' : rng.pick(['text/html', '*/*', 'application/json', 'text/event-stream', '']),
+  );
   const live = ctx.sessions.get(path.startsWith('/mcp/') && path.length > 5 ? '/mcp/todo' : '/mcp') ?? [];
   const sid = rng.int(10);
   if (sid < 5 && live.length) headers += header('Mcp-Session-Id', rng.pick(live));
-  else if (sid === 5) headers += header('Mcp-Session-Id', rng.pick(['00000000-0000-0000-0000-000000000000', 'x'.repeat(10_000), '../../etc', '', '\u00ff']));
+  else if (sid === 5)
+    headers += header('Mcp-Session-Id', rng.pick(['00000000-0000-0000-0000-000000000000', 'x'.repeat(10_000), '../../etc', '', '\u00ff']));
   if (rng.chance(0.3)) headers += header('Mcp-Protocol-Version', rng.pick(['2025-11-25', '2025-06-18', 'garbage', '9999-99-99']));
   if (rng.chance(0.03)) headers += header('Last-Event-ID', rng.text(20));
   if (rng.chance(0.05)) for (let i = 0; i < rng.pick([50, 500]); i++) headers += header(`X-Junk-${i}`, rng.text(20));
@@ -413,7 +541,13 @@ export function rawExchange(port: number, c: Pick<HttpCase, 'bytes' | 'truncated
       clearTimeout(timer);
       socket.destroy();
       const result = parse(data);
-      resolve({ ...result, closedWithoutAnswer: result.status === undefined && !extra.timedOut, timedOut: false, ms: performance.now() - started, ...extra });
+      resolve({
+        ...result,
+        closedWithoutAnswer: result.status === undefined && !extra.timedOut,
+        timedOut: false,
+        ms: performance.now() - started,
+        ...extra,
+      });
     };
     const timer = setTimeout(() => finish({ timedOut: true }), timeoutMs);
     socket.on('data', (d: Buffer) => {
@@ -450,7 +584,8 @@ function parse(all: Buffer): Pick<RawResult, 'status' | 'headers' | 'body'> & { 
   const rawBody = data.subarray(end + 4);
   // Whatever follows a Content-Length body belongs to the next answer (a pipelined leftover of a lying request).
   const length = Number(headers['content-length']);
-  const body = headers['transfer-encoding'] === 'chunked' ? dechunk(rawBody) : Number.isFinite(length) ? rawBody.subarray(0, length) : rawBody;
+  const body =
+    headers['transfer-encoding'] === 'chunked' ? dechunk(rawBody) : Number.isFinite(length) ? rawBody.subarray(0, length) : rawBody;
   return { ...(m ? { status: Number(m[1]) } : {}), headers, body, rawBody };
 }
 

@@ -49,7 +49,11 @@ const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 async function normalCallsWork(): Promise<void> {
   for (const suffix of ['', '/todo']) {
     const client = new Client({ name: 'after-fuzz', version: '1' }, { capabilities: {} });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp${suffix}`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${broker.url}/mcp${suffix}`), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
     try {
       const result = await client.callTool({ name: suffix ? 'echo' : 'todo__echo', arguments: { text: 'still here' } });
       expect(textOf(result)).toBe('echo: still here');
@@ -60,7 +64,10 @@ async function normalCallsWork(): Promise<void> {
 }
 
 beforeAll(async () => {
-  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], { cwd: root, encoding: 'utf8' });
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (build.status !== 0) throw new Error(`CLI build failed: ${build.stderr}`);
   sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 3600 } });
   ({ home, cleanup: cleanupHome } = await tempHome());
@@ -116,7 +123,9 @@ function problem(c: { label: string; path: string; method: string; truncated: bo
   const body = r.body.toString('utf8');
   if (!type.startsWith('application/json')) {
     // The dashboard's static files answer 404/405 in plain text; everything else speaks JSON.
-    return c.path.startsWith('/mcp') || c.path.startsWith('/api') || c.path === '/healthz' ? `HTTP ${r.status} with ${type || 'no'} content type` : undefined;
+    return c.path.startsWith('/mcp') || c.path.startsWith('/api') || c.path === '/healthz'
+      ? `HTTP ${r.status} with ${type || 'no'} content type`
+      : undefined;
   }
   let parsed: { jsonrpc?: unknown; error?: { code?: unknown; message?: unknown } | unknown; ok?: unknown };
   try {
@@ -126,7 +135,8 @@ function problem(c: { label: string; path: string; method: string; truncated: bo
   }
   const error = parsed.error as { code?: unknown; message?: unknown } | undefined;
   if (parsed.ok === false && typeof error?.message === 'string' && typeof error.code === 'string') return undefined; // control API
-  if (parsed.jsonrpc === '2.0' && typeof error?.code === 'number' && typeof error.message === 'string' && error.message.length > 0) return undefined;
+  if (parsed.jsonrpc === '2.0' && typeof error?.code === 'number' && typeof error.message === 'string' && error.message.length > 0)
+    return undefined;
   return `HTTP ${r.status} without a JSON-RPC error: ${body.slice(0, 200)}`;
 }
 
@@ -180,7 +190,12 @@ describe('hostile input to the local endpoint', () => {
       const r = await fetch(`${broker.url}${group}`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz-seed', version: '1' } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 0,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz-seed', version: '1' } },
+        }),
       });
       await r.body?.cancel();
       const sid = r.headers.get('mcp-session-id');
@@ -194,11 +209,22 @@ describe('hostile input to the local endpoint', () => {
     expect(broker.alive()).toBe(true);
     await normalCallsWork();
     const after: MemorySample = await broker.memory();
-    const status = (await (await fetch(`${broker.url}/api/status`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}' })).json()) as { ok: boolean; value: { ideSessions: unknown[] } };
+    const status = (await (
+      await fetch(`${broker.url}/api/status`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: '{}',
+      })
+    ).json()) as { ok: boolean; value: { ideSessions: unknown[] } };
     const openSessions = status.value.ideSessions.length;
 
-    const histogram = [...statuses.entries()].sort().map(([k, v]) => `${k}×${v}`).join(' ');
-    report.push(`HTTP: ${sent} requests (${mb(bytes)}) in ${(elapsed / 1000).toFixed(1)} s, ${HTTP_WORKERS} at a time; answers: ${histogram}; slowest ${slowest.toFixed(0)} ms; large uploads reset before the early answer was read: ${resetMidUpload}`);
+    const histogram = [...statuses.entries()]
+      .sort()
+      .map(([k, v]) => `${k}×${v}`)
+      .join(' ');
+    report.push(
+      `HTTP: ${sent} requests (${mb(bytes)}) in ${(elapsed / 1000).toFixed(1)} s, ${HTTP_WORKERS} at a time; answers: ${histogram}; slowest ${slowest.toFixed(0)} ms; large uploads reset before the early answer was read: ${resetMidUpload}`,
+    );
     report.push(
       `broker memory (after ${before.gc ? 'forced GC' : 'no GC available'}): heapUsed ${mb(before.heapUsed)} → ${mb(after.heapUsed)} (${after.heapUsed >= before.heapUsed ? '+' : ''}${mb(after.heapUsed - before.heapUsed)}), rss ${mb(before.rss)} → ${mb(after.rss)} (${after.rss >= before.rss ? '+' : ''}${mb(after.rss - before.rss)})`,
     );
@@ -220,18 +246,37 @@ describe('sessions nobody ends', () => {
       const r = await fetch(`${broker.url}/mcp`, {
         method: 'POST',
         headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'crashing-ide', version: '1' } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 0,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'crashing-ide', version: '1' } },
+        }),
       });
       await r.text();
       return r.headers.get('mcp-session-id');
     };
     const status = async () =>
-      ((await (await fetch(`${broker.url}/api/status`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}' })).json()) as { value: { ideSessions: unknown[] } }).value.ideSessions.length;
+      (
+        (await (
+          await fetch(`${broker.url}/api/status`, {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+            body: '{}',
+          })
+        ).json()) as { value: { ideSessions: unknown[] } }
+      ).value.ideSessions.length;
     const ping = async (sid: string) =>
       (
         await fetch(`${broker.url}/mcp`, {
           method: 'POST',
-          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid, 'Mcp-Protocol-Version': '2025-11-25' },
+          headers: {
+            Authorization: `Bearer ${token}`,
+            'Content-Type': 'application/json',
+            Accept: 'application/json, text/event-stream',
+            'Mcp-Session-Id': sid,
+            'Mcp-Protocol-Version': '2025-11-25',
+          },
           body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
         })
       ).status;
@@ -301,7 +346,10 @@ interface BridgeRun {
 }
 
 function startBridge(args: string[]): BridgeRun {
-  const child = spawn(process.execPath, [cli, 'stdio', ...args], { env: { ...process.env, LANYARD_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'stdio', ...args], {
+    env: { ...process.env, LANYARD_HOME: home },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const messages: Array<Record<string, unknown>> = [];
   const badStdout: string[] = [];
   let buffer = '';
@@ -354,7 +402,8 @@ function expectedAnswer(line: string): { kind: 'none' } | { kind: 'id'; id: stri
   const m = value as { jsonrpc?: unknown; id?: unknown; method?: unknown; result?: unknown; error?: unknown };
   const id = typeof m.id === 'string' || typeof m.id === 'number' ? m.id : undefined;
   if (m.jsonrpc !== '2.0') return id !== undefined ? { kind: 'id', id } : { kind: 'error' };
-  if (typeof m.method === 'string') return id !== undefined ? { kind: 'id', id } : m.id === undefined ? { kind: 'none' } : { kind: 'error' };
+  if (typeof m.method === 'string')
+    return id !== undefined ? { kind: 'id', id } : m.id === undefined ? { kind: 'none' } : { kind: 'error' };
   if (m.method !== undefined) return id !== undefined ? { kind: 'id', id } : { kind: 'error' };
   // No method: a response to a server→client request (nobody waits for an answer to it) — or junk.
   if (id !== undefined && ('result' in m || 'error' in m)) return { kind: 'none' };
@@ -367,7 +416,14 @@ describe('hostile input to the stdio bridge', () => {
     const summary: string[] = [];
     for (const args of [[], ['--server', 'todo']]) {
       const bridge = startBridge(args);
-      bridge.send(JSON.stringify({ jsonrpc: '2.0', id: 'init', method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } } }));
+      bridge.send(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 'init',
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } },
+        }),
+      );
       await expect.poll(() => bridge.messages.some((m) => m.id === 'init'), { timeout: 10_000 }).toBe(true);
       bridge.send(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
       const wantIds = new Set<string | number>();
@@ -391,10 +447,14 @@ describe('hostile input to the stdio bridge', () => {
       bridge.send('{"jsonrpc":"2.0","id":"huge","method":"ping","params":{"pad":"' + 'x'.repeat(10 * 1024 * 1024 + 10) + '"}}');
       wantErrors++;
       bridge.send(JSON.stringify({ jsonrpc: '2.0', id: 'final', method: 'tools/list' }));
-      const answered = () => bridge.messages.filter((m) => (typeof m.id === 'string' || typeof m.id === 'number') && wantIds.has(m.id)).length;
+      const answered = () =>
+        bridge.messages.filter((m) => (typeof m.id === 'string' || typeof m.id === 'number') && wantIds.has(m.id)).length;
       const nullErrors = () => bridge.messages.filter((m) => m.id === null && m.error !== undefined).length;
       await expect
-        .poll(() => bridge.messages.some((m) => m.id === 'final') && answered() >= wantIds.size && nullErrors() >= wantErrors - 1, { timeout: 20_000, interval: 50 })
+        .poll(() => bridge.messages.some((m) => m.id === 'final') && answered() >= wantIds.size && nullErrors() >= wantErrors - 1, {
+          timeout: 20_000,
+          interval: 50,
+        })
         .toBe(true)
         .catch(() => undefined);
       const elapsed = performance.now() - started;
@@ -407,7 +467,10 @@ describe('hostile input to the stdio bridge', () => {
       expect(bridge.badStdout).toEqual([]);
       expect(missing.map((id) => sentLines.get(id))).toEqual([]);
       expect(nullErrors()).toBeGreaterThanOrEqual(wantErrors - 1);
-      expect(final, `answer to the last, valid request: ${JSON.stringify(final)?.slice(0, 300)}; stderr: ${bridge.stderr().slice(-500)}`).toBeDefined();
+      expect(
+        final,
+        `answer to the last, valid request: ${JSON.stringify(final)?.slice(0, 300)}; stderr: ${bridge.stderr().slice(-500)}`,
+      ).toBeDefined();
       expect(Array.isArray(final?.result?.tools), JSON.stringify(final).slice(0, 300)).toBe(true);
       expect(await bridge.end()).toBe(0);
     }

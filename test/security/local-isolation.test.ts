@@ -34,7 +34,10 @@ let broker: BrokerProcess;
 let token: string;
 
 beforeAll(async () => {
-  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], { cwd: root, encoding: 'utf8' });
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (build.status !== 0) throw new Error(`CLI build failed: ${build.stderr}`);
   sandbox = await startSandbox();
   // A home Lanyard creates itself (so its modes are Lanyard's doing), under a directory other users may traverse.
@@ -102,7 +105,13 @@ describe('another process on this machine', () => {
     const result = JSON.parse(await otherProcess(PROBE)) as Record<string, number[] | string>;
     for (const name of ['mcp', 'relay', 'status', 'signOut', 'events']) expect(result[name], name).toEqual([401, 401, 401]);
     // Still signed in (the intruder's signOut did nothing), and no IDE session was opened for it.
-    const status = (await (await fetch(`${broker.url}/api/status`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{}' })).json()) as {
+    const status = (await (
+      await fetch(`${broker.url}/api/status`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: '{}',
+      })
+    ).json()) as {
       value: { session: { status: string }; ideSessions: Array<{ clientName: string }> };
     };
     expect(status.value.session.status).toBe('signed_in');
@@ -111,15 +120,22 @@ describe('another process on this machine', () => {
     expect(result['run/broker.json']).toBe('READ');
   });
 
-  it.skipIf(typeof process.getuid !== 'function' || process.getuid() !== 0)('as another OS user: cannot read the runtime file or config, and gets 401 everywhere', async () => {
-    const result = JSON.parse(await otherProcess(PROBE, { uid: 65534, gid: 65534 })) as Record<string, number[] | string>;
-    for (const name of ['mcp', 'relay', 'status', 'signOut', 'events']) expect(result[name], name).toEqual([401, 401, 401]);
-    for (const file of ['run/broker.json', 'config.json', 'activity.jsonl']) expect(result[file], file).toBe('EACCES');
-  });
+  it.skipIf(typeof process.getuid !== 'function' || process.getuid() !== 0)(
+    'as another OS user: cannot read the runtime file or config, and gets 401 everywhere',
+    async () => {
+      const result = JSON.parse(await otherProcess(PROBE, { uid: 65534, gid: 65534 })) as Record<string, number[] | string>;
+      for (const name of ['mcp', 'relay', 'status', 'signOut', 'events']) expect(result[name], name).toEqual([401, 401, 401]);
+      for (const file of ['run/broker.json', 'config.json', 'activity.jsonl']) expect(result[file], file).toBe('EACCES');
+    },
+  );
 });
 
 /** One raw request with exactly these headers; resolves with the status code. */
-function raw(method: string, target: string, headers: Record<string, string | undefined>): Promise<{ status: number; allowOrigin: boolean }> {
+function raw(
+  method: string,
+  target: string,
+  headers: Record<string, string | undefined>,
+): Promise<{ status: number; allowOrigin: boolean }> {
   return new Promise((resolve, reject) => {
     const socket = connect(broker.port, '127.0.0.1');
     let data = '';
@@ -133,7 +149,12 @@ function raw(method: string, target: string, headers: Record<string, string | un
     });
     socket.on('error', reject);
     const body = method === 'POST' ? '{"jsonrpc":"2.0","id":1,"method":"ping"}' : '';
-    const lines = Object.entries({ ...headers, 'Content-Type': 'application/json', 'Content-Length': String(body.length), Connection: 'close' })
+    const lines = Object.entries({
+      ...headers,
+      'Content-Type': 'application/json',
+      'Content-Length': String(body.length),
+      Connection: 'close',
+    })
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => `${k}: ${v}`);
     socket.write(`${method} ${target} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n${body}`);
@@ -158,7 +179,13 @@ describe('the Host / Origin / local-token matrix (DNS rebinding, browsers, stran
     null: 'null',
     otherLocal: `http://localhost:${broker.port + 1}`,
   });
-  const tokens = () => ({ ok: `Bearer ${token}`, missing: undefined, wrong: `Bearer ${'x'.repeat(43)}`, basic: `Basic ${Buffer.from(`lanyard:${token}`).toString('base64')}`, cookieOnly: 'cookie' });
+  const tokens = () => ({
+    ok: `Bearer ${token}`,
+    missing: undefined,
+    wrong: `Bearer ${'x'.repeat(43)}`,
+    basic: `Basic ${Buffer.from(`lanyard:${token}`).toString('base64')}`,
+    cookieOnly: 'cookie',
+  });
 
   it('every combination: wrong Host → 421, foreign Origin → 403, no or wrong token → 401; only the right triple gets in', async () => {
     const rows: string[] = [];
@@ -181,7 +208,8 @@ describe('the Host / Origin / local-token matrix (DNS rebinding, browsers, stran
             const expected = !hostOk ? 421 : !originOk ? 403 : !tokenOk ? 401 : 'in';
             checked++;
             const got = [401, 403, 421].includes(status) ? status : 'in';
-            if (got !== expected) rows.push(`${target} host=${hostName} origin=${originName} token=${tokenName}: expected ${expected}, got ${status}`);
+            if (got !== expected)
+              rows.push(`${target} host=${hostName} origin=${originName} token=${tokenName}: expected ${expected}, got ${status}`);
             // A browser page on a foreign origin never gets CORS permission to read anything.
             if (!originOk && allowOrigin) rows.push(`${target} origin=${originName}: Access-Control-Allow-Origin sent`);
           }
@@ -193,7 +221,11 @@ describe('the Host / Origin / local-token matrix (DNS rebinding, browsers, stran
   });
 
   it('a CORS preflight from a foreign origin is refused, and /healthz says nothing but ok', async () => {
-    const preflight = await raw('OPTIONS', '/mcp', { Host: `127.0.0.1:${broker.port}`, Origin: 'http://attacker.example', 'Access-Control-Request-Method': 'POST' });
+    const preflight = await raw('OPTIONS', '/mcp', {
+      Host: `127.0.0.1:${broker.port}`,
+      Origin: 'http://attacker.example',
+      'Access-Control-Request-Method': 'POST',
+    });
     expect(preflight.status).toBe(403);
     expect(preflight.allowOrigin).toBe(false);
     const health = await fetch(`${broker.url}/healthz`);
@@ -231,12 +263,19 @@ describe("Lanyard's files", () => {
     expect(await broker.stop()).toBe(0);
     expect(existsSync(file)).toBe(false);
 
-    const serve = spawn(process.execPath, [cli, 'serve', '--port', '0'], { env: { ...process.env, LANYARD_HOME: home, LANYARD_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = spawn(process.execPath, [cli, 'serve', '--port', '0'], {
+      env: { ...process.env, LANYARD_HOME: home, LANYARD_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     serve.stdout.on('data', (d: Buffer) => (out += d.toString()));
     serve.stderr.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => serve.on('exit', (code) => r(code)));
-    await waitFor(async () => (await readRuntimeFile(home)).state === 'running', 20_000, `lanyard serve to publish its runtime file (${out})`);
+    await waitFor(
+      async () => (await readRuntimeFile(home)).state === 'running',
+      20_000,
+      `lanyard serve to publish its runtime file (${out})`,
+    );
     expect(((await stat(file)).mode & 0o777).toString(8)).toBe('600');
     serve.kill('SIGTERM');
     const timer = setTimeout(() => serve.kill('SIGKILL'), 10_000);

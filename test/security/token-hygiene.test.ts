@@ -47,7 +47,10 @@ function hits(text: string, values: string[]): string[] {
 /** Runs the built CLI against this home; resolves with its exit code, its output captured. */
 function lanyardCli(args: string[], input?: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, LANYARD_HOME: lanyard.home }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { ...process.env, LANYARD_HOME: lanyard.home },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -63,7 +66,8 @@ function lanyardCli(args: string[], input?: string[]): Promise<{ code: number | 
         for (const line of input) {
           const answers = (out.match(/\n/g) ?? []).length;
           child.stdin.write(`${line}\n`);
-          if (line.includes('"id"')) for (let i = 0; i < 200 && (out.match(/\n/g) ?? []).length <= answers; i++) await new Promise((r) => setTimeout(r, 25));
+          if (line.includes('"id"'))
+            for (let i = 0; i < 200 && (out.match(/\n/g) ?? []).length <= answers; i++) await new Promise((r) => setTimeout(r, 25));
         }
         child.stdin.end();
       })();
@@ -79,10 +83,16 @@ async function api(method: string, body: unknown = {}): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], { cwd: root, encoding: 'utf8' });
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (build.status !== 0) throw new Error(`CLI build failed: ${build.stderr}`);
   // Everything this process prints from here on is part of what Lanyard printed.
-  for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
+  for (const [name, stream] of [
+    ['stdout', process.stdout],
+    ['stderr', process.stderr],
+  ] as const) {
     const original = stream.write.bind(stream);
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       capture(`process.${name}`, typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
@@ -127,7 +137,12 @@ describe('token hygiene over a realistic session', () => {
     // The aggregated endpoint: tools, a step-up (admin_purge needs todo:write), a prompt and a resource.
     const agg = await lanyard.ide(undefined, { name: 'hygiene-ide' });
     capture('/mcp tools/list', JSON.stringify(await agg.listTools()));
-    for (const [name, args] of [['todo__echo', { text: 'hello' }], ['wiki__echo', { text: 'hello' }], ['todo__whoami', {}], ['todo__admin_purge', {}]] as const) {
+    for (const [name, args] of [
+      ['todo__echo', { text: 'hello' }],
+      ['wiki__echo', { text: 'hello' }],
+      ['todo__whoami', {}],
+      ['todo__admin_purge', {}],
+    ] as const) {
       capture(`/mcp ${name}`, JSON.stringify(await agg.callTool({ name, arguments: args })));
     }
     expect(textOf(await agg.callTool({ name: 'todo__admin_purge', arguments: {} }))).toBe('admin_purge done on todo');
@@ -147,7 +162,10 @@ describe('token hygiene over a realistic session', () => {
     // A forced refresh (the refresh token rotates), and an IdP answering 5xx to one.
     await engine.identity.getIdToken({ forceRefresh: true });
     await sandbox.idp.setFault('5xx');
-    capture('refresh during IdP 5xx', String(await engine.identity.getIdToken({ forceRefresh: true }).catch((e: unknown) => (e instanceof Error ? e.message : e))));
+    capture(
+      'refresh during IdP 5xx',
+      String(await engine.identity.getIdToken({ forceRefresh: true }).catch((e: unknown) => (e instanceof Error ? e.message : e))),
+    );
     await sandbox.idp.setFault(null);
 
     // An AS outage while a new token is needed: the error travels to the IDE, the activity view and the log.
@@ -160,11 +178,26 @@ describe('token hygiene over a realistic session', () => {
     await wiki.as.setFault(null);
 
     // stdio, aggregated and relayed.
-    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hygiene-stdio', version: '1' } } });
+    const init = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hygiene-stdio', version: '1' } },
+    });
     const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    const stdioAgg = await lanyardCli(['stdio'], [init, initialized, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'wiki__echo', arguments: { text: 'via stdio' } } })]);
+    const stdioAgg = await lanyardCli(
+      ['stdio'],
+      [
+        init,
+        initialized,
+        JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'wiki__echo', arguments: { text: 'via stdio' } } }),
+      ],
+    );
     expect(stdioAgg.out).toContain('echo: via stdio');
-    const stdioRelay = await lanyardCli(['stdio', '--server', 'todo'], [init, initialized, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } })]);
+    const stdioRelay = await lanyardCli(
+      ['stdio', '--server', 'todo'],
+      [init, initialized, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } })],
+    );
     expect(stdioRelay.out).toContain('00u-alice');
 
     // The dashboard's control API and the CLI's views of the same state.

@@ -52,15 +52,17 @@ function loadedModules(code: string): string[] {
   return patterns.flatMap((p) => [...code.matchAll(p)].map((m) => m[1] ?? ''));
 }
 const isElectron = (specifier: string): boolean => specifier === 'electron' || specifier.startsWith('electron/');
-const isBuiltin = (specifier: string): boolean =>
-  specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0] ?? '');
+const isBuiltin = (specifier: string): boolean => specifier.startsWith('node:') || builtinModules.includes(specifier.split('/')[0] ?? '');
 const packageName = (specifier: string): string =>
   specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] ?? '');
 
 /** The CLI's code: the entry and the chunks esbuild split off (commands load theirs on demand). */
 async function cliCode(): Promise<string> {
   const dir = dirname(CLI);
-  const files = [CLI, ...(await readdir(join(dir, 'chunks')).catch(() => [] as string[])).filter((f) => f.endsWith('.js')).map((f) => join(dir, 'chunks', f))];
+  const files = [
+    CLI,
+    ...(await readdir(join(dir, 'chunks')).catch(() => [] as string[])).filter((f) => f.endsWith('.js')).map((f) => join(dir, 'chunks', f)),
+  ];
   return (await Promise.all(files.map((f) => readFile(f, 'utf8')))).join('\n');
 }
 
@@ -110,13 +112,11 @@ describe('out/cli/lanyard.js', () => {
     const dir = await mkdtemp(join(tmpdir(), 'lanyard-cli-guard-'));
     try {
       await writeFile(join(dir, 'entry.ts'), "import { app } from 'electron/main';\nconsole.log(app);\n");
-      const failure = await run(process.execPath, [
-        'scripts/build-cli.mjs',
-        '--entry',
-        join(dir, 'entry.ts'),
-        '--outfile',
-        join(dir, 'out.js'),
-      ], { cwd: root }).catch((e: unknown) => e);
+      const failure = await run(
+        process.execPath,
+        ['scripts/build-cli.mjs', '--entry', join(dir, 'entry.ts'), '--outfile', join(dir, 'out.js')],
+        { cwd: root },
+      ).catch((e: unknown) => e);
       expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining("cannot import 'electron/main'") });
       expect(existsSync(join(dir, 'out.js'))).toBe(false);
     } finally {
@@ -192,9 +192,7 @@ describe('electron-builder.yml', () => {
   });
 
   it('(the schema check can fail: a misspelt option is rejected)', async () => {
-    await expect(validateConfiguration({ ...config, protocol: config.protocols }, noDebug)).rejects.toThrow(
-      /unknown property 'protocol'/,
-    );
+    await expect(validateConfiguration({ ...config, protocol: config.protocols }, noDebug)).rejects.toThrow(/unknown property 'protocol'/);
     await expect(validateConfiguration({ ...config, linux: { ...config.linux, mimeType: [] } }, noDebug)).rejects.toThrow(
       /configuration\.linux/,
     );

@@ -39,12 +39,20 @@ interface Run {
   opened: string[];
 }
 
-async function cli(argv: string[], options: { stdin?: string; env?: Record<string, string>; confirm?: boolean; interactive?: boolean } = {}): Promise<Run> {
+async function cli(
+  argv: string[],
+  options: { stdin?: string; env?: Record<string, string>; confirm?: boolean; interactive?: boolean } = {},
+): Promise<Run> {
   let stdout = '';
   let stderr = '';
   const opened: string[] = [];
   const deps: CliDeps = {
-    io: { out: (t) => void (stdout += t), err: (t) => void (stderr += t), stdin: Readable.from([options.stdin ?? '']), interactive: options.interactive ?? false },
+    io: {
+      out: (t) => void (stdout += t),
+      err: (t) => void (stderr += t),
+      stdin: Readable.from([options.stdin ?? '']),
+      interactive: options.interactive ?? false,
+    },
     env: { LANYARD_HOME: home, HOME: userHome, LANYARD_MANAGED_CONFIG: path.join(root, 'managed.json'), ...options.env },
     version: '9.9.9',
     platform: 'linux',
@@ -63,7 +71,19 @@ describe('help and usage errors', () => {
     const r = await cli(['--help']);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(usage());
-    for (const command of ['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link']) {
+    for (const command of [
+      'serve',
+      'stdio',
+      'login',
+      'logout',
+      'status',
+      'servers',
+      'connect',
+      'disconnect',
+      'import',
+      'doctor',
+      'accept-link',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^\\s+${command}\\s+\\S`, 'm'));
     }
     expect(r.stdout).toMatch(/Exit codes: 0 ok, 1 failed, 2 usage error, 3 sign-in or confirmation needed, 4 Lanyard not running/);
@@ -71,13 +91,19 @@ describe('help and usage errors', () => {
     expect((await cli(['-v'])).stdout).toBe('9.9.9\n');
   });
 
-  it.each(['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link'])('has help for %s', async (command) => {
-    for (const argv of [[command, '--help'], ['help', command]]) {
-      const r = await cli(argv);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^Usage: lanyard ${command}`));
-    }
-  });
+  it.each(['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link'])(
+    'has help for %s',
+    async (command) => {
+      for (const argv of [
+        [command, '--help'],
+        ['help', command],
+      ]) {
+        const r = await cli(argv);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(new RegExp(`^Usage: lanyard ${command}`));
+      }
+    },
+  );
 
   it('unknown command, unknown option, missing argument: exit 2 with what to do', async () => {
     const unknown = await cli(['frobnicate']);
@@ -87,7 +113,10 @@ describe('help and usage errors', () => {
     expect(option.stderr).toMatch(/Unknown option '--bogus'/);
     expect(option.stderr).toMatch(/Usage: lanyard status/);
     const ide = await cli(['connect', 'notepad']);
-    expect(ide).toMatchObject({ code: 2, stderr: expect.stringMatching(/unknown IDE 'notepad'.\n {2}→ Name one of: cursor, vscode, claude-code, claude-desktop, windsurf/) });
+    expect(ide).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/unknown IDE 'notepad'.\n {2}→ Name one of: cursor, vscode, claude-code, claude-desktop, windsurf/),
+    });
     expect((await cli(['servers', 'remove'])).code).toBe(2);
     expect((await cli(['servers', 'add', 'https://x.dev/mcp', '--client-auth', 'magic', '--client-id', 'a'])).code).toBe(2);
   });
@@ -101,16 +130,50 @@ describe('help and usage errors', () => {
 
 describe('servers, without a running broker', () => {
   it('add, list, disable, enable, remove — written to config.json, the secret to the keychain only', async () => {
-    const add = await cli(['servers', 'add', 'https://mcp.linear.app/mcp', '--client-id', 'lanyard-at-linear', '--client-auth', 'client_secret_post', '--client-secret-stdin', '--scope', 'read', '--scope', 'write'], { stdin: 's3cret-value\n' });
-    expect(add).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Added server linear \(Linear\.app\) → https:\/\/mcp\.linear\.app\/mcp; its client secret is in the keychain\./) });
+    const add = await cli(
+      [
+        'servers',
+        'add',
+        'https://mcp.linear.app/mcp',
+        '--client-id',
+        'lanyard-at-linear',
+        '--client-auth',
+        'client_secret_post',
+        '--client-secret-stdin',
+        '--scope',
+        'read',
+        '--scope',
+        'write',
+      ],
+      { stdin: 's3cret-value\n' },
+    );
+    expect(add).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(
+        /^Added server linear \(Linear\.app\) → https:\/\/mcp\.linear\.app\/mcp; its client secret is in the keychain\./,
+      ),
+    });
     expect(await secrets.get('server:linear:client_secret')).toBe('s3cret-value');
     const file = await readFile(path.join(home, 'config.json'), 'utf8');
     expect(file).not.toContain('s3cret');
-    expect(JSON.parse(file).servers).toEqual([{ id: 'linear', name: 'Linear.app', url: 'https://mcp.linear.app/mcp', enabled: true, asClient: { clientId: 'lanyard-at-linear', method: 'client_secret_post' }, scopes: ['read', 'write'] }]);
+    expect(JSON.parse(file).servers).toEqual([
+      {
+        id: 'linear',
+        name: 'Linear.app',
+        url: 'https://mcp.linear.app/mcp',
+        enabled: true,
+        asClient: { clientId: 'lanyard-at-linear', method: 'client_secret_post' },
+        scopes: ['read', 'write'],
+      },
+    ]);
 
     const list = await cli(['servers', 'list', '--json']);
-    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ id: 'linear', enabled: true, managed: false, clientId: 'lanyard-at-linear' })]);
-    expect((await cli(['servers', 'list'])).stdout).toMatch(/^ID\s+NAME\s+URL.*\nlinear\s+Linear\.app\s+https:\/\/mcp\.linear\.app\/mcp\s+idle/);
+    expect(JSON.parse(list.stdout)).toEqual([
+      expect.objectContaining({ id: 'linear', enabled: true, managed: false, clientId: 'lanyard-at-linear' }),
+    ]);
+    expect((await cli(['servers', 'list'])).stdout).toMatch(
+      /^ID\s+NAME\s+URL.*\nlinear\s+Linear\.app\s+https:\/\/mcp\.linear\.app\/mcp\s+idle/,
+    );
 
     expect((await cli(['servers', 'disable', 'linear'])).stdout).toBe('Disabled server linear.\n');
     expect(JSON.parse((await cli(['servers', 'list', '--json'])).stdout)[0].enabled).toBe(false);
@@ -122,7 +185,10 @@ describe('servers, without a running broker', () => {
     expect((await cli(['servers', 'remove', 'linear'])).code).toBe(0);
     expect(await secrets.get('server:linear:client_secret')).toBeUndefined();
     const missing = await cli(['servers', 'remove', 'linear']);
-    expect(missing).toMatchObject({ code: 1, stderr: expect.stringMatching(/No server "linear" is configured\.\n {2}→ Run `lanyard servers list`/) });
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/No server "linear" is configured\.\n {2}→ Run `lanyard servers list`/),
+    });
   });
 
   it('an invalid URL is refused naming the field, and nothing is written', async () => {
@@ -132,7 +198,10 @@ describe('servers, without a running broker', () => {
   });
 
   it('a managed, locked server list refuses changes with MANAGED_LOCKED and says who to ask', async () => {
-    await writeFile(path.join(root, 'managed.json'), JSON.stringify({ servers: [{ id: 'wiki', name: 'Wiki', url: 'https://wiki.acme.dev/mcp' }], lock: ['servers'] }));
+    await writeFile(
+      path.join(root, 'managed.json'),
+      JSON.stringify({ servers: [{ id: 'wiki', name: 'Wiki', url: 'https://wiki.acme.dev/mcp' }], lock: ['servers'] }),
+    );
     const r = await cli(['servers', 'add', 'https://other.dev/mcp']);
     expect(r).toMatchObject({ code: 1, stderr: expect.stringMatching(/managed by your administrator\.\n {2}→ Ask your IT team/) });
     expect(JSON.parse((await cli(['servers', 'list', '--json'])).stdout)).toEqual([expect.objectContaining({ id: 'wiki', managed: true })]);
@@ -163,7 +232,10 @@ describe('status without a running broker', () => {
 
   it('login without an IdP says how to set one (exit 3); with --issuer it sets it first', async () => {
     const r = await cli(['login']);
-    expect(r).toMatchObject({ code: 3, stderr: expect.stringMatching(/No identity provider is configured\.\n {2}→ Run `lanyard login --issuer/) });
+    expect(r).toMatchObject({
+      code: 3,
+      stderr: expect.stringMatching(/No identity provider is configured\.\n {2}→ Run `lanyard login --issuer/),
+    });
     const half = await cli(['login', '--issuer', 'https://acme.okta.com']);
     expect(half.code).toBe(2);
   });
@@ -173,11 +245,14 @@ describe('connect, disconnect, import, accept-link', () => {
   it('connect writes the IDE file with the local token; disconnect restores it', async () => {
     const file = path.join(userHome, '.cursor', 'mcp.json');
     await mkdir(path.dirname(file), { recursive: true });
-    const original = '{\n  "mcpServers": {\n    "github": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"] }\n  }\n}\n';
+    const original =
+      '{\n  "mcpServers": {\n    "github": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"] }\n  }\n}\n';
     await writeFile(file, original);
     const r = await cli(['connect', 'cursor']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/);
+    expect(r.stdout).toMatch(
+      /^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/,
+    );
     expect(r.stdout).toMatch(/Lanyard is not running now/);
     const token = await secrets.get('gateway:local_token');
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -205,7 +280,11 @@ describe('connect, disconnect, import, accept-link', () => {
     expect(r.code).toBe(0);
     expect(r.opened).toHaveLength(1);
     expect(r.opened[0]!.startsWith('vscode:mcp/install?')).toBe(true);
-    expect(JSON.parse(decodeURIComponent(r.opened[0]!.split('?')[1]!))).toMatchObject({ name: 'lanyard', type: 'stdio', command: process.execPath });
+    expect(JSON.parse(decodeURIComponent(r.opened[0]!.split('?')[1]!))).toMatchObject({
+      name: 'lanyard',
+      type: 'stdio',
+      command: process.execPath,
+    });
     expect(await secrets.get('gateway:local_token')).toBeUndefined();
     expect((await cli(['connect', 'windsurf', '--link'])).code).toBe(2);
   });
@@ -213,10 +292,24 @@ describe('connect, disconnect, import, accept-link', () => {
   it('import: --dry-run shows the plan; without --yes and no terminal it needs action (3); --yes applies', async () => {
     const file = path.join(userHome, '.codeium', 'windsurf', 'mcp_config.json');
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, JSON.stringify({ mcpServers: { docs: { serverUrl: 'https://docs.acme.dev/mcp' }, fs: { command: 'npx', args: ['@modelcontextprotocol/server-filesystem'] } } }, null, 2));
+    await writeFile(
+      file,
+      JSON.stringify(
+        {
+          mcpServers: {
+            docs: { serverUrl: 'https://docs.acme.dev/mcp' },
+            fs: { command: 'npx', args: ['@modelcontextprotocol/server-filesystem'] },
+          },
+        },
+        null,
+        2,
+      ),
+    );
     const dry = await cli(['import', '--dry-run', '--no-probe']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/Windsurf \(~\/\.codeium\/windsurf\/mcp_config\.json\):\n {2}→ move {2}docs {2}https:\/\/docs\.acme\.dev\/mcp {2}as "docs"\n {2}· keep {2}fs: a local stdio server/);
+    expect(dry.stdout).toMatch(
+      /Windsurf \(~\/\.codeium\/windsurf\/mcp_config\.json\):\n {2}→ move {2}docs {2}https:\/\/docs\.acme\.dev\/mcp {2}as "docs"\n {2}· keep {2}fs: a local stdio server/,
+    );
     expect(dry.stdout).toMatch(/Dry run: nothing changed/);
 
     const ask = await cli(['import', '--no-probe']);
@@ -232,12 +325,20 @@ describe('connect, disconnect, import, accept-link', () => {
   });
 
   it('accept-link shows the summary, needs a yes, then applies', async () => {
-    const link = encodeConfigLink({ idp: { issuer: 'https://acme.okta.com', clientId: '0oaABC' }, servers: [{ url: 'https://wiki.acme.dev/mcp', id: 'wiki' }] });
+    const link = encodeConfigLink({
+      idp: { issuer: 'https://acme.okta.com', clientId: '0oaABC' },
+      servers: [{ url: 'https://wiki.acme.dev/mcp', id: 'wiki' }],
+    });
     const ask = await cli(['accept-link', link]);
     expect(ask.code).toBe(3);
-    expect(ask.stdout).toMatch(/This link asks Lanyard to:\n {2}• sign you in with the identity provider https:\/\/acme\.okta\.com \(client id 0oaABC\)/);
+    expect(ask.stdout).toMatch(
+      /This link asks Lanyard to:\n {2}• sign you in with the identity provider https:\/\/acme\.okta\.com \(client id 0oaABC\)/,
+    );
     const yes = await cli(['accept-link', link, '--yes']);
-    expect(yes).toMatchObject({ code: 0, stdout: expect.stringMatching(/✓ Identity provider set\. Sign in with `lanyard login`\.\n✓ Added wiki\./) });
+    expect(yes).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/✓ Identity provider set\. Sign in with `lanyard login`\.\n✓ Added wiki\./),
+    });
     const bad = await cli(['accept-link', 'lanyard://configure?config=%%']);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/not a Lanyard configuration link/) });
   });

@@ -72,7 +72,9 @@ describe('keychainNamespace', () => {
   it('is "lanyard" for the default home, also when LANYARD_HOME names it explicitly', () => {
     expect(keychainNamespace('/home/ada/.config/lanyard', env, 'linux')).toBe(DEFAULT_KEYCHAIN_SERVICE);
     expect(keychainNamespace('/home/ada/.config/lanyard/', env, 'linux')).toBe('lanyard');
-    expect(keychainNamespace('C:\\Users\\Ada\\AppData\\Roaming\\Lanyard', { APPDATA: 'c:\\users\\ada\\appdata\\roaming' }, 'win32')).toBe('lanyard');
+    expect(keychainNamespace('C:\\Users\\Ada\\AppData\\Roaming\\Lanyard', { APPDATA: 'c:\\users\\ada\\appdata\\roaming' }, 'win32')).toBe(
+      'lanyard',
+    );
   });
 
   it('is lanyard:<12 hex of sha256(home)> elsewhere, stable and distinct per home', () => {

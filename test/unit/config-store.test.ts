@@ -56,7 +56,12 @@ describe('ConfigStore over conf', () => {
   it('update writes a validated, defaulted document with mode 0600 in a 0700 home', async () => {
     const store = open();
     const written = store.update((draft) => {
-      draft.idp = { issuer: 'https://acme.okta.com', clientId: '0oa1', clientAuth: { method: 'none' }, scopes: ['openid', 'offline_access'] };
+      draft.idp = {
+        issuer: 'https://acme.okta.com',
+        clientId: '0oa1',
+        clientAuth: { method: 'none' },
+        scopes: ['openid', 'offline_access'],
+      };
       draft.servers.push(linear);
     });
     expect(written.servers).toEqual([linear]);
@@ -105,7 +110,9 @@ describe('ConfigStore over conf', () => {
       }),
     );
     expect(error.code).toBe(ErrorCodes.CONFIG_INVALID);
-    expect(error.message).toBe('The change was not saved: servers[1].url: must be an https URL (http is allowed only for 127.0.0.1/localhost)');
+    expect(error.message).toBe(
+      'The change was not saved: servers[1].url: must be an https URL (http is allowed only for 127.0.0.1/localhost)',
+    );
     expect(error.fix).toBe('Correct servers[1].url and try again; config.json was not changed.');
     expect(await readFile(store.path)).toEqual(before);
     expect((await stat(store.path)).mtimeMs).toBe(beforeStat.mtimeMs);
@@ -127,7 +134,11 @@ describe('ConfigStore over conf', () => {
   });
 
   it('an invalid file: load names each field and the file to edit; update refuses and keeps it', async () => {
-    const text = JSON.stringify({ version: 1, servers: [linear, { ...linear, id: 'b', url: 'http://b.example.com' }], gateway: { port: 22 } });
+    const text = JSON.stringify({
+      version: 1,
+      servers: [linear, { ...linear, id: 'b', url: 'http://b.example.com' }],
+      gateway: { port: 22 },
+    });
     const store = await openWithFile(text);
     const error = catchError(() => store.load());
     expect(error.code).toBe(ErrorCodes.CONFIG_INVALID);

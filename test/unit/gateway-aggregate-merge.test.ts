@@ -40,7 +40,10 @@ describe('merged lists', () => {
   it('routes resource URIs: listed first (first server wins), then templates, then the only server with resources', () => {
     const index = new ResourceIndex([
       catalog('todo', {
-        resources: [{ uri: 'sandbox://todo/readme', name: 'readme' }, { uri: 'shared://same', name: 'same' }],
+        resources: [
+          { uri: 'sandbox://todo/readme', name: 'readme' },
+          { uri: 'shared://same', name: 'same' },
+        ],
         resourceTemplates: [{ uriTemplate: 'sandbox://todo/items/{id}', name: 'item' }],
       }),
       catalog('wiki', {
@@ -60,7 +63,7 @@ describe('merged lists', () => {
   });
 });
 
-describe('Lanyard\'s own tools', () => {
+describe("Lanyard's own tools", () => {
   it('lanyard_sign_in says how to sign in', () => {
     const t = signInTool('Click "Sign in" in the tray.');
     expect(t.name).toBe('lanyard_sign_in');
@@ -69,7 +72,16 @@ describe('Lanyard\'s own tools', () => {
 
   it('lanyard_status names each unavailable server with its fix, redacted and bounded', () => {
     const t = statusTool([
-      { id: 'wiki', name: 'Wiki', toolCount: undefined, health: { state: 'error', since: 0, lastError: { code: ErrorCodes.SERVER_UNREACHABLE, message: `Server "wiki" failed: Bearer ${JWT}`, fix: 'Check it.' } } },
+      {
+        id: 'wiki',
+        name: 'Wiki',
+        toolCount: undefined,
+        health: {
+          state: 'error',
+          since: 0,
+          lastError: { code: ErrorCodes.SERVER_UNREACHABLE, message: `Server "wiki" failed: Bearer ${JWT}`, fix: 'Check it.' },
+        },
+      },
       { id: 'slow', name: 'Slow', toolCount: undefined, health: { state: 'connecting', since: 0 } },
     ]);
     expect(t.name).toBe(STATUS_TOOL);
@@ -85,15 +97,20 @@ describe('Lanyard\'s own tools', () => {
 
 describe('errors shown to the IDE', () => {
   it('a failed tools/call is a tool result with message, fix and code; never a token', () => {
-    const { result, error } = toolErrorResult('todo', new LanyardError(ErrorCodes.EXCHANGE_DENIED, 'Your IdP refused access to todo.', 'Ask your admin.', { serverId: 'todo' }));
+    const { result, error } = toolErrorResult(
+      'todo',
+      new LanyardError(ErrorCodes.EXCHANGE_DENIED, 'Your IdP refused access to todo.', 'Ask your admin.', { serverId: 'todo' }),
+    );
     expect(result.isError).toBe(true);
-    expect(result.content).toEqual([{ type: 'text', text: 'Your IdP refused access to todo.\nFix: Ask your admin.\n(Lanyard error code: exchange_denied)' }]);
+    expect(result.content).toEqual([
+      { type: 'text', text: 'Your IdP refused access to todo.\nFix: Ask your admin.\n(Lanyard error code: exchange_denied)' },
+    ]);
     expect(error.code).toBe(ErrorCodes.EXCHANGE_DENIED);
     const leaky = toolErrorResult('todo', new Error(`socket hang up Bearer ${JWT}`));
     expect(JSON.stringify(leaky)).not.toContain('eyJ');
   });
 
-  it('other requests get a JSON-RPC error carrying the code and fix; a server\'s own error passes through', () => {
+  it("other requests get a JSON-RPC error carrying the code and fix; a server's own error passes through", () => {
     const mapped = toProtocolError('wiki', new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'Not signed in.', 'Sign in.'));
     expect(mapped.message).toBe('Not signed in. Fix: Sign in.');
     expect(mapped.data).toMatchObject({ lanyardCode: 'not_signed_in', fix: 'Sign in.' });

@@ -27,7 +27,10 @@ import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 const PORT = 47821;
 const TOKEN = generateLocalToken();
 
-function guard(headers: Record<string, string | undefined>, options: { auth?: RouteAuth; allowedOrigins?: string[]; preflight?: boolean } = {}) {
+function guard(
+  headers: Record<string, string | undefined>,
+  options: { auth?: RouteAuth; allowedOrigins?: string[]; preflight?: boolean } = {},
+) {
   return guardRequest(headers, {
     port: PORT,
     auth: options.auth ?? 'token',
@@ -51,7 +54,12 @@ describe('local token', () => {
     expect(tokensEqual(TOKEN.slice(0, -1), TOKEN)).toBe(false);
     expect(tokensEqual('', TOKEN)).toBe(false);
     expect(tokensEqual('', '')).toBe(false);
-    expect(tokensEqual(TOKEN.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), TOKEN)).toBe(false);
+    expect(
+      tokensEqual(
+        TOKEN.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')),
+        TOKEN,
+      ),
+    ).toBe(false);
   });
 
   it('always compares equal-length buffers with crypto.timingSafeEqual, whatever the presented length', () => {
@@ -98,7 +106,8 @@ describe('request guard matrix', () => {
 
   it('accepts requests without Origin (non-browser clients) and from our own loopback pages', () => {
     expect(guard(good)).toBeNull();
-    for (const origin of [`http://127.0.0.1:${PORT}`, `http://localhost:${PORT}`, `http://[::1]:${PORT}`]) expect(guard({ ...good, origin })).toBeNull();
+    for (const origin of [`http://127.0.0.1:${PORT}`, `http://localhost:${PORT}`, `http://[::1]:${PORT}`])
+      expect(guard({ ...good, origin })).toBeNull();
   });
 
   it.each([
@@ -139,7 +148,9 @@ describe('request guard matrix', () => {
 
   it('public routes and CORS preflights skip only the token, never Host or Origin', () => {
     expect(guard({ host: good.host }, { auth: 'none' })).toBeNull();
-    expect(guard({ host: good.host, origin: 'https://app.example.com' }, { preflight: true, allowedOrigins: ['https://app.example.com'] })).toBeNull();
+    expect(
+      guard({ host: good.host, origin: 'https://app.example.com' }, { preflight: true, allowedOrigins: ['https://app.example.com'] }),
+    ).toBeNull();
     expect(guard({ host: 'evil.example.com' }, { auth: 'none' })?.status).toBe(421);
     expect(guard({ host: good.host, origin: 'http://evil.example.com' }, { preflight: true })?.status).toBe(403);
   });

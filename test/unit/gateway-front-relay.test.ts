@@ -46,17 +46,24 @@ const servers: RelayServer[] = [];
 const UPSTREAM_TOKEN = 'upstream-access-token-for-alice';
 
 /** Like TokenService.authorizedFetch: drops any Authorization and adds the server's token. */
-const injectToken = (base: FetchLike): FetchLike => (input, init) => {
-  const headers = new Headers(init?.headers);
-  headers.delete('authorization');
-  headers.set('authorization', `Bearer ${UPSTREAM_TOKEN}`);
-  return base(input, { ...init, headers });
-};
+const injectToken =
+  (base: FetchLike): FetchLike =>
+  (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.delete('authorization');
+    headers.set('authorization', `Bearer ${UPSTREAM_TOKEN}`);
+    return base(input, { ...init, headers });
+  };
 
 const tokens: RelayTokenSource = { authorizedFetch: (_id, base) => tokenBehaviour(base ?? fetch) };
 
 function authed(extra: Record<string, string> = {}): Record<string, string> {
-  return { Authorization: `Bearer ${auth.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...extra };
+  return {
+    Authorization: `Bearer ${auth.token}`,
+    'Content-Type': 'application/json',
+    Accept: 'application/json, text/event-stream',
+    ...extra,
+  };
 }
 
 beforeAll(async () => {
@@ -82,7 +89,11 @@ beforeAll(async () => {
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
   const closedPort = (probe.address() as AddressInfo).port;
   await new Promise((r) => probe.close(r));
-  servers.push({ id: 'todo', url: `${upstreamOrigin}/mcp` }, { id: 'off', url: `${upstreamOrigin}/mcp`, enabled: false }, { id: 'gone', url: `http://127.0.0.1:${closedPort}/mcp` });
+  servers.push(
+    { id: 'todo', url: `${upstreamOrigin}/mcp` },
+    { id: 'off', url: `${upstreamOrigin}/mcp`, enabled: false },
+    { id: 'gone', url: `http://127.0.0.1:${closedPort}/mcp` },
+  );
   auth = await LocalAuth.open(new MemorySecretStore());
   // The default upstream client (node:http) and an injected fetch (web streams) must behave the same.
   for (const mode of ['node', 'fetch'] as const) {
@@ -90,7 +101,12 @@ beforeAll(async () => {
       port: 0,
       localAuth: auth,
       aggregator: { handleRequest: async (_q, r) => void r.writeHead(501).end() },
-      relay: createRelay({ getServer: (id) => servers.find((s) => s.id === id), tokens, maxBodyBytes: MAX, ...(mode === 'fetch' ? { fetch } : {}) }),
+      relay: createRelay({
+        getServer: (id) => servers.find((s) => s.id === id),
+        tokens,
+        maxBodyBytes: MAX,
+        ...(mode === 'fetch' ? { fetch } : {}),
+      }),
       maxBodyBytes: MAX,
     });
   }
@@ -172,7 +188,9 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
     it('builds upstream URLs by appending the subpath and merging queries', () => {
       expect(upstreamUrl('https://x.example.com/mcp', { subpath: '', search: '' })).toBe('https://x.example.com/mcp');
       expect(upstreamUrl('https://x.example.com/mcp/', { subpath: '/a', search: '?q=1' })).toBe('https://x.example.com/mcp/a?q=1');
-      expect(upstreamUrl('https://x.example.com/mcp?tenant=t', { subpath: '', search: '?q=1' })).toBe('https://x.example.com/mcp?tenant=t&q=1');
+      expect(upstreamUrl('https://x.example.com/mcp?tenant=t', { subpath: '', search: '?q=1' })).toBe(
+        'https://x.example.com/mcp?tenant=t&q=1',
+      );
     });
   });
 
@@ -190,7 +208,11 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
         });
         res.end();
       };
-      const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{"jsonrpc":"2.0","method":"notifications/initialized"}' });
+      const r = await fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+      });
       expect(r.status).toBe(202);
       expect(r.headers.get('mcp-session-id')).toBe('upstream-session-1');
       expect(r.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
@@ -204,7 +226,9 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       handler = async (_req, res, body) => {
         await body();
         const zipped = gzipSync(Buffer.from('{"jsonrpc":"2.0","id":1,"result":{"zipped":true}}'));
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': String(zipped.length) }).end(zipped);
+        res
+          .writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip', 'Content-Length': String(zipped.length) })
+          .end(zipped);
       };
       const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{}' });
       expect(await rpc(r)).toMatchObject({ result: { zipped: true } });
@@ -220,7 +244,11 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
         await released;
         res.end('id: 2\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n');
       };
-      const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}' });
+      const r = await fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}',
+      });
       expect(r.headers.get('content-type')).toBe('text/event-stream');
       const reader = r.body!.getReader();
       const first = new TextDecoder().decode((await reader.read()).value);
@@ -264,7 +292,9 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
     it('an upstream 404 (session forgotten) passes through unchanged so the IDE re-initializes', async () => {
       handler = async (_req, res, body) => {
         await body();
-        res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
+        res
+          .writeHead(404, { 'Content-Type': 'application/json' })
+          .end('{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}');
       };
       const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed({ 'Mcp-Session-Id': 'old' }), body: '{}' });
       expect(r.status).toBe(404);
@@ -301,14 +331,20 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
           c.close();
         },
       });
-      const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: stream, duplex: 'half' } as RequestInit);
+      const r = await fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: stream,
+        duplex: 'half',
+      } as RequestInit);
       expect(r.status).toBe(200);
       expect((await rpc(r)).echoed).toBe(parts.join(''));
       expect(attempts).toBe(2);
     });
 
     it('a 401 that survives the re-mint becomes a JSON-RPC error from Lanyard, without the upstream challenge', async () => {
-      handler = (_req, res) => void res.writeHead(401, { 'WWW-Authenticate': 'Bearer resource_metadata="https://x/prm"' }).end('{"error":"invalid_token"}');
+      handler = (_req, res) =>
+        void res.writeHead(401, { 'WWW-Authenticate': 'Bearer resource_metadata="https://x/prm"' }).end('{"error":"invalid_token"}');
       const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{}' });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBeNull();
@@ -319,17 +355,27 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
 
     it('token errors are 401 JSON-RPC errors carrying the message and the fix; transient ones are 503', async () => {
       tokenBehaviour = () => async () => {
-        throw new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in to your identity provider.', 'Click "Sign in" in the Lanyard tray.');
+        throw new LanyardError(
+          ErrorCodes.NOT_SIGNED_IN,
+          'You are not signed in to your identity provider.',
+          'Click "Sign in" in the Lanyard tray.',
+        );
       };
       const r = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{}' });
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toBeNull();
       const body = await rpc(r);
-      expect(body).toMatchObject({ jsonrpc: '2.0', id: null, error: { code: -32001, data: { code: ErrorCodes.NOT_SIGNED_IN, serverId: 'todo' } } });
+      expect(body).toMatchObject({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32001, data: { code: ErrorCodes.NOT_SIGNED_IN, serverId: 'todo' } },
+      });
       expect(body.error.message).toBe('You are not signed in to your identity provider. Fix: Click "Sign in" in the Lanyard tray.');
 
       tokenBehaviour = () => async () => {
-        throw new LanyardError(ErrorCodes.IDP_UNREACHABLE, 'The identity provider could not be reached.', 'Check your network.', { transient: true });
+        throw new LanyardError(ErrorCodes.IDP_UNREACHABLE, 'The identity provider could not be reached.', 'Check your network.', {
+          transient: true,
+        });
       };
       const t = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{}' });
       expect(t.status).toBe(503);
@@ -372,7 +418,12 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
           c.close();
         },
       });
-      const s = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: stream, duplex: 'half' } as RequestInit).catch((e: unknown) => e);
+      const s = await fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: stream,
+        duplex: 'half',
+      } as RequestInit).catch((e: unknown) => e);
       if (s instanceof Response) expect(s.status).toBe(413);
       expect((await fetch(`${gateway().url}/healthz`)).status).toBe(200);
     });

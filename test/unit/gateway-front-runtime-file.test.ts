@@ -87,7 +87,13 @@ describe.skipIf(process.platform === 'win32')('runtime file', () => {
     const auth = await LocalAuth.open(new MemorySecretStore());
     const published = await publishRuntime({ home, port: 12345, version: '9.9.9', localAuth: auth });
     let now = await readRuntimeFile(home);
-    expect(now.state === 'running' && now.info).toMatchObject({ pid: process.pid, port: 12345, url: 'http://127.0.0.1:12345', version: '9.9.9', token: auth.token });
+    expect(now.state === 'running' && now.info).toMatchObject({
+      pid: process.pid,
+      port: 12345,
+      url: 'http://127.0.0.1:12345',
+      version: '9.9.9',
+      token: auth.token,
+    });
     const next = await auth.rotate();
     await expect.poll(async () => ((now = await readRuntimeFile(home)), now.state === 'running' ? now.info.token : undefined)).toBe(next);
     await published.close();

@@ -57,7 +57,12 @@ function url(path: string): string {
 }
 
 function authed(extra: Record<string, string> = {}): Record<string, string> {
-  return { Authorization: `Bearer ${auth.token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...extra };
+  return {
+    Authorization: `Bearer ${auth.token}`,
+    'Content-Type': 'application/json',
+    Accept: 'application/json, text/event-stream',
+    ...extra,
+  };
 }
 
 /** Sends raw bytes and resolves with whatever the server answered before closing (or after a pause). */
@@ -182,7 +187,9 @@ describe('the guard on every request', () => {
   });
 
   it('refuses a foreign Host (421) and a foreign Origin (403)', async () => {
-    const rebinding = await raw(`POST /mcp HTTP/1.1\r\nHost: evil.example.com:${gateway.port}\r\nAuthorization: Bearer ${auth.token}\r\nContent-Length: 2\r\n\r\n{}`);
+    const rebinding = await raw(
+      `POST /mcp HTTP/1.1\r\nHost: evil.example.com:${gateway.port}\r\nAuthorization: Bearer ${auth.token}\r\nContent-Length: 2\r\n\r\n{}`,
+    );
     expect(rebinding).toMatch(/^HTTP\/1\.1 421/);
     const r = await fetch(url('/mcp'), { method: 'POST', headers: authed({ Origin: 'http://evil.example.com' }), body: '{}' });
     expect(r.status).toBe(403);
@@ -208,9 +215,16 @@ describe('the guard on every request', () => {
       expect(pre.status).toBe(204);
       expect(pre.headers.get('access-control-allow-origin')).toBe(allowed);
       expect(pre.headers.get('access-control-allow-headers')).toContain('Mcp-Session-Id');
-      const denied = await fetch(`${g.url}/mcp`, { method: 'OPTIONS', headers: { Origin: 'https://other.example.com', 'Access-Control-Request-Method': 'POST' } });
+      const denied = await fetch(`${g.url}/mcp`, {
+        method: 'OPTIONS',
+        headers: { Origin: 'https://other.example.com', 'Access-Control-Request-Method': 'POST' },
+      });
       expect(denied.status).toBe(403);
-      const call = await fetch(`${g.url}/mcp`, { method: 'POST', headers: { Authorization: `Bearer ${cors.token}`, Origin: allowed, 'Content-Type': 'application/json' }, body: '{}' });
+      const call = await fetch(`${g.url}/mcp`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${cors.token}`, Origin: allowed, 'Content-Type': 'application/json' },
+        body: '{}',
+      });
       expect(call.headers.get('access-control-allow-origin')).toBe(allowed);
       expect(call.headers.get('access-control-expose-headers')).toContain('Mcp-Session-Id');
     } finally {
@@ -232,7 +246,9 @@ describe('bad input', () => {
         c.close();
       },
     });
-    const chunked = await fetch(url('/mcp'), { method: 'POST', headers: authed(), body: stream, duplex: 'half' } as RequestInit).catch((e: unknown) => e);
+    const chunked = await fetch(url('/mcp'), { method: 'POST', headers: authed(), body: stream, duplex: 'half' } as RequestInit).catch(
+      (e: unknown) => e,
+    );
     // The server answers 413 and closes; depending on timing the client sees the 413 or a reset mid-upload.
     if (chunked instanceof Response) expect(chunked.status).toBe(413);
     expect((await fetch(url('/healthz'))).status).toBe(200);
@@ -247,7 +263,11 @@ describe('bad input', () => {
   });
 
   it('a handler that throws costs that request a 500, nothing else', async () => {
-    const r = await fetch(url('/mcp'), { method: 'POST', headers: authed(), body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'boom' }) });
+    const r = await fetch(url('/mcp'), {
+      method: 'POST',
+      headers: authed(),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'boom' }),
+    });
     expect(r.status).toBe(500);
     expect((await rpc(r)).error.code).toBe(-32603);
     expect((await fetch(url('/healthz'))).status).toBe(200);
@@ -255,22 +275,28 @@ describe('bad input', () => {
 
   it('malformed HTTP is answered by the clientError handler, not a crash', async () => {
     expect(await raw('GARBAGE\r\n\r\n')).toMatch(/^HTTP\/1\.1 400/);
-    expect(await raw(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431/);
+    expect(await raw(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${gateway.port}\r\nX: ${'a'.repeat(20_000)}\r\n\r\n`)).toMatch(
+      /^HTTP\/1\.1 431/,
+    );
     expect(await raw(Buffer.from([0, 1, 2, 3, 255, 254, 13, 10, 13, 10]))).toMatch(/^HTTP\/1\.1 400|^$/);
     expect((await fetch(url('/healthz'))).status).toBe(200);
   });
 
   it('survives hundreds of random, truncated and hostile bodies and requests', async () => {
     let seed = 42;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const valid = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hi' } } });
     const bodies: string[] = [];
     for (let i = 0; i < 300; i++) {
       const kind = i % 6;
       if (kind === 0) bodies.push(valid.slice(0, Math.floor(rand() * valid.length)));
-      else if (kind === 1) bodies.push(Array.from({ length: Math.floor(rand() * 200) }, () => String.fromCharCode(Math.floor(rand() * 0xffff))).join(''));
+      else if (kind === 1)
+        bodies.push(Array.from({ length: Math.floor(rand() * 200) }, () => String.fromCharCode(Math.floor(rand() * 0xffff))).join(''));
       else if (kind === 2) bodies.push('['.repeat(Math.floor(rand() * 5000)));
-      else if (kind === 3) bodies.push(JSON.stringify({ jsonrpc: '2.0', id: { nested: [rand()] }, method: 42, params: 'x'.repeat(Math.floor(rand() * 1000)) }));
+      else if (kind === 3)
+        bodies.push(
+          JSON.stringify({ jsonrpc: '2.0', id: { nested: [rand()] }, method: 42, params: 'x'.repeat(Math.floor(rand() * 1000)) }),
+        );
       else if (kind === 4) bodies.push(JSON.stringify([valid, null, 1, 'x']));
       else bodies.push(Buffer.from(Array.from({ length: 64 }, () => Math.floor(rand() * 256))).toString('latin1'));
     }
@@ -324,7 +350,9 @@ describe('listening', () => {
       port: 0,
       localAuth: auth,
       relay,
-      aggregator: { handleRequest: async (_req, res) => void res.writeHead(200, { 'Content-Type': 'text/event-stream' }).write(': open\n\n') },
+      aggregator: {
+        handleRequest: async (_req, res) => void res.writeHead(200, { 'Content-Type': 'text/event-stream' }).write(': open\n\n'),
+      },
     });
     const r = await fetch(`${hanging.url}/mcp`, { headers: authed() });
     expect(r.status).toBe(200);

@@ -26,7 +26,15 @@ describe('stdio line guard', () => {
   });
 
   it('answers malformed lines with -32700 and non-messages with -32600 (keeping the id when there is one)', async () => {
-    const { passed, errors } = await run(['{"jsonrpc":\n', 'hello\n', '[1,2]\n', '{"id":5,"method":"x"}\n', '42\n', '\n', '{"jsonrpc":"2.0","id":2,"method":"ping"}\n']);
+    const { passed, errors } = await run([
+      '{"jsonrpc":\n',
+      'hello\n',
+      '[1,2]\n',
+      '{"id":5,"method":"x"}\n',
+      '42\n',
+      '\n',
+      '{"jsonrpc":"2.0","id":2,"method":"ping"}\n',
+    ]);
     expect(passed).toBe('{"jsonrpc":"2.0","id":2,"method":"ping"}\n');
     expect(errors).toEqual([
       { code: -32700, id: undefined },

@@ -1,4 +1,12 @@
-import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError, type JSONRPCMessage, type Transport, type TransportSendOptions } from '@modelcontextprotocol/client';
+import {
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  type JSONRPCMessage,
+  type Transport,
+  type TransportSendOptions,
+} from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
 import { LanyardError } from '../../electron/broker/errors';
@@ -27,14 +35,18 @@ describe('backoffDelay', () => {
 
 describe('classifyUpstreamError', () => {
   it('sorts HTTP failures: 404 = session gone, 401/403 = credentials, 5xx/429 = transient transport', () => {
-    const http = (status: number) => new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${JWT}`, { status, text: `Bearer ${JWT}` });
+    const http = (status: number) =>
+      new SdkHttpError(SdkErrorCode.ClientHttpNotImplemented, `Error POSTing to endpoint: ${JWT}`, { status, text: `Bearer ${JWT}` });
     expect(classifyUpstreamError('todo', http(404)).kind).toBe('session-gone');
     const unauthorized = classifyUpstreamError('todo', http(401));
     expect(unauthorized).toMatchObject({ kind: 'auth', error: { code: ErrorCodes.AS_GRANT_REJECTED } });
     expect(classifyUpstreamError('todo', http(403))).toMatchObject({ kind: 'auth', error: { code: ErrorCodes.INSUFFICIENT_SCOPE } });
     for (const status of [429, 500, 503]) {
       const failure = classifyUpstreamError('todo', http(status));
-      expect(failure).toMatchObject({ kind: 'transport', error: { code: ErrorCodes.SERVER_UNREACHABLE, transient: true, serverId: 'todo' } });
+      expect(failure).toMatchObject({
+        kind: 'transport',
+        error: { code: ErrorCodes.SERVER_UNREACHABLE, transient: true, serverId: 'todo' },
+      });
     }
     // Nothing from the body or the SDK message (which quote the exchange) reaches the message or the fix.
     for (const status of [400, 401, 403, 500]) {
@@ -47,13 +59,15 @@ describe('classifyUpstreamError', () => {
   });
 
   it('names network failures by their system code', () => {
-    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) });
+    const refused = new TypeError('fetch failed', {
+      cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }),
+    });
     const failure = classifyUpstreamError('wiki', refused);
     expect(failure.kind).toBe('transport');
     if (failure.kind === 'transport') expect(failure.error.message).toBe('Server "wiki" refused the connection (is it running?).');
   });
 
-  it('keeps the server\'s own JSON-RPC errors, but treats a synthesised stream end as a transport failure', () => {
+  it("keeps the server's own JSON-RPC errors, but treats a synthesised stream end as a transport failure", () => {
     expect(classifyUpstreamError('todo', new ProtocolError(-32602, 'bad args')).kind).toBe('protocol');
     expect(classifyUpstreamError('todo', new ProtocolError(-32000, 'ended', { lanyard: STREAM_ENDED_MARK })).kind).toBe('transport');
   });
@@ -103,7 +117,9 @@ describe('GuardedTransport', () => {
     const { inner, guarded, received } = setup();
     await guarded.send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'x' } });
     inner.sent[0]!.options!.onRequestStreamEnd!();
-    expect(received).toEqual([{ jsonrpc: '2.0', id: 7, error: { code: -32000, message: expect.any(String), data: { lanyard: STREAM_ENDED_MARK } } }]);
+    expect(received).toEqual([
+      { jsonrpc: '2.0', id: 7, error: { code: -32000, message: expect.any(String), data: { lanyard: STREAM_ENDED_MARK } } },
+    ]);
   });
 
   it('adds nothing when the answer came, or when the request was cancelled', async () => {
@@ -168,10 +184,13 @@ describe('Deadline', () => {
 });
 
 describe('bound session capabilities and log names', () => {
-  it('declares exactly the IDE\'s server→client capabilities, nothing more', () => {
+  it("declares exactly the IDE's server→client capabilities, nothing more", () => {
     expect(mirrorCapabilities({})).toEqual({});
     expect(mirrorCapabilities({ sampling: {}, experimental: { x: {} } })).toEqual({ sampling: {} });
-    expect(mirrorCapabilities({ elicitation: { form: {}, url: {} }, roots: { listChanged: true } })).toEqual({ elicitation: { form: {}, url: {} }, roots: { listChanged: true } });
+    expect(mirrorCapabilities({ elicitation: { form: {}, url: {} }, roots: { listChanged: true } })).toEqual({
+      elicitation: { form: {}, url: {} },
+      roots: { listChanged: true },
+    });
   });
 
   it('prefixes the logger with the server id', () => {

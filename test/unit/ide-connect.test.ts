@@ -34,8 +34,10 @@ afterEach(async () => {
 });
 
 const fileOf = (ide: IdeName) => IDE_TARGETS[ide].configPath(ctx.machine);
-const readJson = async (ide: IdeName) => toValue(parseJsonc(await readFile(fileOf(ide), 'utf8'))!) as Record<string, Record<string, Record<string, unknown>>>;
-const backupsOf = async (file: string) => (await readdir(path.dirname(file))).filter((f) => f.startsWith(`${path.basename(file)}.lanyard-backup-`));
+const readJson = async (ide: IdeName) =>
+  toValue(parseJsonc(await readFile(fileOf(ide), 'utf8'))!) as Record<string, Record<string, Record<string, unknown>>>;
+const backupsOf = async (file: string) =>
+  (await readdir(path.dirname(file))).filter((f) => f.startsWith(`${path.basename(file)}.lanyard-backup-`));
 
 describe('each IDE, into a fresh home', () => {
   const expectedHttp: Record<IdeName, { key: string; entry: Record<string, unknown> } | undefined> = {
@@ -130,7 +132,9 @@ describe('the user’s existing file', () => {
     expect((await stat(outcome.backupPath!)).mode & 0o777).toBe(0o600);
     const text = await readFile(file, 'utf8');
     expect(text.startsWith('{\n   // my servers — do not lose this comment\n   "mcpServers": {\n      "github": {')).toBe(true);
-    expect(text).toContain('"linear": { "url": "https://mcp.linear.app/mcp" },   /* trailing comment */\n      "lanyard": {\n         "url": "http://127.0.0.1:47821/mcp",');
+    expect(text).toContain(
+      '"linear": { "url": "https://mcp.linear.app/mcp" },   /* trailing comment */\n      "lanyard": {\n         "url": "http://127.0.0.1:47821/mcp",',
+    );
     const doc = await readJson('cursor');
     expect(Object.keys(doc.mcpServers!)).toEqual(['github', 'linear', 'lanyard']);
   });
@@ -164,13 +168,21 @@ describe('the user’s existing file', () => {
     const file = await seed('cursor', cursorFile);
     await connectIde('cursor', { transport: 'http', endpoint, launcher }, ctx);
     const after = await readFile(file, 'utf8');
-    const again = await connectIde('cursor', { transport: 'http', endpoint, launcher }, { ...ctx, now: () => new Date('2026-02-01T00:00:00Z') });
+    const again = await connectIde(
+      'cursor',
+      { transport: 'http', endpoint, launcher },
+      { ...ctx, now: () => new Date('2026-02-01T00:00:00Z') },
+    );
     expect(again.changed).toBe(false);
     expect(again.backupPath).toBeUndefined();
     expect(await readFile(file, 'utf8')).toBe(after);
     expect(await backupsOf(file)).toHaveLength(1);
     // …and a changed token updates the one entry in place; disconnect still restores the original file.
-    const rotated = await connectIde('cursor', { transport: 'http', endpoint: { ...endpoint, token: 'new-token-xyz' }, launcher }, { ...ctx, now: () => new Date('2026-02-02T00:00:00Z') });
+    const rotated = await connectIde(
+      'cursor',
+      { transport: 'http', endpoint: { ...endpoint, token: 'new-token-xyz' }, launcher },
+      { ...ctx, now: () => new Date('2026-02-02T00:00:00Z') },
+    );
     expect(rotated.changed).toBe(true);
     expect((await readJson('cursor')).mcpServers!.lanyard!.headers).toEqual({ Authorization: 'Bearer new-token-xyz' });
     await disconnectIde('cursor', ctx);
@@ -185,7 +197,9 @@ describe('the user’s existing file', () => {
     const outcome = await disconnectIde('cursor', ctx);
     expect(outcome.action).toBe('removed-entry');
     expect(outcome.backupPath).toBeDefined();
-    expect(await readFile(file, 'utf8')).toBe(cursorFile.replace('"linear": {', '"jira": { "url": "https://jira/mcp" },\n      "linear": {'));
+    expect(await readFile(file, 'utf8')).toBe(
+      cursorFile.replace('"linear": {', '"jira": { "url": "https://jira/mcp" },\n      "linear": {'),
+    );
   });
 
   it('a lanyard entry that was there before comes back on disconnect', async () => {
@@ -211,7 +225,10 @@ describe('the user’s existing file', () => {
   it('refuses a file that is not JSON, names the position and leaves it alone', async () => {
     const broken = '{\n  "mcpServers": {\n    "a": { "url": "x" }\n    "b": {}\n  }\n}\n';
     const file = await seed('windsurf', broken);
-    await expect(connectIde('windsurf', { transport: 'http', endpoint, launcher }, ctx)).rejects.toMatchObject({ code: 'config_invalid', message: expect.stringMatching(/line 4, column 5/) });
+    await expect(connectIde('windsurf', { transport: 'http', endpoint, launcher }, ctx)).rejects.toMatchObject({
+      code: 'config_invalid',
+      message: expect.stringMatching(/line 4, column 5/),
+    });
     expect(await readFile(file, 'utf8')).toBe(broken);
     expect(await backupsOf(file)).toEqual([]);
   });
@@ -295,14 +312,22 @@ describe('deep links carry the stdio variant, never a token', () => {
     const url = new URL(outcome.deepLink!);
     expect(`${url.protocol}//${url.host}${url.pathname}`).toBe('cursor://anysphere.cursor-deeplink/mcp/install');
     expect(url.searchParams.get('name')).toBe('lanyard');
-    expect(JSON.parse(Buffer.from(url.searchParams.get('config')!, 'base64').toString('utf8'))).toEqual({ command: launcher.command, args: launcher.args });
+    expect(JSON.parse(Buffer.from(url.searchParams.get('config')!, 'base64').toString('utf8'))).toEqual({
+      command: launcher.command,
+      args: launcher.args,
+    });
     expect(outcome.deepLink).not.toContain(TOKEN);
   });
 
   it('VS Code: vscode:mcp/install?<url-encoded {name, type, command, args}>', async () => {
     const outcome = await connectIde('vscode', { transport: 'http', endpoint, launcher }, ctx);
     expect(outcome.deepLink!.startsWith('vscode:mcp/install?')).toBe(true);
-    expect(JSON.parse(decodeURIComponent(outcome.deepLink!.slice('vscode:mcp/install?'.length)))).toEqual({ name: 'lanyard', type: 'stdio', command: launcher.command, args: launcher.args });
+    expect(JSON.parse(decodeURIComponent(outcome.deepLink!.slice('vscode:mcp/install?'.length)))).toEqual({
+      name: 'lanyard',
+      type: 'stdio',
+      command: launcher.command,
+      args: launcher.args,
+    });
   });
 
   it('the other IDEs have none', async () => {
@@ -320,11 +345,19 @@ describe('resolveStdioLauncher', () => {
     const bin = path.join(root, 'bin', 'lanyard');
     await mkdir(path.dirname(bin), { recursive: true });
     await symlink(script, bin);
-    const l = resolveStdioLauncher({ home: '/somewhere/else', env: { HOME: '/home/ada' }, platform: 'linux', execPath: process.execPath, script: bin });
+    const l = resolveStdioLauncher({
+      home: '/somewhere/else',
+      env: { HOME: '/home/ada' },
+      platform: 'linux',
+      execPath: process.execPath,
+      script: bin,
+    });
     expect(l.command).toBe(process.execPath);
     expect(l.args).toEqual([script, 'stdio']);
     expect(l.env).toEqual({ LANYARD_HOME: '/somewhere/else' });
-    expect(resolveStdioLauncher({ home: '/home/ada/.config/lanyard', env: { HOME: '/home/ada' }, platform: 'linux', script: bin }).env).toBeUndefined();
+    expect(
+      resolveStdioLauncher({ home: '/home/ada/.config/lanyard', env: { HOME: '/home/ada' }, platform: 'linux', script: bin }).env,
+    ).toBeUndefined();
   });
 
   it('refuses to guess when the running program is not the lanyard CLI', () => {

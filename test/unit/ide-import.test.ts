@@ -35,14 +35,27 @@ async function seed(ide: IdeName, text: string): Promise<void> {
   await mkdir(path.dirname(fileOf(ide)), { recursive: true });
   await writeFile(fileOf(ide), text);
 }
-const readJson = async (ide: IdeName) => toValue(parseJsonc(await readFile(fileOf(ide), 'utf8'))!) as Record<string, Record<string, unknown>>;
+const readJson = async (ide: IdeName) =>
+  toValue(parseJsonc(await readFile(fileOf(ide), 'utf8'))!) as Record<string, Record<string, unknown>>;
 
 const probes: Record<string, Partial<ProbeResult>> = {
   'https://mcp.linear.app/mcp': { reachable: true, xaa: 'supported', asIssuer: 'https://linear.app', needsClientId: true },
   'https://mcp.atlassian.com/v1/mcp': { reachable: true, xaa: 'supported', asIssuer: 'https://auth.atlassian.com', needsClientId: true },
   'https://docs.internal.dev/mcp': { reachable: true, xaa: 'not_needed', needsClientId: false },
-  'https://mcp.notion.com/mcp': { reachable: true, xaa: 'unsupported', error: { code: 'server_not_xaa_capable', message: 'The authorization server https://notion.so does not offer the ID-JAG grant profile', fix: '' } },
-  'https://down.example.com/mcp': { reachable: false, xaa: 'unknown', error: { code: 'server_unreachable', message: 'https://down.example.com/mcp could not be reached (ENOTFOUND)', fix: '' } },
+  'https://mcp.notion.com/mcp': {
+    reachable: true,
+    xaa: 'unsupported',
+    error: {
+      code: 'server_not_xaa_capable',
+      message: 'The authorization server https://notion.so does not offer the ID-JAG grant profile',
+      fix: '',
+    },
+  },
+  'https://down.example.com/mcp': {
+    reachable: false,
+    xaa: 'unknown',
+    error: { code: 'server_unreachable', message: 'https://down.example.com/mcp could not be reached (ENOTFOUND)', fix: '' },
+  },
 };
 
 function fakeControl(options: { servers?: Array<Pick<ServerStatus, 'id' | 'url'>>; locked?: string[]; failAdd?: string[] } = {}) {
@@ -79,9 +92,12 @@ const cursorText =
   '}\n';
 const vscodeText =
   '{\n  // mine\n  "servers": {\n    "linear": { "type": "http", "url": "https://mcp.linear.app/mcp" },\n    "memory": { "type": "stdio", "command": "npx", "args": ["@modelcontextprotocol/server-memory"] },\n    "down": { "type": "http", "url": "https://down.example.com/mcp" },\n  },\n}\n';
-const desktopText = '{\n  "mcpServers": {\n    "wiki": { "command": "npx", "args": ["mcp-remote", "https://wiki.acme.dev/mcp", "--header", "Authorization: Bearer ${WIKI_TOKEN}"] }\n  }\n}\n';
-const windsurfText = '{\n  "mcpServers": {\n    "notion": { "serverUrl": "https://mcp.notion.com/mcp" },\n    "docs": { "serverUrl": "https://docs.internal.dev/mcp", "disabled": true }\n  }\n}\n';
-const claudeCodeText = '{\n  "numStartups": 3,\n  "mcpServers": {\n    "todo": { "type": "http", "url": "https://todo.acme.dev/mcp" },\n    "docs": { "type": "http", "url": "https://docs.internal.dev/mcp" }\n  }\n}\n';
+const desktopText =
+  '{\n  "mcpServers": {\n    "wiki": { "command": "npx", "args": ["mcp-remote", "https://wiki.acme.dev/mcp", "--header", "Authorization: Bearer ${WIKI_TOKEN}"] }\n  }\n}\n';
+const windsurfText =
+  '{\n  "mcpServers": {\n    "notion": { "serverUrl": "https://mcp.notion.com/mcp" },\n    "docs": { "serverUrl": "https://docs.internal.dev/mcp", "disabled": true }\n  }\n}\n';
+const claudeCodeText =
+  '{\n  "numStartups": 3,\n  "mcpServers": {\n    "todo": { "type": "http", "url": "https://todo.acme.dev/mcp" },\n    "docs": { "type": "http", "url": "https://docs.internal.dev/mcp" }\n  }\n}\n';
 
 async function seedAll(): Promise<void> {
   await seed('cursor', cursorText);
@@ -96,7 +112,9 @@ describe('classify', () => {
     expect(classify('a', { url: 'https://x/mcp' })).toMatchObject({ kind: 'http', url: 'https://x/mcp' });
     expect(classify('a', { serverUrl: 'https://x/mcp' })).toMatchObject({ kind: 'http', url: 'https://x/mcp' });
     expect(classify('a', { type: 'sse', url: 'https://x/events' })).toMatchObject({ kind: 'sse' });
-    expect(classify('a', { command: 'C:\\Program Files\\nodejs\\npx.cmd', args: ['-y', 'mcp-remote', 'https://x/mcp', '--header', 'X-Key: 1'] })).toMatchObject({ kind: 'mcp-remote', url: 'https://x/mcp', headers: ['X-Key'] });
+    expect(
+      classify('a', { command: 'C:\\Program Files\\nodejs\\npx.cmd', args: ['-y', 'mcp-remote', 'https://x/mcp', '--header', 'X-Key: 1'] }),
+    ).toMatchObject({ kind: 'mcp-remote', url: 'https://x/mcp', headers: ['X-Key'] });
     expect(classify('a', { command: 'mcp-remote', args: ['https://x/mcp', '--transport', 'sse-only'] })).toMatchObject({ kind: 'sse' });
     expect(classify('a', { command: 'uvx', args: ['mcp-server-fetch'] })).toMatchObject({ kind: 'stdio' });
     expect(classify('lanyard', { url: 'http://127.0.0.1:47821/mcp' }).kind).toBe('lanyard');
@@ -111,20 +129,42 @@ describe('the plan (--dry-run)', () => {
     const plan = await planImport({ ctx, control });
     const byKey = Object.fromEntries(plan.items.map((i) => [`${i.ide}/${i.name}`, i]));
 
-    expect(byKey['cursor/Linear']).toMatchObject({ action: 'move', serverId: 'linear', existing: false, kind: 'http', warning: expect.stringMatching(/client id/) });
+    expect(byKey['cursor/Linear']).toMatchObject({
+      action: 'move',
+      serverId: 'linear',
+      existing: false,
+      kind: 'http',
+      warning: expect.stringMatching(/client id/),
+    });
     expect(byKey['cursor/atlassian']).toMatchObject({ action: 'move', serverId: 'atlassian', kind: 'mcp-remote' });
     expect(byKey['cursor/github']).toMatchObject({ action: 'skip', kind: 'stdio', reason: expect.stringMatching(/local stdio server/) });
-    expect(byKey['cursor/stripe']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/static credential \(Authorization header\)/) });
+    expect(byKey['cursor/stripe']).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/static credential \(Authorization header\)/),
+    });
     expect(byKey['cursor/asana']).toMatchObject({ action: 'skip', kind: 'sse', reason: expect.stringMatching(/legacy SSE/) });
     // The same URL in two IDEs becomes one Lanyard server.
     expect(byKey['vscode/linear']).toMatchObject({ action: 'move', serverId: 'linear', reason: expect.stringMatching(/same server/) });
     expect(byKey['vscode/memory']).toMatchObject({ action: 'skip', kind: 'stdio' });
     expect(byKey['vscode/down']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/could not be reached/) });
-    expect(byKey['claude-desktop/wiki']).toMatchObject({ action: 'skip', kind: 'mcp-remote', reason: expect.stringMatching(/static credential/) });
+    expect(byKey['claude-desktop/wiki']).toMatchObject({
+      action: 'skip',
+      kind: 'mcp-remote',
+      reason: expect.stringMatching(/static credential/),
+    });
     expect(byKey['windsurf/notion']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/does not support cross-app access/) });
     expect(byKey['windsurf/docs']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/disabled in Windsurf/) });
-    expect(byKey['claude-code/todo']).toMatchObject({ action: 'move', serverId: 'todo', existing: true, reason: 'already in Lanyard as "todo"' });
-    expect(byKey['claude-code/docs']).toMatchObject({ action: 'move', serverId: 'docs', reason: expect.stringMatching(/needs no sign-in/) });
+    expect(byKey['claude-code/todo']).toMatchObject({
+      action: 'move',
+      serverId: 'todo',
+      existing: true,
+      reason: 'already in Lanyard as "todo"',
+    });
+    expect(byKey['claude-code/docs']).toMatchObject({
+      action: 'move',
+      serverId: 'docs',
+      reason: expect.stringMatching(/needs no sign-in/),
+    });
     // Each URL probed once, and nothing written by a plan.
     expect(control.probed.filter((u) => u === 'https://mcp.linear.app/mcp')).toHaveLength(1);
     expect(await readFile(fileOf('cursor'), 'utf8')).toBe(cursorText);
@@ -134,7 +174,10 @@ describe('the plan (--dry-run)', () => {
   it('with the server list locked by the administrator, nothing new moves', async () => {
     await seed('cursor', cursorText);
     const plan = await planImport({ ctx, control: fakeControl({ locked: ['servers'] }), ides: ['cursor'] });
-    expect(plan.items.find((i) => i.name === 'Linear')).toMatchObject({ action: 'skip', reason: expect.stringMatching(/administrator manages the server list/) });
+    expect(plan.items.find((i) => i.name === 'Linear')).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/administrator manages the server list/),
+    });
   });
 
   it('reports an unreadable file instead of failing the whole plan', async () => {
@@ -188,7 +231,12 @@ describe('applying it (--yes)', () => {
     const control = fakeControl({ failAdd: ['https://mcp.linear.app/mcp'] });
     const plan = await planImport({ ctx, control, ides: ['cursor'] });
     const result = await applyImport({ plan, ctx, control, transport: 'stdio', launcher });
-    expect(result.failed).toEqual([expect.objectContaining({ item: expect.objectContaining({ name: 'Linear' }), error: expect.objectContaining({ message: 'refused by test' }) })]);
+    expect(result.failed).toEqual([
+      expect.objectContaining({
+        item: expect.objectContaining({ name: 'Linear' }),
+        error: expect.objectContaining({ message: 'refused by test' }),
+      }),
+    ]);
     expect(Object.keys((await readJson('cursor')).mcpServers!)).toEqual(['Linear', 'github', 'stripe', 'asana', 'lanyard']);
   });
 });

@@ -3,7 +3,17 @@
  * and its insertion and removal of one member are exact inverses on every layout users have.
  */
 import { describe, expect, it } from 'vitest';
-import { applyEdits, detectStyle, findMember, JsoncSyntaxError, parseJsonc, removeMemberEdit, setMemberEdit, toValue, type ObjectNode } from '../../electron/broker/ide/jsonc';
+import {
+  applyEdits,
+  detectStyle,
+  findMember,
+  JsoncSyntaxError,
+  parseJsonc,
+  removeMemberEdit,
+  setMemberEdit,
+  toValue,
+  type ObjectNode,
+} from '../../electron/broker/ide/jsonc';
 
 const root = (text: string) => parseJsonc(text) as ObjectNode;
 const servers = (text: string, key = 'mcpServers') => findMember(root(text), key)!.value as ObjectNode;
@@ -23,7 +33,12 @@ describe('parseJsonc', () => {
   });
 
   it('keeps escapes and numbers exact', () => {
-    expect(toValue(parseJsonc('{"a": "q\\"\\u00e9\\\\", "n": -1.5e3, "t": true, "z": null}')!)).toEqual({ a: 'q"é\\', n: -1500, t: true, z: null });
+    expect(toValue(parseJsonc('{"a": "q\\"\\u00e9\\\\", "n": -1.5e3, "t": true, "z": null}')!)).toEqual({
+      a: 'q"é\\',
+      n: -1500,
+      t: true,
+      z: null,
+    });
   });
 
   it('returns undefined for an empty or comment-only document', () => {
@@ -62,7 +77,8 @@ describe('detectStyle', () => {
 describe('insert and remove one member: exact inverses', () => {
   const layouts: Record<string, string> = {
     'two spaces': '{\n  "mcpServers": {\n    "other": { "command": "node", "args": ["x.js"] }\n  }\n}\n',
-    'four spaces, CRLF': '{\r\n    "mcpServers": {\r\n        "other": {\r\n            "url": "https://a/mcp"\r\n        }\r\n    }\r\n}\r\n',
+    'four spaces, CRLF':
+      '{\r\n    "mcpServers": {\r\n        "other": {\r\n            "url": "https://a/mcp"\r\n        }\r\n    }\r\n}\r\n',
     tabs: '{\n\t"mcpServers": {\n\t\t"a": {"url": "https://a/mcp"},\n\t\t"b": {"url": "https://b/mcp"}\n\t}\n}',
     'odd three spaces': '{\n   "theme": "dark",\n   "mcpServers": {\n      "a": { "url": "https://a/mcp" }\n   },\n   "after": true\n}\n',
     'comment after the last member': '{\n  "mcpServers": {\n    "a": { "url": "https://a/mcp" } // keep me here\n  }\n}\n',
@@ -85,7 +101,9 @@ describe('insert and remove one member: exact inverses', () => {
   it('lays the new member out like its siblings', () => {
     const text = layouts['four spaces, CRLF']!;
     const inserted = applyEdits(text, setMemberEdit(text, servers(text), 'lanyard', entry));
-    expect(inserted).toContain(',\r\n        "lanyard": {\r\n            "url": "http://127.0.0.1:47821/mcp",\r\n            "headers": {\r\n                "Authorization": "Bearer t"\r\n            }\r\n        }\r\n    }');
+    expect(inserted).toContain(
+      ',\r\n        "lanyard": {\r\n            "url": "http://127.0.0.1:47821/mcp",\r\n            "headers": {\r\n                "Authorization": "Bearer t"\r\n            }\r\n        }\r\n    }',
+    );
   });
 
   it('keeps a comment on the last line with its own member', () => {
@@ -109,13 +127,19 @@ describe('insert and remove one member: exact inverses', () => {
     const out = applyEdits(text, setMemberEdit(text, servers(text), 'lanyard', { url: 'x' }));
     expect(out).toBe('{\n  "mcpServers": {\n    "lanyard": {\n      "url": "x"\n    }, // old\n    "b": {}\n  }\n}');
     const inline = '{"mcpServers": {"lanyard": {"url": "old"}, "b": 1}}';
-    expect(applyEdits(inline, setMemberEdit(inline, servers(inline), 'lanyard', { url: 'x' }))).toBe('{"mcpServers": {"lanyard": {"url":"x"}, "b": 1}}');
+    expect(applyEdits(inline, setMemberEdit(inline, servers(inline), 'lanyard', { url: 'x' }))).toBe(
+      '{"mcpServers": {"lanyard": {"url":"x"}, "b": 1}}',
+    );
   });
 
   it('removes a member from the middle or the start, keeping the others and their comments', () => {
     const text = '{\n  "s": {\n    // first\n    "a": 1,\n    "lanyard": 2,\n    "b": 3\n  }\n}';
-    expect(applyEdits(text, removeMemberEdit(text, servers(text, 's'), 'lanyard')!)).toBe('{\n  "s": {\n    // first\n    "a": 1,\n    "b": 3\n  }\n}');
-    expect(applyEdits(text, removeMemberEdit(text, servers(text, 's'), 'a')!)).toBe('{\n  "s": {\n    // first\n    "lanyard": 2,\n    "b": 3\n  }\n}');
+    expect(applyEdits(text, removeMemberEdit(text, servers(text, 's'), 'lanyard')!)).toBe(
+      '{\n  "s": {\n    // first\n    "a": 1,\n    "b": 3\n  }\n}',
+    );
+    expect(applyEdits(text, removeMemberEdit(text, servers(text, 's'), 'a')!)).toBe(
+      '{\n  "s": {\n    // first\n    "lanyard": 2,\n    "b": 3\n  }\n}',
+    );
     expect(removeMemberEdit(text, servers(text, 's'), 'missing')).toBeUndefined();
   });
 });

@@ -49,21 +49,23 @@ describe('the lint mechanism itself', () => {
   });
 
   it('refuses to report "no errors" for an ignored path', async () => {
-    await expect(lint('out/main/x.ts', "import { app } from 'electron';\nexport const a = app;\n")).rejects.toThrow(
-      /did not lint/,
-    );
+    await expect(lint('out/main/x.ts', "import { app } from 'electron';\nexport const a = app;\n")).rejects.toThrow(/did not lint/);
   });
 });
 
 describe("(a) only electron/main and electron/preload import 'electron'", () => {
   const sample = "import { app } from 'electron';\nexport const a = app;\n";
 
-  it.each(['electron/broker/x.ts', 'electron/broker/identity/x.ts', 'electron/cli/x.ts', 'renderer/x.ts', 'renderer/src/x.tsx', 'shared/x.ts'])(
-    'errors in %s',
-    async (filePath) => {
-      await expectErrors(filePath, sample, [['no-restricted-imports', ELECTRON]]);
-    },
-  );
+  it.each([
+    'electron/broker/x.ts',
+    'electron/broker/identity/x.ts',
+    'electron/cli/x.ts',
+    'renderer/x.ts',
+    'renderer/src/x.tsx',
+    'shared/x.ts',
+  ])('errors in %s', async (filePath) => {
+    await expectErrors(filePath, sample, [['no-restricted-imports', ELECTRON]]);
+  });
 
   it.each(['electron/main/x.ts', 'electron/main/windows/x.ts', 'electron/preload/x.ts'])('is allowed in %s', async (filePath) => {
     expect(await lint(filePath, sample)).toEqual([]);
@@ -78,9 +80,11 @@ describe("(a) only electron/main and electron/preload import 'electron'", () => 
     ]);
     await expectErrors('electron/broker/x.ts', "export const e = await import('electron');\n", [['no-restricted-syntax', ELECTRON]]);
     await expectErrors('shared/x.ts', "export const e = await import('electron/renderer');\n", [['no-restricted-syntax', ELECTRON]]);
-    await expectErrors('electron/cli/x.ts', "// eslint-disable-next-line @typescript-eslint/no-require-imports\nexport const e = require('electron');\n", [
-      ['no-restricted-syntax', ELECTRON],
-    ]);
+    await expectErrors(
+      'electron/cli/x.ts',
+      "// eslint-disable-next-line @typescript-eslint/no-require-imports\nexport const e = require('electron');\n",
+      [['no-restricted-syntax', ELECTRON]],
+    );
   });
 
   it('does not confuse packages whose names start with "electron"', async () => {
@@ -111,9 +115,11 @@ describe('(b) renderer/ imports only shared/, its own files and browser packages
   });
 
   it('errors from deeper folders too', async () => {
-    await expectErrors('renderer/src/pages/x.tsx', "import { redactText } from '../../../electron/broker/errors';\nexport const r = redactText;\n", [
-      ['no-restricted-imports', RENDERER_SCOPE],
-    ]);
+    await expectErrors(
+      'renderer/src/pages/x.tsx',
+      "import { redactText } from '../../../electron/broker/errors';\nexport const r = redactText;\n",
+      [['no-restricted-imports', RENDERER_SCOPE]],
+    );
   });
 
   it('allows shared/, its own modules and react', async () => {
@@ -162,7 +168,9 @@ describe('(c) shared/ is platform-neutral', () => {
   });
 
   it('allows plain TypeScript', async () => {
-    expect(await lint('shared/x.ts', "import { ErrorCodes } from './errors';\nexport const codes = Object.values(ErrorCodes);\n")).toEqual([]);
+    expect(await lint('shared/x.ts', "import { ErrorCodes } from './errors';\nexport const codes = Object.values(ErrorCodes);\n")).toEqual(
+      [],
+    );
   });
 });
 
@@ -179,7 +187,8 @@ describe('(d) the broker never reaches into the Electron shell or the renderer',
   });
 
   it('allows the broker its own modules and shared/', async () => {
-    const code = "import { LanyardError } from '../errors';\nimport { ErrorCodes } from '../../../shared/errors';\nexport const all = [LanyardError, ErrorCodes];\n";
+    const code =
+      "import { LanyardError } from '../errors';\nimport { ErrorCodes } from '../../../shared/errors';\nexport const all = [LanyardError, ErrorCodes];\n";
     expect(await lint('electron/broker/identity/x.ts', code)).toEqual([]);
   });
 });

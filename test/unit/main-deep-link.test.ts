@@ -41,8 +41,13 @@ describe('parseDeepLink: add-server', () => {
   const enc = encodeURIComponent;
 
   it('accepts an https URL, with an optional name and client id', () => {
-    expect(parseDeepLink(`lanyard://add-server?url=${enc('https://mcp.linear.app/mcp')}`)).toEqual({ action: 'add-server', url: 'https://mcp.linear.app/mcp' });
-    expect(parseDeepLink(`lanyard://add-server?url=${enc('https://mcp.linear.app/mcp')}&name=${enc(' Linear ')}&client_id=0oa123abc`)).toEqual({
+    expect(parseDeepLink(`lanyard://add-server?url=${enc('https://mcp.linear.app/mcp')}`)).toEqual({
+      action: 'add-server',
+      url: 'https://mcp.linear.app/mcp',
+    });
+    expect(
+      parseDeepLink(`lanyard://add-server?url=${enc('https://mcp.linear.app/mcp')}&name=${enc(' Linear ')}&client_id=0oa123abc`),
+    ).toEqual({
       action: 'add-server',
       url: 'https://mcp.linear.app/mcp',
       name: 'Linear',
@@ -51,7 +56,9 @@ describe('parseDeepLink: add-server', () => {
   });
 
   it('accepts http only for this machine (the sandbox, local servers)', () => {
-    expect(parseDeepLink(`lanyard://add-server?url=${enc('http://127.0.0.1:4100/mcp')}`)).toMatchObject({ url: 'http://127.0.0.1:4100/mcp' });
+    expect(parseDeepLink(`lanyard://add-server?url=${enc('http://127.0.0.1:4100/mcp')}`)).toMatchObject({
+      url: 'http://127.0.0.1:4100/mcp',
+    });
     expect(parseDeepLink(`lanyard://add-server?url=${enc('http://mcp.example.com/mcp')}`)).toBeNull();
   });
 

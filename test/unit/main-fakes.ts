@@ -30,7 +30,9 @@ export class FakeIpcMain implements IpcMainLike {
 export function fakeControl(initial: Status = makeStatus()) {
   let current = initial;
   const listeners = new Set<(name: ControlEventName, payload: unknown) => void>();
-  const api = Object.fromEntries(controlMethodNames.map((m) => [m, vi.fn(async () => ({ ok: true }))])) as unknown as { [K in keyof ControlApi]: ControlApi[K] & ReturnType<typeof vi.fn> };
+  const api = Object.fromEntries(controlMethodNames.map((m) => [m, vi.fn(async () => ({ ok: true }))])) as unknown as {
+    [K in keyof ControlApi]: ControlApi[K] & ReturnType<typeof vi.fn>;
+  };
   api.status.mockImplementation(async () => current);
   const control = Object.assign(api, {
     onEvent(listener: <E extends ControlEventName>(event: E, payload: ControlEventPayload<E>) => void) {
@@ -179,7 +181,12 @@ export function fakeSession() {
   const s = {
     permissionRequest: undefined as undefined | ((wc: unknown, permission: string, cb: (granted: boolean) => void) => void),
     permissionCheck: undefined as undefined | ((wc: unknown, permission: string) => boolean),
-    headers: undefined as undefined | ((details: { responseHeaders?: Record<string, string | string[]> }, cb: (r: { responseHeaders?: Record<string, string | string[]> }) => void) => void),
+    headers: undefined as
+      | undefined
+      | ((
+          details: { responseHeaders?: Record<string, string | string[]> },
+          cb: (r: { responseHeaders?: Record<string, string | string[]> }) => void,
+        ) => void),
   };
   const session: HardenableSession = {
     setPermissionRequestHandler: (h) => void (s.permissionRequest = h ?? undefined),

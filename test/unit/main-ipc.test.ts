@@ -12,7 +12,15 @@ import { ConfigStore, type ConfigBackend } from '../../electron/broker/config/st
 import { ControlService } from '../../electron/broker/control/control-service';
 import { LanyardError } from '../../electron/broker/errors';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
-import { appUrlPolicy, handleControlCall, isTrustedSender, registerControlIpc, sendEvent, type IpcInvokeEvent, type SenderPolicy } from '../../electron/main/ipc';
+import {
+  appUrlPolicy,
+  handleControlCall,
+  isTrustedSender,
+  registerControlIpc,
+  sendEvent,
+  type IpcInvokeEvent,
+  type SenderPolicy,
+} from '../../electron/main/ipc';
 import { CONTROL_METHODS, controlChannel, EVENT_CHANNEL } from '../../electron/preload/channels';
 import { FakeIpcMain, fakeControl } from './main-fakes';
 import { status } from './renderer-fixtures';
@@ -95,7 +103,9 @@ describe('handleControlCall', () => {
 
   it("a service failure becomes the error's envelope (code, message, fix), never a throw", async () => {
     const control = fakeControl();
-    control.signIn.mockRejectedValueOnce(new LanyardError('sign_in_failed', 'The browser sign-in timed out.', 'Click Sign in and finish in the browser.'));
+    control.signIn.mockRejectedValueOnce(
+      new LanyardError('sign_in_failed', 'The browser sign-in timed out.', 'Click Sign in and finish in the browser.'),
+    );
     expect(await handleControlCall('signIn', fromApp(), {}, control, policy)).toEqual({
       ok: false,
       error: { code: 'sign_in_failed', message: 'The browser sign-in timed out.', fix: 'Click Sign in and finish in the browser.' },
@@ -154,11 +164,24 @@ describe('registerControlIpc', () => {
     it('adds, toggles and lists a server through the IPC handlers', async () => {
       const ipc = new FakeIpcMain();
       registerControlIpc(ipc, service, policy);
-      const added = await ipc.invoke('lanyard:addServer', fromApp(), { url: 'https://mcp.wiki.example.com/mcp', name: 'Wiki', clientId: 'lanyard-at-wiki' });
+      const added = await ipc.invoke('lanyard:addServer', fromApp(), {
+        url: 'https://mcp.wiki.example.com/mcp',
+        name: 'Wiki',
+        clientId: 'lanyard-at-wiki',
+      });
       expect(added).toMatchObject({ ok: true, value: { id: 'wiki', name: 'Wiki', enabled: true, clientId: 'lanyard-at-wiki' } });
-      expect(await ipc.invoke('lanyard:setServerEnabled', fromApp(), { id: 'wiki', enabled: false })).toMatchObject({ ok: true, value: { enabled: false, health: 'disabled' } });
-      expect(await ipc.invoke('lanyard:removeServer', fromApp(), { id: 'nope' })).toMatchObject({ ok: false, error: { code: 'server_unknown' } });
-      expect(await ipc.invoke('lanyard:listServers', fromApp({ sender: { id: 1 } }), {})).toMatchObject({ ok: false, error: { code: 'local_auth_failed' } });
+      expect(await ipc.invoke('lanyard:setServerEnabled', fromApp(), { id: 'wiki', enabled: false })).toMatchObject({
+        ok: true,
+        value: { enabled: false, health: 'disabled' },
+      });
+      expect(await ipc.invoke('lanyard:removeServer', fromApp(), { id: 'nope' })).toMatchObject({
+        ok: false,
+        error: { code: 'server_unknown' },
+      });
+      expect(await ipc.invoke('lanyard:listServers', fromApp({ sender: { id: 1 } }), {})).toMatchObject({
+        ok: false,
+        error: { code: 'local_auth_failed' },
+      });
     });
   });
 });
@@ -166,7 +189,13 @@ describe('registerControlIpc', () => {
 describe('sendEvent', () => {
   it('sends on the one event channel, and never to a destroyed window', () => {
     const sent: unknown[] = [];
-    const target = { destroyed: false, send: (channel: string, message: unknown) => sent.push([channel, message]), isDestroyed() { return this.destroyed; } };
+    const target = {
+      destroyed: false,
+      send: (channel: string, message: unknown) => sent.push([channel, message]),
+      isDestroyed() {
+        return this.destroyed;
+      },
+    };
     sendEvent(target, { name: 'navigate', payload: { page: 'activity' } });
     target.destroyed = true;
     sendEvent(target, { name: 'navigate', payload: { page: 'servers' } });

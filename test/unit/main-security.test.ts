@@ -278,9 +278,12 @@ describe('the sign-in opener (the broker openUrl in the app)', () => {
 
   it('opens an allowed URL and refuses anything else without opening it', async () => {
     const opened: string[] = [];
-    const open = createSignInOpener(() => 'https://acme.okta.com', async (url) => {
-      opened.push(url);
-    });
+    const open = createSignInOpener(
+      () => 'https://acme.okta.com',
+      async (url) => {
+        opened.push(url);
+      },
+    );
     await open('https://acme.okta.com/oauth2/v1/authorize?state=s');
     await expect(open('https://evil.example.com/login')).rejects.toThrow(/outside the configured identity provider/);
     expect(opened).toEqual(['https://acme.okta.com/oauth2/v1/authorize?state=s']);
@@ -288,9 +291,12 @@ describe('the sign-in opener (the broker openUrl in the app)', () => {
 
   it('reads the issuer at call time and reports a browser that would not open', async () => {
     const config: { issuer?: string } = {};
-    const open = createSignInOpener(() => config.issuer, async () => {
-      throw new Error('no browser');
-    });
+    const open = createSignInOpener(
+      () => config.issuer,
+      async () => {
+        throw new Error('no browser');
+      },
+    );
     await expect(open('https://acme.okta.com/authorize')).rejects.toThrow(/outside/);
     config.issuer = 'https://acme.okta.com';
     await expect(open('https://acme.okta.com/authorize')).rejects.toThrow(/could not be opened/);

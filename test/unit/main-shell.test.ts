@@ -94,7 +94,10 @@ describe('the dashboard window', () => {
     const { app } = await started();
     const listeners = new Map<string, (e: NavigationEvent) => void>();
     let openHandler: ((d: { url: string }) => { action: 'deny' }) | undefined;
-    app.webContentsCreated[0]!({ setWindowOpenHandler: (h: (d: { url: string }) => { action: 'deny' }) => (openHandler = h), on: (event: string, l: (e: NavigationEvent) => void) => listeners.set(event, l) } as never);
+    app.webContentsCreated[0]!({
+      setWindowOpenHandler: (h: (d: { url: string }) => { action: 'deny' }) => (openHandler = h),
+      on: (event: string, l: (e: NavigationEvent) => void) => listeners.set(event, l),
+    } as never);
     let prevented = false;
     listeners.get('will-navigate')?.({ preventDefault: () => (prevented = true), url: 'https://evil.example.com' });
     expect(prevented).toBe(true);
@@ -129,7 +132,10 @@ describe('IPC and events', () => {
     control.emit('activity', { id: 1, at: 1, kind: 'token', summary: 'New token for wiki', outcome: 'ok' });
     expect(window.webContents.sent).toEqual([
       { channel: 'lanyard:event', message: { name: 'status', payload: s } },
-      { channel: 'lanyard:event', message: { name: 'activity', payload: { id: 1, at: 1, kind: 'token', summary: 'New token for wiki', outcome: 'ok' } } },
+      {
+        channel: 'lanyard:event',
+        message: { name: 'activity', payload: { id: 1, at: 1, kind: 'token', summary: 'New token for wiki', outcome: 'ok' } },
+      },
     ]);
     expect(shell.trayView?.icon).toBe('attention');
   });
@@ -190,7 +196,10 @@ describe('deep links', () => {
     app.openUrl[0]!(addLink);
     expect(window.visible).toBe(true);
     expect(window.webContents.sent).toEqual([
-      { channel: 'lanyard:event', message: { name: 'navigate', payload: { page: 'add-server', addServer: { url: 'https://mcp.linear.app/mcp', clientId: 'abc' } } } },
+      {
+        channel: 'lanyard:event',
+        message: { name: 'navigate', payload: { page: 'add-server', addServer: { url: 'https://mcp.linear.app/mcp', clientId: 'abc' } } },
+      },
     ]);
     expect(control.addServer).not.toHaveBeenCalled();
   });
@@ -199,7 +208,10 @@ describe('deep links', () => {
     const { app, window } = await started();
     window.webContents.finishLoading();
     app.secondInstance[0]!(['/opt/Lanyard/lanyard', 'lanyard://open/activity']);
-    expect(window.webContents.sent.at(-1)).toEqual({ channel: 'lanyard:event', message: { name: 'navigate', payload: { page: 'activity' } } });
+    expect(window.webContents.sent.at(-1)).toEqual({
+      channel: 'lanyard:event',
+      message: { name: 'navigate', payload: { page: 'activity' } },
+    });
   });
 
   it('an invalid link is ignored: no window, no message', async () => {
@@ -219,7 +231,9 @@ describe('deep links', () => {
     expect(fake.windows).toHaveLength(0);
     await shell.attach(fakeControl(), { startAtLogin: false });
     fake.windows[0]!.webContents.finishLoading();
-    expect(fake.windows[0]!.webContents.sent).toEqual([{ channel: 'lanyard:event', message: { name: 'navigate', payload: { page: 'connect' } } }]);
+    expect(fake.windows[0]!.webContents.sent).toEqual([
+      { channel: 'lanyard:event', message: { name: 'navigate', payload: { page: 'connect' } } },
+    ]);
   });
 
   it('a cold start from a link (argv) opens it', async () => {

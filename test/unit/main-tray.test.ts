@@ -55,7 +55,10 @@ describe('presentTray', () => {
   });
 
   it('signing in: the sign-in item is disabled while the browser is out', () => {
-    expect(byId(presentTray(status({ session: { status: 'signing_in' } })), 'sign-in')).toMatchObject({ label: 'Signing In…', enabled: false });
+    expect(byId(presentTray(status({ session: { status: 'signing_in' } })), 'sign-in')).toMatchObject({
+      label: 'Signing In…',
+      enabled: false,
+    });
   });
 
   it('not configured: offers the settings page; no servers: says so and offers to add one', () => {
@@ -92,7 +95,11 @@ describe('TrayController', () => {
 
   it('switches to the attention icon when a server fails, and back', () => {
     const platform = fakeTrayPlatform();
-    const controller = new TrayController(platform, () => undefined, () => undefined);
+    const controller = new TrayController(
+      platform,
+      () => undefined,
+      () => undefined,
+    );
     const tray = platform.trays[0]!;
     controller.update(status());
     expect(tray.image).toBe('icon:normal');
@@ -105,7 +112,11 @@ describe('TrayController', () => {
 
   it('does not rebuild the menu for an identical status (pushes are frequent)', () => {
     const platform = fakeTrayPlatform();
-    const controller = new TrayController(platform, () => undefined, () => undefined);
+    const controller = new TrayController(
+      platform,
+      () => undefined,
+      () => undefined,
+    );
     controller.update(status());
     const built = platform.menusBuilt;
     controller.update(status());

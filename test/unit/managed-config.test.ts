@@ -26,7 +26,12 @@ import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 import { ErrorCodes } from '../../shared/errors';
 
 const acme = { issuer: 'https://acme.okta.com', clientId: '0oaLANYARD' };
-const linear = { id: 'linear', name: 'Linear', url: 'https://mcp.linear.app/mcp', asClient: { clientId: 'lanyard-at-linear', method: 'none' } };
+const linear = {
+  id: 'linear',
+  name: 'Linear',
+  url: 'https://mcp.linear.app/mcp',
+  asClient: { clientId: 'lanyard-at-linear', method: 'none' },
+};
 const wiki = { id: 'wiki', name: 'Wiki', url: 'https://wiki.acme.dev/mcp' };
 
 let root: string;
@@ -86,7 +91,11 @@ describe('reading it', () => {
   });
 
   it('validates with the same schemas and messages as config.json', async () => {
-    await writeManaged({ idp: { issuer: 'http://acme.okta.com', clientId: 'x' }, servers: [{ id: 'Bad Id', name: 'x', url: 'https://x' }], lock: ['everything'] });
+    await writeManaged({
+      idp: { issuer: 'http://acme.okta.com', clientId: 'x' },
+      servers: [{ id: 'Bad Id', name: 'x', url: 'https://x' }],
+      lock: ['everything'],
+    });
     const state = readManagedConfig(managedFile);
     expect(state.state).toBe('invalid');
     if (state.state !== 'invalid') return;
@@ -108,7 +117,15 @@ describe('reading it', () => {
 });
 
 describe('merging', () => {
-  const user = { version: 1 as const, idp: { issuer: 'https://me.okta.com', clientId: 'mine', clientAuth: { method: 'none' as const }, scopes: ['openid'] }, servers: [{ id: 'mine', name: 'Mine', url: 'https://mine.dev/mcp', enabled: true }, { id: 'linear', name: 'My Linear', url: 'https://x.dev/mcp', enabled: true }], gateway: { port: 47821, toolNameSeparator: '__', allowedOrigins: [] } };
+  const user = {
+    version: 1 as const,
+    idp: { issuer: 'https://me.okta.com', clientId: 'mine', clientAuth: { method: 'none' as const }, scopes: ['openid'] },
+    servers: [
+      { id: 'mine', name: 'Mine', url: 'https://mine.dev/mcp', enabled: true },
+      { id: 'linear', name: 'My Linear', url: 'https://x.dev/mcp', enabled: true },
+    ],
+    gateway: { port: 47821, toolNameSeparator: '__', allowedOrigins: [] },
+  };
   const managed = ManagedConfigSchema.parse({ idp: acme, servers: [linear] });
 
   it('managed IdP and servers win; the user keeps their own servers unless servers are locked', () => {
@@ -137,7 +154,9 @@ describe('applied through the config store and the control service', () => {
     expect(status.servers).toEqual([expect.objectContaining({ id: 'linear', managed: true })]);
     expect((await control.getSettings()).locked).toEqual(['idp', 'servers']);
 
-    expect(await codeOf(control.updateSettings({ idp: { issuer: 'https://evil.example.com', clientId: 'x' } }))).toBe(ErrorCodes.MANAGED_LOCKED);
+    expect(await codeOf(control.updateSettings({ idp: { issuer: 'https://evil.example.com', clientId: 'x' } }))).toBe(
+      ErrorCodes.MANAGED_LOCKED,
+    );
     expect(await codeOf(control.addServer({ url: 'https://other.dev/mcp' }))).toBe(ErrorCodes.MANAGED_LOCKED);
     expect(await codeOf(control.removeServer({ id: 'linear' }))).toBe(ErrorCodes.MANAGED_LOCKED);
     expect(await codeOf(control.setServerEnabled({ id: 'linear', enabled: false }))).toBe(ErrorCodes.MANAGED_LOCKED);
@@ -200,7 +219,10 @@ describe('lanyard://configure links', () => {
     ['not base64url', 'lanyard://configure?config=%%%'],
     ['not JSON', `lanyard://configure?config=${Buffer.from('nope').toString('base64url')}`],
     ['empty proposal', encodeConfigLink({} as never)],
-    ['a secret', `lanyard://configure?config=${Buffer.from(JSON.stringify({ idp: { ...acme, clientSecret: 's3cret' } })).toString('base64url')}`],
+    [
+      'a secret',
+      `lanyard://configure?config=${Buffer.from(JSON.stringify({ idp: { ...acme, clientSecret: 's3cret' } })).toString('base64url')}`,
+    ],
     ['plain http to a remote host', encodeConfigLink({ servers: [{ url: 'http://mcp.evil.example/mcp' }] })],
   ])('refuses %s, saying what is wrong and never echoing the payload', (_what, link) => {
     let error: unknown;
@@ -220,7 +242,10 @@ describe('lanyard://configure links', () => {
     const result = await applyConfigProposal(control, proposal);
     expect(result).toEqual({ idpChanged: true, added: ['wiki'], skipped: [] });
     expect((await control.getSettings()).idp).toMatchObject({ issuer: acme.issuer, clientId: acme.clientId });
-    expect(await applyConfigProposal(control, proposal)).toMatchObject({ added: [], skipped: [{ url: wiki.url, reason: 'already configured' }] });
+    expect(await applyConfigProposal(control, proposal)).toMatchObject({
+      added: [],
+      skipped: [{ url: wiki.url, reason: 'already configured' }],
+    });
 
     await writeManaged({ idp: acme, lock: ['idp'] });
     expect(await codeOf(applyConfigProposal(control, proposal))).toBe(ErrorCodes.MANAGED_LOCKED);

@@ -6,7 +6,9 @@ import { authAwareFetch, controlApiFromBridge, errorInfoOf, type BridgeMethods }
 import { status } from './renderer-fixtures';
 
 function fakeBridge(answer: (method: string, input: unknown) => unknown): BridgeMethods {
-  return Object.fromEntries(controlMethodNames.map((m) => [m, vi.fn(async (input: unknown) => answer(m, input))])) as unknown as BridgeMethods;
+  return Object.fromEntries(
+    controlMethodNames.map((m) => [m, vi.fn(async (input: unknown) => answer(m, input))]),
+  ) as unknown as BridgeMethods;
 }
 
 describe('controlApiFromBridge', () => {
@@ -21,7 +23,12 @@ describe('controlApiFromBridge', () => {
   });
 
   it('throws a ControlError carrying the code and the fix', async () => {
-    const api = controlApiFromBridge(fakeBridge(() => ({ ok: false, error: { code: 'internal', message: 'Not available in this build.', fix: 'Copy the configuration.' } })));
+    const api = controlApiFromBridge(
+      fakeBridge(() => ({
+        ok: false,
+        error: { code: 'internal', message: 'Not available in this build.', fix: 'Copy the configuration.' },
+      })),
+    );
     const error = await api.connectIde({ ide: 'cursor' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ControlError);
     expect(errorInfoOf(error)).toEqual({ code: 'internal', message: 'Not available in this build.', fix: 'Copy the configuration.' });

@@ -8,7 +8,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDashboard, DASHBOARD_COOKIE, DASHBOARD_CSP, withDashboardSessions, type Dashboard } from '../../electron/broker/control/dashboard';
+import {
+  createDashboard,
+  DASHBOARD_COOKIE,
+  DASHBOARD_CSP,
+  withDashboardSessions,
+  type Dashboard,
+} from '../../electron/broker/control/dashboard';
 import { LocalAuth } from '../../electron/broker/gateway/local-auth';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 import { buildCsp } from '../../electron/main/security';
@@ -51,7 +57,10 @@ async function login(): Promise<string> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lanyard-dash-'));
   await mkdir(join(dir, 'renderer/assets'), { recursive: true });
-  await writeFile(join(dir, 'renderer/index.html'), '<!doctype html><title>Lanyard</title><script type="module" src="./assets/app.js"></script>');
+  await writeFile(
+    join(dir, 'renderer/index.html'),
+    '<!doctype html><title>Lanyard</title><script type="module" src="./assets/app.js"></script>',
+  );
   await writeFile(join(dir, 'renderer/assets/app.js'), 'console.log(1)');
   await writeFile(join(dir, 'renderer/assets/.secret'), 'no');
   await writeFile(join(dir, 'package.json'), '{"name":"outside"}');
@@ -69,7 +78,12 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
-  dashboard = createDashboard({ rendererDir: join(dir, 'renderer'), localAuth: { matches: (t) => t === TOKEN }, port: () => port, now: () => clock });
+  dashboard = createDashboard({
+    rendererDir: join(dir, 'renderer'),
+    localAuth: { matches: (t) => t === TOKEN },
+    port: () => port,
+    now: () => clock,
+  });
 });
 
 afterAll(async () => {
@@ -200,7 +214,16 @@ describe('static files', () => {
     expect(head).toMatchObject({ status: 200, body: '' });
   });
 
-  it.each(['/../package.json', '/%2e%2e/package.json', '/assets/..%2f..%2fpackage.json', '/assets/.secret', '/nope.js', '/assets/', '/%00', '/%E0%A4%A'])('does not serve %s', async (path) => {
+  it.each([
+    '/../package.json',
+    '/%2e%2e/package.json',
+    '/assets/..%2f..%2fpackage.json',
+    '/assets/.secret',
+    '/nope.js',
+    '/assets/',
+    '/%00',
+    '/%E0%A4%A',
+  ])('does not serve %s', async (path) => {
     const reply = await send('GET', path);
     expect([400, 404]).toContain(reply.status);
     expect(reply.body).not.toContain('outside');

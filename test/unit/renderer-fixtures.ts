@@ -42,4 +42,10 @@ export function status(overrides: Partial<Status> = {}): Status {
 
 export const signedOut = (): Status => status({ session: { status: 'signed_out' } });
 export const expired = (): Status =>
-  status({ session: { status: 'expired', user: alice, error: { code: 'session_expired', message: 'Your sign-in expired.', fix: 'Sign in again.' } } });
+  status({
+    session: {
+      status: 'expired',
+      user: alice,
+      error: { code: 'session_expired', message: 'Your sign-in expired.', fix: 'Sign in again.' },
+    },
+  });

@@ -25,15 +25,29 @@ describe('serverRowModel', () => {
 
   it('carries the last error with its fix line', () => {
     const row = serverRowModel(
-      server({ health: 'error', lastError: { code: 'exchange_denied', message: 'The IdP refused the exchange (invalid_target).', fix: 'Ask your admin to allow Lanyard for this server.' } }),
+      server({
+        health: 'error',
+        lastError: {
+          code: 'exchange_denied',
+          message: 'The IdP refused the exchange (invalid_target).',
+          fix: 'Ask your admin to allow Lanyard for this server.',
+        },
+      }),
       NOW,
     );
     expect(row.tone).toBe('error');
-    expect(row.error).toEqual({ code: 'exchange_denied', message: 'The IdP refused the exchange (invalid_target).', fix: 'Ask your admin to allow Lanyard for this server.' });
+    expect(row.error).toEqual({
+      code: 'exchange_denied',
+      message: 'The IdP refused the exchange (invalid_target).',
+      fix: 'Ask your admin to allow Lanyard for this server.',
+    });
   });
 
   it('unknown counts and undiscovered servers show a dash, not a zero', () => {
-    const row = serverRowModel(server({ authPath: 'unknown', asIssuer: undefined, toolCount: undefined, tokenExpiresAt: undefined, scopes: [] }), NOW);
+    const row = serverRowModel(
+      server({ authPath: 'unknown', asIssuer: undefined, toolCount: undefined, tokenExpiresAt: undefined, scopes: [] }),
+      NOW,
+    );
     expect(row).toMatchObject({ authPath: 'Not discovered yet', asIssuer: '—', toolCount: '—', token: 'No token yet', scopes: '—' });
   });
 
@@ -43,7 +57,11 @@ describe('serverRowModel', () => {
   });
 
   it('disabled and managed servers', () => {
-    expect(serverRowModel(server({ enabled: false, health: 'disabled' }), NOW)).toMatchObject({ tone: 'off', healthLabel: 'Disabled', enabled: false });
+    expect(serverRowModel(server({ enabled: false, health: 'disabled' }), NOW)).toMatchObject({
+      tone: 'off',
+      healthLabel: 'Disabled',
+      enabled: false,
+    });
     expect(serverRowModel(server({ managed: true }), NOW).lockedReason).toBe('Managed by your administrator');
   });
 
@@ -76,7 +94,9 @@ describe('serversSummary', () => {
   it('counts working, failing and disabled servers', () => {
     expect(serversSummary({ servers: [] }).text).toBe('No servers yet.');
     expect(serversSummary({ servers: [server(), server({ id: 'b', health: 'idle' })] }).text).toBe('2 of 2 enabled servers working');
-    expect(serversSummary({ servers: [server(), server({ id: 'b', enabled: false, health: 'disabled' })] }).text).toBe('1 of 1 enabled server working · 1 disabled');
+    expect(serversSummary({ servers: [server(), server({ id: 'b', enabled: false, health: 'disabled' })] }).text).toBe(
+      '1 of 1 enabled server working · 1 disabled',
+    );
     const failing = serversSummary({ servers: [server(), server({ id: 'b', health: 'error' })] });
     expect(failing).toMatchObject({ failing: 1, ready: 1, enabled: 2 });
     expect(failing.text).toBe('1 server needs attention · 1 of 2 working');

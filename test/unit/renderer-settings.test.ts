@@ -38,12 +38,26 @@ describe('settings form', () => {
   it('an IdP change sends issuer and client id together', () => {
     const s = settings();
     const v = validateSettings({ ...settingsForm(s), issuer: 'https://other.okta.com/oauth2/default' }, s);
-    expect(v.update.idp).toEqual({ issuer: 'https://other.okta.com/oauth2/default', clientId: 'lanyard-desktop', clientAuthMethod: 'none' });
+    expect(v.update.idp).toEqual({
+      issuer: 'https://other.okta.com/oauth2/default',
+      clientId: 'lanyard-desktop',
+      clientAuthMethod: 'none',
+    });
   });
 
   it('refuses what the broker would refuse', () => {
     const s = settings();
-    const v = validateSettings({ ...settingsForm(s), issuer: 'http://acme.okta.com', clientId: ' ', gatewayPort: '80', toolNameSeparator: '--', allowedOrigins: 'https://ok.example.com\nhttps://x.example.com/path' }, s);
+    const v = validateSettings(
+      {
+        ...settingsForm(s),
+        issuer: 'http://acme.okta.com',
+        clientId: ' ',
+        gatewayPort: '80',
+        toolNameSeparator: '--',
+        allowedOrigins: 'https://ok.example.com\nhttps://x.example.com/path',
+      },
+      s,
+    );
     expect(Object.keys(v.errors).sort()).toEqual(['allowedOrigins', 'clientId', 'gatewayPort', 'issuer', 'toolNameSeparator']);
   });
 
@@ -88,23 +102,51 @@ const probe = (overrides: Partial<ProbeResult> = {}): ProbeResult => ({
 
 describe('add server', () => {
   it('explains each probe outcome', () => {
-    expect(probeVerdict(probe())).toMatchObject({ tone: 'ok', title: 'Cross-App Access supported', canAdd: true, asIssuer: 'auth.wiki.example.com/tenant-acme', scopes: 'wiki:read' });
+    expect(probeVerdict(probe())).toMatchObject({
+      tone: 'ok',
+      title: 'Cross-App Access supported',
+      canAdd: true,
+      asIssuer: 'auth.wiki.example.com/tenant-acme',
+      scopes: 'wiki:read',
+    });
     expect(probeVerdict(probe({ xaa: 'not_needed', needsClientId: false }))).toMatchObject({ tone: 'ok', canAdd: true });
     expect(probeVerdict(probe({ xaa: 'not_advertised' }))).toMatchObject({ tone: 'warn', canAdd: true });
-    const unsupported = probeVerdict(probe({ xaa: 'unsupported', error: { code: 'server_not_xaa_capable', message: 'No jwt-bearer.', fix: 'Ask the vendor.' } }));
+    const unsupported = probeVerdict(
+      probe({ xaa: 'unsupported', error: { code: 'server_not_xaa_capable', message: 'No jwt-bearer.', fix: 'Ask the vendor.' } }),
+    );
     expect(unsupported).toMatchObject({ tone: 'error', canAdd: false, detail: 'No jwt-bearer.', fix: 'Ask the vendor.' });
-    expect(probeVerdict(probe({ reachable: false, error: { code: 'server_unreachable', message: 'ECONNREFUSED', fix: 'Check the URL.' } }))).toMatchObject({ tone: 'error', canAdd: false, title: 'Could not reach mcp.wiki.example.com' });
+    expect(
+      probeVerdict(probe({ reachable: false, error: { code: 'server_unreachable', message: 'ECONNREFUSED', fix: 'Check the URL.' } })),
+    ).toMatchObject({ tone: 'error', canAdd: false, title: 'Could not reach mcp.wiki.example.com' });
   });
 
   it('asks for a client id only when the probe says it is needed', () => {
     const form = { ...emptyAddServerForm(), url: 'https://mcp.wiki.example.com/mcp' };
     expect(buildAddServerInput(form, probe()).errors.clientId).toBeDefined();
-    expect(buildAddServerInput(form, probe({ xaa: 'not_needed', needsClientId: false })).input).toEqual({ url: form.url, name: 'Wiki.example.com', id: 'wiki' });
+    expect(buildAddServerInput(form, probe({ xaa: 'not_needed', needsClientId: false })).input).toEqual({
+      url: form.url,
+      name: 'Wiki.example.com',
+      id: 'wiki',
+    });
   });
 
   it('builds the addServer input, with the secret only for secret methods', () => {
-    const form = { ...emptyAddServerForm(), url: ' https://mcp.wiki.example.com/mcp ', name: 'Wiki', clientId: 'lanyard-at-wiki', clientAuthMethod: 'client_secret_post' as const, clientSecret: 's' };
-    expect(buildAddServerInput(form, probe()).input).toEqual({ url: 'https://mcp.wiki.example.com/mcp', name: 'Wiki', id: 'wiki', clientId: 'lanyard-at-wiki', clientAuthMethod: 'client_secret_post', clientSecret: 's' });
+    const form = {
+      ...emptyAddServerForm(),
+      url: ' https://mcp.wiki.example.com/mcp ',
+      name: 'Wiki',
+      clientId: 'lanyard-at-wiki',
+      clientAuthMethod: 'client_secret_post' as const,
+      clientSecret: 's',
+    };
+    expect(buildAddServerInput(form, probe()).input).toEqual({
+      url: 'https://mcp.wiki.example.com/mcp',
+      name: 'Wiki',
+      id: 'wiki',
+      clientId: 'lanyard-at-wiki',
+      clientAuthMethod: 'client_secret_post',
+      clientSecret: 's',
+    });
     expect(buildAddServerInput({ ...form, clientSecret: '' }, probe()).errors.clientSecret).toBeDefined();
     expect(buildAddServerInput({ ...form, clientAuthMethod: 'none' }, probe()).input).not.toHaveProperty('clientSecret');
   });

@@ -20,7 +20,9 @@ describe('ideSnippet', () => {
     expect(JSON.parse(ideSnippet('vscode', 'http', url))).toEqual({
       servers: { lanyard: { type: 'http', url, headers: { Authorization: 'Bearer ${LANYARD_TOKEN}' } } },
     });
-    expect(JSON.parse(ideSnippet('vscode', 'stdio', url))).toEqual({ servers: { lanyard: { type: 'stdio', command: 'lanyard', args: ['stdio'] } } });
+    expect(JSON.parse(ideSnippet('vscode', 'stdio', url))).toEqual({
+      servers: { lanyard: { type: 'stdio', command: 'lanyard', args: ['stdio'] } },
+    });
   });
 
   it('Windsurf calls the URL serverUrl', () => {
@@ -36,7 +38,9 @@ describe('ideSnippet', () => {
   });
 
   it('Claude Code gets a command line; Claude Desktop only stdio', () => {
-    expect(ideSnippet('claude-code', 'http', url)).toBe(`claude mcp add --transport http lanyard ${url} --header "Authorization: Bearer \${LANYARD_TOKEN}"`);
+    expect(ideSnippet('claude-code', 'http', url)).toBe(
+      `claude mcp add --transport http lanyard ${url} --header "Authorization: Bearer \${LANYARD_TOKEN}"`,
+    );
     expect(ideSnippet('claude-code', 'stdio', url)).toBe('claude mcp add lanyard -- lanyard stdio');
     expect(defaultTransport('claude-desktop')).toBe('stdio');
     expect(defaultTransport('cursor')).toBe('http');

@@ -108,7 +108,13 @@ describe('FileSecretStore', () => {
 
   it('a damaged file is an error that never quotes its content', async () => {
     await mkdir(path.dirname(file), { recursive: true });
-    for (const text of ['{"version":1,"secrets":{"a":', 'rt_leak_value', '{"version":2,"secrets":{}}', '{"version":1,"secrets":{"a":1}}', '[]']) {
+    for (const text of [
+      '{"version":1,"secrets":{"a":',
+      'rt_leak_value',
+      '{"version":2,"secrets":{}}',
+      '{"version":1,"secrets":{"a":1}}',
+      '[]',
+    ]) {
       await writeFile(file, text, { mode: 0o600 });
       const error = await rejection(new FileSecretStore({ file }).get('a'));
       expect(error.message).toBe(`The secrets file ${file} is damaged (not a Lanyard secrets file).`);

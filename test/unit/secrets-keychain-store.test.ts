@@ -30,7 +30,10 @@ const REAL = {
     'DBus error: The name org.freedesktop.secrets was not provided by any .service files',
   ),
   noCollection: napiError("Couldn't access platform storage: Secret Service: no result found", 'Secret Service: no result found'),
-  locked: napiError("Couldn't access platform storage: Secret Service: unlock prompt was dismissed", 'Secret Service: unlock prompt was dismissed'),
+  locked: napiError(
+    "Couldn't access platform storage: Secret Service: unlock prompt was dismissed",
+    'Secret Service: unlock prompt was dismissed',
+  ),
   lockedFind: napiError(
     'zbus error: org.freedesktop.Secret.Error.IsLocked: Cannot get secret of a locked object',
     'org.freedesktop.Secret.Error.IsLocked: Cannot get secret of a locked object',
@@ -38,7 +41,10 @@ const REAL = {
   accessDenied: napiError("Couldn't access platform storage: AccessDenied", 'AccessDenied'),
   macLocked: napiError("Couldn't access platform storage: User interaction is not allowed.", 'User interaction is not allowed.'),
   winDenied: napiError('Platform failure: Access is denied. (os error 5)', 'Access is denied. (os error 5)'),
-  tooLong: napiError("Attribute 'password' is longer than platform limit of 2560 chars", "Attribute 'password' is longer than platform limit of 2560 chars"),
+  tooLong: napiError(
+    "Attribute 'password' is longer than platform limit of 2560 chars",
+    "Attribute 'password' is longer than platform limit of 2560 chars",
+  ),
 };
 
 /** An in-memory keychain with per-call latency and scripted failures, recording every native call. */
@@ -82,7 +88,12 @@ class FakeKeyring implements KeyringBinding {
 
 const make = (binding = new FakeKeyring(), options: { platform?: NodeJS.Platform; timeoutMs?: number } = {}) => ({
   binding,
-  store: new KeychainSecretStore({ service: 'lanyard:test', binding, platform: options.platform ?? 'linux', timeoutMs: options.timeoutMs ?? 5000 }),
+  store: new KeychainSecretStore({
+    service: 'lanyard:test',
+    binding,
+    platform: options.platform ?? 'linux',
+    timeoutMs: options.timeoutMs ?? 5000,
+  }),
 });
 
 async function rejection(p: Promise<unknown>): Promise<LanyardError> {
@@ -289,7 +300,9 @@ describe('keychain failures become specific, secret-free errors', () => {
   });
 
   it('macOS and Windows texts', () => {
-    expect(toKeychainError(REAL.macLocked, { backend: 'macOS Keychain', operation: 'read', platform: 'darwin' }).message).toBe('The keychain is locked.');
+    expect(toKeychainError(REAL.macLocked, { backend: 'macOS Keychain', operation: 'read', platform: 'darwin' }).message).toBe(
+      'The keychain is locked.',
+    );
     expect(toKeychainError(REAL.winDenied, { backend: 'Windows Credential Manager', operation: 'delete', platform: 'win32' }).message).toBe(
       'Access to the Windows Credential Manager was denied while deleting a secret.',
     );
@@ -300,7 +313,9 @@ describe('keychain failures become specific, secret-free errors', () => {
     const secret = 'hunter2-but-longer';
     binding.failNext.set = napiError(`weird failure storing ${secret} near eyJhbGciOi.eyJzdWIiOiIx.c2ln`, 'x');
     const error = await rejection(store.set('k', secret));
-    expect(error.message).toMatch(/^The Secret Service \(D-Bus\) failed while saving a secret: weird failure storing \[redacted\] near \[redacted-jwt\]/);
+    expect(error.message).toMatch(
+      /^The Secret Service \(D-Bus\) failed while saving a secret: weird failure storing \[redacted\] near \[redacted-jwt\]/,
+    );
     expect(error.message).not.toContain(secret);
     expect(error.fix).toContain('lanyard doctor');
   });
@@ -314,7 +329,9 @@ describe('keychain failures become specific, secret-free errors', () => {
   });
 
   it('classifies by the text of the error and its causes', () => {
-    expect(classifyKeychainFailure(new Error('outer', { cause: new Error('Secret Service: no result found') }))).toBe('no-default-collection');
+    expect(classifyKeychainFailure(new Error('outer', { cause: new Error('Secret Service: no result found') }))).toBe(
+      'no-default-collection',
+    );
     expect(classifyKeychainFailure('Entry is matched by 2 credentials: [locked]')).toBe('ambiguous');
     expect(classifyKeychainFailure(new Error('something new'))).toBe('unknown');
   });
@@ -331,7 +348,11 @@ describe('KeychainSecretStore.probe', () => {
     const { store, binding } = make();
     binding.failNext.set = REAL.noBusSocket;
     const result = await store.probe();
-    expect(result).toMatchObject({ ok: false, backend: 'Secret Service (D-Bus)', error: { code: ErrorCodes.KEYCHAIN_UNAVAILABLE, message: 'No D-Bus session: the Secret Service cannot be reached.' } });
+    expect(result).toMatchObject({
+      ok: false,
+      backend: 'Secret Service (D-Bus)',
+      error: { code: ErrorCodes.KEYCHAIN_UNAVAILABLE, message: 'No D-Bus session: the Secret Service cannot be reached.' },
+    });
   });
 
   it('catches a keychain that accepts writes but does not keep them (reads back past the cache)', async () => {
@@ -341,7 +362,10 @@ describe('KeychainSecretStore.probe', () => {
     const result = await store.probe();
     expect(result).toMatchObject({
       ok: false,
-      error: { code: ErrorCodes.KEYCHAIN_UNAVAILABLE, message: 'Secret Service (D-Bus) accepted a secret but returned nothing when it was read back.' },
+      error: {
+        code: ErrorCodes.KEYCHAIN_UNAVAILABLE,
+        message: 'Secret Service (D-Bus) accepted a secret but returned nothing when it was read back.',
+      },
     });
   });
 });

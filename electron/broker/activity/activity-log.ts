@@ -20,9 +20,7 @@ export class ActivityLog {
   private pending: string[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly options: { file?: string | undefined; capacity?: number; now?: () => number; log?: Logger } = {},
-  ) {}
+  constructor(private readonly options: { file?: string | undefined; capacity?: number; now?: () => number; log?: Logger } = {}) {}
 
   /** Loads the tail of the file from a previous run. */
   async load(): Promise<void> {
@@ -96,7 +94,10 @@ export class ActivityLog {
     const lines = this.pending.splice(0).join('');
     this.writing = this.writing
       .then(async () => {
-        const size = await stat(file).then((s) => s.size, () => 0);
+        const size = await stat(file).then(
+          (s) => s.size,
+          () => 0,
+        );
         if (size > MAX_FILE_BYTES) await rename(file, `${file}.1`);
         await appendFile(file, lines, { mode: 0o600 });
       })

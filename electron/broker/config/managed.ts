@@ -82,7 +82,12 @@ export function readManagedConfig(file: string): ManagedState {
     return { state: 'invalid', path: file, error: invalid(file, 'is not valid JSON') };
   }
   const parsed = ManagedConfigSchema.safeParse(raw, { error: configErrorMap });
-  if (!parsed.success) return { state: 'invalid', path: file, error: invalid(file, `is invalid: ${parsed.error.issues.map(formatZodIssue).slice(0, 5).join('; ')}`) };
+  if (!parsed.success)
+    return {
+      state: 'invalid',
+      path: file,
+      error: invalid(file, `is invalid: ${parsed.error.issues.map(formatZodIssue).slice(0, 5).join('; ')}`),
+    };
   return { state: 'ok', path: file, config: parsed.data };
 }
 
@@ -135,7 +140,9 @@ export interface ManagedPolicy {
   summary(): ManagedSummary;
 }
 
-export function createManagedPolicy(options: { env?: Env; platform?: NodeJS.Platform; path?: string; ttlMs?: number; now?: () => number } = {}): ManagedPolicy {
+export function createManagedPolicy(
+  options: { env?: Env; platform?: NodeJS.Platform; path?: string; ttlMs?: number; now?: () => number } = {},
+): ManagedPolicy {
   const file = options.path ?? managedConfigPath(options.env, options.platform);
   const ttl = options.ttlMs ?? 2000;
   const now = options.now ?? Date.now;
@@ -240,7 +247,11 @@ export function encodeConfigLink(proposal: z.input<typeof ConfigProposalSchema>)
  */
 export function parseConfigLink(url: string): { proposal: ConfigProposal; summary: string[] } {
   const refuse = (why: string) =>
-    new LanyardError(ErrorCodes.CONFIG_INVALID, `This is not a Lanyard configuration link: ${why}.`, 'Ask whoever sent it for a link that starts with lanyard://configure?config=');
+    new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `This is not a Lanyard configuration link: ${why}.`,
+      'Ask whoever sent it for a link that starts with lanyard://configure?config=',
+    );
   if (typeof url !== 'string' || url.length > MAX_LINK_LENGTH) throw refuse('it is too long');
   let parsed: URL;
   try {
@@ -272,11 +283,15 @@ export function parseConfigLink(url: string): { proposal: ConfigProposal; summar
 function summarizeProposal(p: ConfigProposal): string[] {
   const lines = ['This link asks Lanyard to:'];
   if (p.idp) {
-    lines.push(`  • sign you in with the identity provider ${p.idp.issuer} (client id ${p.idp.clientId}${p.idp.clientAuthMethod && p.idp.clientAuthMethod !== 'none' ? `, ${p.idp.clientAuthMethod}` : ''})`);
+    lines.push(
+      `  • sign you in with the identity provider ${p.idp.issuer} (client id ${p.idp.clientId}${p.idp.clientAuthMethod && p.idp.clientAuthMethod !== 'none' ? `, ${p.idp.clientAuthMethod}` : ''})`,
+    );
     lines.push('    — this replaces the identity provider you use now, and you will sign in again');
   }
   for (const s of p.servers ?? []) {
-    lines.push(`  • add the MCP server ${s.name ?? s.id ?? new URL(s.url).host} — ${s.url}${s.clientId ? ` (client id ${s.clientId})` : ''}`);
+    lines.push(
+      `  • add the MCP server ${s.name ?? s.id ?? new URL(s.url).host} — ${s.url}${s.clientId ? ` (client id ${s.clientId})` : ''}`,
+    );
   }
   lines.push('Accept it only if it comes from your IT team. It contains no secrets.');
   return lines;
@@ -292,7 +307,10 @@ export interface ProposalResult {
  * Applies an accepted proposal through the control contract, so locks and validation are the same as for any other
  * change (a managed, locked IdP refuses with MANAGED_LOCKED). Servers already configured (same URL) are skipped.
  */
-export async function applyConfigProposal(control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers'>, proposal: ConfigProposal): Promise<ProposalResult> {
+export async function applyConfigProposal(
+  control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers'>,
+  proposal: ConfigProposal,
+): Promise<ProposalResult> {
   const result: ProposalResult = { idpChanged: false, added: [], skipped: [] };
   if (proposal.idp) {
     await control.updateSettings({

@@ -98,7 +98,11 @@ export class ConfigStore {
     }
     const result = parseLanyardConfig(isFresh(raw) ? { version: 1 } : stripInternal(raw));
     if (!result.ok) {
-      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${this.path} is invalid: ${summarize(result.issues)}`, `Edit ${this.path} and change ${fieldsOf(result.issues)} as described, then retry.`);
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `${this.path} is invalid: ${summarize(result.issues)}`,
+        `Edit ${this.path} and change ${fieldsOf(result.issues)} as described, then retry.`,
+      );
     }
     return result.config;
   }

@@ -12,7 +12,8 @@ export function configErrorMap(issue: RawIssue): string | undefined {
   switch (issue.code) {
     case 'invalid_type': {
       if (issue.input === undefined) return 'is required';
-      const expected = issue.expected === 'int' ? 'a whole number' : issue.expected === 'array' ? 'a list' : withArticle(String(issue.expected));
+      const expected =
+        issue.expected === 'int' ? 'a whole number' : issue.expected === 'array' ? 'a list' : withArticle(String(issue.expected));
       return `must be ${expected} (got ${typeName(issue.input)})`;
     }
     case 'invalid_value': {

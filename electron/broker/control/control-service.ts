@@ -39,7 +39,9 @@ export interface GatewayView {
   url: string;
   port: number;
   ideSessions(): IdeSession[];
-  serverHealth(serverId: string): { health: ServerStatus['health']; toolCount?: number | undefined; lastError?: ErrorInfo | undefined } | undefined;
+  serverHealth(
+    serverId: string,
+  ): { health: ServerStatus['health']; toolCount?: number | undefined; lastError?: ErrorInfo | undefined } | undefined;
   listTools(serverId: string): Promise<Array<{ name: string; exposedName: string; description?: string | undefined }>>;
   serversChanged(): void;
 }
@@ -122,7 +124,11 @@ export class ControlService implements ControlApi {
       session: sessionOf(engine?.identity),
       ...(config.idp ? { idp: { issuer: config.idp.issuer, clientId: config.idp.clientId, managed: locked.includes('idp') } } : {}),
       servers: config.servers.map((s) => this.serverStatus(s)),
-      gateway: { url: gateway ? `${gateway.url}/mcp` : `http://127.0.0.1:${config.gateway.port}/mcp`, port: gateway?.port ?? config.gateway.port, running: Boolean(gateway) },
+      gateway: {
+        url: gateway ? `${gateway.url}/mcp` : `http://127.0.0.1:${config.gateway.port}/mcp`,
+        port: gateway?.port ?? config.gateway.port,
+        running: Boolean(gateway),
+      },
       secretStore: { kind: this.deps.secrets.kind, description: this.deps.secrets.description },
       ideSessions: gateway?.ideSessions() ?? [],
     };
@@ -161,15 +167,32 @@ export class ControlService implements ControlApi {
     this.assertUnlocked('servers');
     const config = this.deps.config.load();
     const url = input.url.trim();
-    const id = input.id?.trim() || suggestId(url, config.servers.map((s) => s.id));
+    const id =
+      input.id?.trim() ||
+      suggestId(
+        url,
+        config.servers.map((s) => s.id),
+      );
     if (config.servers.some((s) => s.id === id)) {
-      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `A server with id "${id}" already exists.`, 'Choose another id, or remove the existing server first.');
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `A server with id "${id}" already exists.`,
+        'Choose another id, or remove the existing server first.',
+      );
     }
     if (config.servers.some((s) => s.url === url)) {
-      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${url} is already configured.`, 'Each server is added once; enable it if it is disabled.');
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `${url} is already configured.`,
+        'Each server is added once; enable it if it is disabled.',
+      );
     }
     const server: Record<string, unknown> = { id, name: input.name?.trim() || suggestName(url), url, enabled: true };
-    if (input.clientId) server.asClient = { clientId: input.clientId.trim(), method: input.clientAuthMethod ?? (input.clientSecret ? 'client_secret_basic' : 'none') };
+    if (input.clientId)
+      server.asClient = {
+        clientId: input.clientId.trim(),
+        method: input.clientAuthMethod ?? (input.clientSecret ? 'client_secret_basic' : 'none'),
+      };
     if (input.scopes?.length) server.scopes = input.scopes;
     // Validated as a whole before anything is written: an invalid entry leaves the file as it was.
     this.deps.config.update((draft) => {
@@ -203,7 +226,12 @@ export class ControlService implements ControlApi {
       const s = draft.servers.find((x) => x.id === input.id);
       if (s) s.enabled = input.enabled;
     });
-    this.deps.activity.record({ kind: 'server', serverId: input.id, summary: `${input.enabled ? 'Enabled' : 'Disabled'} server ${input.id}`, outcome: 'info' });
+    this.deps.activity.record({
+      kind: 'server',
+      serverId: input.id,
+      summary: `${input.enabled ? 'Enabled' : 'Disabled'} server ${input.id}`,
+      outcome: 'info',
+    });
     this.deps.gateway()?.serversChanged();
     this.statusChanged();
     return this.serverStatus(this.requireServer(input.id));
@@ -212,11 +240,26 @@ export class ControlService implements ControlApi {
   async probeUrl(input: { url: string }): Promise<ProbeResult> {
     const url = input.url.trim();
     const existing = this.deps.config.load().servers.map((s) => s.id);
-    const base: ProbeResult = { url, reachable: false, scopes: [], xaa: 'unknown', needsClientId: true, suggestedId: suggestId(url, existing), suggestedName: suggestName(url) };
+    const base: ProbeResult = {
+      url,
+      reachable: false,
+      scopes: [],
+      xaa: 'unknown',
+      needsClientId: true,
+      suggestedId: suggestId(url, existing),
+      suggestedName: suggestName(url),
+    };
     try {
       new URL(url);
     } catch {
-      return { ...base, error: new LanyardError(ErrorCodes.CONFIG_INVALID, `"${url}" is not a URL.`, 'Paste the MCP endpoint, e.g. https://mcp.example.com/mcp').toInfo() };
+      return {
+        ...base,
+        error: new LanyardError(
+          ErrorCodes.CONFIG_INVALID,
+          `"${url}" is not a URL.`,
+          'Paste the MCP endpoint, e.g. https://mcp.example.com/mcp',
+        ).toInfo(),
+      };
     }
     try {
       const info = await discoverServerAuth(url, { fetch: withTimeout(fetch, 10_000) });
@@ -226,7 +269,11 @@ export class ControlService implements ControlApi {
           reachable: true,
           xaa: 'unknown',
           needsClientId: false,
-          error: new LanyardError(ErrorCodes.SERVER_NOT_XAA_CAPABLE, `${url} answered HTTP ${info.unverifiedOpenStatus} and publishes no authorization metadata.`, 'Check that this is the MCP endpoint (often ending in /mcp or /sse); an old SSE-only server without authorization can still be added.').toInfo(),
+          error: new LanyardError(
+            ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+            `${url} answered HTTP ${info.unverifiedOpenStatus} and publishes no authorization metadata.`,
+            'Check that this is the MCP endpoint (often ending in /mcp or /sse); an old SSE-only server without authorization can still be added.',
+          ).toInfo(),
         };
       }
       if (!info.authRequired) return { ...base, reachable: true, authRequired: false, xaa: 'not_needed', needsClientId: false };
@@ -266,8 +313,18 @@ export class ControlService implements ControlApi {
       steps.push({ name: 'Identity provider', ok: false, detail: 'No identity provider is configured.', error: notConfigured().toInfo() });
       return { serverId: server.id, ok: false, steps };
     }
-    const info = await step('Discovery', () => engine.tokens.discover(server.id, { force: true }), (i) => (i.authRequired ? `Authorization server ${i.asIssuer}` : 'No authorization needed'));
-    const token = info ? await step('Token', () => engine.tokens.getToken(server.id), (t) => (t ? `Token valid until ${new Date(t.expiresAt).toISOString()} (${t.scopes.join(' ') || 'no scopes'})` : 'Not needed')) : undefined;
+    const info = await step(
+      'Discovery',
+      () => engine.tokens.discover(server.id, { force: true }),
+      (i) => (i.authRequired ? `Authorization server ${i.asIssuer}` : 'No authorization needed'),
+    );
+    const token = info
+      ? await step(
+          'Token',
+          () => engine.tokens.getToken(server.id),
+          (t) => (t ? `Token valid until ${new Date(t.expiresAt).toISOString()} (${t.scopes.join(' ') || 'no scopes'})` : 'Not needed'),
+        )
+      : undefined;
     let toolCount: number | undefined;
     if (info && (token !== undefined || !info.authRequired)) {
       await step(
@@ -287,14 +344,24 @@ export class ControlService implements ControlApi {
       );
     }
     const ok = steps.every((s) => s.ok);
-    this.deps.activity.record({ kind: 'server', serverId: server.id, summary: `Tested server ${server.id}: ${ok ? 'all steps passed' : 'failed'}`, outcome: ok ? 'ok' : 'error' });
+    this.deps.activity.record({
+      kind: 'server',
+      serverId: server.id,
+      summary: `Tested server ${server.id}: ${ok ? 'all steps passed' : 'failed'}`,
+      outcome: ok ? 'ok' : 'error',
+    });
     return { serverId: server.id, ok, steps, ...(toolCount !== undefined ? { toolCount } : {}) };
   }
 
   async listTools(input: { id: string }): Promise<Array<{ name: string; exposedName: string; description?: string }>> {
     this.requireServer(input.id);
     const gateway = this.deps.gateway();
-    if (!gateway) throw new LanyardError(ErrorCodes.BROKER_NOT_RUNNING, 'The local MCP endpoint is not running.', 'Start Lanyard (or `lanyard serve`).');
+    if (!gateway)
+      throw new LanyardError(
+        ErrorCodes.BROKER_NOT_RUNNING,
+        'The local MCP endpoint is not running.',
+        'Start Lanyard (or `lanyard serve`).',
+      );
     const tools = await gateway.listTools(input.id);
     return tools.map((t) => ({ name: t.name, exposedName: t.exposedName, ...(t.description ? { description: t.description } : {}) }));
   }
@@ -315,10 +382,16 @@ export class ControlService implements ControlApi {
       if (!http) throw e;
     }
     const endpoint = http ? await (this.deps.ide?.endpoint ?? (() => this.localEndpoint()))() : undefined;
-    const outcome = await connectIde(input.ide, { transport: http ? 'http' : 'stdio', endpoint, launcher }, { home: this.ideHome(), machine: this.ideMachine() });
+    const outcome = await connectIde(
+      input.ide,
+      { transport: http ? 'http' : 'stdio', endpoint, launcher },
+      { home: this.ideHome(), machine: this.ideMachine() },
+    );
     this.deps.activity.record({
       kind: 'ide',
-      summary: outcome.changed ? `Connected ${outcome.displayName} to Lanyard (${outcome.transport}): ${outcome.configPath}` : `${outcome.displayName} was already connected (${outcome.configPath})`,
+      summary: outcome.changed
+        ? `Connected ${outcome.displayName} to Lanyard (${outcome.transport}): ${outcome.configPath}`
+        : `${outcome.displayName} was already connected (${outcome.configPath})`,
       outcome: 'ok',
     });
     return {
@@ -337,7 +410,8 @@ export class ControlService implements ControlApi {
   /** Undoes `connectIde`: the file back byte for byte when untouched since, otherwise only Lanyard's entry removed. */
   async disconnectIde(input: { ide: IdeName }): Promise<DisconnectIdeResult> {
     const outcome = await disconnectIde(input.ide, { home: this.ideHome(), machine: this.ideMachine() });
-    if (outcome.changed) this.deps.activity.record({ kind: 'ide', summary: `Disconnected ${outcome.displayName}: ${outcome.detail}`, outcome: 'info' });
+    if (outcome.changed)
+      this.deps.activity.record({ kind: 'ide', summary: `Disconnected ${outcome.displayName}: ${outcome.detail}`, outcome: 'info' });
     return {
       ide: outcome.ide,
       configPath: outcome.configPath,
@@ -360,7 +434,11 @@ export class ControlService implements ControlApi {
   private async localEndpoint(): Promise<HttpEndpoint> {
     const port = this.deps.gateway()?.port ?? this.deps.config.load().gateway.port;
     if (!port) {
-      throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'The local endpoint has no fixed port (gateway.port is 0).', 'Set gateway.port to a fixed port, or connect with `--stdio`.');
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        'The local endpoint has no fixed port (gateway.port is 0).',
+        'Set gateway.port to a fixed port, or connect with `--stdio`.',
+      );
     }
     let auth: LocalAuth;
     try {
@@ -368,7 +446,12 @@ export class ControlService implements ControlApi {
     } catch (e) {
       // The HTTP entry needs the local token from the keychain; the stdio entry needs nothing from it.
       if (e instanceof LanyardError && e.code === ErrorCodes.KEYCHAIN_UNAVAILABLE) {
-        throw new LanyardError(e.code, e.message, `${e.fix} Or connect with \`--stdio\` (or "stdio" in the dashboard), which puts no token in the IDE's file.`, { cause: e });
+        throw new LanyardError(
+          e.code,
+          e.message,
+          `${e.fix} Or connect with \`--stdio\` (or "stdio" in the dashboard), which puts no token in the IDE's file.`,
+          { cause: e },
+        );
       }
       throw e;
     }
@@ -434,7 +517,13 @@ export class ControlService implements ControlApi {
 
   private requireServer(id: string): ServerConfig {
     const server = this.deps.config.load().servers.find((s) => s.id === id);
-    if (!server) throw new LanyardError(ErrorCodes.SERVER_UNKNOWN, `No server "${id}" is configured.`, 'Run `lanyard servers list` to see the configured servers.', { serverId: id });
+    if (!server)
+      throw new LanyardError(
+        ErrorCodes.SERVER_UNKNOWN,
+        `No server "${id}" is configured.`,
+        'Run `lanyard servers list` to see the configured servers.',
+        { serverId: id },
+      );
     return server;
   }
 
@@ -447,7 +536,11 @@ export class ControlService implements ControlApi {
   private assertUnlocked(field: 'idp' | 'servers', serverId?: string): void {
     const locked = this.deps.locked?.() ?? [];
     if (locked.includes(field) || (serverId && this.deps.managedServerIds?.().includes(serverId))) {
-      throw new LanyardError(ErrorCodes.MANAGED_LOCKED, `${field === 'idp' ? 'The identity provider' : serverId ? `Server "${serverId}"` : 'The server list'} is managed by your administrator.`, 'Ask your IT team to change it in the managed configuration.');
+      throw new LanyardError(
+        ErrorCodes.MANAGED_LOCKED,
+        `${field === 'idp' ? 'The identity provider' : serverId ? `Server "${serverId}"` : 'The server list'} is managed by your administrator.`,
+        'Ask your IT team to change it in the managed configuration.',
+      );
     }
   }
 
@@ -463,7 +556,11 @@ export class ControlService implements ControlApi {
 }
 
 function notConfigured(): LanyardError {
-  return new LanyardError(ErrorCodes.CONFIG_INVALID, 'No identity provider is configured.', 'Set your company\'s IdP in Settings (issuer URL and client id), or run `npm run demo` for the sandbox.');
+  return new LanyardError(
+    ErrorCodes.CONFIG_INVALID,
+    'No identity provider is configured.',
+    "Set your company's IdP in Settings (issuer URL and client id), or run `npm run demo` for the sandbox.",
+  );
 }
 
 function sessionOf(identity: IdentitySession | undefined): SessionStatus {
@@ -488,7 +585,14 @@ function cleanUser(u: { issuer: string; sub: string; email?: string | undefined;
 function settingsOf(config: LanyardConfig, locked: string[]): Settings {
   return {
     ...(config.idp
-      ? { idp: { issuer: config.idp.issuer, clientId: config.idp.clientId, clientAuthMethod: config.idp.clientAuth.method, ...(config.idp.redirectPort ? { redirectPort: config.idp.redirectPort } : {}) } }
+      ? {
+          idp: {
+            issuer: config.idp.issuer,
+            clientId: config.idp.clientId,
+            clientAuthMethod: config.idp.clientAuth.method,
+            ...(config.idp.redirectPort ? { redirectPort: config.idp.redirectPort } : {}),
+          },
+        }
       : {}),
     gatewayPort: config.gateway.port,
     toolNameSeparator: config.gateway.toolNameSeparator,
@@ -503,14 +607,21 @@ export function suggestId(url: string, taken: string[]): string {
   let base = 'server';
   try {
     const u = new URL(url);
-    const labels = u.hostname.split('.').filter((l) => !['www', 'mcp', 'api', 'com', 'io', 'app', 'dev', 'net', 'org', 'ai', 'co'].includes(l));
+    const labels = u.hostname
+      .split('.')
+      .filter((l) => !['www', 'mcp', 'api', 'com', 'io', 'app', 'dev', 'net', 'org', 'ai', 'co'].includes(l));
     const host = u.hostname === '127.0.0.1' || u.hostname === 'localhost' ? 'local' : (labels[0] ?? u.hostname.split('.')[0] ?? 'server');
     const pathPart = u.pathname.split('/').filter((p) => p && p !== 'mcp' && p !== 'sse' && p !== 'v1')[0];
     base = [host, pathPart].filter(Boolean).join('-');
   } catch {
     // keep 'server'
   }
-  base = base.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 28) || 'server';
+  base =
+    base
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 28) || 'server';
   if (!SERVER_ID_PATTERN.test(base)) base = 'server';
   let id = base;
   for (let n = 2; taken.includes(id); n++) id = `${base}-${n}`;

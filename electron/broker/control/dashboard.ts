@@ -146,7 +146,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   async function handler(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     if (!isOwnHost(req.headers.host)) {
-      return sendText(res, 421, 'This is Lanyard\'s local dashboard; open it at http://127.0.0.1 with the port Lanyard printed.');
+      return sendText(res, 421, "This is Lanyard's local dashboard; open it at http://127.0.0.1 with the port Lanyard printed.");
     }
     if (url.pathname === DASHBOARD_LOGIN_PATH) return login(req, res, url);
     if (url.pathname === DASHBOARD_LOGOUT_PATH) return logout(req, res);
@@ -160,7 +160,12 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     const code = url.searchParams.get('code') ?? '';
     const key = digest(code);
     if (!/^[A-Za-z0-9_-]{43}$/.test(code) || !codes.has(key)) {
-      return sendPage(res, 403, 'This link has expired', 'Dashboard links work once, for two minutes. Ask Lanyard for a new one: run <code>lanyard serve</code> again (or <code>lanyard dashboard</code>) and open the link it prints.');
+      return sendPage(
+        res,
+        403,
+        'This link has expired',
+        'Dashboard links work once, for two minutes. Ask Lanyard for a new one: run <code>lanyard serve</code> again (or <code>lanyard dashboard</code>) and open the link it prints.',
+      );
     }
     codes.delete(key);
     prune(sessions);
@@ -183,7 +188,11 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (!sameOrigin(req) || req.headers.origin === undefined) return sendText(res, 403, 'Cross-origin request refused.');
     const key = sessionOf(req);
     if (key !== undefined) sessions.delete(key);
-    res.writeHead(204, { ...BASE_HEADERS, 'cache-control': 'no-store', 'set-cookie': `${DASHBOARD_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0` });
+    res.writeHead(204, {
+      ...BASE_HEADERS,
+      'cache-control': 'no-store',
+      'set-cookie': `${DASHBOARD_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`,
+    });
     res.end();
   }
 
@@ -206,7 +215,12 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       body = await readFile(file);
     } catch {
       if (relative === '/index.html') {
-        return sendPage(res, 503, 'The dashboard is not built', 'Lanyard could not find its dashboard files. Build them with <code>npm run build</code>, then reload.');
+        return sendPage(
+          res,
+          503,
+          'The dashboard is not built',
+          'Lanyard could not find its dashboard files. Build them with <code>npm run build</code>, then reload.',
+        );
       }
       return sendText(res, 404, 'Not found.');
     }
@@ -244,7 +258,10 @@ export interface FrontDoorGuard<Ctx extends { auth: string; preflight?: boolean 
  * from our own origin counts as authenticated. Host and Origin are still checked by the wrapped guard (the request is
  * passed on as an `auth: 'none'` one), and everything else — the local token, other routes — is unchanged.
  */
-export function withDashboardSessions<Ctx extends { auth: string; preflight?: boolean }, R>(guard: FrontDoorGuard<Ctx, R>, dashboard: Pick<Dashboard, 'authenticate'>): FrontDoorGuard<Ctx, R> {
+export function withDashboardSessions<Ctx extends { auth: string; preflight?: boolean }, R>(
+  guard: FrontDoorGuard<Ctx, R>,
+  dashboard: Pick<Dashboard, 'authenticate'>,
+): FrontDoorGuard<Ctx, R> {
   return {
     allowedOrigins: () => guard.allowedOrigins(),
     check(req, context) {
@@ -295,5 +312,7 @@ function sendPage(res: ServerResponse, status: number, title: string, html: stri
     'cache-control': 'no-store',
     'content-security-policy': `default-src 'none'; style-src ${PAGE_STYLE_HASH}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
   });
-  res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Lanyard — ${title}</title><style>${PAGE_STYLE}</style></head><body><main><h1>${title}</h1><p>${html}</p></main></body></html>`);
+  res.end(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Lanyard — ${title}</title><style>${PAGE_STYLE}</style></head><body><main><h1>${title}</h1><p>${html}</p></main></body></html>`,
+  );
 }

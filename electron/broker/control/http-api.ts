@@ -17,13 +17,25 @@ export function createControlHttpHandler(control: ControlService) {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const name = url.pathname.replace(/^\/api\//, '');
     if (name === 'events') {
-      if (req.method !== 'GET') return send(res, 405, fail(new LanyardError(ErrorCodes.CONFIG_INVALID, 'Use GET for /api/events.', 'Open it with EventSource.')));
+      if (req.method !== 'GET')
+        return send(res, 405, fail(new LanyardError(ErrorCodes.CONFIG_INVALID, 'Use GET for /api/events.', 'Open it with EventSource.')));
       return streamEvents(control, req, res);
     }
     if (!Object.hasOwn(ControlMethods, name)) {
-      return send(res, 404, fail(new LanyardError(ErrorCodes.CONFIG_INVALID, `Unknown control method "${name.slice(0, 40)}".`, 'Update the Lanyard CLI or dashboard to match the running broker.')));
+      return send(
+        res,
+        404,
+        fail(
+          new LanyardError(
+            ErrorCodes.CONFIG_INVALID,
+            `Unknown control method "${name.slice(0, 40)}".`,
+            'Update the Lanyard CLI or dashboard to match the running broker.',
+          ),
+        ),
+      );
     }
-    if (req.method !== 'POST') return send(res, 405, fail(new LanyardError(ErrorCodes.CONFIG_INVALID, `Use POST for /api/${name}.`, 'Send a JSON body.')));
+    if (req.method !== 'POST')
+      return send(res, 405, fail(new LanyardError(ErrorCodes.CONFIG_INVALID, `Use POST for /api/${name}.`, 'Send a JSON body.')));
     const method = name as ControlMethodName;
     let raw: unknown;
     try {
@@ -34,7 +46,11 @@ export function createControlHttpHandler(control: ControlService) {
     const parsed = ControlMethods[method].input.safeParse(raw ?? {});
     if (!parsed.success) {
       const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
-      return send(res, 400, fail(new LanyardError(ErrorCodes.CONFIG_INVALID, `Invalid input for ${method}: ${issues}.`, 'Correct the fields named above.')));
+      return send(
+        res,
+        400,
+        fail(new LanyardError(ErrorCodes.CONFIG_INVALID, `Invalid input for ${method}: ${issues}.`, 'Correct the fields named above.')),
+      );
     }
     try {
       const handler = control[method] as (input: unknown) => Promise<unknown>;
@@ -74,10 +90,18 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 function streamEvents(control: ControlService, req: IncomingMessage, res: ServerResponse): void {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   const write = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const off = control.onEvent((event, payload) => write(event, payload));
-  void control.status().then((s) => write('status', s), () => {});
+  void control.status().then(
+    (s) => write('status', s),
+    () => {},
+  );
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   heartbeat.unref();
   const close = () => {

@@ -92,7 +92,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     const m = options.managed.summary();
     if (m.state === 'invalid') add({ id: 'managed', hop: 'Managed configuration', ok: false, detail: m.error!.message, error: m.error! });
     else if (m.state === 'ok') {
-      const parts = [m.managesIdp ? 'sets the identity provider' : undefined, m.serverIds.length ? `sets ${m.serverIds.length} server(s)` : undefined, m.locked.length ? `locks ${m.locked.join(' and ')}` : undefined].filter(Boolean);
+      const parts = [
+        m.managesIdp ? 'sets the identity provider' : undefined,
+        m.serverIds.length ? `sets ${m.serverIds.length} server(s)` : undefined,
+        m.locked.length ? `locks ${m.locked.join(' and ')}` : undefined,
+      ].filter(Boolean);
       add({ id: 'managed', hop: 'Managed configuration', ok: true, detail: `${m.path}: ${parts.join('; ') || 'present, sets nothing'}` });
     } else add({ id: 'managed', hop: 'Managed configuration', ok: true, detail: `none (an administrator can deploy ${m.path})` });
   }
@@ -101,7 +105,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   let config: LanyardConfig | undefined;
   try {
     config = options.config.load();
-    add({ id: 'config', hop: 'Configuration', ok: true, detail: `${options.config.path}: valid (${config.servers.length} server(s), ${config.idp ? 'identity provider set' : 'no identity provider'})` });
+    add({
+      id: 'config',
+      hop: 'Configuration',
+      ok: true,
+      detail: `${options.config.path}: valid (${config.servers.length} server(s), ${config.idp ? 'identity provider set' : 'no identity provider'})`,
+    });
   } catch (e) {
     const error = toErrorInfo(e);
     add({ id: 'config', hop: 'Configuration', ok: false, detail: error.message, error });
@@ -110,7 +119,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   // Identity provider.
   let idpOk = false;
   if (config && !config.idp) {
-    const error = err(ErrorCodes.CONFIG_INVALID, 'No identity provider is configured.', 'Set it with `lanyard login --issuer <url> --client-id <id>` (or in Settings), or ask your IT team for the managed configuration.');
+    const error = err(
+      ErrorCodes.CONFIG_INVALID,
+      'No identity provider is configured.',
+      'Set it with `lanyard login --issuer <url> --client-id <id>` (or in Settings), or ask your IT team for the managed configuration.',
+    );
     add({ id: 'idp.discovery', hop: 'IdP discovery', ok: false, detail: error.message, error });
   } else if (config?.idp) {
     const discovered = await checkIdpDiscovery(config.idp.issuer, fetchFn);
@@ -146,7 +159,13 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       continue;
     }
     if (!prm.authRequired) {
-      add({ id: `server.${server.id}.as`, hop: `${label}: authorization server`, ok: true, detail: 'none needed: the server answers without authorization', skipped: true });
+      add({
+        id: `server.${server.id}.as`,
+        hop: `${label}: authorization server`,
+        ok: true,
+        detail: 'none needed: the server answers without authorization',
+        skipped: true,
+      });
       add({ id: `server.${server.id}.exchange`, hop: `${label}: token exchange`, ok: true, detail: 'none needed', skipped: true });
       continue;
     }
@@ -181,11 +200,27 @@ function skip(id: string, hop: string, why: string): DoctorCheck {
   return { id, hop, ok: false, skipped: true, detail: `skipped: ${why}` };
 }
 
-function selectServers(config: LanyardConfig | undefined, serverId: string | undefined, add: (c: DoctorCheck) => DoctorCheck): ServerConfig[] {
+function selectServers(
+  config: LanyardConfig | undefined,
+  serverId: string | undefined,
+  add: (c: DoctorCheck) => DoctorCheck,
+): ServerConfig[] {
   if (!config) return [];
   if (serverId === undefined) return config.servers;
   const server = config.servers.find((s) => s.id === serverId);
-  if (!server) add(fail(`server.${serverId}`, serverId, err(ErrorCodes.SERVER_UNKNOWN, `No server "${serverId}" is configured.`, 'Run `lanyard servers list` to see the configured servers.', serverId)));
+  if (!server)
+    add(
+      fail(
+        `server.${serverId}`,
+        serverId,
+        err(
+          ErrorCodes.SERVER_UNKNOWN,
+          `No server "${serverId}" is configured.`,
+          'Run `lanyard servers list` to see the configured servers.',
+          serverId,
+        ),
+      ),
+    );
   return server ? [server] : [];
 }
 
@@ -202,7 +237,11 @@ async function checkIdpDiscovery(issuer: string, fetchFn: FetchLike): Promise<{ 
     try {
       response = await fetchFn(url, { headers: { accept: 'application/json' }, redirect: 'manual' });
     } catch (e) {
-      const error = err(ErrorCodes.IDP_UNREACHABLE, `The identity provider at ${issuer} could not be reached (${describe(e)}).`, 'Check idp.issuer, your network and VPN, then run `lanyard doctor` again.');
+      const error = err(
+        ErrorCodes.IDP_UNREACHABLE,
+        `The identity provider at ${issuer} could not be reached (${describe(e)}).`,
+        'Check idp.issuer, your network and VPN, then run `lanyard doctor` again.',
+      );
       return { check: fail('idp.discovery', hop, error) };
     }
     statuses.push(`HTTP ${response.status}`);
@@ -221,7 +260,17 @@ async function checkIdpDiscovery(issuer: string, fetchFn: FetchLike): Promise<{ 
       return { check: fail('idp.discovery', hop, error) };
     }
     if (typeof metadata.token_endpoint !== 'string') {
-      return { check: fail('idp.discovery', hop, err(ErrorCodes.CONFIG_INVALID, `The identity provider's metadata at ${url} has no token endpoint.`, 'Check idp.issuer: it must be the issuer of an OAuth authorization server.')) };
+      return {
+        check: fail(
+          'idp.discovery',
+          hop,
+          err(
+            ErrorCodes.CONFIG_INVALID,
+            `The identity provider's metadata at ${url} has no token endpoint.`,
+            'Check idp.issuer: it must be the issuer of an OAuth authorization server.',
+          ),
+        ),
+      };
     }
     return { check: { id: 'idp.discovery', hop, ok: true, detail: `${issuer}: metadata found, issuer matches` }, metadata };
   }
@@ -237,9 +286,15 @@ function checkTokenExchange(issuer: string, metadata: Record<string, unknown>): 
   const hop = 'IdP token exchange';
   const grants = metadata.grant_types_supported;
   if (!Array.isArray(grants)) {
-    return { id: 'idp.token-exchange', hop, ok: true, detail: 'the IdP does not list its grant types; Lanyard will try the token exchange (RFC 8693)' };
+    return {
+      id: 'idp.token-exchange',
+      hop,
+      ok: true,
+      detail: 'the IdP does not list its grant types; Lanyard will try the token exchange (RFC 8693)',
+    };
   }
-  if (grants.includes(TOKEN_EXCHANGE_GRANT)) return { id: 'idp.token-exchange', hop, ok: true, detail: 'token exchange (RFC 8693) advertised' };
+  if (grants.includes(TOKEN_EXCHANGE_GRANT))
+    return { id: 'idp.token-exchange', hop, ok: true, detail: 'token exchange (RFC 8693) advertised' };
   return fail(
     'idp.token-exchange',
     hop,
@@ -251,7 +306,13 @@ function checkTokenExchange(issuer: string, metadata: Record<string, unknown>): 
   );
 }
 
-async function checkSession(args: { options: DoctorOptions; keychainOk: boolean; idpOk: boolean; now: () => number; setEngine: (e: DoctorEngine) => void }): Promise<DoctorCheck> {
+async function checkSession(args: {
+  options: DoctorOptions;
+  keychainOk: boolean;
+  idpOk: boolean;
+  now: () => number;
+  setEngine: (e: DoctorEngine) => void;
+}): Promise<DoctorCheck> {
   const hop = 'Sign-in';
   const { options, now } = args;
   if (options.broker) {
@@ -284,7 +345,13 @@ async function checkSession(args: { options: DoctorOptions; keychainOk: boolean;
   args.setEngine(engine);
   const state = engine.identity.state;
   if (state.status !== 'signed_in') return sessionFailure(state.status, state.status === 'expired' ? state.error : undefined);
-  if (!args.idpOk) return { id: 'session', hop, ok: true, detail: `signed in as ${state.user.email ?? state.user.sub} (token freshness not checked: IdP discovery failed)` };
+  if (!args.idpOk)
+    return {
+      id: 'session',
+      hop,
+      ok: true,
+      detail: `signed in as ${state.user.email ?? state.user.sub} (token freshness not checked: IdP discovery failed)`,
+    };
   const before = state.idTokenExpiresAt;
   try {
     await engine.identity.getIdToken();
@@ -302,9 +369,25 @@ async function checkSession(args: { options: DoctorOptions; keychainOk: boolean;
 }
 
 function sessionFailure(status: string, error: ErrorInfo | undefined): DoctorCheck {
-  if (status === 'expired') return fail('session', 'Sign-in', error ?? err(ErrorCodes.SESSION_EXPIRED, 'Your sign-in has expired.', 'Run `lanyard login`.'));
-  if (status === 'signing_in') return { id: 'session', hop: 'Sign-in', ok: false, detail: 'a sign-in is in progress in the browser', error: err(ErrorCodes.NOT_SIGNED_IN, 'A sign-in is in progress.', 'Finish it in the browser, then run `lanyard doctor` again.') };
-  return fail('session', 'Sign-in', err(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in to your identity provider.', 'Run `lanyard login` (or click "Sign in" in the Lanyard tray or dashboard).'));
+  if (status === 'expired')
+    return fail('session', 'Sign-in', error ?? err(ErrorCodes.SESSION_EXPIRED, 'Your sign-in has expired.', 'Run `lanyard login`.'));
+  if (status === 'signing_in')
+    return {
+      id: 'session',
+      hop: 'Sign-in',
+      ok: false,
+      detail: 'a sign-in is in progress in the browser',
+      error: err(ErrorCodes.NOT_SIGNED_IN, 'A sign-in is in progress.', 'Finish it in the browser, then run `lanyard doctor` again.'),
+    };
+  return fail(
+    'session',
+    'Sign-in',
+    err(
+      ErrorCodes.NOT_SIGNED_IN,
+      'You are not signed in to your identity provider.',
+      'Run `lanyard login` (or click "Sign in" in the Lanyard tray or dashboard).',
+    ),
+  );
 }
 
 /** RFC 9728: the server's 401 challenge, then its protected-resource metadata, bound to this server's URL. */
@@ -317,39 +400,105 @@ async function checkProtectedResource(server: ServerConfig, fetchFn: FetchLike):
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lanyard-doctor', version: '0' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lanyard-doctor', version: '0' } },
+      }),
     });
-  } catch (e) {
-    return { check: fail(id, hop, err(ErrorCodes.SERVER_UNREACHABLE, `${server.url} could not be reached (${describe(e)}).`, 'Check the URL, your network or VPN.', server.id)), authRequired: true };
-  }
-  await response.body?.cancel().catch(() => {});
-  if (response.ok) return { check: { id, hop, ok: true, detail: `${server.url} answers without authorization (nothing to broker)` }, authRequired: false };
-  if (response.status >= 500) {
-    return { check: fail(id, hop, err(ErrorCodes.SERVER_UNREACHABLE, `${server.url} answered HTTP ${response.status}.`, 'The server is failing; try again later or contact its owner.', server.id)), authRequired: true };
-  }
-  const challenge = response.status === 401 || response.status === 403 ? extractWWWAuthenticateParams(response) : {};
-  let prm: Awaited<ReturnType<typeof discoverOAuthProtectedResourceMetadata>>;
-  try {
-    prm = await discoverOAuthProtectedResourceMetadata(server.url, challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {}, fetchFn);
   } catch (e) {
     return {
       check: fail(
         id,
         hop,
-        err(ErrorCodes.SERVER_NOT_XAA_CAPABLE, `${server.url} publishes no OAuth protected-resource metadata (RFC 9728): ${describe(e)}.`, "Check that the URL is the MCP endpoint (often ending in /mcp); otherwise ask the server's owner to enable MCP authorization.", server.id),
+        err(
+          ErrorCodes.SERVER_UNREACHABLE,
+          `${server.url} could not be reached (${describe(e)}).`,
+          'Check the URL, your network or VPN.',
+          server.id,
+        ),
+      ),
+      authRequired: true,
+    };
+  }
+  await response.body?.cancel().catch(() => {});
+  if (response.ok)
+    return { check: { id, hop, ok: true, detail: `${server.url} answers without authorization (nothing to broker)` }, authRequired: false };
+  if (response.status >= 500) {
+    return {
+      check: fail(
+        id,
+        hop,
+        err(
+          ErrorCodes.SERVER_UNREACHABLE,
+          `${server.url} answered HTTP ${response.status}.`,
+          'The server is failing; try again later or contact its owner.',
+          server.id,
+        ),
+      ),
+      authRequired: true,
+    };
+  }
+  const challenge = response.status === 401 || response.status === 403 ? extractWWWAuthenticateParams(response) : {};
+  let prm: Awaited<ReturnType<typeof discoverOAuthProtectedResourceMetadata>>;
+  try {
+    prm = await discoverOAuthProtectedResourceMetadata(
+      server.url,
+      challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {},
+      fetchFn,
+    );
+  } catch (e) {
+    return {
+      check: fail(
+        id,
+        hop,
+        err(
+          ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+          `${server.url} publishes no OAuth protected-resource metadata (RFC 9728): ${describe(e)}.`,
+          "Check that the URL is the MCP endpoint (often ending in /mcp); otherwise ask the server's owner to enable MCP authorization.",
+          server.id,
+        ),
       ),
       authRequired: true,
     };
   }
   if (!prm.resource || !checkResourceAllowed({ requestedResource: server.url, configuredResource: prm.resource })) {
-    return { check: fail(id, hop, err(ErrorCodes.SERVER_METADATA_INVALID, `${server.url}'s metadata names another resource (${redactText(String(prm.resource)).slice(0, 200)}).`, 'Lanyard will not send credentials for it; check the URL or contact the server’s owner.', server.id)), authRequired: true };
+    return {
+      check: fail(
+        id,
+        hop,
+        err(
+          ErrorCodes.SERVER_METADATA_INVALID,
+          `${server.url}'s metadata names another resource (${redactText(String(prm.resource)).slice(0, 200)}).`,
+          'Lanyard will not send credentials for it; check the URL or contact the server’s owner.',
+          server.id,
+        ),
+      ),
+      authRequired: true,
+    };
   }
   const servers = prm.authorization_servers ?? [];
   if (servers.length === 0) {
-    return { check: fail(id, hop, err(ErrorCodes.SERVER_NOT_XAA_CAPABLE, `${server.url}'s metadata names no authorization server.`, "Contact the server's owner.", server.id)), authRequired: true };
+    return {
+      check: fail(
+        id,
+        hop,
+        err(
+          ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+          `${server.url}'s metadata names no authorization server.`,
+          "Contact the server's owner.",
+          server.id,
+        ),
+      ),
+      authRequired: true,
+    };
   }
   const scopes = prm.scopes_supported?.length ? `; scopes ${prm.scopes_supported.join(' ')}` : '';
-  return { check: { id, hop, ok: true, detail: `resource ${prm.resource}; authorization server ${servers[0]}${scopes}` }, authRequired: true };
+  return {
+    check: { id, hop, ok: true, detail: `resource ${prm.resource}; authorization server ${servers[0]}${scopes}` },
+    authRequired: true,
+  };
 }
 
 /** RFC 8414 metadata with the issuer check (through the engine's own discovery), plus what it advertises. */
@@ -380,7 +529,10 @@ async function checkAuthorizationServer(server: ServerConfig, fetchFn: FetchLike
       info,
     };
   }
-  return { check: { id, hop, ok: true, detail: `${info.asIssuer}: issuer matches its metadata; jwt-bearer grant and ID-JAG profile advertised` }, info };
+  return {
+    check: { id, hop, ok: true, detail: `${info.asIssuer}: issuer matches its metadata; jwt-bearer grant and ID-JAG profile advertised` },
+    info,
+  };
 }
 
 async function checkExchange(server: ServerConfig, options: DoctorOptions, engine: DoctorEngine | undefined): Promise<DoctorCheck> {
@@ -412,7 +564,9 @@ async function checkExchange(server: ServerConfig, options: DoctorOptions, engin
       id,
       hop,
       ok: true,
-      detail: minted ? `exchanged: a new access token (${scopes}) valid until ${until}` : `a cached access token (${scopes}) is valid until ${until}; no new grant was spent`,
+      detail: minted
+        ? `exchanged: a new access token (${scopes}) valid until ${until}`
+        : `a cached access token (${scopes}) is valid until ${until}; no new grant was spent`,
     };
   } catch (e) {
     return fail(id, hop, toErrorInfo(e));
@@ -434,24 +588,75 @@ async function checkEndpoint(options: DoctorOptions, config: LanyardConfig | und
         const body = (await response.json().catch(() => undefined)) as { ok?: unknown } | undefined;
         if (!response.ok || body?.ok !== true) throw new Error(`HTTP ${response.status}`);
       } catch (e) {
-        return fail(id, hop, err(ErrorCodes.BROKER_NOT_RUNNING, `Lanyard (pid ${info.pid}) should be listening on ${info.url}, but /healthz did not answer (${describe(e)}).`, 'Quit Lanyard (tray → Quit, or stop `lanyard serve`) and start it again.'));
+        return fail(
+          id,
+          hop,
+          err(
+            ErrorCodes.BROKER_NOT_RUNNING,
+            `Lanyard (pid ${info.pid}) should be listening on ${info.url}, but /healthz did not answer (${describe(e)}).`,
+            'Quit Lanyard (tray → Quit, or stop `lanyard serve`) and start it again.',
+          ),
+        );
       }
       if (configured !== undefined && configured !== 0 && configured !== info.port) {
-        return fail(id, hop, err(ErrorCodes.CONFIG_INVALID, `Lanyard listens on port ${info.port}, but gateway.port is ${configured}, where IDE configs point.`, `Restart Lanyard so it listens on ${configured}, or run \`lanyard connect <ide>\` again.`));
+        return fail(
+          id,
+          hop,
+          err(
+            ErrorCodes.CONFIG_INVALID,
+            `Lanyard listens on port ${info.port}, but gateway.port is ${configured}, where IDE configs point.`,
+            `Restart Lanyard so it listens on ${configured}, or run \`lanyard connect <ide>\` again.`,
+          ),
+        );
       }
-      return { id, hop, ok: true, detail: `Lanyard ${info.version || ''} (pid ${info.pid}) answers on ${info.url}/mcp; port ${info.port} is ours`.replace('  ', ' ') };
+      return {
+        id,
+        hop,
+        ok: true,
+        detail: `Lanyard ${info.version || ''} (pid ${info.pid}) answers on ${info.url}/mcp; port ${info.port} is ours`.replace('  ', ' '),
+      };
     }
     case 'stale':
-      return fail(id, hop, err(ErrorCodes.BROKER_NOT_RUNNING, `Lanyard stopped unexpectedly: its runtime file names pid ${lookup.info.pid}, which is gone.`, 'Start Lanyard again (the app, or `lanyard serve`); IDEs that use `lanyard stdio` start it by themselves.'));
+      return fail(
+        id,
+        hop,
+        err(
+          ErrorCodes.BROKER_NOT_RUNNING,
+          `Lanyard stopped unexpectedly: its runtime file names pid ${lookup.info.pid}, which is gone.`,
+          'Start Lanyard again (the app, or `lanyard serve`); IDEs that use `lanyard stdio` start it by themselves.',
+        ),
+      );
     case 'invalid':
-      return fail(id, hop, err(ErrorCodes.LOCAL_AUTH_FAILED, `Lanyard's runtime file is not trusted: ${lookup.problem}.`, `Delete it; Lanyard writes a new one (0600) when it starts.`));
+      return fail(
+        id,
+        hop,
+        err(
+          ErrorCodes.LOCAL_AUTH_FAILED,
+          `Lanyard's runtime file is not trusted: ${lookup.problem}.`,
+          `Delete it; Lanyard writes a new one (0600) when it starts.`,
+        ),
+      );
     case 'absent': {
-      if (configured === undefined || configured === 0) return { id, hop, ok: true, detail: 'not running (any free port is used when it starts)' };
+      if (configured === undefined || configured === 0)
+        return { id, hop, ok: true, detail: 'not running (any free port is used when it starts)' };
       const state = await (options.portProbe ?? probePort)(configured);
       if (state === 'in-use') {
-        return fail(id, hop, err(ErrorCodes.PORT_IN_USE, `Lanyard is not running, and port ${configured} (gateway.port) is taken by another program.`, `Quit the program on port ${configured}, or set gateway.port to a free port and run \`lanyard connect <ide>\` again.`));
+        return fail(
+          id,
+          hop,
+          err(
+            ErrorCodes.PORT_IN_USE,
+            `Lanyard is not running, and port ${configured} (gateway.port) is taken by another program.`,
+            `Quit the program on port ${configured}, or set gateway.port to a free port and run \`lanyard connect <ide>\` again.`,
+          ),
+        );
       }
-      return { id, hop, ok: true, detail: `not running; port ${configured} is free for it (IDEs using \`lanyard stdio\` start it; HTTP configs need the app or \`lanyard serve\`)` };
+      return {
+        id,
+        hop,
+        ok: true,
+        detail: `not running; port ${configured} is free for it (IDEs using \`lanyard stdio\` start it; HTTP configs need the app or \`lanyard serve\`)`,
+      };
     }
   }
 }

@@ -15,6 +15,10 @@ export function formatDoctorReport(report: DoctorReport): string {
   const failed = report.checks.filter((c) => !c.ok && !c.skipped).length;
   const skipped = report.checks.filter((c) => c.skipped && !c.ok).length;
   lines.push('');
-  lines.push(failed === 0 ? `All ${report.checks.length - skipped} checks passed${skipped ? ` (${skipped} skipped)` : ''}.` : `${failed} check${failed === 1 ? '' : 's'} failed${skipped ? `, ${skipped} skipped` : ''}. Fix the first ✗ first: later hops depend on it.`);
+  lines.push(
+    failed === 0
+      ? `All ${report.checks.length - skipped} checks passed${skipped ? ` (${skipped} skipped)` : ''}.`
+      : `${failed} check${failed === 1 ? '' : 's'} failed${skipped ? `, ${skipped} skipped` : ''}. Fix the first ✗ first: later hops depend on it.`,
+  );
   return `${lines.join('\n')}\n`;
 }

@@ -83,18 +83,26 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
 
   let prm: Awaited<ReturnType<typeof discoverOAuthProtectedResourceMetadata>>;
   try {
-    prm = await discoverOAuthProtectedResourceMetadata(serverUrl, challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {}, options.fetch);
+    prm = await discoverOAuthProtectedResourceMetadata(
+      serverUrl,
+      challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {},
+      options.fetch,
+    );
   } catch (e) {
     // A legacy (SSE-only) server refuses the Streamable HTTP probe with 404/405 and has no metadata: nothing asked
     // for a token, so treat it as open; a later 401 on the real transport re-runs discovery with its challenge.
     if (probedWithoutChallenge && !(e instanceof TypeError)) return { ...open(), unverifiedOpenStatus: probeStatus };
-    throw unreachableOr(e, serverUrl, opt, () =>
-      new LanyardError(
-        ErrorCodes.SERVER_NOT_XAA_CAPABLE,
-        `${serverUrl} does not publish OAuth protected-resource metadata (RFC 9728), so Lanyard cannot tell which authorization server issues its tokens.`,
-        'Ask the server\'s owner to enable MCP authorization; check that the URL is the MCP endpoint (often ending in /mcp).',
-        { cause: e, ...opt },
-      ),
+    throw unreachableOr(
+      e,
+      serverUrl,
+      opt,
+      () =>
+        new LanyardError(
+          ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+          `${serverUrl} does not publish OAuth protected-resource metadata (RFC 9728), so Lanyard cannot tell which authorization server issues its tokens.`,
+          "Ask the server's owner to enable MCP authorization; check that the URL is the MCP endpoint (often ending in /mcp).",
+          { cause: e, ...opt },
+        ),
     );
   }
 
@@ -110,7 +118,12 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
 
   const candidates = prm.authorization_servers ?? [];
   if (candidates.length === 0) {
-    throw new LanyardError(ErrorCodes.SERVER_NOT_XAA_CAPABLE, `${serverUrl} names no authorization server in its metadata.`, 'Contact the server\'s owner.', opt);
+    throw new LanyardError(
+      ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+      `${serverUrl} names no authorization server in its metadata.`,
+      "Contact the server's owner.",
+      opt,
+    );
   }
   let asUrl: string | undefined;
   if (options.expectedAsIssuer) {
@@ -127,7 +140,12 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
     asUrl = candidates[0]!;
   }
   if (!isSecureOrLoopback(asUrl)) {
-    throw new LanyardError(ErrorCodes.SERVER_METADATA_INVALID, `The authorization server ${safe(asUrl)} does not use https.`, 'Lanyard only sends credentials over https (or to this machine). Contact the server\'s owner.', opt);
+    throw new LanyardError(
+      ErrorCodes.SERVER_METADATA_INVALID,
+      `The authorization server ${safe(asUrl)} does not use https.`,
+      "Lanyard only sends credentials over https (or to this machine). Contact the server's owner.",
+      opt,
+    );
   }
 
   let metadata: Awaited<ReturnType<typeof discoverAuthorizationServerMetadata>>;
@@ -138,20 +156,39 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
       throw new LanyardError(
         ErrorCodes.SERVER_METADATA_INVALID,
         `The authorization server at ${safe(asUrl)} publishes metadata for a different issuer.`,
-        'Lanyard refuses mismatched metadata (RFC 8414 §3.3). Contact the server\'s owner.',
+        "Lanyard refuses mismatched metadata (RFC 8414 §3.3). Contact the server's owner.",
         { cause: e, ...opt },
       );
     }
-    throw unreachableOr(e, asUrl, opt, () =>
-      new LanyardError(ErrorCodes.SERVER_METADATA_INVALID, `The authorization server metadata at ${safe(asUrl)} is invalid.`, 'Contact the server\'s owner.', { cause: e, ...opt }),
+    throw unreachableOr(
+      e,
+      asUrl,
+      opt,
+      () =>
+        new LanyardError(
+          ErrorCodes.SERVER_METADATA_INVALID,
+          `The authorization server metadata at ${safe(asUrl)} is invalid.`,
+          "Contact the server's owner.",
+          { cause: e, ...opt },
+        ),
     );
   }
   if (!metadata) {
-    throw new LanyardError(ErrorCodes.SERVER_NOT_XAA_CAPABLE, `The authorization server ${safe(asUrl)} publishes no metadata (RFC 8414).`, 'Contact the server\'s owner; cross-app access needs discoverable authorization server metadata.', opt);
+    throw new LanyardError(
+      ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+      `The authorization server ${safe(asUrl)} publishes no metadata (RFC 8414).`,
+      "Contact the server's owner; cross-app access needs discoverable authorization server metadata.",
+      opt,
+    );
   }
   const tokenEndpoint = metadata.token_endpoint;
   if (!tokenEndpoint || !isSecureOrLoopback(tokenEndpoint)) {
-    throw new LanyardError(ErrorCodes.SERVER_METADATA_INVALID, `The authorization server ${metadata.issuer} has ${tokenEndpoint ? 'a non-https' : 'no'} token endpoint.`, 'Lanyard only sends credentials over https (or to this machine). Contact the server\'s owner.', opt);
+    throw new LanyardError(
+      ErrorCodes.SERVER_METADATA_INVALID,
+      `The authorization server ${metadata.issuer} has ${tokenEndpoint ? 'a non-https' : 'no'} token endpoint.`,
+      "Lanyard only sends credentials over https (or to this machine). Contact the server's owner.",
+      opt,
+    );
   }
   // Both advertisements are SHOULD-level (draft §7.2), so absence is not proof of non-support: Lanyard tries, and
   // status/doctor report it. A list that is present and leaves them out is an explicit "no".
@@ -164,7 +201,7 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
     throw new LanyardError(
       ErrorCodes.SERVER_NOT_XAA_CAPABLE,
       `The authorization server ${metadata.issuer} does not offer ${missing.join(' or ')}, so it does not support Cross-App Access.`,
-      'Ask the server\'s owner to enable Enterprise-Managed Authorization (ID-JAG) for your organization.',
+      "Ask the server's owner to enable Enterprise-Managed Authorization (ID-JAG) for your organization.",
       opt,
     );
   }
@@ -189,7 +226,11 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
  * Sends an unauthenticated `initialize` to learn the server's challenge (resource_metadata, scope). A server that
  * answers 2xx needs no token.
  */
-async function probeServer(serverUrl: string, fetchFn: FetchLike, serverId: string | undefined): Promise<'open' | { resourceMetadataUrl?: string; scope?: string; challenged?: boolean; status?: number }> {
+async function probeServer(
+  serverUrl: string,
+  fetchFn: FetchLike,
+  serverId: string | undefined,
+): Promise<'open' | { resourceMetadataUrl?: string; scope?: string; challenged?: boolean; status?: number }> {
   let response: Response;
   try {
     response = await fetchFn(serverUrl, {
@@ -217,7 +258,12 @@ async function probeServer(serverUrl: string, fetchFn: FetchLike, serverId: stri
   }
   if (response.ok) return 'open';
   if (response.status >= 300 && response.status < 400) {
-    throw new LanyardError(ErrorCodes.SERVER_METADATA_INVALID, `${serverUrl} redirects elsewhere (HTTP ${response.status}).`, 'Use the final MCP endpoint URL; Lanyard does not follow redirects with credentials.', serverId ? { serverId } : {});
+    throw new LanyardError(
+      ErrorCodes.SERVER_METADATA_INVALID,
+      `${serverUrl} redirects elsewhere (HTTP ${response.status}).`,
+      'Use the final MCP endpoint URL; Lanyard does not follow redirects with credentials.',
+      serverId ? { serverId } : {},
+    );
   }
   if (response.status >= 500) throw serverUnreachable(serverUrl, new Error(`HTTP ${response.status}`), serverId ? { serverId } : {});
   // 404/405 etc.: not a Streamable HTTP endpoint (maybe legacy SSE, maybe a wrong URL); still try well-known PRM.
@@ -237,11 +283,17 @@ function safe(value: unknown): string {
 }
 
 function serverUnreachable(url: string, cause: unknown, opt: { serverId?: string }): LanyardError {
-  return new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `${url} could not be reached (${describe(cause)}).`, 'Check the URL, your network or VPN; Lanyard retries by itself.', { cause, transient: true, ...opt });
+  return new LanyardError(
+    ErrorCodes.SERVER_UNREACHABLE,
+    `${url} could not be reached (${describe(cause)}).`,
+    'Check the URL, your network or VPN; Lanyard retries by itself.',
+    { cause, transient: true, ...opt },
+  );
 }
 
 function unreachableOr(e: unknown, url: string, opt: { serverId?: string }, otherwise: () => LanyardError): LanyardError {
-  if (e instanceof TypeError || (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError'))) return serverUnreachable(url, e, opt);
+  if (e instanceof TypeError || (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')))
+    return serverUnreachable(url, e, opt);
   if (e instanceof Error && /^HTTP 5\d\d/.test(e.message)) return serverUnreachable(url, e, opt);
   return otherwise();
 }

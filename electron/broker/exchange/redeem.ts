@@ -48,7 +48,10 @@ export async function redeemIdJag(options: {
   const capturingFetch: FetchLike = async (input, init) => {
     const response = await options.fetch(input, init);
     if (!response.ok) {
-      const body = (await response.clone().json().catch(() => undefined)) as { error?: unknown; error_description?: unknown } | undefined;
+      const body = (await response
+        .clone()
+        .json()
+        .catch(() => undefined)) as { error?: unknown; error_description?: unknown } | undefined;
       captured = {
         status: response.status,
         ...(typeof body?.error === 'string' ? { error: body.error } : {}),
@@ -71,7 +74,12 @@ export async function redeemIdJag(options: {
     if (captured) throw asGrantError(options.asIssuer, captured.status, captured.error, captured.description, e, opt);
     const failure = classifyOAuthError(e);
     if (failure.kind === 'network') throw asUnreachable(options.asIssuer, failure.summary, e, opt);
-    throw new LanyardError(ErrorCodes.AS_GRANT_REJECTED, `The authorization server ${options.asIssuer} returned an invalid token response.`, 'Contact the server\'s owner; run `lanyard doctor` for details.', { cause: e, ...opt });
+    throw new LanyardError(
+      ErrorCodes.AS_GRANT_REJECTED,
+      `The authorization server ${options.asIssuer} returned an invalid token response.`,
+      "Contact the server's owner; run `lanyard doctor` for details.",
+      { cause: e, ...opt },
+    );
   }
 }
 
@@ -81,7 +89,12 @@ async function redeemWithPrivateKey(
 ): Promise<RedeemedToken> {
   const jwk = options.credentials.privateJwk;
   if (!jwk) {
-    throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'This server is set to private_key_jwt but no private key is in the keychain.', 'Add the key for this server in Settings, or change its client authentication.', opt);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      'This server is set to private_key_jwt but no private key is in the keychain.',
+      'Add the key for this server in Settings, or change its client authentication.',
+      opt,
+    );
   }
   const key = (await importJWK(jwk, jwk.alg ?? 'RS256')) as oidc.CryptoKey;
   const config = new oidc.Configuration(
@@ -95,7 +108,12 @@ async function redeemWithPrivateKey(
   config[oidc.customFetch] = (input, init) => options.fetch(input, init as RequestInit);
   try {
     const response = await oidc.genericGrantRequest(config, JWT_BEARER, { assertion: options.idJag });
-    return { accessToken: response.access_token, tokenType: response.token_type ?? 'bearer', expiresIn: response.expires_in, scope: response.scope };
+    return {
+      accessToken: response.access_token,
+      tokenType: response.token_type ?? 'bearer',
+      expiresIn: response.expires_in,
+      scope: response.scope,
+    };
   } catch (e) {
     const failure = classifyOAuthError(e);
     if (failure.kind === 'network' || failure.kind === 'server') throw asUnreachable(options.asIssuer, failure.summary, e, opt);
@@ -104,13 +122,29 @@ async function redeemWithPrivateKey(
 }
 
 function asUnreachable(issuer: string, summary: string, cause: unknown, opt: { serverId?: string }): LanyardError {
-  return new LanyardError(ErrorCodes.AS_UNREACHABLE, `The authorization server ${issuer} could not be reached (${summary}).`, 'Check your network or VPN; Lanyard retries by itself.', { cause, transient: true, ...opt });
+  return new LanyardError(
+    ErrorCodes.AS_UNREACHABLE,
+    `The authorization server ${issuer} could not be reached (${summary}).`,
+    'Check your network or VPN; Lanyard retries by itself.',
+    { cause, transient: true, ...opt },
+  );
 }
 
-function asGrantError(issuer: string, status: number, error: string | undefined, description: string | undefined, cause: unknown, opt: { serverId?: string }): LanyardError {
+function asGrantError(
+  issuer: string,
+  status: number,
+  error: string | undefined,
+  description: string | undefined,
+  cause: unknown,
+  opt: { serverId?: string },
+): LanyardError {
   if (status >= 500) return asUnreachable(issuer, `HTTP ${status}`, cause, opt);
   const reason = `${error ?? `HTTP ${status}`}${description ? `: ${description}` : ''}`;
-  if (error === 'invalid_client' || error === 'unauthorized_client' || (error === 'invalid_grant' && /client_id|client id/i.test(description ?? ''))) {
+  if (
+    error === 'invalid_client' ||
+    error === 'unauthorized_client' ||
+    (error === 'invalid_grant' && /client_id|client id/i.test(description ?? ''))
+  ) {
     return new LanyardError(
       ErrorCodes.AS_CLIENT_REJECTED,
       `The authorization server ${issuer} rejected Lanyard's client (${reason}).`,
@@ -121,7 +155,9 @@ function asGrantError(issuer: string, status: number, error: string | undefined,
   return new LanyardError(
     ErrorCodes.AS_GRANT_REJECTED,
     `The authorization server ${issuer} refused the grant (${reason}).`,
-    error === 'invalid_scope' ? 'Ask the server\'s owner which scopes your organization may use.' : 'Lanyard retries once with a fresh grant; if it persists, run `lanyard doctor`.',
+    error === 'invalid_scope'
+      ? "Ask the server's owner which scopes your organization may use."
+      : 'Lanyard retries once with a fresh grant; if it persists, run `lanyard doctor`.',
     { cause, ...opt },
   );
 }

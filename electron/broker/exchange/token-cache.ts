@@ -25,7 +25,14 @@ const PREFIX = 'token:';
 
 /** A stable cache key: never shared across users, IdP tenants, resources, authorization servers, clients or scope sets. */
 export function tokenCacheKey(parts: TokenKeyParts): string {
-  const canonical = JSON.stringify([parts.idpIssuer, parts.subject, parts.resource, parts.asIssuer, parts.clientId, [...new Set(parts.scopes)].sort()]);
+  const canonical = JSON.stringify([
+    parts.idpIssuer,
+    parts.subject,
+    parts.resource,
+    parts.asIssuer,
+    parts.clientId,
+    [...new Set(parts.scopes)].sort(),
+  ]);
   return createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
 }
 

@@ -118,7 +118,10 @@ export class TokenService {
   }
 
   /** Discovery for a configured server, cached for an hour (or refreshed with `force`). */
-  async discover(serverId: string, options: { force?: boolean; challenge?: { resourceMetadataUrl?: string; scope?: string } } = {}): Promise<ServerAuthInfo> {
+  async discover(
+    serverId: string,
+    options: { force?: boolean; challenge?: { resourceMetadataUrl?: string; scope?: string } } = {},
+  ): Promise<ServerAuthInfo> {
     const server = this.requireServer(serverId);
     const state = this.state(serverId);
     if (!options.force && !options.challenge && state.info && this.now() - state.info.discoveredAt < this.metadataTtlMs) return state.info;
@@ -157,16 +160,26 @@ export class TokenService {
         throw new LanyardError(
           ErrorCodes.CONFIG_INVALID,
           `Server "${serverId}" needs Lanyard's client id at its authorization server (${info.asIssuer}).`,
-          'Your IdP admin knows it: it is the client id set in the resource connection for this server. Add it under the server\'s settings.',
+          "Your IdP admin knows it: it is the client id set in the resource connection for this server. Add it under the server's settings.",
           { serverId },
         );
       }
       state.scopes ??= initialScopes(info, server);
-      const key = tokenCacheKey({ idpIssuer: this.identity.issuer, subject: user.sub, resource: info.resource, asIssuer: info.asIssuer, clientId: credentialsId, scopes: state.scopes });
+      const key = tokenCacheKey({
+        idpIssuer: this.identity.issuer,
+        subject: user.sub,
+        resource: info.resource,
+        asIssuer: info.asIssuer,
+        clientId: credentialsId,
+        scopes: state.scopes,
+      });
       const cached = await this.cache.get(key);
       if (cached) return this.serve(state, cached);
       try {
-        const minted = await this.mintFlight.run(key, async () => (await this.cache.get(key)) ?? this.mint(server, info, state.scopes!, key));
+        const minted = await this.mintFlight.run(
+          key,
+          async () => (await this.cache.get(key)) ?? this.mint(server, info, state.scopes!, key),
+        );
         return this.serve(state, minted);
       } catch (e) {
         // IdP or AS down: a token that still works keeps being served until it really expires.
@@ -193,7 +206,14 @@ export class TokenService {
     if (!state || !info || !server?.asClient || !state.scopes) return;
     const user = this.identity.state;
     if (user.status !== 'signed_in' && user.status !== 'expired') return;
-    const key = tokenCacheKey({ idpIssuer: this.identity.issuer, subject: user.user.sub, resource: info.resource, asIssuer: info.asIssuer, clientId: server.asClient.clientId, scopes: state.scopes });
+    const key = tokenCacheKey({
+      idpIssuer: this.identity.issuer,
+      subject: user.user.sub,
+      resource: info.resource,
+      asIssuer: info.asIssuer,
+      clientId: server.asClient.clientId,
+      scopes: state.scopes,
+    });
     const current = this.cache.peek(key);
     if (!current || current.accessToken === accessToken) await this.cache.invalidate(key);
   }
@@ -233,7 +253,7 @@ export class TokenService {
     return async (input, init) => {
       let token = await this.getToken(serverId);
       let retried401 = false;
-      for (let stepUps = 0; ; ) {
+      for (let stepUps = 0; ;) {
         const headers = new Headers(init?.headers);
         headers.delete('authorization');
         if (token) headers.set('authorization', `Bearer ${token.accessToken}`);
@@ -243,7 +263,13 @@ export class TokenService {
           const challenge = extractWWWAuthenticateParams(response);
           await response.body?.cancel().catch(() => {});
           if (token) await this.invalidate(serverId, token.accessToken);
-          else await this.discover(serverId, { challenge: { ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl.href } : {}), ...(challenge.scope ? { scope: challenge.scope } : {}) } });
+          else
+            await this.discover(serverId, {
+              challenge: {
+                ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl.href } : {}),
+                ...(challenge.scope ? { scope: challenge.scope } : {}),
+              },
+            });
           token = await this.getToken(serverId);
           continue;
         }
@@ -296,7 +322,14 @@ export class TokenService {
       // Validity is judged on the wall clock, like the parties do; the injectable `now` only drives renewal timing.
       const grantScopes = checkIdJag(grant.idJag, info, credentials.clientId, server.id, Date.now());
       try {
-        const redeemed = await redeemIdJag({ tokenEndpoint: info.tokenEndpoint, asIssuer: info.asIssuer, idJag: grant.idJag, credentials, fetch: this.fetchFn, serverId: server.id });
+        const redeemed = await redeemIdJag({
+          tokenEndpoint: info.tokenEndpoint,
+          asIssuer: info.asIssuer,
+          idJag: grant.idJag,
+          credentials,
+          fetch: this.fetchFn,
+          serverId: server.id,
+        });
         const now = this.now();
         const token: CachedToken = {
           accessToken: redeemed.accessToken,
@@ -304,15 +337,26 @@ export class TokenService {
           // Without expires_in, assume a short life rather than forever.
           expiresAt: now + (redeemed.expiresIn ?? 300) * 1000,
           obtainedAt: now,
-          scopes: splitScopes(redeemed.scope ?? grant.scope).length ? splitScopes(redeemed.scope ?? grant.scope) : grantScopes ?? scopes,
+          scopes: splitScopes(redeemed.scope ?? grant.scope).length ? splitScopes(redeemed.scope ?? grant.scope) : (grantScopes ?? scopes),
         };
         await this.cache.put(key, token);
-        this.emit({ type: 'token_minted', serverId: server.id, scopes: token.scopes, expiresAt: token.expiresAt, durationMs: now - started });
-        this.log.info('token minted', { serverId: server.id, scopes: token.scopes.join(' '), expiresInS: Math.round((token.expiresAt - now) / 1000) });
+        this.emit({
+          type: 'token_minted',
+          serverId: server.id,
+          scopes: token.scopes,
+          expiresAt: token.expiresAt,
+          durationMs: now - started,
+        });
+        this.log.info('token minted', {
+          serverId: server.id,
+          scopes: token.scopes.join(' '),
+          expiresInS: Math.round((token.expiresAt - now) / 1000),
+        });
         return token;
       } catch (e) {
         // An ID-JAG is single use; a replay/expiry rejection gets one fresh ID-JAG (protocol edge case 12).
-        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && /invalid_grant/.test(e.message)) continue;
+        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && /invalid_grant/.test(e.message))
+          continue;
         throw e;
       }
     }
@@ -324,7 +368,12 @@ export class TokenService {
     if (client.method === 'client_secret_basic' || client.method === 'client_secret_post') {
       credentials.clientSecret = await this.secrets.get(secretKeys.serverClientSecret(server.id));
       if (!credentials.clientSecret) {
-        throw new LanyardError(ErrorCodes.CONFIG_INVALID, `Server "${server.id}" uses ${client.method} but no client secret is in the keychain.`, `Set it with \`lanyard servers set-secret ${server.id}\` or in the server's settings.`, { serverId: server.id });
+        throw new LanyardError(
+          ErrorCodes.CONFIG_INVALID,
+          `Server "${server.id}" uses ${client.method} but no client secret is in the keychain.`,
+          `Set it with \`lanyard servers set-secret ${server.id}\` or in the server's settings.`,
+          { serverId: server.id },
+        );
       }
     } else if (client.method === 'private_key_jwt') {
       const raw = await this.secrets.get(secretKeys.serverPrivateKey(server.id));
@@ -342,12 +391,22 @@ export class TokenService {
   private currentUser() {
     const s = this.identity.state;
     if (s.status === 'signed_in' || s.status === 'expired') return s.user;
-    throw new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in to your identity provider.', 'Click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.');
+    throw new LanyardError(
+      ErrorCodes.NOT_SIGNED_IN,
+      'You are not signed in to your identity provider.',
+      'Click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.',
+    );
   }
 
   private requireServer(serverId: string): BrokeredServer {
     const server = this.getServer(serverId);
-    if (!server) throw new LanyardError(ErrorCodes.SERVER_UNKNOWN, `No server "${serverId}" is configured.`, 'Run `lanyard servers list` to see the configured servers.', { serverId });
+    if (!server)
+      throw new LanyardError(
+        ErrorCodes.SERVER_UNKNOWN,
+        `No server "${serverId}" is configured.`,
+        'Run `lanyard servers list` to see the configured servers.',
+        { serverId },
+      );
     return server;
   }
 
@@ -386,11 +445,21 @@ function checkIdJag(idJag: string, info: ServerAuthInfo, clientId: string, serve
     claims = decodeJwt(idJag);
     if (header.typ && header.typ.toLowerCase() !== 'oauth-id-jag+jwt') throw new Error('typ');
   } catch {
-    throw new LanyardError(ErrorCodes.IDP_NOT_XAA_CAPABLE, 'The identity provider returned something that is not an ID-JAG.', 'Check that the IdP supports Cross-App Access (Okta: org authorization server).', { serverId });
+    throw new LanyardError(
+      ErrorCodes.IDP_NOT_XAA_CAPABLE,
+      'The identity provider returned something that is not an ID-JAG.',
+      'Check that the IdP supports Cross-App Access (Okta: org authorization server).',
+      { serverId },
+    );
   }
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (!aud.some((a) => a === info.asIssuer || a?.replace(/\/$/, '') === info.asIssuer.replace(/\/$/, ''))) {
-    throw new LanyardError(ErrorCodes.EXCHANGE_DENIED, `The identity provider issued a grant for ${String(aud[0])}, not for this server's authorization server (${info.asIssuer}).`, 'Ask your IdP admin to check the issuer URL set for this resource connection.', { serverId });
+    throw new LanyardError(
+      ErrorCodes.EXCHANGE_DENIED,
+      `The identity provider issued a grant for ${String(aud[0])}, not for this server's authorization server (${info.asIssuer}).`,
+      'Ask your IdP admin to check the issuer URL set for this resource connection.',
+      { serverId },
+    );
   }
   if (claims.client_id !== undefined && claims.client_id !== clientId) {
     throw new LanyardError(
@@ -401,7 +470,12 @@ function checkIdJag(idJag: string, info: ServerAuthInfo, clientId: string, serve
     );
   }
   if (typeof claims.exp === 'number' && claims.exp * 1000 < now - 30_000) {
-    throw new LanyardError(ErrorCodes.EXCHANGE_DENIED, 'The identity provider issued an already expired grant; this machine\'s clock may be wrong.', 'Check the system clock and time zone, then retry.', { serverId });
+    throw new LanyardError(
+      ErrorCodes.EXCHANGE_DENIED,
+      "The identity provider issued an already expired grant; this machine's clock may be wrong.",
+      'Check the system clock and time zone, then retry.',
+      { serverId },
+    );
   }
   return typeof claims.scope === 'string' ? splitScopes(claims.scope) : undefined;
 }

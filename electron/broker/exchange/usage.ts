@@ -57,7 +57,9 @@ export class UsageCounter {
     const file = this.file;
     if (!file) return Promise.resolve();
     const snapshot = JSON.stringify(this.data, null, 2);
-    this.writing = this.writing.then(() => writePrivateFile(file, snapshot)).catch((e: unknown) => this.log.warn('could not write the usage file', { error: e }));
+    this.writing = this.writing
+      .then(() => writePrivateFile(file, snapshot))
+      .catch((e: unknown) => this.log.warn('could not write the usage file', { error: e }));
     return this.writing;
   }
 }

@@ -92,13 +92,23 @@ export function sendJsonRpcError(
     return;
   }
   const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message, ...(data ? { data } : {}) }, id: null });
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
   res.end(body);
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
   res.end(body);
 }
 
@@ -194,7 +204,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     }
     const method = req.method ?? 'GET';
     const match = matchRoute(pathname, routes);
-    const auth: RouteAuth = match.kind === 'custom' ? match.route.auth : match.kind === 'health' || match.kind === 'not-found' ? 'none' : 'token';
+    const auth: RouteAuth =
+      match.kind === 'custom' ? match.route.auth : match.kind === 'health' || match.kind === 'not-found' ? 'none' : 'token';
     const origin = req.headers.origin;
     const preflight = method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method'] !== undefined;
 
@@ -202,7 +213,14 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     if (rejection) {
       req.resume();
       log.info('request refused', { reason: rejection.reason, status: rejection.status, path: match.kind });
-      sendJsonRpcError(res, rejection.status, -32001, rejection.message, { code: ErrorCodes.LOCAL_AUTH_FAILED, reason: rejection.reason }, rejection.headers);
+      sendJsonRpcError(
+        res,
+        rejection.status,
+        -32001,
+        rejection.message,
+        { code: ErrorCodes.LOCAL_AUTH_FAILED, reason: rejection.reason },
+        rejection.headers,
+      );
       return;
     }
     // The IDE's credential for Lanyard ends here: nothing past this point can forward it.
@@ -238,7 +256,9 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       case 'aggregate': {
         if (!MCP_METHODS.includes(method)) {
           req.resume();
-          sendJsonRpcError(res, 405, -32000, `Method ${method} is not allowed on an MCP endpoint.`, undefined, { Allow: MCP_METHODS.join(', ') });
+          sendJsonRpcError(res, 405, -32000, `Method ${method} is not allowed on an MCP endpoint.`, undefined, {
+            Allow: MCP_METHODS.join(', '),
+          });
           return;
         }
         if (method !== 'POST') {
@@ -262,7 +282,12 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         return;
       case 'not-found':
         req.resume();
-        sendJsonRpcError(res, 404, -32601, `Nothing at ${pathname.slice(0, 100)}. Lanyard serves MCP at /mcp (all servers) and /mcp/<server-id> (one server).`);
+        sendJsonRpcError(
+          res,
+          404,
+          -32601,
+          `Nothing at ${pathname.slice(0, 100)}. Lanyard serves MCP at /mcp (all servers) and /mcp/<server-id> (one server).`,
+        );
         return;
     }
   };
@@ -272,7 +297,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     handle(req, res).catch((e: unknown) => {
       // One request failing must never affect the others (or the process).
       log.error('request handler failed', { error: e });
-      if (!res.headersSent) sendJsonRpcError(res, 500, -32603, 'Internal error in Lanyard\'s gateway. Run `lanyard doctor`; if it persists, report it.');
+      if (!res.headersSent)
+        sendJsonRpcError(res, 500, -32603, "Internal error in Lanyard's gateway. Run `lanyard doctor`; if it persists, report it.");
       else res.destroy();
     });
   });
@@ -282,16 +308,33 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       socket.destroy();
       return;
     }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message: `Malformed HTTP request (${status.slice(4)}).` }, id: null });
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : '400 Bad Request';
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      error: { code: -32600, message: `Malformed HTTP request (${status.slice(4)}).` },
+      id: null,
+    });
+    socket.end(
+      `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   });
   // CONNECT bypasses the request handler; without a listener Node drops the connection unanswered. (An Upgrade
   // request without an 'upgrade' listener is served as an ordinary request, so none is added.)
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-    const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32600, message: 'CONNECT is not supported by Lanyard\'s local endpoint.' }, id: null });
+    const body = JSON.stringify({
+      jsonrpc: '2.0',
+      error: { code: -32600, message: "CONNECT is not supported by Lanyard's local endpoint." },
+      id: null,
+    });
     socket.on('error', () => undefined);
-    socket.end(`HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nAllow: GET, POST, DELETE\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nAllow: GET, POST, DELETE\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -338,12 +381,17 @@ function listenError(err: NodeJS.ErrnoException, port: number): Error {
     return new LanyardError(
       ErrorCodes.PORT_IN_USE,
       `Port ${port} on 127.0.0.1 is already in use, so Lanyard's local endpoint cannot start.`,
-      'Another Lanyard is probably running (check the tray or `lanyard status`); otherwise another program uses the port: change gateway.port in Lanyard\'s settings.',
+      "Another Lanyard is probably running (check the tray or `lanyard status`); otherwise another program uses the port: change gateway.port in Lanyard's settings.",
       { cause: err },
     );
   }
   if (err.code === 'EACCES') {
-    return new LanyardError(ErrorCodes.PORT_IN_USE, `Lanyard may not listen on port ${port}.`, 'Choose a port between 1024 and 65535 for gateway.port in Lanyard\'s settings.', { cause: err });
+    return new LanyardError(
+      ErrorCodes.PORT_IN_USE,
+      `Lanyard may not listen on port ${port}.`,
+      "Choose a port between 1024 and 65535 for gateway.port in Lanyard's settings.",
+      { cause: err },
+    );
   }
   return err;
 }

@@ -121,7 +121,10 @@ export class LocalAuth {
    *
    * `allowedOrigins` is read on every request, so a config change applies without a restart.
    */
-  static async open(secrets: SecretStore, options: { allowedOrigins?: readonly string[] | (() => readonly string[]) } = {}): Promise<LocalAuth> {
+  static async open(
+    secrets: SecretStore,
+    options: { allowedOrigins?: readonly string[] | (() => readonly string[]) } = {},
+  ): Promise<LocalAuth> {
     const raw = options.allowedOrigins;
     const origins = typeof raw === 'function' ? raw : () => raw ?? [];
     let token = await secrets.get(LOCAL_TOKEN_SECRET_KEY);

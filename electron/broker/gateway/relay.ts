@@ -115,7 +115,9 @@ export function createRelay(options: RelayOptions): Relay {
       const method = req.method ?? 'GET';
       if (!RELAY_METHODS.includes(method)) {
         req.resume();
-        sendJsonRpcError(res, 405, -32000, `Method ${method} is not allowed on an MCP endpoint.`, undefined, { Allow: RELAY_METHODS.join(', ') });
+        sendJsonRpcError(res, 405, -32000, `Method ${method} is not allowed on an MCP endpoint.`, undefined, {
+          Allow: RELAY_METHODS.join(', '),
+        });
         return;
       }
 
@@ -160,7 +162,10 @@ export function createRelay(options: RelayOptions): Relay {
           deadline.abort();
         }, responseTimeoutMs);
         try {
-          return await attempt(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal });
+          return await attempt(input, {
+            ...init,
+            signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal,
+          });
         } finally {
           clearTimeout(timer);
         }
@@ -207,7 +212,10 @@ export function createRelay(options: RelayOptions): Relay {
       log.debug('relayed', { serverId: server.id, method, status: response.status, ms: Math.round(performance.now() - started) });
       // A POST whose SSE answer breaks before the server answered (it crashed or restarted): with no event ids the
       // IDE cannot resume, and a plain MCP client would wait for its own timeout. Each of its requests gets an error.
-      const onBroken = method === 'POST' && isEventStream(response.headers) ? (sawEventId: boolean) => (sawEventId ? undefined : brokenStreamTail(body, server.id)) : undefined;
+      const onBroken =
+        method === 'POST' && isEventStream(response.headers)
+          ? (sawEventId: boolean) => (sawEventId ? undefined : brokenStreamTail(body, server.id))
+          : undefined;
       if (nodeBody) {
         const broken = await pipeNode(nodeBody, res, isEventStream(response.headers), onBroken);
         if (broken && !abort.signal.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id });
@@ -280,7 +288,12 @@ const SSE_HEADER_FLUSH_MS = 10;
  * Headers are written together with the first chunk — one write instead of two on every call; an SSE stream that has
  * nothing to say yet gets its headers alone after SSE_HEADER_FLUSH_MS so the IDE knows the stream is open.
  */
-function pipeNode(body: IncomingMessage, res: ServerResponse, eventStream: boolean, onBroken?: (sawEventId: boolean) => string | undefined): Promise<boolean> {
+function pipeNode(
+  body: IncomingMessage,
+  res: ServerResponse,
+  eventStream: boolean,
+  onBroken?: (sawEventId: boolean) => string | undefined,
+): Promise<boolean> {
   return new Promise((resolve) => {
     const flush = eventStream ? setTimeout(() => res.flushHeaders(), SSE_HEADER_FLUSH_MS) : undefined;
     body.once('data', () => clearTimeout(flush));
@@ -311,7 +324,12 @@ function pipeNode(body: IncomingMessage, res: ServerResponse, eventStream: boole
 }
 
 /** Copies the upstream body to the IDE as it arrives, honouring backpressure; resolves at the end of the stream. */
-async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, signal: AbortSignal, watch?: { sawEventId: boolean }): Promise<void> {
+async function pipeBody(
+  body: ReadableStream<Uint8Array>,
+  res: ServerResponse,
+  signal: AbortSignal,
+  watch?: { sawEventId: boolean },
+): Promise<void> {
   const reader = body.getReader();
   const cancel = () => {
     void reader.cancel().catch(() => undefined);
@@ -335,7 +353,8 @@ async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse, s
 const SSE_EVENT_ID = /(?:^|[\r\n])id:/;
 
 function noteEventId(watch: { sawEventId: boolean }, chunk: Uint8Array): void {
-  if (!watch.sawEventId && SSE_EVENT_ID.test(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1'))) watch.sawEventId = true;
+  if (!watch.sawEventId && SSE_EVENT_ID.test(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1')))
+    watch.sawEventId = true;
 }
 
 /**
@@ -390,7 +409,14 @@ function sendFailure(req: IncomingMessage, res: ServerResponse, e: unknown, serv
   req.resume();
   if (e instanceof LanyardError) {
     const status = e.code === ErrorCodes.SERVER_UNKNOWN ? 404 : e.code === ErrorCodes.SERVER_UNREACHABLE ? 502 : e.transient ? 503 : 401;
-    sendJsonRpcError(res, status, status === 401 ? -32001 : -32000, `${e.message} Fix: ${e.fix}`, { code: e.code, serverId: server.id }, status === 503 ? { 'Retry-After': '5' } : {});
+    sendJsonRpcError(
+      res,
+      status,
+      status === 401 ? -32001 : -32000,
+      `${e.message} Fix: ${e.fix}`,
+      { code: e.code, serverId: server.id },
+      status === 503 ? { 'Retry-After': '5' } : {},
+    );
     return;
   }
   const reason = describeNetworkError(e);
@@ -437,7 +463,12 @@ function nodeFetch(input: string | URL, init: RequestInit | undefined, body: Rep
   return new Promise<Response>((resolve, reject) => {
     const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
       url,
-      { method: init?.method ?? 'GET', headers, agent: url.protocol === 'https:' ? httpsAgent : httpAgent, ...(init?.signal ? { signal: init.signal } : {}) },
+      {
+        method: init?.method ?? 'GET',
+        headers,
+        agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
+        ...(init?.signal ? { signal: init.signal } : {}),
+      },
       (incoming) => {
         const status = incoming.statusCode ?? 502;
         const responseHeaders = new Headers();
@@ -510,7 +541,9 @@ class ReplayableBody {
       target.end(stream);
       return;
     }
-    Readable.fromWeb(stream as NodeReadableStream<Uint8Array>).on('error', onError).pipe(target);
+    Readable.fromWeb(stream as NodeReadableStream<Uint8Array>)
+      .on('error', onError)
+      .pipe(target);
   }
 
   /** The body for one attempt: a Buffer once complete, else a stream that replays and then follows. */

@@ -67,8 +67,10 @@ export async function readRuntimeFile(home: string): Promise<RuntimeLookup> {
     if (process.platform !== 'win32') {
       const st = await stat(file);
       // Another user able to write it could point `lanyard stdio` at their own port and collect the local token.
-      if (typeof process.getuid === 'function' && st.uid !== process.getuid()) return { state: 'invalid', problem: `${file} is owned by another user` };
-      if ((st.mode & 0o077) !== 0) return { state: 'invalid', problem: `${file} is readable or writable by other users (mode ${(st.mode & 0o777).toString(8)})` };
+      if (typeof process.getuid === 'function' && st.uid !== process.getuid())
+        return { state: 'invalid', problem: `${file} is owned by another user` };
+      if ((st.mode & 0o077) !== 0)
+        return { state: 'invalid', problem: `${file} is readable or writable by other users (mode ${(st.mode & 0o777).toString(8)})` };
     }
     text = await readFile(file, 'utf8');
   } catch (e) {

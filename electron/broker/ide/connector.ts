@@ -5,9 +5,29 @@ import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import { writeFileAtomic } from '../paths';
 import { mkdirTracked, modeOf, readBytes, resolveTarget, sha256, writeBackup } from './files';
-import { applyEdits, detectStyle, findMember, JsoncSyntaxError, parseJsonc, removeMemberEdit, serialize, setMemberEdit, toValue, type MemberNode, type ObjectNode } from './jsonc';
+import {
+  applyEdits,
+  detectStyle,
+  findMember,
+  JsoncSyntaxError,
+  parseJsonc,
+  removeMemberEdit,
+  serialize,
+  setMemberEdit,
+  toValue,
+  type MemberNode,
+  type ObjectNode,
+} from './jsonc';
 import { IdeLedger, ledgerPath, type LedgerRecord } from './ledger';
-import { IDE_TARGETS, LANYARD_ENTRY, type HttpEndpoint, type IdeEnvironment, type IdeTarget, type IdeTransport, type StdioLauncher } from './targets';
+import {
+  IDE_TARGETS,
+  LANYARD_ENTRY,
+  type HttpEndpoint,
+  type IdeEnvironment,
+  type IdeTarget,
+  type IdeTransport,
+  type StdioLauncher,
+} from './targets';
 
 /** Where the IDE files are (the user's machine) and where Lanyard keeps its ledger (its home). */
 export interface IdeContext {
@@ -164,7 +184,12 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
       await writeFileAtomic(configPath, backup, record.originalMode ?? (await modeOf(configPath)) ?? 0o600);
       await unlink(record.backupPath!).catch(() => undefined);
       await ledger.delete(ide, configPath);
-      return { ...base, changed: true, action: 'restored-backup', detail: `Restored ${configPath} exactly as it was before Lanyard connected.` };
+      return {
+        ...base,
+        changed: true,
+        action: 'restored-backup',
+        detail: `Restored ${configPath} exactly as it was before Lanyard connected.`,
+      };
     }
   }
 
@@ -192,7 +217,12 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
     if (record?.createdFile && root && root.members.length === 0) {
       await unlink(configPath);
       await ledger.delete(ide, configPath);
-      return { ...base, changed: true, action: 'deleted-file', detail: `Removed ${configPath}: Lanyard had created it and only its entry was left.` };
+      return {
+        ...base,
+        changed: true,
+        action: 'deleted-file',
+        detail: `Removed ${configPath}: Lanyard had created it and only its entry was left.`,
+      };
     }
   }
   const backupPath = await writeBackup(configPath, bytes, (ctx.now ?? (() => new Date()))());
@@ -203,7 +233,10 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
     changed: true,
     action: 'removed-entry',
     backupPath,
-    detail: original !== undefined ? `Put back the "${LANYARD_ENTRY}" entry that was in ${configPath} before.` : `Removed the "${LANYARD_ENTRY}" entry from ${configPath}; the rest of the file is unchanged.`,
+    detail:
+      original !== undefined
+        ? `Put back the "${LANYARD_ENTRY}" entry that was in ${configPath} before.`
+        : `Removed the "${LANYARD_ENTRY}" entry from ${configPath}; the rest of the file is unchanged.`,
   };
 }
 
@@ -236,15 +269,29 @@ export async function readIdeEntries(
   if (bytes === undefined) return { configPath, exists: false, entries: [] };
   const doc = parseDocument(decode(bytes, configPath, ide), configPath, ide);
   const container = doc && containerOf(doc, target, configPath);
-  return { configPath, exists: true, entries: container ? container.members.map((m: MemberNode) => ({ name: m.key, value: toValue(m.value) })) : [] };
+  return {
+    configPath,
+    exists: true,
+    entries: container ? container.members.map((m: MemberNode) => ({ name: m.key, value: toValue(m.value) })) : [],
+  };
 }
 
 function entryFor(target: IdeTarget, transport: IdeTransport, request: ConnectRequest): Record<string, unknown> {
   if (transport === 'http') {
-    if (!request.endpoint) throw new LanyardError(ErrorCodes.INTERNAL, 'No local endpoint to connect to.', 'This is a bug in Lanyard; report it with `lanyard doctor`.');
+    if (!request.endpoint)
+      throw new LanyardError(
+        ErrorCodes.INTERNAL,
+        'No local endpoint to connect to.',
+        'This is a bug in Lanyard; report it with `lanyard doctor`.',
+      );
     return target.httpEntry(request.endpoint);
   }
-  if (!request.launcher) throw new LanyardError(ErrorCodes.INTERNAL, 'No `lanyard stdio` command to write.', 'This is a bug in Lanyard; report it with `lanyard doctor`.');
+  if (!request.launcher)
+    throw new LanyardError(
+      ErrorCodes.INTERNAL,
+      'No `lanyard stdio` command to write.',
+      'This is a bug in Lanyard; report it with `lanyard doctor`.',
+    );
   return target.stdioEntry(request.launcher);
 }
 
@@ -255,13 +302,24 @@ interface ConnectPlan {
   removed: string[];
 }
 
-function planConnect(target: IdeTarget, before: string | undefined, entry: Record<string, unknown>, remove: readonly string[], configPath: string): ConnectPlan {
+function planConnect(
+  target: IdeTarget,
+  before: string | undefined,
+  entry: Record<string, unknown>,
+  remove: readonly string[],
+  configPath: string,
+): ConnectPlan {
   const key = target.containerKey;
   let doc = before === undefined ? undefined : parseDocument(before, configPath, target.name);
   if (before === undefined || doc === undefined) {
     // Missing or blank: a new document in the common style of these files (two spaces).
     const style = { indent: '  ', eol: before?.includes('\r\n') ? ('\r\n' as const) : ('\n' as const) };
-    return { text: `${serialize({ [key]: { [LANYARD_ENTRY]: entry } }, style, '')}${style.eol}`, createdContainer: true, hadEntry: false, removed: [] };
+    return {
+      text: `${serialize({ [key]: { [LANYARD_ENTRY]: entry } }, style, '')}${style.eol}`,
+      createdContainer: true,
+      hadEntry: false,
+      removed: [],
+    };
   }
   const style = detectStyle(before);
   let text = before;
@@ -278,7 +336,9 @@ function planConnect(target: IdeTarget, before: string | undefined, entry: Recor
   const container = containerOf(doc!, target, configPath);
   const existing = container && findMember(container, LANYARD_ENTRY);
   if (existing && sameJson(toValue(existing.value), entry)) return { text, createdContainer: false, hadEntry: true, removed };
-  const edits = container ? setMemberEdit(text, container, LANYARD_ENTRY, entry, style) : setMemberEdit(text, doc!, key, { [LANYARD_ENTRY]: entry }, style);
+  const edits = container
+    ? setMemberEdit(text, container, LANYARD_ENTRY, entry, style)
+    : setMemberEdit(text, doc!, key, { [LANYARD_ENTRY]: entry }, style);
   return { text: applyEdits(text, edits), createdContainer: !container, hadEntry: Boolean(existing), removed };
 }
 
@@ -301,7 +361,11 @@ async function originalEntryText(record: LedgerRecord, target: IdeTarget, ide: I
 function decode(bytes: Buffer, file: string, ide: IdeName): string {
   const text = bytes.toString('utf8');
   if (!Buffer.from(text, 'utf8').equals(bytes)) {
-    throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${file} is not UTF-8 text; Lanyard did not change it.`, `Save it as UTF-8 in an editor, then run \`lanyard connect ${ide}\` again.`);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `${file} is not UTF-8 text; Lanyard did not change it.`,
+      `Save it as UTF-8 in an editor, then run \`lanyard connect ${ide}\` again.`,
+    );
   }
   return text;
 }
@@ -313,13 +377,21 @@ function parseDocument(text: string, file: string, ide: IdeName): ObjectNode | u
     node = parseJsonc(text);
   } catch (e) {
     if (e instanceof JsoncSyntaxError) {
-      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${file} is not valid JSON (${e.message}); Lanyard did not change it.`, `Fix the file at that position (or move it aside), then run \`lanyard connect ${ide}\` again.`);
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `${file} is not valid JSON (${e.message}); Lanyard did not change it.`,
+        `Fix the file at that position (or move it aside), then run \`lanyard connect ${ide}\` again.`,
+      );
     }
     throw e;
   }
   if (node === undefined) return undefined;
   if (node.kind !== 'object') {
-    throw new LanyardError(ErrorCodes.CONFIG_INVALID, `${file} does not contain a JSON object; Lanyard did not change it.`, `Check the file: it should look like {"${IDE_TARGETS[ide].containerKey}": {…}}.`);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `${file} does not contain a JSON object; Lanyard did not change it.`,
+      `Check the file: it should look like {"${IDE_TARGETS[ide].containerKey}": {…}}.`,
+    );
   }
   return node;
 }
@@ -328,7 +400,11 @@ function containerOf(doc: ObjectNode, target: IdeTarget, file: string): ObjectNo
   const member = findMember(doc, target.containerKey);
   if (!member) return undefined;
   if (member.value.kind !== 'object') {
-    throw new LanyardError(ErrorCodes.CONFIG_INVALID, `"${target.containerKey}" in ${file} is not an object; Lanyard did not change the file.`, `Make "${target.containerKey}" an object of server entries, then retry.`);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `"${target.containerKey}" in ${file} is not an object; Lanyard did not change the file.`,
+      `Make "${target.containerKey}" an object of server entries, then retry.`,
+    );
   }
   return member.value;
 }
@@ -348,5 +424,8 @@ function sameJson(a: unknown, b: unknown): boolean {
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((v, i) => sameJson(v, b[i]));
   const ka = Object.keys(a);
   const kb = Object.keys(b);
-  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
 }

@@ -74,7 +74,16 @@ export async function planImport(options: PlanImportOptions): Promise<ImportPlan
     }
     for (const entry of file.entries) {
       const found = classify(entry.name, entry.value);
-      const item: ImportItem = { ide, displayName: target.displayName, configPath: file.configPath, name: entry.name, kind: found.kind, ...(found.url ? { url: found.url } : {}), action: 'skip', reason: '' };
+      const item: ImportItem = {
+        ide,
+        displayName: target.displayName,
+        configPath: file.configPath,
+        name: entry.name,
+        kind: found.kind,
+        ...(found.url ? { url: found.url } : {}),
+        action: 'skip',
+        reason: '',
+      };
       plan.items.push(item);
       const skip = skipReason(found, target.displayName);
       if (skip) {
@@ -94,7 +103,12 @@ export async function planImport(options: PlanImportOptions): Promise<ImportPlan
       }
       const already = planned.get(key);
       if (already) {
-        Object.assign(item, { action: 'move', serverId: already.serverId, existing: false, reason: `moves with the same server from another IDE ("${already.serverId}")` });
+        Object.assign(item, {
+          action: 'move',
+          serverId: already.serverId,
+          existing: false,
+          reason: `moves with the same server from another IDE ("${already.serverId}")`,
+        });
         continue;
       }
       let probe: ProbeResult | undefined;
@@ -162,7 +176,11 @@ export async function applyImport(options: ApplyImportOptions): Promise<ImportRe
   }
   for (const [ide, items] of perFile) {
     try {
-      const outcome = await connectIde(ide, { transport: options.transport, endpoint: options.endpoint, launcher: options.launcher, remove: items.map((i) => i.name) }, options.ctx);
+      const outcome = await connectIde(
+        ide,
+        { transport: options.transport, endpoint: options.endpoint, launcher: options.launcher, remove: items.map((i) => i.name) },
+        options.ctx,
+      );
       result.files.push(outcome);
       result.moved.push(...items);
     } catch (e) {
@@ -232,14 +250,17 @@ function skipReason(c: Classified, ide: string): string | undefined {
   if (c.url.includes('${')) return 'its URL uses a variable Lanyard cannot resolve';
   const problem = urlProblem(c.url);
   if (problem) return `its URL ${problem}`;
-  if (c.kind === 'sse') return 'it uses the legacy SSE transport, which Lanyard does not relay (if the server also offers Streamable HTTP, add that URL with `lanyard servers add`)';
+  if (c.kind === 'sse')
+    return 'it uses the legacy SSE transport, which Lanyard does not relay (if the server also offers Streamable HTTP, add that URL with `lanyard servers add`)';
   return undefined;
 }
 
 function probeRefusal(p: ProbeResult): string | undefined {
   if (p.xaa === 'supported' || p.xaa === 'not_needed' || p.xaa === 'not_advertised') return undefined;
-  if (p.xaa === 'unsupported') return `its authorization server does not support cross-app access (${p.error?.message ?? 'not XAA-capable'}); keep it in the IDE`;
-  if (!p.reachable) return `it could not be reached (${p.error?.message ?? 'no answer'}); not moved — run \`lanyard import\` again when it is reachable`;
+  if (p.xaa === 'unsupported')
+    return `its authorization server does not support cross-app access (${p.error?.message ?? 'not XAA-capable'}); keep it in the IDE`;
+  if (!p.reachable)
+    return `it could not be reached (${p.error?.message ?? 'no answer'}); not moved — run \`lanyard import\` again when it is reachable`;
   return p.error ? `Lanyard could not tell how to authorize at it: ${p.error.message}` : 'Lanyard could not tell how to authorize at it';
 }
 
@@ -251,7 +272,8 @@ function moveReason(p: ProbeResult | undefined): string {
 }
 
 function probeWarning(p: ProbeResult): string | undefined {
-  if (p.xaa === 'not_advertised') return 'its authorization server does not advertise cross-app access; Lanyard will still try (`lanyard doctor` tells)';
+  if (p.xaa === 'not_advertised')
+    return 'its authorization server does not advertise cross-app access; Lanyard will still try (`lanyard doctor` tells)';
   if (p.xaa === 'supported' && p.needsClientId) {
     return `needs Lanyard's client id at ${p.asIssuer ?? 'its authorization server'} (your IdP admin has it): set it with \`lanyard servers remove <id>\` + \`lanyard servers add <url> --client-id <id>\`, or in the dashboard`;
   }
@@ -259,7 +281,11 @@ function probeWarning(p: ProbeResult): string | undefined {
 }
 
 function idFromName(name: string): string | undefined {
-  const id = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 32);
+  const id = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 32);
   return SERVER_ID_PATTERN.test(id) && id !== LANYARD_ENTRY ? id : undefined;
 }
 

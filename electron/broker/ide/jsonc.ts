@@ -138,7 +138,11 @@ class Parser {
       return { kind: 'string', start, end: this.pos, value };
     }
     if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.number();
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, value] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (this.text.startsWith(word, this.pos)) {
         const start = this.pos;
         this.pos += word.length;
@@ -250,7 +254,9 @@ export function detectStyle(text: string): TextStyle {
 
 /** `JSON.stringify` laid out in the file's style, continuation lines indented by `base`. */
 export function serialize(value: unknown, style: TextStyle, base: string): string {
-  return JSON.stringify(value, null, style.indent).split('\n').join(style.eol + base);
+  return JSON.stringify(value, null, style.indent)
+    .split('\n')
+    .join(style.eol + base);
 }
 
 /** One replacement of `[start, end)` by `text`. */
@@ -310,7 +316,13 @@ function isSingleLine(text: string, node: JsonNode): boolean {
  * The edit that sets `key` to `value` in `node`: the value's text is replaced when the key exists, otherwise a member
  * is added after the last one (before a comment on that line stays with its member), in the object's own layout.
  */
-export function setMemberEdit(text: string, node: ObjectNode, key: string, value: unknown, style: TextStyle = detectStyle(text)): TextEdit[] {
+export function setMemberEdit(
+  text: string,
+  node: ObjectNode,
+  key: string,
+  value: unknown,
+  style: TextStyle = detectStyle(text),
+): TextEdit[] {
   const existing = findMember(node, key);
   if (existing) {
     const base = startsLine(text, existing.start) ? indentOfLine(text, existing.start) : memberIndent(text, node, style);

@@ -97,7 +97,8 @@ export class IdentitySession {
   private readonly settings: IdpSettings;
   private readonly secrets: SecretStore;
   private readonly openUrl: IdentitySessionOptions['openUrl'];
-  private readonly fetchFn: typeof fetch;
+  /** openid-client's customFetch is called as fetch(url, init); the platform fetch accepts that shape. */
+  private readonly fetchFn: oidc.CustomFetch;
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly marginMs: number;
@@ -119,7 +120,7 @@ export class IdentitySession {
     this.settings = options.settings;
     this.secrets = options.secrets;
     this.openUrl = options.openUrl;
-    this.fetchFn = options.fetch ?? fetch;
+    this.fetchFn = (options.fetch ?? fetch) as oidc.CustomFetch;
     this.now = options.now ?? Date.now;
     this.log = (options.log ?? silentLogger).child('identity');
     this.marginMs = (options.refreshMarginSeconds ?? 120) * 1000;
@@ -219,7 +220,12 @@ export class IdentitySession {
           .then(
             () => new Promise<never>(() => {}),
             (e: unknown) => {
-              throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'Lanyard could not open your web browser for sign-in.', `Open this address in a browser yourself: ${authorizeUrl.origin}`, { cause: e });
+              throw new LanyardError(
+                ErrorCodes.SIGN_IN_FAILED,
+                'Lanyard could not open your web browser for sign-in.',
+                `Open this address in a browser yourself: ${authorizeUrl.origin}`,
+                { cause: e },
+              );
             },
           );
         const callbackUrl = await Promise.race([redirect.waitForCallback(), openFailed]);
@@ -256,7 +262,9 @@ export class IdentitySession {
       return new LanyardError(
         ErrorCodes.SIGN_IN_FAILED,
         `The identity provider refused the sign-in (${e.error}${desc}).`,
-        e.error === 'access_denied' ? 'Ask your admin to assign you to the Lanyard app in the identity provider.' : 'Try again; if it keeps failing, run `lanyard doctor`.',
+        e.error === 'access_denied'
+          ? 'Ask your admin to assign you to the Lanyard app in the identity provider.'
+          : 'Try again; if it keeps failing, run `lanyard doctor`.',
         { cause: e },
       );
     }
@@ -265,7 +273,9 @@ export class IdentitySession {
     return new LanyardError(
       ErrorCodes.SIGN_IN_FAILED,
       `Sign-in failed: ${failure.summary}.`,
-      failure.error === 'invalid_client' ? 'The IdP rejected Lanyard\'s client credentials; check the client id and authentication in the settings.' : 'Try signing in again; if it keeps failing, run `lanyard doctor`.',
+      failure.error === 'invalid_client'
+        ? "The IdP rejected Lanyard's client credentials; check the client id and authentication in the settings."
+        : 'Try signing in again; if it keeps failing, run `lanyard doctor`.',
       { cause: e },
     );
   }
@@ -279,8 +289,17 @@ export class IdentitySession {
     this.restored = true;
     const claims = decodeJwt(tokens.idToken);
     const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if (claims.iss !== this.settings.issuer || !aud.includes(this.settings.clientId) || typeof claims.sub !== 'string' || typeof claims.exp !== 'number') {
-      throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The ID token is not for this identity provider and client.', 'Use an ID token issued to Lanyard\'s client by the configured IdP.');
+    if (
+      claims.iss !== this.settings.issuer ||
+      !aud.includes(this.settings.clientId) ||
+      typeof claims.sub !== 'string' ||
+      typeof claims.exp !== 'number'
+    ) {
+      throw new LanyardError(
+        ErrorCodes.SIGN_IN_FAILED,
+        'The ID token is not for this identity provider and client.',
+        "Use an ID token issued to Lanyard's client by the configured IdP.",
+      );
     }
     const next: StoredSession = {
       v: 1,
@@ -346,7 +365,11 @@ export class IdentitySession {
     if (state.status === 'expired') throw sessionExpiredError();
     const session = this.session;
     if (!session || state.status === 'signed_out' || state.status === 'signing_in') {
-      throw new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in to your identity provider.', 'Click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.');
+      throw new LanyardError(
+        ErrorCodes.NOT_SIGNED_IN,
+        'You are not signed in to your identity provider.',
+        'Click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.',
+      );
     }
     return session;
   }
@@ -376,23 +399,39 @@ export class IdentitySession {
     }
     this.transient = undefined;
     if (!tokens.id_token) {
-      throw new LanyardError(ErrorCodes.IDP_NOT_XAA_CAPABLE, 'The identity provider did not return a new ID token on refresh.', 'Make sure the Lanyard app is allowed the "openid" scope on refresh (Okta: use the org authorization server).');
+      throw new LanyardError(
+        ErrorCodes.IDP_NOT_XAA_CAPABLE,
+        'The identity provider did not return a new ID token on refresh.',
+        'Make sure the Lanyard app is allowed the "openid" scope on refresh (Okta: use the org authorization server).',
+      );
     }
     await this.acceptTokens(tokens, session);
     return this.session!.idToken;
   }
 
   /** Validates and stores a token response (login or refresh). The keychain write completes before the tokens are used. */
-  private async acceptTokens(tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, previous: StoredSession | undefined): Promise<SignedInUser> {
+  private async acceptTokens(
+    tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    previous: StoredSession | undefined,
+  ): Promise<SignedInUser> {
     const idToken = tokens.id_token;
-    if (!idToken) throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The identity provider did not return an ID token.', 'Make sure the "openid" scope is allowed for the Lanyard app.');
+    if (!idToken)
+      throw new LanyardError(
+        ErrorCodes.SIGN_IN_FAILED,
+        'The identity provider did not return an ID token.',
+        'Make sure the "openid" scope is allowed for the Lanyard app.',
+      );
     const claims = await this.verifyIdToken(idToken);
     if (previous && claims.sub !== previous.sub) {
       throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The refreshed ID token names a different user.', 'Sign out and sign in again.');
     }
     const refreshToken = tokens.refresh_token ?? previous?.refreshToken;
     if (!refreshToken) {
-      throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The identity provider did not return a refresh token, so Lanyard could not keep you signed in.', 'Allow the "offline_access" scope and the refresh token grant for the Lanyard app at your IdP.');
+      throw new LanyardError(
+        ErrorCodes.SIGN_IN_FAILED,
+        'The identity provider did not return a refresh token, so Lanyard could not keep you signed in.',
+        'Allow the "offline_access" scope and the refresh token grant for the Lanyard app at your IdP.',
+      );
     }
     const before = this.session;
     const next: StoredSession = {
@@ -427,7 +466,8 @@ export class IdentitySession {
       // Validity is judged on the real clock; the injectable `now` only drives scheduling (when to refresh).
       clockTolerance: 60,
     });
-    if (typeof payload.sub !== 'string') throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The ID token has no subject.', 'Contact your IdP admin.');
+    if (typeof payload.sub !== 'string')
+      throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The ID token has no subject.', 'Contact your IdP admin.');
     return payload as typeof payload & { sub: string };
   }
 
@@ -440,7 +480,12 @@ export class IdentitySession {
    * configured client authentication. On `invalid_grant` (e.g. the ID token expired in flight) it refreshes once and
    * retries once; policy refusals become EXCHANGE_DENIED with the IdP's reason.
    */
-  async requestIdJag(request: { audience: string; resource?: string | undefined; scope?: string | undefined; serverId?: string }): Promise<IdJagResult> {
+  async requestIdJag(request: {
+    audience: string;
+    resource?: string | undefined;
+    scope?: string | undefined;
+    serverId?: string;
+  }): Promise<IdJagResult> {
     let idToken = await this.getIdToken();
     for (let attempt = 0; ; attempt++) {
       const config = await this.getExchangeConfig();
@@ -472,7 +517,8 @@ export class IdentitySession {
       } catch (e) {
         if (e instanceof LanyardError) throw e;
         const failure = classifyOAuthError(e);
-        if (failure.kind === 'network' || failure.kind === 'server') throw idpUnreachable(this.settings.issuer, failure, e, request.serverId);
+        if (failure.kind === 'network' || failure.kind === 'server')
+          throw idpUnreachable(this.settings.issuer, failure, e, request.serverId);
         if (failure.error === 'invalid_grant' && attempt === 0) {
           idToken = await this.getIdToken({ forceRefresh: true });
           continue;
@@ -528,7 +574,10 @@ export class IdentitySession {
     const config = await this.getConfig();
     if (!this.settings.tokenExchangeEndpoint) return config;
     if (!this.exchangeConfig) {
-      const metadata: oidc.ServerMetadata = { ...(config.serverMetadata() as oidc.ServerMetadata), token_endpoint: this.settings.tokenExchangeEndpoint };
+      const metadata: oidc.ServerMetadata = {
+        ...(config.serverMetadata() as oidc.ServerMetadata),
+        token_endpoint: this.settings.tokenExchangeEndpoint,
+      };
       this.exchangeConfig = new oidc.Configuration(metadata, this.settings.clientId, undefined, await this.clientAuthentication());
       if (new URL(this.settings.tokenExchangeEndpoint).protocol === 'http:') oidc.allowInsecureRequests(this.exchangeConfig);
       this.exchangeConfig.timeout = this.timeoutSeconds;
@@ -624,30 +673,83 @@ function missingCredential(what: string, command: string): LanyardError {
   );
 }
 
-function exchangeError(failure: OAuthFailure, request: { audience: string; resource?: string | undefined; scope?: string | undefined; serverId?: string }, cause: unknown): LanyardError {
-  const reason = failure.description ? ` (${failure.error}: ${failure.description})` : failure.error ? ` (${failure.error})` : ` (${failure.summary})`;
+function exchangeError(
+  failure: OAuthFailure,
+  request: { audience: string; resource?: string | undefined; scope?: string | undefined; serverId?: string },
+  cause: unknown,
+): LanyardError {
+  const reason = failure.description
+    ? ` (${failure.error}: ${failure.description})`
+    : failure.error
+      ? ` (${failure.error})`
+      : ` (${failure.summary})`;
   const opts = { cause, ...serverOpt(request.serverId) };
   switch (failure.error) {
     case 'invalid_client':
-      return new LanyardError(ErrorCodes.IDP_CLIENT_REJECTED, `The identity provider rejected Lanyard's client authentication${reason}.`, 'Check the IdP client id and its authentication method and credentials in Settings.', opts);
+      return new LanyardError(
+        ErrorCodes.IDP_CLIENT_REJECTED,
+        `The identity provider rejected Lanyard's client authentication${reason}.`,
+        'Check the IdP client id and its authentication method and credentials in Settings.',
+        opts,
+      );
     case 'unsupported_grant_type':
-      return new LanyardError(ErrorCodes.IDP_NOT_XAA_CAPABLE, `The identity provider does not support token exchange${reason}.`, 'Cross-app access needs an IdP that issues ID-JAGs (Okta: the org authorization server, not a custom one).', opts);
+      return new LanyardError(
+        ErrorCodes.IDP_NOT_XAA_CAPABLE,
+        `The identity provider does not support token exchange${reason}.`,
+        'Cross-app access needs an IdP that issues ID-JAGs (Okta: the org authorization server, not a custom one).',
+        opts,
+      );
     case 'invalid_request':
       if (/requested_token_type|id-jag/i.test(failure.description ?? '')) {
-        return new LanyardError(ErrorCodes.IDP_NOT_XAA_CAPABLE, `The identity provider does not issue ID-JAGs${reason}.`, 'Point Lanyard at the IdP\'s org authorization server (Okta: https://<org>.okta.com, not /oauth2/default).', opts);
+        return new LanyardError(
+          ErrorCodes.IDP_NOT_XAA_CAPABLE,
+          `The identity provider does not issue ID-JAGs${reason}.`,
+          "Point Lanyard at the IdP's org authorization server (Okta: https://<org>.okta.com, not /oauth2/default).",
+          opts,
+        );
       }
-      return new LanyardError(ErrorCodes.EXCHANGE_DENIED, `The identity provider rejected the token exchange request${reason}.`, 'Run `lanyard doctor`; if it persists, report it with that output.', opts);
+      return new LanyardError(
+        ErrorCodes.EXCHANGE_DENIED,
+        `The identity provider rejected the token exchange request${reason}.`,
+        'Run `lanyard doctor`; if it persists, report it with that output.',
+        opts,
+      );
     case 'invalid_target':
-      return new LanyardError(ErrorCodes.EXCHANGE_DENIED, `Your identity provider does not allow access to ${request.resource ?? request.audience}${reason}.`, 'Ask your IdP admin to add this server as a resource connection for the Lanyard agent and assign you to it.', opts);
+      return new LanyardError(
+        ErrorCodes.EXCHANGE_DENIED,
+        `Your identity provider does not allow access to ${request.resource ?? request.audience}${reason}.`,
+        'Ask your IdP admin to add this server as a resource connection for the Lanyard agent and assign you to it.',
+        opts,
+      );
     case 'invalid_scope':
     case 'unauthorized_client':
     case 'access_denied':
-      return new LanyardError(ErrorCodes.EXCHANGE_DENIED, `Your identity provider refused the requested access${request.scope ? ` (scopes: ${request.scope})` : ''}${reason}.`, 'Ask your IdP admin to allow these scopes for you in the Lanyard agent\'s resource connection.', opts);
+      return new LanyardError(
+        ErrorCodes.EXCHANGE_DENIED,
+        `Your identity provider refused the requested access${request.scope ? ` (scopes: ${request.scope})` : ''}${reason}.`,
+        "Ask your IdP admin to allow these scopes for you in the Lanyard agent's resource connection.",
+        opts,
+      );
     case 'invalid_grant':
-      return new LanyardError(ErrorCodes.EXCHANGE_DENIED, `The identity provider rejected your sign-in token for this exchange${reason}.`, 'Sign out and sign in again; if it persists, the IdP admin should check that the ID token is issued to Lanyard\'s client.', opts);
+      return new LanyardError(
+        ErrorCodes.EXCHANGE_DENIED,
+        `The identity provider rejected your sign-in token for this exchange${reason}.`,
+        "Sign out and sign in again; if it persists, the IdP admin should check that the ID token is issued to Lanyard's client.",
+        opts,
+      );
     case 'insufficient_user_authentication':
-      return new LanyardError(ErrorCodes.SESSION_EXPIRED, `The identity provider wants you to sign in again for this server${reason}.`, 'Sign in again from the Lanyard tray or dashboard.', opts);
+      return new LanyardError(
+        ErrorCodes.SESSION_EXPIRED,
+        `The identity provider wants you to sign in again for this server${reason}.`,
+        'Sign in again from the Lanyard tray or dashboard.',
+        opts,
+      );
     default:
-      return new LanyardError(ErrorCodes.EXCHANGE_DENIED, `The identity provider refused the token exchange${reason}.`, 'Run `lanyard doctor` for details.', opts);
+      return new LanyardError(
+        ErrorCodes.EXCHANGE_DENIED,
+        `The identity provider refused the token exchange${reason}.`,
+        'Run `lanyard doctor` for details.',
+        opts,
+      );
   }
 }

@@ -18,7 +18,11 @@ export interface LoopbackRedirect {
  * port is ephemeral unless the IdP needs an exact redirect URI. Only GET /callback is answered; anything else is 404,
  * so a stray request cannot complete or cancel the sign-in.
  */
-export async function openLoopbackRedirect(options: { port?: number | undefined; timeoutMs: number; signal?: AbortSignal | undefined }): Promise<LoopbackRedirect> {
+export async function openLoopbackRedirect(options: {
+  port?: number | undefined;
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}): Promise<LoopbackRedirect> {
   let resolveCallback!: (url: URL) => void;
   let rejectCallback!: (e: Error) => void;
   const callback = new Promise<URL>((resolve, reject) => {
@@ -42,7 +46,11 @@ export async function openLoopbackRedirect(options: { port?: number | undefined;
     server.once('error', (e: NodeJS.ErrnoException) => {
       reject(
         e.code === 'EADDRINUSE'
-          ? new LanyardError(ErrorCodes.PORT_IN_USE, `The sign-in redirect port ${options.port} is already in use.`, 'Close the program using that port, or change "idp.redirectPort" in the settings (the IdP must allow the new redirect URI).')
+          ? new LanyardError(
+              ErrorCodes.PORT_IN_USE,
+              `The sign-in redirect port ${options.port} is already in use.`,
+              'Close the program using that port, or change "idp.redirectPort" in the settings (the IdP must allow the new redirect URI).',
+            )
           : e,
       );
     });
@@ -51,11 +59,19 @@ export async function openLoopbackRedirect(options: { port?: number | undefined;
   const port = (server.address() as AddressInfo).port;
 
   const timer = setTimeout(
-    () => rejectCallback(new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'Sign-in timed out: the browser did not come back to Lanyard.', 'Click "Sign in" again and finish the login in the browser tab that opens.')),
+    () =>
+      rejectCallback(
+        new LanyardError(
+          ErrorCodes.SIGN_IN_FAILED,
+          'Sign-in timed out: the browser did not come back to Lanyard.',
+          'Click "Sign in" again and finish the login in the browser tab that opens.',
+        ),
+      ),
     options.timeoutMs,
   );
   timer.unref();
-  const onAbort = () => rejectCallback(new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'Sign-in was cancelled.', 'Click "Sign in" when you are ready.'));
+  const onAbort = () =>
+    rejectCallback(new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'Sign-in was cancelled.', 'Click "Sign in" when you are ready.'));
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
   return {

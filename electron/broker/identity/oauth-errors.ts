@@ -36,7 +36,10 @@ export function classifyOAuthError(e: unknown): OAuthFailure {
   if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) {
     return { kind: 'network', summary: 'the request timed out' };
   }
-  if (e instanceof TypeError && /fetch failed|network|ECONNREFUSED|ECONNRESET|ENOTFOUND|socket/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? '')}`)) {
+  if (
+    e instanceof TypeError &&
+    /fetch failed|network|ECONNREFUSED|ECONNRESET|ENOTFOUND|socket/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? '')}`)
+  ) {
     return { kind: 'network', summary: describeNetworkCause(e) };
   }
   if (e instanceof oidc.ClientError) {

@@ -34,7 +34,10 @@ const PATTERNS: ReadonlyArray<[KeychainFailure, RegExp]> = [
   // Entry ops: "Platform failure: DBus error: Failed to connect to socket /x: No such file or directory", or with no
   // DBUS_SESSION_BUS_ADDRESS at all "... autolaunch was disabled at compile time, set your DBUS_SESSION_BUS_ADDRESS
   // instead". findCredentials (zbus): "zbus error: Failed to connect to address `unix:path=/x`: ...".
-  ['no-session-bus', /DBUS_SESSION_BUS_ADDRESS|Failed to connect to (socket|address)|autolaunch|org\.freedesktop\.DBus\.Error\.(NoServer|FileNotFound|Disconnected)|Connection refused/i],
+  [
+    'no-session-bus',
+    /DBUS_SESSION_BUS_ADDRESS|Failed to connect to (socket|address)|autolaunch|org\.freedesktop\.DBus\.Error\.(NoServer|FileNotFound|Disconnected)|Connection refused/i,
+  ],
   // keyring-rs: "Attribute 'password' is longer than platform limit of 2560 chars" (Windows credential blob).
   ['too-long', /longer than platform limit|TooLong/i],
   // keyring-rs: "Entry is matched by N credentials: [...]" (a third-party app wrote a duplicate).
@@ -44,10 +47,16 @@ const PATTERNS: ReadonlyArray<[KeychainFailure, RegExp]> = [
   ['no-provider', /ServiceUnknown|org\.freedesktop\.secrets was not provided|not provided by any \.service files/i],
   // Locked: "Couldn't access platform storage: Secret Service: unlock prompt was dismissed" (no DISPLAY for the
   // prompter), findCredentials: "org.freedesktop.Secret.Error.IsLocked"; macOS: "User interaction is not allowed".
-  ['locked', /unlock prompt was dismissed|IsLocked|is locked|keychain.*locked|User interaction is not allowed|errSecInteractionNotAllowed|-25308/i],
+  [
+    'locked',
+    /unlock prompt was dismissed|IsLocked|is locked|keychain.*locked|User interaction is not allowed|errSecInteractionNotAllowed|-25308/i,
+  ],
   // A write with no default ("login") collection: "Couldn't access platform storage: Secret Service: no result found".
   ['no-default-collection', /no result found|NoSuchObject|No such (object|collection)|no default collection/i],
-  ['access-denied', /AccessDenied|PermissionDenied|Access is denied|permission denied|not permitted|errSecAuthFailed|-25293|passphrase you entered is not correct/i],
+  [
+    'access-denied',
+    /AccessDenied|PermissionDenied|Access is denied|permission denied|not permitted|errSecAuthFailed|-25293|passphrase you entered is not correct/i,
+  ],
 ];
 
 export function classifyKeychainFailure(raw: unknown): KeychainFailure {
@@ -101,7 +110,10 @@ export function toKeychainError(raw: unknown, context: KeychainErrorContext): La
   const platform = context.platform ?? process.platform;
   const failure = classifyKeychainFailure(raw);
   const make = (message: string, fix: string) =>
-    new LanyardError(ErrorCodes.KEYCHAIN_UNAVAILABLE, message, fix, { cause: raw, transient: failure === 'locked' || failure === 'timeout' });
+    new LanyardError(ErrorCodes.KEYCHAIN_UNAVAILABLE, message, fix, {
+      cause: raw,
+      transient: failure === 'locked' || failure === 'timeout',
+    });
   switch (failure) {
     case 'no-session-bus':
       return make('No D-Bus session: the Secret Service cannot be reached.', HEADLESS_FIX);

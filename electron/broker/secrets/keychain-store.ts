@@ -202,7 +202,12 @@ export class KeychainSecretStore implements SecretStore {
       });
       return await Promise.race([Promise.resolve().then(fn), timeout]);
     } catch (e) {
-      throw toKeychainError(e, { backend: this.description, operation, platform: this.platform, ...(secret === undefined ? {} : { secret }) });
+      throw toKeychainError(e, {
+        backend: this.description,
+        operation,
+        platform: this.platform,
+        ...(secret === undefined ? {} : { secret }),
+      });
     } finally {
       clearTimeout(timer);
     }

@@ -27,9 +27,7 @@ export interface SecretStore {
 }
 
 /** The answer of a store round trip (`lanyard doctor`, the dashboard's status). */
-export type SecretStoreProbe =
-  | { ok: true; backend: string }
-  | { ok: false; backend: string; error: ErrorInfo };
+export type SecretStoreProbe = { ok: true; backend: string } | { ok: false; backend: string; error: ErrorInfo };
 
 /** Keys Lanyard reserves for the stores' own bookkeeping; never handed out to callers. */
 export const RESERVED_KEY_PREFIX = '__lanyard';

@@ -39,12 +39,18 @@ const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error:
  * so logging stays safe even when a caller passes an error whose message quotes an OAuth response.
  */
 export function createLogger(options: { level?: LogLevel; sink?: (line: string) => void; scope?: string } = {}): Logger {
-  const min = LEVELS[options.level ?? ((process.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'info')] ?? 20;
+  const min = LEVELS[options.level ?? (process.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'info'] ?? 20;
   const sink = options.sink ?? ((line: string) => process.stderr.write(`${line}\n`));
   const make = (scope: string | undefined): Logger => {
     const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
       if (LEVELS[level] < min) return;
-      const record = { t: new Date().toISOString(), level, ...(scope ? { scope } : {}), msg: redactText(message), ...(fields ? redactFields(fields) : {}) };
+      const record = {
+        t: new Date().toISOString(),
+        level,
+        ...(scope ? { scope } : {}),
+        msg: redactText(message),
+        ...(fields ? redactFields(fields) : {}),
+      };
       sink(JSON.stringify(record));
     };
     return {

@@ -8,18 +8,26 @@ import { printJson } from '../output';
  * applies it only once the user agrees. A link can come from anyone, so nothing happens without that "y".
  */
 export async function acceptLinkCommand(ctx: CliContext, args: { positionals: string[]; yes: boolean; json: boolean }): Promise<number> {
-  if (args.positionals.length !== 1) throw new UsageError('pass exactly one link.', 'Usage: lanyard accept-link <lanyard://configure?config=…> [--yes]');
+  if (args.positionals.length !== 1)
+    throw new UsageError('pass exactly one link.', 'Usage: lanyard accept-link <lanyard://configure?config=…> [--yes]');
   const { proposal, summary } = parseConfigLink(args.positionals[0]!);
   if (!args.json) ctx.io.out(`${summary.join('\n')}\n`);
   if (!args.yes) {
-    if (!ctx.io.interactive && !ctx.deps.confirm) throw new CliError('Not applied: the link needs your confirmation.', 'Read the summary above, then run the same command with --yes to accept it.', ExitCode.NEEDS_ACTION);
+    if (!ctx.io.interactive && !ctx.deps.confirm)
+      throw new CliError(
+        'Not applied: the link needs your confirmation.',
+        'Read the summary above, then run the same command with --yes to accept it.',
+        ExitCode.NEEDS_ACTION,
+      );
     if (!(await ctx.confirm('Accept this configuration?'))) {
       ctx.io.out('Nothing changed.\n');
       return ExitCode.NEEDS_ACTION;
     }
   }
   const broker = await ctx.broker();
-  const control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers'> = broker ? broker.client : ((await ctx.local()).control as unknown as ControlApi);
+  const control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers'> = broker
+    ? broker.client
+    : ((await ctx.local()).control as unknown as ControlApi);
   const result = await applyConfigProposal(control, proposal);
   if (args.json) {
     printJson(ctx.io, result);

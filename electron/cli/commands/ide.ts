@@ -18,12 +18,20 @@ function ideArg(value: string | undefined): IdeName {
  * `lanyard connect <ide> [--stdio] [--link]`: writes the IDE's user-level MCP config to reach Lanyard (see
  * ide/connector.ts), or with --link opens the IDE's own install link instead. Never restarts the IDE.
  */
-export async function connectCommand(ctx: CliContext, args: { positionals: string[]; stdio: boolean; link: boolean; json: boolean }): Promise<number> {
-  if (args.positionals.length > 1) throw new UsageError(`unexpected argument '${args.positionals[1]}'.`, 'Usage: lanyard connect <ide> [--stdio] [--link] [--json]');
+export async function connectCommand(
+  ctx: CliContext,
+  args: { positionals: string[]; stdio: boolean; link: boolean; json: boolean },
+): Promise<number> {
+  if (args.positionals.length > 1)
+    throw new UsageError(`unexpected argument '${args.positionals[1]}'.`, 'Usage: lanyard connect <ide> [--stdio] [--link] [--json]');
   const ide = ideArg(args.positionals[0]);
   const target = IDE_TARGETS[ide];
   if (args.link) {
-    if (!target.deepLink) throw new UsageError(`${target.displayName} has no install link.`, `Run \`lanyard connect ${ide}\` to write its config file instead.`);
+    if (!target.deepLink)
+      throw new UsageError(
+        `${target.displayName} has no install link.`,
+        `Run \`lanyard connect ${ide}\` to write its config file instead.`,
+      );
     const link = target.deepLink(ctx.launcher());
     if (args.json) printJson(ctx.io, { ide, deepLink: link });
     else ctx.io.out(`${target.displayName}'s install link (it runs \`lanyard stdio\`; no token in it):\n${link}\n`);
@@ -47,13 +55,18 @@ export async function connectCommand(ctx: CliContext, args: { positionals: strin
       ? `✓ ${target.displayName} now reaches Lanyard through ${via}.\n  Wrote ${tildify(result.configPath, home)}${result.created ? ' (new file)' : ''}${result.backupPath ? `; backup: ${tildify(result.backupPath, home)}` : ''}.\n`
       : `✓ ${target.displayName} was already connected (${tildify(result.configPath, home)}); nothing changed.\n`,
   );
-  if (ide === 'claude-desktop' && !args.stdio) ctx.io.out('  Claude Desktop only starts local servers from its config, so it uses `lanyard stdio`.\n');
+  if (ide === 'claude-desktop' && !args.stdio)
+    ctx.io.out('  Claude Desktop only starts local servers from its config, so it uses `lanyard stdio`.\n');
   if (result.reloadHint) ctx.io.out(`  ${result.reloadHint}\n`);
-  if (result.transport === 'http' && !broker) ctx.io.out('  Lanyard is not running now: start the app or `lanyard serve` (or connect with --stdio, which starts it on demand).\n');
+  if (result.transport === 'http' && !broker)
+    ctx.io.out('  Lanyard is not running now: start the app or `lanyard serve` (or connect with --stdio, which starts it on demand).\n');
   if (result.transport === 'http' && broker && configuredPort !== 0 && broker.info.port !== configuredPort) {
-    ctx.io.out(`  Note: Lanyard runs on port ${broker.info.port} for now, not gateway.port ${configuredPort}; after it restarts, run this again (or use --stdio).\n`);
+    ctx.io.out(
+      `  Note: Lanyard runs on port ${broker.info.port} for now, not gateway.port ${configuredPort}; after it restarts, run this again (or use --stdio).\n`,
+    );
   }
-  if (result.deepLink) ctx.io.out(`  Alternatively, ${target.displayName}'s own install link (stdio, no token): lanyard connect ${ide} --link\n`);
+  if (result.deepLink)
+    ctx.io.out(`  Alternatively, ${target.displayName}'s own install link (stdio, no token): lanyard connect ${ide} --link\n`);
   return ExitCode.OK;
 }
 
@@ -64,7 +77,10 @@ export async function disconnectCommand(ctx: CliContext, args: { positionals: st
   const local = await ctx.local();
   const result = await local.control.disconnectIde({ ide });
   if (args.json) printJson(ctx.io, result);
-  else ctx.io.out(`${result.changed ? '✓' : '·'} ${IDE_TARGETS[ide].displayName}: ${result.detail}${result.backupPath ? ` (backup: ${tildify(result.backupPath, ctx.machine.homedir)})` : ''}\n`);
+  else
+    ctx.io.out(
+      `${result.changed ? '✓' : '·'} ${IDE_TARGETS[ide].displayName}: ${result.detail}${result.backupPath ? ` (backup: ${tildify(result.backupPath, ctx.machine.homedir)})` : ''}\n`,
+    );
   return ExitCode.OK;
 }
 
@@ -86,7 +102,9 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   const ides = (args.ide ?? []).map((v) => ideArg(v));
   const broker = await ctx.broker();
   const local = broker ? undefined : await ctx.local();
-  const control: Pick<ControlApi, 'listServers' | 'probeUrl' | 'getSettings' | 'addServer'> = broker ? broker.client : (local!.control as unknown as ControlApi);
+  const control: Pick<ControlApi, 'listServers' | 'probeUrl' | 'getSettings' | 'addServer'> = broker
+    ? broker.client
+    : (local!.control as unknown as ControlApi);
   const plan = await planImport({ ctx: { machine: ctx.machine }, control, ...(ides.length ? { ides } : {}), probe: args.probe });
   const moving = plan.items.filter((i) => i.action === 'move');
 
@@ -105,7 +123,11 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   }
   if (!args.yes) {
     if (!ctx.io.interactive && !ctx.deps.confirm) {
-      throw new CliError('Not applied: the plan needs your confirmation.', 'Run `lanyard import --yes` to apply it (or --dry-run to only see it).', ExitCode.NEEDS_ACTION);
+      throw new CliError(
+        'Not applied: the plan needs your confirmation.',
+        'Run `lanyard import --yes` to apply it (or --dry-run to only see it).',
+        ExitCode.NEEDS_ACTION,
+      );
     }
     if (!(await ctx.confirm(`Move ${moving.length} entr${moving.length === 1 ? 'y' : 'ies'} behind Lanyard (backups are taken first)?`))) {
       ctx.io.out('Nothing changed.\n');
@@ -114,13 +136,24 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   }
   const transport = args.stdio ? 'stdio' : 'http';
   const endpoint = transport === 'http' ? (broker?.endpoint ?? (await localEndpoint(local!))) : undefined;
-  const result = await applyImport({ plan, ctx: ctx.ideContext, control, transport, endpoint, launcher: ctx.launcherIfKnown() ?? undefined });
+  const result = await applyImport({
+    plan,
+    ctx: ctx.ideContext,
+    control,
+    transport,
+    endpoint,
+    launcher: ctx.launcherIfKnown() ?? undefined,
+  });
   if (args.json) {
     printJson(ctx.io, { plan, applied: true, result });
   } else {
     const home = ctx.machine.homedir;
-    for (const file of result.files) ctx.io.out(`✓ ${file.displayName}: moved ${file.removed.join(', ')}; wrote ${tildify(file.configPath, home)}${file.backupPath ? ` (backup: ${tildify(file.backupPath, home)})` : ''}\n`);
-    for (const f of result.failed) ctx.io.out(`✗ ${f.item.displayName} / ${f.item.name}: not moved — ${f.error.message}\n  → ${f.error.fix}\n`);
+    for (const file of result.files)
+      ctx.io.out(
+        `✓ ${file.displayName}: moved ${file.removed.join(', ')}; wrote ${tildify(file.configPath, home)}${file.backupPath ? ` (backup: ${tildify(file.backupPath, home)})` : ''}\n`,
+      );
+    for (const f of result.failed)
+      ctx.io.out(`✗ ${f.item.displayName} / ${f.item.name}: not moved — ${f.error.message}\n  → ${f.error.fix}\n`);
     ctx.io.out('`lanyard disconnect <ide>` undoes it for one IDE.\n');
   }
   return result.failed.length ? ExitCode.FAILURE : ExitCode.OK;
@@ -128,11 +161,20 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
 
 async function localEndpoint(local: LocalBroker): Promise<HttpEndpoint> {
   const port = local.config.load().gateway.port;
-  if (!port) throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'The local endpoint has no fixed port (gateway.port is 0).', 'Set gateway.port, or import with --stdio.');
+  if (!port)
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      'The local endpoint has no fixed port (gateway.port is 0).',
+      'Set gateway.port, or import with --stdio.',
+    );
   return { url: `http://127.0.0.1:${port}/mcp`, token: (await LocalAuth.open(local.secrets)).token };
 }
 
-function renderPlan(ctx: CliContext, items: ImportItem[], unreadable: Array<{ displayName?: string; ide: IdeName; configPath: string; problem: string }>): string {
+function renderPlan(
+  ctx: CliContext,
+  items: ImportItem[],
+  unreadable: Array<{ displayName?: string; ide: IdeName; configPath: string; problem: string }>,
+): string {
   const home = ctx.machine.homedir;
   const lines: string[] = [];
   const files = [...new Set(items.map((i) => `${i.ide}\u0000${i.configPath}`))];

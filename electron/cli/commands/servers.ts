@@ -32,7 +32,11 @@ export async function serversCommand(ctx: CliContext, args: ServersArgs): Promis
       return ExitCode.OK;
     }
     case 'add': {
-      expectArgs(rest, 1, 'lanyard servers add <url> [--id <id>] [--name <name>] [--client-id <id>] [--client-auth <method>] [--client-secret-stdin] [--scope <scope>]…');
+      expectArgs(
+        rest,
+        1,
+        'lanyard servers add <url> [--id <id>] [--name <name>] [--client-id <id>] [--client-auth <method>] [--client-secret-stdin] [--scope <scope>]…',
+      );
       const url = rest[0]!;
       if (args.clientAuth !== undefined && !(CLIENT_AUTH as readonly string[]).includes(args.clientAuth)) {
         throw new UsageError(`--client-auth must be one of ${CLIENT_AUTH.join(', ')}.`);
@@ -44,7 +48,11 @@ export async function serversCommand(ctx: CliContext, args: ServersArgs): Promis
       if (args.clientSecretStdin) {
         // From stdin, never from an argument: arguments end up in shell history and `ps`.
         clientSecret = await ctx.readStdin();
-        if (!clientSecret) throw new UsageError('--client-secret-stdin read an empty secret.', 'Pipe the secret in, e.g. `pass show lanyard/linear | lanyard servers add … --client-secret-stdin`.');
+        if (!clientSecret)
+          throw new UsageError(
+            '--client-secret-stdin read an empty secret.',
+            'Pipe the secret in, e.g. `pass show lanyard/linear | lanyard servers add … --client-secret-stdin`.',
+          );
       }
       const method = args.clientAuth as ClientAuth | undefined;
       const server = await control.addServer({
@@ -58,7 +66,9 @@ export async function serversCommand(ctx: CliContext, args: ServersArgs): Promis
       });
       if (args.json) printJson(ctx.io, server);
       else {
-        ctx.io.out(`Added server ${server.id} (${server.name}) → ${server.url}${clientSecret ? '; its client secret is in the keychain' : ''}.\n`);
+        ctx.io.out(
+          `Added server ${server.id} (${server.name}) → ${server.url}${clientSecret ? '; its client secret is in the keychain' : ''}.\n`,
+        );
         if ((method === 'client_secret_basic' || method === 'client_secret_post') && !clientSecret) {
           ctx.io.err(`Note: ${method} needs a client secret; add it with --client-secret-stdin (remove and add the server again).\n`);
         }
@@ -82,7 +92,10 @@ export async function serversCommand(ctx: CliContext, args: ServersArgs): Promis
       return ExitCode.OK;
     }
     default:
-      throw new UsageError(`unknown servers action '${action}'.`, 'Use one of: list, add, remove, enable, disable (`lanyard servers --help`).');
+      throw new UsageError(
+        `unknown servers action '${action}'.`,
+        'Use one of: list, add, remove, enable, disable (`lanyard servers --help`).',
+      );
   }
 }
 
@@ -92,13 +105,26 @@ async function controlFor(ctx: CliContext): Promise<ControlApi> {
 }
 
 function expectArgs(rest: string[], count: number, usage: string): void {
-  if (rest.length !== count) throw new UsageError(rest.length < count ? 'missing argument.' : `unexpected argument '${rest[count]}'.`, `Usage: ${usage}`);
+  if (rest.length !== count)
+    throw new UsageError(rest.length < count ? 'missing argument.' : `unexpected argument '${rest[count]}'.`, `Usage: ${usage}`);
 }
 
 function renderServers(servers: ServerStatus[]): string {
-  if (servers.length === 0) return 'No servers configured. Add one with `lanyard servers add <url>`, or move your IDEs\' with `lanyard import`.\n';
-  return table([
-    ['ID', 'NAME', 'URL', 'STATE', 'AUTH', 'CLIENT ID', ''],
-    ...servers.map((s) => [s.id, s.name, s.url, s.enabled ? s.health : 'disabled', s.authPath, s.clientId ?? '-', s.managed ? 'managed' : '']),
-  ], '');
+  if (servers.length === 0)
+    return "No servers configured. Add one with `lanyard servers add <url>`, or move your IDEs' with `lanyard import`.\n";
+  return table(
+    [
+      ['ID', 'NAME', 'URL', 'STATE', 'AUTH', 'CLIENT ID', ''],
+      ...servers.map((s) => [
+        s.id,
+        s.name,
+        s.url,
+        s.enabled ? s.health : 'disabled',
+        s.authPath,
+        s.clientId ?? '-',
+        s.managed ? 'managed' : '',
+      ]),
+    ],
+    '',
+  );
 }

@@ -30,7 +30,14 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
   if (broker) {
     try {
       status = await broker.client.status({});
-      brokerState = { running: true, state: 'running', pid: broker.info.pid, url: broker.info.url, version: broker.info.version, startedAt: broker.info.startedAt };
+      brokerState = {
+        running: true,
+        state: 'running',
+        pid: broker.info.pid,
+        url: broker.info.url,
+        version: broker.info.version,
+        startedAt: broker.info.startedAt,
+      };
     } catch (e) {
       if (!(e instanceof ControlError && e.info.code === ErrorCodes.BROKER_NOT_RUNNING)) throw e;
       brokerState = { running: false, state: 'unreachable', pid: broker.info.pid };
@@ -60,7 +67,14 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
   return status.session.status === 'signed_in' ? ExitCode.OK : ExitCode.NEEDS_ACTION;
 }
 
-function renderStatus(ctx: CliContext, status: Status, broker: BrokerState, managed: ManagedSummary, ides: IdeConfigState[], keychain: ErrorInfo | undefined): string {
+function renderStatus(
+  ctx: CliContext,
+  status: Status,
+  broker: BrokerState,
+  managed: ManagedSummary,
+  ides: IdeConfigState[],
+  keychain: ErrorInfo | undefined,
+): string {
   const home = ctx.machine.homedir;
   const out: string[] = [`Lanyard ${status.version}`];
   out.push(
@@ -74,16 +88,22 @@ function renderStatus(ctx: CliContext, status: Status, broker: BrokerState, mana
   );
   const s = status.session;
   if (keychain) out.push(`Sign-in:   unknown — ${keychain.message}\n           → ${keychain.fix}`);
-  else if (s.status === 'signed_in') out.push(`Sign-in:   ${s.user.email ?? s.user.name ?? s.user.sub} at ${s.user.issuer} (ID token valid for ${duration(s.idTokenExpiresAt - Date.now())}; refreshed as needed)`);
+  else if (s.status === 'signed_in')
+    out.push(
+      `Sign-in:   ${s.user.email ?? s.user.name ?? s.user.sub} at ${s.user.issuer} (ID token valid for ${duration(s.idTokenExpiresAt - Date.now())}; refreshed as needed)`,
+    );
   else if (s.status === 'expired') out.push(`Sign-in:   expired for ${s.user.email ?? s.user.sub} → run \`lanyard login\``);
-  else if (s.status === 'not_configured') out.push('Sign-in:   no identity provider configured → `lanyard login --issuer <url> --client-id <id>`');
+  else if (s.status === 'not_configured')
+    out.push('Sign-in:   no identity provider configured → `lanyard login --issuer <url> --client-id <id>`');
   else out.push(`Sign-in:   ${s.status === 'signing_in' ? 'in progress in the browser' : 'not signed in → run `lanyard login`'}`);
   if (status.idp) out.push(`IdP:       ${status.idp.issuer} (client ${status.idp.clientId})${status.idp.managed ? ' [managed]' : ''}`);
   out.push(`Keychain:  ${status.secretStore.description}`);
-  if (managed.state === 'ok') out.push(`Managed:   ${managed.path}${managed.locked.length ? ` — locks ${managed.locked.join(' and ')}` : ''}`);
+  if (managed.state === 'ok')
+    out.push(`Managed:   ${managed.path}${managed.locked.length ? ` — locks ${managed.locked.join(' and ')}` : ''}`);
   if (managed.state === 'invalid') out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
 
-  if (status.servers.length === 0) out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
+  if (status.servers.length === 0)
+    out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
   else {
     out.push(`Servers (${status.servers.length}):`);
     const rows = status.servers.map((sv) => [
@@ -110,7 +130,16 @@ function renderStatus(ctx: CliContext, status: Status, broker: BrokerState, mana
   );
   if (status.ideSessions.length > 0) {
     out.push('Sessions:');
-    out.push(table(status.ideSessions.map((x) => [`${x.clientName}${x.clientVersion ? ` ${x.clientVersion}` : ''}`, x.transport, x.endpoint, `since ${new Date(x.connectedAt).toLocaleTimeString()}`])).trimEnd());
+    out.push(
+      table(
+        status.ideSessions.map((x) => [
+          `${x.clientName}${x.clientVersion ? ` ${x.clientVersion}` : ''}`,
+          x.transport,
+          x.endpoint,
+          `since ${new Date(x.connectedAt).toLocaleTimeString()}`,
+        ]),
+      ).trimEnd(),
+    );
   }
   return `${out.join('\n')}\n`;
 }
@@ -139,7 +168,11 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
   if (!broker) {
     const engine = await (await ctx.local()).engine();
     if (!engine) {
-      throw new CliError('No identity provider is configured.', 'Run `lanyard login --issuer https://<your-org>.okta.com --client-id <client id>` (your IT team has both), or ask them for the managed configuration.', ExitCode.NEEDS_ACTION);
+      throw new CliError(
+        'No identity provider is configured.',
+        'Run `lanyard login --issuer https://<your-org>.okta.com --client-id <client id>` (your IT team has both), or ask them for the managed configuration.',
+        ExitCode.NEEDS_ACTION,
+      );
     }
   }
   const before = (await control.status({})).session;
@@ -147,7 +180,11 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     ctx.io.out(`Already signed in as ${before.user.email ?? before.user.sub}. (\`lanyard login --force\` signs in again.)\n`);
     return ExitCode.OK;
   }
-  ctx.io.err(broker ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\n` : 'Signing in: finish in your browser (waiting up to 5 minutes)…\n');
+  ctx.io.err(
+    broker
+      ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\n`
+      : 'Signing in: finish in your browser (waiting up to 5 minutes)…\n',
+  );
   const signingIn = control.signIn({});
   if (broker) {
     // The running broker may have no browser to open (SSH, WSL, a server): show its sign-in link here too.
@@ -155,13 +192,20 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
   }
   await signingIn;
   const after = (await control.status({})).session;
-  if (after.status !== 'signed_in') throw new CliError('The sign-in did not complete.', 'Run `lanyard login` again; `lanyard doctor` shows what is wrong.');
-  ctx.io.out(`Signed in as ${after.user.email ?? after.user.name ?? after.user.sub}.${broker ? '' : ' Lanyard uses this session from the keychain when it starts.'}\n`);
+  if (after.status !== 'signed_in')
+    throw new CliError('The sign-in did not complete.', 'Run `lanyard login` again; `lanyard doctor` shows what is wrong.');
+  ctx.io.out(
+    `Signed in as ${after.user.email ?? after.user.name ?? after.user.sub}.${broker ? '' : ' Lanyard uses this session from the keychain when it starts.'}\n`,
+  );
   return ExitCode.OK;
 }
 
 /** Polls the broker's status until the sign-in link appears (or the sign-in ends), then prints it once. */
-async function printSignInLink(control: { status(input: object): Promise<{ session: { status: string; authorizeUrl?: string } }> }, done: Promise<unknown>, print: (line: string) => void): Promise<void> {
+async function printSignInLink(
+  control: { status(input: object): Promise<{ session: { status: string; authorizeUrl?: string | undefined } }> },
+  done: Promise<unknown>,
+  print: (line: string) => void,
+): Promise<void> {
   let finished = false;
   void done.then(
     () => (finished = true),
@@ -179,17 +223,23 @@ async function printSignInLink(control: { status(input: object): Promise<{ sessi
 
 function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>['idp']> | undefined {
   if (args.issuer === undefined && args.clientId === undefined) {
-    if (args.clientAuth !== undefined || args.redirectPort !== undefined) throw new UsageError('--client-auth and --redirect-port need --issuer and --client-id.');
+    if (args.clientAuth !== undefined || args.redirectPort !== undefined)
+      throw new UsageError('--client-auth and --redirect-port need --issuer and --client-id.');
     return undefined;
   }
-  if (!args.issuer || !args.clientId) throw new UsageError('--issuer and --client-id go together.', 'Pass both, e.g. `lanyard login --issuer https://acme.okta.com --client-id 0oa…`.');
+  if (!args.issuer || !args.clientId)
+    throw new UsageError(
+      '--issuer and --client-id go together.',
+      'Pass both, e.g. `lanyard login --issuer https://acme.okta.com --client-id 0oa…`.',
+    );
   if (args.clientAuth !== undefined && !(CLIENT_AUTH as readonly string[]).includes(args.clientAuth)) {
     throw new UsageError(`--client-auth must be one of ${CLIENT_AUTH.join(', ')}.`);
   }
   let redirectPort: number | undefined;
   if (args.redirectPort !== undefined) {
     redirectPort = Number(args.redirectPort);
-    if (!Number.isInteger(redirectPort) || redirectPort < 1024 || redirectPort > 65535) throw new UsageError('--redirect-port must be a port between 1024 and 65535.');
+    if (!Number.isInteger(redirectPort) || redirectPort < 1024 || redirectPort > 65535)
+      throw new UsageError('--redirect-port must be a port between 1024 and 65535.');
   }
   return {
     issuer: args.issuer,

@@ -3,7 +3,14 @@
  * envelopes into a ControlApi that throws ControlError (like the HTTP client does), and making the HTTP client's
  * failures specific. Pure of DOM types, so the renderer's unit tests run it under Node with fakes.
  */
-import { ControlMethods, type ControlApi, type ControlInput, type ControlMethodName, type ControlOutput, type ControlResult } from '../../../shared/contract';
+import {
+  ControlMethods,
+  type ControlApi,
+  type ControlInput,
+  type ControlMethodName,
+  type ControlOutput,
+  type ControlResult,
+} from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { ErrorCodes, isErrorCode, type ErrorInfo } from '../../../shared/errors';
 
@@ -22,7 +29,11 @@ export function controlApiFromBridge(bridge: BridgeMethods): ControlApi {
       try {
         result = await call(input ?? {});
       } catch {
-        throw new ControlError({ code: ErrorCodes.BROKER_NOT_RUNNING, message: 'Lanyard’s background service did not answer.', fix: 'Quit Lanyard from the tray and start it again.' });
+        throw new ControlError({
+          code: ErrorCodes.BROKER_NOT_RUNNING,
+          message: 'Lanyard’s background service did not answer.',
+          fix: 'Quit Lanyard from the tray and start it again.',
+        });
       }
       if (result.ok) return result.value;
       throw new ControlError(result.error);
@@ -38,7 +49,11 @@ export function errorInfoOf(e: unknown): ErrorInfo {
     const info = (e as { info: Partial<ErrorInfo> }).info;
     if (isErrorCode(info.code) && typeof info.message === 'string') return { code: info.code, message: info.message, fix: info.fix ?? '' };
   }
-  return { code: ErrorCodes.INTERNAL, message: e instanceof Error ? e.message : 'Something unexpected happened.', fix: 'Try again; if it keeps happening, run `lanyard doctor`.' };
+  return {
+    code: ErrorCodes.INTERNAL,
+    message: e instanceof Error ? e.message : 'Something unexpected happened.',
+    fix: 'Try again; if it keeps happening, run `lanyard doctor`.',
+  };
 }
 
 const notSignedInToDashboard: ErrorInfo = {
@@ -56,8 +71,14 @@ export function authAwareFetch(base: typeof fetch): typeof fetch {
   return (async (input: string | URL | Request, init?: RequestInit) => {
     const response = await base(input, init);
     if (response.status !== 401 && response.status !== 403) return response;
-    const body = (await response.clone().json().catch(() => undefined)) as { ok?: unknown } | undefined;
+    const body = (await response
+      .clone()
+      .json()
+      .catch(() => undefined)) as { ok?: unknown } | undefined;
     if (body !== undefined && typeof body === 'object' && body !== null && 'ok' in body) return response;
-    return new Response(JSON.stringify({ ok: false, error: notSignedInToDashboard }), { status: response.status, headers: { 'content-type': 'application/json' } });
+    return new Response(JSON.stringify({ ok: false, error: notSignedInToDashboard }), {
+      status: response.status,
+      headers: { 'content-type': 'application/json' },
+    });
   }) as typeof fetch;
 }

@@ -3,7 +3,14 @@
  * a browser (the dashboard served on 127.0.0.1) the HTTP client for `POST /api/<method>`, authenticated by the
  * dashboard's HttpOnly cookie, plus server-sent events from `GET /api/events`. The rest of the UI sees only this.
  */
-import { ControlEvents, NavigateSchema, type ControlApi, type ControlEventName, type ControlEventPayload, type Navigate } from '../../../shared/contract';
+import {
+  ControlEvents,
+  NavigateSchema,
+  type ControlApi,
+  type ControlEventName,
+  type ControlEventPayload,
+  type Navigate,
+} from '../../../shared/contract';
 import { createHttpControlClient } from '../../../shared/control-client';
 import { authAwareFetch, controlApiFromBridge } from './bridge';
 

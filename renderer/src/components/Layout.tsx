@@ -25,7 +25,21 @@ function initials(label: string): string {
   return ((parts[0]?.[0] ?? '?') + (parts[1]?.[0] ?? '')).toUpperCase();
 }
 
-export function Sidebar({ page, status, live, kind, onSignOut, onSignIn }: { page: Page; status: Status | undefined; live: LiveState; kind: 'app' | 'browser'; onSignOut: () => void; onSignIn: () => void }) {
+export function Sidebar({
+  page,
+  status,
+  live,
+  kind,
+  onSignOut,
+  onSignIn,
+}: {
+  page: Page;
+  status: Status | undefined;
+  live: LiveState;
+  kind: 'app' | 'browser';
+  onSignOut: () => void;
+  onSignIn: () => void;
+}) {
   const session = status?.session;
   const summary = status ? serversSummary(status) : undefined;
   return (
@@ -41,7 +55,11 @@ export function Sidebar({ page, status, live, kind, onSignOut, onSignIn }: { pag
         <ul className="nav">
           {PAGES.filter((p) => p.nav).map((p) => (
             <li key={p.page}>
-              <a className={`nav-item${p.page === page ? ' active' : ''}`} href={hashOf(p.page)} aria-current={p.page === page ? 'page' : undefined}>
+              <a
+                className={`nav-item${p.page === page ? ' active' : ''}`}
+                href={hashOf(p.page)}
+                aria-current={p.page === page ? 'page' : undefined}
+              >
                 <Icon name={NAV_ICONS[p.page]} size={17} />
                 <span>{p.title}</span>
                 {p.page === 'servers' && summary && summary.failing > 0 ? (

@@ -14,7 +14,17 @@ type ButtonProps = ButtonHTMLAttributes<HTMLButtonElement> & {
   busy?: boolean;
 };
 
-export function Button({ variant = 'secondary', size = 'md', icon, busy = false, children, className, disabled, type = 'button', ...rest }: ButtonProps) {
+export function Button({
+  variant = 'secondary',
+  size = 'md',
+  icon,
+  busy = false,
+  children,
+  className,
+  disabled,
+  type = 'button',
+  ...rest
+}: ButtonProps) {
   return (
     <button
       type={type}
@@ -34,7 +44,19 @@ export function StatusDot({ tone, pulse = false }: { tone: Tone | 'warn'; pulse?
   return <span className={`dot dot-${tone}${pulse ? ' dot-pulse' : ''}`} aria-hidden="true" />;
 }
 
-export function Switch({ checked, onChange, label, disabled, busy }: { checked: boolean; onChange: (next: boolean) => void; label: string; disabled?: boolean; busy?: boolean }) {
+export function Switch({
+  checked,
+  onChange,
+  label,
+  disabled,
+  busy,
+}: {
+  checked: boolean;
+  onChange: (next: boolean) => void;
+  label: string;
+  disabled?: boolean;
+  busy?: boolean;
+}) {
   return (
     <button
       type="button"
@@ -103,7 +125,15 @@ export function CodeBlock({ code, label }: { code: string; label: string }) {
 }
 
 /** An error as the user needs it: what happened, and the one thing to do about it. */
-export function ErrorNotice({ error, title, onDismiss }: { error: Pick<ErrorInfo, 'message' | 'fix'>; title?: string; onDismiss?: () => void }) {
+export function ErrorNotice({
+  error,
+  title,
+  onDismiss,
+}: {
+  error: Pick<ErrorInfo, 'message' | 'fix'>;
+  title?: string;
+  onDismiss?: () => void;
+}) {
   return (
     <div className="notice notice-error" role="alert">
       <Icon name="alert" size={18} />
@@ -125,7 +155,17 @@ export function ErrorNotice({ error, title, onDismiss }: { error: Pick<ErrorInfo
   );
 }
 
-export function Notice({ tone, icon, title, children }: { tone: 'info' | 'ok' | 'warn' | 'error'; icon?: IconName; title?: ReactNode; children?: ReactNode }) {
+export function Notice({
+  tone,
+  icon,
+  title,
+  children,
+}: {
+  tone: 'info' | 'ok' | 'warn' | 'error';
+  icon?: IconName;
+  title?: ReactNode;
+  children?: ReactNode;
+}) {
   return (
     <div className={`notice notice-${tone}`}>
       <Icon name={icon ?? (tone === 'ok' ? 'check' : tone === 'info' ? 'info' : 'alert')} size={18} />
@@ -191,7 +231,19 @@ export function ConfirmDialog({
   );
 }
 
-export function Field({ label, hint, error, children, id }: { label: string; hint?: ReactNode; error?: string | undefined; children: (ids: { id: string; describedBy: string | undefined }) => ReactNode; id?: string }) {
+export function Field({
+  label,
+  hint,
+  error,
+  children,
+  id,
+}: {
+  label: string;
+  hint?: ReactNode;
+  error?: string | undefined;
+  children: (ids: { id: string; describedBy: string | undefined }) => ReactNode;
+  id?: string;
+}) {
   const generated = useId();
   const fieldId = id ?? generated;
   const hintId = `${fieldId}-hint`;

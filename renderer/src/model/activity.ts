@@ -27,7 +27,11 @@ const KIND_LABEL: Record<ActivityEvent['kind'], string> = {
 export const ACTIVITY_LIMIT = 200;
 
 /** Newest first, each id once (an event can arrive both in the initial list and live), at most `limit`. */
-export function mergeActivity(current: readonly ActivityEvent[], incoming: readonly ActivityEvent[], limit = ACTIVITY_LIMIT): ActivityEvent[] {
+export function mergeActivity(
+  current: readonly ActivityEvent[],
+  incoming: readonly ActivityEvent[],
+  limit = ACTIVITY_LIMIT,
+): ActivityEvent[] {
   const byId = new Map<number, ActivityEvent>();
   for (const e of current) byId.set(e.id, e);
   for (const e of incoming) byId.set(e.id, e);

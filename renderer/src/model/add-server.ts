@@ -55,13 +55,19 @@ export function probeVerdict(probe: ProbeResult): ProbeVerdict {
         canAdd: true,
       };
     case 'not_needed':
-      return { tone: 'ok', title: 'No sign-in needed', detail: 'This server answers without authorization; Lanyard relays it as is.', canAdd: true };
+      return {
+        tone: 'ok',
+        title: 'No sign-in needed',
+        detail: 'This server answers without authorization; Lanyard relays it as is.',
+        canAdd: true,
+      };
     case 'not_advertised':
       return {
         ...details,
         tone: 'warn',
         title: 'Cross-App Access not advertised',
-        detail: 'The authorization server does not list the ID-JAG profile or the JWT-bearer grant in its metadata. Adding may work if it supports them anyway; token requests will say if not.',
+        detail:
+          'The authorization server does not list the ID-JAG profile or the JWT-bearer grant in its metadata. Adding may work if it supports them anyway; token requests will say if not.',
         canAdd: true,
       };
     case 'unsupported':
@@ -122,13 +128,19 @@ export interface AddServerInput {
 }
 
 /** The addServer input, or the field errors that stop it. */
-export function buildAddServerInput(form: AddServerForm, probe: ProbeResult, takenIds: readonly string[] = []): { input?: AddServerInput; errors: Partial<Record<keyof AddServerForm, string>> } {
+export function buildAddServerInput(
+  form: AddServerForm,
+  probe: ProbeResult,
+  takenIds: readonly string[] = [],
+): { input?: AddServerInput; errors: Partial<Record<keyof AddServerForm, string>> } {
   const errors: Partial<Record<keyof AddServerForm, string>> = {};
   const urlError = addServerUrlProblem(form.url);
   if (urlError) errors.url = urlError;
   const clientId = form.clientId.trim();
-  if (probe.needsClientId && clientId === '') errors.clientId = 'This server’s authorization server needs Lanyard’s client ID there. Your IT team has it.';
-  if (clientId !== '' && usesSecret(form.clientAuthMethod) && form.clientSecret === '') errors.clientSecret = 'Enter the client secret, or choose “None”.';
+  if (probe.needsClientId && clientId === '')
+    errors.clientId = 'This server’s authorization server needs Lanyard’s client ID there. Your IT team has it.';
+  if (clientId !== '' && usesSecret(form.clientAuthMethod) && form.clientSecret === '')
+    errors.clientSecret = 'Enter the client secret, or choose “None”.';
   if (Object.keys(errors).length > 0) return { errors };
   const name = form.name.trim() || probe.suggestedName;
   const input: AddServerInput = { url: form.url.trim() };

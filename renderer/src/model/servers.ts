@@ -114,6 +114,7 @@ export function serversSummary(status: Pick<Status, 'servers'>): ServersSummary 
   let text: string;
   if (status.servers.length === 0) text = 'No servers yet.';
   else if (failing > 0) text = `${plural(failing, 'server needs', 'servers need')} attention · ${ready} of ${enabled.length} working`;
-  else text = `${ready} of ${plural(enabled.length, 'enabled server')} working${status.servers.length > enabled.length ? ` · ${status.servers.length - enabled.length} disabled` : ''}`;
+  else
+    text = `${ready} of ${plural(enabled.length, 'enabled server')} working${status.servers.length > enabled.length ? ` · ${status.servers.length - enabled.length} disabled` : ''}`;
   return { total: status.servers.length, enabled: enabled.length, ready, failing, text };
 }

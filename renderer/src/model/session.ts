@@ -41,7 +41,8 @@ export function signInModel(status: Pick<Status, 'session' | 'idp'>, waiting: bo
     return {
       state: 'not_configured',
       title: 'Set up your identity provider',
-      message: 'Lanyard signs you in through your company’s identity provider. Enter its issuer URL and client ID in Settings — or ask your IT team for a managed configuration.',
+      message:
+        'Lanyard signs you in through your company’s identity provider. Enter its issuer URL and client ID in Settings — or ask your IT team for a managed configuration.',
       button: 'Open Settings',
     };
   }
@@ -74,7 +75,8 @@ export function signInModel(status: Pick<Status, 'session' | 'idp'>, waiting: bo
         ...base,
         state: 'signed_out',
         title: 'Sign in to Lanyard',
-        message: 'Sign in once with your company account. Every IDE on this machine then reaches every MCP server your company allows — no API keys, no per-server consent.',
+        message:
+          'Sign in once with your company account. Every IDE on this machine then reaches every MCP server your company allows — no API keys, no per-server consent.',
         button: `Sign in with ${idpHost}`,
       };
   }

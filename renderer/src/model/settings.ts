@@ -62,7 +62,8 @@ export function urlProblem(value: string, options: { allowQuery?: boolean } = {}
   } catch {
     return 'Enter an absolute URL such as https://acme.okta.com.';
   }
-  if (!(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname)))) return 'Use https (http only for 127.0.0.1 or localhost).';
+  if (!(url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname))))
+    return 'Use https (http only for 127.0.0.1 or localhost).';
   if (url.username !== '' || url.password !== '') return 'Remove the user name and password from the URL.';
   if (value.includes('#')) return 'Remove the #fragment.';
   if (options.allowQuery === false && value.includes('?')) return 'An issuer has no ?query.';
@@ -116,7 +117,12 @@ export function validateSettings(form: SettingsForm, current: Settings): Setting
       if (usesSecret(form.clientAuthMethod) && form.clientSecret === '' && current.idp?.clientAuthMethod !== form.clientAuthMethod) {
         errors.clientSecret = 'Enter the client secret for this method.';
       }
-      update.idp = { issuer, clientId, clientAuthMethod: form.clientAuthMethod, ...(form.clientSecret !== '' && usesSecret(form.clientAuthMethod) ? { clientSecret: form.clientSecret } : {}) };
+      update.idp = {
+        issuer,
+        clientId,
+        clientAuthMethod: form.clientAuthMethod,
+        ...(form.clientSecret !== '' && usesSecret(form.clientAuthMethod) ? { clientSecret: form.clientSecret } : {}),
+      };
     }
   }
 
@@ -124,7 +130,8 @@ export function validateSettings(form: SettingsForm, current: Settings): Setting
   // Unchanged is always fine (the config may hold 0, "any free port", in tests and demos).
   if (!isLocked(locked, 'gateway.port') && form.gatewayPort.trim() !== String(current.gatewayPort)) {
     const port = Number(form.gatewayPort.trim());
-    if (!/^\d+$/.test(form.gatewayPort.trim()) || !Number.isInteger(port) || port < 1024 || port > 65535) errors.gatewayPort = 'Use a port between 1024 and 65535.';
+    if (!/^\d+$/.test(form.gatewayPort.trim()) || !Number.isInteger(port) || port < 1024 || port > 65535)
+      errors.gatewayPort = 'Use a port between 1024 and 65535.';
     else {
       update.gatewayPort = port;
       portChanged = true;

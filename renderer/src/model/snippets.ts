@@ -26,7 +26,13 @@ export interface IdeInfo {
 
 export const IDES: readonly IdeInfo[] = [
   { ide: 'cursor', name: 'Cursor', location: '~/.cursor/mcp.json', kind: 'json', transports: ['http', 'stdio'] },
-  { ide: 'vscode', name: 'VS Code', location: '.vscode/mcp.json (workspace) or the user mcp.json', kind: 'json', transports: ['http', 'stdio'] },
+  {
+    ide: 'vscode',
+    name: 'VS Code',
+    location: '.vscode/mcp.json (workspace) or the user mcp.json',
+    kind: 'json',
+    transports: ['http', 'stdio'],
+  },
   { ide: 'claude-code', name: 'Claude Code', location: 'Run in a terminal', kind: 'command', transports: ['http', 'stdio'] },
   {
     ide: 'claude-desktop',
@@ -53,13 +59,20 @@ export function ideSnippet(ide: IdeName, transport: Transport, mcpUrl: string): 
   const stdio = { command: 'lanyard', args: ['stdio'] };
   switch (ide) {
     case 'cursor':
-      return json({ mcpServers: { [SERVER_KEY]: transport === 'http' ? { url: mcpUrl, headers: { Authorization: authorization } } : stdio } });
+      return json({
+        mcpServers: { [SERVER_KEY]: transport === 'http' ? { url: mcpUrl, headers: { Authorization: authorization } } : stdio },
+      });
     case 'vscode':
       return json({
-        servers: { [SERVER_KEY]: transport === 'http' ? { type: 'http', url: mcpUrl, headers: { Authorization: authorization } } : { type: 'stdio', ...stdio } },
+        servers: {
+          [SERVER_KEY]:
+            transport === 'http' ? { type: 'http', url: mcpUrl, headers: { Authorization: authorization } } : { type: 'stdio', ...stdio },
+        },
       });
     case 'windsurf':
-      return json({ mcpServers: { [SERVER_KEY]: transport === 'http' ? { serverUrl: mcpUrl, headers: { Authorization: authorization } } : stdio } });
+      return json({
+        mcpServers: { [SERVER_KEY]: transport === 'http' ? { serverUrl: mcpUrl, headers: { Authorization: authorization } } : stdio },
+      });
     case 'claude-desktop':
       return json({ mcpServers: { [SERVER_KEY]: stdio } });
     case 'claude-code':

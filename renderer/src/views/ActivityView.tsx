@@ -27,13 +27,20 @@ export function ActivityView({ ctx, events, live }: { ctx: ViewContext; events: 
         subtitle="Recent tool calls, tokens and sign-ins on this machine. Arguments, results and tokens are never recorded."
         actions={
           <span className={`live live-${live}`}>
-            <StatusDot tone={live === 'live' ? 'ok' : 'busy'} pulse={live === 'live'} /> {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+            <StatusDot tone={live === 'live' ? 'ok' : 'busy'} pulse={live === 'live'} />{' '}
+            {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
           </span>
         }
       />
       <div className="chips" role="toolbar" aria-label="Filter activity">
         {ACTIVITY_FILTERS.map((f) => (
-          <button key={f.id} type="button" className={`chip${filter === f.id ? ' active' : ''}`} aria-pressed={filter === f.id} onClick={() => setFilter(f.id)}>
+          <button
+            key={f.id}
+            type="button"
+            className={`chip${filter === f.id ? ' active' : ''}`}
+            aria-pressed={filter === f.id}
+            onClick={() => setFilter(f.id)}
+          >
             {f.label}
             <span className="chip-count">{counts[f.id]}</span>
           </button>
@@ -70,7 +77,11 @@ export function ActivityView({ ctx, events, live }: { ctx: ViewContext; events: 
                   {row.duration ? <span className="muted small">{row.duration}</span> : null}
                 </span>
                 <span className={`outcome outcome-${row.outcome}`}>
-                  <Icon name={row.outcome === 'ok' ? 'check' : row.outcome === 'error' ? 'alert' : 'info'} size={15} label={row.outcomeLabel} />
+                  <Icon
+                    name={row.outcome === 'ok' ? 'check' : row.outcome === 'error' ? 'alert' : 'info'}
+                    size={15}
+                    label={row.outcomeLabel}
+                  />
                 </span>
               </li>
             );

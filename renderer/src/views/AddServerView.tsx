@@ -7,7 +7,14 @@ import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
 import { Button, Card, ErrorNotice, Field, Notice } from '../components/ui';
-import { addServerUrlProblem, buildAddServerInput, emptyAddServerForm, probeVerdict, serverIdFor, type AddServerForm } from '../model/add-server';
+import {
+  addServerUrlProblem,
+  buildAddServerInput,
+  emptyAddServerForm,
+  probeVerdict,
+  serverIdFor,
+  type AddServerForm,
+} from '../model/add-server';
 import { CLIENT_AUTH_METHODS, usesSecret, type ClientAuthMethod } from '../model/settings';
 
 export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Navigate['addServer'] | undefined }) {
@@ -78,10 +85,15 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
 
   return (
     <div className="page page-narrow">
-      <PageHeader title="Add server" subtitle="Paste the address of an MCP server. Lanyard checks how it signs in before anything is saved." />
+      <PageHeader
+        title="Add server"
+        subtitle="Paste the address of an MCP server. Lanyard checks how it signs in before anything is saved."
+      />
       {prefill ? (
         <Notice tone="info" icon="external" title="Opened from a link">
-          <p className="notice-text">A <code>lanyard://</code> link filled in this form. Check the address — nothing is added until you click Add server.</p>
+          <p className="notice-text">
+            A <code>lanyard://</code> link filled in this form. Check the address — nothing is added until you click Add server.
+          </p>
         </Notice>
       ) : null}
 
@@ -180,7 +192,15 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                 }
                 error={errors.name}
               >
-                {({ id, describedBy }) => <input id={id} className="input" value={form.name} aria-describedby={describedBy} onChange={(e) => set('name', e.target.value)} />}
+                {({ id, describedBy }) => (
+                  <input
+                    id={id}
+                    className="input"
+                    value={form.name}
+                    aria-describedby={describedBy}
+                    onChange={(e) => set('name', e.target.value)}
+                  />
+                )}
               </Field>
               {probe.needsClientId ? (
                 <Field label="Client ID" hint="Lanyard’s client at this authorization server (from your IT team)." error={errors.clientId}>
@@ -202,7 +222,13 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
             </div>
             {probe.needsClientId ? (
               <div className="subsection">
-                <button type="button" className="disclosure" aria-expanded={showAuth} aria-controls="client-auth" onClick={() => setShowAuth((v) => !v)}>
+                <button
+                  type="button"
+                  className="disclosure"
+                  aria-expanded={showAuth}
+                  aria-controls="client-auth"
+                  onClick={() => setShowAuth((v) => !v)}
+                >
                   <Icon name="chevron" size={14} className={showAuth ? 'rot90' : ''} /> Client authentication
                   <span className="muted"> · {CLIENT_AUTH_METHODS.find((m) => m.id === form.clientAuthMethod)?.label}</span>
                 </button>
@@ -210,7 +236,12 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                   <div id="client-auth" className="grid-2">
                     <Field label="Method">
                       {({ id }) => (
-                        <select id={id} className="input" value={form.clientAuthMethod} onChange={(e) => set('clientAuthMethod', e.target.value as ClientAuthMethod)}>
+                        <select
+                          id={id}
+                          className="input"
+                          value={form.clientAuthMethod}
+                          onChange={(e) => set('clientAuthMethod', e.target.value as ClientAuthMethod)}
+                        >
                           {CLIENT_AUTH_METHODS.filter((m) => m.id !== 'private_key_jwt').map((m) => (
                             <option key={m.id} value={m.id}>
                               {m.label}

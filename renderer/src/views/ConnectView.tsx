@@ -34,7 +34,8 @@ export function ConnectView({ ctx }: { ctx: ViewContext }) {
   // Arrow keys move between tabs (WAI-ARIA tabs pattern, automatic activation).
   const onTabKey = (event: KeyboardEvent, index: number) => {
     const delta = event.key === 'ArrowRight' ? 1 : event.key === 'ArrowLeft' ? -1 : 0;
-    const target = event.key === 'Home' ? 0 : event.key === 'End' ? IDES.length - 1 : delta !== 0 ? (index + delta + IDES.length) % IDES.length : -1;
+    const target =
+      event.key === 'Home' ? 0 : event.key === 'End' ? IDES.length - 1 : delta !== 0 ? (index + delta + IDES.length) % IDES.length : -1;
     if (target < 0) return;
     event.preventDefault();
     const next = IDES[target];
@@ -59,7 +60,10 @@ export function ConnectView({ ctx }: { ctx: ViewContext }) {
 
   return (
     <div className="page">
-      <PageHeader title="Connect an IDE" subtitle="Every IDE talks to one local endpoint; Lanyard reaches every server behind it with your sign-in." />
+      <PageHeader
+        title="Connect an IDE"
+        subtitle="Every IDE talks to one local endpoint; Lanyard reaches every server behind it with your sign-in."
+      />
 
       <Card className="endpoint">
         <div className="endpoint-main">
@@ -124,7 +128,14 @@ export function ConnectView({ ctx }: { ctx: ViewContext }) {
             {info.transports.length > 1 ? (
               <div className="segmented" role="radiogroup" aria-label="Transport">
                 {info.transports.map((t) => (
-                  <button key={t} type="button" role="radio" aria-checked={effective === t} className={effective === t ? 'active' : ''} onClick={() => setTransport(t)}>
+                  <button
+                    key={t}
+                    type="button"
+                    role="radio"
+                    aria-checked={effective === t}
+                    className={effective === t ? 'active' : ''}
+                    onClick={() => setTransport(t)}
+                  >
                     {t === 'http' ? 'HTTP' : 'stdio'}
                   </button>
                 ))}
@@ -134,11 +145,13 @@ export function ConnectView({ ctx }: { ctx: ViewContext }) {
           <CodeBlock code={snippet} label={`${info.name} configuration`} />
           {effective === 'http' ? (
             <p className="hint">
-              <Icon name="key" size={13} /> <code>{TOKEN_PLACEHOLDER}</code> stands for Lanyard’s local token, which this page never shows. <strong>Connect</strong> writes the config with the real token for you; or use stdio, which needs no token.
+              <Icon name="key" size={13} /> <code>{TOKEN_PLACEHOLDER}</code> stands for Lanyard’s local token, which this page never shows.{' '}
+              <strong>Connect</strong> writes the config with the real token for you; or use stdio, which needs no token.
             </p>
           ) : (
             <p className="hint">
-              <Icon name="info" size={13} /> <code>lanyard stdio</code> bridges the IDE to the running Lanyard; it reads the local token itself.
+              <Icon name="info" size={13} /> <code>lanyard stdio</code> bridges the IDE to the running Lanyard; it reads the local token
+              itself.
               {info.note ? ` ${info.note}` : ''}
             </p>
           )}
@@ -147,7 +160,9 @@ export function ConnectView({ ctx }: { ctx: ViewContext }) {
               Connect {info.name}
             </Button>
           </div>
-          {failure ? <ErrorNotice title={`Could not connect ${info.name} automatically`} error={failure} onDismiss={() => setFailure(undefined)} /> : null}
+          {failure ? (
+            <ErrorNotice title={`Could not connect ${info.name} automatically`} error={failure} onDismiss={() => setFailure(undefined)} />
+          ) : null}
           {result ? (
             <Notice tone="ok" title={result.changed ? `${info.name} is configured` : `${info.name} was already configured`}>
               <p className="notice-text">

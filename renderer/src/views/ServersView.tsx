@@ -182,9 +182,22 @@ function ServerCard({ server, ctx }: { server: ServerStatus; ctx: ViewContext })
           </Button>
           <label className="switch-label">
             <span className="switch-text">{row.enabled ? 'Enabled' : 'Disabled'}</span>
-            <Switch checked={row.enabled} busy={toggling} disabled={row.managed} label={`Enable ${row.name}`} onChange={(v) => void toggle(v)} />
+            <Switch
+              checked={row.enabled}
+              busy={toggling}
+              disabled={row.managed}
+              label={`Enable ${row.name}`}
+              onChange={(v) => void toggle(v)}
+            />
           </label>
-          <button type="button" className="icon-btn icon-btn-danger" disabled={row.managed} onClick={() => setConfirmRemove(true)} aria-label={`Remove ${row.name}`} title={row.lockedReason ?? 'Remove'}>
+          <button
+            type="button"
+            className="icon-btn icon-btn-danger"
+            disabled={row.managed}
+            onClick={() => setConfirmRemove(true)}
+            aria-label={`Remove ${row.name}`}
+            title={row.lockedReason ?? 'Remove'}
+          >
             <Icon name="trash" />
           </button>
         </div>
@@ -299,7 +312,8 @@ function ServerCard({ server, ctx }: { server: ServerStatus; ctx: ViewContext })
         onCancel={() => setConfirmRemove(false)}
       >
         <p>
-          IDEs stop seeing its tools at once. Its cached tokens and client secret are deleted from the keychain. You can add it again later from <code>{row.host}</code>.
+          IDEs stop seeing its tools at once. Its cached tokens and client secret are deleted from the keychain. You can add it again later
+          from <code>{row.host}</code>.
         </p>
       </ConfirmDialog>
     </article>

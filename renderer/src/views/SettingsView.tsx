@@ -7,7 +7,15 @@ import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
 import { Button, Card, ErrorNotice, Field, Notice } from '../components/ui';
-import { CLIENT_AUTH_METHODS, isLocked, settingsForm, usesSecret, validateSettings, type ClientAuthMethod, type SettingsForm } from '../model/settings';
+import {
+  CLIENT_AUTH_METHODS,
+  isLocked,
+  settingsForm,
+  usesSecret,
+  validateSettings,
+  type ClientAuthMethod,
+  type SettingsForm,
+} from '../model/settings';
 
 function Managed() {
   return (
@@ -90,7 +98,10 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
       const next = await ctx.client.api.updateSettings(validation.update);
       setSettings(next);
       setForm(settingsForm(next));
-      ctx.notify('ok', validation.portChanged ? 'Saved. Restart Lanyard to move the endpoint, then reconnect your IDEs.' : 'Settings saved');
+      ctx.notify(
+        'ok',
+        validation.portChanged ? 'Saved. Restart Lanyard to move the endpoint, then reconnect your IDEs.' : 'Settings saved',
+      );
     } catch (e) {
       setSaveError(errorInfoOf(e));
     } finally {
@@ -122,8 +133,16 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
     <form className="page" onSubmit={(e) => void save(e)} noValidate>
       <PageHeader title="Settings" subtitle="Stored in Lanyard’s config file. Secrets go to the OS keychain, never to the file." />
 
-      <Section title="Identity provider" description="Where you sign in. Lanyard asks it for an ID-JAG for each server (Cross-App Access)." locked={idpLocked}>
-        <Field label="Issuer URL" hint="For Okta: https://<your-org>.okta.com or an authorization server such as …/oauth2/default" error={errors.issuer}>
+      <Section
+        title="Identity provider"
+        description="Where you sign in. Lanyard asks it for an ID-JAG for each server (Cross-App Access)."
+        locked={idpLocked}
+      >
+        <Field
+          label="Issuer URL"
+          hint="For Okta: https://<your-org>.okta.com or an authorization server such as …/oauth2/default"
+          error={errors.issuer}
+        >
           {input('issuer', idpLocked, { mono: true, placeholder: 'https://acme.okta.com' })}
         </Field>
         <div className="grid-2">
@@ -132,7 +151,13 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
           </Field>
           <Field label="Client authentication">
             {({ id }) => (
-              <select id={id} className="input" value={form.clientAuthMethod} disabled={idpLocked} onChange={(e) => set('clientAuthMethod', e.target.value as ClientAuthMethod)}>
+              <select
+                id={id}
+                className="input"
+                value={form.clientAuthMethod}
+                disabled={idpLocked}
+                onChange={(e) => set('clientAuthMethod', e.target.value as ClientAuthMethod)}
+              >
                 {CLIENT_AUTH_METHODS.map((m) => (
                   <option key={m.id} value={m.id}>
                     {m.label}
@@ -149,21 +174,34 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
         ) : null}
         {form.clientAuthMethod === 'private_key_jwt' && !idpLocked ? (
           <p className="hint">
-            <Icon name="info" size={13} /> The private key is provisioned into the keychain by your administrator or <code>lanyard login --key</code>.
+            <Icon name="info" size={13} /> The private key is provisioned into the keychain by your administrator or{' '}
+            <code>lanyard login --key</code>.
           </p>
         ) : null}
       </Section>
 
-      <Section title="Local endpoint" description="The one address every IDE uses. It listens on 127.0.0.1 only and needs Lanyard’s local token." locked={isLocked(locked, 'gateway.port') && isLocked(locked, 'gateway.toolNameSeparator')}>
+      <Section
+        title="Local endpoint"
+        description="The one address every IDE uses. It listens on 127.0.0.1 only and needs Lanyard’s local token."
+        locked={isLocked(locked, 'gateway.port') && isLocked(locked, 'gateway.toolNameSeparator')}
+      >
         <div className="grid-2">
-          <Field label="Port" hint={isLocked(locked, 'gateway.port') ? undefined : `Endpoint: http://127.0.0.1:${form.gatewayPort}/mcp`} error={errors.gatewayPort}>
+          <Field
+            label="Port"
+            hint={isLocked(locked, 'gateway.port') ? undefined : `Endpoint: http://127.0.0.1:${form.gatewayPort}/mcp`}
+            error={errors.gatewayPort}
+          >
             {input('gatewayPort', isLocked(locked, 'gateway.port'), { mono: true })}
           </Field>
           <Field label="Tool name separator" hint="Between server id and tool name: wiki__search" error={errors.toolNameSeparator}>
             {input('toolNameSeparator', isLocked(locked, 'gateway.toolNameSeparator'), { mono: true })}
           </Field>
         </div>
-        <Field label="Allowed browser origins" hint="One per line. Web pages from these origins may call the endpoint; all others are refused." error={errors.allowedOrigins}>
+        <Field
+          label="Allowed browser origins"
+          hint="One per line. Web pages from these origins may call the endpoint; all others are refused."
+          error={errors.allowedOrigins}
+        >
           {({ id, describedBy }) => (
             <textarea
               id={id}
@@ -180,9 +218,18 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
         </Field>
       </Section>
 
-      <Section title="App" description={ctx.client.kind === 'app' ? 'How the tray app starts.' : 'Applies to the Lanyard tray app on this machine.'} locked={isLocked(locked, 'ui.startAtLogin')}>
+      <Section
+        title="App"
+        description={ctx.client.kind === 'app' ? 'How the tray app starts.' : 'Applies to the Lanyard tray app on this machine.'}
+        locked={isLocked(locked, 'ui.startAtLogin')}
+      >
         <label className="check">
-          <input type="checkbox" checked={form.startAtLogin} disabled={isLocked(locked, 'ui.startAtLogin')} onChange={(e) => set('startAtLogin', e.target.checked)} />
+          <input
+            type="checkbox"
+            checked={form.startAtLogin}
+            disabled={isLocked(locked, 'ui.startAtLogin')}
+            onChange={(e) => set('startAtLogin', e.target.checked)}
+          />
           <span>
             <strong>Start Lanyard when I log in</strong>
             <span className="muted block">It starts in the tray, without opening a window.</span>
@@ -210,7 +257,13 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
         <span className="muted small" aria-live="polite">
           {validation.changed ? 'Unsaved changes' : 'All changes saved'}
         </span>
-        <Button disabled={!validation.changed || saving} onClick={() => { setForm(settingsForm(settings)); setErrors({}); }}>
+        <Button
+          disabled={!validation.changed || saving}
+          onClick={() => {
+            setForm(settingsForm(settings));
+            setErrors({});
+          }}
+        >
           Revert
         </Button>
         <Button type="submit" variant="primary" busy={saving} disabled={!validation.changed}>

@@ -5,7 +5,17 @@ import { Icon, Logo } from '../components/Icon';
 import { Button, ErrorNotice } from '../components/ui';
 import { signInModel } from '../model/session';
 
-export function SignInView({ ctx, pending, error, onSignIn }: { ctx: ViewContext; pending: boolean; error: ErrorInfo | undefined; onSignIn: () => void }) {
+export function SignInView({
+  ctx,
+  pending,
+  error,
+  onSignIn,
+}: {
+  ctx: ViewContext;
+  pending: boolean;
+  error: ErrorInfo | undefined;
+  onSignIn: () => void;
+}) {
   const model = signInModel(ctx.status, pending);
   return (
     <div className="page page-center">
@@ -52,7 +62,8 @@ export function SignInView({ ctx, pending, error, onSignIn }: { ctx: ViewContext
             No browser window? Check your taskbar
             {model.link ? (
               <>
-                {' '}— or{' '}
+                {' '}
+                — or{' '}
                 <a href={model.link} target="_blank" rel="noreferrer noopener">
                   open the sign-in page here
                 </a>
@@ -66,7 +77,8 @@ export function SignInView({ ctx, pending, error, onSignIn }: { ctx: ViewContext
         {error && model.state !== 'waiting' ? <ErrorNotice title="Sign-in did not finish" error={error} /> : null}
         {model.idpIssuer ? (
           <p className="signin-foot">
-            <Icon name="lock" size={13} /> Your password goes only to <strong>{model.idpIssuer}</strong>. Lanyard keeps its tokens in the {ctx.status.secretStore.kind === 'os-keychain' ? 'OS keychain' : 'secret store'}, never in config files.
+            <Icon name="lock" size={13} /> Your password goes only to <strong>{model.idpIssuer}</strong>. Lanyard keeps its tokens in the{' '}
+            {ctx.status.secretStore.kind === 'os-keychain' ? 'OS keychain' : 'secret store'}, never in config files.
           </p>
         ) : null}
       </div>

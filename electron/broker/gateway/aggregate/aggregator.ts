@@ -10,7 +10,16 @@ import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../too
 import { CATALOG_KINDS, type CatalogKind, type ServerCatalog } from '../upstream/catalog';
 import type { BackoffPolicy, UpstreamHealth } from '../upstream/health';
 import { UpstreamPool, type UpstreamTokenSource } from '../upstream/pool';
-import { noServersTool, SIGN_IN_TOOL, signInResult, signInTool, STATUS_TOOL, statusResult, statusTool, type ServerStatusLine } from './builtin-tools';
+import {
+  noServersTool,
+  SIGN_IN_TOOL,
+  signInResult,
+  signInTool,
+  STATUS_TOOL,
+  statusResult,
+  statusTool,
+  type ServerStatusLine,
+} from './builtin-tools';
 import { IdeSessions, type IdeSessionEvent, type IdeSessionInfo } from './ide-sessions';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
 
@@ -77,7 +86,15 @@ export interface Aggregator {
   /** One server's tools, listing it if needed (within the list budget). */
   listTools(serverId: string): Promise<CatalogView['tools']>;
   /** One server's health for the tray, the dashboard and `lanyard status`. */
-  serverHealth(serverId: string): { health: UpstreamHealth['state']; toolCount?: number | undefined; lastError?: ErrorInfo | undefined; since: number; transport?: string | undefined } | undefined;
+  serverHealth(serverId: string):
+    | {
+        health: UpstreamHealth['state'];
+        toolCount?: number | undefined;
+        lastError?: ErrorInfo | undefined;
+        since: number;
+        transport?: string | undefined;
+      }
+    | undefined;
   onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void;
 }
 
@@ -205,7 +222,13 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   async listTools(serverId: string): Promise<CatalogView['tools']> {
     // Unlike the IDE lists, the dashboard wants the reason when a server cannot be listed: errors pass through.
     const catalog = await this.withBudget(this.pool.ensureCatalog(serverId), { rethrow: true });
-    if (!catalog) throw new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" did not list its tools in time.`, 'Try again in a moment; `lanyard doctor` tests every hop.', { serverId, transient: true });
+    if (!catalog)
+      throw new LanyardError(
+        ErrorCodes.SERVER_UNREACHABLE,
+        `Server "${serverId}" did not list its tools in time.`,
+        'Try again in a moment; `lanyard doctor` tests every hop.',
+        { serverId, transient: true },
+      );
     return this.view(catalog).tools;
   }
 
@@ -213,7 +236,13 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const health = this.pool.health(serverId);
     if (!health) return undefined;
     const catalog = this.pool.catalog(serverId);
-    return { health: health.state, since: health.since, toolCount: catalog?.tools.length, lastError: health.lastError, transport: health.transport };
+    return {
+      health: health.state,
+      since: health.since,
+      toolCount: catalog?.tools.length,
+      lastError: health.lastError,
+      transport: health.transport,
+    };
   }
 
   onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void {
@@ -262,7 +291,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   }
 
   builtinTool(name: string): CallToolResult | undefined {
-    if (name === SIGN_IN_TOOL) return this.signedIn() ? statusResult(this.statusLines(), true, this.options.signInHint()) : signInResult(this.options.signInHint());
+    if (name === SIGN_IN_TOOL)
+      return this.signedIn() ? statusResult(this.statusLines(), true, this.options.signInHint()) : signInResult(this.options.signInHint());
     if (name === STATUS_TOOL) return statusResult(this.statusLines(), this.signedIn(), this.options.signInHint());
     return undefined;
   }
@@ -312,7 +342,13 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const wasOk = before === 'ready';
     const isOk = health.state === 'ready';
     if (wasOk && (health.state === 'error' || health.state === 'degraded')) {
-      this.activity({ kind: 'server', serverId, summary: `Server ${serverId} is failing: ${health.lastError?.message ?? health.state}`, outcome: 'error', ...(health.lastError ? { error: health.lastError } : {}) });
+      this.activity({
+        kind: 'server',
+        serverId,
+        summary: `Server ${serverId} is failing: ${health.lastError?.message ?? health.state}`,
+        outcome: 'error',
+        ...(health.lastError ? { error: health.lastError } : {}),
+      });
     } else if (isOk && (before === 'error' || before === 'degraded')) {
       this.activity({ kind: 'server', serverId, summary: `Server ${serverId} is working again`, outcome: 'ok' });
     }
@@ -418,8 +454,17 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private view(catalog: ServerCatalog): CatalogView {
     return {
       serverId: catalog.serverId,
-      tools: catalog.tools.map((t) => ({ name: t.name, exposedName: this.toolNamer.expose(catalog.serverId, t.name), title: t.title, description: t.description })),
-      prompts: catalog.prompts.map((p) => ({ name: p.name, exposedName: this.promptNamer.expose(catalog.serverId, p.name), description: p.description })),
+      tools: catalog.tools.map((t) => ({
+        name: t.name,
+        exposedName: this.toolNamer.expose(catalog.serverId, t.name),
+        title: t.title,
+        description: t.description,
+      })),
+      prompts: catalog.prompts.map((p) => ({
+        name: p.name,
+        exposedName: this.promptNamer.expose(catalog.serverId, p.name),
+        description: p.description,
+      })),
       resources: catalog.resources.length,
       resourceTemplates: catalog.resourceTemplates.length,
       loadedAt: catalog.loadedAt,

@@ -18,7 +18,11 @@ export function signInTool(hint: string): Tool {
   return {
     name: SIGN_IN_TOOL,
     title: 'Sign in to Lanyard',
-    description: `You are not signed in to Lanyard, so your company's MCP servers are not available yet. ${hint} Their tools appear here as soon as you are signed in.`.slice(0, DESCRIPTION_LIMIT),
+    description:
+      `You are not signed in to Lanyard, so your company's MCP servers are not available yet. ${hint} Their tools appear here as soon as you are signed in.`.slice(
+        0,
+        DESCRIPTION_LIMIT,
+      ),
     inputSchema: EMPTY_INPUT,
     annotations: { readOnlyHint: true, openWorldHint: false },
   };
@@ -33,7 +37,8 @@ export function noServersTool(): Tool {
   return {
     name: STATUS_TOOL,
     title: 'Lanyard status',
-    description: 'Lanyard has no MCP servers enabled yet, so there are no tools here. Add or enable a server in the Lanyard dashboard (Servers), or ask your IT team which servers your company offers.',
+    description:
+      'Lanyard has no MCP servers enabled yet, so there are no tools here. Add or enable a server in the Lanyard dashboard (Servers), or ask your IT team which servers your company offers.',
     inputSchema: EMPTY_INPUT,
     annotations: { readOnlyHint: true, openWorldHint: false },
   };
@@ -50,7 +55,8 @@ export interface ServerStatusLine {
 function describeProblem(line: ServerStatusLine): string {
   const error: ErrorInfo | undefined = line.health?.lastError;
   if (error) return `${line.id}: ${error.message} Fix: ${error.fix}`;
-  if (line.health?.state === 'connecting' || line.health?.state === 'idle' || !line.health) return `${line.id}: still connecting (its tools appear when it answers).`;
+  if (line.health?.state === 'connecting' || line.health?.state === 'idle' || !line.health)
+    return `${line.id}: still connecting (its tools appear when it answers).`;
   return `${line.id}: not listed yet.`;
 }
 
@@ -60,7 +66,9 @@ export function statusTool(unavailable: readonly ServerStatusLine[]): Tool {
   return {
     name: STATUS_TOOL,
     title: 'Lanyard status',
-    description: redactText(`Lanyard could not list ${unavailable.length === 1 ? 'one server' : `${unavailable.length} servers`}; their tools are missing from this list. ${problems} Call this tool for the current status of every server.`).slice(0, DESCRIPTION_LIMIT),
+    description: redactText(
+      `Lanyard could not list ${unavailable.length === 1 ? 'one server' : `${unavailable.length} servers`}; their tools are missing from this list. ${problems} Call this tool for the current status of every server.`,
+    ).slice(0, DESCRIPTION_LIMIT),
     inputSchema: EMPTY_INPUT,
     annotations: { readOnlyHint: true, openWorldHint: false },
   };

@@ -11,17 +11,34 @@ export function toolErrorResult(serverId: string, e: unknown): { result: CallToo
   const failure = classifyUpstreamError(serverId, e);
   if (failure.kind === 'protocol') {
     const message = `Server "${serverId}" rejected the call: ${redactText(failure.error.message).slice(0, 500)} (JSON-RPC error ${failure.error.code}).`;
-    return { result: { content: [{ type: 'text', text: message }], isError: true }, error: { code: ErrorCodes.INTERNAL, message, fix: 'Check the tool arguments; the server said what it expects.', serverId } };
+    return {
+      result: { content: [{ type: 'text', text: message }], isError: true },
+      error: { code: ErrorCodes.INTERNAL, message, fix: 'Check the tool arguments; the server said what it expects.', serverId },
+    };
   }
-  const error = failure.kind === 'session-gone' ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry the call.', { serverId }) : failure.error;
+  const error =
+    failure.kind === 'session-gone'
+      ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry the call.', { serverId })
+      : failure.error;
   const info = error.toInfo();
-  return { result: { content: [{ type: 'text', text: `${info.message}\nFix: ${info.fix}\n(Lanyard error code: ${info.code})` }], isError: true }, error: info };
+  return {
+    result: { content: [{ type: 'text', text: `${info.message}\nFix: ${info.fix}\n(Lanyard error code: ${info.code})` }], isError: true },
+    error: info,
+  };
 }
 
 /** Any other failed request (prompts/get, resources/read, ...): a JSON-RPC error that still carries code and fix. */
 export function toProtocolError(serverId: string, e: unknown): ProtocolError {
   const failure = classifyUpstreamError(serverId, e);
-  if (failure.kind === 'protocol') return new ProtocolError(failure.error.code, redactText(failure.error.message).slice(0, 500), failure.error.data);
-  const error = failure.kind === 'session-gone' ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry.', { serverId }) : failure.error;
-  return new ProtocolError(ProtocolErrorCode.InternalError, `${error.message} Fix: ${error.fix}`, { lanyardCode: error.code, fix: error.fix, serverId });
+  if (failure.kind === 'protocol')
+    return new ProtocolError(failure.error.code, redactText(failure.error.message).slice(0, 500), failure.error.data);
+  const error =
+    failure.kind === 'session-gone'
+      ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry.', { serverId })
+      : failure.error;
+  return new ProtocolError(ProtocolErrorCode.InternalError, `${error.message} Fix: ${error.fix}`, {
+    lanyardCode: error.code,
+    fix: error.fix,
+    serverId,
+  });
 }

@@ -160,7 +160,11 @@ export class IdeSessions {
         const listed = session.listed[kind];
         if (listed === undefined || listed >= versions[kind]) continue;
         const send =
-          kind === 'tools' ? session.server.sendToolListChanged() : kind === 'prompts' ? session.server.sendPromptListChanged() : session.server.sendResourceListChanged();
+          kind === 'tools'
+            ? session.server.sendToolListChanged()
+            : kind === 'prompts'
+              ? session.server.sendPromptListChanged()
+              : session.server.sendResourceListChanged();
         send.catch((e: unknown) => this.core.log.debug('list_changed not delivered', { error: e }));
       }
     }
@@ -171,7 +175,15 @@ export class IdeSessions {
   }
 
   private info(s: IdeSession): IdeSessionInfo {
-    return { id: s.id ?? '', clientName: s.clientName, clientVersion: s.clientVersion, transport: 'http', endpoint: '/mcp', connectedAt: s.connectedAt, lastSeenAt: s.lastSeenAt };
+    return {
+      id: s.id ?? '',
+      clientName: s.clientName,
+      clientVersion: s.clientVersion,
+      transport: 'http',
+      endpoint: '/mcp',
+      connectedAt: s.connectedAt,
+      lastSeenAt: s.lastSeenAt,
+    };
   }
 
   private async create(clientName: string, clientVersion: string | undefined): Promise<IdeSession> {
@@ -335,7 +347,13 @@ export class IdeSessions {
       if (ref.type === 'ref/prompt') {
         const origin = await core.resolveName('prompts', ref.name);
         if (!origin) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${ref.name.slice(0, 200)}`);
-        return this.forward(session, ctx, origin.serverId, 'completion/complete', forwardParams(request.params, { ref: { ...ref, name: origin.originalName } }));
+        return this.forward(
+          session,
+          ctx,
+          origin.serverId,
+          'completion/complete',
+          forwardParams(request.params, { ref: { ...ref, name: origin.originalName } }),
+        );
       }
       const serverId = await core.serverForUri(ref.uri, true);
       if (!serverId) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown resource template: ${ref.uri.slice(0, 200)}`);
@@ -359,8 +377,15 @@ export class IdeSessions {
     return serverId;
   }
 
-  private async forward<M extends 'prompts/get' | 'resources/read' | 'completion/complete'>(session: IdeSession, ctx: ServerContext, serverId: string, method: M, params: Record<string, unknown>) {
-    if (!this.core.signedIn()) throw new ProtocolError(ProtocolErrorCode.InternalError, 'Not signed in to Lanyard.', { lanyardCode: 'not_signed_in' });
+  private async forward<M extends 'prompts/get' | 'resources/read' | 'completion/complete'>(
+    session: IdeSession,
+    ctx: ServerContext,
+    serverId: string,
+    method: M,
+    params: Record<string, unknown>,
+  ) {
+    if (!this.core.signedIn())
+      throw new ProtocolError(ProtocolErrorCode.InternalError, 'Not signed in to Lanyard.', { lanyardCode: 'not_signed_in' });
     try {
       return await this.bound(session).request(serverId, method, params, { signal: ctx.mcpReq.signal, target: this.callTarget(ctx) });
     } catch (e) {
@@ -375,7 +400,10 @@ export class IdeSessions {
     if (!origin) {
       const builtin = this.core.builtinTool(params.name);
       if (builtin) return builtin;
-      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${params.name.slice(0, 200)}. List the tools again; the server may have removed it.`);
+      throw new ProtocolError(
+        ProtocolErrorCode.InvalidParams,
+        `Unknown tool: ${params.name.slice(0, 200)}. List the tools again; the server may have removed it.`,
+      );
     }
     const { serverId, originalName } = origin;
     if (!this.core.signedIn()) {
@@ -403,7 +431,14 @@ export class IdeSessions {
       // Cancelled by the IDE: no response is sent for a cancelled request, whatever is returned here.
       if (ctx.mcpReq.signal.aborted) throw e;
       const { result, error } = toolErrorResult(serverId, e);
-      this.core.activity({ kind: 'tool_call', serverId, summary: `${session.clientName} called ${serverId} › ${originalName}: failed`, outcome: 'error', durationMs: this.core.now() - started, error });
+      this.core.activity({
+        kind: 'tool_call',
+        serverId,
+        summary: `${session.clientName} called ${serverId} › ${originalName}: failed`,
+        outcome: 'error',
+        durationMs: this.core.now() - started,
+        error,
+      });
       return result;
     }
   }

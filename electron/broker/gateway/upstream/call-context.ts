@@ -1,5 +1,12 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { CreateMessageRequest, ElicitRequest, ElicitResult, ListRootsResult, Notification, ResultTypeMap } from '@modelcontextprotocol/client';
+import type {
+  CreateMessageRequest,
+  ElicitRequest,
+  ElicitResult,
+  ListRootsResult,
+  Notification,
+  ResultTypeMap,
+} from '@modelcontextprotocol/client';
 
 /**
  * Where server→client traffic from an upstream session goes: the IDE session (as a whole), or one IDE request in it.

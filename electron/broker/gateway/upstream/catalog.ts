@@ -32,19 +32,27 @@ export async function listKind(client: Client, kind: CatalogKind, timeoutMs: num
   const options = { timeout: timeoutMs, cacheMode: 'bypass' as const };
   switch (kind) {
     case 'tools':
-      return { tools: caps.tools ? (await orEmpty(client.listTools(undefined, options))).tools ?? [] : [] };
+      return { tools: caps.tools ? ((await orEmpty(client.listTools(undefined, options))).tools ?? []) : [] };
     case 'prompts':
-      return { prompts: caps.prompts ? (await orEmpty(client.listPrompts(undefined, options))).prompts ?? [] : [] };
+      return { prompts: caps.prompts ? ((await orEmpty(client.listPrompts(undefined, options))).prompts ?? []) : [] };
     case 'resources': {
       if (!caps.resources) return { resources: [], resourceTemplates: [] };
-      const [resources, templates] = await Promise.all([orEmpty(client.listResources(undefined, options)), orEmpty(client.listResourceTemplates(undefined, options))]);
+      const [resources, templates] = await Promise.all([
+        orEmpty(client.listResources(undefined, options)),
+        orEmpty(client.listResourceTemplates(undefined, options)),
+      ]);
       return { resources: resources.resources ?? [], resourceTemplates: templates.resourceTemplates ?? [] };
     }
   }
 }
 
 /** Every list of a server, in parallel. */
-export async function listCatalog(client: Client, serverId: string, timeoutMs: number, now: () => number = Date.now): Promise<ServerCatalog> {
+export async function listCatalog(
+  client: Client,
+  serverId: string,
+  timeoutMs: number,
+  now: () => number = Date.now,
+): Promise<ServerCatalog> {
   const parts = await Promise.all(CATALOG_KINDS.map((kind) => listKind(client, kind, timeoutMs)));
   return {
     serverId,
@@ -65,7 +73,8 @@ export function changedKinds(before: ServerCatalog | undefined, after: ServerCat
   const out: CatalogKind[] = [];
   if (JSON.stringify(before.tools) !== JSON.stringify(after.tools)) out.push('tools');
   if (JSON.stringify(before.prompts) !== JSON.stringify(after.prompts)) out.push('prompts');
-  if (JSON.stringify([before.resources, before.resourceTemplates]) !== JSON.stringify([after.resources, after.resourceTemplates])) out.push('resources');
+  if (JSON.stringify([before.resources, before.resourceTemplates]) !== JSON.stringify([after.resources, after.resourceTemplates]))
+    out.push('resources');
   return out;
 }
 
@@ -103,7 +112,11 @@ export function boundCatalog(catalog: ServerCatalog): { catalog: ServerCatalog; 
     if (fitting.length > MAX_CATALOG_ITEMS) dropped.beyondLimit += fitting.length - MAX_CATALOG_ITEMS;
     return fitting.length > MAX_CATALOG_ITEMS ? fitting.slice(0, MAX_CATALOG_ITEMS) : fitting;
   };
-  if (catalog.tools.length <= MAX_CATALOG_ITEMS && catalog.prompts.length <= MAX_CATALOG_ITEMS && JSON.stringify(catalog.tools).length + JSON.stringify(catalog.prompts).length <= MAX_CATALOG_ITEM_BYTES) {
+  if (
+    catalog.tools.length <= MAX_CATALOG_ITEMS &&
+    catalog.prompts.length <= MAX_CATALOG_ITEMS &&
+    JSON.stringify(catalog.tools).length + JSON.stringify(catalog.prompts).length <= MAX_CATALOG_ITEM_BYTES
+  ) {
     return { catalog, dropped };
   }
   return { catalog: { ...catalog, tools: bound(catalog.tools), prompts: bound(catalog.prompts) }, dropped };

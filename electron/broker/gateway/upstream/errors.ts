@@ -24,7 +24,11 @@ export const STREAM_ENDED_MARK = 'lanyard:stream_ended';
 const TRANSIENT_FIX = 'Lanyard retries by itself; if it persists, check that the server is up (`lanyard doctor` tests every hop).';
 
 export function unreachable(serverId: string, what: string, cause?: unknown): LanyardError {
-  return new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" ${what}.`, TRANSIENT_FIX, { serverId, transient: true, cause });
+  return new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" ${what}.`, TRANSIENT_FIX, {
+    serverId,
+    transient: true,
+    cause,
+  });
 }
 
 /** A network-level failure of fetch (undici's TypeError 'fetch failed' with a system error as cause), described by its code. */
@@ -53,7 +57,8 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
   }
   if (ProtocolError.isInstance(e)) {
     const data = e.data as { lanyard?: unknown } | undefined;
-    if (data?.lanyard === STREAM_ENDED_MARK) return { kind: 'transport', error: unreachable(serverId, 'closed the response stream before answering (did it restart?)') };
+    if (data?.lanyard === STREAM_ENDED_MARK)
+      return { kind: 'transport', error: unreachable(serverId, 'closed the response stream before answering (did it restart?)') };
     return { kind: 'protocol', error: e };
   }
   if (SdkHttpError.isInstance(e)) {
@@ -65,7 +70,7 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
         error: new LanyardError(
           ErrorCodes.AS_GRANT_REJECTED,
           `Server "${serverId}" refused the access token its authorization server issued (HTTP 401, even after a fresh token).`,
-          'The server and its authorization server disagree about the token (audience or resource). Ask your admin to check the server\'s resource settings; `lanyard doctor` shows each step.',
+          "The server and its authorization server disagree about the token (audience or resource). Ask your admin to check the server's resource settings; `lanyard doctor` shows each step.",
           { serverId },
         ),
       };
@@ -88,7 +93,7 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
       error: new LanyardError(
         ErrorCodes.SERVER_UNREACHABLE,
         `Server "${serverId}" answered HTTP ${status}, which is not a valid MCP response.`,
-        'Check the server URL in Lanyard\'s settings (it must be the MCP endpoint itself, e.g. https://mcp.example.com/mcp).',
+        "Check the server URL in Lanyard's settings (it must be the MCP endpoint itself, e.g. https://mcp.example.com/mcp).",
         { serverId, cause: e },
       ),
     };
@@ -104,7 +109,12 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
       case SdkErrorCode.ClientHttpUnexpectedContent:
         return {
           kind: 'transport',
-          error: new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" answered with something that is not MCP.`, 'Check the server URL in Lanyard\'s settings (it must be the MCP endpoint itself).', { serverId, cause: e }),
+          error: new LanyardError(
+            ErrorCodes.SERVER_UNREACHABLE,
+            `Server "${serverId}" answered with something that is not MCP.`,
+            "Check the server URL in Lanyard's settings (it must be the MCP endpoint itself).",
+            { serverId, cause: e },
+          ),
         };
       default:
         return { kind: 'transport', error: unreachable(serverId, `failed (${e.code})`, e) };
@@ -119,7 +129,7 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
       error: new LanyardError(
         ErrorCodes.SERVER_UNREACHABLE,
         `Server "${serverId}" answered with a message that is not valid MCP (${e instanceof SyntaxError ? 'malformed JSON' : 'not a well-formed JSON-RPC message'}).`,
-        'The server is broken or is not an MCP endpoint; check its URL in Lanyard\'s settings, or contact its owner.',
+        "The server is broken or is not an MCP endpoint; check its URL in Lanyard's settings, or contact its owner.",
         { serverId, transient: true, cause: e },
       ),
     };

@@ -1,17 +1,20 @@
-import type {
-  Client,
-  ClientCapabilities,
-  Implementation,
-  LoggingLevel,
-  Progress,
-  ResultTypeMap,
-} from '@modelcontextprotocol/client';
+import type { Client, ClientCapabilities, Implementation, LoggingLevel, Progress, ResultTypeMap } from '@modelcontextprotocol/client';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
 import { activeCall, Deadline, forwardFor, track, type ActiveCall, type DownstreamTarget } from './call-context';
-import { boundCatalog, CATALOG_KINDS, changedKinds, listCatalog, listKind, MAX_CATALOG_ITEM_BYTES, MAX_CATALOG_ITEMS, type CatalogKind, type ServerCatalog } from './catalog';
+import {
+  boundCatalog,
+  CATALOG_KINDS,
+  changedKinds,
+  listCatalog,
+  listKind,
+  MAX_CATALOG_ITEM_BYTES,
+  MAX_CATALOG_ITEMS,
+  type CatalogKind,
+  type ServerCatalog,
+} from './catalog';
 import { unreachable } from './errors';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type UpstreamHealth } from './health';
 import { UpstreamSession, type TransportMemory, type UpstreamSessionEvent } from './session';
@@ -30,16 +33,10 @@ export interface UpstreamTokenSource {
 
 /** Requests an IDE session can send to one server through its bound session. */
 export type ForwardedMethod =
-  | 'tools/call'
-  | 'prompts/get'
-  | 'resources/read'
-  | 'completion/complete'
-  | 'resources/subscribe'
-  | 'resources/unsubscribe';
+  'tools/call' | 'prompts/get' | 'resources/read' | 'completion/complete' | 'resources/subscribe' | 'resources/unsubscribe';
 
 export type PoolEvent =
-  | { type: 'catalog'; serverId: string; kinds: CatalogKind[] }
-  | { type: 'health'; serverId: string; health: UpstreamHealth };
+  { type: 'catalog'; serverId: string; kinds: CatalogKind[] } | { type: 'health'; serverId: string; health: UpstreamHealth };
 
 export interface UpstreamPoolOptions {
   tokens: UpstreamTokenSource;
@@ -112,9 +109,12 @@ export class UpstreamPool {
     this.log = options.log;
     // Bound sessions of idle IDE sessions are closed (each holds a GET stream at its server) and re-created on use.
     const idleMs = options.boundIdleMs ?? DEFAULT_BOUND_IDLE_MS;
-    this.sweepTimer = setInterval(() => {
-      for (const peer of this.peers) void peer.closeIdle(idleMs, this.now());
-    }, Math.max(1_000, Math.min(idleMs, 60_000)));
+    this.sweepTimer = setInterval(
+      () => {
+        for (const peer of this.peers) void peer.closeIdle(idleMs, this.now());
+      },
+      Math.max(1_000, Math.min(idleMs, 60_000)),
+    );
     this.sweepTimer.unref?.();
   }
 
@@ -166,7 +166,15 @@ export class UpstreamPool {
    */
   ensureCatalog(serverId: string): Promise<ServerCatalog> {
     const entry = this.entries.get(serverId);
-    if (!entry) return Promise.reject(new LanyardError(ErrorCodes.SERVER_UNKNOWN, `No server "${serverId}" is configured.`, 'Run `lanyard servers list` to see the configured servers.', { serverId }));
+    if (!entry)
+      return Promise.reject(
+        new LanyardError(
+          ErrorCodes.SERVER_UNKNOWN,
+          `No server "${serverId}" is configured.`,
+          'Run `lanyard servers list` to see the configured servers.',
+          { serverId },
+        ),
+      );
     if (entry.catalog) return Promise.resolve(entry.catalog);
     if (entry.loading) return entry.loading;
     if (entry.lastError && this.now() < entry.retryAt) return Promise.reject(entry.lastError);
@@ -221,7 +229,13 @@ export class UpstreamPool {
     },
   ): UpstreamSession {
     const entry = this.entries.get(serverId);
-    if (!entry) throw new LanyardError(ErrorCodes.SERVER_UNKNOWN, `No server "${serverId}" is configured (or it is disabled).`, 'Run `lanyard servers list` to see the configured servers.', { serverId });
+    if (!entry)
+      throw new LanyardError(
+        ErrorCodes.SERVER_UNKNOWN,
+        `No server "${serverId}" is configured (or it is disabled).`,
+        'Run `lanyard servers list` to see the configured servers.',
+        { serverId },
+      );
     return new UpstreamSession({
       serverId,
       url: entry.server.url,
@@ -255,7 +269,15 @@ export class UpstreamPool {
   }
 
   private newEntry(server: PoolServer): ServerEntry {
-    return { server, memory: {}, health: { state: 'idle', since: this.now() }, failures: 0, retryAt: 0, relistKinds: new Set(), closed: false };
+    return {
+      server,
+      memory: {},
+      health: { state: 'idle', since: this.now() },
+      failures: 0,
+      retryAt: 0,
+      relistKinds: new Set(),
+      closed: false,
+    };
   }
 
   private catalogSession(entry: ServerEntry): UpstreamSession {
@@ -299,10 +321,13 @@ export class UpstreamPool {
       if (error.transient && !entry.closed) {
         // Keep trying in the background, so the tools appear (with a list_changed) once the server is back.
         if (entry.retryTimer) clearTimeout(entry.retryTimer);
-        entry.retryTimer = setTimeout(() => {
-          entry.retryTimer = undefined;
-          if (!entry.closed && !entry.catalog) this.ensureCatalog(entry.server.id).catch(() => undefined);
-        }, Math.max(0, entry.retryAt - this.now()));
+        entry.retryTimer = setTimeout(
+          () => {
+            entry.retryTimer = undefined;
+            if (!entry.closed && !entry.catalog) this.ensureCatalog(entry.server.id).catch(() => undefined);
+          },
+          Math.max(0, entry.retryAt - this.now()),
+        );
         entry.retryTimer.unref?.();
       }
       throw error;
@@ -324,7 +349,13 @@ export class UpstreamPool {
   private applyCatalog(entry: ServerEntry, listed: ServerCatalog): void {
     const { catalog, dropped } = boundCatalog(listed);
     if (dropped.oversized || dropped.beyondLimit) {
-      this.log.warn('server catalog bounded: definitions left out', { serverId: entry.server.id, oversized: dropped.oversized, beyondLimit: dropped.beyondLimit, maxItems: MAX_CATALOG_ITEMS, maxItemBytes: MAX_CATALOG_ITEM_BYTES });
+      this.log.warn('server catalog bounded: definitions left out', {
+        serverId: entry.server.id,
+        oversized: dropped.oversized,
+        beyondLimit: dropped.beyondLimit,
+        maxItems: MAX_CATALOG_ITEMS,
+        maxItemBytes: MAX_CATALOG_ITEM_BYTES,
+      });
     }
     const kinds = changedKinds(entry.catalog, catalog);
     entry.catalog = catalog;
@@ -435,15 +466,18 @@ export class BoundPeer {
       const result = await activeCall.run(call, () =>
         session.run(
           (client) =>
-            client.request({ method, params }, {
-              signal,
-              timeout: NO_SDK_TIMEOUT,
-              // Always asked for: progress is what restarts the deadline of a long-running call.
-              onprogress: (progress: Progress) => {
-                deadline.reset();
-                track(call, options.onprogress?.(progress));
+            client.request(
+              { method, params },
+              {
+                signal,
+                timeout: NO_SDK_TIMEOUT,
+                // Always asked for: progress is what restarts the deadline of a long-running call.
+                onprogress: (progress: Progress) => {
+                  deadline.reset();
+                  track(call, options.onprogress?.(progress));
+                },
               },
-            }),
+            ),
           { signal },
         ),
       );
@@ -452,7 +486,10 @@ export class BoundPeer {
       return result;
     } catch (e) {
       if (deadline.expired && !options.signal.aborted) {
-        throw unreachable(serverId, `did not answer ${method} within ${Math.round(this.options.requestTimeoutMs / 1000)} s (without progress)`);
+        throw unreachable(
+          serverId,
+          `did not answer ${method} within ${Math.round(this.options.requestTimeoutMs / 1000)} s (without progress)`,
+        );
       }
       throw e;
     } finally {
@@ -520,7 +557,10 @@ export class BoundPeer {
   rootsChanged(): void {
     for (const session of this.sessions.values()) {
       if (!session.connected) continue;
-      void session.client().then((c) => c.sendRootsListChanged()).catch(() => undefined);
+      void session
+        .client()
+        .then((c) => c.sendRootsListChanged())
+        .catch(() => undefined);
     }
   }
 
@@ -561,7 +601,9 @@ export class BoundPeer {
         const caps = client.getServerCapabilities() ?? {};
         if (this.logLevel && caps.logging) await client.setLoggingLevel(this.logLevel);
         for (const uri of this.subscriptions.get(serverId) ?? []) {
-          await client.subscribeResource({ uri }).catch((e: unknown) => this.pool.log.warn('re-subscribing failed', { serverId, error: e }));
+          await client
+            .subscribeResource({ uri })
+            .catch((e: unknown) => this.pool.log.warn('re-subscribing failed', { serverId, error: e }));
         }
       },
       keepAlive: () => !this.closed && (this.subscriptions.get(serverId)?.size ?? 0) > 0,
@@ -590,8 +632,10 @@ export class BoundPeer {
         call?.deadline.resume();
       }
     };
-    if (capabilities.elicitation) client.setRequestHandler('elicitation/create', (request, ctx) => paused((t) => t.elicit(request.params, ctx.mcpReq.signal)));
-    if (capabilities.sampling) client.setRequestHandler('sampling/createMessage', (request, ctx) => paused((t) => t.sample(request.params, ctx.mcpReq.signal)));
+    if (capabilities.elicitation)
+      client.setRequestHandler('elicitation/create', (request, ctx) => paused((t) => t.elicit(request.params, ctx.mcpReq.signal)));
+    if (capabilities.sampling)
+      client.setRequestHandler('sampling/createMessage', (request, ctx) => paused((t) => t.sample(request.params, ctx.mcpReq.signal)));
     if (capabilities.roots) client.setRequestHandler('roots/list', (_request, ctx) => paused((t) => t.listRoots(ctx.mcpReq.signal)));
     client.setNotificationHandler('notifications/message', (notification) => {
       const params = { ...notification.params, logger: prefixLogger(serverId, notification.params.logger) };
@@ -605,7 +649,8 @@ export class BoundPeer {
     }
     client.setNotificationHandler('notifications/resources/updated', (notification) => {
       // Only what this IDE session subscribed to (a server may notify more than it was asked for).
-      if (this.isSubscribed(serverId, notification.params.uri)) void this.peer.notify({ method: 'notifications/resources/updated', params: notification.params }).catch(() => undefined);
+      if (this.isSubscribed(serverId, notification.params.uri))
+        void this.peer.notify({ method: 'notifications/resources/updated', params: notification.params }).catch(() => undefined);
     });
     for (const kind of CATALOG_KINDS) {
       client.setNotificationHandler(`notifications/${kind}/list_changed`, () => this.pool.listChanged(serverId, kind));

@@ -218,7 +218,11 @@ export class UpstreamSession {
     } catch (first) {
       if (!wrongTransport(first)) throw first;
       const other: UpstreamTransportKind = preferred === 'streamable-http' ? 'sse' : 'streamable-http';
-      this.options.log.info('initialize answered 404/405; trying the other MCP transport', { serverId: this.serverId, tried: preferred, next: other });
+      this.options.log.info('initialize answered 404/405; trying the other MCP transport', {
+        serverId: this.serverId,
+        tried: preferred,
+        next: other,
+      });
       try {
         return await this.connectWith(other);
       } catch {
@@ -247,7 +251,10 @@ export class UpstreamSession {
       await Promise.race([
         client.connect(conn.transport, { timeout: timeoutMs }),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(unreachable(this.serverId, `did not complete initialize within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+          timer = setTimeout(
+            () => reject(unreachable(this.serverId, `did not complete initialize within ${Math.round(timeoutMs / 1000)} s`)),
+            timeoutMs,
+          );
         }),
       ]);
       return conn;
@@ -328,7 +335,7 @@ function errorOf(serverId: string, e: unknown): LanyardError {
     return new LanyardError(
       ErrorCodes.SERVER_UNREACHABLE,
       `Server "${serverId}" answered HTTP 404 at its MCP URL.`,
-      'Check the server URL in Lanyard\'s settings (it must be the MCP endpoint itself, e.g. https://mcp.example.com/mcp).',
+      "Check the server URL in Lanyard's settings (it must be the MCP endpoint itself, e.g. https://mcp.example.com/mcp).",
       { serverId },
     );
   }
