@@ -85,11 +85,11 @@ function isServerUrl(value: string): boolean {
 /** A short display name: printable, no control or bidi-override characters (they could disguise the URL shown next to it). */
 function isPlainText(value: string, max: number): boolean {
   const trimmed = value.trim();
-  // eslint-disable-next-line no-control-regex
-  return (
-    trimmed.length > 0 && trimmed.length <= max && !/[\u0000-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069<>]/.test(trimmed)
-  );
+  return trimmed.length > 0 && trimmed.length <= max && !UNSAFE_DISPLAY_CHARS.test(trimmed);
 }
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE_DISPLAY_CHARS = /[\u0000-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069<>]/;
 
 /** What the renderer is told to show for a link. */
 export function navigationFor(link: DeepLink): Navigate {
