@@ -140,6 +140,7 @@ function asGrantError(
 ): LanyardError {
   if (status >= 500) return asUnreachable(issuer, `HTTP ${status}`, cause, opt);
   const reason = `${error ?? `HTTP ${status}`}${description ? `: ${description}` : ''}`;
+  const oauth = error ? { error, description, status } : undefined;
   if (
     error === 'invalid_client' ||
     error === 'unauthorized_client' ||
@@ -149,7 +150,7 @@ function asGrantError(
       ErrorCodes.AS_CLIENT_REJECTED,
       `The authorization server ${issuer} rejected Lanyard's client (${reason}).`,
       'Check the client id and authentication configured for this server; it must match the client id your IdP admin registered for this resource.',
-      { cause, ...opt },
+      { cause, oauth, ...opt },
     );
   }
   return new LanyardError(
@@ -158,6 +159,6 @@ function asGrantError(
     error === 'invalid_scope'
       ? "Ask the server's owner which scopes your organization may use."
       : 'Lanyard retries once with a fresh grant; if it persists, run `lanyard doctor`.',
-    { cause, ...opt },
+    { cause, oauth, ...opt },
   );
 }

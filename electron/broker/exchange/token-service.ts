@@ -1,5 +1,6 @@
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
 import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
+import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, toErrorInfo } from '../errors';
 import type { IdentitySession } from '../identity/identity-session';
@@ -77,7 +78,7 @@ export class TokenService {
   private readonly states = new Map<string, ServerState>();
   private readonly discoverFlight = new SingleFlight<ServerAuthInfo>();
   private readonly mintFlight = new SingleFlight<CachedToken>();
-  private readonly listeners = new Set<(event: TokenEvent) => void>();
+  private readonly events: Emitter<TokenEvent>;
 
   constructor(options: {
     identity: IdentitySession;
@@ -98,6 +99,7 @@ export class TokenService {
     this.now = options.now ?? Date.now;
     this.fetchFn = withTimeout(options.fetch ?? fetch, options.requestTimeoutMs ?? 15_000);
     this.log = (options.log ?? silentLogger).child('tokens');
+    this.events = new Emitter((e) => this.log.error('token event listener failed', { error: e }));
     this.metadataTtlMs = options.metadataTtlMs ?? 60 * 60_000;
     this.cache = new TokenCache({ secrets: options.secrets, now: this.now, marginMs: options.renewalMarginMs ?? 60_000, log: this.log });
     // Tokens belong to a user: when the user signs out or changes, none of them may be served again.
@@ -107,8 +109,7 @@ export class TokenService {
   }
 
   onEvent(listener: (event: TokenEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.on(listener);
   }
 
   /** Drops every cached token and all discovery state. */
@@ -354,8 +355,8 @@ export class TokenService {
         });
         return token;
       } catch (e) {
-        // An ID-JAG is single use; a replay/expiry rejection gets one fresh ID-JAG (protocol edge case 12).
-        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && /invalid_grant/.test(e.message))
+        // An ID-JAG is single use: the AS answers invalid_grant to a replayed or expired one, which gets one fresh ID-JAG.
+        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && e.oauth?.error === 'invalid_grant')
           continue;
         throw e;
       }
@@ -417,13 +418,7 @@ export class TokenService {
   }
 
   private emit(event: TokenEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (e) {
-        this.log.error('token event listener failed', { error: e });
-      }
-    }
+    this.events.emit(event);
   }
 }
 
@@ -434,7 +429,7 @@ function initialScopes(info: ServerAuthInfo, server: BrokeredServer): string[] {
 }
 
 /**
- * Sanity-checks the ID-JAG before it is sent anywhere (protocol §13 step 5): it must be for this AS and name the client
+ * Sanity-checks the ID-JAG before it is sent anywhere: it must be for this AS and name the client
  * Lanyard will authenticate as. A client_id mismatch is an admin mapping problem worth naming precisely, and sending
  * our AS credentials with a grant that cannot work would only burn the grant.
  */
