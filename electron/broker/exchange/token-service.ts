@@ -1,15 +1,16 @@
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
-import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, toErrorInfo } from '../errors';
 import type { IdentitySession } from '../identity/identity-session';
-import { secretKeys, type SecretStore } from '../secrets/secret-store';
+import type { SecretStore } from '../secrets/secret-store';
 import { withTimeout, type FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
 import { SingleFlight } from '../util/single-flight';
 import { discoverServerAuth, splitScopes, type ServerAuthInfo } from './discovery';
-import { redeemIdJag, type AsClientAuthMethod, type AsCredentials } from './redeem';
+import { loadAsCredentials, type AsClientAuthMethod } from './as-client-auth';
+import { redeemIdJag } from './redeem';
 import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
 import type { UsageCounter } from './usage';
 
@@ -311,7 +312,7 @@ export class TokenService {
 
   private async mint(server: BrokeredServer, info: ServerAuthInfo, scopes: string[], key: string): Promise<CachedToken> {
     const started = this.now();
-    const credentials = await this.credentials(server);
+    const credentials = await loadAsCredentials(this.secrets, { id: server.id, asClient: server.asClient! });
     for (let attempt = 0; ; attempt++) {
       const grant = await this.identity.requestIdJag({
         audience: info.asIssuer,
@@ -361,26 +362,6 @@ export class TokenService {
         throw e;
       }
     }
-  }
-
-  private async credentials(server: BrokeredServer): Promise<AsCredentials> {
-    const client = server.asClient!;
-    const credentials: AsCredentials = { clientId: client.clientId, method: client.method };
-    if (client.method === 'client_secret_basic' || client.method === 'client_secret_post') {
-      credentials.clientSecret = await this.secrets.get(secretKeys.serverClientSecret(server.id));
-      if (!credentials.clientSecret) {
-        throw new LanyardError(
-          ErrorCodes.CONFIG_INVALID,
-          `Server "${server.id}" uses ${client.method} but no client secret is in the keychain.`,
-          `Set it with \`lanyard servers set-secret ${server.id}\` or in the server's settings.`,
-          { serverId: server.id },
-        );
-      }
-    } else if (client.method === 'private_key_jwt') {
-      const raw = await this.secrets.get(secretKeys.serverPrivateKey(server.id));
-      if (raw) credentials.privateJwk = JSON.parse(raw) as JWK;
-    }
-    return credentials;
   }
 
   private serve(state: ServerState, token: CachedToken): BearerToken {
