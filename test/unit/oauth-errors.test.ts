@@ -6,8 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
 import { LanyardError } from '../../electron/broker/errors';
 import { redeemIdJag } from '../../electron/broker/exchange/redeem';
+import { TokenService } from '../../electron/broker/exchange/token-service';
+import { UsageCounter } from '../../electron/broker/exchange/usage';
 import { exchangeIdTokenForIdJag } from '../../electron/broker/identity/id-jag';
 import { IdpClient } from '../../electron/broker/identity/idp-client';
+import { IdentitySession } from '../../electron/broker/identity/identity-session';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 
@@ -150,5 +153,46 @@ describe('identity provider refusals (leg 1)', () => {
     } finally {
       await sandbox.idp.setFault(null);
     }
+  });
+});
+
+describe('decisions taken on the fields', () => {
+  it('an ID-JAG the AS refuses with invalid_grant (already used) is replaced by one fresh ID-JAG, once', async () => {
+    const config = sandbox.lanyardConfig();
+    const secrets = new MemorySecretStore(sandbox.lanyardSecrets());
+    const todo = sandbox.server('todo');
+    // A middlebox that retried the first token request: the AS accepts the copy, and Lanyard gets the answer to its
+    // replay, the sandbox AS's real "invalid_grant: jti already used".
+    let replayed = false;
+    const replayingFetch = (async (input: string | URL | Request, init?: RequestInit) => {
+      if (!replayed && String(input) === todo.as.tokenEndpoint) {
+        replayed = true;
+        await (await fetch(input, init)).body?.cancel();
+      }
+      return fetch(input, init);
+    }) as typeof fetch;
+    const identity = new IdentitySession({
+      settings: { ...config.idp, scopes: ['openid', 'profile', 'email', 'offline_access'] },
+      secrets,
+      fetch: replayingFetch,
+      openUrl: async (url) => {
+        await fetch(await sandbox.idp.completeLogin(url, 'alice'));
+      },
+    });
+    await identity.signIn({ timeoutMs: 10_000 });
+    const tokens = new TokenService({
+      identity,
+      secrets,
+      usage: new UsageCounter(undefined),
+      getServer: (id) => config.servers.find((s) => s.id === id),
+      fetch: replayingFetch,
+    });
+    const replaysBefore = todo.as.counters.rejections['invalid_grant:replay'] ?? 0;
+    const exchangesBefore = sandbox.idp.counters.exchanges;
+
+    await expect(tokens.getToken('todo')).resolves.toMatchObject({ accessToken: expect.any(String) });
+    expect(replayed).toBe(true);
+    expect(todo.as.counters.rejections['invalid_grant:replay']).toBe(replaysBefore + 1);
+    expect(sandbox.idp.counters.exchanges).toBe(exchangesBefore + 2);
   });
 });
