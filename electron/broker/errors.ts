@@ -1,6 +1,27 @@
 import { ErrorCodes, type ErrorCode, type ErrorInfo } from '../../shared/errors';
 
 /**
+ * What an OAuth server answered, as fields (RFC 6749 §5.2): code branches on these, never on message text. Outside
+ * text: `description` has been through `redactText` and is cut short before it is stored here.
+ */
+export interface OAuthErrorFields {
+  /** The RFC 6749 `error` code (invalid_grant, invalid_client, ...). */
+  error: string;
+  /** The server's `error_description`, redacted. */
+  description?: string | undefined;
+  /** The HTTP status of the answer. */
+  status?: number | undefined;
+}
+
+export interface LanyardErrorOptions {
+  cause?: unknown;
+  serverId?: string | undefined;
+  transient?: boolean | undefined;
+  /** The OAuth error behind this one, when a party answered with one. */
+  oauth?: OAuthErrorFields | undefined;
+}
+
+/**
  * The one error class the broker throws for anything a user can meet. `code` is stable (shared/errors.ts), `message`
  * says what happened, `fix` says what to do. Messages are built from non-secret identifiers only; `cause` may hold
  * the underlying error for logs, which pass it through `redact()` first.
@@ -12,13 +33,16 @@ export class LanyardError extends Error {
   readonly serverId: string | undefined;
   /** True when retrying later may succeed without the user doing anything (network, 5xx). */
   readonly transient: boolean;
+  /** The OAuth error the IdP or an authorization server answered with, when that is what this error is about. */
+  readonly oauth: OAuthErrorFields | undefined;
 
-  constructor(code: ErrorCode, message: string, fix: string, options: { cause?: unknown; serverId?: string; transient?: boolean } = {}) {
+  constructor(code: ErrorCode, message: string, fix: string, options: LanyardErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.fix = fix;
     this.serverId = options.serverId;
     this.transient = options.transient ?? false;
+    this.oauth = options.oauth;
   }
 
   toInfo(): ErrorInfo {

@@ -12,6 +12,7 @@ import { readRuntimeFile, type RuntimeLookup } from '../gateway/runtime-file';
 import type { IdentitySession } from '../identity/identity-session';
 import { probeSecretStore, type SecretStore } from '../secrets/secret-store';
 import { withTimeout, type FetchLike } from '../util/http';
+import { describeNetworkError } from '../util/network-errors';
 
 /**
  * `lanyard doctor`: one pass/fail line per hop between the IDE and each MCP server, each failure with its fix —
@@ -677,10 +678,7 @@ function minutes(ms: number): string {
 
 function describe(e: unknown): string {
   if (e instanceof LanyardError) return e.message;
-  if (e instanceof Error) {
-    if (e.name === 'TimeoutError') return 'timed out';
-    const code = (e as { cause?: { code?: string } }).cause?.code;
-    return code ?? redactText(e.message).slice(0, 160);
-  }
-  return String(e);
+  const network = describeNetworkError(e);
+  if (network) return network;
+  return e instanceof Error ? redactText(e.message).slice(0, 160) : String(e);
 }

@@ -8,6 +8,7 @@ import {
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
 import type { FetchLike } from '../util/http';
+import { classifyNetworkError, describeNetworkError } from '../util/network-errors';
 import { isSecureOrLoopback } from '../util/url';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -57,6 +58,8 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
   const serverId = options.serverId;
   const opt = serverId ? { serverId } : {};
   const now = options.now ?? Date.now;
+  // The SDK's discovery helpers report a 5xx as a plain Error; the status they saw is read from here instead.
+  const statuses = recordStatuses(options.fetch);
   let challenge = options.challenge;
   let probedWithoutChallenge = false;
   let probeStatus: number | undefined;
@@ -86,14 +89,15 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
     prm = await discoverOAuthProtectedResourceMetadata(
       serverUrl,
       challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {},
-      options.fetch,
+      statuses.fetch,
     );
   } catch (e) {
     // A legacy (SSE-only) server refuses the Streamable HTTP probe with 404/405 and has no metadata: nothing asked
     // for a token, so treat it as open; a later 401 on the real transport re-runs discovery with its challenge.
-    if (probedWithoutChallenge && !(e instanceof TypeError)) return { ...open(), unverifiedOpenStatus: probeStatus };
+    if (probedWithoutChallenge && !classifyNetworkError(e)) return { ...open(), unverifiedOpenStatus: probeStatus };
     throw unreachableOr(
       e,
+      statuses.last(),
       serverUrl,
       opt,
       () =>
@@ -150,7 +154,7 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
 
   let metadata: Awaited<ReturnType<typeof discoverAuthorizationServerMetadata>>;
   try {
-    metadata = await discoverAuthorizationServerMetadata(asUrl, { fetchFn: options.fetch });
+    metadata = await discoverAuthorizationServerMetadata(asUrl, { fetchFn: statuses.fetch });
   } catch (e) {
     if (e instanceof IssuerMismatchError) {
       throw new LanyardError(
@@ -162,6 +166,7 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
     }
     throw unreachableOr(
       e,
+      statuses.last(),
       asUrl,
       opt,
       () =>
@@ -245,7 +250,7 @@ async function probeServer(
       }),
     });
   } catch (e) {
-    throw serverUnreachable(serverUrl, e, serverId ? { serverId } : {});
+    throw serverUnreachable(serverUrl, describeFailure(e), e, serverId ? { serverId } : {});
   }
   await response.body?.cancel().catch(() => {});
   if (response.status === 401 || response.status === 403) {
@@ -265,7 +270,7 @@ async function probeServer(
       serverId ? { serverId } : {},
     );
   }
-  if (response.status >= 500) throw serverUnreachable(serverUrl, new Error(`HTTP ${response.status}`), serverId ? { serverId } : {});
+  if (response.status >= 500) throw serverUnreachable(serverUrl, `HTTP ${response.status}`, undefined, serverId ? { serverId } : {});
   // 404/405 etc.: not a Streamable HTTP endpoint (maybe legacy SSE, maybe a wrong URL); still try well-known PRM.
   return { status: response.status };
 }
@@ -282,27 +287,43 @@ function safe(value: unknown): string {
   return redactText(String(value)).slice(0, 200);
 }
 
-function serverUnreachable(url: string, cause: unknown, opt: { serverId?: string }): LanyardError {
+function serverUnreachable(url: string, reason: string, cause: unknown, opt: { serverId?: string }): LanyardError {
   return new LanyardError(
     ErrorCodes.SERVER_UNREACHABLE,
-    `${url} could not be reached (${describe(cause)}).`,
+    `${url} could not be reached (${reason}).`,
     'Check the URL, your network or VPN; Lanyard retries by itself.',
     { cause, transient: true, ...opt },
   );
 }
 
-function unreachableOr(e: unknown, url: string, opt: { serverId?: string }, otherwise: () => LanyardError): LanyardError {
-  if (e instanceof TypeError || (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')))
-    return serverUnreachable(url, e, opt);
-  if (e instanceof Error && /^HTTP 5\d\d/.test(e.message)) return serverUnreachable(url, e, opt);
+/** No answer, or a 5xx answer (the last status the SDK's helper saw), is "unreachable"; anything else is `otherwise`. */
+function unreachableOr(
+  e: unknown,
+  lastStatus: number | undefined,
+  url: string,
+  opt: { serverId?: string },
+  otherwise: () => LanyardError,
+): LanyardError {
+  const network = classifyNetworkError(e);
+  if (network) return serverUnreachable(url, network.summary, e, opt);
+  if (lastStatus !== undefined && lastStatus >= 500) return serverUnreachable(url, `HTTP ${lastStatus}`, e, opt);
   return otherwise();
 }
 
-function describe(e: unknown): string {
-  if (e instanceof Error) {
-    const code = (e as { cause?: { code?: string } }).cause?.code;
-    if (e.name === 'TimeoutError') return 'timed out';
-    return code ?? redactText(e.message).slice(0, 120);
-  }
-  return String(e);
+function describeFailure(e: unknown): string {
+  return describeNetworkError(e) ?? (e instanceof Error ? redactText(e.message).slice(0, 120) : String(e));
+}
+
+/** A fetch that remembers the status of the last response it returned. */
+function recordStatuses(fetchFn: FetchLike): { fetch: FetchLike; last: () => number | undefined } {
+  let last: number | undefined;
+  return {
+    fetch: async (input, init) => {
+      last = undefined;
+      const response = await fetchFn(input, init);
+      last = response.status;
+      return response;
+    },
+    last: () => last,
+  };
 }

@@ -1,21 +1,13 @@
-import { exchangeJwtAuthGrant } from '@modelcontextprotocol/client';
 import * as oidc from 'openid-client';
-import { importJWK, type JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
-import { LanyardError, redactText } from '../errors';
-import { classifyOAuthError } from '../identity/oauth-errors';
+import { LanyardError } from '../errors';
+import { classifyOAuthError, oauthFailure, oauthFields, type OAuthFailure } from '../identity/oauth-errors';
 import type { FetchLike } from '../util/http';
 import { isLoopbackHost } from '../util/url';
+import { asClientAuthentication, type AsCredentials } from './as-client-auth';
 import { JWT_BEARER } from './discovery';
 
-export type AsClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-
-export interface AsCredentials {
-  clientId: string;
-  method: AsClientAuthMethod;
-  clientSecret?: string | undefined;
-  privateJwk?: JWK | undefined;
-}
+export type { AsClientAuthMethod, AsCredentials } from './as-client-auth';
 
 export interface RedeemedToken {
   accessToken: string;
@@ -25,12 +17,10 @@ export interface RedeemedToken {
 }
 
 /**
- * Leg 2 of cross-app access: presents the ID-JAG at the MCP server's authorization server (RFC 7523 jwt-bearer).
- *
- * none / client_secret_basic / client_secret_post go through the SDK's `exchangeJwtAuthGrant`; the SDK has no
- * private_key_jwt for this grant, so that one method goes through openid-client's generic grant with `PrivateKeyJwt`.
- * The OAuth error of a failed request is captured from the response (the SDK only throws a message), so it can be
- * classified; real ASes answer invalid_grant with 400, 401 or 403, so the status is not trusted, the body is.
+ * Leg 2 of cross-app access: presents the ID-JAG at the MCP server's authorization server (RFC 7523 jwt-bearer), with
+ * openid-client's generic grant request, which speaks all four client authentication methods and reports a refusal
+ * as a structured error (`error`, `error_description`, status). Real ASes answer invalid_grant with 400, 401 or 403,
+ * so the status is not trusted, the body is.
  */
 export async function redeemIdJag(options: {
   tokenEndpoint: string;
@@ -40,68 +30,12 @@ export async function redeemIdJag(options: {
   fetch: FetchLike;
   serverId?: string | undefined;
 }): Promise<RedeemedToken> {
-  const { credentials } = options;
   const opt = options.serverId ? { serverId: options.serverId } : {};
-  if (credentials.method === 'private_key_jwt') return redeemWithPrivateKey(options, opt);
-
-  let captured: { status: number; error?: string; description?: string } | undefined;
-  const capturingFetch: FetchLike = async (input, init) => {
-    const response = await options.fetch(input, init);
-    if (!response.ok) {
-      const body = (await response
-        .clone()
-        .json()
-        .catch(() => undefined)) as { error?: unknown; error_description?: unknown } | undefined;
-      captured = {
-        status: response.status,
-        ...(typeof body?.error === 'string' ? { error: body.error } : {}),
-        ...(typeof body?.error_description === 'string' ? { description: redactText(body.error_description).slice(0, 300) } : {}),
-      };
-    }
-    return response;
-  };
-  try {
-    const tokens = await exchangeJwtAuthGrant({
-      tokenEndpoint: options.tokenEndpoint,
-      jwtAuthGrant: options.idJag,
-      clientId: credentials.clientId,
-      ...(credentials.clientSecret ? { clientSecret: credentials.clientSecret } : {}),
-      authMethod: credentials.method,
-      fetchFn: capturingFetch,
-    });
-    return { accessToken: tokens.access_token, tokenType: tokens.token_type, expiresIn: tokens.expires_in, scope: tokens.scope };
-  } catch (e) {
-    if (captured) throw asGrantError(options.asIssuer, captured.status, captured.error, captured.description, e, opt);
-    const failure = classifyOAuthError(e);
-    if (failure.kind === 'network') throw asUnreachable(options.asIssuer, failure.summary, e, opt);
-    throw new LanyardError(
-      ErrorCodes.AS_GRANT_REJECTED,
-      `The authorization server ${options.asIssuer} returned an invalid token response.`,
-      "Contact the server's owner; run `lanyard doctor` for details.",
-      { cause: e, ...opt },
-    );
-  }
-}
-
-async function redeemWithPrivateKey(
-  options: { tokenEndpoint: string; asIssuer: string; idJag: string; credentials: AsCredentials; fetch: FetchLike },
-  opt: { serverId?: string },
-): Promise<RedeemedToken> {
-  const jwk = options.credentials.privateJwk;
-  if (!jwk) {
-    throw new LanyardError(
-      ErrorCodes.CONFIG_INVALID,
-      'This server is set to private_key_jwt but no private key is in the keychain.',
-      'Add the key for this server in Settings, or change its client authentication.',
-      opt,
-    );
-  }
-  const key = (await importJWK(jwk, jwk.alg ?? 'RS256')) as oidc.CryptoKey;
   const config = new oidc.Configuration(
     { issuer: options.asIssuer, token_endpoint: options.tokenEndpoint },
     options.credentials.clientId,
     undefined,
-    oidc.PrivateKeyJwt(jwk.kid ? { key, kid: jwk.kid } : key),
+    await asClientAuthentication(options.credentials),
   );
   const url = new URL(options.tokenEndpoint);
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) oidc.allowInsecureRequests(config);
@@ -110,15 +44,40 @@ async function redeemWithPrivateKey(
     const response = await oidc.genericGrantRequest(config, JWT_BEARER, { assertion: options.idJag });
     return {
       accessToken: response.access_token,
-      tokenType: response.token_type ?? 'bearer',
+      tokenType: response.token_type,
       expiresIn: response.expires_in,
       scope: response.scope,
     };
   } catch (e) {
-    const failure = classifyOAuthError(e);
-    if (failure.kind === 'network' || failure.kind === 'server') throw asUnreachable(options.asIssuer, failure.summary, e, opt);
-    throw asGrantError(options.asIssuer, failure.status ?? 400, failure.error, failure.description, e, opt);
+    const failure = await grantFailure(e);
+    if (failure.kind === 'network' || (failure.kind === 'server' && (failure.status ?? 500) >= 500)) {
+      throw asUnreachable(options.asIssuer, failure.summary, e, opt);
+    }
+    if (failure.kind === 'client') {
+      throw new LanyardError(
+        ErrorCodes.AS_GRANT_REJECTED,
+        `The authorization server ${options.asIssuer} returned an invalid token response.`,
+        "Contact the server's owner; run `lanyard doctor` for details.",
+        { cause: e, ...opt },
+      );
+    }
+    throw asGrantError(options.asIssuer, failure, e, opt);
   }
+}
+
+/**
+ * Classifies a failed grant. A 401 that carries a WWW-Authenticate challenge (a Basic realm, typically) is reported by
+ * openid-client as a challenge, before it reads the body; the OAuth error is in that body, so it is read here.
+ */
+async function grantFailure(e: unknown): Promise<OAuthFailure> {
+  if (e instanceof oidc.WWWAuthenticateChallengeError) {
+    const body = (await e.response
+      .clone()
+      .json()
+      .catch(() => undefined)) as { error?: unknown; error_description?: unknown } | undefined;
+    if (typeof body?.error === 'string') return oauthFailure(e.status, body.error, body.error_description);
+  }
+  return classifyOAuthError(e);
 }
 
 function asUnreachable(issuer: string, summary: string, cause: unknown, opt: { serverId?: string }): LanyardError {
@@ -130,26 +89,21 @@ function asUnreachable(issuer: string, summary: string, cause: unknown, opt: { s
   );
 }
 
-function asGrantError(
-  issuer: string,
-  status: number,
-  error: string | undefined,
-  description: string | undefined,
-  cause: unknown,
-  opt: { serverId?: string },
-): LanyardError {
-  if (status >= 500) return asUnreachable(issuer, `HTTP ${status}`, cause, opt);
-  const reason = `${error ?? `HTTP ${status}`}${description ? `: ${description}` : ''}`;
+function asGrantError(issuer: string, failure: OAuthFailure, cause: unknown, opt: { serverId?: string }): LanyardError {
+  const { error, description } = failure;
+  const reason = `${error ?? (failure.status ? `HTTP ${failure.status}` : failure.summary)}${description ? `: ${description}` : ''}`;
+  const options = { cause, oauth: oauthFields(failure), ...opt };
   if (
     error === 'invalid_client' ||
     error === 'unauthorized_client' ||
+    // Some ASes say invalid_grant when the grant names another client; only their words tell the two apart.
     (error === 'invalid_grant' && /client_id|client id/i.test(description ?? ''))
   ) {
     return new LanyardError(
       ErrorCodes.AS_CLIENT_REJECTED,
       `The authorization server ${issuer} rejected Lanyard's client (${reason}).`,
       'Check the client id and authentication configured for this server; it must match the client id your IdP admin registered for this resource.',
-      { cause, ...opt },
+      options,
     );
   }
   return new LanyardError(
@@ -158,6 +112,6 @@ function asGrantError(
     error === 'invalid_scope'
       ? "Ask the server's owner which scopes your organization may use."
       : 'Lanyard retries once with a fresh grant; if it persists, run `lanyard doctor`.',
-    { cause, ...opt },
+    options,
   );
 }

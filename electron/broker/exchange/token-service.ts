@@ -1,14 +1,16 @@
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
-import { decodeJwt, decodeProtectedHeader, type JWK } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, toErrorInfo } from '../errors';
 import type { IdentitySession } from '../identity/identity-session';
-import { secretKeys, type SecretStore } from '../secrets/secret-store';
+import type { SecretStore } from '../secrets/secret-store';
 import { withTimeout, type FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
 import { SingleFlight } from '../util/single-flight';
 import { discoverServerAuth, splitScopes, type ServerAuthInfo } from './discovery';
-import { redeemIdJag, type AsClientAuthMethod, type AsCredentials } from './redeem';
+import { loadAsCredentials, type AsClientAuthMethod } from './as-client-auth';
+import { redeemIdJag } from './redeem';
 import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
 import type { UsageCounter } from './usage';
 
@@ -77,7 +79,7 @@ export class TokenService {
   private readonly states = new Map<string, ServerState>();
   private readonly discoverFlight = new SingleFlight<ServerAuthInfo>();
   private readonly mintFlight = new SingleFlight<CachedToken>();
-  private readonly listeners = new Set<(event: TokenEvent) => void>();
+  private readonly events: Emitter<TokenEvent>;
 
   constructor(options: {
     identity: IdentitySession;
@@ -98,6 +100,7 @@ export class TokenService {
     this.now = options.now ?? Date.now;
     this.fetchFn = withTimeout(options.fetch ?? fetch, options.requestTimeoutMs ?? 15_000);
     this.log = (options.log ?? silentLogger).child('tokens');
+    this.events = new Emitter((e) => this.log.error('token event listener failed', { error: e }));
     this.metadataTtlMs = options.metadataTtlMs ?? 60 * 60_000;
     this.cache = new TokenCache({ secrets: options.secrets, now: this.now, marginMs: options.renewalMarginMs ?? 60_000, log: this.log });
     // Tokens belong to a user: when the user signs out or changes, none of them may be served again.
@@ -107,8 +110,7 @@ export class TokenService {
   }
 
   onEvent(listener: (event: TokenEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.on(listener);
   }
 
   /** Drops every cached token and all discovery state. */
@@ -310,7 +312,7 @@ export class TokenService {
 
   private async mint(server: BrokeredServer, info: ServerAuthInfo, scopes: string[], key: string): Promise<CachedToken> {
     const started = this.now();
-    const credentials = await this.credentials(server);
+    const credentials = await loadAsCredentials(this.secrets, { id: server.id, asClient: server.asClient! });
     for (let attempt = 0; ; attempt++) {
       const grant = await this.identity.requestIdJag({
         audience: info.asIssuer,
@@ -354,32 +356,12 @@ export class TokenService {
         });
         return token;
       } catch (e) {
-        // An ID-JAG is single use; a replay/expiry rejection gets one fresh ID-JAG (protocol edge case 12).
-        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && /invalid_grant/.test(e.message))
+        // An ID-JAG is single use: the AS answers invalid_grant to a replayed or expired one, which gets one fresh ID-JAG.
+        if (attempt === 0 && e instanceof LanyardError && e.code === ErrorCodes.AS_GRANT_REJECTED && e.oauth?.error === 'invalid_grant')
           continue;
         throw e;
       }
     }
-  }
-
-  private async credentials(server: BrokeredServer): Promise<AsCredentials> {
-    const client = server.asClient!;
-    const credentials: AsCredentials = { clientId: client.clientId, method: client.method };
-    if (client.method === 'client_secret_basic' || client.method === 'client_secret_post') {
-      credentials.clientSecret = await this.secrets.get(secretKeys.serverClientSecret(server.id));
-      if (!credentials.clientSecret) {
-        throw new LanyardError(
-          ErrorCodes.CONFIG_INVALID,
-          `Server "${server.id}" uses ${client.method} but no client secret is in the keychain.`,
-          `Set it with \`lanyard servers set-secret ${server.id}\` or in the server's settings.`,
-          { serverId: server.id },
-        );
-      }
-    } else if (client.method === 'private_key_jwt') {
-      const raw = await this.secrets.get(secretKeys.serverPrivateKey(server.id));
-      if (raw) credentials.privateJwk = JSON.parse(raw) as JWK;
-    }
-    return credentials;
   }
 
   private serve(state: ServerState, token: CachedToken): BearerToken {
@@ -417,13 +399,7 @@ export class TokenService {
   }
 
   private emit(event: TokenEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (e) {
-        this.log.error('token event listener failed', { error: e });
-      }
-    }
+    this.events.emit(event);
   }
 }
 
@@ -434,7 +410,7 @@ function initialScopes(info: ServerAuthInfo, server: BrokeredServer): string[] {
 }
 
 /**
- * Sanity-checks the ID-JAG before it is sent anywhere (protocol §13 step 5): it must be for this AS and name the client
+ * Sanity-checks the ID-JAG before it is sent anywhere: it must be for this AS and name the client
  * Lanyard will authenticate as. A client_id mismatch is an admin mapping problem worth naming precisely, and sending
  * our AS credentials with a grant that cannot work would only burn the grant.
  */

@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
-import { redactText } from '../errors';
+import { redactText, type OAuthErrorFields } from '../errors';
+import { classifyNetworkError } from '../util/network-errors';
 
 /** What went wrong in one OAuth request, reduced to what decides the next step. Never carries a token. */
 export interface OAuthFailure {
@@ -13,35 +14,21 @@ export interface OAuthFailure {
 }
 
 /**
- * Classifies anything openid-client / oauth4webapi / fetch throws. The rule (DESIGN.md, Pomerium's lesson): an
- * OAuth error in a 4xx means the grant is dead; 5xx, timeouts and connection failures are transient.
+ * Classifies anything openid-client / oauth4webapi / fetch throws. The rule (RFC 6749 §5.2, and the lesson of
+ * proxies that signed users out on a blip): an OAuth error in a 4xx means the grant is dead; 5xx, timeouts and
+ * connection failures are transient.
  */
 export function classifyOAuthError(e: unknown): OAuthFailure {
   if (e instanceof oidc.ResponseBodyError) {
-    const description = e.error_description ? redactText(String(e.error_description)).slice(0, 300) : undefined;
-    const kind = e.status >= 500 ? 'server' : 'oauth';
-    return {
-      kind,
-      status: e.status,
-      error: e.error,
-      ...(description ? { description } : {}),
-      summary: `${e.error}${description ? `: ${description}` : ''} (HTTP ${e.status})`,
-    };
+    return oauthFailure(e.status, e.error, e.error_description);
   }
   if (e instanceof oidc.WWWAuthenticateChallengeError) {
     const challenge = e.cause?.[0];
     const error = typeof challenge?.parameters?.error === 'string' ? challenge.parameters.error : 'invalid_client';
-    return { kind: e.status >= 500 ? 'server' : 'oauth', status: e.status, error, summary: `${error} (HTTP ${e.status})` };
+    return oauthFailure(e.status, error, challenge?.parameters?.error_description);
   }
-  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) {
-    return { kind: 'network', summary: 'the request timed out' };
-  }
-  if (
-    e instanceof TypeError &&
-    /fetch failed|network|ECONNREFUSED|ECONNRESET|ENOTFOUND|socket/i.test(`${e.message} ${String((e as { cause?: unknown }).cause ?? '')}`)
-  ) {
-    return { kind: 'network', summary: describeNetworkCause(e) };
-  }
+  const network = classifyNetworkError(e);
+  if (network) return { kind: 'network', summary: network.summary };
   if (e instanceof oidc.ClientError) {
     // RESPONSE_IS_NOT_CONFORM / NOT_JSON: the server answered something that is not OAuth (an HTML 502 page, say).
     const status = (e.cause as { status?: number } | undefined)?.status;
@@ -54,7 +41,28 @@ export function classifyOAuthError(e: unknown): OAuthFailure {
   return { kind: 'client', summary: redactText(message).slice(0, 300) };
 }
 
-function describeNetworkCause(e: TypeError): string {
-  const cause = (e as { cause?: { code?: string } }).cause;
-  return cause?.code ? `connection failed (${cause.code})` : 'connection failed';
+/**
+ * An OAuth error answer (RFC 6749 §5.2) as a failure. The description is outside text: redacted and cut short here,
+ * once, so every message and `LanyardError.oauth` built from it is safe.
+ */
+export function oauthFailure(status: number, error: string, rawDescription?: unknown): OAuthFailure {
+  const description = safeDescription(rawDescription);
+  return {
+    kind: status >= 500 ? 'server' : 'oauth',
+    status,
+    error,
+    ...(description ? { description } : {}),
+    summary: `${error}${description ? `: ${description}` : ''} (HTTP ${status})`,
+  };
+}
+
+/** An `error_description` from outside, redacted and cut short; undefined when there is none. */
+export function safeDescription(raw: unknown): string | undefined {
+  return typeof raw === 'string' && raw ? redactText(raw).slice(0, 300) : undefined;
+}
+
+/** The structured OAuth fields of a failure, for `LanyardError.oauth`; undefined when the server sent no OAuth error. */
+export function oauthFields(failure: OAuthFailure): OAuthErrorFields | undefined {
+  if (!failure.error) return undefined;
+  return { error: failure.error, description: failure.description, status: failure.status };
 }

@@ -1,6 +1,7 @@
 import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
 import { ErrorCodes } from '../../../../shared/errors';
 import { LanyardError, redactText } from '../../errors';
+import { classifyNetworkError, type NetworkErrorKind } from '../../util/network-errors';
 
 /**
  * Upstream failures, sorted into what the gateway does about them. Messages are built from the server id, HTTP
@@ -31,23 +32,12 @@ export function unreachable(serverId: string, what: string, cause?: unknown): La
   });
 }
 
-/** A network-level failure of fetch (undici's TypeError 'fetch failed' with a system error as cause), described by its code. */
-function networkCause(e: unknown): string | undefined {
-  if (!(e instanceof Error)) return undefined;
-  for (let cur: unknown = e, depth = 0; cur instanceof Error && depth < 4; cur = cur.cause, depth++) {
-    const code = (cur as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code)) return code;
-  }
-  return e instanceof TypeError && /fetch failed|terminated|network/i.test(e.message) ? 'network error' : undefined;
-}
-
-const NETWORK_WORDS: Record<string, string> = {
-  ECONNREFUSED: 'refused the connection (is it running?)',
-  ECONNRESET: 'reset the connection',
-  ETIMEDOUT: 'did not answer the connection in time',
-  ENOTFOUND: 'has a host name that does not resolve',
-  EAI_AGAIN: 'has a host name that could not be resolved right now',
-  UND_ERR_SOCKET: 'closed the connection',
+/** What the network failure kinds mean for an upstream server, said about the server ("Server "x" <words>."). */
+const NETWORK_WORDS: Partial<Record<NetworkErrorKind, string>> = {
+  refused: 'refused the connection (is it running?)',
+  reset: 'closed the connection',
+  timeout: 'did not answer in time',
+  dns: 'has a host name that does not resolve',
 };
 
 /** Classifies anything an upstream exchange threw. `serverId` names the server in every message. */
@@ -120,8 +110,11 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
         return { kind: 'transport', error: unreachable(serverId, `failed (${e.code})`, e) };
     }
   }
-  const network = networkCause(e);
-  if (network) return { kind: 'transport', error: unreachable(serverId, NETWORK_WORDS[network] ?? `could not be reached (${network})`, e) };
+  const network = classifyNetworkError(e);
+  if (network) {
+    const words = NETWORK_WORDS[network.kind] ?? `could not be reached (${network.summary})`;
+    return { kind: 'transport', error: unreachable(serverId, words, e) };
+  }
   // The SDK's schema check (zod) or JSON parser refused what the server sent: say so, not the validator's issue dump.
   if (e instanceof SyntaxError || (e instanceof Error && e.name === 'ZodError')) {
     return {

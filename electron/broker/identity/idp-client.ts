@@ -1,0 +1,140 @@
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
+import { ErrorCodes } from '../../../shared/errors';
+import { LanyardError } from '../errors';
+import { secretKeys, type SecretStore } from '../secrets/secret-store';
+import { isLoopbackHost } from '../util/url';
+import { idpConfigError, idpUnreachable, missingCredential } from './identity-errors';
+import { classifyOAuthError } from './oauth-errors';
+
+export type IdpClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+
+/** The part of Lanyard's config the identity session needs (see config/schema.ts). */
+export interface IdpSettings {
+  issuer: string;
+  clientId: string;
+  clientAuth: { method: IdpClientAuthMethod; keyId?: string | undefined };
+  scopes: string[];
+  redirectPort?: number | undefined;
+  tokenExchangeEndpoint?: string | undefined;
+}
+
+/** Keychain entries the identity session reads; client credentials are provisioned by setup (secretKeys). */
+export const IDP_SECRET_KEYS = {
+  session: 'idp:session',
+  clientSecret: secretKeys.idpClientSecret,
+  privateKey: secretKeys.idpPrivateKey,
+} as const;
+
+/** The claims of a verified ID token that the session keeps. */
+export type IdTokenClaims = { sub: string; exp?: number | undefined; iat?: number | undefined; email?: unknown; name?: unknown };
+
+/**
+ * Lanyard as a client of the enterprise IdP: the IdP's discovered metadata, the openid-client `Configuration` every
+ * request goes through, Lanyard's client authentication (the one place that reads the IdP client secret or private
+ * key from the keychain), the token-exchange endpoint when it differs from the token endpoint, and ID-token signature
+ * checks against the IdP's keys. It holds no user tokens; the identity session does.
+ */
+export class IdpClient {
+  private configPromise: Promise<oidc.Configuration> | undefined;
+  private exchangeConfig: oidc.Configuration | undefined;
+  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+
+  constructor(
+    private readonly settings: IdpSettings,
+    private readonly secrets: SecretStore,
+    /** openid-client's customFetch is called as fetch(url, init); the platform fetch accepts that shape. */
+    private readonly fetchFn: oidc.CustomFetch,
+    private readonly timeoutSeconds: number,
+  ) {}
+
+  /** The discovered configuration; a failed discovery is retried on the next call. */
+  config(): Promise<oidc.Configuration> {
+    this.configPromise ??= this.discover().catch((e: unknown) => {
+      this.configPromise = undefined;
+      throw e;
+    });
+    return this.configPromise;
+  }
+
+  /** The configuration for the RFC 8693 exchange: the discovered one, or a copy aimed at the configured endpoint. */
+  async exchangeConfiguration(): Promise<oidc.Configuration> {
+    const config = await this.config();
+    if (!this.settings.tokenExchangeEndpoint) return config;
+    if (!this.exchangeConfig) {
+      const metadata: oidc.ServerMetadata = {
+        ...(config.serverMetadata() as oidc.ServerMetadata),
+        token_endpoint: this.settings.tokenExchangeEndpoint,
+      };
+      this.exchangeConfig = new oidc.Configuration(metadata, this.settings.clientId, undefined, await this.clientAuthentication());
+      if (new URL(this.settings.tokenExchangeEndpoint).protocol === 'http:') oidc.allowInsecureRequests(this.exchangeConfig);
+      this.exchangeConfig.timeout = this.timeoutSeconds;
+      this.exchangeConfig[oidc.customFetch] = this.fetchFn;
+    }
+    return this.exchangeConfig;
+  }
+
+  /**
+   * Checks an ID token's signature against the IdP's published keys (openid-client checks iss/aud/exp/nonce on the
+   * responses it processes; the signature is ours). Without a jwks_uri the claims are only decoded.
+   */
+  async verifyIdToken(idToken: string): Promise<IdTokenClaims> {
+    const config = await this.config();
+    const jwksUri = config.serverMetadata().jwks_uri;
+    if (!jwksUri) return decodeJwt(idToken) as IdTokenClaims;
+    this.jwks ??= createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: this.timeoutSeconds * 1000 });
+    const { payload } = await jwtVerify(idToken, this.jwks, {
+      issuer: config.serverMetadata().issuer,
+      audience: this.settings.clientId,
+      // Validity is judged on the real clock; the injectable `now` only drives scheduling (when to refresh).
+      clockTolerance: 60,
+    });
+    if (typeof payload.sub !== 'string')
+      throw new LanyardError(ErrorCodes.SIGN_IN_FAILED, 'The ID token has no subject.', 'Contact your IdP admin.');
+    return payload as typeof payload & { sub: string };
+  }
+
+  private async discover(): Promise<oidc.Configuration> {
+    const issuer = new URL(this.settings.issuer);
+    const clientAuth = await this.clientAuthentication();
+    const insecure = issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname);
+    try {
+      const config = await oidc.discovery(issuer, this.settings.clientId, undefined, clientAuth, {
+        execute: insecure ? [oidc.allowInsecureRequests] : [],
+        [oidc.customFetch]: this.fetchFn,
+        timeout: this.timeoutSeconds,
+      });
+      config.timeout = this.timeoutSeconds;
+      config[oidc.customFetch] = this.fetchFn;
+      return config;
+    } catch (e) {
+      const failure = classifyOAuthError(e);
+      if (failure.kind === 'network' || failure.kind === 'server') throw idpUnreachable(this.settings.issuer, failure, e);
+      throw idpConfigError(this.settings.issuer, failure, e);
+    }
+  }
+
+  /** Lanyard's client authentication at the IdP, with the credential read from the keychain at the moment it is needed. */
+  private async clientAuthentication(): Promise<oidc.ClientAuth> {
+    const method = this.settings.clientAuth.method;
+    switch (method) {
+      case 'none':
+        return oidc.None();
+      case 'client_secret_basic':
+      case 'client_secret_post': {
+        const secret = await this.secrets.get(IDP_SECRET_KEYS.clientSecret);
+        if (!secret) throw missingCredential('client secret', 'lanyard setup --idp-client-secret');
+        return method === 'client_secret_basic' ? oidc.ClientSecretBasic(secret) : oidc.ClientSecretPost(secret);
+      }
+      case 'private_key_jwt': {
+        const raw = await this.secrets.get(IDP_SECRET_KEYS.privateKey);
+        if (!raw) throw missingCredential('private key', 'lanyard setup --idp-private-key <file.jwk>');
+        const jwk = JSON.parse(raw) as JWK;
+        const alg = jwk.alg ?? 'RS256';
+        const key = (await importJWK(jwk, alg)) as oidc.CryptoKey;
+        const kid = this.settings.clientAuth.keyId ?? jwk.kid;
+        return oidc.PrivateKeyJwt(kid ? { key, kid } : key);
+      }
+    }
+  }
+}
