@@ -2,7 +2,7 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import type { Settings } from '../../../shared/contract';
 import type { ErrorInfo } from '../../../shared/errors';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
