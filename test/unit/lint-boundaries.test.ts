@@ -19,7 +19,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '../..');
 let eslint: ESLint;
-/** A scratch folder inside the repository, so the real ESLint and Prettier configs apply to what is written there. */
+/**
+ * A scratch folder inside the repository, so the real ESLint and Prettier configs apply to what is written there. It
+ * must not be git-ignored: Prettier skips what .gitignore lists, and an ignored sample would "pass" the format check.
+ */
 let scratch: string;
 
 beforeAll(async () => {
