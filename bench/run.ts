@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Lanyard's performance, measured on loopback in one run, side by side (issue 7, DESIGN.md "Budgets").
+ * `npm run bench`: Lanyard's performance, measured on loopback in one run, side by side, and checked against the
+ * budgets in docs/architecture.md "Budgets".
  *
  *   a. tools/call latency (p50, p99) and throughput at concurrency 1, 8 and 64: an SDK client straight to the server
  *      (`direct`), through the relay `/mcp/<id>` (`relay`), through `/mcp` (`aggregated`), a stdio client through

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCodes, type ErrorCode } from './errors';
+import { ClientAuthMethodSchema } from './auth-methods';
 
 /**
  * The one control contract between Lanyard's broker and every surface that drives it: the Electron IPC bridge
@@ -112,7 +113,7 @@ export const AddServerInputSchema = z.object({
   id: z.string().optional(),
   name: z.string().optional(),
   clientId: z.string().optional(),
-  clientAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+  clientAuthMethod: ClientAuthMethodSchema.optional(),
   /** Stored in the keychain, never in the config file. */
   clientSecret: z.string().optional(),
   scopes: z.array(z.string()).optional(),
@@ -123,7 +124,7 @@ export const SettingsSchema = z.object({
     .object({
       issuer: z.string(),
       clientId: z.string(),
-      clientAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']),
+      clientAuthMethod: ClientAuthMethodSchema,
       redirectPort: z.number().optional(),
     })
     .optional(),
@@ -139,7 +140,7 @@ export const SettingsUpdateSchema = z.object({
     .object({
       issuer: z.string(),
       clientId: z.string(),
-      clientAuthMethod: z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+      clientAuthMethod: ClientAuthMethodSchema.optional(),
       clientSecret: z.string().optional(),
       redirectPort: z.number().optional(),
     })
@@ -224,7 +225,7 @@ export type ControlApi = {
   [M in ControlMethodName]: (input: ControlInput<M>) => Promise<ControlOutput<M>>;
 };
 
-/** The result envelope on the wire: expected failures are values, not exceptions (style.md §12). */
+/** The result envelope on the wire: expected failures are values, not exceptions (docs/architecture.md "Errors"). */
 export type ControlResult<T> = { ok: true; value: T } | { ok: false; error: z.output<typeof ErrorInfoSchema> };
 
 export type Status = z.output<typeof StatusSchema>;

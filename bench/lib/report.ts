@@ -29,12 +29,12 @@ export interface BenchResults {
   exchange: ExchangeCase[];
   scale: ScaleResult;
   stdio_cold_start_ms: { lanyard: number; mcp_remote: number; lanyard_relay: number; runs: number };
-  /** DESIGN.md's budgets as numbers, and each check against them. */
+  /** The budgets (docs/architecture.md "Budgets") as numbers, and each check against them. */
   budget_limits: typeof BUDGETS;
   budgets: BudgetCheck[];
 }
 
-/** DESIGN.md "Budgets", as numbers. */
+/** The budgets of docs/architecture.md "Budgets", as numbers. */
 export const BUDGETS = {
   overheadP50Ms: 0.5,
   throughputShare: 0.85,
@@ -171,7 +171,7 @@ export function toMarkdown(r: BenchResults): string {
   lines.push('| lanyard stdio (/mcp) | lanyard stdio --server todo (relay) | mcp-remote |');
   lines.push('|---:|---:|---:|');
   lines.push(`| ${c.lanyard} ms | ${c.lanyard_relay} ms | ${c.mcp_remote} ms |`);
-  lines.push('', '## Budgets (DESIGN.md)', '');
+  lines.push('', '## Budgets (docs/architecture.md)', '');
   lines.push('| budget | measured | |');
   lines.push('|---|---|---|');
   for (const b of r.budgets) lines.push(`| ${b.budget} | ${b.measured} | ${b.pass ? 'pass' : '**miss**'} |`);

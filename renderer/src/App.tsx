@@ -19,23 +19,7 @@ import { ConnectView } from './views/ConnectView';
 import { ServersView } from './views/ServersView';
 import { SettingsView } from './views/SettingsView';
 import { SignInView } from './views/SignInView';
-
-export interface Toast {
-  id: number;
-  tone: 'ok' | 'error' | 'info';
-  text: string;
-}
-
-/** What every view gets: the API, the latest status, the clock for relative times, and a way to say something. */
-export interface ViewContext {
-  client: LanyardClient;
-  status: Status;
-  now: number;
-  notify: (tone: Toast['tone'], text: string) => void;
-  go: (page: Page) => void;
-  /** Re-reads status now (after an action whose effect the broker may not push, e.g. a tool list loaded). */
-  refresh: () => void;
-}
+import type { Toast, ViewContext } from './view-context';
 
 function announcement(status: Status): string {
   const s = status.session;

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 1 through the whole broker: `startHeadless` against the sandbox, SDK clients as the IDEs on `/mcp`
+ * Reliability under faults through the whole broker: `startHeadless` against the sandbox, SDK clients as the IDEs on `/mcp`
  * (aggregated) and `/mcp/<id>` (relay), the real OS keychain. The engine-level faults (IdP 5xx → 200, stalled IdP,
  * rotation race, keychain loss) are in test/integration/engine-faults.test.ts; this file shows what an IDE sees when
  * a party fails, and that the broker recovers without the user doing anything.

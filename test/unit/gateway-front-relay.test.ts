@@ -1,5 +1,5 @@
 /**
- * The transparent relay (`/mcp/<id>`, issue 4 item 5) against a scripted upstream: what is forwarded and what never is,
+ * The transparent relay (`/mcp/<id>`, docs/architecture.md "Gateway") against a scripted upstream: what is forwarded and what never is,
  * streaming both ways, disconnects, body replay on the token service's 401 retry, and error mapping.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -1,6 +1,6 @@
 /**
- * `<home>/run/broker.json` (issue 4 item 6): private, trusted only when it is ours, stale when its broker is gone,
- * rewritten on token rotation, removed on clean shutdown.
+ * `<home>/run/broker.json` (how the CLI and `lanyard stdio` find the broker): private, trusted only when it is ours,
+ * stale when its broker is gone, rewritten on token rotation, removed on clean shutdown.
  */
 import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';

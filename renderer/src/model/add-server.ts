@@ -2,9 +2,11 @@
  * The Add-server flow: paste a URL → probe → what the probe found (the authorization server, whether Cross-App Access
  * works) → ask for a client ID only when needed → add. Pure.
  */
+import { usesClientSecret } from '../../../shared/auth-methods';
 import type { ProbeResult } from '../../../shared/contract';
+import { isServerId } from '../../../shared/server-id';
 import { hostOf, issuerLabel } from './format';
-import { urlProblem, usesSecret, type ClientAuthMethod } from './settings';
+import { urlProblem, type ClientAuthMethod } from './settings';
 
 export interface AddServerForm {
   url: string;
@@ -95,9 +97,6 @@ export function addServerUrlProblem(url: string): string | undefined {
   return urlProblem(url.trim());
 }
 
-/** Server ids as the config accepts them (config schema SERVER_ID_PATTERN). */
-const SERVER_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
-
 /**
  * The id a server gets: from the name the user typed ("Acme Wiki" → `acme-wiki`), else the broker's suggestion from
  * the URL; unique among `taken`. IDEs see tools as `<id><separator><tool>`, so a name-based id reads better than
@@ -111,7 +110,7 @@ export function serverIdFor(name: string, suggested: string | undefined, taken: 
     .replace(/^-+|-+$/g, '')
     .slice(0, 28)
     .replace(/-+$/, '');
-  const base = SERVER_ID.test(slug) ? slug : suggested;
+  const base = isServerId(slug) ? slug : suggested;
   if (base === undefined) return undefined;
   let id = base;
   for (let n = 2; taken.includes(id); n++) id = `${base}-${n}`;
@@ -139,7 +138,7 @@ export function buildAddServerInput(
   const clientId = form.clientId.trim();
   if (probe.needsClientId && clientId === '')
     errors.clientId = 'This server’s authorization server needs Lanyard’s client ID there. Your IT team has it.';
-  if (clientId !== '' && usesSecret(form.clientAuthMethod) && form.clientSecret === '')
+  if (clientId !== '' && usesClientSecret(form.clientAuthMethod) && form.clientSecret === '')
     errors.clientSecret = 'Enter the client secret, or choose “None”.';
   if (Object.keys(errors).length > 0) return { errors };
   const name = form.name.trim() || probe.suggestedName;
@@ -150,7 +149,7 @@ export function buildAddServerInput(
   if (clientId !== '') {
     input.clientId = clientId;
     input.clientAuthMethod = form.clientAuthMethod;
-    if (usesSecret(form.clientAuthMethod)) input.clientSecret = form.clientSecret;
+    if (usesClientSecret(form.clientAuthMethod)) input.clientSecret = form.clientSecret;
   }
   return { input, errors };
 }

@@ -3,16 +3,24 @@
  * checks that mirror the config schema (the broker validates again and has the last word), and the minimal update.
  * Pure.
  */
+import { CLIENT_AUTH_METHODS, usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
 import type { Settings } from '../../../shared/contract';
 
-export type ClientAuthMethod = NonNullable<Settings['idp']>['clientAuthMethod'];
+export type { ClientAuthMethod };
 
-export const CLIENT_AUTH_METHODS: ReadonlyArray<{ id: ClientAuthMethod; label: string }> = [
-  { id: 'none', label: 'None (client ID only)' },
-  { id: 'client_secret_basic', label: 'Client secret (HTTP Basic)' },
-  { id: 'client_secret_post', label: 'Client secret (form post)' },
-  { id: 'private_key_jwt', label: 'Private key JWT' },
-];
+/** A label for every method: keyed by the shared list, so a new method cannot reach a picker without one. */
+const CLIENT_AUTH_LABELS: Record<ClientAuthMethod, string> = {
+  none: 'None (client ID only)',
+  client_secret_basic: 'Client secret (HTTP Basic)',
+  client_secret_post: 'Client secret (form post)',
+  private_key_jwt: 'Private key JWT',
+};
+
+/** The pickers' options, in the shared list's order. */
+export const CLIENT_AUTH_CHOICES: ReadonlyArray<{ id: ClientAuthMethod; label: string }> = CLIENT_AUTH_METHODS.map((id) => ({
+  id,
+  label: CLIENT_AUTH_LABELS[id],
+}));
 
 export type SettingsField = 'idp' | 'gateway.port' | 'gateway.toolNameSeparator' | 'gateway.allowedOrigins' | 'ui.startAtLogin';
 
@@ -47,8 +55,6 @@ export function settingsForm(settings: Settings): SettingsForm {
     startAtLogin: settings.startAtLogin,
   };
 }
-
-export const usesSecret = (method: ClientAuthMethod) => method === 'client_secret_basic' || method === 'client_secret_post';
 
 const isLoopback = (host: string) => host === 'localhost' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 
@@ -114,14 +120,14 @@ export function validateSettings(form: SettingsForm, current: Settings): Setting
       const issuerError = urlProblem(issuer, { allowQuery: false });
       if (issuerError) errors.issuer = issuerError;
       if (clientId === '') errors.clientId = 'Enter the client ID your IT team gave you.';
-      if (usesSecret(form.clientAuthMethod) && form.clientSecret === '' && current.idp?.clientAuthMethod !== form.clientAuthMethod) {
+      if (usesClientSecret(form.clientAuthMethod) && form.clientSecret === '' && current.idp?.clientAuthMethod !== form.clientAuthMethod) {
         errors.clientSecret = 'Enter the client secret for this method.';
       }
       update.idp = {
         issuer,
         clientId,
         clientAuthMethod: form.clientAuthMethod,
-        ...(form.clientSecret !== '' && usesSecret(form.clientAuthMethod) ? { clientSecret: form.clientSecret } : {}),
+        ...(form.clientSecret !== '' && usesClientSecret(form.clientAuthMethod) ? { clientSecret: form.clientSecret } : {}),
       };
     }
   }

@@ -3,7 +3,7 @@
  * (`lanyard stdio`). Pure.
  *
  * The HTTP snippets carry the placeholder `${LANYARD_TOKEN}`, never the local token itself: the renderer never holds
- * a credential (DESIGN.md data flow), and the same page is served to a browser. The Connect button asks the broker to
+ * a credential (docs/architecture.md "Data flow"), and the same page is served to a browser. The Connect button asks the broker to
  * write the IDE's config, token included, on the user's behalf; stdio needs no token at all.
  */
 import type { IdeName } from '../../../shared/contract';

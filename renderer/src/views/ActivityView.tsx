@@ -1,7 +1,7 @@
 /** Activity: recent tool calls, token and sign-in events, live. Names, codes and durations only — never a secret. */
 import { useState } from 'react';
 import type { ActivityEvent } from '../../../shared/contract';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import type { LiveState } from '../api/client';
 import { Icon, type IconName } from '../components/Icon';
 import { PageHeader } from '../components/Layout';

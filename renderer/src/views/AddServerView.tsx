@@ -1,8 +1,9 @@
 /** Add a server: paste a URL → Probe → the authorization server and whether XAA works → a client ID if needed → Add. */
 import { useState, type FormEvent } from 'react';
+import { usesClientSecret } from '../../../shared/auth-methods';
 import type { Navigate, ProbeResult } from '../../../shared/contract';
 import type { ErrorInfo } from '../../../shared/errors';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
@@ -15,7 +16,7 @@ import {
   serverIdFor,
   type AddServerForm,
 } from '../model/add-server';
-import { CLIENT_AUTH_METHODS, usesSecret, type ClientAuthMethod } from '../model/settings';
+import { CLIENT_AUTH_CHOICES, type ClientAuthMethod } from '../model/settings';
 
 export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Navigate['addServer'] | undefined }) {
   const [form, setForm] = useState<AddServerForm>(() => ({
@@ -49,7 +50,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
       const result = await ctx.client.api.probeUrl({ url: form.url.trim() });
       setProbe(result);
       if (form.name.trim() === '' && result.suggestedName) setForm((f) => ({ ...f, name: result.suggestedName ?? '' }));
-      if (usesSecret(form.clientAuthMethod)) setShowAuth(true);
+      if (usesClientSecret(form.clientAuthMethod)) setShowAuth(true);
     } catch (e) {
       setFailure(errorInfoOf(e));
     } finally {
@@ -230,7 +231,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                   onClick={() => setShowAuth((v) => !v)}
                 >
                   <Icon name="chevron" size={14} className={showAuth ? 'rot90' : ''} /> Client authentication
-                  <span className="muted"> · {CLIENT_AUTH_METHODS.find((m) => m.id === form.clientAuthMethod)?.label}</span>
+                  <span className="muted"> · {CLIENT_AUTH_CHOICES.find((m) => m.id === form.clientAuthMethod)?.label}</span>
                 </button>
                 {showAuth ? (
                   <div id="client-auth" className="grid-2">
@@ -242,7 +243,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                           value={form.clientAuthMethod}
                           onChange={(e) => set('clientAuthMethod', e.target.value as ClientAuthMethod)}
                         >
-                          {CLIENT_AUTH_METHODS.filter((m) => m.id !== 'private_key_jwt').map((m) => (
+                          {CLIENT_AUTH_CHOICES.filter((m) => m.id !== 'private_key_jwt').map((m) => (
                             <option key={m.id} value={m.id}>
                               {m.label}
                             </option>
@@ -250,7 +251,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                         </select>
                       )}
                     </Field>
-                    {usesSecret(form.clientAuthMethod) ? (
+                    {usesClientSecret(form.clientAuthMethod) ? (
                       <Field label="Client secret" hint="Stored in the OS keychain, never in the config file." error={errors.clientSecret}>
                         {({ id, describedBy }) => (
                           <input

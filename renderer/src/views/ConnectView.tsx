@@ -2,7 +2,7 @@
 import { useRef, useState, type KeyboardEvent } from 'react';
 import type { IdeName } from '../../../shared/contract';
 import type { ErrorInfo } from '../../../shared/errors';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';

@@ -2,7 +2,7 @@
 import { useId, useState } from 'react';
 import type { ServerStatus, TestResult } from '../../../shared/contract';
 import type { ErrorInfo } from '../../../shared/errors';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';

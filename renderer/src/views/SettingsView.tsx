@@ -1,21 +1,14 @@
 /** Settings: IdP, local endpoint, app. Fields the administrator manages are shown read-only, with the reason. */
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
+import { usesClientSecret } from '../../../shared/auth-methods';
 import type { Settings } from '../../../shared/contract';
 import type { ErrorInfo } from '../../../shared/errors';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
 import { Button, Card, ErrorNotice, Field, Notice } from '../components/ui';
-import {
-  CLIENT_AUTH_METHODS,
-  isLocked,
-  settingsForm,
-  usesSecret,
-  validateSettings,
-  type ClientAuthMethod,
-  type SettingsForm,
-} from '../model/settings';
+import { CLIENT_AUTH_CHOICES, isLocked, settingsForm, validateSettings, type ClientAuthMethod, type SettingsForm } from '../model/settings';
 
 function Managed() {
   return (
@@ -158,7 +151,7 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
                 disabled={idpLocked}
                 onChange={(e) => set('clientAuthMethod', e.target.value as ClientAuthMethod)}
               >
-                {CLIENT_AUTH_METHODS.map((m) => (
+                {CLIENT_AUTH_CHOICES.map((m) => (
                   <option key={m.id} value={m.id}>
                     {m.label}
                   </option>
@@ -167,7 +160,7 @@ export function SettingsView({ ctx }: { ctx: ViewContext }) {
             )}
           </Field>
         </div>
-        {usesSecret(form.clientAuthMethod) && !idpLocked ? (
+        {usesClientSecret(form.clientAuthMethod) && !idpLocked ? (
           <Field label="Client secret" hint="Leave empty to keep the stored secret." error={errors.clientSecret}>
             {input('clientSecret', false, { mono: true, type: 'password' })}
           </Field>

@@ -1,6 +1,6 @@
 /** Sign-in: one button that names the IdP; a waiting state while the browser is out; the expired state. */
 import type { ErrorInfo } from '../../../shared/errors';
-import type { ViewContext } from '../App';
+import type { ViewContext } from '../view-context';
 import { Icon, Logo } from '../components/Icon';
 import { Button, ErrorNotice } from '../components/ui';
 import { signInModel } from '../model/session';
