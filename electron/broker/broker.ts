@@ -5,16 +5,19 @@ import type { LanyardConfig } from './config/schema';
 import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
 import type { IdeConnectDeps } from './control/control-service';
-import type { Dashboard } from './control/dashboard';
+import { createDashboard, withDashboardSessions, type Dashboard } from './control/dashboard';
+import { createControlHttpHandler } from './control/http-api';
 import { ControlService, type GatewayView } from './control/control-service';
 import { createEngine, type Engine } from './engine';
 import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
 import { LanyardError } from './errors';
-import type { Aggregator } from './gateway/aggregate/aggregator';
-import type { GatewayRoute, GatewayServer } from './gateway/http-server';
+import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
+import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
 import { LocalAuth } from './gateway/local-auth';
+import { createRelay } from './gateway/relay';
+import { publishRuntime } from './gateway/runtime-file';
 import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
@@ -38,7 +41,7 @@ export interface BrokerOptions {
   ide?: Partial<IdeConnectDeps> | undefined;
   /**
    * When the identity session and token service are built and restored from the keychain. 'eager' (the running
-   * broker): in `create()`. 'on-demand' (the CLI when no broker runs): on the first `engine()` call, so a command that
+   * broker): in `create()`. 'on-demand' (the CLI when no broker runs): on the first `loadEngine()` call, so a command that
    * needs neither (`lanyard servers list`) never opens the keychain or the OIDC client.
    */
   engine?: 'eager' | 'on-demand';
@@ -82,7 +85,7 @@ export class Broker {
   readonly control: ControlService;
   readonly log: Logger;
   readonly managed: ManagedPolicy;
-  private current: Engine | undefined;
+  private engine: Engine | undefined;
   private engineKey = '';
   /** Whether the engine is wanted: from the start ('eager'), or once a command asked for it ('on-demand'). */
   private engineWanted: boolean;
@@ -113,7 +116,7 @@ export class Broker {
       config: this.config,
       secrets: this.secrets,
       activity: this.activity,
-      engine: () => this.current,
+      engine: () => this.engine,
       gateway: () => this.gatewayView,
       reconfigure: () => this.reconfigure(),
       locked: () => this.managed.locked(),
@@ -133,14 +136,14 @@ export class Broker {
 
   /**
    * The identity session and token service for the configured IdP as built so far: undefined when none is configured,
-   * or (with `engine: 'on-demand'`) before the first `engine()` call.
+   * or (with `engine: 'on-demand'`) before the first `loadEngine()` call.
    */
   getEngine(): Engine | undefined {
-    return this.current;
+    return this.engine;
   }
 
   /** Builds (on first use, or after an IdP change) and restores the engine; undefined when no IdP is configured. */
-  engine(): Promise<Engine | undefined> {
+  loadEngine(): Promise<Engine | undefined> {
     this.engineWanted = true;
     const run = this.engineQueue.then(() => this.ensureEngine());
     this.engineQueue = run.catch(() => undefined);
@@ -158,22 +161,22 @@ export class Broker {
    * `engine: 'on-demand'`, nothing happens until a command has asked for the engine.
    */
   async reconfigure(): Promise<void> {
-    if (this.engineWanted) await this.engine();
+    if (this.engineWanted) await this.loadEngine();
   }
 
   private async ensureEngine(): Promise<Engine | undefined> {
     const config = this.config.load();
     const key = JSON.stringify(config.idp ?? null);
-    if (this.current && key === this.engineKey) return this.current;
+    if (this.engine && key === this.engineKey) return this.engine;
     for (const off of this.detach.splice(0)) off();
     this.engineKey = key;
     if (!config.idp) {
-      this.current = undefined;
+      this.engine = undefined;
       this.control.statusChanged();
       return undefined;
     }
     const engine = this.buildEngine(config.idp);
-    this.current = engine;
+    this.engine = engine;
     await engine.identity.restore();
     this.control.statusChanged();
     return engine;
@@ -246,22 +249,6 @@ export class Broker {
     } = {},
   ): Promise<RunningGateway> {
     const timeouts = options.timeouts ?? {};
-    // Loaded on first start, not with this module: the CLI builds a Broker for commands that never start a gateway.
-    const [
-      { createDashboard, withDashboardSessions },
-      { createControlHttpHandler },
-      { createAggregator },
-      { startGatewayServer },
-      { createRelay },
-      { publishRuntime },
-    ] = await Promise.all([
-      import('./control/dashboard'),
-      import('./control/http-api'),
-      import('./gateway/aggregate/aggregator'),
-      import('./gateway/http-server'),
-      import('./gateway/relay'),
-      import('./gateway/runtime-file'),
-    ]);
     const localAuth = await LocalAuth.open(this.secrets, { allowedOrigins: () => this.config.load().gateway.allowedOrigins });
     // The headless dashboard: control API + UI, opened in a browser through a one-time link that sets an HttpOnly
     // session cookie. That cookie opens /api only (cookie-or-token routes), never the MCP endpoints.
@@ -280,7 +267,7 @@ export class Broker {
     const tokens = {
       authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => {
         return async (input, init) => {
-          const engine = this.current;
+          const engine = this.engine;
           if (!engine) {
             throw new LanyardError(
               ErrorCodes.CONFIG_INVALID,
@@ -300,9 +287,9 @@ export class Broker {
       separator: this.config.load().gateway.toolNameSeparator,
       log: this.log,
       version: this.options.version,
-      isSignedIn: () => this.current?.identity.state.status === 'signed_in',
+      isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
       signInHint: () =>
-        this.current
+        this.engine
           ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
           : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.',
       onActivity: (event) => this.activity.record(event),

@@ -194,7 +194,7 @@ export class CliContext {
   /**
    * Lanyard's logic in this process, for when no broker is running: the same Broker as `lanyard serve` and the tray app,
    * without its gateway. The keychain is opened on first use and the identity session and token service only when a
-   * command calls `engine()`, so `servers list` never touches the keychain; `status` and `login` build the engine,
+   * command calls `loadEngine()`, so `servers list` never touches the keychain; `status` and `login` build the engine,
    * which restores the session from the keychain without calling the IdP.
    */
   local(ide?: IdeConnectDeps): Promise<Broker> {

@@ -66,7 +66,7 @@ async function instance(
     },
   });
   if (options.signIn) {
-    await local.engine();
+    await local.loadEngine();
     await local.control.signIn();
   }
   const inst: Instance = {
@@ -88,7 +88,7 @@ function doctor(inst: Instance, extra: Partial<Parameters<typeof runDoctor>[0]> 
     config: inst.local.config,
     secrets: inst.local.secrets,
     managed: inst.local.managed,
-    engine: () => inst.local.engine(),
+    engine: () => inst.local.loadEngine(),
     ...extra,
   });
 }
@@ -322,7 +322,7 @@ describe('the local endpoint hop', () => {
       port: 0,
       localAuth,
       aggregator: { handleRequest: async (_req, res) => void res.writeHead(501).end() },
-      relay: createRelay({ getServer: () => undefined, tokens: (await inst.local.engine())!.tokens }),
+      relay: createRelay({ getServer: () => undefined, tokens: (await inst.local.loadEngine())!.tokens }),
     });
     const runtime = await publishRuntime({ home: inst.home, port: gateway.port, version: 'test', localAuth });
     try {
