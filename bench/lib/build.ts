@@ -2,12 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
+import { cliBuildOptions } from '../../scripts/cli-build-options.mjs';
 import type { SourcePatch } from './experiments';
 
 /**
  * The CLI bundle for the benchmark, in `dir`: exactly `npm run build:cli` (scripts/build-cli.mjs with --outfile) when
- * there are no patches; with patches (experiments), the same esbuild options with the patched sources substituted
- * at load time — the working tree is never written.
+ * there are no patches; with patches (experiments), the same esbuild options (scripts/cli-build-options.mjs, electron
+ * guard included) with the patched sources substituted at load time — the working tree is never written.
  */
 export async function buildCli(root: string, dir: string, patches: SourcePatch[] = []): Promise<string> {
   const outfile = path.join(dir, 'lanyard.js');
@@ -38,23 +39,7 @@ export async function buildCli(root: string, dir: string, patches: SourcePatch[]
       });
     },
   };
-  // The options of scripts/build-cli.mjs (minus its electron guard, which the unpatched build runs).
-  await build({
-    absWorkingDir: root,
-    entryPoints: { lanyard: path.join(root, 'electron/cli/lanyard.ts') },
-    outdir: dir,
-    splitting: true,
-    chunkNames: 'chunks/[name]-[hash]',
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    banner: { js: '#!/usr/bin/env node' },
-    sourcemap: 'linked',
-    legalComments: 'none',
-    logLevel: 'warning',
-    plugins: [patcher],
-  });
+  // The same options as scripts/build-cli.mjs, electron guard included, with the patcher added.
+  await build(cliBuildOptions({ root, outfile, plugins: [patcher] }));
   return outfile;
 }

@@ -1,3 +1,4 @@
+import { Emitter } from '../../shared/emitter';
 import { ErrorCodes } from '../../shared/errors';
 import { ActivityLog } from './activity/activity-log';
 import type { LanyardConfig } from './config/schema';
@@ -30,13 +31,20 @@ export interface BrokerOptions {
   home?: string;
   /** The Electron app passes electron-store here; headless uses conf. Same file, same schema. */
   configBackend?: ConfigBackend;
-  secrets?: SecretStore;
-  log?: Logger;
-  fetch?: typeof fetch;
+  /** Default: the keychain (or the opted-in file) for `home`, created on first use. */
+  secrets?: SecretStore | undefined;
+  log?: Logger | undefined;
+  fetch?: typeof fetch | undefined;
   /** The administrator's managed configuration (default: the documented system file, or LANYARD_MANAGED_CONFIG). */
-  managed?: ManagedPolicy;
+  managed?: ManagedPolicy | undefined;
   /** How `connectIde` writes IDE configs (the Electron app passes its bundled CLI launcher). */
-  ide?: Partial<IdeConnectDeps>;
+  ide?: Partial<IdeConnectDeps> | undefined;
+  /**
+   * When the identity session and token service are built and restored from the keychain. 'eager' (the running
+   * broker): in `create()`. 'on-demand' (the CLI when no broker runs): on the first `loadEngine()` call, so a command that
+   * needs neither (`lanyard servers list`) never opens the keychain or the OIDC client.
+   */
+  engine?: 'eager' | 'on-demand';
 }
 
 export type { Engine } from './engine';
@@ -79,19 +87,28 @@ export class Broker {
   readonly managed: ManagedPolicy;
   private engine: Engine | undefined;
   private engineKey = '';
+  /** Whether the engine is wanted: from the start ('eager'), or once a command asked for it ('on-demand'). */
+  private engineWanted: boolean;
+  /** Builds and rebuilds one at a time, so two callers never restore two engines for the same IdP. */
+  private engineQueue: Promise<unknown> = Promise.resolve();
   private gatewayView: GatewayView | undefined;
   private readonly detach: Array<() => void> = [];
-  private readonly engineListeners = new Set<() => void>();
+  private readonly engineStateChanged: Emitter<void>;
 
   private constructor(private readonly options: BrokerOptions) {
     const env = options.env ?? process.env;
     this.home = options.home ?? resolveLanyardHome(env);
     this.paths = lanyardPaths(this.home);
     this.log = options.log ?? createLogger();
+    this.engineWanted = (options.engine ?? 'eager') === 'eager';
+    this.engineStateChanged = new Emitter((e) => this.log.warn('session listener failed', { error: e }));
     this.managed = options.managed ?? createManagedPolicy({ env });
     // The admin's managed file overlays the user's own config (and may lock the IdP and the server list).
-    this.config = new ConfigStore(options.configBackend ?? createConfBackend(this.home), { overlay: (c) => this.managed.overlay(c) });
-    this.secrets = options.secrets ?? createSecretStore({ home: this.home, env });
+    this.config = new ConfigStore(options.configBackend ?? createConfBackend(this.home), {
+      overlay: (c) => this.managed.overlay(c),
+      log: this.log,
+    });
+    this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
     this.control = new ControlService({
@@ -117,9 +134,20 @@ export class Broker {
     return broker;
   }
 
-  /** The identity session and token service for the configured IdP, or undefined when none is configured. */
+  /**
+   * The identity session and token service for the configured IdP as built so far: undefined when none is configured,
+   * or (with `engine: 'on-demand'`) before the first `loadEngine()` call.
+   */
   getEngine(): Engine | undefined {
     return this.engine;
+  }
+
+  /** Builds (on first use, or after an IdP change) and restores the engine; undefined when no IdP is configured. */
+  loadEngine(): Promise<Engine | undefined> {
+    this.engineWanted = true;
+    const run = this.engineQueue.then(() => this.ensureEngine());
+    this.engineQueue = run.catch(() => undefined);
+    return run;
   }
 
   /** Lets the gateway (started separately) report into status; undefined when it stops. */
@@ -128,21 +156,30 @@ export class Broker {
     this.control.statusChanged();
   }
 
-  /** (Re)builds the engine when the IdP settings change; keeps it otherwise (tokens and sessions stay). */
+  /**
+   * (Re)builds the engine when the IdP settings change; keeps it otherwise (tokens and sessions stay). With
+   * `engine: 'on-demand'`, nothing happens until a command has asked for the engine.
+   */
   async reconfigure(): Promise<void> {
+    if (this.engineWanted) await this.loadEngine();
+  }
+
+  private async ensureEngine(): Promise<Engine | undefined> {
     const config = this.config.load();
     const key = JSON.stringify(config.idp ?? null);
-    if (this.engine && key === this.engineKey) return;
+    if (this.engine && key === this.engineKey) return this.engine;
     for (const off of this.detach.splice(0)) off();
     this.engineKey = key;
     if (!config.idp) {
       this.engine = undefined;
       this.control.statusChanged();
-      return;
+      return undefined;
     }
-    this.engine = this.buildEngine(config.idp);
-    await this.engine.identity.restore();
+    const engine = this.buildEngine(config.idp);
+    this.engine = engine;
+    await engine.identity.restore();
     this.control.statusChanged();
+    return engine;
   }
 
   private buildEngine(idp: NonNullable<LanyardConfig['idp']>): Engine {
@@ -158,7 +195,7 @@ export class Broker {
       identity.onChange((state) => {
         if (state.status === 'expired')
           this.activity.record({ kind: 'session', summary: 'Sign-in expired: sign in again', outcome: 'error', error: state.error });
-        for (const listener of this.engineListeners) listener();
+        this.engineStateChanged.emit();
         this.control.statusChanged();
       }),
       tokens.onEvent((event) => this.recordTokenEvent(event)),
@@ -304,7 +341,7 @@ export class Broker {
       () => aggregator.notifyServersChanged(),
       (e) => this.log.warn('config change ignored', { error: e }),
     );
-    const offSession = this.onEngineStateChange(() => aggregator.notifyServersChanged());
+    const offSession = this.engineStateChanged.on(() => aggregator.notifyServersChanged());
     this.setGateway({
       url: server.url,
       port: server.port,
@@ -337,15 +374,30 @@ export class Broker {
     };
   }
 
-  /** Calls back on every identity state change of the current (or a rebuilt) engine. */
-  private onEngineStateChange(listener: () => void): () => void {
-    this.engineListeners.add(listener);
-    return () => this.engineListeners.delete(listener);
-  }
-
   async close(): Promise<void> {
     for (const off of this.detach.splice(0)) off();
     this.config.close();
     await this.activity.flush();
   }
+}
+
+/**
+ * A secret store created on first use: the CLI builds a Broker for every command, and most never need the keychain
+ * (loading its native binding and, on Linux, reaching D-Bus costs time and can prompt).
+ */
+function lazySecretStore(create: () => SecretStore): SecretStore {
+  let store: SecretStore | undefined;
+  const get = (): SecretStore => (store ??= create());
+  return {
+    get kind() {
+      return get().kind;
+    },
+    get description() {
+      return get().description;
+    },
+    get: (key) => get().get(key),
+    set: (key, value) => get().set(key, value),
+    delete: (key) => get().delete(key),
+    deleteAll: (prefix) => get().deleteAll(prefix),
+  };
 }

@@ -24,6 +24,10 @@ export function createEngine(
     openUrl: (url: string) => Promise<void> | void;
     log: Logger;
     fetch?: typeof fetch | undefined;
+    /** The clock both services see (tests move it forward as after a sleep). Default: `Date.now`. */
+    now?: (() => number) | undefined;
+    /** Time bound of each request to the IdP (default: the identity session's). */
+    requestTimeoutSeconds?: number | undefined;
   },
 ): Engine {
   const identity = new IdentitySession({
@@ -42,6 +46,8 @@ export function createEngine(
     openUrl: deps.openUrl,
     log: deps.log,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.requestTimeoutSeconds !== undefined ? { requestTimeoutSeconds: deps.requestTimeoutSeconds } : {}),
   });
   const tokens = new TokenService({
     identity,
@@ -62,6 +68,7 @@ export function createEngine(
     },
     log: deps.log,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.now ? { now: deps.now } : {}),
   });
   return { identity, tokens };
 }

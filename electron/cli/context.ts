@@ -13,7 +13,7 @@ import { resolveStdioLauncher } from '../broker/ide/launcher';
 import type { HttpEndpoint, IdeEnvironment, StdioLauncher } from '../broker/ide/targets';
 import type { SecretStore } from '../broker/secrets/secret-store';
 import { createLogger, silentLogger, type Logger } from '../broker/util/log';
-import type { LocalBroker } from './local-broker';
+import type { Broker } from '../broker/broker';
 
 type Env = Record<string, string | undefined>;
 
@@ -91,7 +91,7 @@ export class CliContext {
   readonly version: string;
   readonly platform: NodeJS.Platform;
   readonly log: Logger;
-  private localBroker: Promise<LocalBroker> | undefined;
+  private localBroker: Promise<Broker> | undefined;
   private runtime: Promise<RuntimeLookup> | undefined;
 
   constructor(
@@ -191,17 +191,22 @@ export class CliContext {
     return { info, client, endpoint: { url: `${info.url}/mcp`, token: info.token } };
   }
 
-  /** Lanyard's logic in this process (no broker running). */
-  local(ide?: IdeConnectDeps): Promise<LocalBroker> {
+  /**
+   * Lanyard's logic in this process, for when no broker is running: the same Broker as `lanyard serve` and the tray app,
+   * without its gateway. The keychain is opened on first use and the identity session and token service only when a
+   * command calls `loadEngine()`, so `servers list` never touches the keychain; `status` and `login` build the engine,
+   * which restores the session from the keychain without calling the IdP.
+   */
+  local(ide?: IdeConnectDeps): Promise<Broker> {
     if (ide) return this.openLocal(ide);
     this.localBroker ??= this.openLocal();
     return this.localBroker;
   }
 
-  private async openLocal(ide?: IdeConnectDeps): Promise<LocalBroker> {
+  private async openLocal(ide?: IdeConnectDeps): Promise<Broker> {
     // Loaded on demand: it pulls in the config store, keychain and OIDC libraries that `--help` never needs.
-    const { openLocalBroker } = await import('./local-broker');
-    return openLocalBroker({
+    const { Broker } = await import('../broker/broker');
+    return Broker.create({
       home: this.home,
       env: this.env,
       version: this.version,
@@ -211,6 +216,7 @@ export class CliContext {
       fetch: this.deps.fetch,
       log: this.log,
       ide: { machine: this.machine, launcher: () => this.launcher(), ...ide },
+      engine: 'on-demand',
     });
   }
 

@@ -1,12 +1,16 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { IdentitySession } from '../../electron/broker/identity/identity-session';
-import { TokenService, type BrokeredServer } from '../../electron/broker/exchange/token-service';
+import type { LanyardConfigInput } from '../../electron/broker/config/schema';
+import { openConfigStore } from '../../electron/broker/config/store';
+import { createEngine as createProductionEngine } from '../../electron/broker/engine';
+import type { IdentitySession } from '../../electron/broker/identity/identity-session';
+import type { TokenService } from '../../electron/broker/exchange/token-service';
 import { UsageCounter } from '../../electron/broker/exchange/usage';
 import { keychainNamespace, lanyardPaths } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
 import type { SecretStore } from '../../electron/broker/secrets/secret-store';
+import { silentLogger } from '../../electron/broker/util/log';
 import type { Sandbox } from '../fixtures/sandbox';
 
 /** Every token-bearing value any party returned to Lanyard, recorded so tests can prove none leaked to disk or logs. */
@@ -80,9 +84,14 @@ export interface EngineHarness {
   restart(): Promise<EngineHarness>;
 }
 
+/** The servers of a test's config (the sandbox's by default). */
+export type TestServers = NonNullable<LanyardConfigInput['servers']>;
+
 /**
- * Lanyard's engine (identity session + token service) wired to a sandbox, with the real OS keychain under a fresh
- * LANYARD_HOME namespace, the browser step driven over HTTP, and every token the parties issue recorded.
+ * Lanyard's engine (identity session + token service) wired to a sandbox the way the broker builds it: the sandbox's
+ * IdP and servers written to the config file in `home`, the production `createEngine` (so its mapping of the config —
+ * client auth and key id, scopes, redirect port, token-exchange endpoint — is what runs), the real OS keychain under
+ * a fresh LANYARD_HOME namespace, the browser step driven over HTTP, and every token the parties issue recorded.
  */
 export async function createEngine(
   sandbox: Sandbox,
@@ -90,7 +99,7 @@ export async function createEngine(
     home: string;
     clock?: TestClock;
     recorder?: SecretRecorder;
-    servers?: BrokeredServer[];
+    servers?: TestServers;
     fetch?: typeof fetch;
     secrets?: SecretStore;
     requestTimeoutSeconds?: number;
@@ -100,38 +109,28 @@ export async function createEngine(
   const recorder = options.recorder ?? new SecretRecorder();
   const secrets = options.secrets ?? new KeychainSecretStore({ service: keychainNamespace(options.home) });
   for (const [k, v] of Object.entries(sandbox.lanyardSecrets())) await secrets.set(k, v);
-  const config = sandbox.lanyardConfig();
-  const servers: BrokeredServer[] = options.servers ?? config.servers;
-  const fetchFn = recorder.wrap(options.fetch ?? fetch);
+  const sandboxConfig = sandbox.lanyardConfig();
+  const config = openConfigStore(options.home);
+  config.update((draft) => ({ ...draft, idp: sandboxConfig.idp, servers: options.servers ?? sandboxConfig.servers }));
+  const idp = config.load().idp!;
   const opened: string[] = [];
   let pendingUser = 'alice';
-  const identity = new IdentitySession({
-    settings: {
-      issuer: config.idp.issuer,
-      clientId: config.idp.clientId,
-      clientAuth: config.idp.clientAuth,
-      scopes: ['openid', 'profile', 'email', 'offline_access'],
-    },
+  const usage = new UsageCounter(lanyardPaths(options.home).stateFile, clock.now);
+  await usage.load();
+  const { identity, tokens } = createProductionEngine(idp, {
+    config,
     secrets,
-    fetch: fetchFn,
+    usage,
+    log: silentLogger,
+    fetch: recorder.wrap(options.fetch ?? fetch),
     now: clock.now,
-    ...(options.requestTimeoutSeconds ? { requestTimeoutSeconds: options.requestTimeoutSeconds } : {}),
+    requestTimeoutSeconds: options.requestTimeoutSeconds,
     openUrl: async (url) => {
       opened.push(url);
       // The "browser": the IdP's login page, filled in as a person would, then the redirect back to Lanyard.
       const callback = await sandbox.idp.completeLogin(url, pendingUser);
       await fetch(callback);
     },
-  });
-  const usage = new UsageCounter(lanyardPaths(options.home).stateFile, clock.now);
-  await usage.load();
-  const tokens = new TokenService({
-    identity,
-    secrets,
-    usage,
-    getServer: (id) => servers.find((s) => s.id === id),
-    fetch: fetchFn,
-    now: clock.now,
   });
   await identity.restore();
   const harness: EngineHarness = {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openConfigStore } from '../../electron/broker/config/store';
-import { keychainNamespace } from '../../electron/broker/paths';
+import { keychainNamespace, lanyardPaths } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { tempHome } from '../helpers/engine';
@@ -120,6 +120,16 @@ describe('the built CLI, offline', () => {
     expect(JSON.parse((await lanyard(['servers', 'list', '--json'])).stdout)).toEqual([]);
   });
 
+  it('servers list never opens the keychain; status does', async () => {
+    // A secret-store choice that fails the moment the store is created: the command that needs no secret never does.
+    const noStore = { LANYARD_SECRET_STORE: 'no-such-store' };
+    expect(await lanyard(['servers', 'list', '--json'], { env: noStore })).toMatchObject({ code: 0, stdout: '[]\n' });
+    expect(await lanyard(['status', '--json'], { env: noStore })).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('LANYARD_SECRET_STORE must be'),
+    });
+  });
+
   it('status --json offline: no broker, not signed in (exit 3)', async () => {
     const r = await lanyard(['status', '--json']);
     expect(r.code).toBe(3);
@@ -190,6 +200,14 @@ describe('the built CLI against the sandbox', () => {
     expect(doctor.stdout).toMatch(/^✓ todo: token exchange\s+exchanged: a new access token/m);
     expect(doctor.stdout).toMatch(/All \d+ checks passed/);
     expect(doctor.code).toBe(0);
+    // The token doctor minted in the CLI's own process (no broker running) is in Activity, as one minted by the broker.
+    const activity = (await readFile(lanyardPaths(home).activityFile, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { kind: string; serverId?: string; outcome: string; summary: string });
+    expect(activity).toContainEqual(
+      expect.objectContaining({ kind: 'token', serverId: 'todo', outcome: 'ok', summary: expect.stringMatching(/^New token for todo/) }),
+    );
 
     expect(await lanyard(['logout'])).toMatchObject({ code: 0, stdout: expect.stringMatching(/Signed out/) });
     expect((await lanyard(['status', '--json'])).code).toBe(3);

@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Broker } from '../../electron/broker/broker';
 import type { LanyardConfigInput } from '../../electron/broker/config/schema';
 import { openConfigStore } from '../../electron/broker/config/store';
 import { runDoctor, type DoctorCheck, type DoctorReport } from '../../electron/broker/doctor/doctor';
@@ -19,8 +20,8 @@ import { createRelay } from '../../electron/broker/gateway/relay';
 import { publishRuntime, writeRuntimeFile } from '../../electron/broker/gateway/runtime-file';
 import { keychainNamespace } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
+import { silentLogger } from '../../electron/broker/util/log';
 import { ErrorCodes } from '../../shared/errors';
-import { openLocalBroker, type LocalBroker } from '../../electron/cli/local-broker';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { startIdp, type SandboxIdp } from '../fixtures/sandbox/idp';
 import { startMcpServer, type SandboxMcpServer } from '../fixtures/sandbox/mcp-servers';
@@ -33,7 +34,7 @@ const NO_MANAGED = { LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json'
 
 interface Instance {
   home: string;
-  local: LocalBroker;
+  local: Broker;
   cleanup(): Promise<void>;
 }
 
@@ -51,18 +52,21 @@ async function instance(
   openConfigStore(temp.home).update(() => ({ version: 1, gateway: { port: 0 }, ...config }));
   const secrets = new KeychainSecretStore({ service: keychainNamespace(temp.home) });
   for (const [k, v] of Object.entries(options.secrets ?? {})) await secrets.set(k, v);
-  const local = await openLocalBroker({
+  // The CLI's in-process broker (no broker running): the engine is built when doctor asks for it.
+  const local = await Broker.create({
     home: temp.home,
     env: NO_MANAGED,
     version: 'test',
     secrets,
+    engine: 'on-demand',
+    log: silentLogger,
     openUrl: async (url) => {
       const callback = await options.idp!.completeLogin(url, options.signIn ?? 'alice');
       await fetch(callback);
     },
   });
   if (options.signIn) {
-    await local.engine();
+    await local.loadEngine();
     await local.control.signIn();
   }
   const inst: Instance = {
@@ -84,7 +88,7 @@ function doctor(inst: Instance, extra: Partial<Parameters<typeof runDoctor>[0]> 
     config: inst.local.config,
     secrets: inst.local.secrets,
     managed: inst.local.managed,
-    engine: () => inst.local.engine(),
+    engine: () => inst.local.loadEngine(),
     ...extra,
   });
 }
@@ -318,7 +322,7 @@ describe('the local endpoint hop', () => {
       port: 0,
       localAuth,
       aggregator: { handleRequest: async (_req, res) => void res.writeHead(501).end() },
-      relay: createRelay({ getServer: () => undefined, tokens: (await inst.local.engine())!.tokens }),
+      relay: createRelay({ getServer: () => undefined, tokens: (await inst.local.loadEngine())!.tokens }),
     });
     const runtime = await publishRuntime({ home: inst.home, port: gateway.port, version: 'test', localAuth });
     try {

@@ -1,6 +1,6 @@
 /**
- * Reliability of the token engine under faults (issue "Reliability and security suite", item 1), against the real
- * sandbox and keychain. Every loop here is bounded in count and time.
+ * Reliability of the token engine under faults (IdP errors and stalls, an authorization server down, a clock jump),
+ * against the real sandbox and keychain. Every loop here is bounded in count and time.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';

@@ -1,10 +1,10 @@
 /**
- * Issue "Sign in once": the identity session and the ID-JAG token engine against the real sandbox (oidc-provider IdP
- * over HTTP, resource authorization servers that validate ID-JAGs, SDK-built MCP servers) and the real OS keychain
- * (gnome-keyring through Secret Service; `npm test` provides the session).
+ * Sign in once: the identity session and the ID-JAG token engine, built by the production createEngine, against the
+ * real sandbox (oidc-provider IdP over HTTP, resource authorization servers that validate ID-JAGs, SDK-built MCP
+ * servers) and the real OS keychain (gnome-keyring through Secret Service; `npm test` provides the session).
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
 import { LanyardError } from '../../electron/broker/errors';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
@@ -27,16 +27,30 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   let cleanup: () => Promise<void>;
   let engine: EngineHarness;
 
+  // One sandbox for the block (its counters only ever grow: tests compare before and after); each test gets its own
+  // Lanyard home, keychain namespace and engine, and sets up the state it needs itself.
   beforeAll(async () => {
     sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 }, extraServers: 10, toolsPerExtraServer: 3 });
+  });
+  beforeEach(async () => {
     ({ home, cleanup } = await tempHome());
     engine = await createEngine(sandbox, { home });
   });
-  afterAll(async () => {
+  afterEach(async () => {
     await engine?.secrets.deleteAll();
-    await sandbox?.stop();
     await cleanup?.();
   });
+  afterAll(async () => {
+    await sandbox?.stop();
+  });
+
+  /** Signed in as alice, with a token for `todo` minted by a first tool call. */
+  async function signedInWithTodoToken(): Promise<void> {
+    await engine.signIn('alice');
+    const client = await connect(engine, sandbox, 'todo');
+    await client.callTool({ name: 'whoami', arguments: {} });
+    await client.close();
+  }
 
   it('starts signed out and says how to sign in', async () => {
     expect(engine.identity.state.status).toBe('signed_out');
@@ -46,6 +60,7 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('first sign-in goes through the IdP login page in the browser, with PKCE, state, nonce', async () => {
+    const loginsBefore = sandbox.idp.counters.logins;
     const states: Array<{ status: string; authorizeUrl?: string | undefined }> = [];
     const off = engine.identity.onChange((s) => states.push(s));
     await engine.signIn('alice');
@@ -63,10 +78,11 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
     const state = engine.identity.state;
     expect(state.status).toBe('signed_in');
     if (state.status === 'signed_in') expect(state.user.email).toBe('alice@example.com');
-    expect(sandbox.idp.counters.logins).toBe(1);
+    expect(sandbox.idp.counters.logins).toBe(loginsBefore + 1);
   });
 
   it('gets a per-user token by cross-app access and calls a protected tool with it', async () => {
+    await engine.signIn('alice');
     const exchangesBefore = sandbox.idp.counters.exchanges;
     const client = await connect(engine, sandbox, 'todo');
     const result = await client.callTool({ name: 'whoami', arguments: {} });
@@ -80,6 +96,7 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('reuses the cached token: a second connection mints nothing', async () => {
+    await signedInWithTodoToken();
     const exchangesBefore = sandbox.idp.counters.exchanges;
     const client = await connect(engine, sandbox, 'todo');
     await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
@@ -88,6 +105,7 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('restarts without a browser and without minting again (session and tokens come from the keychain)', async () => {
+    await signedInWithTodoToken();
     const exchangesBefore = sandbox.idp.counters.exchanges;
     const refreshesBefore = sandbox.idp.counters.refreshes;
     const restarted = await engine.restart();
@@ -100,39 +118,33 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('200 concurrent first calls across 10 servers: exactly one refresh and one exchange per server', async () => {
+    await engine.signIn('alice');
     const gen = sandbox.servers.filter((s) => s.id.startsWith('gen-'));
     expect(gen).toHaveLength(10);
     // The ID token is now within the refresh margin for Lanyard (as after a long idle): every caller needs a refresh.
     engine.clock.advance(500);
-    try {
-      const refreshesBefore = sandbox.idp.counters.refreshes;
-      const exchangesBefore = sandbox.idp.counters.exchanges;
-      const grantsBefore = gen[0]!.as.counters.grants;
-      const calls = Array.from({ length: 200 }, (_, i) => engine.tokens.getToken(gen[i % 10]!.id));
-      const tokens = await Promise.all(calls);
-      expect(sandbox.idp.counters.refreshes - refreshesBefore).toBe(1);
-      expect(sandbox.idp.counters.exchanges - exchangesBefore).toBe(10);
-      expect(gen[0]!.as.counters.grants - grantsBefore).toBe(10);
-      // Every caller of one server got the same token; different servers got different ones.
-      for (let i = 0; i < 10; i++) expect(new Set(tokens.filter((_, j) => j % 10 === i).map((t) => t!.accessToken)).size).toBe(1);
-      expect(new Set(tokens.map((t) => t!.accessToken)).size).toBe(10);
-    } finally {
-      engine.clock.offsetMs = 0;
-    }
+    const refreshesBefore = sandbox.idp.counters.refreshes;
+    const exchangesBefore = sandbox.idp.counters.exchanges;
+    const grantsBefore = gen[0]!.as.counters.grants;
+    const calls = Array.from({ length: 200 }, (_, i) => engine.tokens.getToken(gen[i % 10]!.id));
+    const tokens = await Promise.all(calls);
+    expect(sandbox.idp.counters.refreshes - refreshesBefore).toBe(1);
+    expect(sandbox.idp.counters.exchanges - exchangesBefore).toBe(10);
+    expect(gen[0]!.as.counters.grants - grantsBefore).toBe(10);
+    // Every caller of one server got the same token; different servers got different ones.
+    for (let i = 0; i < 10; i++) expect(new Set(tokens.filter((_, j) => j % 10 === i).map((t) => t!.accessToken)).size).toBe(1);
+    expect(new Set(tokens.map((t) => t!.accessToken)).size).toBe(10);
   });
 
   it('silently refreshes an expiring ID token (refresh with openid gives a new ID token; rotated refresh token kept)', async () => {
+    await engine.signIn('alice');
     const before = sandbox.idp.counters.refreshes;
     await engine.identity.getIdToken();
     expect(sandbox.idp.counters.refreshes).toBe(before);
     // Ten minutes later (the ID token lives ten minutes here): within the margin, so the next caller refreshes.
     engine.clock.advance(1100);
-    try {
-      await engine.identity.getIdToken();
-      expect(sandbox.idp.counters.refreshes).toBe(before + 1);
-    } finally {
-      engine.clock.offsetMs = 0;
-    }
+    await engine.identity.getIdToken();
+    expect(sandbox.idp.counters.refreshes).toBe(before + 1);
     // The rotated refresh token reached the keychain: a restarted engine refreshes with it (the old one is dead).
     const restarted = await engine.restart();
     await expect(restarted.identity.getIdToken({ forceRefresh: true })).resolves.toBeTruthy();
@@ -141,16 +153,23 @@ describe('sign in once, tokens for every server (okta-org IdP, public client)', 
   });
 
   it('steps up on insufficient_scope with the union of scopes, then the tool call succeeds', async () => {
+    await engine.signIn('alice');
+    const insufficientBefore = sandbox.server('todo').mcp.counters.insufficientScope;
     const client = await connect(engine, sandbox, 'todo');
     const result = await client.callTool({ name: 'admin_purge', arguments: {} });
     expect(result.isError).not.toBe(true);
     const status = engine.tokens.status('todo');
     expect(status.scopes).toEqual(expect.arrayContaining(['todo:read', 'todo:write']));
-    expect(sandbox.server('todo').mcp.counters.insufficientScope).toBeGreaterThanOrEqual(1);
+    expect(sandbox.server('todo').mcp.counters.insufficientScope).toBeGreaterThanOrEqual(insufficientBefore + 1);
     await client.close();
   });
 
   it('no token or secret is in any file Lanyard wrote', async () => {
+    // Everything that writes: sign-in, a minted token, a refresh with a rotated refresh token, a restart.
+    await signedInWithTodoToken();
+    engine.clock.advance(1100);
+    await engine.identity.getIdToken();
+    await (await engine.restart()).tokens.getToken('todo');
     for (const [, v] of Object.entries(sandbox.lanyardSecrets())) engine.recorder.add(v);
     expect(engine.recorder.values.size).toBeGreaterThan(10);
     expect(await scanForSecrets(home, engine.recorder.values)).toEqual([]);

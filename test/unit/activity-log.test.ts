@@ -30,6 +30,20 @@ describe('ActivityLog', () => {
     expect(reloaded.record({ kind: 'session', summary: 'next', outcome: 'info' }).id).toBe(6);
   });
 
+  it('a listener that throws neither loses the event nor keeps the other listeners from seeing it', async () => {
+    const file = path.join(dir, 'activity.jsonl');
+    const log = new ActivityLog({ file });
+    const seen: string[] = [];
+    log.onEvent(() => {
+      throw new Error('a broken view');
+    });
+    log.onEvent((e) => seen.push(e.summary));
+    expect(() => log.record({ kind: 'session', summary: 'Signed in', outcome: 'ok' })).not.toThrow();
+    expect(seen).toEqual(['Signed in']);
+    await log.flush();
+    expect(await readFile(file, 'utf8')).toContain('Signed in');
+  });
+
   it('redacts anything token-shaped that slipped into a summary, in memory and on disk', async () => {
     const file = path.join(dir, 'activity.jsonl');
     const log = new ActivityLog({ file });

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { buildCli } from '../../bench/lib/build';
 import { buildCsp } from '../../electron/main/security';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -119,6 +120,19 @@ describe('out/cli/lanyard.js', () => {
       ).catch((e: unknown) => e);
       expect(failure).toMatchObject({ code: 1, stderr: expect.stringContaining("cannot import 'electron/main'") });
       expect(existsSync(join(dir, 'out.js'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the benchmark's patched builds fail the same way on an 'electron' import", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'lanyard-bench-guard-'));
+    try {
+      const entry = await readFile(resolve(root, 'electron/cli/lanyard.ts'), 'utf8');
+      const firstImport = /^import .*$/m.exec(entry)![0];
+      const patch = { file: 'electron/cli/lanyard.ts', find: firstImport, replace: `import 'electron/main';\n${firstImport}` };
+      await expect(buildCli(root, dir, [patch])).rejects.toThrow("cannot import 'electron/main'");
+      expect(existsSync(join(dir, 'lanyard.js'))).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

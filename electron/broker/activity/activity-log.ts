@@ -1,5 +1,6 @@
 import { appendFile, readFile, stat, rename } from 'node:fs/promises';
 import type { ActivityEvent } from '../../../shared/contract';
+import { Emitter } from '../../../shared/emitter';
 import { redactText } from '../errors';
 import { silentLogger, type Logger } from '../util/log';
 
@@ -15,12 +16,15 @@ const MAX_FILE_BYTES = 1024 * 1024;
 export class ActivityLog {
   private readonly events: ActivityEvent[] = [];
   private nextId = 1;
-  private readonly listeners = new Set<(event: ActivityEvent) => void>();
+  private readonly listeners: Emitter<ActivityEvent>;
   private writing: Promise<void> = Promise.resolve();
   private pending: string[] = [];
   private batchTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: { file?: string | undefined; capacity?: number; now?: () => number; log?: Logger } = {}) {}
+  constructor(private readonly options: { file?: string | undefined; capacity?: number; now?: () => number; log?: Logger } = {}) {
+    // A listener that throws (a UI push, a log sink) must not stop the event from being kept and persisted.
+    this.listeners = new Emitter((e) => (options.log ?? silentLogger).warn('activity listener failed', { error: e }));
+  }
 
   /** Loads the tail of the file from a previous run. */
   async load(): Promise<void> {
@@ -50,7 +54,7 @@ export class ActivityLog {
     };
     this.events.push(event);
     if (this.events.length > this.capacity) this.events.splice(0, this.events.length - this.capacity);
-    for (const listener of this.listeners) listener(event);
+    this.listeners.emit(event);
     this.persist(event);
     return event;
   }
@@ -60,8 +64,7 @@ export class ActivityLog {
   }
 
   onEvent(listener: (event: ActivityEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.on(listener);
   }
 
   /** Resolves when every event recorded so far is on disk. */

@@ -1,9 +1,11 @@
 import { chmodSync, mkdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import Conf from 'conf';
+import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import { lanyardPaths } from '../paths';
+import { silentLogger, type Logger } from '../util/log';
 import { jsonErrorPosition } from './json-position';
 import type { LanyardConfig, LanyardConfigInput } from './schema';
 import { parseLanyardConfig } from './validate';
@@ -45,12 +47,15 @@ export interface ConfigStoreOptions {
    * `update()` works on the user's own file only, so managed values are never copied into it.
    */
   overlay?: (config: LanyardConfig) => LanyardConfig;
+  /** Where a listener that throws is reported (the other listeners still run). */
+  log?: Logger;
 }
 
 export class ConfigStore {
   private readonly backend: ConfigBackend;
   private readonly overlay: ((config: LanyardConfig) => LanyardConfig) | undefined;
-  private readonly listeners = new Set<{ onChange: (config: LanyardConfig) => void; onError?: (error: LanyardError) => void }>();
+  private readonly changes: Emitter<LanyardConfig>;
+  private readonly errors: Emitter<LanyardError>;
   private stopWatching: (() => void) | undefined;
   /** The last config announced to listeners, serialized, so our own writes and no-op touches are not re-announced. */
   private lastSeen: string | undefined;
@@ -59,6 +64,10 @@ export class ConfigStore {
   constructor(backend: ConfigBackend, options: ConfigStoreOptions = {}) {
     this.backend = backend;
     this.overlay = options.overlay;
+    const log = options.log ?? silentLogger;
+    const onListenerError = (e: unknown) => log.warn('config listener failed', { error: e });
+    this.changes = new Emitter(onListenerError);
+    this.errors = new Emitter(onListenerError);
   }
 
   get path(): string {
@@ -145,9 +154,9 @@ export class ConfigStore {
    * on the last good config). Returns an unsubscribe function.
    */
   onChange(onChange: (config: LanyardConfig) => void, onError?: (error: LanyardError) => void): () => void {
-    const entry = onError ? { onChange, onError } : { onChange };
-    this.listeners.add(entry);
-    if (this.listeners.size === 1 && this.backend.watch) {
+    const offChange = this.changes.on(onChange);
+    const offError = onError ? this.errors.on(onError) : () => {};
+    if (this.changes.size === 1 && this.backend.watch) {
       try {
         this.lastSeen = JSON.stringify(this.load());
       } catch {
@@ -155,9 +164,13 @@ export class ConfigStore {
       }
       this.stopWatching = this.backend.watch(() => this.onFileChanged());
     }
+    let subscribed = true;
     return () => {
-      this.listeners.delete(entry);
-      if (this.listeners.size === 0) this.close();
+      if (!subscribed) return;
+      subscribed = false;
+      offChange();
+      offError();
+      if (this.changes.size === 0) this.close();
     };
   }
 
@@ -173,7 +186,7 @@ export class ConfigStore {
       config = this.load();
     } catch (e) {
       const error = e instanceof LanyardError ? e : this.fileError(e);
-      for (const l of this.listeners) l.onError?.(error);
+      this.errors.emit(error);
       return;
     }
     this.announce(config);
@@ -183,7 +196,7 @@ export class ConfigStore {
     const serialized = JSON.stringify(config);
     if (serialized === this.lastSeen) return;
     this.lastSeen = serialized;
-    for (const l of this.listeners) l.onChange(config);
+    this.changes.emit(config);
   }
 
   private fileError(e: unknown): LanyardError {

@@ -27,7 +27,7 @@ export async function doctorCommand(ctx: CliContext, args: { server?: string | u
     config: local.config,
     secrets: local.secrets,
     managed: local.managed,
-    engine: brokerApi ? undefined : () => local.engine(),
+    engine: brokerApi ? undefined : () => local.loadEngine(),
     broker: brokerApi,
     serverId: args.server,
     ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),

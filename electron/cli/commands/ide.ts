@@ -1,11 +1,11 @@
 import type { ControlApi, IdeName } from '../../../shared/contract';
 import { ErrorCodes } from '../../../shared/errors';
+import type { Broker } from '../../broker/broker';
 import { LanyardError } from '../../broker/errors';
 import { LocalAuth } from '../../broker/gateway/local-auth';
 import { applyImport, planImport, type ImportItem } from '../../broker/ide/import';
 import { IDE_NAMES, IDE_TARGETS, isIdeName, type HttpEndpoint } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
-import type { LocalBroker } from '../local-broker';
 import { printJson, tildify } from '../output';
 
 function ideArg(value: string | undefined): IdeName {
@@ -159,7 +159,7 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   return result.failed.length ? ExitCode.FAILURE : ExitCode.OK;
 }
 
-async function localEndpoint(local: LocalBroker): Promise<HttpEndpoint> {
+async function localEndpoint(local: Broker): Promise<HttpEndpoint> {
   const port = local.config.load().gateway.port;
   if (!port)
     throw new LanyardError(

@@ -46,7 +46,7 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
   if (!status) {
     const local = await ctx.local();
     try {
-      await local.engine();
+      await local.loadEngine();
     } catch (e) {
       // The keychain could not be read: the rest of the status is still worth showing.
       keychain = toErrorInfo(e);
@@ -166,7 +166,7 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     ctx.io.out(`Identity provider set: ${update.issuer} (client ${update.clientId}).\n`);
   }
   if (!broker) {
-    const engine = await (await ctx.local()).engine();
+    const engine = await (await ctx.local()).loadEngine();
     if (!engine) {
       throw new CliError(
         'No identity provider is configured.',
@@ -256,7 +256,7 @@ export async function logoutCommand(ctx: CliContext): Promise<number> {
     await broker.client.signOut({});
   } else {
     const local = await ctx.local();
-    await local.engine();
+    await local.loadEngine();
     await local.control.signOut();
   }
   ctx.io.out('Signed out; the session and access tokens are gone from the keychain.\n');
