@@ -14,8 +14,8 @@ interface UsageFile {
 }
 
 /**
- * Okta includes 250 ID-JAGs per user per resource app per month with SSO; shown next to the count. Beyond it the IdP
- * refuses the exchange until the month ends:
+ * Okta limits Cross App Access with SSO to 250 ID-JAGs per user per resource app per month (more needs a separate
+ * subscription); shown next to the count:
  * https://help.okta.com/oie/en-us/content/topics/apps/apps-config-xaa-connection.htm
  */
 export const OKTA_MONTHLY_ID_JAG_QUOTA = 250;
@@ -144,7 +144,7 @@ function quotaWarning(serverId: string, month: string, count: number, audience: 
     count,
     threshold: ID_JAG_WARNING_THRESHOLD,
     quota: OKTA_MONTHLY_ID_JAG_QUOTA,
-    message: `${count} of the ${OKTA_MONTHLY_ID_JAG_QUOTA} ID-JAGs Okta includes per user per resource app this month are used for "${serverId}" (${left} left until ${month} ends); beyond them the IdP refuses new tokens for this server.`,
+    message: `${count} of the ${OKTA_MONTHLY_ID_JAG_QUOTA} ID-JAGs Okta includes per user per resource app this month are used for "${serverId}" (${left} left until ${month} ends); beyond them the IdP may refuse new tokens for this server.`,
     fix: `Ask the admin of ${audience} for longer-lived access tokens (each new one costs an ID-JAG), or your Okta account team for a larger allowance.`,
   };
 }
