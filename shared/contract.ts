@@ -51,6 +51,8 @@ export const ServerStatusSchema = z.object({
   tokenExpiresAt: z.number().optional(),
   idJagsThisMonth: z.number(),
   idJagMonthlyQuota: z.number(),
+  /** Set once this month's ID-JAGs for the signed-in user at the server's resource app reach the warning threshold. */
+  idJagQuotaWarning: z.object({ message: z.string(), fix: z.string() }).optional(),
   lastError: ErrorInfoSchema.optional(),
 });
 

@@ -222,6 +222,15 @@ export class Broker {
           outcome: 'info',
         });
         break;
+      case 'quota_warning':
+        // Recorded once per user, resource app and month (the usage meter decides), before the IdP starts refusing.
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `ID-JAG quota: ${event.warning.count} of ${event.warning.quota} used this month for ${event.serverId}. ${event.warning.fix}`,
+          outcome: 'info',
+        });
+        break;
       case 'token_error':
         this.activity.record({
           kind: 'token',

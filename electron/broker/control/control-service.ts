@@ -511,6 +511,9 @@ export class ControlService implements ControlApi {
       ...(tokenStatus?.tokenExpiresAt ? { tokenExpiresAt: tokenStatus.tokenExpiresAt } : {}),
       idJagsThisMonth: tokenStatus?.idJagsThisMonth ?? 0,
       idJagMonthlyQuota: OKTA_MONTHLY_ID_JAG_QUOTA,
+      ...(tokenStatus?.idJagQuotaWarning
+        ? { idJagQuotaWarning: { message: tokenStatus.idJagQuotaWarning.message, fix: tokenStatus.idJagQuotaWarning.fix } }
+        : {}),
       ...(lastError ? { lastError } : {}),
     };
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SecretStore } from '../secrets/secret-store';
 import { silentLogger, type Logger } from '../util/log';
+import { ACCESS_TOKEN_RENEWAL, needsRenewal, type RenewalPolicy } from '../util/renewal';
 
 export interface TokenKeyParts {
   idpIssuer: string;
@@ -16,6 +17,7 @@ export interface CachedToken {
   tokenType: string;
   /** Epoch ms. */
   expiresAt: number;
+  /** Epoch ms when it arrived; with `expiresAt` it gives the lifetime the AS chose (`expires_in`), which sets the margin. */
   obtainedAt: number;
   /** Scopes the AS granted (or that were requested when it did not say). */
   scopes: string[];
@@ -38,25 +40,26 @@ export function tokenCacheKey(parts: TokenKeyParts): string {
 
 /**
  * Access tokens per key, in memory and written through to the keychain, so a restart does not mint again (Okta counts
- * every ID-JAG against a monthly quota). A token is served only while it has more than `marginMs` left; expiry is an
- * absolute time checked against the clock at every read, so a sleep or clock jump cannot serve a dead token.
+ * every ID-JAG against a monthly quota). A token is served until it is inside its renewal margin, which fits its lifetime
+ * (../util/renewal.ts: a short-lived token is not renewed on every call); expiry is an absolute time checked against
+ * the clock at every read, so a sleep or clock jump cannot serve a dead token.
  */
 export class TokenCache {
   private readonly memory = new Map<string, CachedToken>();
   private readonly loaded = new Set<string>();
   private readonly secrets: SecretStore;
   private readonly now: () => number;
-  private readonly marginMs: number;
+  private readonly renewal: RenewalPolicy;
   private readonly log: Logger;
 
-  constructor(options: { secrets: SecretStore; now?: () => number; marginMs?: number; log?: Logger }) {
+  constructor(options: { secrets: SecretStore; now?: () => number; renewal?: RenewalPolicy; log?: Logger }) {
     this.secrets = options.secrets;
     this.now = options.now ?? Date.now;
-    this.marginMs = options.marginMs ?? 60_000;
+    this.renewal = options.renewal ?? ACCESS_TOKEN_RENEWAL;
     this.log = (options.log ?? silentLogger).child('token-cache');
   }
 
-  /** A token with more than the margin left, or undefined. */
+  /** A token that is not yet due for renewal, or undefined. */
   async get(key: string): Promise<CachedToken | undefined> {
     let token = this.memory.get(key);
     if (!token && !this.loaded.has(key)) {
@@ -74,7 +77,7 @@ export class TokenCache {
         }
       }
     }
-    if (token && token.expiresAt - this.now() > this.marginMs) return token;
+    if (token && !needsRenewal({ issuedAt: lifeStart(token), expiresAt: token.expiresAt }, this.now(), this.renewal)) return token;
     return undefined;
   }
 
@@ -107,4 +110,9 @@ export class TokenCache {
     this.loaded.clear();
     await this.secrets.deleteAll(PREFIX);
   }
+}
+
+/** When the token's life began; a record without a usable `obtainedAt` counts as a long-lived token (the largest margin). */
+function lifeStart(token: CachedToken): number {
+  return typeof token.obtainedAt === 'number' && token.obtainedAt < token.expiresAt ? token.obtainedAt : -Infinity;
 }

@@ -7,12 +7,13 @@ import type { IdentitySession } from '../identity/identity-session';
 import type { SecretStore } from '../secrets/secret-store';
 import { withTimeout, type FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
+import type { RenewalPolicy } from '../util/renewal';
 import { SingleFlight } from '../util/single-flight';
 import { discoverServerAuth, splitScopes, type ServerAuthInfo } from './discovery';
 import { loadAsCredentials, type AsClientAuthMethod } from './as-client-auth';
 import { redeemIdJag } from './redeem';
 import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
-import type { UsageCounter } from './usage';
+import type { QuotaWarning, ResourceAppUse, UsageCounter } from './usage';
 
 /** What the token service needs to know about a configured server (a subset of the config's server entry). */
 export interface BrokeredServer {
@@ -34,7 +35,9 @@ export interface BearerToken {
 export type TokenEvent =
   | { type: 'token_minted'; serverId: string; scopes: string[]; expiresAt: number; durationMs: number }
   | { type: 'token_step_up'; serverId: string; scopes: string[] }
-  | { type: 'token_error'; serverId: string; error: ErrorInfo };
+  | { type: 'token_error'; serverId: string; error: ErrorInfo }
+  /** The user's ID-JAGs at this server's resource app reached the warning threshold this month (once per month). */
+  | { type: 'quota_warning'; serverId: string; warning: QuotaWarning };
 
 export interface ServerTokenStatus {
   serverId: string;
@@ -44,6 +47,8 @@ export interface ServerTokenStatus {
   scopes: string[];
   tokenExpiresAt: number | undefined;
   idJagsThisMonth: number;
+  /** Set once the signed-in user's ID-JAGs at this server's resource app reached the warning threshold this month. */
+  idJagQuotaWarning?: QuotaWarning | undefined;
   lastError: ErrorInfo | undefined;
 }
 
@@ -61,7 +66,8 @@ const MAX_STEP_UPS = 2;
  * "A bearer token for server S": the only thing the gateway asks for. It owns discovery, the token cache and the two
  * legs of cross-app access (leg 1 through the identity session), and it is the single place that decides when to mint:
  *   - one exchange at a time per cache key, however many IDE sessions wait;
- *   - a cached token is reused until it is within the renewal margin, and from the keychain after a restart;
+ *   - a cached token is reused until it is within its renewal margin (a share of its lifetime, ../util/renewal.ts),
+ *     and from the keychain after a restart;
  *   - on 401 the token is dropped and minted again once; on 403 insufficient_scope the scope set becomes the union and
  *     a new token is minted, a bounded number of times, with a clear error when the IdP grants less than needed;
  *   - when the IdP or AS is down, a token that is still valid keeps being served until it really expires.
@@ -90,7 +96,8 @@ export class TokenService {
     now?: () => number;
     log?: Logger;
     requestTimeoutMs?: number;
-    renewalMarginMs?: number;
+    /** When a cached token is renewed; defaults to a margin that fits each token's lifetime (../util/renewal.ts). */
+    renewal?: RenewalPolicy;
     metadataTtlMs?: number;
   }) {
     this.identity = options.identity;
@@ -102,7 +109,12 @@ export class TokenService {
     this.log = (options.log ?? silentLogger).child('tokens');
     this.events = new Emitter((e) => this.log.error('token event listener failed', { error: e }));
     this.metadataTtlMs = options.metadataTtlMs ?? 60 * 60_000;
-    this.cache = new TokenCache({ secrets: options.secrets, now: this.now, marginMs: options.renewalMarginMs ?? 60_000, log: this.log });
+    this.cache = new TokenCache({
+      secrets: options.secrets,
+      now: this.now,
+      ...(options.renewal ? { renewal: options.renewal } : {}),
+      log: this.log,
+    });
     // Tokens belong to a user: when the user signs out or changes, none of them may be served again.
     this.identity.onSubjectEnded(() => {
       void this.clear();
@@ -293,6 +305,7 @@ export class TokenService {
   status(serverId: string): ServerTokenStatus {
     const state = this.states.get(serverId);
     const token = state?.lastToken && state.lastToken.expiresAt > this.now() ? state.lastToken : undefined;
+    const app = state?.info?.authRequired ? this.resourceApp(state.info.asIssuer) : undefined;
     return {
       serverId,
       authRequired: state?.info?.authRequired,
@@ -301,6 +314,7 @@ export class TokenService {
       scopes: token?.scopes ?? state?.scopes ?? [],
       tokenExpiresAt: token?.expiresAt,
       idJagsThisMonth: this.usage.count(serverId),
+      idJagQuotaWarning: app ? this.usage.warning(serverId, app) : undefined,
       lastError: state?.lastError,
     };
   }
@@ -320,7 +334,12 @@ export class TokenService {
         scope: scopes.length ? scopes.join(' ') : undefined,
         serverId: server.id,
       });
-      await this.usage.increment(server.id);
+      const app = this.resourceApp(info.asIssuer);
+      const warning = await this.usage.increment(server.id, app);
+      if (warning) {
+        this.log.warn('ID-JAG quota warning', { serverId: server.id, count: warning.count, quota: warning.quota });
+        this.emit({ type: 'quota_warning', serverId: server.id, warning });
+      }
       // Validity is judged on the wall clock, like the parties do; the injectable `now` only drives renewal timing.
       const grantScopes = checkIdJag(grant.idJag, info, credentials.clientId, server.id, Date.now());
       try {
@@ -368,6 +387,13 @@ export class TokenService {
     state.lastToken = token;
     state.lastError = undefined;
     return { accessToken: token.accessToken, tokenType: token.tokenType, expiresAt: token.expiresAt, scopes: token.scopes };
+  }
+
+  /** Who the IdP meters an ID-JAG against: the signed-in user at the resource app (the AS the grant is for). */
+  private resourceApp(audience: string): ResourceAppUse | undefined {
+    const s = this.identity.state;
+    if (s.status !== 'signed_in' && s.status !== 'expired') return undefined;
+    return { idpIssuer: this.identity.issuer, subject: s.user.sub, audience };
   }
 
   private currentUser() {

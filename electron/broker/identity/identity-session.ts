@@ -5,6 +5,7 @@ import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import type { SecretStore } from '../secrets/secret-store';
 import { silentLogger, type Logger } from '../util/log';
+import { ID_TOKEN_RENEWAL, needsRenewal, type RenewalPolicy } from '../util/renewal';
 import { SingleFlight } from '../util/single-flight';
 import { exchangeIdTokenForIdJag, type IdJagRequest, type IdJagResult } from './id-jag';
 import { browserOpenError, idpUnreachable, notSignedInError, sessionExpiredError, signInError } from './identity-errors';
@@ -40,8 +41,8 @@ export interface IdentitySessionOptions {
   /** Milliseconds since the epoch; injectable so tests can jump the clock as after a sleep. */
   now?: () => number;
   log?: Logger;
-  /** Refresh the ID token when it has less than this left (skew + request time). */
-  refreshMarginSeconds?: number;
+  /** When the ID token is refreshed; defaults to a margin that fits its lifetime (../util/renewal.ts). */
+  renewal?: RenewalPolicy;
   requestTimeoutSeconds?: number;
 }
 
@@ -54,6 +55,11 @@ interface StoredSession {
   name?: string | undefined;
   idToken: string;
   idTokenExpiresAt: number;
+  /**
+   * When the ID token arrived (local clock); with `idTokenExpiresAt` it gives the lifetime the IdP chose, which sets the
+   * refresh margin. Absent in records written before it existed: then the lifetime is read from the token's claims.
+   */
+  idTokenIssuedAt?: number | undefined;
   refreshToken?: string | undefined;
   /** Set once the IdP declared the grant dead; the user info stays so the UI can say who must sign in again. */
   dead?: true | undefined;
@@ -80,7 +86,7 @@ export class IdentitySession {
   private readonly openUrl: IdentitySessionOptions['openUrl'];
   private readonly now: () => number;
   private readonly log: Logger;
-  private readonly marginMs: number;
+  private readonly renewal: RenewalPolicy;
 
   private session: StoredSession | undefined;
   private currentState: SessionState = { status: 'signed_out' };
@@ -97,7 +103,7 @@ export class IdentitySession {
     this.openUrl = options.openUrl;
     this.now = options.now ?? Date.now;
     this.log = (options.log ?? silentLogger).child('identity');
-    this.marginMs = (options.refreshMarginSeconds ?? 120) * 1000;
+    this.renewal = options.renewal ?? ID_TOKEN_RENEWAL;
     this.client = new IdpClient(
       options.settings,
       options.secrets,
@@ -303,10 +309,12 @@ export class IdentitySession {
   }
 
   /**
-   * Whether the ID token still has more than the refresh margin left. The one place that decides when to refresh.
+   * Whether the ID token is not yet due for a refresh. The one place that decides when to refresh: the margin fits the
+   * token's lifetime (../util/renewal.ts), so an IdP that issues ID tokens shorter than a fixed margin does not get a
+   * refresh, and the server an ID-JAG, on every call.
    */
   private isFresh(session: StoredSession): boolean {
-    return session.idTokenExpiresAt - this.now() > this.marginMs;
+    return !needsRenewal({ issuedAt: idTokenIssuedAt(session), expiresAt: session.idTokenExpiresAt }, this.now(), this.renewal);
   }
 
   private requireLiveSession(): StoredSession {
@@ -389,6 +397,7 @@ export class IdentitySession {
     refreshToken: string | undefined,
     previous: StoredSession | undefined,
   ): Promise<SignedInUser> {
+    const receivedAt = this.now();
     const next: StoredSession = {
       v: 1,
       issuer: this.settings.issuer,
@@ -397,7 +406,8 @@ export class IdentitySession {
       email: typeof claims.email === 'string' ? claims.email : previous?.email,
       name: typeof claims.name === 'string' ? claims.name : previous?.name,
       idToken,
-      idTokenExpiresAt: localExpiry(claims, this.now()),
+      idTokenExpiresAt: localExpiry(claims, receivedAt),
+      idTokenIssuedAt: receivedAt,
       refreshToken,
     };
     await this.persist(next);
@@ -441,6 +451,21 @@ function localExpiry(claims: { exp?: number | undefined; iat?: number | undefine
   if (typeof claims.exp !== 'number') return receivedAt;
   if (typeof claims.iat !== 'number' || claims.iat > claims.exp) return claims.exp * 1000;
   return receivedAt + (claims.exp - claims.iat) * 1000;
+}
+
+/**
+ * When the stored ID token's life began on this machine's clock. Records written before `idTokenIssuedAt` existed
+ * carry the token itself, whose `exp - iat` gives the lifetime; failing that it counts as long-lived (the largest margin).
+ */
+function idTokenIssuedAt(session: StoredSession): number {
+  if (typeof session.idTokenIssuedAt === 'number' && session.idTokenIssuedAt < session.idTokenExpiresAt) return session.idTokenIssuedAt;
+  try {
+    const { exp, iat } = decodeJwt(session.idToken);
+    if (typeof exp === 'number' && typeof iat === 'number' && iat < exp) return session.idTokenExpiresAt - (exp - iat) * 1000;
+  } catch {
+    // Not a readable JWT: fall through.
+  }
+  return -Infinity;
 }
 
 const userOf = (s: StoredSession): SignedInUser => ({ issuer: s.issuer, sub: s.sub, email: s.email, name: s.name });
