@@ -17,7 +17,7 @@ import { McpServer, type JSONRPCMessage, type Transport } from '@modelcontextpro
 import { z } from 'zod';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregator, type Aggregator, type AggregatorActivity } from '../../electron/broker/gateway/aggregate/aggregator';
-import type { IdeSessionEvent } from '../../electron/broker/gateway/aggregate/ide-sessions';
+import type { IdeSessionEvent } from '../../electron/broker/gateway/aggregate/core';
 import type { UpstreamTokenSource } from '../../electron/broker/gateway/upstream/pool';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 2, hostile upstreams: MCP servers and authorization servers that lie in their metadata, point at
+ * Hostile upstreams: MCP servers and authorization servers that lie in their metadata, point at
  * foreign or insecure parties, redirect elsewhere, publish enormous catalogs or speak broken JSON-RPC. The whole broker
  * runs (`startHeadless`, real keychain, alice signed in at the sandbox IdP) with IDEs on `/mcp` and `/mcp/<id>`. Each
  * case must be refused with a clear error naming what is wrong, the broker must keep serving the honest servers, and

@@ -1,10 +1,11 @@
 /**
- * The transparent relay (`/mcp/<id>`, issue 4 item 5) against a scripted upstream: what is forwarded and what never is,
+ * The transparent relay (`/mcp/<id>`) against a scripted upstream: what is forwarded and what never is,
  * streaming both ways, disconnects, body replay on the token service's 401 retry, and error mapping.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { postChunked } from '../helpers/chunked-post';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LanyardError } from '../../electron/broker/errors';
 import { startGatewayServer, type GatewayServer } from '../../electron/broker/gateway/http-server';
@@ -409,22 +410,16 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
         await body();
         res.writeHead(200).end();
       };
-      const stream = new ReadableStream<Uint8Array>({
-        async start(c) {
-          for (let i = 0; i < 4; i++) {
-            c.enqueue(new Uint8Array(MAX / 2));
-            await new Promise((res) => setTimeout(res, 10));
-          }
-          c.close();
-        },
+      // Chunked (no Content-Length): the limit is crossed while the body is already on its way upstream; the IDE
+      // gets the 413 itself (not a reset), and the upstream request is cut.
+      const before = seen.length;
+      const s = await postChunked(`${gateway().url}/mcp/todo`, authed(), [new Uint8Array(MAX / 2), new Uint8Array(MAX / 2 + 1)], {
+        gapMs: 20,
+        end: false,
       });
-      const s = await fetch(`${gateway().url}/mcp/todo`, {
-        method: 'POST',
-        headers: authed(),
-        body: stream,
-        duplex: 'half',
-      } as RequestInit).catch((e: unknown) => e);
-      if (s instanceof Response) expect(s.status).toBe(413);
+      expect(s.status).toBe(413);
+      expect(JSON.parse(s.body)).toMatchObject({ error: { code: -32600, message: expect.stringMatching(/too large/) } });
+      expect(seen.slice(before).every((r) => r.body.length <= MAX)).toBe(true);
       expect((await fetch(`${gateway().url}/healthz`)).status).toBe(200);
     });
   });

@@ -6,7 +6,7 @@ import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
 import type { FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, sendJsonRpcError } from './http-server';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, refuseTooLarge, sendJsonRpcError } from './http-util';
 
 /**
  * `/mcp/<server-id>`: a transparent per-server proxy. It renames nothing and interprets nothing: method, body and the
@@ -391,12 +391,6 @@ function drained(res: ServerResponse): Promise<void> {
     res.on('drain', done);
     res.on('close', done);
   });
-}
-
-function refuseTooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
-  sendJsonRpcError(res, 413, -32600, `Request body too large (limit ${limit} bytes).`, undefined, { Connection: 'close' });
-  // Stop reading a body we refused; the connection is closed once the answer is out.
-  res.on('finish', () => req.destroy());
 }
 
 /** Turns a failure before the upstream answered into the HTTP/JSON-RPC error the IDE sees. */

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CallToolResult, ListToolsResult, Prompt, Tool } from '@modelcontextprotocol/server';
-import type { ActivityEvent } from '../../../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
@@ -20,7 +19,8 @@ import {
   statusTool,
   type ServerStatusLine,
 } from './builtin-tools';
-import { IdeSessions, type IdeSessionEvent, type IdeSessionInfo } from './ide-sessions';
+import type { AggregatorActivity, AggregatorCore, IdeSessionEvent, IdeSessionInfo } from './core';
+import { IdeSessions } from './ide-sessions';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
 
 /** A configured server as the aggregator sees it (a subset of the config entry). */
@@ -31,8 +31,7 @@ export interface AggregatorServer {
   enabled: boolean;
 }
 
-/** What the aggregator records for the activity view: names, codes and durations only. */
-export type AggregatorActivity = Omit<ActivityEvent, 'id' | 'at'>;
+export type { AggregatorActivity, IdeSessionEvent, IdeSessionInfo } from './core';
 
 export interface AggregatorOptions {
   tokens: UpstreamTokenSource;
@@ -115,28 +114,6 @@ const BROADCAST_DEBOUNCE_MS = 100;
  */
 export function createAggregator(options: AggregatorOptions): Aggregator {
   return new AggregatorImpl(options);
-}
-
-/** The part of the aggregator the IDE sessions call into. */
-export interface AggregatorCore {
-  readonly pool: UpstreamPool;
-  readonly log: Logger;
-  readonly now: () => number;
-  readonly version: string;
-  readonly separator: string;
-  signedIn(): boolean;
-  listToolsForIde(): Promise<ListToolsResult>;
-  listPrompts(): Promise<Prompt[]>;
-  listResources(): Promise<ResourceIndex>;
-  /** The server and original name of an exposed tool or prompt name (waiting for lists when it is not known yet). */
-  resolveName(kind: 'tools' | 'prompts', exposed: string): Promise<NameOrigin | undefined>;
-  /** The server a resource URI (or template) belongs to. */
-  serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
-  builtinTool(name: string): CallToolResult | undefined;
-  versions(): Readonly<Record<CatalogKind, number>>;
-  activity(event: AggregatorActivity): void;
-  ideSession(event: IdeSessionEvent): void;
-  warmInBackground(): void;
 }
 
 class AggregatorImpl implements Aggregator, AggregatorCore {
