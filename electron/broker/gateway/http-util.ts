@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ErrorCode } from '../../../shared/errors';
+import type { ErrorCode, ErrorInfo } from '../../../shared/errors';
 
 /**
  * The HTTP helpers every local endpoint shares (the MCP front door, the relay, `/mcp`'s IDE sessions and the control
@@ -126,4 +126,14 @@ export function refuseTooLarge(req: IncomingMessage, res: ServerResponse, limit:
 
 function compact(data: JsonRpcErrorData): JsonRpcErrorData {
   return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as unknown as JsonRpcErrorData;
+}
+
+/** A Lanyard error as a JSON-RPC error object: the message with its fix (what IDEs display), and the data above. */
+export function jsonRpcErrorFor(info: ErrorInfo, code = -32603): { code: number; message: string; data: JsonRpcErrorData } {
+  return { code, message: `${info.message} Fix: ${info.fix}`, data: compact({ code: info.code, fix: info.fix, serverId: info.serverId }) };
+}
+
+/** A Lanyard error as the text of a tool result with isError (a failed tools/call, as IDEs show it). */
+export function toolErrorText(info: ErrorInfo): string {
+  return `${info.message}\nFix: ${info.fix}\n(Lanyard error code: ${info.code})`;
 }

@@ -229,6 +229,10 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   // ---- AggregatorCore (the IDE sessions) ----
 
+  signInHint(): string {
+    return this.options.signInHint();
+  }
+
   signedIn(): boolean {
     return this.lastSignedIn;
   }

@@ -35,6 +35,8 @@ export interface AggregatorCore {
   readonly version: string;
   readonly separator: string;
   signedIn(): boolean;
+  /** One sentence saying how to sign in (the fix of a not-signed-in error). */
+  signInHint(): string;
   listToolsForIde(): Promise<ListToolsResult>;
   listPrompts(): Promise<Prompt[]>;
   listResources(): Promise<ResourceIndex>;

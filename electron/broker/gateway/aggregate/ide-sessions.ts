@@ -11,7 +11,8 @@ import {
   type LoggingLevel,
   type ServerContext,
 } from '@modelcontextprotocol/server';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
+import { ErrorCodes } from '../../../../shared/errors';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
 import type { CatalogKind } from '../upstream/catalog';
 import type { BoundPeer, DownstreamPeer } from '../upstream/pool';
@@ -346,8 +347,15 @@ export class IdeSessions {
     method: M,
     params: Record<string, unknown>,
   ) {
-    if (!this.core.signedIn())
-      throw new ProtocolError(ProtocolErrorCode.InternalError, 'Not signed in to Lanyard.', { lanyardCode: 'not_signed_in' });
+    if (!this.core.signedIn()) {
+      const error = jsonRpcErrorFor({
+        code: ErrorCodes.NOT_SIGNED_IN,
+        message: 'You are not signed in to Lanyard.',
+        fix: this.core.signInHint(),
+        serverId,
+      });
+      throw new ProtocolError(error.code, error.message, error.data);
+    }
     try {
       return await this.bound(session).request(serverId, method, params, { signal: ctx.mcpReq.signal, target: this.callTarget(ctx) });
     } catch (e) {
