@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CallToolResult, ListToolsResult, Prompt, Tool } from '@modelcontextprotocol/server';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
+import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import { silentLogger, type Logger } from '../../util/log';
@@ -125,7 +126,9 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private readonly toolNamer: ToolNamer;
   private readonly promptNamer: ToolNamer;
   private readonly sessions: IdeSessions;
-  private readonly healthListeners = new Set<(serverId: string, health: UpstreamHealth) => void>();
+  private readonly healthEvents = new Emitter<{ serverId: string; health: UpstreamHealth }>((e) =>
+    this.log.error('health listener failed', { error: e }),
+  );
   private readonly lastHealth = new Map<string, UpstreamHealth['state']>();
   private servers: AggregatorServer[] = [];
   private serversKey = '';
@@ -223,8 +226,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   }
 
   onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void {
-    this.healthListeners.add(listener);
-    return () => this.healthListeners.delete(listener);
+    return this.healthEvents.on(({ serverId, health }) => listener(serverId, health));
   }
 
   // ---- AggregatorCore (the IDE sessions) ----
@@ -333,13 +335,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     } else if (isOk && (before === 'error' || before === 'degraded')) {
       this.activity({ kind: 'server', serverId, summary: `Server ${serverId} is working again`, outcome: 'ok' });
     }
-    for (const listener of this.healthListeners) {
-      try {
-        listener(serverId, health);
-      } catch (e) {
-        this.log.error('health listener failed', { error: e });
-      }
-    }
+    this.healthEvents.emit({ serverId, health });
   }
 
   /** Waits (at most the list budget) for servers that have no catalog yet; they load in parallel. */

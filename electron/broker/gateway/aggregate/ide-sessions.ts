@@ -15,7 +15,7 @@ import { ErrorCodes } from '../../../../shared/errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
 import type { CatalogKind } from '../upstream/catalog';
-import type { BoundPeer, DownstreamPeer } from '../upstream/pool';
+import type { BoundPeer, DownstreamPeer } from '../upstream/bound-peer';
 import type { AggregatorCore, IdeSessionInfo } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
 
