@@ -26,9 +26,8 @@ export class BodyNotJsonError extends Error {
  * arrive, so a chunked body cannot get past the limit) and parses it as JSON. An empty body is `undefined` with
  * `allowEmpty`, else not JSON. Rejects with BodyTooLargeError or BodyNotJsonError.
  *
- * Past the limit it only pauses the request: the caller answers 413 (refuseTooLarge) and the connection closes after
- * the answer is out. (Leaving a `for await` loop early would destroy the request, and with it the socket, before the
- * 413 could be written: the client would see a reset instead of the answer.)
+ * Past the limit it stops reading (pauses the request) and rejects; the caller answers 413 with refuseTooLarge, which
+ * closes the connection once the answer is out.
  */
 export function readJsonBody(
   req: IncomingMessage,
