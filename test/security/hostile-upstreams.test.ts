@@ -66,13 +66,15 @@ async function callAgg(name: string): Promise<{ ok: boolean; text: string }> {
 }
 
 /** What an IDE on `/mcp/<id>` meets: the error of its initialize, or of its first tools/list. */
+/** What an IDE on `/mcp/<id>` is told: the error's message, then its stable code (JSON-RPC error data). */
 async function relayError(id: string): Promise<string> {
   try {
     const client = await lanyard.ide(id);
     await client.listTools();
     return 'no error';
   } catch (e) {
-    return e instanceof Error ? e.message : String(e);
+    const data = (e as { data?: { code?: unknown } }).data;
+    return `${e instanceof Error ? e.message : String(e)}${typeof data?.code === 'string' ? ` (${data.code})` : ''}`;
   }
 }
 
