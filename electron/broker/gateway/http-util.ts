@@ -127,9 +127,16 @@ function compact(data: JsonRpcErrorData): JsonRpcErrorData {
   return Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined)) as unknown as JsonRpcErrorData;
 }
 
-/** A Lanyard error as a JSON-RPC error object: the message with its fix (what IDEs display), and the data above. */
+/**
+ * A Lanyard error as a JSON-RPC error object: the message with its fix and stable code (IDEs display the message
+ * only), and the data above for clients that act on the code.
+ */
 export function jsonRpcErrorFor(info: ErrorInfo, code = -32603): { code: number; message: string; data: JsonRpcErrorData } {
-  return { code, message: `${info.message} Fix: ${info.fix}`, data: compact({ code: info.code, fix: info.fix, serverId: info.serverId }) };
+  return {
+    code,
+    message: `${info.message} Fix: ${info.fix} (Lanyard error code: ${info.code})`,
+    data: compact({ code: info.code, fix: info.fix, serverId: info.serverId }),
+  };
 }
 
 /** A Lanyard error as the text of a tool result with isError (a failed tools/call, as IDEs show it). */
