@@ -456,7 +456,8 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
           id: 'a',
           error: {
             code: -32603,
-            message: 'You are not signed in to your identity provider. Fix: Click "Sign in" in the Lanyard tray. (Lanyard error code: not_signed_in)',
+            message:
+              'You are not signed in to your identity provider. Fix: Click "Sign in" in the Lanyard tray. (Lanyard error code: not_signed_in)',
             data: { code: ErrorCodes.NOT_SIGNED_IN, fix: 'Click "Sign in" in the Lanyard tray.', serverId: 'todo' },
           },
         },
