@@ -1,5 +1,5 @@
 /**
- * Issue 4 items 2-4: the aggregated `/mcp` endpoint and its upstream sessions, against the real sandbox (IdP, resource
+ * The aggregated `/mcp` endpoint and its upstream sessions, against the real sandbox (IdP, resource
  * authorization servers, SDK-built MCP servers over HTTP) and the real keychain. The IDE is an SDK v2 Client over
  * Streamable HTTP; the aggregator is mounted on a plain node:http server (the real front door, with its local-token
  * and Host/Origin checks, is tested with it in gateway-front tests).
