@@ -465,6 +465,18 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       expect(seen).toHaveLength(0);
     });
 
+    it('a token error while an oversized body is still arriving is still a 413', async () => {
+      tokenBehaviour = () => async () => {
+        throw new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in.', 'Sign in.');
+      };
+      const s = await postChunked(`${gateway().url}/mcp/todo`, authed(), [new Uint8Array(MAX / 2), new Uint8Array(MAX / 2 + 1)], {
+        gapMs: 20,
+        end: false,
+      });
+      expect(s.status).toBe(413);
+      expect(seen).toHaveLength(0);
+    });
+
     it('unknown and disabled servers are 404 JSON-RPC errors naming the id', async () => {
       for (const id of ['nope', 'off']) {
         const r = await fetch(`${gateway().url}/mcp/${id}`, { method: 'POST', headers: authed(), body: '{}' });

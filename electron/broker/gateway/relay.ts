@@ -270,6 +270,10 @@ async function sendFailure(
     // credential is fine, so this is no HTTP 401 for it. SDK clients drop the body of a 401 (with an auth provider
     // they report a bare "Unauthorized"; without one, the raw JSON): each request gets its answer instead.
     const answer = body ? answerRequests(await body.whenComplete(), info) : undefined;
+    if (body?.error instanceof BodyTooLargeError) {
+      refuseTooLarge(req, res, body.error.limit);
+      return;
+    }
     if (answer) {
       sendJson(res, 200, answer);
       return;
