@@ -1,5 +1,5 @@
 /**
- * Issue 4 items 2-4: the aggregated `/mcp` endpoint and its upstream sessions, against the real sandbox (IdP, resource
+ * The aggregated `/mcp` endpoint and its upstream sessions, against the real sandbox (IdP, resource
  * authorization servers, SDK-built MCP servers over HTTP) and the real keychain. The IDE is an SDK v2 Client over
  * Streamable HTTP; the aggregator is mounted on a plain node:http server (the real front door, with its local-token
  * and Host/Origin checks, is tested with it in gateway-front tests).
@@ -17,7 +17,7 @@ import { McpServer, type JSONRPCMessage, type Transport } from '@modelcontextpro
 import { z } from 'zod';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregator, type Aggregator, type AggregatorActivity } from '../../electron/broker/gateway/aggregate/aggregator';
-import type { IdeSessionEvent } from '../../electron/broker/gateway/aggregate/ide-sessions';
+import type { IdeSessionEvent } from '../../electron/broker/gateway/aggregate/core';
 import type { UpstreamTokenSource } from '../../electron/broker/gateway/upstream/pool';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';

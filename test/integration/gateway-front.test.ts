@@ -1,5 +1,5 @@
 /**
- * Issue 4, the front door and the relay end to end: an SDK client as the IDE → Lanyard's gateway on 127.0.0.1 (local
+ * The front door and the relay end to end: an SDK client as the IDE → Lanyard's gateway on 127.0.0.1 (local
  * token, Host, Origin) → relay `/mcp/<id>` → the token service (alice signed in at the sandbox IdP, ID-JAG, jwt-bearer
  * at the server's resource AS) → the sandbox's protected MCP servers. Real HTTP everywhere and the real OS keychain
  * (`npm test`, or `bash scripts/keyring-session.sh npx vitest run test/integration/gateway-front.test.ts`).
@@ -144,7 +144,7 @@ describe('the local endpoint refuses strangers', () => {
 });
 
 describe('the relay before sign-in', () => {
-  it('answers with what to do, as a JSON-RPC error (401), not with the server challenge', async () => {
+  it('answers the request with what to do (message and fix), not with an HTTP 401 or the server challenge', async () => {
     const r = await fetch(`${gateway.mcpUrl}/todo`, {
       method: 'POST',
       headers: {
@@ -159,11 +159,34 @@ describe('the relay before sign-in', () => {
         params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } },
       }),
     });
-    expect(r.status).toBe(401);
+    expect(r.status).toBe(200);
     expect(r.headers.get('www-authenticate')).toBeNull();
     const body = await rpc(r);
-    expect(body.error.data.code).toBe(ErrorCodes.NOT_SIGNED_IN);
+    expect(body.id).toBe(1);
+    expect(body.error.data).toMatchObject({ code: ErrorCodes.NOT_SIGNED_IN, serverId: 'todo', fix: expect.any(String) });
     expect(body.error.message).toMatch(/not signed in.*Fix:.*[Ss]ign in/);
+  });
+
+  // What an IDE shows: SDK clients drop the body of an HTTP 401 (with an auth provider, as IDEs configure for HTTP
+  // servers, they report a bare "Unauthorized"), so the answer has to be a JSON-RPC message they read.
+  it.each([
+    ['with an auth provider (as IDEs have)', true],
+    ['with a static header', false],
+  ])('an SDK client %s sees the message and the fix', async (_name, withProvider) => {
+    const client = new Client({ name: 'test-ide', version: '1.0.0' }, { capabilities: {} });
+    const transport = new StreamableHTTPClientTransport(
+      new URL(`${gateway.mcpUrl}/todo`),
+      withProvider
+        ? { authProvider: { token: async () => localAuth.token } }
+        : { requestInit: { headers: { Authorization: `Bearer ${localAuth.token}` } } },
+    );
+    const error = await client.connect(transport).then(
+      () => new Error('connected'),
+      (e: unknown) => e as Error,
+    );
+    await client.close().catch(() => undefined);
+    expect(error.message).toMatch(/not signed in/i);
+    expect(error.message).toMatch(/Fix: .*[Ss]ign in/);
   });
 });
 
@@ -283,6 +306,31 @@ describe('the relay, signed in as alice', () => {
       expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'still here' } }))).toBe('echo: still here');
     } finally {
       await sandbox.server('wiki').mcp.setFault(null);
+    }
+  });
+});
+
+describe('the relay after sign-out, in an open IDE session', () => {
+  it('a tool call answers with the message and the fix, as a tool error the IDE shows', async () => {
+    await engine.signIn('alice');
+    const client = new Client({ name: 'test-ide', version: '1.0.0' }, { capabilities: {} });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gateway.mcpUrl}/todo`), { authProvider: { token: async () => localAuth.token } }),
+    );
+    clients.push(client);
+    await engine.identity.signOut();
+    try {
+      const result = (await client.callTool({ name: 'whoami', arguments: {} })) as { isError?: boolean; content: Array<{ text: string }> };
+      expect(result.isError).toBe(true);
+      expect(result.content[0]!.text).toMatch(/not signed in[\s\S]*Fix: .*[Ss]ign in/i);
+      // Any other request: a JSON-RPC error carrying the same message and fix.
+      const other = await client.listTools().then(
+        () => new Error('listed'),
+        (e: unknown) => e as Error,
+      );
+      expect(other.message).toMatch(/not signed in[\s\S]*Fix: .*[Ss]ign in/i);
+    } finally {
+      await engine.signIn('alice');
     }
   });
 });

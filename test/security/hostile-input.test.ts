@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 2, hostile input to the local side: a seeded fuzzer sends thousands of malformed, truncated, oversized
+ * Hostile input to the local side: a seeded fuzzer sends thousands of malformed, truncated, oversized
  * and random HTTP requests and JSON-RPC messages to the local endpoint (`/mcp`, `/mcp/<id>`, `/api/*`, the dashboard
  * paths) and lines to the stdio bridge. Lanyard runs as a separate process (`--expose-gc`, so its memory can be
  * measured exactly), signed in to the sandbox, the bridge is the built CLI. Every request must get a proper HTTP answer

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 2, hostile upstreams: MCP servers and authorization servers that lie in their metadata, point at
+ * Hostile upstreams: MCP servers and authorization servers that lie in their metadata, point at
  * foreign or insecure parties, redirect elsewhere, publish enormous catalogs or speak broken JSON-RPC. The whole broker
  * runs (`startHeadless`, real keychain, alice signed in at the sandbox IdP) with IDEs on `/mcp` and `/mcp/<id>`. Each
  * case must be refused with a clear error naming what is wrong, the broker must keep serving the honest servers, and
@@ -66,13 +66,15 @@ async function callAgg(name: string): Promise<{ ok: boolean; text: string }> {
 }
 
 /** What an IDE on `/mcp/<id>` meets: the error of its initialize, or of its first tools/list. */
+/** What an IDE on `/mcp/<id>` is told: the error's message, then its stable code (JSON-RPC error data). */
 async function relayError(id: string): Promise<string> {
   try {
     const client = await lanyard.ide(id);
     await client.listTools();
     return 'no error';
   } catch (e) {
-    return e instanceof Error ? e.message : String(e);
+    const data = (e as { data?: { code?: unknown } }).data;
+    return `${e instanceof Error ? e.message : String(e)}${typeof data?.code === 'string' ? ` (${data.code})` : ''}`;
   }
 }
 

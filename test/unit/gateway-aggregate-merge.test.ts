@@ -112,7 +112,7 @@ describe('errors shown to the IDE', () => {
 
   it("other requests get a JSON-RPC error carrying the code and fix; a server's own error passes through", () => {
     const mapped = toProtocolError('wiki', new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'Not signed in.', 'Sign in.'));
-    expect(mapped.message).toBe('Not signed in. Fix: Sign in.');
-    expect(mapped.data).toMatchObject({ lanyardCode: 'not_signed_in', fix: 'Sign in.' });
+    expect(mapped.message).toBe('Not signed in. Fix: Sign in. (Lanyard error code: not_signed_in)');
+    expect(mapped.data).toEqual({ code: ErrorCodes.NOT_SIGNED_IN, fix: 'Sign in.', serverId: 'wiki' });
   });
 });

@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { postChunked } from '../helpers/chunked-post';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LanyardError } from '../../electron/broker/errors';
 import { startGatewayServer, type GatewayServer } from '../../electron/broker/gateway/http-server';
@@ -195,12 +196,25 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
   });
 
   describe('what comes back', () => {
-    it('passes status, session id and cookies through; drops WWW-Authenticate, hop-by-hop and CORS headers', async () => {
+    it('passes status and MCP headers through; drops cookies, browser state, WWW-Authenticate, hop-by-hop and CORS headers', async () => {
       handler = async (_req, res, body) => {
         await body();
         res.writeHead(202, {
           'Mcp-Session-Id': 'upstream-session-1',
+          'Mcp-Protocol-Version': '2025-11-25',
+          'X-Request-Id': 'req-7',
+          'Retry-After': '3',
           'Set-Cookie': ['a=1; Path=/', 'b=2; Path=/'],
+          'Set-Cookie2': 'c=3',
+          'Clear-Site-Data': '"cookies", "storage"',
+          'Strict-Transport-Security': 'max-age=31536000',
+          'Alt-Svc': 'h3=":443"',
+          Refresh: '0; url=https://evil.example/',
+          Location: 'https://evil.example/',
+          Link: '<https://evil.example/x.js>; rel=preload; as=script',
+          NEL: '{"report_to":"e","max_age":86400}',
+          'Report-To': '{"group":"e","max_age":86400,"endpoints":[{"url":"https://evil.example/r"}]}',
+          'Service-Worker-Allowed': '/',
           'WWW-Authenticate': 'Bearer resource_metadata="https://evil/prm"',
           'Access-Control-Allow-Origin': '*',
           'Keep-Alive': 'timeout=99',
@@ -215,11 +229,28 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       });
       expect(r.status).toBe(202);
       expect(r.headers.get('mcp-session-id')).toBe('upstream-session-1');
-      expect(r.headers.getSetCookie()).toEqual(['a=1; Path=/', 'b=2; Path=/']);
-      expect(r.headers.get('www-authenticate')).toBeNull();
-      expect(r.headers.get('access-control-allow-origin')).toBeNull();
+      expect(r.headers.get('mcp-protocol-version')).toBe('2025-11-25');
+      expect(r.headers.get('x-request-id')).toBe('req-7');
+      expect(r.headers.get('retry-after')).toBe('3');
+      expect(r.headers.getSetCookie()).toEqual([]);
+      for (const name of [
+        'set-cookie2',
+        'clear-site-data',
+        'strict-transport-security',
+        'alt-svc',
+        'refresh',
+        'location',
+        'link',
+        'nel',
+        'report-to',
+        'service-worker-allowed',
+        'www-authenticate',
+        'access-control-allow-origin',
+        'x-upstream',
+      ]) {
+        expect(r.headers.get(name), name).toBeNull();
+      }
       expect(r.headers.get('keep-alive')).not.toBe('timeout=99');
-      expect(r.headers.get('x-upstream')).toBe('yes');
     });
 
     it('compressed responses arrive intact', async () => {
@@ -353,7 +384,7 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       expect(body.error.data).toEqual({ code: ErrorCodes.AS_GRANT_REJECTED, serverId: 'todo' });
     });
 
-    it('token errors are 401 JSON-RPC errors carrying the message and the fix; transient ones are 503', async () => {
+    it('token errors with no request to answer are 401 JSON-RPC errors carrying the message and the fix; transient ones are 503', async () => {
       tokenBehaviour = () => async () => {
         throw new LanyardError(
           ErrorCodes.NOT_SIGNED_IN,
@@ -383,6 +414,69 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       expect(seen).toHaveLength(0);
     });
 
+    it('token errors answer each request in a form SDK clients show: a tool error for tools/call, a JSON-RPC error otherwise', async () => {
+      tokenBehaviour = () => async () => {
+        throw new LanyardError(
+          ErrorCodes.NOT_SIGNED_IN,
+          'You are not signed in to your identity provider.',
+          'Click "Sign in" in the Lanyard tray.',
+        );
+      };
+      const call = await fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+      });
+      expect(call.status).toBe(200);
+      expect(await call.json()).toEqual({
+        jsonrpc: '2.0',
+        id: 7,
+        result: {
+          isError: true,
+          content: [
+            {
+              type: 'text',
+              text: 'You are not signed in to your identity provider.\nFix: Click "Sign in" in the Lanyard tray.\n(Lanyard error code: not_signed_in)',
+            },
+          ],
+        },
+      });
+      const batch = await fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: JSON.stringify([
+          { jsonrpc: '2.0', id: 'a', method: 'initialize', params: {} },
+          { jsonrpc: '2.0', method: 'notifications/initialized' },
+        ]),
+      });
+      expect(batch.status).toBe(200);
+      expect(await batch.json()).toEqual([
+        {
+          jsonrpc: '2.0',
+          id: 'a',
+          error: {
+            code: -32603,
+            message:
+              'You are not signed in to your identity provider. Fix: Click "Sign in" in the Lanyard tray. (Lanyard error code: not_signed_in)',
+            data: { code: ErrorCodes.NOT_SIGNED_IN, fix: 'Click "Sign in" in the Lanyard tray.', serverId: 'todo' },
+          },
+        },
+      ]);
+      expect(seen).toHaveLength(0);
+    });
+
+    it('a token error while an oversized body is still arriving is still a 413', async () => {
+      tokenBehaviour = () => async () => {
+        throw new LanyardError(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in.', 'Sign in.');
+      };
+      const s = await postChunked(`${gateway().url}/mcp/todo`, authed(), [new Uint8Array(MAX / 2), new Uint8Array(MAX / 2 + 1)], {
+        gapMs: 20,
+        end: false,
+      });
+      expect(s.status).toBe(413);
+      expect(seen).toHaveLength(0);
+    });
+
     it('unknown and disabled servers are 404 JSON-RPC errors naming the id', async () => {
       for (const id of ['nope', 'off']) {
         const r = await fetch(`${gateway().url}/mcp/${id}`, { method: 'POST', headers: authed(), body: '{}' });
@@ -409,23 +503,70 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
         await body();
         res.writeHead(200).end();
       };
-      const stream = new ReadableStream<Uint8Array>({
-        async start(c) {
-          for (let i = 0; i < 4; i++) {
-            c.enqueue(new Uint8Array(MAX / 2));
-            await new Promise((res) => setTimeout(res, 10));
-          }
-          c.close();
-        },
+      // Chunked (no Content-Length): the limit is crossed while the body is already on its way upstream; the IDE
+      // gets the 413 itself (not a reset), and the upstream request is cut.
+      const before = seen.length;
+      const s = await postChunked(`${gateway().url}/mcp/todo`, authed(), [new Uint8Array(MAX / 2), new Uint8Array(MAX / 2 + 1)], {
+        gapMs: 20,
+        end: false,
       });
-      const s = await fetch(`${gateway().url}/mcp/todo`, {
-        method: 'POST',
-        headers: authed(),
-        body: stream,
-        duplex: 'half',
-      } as RequestInit).catch((e: unknown) => e);
-      if (s instanceof Response) expect(s.status).toBe(413);
+      expect(s.status).toBe(413);
+      expect(JSON.parse(s.body)).toMatchObject({ error: { code: -32600, message: expect.stringMatching(/too large/) } });
+      expect(seen.slice(before).every((r) => r.body.length <= MAX)).toBe(true);
       expect((await fetch(`${gateway().url}/healthz`)).status).toBe(200);
     });
+  });
+});
+
+/**
+ * The relay's own rule, without the front door (which strips the IDE's Authorization before any handler): called
+ * directly with the IDE's credentials, it hands the token service none of them, so the upstream sees only the
+ * brokered token.
+ */
+describe.each(['node', 'fetch'] as const)('the relay on its own, with the %s upstream client', (mode) => {
+  let direct: Server;
+  let directUrl = '';
+
+  beforeAll(async () => {
+    const relay = createRelay({ getServer: (id) => servers.find((s) => s.id === id), tokens, ...(mode === 'fetch' ? { fetch } : {}) });
+    direct = createServer((req, res) => void relay.handleRequest(req, res, { serverId: 'todo', subpath: '', search: '' }));
+    await new Promise<void>((r) => direct.listen(0, '127.0.0.1', r));
+    directUrl = `http://127.0.0.1:${(direct.address() as AddressInfo).port}/`;
+  });
+
+  afterAll(async () => {
+    await new Promise((r) => {
+      direct.close(r);
+      direct.closeAllConnections();
+    });
+  });
+
+  it("never hands the IDE's Authorization or Cookie to the token service or the upstream", async () => {
+    const handed: Array<{ authorization: string | null; cookie: string | null }> = [];
+    // Adds the brokered token without removing anything, so whatever the relay passed along would reach the upstream.
+    tokenBehaviour = (base) => (input, init) => {
+      const headers = new Headers(init?.headers);
+      handed.push({ authorization: headers.get('authorization'), cookie: headers.get('cookie') });
+      headers.append('authorization', `Bearer ${UPSTREAM_TOKEN}`);
+      return base(input, { ...init, headers });
+    };
+    for (const method of ['POST', 'GET'] as const) {
+      const r = await fetch(directUrl, {
+        method,
+        headers: { Authorization: 'Bearer the-ide-local-token', Cookie: 'lanyard_dashboard=ide-cookie', Accept: 'application/json' },
+        ...(method === 'POST' ? { body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) } : {}),
+      });
+      await r.text();
+    }
+    expect(handed).toEqual([
+      { authorization: null, cookie: null },
+      { authorization: null, cookie: null },
+    ]);
+    expect(seen).toHaveLength(2);
+    for (const got of seen) {
+      expect(got.headers.authorization).toBe(`Bearer ${UPSTREAM_TOKEN}`);
+      expect(got.headers.cookie).toBeUndefined();
+      expect(JSON.stringify(got.headers)).not.toContain('the-ide-local-token');
+    }
   });
 });

@@ -14,7 +14,7 @@ import { Deadline } from '../../electron/broker/gateway/upstream/call-context';
 import { classifyUpstreamError, STREAM_ENDED_MARK } from '../../electron/broker/gateway/upstream/errors';
 import { GuardedTransport } from '../../electron/broker/gateway/upstream/guarded-transport';
 import { backoffDelay } from '../../electron/broker/gateway/upstream/health';
-import { mirrorCapabilities, prefixLogger } from '../../electron/broker/gateway/upstream/pool';
+import { mirrorCapabilities, prefixLogger } from '../../electron/broker/gateway/upstream/bound-peer';
 
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIwMHUtYWxpY2UifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
 

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ControlMethods, type ControlMethodName, type ControlResult } from '../../../shared/contract';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError, toErrorInfo } from '../errors';
+import { BodyTooLargeError, readJsonBody } from '../gateway/http-util';
 import type { ControlService } from './control-service';
 
 const MAX_BODY = 256 * 1024;
@@ -39,9 +40,23 @@ export function createControlHttpHandler(control: ControlService) {
     const method = name as ControlMethodName;
     let raw: unknown;
     try {
-      raw = await readJson(req);
+      raw = await readJsonBody(req, MAX_BODY, { allowEmpty: true });
     } catch (e) {
-      return send(res, e instanceof LanyardError && /too large/.test(e.message) ? 413 : 400, fail(e));
+      if (e instanceof BodyTooLargeError) {
+        // Not read to its end: the connection closes once the answer is out.
+        res.on('finish', () => req.destroy());
+        return send(
+          res,
+          413,
+          fail(new LanyardError(ErrorCodes.CONFIG_INVALID, `Request body too large (limit ${e.limit} bytes).`, 'Send a smaller request.')),
+          { connection: 'close' },
+        );
+      }
+      return send(
+        res,
+        400,
+        fail(new LanyardError(ErrorCodes.CONFIG_INVALID, 'The request body is not valid JSON.', 'Send a JSON object.')),
+      );
     }
     const parsed = ControlMethods[method].input.safeParse(raw ?? {});
     if (!parsed.success) {
@@ -66,27 +81,10 @@ function fail(e: unknown): ControlResult<never> {
   return { ok: false, error: toErrorInfo(e) };
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(JSON.stringify(body));
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'Request body too large.', 'Send a smaller request.');
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8').trim();
-  if (!text) return {};
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new LanyardError(ErrorCodes.CONFIG_INVALID, 'The request body is not valid JSON.', 'Send a JSON object.');
-  }
 }
 
 function streamEvents(control: ControlService, req: IncomingMessage, res: ServerResponse): void {

@@ -5,6 +5,7 @@ import { SERVER_ID_PATTERN } from '../config/schema';
 import { LanyardError } from '../errors';
 import { silentLogger, type Logger } from '../util/log';
 import type { LocalAuthRejection, RequestGuardContext, RouteAuth } from './local-auth';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJsonRpcError } from './http-util';
 import type { Relay } from './relay';
 
 /**
@@ -14,20 +15,11 @@ import type { Relay } from './relay';
  *   /healthz             → `{"ok":true}` and nothing else (no token needed, nothing secret)
  *   extra routes         → the control API and dashboard, added by the composition root
  * Every request passes the local-auth guard (Host, Origin, local token) first, and the IDE's Authorization header is
- * removed before any handler sees the request, so no code path can forward it upstream (protocol.md edge case 24).
+ * removed before any handler sees the request, so no code path can forward it upstream.
  *
  * Bad input never takes the broker down: every request runs inside its own catch, oversized bodies get 413, malformed
  * JSON gets a JSON-RPC parse error, and malformed HTTP is answered by the server-level 'clientError' handler.
  */
-
-export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
-
-export class BodyTooLargeError extends Error {
-  override readonly name = 'BodyTooLargeError';
-  constructor(readonly limit: number) {
-    super(`request body exceeds ${limit} bytes`);
-  }
-}
 
 /** What the aggregated endpoint exposes to the front door (created by gateway/aggregate). */
 export interface GatewayAggregator {
@@ -75,32 +67,6 @@ const MCP_METHODS = ['GET', 'POST', 'DELETE'];
 const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name';
 const CORS_EXPOSE_HEADERS = 'Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate';
 
-/**
- * Sends a JSON-RPC error response (`id: null`: the front door answers before, or instead of, reading the request).
- * `data` carries the stable error code and the server id for clients that want to act on them.
- */
-export function sendJsonRpcError(
-  res: ServerResponse,
-  status: number,
-  code: number,
-  message: string,
-  data?: Record<string, unknown>,
-  headers: Record<string, string> = {},
-): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message, ...(data ? { data } : {}) }, id: null });
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-  });
-  res.end(body);
-}
-
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(value);
   res.writeHead(status, {
@@ -140,31 +106,6 @@ export function matchRoute(pathname: string, routes: readonly GatewayRoute[] = [
   return best ? { kind: 'custom', route: best } : { kind: 'not-found' };
 }
 
-/**
- * Reads a request body up to `limit` bytes (Content-Length checked first, then counted while streaming) and parses
- * it as JSON. Never throws: a failure is the response to send.
- */
-async function readJsonBody(req: IncomingMessage, limit: number): Promise<{ ok: true; value: unknown } | { ok: false; tooLarge: boolean }> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return { ok: false, tooLarge: true };
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > limit) return { ok: false, tooLarge: true };
-      chunks.push(chunk as Buffer);
-    }
-  } catch {
-    return { ok: false, tooLarge: false };
-  }
-  try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown };
-  } catch {
-    return { ok: false, tooLarge: false };
-  }
-}
-
 /** Removes a header from both the parsed and the raw header list (adapters that rebuild a Request read rawHeaders). */
 function stripHeader(req: IncomingMessage, name: string): void {
   delete req.headers[name];
@@ -185,12 +126,6 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
   const routes = options.routes ?? [];
   const sockets = new Set<Socket>();
   let port = options.port;
-
-  const refuseTooLarge = (req: IncomingMessage, res: ServerResponse) => {
-    sendJsonRpcError(res, 413, -32600, `Request body too large (limit ${maxBodyBytes} bytes).`, undefined, { Connection: 'close' });
-    // Stop reading a body we refused; the connection closes once the answer is out.
-    res.on('finish', () => req.destroy());
-  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let pathname: string;
@@ -265,13 +200,15 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           await options.aggregator.handleRequest(req, res);
           return;
         }
-        const body = await readJsonBody(req, maxBodyBytes);
-        if (!body.ok) {
-          if (body.tooLarge) refuseTooLarge(req, res);
+        let body: unknown;
+        try {
+          body = await readJsonBody(req, maxBodyBytes);
+        } catch (e) {
+          if (e instanceof BodyTooLargeError) refuseTooLarge(req, res, maxBodyBytes);
           else sendJsonRpcError(res, 400, -32700, 'Parse error: the request body is not valid JSON.');
           return;
         }
-        await options.aggregator.handleRequest(req, res, body.value);
+        await options.aggregator.handleRequest(req, res, body);
         return;
       }
       case 'relay':

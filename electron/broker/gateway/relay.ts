@@ -1,12 +1,11 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { ErrorCodes } from '../../../shared/errors';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
 import type { FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, sendJsonRpcError } from './http-server';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, refuseTooLarge, sendJsonRpcError, toolErrorText } from './http-util';
+import { forwardRequestHeader, relayedResponseHeaders } from './relay-headers';
+import { isEventStream, nodeBodyOf, nodeFetch, pipeBody, pipeNode, ReplayableBody } from './relay-transport';
 
 /**
  * `/mcp/<server-id>`: a transparent per-server proxy. It renames nothing and interprets nothing: method, body and the
@@ -14,10 +13,14 @@ import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, sendJsonRpcError } from './h
  * (SSE included, nothing buffered), and the upstream's `Mcp-Session-Id` passes through unchanged in both directions —
  * every IDE session initializes its own upstream session, so two IDE sessions never share one.
  *
- * The only things it changes are credentials: the IDE's `Authorization` (the local token) and cookies never leave the
- * machine; the server's bearer token comes from the token service, which also re-mints once on 401 and steps up on
- * 403 insufficient_scope. Upstream `WWW-Authenticate` challenges are dropped so the IDE never starts its own OAuth
- * flow against Lanyard; token problems come back as JSON-RPC errors that say what to do.
+ * What it changes: credentials and browser state. The IDE's `Authorization` (the local token) and cookies never leave
+ * the machine; the server's bearer token comes from the token service, which also re-mints once on 401 and steps up
+ * on 403 insufficient_scope. Headers cross in both directions only through the allow-lists in relay-headers.ts: no
+ * upstream `WWW-Authenticate` (the IDE must never start its own OAuth flow against Lanyard), no `Set-Cookie` or other
+ * header a client would keep for 127.0.0.1. When Lanyard cannot get a token, every JSON-RPC request in the body gets
+ * an answer the IDE shows (the message and the fix) instead of an HTTP 401 that SDK clients reduce to "Unauthorized".
+ *
+ * The node:http transport and the streaming to the IDE are in relay-transport.ts.
  */
 
 /** What the relay needs to know about a configured server. */
@@ -64,35 +67,6 @@ export interface RelayTarget {
 export interface Relay {
   handleRequest(req: IncomingMessage, res: ServerResponse, target: RelayTarget): Promise<void>;
 }
-
-/** Request headers an MCP Streamable HTTP exchange needs upstream; everything else (Authorization, Cookie, Origin, Host) stays here. */
-const FORWARDED_REQUEST_HEADERS = new Set([
-  'accept',
-  'content-type',
-  'mcp-session-id',
-  'mcp-protocol-version',
-  'last-event-id',
-  'user-agent',
-  'traceparent',
-  'tracestate',
-  'baggage',
-]);
-
-/** Response headers never passed back: hop-by-hop (RFC 9110 §7.6.1), the challenge, and what fetch already undid. */
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'www-authenticate',
-  // The gateway answers for its own origin; a remote server cannot grant browsers access to 127.0.0.1.
-  'alt-svc',
-  'strict-transport-security',
-]);
 
 const RELAY_METHODS = ['GET', 'POST', 'DELETE'];
 
@@ -189,7 +163,7 @@ export function createRelay(options: RelayOptions): Relay {
           );
           return;
         }
-        sendFailure(req, res, e, server, body);
+        await sendFailure(req, res, e, server, body);
         return;
       }
 
@@ -207,8 +181,8 @@ export function createRelay(options: RelayOptions): Relay {
         return;
       }
 
-      const nodeBody = nodeBodies.get(response);
-      res.writeHead(response.status, responseHeaders(response.headers, !nodeBody));
+      const nodeBody = nodeBodyOf(response);
+      res.writeHead(response.status, relayedResponseHeaders(response.headers, !nodeBody));
       log.debug('relayed', { serverId: server.id, method, status: response.status, ms: Math.round(performance.now() - started) });
       // A POST whose SSE answer breaks before the server answered (it crashed or restarted): with no event ids the
       // IDE cannot resume, and a plain MCP client would wait for its own timeout. Each of its requests gets an error.
@@ -242,12 +216,6 @@ export function createRelay(options: RelayOptions): Relay {
   };
 }
 
-function forwardRequestHeader(name: string): boolean {
-  const n = name.toLowerCase();
-  // Future MCP headers (2026 era: Mcp-Method, Mcp-Name, …) pass too; Authorization and Cookie never do.
-  return FORWARDED_REQUEST_HEADERS.has(n) || n.startsWith('mcp-');
-}
-
 /** The server's URL with the relay subpath appended and the queries merged. */
 export function upstreamUrl(serverUrl: string, target: Pick<RelayTarget, 'subpath' | 'search'>): string {
   const url = new URL(serverUrl);
@@ -256,105 +224,6 @@ export function upstreamUrl(serverUrl: string, target: Pick<RelayTarget, 'subpat
     for (const [k, v] of new URLSearchParams(target.search)) url.searchParams.append(k, v);
   }
   return url.href;
-}
-
-/** The upstream's response headers as the IDE gets them; `decoded`: fetch already undid a Content-Encoding. */
-function responseHeaders(upstream: Headers, decoded: boolean): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  const encoded = upstream.has('content-encoding');
-  for (const [name, value] of upstream) {
-    if (DROPPED_RESPONSE_HEADERS.has(name) || name.startsWith('access-control-') || name === 'set-cookie') continue;
-    if (decoded && (name === 'content-encoding' || (name === 'content-length' && encoded))) continue;
-    out[name] = value;
-  }
-  const cookies = upstream.getSetCookie();
-  if (cookies.length) out['set-cookie'] = cookies;
-  return out;
-}
-
-function isEventStream(headers: Headers): boolean {
-  return (headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
-}
-
-/** How long an SSE response may stay silent before its headers go out on their own (then they ride with the first event). */
-const SSE_HEADER_FLUSH_MS = 10;
-
-/**
- * Node stream to Node stream, as it arrives (no web-stream conversion on the hot path; plain pipe, because
- * stream.pipeline costs an AbortController per call). Resolves true when the upstream broke off mid-body: the IDE's
- * stream is then destroyed too, so it sees a break (and may resume with Last-Event-ID) rather than a clean end. An IDE
- * that leaves destroys the upstream response, which frees (or closes) its socket.
- *
- * Headers are written together with the first chunk — one write instead of two on every call; an SSE stream that has
- * nothing to say yet gets its headers alone after SSE_HEADER_FLUSH_MS so the IDE knows the stream is open.
- */
-function pipeNode(
-  body: IncomingMessage,
-  res: ServerResponse,
-  eventStream: boolean,
-  onBroken?: (sawEventId: boolean) => string | undefined,
-): Promise<boolean> {
-  return new Promise((resolve) => {
-    const flush = eventStream ? setTimeout(() => res.flushHeaders(), SSE_HEADER_FLUSH_MS) : undefined;
-    body.once('data', () => clearTimeout(flush));
-    const watch = { sawEventId: false };
-    if (onBroken) body.on('data', (chunk: Buffer) => noteEventId(watch, chunk));
-    const finish = (broken: boolean) => {
-      clearTimeout(flush);
-      body.off('close', onBodyClose);
-      res.off('close', onResClose);
-      resolve(broken);
-    };
-    const onBodyClose = () => {
-      if (body.complete) return;
-      const tail = onBroken?.(watch.sawEventId);
-      if (tail && res.writable) res.end(tail);
-      else res.destroy();
-      finish(true);
-    };
-    const onResClose = () => {
-      if (!body.complete) body.destroy();
-      finish(false);
-    };
-    body.on('close', onBodyClose);
-    body.on('error', () => undefined); // reported through 'close' with complete === false
-    res.on('close', onResClose);
-    body.pipe(res);
-  });
-}
-
-/** Copies the upstream body to the IDE as it arrives, honouring backpressure; resolves at the end of the stream. */
-async function pipeBody(
-  body: ReadableStream<Uint8Array>,
-  res: ServerResponse,
-  signal: AbortSignal,
-  watch?: { sawEventId: boolean },
-): Promise<void> {
-  const reader = body.getReader();
-  const cancel = () => {
-    void reader.cancel().catch(() => undefined);
-  };
-  signal.addEventListener('abort', cancel, { once: true });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (res.destroyed) return;
-      if (watch) noteEventId(watch, value);
-      if (!res.write(value)) await drained(res);
-    }
-    res.end();
-  } finally {
-    signal.removeEventListener('abort', cancel);
-  }
-}
-
-/** An SSE `id:` field: the server supports resumption (the IDE may resume with Last-Event-ID). */
-const SSE_EVENT_ID = /(?:^|[\r\n])id:/;
-
-function noteEventId(watch: { sawEventId: boolean }, chunk: Uint8Array): void {
-  if (!watch.sawEventId && SSE_EVENT_ID.test(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1')))
-    watch.sawEventId = true;
 }
 
 /**
@@ -381,26 +250,14 @@ function brokenStreamTail(body: ReplayableBody | undefined, serverId: string): s
   return `\n\n${ids.map((id) => `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32000, message, data: { code: ErrorCodes.SERVER_UNREACHABLE, serverId } } })}\n\n`).join('')}`;
 }
 
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
-}
-
-function refuseTooLarge(req: IncomingMessage, res: ServerResponse, limit: number): void {
-  sendJsonRpcError(res, 413, -32600, `Request body too large (limit ${limit} bytes).`, undefined, { Connection: 'close' });
-  // Stop reading a body we refused; the connection is closed once the answer is out.
-  res.on('finish', () => req.destroy());
-}
-
 /** Turns a failure before the upstream answered into the HTTP/JSON-RPC error the IDE sees. */
-function sendFailure(req: IncomingMessage, res: ServerResponse, e: unknown, server: RelayServer, body: ReplayableBody | undefined): void {
+async function sendFailure(
+  req: IncomingMessage,
+  res: ServerResponse,
+  e: unknown,
+  server: RelayServer,
+  body: ReplayableBody | undefined,
+): Promise<void> {
   const tooLarge = body?.error instanceof BodyTooLargeError ? body.error : e instanceof BodyTooLargeError ? e : undefined;
   if (tooLarge) {
     refuseTooLarge(req, res, tooLarge.limit);
@@ -408,13 +265,26 @@ function sendFailure(req: IncomingMessage, res: ServerResponse, e: unknown, serv
   }
   req.resume();
   if (e instanceof LanyardError) {
+    const info = { code: e.code, message: e.message, fix: e.fix, serverId: server.id };
+    // Lanyard could not get a token (not signed in, consent missing, the AS refused the grant, …): the IDE's own
+    // credential is fine, so this is no HTTP 401 for it. SDK clients drop the body of a 401 (with an auth provider
+    // they report a bare "Unauthorized"; without one, the raw JSON): each request gets its answer instead.
+    const answer = body ? answerRequests(await body.whenComplete(), info) : undefined;
+    if (body?.error instanceof BodyTooLargeError) {
+      refuseTooLarge(req, res, body.error.limit);
+      return;
+    }
+    if (answer) {
+      sendJson(res, 200, answer);
+      return;
+    }
     const status = e.code === ErrorCodes.SERVER_UNKNOWN ? 404 : e.code === ErrorCodes.SERVER_UNREACHABLE ? 502 : e.transient ? 503 : 401;
     sendJsonRpcError(
       res,
       status,
       status === 401 ? -32001 : -32000,
       `${e.message} Fix: ${e.fix}`,
-      { code: e.code, serverId: server.id },
+      { code: e.code, fix: e.fix, serverId: server.id },
       status === 503 ? { 'Retry-After': '5' } : {},
     );
     return;
@@ -429,149 +299,42 @@ function sendFailure(req: IncomingMessage, res: ServerResponse, e: unknown, serv
   );
 }
 
+/**
+ * The answer to every JSON-RPC request in a POST body that Lanyard could not forward, in the form IDEs show: a tool
+ * result with isError for tools/call (what /mcp answers too), a JSON-RPC error carrying the message and the fix for
+ * anything else. Undefined when the body holds no request (only notifications or responses: nothing to answer).
+ */
+function answerRequests(raw: Buffer | undefined, info: ErrorInfo): unknown {
+  let parsed: unknown;
+  try {
+    if (!raw) return undefined;
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const answers: unknown[] = [];
+  for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+    const msg = m as { id?: unknown; method?: unknown } | null;
+    if (typeof msg?.method !== 'string' || (typeof msg.id !== 'string' && typeof msg.id !== 'number')) continue;
+    answers.push(
+      msg.method === 'tools/call'
+        ? { jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: toolErrorText(info) }], isError: true } }
+        : { jsonrpc: '2.0', id: msg.id, error: jsonRpcErrorFor(info) },
+    );
+  }
+  if (!answers.length) return undefined;
+  return Array.isArray(parsed) ? answers : answers[0];
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(text);
+}
+
 function describeNetworkError(e: unknown): string {
   const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
   const code = (cause as NodeJS.ErrnoException | undefined)?.code;
   const message = cause instanceof Error ? cause.message : String(cause);
   return redactText(code ? `${code}` : message).slice(0, 200);
-}
-
-/** Keep-alive pools for upstream connections (one per protocol; sockets are reused across IDE sessions). */
-const httpAgent = new HttpAgent({ keepAlive: true });
-const httpsAgent = new HttpsAgent({ keepAlive: true });
-
-/** Upstream response bodies handed over as Node streams, keyed by the body-less Response the token service saw. */
-const nodeBodies = new WeakMap<Response, IncomingMessage>();
-
-/**
- * The relay's default upstream fetch, on node:http(s): measurably lighter per request than fetch (no Request object,
- * no web streams), which matters on a hop every tools/call pays for.
- *
- * It speaks the FetchLike contract the token service needs, with one twist: a response the token service may act on
- * (401, 403) gets a real web body it can cancel; any other response is returned body-less, its Node stream kept in
- * `nodeBodies` for the relay to pipe straight to the IDE. No decompression happens, so the upstream's
- * Content-Encoding and Content-Length pass through as they are.
- */
-function nodeFetch(input: string | URL, init: RequestInit | undefined, body: ReplayableBody | undefined): Promise<Response> {
-  const url = typeof input === 'string' ? new URL(input) : input;
-  const headers: OutgoingHttpHeaders = {};
-  new Headers(init?.headers).forEach((value, name) => {
-    headers[name] = value;
-  });
-  const complete = body?.completeBody();
-  if (complete) headers['content-length'] = complete.length;
-  return new Promise<Response>((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
-      url,
-      {
-        method: init?.method ?? 'GET',
-        headers,
-        agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
-        ...(init?.signal ? { signal: init.signal } : {}),
-      },
-      (incoming) => {
-        const status = incoming.statusCode ?? 502;
-        const responseHeaders = new Headers();
-        const raw = incoming.rawHeaders;
-        for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
-        if (status === 401 || status === 403) {
-          resolve(new Response(Readable.toWeb(incoming) as ReadableStream<Uint8Array>, { status, headers: responseHeaders }));
-          return;
-        }
-        const response = new Response(null, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders });
-        nodeBodies.set(response, incoming);
-        resolve(response);
-      },
-    );
-    request.on('error', reject);
-    if (!body) request.end();
-    else if (complete) request.end(complete);
-    else
-      body.pipeInto(request, (e) => {
-        request.destroy(e);
-        reject(e);
-      });
-  });
-}
-
-/**
- * A request body that can be sent more than once (the token service retries after a 401) without waiting for all of
- * it first: it records what arrives, and every `payload()` replays the record and then follows the live request.
- * Bounded by `limit`; past it the body fails with BodyTooLargeError and nothing more is kept.
- */
-class ReplayableBody {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private ended = false;
-  error: Error | undefined;
-  private readonly sinks = new Set<ReadableStreamDefaultController<Uint8Array>>();
-
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly limit: number,
-  ) {
-    req.on('data', (chunk: Buffer) => {
-      if (this.error) return;
-      this.size += chunk.length;
-      if (this.size > this.limit) {
-        this.fail(new BodyTooLargeError(this.limit));
-        return;
-      }
-      this.chunks.push(chunk);
-      for (const sink of this.sinks) sink.enqueue(chunk);
-    });
-    req.on('end', () => {
-      this.ended = true;
-      for (const sink of this.sinks) sink.close();
-      this.sinks.clear();
-    });
-    req.on('error', (e) => this.fail(e));
-  }
-
-  /** The whole body, if it has all arrived. */
-  completeBody(): Buffer | undefined {
-    if (this.error) throw this.error;
-    return this.ended ? Buffer.concat(this.chunks, this.size) : undefined;
-  }
-
-  /** Writes the body into an upstream request: what arrived so far, then the rest as it arrives. */
-  pipeInto(target: NodeJS.WritableStream, onError: (e: Error) => void): void {
-    const stream = this.payload();
-    if (Buffer.isBuffer(stream)) {
-      target.end(stream);
-      return;
-    }
-    Readable.fromWeb(stream as NodeReadableStream<Uint8Array>)
-      .on('error', onError)
-      .pipe(target);
-  }
-
-  /** The body for one attempt: a Buffer once complete, else a stream that replays and then follows. */
-  payload(): Buffer | ReadableStream<Uint8Array> {
-    if (this.error) throw this.error;
-    if (this.ended) return Buffer.concat(this.chunks, this.size);
-    let mine: ReadableStreamDefaultController<Uint8Array> | undefined;
-    return new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        for (const chunk of this.chunks) controller.enqueue(chunk);
-        if (this.ended) controller.close();
-        else if (this.error) controller.error(this.error);
-        else this.sinks.add((mine = controller));
-      },
-      cancel: () => {
-        // This attempt gave up on the body (the upstream answered early); the recording continues for a retry.
-        if (mine) this.sinks.delete(mine);
-      },
-    });
-  }
-
-  private fail(e: Error): void {
-    if (this.error) return;
-    this.error = e;
-    this.chunks.length = 0;
-    // Stop reading a body that will not be used (a hostile client could otherwise stream forever).
-    if (e instanceof BodyTooLargeError) this.req.pause();
-    for (const sink of this.sinks) sink.error(e);
-    this.sinks.clear();
-  }
 }

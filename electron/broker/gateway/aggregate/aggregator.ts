@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CallToolResult, ListToolsResult, Prompt, Tool } from '@modelcontextprotocol/server';
-import type { ActivityEvent } from '../../../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
+import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import { silentLogger, type Logger } from '../../util/log';
@@ -20,7 +20,8 @@ import {
   statusTool,
   type ServerStatusLine,
 } from './builtin-tools';
-import { IdeSessions, type IdeSessionEvent, type IdeSessionInfo } from './ide-sessions';
+import type { AggregatorActivity, AggregatorCore, IdeSessionEvent, IdeSessionInfo } from './core';
+import { IdeSessions } from './ide-sessions';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
 
 /** A configured server as the aggregator sees it (a subset of the config entry). */
@@ -31,8 +32,7 @@ export interface AggregatorServer {
   enabled: boolean;
 }
 
-/** What the aggregator records for the activity view: names, codes and durations only. */
-export type AggregatorActivity = Omit<ActivityEvent, 'id' | 'at'>;
+export type { AggregatorActivity, IdeSessionEvent, IdeSessionInfo } from './core';
 
 export interface AggregatorOptions {
   tokens: UpstreamTokenSource;
@@ -117,28 +117,6 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   return new AggregatorImpl(options);
 }
 
-/** The part of the aggregator the IDE sessions call into. */
-export interface AggregatorCore {
-  readonly pool: UpstreamPool;
-  readonly log: Logger;
-  readonly now: () => number;
-  readonly version: string;
-  readonly separator: string;
-  signedIn(): boolean;
-  listToolsForIde(): Promise<ListToolsResult>;
-  listPrompts(): Promise<Prompt[]>;
-  listResources(): Promise<ResourceIndex>;
-  /** The server and original name of an exposed tool or prompt name (waiting for lists when it is not known yet). */
-  resolveName(kind: 'tools' | 'prompts', exposed: string): Promise<NameOrigin | undefined>;
-  /** The server a resource URI (or template) belongs to. */
-  serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
-  builtinTool(name: string): CallToolResult | undefined;
-  versions(): Readonly<Record<CatalogKind, number>>;
-  activity(event: AggregatorActivity): void;
-  ideSession(event: IdeSessionEvent): void;
-  warmInBackground(): void;
-}
-
 class AggregatorImpl implements Aggregator, AggregatorCore {
   readonly pool: UpstreamPool;
   readonly log: Logger;
@@ -148,7 +126,9 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private readonly toolNamer: ToolNamer;
   private readonly promptNamer: ToolNamer;
   private readonly sessions: IdeSessions;
-  private readonly healthListeners = new Set<(serverId: string, health: UpstreamHealth) => void>();
+  private readonly healthEvents = new Emitter<{ serverId: string; health: UpstreamHealth }>((e) =>
+    this.log.error('health listener failed', { error: e }),
+  );
   private readonly lastHealth = new Map<string, UpstreamHealth['state']>();
   private servers: AggregatorServer[] = [];
   private serversKey = '';
@@ -246,11 +226,14 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   }
 
   onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void {
-    this.healthListeners.add(listener);
-    return () => this.healthListeners.delete(listener);
+    return this.healthEvents.on(({ serverId, health }) => listener(serverId, health));
   }
 
   // ---- AggregatorCore (the IDE sessions) ----
+
+  signInHint(): string {
+    return this.options.signInHint();
+  }
 
   signedIn(): boolean {
     return this.lastSignedIn;
@@ -352,13 +335,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     } else if (isOk && (before === 'error' || before === 'degraded')) {
       this.activity({ kind: 'server', serverId, summary: `Server ${serverId} is working again`, outcome: 'ok' });
     }
-    for (const listener of this.healthListeners) {
-      try {
-        listener(serverId, health);
-      } catch (e) {
-        this.log.error('health listener failed', { error: e });
-      }
-    }
+    this.healthEvents.emit({ serverId, health });
   }
 
   /** Waits (at most the list budget) for servers that have no catalog yet; they load in parallel. */

@@ -1,6 +1,7 @@
 import { ProtocolError, ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { LanyardError, redactText } from '../../errors';
+import { jsonRpcErrorFor, toolErrorText } from '../http-util';
 import { classifyUpstreamError } from '../upstream/errors';
 
 /**
@@ -22,7 +23,7 @@ export function toolErrorResult(serverId: string, e: unknown): { result: CallToo
       : failure.error;
   const info = error.toInfo();
   return {
-    result: { content: [{ type: 'text', text: `${info.message}\nFix: ${info.fix}\n(Lanyard error code: ${info.code})` }], isError: true },
+    result: { content: [{ type: 'text', text: toolErrorText(info) }], isError: true },
     error: info,
   };
 }
@@ -36,9 +37,6 @@ export function toProtocolError(serverId: string, e: unknown): ProtocolError {
     failure.kind === 'session-gone'
       ? new LanyardError(ErrorCodes.SERVER_UNREACHABLE, `Server "${serverId}" lost the session.`, 'Retry.', { serverId })
       : failure.error;
-  return new ProtocolError(ProtocolErrorCode.InternalError, `${error.message} Fix: ${error.fix}`, {
-    lanyardCode: error.code,
-    fix: error.fix,
-    serverId,
-  });
+  const rpc = jsonRpcErrorFor({ ...error.toInfo(), serverId }, ProtocolErrorCode.InternalError);
+  return new ProtocolError(rpc.code, rpc.message, rpc.data);
 }

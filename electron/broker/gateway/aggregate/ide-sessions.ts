@@ -11,29 +11,17 @@ import {
   type LoggingLevel,
   type ServerContext,
 } from '@modelcontextprotocol/server';
+import { ErrorCodes } from '../../../../shared/errors';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
 import type { CatalogKind } from '../upstream/catalog';
-import type { BoundPeer, DownstreamPeer } from '../upstream/pool';
-import type { AggregatorCore } from './aggregator';
+import type { BoundPeer, DownstreamPeer } from '../upstream/bound-peer';
+import type { AggregatorCore, IdeSessionInfo } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
-
-/** An IDE connected to `/mcp`, for "which IDEs are connected, and since when". */
-export interface IdeSessionInfo {
-  id: string;
-  clientName: string;
-  clientVersion?: string | undefined;
-  transport: 'http';
-  endpoint: '/mcp';
-  connectedAt: number;
-  lastSeenAt: number;
-}
-
-export type IdeSessionEvent = { type: 'connected' | 'closed'; session: IdeSessionInfo };
 
 /** A person answering a form or reviewing a sampling request takes minutes, not the SDK's default 60 s. */
 const HUMAN_TIMEOUT_MS = 10 * 60_000;
 const ROOTS_TIMEOUT_MS = 60_000;
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 /**
  * IDE sessions kept at once. An IDE that crashes or is killed never sends DELETE, so its session would otherwise stay
  * forever (about 20 KB each, and an entry in "connected IDEs"); past the cap the least recently seen one is ended (its
@@ -69,32 +57,6 @@ function forwardParams(params: Record<string, unknown>, override: Record<string,
   return out;
 }
 
-function writeJsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-  res.end(body);
-}
-
-/** Reads and parses a JSON body when the front door did not (tests, or a mount without body parsing). */
-async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return { ok: false };
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
-  } catch {
-    return { ok: false };
-  }
-}
-
 /**
  * The IDE sessions of `/mcp`: one low-level SDK `Server` on a stateful Streamable HTTP transport per session, with
  * handlers that merge (lists) or route (everything else) through the aggregator core and the IDE session's bound
@@ -112,17 +74,18 @@ export class IdeSessions {
   async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody: unknown, closed: boolean): Promise<void> {
     if (closed) {
       req.resume();
-      writeJsonRpcError(res, 503, -32000, 'Lanyard is shutting down.');
+      sendJsonRpcError(res, 503, -32000, 'Lanyard is shutting down.');
       return;
     }
     let body = parsedBody;
     if (req.method === 'POST' && body === undefined) {
-      const read = await readJson(req);
-      if (!read.ok) {
-        writeJsonRpcError(res, 400, ProtocolErrorCode.ParseError, 'Parse error: the request body is not valid JSON (or is too large).');
+      try {
+        body = await readJsonBody(req, DEFAULT_MAX_BODY_BYTES);
+      } catch (e) {
+        if (e instanceof BodyTooLargeError) refuseTooLarge(req, res, e.limit);
+        else sendJsonRpcError(res, 400, ProtocolErrorCode.ParseError, 'Parse error: the request body is not valid JSON.');
         return;
       }
-      body = read.value;
     }
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
@@ -131,7 +94,7 @@ export class IdeSessions {
       if (!session) {
         req.resume();
         // 404 tells the IDE to initialize a new session (Streamable HTTP, session management).
-        writeJsonRpcError(res, 404, -32001, 'Session not found: Lanyard restarted or the session ended. Initialize a new session.');
+        sendJsonRpcError(res, 404, -32001, 'Session not found: Lanyard restarted or the session ended. Initialize a new session.');
         return;
       }
       session.lastSeenAt = this.core.now();
@@ -142,7 +105,7 @@ export class IdeSessions {
     const initialize = req.method === 'POST' ? messages.find((m) => isInitializeRequest(m)) : undefined;
     if (!initialize || !isInitializeRequest(initialize)) {
       req.resume();
-      writeJsonRpcError(res, 400, -32000, 'Bad Request: an Mcp-Session-Id header is required (send initialize first).');
+      sendJsonRpcError(res, 400, -32000, 'Bad Request: an Mcp-Session-Id header is required (send initialize first).');
       return;
     }
     const info = initialize.params.clientInfo;
@@ -384,8 +347,15 @@ export class IdeSessions {
     method: M,
     params: Record<string, unknown>,
   ) {
-    if (!this.core.signedIn())
-      throw new ProtocolError(ProtocolErrorCode.InternalError, 'Not signed in to Lanyard.', { lanyardCode: 'not_signed_in' });
+    if (!this.core.signedIn()) {
+      const error = jsonRpcErrorFor({
+        code: ErrorCodes.NOT_SIGNED_IN,
+        message: 'You are not signed in to Lanyard.',
+        fix: this.core.signInHint(),
+        serverId,
+      });
+      throw new ProtocolError(error.code, error.message, error.data);
+    }
     try {
       return await this.bound(session).request(serverId, method, params, { signal: ctx.mcpReq.signal, target: this.callTarget(ctx) });
     } catch (e) {

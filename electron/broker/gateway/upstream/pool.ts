@@ -1,12 +1,12 @@
-import type { Client, ClientCapabilities, Implementation, LoggingLevel, Progress, ResultTypeMap } from '@modelcontextprotocol/client';
+import type { Implementation } from '@modelcontextprotocol/client';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
+import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
-import { activeCall, Deadline, forwardFor, track, type ActiveCall, type DownstreamTarget } from './call-context';
+import { BoundPeer, type BoundSessionFactory, type DownstreamPeer, type SessionSpec } from './bound-peer';
 import {
   boundCatalog,
-  CATALOG_KINDS,
   changedKinds,
   listCatalog,
   listKind,
@@ -31,10 +31,6 @@ export interface UpstreamTokenSource {
   authorizedFetch(serverId: string, base?: FetchLike): FetchLike;
 }
 
-/** Requests an IDE session can send to one server through its bound session. */
-export type ForwardedMethod =
-  'tools/call' | 'prompts/get' | 'resources/read' | 'completion/complete' | 'resources/subscribe' | 'resources/unsubscribe';
-
 export type PoolEvent =
   { type: 'catalog'; serverId: string; kinds: CatalogKind[] } | { type: 'health'; serverId: string; health: UpstreamHealth };
 
@@ -55,16 +51,6 @@ export interface UpstreamPoolOptions {
   now?: () => number;
 }
 
-/** An IDE session as the upstream side sees it: where its unsolicited traffic goes, and what it can answer. */
-export interface DownstreamPeer extends DownstreamTarget {
-  readonly id: string;
-  /** The IDE's capabilities from its initialize: bound sessions declare exactly these (never more). */
-  readonly capabilities: ClientCapabilities;
-  readonly clientName: string;
-}
-
-/** The SDK's own per-request timer is replaced by Deadline (it cannot pause while the IDE answers). */
-const NO_SDK_TIMEOUT = 24 * 60 * 60 * 1000;
 const RELIST_DEBOUNCE_MS = 50;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 const DEFAULT_BOUND_IDLE_MS = 10 * 60_000;
@@ -98,11 +84,17 @@ interface ServerEntry {
 export class UpstreamPool {
   private readonly entries = new Map<string, ServerEntry>();
   private readonly peers = new Set<BoundPeer>();
-  private readonly listeners = new Set<(event: PoolEvent) => void>();
+  private readonly events = new Emitter<PoolEvent>((e) => this.log.error('pool listener failed', { error: e }));
   private readonly now: () => number;
   readonly log: Logger;
 
   private readonly sweepTimer: NodeJS.Timeout;
+  /** All a BoundPeer may do with the pool: open sessions to configured servers, report list_changed. */
+  private readonly sessionFactory: BoundSessionFactory = {
+    createSession: (serverId, spec) => this.createSession(serverId, spec),
+    listChanged: (serverId, kind) => this.listChanged(serverId, kind),
+    warn: (...args) => this.log.warn(...args),
+  };
 
   constructor(private readonly options: UpstreamPoolOptions) {
     this.now = options.now ?? Date.now;
@@ -119,8 +111,7 @@ export class UpstreamPool {
   }
 
   onEvent(listener: (event: PoolEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.events.on(listener);
   }
 
   /** Replaces the set of servers: new ones start idle, removed ones (or a changed URL) are closed everywhere. */
@@ -186,7 +177,7 @@ export class UpstreamPool {
 
   /** Connects an IDE session: its bound sessions are created on demand and closed with it. */
   attach(peer: DownstreamPeer): BoundPeer {
-    const bound = new BoundPeer(this, peer, {
+    const bound = new BoundPeer(this.sessionFactory, peer, {
       clientInfo: this.options.clientInfo,
       requestTimeoutMs: this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       now: this.now,
@@ -217,17 +208,8 @@ export class UpstreamPool {
     await Promise.all(sessions);
   }
 
-  /** @internal A new upstream session for a server (used by the catalog and by BoundPeer). */
-  createSession(
-    serverId: string,
-    spec: {
-      capabilities: ClientCapabilities;
-      clientInfo?: Implementation;
-      setup?: (client: Client) => void;
-      onConnected?: (client: Client, reconnect: boolean) => Promise<void>;
-      keepAlive?: () => boolean;
-    },
-  ): UpstreamSession {
+  /** A new upstream session for a server (the catalog's, or a bound one through the factory). */
+  private createSession(serverId: string, spec: SessionSpec): UpstreamSession {
     const entry = this.entries.get(serverId);
     if (!entry)
       throw new LanyardError(
@@ -253,8 +235,8 @@ export class UpstreamPool {
     });
   }
 
-  /** @internal A session saw `…/list_changed`: re-list that kind (debounced; every session of a server may say so). */
-  listChanged(serverId: string, kind: CatalogKind): void {
+  /** A session saw `…/list_changed`: re-list that kind (debounced; every session of a server may say so). */
+  private listChanged(serverId: string, kind: CatalogKind): void {
     const entry = this.entries.get(serverId);
     if (!entry || entry.closed || !entry.catalog) return;
     entry.relistKinds.add(kind);
@@ -359,7 +341,7 @@ export class UpstreamPool {
     }
     const kinds = changedKinds(entry.catalog, catalog);
     entry.catalog = catalog;
-    if (kinds.length) this.emit({ type: 'catalog', serverId: entry.server.id, kinds });
+    if (kinds.length) this.events.emit({ type: 'catalog', serverId: entry.server.id, kinds });
   }
 
   private sessionEvent(entry: ServerEntry, event: UpstreamSessionEvent): void {
@@ -386,7 +368,7 @@ export class UpstreamPool {
     const before = entry.health;
     if (before.state === state && before.lastError?.code === lastError?.code && before.lastError?.message === lastError?.message) return;
     entry.health = { state, since: this.now(), ...(lastError ? { lastError } : {}) };
-    this.emit({ type: 'health', serverId: entry.server.id, health: { ...entry.health, transport: entry.memory.kind } });
+    this.events.emit({ type: 'health', serverId: entry.server.id, health: { ...entry.health, transport: entry.memory.kind } });
   }
 
   private closeEntry(entry: ServerEntry): Promise<void> {
@@ -397,263 +379,5 @@ export class UpstreamPool {
     entry.session = undefined;
     entry.catalog = undefined;
     return session ? session.close() : Promise.resolve();
-  }
-
-  private emit(event: PoolEvent): void {
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (e) {
-        this.log.error('pool listener failed', { error: e });
-      }
-    }
-  }
-}
-
-/** What a bound session declares: the IDE's own capabilities for server→client requests, and nothing else. */
-export function mirrorCapabilities(ide: ClientCapabilities): ClientCapabilities {
-  return {
-    ...(ide.elicitation ? { elicitation: ide.elicitation } : {}),
-    ...(ide.sampling ? { sampling: ide.sampling } : {}),
-    ...(ide.roots ? { roots: ide.roots } : {}),
-  };
-}
-
-/** `<server>/<logger>`: the IDE can tell which server a log message came from. */
-export function prefixLogger(serverId: string, logger: string | undefined): string {
-  return logger ? `${serverId}/${logger}` : serverId;
-}
-
-/**
- * One IDE session's view of the pool: its bound upstream sessions (one per server, created on first use), its log
- * level and its resource subscriptions, which are restored on every new upstream session.
- */
-export class BoundPeer {
-  private readonly sessions = new Map<string, UpstreamSession>();
-  /** Calls in flight per server: the fallback route for traffic that arrives outside any call's stream. */
-  private readonly inflight = new Map<string, Set<ActiveCall>>();
-  private readonly subscriptions = new Map<string, Set<string>>();
-  /** When each server's bound session was last used (for closing idle ones). */
-  private readonly lastUsed = new Map<string, number>();
-  private logLevel: LoggingLevel | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly pool: UpstreamPool,
-    readonly peer: DownstreamPeer,
-    private readonly options: { clientInfo: Implementation; requestTimeoutMs: number; now: () => number; onClosed: () => void },
-  ) {}
-
-  /**
-   * Sends one request to a server on this IDE session's bound session. `target` is the IDE request it serves (where
-   * related server→client traffic goes); `onprogress` receives the server's progress.
-   */
-  async request<M extends ForwardedMethod>(
-    serverId: string,
-    method: M,
-    params: Record<string, unknown>,
-    options: { signal: AbortSignal; target: DownstreamTarget; onprogress?: ((progress: Progress) => Promise<void> | void) | undefined },
-  ): Promise<ResultTypeMap[M]> {
-    const session = this.session(serverId);
-    const deadline = new Deadline(this.options.requestTimeoutMs);
-    const call: ActiveCall = { target: options.target, deadline, pending: new Set() };
-    const signal = AbortSignal.any([options.signal, deadline.signal]);
-    let calls = this.inflight.get(serverId);
-    if (!calls) this.inflight.set(serverId, (calls = new Set()));
-    calls.add(call);
-    this.lastUsed.set(serverId, this.options.now());
-    try {
-      const result = await activeCall.run(call, () =>
-        session.run(
-          (client) =>
-            client.request(
-              { method, params },
-              {
-                signal,
-                timeout: NO_SDK_TIMEOUT,
-                // Always asked for: progress is what restarts the deadline of a long-running call.
-                onprogress: (progress: Progress) => {
-                  deadline.reset();
-                  track(call, options.onprogress?.(progress));
-                },
-              },
-            ),
-          { signal },
-        ),
-      );
-      // Progress and log messages the server sent before its answer go out first, on the same stream.
-      await Promise.allSettled([...call.pending]);
-      return result;
-    } catch (e) {
-      if (deadline.expired && !options.signal.aborted) {
-        throw unreachable(
-          serverId,
-          `did not answer ${method} within ${Math.round(this.options.requestTimeoutMs / 1000)} s (without progress)`,
-        );
-      }
-      throw e;
-    } finally {
-      deadline.clear();
-      calls.delete(call);
-      this.lastUsed.set(serverId, this.options.now());
-    }
-  }
-
-  /** Closes bound sessions unused for `idleMs` that hold no subscription and no call; they come back on next use. */
-  async closeIdle(idleMs: number, now: number): Promise<void> {
-    const idle = [...this.sessions.keys()].filter(
-      (id) => now - (this.lastUsed.get(id) ?? 0) >= idleMs && !this.inflight.get(id)?.size && !this.subscriptions.get(id)?.size,
-    );
-    await Promise.all(
-      idle.map((id) => {
-        const session = this.sessions.get(id);
-        this.sessions.delete(id);
-        return session?.close();
-      }),
-    );
-  }
-
-  /** logging/setLevel from the IDE: applied to every bound session now, and to each new one when it connects. */
-  async setLogLevel(level: LoggingLevel): Promise<void> {
-    this.logLevel = level;
-    await Promise.all(
-      [...this.sessions.values()]
-        .filter((s) => s.connected)
-        .map((s) =>
-          s
-            .run(async (client) => {
-              if (client.getServerCapabilities()?.logging) await client.setLoggingLevel(level);
-            })
-            .catch((e: unknown) => this.pool.log.warn('setting the log level upstream failed', { serverId: s.serverId, error: e })),
-        ),
-    );
-  }
-
-  /** resources/subscribe: remembered so it can be restored on a new upstream session. */
-  async subscribe(serverId: string, uri: string, signal: AbortSignal, target: DownstreamTarget): Promise<void> {
-    let uris = this.subscriptions.get(serverId);
-    if (!uris) this.subscriptions.set(serverId, (uris = new Set()));
-    uris.add(uri);
-    try {
-      await this.request(serverId, 'resources/subscribe', { uri }, { signal, target });
-    } catch (e) {
-      uris.delete(uri);
-      throw e;
-    }
-    // With a subscription, a lost connection must come back by itself, or updates would silently stop.
-    this.sessions.get(serverId)?.ensureAlive();
-  }
-
-  async unsubscribe(serverId: string, uri: string, signal: AbortSignal, target: DownstreamTarget): Promise<void> {
-    this.subscriptions.get(serverId)?.delete(uri);
-    await this.request(serverId, 'resources/unsubscribe', { uri }, { signal, target });
-  }
-
-  isSubscribed(serverId: string, uri: string): boolean {
-    return this.subscriptions.get(serverId)?.has(uri) ?? false;
-  }
-
-  /** notifications/roots/list_changed from the IDE, passed to every connected bound session. */
-  rootsChanged(): void {
-    for (const session of this.sessions.values()) {
-      if (!session.connected) continue;
-      void session
-        .client()
-        .then((c) => c.sendRootsListChanged())
-        .catch(() => undefined);
-    }
-  }
-
-  /** The server was removed or its URL changed. */
-  async closeServer(serverId: string): Promise<void> {
-    const session = this.sessions.get(serverId);
-    this.sessions.delete(serverId);
-    this.subscriptions.delete(serverId);
-    await session?.close();
-  }
-
-  /** Closes the bound sessions but keeps the peer usable (sign-out: new sessions come with the next user's tokens). */
-  async closeAll(): Promise<void> {
-    const sessions = [...this.sessions.values()];
-    this.sessions.clear();
-    this.subscriptions.clear();
-    await Promise.all(sessions.map((s) => s.close()));
-  }
-
-  /** The IDE session ended. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.closeAll();
-    this.options.onClosed();
-  }
-
-  private session(serverId: string): UpstreamSession {
-    if (this.closed) throw unreachable(serverId, 'session was closed (the IDE disconnected)');
-    let session = this.sessions.get(serverId);
-    if (session) return session;
-    const capabilities = mirrorCapabilities(this.peer.capabilities);
-    session = this.pool.createSession(serverId, {
-      capabilities,
-      clientInfo: { ...this.options.clientInfo, title: `Lanyard for ${this.peer.clientName}`.slice(0, 100) },
-      setup: (client) => this.setup(serverId, client, capabilities),
-      onConnected: async (client) => {
-        const caps = client.getServerCapabilities() ?? {};
-        if (this.logLevel && caps.logging) await client.setLoggingLevel(this.logLevel);
-        for (const uri of this.subscriptions.get(serverId) ?? []) {
-          await client
-            .subscribeResource({ uri })
-            .catch((e: unknown) => this.pool.log.warn('re-subscribing failed', { serverId, error: e }));
-        }
-      },
-      keepAlive: () => !this.closed && (this.subscriptions.get(serverId)?.size ?? 0) > 0,
-    });
-    this.sessions.set(serverId, session);
-    return session;
-  }
-
-  /** Where traffic of this server goes when it arrived outside a call's context: the only call in flight, else the session. */
-  private route(serverId: string): ActiveCall | undefined {
-    const store = activeCall.getStore();
-    if (store) return store;
-    const calls = this.inflight.get(serverId);
-    return calls?.size === 1 ? calls.values().next().value : undefined;
-  }
-
-  private setup(serverId: string, client: Client, capabilities: ClientCapabilities): void {
-    // Handlers exist only for what was declared (the SDK refuses others): a server cannot ask the IDE for more than
-    // the IDE offered.
-    const paused = async <T>(run: (target: DownstreamTarget) => Promise<T>): Promise<T> => {
-      const call = this.route(serverId);
-      call?.deadline.pause();
-      try {
-        return await run(call?.target ?? this.peer);
-      } finally {
-        call?.deadline.resume();
-      }
-    };
-    if (capabilities.elicitation)
-      client.setRequestHandler('elicitation/create', (request, ctx) => paused((t) => t.elicit(request.params, ctx.mcpReq.signal)));
-    if (capabilities.sampling)
-      client.setRequestHandler('sampling/createMessage', (request, ctx) => paused((t) => t.sample(request.params, ctx.mcpReq.signal)));
-    if (capabilities.roots) client.setRequestHandler('roots/list', (_request, ctx) => paused((t) => t.listRoots(ctx.mcpReq.signal)));
-    client.setNotificationHandler('notifications/message', (notification) => {
-      const params = { ...notification.params, logger: prefixLogger(serverId, notification.params.logger) };
-      forwardFor(this.route(serverId), this.peer, { method: 'notifications/message', params });
-    });
-    if (capabilities.elicitation?.url) {
-      // URL-mode elicitation finishes out of band; the IDE that opened the URL learns it here.
-      client.setNotificationHandler('notifications/elicitation/complete', (notification) => {
-        forwardFor(this.route(serverId), this.peer, { method: 'notifications/elicitation/complete', params: notification.params });
-      });
-    }
-    client.setNotificationHandler('notifications/resources/updated', (notification) => {
-      // Only what this IDE session subscribed to (a server may notify more than it was asked for).
-      if (this.isSubscribed(serverId, notification.params.uri))
-        void this.peer.notify({ method: 'notifications/resources/updated', params: notification.params }).catch(() => undefined);
-    });
-    for (const kind of CATALOG_KINDS) {
-      client.setNotificationHandler(`notifications/${kind}/list_changed`, () => this.pool.listChanged(serverId, kind));
-    }
   }
 }

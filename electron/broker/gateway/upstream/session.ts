@@ -66,9 +66,11 @@ const STREAM_RECONNECTION = { initialReconnectionDelay: 500, maxReconnectionDela
  * One MCP session with one remote server, through the SDK v2 Client, created on first use:
  *   - Streamable HTTP first; when its initialize answers 404 or 405 (a 2024-11-05 server), the legacy HTTP+SSE
  *     transport, and the transport that worked is remembered for the server. Any other failure is reported as it is
- *     (anchors §3.10: falling back on every error hides the real problem);
+ *     (falling back on every error would hide the real problem; see the backwards-compatibility section of
+ *     https://modelcontextprotocol.io/specification/2025-11-25/basic/transports);
  *   - when the server forgets the session (404 on a request with our Mcp-Session-Id: restart, token rotation, idle
- *     expiry), a new session is initialized and the request retried once, transparently (anchors §3.11);
+ *     expiry), a new session is initialized and the request retried once, transparently (the transports spec's
+ *     session management: a 404 means "start a new session");
  *   - on a transport failure the connection is dropped; the next request reconnects at once, and a keep-alive
  *     session (the catalog, or one with subscriptions) reconnects in the background with exponential backoff and
  *     jitter (0.5 s → 30 s);

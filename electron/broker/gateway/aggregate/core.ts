@@ -1,0 +1,52 @@
+import type { CallToolResult, ListToolsResult, Prompt } from '@modelcontextprotocol/server';
+import type { ActivityEvent } from '../../../../shared/contract';
+import type { Logger } from '../../util/log';
+import type { NameOrigin } from '../tool-names';
+import type { CatalogKind } from '../upstream/catalog';
+import type { UpstreamPool } from '../upstream/pool';
+import type { ResourceIndex } from './merged';
+
+/**
+ * The types the aggregator (aggregator.ts) and its IDE sessions (ide-sessions.ts) share, kept here so neither file
+ * imports the other's types (the aggregator creates the sessions; the sessions call back through AggregatorCore).
+ */
+
+/** What the aggregator records for the activity view: names, codes and durations only. */
+export type AggregatorActivity = Omit<ActivityEvent, 'id' | 'at'>;
+
+/** An IDE connected to `/mcp`, for "which IDEs are connected, and since when". */
+export interface IdeSessionInfo {
+  id: string;
+  clientName: string;
+  clientVersion?: string | undefined;
+  transport: 'http';
+  endpoint: '/mcp';
+  connectedAt: number;
+  lastSeenAt: number;
+}
+
+export type IdeSessionEvent = { type: 'connected' | 'closed'; session: IdeSessionInfo };
+
+/** The part of the aggregator the IDE sessions call into. */
+export interface AggregatorCore {
+  readonly pool: UpstreamPool;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly version: string;
+  readonly separator: string;
+  signedIn(): boolean;
+  /** One sentence saying how to sign in (the fix of a not-signed-in error). */
+  signInHint(): string;
+  listToolsForIde(): Promise<ListToolsResult>;
+  listPrompts(): Promise<Prompt[]>;
+  listResources(): Promise<ResourceIndex>;
+  /** The server and original name of an exposed tool or prompt name (waiting for lists when it is not known yet). */
+  resolveName(kind: 'tools' | 'prompts', exposed: string): Promise<NameOrigin | undefined>;
+  /** The server a resource URI (or template) belongs to. */
+  serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
+  builtinTool(name: string): CallToolResult | undefined;
+  versions(): Readonly<Record<CatalogKind, number>>;
+  activity(event: AggregatorActivity): void;
+  ideSession(event: IdeSessionEvent): void;
+  warmInBackground(): void;
+}

@@ -1,0 +1,268 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { BodyTooLargeError } from './http-util';
+
+/**
+ * The relay's node:http transport: the upstream request (keep-alive agents, the body replayed for a retry), and the
+ * response piped to the IDE as it arrives, with the side channels the relay watches (an SSE event id seen, a stream
+ * broken before its end). What is relayed, and how failures are answered, is relay.ts's job.
+ */
+
+export function isEventStream(headers: Headers): boolean {
+  return (headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream');
+}
+
+/** How long an SSE response may stay silent before its headers go out on their own (then they ride with the first event). */
+const SSE_HEADER_FLUSH_MS = 10;
+
+/**
+ * Node stream to Node stream, as it arrives (no web-stream conversion on the hot path; plain pipe, because
+ * stream.pipeline costs an AbortController per call). Resolves true when the upstream broke off mid-body: the IDE's
+ * stream is then destroyed too, so it sees a break (and may resume with Last-Event-ID) rather than a clean end. An IDE
+ * that leaves destroys the upstream response, which frees (or closes) its socket.
+ *
+ * Headers are written together with the first chunk — one write instead of two on every call; an SSE stream that has
+ * nothing to say yet gets its headers alone after SSE_HEADER_FLUSH_MS so the IDE knows the stream is open.
+ */
+export function pipeNode(
+  body: IncomingMessage,
+  res: ServerResponse,
+  eventStream: boolean,
+  onBroken?: (sawEventId: boolean) => string | undefined,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    const flush = eventStream ? setTimeout(() => res.flushHeaders(), SSE_HEADER_FLUSH_MS) : undefined;
+    body.once('data', () => clearTimeout(flush));
+    const watch = { sawEventId: false };
+    if (onBroken) body.on('data', (chunk: Buffer) => noteEventId(watch, chunk));
+    const finish = (broken: boolean) => {
+      clearTimeout(flush);
+      body.off('close', onBodyClose);
+      res.off('close', onResClose);
+      resolve(broken);
+    };
+    const onBodyClose = () => {
+      if (body.complete) return;
+      const tail = onBroken?.(watch.sawEventId);
+      if (tail && res.writable) res.end(tail);
+      else res.destroy();
+      finish(true);
+    };
+    const onResClose = () => {
+      if (!body.complete) body.destroy();
+      finish(false);
+    };
+    body.on('close', onBodyClose);
+    body.on('error', () => undefined); // reported through 'close' with complete === false
+    res.on('close', onResClose);
+    body.pipe(res);
+  });
+}
+
+/** Copies the upstream body to the IDE as it arrives, honouring backpressure; resolves at the end of the stream. */
+export async function pipeBody(
+  body: ReadableStream<Uint8Array>,
+  res: ServerResponse,
+  signal: AbortSignal,
+  watch?: { sawEventId: boolean },
+): Promise<void> {
+  const reader = body.getReader();
+  const cancel = () => {
+    void reader.cancel().catch(() => undefined);
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (res.destroyed) return;
+      if (watch) noteEventId(watch, value);
+      if (!res.write(value)) await drained(res);
+    }
+    res.end();
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
+}
+
+/** An SSE `id:` field: the server supports resumption (the IDE may resume with Last-Event-ID). */
+const SSE_EVENT_ID = /(?:^|[\r\n])id:/;
+
+function noteEventId(watch: { sawEventId: boolean }, chunk: Uint8Array): void {
+  if (!watch.sawEventId && SSE_EVENT_ID.test(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('latin1')))
+    watch.sawEventId = true;
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/** Keep-alive pools for upstream connections (one per protocol; sockets are reused across IDE sessions). */
+const httpAgent = new HttpAgent({ keepAlive: true });
+const httpsAgent = new HttpsAgent({ keepAlive: true });
+
+/** Upstream response bodies handed over as Node streams, keyed by the body-less Response the token service saw. */
+const nodeBodies = new WeakMap<Response, IncomingMessage>();
+
+/** The Node stream nodeFetch kept for a body-less Response, if any. */
+export function nodeBodyOf(response: Response): IncomingMessage | undefined {
+  return nodeBodies.get(response);
+}
+
+/**
+ * The relay's default upstream fetch, on node:http(s): measurably lighter per request than fetch (no Request object,
+ * no web streams), which matters on a hop every tools/call pays for.
+ *
+ * It speaks the FetchLike contract the token service needs, with one twist: a response the token service may act on
+ * (401, 403) gets a real web body it can cancel; any other response is returned body-less, its Node stream kept in
+ * `nodeBodies` for the relay to pipe straight to the IDE. No decompression happens, so the upstream's
+ * Content-Encoding and Content-Length pass through as they are.
+ */
+export function nodeFetch(input: string | URL, init: RequestInit | undefined, body: ReplayableBody | undefined): Promise<Response> {
+  const url = typeof input === 'string' ? new URL(input) : input;
+  const headers: OutgoingHttpHeaders = {};
+  new Headers(init?.headers).forEach((value, name) => {
+    headers[name] = value;
+  });
+  const complete = body?.completeBody();
+  if (complete) headers['content-length'] = complete.length;
+  return new Promise<Response>((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      {
+        method: init?.method ?? 'GET',
+        headers,
+        agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
+        ...(init?.signal ? { signal: init.signal } : {}),
+      },
+      (incoming) => {
+        const status = incoming.statusCode ?? 502;
+        const responseHeaders = new Headers();
+        const raw = incoming.rawHeaders;
+        for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
+        if (status === 401 || status === 403) {
+          resolve(new Response(Readable.toWeb(incoming) as ReadableStream<Uint8Array>, { status, headers: responseHeaders }));
+          return;
+        }
+        const response = new Response(null, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders });
+        nodeBodies.set(response, incoming);
+        resolve(response);
+      },
+    );
+    request.on('error', reject);
+    if (!body) request.end();
+    else if (complete) request.end(complete);
+    else
+      body.pipeInto(request, (e) => {
+        request.destroy(e);
+        reject(e);
+      });
+  });
+}
+
+/**
+ * A request body that can be sent more than once (the token service retries after a 401) without waiting for all of
+ * it first: it records what arrives, and every `payload()` replays the record and then follows the live request.
+ * Bounded by `limit`; past it the body fails with BodyTooLargeError and nothing more is kept.
+ */
+export class ReplayableBody {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private ended = false;
+  error: Error | undefined;
+  private readonly sinks = new Set<ReadableStreamDefaultController<Uint8Array>>();
+  private readonly waiting: Array<(body: Buffer | undefined) => void> = [];
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly limit: number,
+  ) {
+    req.on('data', (chunk: Buffer) => {
+      if (this.error) return;
+      this.size += chunk.length;
+      if (this.size > this.limit) {
+        this.fail(new BodyTooLargeError(this.limit));
+        return;
+      }
+      this.chunks.push(chunk);
+      for (const sink of this.sinks) sink.enqueue(chunk);
+    });
+    req.on('end', () => {
+      this.ended = true;
+      for (const sink of this.sinks) sink.close();
+      this.sinks.clear();
+      this.settle();
+    });
+    req.on('error', (e) => this.fail(e));
+  }
+
+  /** The whole body, if it has all arrived. */
+  completeBody(): Buffer | undefined {
+    if (this.error) throw this.error;
+    return this.ended ? Buffer.concat(this.chunks, this.size) : undefined;
+  }
+
+  /** Writes the body into an upstream request: what arrived so far, then the rest as it arrives. */
+  pipeInto(target: NodeJS.WritableStream, onError: (e: Error) => void): void {
+    const stream = this.payload();
+    if (Buffer.isBuffer(stream)) {
+      target.end(stream);
+      return;
+    }
+    Readable.fromWeb(stream as NodeReadableStream<Uint8Array>)
+      .on('error', onError)
+      .pipe(target);
+  }
+
+  /** The body for one attempt: a Buffer once complete, else a stream that replays and then follows. */
+  payload(): Buffer | ReadableStream<Uint8Array> {
+    if (this.error) throw this.error;
+    if (this.ended) return Buffer.concat(this.chunks, this.size);
+    let mine: ReadableStreamDefaultController<Uint8Array> | undefined;
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        for (const chunk of this.chunks) controller.enqueue(chunk);
+        if (this.ended) controller.close();
+        else if (this.error) controller.error(this.error);
+        else this.sinks.add((mine = controller));
+      },
+      cancel: () => {
+        // This attempt gave up on the body (the upstream answered early); the recording continues for a retry.
+        if (mine) this.sinks.delete(mine);
+      },
+    });
+  }
+
+  private fail(e: Error): void {
+    if (this.error) return;
+    this.error = e;
+    this.chunks.length = 0;
+    // Stop reading a body that will not be used (a hostile client could otherwise stream forever).
+    if (e instanceof BodyTooLargeError) this.req.pause();
+    for (const sink of this.sinks) sink.error(e);
+    this.sinks.clear();
+    this.settle();
+  }
+
+  /** The whole body once it has arrived; undefined when it failed (too large, connection lost). */
+  whenComplete(): Promise<Buffer | undefined> {
+    if (this.error) return Promise.resolve(undefined);
+    if (this.ended) return Promise.resolve(Buffer.concat(this.chunks, this.size));
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private settle(): void {
+    const body = this.error ? undefined : Buffer.concat(this.chunks, this.size);
+    for (const resolve of this.waiting.splice(0)) resolve(body);
+  }
+}
