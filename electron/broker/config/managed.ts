@@ -4,7 +4,15 @@ import { z } from 'zod';
 import type { ControlApi } from '../../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, toErrorInfo } from '../errors';
-import { AsClientAuthMethodSchema, IdpConfigSchema, SERVER_ID_PATTERN, ServerConfigSchema, urlProblem, type LanyardConfig } from './schema';
+import {
+  AsClientAuthMethodSchema,
+  displayString,
+  IdpConfigSchema,
+  SERVER_ID_PATTERN,
+  ServerConfigSchema,
+  urlProblem,
+  type LanyardConfig,
+} from './schema';
 import { configErrorMap, formatZodIssue } from './validate';
 
 /**
@@ -214,7 +222,7 @@ export const ConfigProposalSchema = z
     idp: z
       .strictObject({
         issuer: linkUrl({ allowQuery: false }),
-        clientId: z.string().trim().min(1),
+        clientId: displayString().trim().min(1),
         clientAuthMethod: AsClientAuthMethodSchema.optional(),
         redirectPort: z.int().min(1024).max(65535).optional(),
       })
@@ -224,8 +232,8 @@ export const ConfigProposalSchema = z
         z.strictObject({
           url: linkUrl(),
           id: z.string().regex(SERVER_ID_PATTERN, { error: "must be 1-32 characters of a-z, 0-9 and '-'" }).optional(),
-          name: z.string().trim().min(1).max(80).optional(),
-          clientId: z.string().trim().min(1).optional(),
+          name: displayString().trim().min(1).max(80).optional(),
+          clientId: displayString().trim().min(1).optional(),
           clientAuthMethod: AsClientAuthMethodSchema.optional(),
           scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).optional(),
         }),
