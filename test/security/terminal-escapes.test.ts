@@ -122,7 +122,7 @@ describe('the CLI escapes outside text it prints', () => {
     expect(printed).toContain('x\\x1b]0;pwned\\x07\\u202e');
     let err = '';
     printError({ out: () => undefined, err: (t) => void (err += t), stdin: Readable.from(['']), interactive: false }, 'login', {
-      code: 'idp_error',
+      code: 'sign_in_failed',
       message: `The IdP said: invalid_client${FAKE_LINE}`,
       fix: 'x\x1b[31m',
     });

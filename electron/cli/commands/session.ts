@@ -101,7 +101,8 @@ function renderStatus(
   out.push(`Keychain:  ${status.secretStore.description}`);
   if (managed.state === 'ok')
     out.push(`Managed:   ${managed.path}${managed.locked.length ? ` — locks ${managed.locked.join(' and ')}` : ''}`);
-  if (managed.state === 'invalid') out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
+  if (managed.state === 'invalid' || managed.state === 'untrusted')
+    out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
 
   if (status.servers.length === 0)
     out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
