@@ -101,8 +101,13 @@ export function loopbackOrigins(port: number): string[] {
 }
 
 /**
- * Owns the local token: generated at first start, kept in the SecretStore (the OS keychain) under
- * `gateway:local_token`, cached in memory for the hot path, rotatable. Also holds the browser origins the user allowed.
+ * Owns the local token: kept in the SecretStore (the OS keychain) under `gateway:local_token`, cached in memory for the
+ * hot path, rotatable. Also holds the browser origins the user allowed.
+ *
+ * The broker opens it `fresh`: a new token at every start. The port is fixed (so IDE configs keep working), which means
+ * another local user can listen on it while Lanyard is not running and collect what an HTTP-mode IDE sends; a fresh
+ * token makes that capture useless once Lanyard runs again. The connector rewrites the HTTP-mode IDE configs it wrote
+ * with the new token (ControlService.useLocalAuth); `lanyard stdio` reads it from the owner-checked runtime file.
  */
 export class LocalAuth {
   private current: string;
@@ -117,17 +122,18 @@ export class LocalAuth {
   }
 
   /**
-   * Loads the local token from the store, creating and storing one on first start.
+   * Loads the local token from the store, creating and storing one on first start (or always, with `fresh`: what the
+   * broker does at every start).
    *
    * `allowedOrigins` is read on every request, so a config change applies without a restart.
    */
   static async open(
     secrets: SecretStore,
-    options: { allowedOrigins?: readonly string[] | (() => readonly string[]) } = {},
+    options: { allowedOrigins?: readonly string[] | (() => readonly string[]); fresh?: boolean } = {},
   ): Promise<LocalAuth> {
     const raw = options.allowedOrigins;
     const origins = typeof raw === 'function' ? raw : () => raw ?? [];
-    let token = await secrets.get(LOCAL_TOKEN_SECRET_KEY);
+    let token = options.fresh ? undefined : await secrets.get(LOCAL_TOKEN_SECRET_KEY);
     if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
       // Missing, or not something we wrote (a hand-edited store): start over with a fresh one.
       token = generateLocalToken();
