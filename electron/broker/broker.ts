@@ -213,8 +213,8 @@ export class Broker {
   ): Promise<RunningGateway> {
     const timeouts = options.timeouts ?? {};
     const localAuth = await LocalAuth.open(this.secrets, { fresh: true, allowedOrigins: () => this.config.load().gateway.allowedOrigins });
-    // The headless dashboard: control API + UI, opened in a browser through a one-time link that sets an HttpOnly
-    // session cookie. That cookie opens /api only (cookie-or-token routes), never the MCP endpoints.
+    // The headless dashboard: control API + UI, opened in a browser through a one-time link exchanged for a session
+    // the page sends as a header. That session opens /api only (cookie-or-token routes), never the MCP endpoints.
     let port = 0;
     const dashboard = options.dashboard
       ? createDashboard({ rendererDir: options.dashboard.rendererDir, localAuth, port: () => port })

@@ -20,15 +20,15 @@ import type { SecretStore } from '../secrets/secret-store';
 
 /** Keychain entry of the local token. */
 export const LOCAL_TOKEN_SECRET_KEY = 'gateway:local_token';
-/**
- * Cookie accepted instead of the bearer token on `cookie-or-token` routes (the dashboard, which a browser opens and
- * cannot add headers to). Its value is the local token; the dashboard sets it HttpOnly, SameSite=Strict.
- */
-export const LOCAL_SESSION_COOKIE = 'lanyard_session';
 
 /** JSON-RPC error code for "the caller is not allowed in" (MCP servers use -32001 for auth-style failures). */
 export const LOCAL_AUTH_ERROR_CODE = -32001;
 
+/**
+ * `cookie-or-token` is the control API's level: the local token, or a dashboard session that the dashboard's wrapper
+ * of this guard checks (control/dashboard.ts withDashboardSessions). No cookie is ever accepted here any more — cookies
+ * are not isolated by port, so every server on 127.0.0.1 would receive one; the name stays for the routes' sake.
+ */
 export type RouteAuth = 'token' | 'cookie-or-token' | 'none';
 
 /** Why a request was refused: what the HTTP layer sends back. Messages name the fix and never echo a secret. */
@@ -77,17 +77,6 @@ export function bearerFrom(header: string | string[] | undefined): string | unde
   if (!value) return undefined;
   const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(value);
   return m?.[1];
-}
-
-/** The value of one cookie from a Cookie header (RFC 6265 §5.4 syntax: `a=b; c=d`). */
-export function cookieFrom(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i < 0) continue;
-    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
-  }
-  return undefined;
 }
 
 /** The Host values that mean "this gateway": loopback names with our exact port. */
@@ -211,10 +200,6 @@ export function guardRequest(
   if (context.auth === 'none' || context.preflight) return null;
   const presented = bearerFrom(headers.authorization);
   if (context.matches(presented)) return null;
-  if (context.auth === 'cookie-or-token') {
-    const cookie = cookieFrom(typeof headers.cookie === 'string' ? headers.cookie : undefined, LOCAL_SESSION_COOKIE);
-    if (cookie !== undefined && context.matches(cookie)) return null;
-  }
   return {
     status: 401,
     reason: 'token',
