@@ -203,8 +203,8 @@ describe('the Host / Origin / local-token matrix (DNS rebinding, browsers, stran
             const { status, allowOrigin } = await raw('POST', target, headers);
             const hostOk = hostName === 'ok' || hostName === 'localhost';
             const originOk = originName === 'none' || originName === 'self';
-            // The control API also accepts the local token as the dashboard's session cookie; /mcp never does.
-            const tokenOk = tokenName === 'ok' || (tokenName === 'cookieOnly' && target.startsWith('/api'));
+            // No route accepts a cookie, not even one holding the local token: cookies reach every port on 127.0.0.1.
+            const tokenOk = tokenName === 'ok';
             const expected = !hostOk ? 421 : !originOk ? 403 : !tokenOk ? 401 : 'in';
             checked++;
             const got = [401, 403, 421].includes(status) ? status : 'in';
