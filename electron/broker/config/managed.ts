@@ -132,16 +132,21 @@ function windowsOwnerProblem(file: string, readAcl: (file: string) => { owner: s
   return undefined;
 }
 
-/** Owner SID and the SIDs with a write-class allow entry, via Get-Acl (the file path travels as an argument). */
+/**
+ * Owner SID and the SIDs with a write-class allow entry (write/append data, write attributes, delete, change
+ * permissions, take ownership, generic write/all), via Get-Acl. The path travels in an environment variable, never
+ * in the command text (no quoting to get wrong).
+ */
 function readWindowsAcl(file: string): { owner: string; writers: string[] } {
   const script = [
-    '$a = Get-Acl -LiteralPath $args[0]',
+    '$a = Get-Acl -LiteralPath $env:LANYARD_MANAGED_ACL_PATH',
     '$o = $a.GetOwner([System.Security.Principal.SecurityIdentifier]).Value',
     '$w = $a.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]) | Where-Object {',
-    "  $_.AccessControlType -eq 'Allow' -and ($_.FileSystemRights -band 0xD0116) -ne 0 } | ForEach-Object { $_.IdentityReference.Value }",
+    "  $_.AccessControlType -eq 'Allow' -and ($_.FileSystemRights -band 0x500D0116) -ne 0 } | ForEach-Object { $_.IdentityReference.Value }",
     'Write-Output (ConvertTo-Json -Compress @{ owner = $o; writers = @($w) })',
   ].join('\n');
-  const out = execFileSync('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', `& { ${script} }`, file], {
+  const out = execFileSync('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', script], {
+    env: { ...process.env, LANYARD_MANAGED_ACL_PATH: file },
     encoding: 'utf8',
     timeout: 10_000,
     windowsHide: true,
