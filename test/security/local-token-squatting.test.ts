@@ -17,6 +17,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type RunningGateway } from '../../electron/broker/broker';
 import { unmanaged } from '../../electron/broker/config/managed';
+import { readRuntimeFile, writeRuntimeFile } from '../../electron/broker/gateway/runtime-file';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 import { runCli } from '../../electron/cli/cli';
 
@@ -193,6 +194,26 @@ describe.skipIf(!asRoot)('another user holding the port while Lanyard is down', 
     const after = await cursorEntry();
     expect(after.headers.Authorization).not.toBe(before.headers.Authorization);
     expect(await ideRequest(after)).toBe(200);
+  });
+});
+
+describe.skipIf(!asRoot || process.platform !== 'linux')('a crashed Lanyard whose pid now belongs to another user', () => {
+  it('its runtime file is stale, not running: `lanyard stdio` starts a broker instead of sending the token there', async () => {
+    // uid 65534 runs a process (the crashed broker's pid, reused) and holds the port, answering /healthz.
+    const squat = await squatter();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { uid: NOBODY, gid: NOBODY, cwd: tmpdir(), env: {} });
+    cleanups.push(() => child.kill('SIGKILL'));
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    await writeRuntimeFile(home, {
+      pid: child.pid!,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      startedAt: new Date().toISOString(),
+      version: 'test',
+      token: 'T'.repeat(43),
+    });
+    expect((await readRuntimeFile(home)).state).toBe('stale');
+    await squat.stop();
   });
 });
 
