@@ -232,7 +232,7 @@ export type ControlApi = {
   [M in ControlMethodName]: (input: ControlInput<M>) => Promise<ControlOutput<M>>;
 };
 
-/** The result envelope on the wire: expected failures are values, not exceptions (style.md §12). */
+/** The result envelope on the wire: expected failures are values, not exceptions (docs/contributing.md). */
 export type ControlResult<T> = { ok: true; value: T } | { ok: false; error: z.output<typeof ErrorInfoSchema> };
 
 export type Status = z.output<typeof StatusSchema>;

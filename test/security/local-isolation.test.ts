@@ -1,5 +1,5 @@
 /**
- * Issue 8 items 2 and 4, the local side of the threat model: other processes on the machine and web pages (DNS
+ * The local side of the threat model (SECURITY.md, threats 1 and 2): other processes on the machine and web pages (DNS
  * rebinding) must not be able to use Lanyard's endpoint. Lanyard runs as its own process (`startHeadless` in a child,
  * signed in to the sandbox); the attackers are other processes — one as the same OS user without the token, one as
  * another OS user (when the tests run as root) — and raw HTTP with forged Host, Origin and credentials. Also: every

@@ -1,5 +1,5 @@
 /**
- * The local endpoint's guard (issue 4 item 1; protocol.md edge cases 23/24): Host, Origin and local-token matrix,
+ * The local endpoint's guard (docs/protocol.md): Host, Origin and local-token matrix,
  * constant-time comparison, token storage and rotation.
  */
 import type * as NodeCrypto from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * The gateway's HTTP front door (issue 4 item 1): routing, body limits, malformed JSON, wrong methods, the guard on
+ * The gateway's HTTP front door: routing, body limits, malformed JSON, wrong methods, the guard on
  * every route, the IDE's Authorization header stripped before any handler, and no crash on hostile input.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { SecretStore } from '../secrets/secret-store';
 
 /**
- * The local endpoint's front-door checks (protocol.md §7 and edge cases 23/24; MCP transports §Security Warning).
+ * The local endpoint's front-door checks (docs/protocol.md; the MCP Streamable HTTP transport's security warning,
+ * https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#security-warning).
  *
  * Anything on the machine can open a socket to 127.0.0.1, and a web page can reach it too through DNS rebinding, so
  * binding to loopback is not enough. Every request must:
