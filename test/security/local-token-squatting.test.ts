@@ -169,7 +169,8 @@ describe.skipIf(!asRoot)('another user holding the port while Lanyard is down', 
     // Lanyard is down; uid 65534 takes the port and the IDE (still configured) sends its request there.
     const squat = await squatter();
     expect(await ideRequest(await cursorEntry())).toBe(200);
-    const captured = squat.captured();
+    // Its record travels on its stdout pipe, which may arrive after its HTTP answer did.
+    const captured = await until(async () => (squat.captured().length > 0 ? squat.captured() : undefined), 'the squatter’s record');
     expect(captured).toEqual([before.headers.Authorization]);
     await squat.stop();
 
