@@ -182,6 +182,12 @@ export const DisconnectIdeResultSchema = z.object({
   detail: z.string(),
 });
 
+/** After the local token rotated: the HTTP-mode IDE configs rewritten with the new one, and those that could not be. */
+export const RotateLocalTokenResultSchema = z.object({
+  rewritten: z.array(z.object({ ide: IdeNameSchema, configPath: z.string() })),
+  failed: z.array(z.object({ ide: IdeNameSchema, configPath: z.string(), message: z.string() })),
+});
+
 const none = z.object({}).strict();
 const ok = z.object({ ok: z.literal(true) });
 
@@ -202,6 +208,8 @@ export const ControlMethods = {
   },
   connectIde: { input: z.object({ ide: IdeNameSchema, stdio: z.boolean().optional() }).strict(), output: ConnectIdeResultSchema },
   disconnectIde: { input: z.object({ ide: IdeNameSchema }).strict(), output: DisconnectIdeResultSchema },
+  /** A new local token at once (the old one stops working); HTTP-mode IDE configs Lanyard wrote are rewritten. */
+  rotateLocalToken: { input: none, output: RotateLocalTokenResultSchema },
   recentActivity: {
     input: z.object({ limit: z.number().int().min(1).max(500).optional() }).strict(),
     output: z.array(ActivityEventSchema),
@@ -239,6 +247,7 @@ export type Settings = z.output<typeof SettingsSchema>;
 export type IdeName = z.output<typeof IdeNameSchema>;
 export type ConnectIdeResult = z.output<typeof ConnectIdeResultSchema>;
 export type DisconnectIdeResult = z.output<typeof DisconnectIdeResultSchema>;
+export type RotateLocalTokenResult = z.output<typeof RotateLocalTokenResultSchema>;
 export type SessionStatus = z.output<typeof SessionStatusSchema>;
 export type IdeSession = z.output<typeof IdeSessionSchema>;
 

@@ -14,7 +14,7 @@ export class ControlError extends Error {
 export interface HttpControlClientOptions {
   /** Origin of the broker's local endpoint, e.g. http://127.0.0.1:47821 ('' for same-origin in the dashboard). */
   baseUrl: string;
-  /** Extra headers, e.g. the local token for the CLI; the browser dashboard relies on its HttpOnly cookie instead. */
+  /** Extra headers, e.g. the local token for the CLI (the browser dashboard adds its session header in its fetch). */
   headers?: Record<string, string>;
   fetch?: typeof fetch;
 }

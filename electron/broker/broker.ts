@@ -258,9 +258,9 @@ export class Broker {
     } = {},
   ): Promise<RunningGateway> {
     const timeouts = options.timeouts ?? {};
-    const localAuth = await LocalAuth.open(this.secrets, { allowedOrigins: () => this.config.load().gateway.allowedOrigins });
-    // The headless dashboard: control API + UI, opened in a browser through a one-time link that sets an HttpOnly
-    // session cookie. That cookie opens /api only (cookie-or-token routes), never the MCP endpoints.
+    const localAuth = await LocalAuth.open(this.secrets, { fresh: true, allowedOrigins: () => this.config.load().gateway.allowedOrigins });
+    // The headless dashboard: control API + UI, opened in a browser through a one-time link exchanged for a session
+    // the page sends as a header. That session opens /api only (cookie-or-token routes), never the MCP endpoints.
     let port = 0;
     const dashboard = options.dashboard
       ? createDashboard({ rendererDir: options.dashboard.rendererDir, localAuth, port: () => port })
@@ -359,6 +359,8 @@ export class Broker {
       listTools: (id) => aggregator.listTools(id),
       serversChanged: () => aggregator.notifyServersChanged(),
     });
+    // A fresh local token at every start: HTTP-mode IDE configs Lanyard wrote get it now (see LocalAuth).
+    const offLocalAuth = this.control.useLocalAuth(localAuth);
     this.activity.record({ kind: 'server', summary: `Local MCP endpoint listening on ${server.mcpUrl}`, outcome: 'ok' });
     let stopped = false;
     // A rotated local token ends every dashboard session opened with the old one.
@@ -373,6 +375,7 @@ export class Broker {
         stopped = true;
         offHealth();
         offRotate();
+        offLocalAuth();
         offConfig();
         offSession();
         this.setGateway(undefined);

@@ -143,19 +143,20 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'connect',
     summary: 'Point an IDE at Lanyard (cursor, vscode, claude-code, claude-desktop, windsurf)',
-    usage: 'lanyard connect <ide> [--stdio] [--link] [--json]',
+    usage: 'lanyard connect <ide> [--http] [--link] [--json]',
     description:
-      'Writes the IDE\'s user-level MCP config: one entry named "lanyard" pointing at the local endpoint with the local token (or at `lanyard stdio` with --stdio). Your other entries and formatting are kept, a backup is taken first, and running it twice changes nothing. The IDE is never restarted.',
-    options: { ...json, stdio: { type: 'boolean' }, link: { type: 'boolean' } },
+      'Writes the IDE\'s user-level MCP config: one entry named "lanyard" that runs `lanyard stdio` by absolute path (no token in the file; it starts Lanyard on demand), or with --http the local endpoint with the local token. Your other entries and formatting are kept, a backup is taken first, and running it twice changes nothing. The IDE is never restarted.',
+    options: { ...json, http: { type: 'boolean' }, stdio: { type: 'boolean' }, link: { type: 'boolean' } },
     optionHelp: [
-      ['--stdio', 'Run `lanyard stdio` by absolute path instead of the HTTP endpoint (starts Lanyard on demand)'],
+      ['--http', 'Point the IDE at the HTTP endpoint with the local token instead (rewritten whenever the token changes)'],
+      ['--stdio', 'Run `lanyard stdio` (the default)'],
       ['--link', "Open the IDE's own install link instead of writing the file (Cursor, VS Code; stdio, no token)"],
       jsonHelp,
     ],
     run: async (ctx, v, positionals) =>
       (await import('./commands/ide')).connectCommand(ctx, {
         positionals,
-        stdio: v.stdio === true,
+        stdio: v.http !== true,
         link: v.link === true,
         json: v.json === true,
       }),
@@ -173,7 +174,7 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'import',
     summary: "Move the remote MCP servers already in your IDEs' configs behind Lanyard",
-    usage: 'lanyard import [--dry-run | --yes] [--ide <ide>]… [--stdio] [--no-probe] [--json]',
+    usage: 'lanyard import [--dry-run | --yes] [--ide <ide>]… [--http] [--no-probe] [--json]',
     description:
       'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard and replaces them with the one "lanyard" entry, with backups. Local stdio servers, entries with API-key headers and servers without cross-app access stay, and the plan says why.',
     options: {
@@ -181,6 +182,7 @@ const COMMANDS: readonly Command[] = [
       'dry-run': { type: 'boolean' },
       yes: { type: 'boolean', short: 'y' },
       ide: { type: 'string', multiple: true },
+      http: { type: 'boolean' },
       stdio: { type: 'boolean' },
       'no-probe': { type: 'boolean' },
     },
@@ -188,7 +190,8 @@ const COMMANDS: readonly Command[] = [
       ['--dry-run', 'Show the plan only'],
       ['--yes, -y', 'Apply without asking'],
       ['--ide <ide>', 'Only this IDE (repeatable)'],
-      ['--stdio', 'Point the IDEs at `lanyard stdio` instead of the HTTP endpoint'],
+      ['--http', 'Point the IDEs at the HTTP endpoint with the local token instead of `lanyard stdio`'],
+      ['--stdio', 'Point the IDEs at `lanyard stdio` (the default)'],
       ['--no-probe', 'Do not ask each server whether cross-app access works before moving it'],
       jsonHelp,
     ],
@@ -196,7 +199,7 @@ const COMMANDS: readonly Command[] = [
       (await import('./commands/ide')).importCommand(ctx, {
         dryRun: v['dry-run'] === true,
         yes: v.yes === true,
-        stdio: v.stdio === true,
+        stdio: v.http !== true,
         probe: v['no-probe'] !== true,
         ide: v.ide as string[] | undefined,
         json: v.json === true,
@@ -223,6 +226,16 @@ const COMMANDS: readonly Command[] = [
     optionHelp: [['--yes, -y', 'Accept without asking'], jsonHelp],
     run: async (ctx, v, positionals) =>
       (await import('./commands/accept-link')).acceptLinkCommand(ctx, { positionals, yes: v.yes === true, json: v.json === true }),
+  },
+  {
+    name: 'token',
+    summary: 'Rotate the local token IDEs use over HTTP',
+    usage: 'lanyard token rotate [--json]',
+    description:
+      'Makes a new local token at once (the old one stops working) and rewrites the HTTP-mode IDE configs `lanyard connect --http` wrote. Lanyard also makes a new one at every start. IDEs using `lanyard stdio` need nothing.',
+    options: json,
+    optionHelp: [jsonHelp],
+    run: async (ctx, v, positionals) => (await import('./commands/token')).tokenCommand(ctx, { positionals, json: v.json === true }),
   },
 ];
 

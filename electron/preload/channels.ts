@@ -25,6 +25,7 @@ export const CONTROL_METHODS = [
   'listTools',
   'connectIde',
   'disconnectIde',
+  'rotateLocalToken',
   'recentActivity',
   'getSettings',
   'updateSettings',

@@ -4,7 +4,7 @@
  * ID-JAGs, SDK-built MCP servers), with a real Broker and the real OS keychain (gnome-keyring; run through
  * `bash scripts/keyring-session.sh npx vitest run test/e2e/dashboard.test.ts`, or `npm test`).
  *
- *   one-time link → sign in by clicking through the IdP's login page (the broker's openUrl opens a new Chromium page)
+ *   one-time link (its code exchanged by the page for a session it holds) → sign in by clicking through the IdP's login page (the broker's openUrl opens a new Chromium page)
  *   → add the sandbox `wiki` server by URL → see its tools → disable it → sign out.
  *
  * It saves a 1280×800 screenshot of each main view to docs/screenshots/ (light, and one dark).
@@ -173,18 +173,18 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await stranger.close();
   });
 
-  it('opens through the one-time link: an HttpOnly cookie, and no code left in the address bar', async () => {
+  it('opens through the one-time link: the page holds the session (no cookie), and no code left in the address bar', async () => {
     const link = oneTimeLink();
     await page.goto(link);
-    expect(new URL(page.url()).search).toBe('');
+    await heading('Sign in to Lanyard').waitFor();
+    expect(new URL(page.url()).hash).toBe('');
     expect(new URL(page.url()).pathname).toBe('/');
-    const cookies = await context.cookies(origin);
-    expect(cookies).toHaveLength(1);
-    expect(cookies[0]).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
-    // The link works once.
+    expect(await context.cookies()).toEqual([]);
+    expect(await page.evaluate("sessionStorage.getItem('lanyard.dashboard.session')")).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The link works once: another tab opening it again is not signed in.
     const again = await context.newPage();
-    const response = await again.goto(link);
-    expect(response?.status()).toBe(403);
+    await again.goto(link);
+    await expect.poll(() => again.getByRole('heading', { level: 1 }).textContent()).toBe('Sign in to the dashboard');
     await again.close();
     await heading('Sign in to Lanyard').waitFor();
     const host = new URL(sandbox.idp.issuer).host;

@@ -232,7 +232,7 @@ describe('the built CLI against the sandbox', () => {
     const status = await lanyard(['status', '--json']);
     expect(JSON.parse(status.stdout).broker).toMatchObject({ running: true, url: `http://127.0.0.1:${port}` });
     expect(JSON.parse((await lanyard(['servers', 'list', '--json'])).stdout).map((s: { id: string }) => s.id)).toEqual(['todo', 'wiki']);
-    const connect = await lanyard(['connect', 'claude-code', '--json']);
+    const connect = await lanyard(['connect', 'claude-code', '--http', '--json']);
     expect(JSON.parse(connect.stdout)).toMatchObject({ ide: 'claude-code', changed: true, transport: 'http' });
     const written = JSON.parse(await readFile(path.join(userHome, '.claude.json'), 'utf8')).mcpServers.lanyard;
     expect(written.url).toBe(`http://127.0.0.1:${port}/mcp`);

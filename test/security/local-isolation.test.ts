@@ -1,5 +1,5 @@
 /**
- * Issue 8 items 2 and 4, the local side of the threat model: other processes on the machine and web pages (DNS
+ * The local side of the threat model (SECURITY.md, threats 1 and 2): other processes on the machine and web pages (DNS
  * rebinding) must not be able to use Lanyard's endpoint. Lanyard runs as its own process (`startHeadless` in a child,
  * signed in to the sandbox); the attackers are other processes — one as the same OS user without the token, one as
  * another OS user (when the tests run as root) — and raw HTTP with forged Host, Origin and credentials. Also: every
@@ -203,8 +203,8 @@ describe('the Host / Origin / local-token matrix (DNS rebinding, browsers, stran
             const { status, allowOrigin } = await raw('POST', target, headers);
             const hostOk = hostName === 'ok' || hostName === 'localhost';
             const originOk = originName === 'none' || originName === 'self';
-            // The control API also accepts the local token as the dashboard's session cookie; /mcp never does.
-            const tokenOk = tokenName === 'ok' || (tokenName === 'cookieOnly' && target.startsWith('/api'));
+            // No route accepts a cookie, not even one holding the local token: cookies reach every port on 127.0.0.1.
+            const tokenOk = tokenName === 'ok';
             const expected = !hostOk ? 421 : !originOk ? 403 : !tokenOk ? 401 : 'in';
             checked++;
             const got = [401, 403, 421].includes(status) ? status : 'in';

@@ -83,6 +83,7 @@ describe('help and usage errors', () => {
       'import',
       'doctor',
       'accept-link',
+      'token',
     ]) {
       expect(r.stdout).toMatch(new RegExp(`^\\s+${command}\\s+\\S`, 'm'));
     }
@@ -91,7 +92,7 @@ describe('help and usage errors', () => {
     expect((await cli(['-v'])).stdout).toBe('9.9.9\n');
   });
 
-  it.each(['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link'])(
+  it.each(['serve', 'stdio', 'login', 'logout', 'status', 'servers', 'connect', 'disconnect', 'import', 'doctor', 'accept-link', 'token'])(
     'has help for %s',
     async (command) => {
       for (const argv of [
@@ -242,13 +243,13 @@ describe('status without a running broker', () => {
 });
 
 describe('connect, disconnect, import, accept-link', () => {
-  it('connect writes the IDE file with the local token; disconnect restores it', async () => {
+  it('connect --http writes the IDE file with the local token; disconnect restores it', async () => {
     const file = path.join(userHome, '.cursor', 'mcp.json');
     await mkdir(path.dirname(file), { recursive: true });
     const original =
       '{\n  "mcpServers": {\n    "github": { "command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"] }\n  }\n}\n';
     await writeFile(file, original);
-    const r = await cli(['connect', 'cursor']);
+    const r = await cli(['connect', 'cursor', '--http']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
       /^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/,
@@ -260,7 +261,7 @@ describe('connect, disconnect, import, accept-link', () => {
     expect(written.mcpServers.lanyard).toEqual({ url: 'http://127.0.0.1:47821/mcp', headers: { Authorization: `Bearer ${token}` } });
     expect(r.stdout).not.toContain(token!);
 
-    const again = await cli(['connect', 'cursor', '--json']);
+    const again = await cli(['connect', 'cursor', '--http', '--json']);
     expect(JSON.parse(again.stdout)).toMatchObject({ ide: 'cursor', changed: false, transport: 'http' });
 
     const off = await cli(['disconnect', 'cursor']);
@@ -268,8 +269,8 @@ describe('connect, disconnect, import, accept-link', () => {
     expect(await readFile(file, 'utf8')).toBe(original);
   });
 
-  it('connect --stdio runs this node and this script by absolute path, with this LANYARD_HOME', async () => {
-    const r = await cli(['connect', 'claude-code', '--stdio', '--json']);
+  it('connect (stdio by default) runs this node and this script by absolute path, with this LANYARD_HOME', async () => {
+    const r = await cli(['connect', 'claude-code', '--json']);
     expect(r.code).toBe(0);
     const entry = JSON.parse(await readFile(path.join(userHome, '.claude.json'), 'utf8')).mcpServers.lanyard;
     expect(entry).toEqual({ type: 'stdio', command: process.execPath, args: [script, 'stdio'], env: { LANYARD_HOME: home } });

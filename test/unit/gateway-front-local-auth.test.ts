@@ -13,10 +13,8 @@ vi.mock('node:crypto', async (importOriginal) => {
 });
 import {
   bearerFrom,
-  cookieFrom,
   generateLocalToken,
   guardRequest,
-  LOCAL_SESSION_COOKIE,
   LOCAL_TOKEN_SECRET_KEY,
   LocalAuth,
   tokensEqual,
@@ -69,15 +67,13 @@ describe('local token', () => {
     for (const [a, b] of timingSafeEqualSpy.mock.calls) expect((a as Buffer).length).toBe((b as Buffer).length);
   });
 
-  it('parses bearer credentials and cookies strictly', () => {
+  it('parses bearer credentials strictly', () => {
     expect(bearerFrom(`Bearer ${TOKEN}`)).toBe(TOKEN);
     expect(bearerFrom(`bearer ${TOKEN}`)).toBe(TOKEN);
     expect(bearerFrom(`Basic ${TOKEN}`)).toBeUndefined();
     expect(bearerFrom(`Bearer ${TOKEN} extra`)).toBeUndefined();
     expect(bearerFrom('Bearer')).toBeUndefined();
     expect(bearerFrom(undefined)).toBeUndefined();
-    expect(cookieFrom(`a=1; ${LOCAL_SESSION_COOKIE}=${TOKEN}; b=2`, LOCAL_SESSION_COOKIE)).toBe(TOKEN);
-    expect(cookieFrom('a=1', LOCAL_SESSION_COOKIE)).toBeUndefined();
   });
 });
 
@@ -155,10 +151,9 @@ describe('request guard matrix', () => {
     expect(guard({ host: good.host, origin: 'http://evil.example.com' }, { preflight: true })?.status).toBe(403);
   });
 
-  it('cookie-or-token routes accept the session cookie; token routes do not', () => {
-    const cookie = `${LOCAL_SESSION_COOKIE}=${TOKEN}`;
-    expect(guard({ host: good.host, cookie }, { auth: 'cookie-or-token' })).toBeNull();
-    expect(guard({ host: good.host, cookie: `${LOCAL_SESSION_COOKIE}=nope` }, { auth: 'cookie-or-token' })?.status).toBe(401);
+  it('no route accepts a cookie, even one holding the local token (cookies reach every port on 127.0.0.1)', () => {
+    const cookie = `lanyard_session=${TOKEN}`;
+    expect(guard({ host: good.host, cookie }, { auth: 'cookie-or-token' })?.status).toBe(401);
     expect(guard({ host: good.host, cookie }, { auth: 'token' })?.status).toBe(401);
   });
 });

@@ -167,7 +167,8 @@ describe('routing', () => {
     expect((await fetch(url('/api/status'))).status).toBe(401);
     expect(await (await fetch(url('/api/status'), { headers: authed() })).text()).toBe('api');
     expect((await fetch(url('/index.html'))).status).toBe(401);
-    expect(await (await fetch(url('/index.html'), { headers: { Cookie: `lanyard_session=${auth.token}` } })).text()).toBe('dashboard');
+    expect((await fetch(url('/index.html'), { headers: { Cookie: `lanyard_session=${auth.token}` } })).status).toBe(401);
+    expect(await (await fetch(url('/index.html'), { headers: authed() })).text()).toBe('dashboard');
   });
 });
 

@@ -1,6 +1,7 @@
 /**
- * electron/broker/control/dashboard.ts over real HTTP on 127.0.0.1: the one-time link → HttpOnly cookie login, who
- * `authenticate` lets in (token, or cookie + own origin), and serving the built renderer with its CSP.
+ * electron/broker/control/dashboard.ts over real HTTP on 127.0.0.1: the one-time link → a session the page holds and
+ * sends as a header (never a cookie), who `authenticate` lets in (token, or session header + own origin, or an
+ * event-stream ticket), and serving the built renderer with its CSP.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -10,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createDashboard,
-  DASHBOARD_COOKIE,
   DASHBOARD_CSP,
+  DASHBOARD_SESSION_HEADER,
   withDashboardSessions,
   type Dashboard,
 } from '../../electron/broker/control/dashboard';
@@ -33,7 +34,7 @@ interface Reply {
 }
 
 /** A raw request, so tests control Host, Origin and Cookie exactly (fetch would not let them). */
-function send(method: string, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+function send(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, method, path, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
       const chunks: Buffer[] = [];
@@ -41,17 +42,21 @@ function send(method: string, path: string, headers: Record<string, string> = {}
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
-async function login(): Promise<string> {
-  const link = new URL(dashboard.oneTimeLink());
-  const reply = await send('GET', `${link.pathname}${link.search}`);
-  expect(reply.status).toBe(302);
-  const cookie = String(reply.headers['set-cookie']?.[0] ?? '').split(';')[0]!;
-  expect(cookie.startsWith(`${DASHBOARD_COOKIE}=`)).toBe(true);
-  return cookie;
+const own = () => `http://127.0.0.1:${port}`;
+const codeOf = (link: string) => new URL(link).hash.replace(/^#code=/, '');
+const exchange = (code: string, origin: string | null = own()) =>
+  send('POST', '/dashboard/session', origin === null ? {} : { origin }, JSON.stringify({ code }));
+
+/** Opens a session as the page does; returns the headers the page sends with it. */
+async function login(): Promise<Record<string, string>> {
+  const reply = await exchange(codeOf(dashboard.oneTimeLink()));
+  expect(reply.status).toBe(200);
+  expect(reply.headers['set-cookie']).toBeUndefined();
+  return { [DASHBOARD_SESSION_HEADER]: JSON.parse(reply.body).session, origin: own() };
 }
 
 beforeAll(async () => {
@@ -92,46 +97,54 @@ afterAll(async () => {
 });
 
 describe('one-time link', () => {
-  it('points at our port with a long random code', () => {
+  it('points at our port, with a long random code in the fragment (never sent to a server)', () => {
     const link = new URL(dashboard.oneTimeLink());
     expect(link.origin).toBe(`http://127.0.0.1:${port}`);
-    expect(link.pathname).toBe('/dashboard/login');
-    expect(link.searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(link.pathname).toBe('/');
+    expect(link.search).toBe('');
+    expect(codeOf(link.href)).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(dashboard.oneTimeLink()).not.toBe(dashboard.oneTimeLink());
   });
 
-  it('sets an HttpOnly, SameSite=Strict, Path=/ session cookie and redirects to / (no code left in the URL)', async () => {
-    const link = new URL(dashboard.oneTimeLink());
-    const reply = await send('GET', `${link.pathname}${link.search}`);
-    expect(reply.status).toBe(302);
-    expect(reply.headers.location).toBe('/');
+  it('is exchanged by the page for a session in the JSON body: no cookie, not the code, not the local token', async () => {
+    const code = codeOf(dashboard.oneTimeLink());
+    const reply = await exchange(code);
+    expect(reply.status).toBe(200);
     expect(reply.headers['cache-control']).toBe('no-store');
-    expect(reply.headers['referrer-policy']).toBe('no-referrer');
-    const cookie = reply.headers['set-cookie']?.[0] ?? '';
-    expect(cookie).toMatch(new RegExp(`^${DASHBOARD_COOKIE}=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=/$`));
-    // The session id is not the code and not the local token.
-    expect(cookie).not.toContain(link.searchParams.get('code'));
-    expect(cookie).not.toContain(TOKEN);
+    expect(reply.headers['set-cookie']).toBeUndefined();
+    const body = JSON.parse(reply.body);
+    expect(body).toMatchObject({ session: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), header: DASHBOARD_SESSION_HEADER });
+    expect(body.session).not.toBe(code);
+    expect(body.session).not.toBe(TOKEN);
   });
 
-  it('works once', async () => {
-    const link = new URL(dashboard.oneTimeLink());
-    expect((await send('GET', `${link.pathname}${link.search}`)).status).toBe(302);
-    const again = await send('GET', `${link.pathname}${link.search}`);
+  it('works once, and only from our own page', async () => {
+    const code = codeOf(dashboard.oneTimeLink());
+    expect((await exchange(code, `http://127.0.0.1:${port + 1}`)).status).toBe(403);
+    expect((await exchange(code, null)).status).toBe(403);
+    expect((await exchange(code)).status).toBe(200);
+    const again = await exchange(code);
     expect(again.status).toBe(403);
-    expect(again.body).toContain('This link has expired');
-    expect(again.headers['set-cookie']).toBeUndefined();
+    expect(JSON.parse(again.body).fix).toMatch(/`lanyard serve`/);
   });
 
   it('expires after two minutes', async () => {
-    const link = new URL(dashboard.oneTimeLink());
+    const code = codeOf(dashboard.oneTimeLink());
     clock += 2 * 60_000 + 1;
-    expect((await send('GET', `${link.pathname}${link.search}`)).status).toBe(403);
+    expect((await exchange(code)).status).toBe(403);
   });
 
-  it('refuses made-up codes, and POST', async () => {
-    expect((await send('GET', `/dashboard/login?code=${'b'.repeat(43)}`)).status).toBe(403);
-    expect((await send('GET', '/dashboard/login')).status).toBe(403);
+  it('old /dashboard/login?code= links hand the code to the page; made-up codes get the expired page', async () => {
+    const code = codeOf(dashboard.oneTimeLink());
+    const reply = await send('GET', `/dashboard/login?code=${code}`);
+    expect(reply.status).toBe(302);
+    expect(reply.headers.location).toBe(`/#code=${code}`);
+    expect(reply.headers['set-cookie']).toBeUndefined();
+    const bad = await send('GET', `/dashboard/login?code=${'b'.repeat(43)}`);
+    expect(bad.status).toBe(403);
+    expect(bad.body).toContain('This link has expired');
+    expect(bad.body).toContain('<code>lanyard serve</code>');
+    expect(bad.body).not.toContain('lanyard dashboard');
     expect((await send('POST', '/dashboard/login?code=x')).status).toBe(405);
   });
 
@@ -148,47 +161,72 @@ describe('authenticate (the /api/ route)', () => {
     expect((await send('POST', '/api/status')).status).toBe(401);
   });
 
-  it('accepts the session cookie from our own pages', async () => {
-    const cookie = await login();
-    expect((await send('GET', '/api/events', { cookie })).status).toBe(200);
-    expect((await send('POST', '/api/status', { cookie, origin: `http://127.0.0.1:${port}` })).status).toBe(200);
+  it('accepts the session header from our own page', async () => {
+    const headers = await login();
+    expect((await send('POST', '/api/status', headers)).status).toBe(200);
   });
 
-  it('CSRF: a cookie POST needs our exact Origin (other loopback ports are the same *site*)', async () => {
-    const cookie = await login();
-    expect((await send('POST', '/api/signOut', { cookie })).status).toBe(401);
-    expect((await send('POST', '/api/signOut', { cookie, origin: `http://127.0.0.1:${port + 1}` })).status).toBe(401);
-    expect((await send('POST', '/api/signOut', { cookie, origin: 'https://evil.example.com' })).status).toBe(401);
-    expect((await send('POST', '/api/signOut', { cookie, origin: 'null' })).status).toBe(401);
-    expect((await send('GET', '/api/events', { cookie, origin: `http://localhost:${port + 1}` })).status).toBe(401);
+  it('the session header needs our exact Origin (other loopback ports, other sites, none)', async () => {
+    const headers = await login();
+    const session = headers[DASHBOARD_SESSION_HEADER]!;
+    expect((await send('POST', '/api/signOut', { [DASHBOARD_SESSION_HEADER]: session })).status).toBe(401);
+    for (const origin of [`http://127.0.0.1:${port + 1}`, 'https://evil.example.com', 'null', `http://localhost:${port + 1}`])
+      expect((await send('POST', '/api/signOut', { [DASHBOARD_SESSION_HEADER]: session, origin })).status).toBe(401);
   });
 
-  it('refuses a cookie addressed to another host (DNS rebinding)', async () => {
-    const cookie = await login();
-    expect((await send('GET', '/api/events', { cookie, host: `evil.example.com:${port}` })).status).toBe(401);
+  it('never accepts a cookie, whatever it holds', async () => {
+    const headers = await login();
+    const session = headers[DASHBOARD_SESSION_HEADER]!;
+    for (const cookie of [`lanyard_dashboard=${session}`, `${DASHBOARD_SESSION_HEADER}=${session}`, `lanyard_session=${TOKEN}`])
+      expect((await send('POST', '/api/status', { cookie, origin: own() })).status).toBe(401);
   });
 
-  it('refuses unknown and expired sessions', async () => {
-    expect((await send('GET', '/api/events', { cookie: `${DASHBOARD_COOKIE}=${'c'.repeat(43)}` })).status).toBe(401);
-    expect((await send('GET', '/api/events', { cookie: `${DASHBOARD_COOKIE}=${TOKEN}` })).status).toBe(401);
-    const cookie = await login();
-    clock += 12 * 60 * 60_000 + 1;
-    expect((await send('GET', '/api/events', { cookie })).status).toBe(401);
+  it('refuses a session addressed to another host (DNS rebinding)', async () => {
+    const headers = await login();
+    expect((await send('POST', '/api/status', { ...headers, host: `evil.example.com:${port}` })).status).toBe(401);
+  });
+
+  it('the event stream opens with a single-use ticket from /dashboard/ticket', async () => {
+    const headers = await login();
+    expect((await send('GET', '/api/events')).status).toBe(401);
+    expect((await send('POST', '/dashboard/ticket', { [DASHBOARD_SESSION_HEADER]: headers[DASHBOARD_SESSION_HEADER]! })).status).toBe(401);
+    const ticket = JSON.parse((await send('POST', '/dashboard/ticket', headers)).body).ticket as string;
+    expect((await send('GET', `/api/events?ticket=${ticket}`)).status).toBe(200);
+    expect((await send('GET', `/api/events?ticket=${ticket}`)).status).toBe(401);
+    const late = JSON.parse((await send('POST', '/dashboard/ticket', headers)).body).ticket as string;
+    clock += 30_001;
+    expect((await send('GET', `/api/events?ticket=${late}`)).status).toBe(401);
+    expect((await send('POST', `/api/status?ticket=${late}`)).status).toBe(401);
+  });
+
+  it('refuses unknown sessions, and ends one after 30 minutes unused or 8 hours in any case', async () => {
+    expect((await send('POST', '/api/status', { [DASHBOARD_SESSION_HEADER]: 'c'.repeat(43), origin: own() })).status).toBe(401);
+    expect((await send('POST', '/api/status', { [DASHBOARD_SESSION_HEADER]: TOKEN, origin: own() })).status).toBe(401);
+    const idle = await login();
+    clock += 30 * 60_000 + 1;
+    expect((await send('POST', '/api/status', idle)).status).toBe(401);
+    const busy = await login();
+    for (let i = 0; i < 47; i++) {
+      clock += 10 * 60_000;
+      expect((await send('POST', '/api/status', busy)).status).toBe(200);
+    }
+    clock += 10 * 60_000;
+    expect((await send('POST', '/api/status', busy)).status).toBe(401);
   });
 
   it('logout ends the session (POST from our origin only)', async () => {
-    const cookie = await login();
-    expect((await send('POST', '/dashboard/logout', { cookie })).status).toBe(403);
-    const out = await send('POST', '/dashboard/logout', { cookie, origin: `http://127.0.0.1:${port}` });
+    const headers = await login();
+    expect((await send('POST', '/dashboard/logout', { [DASHBOARD_SESSION_HEADER]: headers[DASHBOARD_SESSION_HEADER]! })).status).toBe(403);
+    const out = await send('POST', '/dashboard/logout', headers);
     expect(out.status).toBe(204);
-    expect(out.headers['set-cookie']?.[0]).toMatch(/Max-Age=0/);
-    expect((await send('GET', '/api/events', { cookie })).status).toBe(401);
+    expect(out.headers['set-cookie']).toBeUndefined();
+    expect((await send('POST', '/api/status', headers)).status).toBe(401);
   });
 
   it('revokeAll signs every browser out', async () => {
-    const cookie = await login();
+    const headers = await login();
     dashboard.revokeAll();
-    expect((await send('GET', '/api/events', { cookie })).status).toBe(401);
+    expect((await send('POST', '/api/status', headers)).status).toBe(401);
   });
 });
 
@@ -258,17 +296,17 @@ describe('withDashboardSessions (the front door guard)', () => {
   it('lets a dashboard session through on cookie-or-token routes only, with Host and Origin still checked', async () => {
     const localAuth = await LocalAuth.open(new MemorySecretStore());
     const guard = withDashboardSessions(localAuth, dashboard);
-    const cookie = await login();
-    const req = (headers: Record<string, string>, method = 'GET') => ({ method, headers: { host: `127.0.0.1:${port}`, ...headers } });
+    const session = await login();
+    const bare = { [DASHBOARD_SESSION_HEADER]: session[DASHBOARD_SESSION_HEADER]! };
+    const req = (headers: Record<string, string>, method = 'POST') => ({ method, headers: { host: `127.0.0.1:${port}`, ...headers } });
     const api = { port, auth: 'cookie-or-token' as const };
-    expect(guard.check(req({ cookie }), api)).toBeNull();
-    expect(guard.check(req({ cookie, origin: `http://127.0.0.1:${port}` }, 'POST'), api)).toBeNull();
+    expect(guard.check(req(session), api)).toBeNull();
     // A session never opens the MCP endpoints, which need the local token.
-    expect(guard.check(req({ cookie }), { port, auth: 'token' })?.status).toBe(401);
+    expect(guard.check(req(session), { port, auth: 'token' })?.status).toBe(401);
     expect(guard.check(req({}), api)?.status).toBe(401);
-    expect(guard.check(req({ cookie }, 'POST'), api)?.status).toBe(401);
-    expect(guard.check(req({ cookie, origin: 'https://evil.example.com' }, 'POST'), api)?.status).toBe(403);
-    expect(guard.check(req({ cookie, host: `evil.example.com:${port}` }), api)?.status).toBe(421);
+    expect(guard.check(req(bare), api)?.status).toBe(401);
+    expect(guard.check(req({ ...bare, origin: 'https://evil.example.com' }), api)?.status).toBe(403);
+    expect(guard.check(req({ ...session, host: `evil.example.com:${port}` }), api)?.status).toBe(421);
     expect(guard.check(req({ authorization: `Bearer ${localAuth.token}` }, 'POST'), api)).toBeNull();
     expect(guard.allowedOrigins()).toEqual([]);
   });

@@ -1,10 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ControlApi } from '../../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, toErrorInfo } from '../errors';
-import { AsClientAuthMethodSchema, IdpConfigSchema, SERVER_ID_PATTERN, ServerConfigSchema, urlProblem, type LanyardConfig } from './schema';
+import {
+  AsClientAuthMethodSchema,
+  displayString,
+  IdpConfigSchema,
+  SERVER_ID_PATTERN,
+  ServerConfigSchema,
+  urlProblem,
+  type LanyardConfig,
+} from './schema';
 import { configErrorMap, formatZodIssue } from './validate';
 
 /**
@@ -22,6 +31,10 @@ import { configErrorMap, formatZodIssue } from './validate';
  * never copied into it; locked fields refuse changes with MANAGED_LOCKED, and managed servers cannot be removed,
  * disabled or edited by the user. A managed file that exists but is invalid locks everything (fail closed: a policy
  * that cannot be read must not silently become "no policy") and is reported by status and `lanyard doctor`.
+ *
+ * The file binds every user of the machine, so it is trusted only when an administrator wrote it (`ownerProblem`):
+ * otherwise a standard user could create it first (on Windows, ProgramData lets any user create files) and impose an
+ * IdP and servers on everyone else. An untrusted file is ignored (state `untrusted`), and `lanyard doctor` says why.
  */
 
 type Env = Record<string, string | undefined>;
@@ -49,7 +62,99 @@ export type ManagedConfig = z.output<typeof ManagedConfigSchema>;
 export type ManagedState =
   | { state: 'absent'; path: string }
   | { state: 'ok'; path: string; config: ManagedConfig }
-  | { state: 'invalid'; path: string; error: ErrorInfo };
+  | { state: 'invalid'; path: string; error: ErrorInfo }
+  /** Present, but not written by an administrator: ignored as if absent (doctor and status say why). */
+  | { state: 'untrusted'; path: string; error: ErrorInfo };
+
+export interface ManagedTrust {
+  /** POSIX owners that count as "an administrator" (default: root only). */
+  trustedUids?: readonly number[];
+  platform?: NodeJS.Platform;
+  /** Windows: the file's owner and the principals allowed to write it, as SIDs (injectable for tests). */
+  windowsAcl?: (file: string) => { owner: string; writers: string[] };
+}
+
+/**
+ * Why `file` cannot be trusted as an administrator's policy, or undefined when it can.
+ *
+ * POSIX: the file (after resolving symlinks) must be owned by a trusted uid (root) and not writable by group or
+ * others; its directory likewise; every directory above it owned by a trusted uid and not writable by others unless
+ * sticky (as /tmp is: others cannot rename or replace a root-owned entry in it). Otherwise another user could have
+ * created or could replace it.
+ *
+ * Windows: Node's stat has no owner, so the ACL is read through PowerShell's Get-Acl as SIDs (names are localised).
+ * The owner must be SYSTEM, Administrators or TrustedInstaller, and no other principal may hold a write, modify,
+ * full-control, change-permissions or take-ownership allow entry on the file. When that cannot be established
+ * (PowerShell missing, blocked or timing out), the file is not trusted — fail closed: losing the managed settings is
+ * recoverable, a planted policy is not. The directory's ACL is not checked on Windows (an inherited "Users may create
+ * files" entry on ProgramData is normal there; the file's own owner and ACL are what tell who wrote it).
+ */
+export function ownerProblem(file: string, trust: ManagedTrust = {}): string | undefined {
+  const platform = trust.platform ?? process.platform;
+  if (platform === 'win32') return windowsOwnerProblem(file, trust.windowsAcl ?? readWindowsAcl);
+  const trusted = trust.trustedUids ?? [0];
+  const who = (uid: number) => (uid === 0 ? 'root' : `uid ${uid}`);
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch (e) {
+    return `its owner cannot be established (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+  const st = statSync(real);
+  if (!trusted.includes(st.uid)) return `it is owned by ${who(st.uid)}, not by root`;
+  if ((st.mode & 0o022) !== 0) return `it is writable by other users (mode ${(st.mode & 0o777).toString(8)})`;
+  let dir = path.dirname(real);
+  for (let first = true; ; first = false) {
+    const d = statSync(dir);
+    if (!trusted.includes(d.uid)) return `its directory ${dir} is owned by ${who(d.uid)}, not by root`;
+    const sticky = (d.mode & 0o1000) !== 0;
+    if ((first && (d.mode & 0o022) !== 0) || (!first && (d.mode & 0o002) !== 0 && !sticky))
+      return `its directory ${dir} is writable by other users (mode ${(d.mode & 0o777).toString(8)})`;
+    const parent = path.dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/** SYSTEM, BUILTIN\Administrators, NT SERVICE\TrustedInstaller. */
+const WINDOWS_ADMIN_SIDS = ['S-1-5-18', 'S-1-5-32-544', 'S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464'];
+
+function windowsOwnerProblem(file: string, readAcl: (file: string) => { owner: string; writers: string[] }): string | undefined {
+  let acl: { owner: string; writers: string[] };
+  try {
+    acl = readAcl(file);
+  } catch {
+    return 'its owner cannot be established (reading its ACL with PowerShell failed)';
+  }
+  if (!WINDOWS_ADMIN_SIDS.includes(acl.owner)) return `it is owned by ${acl.owner}, not by an administrator`;
+  const others = acl.writers.filter((sid) => !WINDOWS_ADMIN_SIDS.includes(sid));
+  if (others.length > 0) return `it is writable by ${others.join(', ')}, not only by administrators`;
+  return undefined;
+}
+
+/**
+ * Owner SID and the SIDs with a write-class allow entry (write/append data, write attributes, delete, change
+ * permissions, take ownership, generic write/all), via Get-Acl. The path travels in an environment variable, never
+ * in the command text (no quoting to get wrong).
+ */
+function readWindowsAcl(file: string): { owner: string; writers: string[] } {
+  const script = [
+    '$a = Get-Acl -LiteralPath $env:LANYARD_MANAGED_ACL_PATH',
+    '$o = $a.GetOwner([System.Security.Principal.SecurityIdentifier]).Value',
+    '$w = $a.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]) | Where-Object {',
+    "  $_.AccessControlType -eq 'Allow' -and ($_.FileSystemRights -band 0x500D0116) -ne 0 } | ForEach-Object { $_.IdentityReference.Value }",
+    'Write-Output (ConvertTo-Json -Compress @{ owner = $o; writers = @($w) })',
+  ].join('\n');
+  const out = execFileSync('powershell.exe', ['-NoProfile', '-NonInteractive', '-Command', script], {
+    env: { ...process.env, LANYARD_MANAGED_ACL_PATH: file },
+    encoding: 'utf8',
+    timeout: 10_000,
+    windowsHide: true,
+  });
+  const parsed = JSON.parse(out) as { owner?: unknown; writers?: unknown };
+  if (typeof parsed.owner !== 'string' || !Array.isArray(parsed.writers)) throw new Error('unexpected Get-Acl output');
+  return { owner: parsed.owner, writers: parsed.writers.filter((x): x is string => typeof x === 'string') };
+}
 
 /** The documented system location of the managed file on this OS (or `LANYARD_MANAGED_CONFIG`). */
 export function managedConfigPath(env: Env = process.env, platform: NodeJS.Platform = process.platform): string {
@@ -65,8 +170,11 @@ export function managedConfigPath(env: Env = process.env, platform: NodeJS.Platf
   }
 }
 
-/** Reads and validates the managed file. Never throws: a broken file is a state, reported where status is shown. */
-export function readManagedConfig(file: string): ManagedState {
+/**
+ * Reads and validates the managed file, once its owner says an administrator wrote it. Never throws: a broken or
+ * untrusted file is a state, reported where status is shown.
+ */
+export function readManagedConfig(file: string, trust: ManagedTrust = {}): ManagedState {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -74,6 +182,23 @@ export function readManagedConfig(file: string): ManagedState {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return { state: 'absent', path: file };
     return { state: 'invalid', path: file, error: invalid(file, `cannot be read (${code ?? 'I/O error'})`) };
+  }
+  let problem: string | undefined;
+  try {
+    problem = ownerProblem(file, trust);
+  } catch (e) {
+    problem = `its owner cannot be established (${(e as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+  if (problem !== undefined) {
+    return {
+      state: 'untrusted',
+      path: file,
+      error: {
+        code: ErrorCodes.CONFIG_INVALID,
+        message: `Lanyard ignores the managed configuration ${file}: ${problem}, so it may not have been written by an administrator.`,
+        fix: 'If your IT team deployed it, ask them to make it owned by root (Administrators on Windows) and writable by no one else; otherwise delete it — another account on this machine may have planted it.',
+      },
+    };
   }
   let raw: unknown;
   try {
@@ -123,6 +248,7 @@ export interface ManagedSummary {
   locked: string[];
   managesIdp: boolean;
   serverIds: string[];
+  /** For `invalid` (why everything is locked) and `untrusted` (why the file is ignored). */
   error?: ErrorInfo | undefined;
 }
 
@@ -141,14 +267,23 @@ export interface ManagedPolicy {
 }
 
 export function createManagedPolicy(
-  options: { env?: Env; platform?: NodeJS.Platform; path?: string; ttlMs?: number; now?: () => number } = {},
+  options: { env?: Env; platform?: NodeJS.Platform; path?: string; ttlMs?: number; now?: () => number; trust?: ManagedTrust } = {},
 ): ManagedPolicy {
   const file = options.path ?? managedConfigPath(options.env, options.platform);
+  // A file the user pointed Lanyard at themselves (LANYARD_MANAGED_CONFIG, or a path in code) may also be their own:
+  // it binds only them. The system location binds every user of the machine, so there only root counts.
+  const chosenByUser = options.path !== undefined || Boolean((options.env ?? process.env).LANYARD_MANAGED_CONFIG);
+  const ownUid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const trust: ManagedTrust = {
+    ...(options.platform ? { platform: options.platform } : {}),
+    trustedUids: chosenByUser ? [0, ownUid] : [0],
+    ...options.trust,
+  };
   const ttl = options.ttlMs ?? 2000;
   const now = options.now ?? Date.now;
   let cached: { at: number; state: ManagedState } | undefined;
   const state = (): ManagedState => {
-    if (!cached || now() - cached.at >= ttl) cached = { at: now(), state: readManagedConfig(file) };
+    if (!cached || now() - cached.at >= ttl) cached = { at: now(), state: readManagedConfig(file, trust) };
     return cached.state;
   };
   const locked = (): string[] => {
@@ -177,7 +312,7 @@ export function createManagedPolicy(
         locked: locked(),
         managesIdp: s.state === 'ok' && s.config.idp !== undefined,
         serverIds: managedServerIds(),
-        ...(s.state === 'invalid' ? { error: s.error } : {}),
+        ...(s.state === 'invalid' || s.state === 'untrusted' ? { error: s.error } : {}),
       };
     },
   };
@@ -214,7 +349,7 @@ export const ConfigProposalSchema = z
     idp: z
       .strictObject({
         issuer: linkUrl({ allowQuery: false }),
-        clientId: z.string().trim().min(1),
+        clientId: displayString().trim().min(1),
         clientAuthMethod: AsClientAuthMethodSchema.optional(),
         redirectPort: z.int().min(1024).max(65535).optional(),
       })
@@ -224,8 +359,8 @@ export const ConfigProposalSchema = z
         z.strictObject({
           url: linkUrl(),
           id: z.string().regex(SERVER_ID_PATTERN, { error: "must be 1-32 characters of a-z, 0-9 and '-'" }).optional(),
-          name: z.string().trim().min(1).max(80).optional(),
-          clientId: z.string().trim().min(1).optional(),
+          name: displayString().trim().min(1).max(80).optional(),
+          clientId: displayString().trim().min(1).optional(),
           clientAuthMethod: AsClientAuthMethodSchema.optional(),
           scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).optional(),
         }),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DISPLAY_UNSAFE_MESSAGE, displayUnsafe } from '../../../shared/display-safe';
 import { isLoopbackHost } from '../util/url';
 
 /**
@@ -24,6 +25,7 @@ const HTTPS_RULE = 'must be an https URL (http is allowed only for 127.0.0.1/loc
 /** Why `value` is not acceptable as an endpoint Lanyard sends credentials to, or undefined when it is. */
 export function urlProblem(value: string, options: { allowQuery?: boolean } = {}): string | undefined {
   if (value.trim() !== value || /\s/.test(value)) return 'must not contain spaces';
+  if (displayUnsafe(value)) return DISPLAY_UNSAFE_MESSAGE;
   let url: URL;
   try {
     url = new URL(value);
@@ -47,7 +49,13 @@ const endpointUrl = (options: { allowQuery?: boolean } = {}) =>
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\`. */
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, { error: 'must be one scope name (no spaces, quotes or backslashes)' });
 
-const nonEmpty = z.string().trim().min(1, { error: 'must not be empty' });
+/**
+ * A string a person will read (a name, a client id): printed by the CLI and shown by the dashboard, so it may not
+ * carry control characters or bidi overrides that would rewrite what is displayed around it (shared/display-safe.ts).
+ */
+export const displayString = () => z.string().refine((s) => !displayUnsafe(s), { error: DISPLAY_UNSAFE_MESSAGE });
+
+const nonEmpty = displayString().trim().min(1, { error: 'must not be empty' });
 
 const port = (rule: string, ok: (n: number) => boolean) => z.int().refine(ok, { error: rule });
 

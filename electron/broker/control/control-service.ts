@@ -4,6 +4,7 @@ import path from 'node:path';
 import type {
   ActivityEvent,
   ConnectIdeResult,
+  RotateLocalTokenResult,
   ControlApi,
   DisconnectIdeResult,
   IdeName,
@@ -25,7 +26,7 @@ import { LanyardError, toErrorInfo } from '../errors';
 import { discoverServerAuth } from '../exchange/discovery';
 import type { TokenService } from '../exchange/token-service';
 import { LocalAuth } from '../gateway/local-auth';
-import { connectIde, disconnectIde } from '../ide/connector';
+import { connectIde, disconnectIde, refreshHttpConnections } from '../ide/connector';
 import { resolveStdioLauncher } from '../ide/launcher';
 import { IDE_TARGETS, type HttpEndpoint, type IdeEnvironment, type StdioLauncher } from '../ide/targets';
 import { OKTA_MONTHLY_ID_JAG_QUOTA } from '../exchange/usage';
@@ -89,6 +90,7 @@ export class ControlService implements ControlApi {
   private readonly listeners = new Set<Listener>();
   private readonly log: Logger;
   private statusTimer: NodeJS.Timeout | undefined;
+  private localAuth: LocalAuth | undefined;
 
   constructor(private readonly deps: ControlServiceDeps) {
     this.log = (deps.log ?? silentLogger).child('control');
@@ -420,6 +422,45 @@ export class ControlService implements ControlApi {
       ...(outcome.backupPath ? { backupPath: outcome.backupPath } : {}),
       detail: outcome.detail,
     };
+  }
+
+  /**
+   * The running gateway's LocalAuth. Its token is new at every start (see LocalAuth), so the HTTP-mode IDE configs
+   * Lanyard wrote are rewritten with it now; `rotateLocalToken` then rotates this one. Returns the detach function.
+   */
+  useLocalAuth(auth: LocalAuth): () => void {
+    this.localAuth = auth;
+    void this.rewriteIdeTokens().catch((e: unknown) => this.log.warn('IDE configs not rewritten with the new local token', { error: e }));
+    return () => {
+      if (this.localAuth === auth) this.localAuth = undefined;
+    };
+  }
+
+  /**
+   * `lanyard token rotate`: a new local token at once (the running gateway's, or the keychain's when none runs), then
+   * the HTTP-mode IDE configs rewritten with it. IDEs using `lanyard stdio` need nothing.
+   */
+  async rotateLocalToken(): Promise<RotateLocalTokenResult> {
+    if (this.localAuth) await this.localAuth.rotate();
+    else await (await LocalAuth.open(this.deps.secrets)).rotate();
+    this.deps.activity.record({ kind: 'session', summary: 'Local token rotated', outcome: 'info' });
+    return this.rewriteIdeTokens();
+  }
+
+  private async rewriteIdeTokens(): Promise<RotateLocalTokenResult> {
+    const ctx = { home: this.ideHome(), machine: this.ideMachine() };
+    const result = await refreshHttpConnections(() => this.httpEndpoint(), ctx);
+    for (const r of result.rewritten)
+      this.deps.activity.record({ kind: 'ide', summary: `Wrote the new local token into ${r.configPath}`, outcome: 'info' });
+    for (const f of result.failed)
+      this.deps.activity.record({ kind: 'ide', summary: `Could not write the new local token into ${f.configPath}`, outcome: 'error' });
+    return result;
+  }
+
+  private async httpEndpoint(): Promise<HttpEndpoint> {
+    const gateway = this.deps.gateway();
+    if (this.localAuth && gateway) return { url: `http://127.0.0.1:${gateway.port}/mcp`, token: this.localAuth.token };
+    return (this.deps.ide?.endpoint ?? (() => this.localEndpoint()))();
   }
 
   private ideHome(): string {

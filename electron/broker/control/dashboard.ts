@@ -7,17 +7,22 @@ import path from 'node:path';
  * The headless dashboard (`lanyard serve`): the same React renderer the tray app shows, served by the local endpoint
  * on 127.0.0.1, and the way a browser gets in without a token in its address bar.
  *
- * Getting in: `oneTimeLink()` makes `http://127.0.0.1:<port>/dashboard/login?code=<random>` (printed by the CLI,
- * valid 2 minutes, single use). Opening it swaps the code for a random session id in an HttpOnly, SameSite=Strict
- * cookie and redirects to `/`, so what stays in the browser's history is a dead code, never a credential. The session
- * lives in this process's memory only (a restart signs every browser out) and is not the local token: it opens the
- * dashboard's control API, never `/mcp`.
+ * Getting in: `oneTimeLink()` makes `http://127.0.0.1:<port>/#code=<random>` (printed by the CLI, valid 2 minutes,
+ * single use). The code is in the fragment, which browsers never send to a server; the page POSTs it to
+ * `/dashboard/session` from our own origin and gets a session credential back in the JSON body, keeps it in its own
+ * origin's sessionStorage (one tab, gone when the tab closes) and sends it as `X-Lanyard-Session` on each control API
+ * call. The live event stream (EventSource cannot send headers) opens with a 30-second single-use ticket from
+ * `/dashboard/ticket`. The session lives in this process's memory only (a restart signs every browser out), ends after
+ * 30 minutes unused and 8 hours in any case, and is not the local token: it opens the control API, never `/mcp`.
  *
- * CSRF: the cookie is SameSite=Strict, so other sites' pages never send it. Other pages on 127.0.0.1 (any port) are
- * the same *site* for SameSite — cookies ignore ports — so every request that authenticates by cookie must also come
- * from our own origin: an `Origin` header, when present, must be exactly `http://<our host>:<our port>`; a state-
- * changing request (anything but GET/HEAD) must carry one (browsers always send Origin on POST). Cross-origin reads
- * are stopped by the same-origin policy (no CORS headers are ever sent). The CLI authenticates with the local token in
+ * Why no cookie: cookies are not isolated by port, and SameSite treats all of loopback as one site, so a cookie set
+ * here is sent to every server on 127.0.0.1 — any local dev server, or another user's listener, would receive it and
+ * could replay it with a forged Origin from outside a browser. A header value held by the page is readable only by
+ * scripts of this exact origin (scheme, host and port). The dashboard never sends Set-Cookie.
+ *
+ * Binding to the page: the session header is accepted only with an `Origin` that is exactly `http://<our host>:<our
+ * port>` (browsers send it on every POST, which is all the control API uses). Cross-origin reads are stopped by the
+ * same-origin policy (no CORS headers are ever sent). The CLI authenticates with the local token in
  * `Authorization: Bearer`, as for `/mcp`.
  *
  * Mounted by the gateway's HTTP front door (gateway/http-server.ts), whose guard checks Host and Origin and the local
@@ -27,9 +32,15 @@ import path from 'node:path';
  *            { prefix: '/', auth: 'none', handler: dashboard.handler }]
  */
 
-export const DASHBOARD_COOKIE = 'lanyard_dashboard';
 export const DASHBOARD_LOGIN_PATH = '/dashboard/login';
+export const DASHBOARD_SESSION_PATH = '/dashboard/session';
+export const DASHBOARD_TICKET_PATH = '/dashboard/ticket';
 export const DASHBOARD_LOGOUT_PATH = '/dashboard/logout';
+/** The request header that carries the dashboard session (lower-case, as Node presents it). */
+export const DASHBOARD_SESSION_HEADER = 'x-lanyard-session';
+/** Where a dashboard link expired or was used: how to get a new one. */
+export const DASHBOARD_NEW_LINK_FIX =
+  'Links work once, for two minutes. Stop `lanyard serve` (Ctrl+C) and start it again: it prints a new link.';
 
 /**
  * The dashboard page's Content-Security-Policy header: only its own scripts, styles and images, no eval or inline
@@ -49,16 +60,23 @@ export interface DashboardOptions {
   now?: () => number;
   /** How long a one-time link works (default 2 minutes). */
   codeTtlMs?: number;
-  /** How long a browser session lasts (default 12 hours). */
-  sessionTtlMs?: number;
+  /** A session unused this long ends (default 30 minutes). */
+  sessionIdleMs?: number;
+  /** A session ends this long after the link was opened, used or not (default 8 hours). */
+  sessionMaxMs?: number;
+  /** How long an event-stream ticket works (default 30 seconds). */
+  ticketTtlMs?: number;
 }
 
 export interface Dashboard {
   /** A fresh single-use login link for the browser. */
   oneTimeLink(): string;
-  /** True for the local token in `Authorization: Bearer`, or a live session cookie from our own origin. */
-  authenticate(req: Pick<IncomingMessage, 'headers' | 'method'>): boolean;
-  /** Serves `/dashboard/login`, `/dashboard/logout` and the renderer's files. */
+  /**
+   * True for the local token in `Authorization: Bearer`, a live session in `X-Lanyard-Session` from our own origin, or
+   * (for `GET /api/events` only) a live single-use ticket.
+   */
+  authenticate(req: Pick<IncomingMessage, 'headers' | 'method'> & { url?: string | undefined }): boolean;
+  /** Serves `/dashboard/*` and the renderer's files. */
   handler(req: IncomingMessage, res: ServerResponse): Promise<void>;
   /** Ends every browser session (e.g. after the local token is rotated). */
   revokeAll(): void;
@@ -93,54 +111,73 @@ export function createDashboard(options: DashboardOptions): Dashboard {
   const rendererDir = path.resolve(options.rendererDir);
   const now = options.now ?? Date.now;
   const codeTtl = options.codeTtlMs ?? 2 * 60_000;
-  const sessionTtl = options.sessionTtlMs ?? 12 * 60 * 60_000;
+  const idleTtl = options.sessionIdleMs ?? 30 * 60_000;
+  const maxTtl = options.sessionMaxMs ?? 8 * 60 * 60_000;
+  const ticketTtl = options.ticketTtlMs ?? 30_000;
   const port = (): number => (typeof options.port === 'function' ? options.port() : options.port);
-  /** Codes and session ids are kept as SHA-256 digests: a heap dump or a debug print shows nothing usable. */
+  /** Codes, session ids and tickets are kept as SHA-256 digests: a heap dump or a debug print shows nothing usable. */
   const codes = new Map<string, number>();
-  const sessions = new Map<string, number>();
+  const sessions = new Map<string, { lastUsed: number; ends: number }>();
+  const tickets = new Map<string, { expires: number; session: string }>();
 
   const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
-  const prune = (map: Map<string, number>) => {
+  const isSecret = (value: string | undefined): value is string => value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value);
+  const prune = () => {
     const t = now();
-    for (const [key, expires] of map) if (expires <= t) map.delete(key);
+    for (const [key, expires] of codes) if (expires <= t) codes.delete(key);
+    for (const [key, s] of sessions) if (s.ends <= t || s.lastUsed + idleTtl <= t) sessions.delete(key);
+    for (const [key, ticket] of tickets) if (ticket.expires <= t || !sessions.has(ticket.session)) tickets.delete(key);
   };
   const ownHosts = () => [`127.0.0.1:${port()}`, `localhost:${port()}`, `[::1]:${port()}`];
   const isOwnHost = (host: string | undefined) => host !== undefined && ownHosts().includes(host.toLowerCase());
 
   function oneTimeLink(): string {
-    prune(codes);
+    prune();
     // Bounded: an old unused link is dropped before a new one is made.
     while (codes.size >= MAX_PENDING_CODES) codes.delete(codes.keys().next().value as string);
     const code = randomBytes(32).toString('base64url');
     codes.set(digest(code), now() + codeTtl);
-    return `http://127.0.0.1:${port()}${DASHBOARD_LOGIN_PATH}?code=${code}`;
+    return `http://127.0.0.1:${port()}/#code=${code}`;
   }
 
+  /** The request comes from our own page: an `Origin` header that is exactly the origin the request was sent to. */
+  function fromOurPage(req: Pick<IncomingMessage, 'headers'>): boolean {
+    const host = req.headers.host;
+    const origin = req.headers.origin;
+    return isOwnHost(host) && origin !== undefined && origin.toLowerCase() === `http://${(host ?? '').toLowerCase()}`;
+  }
+
+  /** The live session named by the request's header (and sent from our page), touched; or undefined. */
   function sessionOf(req: Pick<IncomingMessage, 'headers'>): string | undefined {
-    const id = cookieValue(req.headers.cookie, DASHBOARD_COOKIE);
-    if (id === undefined || !/^[A-Za-z0-9_-]{43}$/.test(id)) return undefined;
+    const raw = req.headers[DASHBOARD_SESSION_HEADER];
+    const id = Array.isArray(raw) ? undefined : raw;
+    if (!isSecret(id) || !fromOurPage(req)) return undefined;
+    prune();
     const key = digest(id);
-    const expires = sessions.get(key);
-    if (expires === undefined) return undefined;
-    if (expires <= now()) {
-      sessions.delete(key);
-      return undefined;
-    }
+    const session = sessions.get(key);
+    if (session === undefined) return undefined;
+    session.lastUsed = now();
     return key;
   }
 
-  /** The request comes from our own pages: Origin (when present) is exactly the origin the request was sent to. */
-  function sameOrigin(req: Pick<IncomingMessage, 'headers' | 'method'>): boolean {
-    const host = req.headers.host;
-    if (!isOwnHost(host)) return false;
-    const origin = req.headers.origin;
-    if (origin === undefined) return isSafeMethod(req.method);
-    return origin.toLowerCase() === `http://${(host ?? '').toLowerCase()}`;
-  }
-
-  function authenticate(req: Pick<IncomingMessage, 'headers' | 'method'>): boolean {
+  function authenticate(req: Pick<IncomingMessage, 'headers' | 'method'> & { url?: string | undefined }): boolean {
     if (options.localAuth.matches(bearer(req.headers.authorization))) return true;
-    return sessionOf(req) !== undefined && sameOrigin(req);
+    if (sessionOf(req) !== undefined) return true;
+    // EventSource cannot send headers: the event stream alone may open with a single-use ticket instead.
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (req.method === 'GET' && url.pathname === '/api/events' && isOwnHost(req.headers.host)) {
+      const ticket = url.searchParams.get('ticket') ?? undefined;
+      if (!isSecret(ticket)) return false;
+      prune();
+      const key = digest(ticket);
+      const found = tickets.get(key);
+      tickets.delete(key);
+      const session = found && sessions.get(found.session);
+      if (session === undefined) return false;
+      session.lastUsed = now();
+      return true;
+    }
+    return false;
   }
 
   async function handler(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -149,51 +186,66 @@ export function createDashboard(options: DashboardOptions): Dashboard {
       return sendText(res, 421, "This is Lanyard's local dashboard; open it at http://127.0.0.1 with the port Lanyard printed.");
     }
     if (url.pathname === DASHBOARD_LOGIN_PATH) return login(req, res, url);
+    if (url.pathname === DASHBOARD_SESSION_PATH) return startSession(req, res);
+    if (url.pathname === DASHBOARD_TICKET_PATH) return ticket(req, res);
     if (url.pathname === DASHBOARD_LOGOUT_PATH) return logout(req, res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'Method not allowed.', { allow: 'GET, HEAD' });
     return serveFile(req, res, url.pathname);
   }
 
+  /** Links printed before the code moved into the fragment: hand the code to the page, which exchanges it. */
   function login(req: IncomingMessage, res: ServerResponse, url: URL): void {
     if (req.method !== 'GET') return sendText(res, 405, 'Method not allowed.', { allow: 'GET' });
-    prune(codes);
-    const code = url.searchParams.get('code') ?? '';
-    const key = digest(code);
-    if (!/^[A-Za-z0-9_-]{43}$/.test(code) || !codes.has(key)) {
-      return sendPage(
-        res,
-        403,
-        'This link has expired',
-        'Dashboard links work once, for two minutes. Ask Lanyard for a new one: run <code>lanyard serve</code> again (or <code>lanyard dashboard</code>) and open the link it prints.',
-      );
+    prune();
+    const code = url.searchParams.get('code') ?? undefined;
+    if (!isSecret(code) || !codes.has(digest(code))) return expiredPage(res);
+    res.writeHead(302, { ...BASE_HEADERS, location: `/#code=${code}`, 'cache-control': 'no-store' });
+    res.end();
+  }
+
+  async function startSession(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return sendText(res, 405, 'Method not allowed.', { allow: 'POST' });
+    if (!fromOurPage(req)) return sendJson(res, 403, { error: 'Cross-origin request refused.' });
+    const body = await readSmallJson(req);
+    const code = typeof body?.code === 'string' ? body.code : undefined;
+    prune();
+    const key = isSecret(code) ? digest(code) : undefined;
+    if (key === undefined || !codes.has(key)) {
+      return sendJson(res, 403, { error: 'This dashboard link has expired or was already used.', fix: DASHBOARD_NEW_LINK_FIX });
     }
     codes.delete(key);
-    prune(sessions);
     while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
     const id = randomBytes(32).toString('base64url');
-    sessions.set(digest(id), now() + sessionTtl);
-    res.writeHead(302, {
-      ...BASE_HEADERS,
-      location: '/',
-      'cache-control': 'no-store',
-      // No Max-Age: a browser-session cookie; the server forgets it after sessionTtl or on restart anyway. No Secure:
-      // the dashboard is plain http on loopback, which browsers treat as a secure context.
-      'set-cookie': `${DASHBOARD_COOKIE}=${id}; HttpOnly; SameSite=Strict; Path=/`,
-    });
-    res.end();
+    sessions.set(digest(id), { lastUsed: now(), ends: now() + maxTtl });
+    sendJson(res, 200, { session: id, header: DASHBOARD_SESSION_HEADER, idleMs: idleTtl, maxMs: maxTtl });
+  }
+
+  function ticket(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'POST') return sendText(res, 405, 'Method not allowed.', { allow: 'POST' });
+    const session = sessionOf(req);
+    if (session === undefined) return sendJson(res, 401, { error: 'Not signed in to the dashboard.', fix: DASHBOARD_NEW_LINK_FIX });
+    while (tickets.size >= MAX_SESSIONS) tickets.delete(tickets.keys().next().value as string);
+    const value = randomBytes(32).toString('base64url');
+    tickets.set(digest(value), { expires: now() + ticketTtl, session });
+    sendJson(res, 200, { ticket: value });
   }
 
   function logout(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'POST') return sendText(res, 405, 'Method not allowed.', { allow: 'POST' });
-    if (!sameOrigin(req) || req.headers.origin === undefined) return sendText(res, 403, 'Cross-origin request refused.');
+    if (!fromOurPage(req)) return sendText(res, 403, 'Cross-origin request refused.');
     const key = sessionOf(req);
     if (key !== undefined) sessions.delete(key);
-    res.writeHead(204, {
-      ...BASE_HEADERS,
-      'cache-control': 'no-store',
-      'set-cookie': `${DASHBOARD_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0`,
-    });
+    res.writeHead(204, { ...BASE_HEADERS, 'cache-control': 'no-store' });
     res.end();
+  }
+
+  function expiredPage(res: ServerResponse): void {
+    sendPage(
+      res,
+      403,
+      'This link has expired',
+      'Dashboard links work once, for two minutes. To get a new one, stop <code>lanyard serve</code> (Ctrl+C) and start it again, then open the link it prints.',
+    );
   }
 
   async function serveFile(req: IncomingMessage, res: ServerResponse, pathname: string): Promise<void> {
@@ -243,6 +295,7 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     revokeAll: () => {
       sessions.clear();
       codes.clear();
+      tickets.clear();
     },
   };
 }
@@ -255,7 +308,7 @@ export interface FrontDoorGuard<Ctx extends { auth: string; preflight?: boolean 
 
 /**
  * The front door's guard, with one addition: on `cookie-or-token` routes (the control API) a live dashboard session
- * from our own origin counts as authenticated. Host and Origin are still checked by the wrapped guard (the request is
+ * from our own origin (or an event-stream ticket) counts as authenticated. Host and Origin are still checked by the wrapped guard (the request is
  * passed on as an `auth: 'none'` one), and everything else — the local token, other routes — is unchanged.
  */
 export function withDashboardSessions<Ctx extends { auth: string; preflight?: boolean }, R>(
@@ -266,8 +319,8 @@ export function withDashboardSessions<Ctx extends { auth: string; preflight?: bo
     allowedOrigins: () => guard.allowedOrigins(),
     check(req, context) {
       // The front door hands over the whole IncomingMessage; its method decides whether an Origin is required.
-      const method = (req as Partial<Pick<IncomingMessage, 'method'>>).method;
-      if (context.auth === 'cookie-or-token' && !context.preflight && dashboard.authenticate({ headers: req.headers, method })) {
+      const { method, url } = req as Partial<Pick<IncomingMessage, 'method' | 'url'>>;
+      if (context.auth === 'cookie-or-token' && !context.preflight && dashboard.authenticate({ headers: req.headers, method, url })) {
         return guard.check(req, { ...context, auth: 'none' });
       }
       return guard.check(req, context);
@@ -275,22 +328,32 @@ export function withDashboardSessions<Ctx extends { auth: string; preflight?: bo
   };
 }
 
-function isSafeMethod(method: string | undefined): boolean {
-  return method === 'GET' || method === 'HEAD';
-}
-
 function bearer(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[0] : header;
   return value === undefined ? undefined : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value)?.[1];
 }
 
-function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** A JSON object body of at most 1 KiB (the login code), or undefined. */
+async function readSmallJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 1024) return undefined;
+    chunks.push(chunk);
   }
-  return undefined;
+  try {
+    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

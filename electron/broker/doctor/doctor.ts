@@ -91,7 +91,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   // Managed configuration.
   if (options.managed) {
     const m = options.managed.summary();
-    if (m.state === 'invalid') add({ id: 'managed', hop: 'Managed configuration', ok: false, detail: m.error!.message, error: m.error! });
+    if (m.state === 'invalid' || m.state === 'untrusted')
+      add({ id: 'managed', hop: 'Managed configuration', ok: false, detail: m.error!.message, error: m.error! });
     else if (m.state === 'ok') {
       const parts = [
         m.managesIdp ? 'sets the identity provider' : undefined,

@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { SecretStore } from '../secrets/secret-store';
 
 /**
- * The local endpoint's front-door checks (protocol.md §7 and edge cases 23/24; MCP transports §Security Warning).
+ * The local endpoint's front-door checks (docs/protocol.md; the MCP Streamable HTTP transport's security warning,
+ * https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#security-warning).
  *
  * Anything on the machine can open a socket to 127.0.0.1, and a web page can reach it too through DNS rebinding, so
  * binding to loopback is not enough. Every request must:
@@ -20,15 +21,15 @@ import type { SecretStore } from '../secrets/secret-store';
 
 /** Keychain entry of the local token. */
 export const LOCAL_TOKEN_SECRET_KEY = 'gateway:local_token';
-/**
- * Cookie accepted instead of the bearer token on `cookie-or-token` routes (the dashboard, which a browser opens and
- * cannot add headers to). Its value is the local token; the dashboard sets it HttpOnly, SameSite=Strict.
- */
-export const LOCAL_SESSION_COOKIE = 'lanyard_session';
 
 /** JSON-RPC error code for "the caller is not allowed in" (MCP servers use -32001 for auth-style failures). */
 export const LOCAL_AUTH_ERROR_CODE = -32001;
 
+/**
+ * `cookie-or-token` is the control API's level: the local token, or a dashboard session that the dashboard's wrapper
+ * of this guard checks (control/dashboard.ts withDashboardSessions). No cookie is ever accepted here any more — cookies
+ * are not isolated by port, so every server on 127.0.0.1 would receive one; the name stays for the routes' sake.
+ */
 export type RouteAuth = 'token' | 'cookie-or-token' | 'none';
 
 /** Why a request was refused: what the HTTP layer sends back. Messages name the fix and never echo a secret. */
@@ -79,17 +80,6 @@ export function bearerFrom(header: string | string[] | undefined): string | unde
   return m?.[1];
 }
 
-/** The value of one cookie from a Cookie header (RFC 6265 §5.4 syntax: `a=b; c=d`). */
-export function cookieFrom(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const i = part.indexOf('=');
-    if (i < 0) continue;
-    if (part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
-  }
-  return undefined;
-}
-
 /** The Host values that mean "this gateway": loopback names with our exact port. */
 export function allowedHosts(port: number): string[] {
   return [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
@@ -101,8 +91,13 @@ export function loopbackOrigins(port: number): string[] {
 }
 
 /**
- * Owns the local token: generated at first start, kept in the SecretStore (the OS keychain) under
- * `gateway:local_token`, cached in memory for the hot path, rotatable. Also holds the browser origins the user allowed.
+ * Owns the local token: kept in the SecretStore (the OS keychain) under `gateway:local_token`, cached in memory for the
+ * hot path, rotatable. Also holds the browser origins the user allowed.
+ *
+ * The broker opens it `fresh`: a new token at every start. The port is fixed (so IDE configs keep working), which means
+ * another local user can listen on it while Lanyard is not running and collect what an HTTP-mode IDE sends; a fresh
+ * token makes that capture useless once Lanyard runs again. The connector rewrites the HTTP-mode IDE configs it wrote
+ * with the new token (ControlService.useLocalAuth); `lanyard stdio` reads it from the owner-checked runtime file.
  */
 export class LocalAuth {
   private current: string;
@@ -117,17 +112,18 @@ export class LocalAuth {
   }
 
   /**
-   * Loads the local token from the store, creating and storing one on first start.
+   * Loads the local token from the store, creating and storing one on first start (or always, with `fresh`: what the
+   * broker does at every start).
    *
    * `allowedOrigins` is read on every request, so a config change applies without a restart.
    */
   static async open(
     secrets: SecretStore,
-    options: { allowedOrigins?: readonly string[] | (() => readonly string[]) } = {},
+    options: { allowedOrigins?: readonly string[] | (() => readonly string[]); fresh?: boolean } = {},
   ): Promise<LocalAuth> {
     const raw = options.allowedOrigins;
     const origins = typeof raw === 'function' ? raw : () => raw ?? [];
-    let token = await secrets.get(LOCAL_TOKEN_SECRET_KEY);
+    let token = options.fresh ? undefined : await secrets.get(LOCAL_TOKEN_SECRET_KEY);
     if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
       // Missing, or not something we wrote (a hand-edited store): start over with a fresh one.
       token = generateLocalToken();
@@ -205,10 +201,6 @@ export function guardRequest(
   if (context.auth === 'none' || context.preflight) return null;
   const presented = bearerFrom(headers.authorization);
   if (context.matches(presented)) return null;
-  if (context.auth === 'cookie-or-token') {
-    const cookie = cookieFrom(typeof headers.cookie === 'string' ? headers.cookie : undefined, LOCAL_SESSION_COOKIE);
-    if (cookie !== undefined && context.matches(cookie)) return null;
-  }
   return {
     status: 401,
     reason: 'token',

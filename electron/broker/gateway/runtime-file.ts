@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { readFile, stat, unlink } from 'node:fs/promises';
 import { lanyardPaths, writePrivateFile } from '../paths';
 
@@ -48,15 +49,28 @@ export async function removeRuntimeFile(home: string, pid: number = process.pid)
   await unlink(runtimeFilePath(home)).catch(() => undefined);
 }
 
-/** True if a process with this pid exists (EPERM: it exists but belongs to someone else). */
+/**
+ * True if a process with this pid exists and is ours. The runtime file is ours (its owner is checked) and so is the
+ * broker that wrote it; after a crash its pid can be reused by another user's process, which may also hold the port
+ * and answer /healthz — so a process of another user (EPERM, or on Linux a /proc entry owned by another uid, which
+ * also covers root, for whom signalling anyone succeeds) counts as gone, and `lanyard stdio` starts a broker instead
+ * of sending the token there.
+ */
 export function isProcessAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  } catch {
+    return false;
   }
+  if (process.platform === 'linux' && typeof process.getuid === 'function') {
+    try {
+      return statSync(`/proc/${pid}`).uid === process.getuid();
+    } catch {
+      return true;
+    }
+  }
+  return true;
 }
 
 /** Reads and checks the runtime file; never throws. */

@@ -125,7 +125,11 @@ export async function connectIde(ide: IdeName, request: ConnectRequest, ctx: Ide
   const now = (ctx.now ?? (() => new Date()))();
   const ledger = new IdeLedger(ledgerPath(ctx.home));
   const previous = await ledger.get(ide, configPath);
-  const backupPath = before !== undefined ? await writeBackup(configPath, before, now) : undefined;
+  // Rewriting only Lanyard's own entry (a new token, stdio ↔ http) keeps every other byte, and the backup from the first
+  // write still holds the user's original: no new backup, so rotations do not pile them up.
+  const onlyOurEntry = previous !== undefined && plan.hadEntry && plan.removed.length === 0;
+  const backupPath =
+    before !== undefined && !onlyOurEntry ? await writeBackup(configPath, withoutLocalToken(before, target, configPath), now) : undefined;
   const createdDirs = before === undefined ? await mkdirTracked(path.dirname(configPath)) : [];
   const originalMode = await modeOf(configPath);
   // The local token makes the file a credential: readable by the user only. The original mode comes back on disconnect.
@@ -225,7 +229,7 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
       };
     }
   }
-  const backupPath = await writeBackup(configPath, bytes, (ctx.now ?? (() => new Date()))());
+  const backupPath = await writeBackup(configPath, withoutLocalToken(bytes, target, configPath), (ctx.now ?? (() => new Date()))());
   await writeFileAtomic(configPath, next, record?.originalMode ?? (await modeOf(configPath)) ?? 0o600);
   await ledger.delete(ide, configPath);
   return {
@@ -238,6 +242,56 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
         ? `Put back the "${LANYARD_ENTRY}" entry that was in ${configPath} before.`
         : `Removed the "${LANYARD_ENTRY}" entry from ${configPath}; the rest of the file is unchanged.`,
   };
+}
+
+export interface RefreshOutcome {
+  rewritten: Array<{ ide: IdeName; configPath: string }>;
+  failed: Array<{ ide: IdeName; configPath: string; message: string }>;
+}
+
+/**
+ * Writes the current local token into every IDE config Lanyard connected over HTTP (the ledger knows which) whose
+ * `lanyard` entry is still an HTTP one — after the token rotates (every broker start, `lanyard token rotate`). A file
+ * that cannot be rewritten is reported, never half-written; stdio entries need nothing (they carry no token).
+ */
+export async function refreshHttpConnections(endpointOf: () => Promise<HttpEndpoint>, ctx: IdeContext): Promise<RefreshOutcome> {
+  const result: RefreshOutcome = { rewritten: [], failed: [] };
+  let endpoint: HttpEndpoint | undefined;
+  const records = await new IdeLedger(ledgerPath(ctx.home)).all();
+  for (const ide of [...new Set(records.filter((r) => r.transport === 'http').map((r) => r.ide))]) {
+    const configPath = await resolveTarget(IDE_TARGETS[ide].configPath(ctx.machine));
+    try {
+      const state = await inspectIde(ide, ctx);
+      if (!state.connected || state.transport !== 'http') continue;
+      endpoint ??= await endpointOf();
+      const outcome = await connectIde(ide, { transport: 'http', endpoint }, ctx);
+      if (outcome.changed) result.rewritten.push({ ide, configPath });
+    } catch (e) {
+      result.failed.push({ ide, configPath, message: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  return result;
+}
+
+/**
+ * The bytes of an IDE file as they go into a backup: Lanyard's own entry keeps its shape but not the local token (a
+ * backup outlives the connection; the token must not). Other entries are kept byte for byte — they are the user's.
+ */
+function withoutLocalToken(bytes: Buffer, target: IdeTarget, configPath: string): Buffer {
+  let text: string;
+  let ours: MemberNode | undefined;
+  try {
+    text = decode(bytes, configPath, target.name);
+    const doc = parseDocument(text, configPath, target.name);
+    const container = doc && containerOf(doc, target, configPath);
+    ours = container ? findMember(container, LANYARD_ENTRY) : undefined;
+  } catch {
+    return bytes;
+  }
+  if (!ours) return bytes;
+  const entry = text.slice(ours.value.start, ours.value.end);
+  const masked = entry.replace(/(Bearer[ \t]+)[^"\s\\]+/g, `$1${MASKED_TOKEN}`);
+  return masked === entry ? bytes : Buffer.from(text.slice(0, ours.value.start) + masked + text.slice(ours.value.end), 'utf8');
 }
 
 /** Reads an IDE's file and says whether it points at Lanyard. Never throws for a missing or broken file. */

@@ -63,6 +63,11 @@ export class IdeLedger {
     return (await this.read()).records[keyOf(ide, configPath)];
   }
 
+  /** Every file Lanyard has connected (and not disconnected since). */
+  async all(): Promise<LedgerRecord[]> {
+    return Object.values((await this.read()).records);
+  }
+
   async put(record: LedgerRecord): Promise<void> {
     const ledger = await this.read();
     ledger.records[keyOf(record.ide, record.configPath)] = record;

@@ -1,7 +1,7 @@
 import type { ControlApi } from '../../../shared/contract';
 import { applyConfigProposal, parseConfigLink } from '../../broker/config/managed';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
-import { printJson } from '../output';
+import { outside, printJson } from '../output';
 
 /**
  * `lanyard accept-link <lanyard://configure?config=…> [--yes]`: shows what a configuration link would change and
@@ -11,7 +11,7 @@ export async function acceptLinkCommand(ctx: CliContext, args: { positionals: st
   if (args.positionals.length !== 1)
     throw new UsageError('pass exactly one link.', 'Usage: lanyard accept-link <lanyard://configure?config=…> [--yes]');
   const { proposal, summary } = parseConfigLink(args.positionals[0]!);
-  if (!args.json) ctx.io.out(`${summary.join('\n')}\n`);
+  if (!args.json) ctx.io.out(`${summary.map(outside).join('\n')}\n`);
   if (!args.yes) {
     if (!ctx.io.interactive && !ctx.deps.confirm)
       throw new CliError(
@@ -33,8 +33,8 @@ export async function acceptLinkCommand(ctx: CliContext, args: { positionals: st
     printJson(ctx.io, result);
   } else {
     if (result.idpChanged) ctx.io.out('✓ Identity provider set. Sign in with `lanyard login`.\n');
-    if (result.added.length) ctx.io.out(`✓ Added ${result.added.join(', ')}.\n`);
-    for (const s of result.skipped) ctx.io.out(`· ${s.url}: ${s.reason}\n`);
+    if (result.added.length) ctx.io.out(`✓ Added ${outside(result.added.join(', '))}.\n`);
+    for (const s of result.skipped) ctx.io.out(`· ${outside(s.url)}: ${outside(s.reason)}\n`);
   }
   return result.skipped.some((s) => s.reason !== 'already configured') ? ExitCode.FAILURE : ExitCode.OK;
 }

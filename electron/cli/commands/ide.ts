@@ -15,15 +15,19 @@ function ideArg(value: string | undefined): IdeName {
 }
 
 /**
- * `lanyard connect <ide> [--stdio] [--link]`: writes the IDE's user-level MCP config to reach Lanyard (see
+ * `lanyard connect <ide> [--http] [--link]`: writes the IDE's user-level MCP config to reach Lanyard (see
  * ide/connector.ts), or with --link opens the IDE's own install link instead. Never restarts the IDE.
+ *
+ * The default is `lanyard stdio`: the file holds no token, and the bridge reads the token from the owner-checked
+ * runtime file and checks the broker's health before sending it, so nobody holding the port while Lanyard is down can
+ * collect it. `--http` writes the token into the file (rewritten whenever it rotates).
  */
 export async function connectCommand(
   ctx: CliContext,
   args: { positionals: string[]; stdio: boolean; link: boolean; json: boolean },
 ): Promise<number> {
   if (args.positionals.length > 1)
-    throw new UsageError(`unexpected argument '${args.positionals[1]}'.`, 'Usage: lanyard connect <ide> [--stdio] [--link] [--json]');
+    throw new UsageError(`unexpected argument '${args.positionals[1]}'.`, 'Usage: lanyard connect <ide> [--http] [--link] [--json]');
   const ide = ideArg(args.positionals[0]);
   const target = IDE_TARGETS[ide];
   if (args.link) {
@@ -55,14 +59,16 @@ export async function connectCommand(
       ? `✓ ${target.displayName} now reaches Lanyard through ${via}.\n  Wrote ${tildify(result.configPath, home)}${result.created ? ' (new file)' : ''}${result.backupPath ? `; backup: ${tildify(result.backupPath, home)}` : ''}.\n`
       : `✓ ${target.displayName} was already connected (${tildify(result.configPath, home)}); nothing changed.\n`,
   );
-  if (ide === 'claude-desktop' && !args.stdio)
+  if (ide === 'claude-desktop' && !args.stdio && result.transport === 'stdio')
     ctx.io.out('  Claude Desktop only starts local servers from its config, so it uses `lanyard stdio`.\n');
   if (result.reloadHint) ctx.io.out(`  ${result.reloadHint}\n`);
   if (result.transport === 'http' && !broker)
-    ctx.io.out('  Lanyard is not running now: start the app or `lanyard serve` (or connect with --stdio, which starts it on demand).\n');
+    ctx.io.out(
+      '  Lanyard is not running now: start the app or `lanyard serve`; it writes a new token into this file when it starts. (Without --http, `lanyard stdio` starts it on demand.)\n',
+    );
   if (result.transport === 'http' && broker && configuredPort !== 0 && broker.info.port !== configuredPort) {
     ctx.io.out(
-      `  Note: Lanyard runs on port ${broker.info.port} for now, not gateway.port ${configuredPort}; after it restarts, run this again (or use --stdio).\n`,
+      `  Note: Lanyard runs on port ${broker.info.port} for now, not gateway.port ${configuredPort}; after it restarts, run this again (or connect without --http).\n`,
     );
   }
   if (result.deepLink)

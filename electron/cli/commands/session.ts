@@ -6,7 +6,7 @@ import { toErrorInfo } from '../../broker/errors';
 import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
-import { duration, printJson, table, tildify } from '../output';
+import { duration, outside, printJson, table, tildify } from '../output';
 
 const CLIENT_AUTH = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
@@ -90,17 +90,19 @@ function renderStatus(
   if (keychain) out.push(`Sign-in:   unknown — ${keychain.message}\n           → ${keychain.fix}`);
   else if (s.status === 'signed_in')
     out.push(
-      `Sign-in:   ${s.user.email ?? s.user.name ?? s.user.sub} at ${s.user.issuer} (ID token valid for ${duration(s.idTokenExpiresAt - Date.now())}; refreshed as needed)`,
+      `Sign-in:   ${outside(s.user.email ?? s.user.name ?? s.user.sub)} at ${outside(s.user.issuer)} (ID token valid for ${duration(s.idTokenExpiresAt - Date.now())}; refreshed as needed)`,
     );
-  else if (s.status === 'expired') out.push(`Sign-in:   expired for ${s.user.email ?? s.user.sub} → run \`lanyard login\``);
+  else if (s.status === 'expired') out.push(`Sign-in:   expired for ${outside(s.user.email ?? s.user.sub)} → run \`lanyard login\``);
   else if (s.status === 'not_configured')
     out.push('Sign-in:   no identity provider configured → `lanyard login --issuer <url> --client-id <id>`');
   else out.push(`Sign-in:   ${s.status === 'signing_in' ? 'in progress in the browser' : 'not signed in → run `lanyard login`'}`);
-  if (status.idp) out.push(`IdP:       ${status.idp.issuer} (client ${status.idp.clientId})${status.idp.managed ? ' [managed]' : ''}`);
+  if (status.idp)
+    out.push(`IdP:       ${outside(status.idp.issuer)} (client ${outside(status.idp.clientId)})${status.idp.managed ? ' [managed]' : ''}`);
   out.push(`Keychain:  ${status.secretStore.description}`);
   if (managed.state === 'ok')
     out.push(`Managed:   ${managed.path}${managed.locked.length ? ` — locks ${managed.locked.join(' and ')}` : ''}`);
-  if (managed.state === 'invalid') out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
+  if (managed.state === 'invalid' || managed.state === 'untrusted')
+    out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
 
   if (status.servers.length === 0)
     out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');

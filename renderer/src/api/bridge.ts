@@ -59,7 +59,7 @@ export function errorInfoOf(e: unknown): ErrorInfo {
 const notSignedInToDashboard: ErrorInfo = {
   code: ErrorCodes.LOCAL_AUTH_FAILED,
   message: 'This browser is not signed in to the Lanyard dashboard.',
-  fix: 'Open the one-time link Lanyard printed (run `lanyard serve` again for a new one).',
+  fix: 'Open the one-time link `lanyard serve` printed. Links work once, for two minutes: for a new one, stop `lanyard serve` (Ctrl+C) and start it again.',
 };
 
 /**

@@ -1,7 +1,8 @@
 /**
  * How the renderer reaches Lanyard, picked at run time: in the desktop app the preload's `window.lanyard` (IPC); in
  * a browser (the dashboard served on 127.0.0.1) the HTTP client for `POST /api/<method>`, authenticated by the
- * dashboard's HttpOnly cookie, plus server-sent events from `GET /api/events`. The rest of the UI sees only this.
+ * dashboard session this page holds (sent as a header, never a cookie: cookies reach every port on 127.0.0.1), plus
+ * server-sent events from `GET /api/events`, opened with a single-use ticket. The rest of the UI sees only this.
  */
 import {
   ControlEvents,
@@ -50,8 +51,49 @@ function appClient(bridge: NonNullable<Window['lanyard']>): LanyardClient {
   };
 }
 
+/** Where this tab keeps its dashboard session: sessionStorage of this exact origin, gone when the tab closes. */
+const SESSION_KEY = 'lanyard.dashboard.session';
+const SESSION_HEADER = 'X-Lanyard-Session';
+
+/**
+ * The page's dashboard session. A one-time link puts its code in the fragment (`/#code=…`, never sent to a server):
+ * it is taken out of the address bar at once and exchanged, from this origin, for a session kept in sessionStorage.
+ */
+function dashboardSession(): Promise<string | undefined> {
+  const match = /^#code=([A-Za-z0-9_-]{43})$/.exec(window.location.hash);
+  if (match === null) return Promise.resolve(window.sessionStorage.getItem(SESSION_KEY) ?? undefined);
+  window.history.replaceState(null, '', `${window.location.pathname}${window.location.search}`);
+  return window
+    .fetch('/dashboard/session', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: match[1] }),
+      credentials: 'omit',
+    })
+    .then(async (res) => {
+      const body = res.ok ? ((await res.json()) as { session?: unknown }) : undefined;
+      if (typeof body?.session !== 'string') return window.sessionStorage.getItem(SESSION_KEY) ?? undefined;
+      window.sessionStorage.setItem(SESSION_KEY, body.session);
+      return body.session;
+    })
+    .catch(() => undefined);
+}
+
 function browserClient(): LanyardClient {
-  const api = createHttpControlClient({ baseUrl: '', fetch: authAwareFetch(window.fetch.bind(window)) });
+  const session = dashboardSession();
+  const withSession: typeof fetch = async (input, init) => {
+    const id = await session;
+    const headers = new Headers(init?.headers);
+    if (id !== undefined) headers.set(SESSION_HEADER, id);
+    return window.fetch(input, { ...init, headers, credentials: 'omit' });
+  };
+  /** `/api/events` with a fresh single-use ticket (EventSource cannot send the session header). */
+  const eventsUrl = async (): Promise<string> => {
+    const res = await withSession('/dashboard/ticket', { method: 'POST' }).catch(() => undefined);
+    const ticket = res?.ok ? ((await res.json()) as { ticket?: unknown }).ticket : undefined;
+    return typeof ticket === 'string' ? `/api/events?ticket=${encodeURIComponent(ticket)}` : '/api/events';
+  };
+  const api = createHttpControlClient({ baseUrl: '', fetch: authAwareFetch(withSession) });
   const listeners = new Map<ClientEventName, Set<(payload: unknown) => void>>();
   const liveListeners = new Set<(state: LiveState) => void>();
   let live: LiveState = 'connecting';
@@ -60,14 +102,29 @@ function browserClient(): LanyardClient {
     live = state;
     for (const l of liveListeners) l(state);
   };
-  // One stream for the whole page, opened on first use; EventSource reconnects by itself after a drop.
-  const ensureSource = () => {
-    if (source !== undefined) return;
-    source = new EventSource('/api/events');
-    source.onopen = () => setLive('live');
-    source.onerror = () => setLive('reconnecting');
+  // One stream for the whole page, opened on first use. Its ticket works once, so after a drop the stream is opened
+  // again with a new one (EventSource's own retry would reuse the spent ticket).
+  let opening = false;
+  let retryMs = 500;
+  const openSource = async () => {
+    opening = true;
+    const url = await eventsUrl();
+    const next = new EventSource(url);
+    source = next;
+    opening = false;
+    next.onopen = () => {
+      retryMs = 500;
+      setLive('live');
+    };
+    next.onerror = () => {
+      setLive('reconnecting');
+      next.close();
+      if (source !== next) return;
+      setTimeout(() => void openSource(), retryMs);
+      retryMs = Math.min(retryMs * 2, 10_000);
+    };
     for (const name of Object.keys(ControlEvents) as ControlEventName[]) {
-      source.addEventListener(name, (event) => {
+      next.addEventListener(name, (event) => {
         let payload: unknown;
         try {
           payload = JSON.parse((event as MessageEvent<string>).data);
@@ -79,6 +136,10 @@ function browserClient(): LanyardClient {
         for (const l of listeners.get(name) ?? []) l(data);
       });
     }
+  };
+  const ensureSource = () => {
+    if (source !== undefined || opening) return;
+    void openSource();
   };
   return {
     kind: 'browser',
