@@ -207,6 +207,18 @@ describe('the confirmation of a configure link', () => {
     expect(summarizeProposal(link('none'), { idp: acme }).join('\n')).toContain(
       `you will be signed out and sign in again at ${evil.issuer}`,
     );
+    // The change of IdP comes first, on a line of its own; what else the link does follows.
+    const both = parseConfigLink(
+      encodeConfigLink({
+        idp: { ...evil, clientAuthMethod: 'client_secret_post' },
+        servers: [{ url: 'https://mcp.todo.example/mcp', name: 'Todo' }],
+      }),
+    ).proposal;
+    const lines = summarizeProposal(both, { idp: acme });
+    expect(lines[0]).toBe(
+      `This link changes your identity provider from ${acme.issuer} (client id ${acme.clientId}) to ${evil.issuer} (client id ${evil.clientId}, client_secret_post): you will be signed out and must enter ${evil.issuer}'s client secret.`,
+    );
+    expect(lines.slice(1, 3)).toEqual(['It also asks Lanyard to:', '  • add the MCP server Todo — https://mcp.todo.example/mcp']);
   });
 
   it('says the IdP stays when it is the current one, and that it is replaced when the current one is unknown', () => {

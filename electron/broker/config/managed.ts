@@ -286,7 +286,8 @@ export function parseConfigLink(url: string): { proposal: ConfigProposal; summar
  * be entered by the user — Lanyard never sends the old IdP's credentials to the new one.
  */
 export function summarizeProposal(p: ConfigProposal, current?: { idp?: { issuer: string; clientId: string } | undefined }): string[] {
-  const lines = ['This link asks Lanyard to:'];
+  const lines: string[] = [];
+  const asks: string[] = [];
   if (p.idp) {
     const method = p.idp.clientAuthMethod ?? 'none';
     const target = `${p.idp.issuer} (client id ${p.idp.clientId}${method !== 'none' ? `, ${method}` : ''})`;
@@ -298,20 +299,20 @@ export function summarizeProposal(p: ConfigProposal, current?: { idp?: { issuer:
           : `you will be signed out and sign in again at ${p.idp.issuer}`;
     const now = current?.idp;
     if (now && now.issuer === p.idp.issuer && now.clientId === p.idp.clientId) {
-      lines.push(`  • keep your identity provider ${target}, with these settings (you stay signed in)`);
+      asks.push(`  • keep your identity provider ${target}, with these settings (you stay signed in)`);
     } else if (now) {
-      lines.push(`  • This link changes your identity provider from ${now.issuer} (client id ${now.clientId}) to ${target}:`);
-      lines.push(`    ${mustEnter}`);
+      lines.push(`This link changes your identity provider from ${now.issuer} (client id ${now.clientId}) to ${target}: ${mustEnter}.`);
     } else {
-      lines.push(`  • sign you in with the identity provider ${target}`);
-      lines.push(`    — this replaces the identity provider you use now, if any: ${mustEnter}`);
+      asks.push(`  • sign you in with the identity provider ${target}`);
+      asks.push(`    — this replaces the identity provider you use now, if any: ${mustEnter}`);
     }
   }
   for (const s of p.servers ?? []) {
-    lines.push(
+    asks.push(
       `  • add the MCP server ${s.name ?? s.id ?? new URL(s.url).host} — ${s.url}${s.clientId ? ` (client id ${s.clientId})` : ''}`,
     );
   }
+  if (asks.length > 0) lines.push(lines.length > 0 ? 'It also asks Lanyard to:' : 'This link asks Lanyard to:', ...asks);
   lines.push(
     'Accept it only if it comes from your IT team. It contains no secrets, and Lanyard never sends a secret you entered for one identity provider or server to another.',
   );
