@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openConfigStore } from '../../electron/broker/config/store';
 import { keychainNamespace, lanyardPaths } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
+import { unsealCredential } from '../../electron/broker/secrets/secret-store';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { tempHome } from '../helpers/engine';
 
@@ -100,7 +101,8 @@ describe('the built CLI, offline', () => {
     );
     expect(add).toMatchObject({ code: 0, stdout: expect.stringMatching(/^Added server linear/) });
     // The secret went to the keychain (this home's namespace), not the file.
-    expect(await new KeychainSecretStore({ service: keychainNamespace(home) }).get('server:linear:client_secret')).toBe('cli-secret-123');
+    const stored = await new KeychainSecretStore({ service: keychainNamespace(home) }).get('server:linear:client_secret');
+    expect(unsealCredential(stored!).value).toBe('cli-secret-123');
     expect(await readFile(path.join(home, 'config.json'), 'utf8')).not.toContain('cli-secret-123');
 
     const list = await lanyard(['servers', 'list', '--json']);

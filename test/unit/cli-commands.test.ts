@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { encodeConfigLink } from '../../electron/broker/config/managed';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
+import { unsealCredential } from '../../electron/broker/secrets/secret-store';
 import { runCli, usage } from '../../electron/cli/cli';
 import type { CliDeps } from '../../electron/cli/context';
 
@@ -154,7 +155,11 @@ describe('servers, without a running broker', () => {
         /^Added server linear \(Linear\.app\) → https:\/\/mcp\.linear\.app\/mcp; its client secret is in the keychain\./,
       ),
     });
-    expect(await secrets.get('server:linear:client_secret')).toBe('s3cret-value');
+    // Stored bound to the client it was given for (see secrets/secret-store.ts sealCredential).
+    expect(unsealCredential((await secrets.get('server:linear:client_secret'))!)).toEqual({
+      value: 's3cret-value',
+      boundTo: { clientId: 'lanyard-at-linear' },
+    });
     const file = await readFile(path.join(home, 'config.json'), 'utf8');
     expect(file).not.toContain('s3cret');
     expect(JSON.parse(file).servers).toEqual([

@@ -415,20 +415,42 @@ export function parseConfigLink(url: string): { proposal: ConfigProposal; summar
   return { proposal: result.data, summary: summarizeProposal(result.data) };
 }
 
-function summarizeProposal(p: ConfigProposal): string[] {
-  const lines = ['This link asks Lanyard to:'];
+/**
+ * The lines a person reads before accepting a proposal. With `current` (the settings now), a change of identity provider
+ * is said plainly, from which to which: accepting it signs the user out, and the new IdP's client secret (or key) must
+ * be entered by the user — Lanyard never sends the old IdP's credentials to the new one.
+ */
+export function summarizeProposal(p: ConfigProposal, current?: { idp?: { issuer: string; clientId: string } | undefined }): string[] {
+  const lines: string[] = [];
+  const asks: string[] = [];
   if (p.idp) {
-    lines.push(
-      `  • sign you in with the identity provider ${p.idp.issuer} (client id ${p.idp.clientId}${p.idp.clientAuthMethod && p.idp.clientAuthMethod !== 'none' ? `, ${p.idp.clientAuthMethod}` : ''})`,
-    );
-    lines.push('    — this replaces the identity provider you use now, and you will sign in again');
+    const method = p.idp.clientAuthMethod ?? 'none';
+    const target = `${p.idp.issuer} (client id ${p.idp.clientId}${method !== 'none' ? `, ${method}` : ''})`;
+    const mustEnter =
+      method === 'client_secret_basic' || method === 'client_secret_post'
+        ? `you will be signed out and must enter ${p.idp.issuer}'s client secret`
+        : method === 'private_key_jwt'
+          ? `you will be signed out and must provide Lanyard's private key for ${p.idp.issuer}`
+          : `you will be signed out and sign in again at ${p.idp.issuer}`;
+    const now = current?.idp;
+    if (now && now.issuer === p.idp.issuer && now.clientId === p.idp.clientId) {
+      asks.push(`  • keep your identity provider ${target}, with these settings (you stay signed in)`);
+    } else if (now) {
+      lines.push(`This link changes your identity provider from ${now.issuer} (client id ${now.clientId}) to ${target}: ${mustEnter}.`);
+    } else {
+      asks.push(`  • sign you in with the identity provider ${target}`);
+      asks.push(`    — this replaces the identity provider you use now, if any: ${mustEnter}`);
+    }
   }
   for (const s of p.servers ?? []) {
-    lines.push(
+    asks.push(
       `  • add the MCP server ${s.name ?? s.id ?? new URL(s.url).host} — ${s.url}${s.clientId ? ` (client id ${s.clientId})` : ''}`,
     );
   }
-  lines.push('Accept it only if it comes from your IT team. It contains no secrets.');
+  if (asks.length > 0) lines.push(lines.length > 0 ? 'It also asks Lanyard to:' : 'This link asks Lanyard to:', ...asks);
+  lines.push(
+    'Accept it only if it comes from your IT team. It contains no secrets, and Lanyard never sends a secret you entered for one identity provider or server to another.',
+  );
   return lines;
 }
 

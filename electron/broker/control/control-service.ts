@@ -31,7 +31,7 @@ import { resolveStdioLauncher } from '../ide/launcher';
 import { IDE_TARGETS, type HttpEndpoint, type IdeEnvironment, type StdioLauncher } from '../ide/targets';
 import { OKTA_MONTHLY_ID_JAG_QUOTA } from '../exchange/usage';
 import type { IdentitySession } from '../identity/identity-session';
-import { secretKeys, type SecretStore } from '../secrets/secret-store';
+import { sealCredential, secretKeys, type SecretStore } from '../secrets/secret-store';
 import { withTimeout } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
 
@@ -189,6 +189,13 @@ export class ControlService implements ControlApi {
         'Each server is added once; enable it if it is disabled.',
       );
     }
+    if (input.clientSecret && !input.clientId?.trim()) {
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        'A client secret was given without the client id it belongs to.',
+        "Give the server's client id too (the secret is only ever sent as that client).",
+      );
+    }
     const server: Record<string, unknown> = { id, name: input.name?.trim() || suggestName(url), url, enabled: true };
     if (input.clientId)
       server.asClient = {
@@ -200,7 +207,11 @@ export class ControlService implements ControlApi {
     this.deps.config.update((draft) => {
       draft.servers.push(server as ServerConfig);
     });
-    if (input.clientSecret) await this.deps.secrets.set(secretKeys.serverClientSecret(id), input.clientSecret);
+    if (input.clientSecret) {
+      // Bound to the client id now and to the server's authorization server at its first use (not known before discovery).
+      const clientId = (server.asClient as { clientId: string }).clientId;
+      await this.deps.secrets.set(secretKeys.serverClientSecret(id), sealCredential(input.clientSecret, { clientId }));
+    }
     this.deps.activity.record({ kind: 'server', serverId: id, summary: `Added server ${id} (${url})`, outcome: 'ok' });
     this.deps.gateway()?.serversChanged();
     this.statusChanged();
@@ -507,9 +518,18 @@ export class ControlService implements ControlApi {
     return settingsOf(this.deps.config.load(), this.deps.locked?.() ?? []);
   }
 
+  /**
+   * Changes the settings. Changing the identity provider's issuer or client id (here, from a configuration link, or
+   * from the CLI) also signs the user out — the session and the server tokens minted with it belong to the old IdP —
+   * and removes the old IdP's client secret and private key from the keychain: they are the old IdP's, and must be
+   * entered again for the new one. (The IdP client refuses a credential stored for another party anyway; this is so the
+   * old one does not linger.) A client secret given here is stored bound to the IdP and client id it was entered with.
+   */
   async updateSettings(input: Parameters<ControlApi['updateSettings']>[0]): Promise<Settings> {
     if (input.idp) this.assertUnlocked('idp');
-    const previousIdp = JSON.stringify(this.deps.config.load().idp ?? null);
+    const before = this.deps.config.load().idp;
+    // The engine built for the old IdP, captured before anything changes: it signs out at the IdP that issued the session.
+    const oldEngine = this.deps.engine();
     this.deps.config.update((draft) => {
       if (input.idp) {
         draft.idp = {
@@ -525,11 +545,42 @@ export class ControlService implements ControlApi {
       if (input.allowedOrigins !== undefined) draft.gateway.allowedOrigins = input.allowedOrigins;
       if (input.startAtLogin !== undefined) draft.ui = { ...draft.ui, startAtLogin: input.startAtLogin };
     });
-    if (input.idp?.clientSecret) await this.deps.secrets.set(secretKeys.idpClientSecret, input.idp.clientSecret);
-    if (JSON.stringify(this.deps.config.load().idp ?? null) !== previousIdp) await this.deps.reconfigure();
+    const after = this.deps.config.load().idp;
+    if (after && (before?.issuer !== after.issuer || before?.clientId !== after.clientId)) {
+      await this.endIdpSession(oldEngine);
+      await this.deps.secrets.delete(secretKeys.idpClientSecret);
+      await this.deps.secrets.delete(secretKeys.idpPrivateKey);
+      this.deps.activity.record({
+        kind: 'session',
+        summary: before
+          ? `Identity provider changed from ${before.issuer} to ${after.issuer}: signed out, and the old client credentials removed from the keychain`
+          : `Identity provider set to ${after.issuer}`,
+        outcome: 'info',
+      });
+    }
+    if (input.idp?.clientSecret && after) {
+      await this.deps.secrets.set(
+        secretKeys.idpClientSecret,
+        sealCredential(input.idp.clientSecret, { issuer: after.issuer, clientId: after.clientId }),
+      );
+    }
+    if (JSON.stringify(after ?? null) !== JSON.stringify(before ?? null)) await this.deps.reconfigure();
     this.deps.activity.record({ kind: 'session', summary: 'Settings changed', outcome: 'info' });
     this.statusChanged();
     return this.getSettings();
+  }
+
+  /**
+   * Ends the session of an IdP that is being replaced: through its engine when one is running (revokes the refresh token
+   * at that IdP, then wipes the session and the cached server tokens), otherwise straight from the keychain.
+   */
+  private async endIdpSession(engine: { identity: IdentitySession; tokens: TokenService } | undefined): Promise<void> {
+    if (engine) {
+      await engine.identity.signOut();
+      await engine.tokens.clear();
+    }
+    await this.deps.secrets.delete(secretKeys.idpSession);
+    await this.deps.secrets.deleteAll(secretKeys.tokenPrefix);
   }
 
   private serverStatus(server: ServerConfig): ServerStatus {

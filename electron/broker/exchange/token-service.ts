@@ -326,7 +326,7 @@ export class TokenService {
 
   private async mint(server: BrokeredServer, info: ServerAuthInfo, scopes: string[], key: string): Promise<CachedToken> {
     const started = this.now();
-    const credentials = await loadAsCredentials(this.secrets, { id: server.id, asClient: server.asClient! });
+    const credentials = await loadAsCredentials(this.secrets, { id: server.id, asClient: server.asClient! }, info.asIssuer);
     for (let attempt = 0; ; attempt++) {
       const grant = await this.identity.requestIdJag({
         audience: info.asIssuer,

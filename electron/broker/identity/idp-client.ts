@@ -2,9 +2,16 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
-import { secretKeys, type SecretStore } from '../secrets/secret-store';
+import {
+  describeParty,
+  readBoundCredential,
+  secretKeys,
+  type BoundCredentialRead,
+  type CredentialParty,
+  type SecretStore,
+} from '../secrets/secret-store';
 import { isLoopbackHost } from '../util/url';
-import { idpConfigError, idpUnreachable, missingCredential } from './identity-errors';
+import { idpConfigError, idpUnreachable } from './identity-errors';
 import { classifyOAuthError } from './oauth-errors';
 
 export type IdpClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
@@ -21,7 +28,7 @@ export interface IdpSettings {
 
 /** Keychain entries the identity session reads; client credentials are provisioned by setup (secretKeys). */
 export const IDP_SECRET_KEYS = {
-  session: 'idp:session',
+  session: secretKeys.idpSession,
   clientSecret: secretKeys.idpClientSecret,
   privateKey: secretKeys.idpPrivateKey,
 } as const;
@@ -114,21 +121,28 @@ export class IdpClient {
     }
   }
 
-  /** Lanyard's client authentication at the IdP, with the credential read from the keychain at the moment it is needed. */
+  /**
+   * Lanyard's client authentication at the IdP, with the credential read from the keychain at the moment it is needed.
+   * The credential is handed out only for the IdP and client it was stored for (secrets/secret-store.ts
+   * `readBoundCredential`): a secret entered for another issuer or client id is never sent to this one.
+   */
   private async clientAuthentication(): Promise<oidc.ClientAuth> {
     const method = this.settings.clientAuth.method;
+    const party = { issuer: this.settings.issuer, clientId: this.settings.clientId };
     switch (method) {
       case 'none':
         return oidc.None();
       case 'client_secret_basic':
       case 'client_secret_post': {
-        const secret = await this.secrets.get(IDP_SECRET_KEYS.clientSecret);
-        if (!secret) throw missingCredential('client secret', 'lanyard setup --idp-client-secret');
+        const secret = credentialOrThrow(
+          await readBoundCredential(this.secrets, IDP_SECRET_KEYS.clientSecret, party),
+          'client secret',
+          party,
+        );
         return method === 'client_secret_basic' ? oidc.ClientSecretBasic(secret) : oidc.ClientSecretPost(secret);
       }
       case 'private_key_jwt': {
-        const raw = await this.secrets.get(IDP_SECRET_KEYS.privateKey);
-        if (!raw) throw missingCredential('private key', 'lanyard setup --idp-private-key <file.jwk>');
+        const raw = credentialOrThrow(await readBoundCredential(this.secrets, IDP_SECRET_KEYS.privateKey, party), 'private key', party);
         const jwk = JSON.parse(raw) as JWK;
         const alg = jwk.alg ?? 'RS256';
         const key = (await importJWK(jwk, alg)) as oidc.CryptoKey;
@@ -137,4 +151,25 @@ export class IdpClient {
       }
     }
   }
+}
+
+/** The credential's value, or why Lanyard will not use it: missing, or stored for another IdP or client (never the value). */
+function credentialOrThrow(read: BoundCredentialRead, what: 'client secret' | 'private key', party: CredentialParty): string {
+  if (read.state === 'ok') return read.value;
+  const where = `${party.issuer} (client id ${party.clientId})`;
+  const fix =
+    what === 'client secret'
+      ? `Enter the client secret for ${where} in Settings → Identity provider (your IT team has it).`
+      : `Store Lanyard's private key for ${where} in the keychain again (your IT team has it), or change the client authentication in Settings.`;
+  if (read.state === 'missing') {
+    return fail(`The identity provider ${party.issuer} needs Lanyard's ${what}, and none is in the keychain.`, fix);
+  }
+  return fail(
+    `The stored ${what} belongs to ${describeParty(read.boundTo)}, not to ${where}; Lanyard does not send it to another identity provider or client.`,
+    fix,
+  );
+}
+
+function fail(message: string, fix: string): never {
+  throw new LanyardError(ErrorCodes.CONFIG_INVALID, message, fix);
 }

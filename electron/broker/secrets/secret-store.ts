@@ -32,15 +32,123 @@ export type SecretStoreProbe = { ok: true; backend: string } | { ok: false; back
 /** Keys Lanyard reserves for the stores' own bookkeeping; never handed out to callers. */
 export const RESERVED_KEY_PREFIX = '__lanyard';
 
-/** Names of the keychain entries that are not owned by one module. */
+/**
+ * Names of the keychain entries that are not owned by one module. The client credentials (`idp:client_secret`,
+ * `idp:private_key`, `server:<id>:client_secret`, `server:<id>:private_key`) are stored sealed to the party they belong
+ * to (`sealCredential`) and read only through `readBoundCredential`.
+ */
 export const secretKeys = {
+  idpSession: 'idp:session',
   idpClientSecret: 'idp:client_secret',
   idpPrivateKey: 'idp:private_key',
   serverClientSecret: (serverId: string) => `server:${serverId}:client_secret`,
   serverPrivateKey: (serverId: string) => `server:${serverId}:private_key`,
   /** Everything stored for one server, for `deleteAll` when the server is removed. */
   serverPrefix: (serverId: string) => `server:${serverId}:`,
+  /** The cached server access tokens (exchange/token-cache.ts), minted with the signed-in user's ID-JAGs. */
+  tokenPrefix: 'token:',
 } as const;
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Client credentials bound to their party.
+//
+// A client secret or private key is only ever meant for one authorization server, and only as one client there: the
+// IdP's issuer and Lanyard's client id at the IdP, or a server's authorization server (by issuer) and Lanyard's client
+// id there. The keychain entry carries that party with the value, and the one reader (`readBoundCredential`) hands the
+// value out only for that party — so a changed issuer or client id (Settings, a configuration link, a hand-edited
+// config file, a server whose metadata starts naming another authorization server) can never make Lanyard send the
+// credential somewhere else.
+
+/** Who a client credential belongs to: an authorization server (its issuer identifier) and Lanyard's client id there. */
+export interface CredentialParty {
+  issuer: string;
+  clientId: string;
+}
+
+/** What a sealed entry records about its party; `issuer` is absent while it is not known yet (see `sealCredential`). */
+export interface CredentialBinding {
+  issuer?: string | undefined;
+  clientId: string;
+}
+
+/**
+ * The stored form. The `boundTo` member tells it apart from a legacy bare value: a client secret is an opaque string and
+ * a private key is a JWK (which never has `boundTo`).
+ */
+interface SealedCredential {
+  v: 1;
+  boundTo: { issuer: string | null; clientId: string };
+  value: string;
+}
+
+/**
+ * The keychain value for a credential of `party`. `issuer` may be left out only when it cannot be known yet — a
+ * server's client secret entered before its authorization server was discovered — and is then fixed at the first use
+ * (`readBoundCredential`).
+ */
+export function sealCredential(value: string, party: CredentialBinding): string {
+  const sealed: SealedCredential = { v: 1, boundTo: { issuer: party.issuer ?? null, clientId: party.clientId }, value };
+  return JSON.stringify(sealed);
+}
+
+/** A stored entry's value and party; `boundTo` is undefined for a value stored before credentials were bound (bare). */
+export function unsealCredential(raw: string): { value: string; boundTo?: CredentialBinding } {
+  if (raw.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(raw) as Partial<SealedCredential> | null;
+      const b = parsed?.boundTo;
+      if (
+        parsed?.v === 1 &&
+        typeof parsed.value === 'string' &&
+        b &&
+        typeof b === 'object' &&
+        typeof b.clientId === 'string' &&
+        (b.issuer === null || typeof b.issuer === 'string')
+      ) {
+        return { value: parsed.value, boundTo: { clientId: b.clientId, ...(b.issuer !== null ? { issuer: b.issuer } : {}) } };
+      }
+    } catch {
+      // Not an envelope: a bare value that happens to start with "{".
+    }
+  }
+  return { value: raw };
+}
+
+export type BoundCredentialRead =
+  | { state: 'missing' }
+  | { state: 'ok'; value: string }
+  /** Stored for another party: the value is withheld, only the party it belongs to is said. */
+  | { state: 'foreign'; boundTo: CredentialBinding };
+
+/**
+ * Reads the credential under `key` for `party`, and only for it.
+ *
+ * Two kinds of entries are bound on this first read and written back sealed, once:
+ * - a bare value stored before credentials were bound (an older Lanyard, `lanyard setup`-style provisioning, an
+ *   admin's script). Nothing records whom it was entered for, so it is bound to the party configured now: that is the
+ *   party it was provisioned for unless the configuration was changed since without re-entering it — and from now on
+ *   every such change in Lanyard wipes the IdP credentials, while any other change (a hand-edited config file, another
+ *   authorization server in a server's metadata) is refused here against the binding made at this read.
+ * - a server credential sealed without its issuer (entered before the server's authorization server was known), when
+ *   its client id matches: it is bound to the authorization server the server names at its first use.
+ */
+export async function readBoundCredential(store: SecretStore, key: string, party: CredentialParty): Promise<BoundCredentialRead> {
+  const raw = await store.get(key);
+  if (!raw) return { state: 'missing' };
+  const { value, boundTo } = unsealCredential(raw);
+  if (!value) return { state: 'missing' };
+  if (boundTo && boundTo.clientId !== party.clientId) return { state: 'foreign', boundTo };
+  if (boundTo?.issuer !== undefined) {
+    return boundTo.issuer === party.issuer ? { state: 'ok', value } : { state: 'foreign', boundTo };
+  }
+  await store.set(key, sealCredential(value, party));
+  return { state: 'ok', value };
+}
+
+/** "https://idp.example.com (client lanyard)": a party as error messages name it. */
+export function describeParty(party: CredentialBinding): string {
+  return `${party.issuer ?? 'an authorization server not yet known'} (client id ${party.clientId})`;
+}
 
 const MAX_KEY_LENGTH = 200;
 

@@ -1,5 +1,5 @@
 import type { ControlApi } from '../../../shared/contract';
-import { applyConfigProposal, parseConfigLink } from '../../broker/config/managed';
+import { applyConfigProposal, parseConfigLink, summarizeProposal } from '../../broker/config/managed';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { outside, printJson } from '../output';
 
@@ -10,7 +10,13 @@ import { outside, printJson } from '../output';
 export async function acceptLinkCommand(ctx: CliContext, args: { positionals: string[]; yes: boolean; json: boolean }): Promise<number> {
   if (args.positionals.length !== 1)
     throw new UsageError('pass exactly one link.', 'Usage: lanyard accept-link <lanyard://configure?config=…> [--yes]');
-  const { proposal, summary } = parseConfigLink(args.positionals[0]!);
+  const { proposal } = parseConfigLink(args.positionals[0]!);
+  const broker = await ctx.broker();
+  const control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers' | 'getSettings'> = broker
+    ? broker.client
+    : ((await ctx.local()).control as unknown as ControlApi);
+  // Against the settings now, so a change of identity provider is shown from which to which.
+  const summary = summarizeProposal(proposal, { idp: (await control.getSettings({})).idp });
   if (!args.json) ctx.io.out(`${summary.map(outside).join('\n')}\n`);
   if (!args.yes) {
     if (!ctx.io.interactive && !ctx.deps.confirm)
@@ -24,10 +30,6 @@ export async function acceptLinkCommand(ctx: CliContext, args: { positionals: st
       return ExitCode.NEEDS_ACTION;
     }
   }
-  const broker = await ctx.broker();
-  const control: Pick<ControlApi, 'updateSettings' | 'addServer' | 'listServers'> = broker
-    ? broker.client
-    : ((await ctx.local()).control as unknown as ControlApi);
   const result = await applyConfigProposal(control, proposal);
   if (args.json) {
     printJson(ctx.io, result);
