@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CLIENT_AUTH_METHODS } from '../../shared/auth-methods';
 import { resolveLanyardHome } from '../broker/paths';
 import { CliContext, describeFailure, ExitCode, UsageError, type CliDeps } from './context';
 import { printError } from './output';
@@ -72,7 +73,7 @@ const COMMANDS: readonly Command[] = [
     optionHelp: [
       ['--issuer <url>', 'The IdP issuer, e.g. https://acme.okta.com (the org authorization server)'],
       ['--client-id <id>', "Lanyard's client id at the IdP"],
-      ['--client-auth <method>', 'none (default), client_secret_basic, client_secret_post or private_key_jwt'],
+      ['--client-auth <method>', `one of ${CLIENT_AUTH_METHODS.join(', ')} (default: none)`],
       ['--redirect-port <n>', 'A fixed loopback port, when the IdP needs an exact redirect URI'],
       ['--force', 'Sign in again even when already signed in'],
     ],
@@ -123,7 +124,7 @@ const COMMANDS: readonly Command[] = [
       ['--id <id>', 'add: the server id (default: from the URL)'],
       ['--name <name>', 'add: a display name'],
       ['--client-id <id>', "add: Lanyard's client id at the server's authorization server (from your IdP admin)"],
-      ['--client-auth <method>', 'add: none, client_secret_basic, client_secret_post or private_key_jwt'],
+      ['--client-auth <method>', `add: one of ${CLIENT_AUTH_METHODS.join(', ')}`],
       ['--client-secret-stdin', 'add: read the client secret from stdin (stored in the keychain, never in a file)'],
       ['--scope <scope>', 'add: an extra scope to request (repeatable)'],
       jsonHelp,

@@ -1,5 +1,5 @@
 /**
- * Issue 7: `npm run bench -- --quick` end to end, so the benchmark cannot rot. It checks the shape of the results
+ * `npm run bench -- --quick` end to end, so the benchmark cannot rot. It checks the shape of the results
  * and that the numbers are sane — nothing here is a timing assertion (the budgets are judged by the full benchmark,
  * not by tests). Runs inside the keyring session `npm test` provides.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 8 item 3, token hygiene: a realistic session through the whole broker — sign in, calls through `/mcp` and
+ * Token hygiene: a realistic session through the whole broker — sign in, calls through `/mcp` and
  * `/mcp/<id>` and `lanyard stdio`, a step-up, a re-mint after the server dropped a token, an IdP error, an AS outage,
  * a forced refresh (rotation), the dashboard's control API, `lanyard status`, `servers` and `doctor`, then sign-out —
  * and afterwards every file Lanyard wrote under its LANYARD_HOME and everything it printed (its logger, this process's

@@ -1,3 +1,5 @@
+import { usesClientSecret } from '../../../shared/auth-methods';
+import { SERVER_ID_RULE } from '../../../shared/server-id';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -358,7 +360,10 @@ export const ConfigProposalSchema = z
       .array(
         z.strictObject({
           url: linkUrl(),
-          id: z.string().regex(SERVER_ID_PATTERN, { error: "must be 1-32 characters of a-z, 0-9 and '-'" }).optional(),
+          id: z
+            .string()
+            .regex(SERVER_ID_PATTERN, { error: `must be ${SERVER_ID_RULE}` })
+            .optional(),
           name: displayString().trim().min(1).max(80).optional(),
           clientId: displayString().trim().min(1).optional(),
           clientAuthMethod: AsClientAuthMethodSchema.optional(),
@@ -426,12 +431,11 @@ export function summarizeProposal(p: ConfigProposal, current?: { idp?: { issuer:
   if (p.idp) {
     const method = p.idp.clientAuthMethod ?? 'none';
     const target = `${p.idp.issuer} (client id ${p.idp.clientId}${method !== 'none' ? `, ${method}` : ''})`;
-    const mustEnter =
-      method === 'client_secret_basic' || method === 'client_secret_post'
-        ? `you will be signed out and must enter ${p.idp.issuer}'s client secret`
-        : method === 'private_key_jwt'
-          ? `you will be signed out and must provide Lanyard's private key for ${p.idp.issuer}`
-          : `you will be signed out and sign in again at ${p.idp.issuer}`;
+    const mustEnter = usesClientSecret(method)
+      ? `you will be signed out and must enter ${p.idp.issuer}'s client secret`
+      : method === 'private_key_jwt'
+        ? `you will be signed out and must provide Lanyard's private key for ${p.idp.issuer}`
+        : `you will be signed out and sign in again at ${p.idp.issuer}`;
     const now = current?.idp;
     if (now && now.issuer === p.idp.issuer && now.clientId === p.idp.clientId) {
       asks.push(`  • keep your identity provider ${target}, with these settings (you stay signed in)`);

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { DISPLAY_UNSAFE_MESSAGE, displayUnsafe } from '../../../shared/display-safe';
+import { ClientAuthMethodSchema } from '../../../shared/auth-methods';
+import { SERVER_ID_PATTERN, SERVER_ID_RULE } from '../../../shared/server-id';
 import { isLoopbackHost } from '../util/url';
 
 /**
@@ -18,7 +20,7 @@ import { isLoopbackHost } from '../util/url';
 export const DEFAULT_GATEWAY_PORT = 47821;
 export const DEFAULT_IDP_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
 export const DEFAULT_TOOL_NAME_SEPARATOR = '__';
-export const SERVER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+export { SERVER_ID_PATTERN } from '../../../shared/server-id';
 
 const HTTPS_RULE = 'must be an https URL (http is allowed only for 127.0.0.1/localhost)';
 
@@ -66,7 +68,7 @@ const port = (rule: string, ok: (n: number) => boolean) => z.int().refine(ok, { 
  */
 export const IdpClientAuthSchema = z.discriminatedUnion('method', [
   z.strictObject({ method: z.literal('none') }),
-  z.strictObject({ method: z.enum(['client_secret_basic', 'client_secret_post']) }),
+  z.strictObject({ method: ClientAuthMethodSchema.extract(['client_secret_basic', 'client_secret_post']) }),
   z.strictObject({ method: z.literal('private_key_jwt'), keyId: nonEmpty.optional() }),
 ]);
 
@@ -85,7 +87,8 @@ export const IdpConfigSchema = z.strictObject({
   tokenExchangeEndpoint: endpointUrl().optional(),
 });
 
-export const AsClientAuthMethodSchema = z.enum(['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']);
+/** At a server's authorization server, the same four methods as at the IdP. */
+export const AsClientAuthMethodSchema = ClientAuthMethodSchema;
 
 /**
  * Lanyard's client at a server's authorization server. Its secret is in the keychain under
@@ -99,9 +102,7 @@ export const AsClientSchema = z.strictObject({
 
 export const ServerConfigSchema = z.strictObject({
   /** Stable id: the tool-name prefix (`<id>__tool`) and the relay path (`/mcp/<id>`). */
-  id: z.string().regex(SERVER_ID_PATTERN, {
-    error: "must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit",
-  }),
+  id: z.string().regex(SERVER_ID_PATTERN, { error: `must be ${SERVER_ID_RULE}` }),
   name: nonEmpty.max(80, { error: 'must be at most 80 characters' }),
   /** The MCP endpoint (Streamable HTTP). */
   url: endpointUrl(),

@@ -1,3 +1,4 @@
+import { usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
 import * as oidc from 'openid-client';
 import { importJWK, type JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
@@ -11,7 +12,7 @@ import {
   type SecretStore,
 } from '../secrets/secret-store';
 
-export type AsClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type AsClientAuthMethod = ClientAuthMethod;
 
 /** Lanyard's client at one MCP server's authorization server: its id, method and the credential that method needs. */
 export interface AsCredentials {
@@ -37,7 +38,7 @@ export async function loadAsCredentials(
   const client = server.asClient;
   const credentials: AsCredentials = { clientId: client.clientId, method: client.method };
   const party = { issuer: asIssuer, clientId: client.clientId };
-  if (client.method === 'client_secret_basic' || client.method === 'client_secret_post') {
+  if (usesClientSecret(client.method)) {
     const read = await readBoundCredential(secrets, secretKeys.serverClientSecret(server.id), party);
     credentials.clientSecret = credentialOrThrow(read, 'client secret', server.id, party);
   } else if (client.method === 'private_key_jwt') {

@@ -23,8 +23,8 @@ export interface LauncherOptions {
 /**
  * How an IDE starts `lanyard stdio`: this interpreter and the CLI script, both as absolute real paths.
  *
- * Never `npx lanyard` or a bare `lanyard`: GUI apps get a minimal PATH (no Homebrew, no nvm; anchors §3.16 —
- * rohlik-mcp#6, cline#1948 `spawn npx ENOENT` on Windows), and npx adds seconds of start-up and a network lookup. The
+ * Never `npx lanyard` or a bare `lanyard`: GUI apps get a minimal PATH (no Homebrew, no nvm; see
+ * tomaspavlin/rohlik-mcp#6 and cline/cline#1948, `spawn npx ENOENT` on Windows), and npx adds seconds of start-up and a network lookup. The
  * script path is resolved through symlinks (npm's global `bin/lanyard` is one) so the entry keeps working whatever PATH
  * the IDE has. `LANYARD_CLI_PATH` overrides the script (the Electron app sets it to the bundled CLI).
  */

@@ -1,3 +1,4 @@
+import type { ClientAuthMethod } from '../../../shared/auth-methods';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
@@ -14,7 +15,7 @@ import { isLoopbackHost } from '../util/url';
 import { idpConfigError, idpUnreachable } from './identity-errors';
 import { classifyOAuthError } from './oauth-errors';
 
-export type IdpClientAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+export type IdpClientAuthMethod = ClientAuthMethod;
 
 /** The part of Lanyard's config the identity session needs (see config/schema.ts). */
 export interface IdpSettings {

@@ -1,9 +1,9 @@
+import { CLIENT_AUTH_METHODS, isClientAuthMethod, usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
 import type { ControlApi, ServerStatus } from '../../../shared/contract';
 import { ExitCode, UsageError, type CliContext } from '../context';
 import { printJson, table } from '../output';
 
-const CLIENT_AUTH = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
-type ClientAuth = (typeof CLIENT_AUTH)[number];
+type ClientAuth = ClientAuthMethod;
 
 export interface ServersArgs {
   positionals: string[];
@@ -38,8 +38,8 @@ export async function serversCommand(ctx: CliContext, args: ServersArgs): Promis
         'lanyard servers add <url> [--id <id>] [--name <name>] [--client-id <id>] [--client-auth <method>] [--client-secret-stdin] [--scope <scope>]…',
       );
       const url = rest[0]!;
-      if (args.clientAuth !== undefined && !(CLIENT_AUTH as readonly string[]).includes(args.clientAuth)) {
-        throw new UsageError(`--client-auth must be one of ${CLIENT_AUTH.join(', ')}.`);
+      if (args.clientAuth !== undefined && !isClientAuthMethod(args.clientAuth)) {
+        throw new UsageError(`--client-auth must be one of ${CLIENT_AUTH_METHODS.join(', ')}.`);
       }
       if ((args.clientAuth !== undefined || args.clientSecretStdin) && !args.clientId) {
         throw new UsageError('--client-auth and --client-secret-stdin describe a client: pass --client-id too.');
@@ -69,7 +69,7 @@ export async function serversCommand(ctx: CliContext, args: ServersArgs): Promis
         ctx.io.out(
           `Added server ${server.id} (${server.name}) → ${server.url}${clientSecret ? '; its client secret is in the keychain' : ''}.\n`,
         );
-        if ((method === 'client_secret_basic' || method === 'client_secret_post') && !clientSecret) {
+        if (method !== undefined && usesClientSecret(method) && !clientSecret) {
           ctx.io.err(`Note: ${method} needs a client secret; add it with --client-secret-stdin (remove and add the server again).\n`);
         }
         ctx.io.out(`Check every hop to it with \`lanyard doctor --server ${server.id}\`.\n`);

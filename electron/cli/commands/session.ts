@@ -1,3 +1,4 @@
+import { CLIENT_AUTH_METHODS, isClientAuthMethod, type ClientAuthMethod } from '../../../shared/auth-methods';
 import type { ControlInput, Status } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
@@ -7,8 +8,6 @@ import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { duration, outside, printJson, table, tildify } from '../output';
-
-const CLIENT_AUTH = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 
 interface BrokerState {
   running: boolean;
@@ -234,8 +233,8 @@ function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>[
       '--issuer and --client-id go together.',
       'Pass both, e.g. `lanyard login --issuer https://acme.okta.com --client-id 0oa…`.',
     );
-  if (args.clientAuth !== undefined && !(CLIENT_AUTH as readonly string[]).includes(args.clientAuth)) {
-    throw new UsageError(`--client-auth must be one of ${CLIENT_AUTH.join(', ')}.`);
+  if (args.clientAuth !== undefined && !isClientAuthMethod(args.clientAuth)) {
+    throw new UsageError(`--client-auth must be one of ${CLIENT_AUTH_METHODS.join(', ')}.`);
   }
   let redirectPort: number | undefined;
   if (args.redirectPort !== undefined) {
@@ -246,7 +245,7 @@ function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>[
   return {
     issuer: args.issuer,
     clientId: args.clientId,
-    ...(args.clientAuth ? { clientAuthMethod: args.clientAuth as (typeof CLIENT_AUTH)[number] } : {}),
+    ...(args.clientAuth ? { clientAuthMethod: args.clientAuth as ClientAuthMethod } : {}),
     ...(redirectPort ? { redirectPort } : {}),
   };
 }
