@@ -11,7 +11,7 @@ const MAX_BODY = 256 * 1024;
  * The HTTP transport of the control contract, broker side: `POST /api/<method>` (JSON in, ControlResult out) and
  * `GET /api/events` (server-sent events: `status`, `activity`). Every input is parsed with the method's zod schema;
  * expected failures travel as `{ ok: false, error }` with the error's code, message and fix — never a stack or a token.
- * Authentication happens in front of this handler (local token or the dashboard's HttpOnly cookie).
+ * Authentication happens in front of this handler (the local token, or the dashboard session the page sends as a header; see dashboard.ts).
  */
 export function createControlHttpHandler(control: ControlService) {
   return async function handleControl(req: IncomingMessage, res: ServerResponse): Promise<void> {
