@@ -1,4 +1,8 @@
+import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../shared/errors';
+import { LanyardError } from '../../electron/broker/errors';
+import { classifyOAuthError } from '../../electron/broker/identity/oauth-errors';
 import { MAX_SAME_ORIGIN_REDIRECTS, policyFetch } from '../../electron/broker/util/policy-fetch';
 import { checkOutboundUrl, hostClass, safeOrigin } from '../../electron/broker/util/url-policy';
 
@@ -171,5 +175,17 @@ describe('policyFetch', () => {
     expect((await guarded('https://mcp.example.com/a', { redirect: 'manual' })).status).toBe(302);
     expect((await guarded('https://mcp.example.com/token', { method: 'POST', body: 'x=1' })).status).toBe(307);
     expect(calls.map((c) => c.url)).toEqual(['https://mcp.example.com/a', 'https://mcp.example.com/token']);
+  });
+});
+
+describe('a refusal inside openid-client', () => {
+  it('keeps the refusal\'s own words instead of openid-client\'s "something went wrong"', () => {
+    const refusal = new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      'The identity provider X sends Lanyard to http://169.254.169.254, …',
+      'fix',
+    );
+    const failure = classifyOAuthError(new oidc.ClientError('something went wrong', { cause: refusal }));
+    expect(failure).toEqual({ kind: 'client', summary: refusal.message });
   });
 });
