@@ -9,7 +9,8 @@ import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
 import type { FetchLike } from '../util/http';
 import { classifyNetworkError, describeNetworkError } from '../util/network-errors';
-import { isSecureOrLoopback } from '../util/url';
+import { policyFetch } from '../util/policy-fetch';
+import { checkOutboundUrl, safeOrigin } from '../util/url-policy';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
@@ -58,8 +59,14 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
   const serverId = options.serverId;
   const opt = serverId ? { serverId } : {};
   const now = options.now ?? Date.now;
+  // Every URL the server's challenge and metadata lead to goes through the URL policy (util/url-policy.ts), judged
+  // against the configured server URL, before any connection is made. The probe below goes to that URL itself.
+  const guarded = policyFetch(options.fetch, {
+    anchor: serverUrl,
+    refuse: (target, reason) => refusedTarget(serverUrl, target, 'a URL from its challenge or metadata', reason, opt),
+  });
   // The SDK's discovery helpers report a 5xx as a plain Error; the status they saw is read from here instead.
-  const statuses = recordStatuses(options.fetch);
+  const statuses = recordStatuses(guarded);
   let challenge = options.challenge;
   let probedWithoutChallenge = false;
   let probeStatus: number | undefined;
@@ -92,6 +99,7 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
       statuses.fetch,
     );
   } catch (e) {
+    if (e instanceof LanyardError) throw e;
     // A legacy (SSE-only) server refuses the Streamable HTTP probe with 404/405 and has no metadata: nothing asked
     // for a token, so treat it as open; a later 401 on the real transport re-runs discovery with its challenge.
     if (probedWithoutChallenge && !classifyNetworkError(e)) return { ...open(), unverifiedOpenStatus: probeStatus };
@@ -143,19 +151,14 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
   } else {
     asUrl = candidates[0]!;
   }
-  if (!isSecureOrLoopback(asUrl)) {
-    throw new LanyardError(
-      ErrorCodes.SERVER_METADATA_INVALID,
-      `The authorization server ${safe(asUrl)} does not use https.`,
-      "Lanyard only sends credentials over https (or to this machine). Contact the server's owner.",
-      opt,
-    );
-  }
+  const asVerdict = checkOutboundUrl(asUrl, serverUrl);
+  if (!asVerdict.ok) throw refusedTarget(serverUrl, asUrl, 'its authorization server', asVerdict.reason, opt);
 
   let metadata: Awaited<ReturnType<typeof discoverAuthorizationServerMetadata>>;
   try {
     metadata = await discoverAuthorizationServerMetadata(asUrl, { fetchFn: statuses.fetch });
   } catch (e) {
+    if (e instanceof LanyardError) throw e;
     if (e instanceof IssuerMismatchError) {
       throw new LanyardError(
         ErrorCodes.SERVER_METADATA_INVALID,
@@ -187,14 +190,16 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
     );
   }
   const tokenEndpoint = metadata.token_endpoint;
-  if (!tokenEndpoint || !isSecureOrLoopback(tokenEndpoint)) {
+  if (!tokenEndpoint) {
     throw new LanyardError(
       ErrorCodes.SERVER_METADATA_INVALID,
-      `The authorization server ${metadata.issuer} has ${tokenEndpoint ? 'a non-https' : 'no'} token endpoint.`,
-      "Lanyard only sends credentials over https (or to this machine). Contact the server's owner.",
+      `The authorization server ${safe(metadata.issuer)} has no token endpoint.`,
+      "Contact the server's owner.",
       opt,
     );
   }
+  const tokenVerdict = checkOutboundUrl(tokenEndpoint, serverUrl);
+  if (!tokenVerdict.ok) throw refusedTarget(serverUrl, tokenEndpoint, 'its token endpoint', tokenVerdict.reason, opt);
   // Both advertisements are SHOULD-level (draft §7.2), so absence is not proof of non-support: Lanyard tries, and
   // status/doctor report it. A list that is present and leaves them out is an explicit "no".
   const grants = metadata.grant_types_supported as string[] | undefined;
@@ -285,6 +290,19 @@ function sameIssuer(a: string, b: string): boolean {
 
 function safe(value: unknown): string {
   return redactText(String(value)).slice(0, 200);
+}
+
+/**
+ * A URL the server's challenge or metadata names, refused by the URL policy. Names only the target's origin (a path or
+ * query may carry secrets) and says who can fix it: the server's operator, not the user.
+ */
+function refusedTarget(serverUrl: string, target: string | URL, what: string, reason: string, opt: { serverId?: string }): LanyardError {
+  return new LanyardError(
+    ErrorCodes.SERVER_METADATA_INVALID,
+    `The metadata of ${serverUrl} points at ${safeOrigin(target)} (${what}), which Lanyard will not contact: ${reason}.`,
+    "Ask the server's operator to publish its metadata, authorization server and token endpoint over https, without redirects to other hosts. Lanyard follows a server's metadata to this machine or a private network only when the server itself is there.",
+    opt,
+  );
 }
 
 function serverUnreachable(url: string, reason: string, cause: unknown, opt: { serverId?: string }): LanyardError {

@@ -3,7 +3,9 @@ import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import { classifyOAuthError, oauthFailure, oauthFields, type OAuthFailure } from '../identity/oauth-errors';
 import type { FetchLike } from '../util/http';
+import { policyFetch } from '../util/policy-fetch';
 import { isLoopbackHost } from '../util/url';
+import { safeOrigin } from '../util/url-policy';
 import { asClientAuthentication, type AsCredentials } from './as-client-auth';
 import { JWT_BEARER } from './discovery';
 
@@ -39,7 +41,19 @@ export async function redeemIdJag(options: {
   );
   const url = new URL(options.tokenEndpoint);
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) oidc.allowInsecureRequests(config);
-  config[oidc.customFetch] = (input, init) => options.fetch(input, init as RequestInit);
+  // The token endpoint was checked against the server at discovery; the AS's own requests stay in the AS's class of
+  // address (util/url-policy.ts) and never follow a redirect to another origin.
+  const guarded = policyFetch(options.fetch, {
+    anchor: options.asIssuer,
+    refuse: (target, reason) =>
+      new LanyardError(
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `The authorization server ${options.asIssuer} sends Lanyard to ${safeOrigin(target)}, which Lanyard will not contact: ${reason}.`,
+        "Ask the server's operator to serve the token endpoint over https without redirects to other hosts.",
+        opt,
+      ),
+  });
+  config[oidc.customFetch] = (input, init) => guarded(input, init as RequestInit);
   try {
     const response = await oidc.genericGrantRequest(config, JWT_BEARER, { assertion: options.idJag });
     return {
@@ -49,6 +63,8 @@ export async function redeemIdJag(options: {
       scope: response.scope,
     };
   } catch (e) {
+    // openid-client wraps what the fetch throws; a refusal by the URL policy is already the error to report.
+    if (e instanceof oidc.ClientError && e.cause instanceof LanyardError) throw e.cause;
     const failure = await grantFailure(e);
     if (failure.kind === 'network' || (failure.kind === 'server' && (failure.status ?? 500) >= 500)) {
       throw asUnreachable(options.asIssuer, failure.summary, e, opt);

@@ -1,6 +1,6 @@
 import type { ClientAuthMethod } from '../../../shared/auth-methods';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
+import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import {
@@ -11,7 +11,9 @@ import {
   type CredentialParty,
   type SecretStore,
 } from '../secrets/secret-store';
+import { policyFetch } from '../util/policy-fetch';
 import { isLoopbackHost } from '../util/url';
+import { safeOrigin } from '../util/url-policy';
 import { idpConfigError, idpUnreachable } from './identity-errors';
 import { classifyOAuthError } from './oauth-errors';
 
@@ -47,6 +49,7 @@ export class IdpClient {
   private configPromise: Promise<oidc.Configuration> | undefined;
   private exchangeConfig: oidc.Configuration | undefined;
   private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private guardedFetch: oidc.CustomFetch | undefined;
 
   constructor(
     private readonly settings: IdpSettings,
@@ -77,7 +80,7 @@ export class IdpClient {
       this.exchangeConfig = new oidc.Configuration(metadata, this.settings.clientId, undefined, await this.clientAuthentication());
       if (new URL(this.settings.tokenExchangeEndpoint).protocol === 'http:') oidc.allowInsecureRequests(this.exchangeConfig);
       this.exchangeConfig.timeout = this.timeoutSeconds;
-      this.exchangeConfig[oidc.customFetch] = this.fetchFn;
+      this.exchangeConfig[oidc.customFetch] = this.fetchUnderPolicy();
     }
     return this.exchangeConfig;
   }
@@ -90,7 +93,10 @@ export class IdpClient {
     const config = await this.config();
     const jwksUri = config.serverMetadata().jwks_uri;
     if (!jwksUri) return decodeJwt(idToken) as IdTokenClaims;
-    this.jwks ??= createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: this.timeoutSeconds * 1000 });
+    this.jwks ??= createRemoteJWKSet(new URL(jwksUri), {
+      timeoutDuration: this.timeoutSeconds * 1000,
+      [joseCustomFetch]: (url, init) => this.fetchUnderPolicy()(url, init as unknown as oidc.CustomFetchOptions),
+    });
     const { payload } = await jwtVerify(idToken, this.jwks, {
       issuer: config.serverMetadata().issuer,
       audience: this.settings.clientId,
@@ -109,17 +115,41 @@ export class IdpClient {
     try {
       const config = await oidc.discovery(issuer, this.settings.clientId, undefined, clientAuth, {
         execute: insecure ? [oidc.allowInsecureRequests] : [],
-        [oidc.customFetch]: this.fetchFn,
+        [oidc.customFetch]: this.fetchUnderPolicy(),
         timeout: this.timeoutSeconds,
       });
       config.timeout = this.timeoutSeconds;
-      config[oidc.customFetch] = this.fetchFn;
+      config[oidc.customFetch] = this.fetchUnderPolicy();
       return config;
     } catch (e) {
+      // openid-client wraps what the fetch throws; a refusal by the URL policy is already the error to report.
+      if (e instanceof oidc.ClientError && e.cause instanceof LanyardError) throw e.cause;
       const failure = classifyOAuthError(e);
       if (failure.kind === 'network' || failure.kind === 'server') throw idpUnreachable(this.settings.issuer, failure, e);
       throw idpConfigError(this.settings.issuer, failure, e);
     }
+  }
+
+  /**
+   * The IdP's fetch under the URL policy (util/url-policy.ts), judged against the configured issuer: the discovery
+   * document cannot send Lanyard's requests (token, exchange, keys) to link-local, private or other loopback addresses
+   * unless the issuer is there, nor to plain http off this machine, and no request follows a redirect to another origin.
+   */
+  private fetchUnderPolicy(): oidc.CustomFetch {
+    this.guardedFetch ??= ((): oidc.CustomFetch => {
+      const issuer = this.settings.issuer;
+      const guarded = policyFetch((url, init) => this.fetchFn(String(url), init as oidc.CustomFetchOptions), {
+        anchor: issuer,
+        refuse: (target, reason) =>
+          new LanyardError(
+            ErrorCodes.CONFIG_INVALID,
+            `The identity provider ${issuer} sends Lanyard to ${safeOrigin(target)}, which Lanyard will not contact: ${reason}.`,
+            'Ask your IdP admin to check the issuer\'s metadata (its endpoints must be https on the IdP\'s own network), and check "idp.issuer" in the settings.',
+          ),
+      });
+      return (url, init) => guarded(url, init as RequestInit);
+    })();
+    return this.guardedFetch;
   }
 
   /**

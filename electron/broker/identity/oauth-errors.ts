@@ -1,5 +1,5 @@
 import * as oidc from 'openid-client';
-import { redactText, type OAuthErrorFields } from '../errors';
+import { LanyardError, redactText, type OAuthErrorFields } from '../errors';
 import { classifyNetworkError } from '../util/network-errors';
 
 /** What went wrong in one OAuth request, reduced to what decides the next step. Never carries a token. */
@@ -30,6 +30,8 @@ export function classifyOAuthError(e: unknown): OAuthFailure {
   const network = classifyNetworkError(e);
   if (network) return { kind: 'network', summary: network.summary };
   if (e instanceof oidc.ClientError) {
+    // A request Lanyard refused itself (the URL policy, util/url-policy.ts): its message already says what and why.
+    if (e.cause instanceof LanyardError) return { kind: 'client', summary: e.cause.message };
     // RESPONSE_IS_NOT_CONFORM / NOT_JSON: the server answered something that is not OAuth (an HTML 502 page, say).
     const status = (e.cause as { status?: number } | undefined)?.status;
     if (e.code === 'OAUTH_RESPONSE_IS_NOT_CONFORM' || e.code === 'OAUTH_RESPONSE_IS_NOT_JSON') {
