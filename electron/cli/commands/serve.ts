@@ -12,16 +12,26 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
     port = Number(args.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number (0 = any free port).');
   }
-  const { startHeadless } = await import('../../broker/headless');
-  const handle = await startHeadless({
-    version: ctx.version,
-    home: ctx.home,
-    env: ctx.env,
-    ...(port !== undefined ? { port } : {}),
-    // Warnings and errors only by default: this terminal is for the person running it.
-    log: createLogger({ level: (ctx.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'warn' }),
-    openUrl: ctx.openUrl,
-  });
+  const [{ startHeadless }, startup] = await Promise.all([import('../../broker/headless'), import('../../broker/startup-failure')]);
+  let handle: Awaited<ReturnType<typeof startHeadless>>;
+  try {
+    handle = await startHeadless({
+      version: ctx.version,
+      home: ctx.home,
+      env: ctx.env,
+      ...(port !== undefined ? { port } : {}),
+      // Warnings and errors only by default: this terminal is for the person running it.
+      log: createLogger({ level: (ctx.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'warn' }),
+      openUrl: ctx.openUrl,
+    });
+  } catch (e) {
+    // Started by `lanyard stdio` this process has no terminal: the file is how its failure reaches the bridge (and
+    // `lanyard doctor`), instead of reading as a broker that never answered.
+    const explained = await startup.explainStartupError(e, { home: ctx.home, env: ctx.env, port });
+    await startup.recordStartupFailure(ctx.home, explained);
+    throw explained;
+  }
+  await startup.clearStartupFailure(ctx.home);
   ctx.io.out(
     [
       `Lanyard ${ctx.version} is running.`,
