@@ -60,11 +60,30 @@ function browserClient(): LanyardClient {
     live = state;
     for (const l of liveListeners) l(state);
   };
+  const dispatch = (name: ClientEventName, data: unknown) => {
+    for (const l of listeners.get(name) ?? []) l(data);
+  };
+  /**
+   * After a drop the stream resumes with the current status (the broker sends it on every connect), but the activity
+   * entries recorded while it was down were never sent: read them, so the list has no hole.
+   */
+  const catchUp = async () => {
+    try {
+      const recent = await api.recentActivity({ limit: 200 });
+      for (const entry of [...recent].reverse()) dispatch('activity', entry);
+    } catch {
+      // The stream is back; a later event or a reload fills the list.
+    }
+  };
   // One stream for the whole page, opened on first use; EventSource reconnects by itself after a drop.
   const ensureSource = () => {
     if (source !== undefined) return;
     source = new EventSource('/api/events');
-    source.onopen = () => setLive('live');
+    source.onopen = () => {
+      const reconnected = live === 'reconnecting';
+      setLive('live');
+      if (reconnected && (listeners.get('activity')?.size ?? 0) > 0) void catchUp();
+    };
     source.onerror = () => setLive('reconnecting');
     for (const name of Object.keys(ControlEvents) as ControlEventName[]) {
       source.addEventListener(name, (event) => {
@@ -76,7 +95,7 @@ function browserClient(): LanyardClient {
         }
         const data = parseEvent(name, payload);
         if (data === undefined) return;
-        for (const l of listeners.get(name) ?? []) l(data);
+        dispatch(name, data);
       });
     }
   };
