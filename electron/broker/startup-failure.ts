@@ -1,4 +1,5 @@
 import { readdir, readFile, readlink, unlink } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import path from 'node:path';
 import { ErrorCodes } from '../../shared/errors';
 import { LanyardError } from './errors';
@@ -67,14 +68,25 @@ export type PortOwner =
  * Lanyard recognised by its answers (another LANYARD_HOME), or — on Linux, for this user's processes — the program
  * that holds the socket.
  */
-export async function findPortOwner(port: number, options: { home: string; env?: Record<string, string | undefined> }): Promise<PortOwner> {
+export async function findPortOwner(
+  port: number,
+  options: {
+    home: string;
+    env?: Record<string, string | undefined>;
+    /**
+     * Ask the port over HTTP whether it is a Lanyard (default true). Off for a read-only check (`doctor`): a program
+     * that accepts connections and never reads them would keep that connection, and its own shutdown, waiting.
+     */
+    askIt?: boolean;
+  },
+): Promise<PortOwner> {
   const homes = [...new Set([options.home, safeDefaultHome(options.env ?? process.env)].filter((h): h is string => h !== undefined))];
   for (const home of homes) {
     const found = await readRuntimeFile(home);
     if (found.state === 'running' && found.info.port === port) return { kind: 'lanyard', pid: found.info.pid, home };
   }
   const pid = await listeningPid(port);
-  if (await answersLikeLanyard(port)) return { kind: 'lanyard', ...(pid !== undefined ? { pid } : {}) };
+  if (options.askIt !== false && (await answersLikeLanyard(port))) return { kind: 'lanyard', ...(pid !== undefined ? { pid } : {}) };
   if (pid !== undefined) {
     const name = await readFile(`/proc/${pid}/comm`, 'utf8').then(
       (t) => t.trim(),
@@ -142,18 +154,35 @@ function safeDefaultHome(env: Record<string, string | undefined>): string | unde
 
 /** Lanyard's gateway: `/healthz` is `{"ok":true}` and an unknown path names Lanyard (neither needs the token). */
 async function answersLikeLanyard(port: number): Promise<boolean> {
-  const get = async (p: string) => {
-    const response = await fetch(`http://127.0.0.1:${port}${p}`, { signal: AbortSignal.timeout(1_000) });
-    return { status: response.status, text: await response.text() };
-  };
   try {
-    const health = await get('/healthz');
+    const health = await probeGet(port, '/healthz');
     if (health.status !== 200 || !/^\{\s*"ok"\s*:\s*true\s*\}$/.test(health.text.trim())) return false;
-    const other = await get('/.well-known/lanyard-port-probe');
+    const other = await probeGet(port, '/.well-known/lanyard-port-probe');
     return other.text.includes('Lanyard');
   } catch {
     return false;
   }
+}
+
+/** One GET on its own connection (no keep-alive), closed afterwards whatever happens; bounded to a second and 64 KiB. */
+function probeGet(port: number, pathname: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: pathname, agent: false, headers: { connection: 'close' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (text.length > 65_536) req.destroy(new Error('answer too long'));
+      });
+      res.on('end', () => {
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, text });
+      });
+      res.on('error', reject);
+    });
+    req.setTimeout(1_000, () => req.destroy(new Error('no answer within 1 s')));
+    req.on('error', reject);
+  });
 }
 
 /** Linux: the pid of this user's process listening on the port (/proc/net/tcp → socket inode → /proc/<pid>/fd). */

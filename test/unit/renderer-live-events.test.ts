@@ -36,7 +36,11 @@ describe('browser client live events', () => {
     });
     vi.stubGlobal('window', { fetch: fetchMock });
     vi.stubGlobal('EventSource', FakeEventSource);
-    const { createLanyardClient } = await import('../../renderer/src/api/client');
+    // Imported by a computed name: the module is typed for the DOM (tsconfig.web.json), this file for Node.
+    const clientModule = '../../renderer/src/api/client';
+    const { createLanyardClient } = (await import(/* @vite-ignore */ clientModule)) as {
+      createLanyardClient(): { on(name: 'activity', listener: (e: ActivityEvent) => void): () => void };
+    };
     const client = createLanyardClient();
     const seen: string[] = [];
     client.on('activity', (e) => seen.push(e.summary));

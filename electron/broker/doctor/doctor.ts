@@ -655,7 +655,7 @@ async function checkEndpoint(options: DoctorOptions, config: LanyardConfig | und
       }
       const state = await (options.portProbe ?? probePort)(configured);
       if (state === 'in-use') {
-        const owner = await findPortOwner(configured, { home: options.home });
+        const owner = await findPortOwner(configured, { home: options.home, askIt: false });
         return fail(
           id,
           hop,
