@@ -1,5 +1,6 @@
 import { readdir, readFile, readlink, unlink } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { ErrorCodes } from '../../shared/errors';
 import { LanyardError } from './errors';
@@ -213,4 +214,13 @@ async function listeningPid(port: number): Promise<number | undefined> {
     // best effort: "another program" without a name
   }
   return undefined;
+}
+
+/** Whether 127.0.0.1:port can be bound right now (a quick check before the whole broker is loaded). */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }

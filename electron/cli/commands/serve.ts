@@ -12,7 +12,24 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
     port = Number(args.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number (0 = any free port).');
   }
-  const [{ startHeadless }, startup] = await Promise.all([import('../../broker/headless'), import('../../broker/startup-failure')]);
+  const [{ openConfigStore }, startup] = await Promise.all([import('../../broker/config/store'), import('../../broker/startup-failure')]);
+  // A taken port is found before the broker (most of the start-up time) is loaded: `lanyard stdio` waits for this.
+  let wanted = port;
+  try {
+    if (wanted === undefined) {
+      const config = openConfigStore(ctx.home);
+      wanted = config.load().gateway.port;
+      config.close();
+    }
+  } catch {
+    // An unreadable config is startHeadless's to explain.
+  }
+  if (wanted !== undefined && wanted !== 0 && !(await startup.portIsFree(wanted))) {
+    const error = startup.portInUseError(wanted, await startup.findPortOwner(wanted, { home: ctx.home, env: ctx.env }));
+    await startup.recordStartupFailure(ctx.home, error);
+    throw error;
+  }
+  const { startHeadless } = await import('../../broker/headless');
   let handle: Awaited<ReturnType<typeof startHeadless>>;
   try {
     handle = await startHeadless({
