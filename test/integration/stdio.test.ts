@@ -1,7 +1,7 @@
 /**
- * Issue 4 item 6, `lanyard stdio`: the built CLI bridging a stdio MCP client to a running gateway (relay to the
+ * `lanyard stdio`: the built CLI bridging a stdio MCP client to a running gateway (relay to the
  * sandbox's protected todo server, alice signed in, real keychain), plus the bridge module in-process for the broker
- * start-up paths. Run with `npm test` or `bash scripts/keyring-session.sh npx vitest run test/integration/stdio.test.ts`.
+ * start-up paths, and a gateway.port held by a real listener. Run with `npm test` or `bash scripts/keyring-session.sh npx vitest run test/integration/stdio.test.ts`.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rm } from 'node:fs/promises';
