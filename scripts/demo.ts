@@ -20,6 +20,7 @@ import { openConfigStore } from '../electron/broker/config/store';
 import { LanyardError } from '../electron/broker/errors';
 import { startHeadless } from '../electron/broker/headless';
 import { createSecretStore } from '../electron/broker/secrets';
+import { describePortOwner, findPortOwner } from '../electron/broker/startup-failure';
 import { createLogger } from '../electron/broker/util/log';
 import { SANDBOX_USERS, startSandbox } from '../test/fixtures/sandbox';
 
@@ -81,7 +82,9 @@ async function main(): Promise<void> {
   // A fresh config for this sandbox run (its ports are new every time); other files in the home are kept.
   const config = openConfigStore(home);
   const lanyard = sandbox.lanyardConfig();
-  config.update(() => ({ version: 1, idp: lanyard.idp, servers: lanyard.servers, gateway: { port: 47821 } }));
+  // LANYARD_DEMO_PORT: another fixed port (tests use it to hold the port themselves).
+  const demoPort = Number(process.env.LANYARD_DEMO_PORT ?? '47821');
+  config.update(() => ({ version: 1, idp: lanyard.idp, servers: lanyard.servers, gateway: { port: demoPort } }));
   config.close();
   const secrets = createSecretStore({ home });
   for (const [key, value] of Object.entries(sandbox.lanyardSecrets())) await secrets.set(key, value);
@@ -92,7 +95,11 @@ async function main(): Promise<void> {
     headless = await startHeadless({ version, home, log });
   } catch (e) {
     if (!(e instanceof LanyardError && e.code === 'port_in_use')) throw e;
-    process.stderr.write('demo: port 47821 is taken (another Lanyard?); using a free port instead.\n');
+    const owner = await findPortOwner(demoPort, { home });
+    process.stderr.write(
+      `demo: port ${demoPort} is in use by ${describePortOwner(owner)}, so this demo listens on a free port instead (shown below).\n` +
+        `      To run it on ${demoPort}: ${owner.kind === 'lanyard' ? 'quit that Lanyard' : 'stop that program'} and start the demo again.\n`,
+    );
     headless = await startHeadless({ version, home, log, port: 0 });
   }
   const cli = `${process.execPath} ${path.join(root, 'out/cli/lanyard.js')}`;

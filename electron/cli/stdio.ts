@@ -104,6 +104,7 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
   const loadSdk = () => (sdk ??= Promise.all([import('@modelcontextprotocol/server/stdio'), import('@modelcontextprotocol/client')]));
   if (requestIdOf(message) !== undefined && (message as { method?: string }).method === 'initialize') {
     Object.assign(start, await forwardInitialize(gateway, endpoint, first, requestIdOf(message)!, write, loadSdk));
+    start.initialize = message;
   } else start.pending = message;
 
   const [{ StdioServerTransport }, { StreamableHTTPClientTransport }] = await loadSdk();
@@ -115,11 +116,15 @@ interface SessionStart {
   sessionId?: string;
   protocolVersion?: string;
   pending?: JSONRPCMessage;
+  /** The IDE's initialize request, replayed when the broker restarted and forgot the session. */
+  initialize?: JSONRPCMessage;
 }
 
 type GatewayFetch = ((input: string | URL, init?: RequestInit) => Promise<Response>) & {
   /** The gateway's own explanation of a failed request (its JSON-RPC error), by request id: the SDK drops 401 bodies. */
   errors: Map<RequestId, { code: number; message: string; data?: unknown }>;
+  /** Follows a broker that restarted (new port, new local token). */
+  retarget(broker: RuntimeInfo): void;
 };
 
 /**
@@ -127,6 +132,7 @@ type GatewayFetch = ((input: string | URL, init?: RequestInit) => Promise<Respon
  * when the token was rotated meanwhile, it retries once with the new one.
  */
 function gatewayFetch(home: string, broker: RuntimeInfo): GatewayFetch {
+  let current = broker;
   let token = broker.token;
   const withToken = (init: RequestInit | undefined) => {
     const headers = new Headers(init?.headers);
@@ -138,7 +144,7 @@ function gatewayFetch(home: string, broker: RuntimeInfo): GatewayFetch {
     let response = await fetch(input, withToken(init));
     if (response.status === 401) {
       const now = await readRuntimeFile(home);
-      if (now.state === 'running' && now.info.port === broker.port && now.info.token !== token) {
+      if (now.state === 'running' && now.info.port === current.port && now.info.token !== token) {
         token = now.info.token;
         await response.body?.cancel().catch(() => undefined);
         response = await fetch(input, withToken(init));
@@ -147,7 +153,11 @@ function gatewayFetch(home: string, broker: RuntimeInfo): GatewayFetch {
     if (!response.ok && typeof init?.body === 'string') await rememberError(response, init.body, errors);
     return response;
   };
-  return Object.assign(run, { errors });
+  const retarget = (next: RuntimeInfo) => {
+    current = next;
+    token = next.token;
+  };
+  return Object.assign(run, { errors, retarget });
 }
 
 /**
@@ -239,9 +249,13 @@ async function readSse(body: ReadableStream<Uint8Array>, onMessage: (message: un
 
 /**
  * The runtime file of a live broker; starts one and waits (bounded) when there is none. A file whose process is gone
- * (a crash) counts as none; a file that is not trustworthy (other owner, loose mode) is refused, not used.
+ * (a crash) counts as none; a file that is not trustworthy (other owner, loose mode) is refused, not used. A broker
+ * that fails to start says why in its start-up failure file (port taken, config broken): that ends the wait at once.
+ *
+ * `graceMs`: how long to wait for a broker to come back by itself before starting one (a tray app or `lanyard serve`
+ * restarting), so the bridge does not race it for the port.
  */
-async function findBroker(options: StdioBridgeOptions): Promise<RuntimeInfo> {
+async function findBroker(options: StdioBridgeOptions, graceMs = 0): Promise<RuntimeInfo> {
   const found = await readRuntimeFile(options.home);
   if (found.state === 'invalid') {
     throw new BridgeError(
@@ -250,6 +264,22 @@ async function findBroker(options: StdioBridgeOptions): Promise<RuntimeInfo> {
     );
   }
   if (found.state === 'running' && (await answers(found.info))) return found.info;
+  const previous = found.state === 'running' || found.state === 'stale' ? found.info : undefined;
+  const pollMs = options.pollMs ?? 50;
+  // A live pid that did not answer before is not taken again unless it was replaced.
+  const fresh = async (): Promise<RuntimeInfo | undefined> => {
+    const now = await readRuntimeFile(options.home);
+    if (now.state !== 'running') return undefined;
+    if (previous && now.info.pid === previous.pid && now.info.startedAt === previous.startedAt) return undefined;
+    return (await answers(now.info)) ? now.info : undefined;
+  };
+  for (const graceEnd = Date.now() + graceMs; Date.now() < graceEnd;) {
+    await new Promise((r) => setTimeout(r, pollMs));
+    const info = await fresh();
+    if (info) return info;
+  }
+  const { readStartupFailure } = await import('../broker/startup-failure');
+  const startedAt = Date.now();
   try {
     await options.startBroker();
   } catch (e) {
@@ -259,15 +289,16 @@ async function findBroker(options: StdioBridgeOptions): Promise<RuntimeInfo> {
     );
   }
   const timeoutMs = options.startTimeoutMs ?? 15_000;
-  const deadline = Date.now() + timeoutMs;
-  const previous = found.state === 'running' || found.state === 'stale' ? found.info : undefined;
+  const deadline = startedAt + timeoutMs;
   while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, options.pollMs ?? 50));
-    const now = await readRuntimeFile(options.home);
-    if (now.state !== 'running') continue;
-    // A live pid that did not answer before is not taken again unless it was replaced.
-    if (previous && now.info.pid === previous.pid && now.info.startedAt === previous.startedAt) continue;
-    if (await answers(now.info)) return now.info;
+    await new Promise((r) => setTimeout(r, pollMs));
+    const info = await fresh();
+    if (info) return info;
+    // Written by the broker this call started (file times have a coarse clock on some systems: allow a second).
+    const failure = await readStartupFailure(options.home);
+    if (failure && Date.parse(failure.at) >= startedAt - 1_000) {
+      throw new BridgeError(`the Lanyard broker could not start: ${failure.message}`, failure.fix);
+    }
   }
   throw new BridgeError(
     `the Lanyard broker did not start within ${timeoutMs >= 1_000 ? `${Math.round(timeoutMs / 1_000)} s` : `${timeoutMs} ms`}.`,
@@ -297,17 +328,21 @@ interface BridgeContext extends StdioBridgeOptions {
   say(text: string): void;
 }
 
+/** How long a restarting broker (tray app, `lanyard serve`) gets to come back before the bridge starts one itself. */
+const RESTART_GRACE_MS = 3_000;
+
+/**
+ * Pipes stdio ↔ the broker's Streamable HTTP endpoint until stdin closes.
+ *
+ * The bridge, not the IDE, owns the HTTP session. When the broker restarts (tray app or `lanyard serve`), it forgets
+ * every session and answers the old Mcp-Session-Id with 404 (or, on another port, nothing at all). The bridge then
+ * opens a new session on its own — replaying the IDE's initialize request (same capabilities, same client info) and
+ * its notifications/initialized under ids of its own, whose answers the IDE never sees — and re-sends the message that
+ * failed, so the IDE carries on as if nothing happened. Only messages the broker never processed are re-sent (404, or
+ * a refused connection), so a tool call is never made twice.
+ */
 async function bridge(ctx: BridgeContext): Promise<number> {
   const httpErrors = ctx.gateway.errors;
-  const http = new ctx.StreamableHTTPClientTransport(ctx.endpoint, {
-    // The gateway fetch sets it again on every request, so a rotated token is followed.
-    requestInit: { headers: { Authorization: `Bearer ${ctx.broker.token}` } },
-    fetch: ctx.gateway,
-    ...(ctx.start.sessionId ? { sessionId: ctx.start.sessionId } : {}),
-  });
-  // The bridge is the HTTP client: requests after initialize carry the negotiated version (Streamable HTTP §Protocol Version Header).
-  if (ctx.start.protocolVersion) http.setProtocolVersion(ctx.start.protocolVersion);
-
   const guard = ctx.guard;
   const stdio = new ctx.StdioServerTransport(guard, ctx.stdout);
   guard.onInvalid = (code, message, id) => {
@@ -316,11 +351,116 @@ async function bridge(ctx: BridgeContext): Promise<number> {
 
   const initializeIds = new Set<RequestId>();
   let closing = false;
+  let initialize = ctx.start.initialize;
+  let initialized = false;
+  /** Answers to the bridge's own requests (the replayed initialize), kept from the IDE. */
+  const own = new Map<RequestId, (message: JSONRPCMessage) => void>();
+  let ownSeq = 0;
 
-  const toBroker = (message: JSONRPCMessage) => {
+  const open = (endpoint: URL, session: { sessionId?: string | undefined; protocolVersion?: string | undefined }) => {
+    const transport = new ctx.StreamableHTTPClientTransport(endpoint, {
+      // The gateway fetch sets it again on every request, so a rotated token is followed.
+      requestInit: { headers: { Authorization: `Bearer ${ctx.broker.token}` } },
+      fetch: ctx.gateway,
+      ...(session.sessionId ? { sessionId: session.sessionId } : {}),
+    });
+    // The bridge is the HTTP client: requests after initialize carry the negotiated version (Streamable HTTP §Protocol Version Header).
+    if (session.protocolVersion) transport.setProtocolVersion(session.protocolVersion);
+    transport.onmessage = (message) => {
+      if (transport !== http) return;
+      const m = message as { id?: RequestId; result?: { protocolVersion?: unknown } };
+      const mine = m.id !== undefined ? own.get(m.id) : undefined;
+      if (mine) {
+        own.delete(m.id!);
+        mine(message);
+        return;
+      }
+      if (m.id !== undefined && initializeIds.delete(m.id) && typeof m.result?.protocolVersion === 'string') {
+        transport.setProtocolVersion(m.result.protocolVersion);
+      }
+      stdio.send(message).catch((e: unknown) => ctx.say(`stdout: ${errorText(e)}`));
+    };
+    transport.onerror = (e) => {
+      // A transport replaced after a restart still reports its dying stream; that is not news.
+      if (!closing && transport === http) ctx.say(errorText(e));
+    };
+    return transport;
+  };
+  let http = open(ctx.endpoint, ctx.start);
+  let generation = 0;
+  let reconnecting: Promise<void> | undefined;
+  /** The last reconnection failed (no broker came back): the next message tries again rather than using a dead session. */
+  let broken = false;
+
+  /** A new HTTP session with the same broker (or its successor), set up as the IDE set up the first one. */
+  const reconnect = (failedGeneration: number): Promise<void> => {
+    if (failedGeneration !== generation) return Promise.resolve();
+    return (reconnecting ??= (async () => {
+      const old = http;
+      try {
+        await old.close().catch(() => undefined);
+        const broker = await findBroker(ctx, RESTART_GRACE_MS);
+        ctx.gateway.retarget(broker);
+        const endpoint = new URL(`http://127.0.0.1:${broker.port}${ctx.endpoint.pathname}`);
+        const next = open(endpoint, {});
+        http = next;
+        await next.start();
+        if (!initialize) throw new Error('the broker restarted before the session was initialized');
+        const id = `lanyard-bridge-reinitialize-${++ownSeq}`;
+        let timer: NodeJS.Timeout | undefined;
+        const answered = new Promise<JSONRPCMessage>((resolve, reject) => {
+          own.set(id, resolve);
+          timer = setTimeout(() => reject(new Error('the restarted broker did not answer initialize within 30 s')), 30_000);
+        });
+        await next.send({ ...initialize, id } as JSONRPCMessage);
+        const answer = (await answered.finally(() => clearTimeout(timer))) as {
+          result?: { protocolVersion?: unknown };
+          error?: { message?: unknown };
+        };
+        if (!answer.result) throw new Error(`the restarted broker refused the session (${String(answer.error?.message ?? 'no result')})`);
+        if (typeof answer.result.protocolVersion === 'string') next.setProtocolVersion(answer.result.protocolVersion);
+        if (initialized) await next.send({ jsonrpc: '2.0', method: 'notifications/initialized' } as JSONRPCMessage);
+        generation++;
+        broken = false;
+        ctx.say(`the Lanyard broker restarted; reconnected (session ${next.sessionId ?? 'without id'}).`);
+      } catch (e) {
+        broken = true;
+        throw e instanceof BridgeError ? new Error(`${e.message} Fix: ${e.fix}`, { cause: e }) : e;
+      } finally {
+        reconnecting = undefined;
+      }
+    })());
+  };
+
+  const toBroker = (message: JSONRPCMessage, resent = false) => {
     const id = requestIdOf(message);
-    if (id !== undefined && (message as { method?: string }).method === 'initialize') initializeIds.add(id);
-    http.send(message).catch((e: unknown) => {
+    const method = (message as { method?: string }).method;
+    if (!resent) {
+      if (id !== undefined && method === 'initialize') {
+        initializeIds.add(id);
+        initialize = message;
+      }
+      if (method === 'notifications/initialized') initialized = true;
+    }
+    const sentOn = generation;
+    const send = async () => {
+      while (reconnecting) await reconnecting.catch(() => undefined);
+      if (broken) await reconnect(generation);
+      await http.send(message);
+    };
+    send().catch(async (e: unknown) => {
+      if (closing) return;
+      if (!resent && method !== 'initialize' && initialize && neverProcessed(e)) {
+        if (id !== undefined) httpErrors.delete(id);
+        try {
+          await reconnect(sentOn);
+          toBroker(message, true);
+          return;
+        } catch (re) {
+          e = new Error(`the Lanyard broker went away and the bridge could not reconnect: ${errorText(re)}`, { cause: e });
+          ctx.say(errorText(e));
+        }
+      }
       if (id === undefined) {
         ctx.say(`could not deliver a message to the broker: ${errorText(e)}`);
         return;
@@ -331,20 +471,8 @@ async function bridge(ctx: BridgeContext): Promise<number> {
       void stdio.send({ jsonrpc: '2.0', id, error } as JSONRPCMessage).catch(() => undefined);
     });
   };
-  stdio.onmessage = toBroker;
+  stdio.onmessage = (message) => toBroker(message);
   stdio.onerror = (e) => ctx.say(`stdin: ${errorText(e)}`);
-
-  http.onmessage = (message) => {
-    const m = message as { id?: RequestId; result?: { protocolVersion?: unknown } };
-    if (m.id !== undefined && initializeIds.delete(m.id) && typeof m.result?.protocolVersion === 'string') {
-      // The bridge is the HTTP client: later requests must carry the negotiated version (Streamable HTTP §Protocol Version Header).
-      http.setProtocolVersion(m.result.protocolVersion);
-    }
-    stdio.send(message).catch((e: unknown) => ctx.say(`stdout: ${errorText(e)}`));
-  };
-  http.onerror = (e) => {
-    if (!closing) ctx.say(errorText(e));
-  };
 
   const done = new Promise<number>((resolve) => {
     stdio.onclose = () => {
@@ -361,6 +489,20 @@ async function bridge(ctx: BridgeContext): Promise<number> {
   if (ctx.start.pending) toBroker(ctx.start.pending);
   await stdio.start();
   return done;
+}
+
+/**
+ * The broker never saw this message, so sending it again is safe: it forgot the session (404: it restarted), or the
+ * connection was refused (it is down, or moved to another port).
+ */
+function neverProcessed(e: unknown): boolean {
+  if ((e as { status?: unknown }).status === 404) return true;
+  for (let cause: unknown = e; cause instanceof Error; cause = cause.cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
+    const nested = (cause as { errors?: unknown }).errors;
+    if (Array.isArray(nested) && nested.some((n) => (n as NodeJS.ErrnoException).code === 'ECONNREFUSED')) return true;
+  }
+  return false;
 }
 
 async function rememberError(

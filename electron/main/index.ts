@@ -2,7 +2,7 @@
  * The Electron main process: the composition root of the tray app. It adapts Electron's APIs to the small
  * ShellPlatform interface (shell.ts, where all behaviour lives and is unit-tested with a fake) and builds the Broker
  * (electron/broker, plain Node). Nothing here decides anything; keep it that way — the Electron binary cannot run in
- * CI, so code here is only ever type-checked and built.
+ * CI, so this file runs there only under Node with a recording fake `electron` (test/unit/main-index.test.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -24,6 +24,8 @@ import { version } from '../../package.json';
 import { Broker } from '../broker/broker';
 import { toErrorInfo } from '../broker/errors';
 import { resolveLanyardHome } from '../broker/paths';
+import { clearStartupFailure, explainStartupError, recordStartupFailure } from '../broker/startup-failure';
+import { linuxLoginItem } from './autostart';
 import { createStoreBackend } from './config-backend';
 import { DEEP_LINK_SCHEME } from './deep-link';
 import { buildCsp, createSignInOpener } from './security';
@@ -83,13 +85,21 @@ async function loadIcons(): Promise<{ tray: Record<TrayIconVariant, NativeImage>
 let icons: Awaited<ReturnType<typeof loadIcons>> | undefined;
 
 function electronPlatform(): ShellPlatform {
+  const entry = process.argv[1];
+  const linuxLogin =
+    process.platform === 'linux'
+      ? linuxLoginItem({
+          // An AppImage is mounted at a new path every run: autostart must run the image itself.
+          executable: process.env.APPIMAGE || process.execPath,
+          ...(process.defaultApp && entry !== undefined ? { args: [resolve(entry)] } : {}),
+        })
+      : undefined;
   return {
     platform: process.platform,
     argv: process.argv,
     requestSingleInstanceLock: () => app.requestSingleInstanceLock(),
     registerProtocolClient: () => {
       // In development the OS must start this Electron binary with our entry script.
-      const entry = process.argv[1];
       if (process.defaultApp && entry !== undefined) app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME, process.execPath, [resolve(entry)]);
       else app.setAsDefaultProtocolClient(DEEP_LINK_SCHEME);
     },
@@ -114,9 +124,10 @@ function electronPlatform(): ShellPlatform {
       dot: (tone) => icons?.dots[tone],
     },
     openExternal: (url) => shell.openExternal(url),
-    getOpenAtLogin: () => app.getLoginItemSettings().openAtLogin,
-    // The window starts hidden on every launch, so a login start shows nothing but the tray.
-    setOpenAtLogin: (openAtLogin) => app.setLoginItemSettings({ openAtLogin }),
+    // The window starts hidden on every launch, so a login start shows nothing but the tray. Electron's login items
+    // cover macOS and Windows only; Linux desktops read an XDG autostart entry (autostart.ts).
+    getOpenAtLogin: () => (linuxLogin ? linuxLogin.get() : app.getLoginItemSettings().openAtLogin),
+    setOpenAtLogin: (openAtLogin) => (linuxLogin ? linuxLogin.set(openAtLogin) : app.setLoginItemSettings({ openAtLogin })),
     prefersDark: () => nativeTheme.shouldUseDarkColors,
   };
 }
@@ -160,15 +171,24 @@ function main(): void {
       // The local MCP endpoint for every IDE. If it cannot start (the port is taken, e.g. by `lanyard serve`), the app
       // still runs: the tray shows the attention icon and "local endpoint stopped", and the error is in Activity.
       // The window talks over IPC, so the app's endpoint mounts no dashboard routes (nothing extra on the network).
-      const gateway = await started.startGateway().catch((error: unknown) => {
-        started.activity.record({
-          kind: 'server',
-          summary: 'The local MCP endpoint could not start',
-          outcome: 'error',
-          error: toErrorInfo(error),
-        });
-        return undefined;
-      });
+      // The failure, with who holds the port, is also recorded for `lanyard doctor` and `lanyard stdio`.
+      const gateway = await started.startGateway().then(
+        async (running) => {
+          await clearStartupFailure(home);
+          return running;
+        },
+        async (error: unknown) => {
+          const explained = await explainStartupError(error, { home });
+          await recordStartupFailure(home, explained);
+          started.activity.record({
+            kind: 'server',
+            summary: 'The local MCP endpoint could not start',
+            outcome: 'error',
+            error: toErrorInfo(explained),
+          });
+          return undefined;
+        },
+      );
       started.config.onChange((config) => shellApp.applyStartAtLogin(config.ui?.startAtLogin ?? false));
       await shellApp.attach(started.control, { startAtLogin: started.config.load().ui?.startAtLogin ?? false });
       // Quitting waits for the endpoint to close and the runtime file to go (the CLI must not find a dead broker).

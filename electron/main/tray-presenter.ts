@@ -44,7 +44,8 @@ export function serverNeedsAttention(server: ServerStatus): boolean {
 export function needsAttention(status: Status): boolean {
   if (status.session.status === 'expired') return true;
   if (status.servers.some(serverNeedsAttention)) return true;
-  return status.session.status === 'signed_in' && !status.gateway.running;
+  // Whatever the session: with the endpoint down (its port taken) no IDE reaches anything, signed in or not.
+  return !status.gateway.running;
 }
 
 function who(user: { email?: string | undefined; name?: string | undefined; sub: string }): string {
@@ -134,6 +135,6 @@ function tooltipOf(status: Status): string {
   const failing = enabled.filter(serverNeedsAttention).length;
   if (failing > 0) parts.push(`${failing} ${failing === 1 ? 'server needs' : 'servers need'} attention`);
   else if (enabled.length > 0) parts.push(`${enabled.length} ${enabled.length === 1 ? 'server' : 'servers'}`);
-  if (session.status === 'signed_in' && !status.gateway.running) parts.push('local endpoint stopped');
+  if (!status.gateway.running) parts.push('local endpoint stopped');
   return `Lanyard — ${parts.join(' · ')}`;
 }

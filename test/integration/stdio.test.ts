@@ -1,10 +1,11 @@
 /**
- * Issue 4 item 6, `lanyard stdio`: the built CLI bridging a stdio MCP client to a running gateway (relay to the
+ * `lanyard stdio`: the built CLI bridging a stdio MCP client to a running gateway (relay to the
  * sandbox's protected todo server, alice signed in, real keychain), plus the bridge module in-process for the broker
- * start-up paths. Run with `npm test` or `bash scripts/keyring-session.sh npx vitest run test/integration/stdio.test.ts`.
+ * start-up paths, and a gateway.port held by a real listener. Run with `npm test` or `bash scripts/keyring-session.sh npx vitest run test/integration/stdio.test.ts`.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { rm } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { Client } from '@modelcontextprotocol/client';
@@ -15,7 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGatewayServer, type GatewayServer } from '../../electron/broker/gateway/http-server';
 import { LocalAuth } from '../../electron/broker/gateway/local-auth';
 import { createRelay } from '../../electron/broker/gateway/relay';
+import { openConfigStore } from '../../electron/broker/config/store';
 import { publishRuntime, writeRuntimeFile } from '../../electron/broker/gateway/runtime-file';
+import { createSecretStore } from '../../electron/broker/secrets';
+import { readStartupFailure } from '../../electron/broker/startup-failure';
 import { runStdioBridge } from '../../electron/cli/stdio';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';
@@ -326,5 +330,65 @@ describe('runStdioBridge finding the broker', () => {
     expect(reply.result?.content[0]?.text).toBe('echo: rotated');
     streams.stdin.end();
     expect(await run).toBe(0);
+  });
+});
+
+describe('lanyard stdio when the port is taken', () => {
+  /** The built CLI on a fresh home whose gateway.port is `port`, as an IDE starts it; resolves when it exits. */
+  async function bridgeOnTakenPort(port: number) {
+    const { home: fresh, cleanup: done } = await tempHome();
+    const config = openConfigStore(fresh);
+    config.update(() => ({ version: 1, ...sandbox.lanyardConfig(), gateway: { port } }));
+    config.close();
+    const started = performance.now();
+    const child = spawn(process.execPath, [cli, 'stdio'], {
+      env: { ...process.env, LANYARD_HOME: fresh },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let err = '';
+    let out = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdin.write(`${JSON.stringify(INIT)}\n`);
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const elapsed = performance.now() - started;
+    const failure = await readStartupFailure(fresh);
+    await createSecretStore({ home: fresh })
+      .deleteAll()
+      .catch(() => undefined);
+    await done();
+    return { code, err, out, elapsed, failure };
+  }
+
+  it('held by another program: says so within two seconds, names the program, and gives the fix', async () => {
+    const other = createHttpServer((_req, res) => res.end('not lanyard'));
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
+    const port = (other.address() as { port: number }).port;
+    try {
+      const run = await bridgeOnTakenPort(port);
+      console.log(`lanyard stdio reported the taken port after ${run.elapsed.toFixed(0)} ms`);
+      expect(run.code).toBe(1);
+      expect(run.out).toBe('');
+      expect(run.err).toMatch(new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is in use by another program \\(node, pid ${process.pid}\\)`));
+      expect(run.err).toMatch(/Fix: Stop that program, or set gateway\.port/);
+      expect(run.err).not.toMatch(/did not start within/);
+      expect(run.elapsed).toBeLessThan(2_000);
+      // The detached broker's own account, for `lanyard doctor` too.
+      expect(run.failure).toMatchObject({ code: 'port_in_use', message: expect.stringContaining(`Port ${port}`) as unknown });
+    } finally {
+      await new Promise<void>((r) => other.close(() => r()));
+    }
+  });
+
+  it('held by another Lanyard (another LANYARD_HOME): names it as Lanyard', async () => {
+    const run = await bridgeOnTakenPort(gateway.port);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(
+      new RegExp(
+        `Port ${gateway.port} on 127\\.0\\.0\\.1 is in use by another Lanyard \\(pid ${process.pid}, started with a different LANYARD_HOME\\)`,
+      ),
+    );
+    expect(run.err).toMatch(/Fix: Use that Lanyard, or quit it/);
+    expect(run.elapsed).toBeLessThan(2_000);
   });
 });

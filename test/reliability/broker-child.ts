@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   const headless = await startHeadless({
     version: 'test',
     home,
-    port: 0,
+    // A fixed port (LANYARD_TEST_PORT) lets a test restart the broker where its clients already point.
+    port: Number(process.env.LANYARD_TEST_PORT ?? '0'),
     log: createLogger({ level: 'info', sink: (line) => process.stderr.write(`${line}\n`) }),
     openUrl: (url) =>
       new Promise<void>((resolve) => {

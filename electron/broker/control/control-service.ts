@@ -376,6 +376,10 @@ export class ControlService implements ControlApi {
         'Start Lanyard (or `lanyard serve`).',
       );
     const tools = await gateway.listTools(input.id);
+    // Listing fills the server's catalog, and with it the tool count in status. The gateway pushed status when the
+    // server became ready, which is before its tools were listed (by a slow listing, long before): without a push
+    // now, the dashboard would show "—" tools until some unrelated change.
+    this.statusChanged();
     return tools.map((t) => ({ name: t.name, exposedName: t.exposedName, ...(t.description ? { description: t.description } : {}) }));
   }
 

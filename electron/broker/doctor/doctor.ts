@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { checkResourceAllowed, discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
 import type { ControlApi } from '../../../shared/contract';
-import { ErrorCodes, type ErrorCode, type ErrorInfo } from '../../../shared/errors';
+import { ErrorCodes, isErrorCode, type ErrorCode, type ErrorInfo } from '../../../shared/errors';
 import type { ManagedPolicy } from '../config/managed';
 import type { LanyardConfig, ServerConfig } from '../config/schema';
 import type { ConfigStore } from '../config/store';
@@ -12,6 +12,7 @@ import { readRuntimeFile, type RuntimeLookup } from '../gateway/runtime-file';
 import type { IdentitySession } from '../identity/identity-session';
 import { probeSecretStore, type SecretStore } from '../secrets/secret-store';
 import { withTimeout, type FetchLike } from '../util/http';
+import { describePortOwner, findPortOwner, portInUseFix, readStartupFailure } from '../startup-failure';
 import { describeNetworkError } from '../util/network-errors';
 
 /**
@@ -639,20 +640,44 @@ async function checkEndpoint(options: DoctorOptions, config: LanyardConfig | und
         ),
       );
     case 'absent': {
-      if (configured === undefined || configured === 0)
+      // Why the last start failed (written by `lanyard serve`, e.g. when `lanyard stdio` started it detached).
+      const lastStart = await readStartupFailure(options.home);
+      if (configured === undefined || configured === 0) {
+        if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE)
+          return fail(
+            id,
+            hop,
+            err(
+              isErrorCode(lastStart.code) ? lastStart.code : ErrorCodes.INTERNAL,
+              `Lanyard's last start (${lastStart.at}) failed: ${lastStart.message}`,
+              lastStart.fix,
+            ),
+          );
         return { id, hop, ok: true, detail: 'not running (any free port is used when it starts)' };
+      }
       const state = await (options.portProbe ?? probePort)(configured);
       if (state === 'in-use') {
+        const owner = await findPortOwner(configured, { home: options.home, askIt: false });
         return fail(
           id,
           hop,
           err(
             ErrorCodes.PORT_IN_USE,
-            `Lanyard is not running, and port ${configured} (gateway.port) is taken by another program.`,
-            `Quit the program on port ${configured}, or set gateway.port to a free port and run \`lanyard connect <ide>\` again.`,
+            `Lanyard is not running, and port ${configured} (gateway.port) is taken by ${describePortOwner(owner)}.`,
+            portInUseFix(configured, owner),
           ),
         );
       }
+      if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE)
+        return fail(
+          id,
+          hop,
+          err(
+            isErrorCode(lastStart.code) ? lastStart.code : ErrorCodes.INTERNAL,
+            `Lanyard's last start (${lastStart.at}) failed: ${lastStart.message}`,
+            lastStart.fix,
+          ),
+        );
       return {
         id,
         hop,

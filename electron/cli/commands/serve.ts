@@ -12,16 +12,43 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
     port = Number(args.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number (0 = any free port).');
   }
+  const [{ openConfigStore }, startup] = await Promise.all([import('../../broker/config/store'), import('../../broker/startup-failure')]);
+  // A taken port is found before the broker (most of the start-up time) is loaded: `lanyard stdio` waits for this.
+  let wanted = port;
+  try {
+    if (wanted === undefined) {
+      const config = openConfigStore(ctx.home);
+      wanted = config.load().gateway.port;
+      config.close();
+    }
+  } catch {
+    // An unreadable config is startHeadless's to explain.
+  }
+  if (wanted !== undefined && wanted !== 0 && !(await startup.portIsFree(wanted))) {
+    const error = startup.portInUseError(wanted, await startup.findPortOwner(wanted, { home: ctx.home, env: ctx.env }));
+    await startup.recordStartupFailure(ctx.home, error);
+    throw error;
+  }
   const { startHeadless } = await import('../../broker/headless');
-  const handle = await startHeadless({
-    version: ctx.version,
-    home: ctx.home,
-    env: ctx.env,
-    ...(port !== undefined ? { port } : {}),
-    // Warnings and errors only by default: this terminal is for the person running it.
-    log: createLogger({ level: (ctx.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'warn' }),
-    openUrl: ctx.openUrl,
-  });
+  let handle: Awaited<ReturnType<typeof startHeadless>>;
+  try {
+    handle = await startHeadless({
+      version: ctx.version,
+      home: ctx.home,
+      env: ctx.env,
+      ...(port !== undefined ? { port } : {}),
+      // Warnings and errors only by default: this terminal is for the person running it.
+      log: createLogger({ level: (ctx.env.LANYARD_LOG_LEVEL as LogLevel | undefined) ?? 'warn' }),
+      openUrl: ctx.openUrl,
+    });
+  } catch (e) {
+    // Started by `lanyard stdio` this process has no terminal: the file is how its failure reaches the bridge (and
+    // `lanyard doctor`), instead of reading as a broker that never answered.
+    const explained = await startup.explainStartupError(e, { home: ctx.home, env: ctx.env, port });
+    await startup.recordStartupFailure(ctx.home, explained);
+    throw explained;
+  }
+  await startup.clearStartupFailure(ctx.home);
   ctx.io.out(
     [
       `Lanyard ${ctx.version} is running.`,

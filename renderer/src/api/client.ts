@@ -102,6 +102,21 @@ function browserClient(): LanyardClient {
     live = state;
     for (const l of liveListeners) l(state);
   };
+  const dispatch = (name: ClientEventName, data: unknown) => {
+    for (const l of listeners.get(name) ?? []) l(data);
+  };
+  /**
+   * After a drop the stream resumes with the current status (the broker sends it on every connect), but the activity
+   * entries recorded while it was down were never sent: read them, so the list has no hole.
+   */
+  const catchUp = async () => {
+    try {
+      const recent = await api.recentActivity({ limit: 200 });
+      for (const entry of [...recent].reverse()) dispatch('activity', entry);
+    } catch {
+      // The stream is back; a later event or a reload fills the list.
+    }
+  };
   // One stream for the whole page, opened on first use. Its ticket works once, so after a drop the stream is opened
   // again with a new one (EventSource's own retry would reuse the spent ticket).
   let opening = false;
@@ -113,8 +128,10 @@ function browserClient(): LanyardClient {
     source = next;
     opening = false;
     next.onopen = () => {
+      const reconnected = live === 'reconnecting';
       retryMs = 500;
       setLive('live');
+      if (reconnected && (listeners.get('activity')?.size ?? 0) > 0) void catchUp();
     };
     next.onerror = () => {
       setLive('reconnecting');
@@ -133,7 +150,7 @@ function browserClient(): LanyardClient {
         }
         const data = parseEvent(name, payload);
         if (data === undefined) return;
-        for (const l of listeners.get(name) ?? []) l(data);
+        dispatch(name, data);
       });
     }
   };
