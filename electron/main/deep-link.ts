@@ -9,6 +9,7 @@
  *   lanyard://add-server?url=<https url>[&name=..][&client_id=..]   open the Add-server form, prefilled
  */
 import type { DashboardPage, Navigate } from '../../shared/contract';
+import { displayUnsafe } from '../../shared/display-safe';
 import { isLoopbackHost } from './security';
 
 export const DEEP_LINK_SCHEME = 'lanyard';
@@ -85,11 +86,9 @@ function isServerUrl(value: string): boolean {
 /** A short display name: printable, no control or bidi-override characters (they could disguise the URL shown next to it). */
 function isPlainText(value: string, max: number): boolean {
   const trimmed = value.trim();
-  return trimmed.length > 0 && trimmed.length <= max && !UNSAFE_DISPLAY_CHARS.test(trimmed);
+  // The shared rule for display strings, plus angle brackets: the name is shown next to markup-like text in dialogs.
+  return trimmed.length > 0 && trimmed.length <= max && !displayUnsafe(trimmed) && !/[<>]/.test(trimmed);
 }
-
-// eslint-disable-next-line no-control-regex
-const UNSAFE_DISPLAY_CHARS = /[\u0000-\u001F\u007F-\u009F\u200E\u200F\u202A-\u202E\u2066-\u2069<>]/;
 
 /** What the renderer is told to show for a link. */
 export function navigationFor(link: DeepLink): Navigate {

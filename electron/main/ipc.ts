@@ -2,7 +2,7 @@
  * The Electron IPC transport of the control contract, main side. Pure of 'electron' (it takes a structural `ipcMain`),
  * so test/unit/main-ipc.test.ts drives it with fakes.
  *
- * Main distrusts every message (style.md §6):
+ * Main distrusts every message (docs/architecture.md "The control contract"):
  *   1. the sender must be one of our windows (a known webContents id) AND the message must come from that window's
  *      main frame while it shows our own page (file:// renderer, or the dev server in `electron-vite dev`) — a frame
  *      that navigated elsewhere, or a subframe, is refused;

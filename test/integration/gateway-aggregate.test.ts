@@ -462,6 +462,23 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     expect(text(await a.client.callTool({ name: 'wiki__fresh_tool', arguments: { text: 'hi' } }))).toBe('fresh_tool: hi');
   });
 
+  it('a relisted catalog tells the status listeners (tray, dashboard) the new tool count', async () => {
+    const ide = await connectIde(main, 'count-watcher');
+    await ide.client.listTools();
+    const before = main.aggregator.serverHealth('wiki')?.toolCount ?? 0;
+    const counts: number[] = [];
+    const off = main.aggregator.onServerHealth((serverId) => {
+      if (serverId === 'wiki') counts.push(main.aggregator.serverHealth('wiki')?.toolCount ?? -1);
+    });
+    try {
+      sandbox.server('wiki').mcp.addTool('counted_tool');
+      // No health change happens here (the server stays up): only the catalog event can carry the new count.
+      await waitFor(() => counts.includes(before + 1), 5_000, 'a status notification with the new tool count');
+    } finally {
+      off();
+    }
+  });
+
   it('long names are shortened deterministically within the limit and stay callable', async () => {
     sandbox.server('todo').mcp.addTool(LONG_TOOL);
     const ide = await connectIde(main, 'long-ide');

@@ -161,8 +161,12 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       now: this.now,
     });
     this.pool.onEvent((event) => {
-      if (event.type === 'catalog') this.invalidate(event.kinds);
-      else this.healthChanged(event.serverId, event.health);
+      if (event.type === 'catalog') {
+        this.invalidate(event.kinds);
+        // A new or relisted catalog changes the tool count the tray and dashboard show: tell them, as for health.
+        const health = this.pool.health(event.serverId);
+        if (health) this.healthEvents.emit({ serverId: event.serverId, health });
+      } else this.healthChanged(event.serverId, event.health);
     });
     this.sessions = new IdeSessions(this);
     this.lastSignedIn = options.isSignedIn();
