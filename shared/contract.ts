@@ -206,6 +206,7 @@ export const ControlMethods = {
     input: z.object({ id: z.string() }).strict(),
     output: z.array(z.object({ name: z.string(), exposedName: z.string(), description: z.string().optional() })),
   },
+  /** Writes the IDE's `lanyard` entry: the stdio bridge unless `stdio: false` asks for the HTTP entry (which holds the local token). */
   connectIde: { input: z.object({ ide: IdeNameSchema, stdio: z.boolean().optional() }).strict(), output: ConnectIdeResultSchema },
   disconnectIde: { input: z.object({ ide: IdeNameSchema }).strict(), output: DisconnectIdeResultSchema },
   /** A new local token at once (the old one stops working); HTTP-mode IDE configs Lanyard wrote are rewritten. */

@@ -305,10 +305,12 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await page.getByRole('link', { name: 'Connect an IDE' }).click();
     await heading('Connect an IDE').waitFor();
     const snippet = page.getByLabel('Cursor configuration');
-    await expect.poll(() => snippet.textContent()).toContain('"Authorization": "Bearer ${LANYARD_TOKEN}"');
-    await shot('connect');
-    await page.getByRole('radio', { name: 'stdio' }).click();
+    // stdio is the default: the entry holds no token.
     await expect.poll(() => snippet.textContent()).toContain('"stdio"');
+    expect(await snippet.textContent()).not.toContain('Authorization');
+    await shot('connect');
+    await page.getByRole('radio', { name: 'HTTP' }).click();
+    await expect.poll(() => snippet.textContent()).toContain('"Authorization": "Bearer ${LANYARD_TOKEN}"');
     await page.getByRole('tab', { name: 'VS Code' }).focus();
     await page.keyboard.press('ArrowRight');
     await expect.poll(() => page.getByRole('tab', { selected: true }).textContent()).toContain('Claude Code');

@@ -68,6 +68,17 @@ describe('settings form', () => {
     expect(ok.update.idp).toMatchObject({ clientAuthMethod: 'client_secret_basic', clientSecret: 's3cret' });
   });
 
+  it('a new issuer or client id with a secret-based method needs its own secret (the stored one is bound to the old)', () => {
+    const s = settings({ idp: { issuer: 'https://acme.okta.com', clientId: 'lanyard-desktop', clientAuthMethod: 'client_secret_post' } });
+    // Unchanged party and method: the stored secret still applies.
+    expect(validateSettings({ ...settingsForm(s), startAtLogin: true }, s).errors.clientSecret).toBeUndefined();
+    for (const edit of [{ issuer: 'https://other.okta.com' }, { clientId: 'another-client' }]) {
+      const v = validateSettings({ ...settingsForm(s), ...edit }, s);
+      expect(v.errors.clientSecret).toMatch(/previous one/);
+      expect(validateSettings({ ...settingsForm(s), ...edit, clientSecret: 'new' }, s).errors.clientSecret).toBeUndefined();
+    }
+  });
+
   it('never sends a locked field, even when the form was edited', () => {
     const s = settings({ locked: ['idp', 'gateway'] });
     const v = validateSettings({ ...settingsForm(s), issuer: 'https://evil.example.com', gatewayPort: '50000', toolNameSeparator: '.' }, s);

@@ -43,7 +43,7 @@ describe('ideSnippet', () => {
     );
     expect(ideSnippet('claude-code', 'stdio', url)).toBe('claude mcp add lanyard -- lanyard stdio');
     expect(defaultTransport('claude-desktop')).toBe('stdio');
-    expect(defaultTransport('cursor')).toBe('http');
+    expect(defaultTransport('cursor')).toBe('stdio');
   });
 
   it('recognizes connected IDEs from the client names the gateway saw', () => {

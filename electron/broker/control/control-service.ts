@@ -390,7 +390,8 @@ export class ControlService implements ControlApi {
    */
   async connectIde(input: { ide: IdeName; stdio?: boolean | undefined }): Promise<ConnectIdeResult> {
     const target = IDE_TARGETS[input.ide];
-    const http = !input.stdio && target.supportsHttp;
+    // stdio unless HTTP is asked for: the stdio entry holds no token and cannot be squatted (SECURITY.md).
+    const http = input.stdio === false && target.supportsHttp;
     let launcher: StdioLauncher | undefined;
     try {
       launcher = this.deps.ide?.launcher?.() ?? resolveStdioLauncher({ home: this.ideHome() });

@@ -120,8 +120,17 @@ export function validateSettings(form: SettingsForm, current: Settings): Setting
       const issuerError = urlProblem(issuer, { allowQuery: false });
       if (issuerError) errors.issuer = issuerError;
       if (clientId === '') errors.clientId = 'Enter the client ID your IT team gave you.';
-      if (usesClientSecret(form.clientAuthMethod) && form.clientSecret === '' && current.idp?.clientAuthMethod !== form.clientAuthMethod) {
-        errors.clientSecret = 'Enter the client secret for this method.';
+      // A stored secret is bound to the issuer and client id it was entered for and wiped when either changes, so a
+      // new IdP (or client) needs its own secret, as a new method does.
+      const partyChanged = issuer !== (current.idp?.issuer ?? '') || clientId !== (current.idp?.clientId ?? '');
+      if (
+        usesClientSecret(form.clientAuthMethod) &&
+        form.clientSecret === '' &&
+        (partyChanged || current.idp?.clientAuthMethod !== form.clientAuthMethod)
+      ) {
+        errors.clientSecret = partyChanged
+          ? 'Enter the client secret for this identity provider: the stored one belongs to the previous one and is never sent here.'
+          : 'Enter the client secret for this method.';
       }
       update.idp = {
         issuer,

@@ -25,15 +25,15 @@ export interface IdeInfo {
 }
 
 export const IDES: readonly IdeInfo[] = [
-  { ide: 'cursor', name: 'Cursor', location: '~/.cursor/mcp.json', kind: 'json', transports: ['http', 'stdio'] },
+  { ide: 'cursor', name: 'Cursor', location: '~/.cursor/mcp.json', kind: 'json', transports: ['stdio', 'http'] },
   {
     ide: 'vscode',
     name: 'VS Code',
     location: '.vscode/mcp.json (workspace) or the user mcp.json',
     kind: 'json',
-    transports: ['http', 'stdio'],
+    transports: ['stdio', 'http'],
   },
-  { ide: 'claude-code', name: 'Claude Code', location: 'Run in a terminal', kind: 'command', transports: ['http', 'stdio'] },
+  { ide: 'claude-code', name: 'Claude Code', location: 'Run in a terminal', kind: 'command', transports: ['stdio', 'http'] },
   {
     ide: 'claude-desktop',
     name: 'Claude Desktop',
@@ -42,7 +42,7 @@ export const IDES: readonly IdeInfo[] = [
     transports: ['stdio'],
     note: 'Claude Desktop starts local servers over stdio only; `lanyard stdio` bridges it to the same broker.',
   },
-  { ide: 'windsurf', name: 'Windsurf', location: '~/.codeium/windsurf/mcp_config.json', kind: 'json', transports: ['http', 'stdio'] },
+  { ide: 'windsurf', name: 'Windsurf', location: '~/.codeium/windsurf/mcp_config.json', kind: 'json', transports: ['stdio', 'http'] },
 ];
 
 export function ideInfo(ide: IdeName): IdeInfo {
@@ -83,8 +83,13 @@ export function ideSnippet(ide: IdeName, transport: Transport, mcpUrl: string): 
 }
 
 /** The transport to show first: HTTP where the IDE supports it (one endpoint, no process per session). */
+/**
+ * stdio wherever the IDE takes it: the bridge finds the broker through its owner-checked runtime file, so the entry
+ * holds no token and cannot be captured by another program on the port (SECURITY.md, "Other processes").
+ */
 export function defaultTransport(ide: IdeName): Transport {
-  return ideInfo(ide).transports[0] ?? 'stdio';
+  const { transports } = ideInfo(ide);
+  return transports.includes('stdio') ? 'stdio' : (transports[0] ?? 'stdio');
 }
 
 /** "Cursor ✓ connected" — an IDE session the gateway saw, matched loosely on the client's self-reported name. */
