@@ -642,17 +642,18 @@ async function checkEndpoint(options: DoctorOptions, config: LanyardConfig | und
     case 'absent': {
       // Why the last start failed (written by `lanyard serve`, e.g. when `lanyard stdio` started it detached).
       const lastStart = await readStartupFailure(options.home);
+      const lastStartFailed = (failure: NonNullable<typeof lastStart>): DoctorCheck =>
+        fail(
+          id,
+          hop,
+          err(
+            isErrorCode(failure.code) ? failure.code : ErrorCodes.INTERNAL,
+            `Lanyard's last start (${failure.at}) failed: ${failure.message}`,
+            failure.fix,
+          ),
+        );
       if (configured === undefined || configured === 0) {
-        if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE)
-          return fail(
-            id,
-            hop,
-            err(
-              isErrorCode(lastStart.code) ? lastStart.code : ErrorCodes.INTERNAL,
-              `Lanyard's last start (${lastStart.at}) failed: ${lastStart.message}`,
-              lastStart.fix,
-            ),
-          );
+        if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE) return lastStartFailed(lastStart);
         return { id, hop, ok: true, detail: 'not running (any free port is used when it starts)' };
       }
       const state = await (options.portProbe ?? probePort)(configured);
@@ -668,16 +669,7 @@ async function checkEndpoint(options: DoctorOptions, config: LanyardConfig | und
           ),
         );
       }
-      if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE)
-        return fail(
-          id,
-          hop,
-          err(
-            isErrorCode(lastStart.code) ? lastStart.code : ErrorCodes.INTERNAL,
-            `Lanyard's last start (${lastStart.at}) failed: ${lastStart.message}`,
-            lastStart.fix,
-          ),
-        );
+      if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE) return lastStartFailed(lastStart);
       return {
         id,
         hop,

@@ -5,7 +5,7 @@ import { SERVER_ID_PATTERN } from '../config/schema';
 import { LanyardError } from '../errors';
 import { silentLogger, type Logger } from '../util/log';
 import type { LocalAuthRejection, RequestGuardContext, RouteAuth } from './local-auth';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJsonRpcError } from './http-util';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJson, sendJsonRpcError } from './http-util';
 import type { Relay } from './relay';
 
 /**
@@ -66,17 +66,6 @@ const MCP_METHODS = ['GET', 'POST', 'DELETE'];
 /** Headers a browser page on an allowed origin may send and read (CORS), for the MCP endpoints. */
 const CORS_ALLOW_HEADERS = 'Authorization, Content-Type, Accept, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name';
 const CORS_EXPOSE_HEADERS = 'Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authenticate';
-
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const body = JSON.stringify(value);
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-  });
-  res.end(body);
-}
 
 type RouteMatch =
   | { kind: 'health' }

@@ -91,6 +91,18 @@ export interface JsonRpcErrorData {
   reason?: string | undefined;
 }
 
+/** A JSON answer that no cache keeps (the body may be an error meant for this request only). */
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
 /**
  * Sends a JSON-RPC error response (`id: null`: the endpoint answers before, or instead of, reading the request). When
  * the response has already started, the connection is cut instead (the client sees a break, never a garbled body).
@@ -107,14 +119,7 @@ export function sendJsonRpcError(
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message, ...(data ? { data: compact(data) } : {}) }, id: null });
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-store',
-  });
-  res.end(body);
+  sendJson(res, status, { jsonrpc: '2.0', error: { code, message, ...(data ? { data: compact(data) } : {}) }, id: null }, headers);
 }
 
 /** 413 for a body past `limit`, then the connection closes (a refused body is not read to its end). */
