@@ -179,7 +179,7 @@ export function toMarkdown(r: BenchResults): string {
   for (const [k, v] of Object.entries(r.setup)) lines.push(`- **${k}**: ${v}`);
   lines.push(
     '',
-    'Rerun: `npm run bench` (about 2 minutes on 2 cores; `npm run bench -- --quick` for a smoke run). See docs/README-bench.md for profiling and experiments.',
+    'Rerun: `npm run bench` (about 2 minutes on 2 cores; `npm run bench -- --quick` for a smoke run). See README.md#benchmark (the "Benchmark" section) for profiling and experiments.',
     '',
   );
   return lines.join('\n');

@@ -4,14 +4,17 @@
  * ID-JAGs, SDK-built MCP servers), with a real Broker and the real OS keychain (gnome-keyring; run through
  * `bash scripts/keyring-session.sh npx vitest run test/e2e/dashboard.test.ts`, or `npm test`).
  *
- *   one-time link (its code exchanged by the page for a session it holds) → sign in by clicking through the IdP's login page (the broker's openUrl opens a new Chromium page)
- *   → add the sandbox `wiki` server by URL → see its tools → disable it → sign out.
+ * What it walks through, as a user would:
+ *   a browser without the one-time link is refused by the API and told what to do → the one-time link (its code is
+ *   exchanged by the page for a session it holds; no cookie, no code left in the address bar) → sign in by clicking
+ *   through the IdP's login page (the broker's openUrl opens a new Chromium page) → add the sandbox `wiki` server by
+ *   URL → see its tools → disable it → the dark theme → Connect an IDE → Activity → Settings → sign out.
  *
- * It saves a 1280×800 screenshot of each main view to docs/screenshots/ (light, and one dark).
+ * It takes a 1280×800 screenshot of each main view (light, and one dark) into test-results/screenshots/ on every run,
+ * and into docs/screenshots/ (the README's pictures) only with LANYARD_UPDATE_SCREENSHOTS=1.
  *
- * The local endpoint: the broker's own gateway (`startGateway`: front door, aggregator, relay) with the control API and
- * the dashboard mounted as routes; a broker without `startGateway` gets the same routes on a minimal node:http server
- * instead (`mountHarness`). The log line `[e2e] dashboard served by ...` says which one ran.
+ * The local endpoint is the broker's own gateway (`broker.startGateway`: front door, aggregator, relay) with the
+ * control API and the dashboard mounted as routes, the way the app and `lanyard serve` mount them.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -70,7 +73,7 @@ async function ensureRendererBuilt(): Promise<void> {
 
 /**
  * The broker's own local endpoint (front door, aggregator, relay) with the control API and the dashboard mounted the
- * way the app and `lanyard serve` mount them; undefined when this build's broker has no `startGateway`.
+ * way the app and `lanyard serve` mount them.
  */
 async function startBrokerGateway(): Promise<{ origin: string; dashboard: Dashboard; stop: () => Promise<void> }> {
   const running = await broker.startGateway({ port: 0, dashboard: { rendererDir: RENDERER_DIR } });

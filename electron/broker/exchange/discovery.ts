@@ -200,8 +200,10 @@ export async function discoverServerAuth(serverUrl: string, options: DiscoverOpt
   }
   const tokenVerdict = checkOutboundUrl(tokenEndpoint, serverUrl);
   if (!tokenVerdict.ok) throw refusedTarget(serverUrl, tokenEndpoint, 'its token endpoint', tokenVerdict.reason, opt);
-  // Both advertisements are SHOULD-level (draft §7.2), so absence is not proof of non-support: Lanyard tries, and
-  // status/doctor report it. A list that is present and leaves them out is an explicit "no".
+  // Both advertisements are SHOULD-level (§7.2 of the IETF OAuth Identity Assertion Authorization Grant draft,
+  // https://datatracker.ietf.org/doc/draft-ietf-oauth-identity-assertion-authz-grant/; docs/protocol.md "Discovery"),
+  // so absence is not proof of non-support: Lanyard tries, and status/doctor report it. A list that is present and
+  // leaves them out is an explicit "no".
   const grants = metadata.grant_types_supported as string[] | undefined;
   const profiles = (metadata as Record<string, unknown>).authorization_grant_profiles_supported as string[] | undefined;
   const missing: string[] = [];

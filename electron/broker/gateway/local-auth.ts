@@ -12,7 +12,8 @@ import type { SecretStore } from '../secrets/secret-store';
  *      hostname there, which is what defeats the attack;
  *   2. come from no browser (`Origin` absent) or from a loopback page on our port, or from an origin the user allowed
  *      in `gateway.allowedOrigins`;
- *   3. carry `Authorization: Bearer <local token>` (a per-install random secret) unless the route is public.
+ *   3. carry `Authorization: Bearer <local token>` (256 random bits, new at every broker start and on
+ *      `lanyard token rotate`) unless the route is public.
  * The checks run in that order, so a rebinding request is refused for its Host/Origin before the token is looked at
  * (the dns-rebinding-protection conformance scenario would otherwise pass on a mere 401).
  *

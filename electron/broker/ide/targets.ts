@@ -32,7 +32,7 @@ export interface IdeEnvironment {
   platform: NodeJS.Platform;
 }
 
-/** How an IDE starts `lanyard stdio`: absolute paths only, never `npx` (PATH differs in GUI apps; §3.16). */
+/** How an IDE starts `lanyard stdio`: absolute paths only, never `npx` (GUI apps get a minimal PATH; see launcher.ts). */
 export interface StdioLauncher {
   command: string;
   args: string[];
