@@ -258,9 +258,13 @@ export class Broker {
     } = {},
   ): Promise<RunningGateway> {
     const timeouts = options.timeouts ?? {};
-    const localAuth = await LocalAuth.open(this.secrets, { fresh: true, allowedOrigins: () => this.config.load().gateway.allowedOrigins });
+    const localAuth = await LocalAuth.open(this.secrets, {
+      fresh: true,
+      allowedOrigins: () => this.config.load().gateway.allowedOrigins,
+      log: this.log,
+    });
     // The headless dashboard: control API + UI, opened in a browser through a one-time link exchanged for a session
-    // the page sends as a header. That session opens /api only (cookie-or-token routes), never the MCP endpoints.
+    // the page sends as a header. That session opens /api only (session-or-token routes), never the MCP endpoints.
     let port = 0;
     const dashboard = options.dashboard
       ? createDashboard({ rendererDir: options.dashboard.rendererDir, localAuth, port: () => port })
@@ -269,7 +273,7 @@ export class Broker {
     const routes: GatewayRoute[] = [...(options.routes?.(localAuth) ?? [])];
     if (dashboard) {
       routes.push(
-        { prefix: '/api', auth: 'cookie-or-token', handler: createControlHttpHandler(this.control) },
+        { prefix: '/api', auth: 'session-or-token', handler: createControlHttpHandler(this.control) },
         { prefix: '/', auth: 'none', handler: (req, res) => dashboard.handler(req, res) },
       );
     }

@@ -4,11 +4,22 @@
  * into the page: no ipcRenderer, no channel names chosen by the page, no IPC event objects.
  */
 import { contextBridge, ipcRenderer } from 'electron';
+import { Emitter } from '../../shared/emitter';
 import { CONTROL_METHODS, controlChannel, EVENT_CHANNEL } from './channels';
 import type { BridgeEventName, LanyardBridge } from './lanyard-api';
 
 type Listener = (payload: unknown) => void;
-const listeners = new Map<BridgeEventName, Set<Listener>>();
+// shared/emitter.ts has no imports of its own, so the bundler inlines it into this sandboxed CommonJS preload.
+// Guarded: a page listener that throws is logged and the others still hear the event.
+const emitters: Record<BridgeEventName, Emitter<unknown>> = {
+  status: new Emitter(reportListenerError),
+  activity: new Emitter(reportListenerError),
+  navigate: new Emitter(reportListenerError),
+};
+
+function reportListenerError(error: unknown): void {
+  console.error('Lanyard: an event listener failed', error);
+}
 
 /**
  * The last `navigate` that arrived before the page subscribed. A cold start from a `lanyard://` link sends it while
@@ -21,27 +32,23 @@ ipcRenderer.on(EVENT_CHANNEL, (_event, message: unknown) => {
   if (typeof message !== 'object' || message === null) return;
   const { name, payload } = message as { name?: unknown; payload?: unknown };
   if (name !== 'status' && name !== 'activity' && name !== 'navigate') return;
-  const subscribers = listeners.get(name);
-  if (name === 'navigate' && (subscribers === undefined || subscribers.size === 0)) {
+  if (name === 'navigate' && emitters.navigate.size === 0) {
     pendingNavigate = payload;
     return;
   }
-  for (const listener of subscribers ?? []) listener(payload);
+  emitters[name].emit(payload);
 });
 
 function onEvent(name: BridgeEventName, listener: Listener): () => void {
   if (typeof listener !== 'function') throw new TypeError('onEvent needs a function');
-  let set = listeners.get(name);
-  if (set === undefined) listeners.set(name, (set = new Set()));
-  set.add(listener);
+  if (!Object.hasOwn(emitters, name)) throw new TypeError(`onEvent: unknown event ${String(name)}`);
+  const off = emitters[name].on(listener);
   if (name === 'navigate' && pendingNavigate !== undefined) {
     const payload = pendingNavigate;
     pendingNavigate = undefined;
     queueMicrotask(() => listener(payload));
   }
-  return () => {
-    set.delete(listener);
-  };
+  return off;
 }
 
 const methods = Object.fromEntries(

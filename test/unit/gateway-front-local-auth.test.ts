@@ -21,6 +21,7 @@ import {
   type RouteAuth,
 } from '../../electron/broker/gateway/local-auth';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
+import { silentLogger } from '../../electron/broker/util/log';
 
 const PORT = 47821;
 const TOKEN = generateLocalToken();
@@ -153,7 +154,7 @@ describe('request guard matrix', () => {
 
   it('no route accepts a cookie, even one holding the local token (cookies reach every port on 127.0.0.1)', () => {
     const cookie = `lanyard_session=${TOKEN}`;
-    expect(guard({ host: good.host, cookie }, { auth: 'cookie-or-token' })?.status).toBe(401);
+    expect(guard({ host: good.host, cookie }, { auth: 'session-or-token' })?.status).toBe(401);
     expect(guard({ host: good.host, cookie }, { auth: 'token' })?.status).toBe(401);
   });
 });
@@ -189,6 +190,21 @@ describe('LocalAuth', () => {
     const headers = { host: `127.0.0.1:${PORT}`, authorization: `Bearer ${old}` };
     expect(auth.check({ headers }, { port: PORT, auth: 'token' })?.status).toBe(401);
     expect(auth.check({ headers: { ...headers, authorization: `Bearer ${next}` } }, { port: PORT, auth: 'token' })).toBeNull();
+  });
+
+  it('a rotation listener that throws is logged; the others still hear the new token and the rotation stands', async () => {
+    const warnings: unknown[] = [];
+    const log = { ...silentLogger, warn: (...args: unknown[]) => void warnings.push(args) };
+    const auth = await LocalAuth.open(new MemorySecretStore(), { log });
+    const seen: string[] = [];
+    auth.onRotate(() => {
+      throw new Error('runtime file not writable');
+    });
+    auth.onRotate((t) => seen.push(t));
+    const next = await auth.rotate();
+    expect(seen).toEqual([next]);
+    expect(auth.matches(next)).toBe(true);
+    expect(warnings).toHaveLength(1);
   });
 
   it('reads allowed origins on every request, so a settings change applies without a restart', async () => {

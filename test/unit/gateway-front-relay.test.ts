@@ -494,6 +494,7 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       const body = await rpc(r);
       expect(body.error.message).toMatch(/"gone" .* could not be reached: ECONNREFUSED/);
       expect(body.error.data.code).toBe(ErrorCodes.SERVER_UNREACHABLE);
+      expect(body.error.data).toMatchObject({ serverId: 'gone', fix: expect.stringMatching(/lanyard doctor/) });
     });
 
     it('oversized bodies are refused with 413 before or while they are forwarded', async () => {

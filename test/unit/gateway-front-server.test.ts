@@ -96,7 +96,7 @@ beforeAll(async () => {
           res.writeHead(200).end('api');
         },
       },
-      { prefix: '/', auth: 'cookie-or-token', handler: (_req, res) => void res.writeHead(200).end('dashboard') },
+      { prefix: '/', auth: 'session-or-token', handler: (_req, res) => void res.writeHead(200).end('dashboard') },
     ],
   });
 });
@@ -163,7 +163,7 @@ describe('routing', () => {
     }
   });
 
-  it('extra routes get their own auth level (token, or cookie-or-token for the dashboard)', async () => {
+  it('extra routes get their own auth level (token, or session-or-token for the dashboard)', async () => {
     expect((await fetch(url('/api/status'))).status).toBe(401);
     expect(await (await fetch(url('/api/status'), { headers: authed() })).text()).toBe('api');
     expect((await fetch(url('/index.html'))).status).toBe(401);

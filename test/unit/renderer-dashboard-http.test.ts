@@ -128,6 +128,14 @@ describe('one-time link', () => {
     expect(JSON.parse(again.body).fix).toMatch(/`lanyard serve`/);
   });
 
+  it('refuses a login body past 1 KiB (without spending the code) and answers instead of hanging', async () => {
+    const code = codeOf(dashboard.oneTimeLink());
+    const big = await send('POST', '/dashboard/session', { origin: own() }, JSON.stringify({ code, pad: 'x'.repeat(64 * 1024) }));
+    expect(big.status).toBe(403);
+    expect(JSON.parse(big.body).fix).toMatch(/`lanyard serve`/);
+    expect((await exchange(code)).status).toBe(200);
+  });
+
   it('expires after two minutes', async () => {
     const code = codeOf(dashboard.oneTimeLink());
     clock += 2 * 60_000 + 1;
@@ -293,13 +301,13 @@ describe('static files', () => {
 });
 
 describe('withDashboardSessions (the front door guard)', () => {
-  it('lets a dashboard session through on cookie-or-token routes only, with Host and Origin still checked', async () => {
+  it('lets a dashboard session through on session-or-token routes only, with Host and Origin still checked', async () => {
     const localAuth = await LocalAuth.open(new MemorySecretStore());
     const guard = withDashboardSessions(localAuth, dashboard);
     const session = await login();
     const bare = { [DASHBOARD_SESSION_HEADER]: session[DASHBOARD_SESSION_HEADER]! };
     const req = (headers: Record<string, string>, method = 'POST') => ({ method, headers: { host: `127.0.0.1:${port}`, ...headers } });
-    const api = { port, auth: 'cookie-or-token' as const };
+    const api = { port, auth: 'session-or-token' as const };
     expect(guard.check(req(session), api)).toBeNull();
     // A session never opens the MCP endpoints, which need the local token.
     expect(guard.check(req(session), { port, auth: 'token' })?.status).toBe(401);

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { BodyTooLargeError, readJsonBody, sendJson } from '../gateway/http-util';
 
 /**
  * The headless dashboard (`lanyard serve`): the same React renderer the tray app shows, served by the local endpoint
@@ -28,7 +29,7 @@ import path from 'node:path';
  * Mounted by the gateway's HTTP front door (gateway/http-server.ts), whose guard checks Host and Origin and the local
  * token, then strips Authorization before any handler runs — so the session check has to sit in the guard too:
  *   localAuth: withDashboardSessions(localAuth, dashboard),
- *   routes: [{ prefix: '/api/', auth: 'cookie-or-token', handler: createControlHttpHandler(control) },
+ *   routes: [{ prefix: '/api/', auth: 'session-or-token', handler: createControlHttpHandler(control) },
  *            { prefix: '/', auth: 'none', handler: dashboard.handler }]
  */
 
@@ -205,29 +206,35 @@ export function createDashboard(options: DashboardOptions): Dashboard {
 
   async function startSession(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') return sendText(res, 405, 'Method not allowed.', { allow: 'POST' });
-    if (!fromOurPage(req)) return sendJson(res, 403, { error: 'Cross-origin request refused.' });
-    const body = await readSmallJson(req);
+    if (!fromOurPage(req)) return sendJson(res, 403, { error: 'Cross-origin request refused.' }, BASE_HEADERS);
+    const body = await readLoginBody(req, res);
     const code = typeof body?.code === 'string' ? body.code : undefined;
     prune();
     const key = isSecret(code) ? digest(code) : undefined;
     if (key === undefined || !codes.has(key)) {
-      return sendJson(res, 403, { error: 'This dashboard link has expired or was already used.', fix: DASHBOARD_NEW_LINK_FIX });
+      return sendJson(
+        res,
+        403,
+        { error: 'This dashboard link has expired or was already used.', fix: DASHBOARD_NEW_LINK_FIX },
+        BASE_HEADERS,
+      );
     }
     codes.delete(key);
     while (sessions.size >= MAX_SESSIONS) sessions.delete(sessions.keys().next().value as string);
     const id = randomBytes(32).toString('base64url');
     sessions.set(digest(id), { lastUsed: now(), ends: now() + maxTtl });
-    sendJson(res, 200, { session: id, header: DASHBOARD_SESSION_HEADER, idleMs: idleTtl, maxMs: maxTtl });
+    sendJson(res, 200, { session: id, header: DASHBOARD_SESSION_HEADER, idleMs: idleTtl, maxMs: maxTtl }, BASE_HEADERS);
   }
 
   function ticket(req: IncomingMessage, res: ServerResponse): void {
     if (req.method !== 'POST') return sendText(res, 405, 'Method not allowed.', { allow: 'POST' });
     const session = sessionOf(req);
-    if (session === undefined) return sendJson(res, 401, { error: 'Not signed in to the dashboard.', fix: DASHBOARD_NEW_LINK_FIX });
+    if (session === undefined)
+      return sendJson(res, 401, { error: 'Not signed in to the dashboard.', fix: DASHBOARD_NEW_LINK_FIX }, BASE_HEADERS);
     while (tickets.size >= MAX_SESSIONS) tickets.delete(tickets.keys().next().value as string);
     const value = randomBytes(32).toString('base64url');
     tickets.set(digest(value), { expires: now() + ticketTtl, session });
-    sendJson(res, 200, { ticket: value });
+    sendJson(res, 200, { ticket: value }, BASE_HEADERS);
   }
 
   function logout(req: IncomingMessage, res: ServerResponse): void {
@@ -307,7 +314,7 @@ export interface FrontDoorGuard<Ctx extends { auth: string; preflight?: boolean 
 }
 
 /**
- * The front door's guard, with one addition: on `cookie-or-token` routes (the control API) a live dashboard session
+ * The front door's guard, with one addition: on `session-or-token` routes (the control API) a live dashboard session
  * from our own origin (or an event-stream ticket) counts as authenticated. Host and Origin are still checked by the wrapped guard (the request is
  * passed on as an `auth: 'none'` one), and everything else — the local token, other routes — is unchanged.
  */
@@ -320,7 +327,7 @@ export function withDashboardSessions<Ctx extends { auth: string; preflight?: bo
     check(req, context) {
       // The front door hands over the whole IncomingMessage; its method decides whether an Origin is required.
       const { method, url } = req as Partial<Pick<IncomingMessage, 'method' | 'url'>>;
-      if (context.auth === 'cookie-or-token' && !context.preflight && dashboard.authenticate({ headers: req.headers, method, url })) {
+      if (context.auth === 'session-or-token' && !context.preflight && dashboard.authenticate({ headers: req.headers, method, url })) {
         return guard.check(req, { ...context, auth: 'none' });
       }
       return guard.check(req, context);
@@ -333,25 +340,17 @@ function bearer(header: string | string[] | undefined): string | undefined {
   return value === undefined ? undefined : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value)?.[1];
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { ...BASE_HEADERS, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
-  res.end(JSON.stringify(body));
-}
-
-/** A JSON object body of at most 1 KiB (the login code), or undefined. */
-async function readSmallJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 1024) return undefined;
-    chunks.push(chunk);
-  }
+/** The login code's body: a JSON object of at most 1 KiB, or undefined (too large, not JSON, not an object). */
+async function readLoginBody(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
   try {
-    const value = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    const value = await readJsonBody(req, 1024);
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-  } catch {
+  } catch (e) {
+    if (e instanceof BodyTooLargeError) {
+      // The rest of a refused body is never read: the connection closes once the answer is out.
+      res.setHeader('Connection', 'close');
+      res.once('finish', () => req.destroy());
+    }
     return undefined;
   }
 }

@@ -152,30 +152,37 @@ export class IdeControl {
   }
 
   /** The gateway's port (else the configured one) and the local token from the keychain (created on first use). */
-  private async localEndpoint(): Promise<HttpEndpoint> {
-    const port = this.deps.gateway()?.port ?? this.deps.config.load().gateway.port;
-    if (!port) {
+  private localEndpoint(): Promise<HttpEndpoint> {
+    return localEndpoint(this.deps.gateway()?.port ?? this.deps.config.load().gateway.port, this.deps.secrets);
+  }
+}
+
+/**
+ * The HTTP entry's endpoint when no gateway object is at hand: `port` (the running gateway's, else gateway.port) and
+ * the local token from the keychain (created on first use). Shared by the control service and `lanyard import`.
+ */
+export async function localEndpoint(port: number, secrets: SecretStore): Promise<HttpEndpoint> {
+  if (!port) {
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      'The local endpoint has no fixed port (gateway.port is 0).',
+      'Set gateway.port to a fixed port, or use the default stdio entry (drop `--http`; "stdio" in the dashboard), which needs no port.',
+    );
+  }
+  let auth: LocalAuth;
+  try {
+    auth = await LocalAuth.open(secrets);
+  } catch (e) {
+    // The HTTP entry needs the local token from the keychain; the stdio entry needs nothing from it.
+    if (e instanceof LanyardError && e.code === ErrorCodes.KEYCHAIN_UNAVAILABLE) {
       throw new LanyardError(
-        ErrorCodes.CONFIG_INVALID,
-        'The local endpoint has no fixed port (gateway.port is 0).',
-        'Set gateway.port to a fixed port, or connect with `--stdio`.',
+        e.code,
+        e.message,
+        `${e.fix} Or use the default stdio entry (drop \`--http\`; "stdio" in the dashboard), which puts no token in the IDE's file.`,
+        { cause: e },
       );
     }
-    let auth: LocalAuth;
-    try {
-      auth = await LocalAuth.open(this.deps.secrets);
-    } catch (e) {
-      // The HTTP entry needs the local token from the keychain; the stdio entry needs nothing from it.
-      if (e instanceof LanyardError && e.code === ErrorCodes.KEYCHAIN_UNAVAILABLE) {
-        throw new LanyardError(
-          e.code,
-          e.message,
-          `${e.fix} Or connect with \`--stdio\` (or "stdio" in the dashboard), which puts no token in the IDE's file.`,
-          { cause: e },
-        );
-      }
-      throw e;
-    }
-    return { url: `http://127.0.0.1:${port}/mcp`, token: auth.token };
+    throw e;
   }
+  return { url: `http://127.0.0.1:${port}/mcp`, token: auth.token };
 }

@@ -1,6 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Emitter } from '../../../shared/emitter';
 import type { SecretStore } from '../secrets/secret-store';
+import { silentLogger, type Logger } from '../util/log';
 
 /**
  * The local endpoint's front-door checks (docs/protocol.md; the MCP Streamable HTTP transport's security warning,
@@ -27,11 +29,11 @@ export const LOCAL_TOKEN_SECRET_KEY = 'gateway:local_token';
 export const LOCAL_AUTH_ERROR_CODE = -32001;
 
 /**
- * `cookie-or-token` is the control API's level: the local token, or a dashboard session that the dashboard's wrapper
- * of this guard checks (control/dashboard.ts withDashboardSessions). No cookie is ever accepted here any more — cookies
- * are not isolated by port, so every server on 127.0.0.1 would receive one; the name stays for the routes' sake.
+ * `session-or-token` is the control API's level: the local token, or a dashboard session (sent as a header) that the
+ * dashboard's wrapper of this guard checks (control/dashboard.ts withDashboardSessions). No cookie is accepted: cookies
+ * are not isolated by port, so every server on 127.0.0.1 would receive one.
  */
-export type RouteAuth = 'token' | 'cookie-or-token' | 'none';
+export type RouteAuth = 'token' | 'session-or-token' | 'none';
 
 /** Why a request was refused: what the HTTP layer sends back. Messages name the fix and never echo a secret. */
 export interface LocalAuthRejection {
@@ -104,23 +106,26 @@ export class LocalAuth {
   private current: string;
   private readonly secrets: SecretStore;
   private readonly origins: () => readonly string[];
-  private readonly listeners = new Set<(token: string) => void>();
+  private readonly rotations: Emitter<string>;
 
-  private constructor(secrets: SecretStore, token: string, origins: () => readonly string[]) {
+  private constructor(secrets: SecretStore, token: string, origins: () => readonly string[], log: Logger) {
     this.secrets = secrets;
     this.current = token;
     this.origins = origins;
+    // Guarded: a listener that throws (the runtime file could not be written) is logged, never undoes the rotation.
+    this.rotations = new Emitter((e) => log.warn('token rotation listener failed', { error: e }));
   }
 
   /**
    * Loads the local token from the store, creating and storing one on first start (or always, with `fresh`: what the
    * broker does at every start).
    *
-   * `allowedOrigins` is read on every request, so a config change applies without a restart.
+   * `allowedOrigins` is read on every request, so a config change applies without a restart. `log` hears about rotation
+   * listeners that fail.
    */
   static async open(
     secrets: SecretStore,
-    options: { allowedOrigins?: readonly string[] | (() => readonly string[]); fresh?: boolean } = {},
+    options: { allowedOrigins?: readonly string[] | (() => readonly string[]); fresh?: boolean; log?: Logger } = {},
   ): Promise<LocalAuth> {
     const raw = options.allowedOrigins;
     const origins = typeof raw === 'function' ? raw : () => raw ?? [];
@@ -130,7 +135,7 @@ export class LocalAuth {
       token = generateLocalToken();
       await secrets.set(LOCAL_TOKEN_SECRET_KEY, token);
     }
-    return new LocalAuth(secrets, token, origins);
+    return new LocalAuth(secrets, token, origins, options.log ?? silentLogger);
   }
 
   /** The token IDE configs and the runtime file carry. */
@@ -146,13 +151,12 @@ export class LocalAuth {
     const next = generateLocalToken();
     await this.secrets.set(LOCAL_TOKEN_SECRET_KEY, next);
     this.current = next;
-    for (const listener of this.listeners) listener(next);
+    this.rotations.emit(next);
     return next;
   }
 
   onRotate(listener: (token: string) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.rotations.on(listener);
   }
 
   /** Constant-time check of a presented token against the current one. */

@@ -3,7 +3,16 @@ import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
 import type { FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, refuseTooLarge, sendJsonRpcError, toolErrorText } from './http-util';
+import { classifyNetworkError } from '../util/network-errors';
+import {
+  BodyTooLargeError,
+  DEFAULT_MAX_BODY_BYTES,
+  jsonRpcErrorFor,
+  refuseTooLarge,
+  sendJson,
+  sendJsonRpcError,
+  toolErrorText,
+} from './http-util';
 import { forwardRequestHeader, relayedResponseHeaders } from './relay-headers';
 import { isEventStream, nodeBodyOf, nodeFetch, pipeBody, pipeNode, ReplayableBody } from './relay-transport';
 
@@ -246,8 +255,16 @@ function brokenStreamTail(body: ReplayableBody | undefined, serverId: string): s
     if (typeof msg?.method === 'string' && (typeof msg.id === 'string' || typeof msg.id === 'number')) ids.push(msg.id);
   }
   if (!ids.length) return undefined;
-  const message = `MCP server "${serverId}" closed the response stream before answering (did it restart?). Fix: retry; if it persists, check that the server is up (\`lanyard doctor\` checks every hop).`;
-  return `\n\n${ids.map((id) => `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error: { code: -32000, message, data: { code: ErrorCodes.SERVER_UNREACHABLE, serverId } } })}\n\n`).join('')}`;
+  const error = jsonRpcErrorFor(
+    {
+      code: ErrorCodes.SERVER_UNREACHABLE,
+      message: `MCP server "${serverId}" closed the response stream before answering (did it restart?).`,
+      fix: 'Retry; if it persists, check that the server is up (`lanyard doctor` checks every hop).',
+      serverId,
+    },
+    -32000,
+  );
+  return `\n\n${ids.map((id) => `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, error })}\n\n`).join('')}`;
 }
 
 /** Turns a failure before the upstream answered into the HTTP/JSON-RPC error the IDE sees. */
@@ -289,14 +306,27 @@ async function sendFailure(
     );
     return;
   }
-  const reason = describeNetworkError(e);
-  sendJsonRpcError(
-    res,
-    502,
+  const { code, message, data } = jsonRpcErrorFor(
+    {
+      code: ErrorCodes.SERVER_UNREACHABLE,
+      message: `MCP server "${server.id}" (${server.url}) could not be reached: ${unreachableReason(e)}.`,
+      fix: 'Check that the server is up and your network or VPN; `lanyard doctor` checks every hop.',
+      serverId: server.id,
+    },
     -32000,
-    `MCP server "${server.id}" (${server.url}) could not be reached: ${reason}. Fix: check that the server is up and your network or VPN; \`lanyard doctor\` checks every hop.`,
-    { code: ErrorCodes.SERVER_UNREACHABLE, serverId: server.id },
   );
+  sendJsonRpcError(res, 502, code, message, data);
+}
+
+/**
+ * Why the upstream gave no answer, for the 502 message: the system code when there is one ("ECONNREFUSED", the
+ * relay's wording since it first shipped), else the shared summary, else (not a network failure at all) the error's
+ * own message, redacted and cut short.
+ */
+function unreachableReason(e: unknown): string {
+  const failure = classifyNetworkError(e);
+  if (failure) return failure.code ?? failure.summary;
+  return redactText(e instanceof Error ? e.message : String(e)).slice(0, 200);
 }
 
 /**
@@ -324,17 +354,4 @@ function answerRequests(raw: Buffer | undefined, info: ErrorInfo): unknown {
   }
   if (!answers.length) return undefined;
   return Array.isArray(parsed) ? answers : answers[0];
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
-  res.end(text);
-}
-
-function describeNetworkError(e: unknown): string {
-  const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return redactText(code ? `${code}` : message).slice(0, 200);
 }

@@ -38,7 +38,7 @@ export function resolveStdioLauncher(options: LauncherOptions): StdioLauncher {
     throw new LanyardError(
       ErrorCodes.INTERNAL,
       'Lanyard cannot tell where its command-line program is installed, so it cannot write a `lanyard stdio` entry.',
-      'Run `lanyard connect <ide> --stdio` from a terminal, or set LANYARD_CLI_PATH to the absolute path of out/cli/lanyard.js.',
+      'Run `lanyard connect <ide>` from a terminal (it writes the stdio entry by default), or set LANYARD_CLI_PATH to the absolute path of out/cli/lanyard.js.',
     );
   }
   const script = realOrSelf(p.resolve(candidate));

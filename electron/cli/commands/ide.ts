@@ -1,10 +1,7 @@
 import type { ControlApi, IdeName } from '../../../shared/contract';
-import { ErrorCodes } from '../../../shared/errors';
-import type { Broker } from '../../broker/broker';
-import { LanyardError } from '../../broker/errors';
-import { LocalAuth } from '../../broker/gateway/local-auth';
 import { applyImport, planImport, type ImportItem } from '../../broker/ide/import';
-import { IDE_NAMES, IDE_TARGETS, isIdeName, type HttpEndpoint } from '../../broker/ide/targets';
+import { localEndpoint } from '../../broker/control/ide-control';
+import { IDE_NAMES, IDE_TARGETS, isIdeName } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { printJson, tildify } from '../output';
 
@@ -141,7 +138,8 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
     }
   }
   const transport = args.stdio ? 'stdio' : 'http';
-  const endpoint = transport === 'http' ? (broker?.endpoint ?? (await localEndpoint(local!))) : undefined;
+  const endpoint =
+    transport === 'http' ? (broker?.endpoint ?? (await localEndpoint(local!.config.load().gateway.port, local!.secrets))) : undefined;
   const result = await applyImport({
     plan,
     ctx: ctx.ideContext,
@@ -163,17 +161,6 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
     ctx.io.out('`lanyard disconnect <ide>` undoes it for one IDE.\n');
   }
   return result.failed.length ? ExitCode.FAILURE : ExitCode.OK;
-}
-
-async function localEndpoint(local: Broker): Promise<HttpEndpoint> {
-  const port = local.config.load().gateway.port;
-  if (!port)
-    throw new LanyardError(
-      ErrorCodes.CONFIG_INVALID,
-      'The local endpoint has no fixed port (gateway.port is 0).',
-      'Set gateway.port, or import with --stdio.',
-    );
-  return { url: `http://127.0.0.1:${port}/mcp`, token: (await LocalAuth.open(local.secrets)).token };
 }
 
 function renderPlan(

@@ -13,6 +13,7 @@ import {
   type Navigate,
 } from '../../../shared/contract';
 import { createHttpControlClient } from '../../../shared/control-client';
+import { Emitter } from '../../../shared/emitter';
 import { authAwareFetch, controlApiFromBridge } from './bridge';
 
 export type ClientEventName = ControlEventName | 'navigate';
@@ -94,16 +95,23 @@ function browserClient(): LanyardClient {
     return typeof ticket === 'string' ? `/api/events?ticket=${encodeURIComponent(ticket)}` : '/api/events';
   };
   const api = createHttpControlClient({ baseUrl: '', fetch: authAwareFetch(withSession) });
-  const listeners = new Map<ClientEventName, Set<(payload: unknown) => void>>();
-  const liveListeners = new Set<(state: LiveState) => void>();
+  // Guarded: a view whose listener throws is logged and the other views still update.
+  const reportListenerError = (error: unknown) => console.error('Lanyard: an event listener failed', error);
+  const events = new Map<ClientEventName, Emitter<unknown>>();
+  const eventsOf = (name: ClientEventName): Emitter<unknown> => {
+    let emitter = events.get(name);
+    if (emitter === undefined) events.set(name, (emitter = new Emitter<unknown>(reportListenerError)));
+    return emitter;
+  };
+  const liveStates = new Emitter<LiveState>(reportListenerError);
   let live: LiveState = 'connecting';
   let source: EventSource | undefined;
   const setLive = (state: LiveState) => {
     live = state;
-    for (const l of liveListeners) l(state);
+    liveStates.emit(state);
   };
   const dispatch = (name: ClientEventName, data: unknown) => {
-    for (const l of listeners.get(name) ?? []) l(data);
+    events.get(name)?.emit(data);
   };
   /**
    * After a drop the stream resumes with the current status (the broker sends it on every connect), but the activity
@@ -131,7 +139,7 @@ function browserClient(): LanyardClient {
       const reconnected = live === 'reconnecting';
       retryMs = 500;
       setLive('live');
-      if (reconnected && (listeners.get('activity')?.size ?? 0) > 0) void catchUp();
+      if (reconnected && (events.get('activity')?.size ?? 0) > 0) void catchUp();
     };
     next.onerror = () => {
       setLive('reconnecting');
@@ -164,16 +172,12 @@ function browserClient(): LanyardClient {
     on(name, listener) {
       if (name === 'navigate') return () => undefined;
       ensureSource();
-      let set = listeners.get(name);
-      if (set === undefined) listeners.set(name, (set = new Set()));
-      const l = listener as (payload: unknown) => void;
-      set.add(l);
-      return () => set.delete(l);
+      return eventsOf(name).on(listener as (payload: unknown) => void);
     },
     onLiveState(listener) {
-      liveListeners.add(listener);
+      const off = liveStates.on(listener);
       listener(live);
-      return () => liveListeners.delete(listener);
+      return off;
     },
   };
 }
