@@ -276,4 +276,72 @@ describe('the built CLI against the sandbox', () => {
     expect((await lanyard(['disconnect', 'claude-code'])).code).toBe(0);
     expect(existsSync(path.join(userHome, '.claude.json'))).toBe(false);
   }, 60_000);
+
+  /** What an HTTP-mode IDE does with its entry: POST initialize to the URL with its headers. */
+  async function ideRequest(entry: { url: string; headers: Record<string, string> }): Promise<number> {
+    const res = await fetch(entry.url, {
+      method: 'POST',
+      headers: { ...entry.headers, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'cli-test', version: '1' } },
+      }),
+    });
+    await res.body?.cancel();
+    return res.status;
+  }
+  const cursorEntry = async () =>
+    JSON.parse(await readFile(path.join(userHome, '.cursor', 'mcp.json'), 'utf8')).mcpServers.lanyard as {
+      url: string;
+      headers: Record<string, string>;
+    };
+
+  it('token rotate with serve running: the old token is refused at once, the new one works, the HTTP-mode config has it', async () => {
+    serveProcess = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { cwd: root, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    serveProcess.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 200 && !/Stop with Ctrl-C/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toMatch(/MCP endpoint:/);
+    expect((await lanyard(['connect', 'cursor', '--http'])).code).toBe(0);
+    const before = await cursorEntry();
+    expect(await ideRequest(before)).toBe(200);
+
+    const rotate = await lanyard(['token', 'rotate']);
+    expect(rotate).toMatchObject({ code: 0, stdout: expect.stringMatching(/✓ New local token \(the old one no longer works\)/) });
+    expect(rotate.stdout).toMatch(/Rewrote .*\.cursor\/mcp\.json with it/);
+    expect(await ideRequest(before)).toBe(401);
+    const after = await cursorEntry();
+    expect(after.headers.Authorization).not.toBe(before.headers.Authorization);
+    expect(after.headers.Authorization).toBe(`Bearer ${JSON.parse(await readFile(path.join(home, 'run', 'broker.json'), 'utf8')).token}`);
+    expect(await ideRequest(after)).toBe(200);
+    // The token itself is never printed.
+    expect(rotate.stdout + rotate.stderr).not.toContain(after.headers.Authorization!.slice('Bearer '.length));
+  }, 60_000);
+
+  it('token rotate with no broker running: the keychain gets a new token, the HTTP-mode config has it, exit 0', async () => {
+    // The previous case left cursor connected over HTTP and a token in the keychain; no broker runs now.
+    expect(existsSync(path.join(home, 'run', 'broker.json'))).toBe(false);
+    const before = await new KeychainSecretStore({ service: keychainNamespace(home) }).get('gateway:local_token');
+    expect(before).toBeDefined();
+    // Offline, the entry's URL comes from the configured port (this suite runs `serve --port 0` otherwise).
+    const config = openConfigStore(home);
+    config.update((draft) => {
+      draft.gateway.port = 45_123;
+    });
+    config.close();
+    const rotate = await lanyard(['token', 'rotate']);
+    expect(rotate).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/✓ New local token; a running Lanyard also makes a new one at every start/),
+    });
+    expect(rotate.stdout).toMatch(/Rewrote .*\.cursor\/mcp\.json with it/);
+    // A new store: the first one caches what it read.
+    const after = await new KeychainSecretStore({ service: keychainNamespace(home) }).get('gateway:local_token');
+    expect(after).toBeDefined();
+    expect(after).not.toBe(before);
+    expect(await cursorEntry()).toEqual({ url: 'http://127.0.0.1:45123/mcp', headers: { Authorization: `Bearer ${after}` } });
+    expect(rotate.stdout + rotate.stderr).not.toContain(after!);
+  }, 60_000);
 });

@@ -4,7 +4,7 @@
  * the audience, the keychain unavailable, the local endpoint stale or its port taken — and the right line fails with
  * its fix. Run with `npm test`, or `bash scripts/keyring-session.sh npx vitest run test/integration/doctor.test.ts`.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,6 +20,8 @@ import { createRelay } from '../../electron/broker/gateway/relay';
 import { publishRuntime, writeRuntimeFile } from '../../electron/broker/gateway/runtime-file';
 import { keychainNamespace } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
+import { LanyardError } from '../../electron/broker/errors';
+import { readStartupFailure, recordStartupFailure } from '../../electron/broker/startup-failure';
 import { silentLogger } from '../../electron/broker/util/log';
 import { ErrorCodes } from '../../shared/errors';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
@@ -90,6 +92,17 @@ function doctor(inst: Instance, extra: Partial<Parameters<typeof runDoctor>[0]> 
     managed: inst.local.managed,
     engine: () => inst.local.loadEngine(),
     ...extra,
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
   });
 }
 
@@ -357,6 +370,60 @@ describe('the local endpoint hop', () => {
       },
     });
   });
+
+  it('the detached broker’s last start failed (not the port): the endpoint line fails with its message and fix until a start succeeds', async () => {
+    const inst = await instance(sandbox.lanyardConfig(), { secrets: sandbox.lanyardSecrets() });
+    // What `lanyard serve`, started detached by `lanyard stdio`, leaves when its config does not load.
+    const broken = new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      'The config file has an error: gateway.port must be a number.',
+      'Fix the file.',
+    );
+    await recordStartupFailure(inst.home, broken);
+    const expected = {
+      ok: false,
+      error: {
+        code: ErrorCodes.CONFIG_INVALID,
+        message: expect.stringMatching(
+          /^Lanyard's last start \(.+\) failed: The config file has an error: gateway\.port must be a number\.$/,
+        ),
+        fix: 'Fix the file.',
+      },
+    };
+    // Any-free-port and fixed-port configurations both report it.
+    expect(check(await doctor(inst), 'endpoint')).toMatchObject(expected);
+    const fixed = await freePort();
+    inst.local.config.update((draft) => {
+      draft.gateway.port = fixed;
+    });
+    expect(check(await doctor(inst), 'endpoint')).toMatchObject(expected);
+    expect(formatDoctorReport(await doctor(inst))).toMatch(/gateway\.port must be a number/);
+
+    // A start that succeeds (the real `lanyard serve`) removes the record: the line passes again.
+    inst.local.config.update((draft) => {
+      draft.gateway.port = 0;
+    });
+    const serve = spawn(process.execPath, ['--import', 'tsx', 'electron/cli/lanyard.ts', 'serve', '--port', '0'], {
+      cwd: root,
+      env: { ...process.env, ...NO_MANAGED, LANYARD_HOME: inst.home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      serve.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise((r) => serve.once('exit', r));
+      await Promise.race([
+        new Promise<void>((resolve) => serve.stdout.on('data', () => /Stop with Ctrl-C/.test(out) && resolve())),
+        exited.then(() => Promise.reject(new Error(`lanyard serve exited: ${out}`))),
+      ]);
+      serve.kill('SIGINT');
+      await exited;
+    } finally {
+      if (serve.exitCode === null && serve.signalCode === null) serve.kill('SIGKILL');
+    }
+    expect(await readStartupFailure(inst.home)).toBeUndefined();
+    expect(check(await doctor(inst), 'endpoint')).toMatchObject({ ok: true, detail: expect.stringMatching(/^not running/) });
+  }, 60_000);
 
   it('not running with its port taken by another program fails; free passes', async () => {
     blocker = createServer();

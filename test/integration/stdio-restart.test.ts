@@ -80,6 +80,8 @@ afterAll(async () => {
 describe('a broker restart', () => {
   it('goes unnoticed by an IDE on `lanyard stdio`: the next call re-initializes the session and succeeds', async () => {
     const client = new Client({ name: 'restart-ide', version: '1' }, { capabilities: { roots: {} } });
+    const ROOTS = [{ uri: 'file:///work/project', name: 'project' }];
+    client.setRequestHandler('roots/list', () => ({ roots: ROOTS }));
     const transport = new StdioClientTransport({
       command: process.execPath,
       args: [cli, 'stdio'],
@@ -91,16 +93,22 @@ describe('a broker restart', () => {
     await client.connect(transport);
     try {
       const echo = async (text: string) => textOf(await client.callTool({ name: 'todo__echo', arguments: { text } }));
+      // A server→client request that works only in a session whose initialize declared `roots`.
+      const listRoots = async () => textOf(await client.callTool({ name: 'todo__list_roots', arguments: {} }));
       expect(await echo('before')).toBe('echo: before');
+      expect(await listRoots()).toBe(JSON.stringify(ROOTS));
 
       // Same port: the new broker answers the old session id with 404.
       await restartBroker(broker!.port);
       expect(await echo('after a restart')).toBe('echo: after a restart');
       expect((await client.listTools()).tools.map((t) => t.name)).toContain('todo__whoami');
+      // The bridge replayed the IDE's initialize with its capabilities, so the new session still reaches the IDE's roots.
+      expect(await listRoots()).toBe(JSON.stringify(ROOTS));
 
       // Another port: the old one refuses the connection; the runtime file says where the broker went.
       await restartBroker(await freePort());
       expect(await echo('after a move')).toBe('echo: after a move');
+      expect(await listRoots()).toBe(JSON.stringify(ROOTS));
       expect(bridgeErr).toMatch(/restarted; reconnected/);
     } finally {
       await client.close();

@@ -14,9 +14,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { existsSync } from 'node:fs';
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type RunningGateway } from '../../electron/broker/broker';
 import { unmanaged } from '../../electron/broker/config/managed';
+import { openConfigStore } from '../../electron/broker/config/store';
+import { createSecretStore } from '../../electron/broker/secrets';
 import { readRuntimeFile, writeRuntimeFile } from '../../electron/broker/gateway/runtime-file';
 import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 import { runCli } from '../../electron/cli/cli';
@@ -214,6 +219,56 @@ describe.skipIf(!asRoot || process.platform !== 'linux')('a crashed Lanyard whos
       token: 'T'.repeat(43),
     });
     expect((await readRuntimeFile(home)).state).toBe('stale');
+    await squat.stop();
+  });
+
+  it('`lanyard stdio` (the built CLI) sends the squatter nothing with a token and refuses with a clear error', async () => {
+    const cli = path.resolve(import.meta.dirname, '../../out/cli/lanyard.js');
+    expect(existsSync(cli), 'run `npm run -s build` first').toBe(true);
+    const squat = await squatter();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { uid: NOBODY, gid: NOBODY, cwd: tmpdir(), env: {} });
+    cleanups.push(() => child.kill('SIGKILL'));
+    await mkdir(home, { recursive: true, mode: 0o700 });
+    // Lanyard's configured port is the one the squatter holds; the runtime file names the squatter's pid and port.
+    const config = openConfigStore(home);
+    config.update((draft) => {
+      draft.gateway.port = port;
+    });
+    config.close();
+    const token = 'T'.repeat(43);
+    await writeRuntimeFile(home, {
+      pid: child.pid!,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      startedAt: new Date().toISOString(),
+      version: 'test',
+      token,
+    });
+    cleanups.push(() =>
+      createSecretStore({ home })
+        .deleteAll()
+        .catch(() => undefined),
+    );
+
+    // An IDE starting the bridge, as an SDK client over stdio.
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [cli, 'stdio'],
+      env: { ...process.env, LANYARD_HOME: home } as Record<string, string>,
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const client = new Client({ name: 'squat-ide', version: '1' });
+    await expect(client.connect(transport)).rejects.toThrow();
+    await client.close().catch(() => undefined);
+
+    // The bridge refused: the detached broker it started could not take the squatted port, and it said so.
+    expect(stderr).toMatch(new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is in use by another program`));
+    expect(stderr).toMatch(/Fix: /);
+    expect(stderr).not.toContain(token);
+    // Whatever reached the squatter (a health probe at most) carried no Authorization header.
+    expect(squat.captured().filter((a) => a !== '')).toEqual([]);
     await squat.stop();
   });
 });
