@@ -40,7 +40,6 @@ const fakes: Record<string, FakeParty> = {};
 const mcps: Record<string, SandboxMcpServer> = {};
 let mismatchAs: SandboxResourceAs;
 let hugeSchema: { url: string; stop(): Promise<void> };
-let brokenJsonRpc: { url: string; stop(): Promise<void> };
 const report: string[] = [];
 
 /** Every secret that may only ever reach its own party. */
@@ -110,16 +109,35 @@ async function startHugeSchemaServer(schemaBytes: number): Promise<{ url: string
 }
 
 /** An open "MCP server" whose every answer is broken JSON-RPC (a different breakage per request). */
-async function startBrokenJsonRpcServer(): Promise<{ url: string; stop(): Promise<void> }> {
-  const answers = [
-    (id: unknown) => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`, // truncated
-    () => '{"hello":"world"}', // not JSON-RPC
-    () => '<html>502 Bad Gateway</html>',
-    () => JSON.stringify({ jsonrpc: '2.0', id: 'someone-else', result: {} }), // wrong id
-    (id: unknown) => JSON.stringify({ jsonrpc: '1.0', id, result: { protocolVersion: 42 } }),
-    () => '\u0000\u0001\u0002',
-  ];
-  let n = 0;
+/**
+ * Malformed answers a broken server can give, one server each, so every call meets a known answer. (One server that
+ * rotated through them made the outcome depend on how many requests the broker's own background listing had sent.)
+ */
+const BROKEN_ANSWERS = {
+  truncated: {
+    said: /is not valid MCP \(malformed JSON\)/,
+    body: (id: unknown) => `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`,
+    type: 'application/json',
+  },
+  'not-rpc': { said: /is not valid MCP \(not a well-formed JSON-RPC message\)/, body: () => '{"hello":"world"}', type: 'application/json' },
+  html: { said: /answered with something that is not MCP/, body: () => '<html>502 Bad Gateway</html>', type: 'text/html' },
+  'wrong-id': {
+    said: /did not complete initialize within 3 s/,
+    body: () => JSON.stringify({ jsonrpc: '2.0', id: 'someone-else', result: {} }),
+    type: 'application/json',
+  },
+  'rpc-1': {
+    said: /is not valid MCP \(not a well-formed JSON-RPC message\)/,
+    body: (id: unknown) => JSON.stringify({ jsonrpc: '1.0', id, result: { protocolVersion: 42 } }),
+    type: 'application/json',
+  },
+  binary: { said: /is not valid MCP \(malformed JSON\)/, body: () => '\u0000\u0001\u0002', type: 'application/json' },
+} satisfies Record<string, { said: RegExp; body: (id: unknown) => string; type: string }>;
+
+async function startBrokenJsonRpcServer(answer: {
+  body: (id: unknown) => string;
+  type: string;
+}): Promise<{ url: string; stop(): Promise<void> }> {
   const http: HttpServer = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -130,9 +148,8 @@ async function startBrokenJsonRpcServer(): Promise<{ url: string; stop(): Promis
       } catch {
         /* whatever it was */
       }
-      const text = answers[n++ % answers.length]!(id);
-      res.writeHead(200, { 'Content-Type': n % 3 === 0 ? 'text/html' : 'application/json', 'Mcp-Session-Id': 'broken' });
-      res.end(text);
+      res.writeHead(200, { 'Content-Type': answer.type, 'Mcp-Session-Id': 'broken' });
+      res.end(answer.body(id));
     });
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -315,9 +332,11 @@ beforeAll(async () => {
   hugeSchema = await startHugeSchemaServer(6 * 1024 * 1024);
   stops.push(() => hugeSchema.stop());
   servers.push({ id: 'huge-schema', name: 'huge-schema', url: hugeSchema.url, enabled: true });
-  brokenJsonRpc = await startBrokenJsonRpcServer();
-  stops.push(() => brokenJsonRpc.stop());
-  servers.push({ id: 'broken-rpc', name: 'broken-rpc', url: brokenJsonRpc.url, enabled: true });
+  for (const [kind, answer] of Object.entries(BROKEN_ANSWERS)) {
+    const broken = await startBrokenJsonRpcServer(answer);
+    stops.push(() => broken.stop());
+    servers.push({ id: `broken-${kind}`, name: `broken-${kind}`, url: broken.url, enabled: true });
+  }
 
   for (const m of Object.values(mcps)) stops.push(() => m.stop());
   for (const f of Object.values(fakes)) stops.push(() => f.stop());
@@ -448,14 +467,25 @@ describe('enormous catalogs and broken JSON-RPC', () => {
     expect(performance.now() - t).toBeLessThan(2_000);
   });
 
-  it('invalid JSON-RPC from a server: a clear error, nothing else affected', async () => {
+  it('invalid JSON-RPC from a server: a clear error for each kind, nothing else affected', async () => {
     const started = performance.now();
-    const r = await callAgg('broken-rpc__anything');
-    expect(r.ok).toBe(false);
-    expect(r.text).toMatch(/Server "broken-rpc" (answered with a message that is not valid MCP|did not complete initialize)/);
-    expect(r.text).not.toMatch(/invalid_union|"code":/);
+    const texts = Object.fromEntries(
+      await Promise.all(
+        Object.keys(BROKEN_ANSWERS).map(async (kind) => {
+          const r = await callAgg(`broken-${kind}__anything`);
+          expect(r.ok, kind).toBe(false);
+          return [kind, r.text] as const;
+        }),
+      ),
+    );
+    for (const [kind, text] of Object.entries(texts)) {
+      report.push(`broken JSON-RPC (${kind}): ${text.slice(0, 160)}`);
+      expect(text, kind).toMatch(new RegExp(`^Server "broken-${kind}" `));
+      // A wrong id is no answer at all: the initialize runs out its budget. Every other shape is named for what it is.
+      expect(text, kind).toMatch(BROKEN_ANSWERS[kind as keyof typeof BROKEN_ANSWERS].said);
+      expect(text, kind).not.toMatch(/invalid_union|"code":|\\u0000/);
+    }
     expect(performance.now() - started).toBeLessThan(8_000);
-    report.push(`broken JSON-RPC: ${r.text.slice(0, 200)}`);
     expect((await callAgg('wiki__echo')).ok).toBe(false); // wiki__echo needs arguments: a protocol error from wiki itself
     expect(textOf(await agg.callTool({ name: 'wiki__echo', arguments: { text: 'fine' } }))).toBe('echo: fine');
   });
