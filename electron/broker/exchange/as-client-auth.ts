@@ -1,8 +1,9 @@
 import { usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
-import * as oidc from 'openid-client';
-import { importJWK, type JWK } from 'jose';
+import type * as oidc from 'openid-client';
+import type { JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
+import { openidClientAuth } from '../util/client-auth';
 import {
   describeParty,
   readBoundCredential,
@@ -84,19 +85,6 @@ function credentialOrThrow(
 }
 
 /** The credentials as openid-client client authentication (RFC 6749 §2.3, RFC 7523 §2.2 for private_key_jwt). */
-export async function asClientAuthentication(credentials: AsCredentials): Promise<oidc.ClientAuth> {
-  switch (credentials.method) {
-    case 'none':
-      return oidc.None();
-    case 'client_secret_basic':
-      return oidc.ClientSecretBasic(credentials.clientSecret ?? '');
-    case 'client_secret_post':
-      return oidc.ClientSecretPost(credentials.clientSecret ?? '');
-    case 'private_key_jwt': {
-      const jwk = credentials.privateJwk;
-      if (!jwk) throw new TypeError('private_key_jwt without a key');
-      const key = (await importJWK(jwk, jwk.alg ?? 'RS256')) as oidc.CryptoKey;
-      return oidc.PrivateKeyJwt(jwk.kid ? { key, kid: jwk.kid } : key);
-    }
-  }
+export function asClientAuthentication(credentials: AsCredentials): Promise<oidc.ClientAuth> {
+  return openidClientAuth(credentials.method, { secret: credentials.clientSecret, privateJwk: credentials.privateJwk });
 }

@@ -1,6 +1,6 @@
-import type { ClientAuthMethod } from '../../../shared/auth-methods';
+import { usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
+import { createRemoteJWKSet, customFetch as joseCustomFetch, decodeJwt, jwtVerify, type JWK } from 'jose';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import {
@@ -11,6 +11,7 @@ import {
   type CredentialParty,
   type SecretStore,
 } from '../secrets/secret-store';
+import { openidClientAuth } from '../util/client-auth';
 import { policyFetch } from '../util/policy-fetch';
 import { isLoopbackHost } from '../util/url';
 import { safeOrigin } from '../util/url-policy';
@@ -160,27 +161,16 @@ export class IdpClient {
   private async clientAuthentication(): Promise<oidc.ClientAuth> {
     const method = this.settings.clientAuth.method;
     const party = { issuer: this.settings.issuer, clientId: this.settings.clientId };
-    switch (method) {
-      case 'none':
-        return oidc.None();
-      case 'client_secret_basic':
-      case 'client_secret_post': {
-        const secret = credentialOrThrow(
-          await readBoundCredential(this.secrets, IDP_SECRET_KEYS.clientSecret, party),
-          'client secret',
-          party,
-        );
-        return method === 'client_secret_basic' ? oidc.ClientSecretBasic(secret) : oidc.ClientSecretPost(secret);
-      }
-      case 'private_key_jwt': {
-        const raw = credentialOrThrow(await readBoundCredential(this.secrets, IDP_SECRET_KEYS.privateKey, party), 'private key', party);
-        const jwk = JSON.parse(raw) as JWK;
-        const alg = jwk.alg ?? 'RS256';
-        const key = (await importJWK(jwk, alg)) as oidc.CryptoKey;
-        const kid = this.settings.clientAuth.keyId ?? jwk.kid;
-        return oidc.PrivateKeyJwt(kid ? { key, kid } : key);
-      }
+    if (usesClientSecret(method)) {
+      const read = await readBoundCredential(this.secrets, IDP_SECRET_KEYS.clientSecret, party);
+      return openidClientAuth(method, { secret: credentialOrThrow(read, 'client secret', party) });
     }
+    if (method === 'private_key_jwt') {
+      const read = await readBoundCredential(this.secrets, IDP_SECRET_KEYS.privateKey, party);
+      const privateJwk = JSON.parse(credentialOrThrow(read, 'private key', party)) as JWK;
+      return openidClientAuth(method, { privateJwk, keyId: this.settings.clientAuth.keyId });
+    }
+    return openidClientAuth(method, {});
   }
 }
 
