@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ErrorCodes, type ErrorCode } from './errors';
 import { ClientAuthMethodSchema } from './auth-methods';
+import { AuthActionSchema, AuthPathSchema, AuthStateSchema } from './auth-paths';
 
 /**
  * The one control contract between Lanyard's broker and every surface that drives it: the Electron IPC bridge
@@ -42,8 +43,17 @@ export const ServerStatusSchema = z.object({
   enabled: z.boolean(),
   managed: z.boolean(),
   health: ServerHealthSchema,
-  /** How Lanyard gets tokens for it: cross-app access, or none needed. Unknown until discovered. */
-  authPath: z.enum(['xaa', 'none', 'unknown']),
+  /** How Lanyard authenticates to it (shared/auth-paths.ts). `unknown` until probed. */
+  authPath: z.union([AuthPathSchema, z.literal('unknown')]),
+  /** Where the server stands on that path; `action` is the one thing the user can do about it, if any. */
+  authState: AuthStateSchema,
+  action: AuthActionSchema.optional(),
+  /** True when the administrator's managed configuration pins the path or forbids falling back from it. */
+  authPathPinned: z.boolean(),
+  /** oauth, while `authorizing`: the authorization server's link the browser was sent to (no secret: state, PKCE challenge). */
+  authorizeUrl: z.string().optional(),
+  /** header: the name of the injected header (its value never leaves the keychain). */
+  headerName: z.string().optional(),
   asIssuer: z.string().optional(),
   clientId: z.string().optional(),
   toolCount: z.number().optional(),
@@ -100,6 +110,10 @@ export const ProbeResultSchema = z.object({
   needsClientId: z.boolean(),
   suggestedId: z.string().optional(),
   suggestedName: z.string().optional(),
+  /** The path Lanyard would use, the first in order that applies (and that policy allows). */
+  path: AuthPathSchema.optional(),
+  /** Every path in order, whether it applies and why (or why not) — what the probe says to the user. */
+  paths: z.array(z.object({ path: AuthPathSchema, applies: z.boolean(), reason: z.string() })),
   error: ErrorInfoSchema.optional(),
 });
 
@@ -119,6 +133,12 @@ export const AddServerInputSchema = z.object({
   /** Stored in the keychain, never in the config file. */
   clientSecret: z.string().optional(),
   scopes: z.array(z.string()).optional(),
+  /** Force a path instead of the probe's choice (refused when policy forbids it). */
+  authPath: AuthPathSchema.optional(),
+  /** header path: the header's name and value; the value goes to the keychain only. */
+  header: z.object({ name: z.string(), value: z.string() }).optional(),
+  /** oauth path: a client pre-registered at the server's authorization server (else CIMD, else dynamic registration). */
+  oauthClientId: z.string().optional(),
 });
 
 export const SettingsSchema = z.object({
@@ -214,6 +234,16 @@ export const ControlMethods = {
   recentActivity: {
     input: z.object({ limit: z.number().int().min(1).max(500).optional() }).strict(),
     output: z.array(ActivityEventSchema),
+  },
+  /**
+   * oauth path: starts (or joins) the one browser authorization for this server and returns its link at once; the
+   * status event reports the outcome.
+   */
+  authorizeServer: { input: z.object({ id: z.string() }).strict(), output: z.object({ authorizeUrl: z.string() }) },
+  /** header path: stores (or replaces) the server's key in the keychain; `headerName` changes the header it goes in. */
+  setServerKey: {
+    input: z.object({ id: z.string(), value: z.string(), headerName: z.string().optional() }).strict(),
+    output: ServerStatusSchema,
   },
   getSettings: { input: none, output: SettingsSchema },
   updateSettings: { input: SettingsUpdateSchema, output: SettingsSchema },

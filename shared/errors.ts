@@ -45,6 +45,14 @@ export const ErrorCodes = {
   PORT_IN_USE: 'port_in_use',
   /** The broker is not running (CLI talking to it). */
   BROKER_NOT_RUNNING: 'broker_not_running',
+  /** OAuth path: the user has not (or no longer) authorized Lanyard at this server's authorization server. */
+  AUTHORIZATION_REQUIRED: 'authorization_required',
+  /** OAuth path: the browser authorization failed (closed, denied, state or iss mismatch, no PKCE, bad code). */
+  AUTHORIZATION_FAILED: 'authorization_failed',
+  /** Header path: no key is stored for this server, or the server rejected the stored one. */
+  KEY_REQUIRED: 'key_required',
+  /** The administrator's policy refuses this server or this way of reaching it (managed config, or the IdP by policy). */
+  POLICY_BLOCKED: 'policy_blocked',
   /** A setting is locked by the administrator's managed configuration. */
   MANAGED_LOCKED: 'managed_locked',
   /** Anything else; always carries a message. */

@@ -26,6 +26,8 @@ export const CONTROL_METHODS = [
   'connectIde',
   'disconnectIde',
   'rotateLocalToken',
+  'authorizeServer',
+  'setServerKey',
   'recentActivity',
   'getSettings',
   'updateSettings',

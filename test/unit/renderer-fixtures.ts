@@ -12,6 +12,8 @@ export function server(overrides: Partial<ServerStatus> = {}): ServerStatus {
     managed: false,
     health: 'ready',
     authPath: 'xaa',
+    authState: 'ready',
+    authPathPinned: false,
     asIssuer: 'https://auth.wiki.example.com/tenant-acme',
     clientId: 'lanyard-at-wiki',
     toolCount: 3,

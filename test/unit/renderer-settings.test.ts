@@ -100,6 +100,7 @@ describe('settings form', () => {
 const probe = (overrides: Partial<ProbeResult> = {}): ProbeResult => ({
   url: 'https://mcp.wiki.example.com/mcp',
   reachable: true,
+  paths: [],
   authRequired: true,
   resource: 'https://mcp.wiki.example.com/mcp',
   asIssuer: 'https://auth.wiki.example.com/tenant-acme',

@@ -11,6 +11,7 @@ import {
   AsClientAuthMethodSchema,
   displayString,
   IdpConfigSchema,
+  OAuthConfigSchema,
   SERVER_ID_PATTERN,
   ServerConfigSchema,
   urlProblem,
@@ -41,7 +42,8 @@ import { configErrorMap, formatZodIssue } from './validate';
 
 type Env = Record<string, string | undefined>;
 
-export const LOCKABLE_FIELDS = ['idp', 'servers'] as const;
+/** `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings. */
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -57,6 +59,10 @@ export const ManagedConfigSchema = z.strictObject({
       });
     })
     .optional(),
+  /** false: no server may fall back from Cross-App Access to OAuth or an API key (each server's `fallback`, for all). */
+  fallback: z.boolean().optional(),
+  /** The OAuth path's settings for everyone (e.g. the company-hosted Client ID Metadata Document URL). */
+  oauth: OAuthConfigSchema.optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DISPLAY_UNSAFE_MESSAGE, displayUnsafe } from '../../../shared/display-safe';
 import { ClientAuthMethodSchema } from '../../../shared/auth-methods';
+import { AuthPathSchema, headerNameProblem } from '../../../shared/auth-paths';
 import { SERVER_ID_PATTERN, SERVER_ID_RULE } from '../../../shared/server-id';
 import { isLoopbackHost } from '../util/url';
 
@@ -100,6 +101,24 @@ export const AsClientSchema = z.strictObject({
   keyId: nonEmpty.optional(),
 });
 
+/**
+ * Lanyard's client at a server's authorization server for the OAuth 2.1 path, when the administrator pre-registered
+ * one. Without it Lanyard identifies itself by its Client ID Metadata Document, else by dynamic registration. The
+ * secret (client_secret_*) is in the keychain under `server:<id>:oauth_client_secret`.
+ */
+export const OAuthClientSchema = z.strictObject({
+  clientId: nonEmpty,
+  method: AsClientAuthMethodSchema.default('none'),
+});
+
+/** The header the `header` path injects. Its value is in the keychain under `server:<id>:header`, never here. */
+export const HeaderAuthSchema = z.strictObject({
+  name: z.string().superRefine((value, ctx) => {
+    const problem = headerNameProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem, input: value });
+  }),
+});
+
 export const ServerConfigSchema = z.strictObject({
   /** Stable id: the tool-name prefix (`<id>__tool`) and the relay path (`/mcp/<id>`). */
   id: z.string().regex(SERVER_ID_PATTERN, { error: `must be ${SERVER_ID_RULE}` }),
@@ -112,6 +131,18 @@ export const ServerConfigSchema = z.strictObject({
   scopes: z.array(scopeToken).optional(),
   /** Pins the authorization server: discovery that names another issuer is refused. */
   expectedAsIssuer: endpointUrl({ allowQuery: false }).optional(),
+  /**
+   * How Lanyard authenticates to this server (shared/auth-paths.ts), as the probe chose it. Absent: chosen at first use
+   * in the fixed order. In the managed configuration it pins the path: no other is ever tried.
+   */
+  authPath: AuthPathSchema.optional(),
+  /**
+   * false: only Cross-App Access (or no authentication, if the server needs none) — never an interactive or API-key
+   * fallback. The managed configuration's top-level `fallback` sets it for every server.
+   */
+  fallback: z.boolean().optional(),
+  oauthClient: OAuthClientSchema.optional(),
+  header: HeaderAuthSchema.optional(),
 });
 
 const ORIGIN_RULE = 'must be an origin such as https://app.example.com (scheme, host and optional port; no path or trailing slash)';
@@ -143,6 +174,16 @@ export const GatewayConfigSchema = z.strictObject({
     .default(DEFAULT_TOOL_NAME_SEPARATOR),
   /** Extra browser origins allowed to call the local endpoint (DNS-rebinding defence keeps all others out). */
   allowedOrigins: z.array(z.string().refine(isOrigin, { error: ORIGIN_RULE })).default(() => []),
+});
+
+/** The OAuth 2.1 path's settings shared by every server. */
+export const OAuthConfigSchema = z.strictObject({
+  /**
+   * The https URL of Lanyard's Client ID Metadata Document, used as its client_id at authorization servers that
+   * advertise `client_id_metadata_document_supported` (draft-ietf-oauth-client-id-metadata-document). Usually set by
+   * the managed configuration to a document the company hosts.
+   */
+  clientMetadataUrl: endpointUrl().optional(),
 });
 
 export const UiConfigSchema = z.strictObject({
@@ -186,6 +227,7 @@ export const LanyardConfigSchema = z.strictObject({
     )
     .default(() => []),
   gateway: GatewayConfigSchema.prefault({}),
+  oauth: OAuthConfigSchema.optional(),
   ui: UiConfigSchema.optional(),
 });
 
@@ -197,3 +239,6 @@ export type IdpClientAuth = z.output<typeof IdpClientAuthSchema>;
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
 export type AsClientConfig = z.output<typeof AsClientSchema>;
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
+export type OAuthClientConfig = z.output<typeof OAuthClientSchema>;
+export type HeaderAuthConfig = z.output<typeof HeaderAuthSchema>;
+export type OAuthConfig = z.output<typeof OAuthConfigSchema>;

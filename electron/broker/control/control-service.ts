@@ -180,6 +180,14 @@ export class ControlService implements ControlApi {
     return this.servers.testServer(input);
   }
 
+  authorizeServer(input: { id: string }): Promise<{ authorizeUrl: string }> {
+    return this.servers.authorizeServer(input);
+  }
+
+  setServerKey(input: { id: string; value: string; headerName?: string | undefined }): Promise<ServerStatus> {
+    return this.servers.setServerKey(input);
+  }
+
   listTools(input: { id: string }): Promise<Array<{ name: string; exposedName: string; description?: string }>> {
     return this.servers.listTools(input);
   }

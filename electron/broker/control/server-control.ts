@@ -135,6 +135,7 @@ export class ServerControl {
       scopes: [],
       xaa: 'unknown',
       needsClientId: true,
+      paths: [],
       suggestedId: suggestId(url, existing),
       suggestedName: suggestName(url),
     };
@@ -242,6 +243,30 @@ export class ServerControl {
     return { serverId: server.id, ok, steps, ...(toolCount !== undefined ? { toolCount } : {}) };
   }
 
+  // The OAuth and API-key paths land these two; until then a server has no path that needs them.
+  authorizeServer(input: { id: string }): Promise<{ authorizeUrl: string }> {
+    this.requireServer(input.id);
+    return Promise.reject(
+      new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `Server "${input.id}" is not on the OAuth path.`,
+        'Nothing to authorize for this server.',
+        {
+          serverId: input.id,
+        },
+      ),
+    );
+  }
+
+  setServerKey(input: { id: string; value: string; headerName?: string | undefined }): Promise<ServerStatus> {
+    this.requireServer(input.id);
+    return Promise.reject(
+      new LanyardError(ErrorCodes.CONFIG_INVALID, `Server "${input.id}" is not on the API-key path.`, 'Nothing to set for this server.', {
+        serverId: input.id,
+      }),
+    );
+  }
+
   async listTools(input: { id: string }): Promise<Array<{ name: string; exposedName: string; description?: string }>> {
     this.requireServer(input.id);
     const gateway = this.deps.gateway();
@@ -273,6 +298,19 @@ export class ServerControl {
       managed: this.deps.managedServerIds().includes(server.id),
       health: !server.enabled ? 'disabled' : (health?.health ?? (lastError ? 'error' : 'idle')),
       authPath: tokenStatus?.authRequired === undefined ? 'unknown' : tokenStatus.authRequired ? 'xaa' : 'none',
+      authState:
+        !tokenStatus || tokenStatus.authRequired === undefined
+          ? lastError
+            ? 'error'
+            : 'unknown'
+          : !tokenStatus.authRequired || tokenStatus.tokenExpiresAt
+            ? 'ready'
+            : lastError?.code === ErrorCodes.NOT_SIGNED_IN
+              ? 'sign_in_required'
+              : lastError
+                ? 'error'
+                : 'unknown',
+      authPathPinned: false,
       ...(tokenStatus?.asIssuer ? { asIssuer: tokenStatus.asIssuer } : {}),
       ...(server.asClient ? { clientId: server.asClient.clientId } : {}),
       ...(health?.toolCount !== undefined ? { toolCount: health.toolCount } : {}),
