@@ -89,6 +89,11 @@ interface ServerState {
   grant?: StoredGrant | undefined;
   loaded: boolean;
   lastError?: ErrorInfo | undefined;
+  /**
+   * The last error is the server's or its authorization server's (metadata, PKCE, an outage): authorizing again does not
+   * help. Otherwise (a closed browser, a refused or forged response, a dead grant) the state is "authorize again".
+   */
+  lastErrorBlocks?: boolean | undefined;
   /** Scopes asked for by step-up, added to the next authorization. */
   pendingScopes?: string | undefined;
   stepUps: Map<string, { count: number; since: number }>;
@@ -137,7 +142,7 @@ export class OAuthSessions implements OAuthPath {
     };
     if (flow) return { ...base, state: 'authorizing', authorizeUrl: flow.authorizeUrl };
     if (grant) return { ...base, state: 'authorized' };
-    if (s?.lastError && s.lastError.code !== ErrorCodes.AUTHORIZATION_REQUIRED) return { ...base, state: 'error' };
+    if (s?.lastError && s.lastErrorBlocks) return { ...base, state: 'error' };
     return { ...base, state: 'authorization_required' };
   }
 
@@ -229,6 +234,7 @@ export class OAuthSessions implements OAuthPath {
         s.backoffMs = Math.min(BACKOFF_MAX_MS, (s.backoffMs ?? BACKOFF_MIN_MS / 2) * 2);
         s.backoffUntil = this.now() + s.backoffMs;
         s.lastError = error.toInfo();
+        s.lastErrorBlocks = true;
         this.log.warn('oauth: refresh failed, backing off', { serverId: server.id, code: error.code, backoffMs: s.backoffMs });
         this.events.emit({ type: 'oauth_error', serverId: server.id, error: error.toInfo() });
         if (stillValid) return grant;
@@ -243,6 +249,7 @@ export class OAuthSessions implements OAuthPath {
     s.grant = undefined;
     s.dpop = undefined;
     s.lastError = error.toInfo();
+    s.lastErrorBlocks = false;
     this.log.info('oauth: grant dropped, authorization required', { serverId, code: error.code });
     this.events.emit({ type: 'oauth_authorization_required', serverId, error: error.toInfo() });
   }
@@ -302,6 +309,7 @@ export class OAuthSessions implements OAuthPath {
     const fail = (e: unknown): never => {
       const error = toOAuthPathError(e, server.id, 'authorize');
       s.lastError = error.toInfo();
+      s.lastErrorBlocks = true;
       this.events.emit({ type: 'oauth_error', serverId: server.id, error: error.toInfo() });
       this.log.warn('oauth: authorization failed', { serverId: server.id, code: error.code });
       throw error;
@@ -458,6 +466,7 @@ export class OAuthSessions implements OAuthPath {
       const error = toOAuthPathError(e, server.id, 'authorize');
       redirect.respond({ ok: false, message: error.message });
       s.lastError = error.toInfo();
+      s.lastErrorBlocks = error.code !== ErrorCodes.AUTHORIZATION_FAILED && error.code !== ErrorCodes.AUTHORIZATION_REQUIRED;
       this.log.warn('oauth: authorization failed', { serverId: server.id, code: error.code });
       this.events.emit({ type: 'oauth_error', serverId: server.id, error: error.toInfo() });
       throw error;
