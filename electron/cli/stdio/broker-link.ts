@@ -150,7 +150,14 @@ export class BrokerLink {
   private deliver(data: string): void {
     // JSON.stringify never writes a raw newline; a server that did (pretty-printed, or multi-line SSE data) is re-encoded.
     if (data.includes('\n') || data.startsWith('[')) {
-      const value = JSON.parse(data) as unknown;
+      let value: unknown;
+      try {
+        value = JSON.parse(data);
+      } catch {
+        // Written as is it would break the line framing; the request it answered gets no answer, so say why.
+        this.options.say('the broker sent a message that is not JSON; it was dropped.');
+        return;
+      }
       for (const m of Array.isArray(value) ? value : [value]) this.options.write(JSON.stringify(m));
       return;
     }
