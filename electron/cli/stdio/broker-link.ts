@@ -299,6 +299,8 @@ export class BrokerLink {
       if (res.statusCode !== 200) {
         res.resume();
         this.listener = undefined;
+        // The local token was rotated meanwhile: listen again with the new one.
+        if (res.statusCode === 401) void this.tokenRotated().then((rotated) => rotated && this.listen());
         return;
       }
       const sse = new SseReader((data) => this.deliver(data));
