@@ -146,6 +146,19 @@ describe('KeychainSecretStore basics', () => {
     expect(binding.calls).toEqual(['find', 'get __lanyard:vault', `set __lanyard:vault=${binding.items.get(VAULT)}`]);
   });
 
+  it('an item the enumeration skipped (macOS: access denied) is asked for directly, and its error is not taken for "empty"', async () => {
+    const binding = new FakeKeyring();
+    binding.items.set(VAULT, JSON.stringify({ v: 1, secrets: { k: 'v' } }));
+    const hidden = Object.assign(binding, { findCredentials: async () => (binding.calls.push('find'), []) });
+    expect(await make(hidden).store.get('k')).toBe('v');
+    binding.failNext.get = REAL.accessDenied;
+    const { store } = make(hidden);
+    expect((await rejection(store.get('k'))).message).toMatch(/denied/);
+    // The next write reads again and keeps what is there.
+    await store.set('other', 'x');
+    expect(vaultOf(binding)).toEqual({ k: 'v', other: 'x' });
+  });
+
   it('a write keeps what another process wrote since the start', async () => {
     const { store, binding } = make();
     await store.set('mine', '1');

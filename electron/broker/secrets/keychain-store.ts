@@ -210,6 +210,12 @@ export class KeychainSecretStore implements SecretStore {
   private async load(): Promise<Map<string, string>> {
     const items = await this.call('read', () => this.binding.findCredentials(this.service));
     const byAccount = new Map(items.map((item) => [item.account, item.password]));
+    if (!byAccount.has(VAULT_ACCOUNT)) {
+      // The enumeration skips an item it may not read (macOS: access denied) instead of failing; a vault taken for
+      // missing would be overwritten by the next write. Asked directly, such an item fails with an error we explain.
+      const header = await this.call('read', () => this.binding.getPassword(this.service, VAULT_ACCOUNT));
+      if (header !== null) byAccount.set(VAULT_ACCOUNT, header);
+    }
     let secrets: Map<string, string>;
     try {
       secrets = await this.decode(byAccount.get(VAULT_ACCOUNT), async (account) => byAccount.get(account));
