@@ -123,11 +123,13 @@ describe('KeychainSecretStore on the real Secret Service', () => {
 
   it('reads and writes secrets while the process holds 2,000 open descriptors', async () => {
     // In a child: before the one-entry store, this froze (or crashed) the process inside the native constructor.
+    // Stored by an earlier run: the child only reads at start, as a broker with a signed-in user does.
+    await keychainFor(homeB).set('idp:session', 'before');
     const script = `
       const { openSync, readdirSync } = await import('node:fs');
       const { KeychainSecretStore } = await import(${JSON.stringify(keychainStoreModule)});
       const store = new KeychainSecretStore({ service: process.env.SVC });
-      await store.set('idp:session', 'before');
+      if ((await store.get('idp:session')) !== 'before') throw new Error('the secret of an earlier run was not read');
       for (let i = 0; i < 2000; i++) openSync('/dev/null', 'r');
       const descriptors = readdirSync('/proc/self/fd').length;
       const seen = [];

@@ -53,6 +53,14 @@ describe('napiKeyring', () => {
     expect(found).toEqual(['lanyard:x']);
   });
 
+  it('builds the one entry at the first read, so no write later has to build one (under load it could hang)', async () => {
+    const store = new KeychainSecretStore({ service: 'lanyard:read-only' });
+    expect(await store.get('idp:session')).toBeUndefined();
+    expect(constructed).toEqual([
+      { service: 'lanyard:read-only', account: '__lanyard:vault', options: { linux: { store: 'secret-service' } } },
+    ]);
+  });
+
   it('is the default binding of KeychainSecretStore: one entry (service = namespace, account = the vault), built once', async () => {
     const store = new KeychainSecretStore({ service: 'lanyard:abc' });
     await store.set('idp:session', 'v');

@@ -208,6 +208,9 @@ export class KeychainSecretStore implements SecretStore {
 
   /** Everything in the namespace in one call; older per-key items are merged in and moved into the vault. */
   private async load(): Promise<Map<string, string>> {
+    // The one entry every later read and write goes through is built now, while the process holds few descriptors:
+    // built later, under load, it could hang the process (keyring-binding.ts).
+    await this.call('read', async () => this.binding.open?.(this.service, VAULT_ACCOUNT));
     const items = await this.call('read', () => this.binding.findCredentials(this.service));
     const byAccount = new Map(items.map((item) => [item.account, item.password]));
     if (!byAccount.has(VAULT_ACCOUNT)) {

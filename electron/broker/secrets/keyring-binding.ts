@@ -12,6 +12,8 @@ export interface KeyringBinding {
   deletePassword(service: string, account: string): Promise<boolean>;
   /** Every item stored under `service`, with its value: one call, whatever the number of items. */
   findCredentials(service: string): Promise<Array<{ account: string; password: string }>>;
+  /** Prepares the entry for (service, account) now, so later calls on it need nothing new from the OS. */
+  open?(service: string, account: string): void;
 }
 
 /**
@@ -81,4 +83,5 @@ export const napiKeyring: KeyringBinding = {
   setPassword: (service, account, password) => withEntry(service, account, (e) => e.setPassword(password)),
   deletePassword: (service, account) => withEntry(service, account, (e) => e.deleteCredential()),
   findCredentials: async (service) => (await findCredentialsAsync(service)).map((c) => ({ account: c.account, password: c.password })),
+  open: (service, account) => void entry(service, account),
 };
