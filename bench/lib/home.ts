@@ -73,11 +73,13 @@ export async function prepareHome(options: HomeOptions): Promise<PreparedHome> {
     await broker.close();
   }
   if (options.ageIdToken) {
-    const raw = await secrets.get(IDP_SECRET_KEYS.session);
+    // A new store: the one above read the keychain before the broker stored the session (a store reads it once).
+    const current = createSecretStore({ home });
+    const raw = await current.get(IDP_SECRET_KEYS.session);
     if (!raw) throw new Error('no stored session to age');
     const session = JSON.parse(raw) as { idTokenExpiresAt: number };
     session.idTokenExpiresAt = Date.now() - 1_000;
-    await secrets.set(IDP_SECRET_KEYS.session, JSON.stringify(session));
+    await current.set(IDP_SECRET_KEYS.session, JSON.stringify(session));
   }
   return {
     home,

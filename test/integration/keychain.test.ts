@@ -87,13 +87,69 @@ describe('KeychainSecretStore on the real Secret Service', () => {
     expect(await store.get('idp:session')).toBeUndefined();
     const value = JSON.stringify({ refreshToken: 'rt-' + 'x'.repeat(1500), unicode: 'é✓' });
     await store.set('idp:session', value);
+    await store.set('token:a', 'access');
     expect(await store.get('idp:session')).toBe(value);
-    expect(await searchItems(service, 'idp:session')).toHaveLength(1);
+    // One item holds them all, read back by a fresh store (a restart).
+    expect(await searchItems(service)).toHaveLength(1);
+    expect(await searchItems(service, '__lanyard:vault')).toHaveLength(1);
+    expect(await searchItems(service, 'idp:session')).toHaveLength(0);
+    expect(await keychainFor(homeA).get('idp:session')).toBe(value);
 
     await store.delete('idp:session');
     expect(await store.get('idp:session')).toBeUndefined();
-    expect(await searchItems(service, 'idp:session')).toHaveLength(0);
+    expect(await keychainFor(homeA).get('idp:session')).toBeUndefined();
     await store.delete('idp:session'); // deleting a missing entry is fine
+    await store.delete('token:a');
+    expect(await searchItems(service)).toHaveLength(0);
+  });
+
+  it('moves the per-key items an older Lanyard wrote into the one item, reading them meanwhile', async () => {
+    const service = keychainNamespace(homeB);
+    const { AsyncEntry } = await import('@napi-rs/keyring');
+    const options = { linux: { store: 'secret-service' as const } };
+    await new AsyncEntry(service, 'idp:session', options).setPassword('old-session');
+    await new AsyncEntry(service, 'server:linear:client_secret', options).setPassword('old-cs');
+    expect(await searchItems(service)).toHaveLength(2);
+
+    const store = keychainFor(homeB);
+    expect(await store.get('idp:session')).toBe('old-session');
+    expect(await store.get('server:linear:client_secret')).toBe('old-cs');
+    expect(await searchItems(service)).toHaveLength(1);
+    expect(await searchItems(service, '__lanyard:vault')).toHaveLength(1);
+    expect(await keychainFor(homeB).get('idp:session')).toBe('old-session');
+    await store.deleteAll();
+    expect(await searchItems(service)).toEqual([]);
+  });
+
+  it('reads and writes secrets while the process holds 2,000 open descriptors', async () => {
+    // In a child: before the one-entry store, this froze (or crashed) the process inside the native constructor.
+    // Stored by an earlier run: the child only reads at start, as a broker with a signed-in user does.
+    await keychainFor(homeB).set('idp:session', 'before');
+    const script = `
+      const { openSync, readdirSync } = await import('node:fs');
+      const { KeychainSecretStore } = await import(${JSON.stringify(keychainStoreModule)});
+      const store = new KeychainSecretStore({ service: process.env.SVC });
+      if ((await store.get('idp:session')) !== 'before') throw new Error('the secret of an earlier run was not read');
+      for (let i = 0; i < 2000; i++) openSync('/dev/null', 'r');
+      const descriptors = readdirSync('/proc/self/fd').length;
+      const seen = [];
+      await store.set('token:new-key', 'minted under load');
+      await store.set('idp:session', 'rotated');
+      store.invalidate();
+      seen.push(await store.get('idp:session'), await store.get('token:new-key'));
+      await store.delete('token:new-key');
+      const probe = await store.probe();
+      const other = new KeychainSecretStore({ service: process.env.SVC });
+      seen.push(await other.get('idp:session'), await other.get('token:new-key'));
+      process.stdout.write(JSON.stringify({ descriptors, seen, probe }));
+    `;
+    const out = await runChild(script, { SVC: keychainNamespace(homeB) });
+    const report = JSON.parse(out.stdout) as { descriptors: number; seen: unknown[]; probe: { ok: boolean } };
+    expect(report.descriptors).toBeGreaterThan(2_000);
+    expect(report.seen).toEqual(['rotated', 'minted under load', 'rotated', null]);
+    expect(report.probe.ok).toBe(true);
+    expect(await keychainFor(homeB).get('idp:session')).toBe('rotated');
+    await keychainFor(homeB).deleteAll();
   });
 
   it('a second instance (a restart) reads what the first wrote, past any cache; so does another process', async () => {

@@ -4,9 +4,10 @@
  * start-up paths, and a gateway.port held by a real listener. Run with `npm test` or `bash scripts/keyring-session.sh npx vitest run test/integration/stdio.test.ts`.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { PassThrough } from 'node:stream';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
@@ -219,6 +220,44 @@ describe('lanyard stdio (the built CLI)', () => {
     expect(answer).toMatchObject({ id: 1, error: { message: expect.stringContaining('"nope"') as unknown } });
     cliRun.child.stdin.end();
     expect(await cliRun.exit).toBe(0);
+  });
+
+  it('never loads the MCP SDK, also when it answers for itself (module resolutions seen by a loader hook)', async () => {
+    const hooks = path.join(cliDir, 'log-sdk-hooks.mjs');
+    await writeFile(
+      hooks,
+      `import { writeSync } from 'node:fs';\nexport async function resolve(specifier, context, next) {\n  if (specifier.includes('@modelcontextprotocol')) writeSync(2, 'loaded ' + specifier + '\\n');\n  return next(specifier, context);\n}\n`,
+    );
+    const register = path.join(cliDir, 'log-sdk.mjs');
+    await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const run = (args: string[], input: string) =>
+      new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, ['--import', register, ...args], { cwd: root, env: { ...process.env, LANYARD_HOME: home } });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          // Ends stdin once every request got its answer (ids 1-4 below).
+          if ((out.match(/\n/g) ?? []).length >= 4) child.stdin.end();
+        });
+        child.stdin.write(input);
+        if (!args.includes('stdio')) child.stdin.end();
+        child.on('exit', () => resolve(err));
+      });
+    // The hook works: a script that loads the SDK is seen.
+    expect(await run(['--input-type=module', '-e', "await import('@modelcontextprotocol/client')"], '')).toMatch(
+      /loaded @modelcontextprotocol\/client/,
+    );
+    const lines = [
+      INIT,
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'x' } } },
+      { jsonrpc: '2.0', id: 3, method: 'tools/call', params: 'not an object' },
+      { jsonrpc: '2.0', id: 4, method: 'tools/list' },
+    ];
+    const stderr = await run([cli, 'stdio', '--server', 'todo'], `${lines.map((l) => JSON.stringify(l)).join('\n')}\nnot json\n`);
+    expect(stderr).not.toMatch(/loaded/);
   });
 
   it('starts fast: first response well under the budget (measured, logged)', async () => {

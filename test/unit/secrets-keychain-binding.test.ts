@@ -24,7 +24,7 @@ vi.mock('@napi-rs/keyring', () => {
     AsyncEntry,
     findCredentialsAsync: async (service: string) => {
       found.push(service);
-      return [{ account: 'a', password: 'never-used' }];
+      return service === 'lanyard:x' ? [{ account: 'a', password: 'never-used' }] : [];
     },
   };
 });
@@ -48,14 +48,25 @@ describe('napiKeyring', () => {
     ]);
   });
 
-  it('lists accounts with findCredentialsAsync and drops the values', async () => {
-    expect(await napiKeyring.findAccounts('lanyard:x')).toEqual(['a']);
+  it('reads every item of a service with one findCredentialsAsync call', async () => {
+    expect(await napiKeyring.findCredentials('lanyard:x')).toEqual([{ account: 'a', password: 'never-used' }]);
     expect(found).toEqual(['lanyard:x']);
   });
 
-  it('is the default binding of KeychainSecretStore, with service = namespace and account = key', async () => {
+  it('builds the one entry at the first read, so no write later has to build one (under load it could hang)', async () => {
+    const store = new KeychainSecretStore({ service: 'lanyard:read-only' });
+    expect(await store.get('idp:session')).toBeUndefined();
+    expect(constructed).toEqual([
+      { service: 'lanyard:read-only', account: '__lanyard:vault', options: { linux: { store: 'secret-service' } } },
+    ]);
+  });
+
+  it('is the default binding of KeychainSecretStore: one entry (service = namespace, account = the vault), built once', async () => {
     const store = new KeychainSecretStore({ service: 'lanyard:abc' });
     await store.set('idp:session', 'v');
-    expect(constructed).toEqual([{ service: 'lanyard:abc', account: 'idp:session', options: { linux: { store: 'secret-service' } } }]);
+    await store.set('token:a', 'w');
+    await store.delete('idp:session');
+    expect(found).toEqual(['lanyard:abc']);
+    expect(constructed).toEqual([{ service: 'lanyard:abc', account: '__lanyard:vault', options: { linux: { store: 'secret-service' } } }]);
   });
 });

@@ -80,9 +80,11 @@ class FakeKeyring implements KeyringBinding {
     await this.step('delete', `delete ${account}`);
     return this.items.delete(`${service}/${account}`);
   }
-  async findAccounts(service: string) {
+  async findCredentials(service: string) {
     await this.step('find', 'find');
-    return [...this.items.keys()].filter((k) => k.startsWith(`${service}/`)).map((k) => k.slice(service.length + 1));
+    return [...this.items]
+      .filter(([k]) => k.startsWith(`${service}/`))
+      .map(([k, password]) => ({ account: k.slice(service.length + 1), password: this.blackHole ? '' : password }));
   }
 }
 
@@ -106,49 +108,100 @@ async function rejection(p: Promise<unknown>): Promise<LanyardError> {
   throw new Error('expected a rejection');
 }
 
+const VAULT = 'lanyard:test/__lanyard:vault';
+/** What the one keychain item holds, decoded. */
+function vaultOf(binding: FakeKeyring): Record<string, string> | undefined {
+  const raw = binding.items.get(VAULT);
+  return raw === undefined ? undefined : (JSON.parse(raw) as { v: 1; secrets: Record<string, string> }).secrets;
+}
+
 describe('KeychainSecretStore basics', () => {
-  it('missing → undefined; set, get, delete; deleting a missing key is fine', async () => {
+  it('missing → undefined; set, get, delete; deleting a missing key is fine; everything lives in one item', async () => {
     const { store, binding } = make();
     expect(store.kind).toBe('os-keychain');
     expect(store.description).toBe('Secret Service (D-Bus)');
     expect(await store.get('idp:session')).toBeUndefined();
     await store.set('idp:session', 'v1');
+    await store.set('token:a', 'T');
     expect(await store.get('idp:session')).toBe('v1');
-    expect(binding.items.get('lanyard:test/idp:session')).toBe('v1');
+    expect([...binding.items.keys()]).toEqual([VAULT]);
+    expect(vaultOf(binding)).toEqual({ 'idp:session': 'v1', 'token:a': 'T' });
     await store.delete('idp:session');
     expect(await store.get('idp:session')).toBeUndefined();
     await store.delete('idp:session');
+    await store.delete('token:a');
+    // Nothing left: the item itself goes.
     expect(binding.items.size).toBe(0);
   });
 
-  it('caches reads and writes through: one native read per key, none after a set', async () => {
+  it('reads everything once at start (one call), answers later gets from memory, and writes through the one entry', async () => {
     const { store, binding } = make();
-    binding.items.set('lanyard:test/token:a', 'T');
-    expect(await store.get('token:a')).toBe('T');
-    expect(await store.get('token:a')).toBe('T');
-    expect(await store.get('token:b')).toBeUndefined();
+    binding.items.set(VAULT, JSON.stringify({ v: 1, secrets: { 'token:a': 'T' } }));
+    const reads = await Promise.all([store.get('token:a'), store.get('token:b'), store.get('token:a')]);
+    expect(reads).toEqual(['T', undefined, 'T']);
     expect(await store.get('token:b')).toBeUndefined();
     await store.set('token:c', 'C');
     expect(await store.get('token:c')).toBe('C');
-    expect(binding.calls).toEqual(['get token:a', 'get token:b', 'set token:c=C']);
+    // The write re-reads the item first, so what another process stored meanwhile is kept.
+    expect(binding.calls).toEqual(['find', 'get __lanyard:vault', `set __lanyard:vault=${binding.items.get(VAULT)}`]);
+  });
+
+  it('an item the enumeration skipped (macOS: access denied) is asked for directly, and its error is not taken for "empty"', async () => {
+    const binding = new FakeKeyring();
+    binding.items.set(VAULT, JSON.stringify({ v: 1, secrets: { k: 'v' } }));
+    const hidden = Object.assign(binding, { findCredentials: async () => (binding.calls.push('find'), []) });
+    expect(await make(hidden).store.get('k')).toBe('v');
+    binding.failNext.get = REAL.accessDenied;
+    const { store } = make(hidden);
+    expect((await rejection(store.get('k'))).message).toMatch(/denied/);
+    // The next write reads again and keeps what is there.
+    await store.set('other', 'x');
+    expect(vaultOf(binding)).toEqual({ k: 'v', other: 'x' });
+  });
+
+  it('a write keeps what another process wrote since the start', async () => {
+    const { store, binding } = make();
+    await store.set('mine', '1');
+    binding.items.set(VAULT, JSON.stringify({ v: 1, secrets: { mine: '1', theirs: '2' } }));
+    await store.set('mine', '3');
+    expect(vaultOf(binding)).toEqual({ mine: '3', theirs: '2' });
+  });
+
+  it('writes issued together go out as one', async () => {
+    const { store, binding } = make();
+    await store.get('x');
+    binding.calls.length = 0;
+    await Promise.all([store.set('a', '1'), store.set('b', '2'), store.delete('x'), store.set('c', '3')]);
+    expect(binding.calls.filter((c) => c.startsWith('set '))).toHaveLength(1);
+    expect(vaultOf(binding)).toEqual({ a: '1', b: '2', c: '3' });
   });
 
   it('invalidate() makes the next get read the keychain (another process wrote it)', async () => {
     const { store, binding } = make();
     expect(await store.get('k')).toBeUndefined();
-    binding.items.set('lanyard:test/k', 'from-elsewhere');
+    binding.items.set(VAULT, JSON.stringify({ v: 1, secrets: { k: 'from-elsewhere' } }));
     expect(await store.get('k')).toBeUndefined();
     store.invalidate('k');
     expect(await store.get('k')).toBe('from-elsewhere');
   });
 
-  it('a failed set drops the cached value so the next get asks the keychain', async () => {
+  it('a failed set leaves the stored value, and the next get asks the keychain', async () => {
     const { store, binding } = make();
     await store.set('k', 'old');
     binding.failNext.set = REAL.locked;
     await rejection(store.set('k', 'new'));
     expect(await store.get('k')).toBe('old');
-    expect(binding.calls.at(-1)).toBe('get k');
+    expect(binding.calls.at(-1)).toBe('get __lanyard:vault');
+  });
+
+  it('a damaged item is a keychain error that names what to delete, never its content', async () => {
+    const { store, binding } = make();
+    binding.items.set(VAULT, 'rt_SECRET_not_json');
+    const error = await rejection(store.get('k'));
+    expect(error.code).toBe(ErrorCodes.KEYCHAIN_UNAVAILABLE);
+    expect(error.message).toMatch(/damaged/);
+    expect(error.fix).toContain('lanyard:test');
+    expect(JSON.stringify(error.toInfo())).not.toContain('rt_SECRET');
   });
 
   it('rejects invalid keys before touching the keychain', async () => {
@@ -166,9 +219,66 @@ describe('KeychainSecretStore basics', () => {
   });
 });
 
+describe('KeychainSecretStore moves per-key items of an older Lanyard into the one item', () => {
+  it('reads them at start, writes them into the vault and deletes them; the vault wins over a stale copy', async () => {
+    const { store, binding } = make();
+    binding.items.set('lanyard:test/idp:session', 'old-session');
+    binding.items.set('lanyard:test/token:a', 'stale');
+    binding.items.set('lanyard:test/__lanyard:probe:abc', 'left by an interrupted probe');
+    binding.items.set(VAULT, JSON.stringify({ v: 1, secrets: { 'token:a': 'current' } }));
+    binding.items.set('lanyard:other/idp:session', 'another home');
+    expect(await store.get('idp:session')).toBe('old-session');
+    expect(await store.get('token:a')).toBe('current');
+    expect([...binding.items.keys()].sort()).toEqual(['lanyard:other/idp:session', VAULT]);
+    expect(vaultOf(binding)).toEqual({ 'idp:session': 'old-session', 'token:a': 'current' });
+    expect(await make(binding).store.get('idp:session')).toBe('old-session');
+  });
+
+  it('keeps reading them while the move fails (a locked keyring), and moves them at a later start', async () => {
+    const binding = new FakeKeyring();
+    binding.items.set('lanyard:test/idp:session', 'old-session');
+    binding.failNext.set = REAL.locked;
+    expect(await make(binding).store.get('idp:session')).toBe('old-session');
+    expect(binding.items.has('lanyard:test/idp:session')).toBe(true);
+    expect(await make(binding).store.get('idp:session')).toBe('old-session');
+    expect([...binding.items.keys()]).toEqual([VAULT]);
+  });
+
+  it('a deleted key does not come back from an old item that could not be moved', async () => {
+    const binding = new FakeKeyring();
+    binding.items.set('lanyard:test/token:a', 'T');
+    binding.failNext.set = REAL.locked;
+    const { store } = make(binding);
+    expect(await store.get('token:a')).toBe('T');
+    await store.deleteAll('token:');
+    expect(await make(binding).store.get('token:a')).toBeUndefined();
+  });
+});
+
+describe('KeychainSecretStore on Windows (2,560-byte items)', () => {
+  it('spreads a large document over chunk items written before the header, and reads it back', async () => {
+    const binding = new FakeKeyring();
+    const { store } = make(binding, { platform: 'win32' });
+    const big = 'x'.repeat(2_500);
+    await store.set('token:a', big);
+    await store.set('idp:session', 'é✓');
+    for (const [, value] of binding.items) expect(value.length).toBeLessThanOrEqual(1_000);
+    const order = binding.calls.filter((c) => c.startsWith('set ')).map((c) => c.slice(4, c.indexOf('=')));
+    expect(order.at(-1)).toBe('__lanyard:vault');
+    const fresh = make(binding, { platform: 'win32' }).store;
+    expect(await fresh.get('token:a')).toBe(big);
+    expect(await fresh.get('idp:session')).toBe('é✓');
+    // The previous generation's chunks are gone.
+    const chunkGens = new Set([...binding.items.keys()].filter((k) => k.startsWith(`${VAULT}:`)).map((k) => k.split(':').at(-2)));
+    expect(chunkGens.size).toBe(1);
+    await fresh.deleteAll();
+    expect(binding.items.size).toBe(0);
+  });
+});
+
 describe('KeychainSecretStore ordering', () => {
   it('operations on one key complete in call order even when the keychain answers out of order', async () => {
-    const { store, binding } = make();
+    const { store } = make();
     const results = await Promise.all([
       store.set('k', '1'),
       store.get('k'),
@@ -179,12 +289,12 @@ describe('KeychainSecretStore ordering', () => {
       store.set('k', '3'),
     ]);
     expect(results).toEqual([undefined, '1', undefined, '2', undefined, undefined, undefined]);
-    expect(binding.calls).toEqual(['set k=1', 'set k=2', 'delete k', 'set k=3']);
     expect(await store.get('k')).toBe('3');
   });
 
-  it('different keys do not wait for each other', async () => {
+  it('a key with nothing pending is answered at once while another key is being written', async () => {
     const { store, binding } = make();
+    await store.get('warm');
     binding.delay.set = 50;
     let slowDone = false;
     const slow = store.set('slow', 'x').then(() => {
@@ -195,12 +305,13 @@ describe('KeychainSecretStore ordering', () => {
     await slow;
   });
 
-  it('a failure does not break the chain for the next operation', async () => {
+  it('a failure does not break the queue for the next operation', async () => {
     const { store, binding } = make();
+    await store.get('warm');
     binding.failNext.set = REAL.noCollection;
-    const [first, second] = await Promise.allSettled([store.set('k', 'a'), store.set('k', 'b')]);
-    expect(first.status).toBe('rejected');
-    expect(second.status).toBe('fulfilled');
+    const first = store.set('k', 'a');
+    await rejection(first);
+    await store.set('k', 'b');
     expect(await store.get('k')).toBe('b');
   });
 
@@ -214,12 +325,12 @@ describe('KeychainSecretStore ordering', () => {
     }
     const results = await Promise.all(ops);
     for (let i = 0; i < 50; i++) expect(results[2 * i + 1]).toBe(String(i));
-    expect(binding.items.get('lanyard:test/k')).toBe('49');
+    expect(vaultOf(binding)).toEqual({ k: '49' });
   });
 });
 
 describe('KeychainSecretStore.deleteAll', () => {
-  it('deletes every key of the namespace (listed by the keychain), leaving other namespaces alone', async () => {
+  it('deletes every key of the namespace, leaving other namespaces alone', async () => {
     const { store, binding } = make();
     binding.items.set('lanyard:other/idp:session', 'keep');
     binding.items.set('lanyard:test/written-by-previous-run', 'x');
@@ -237,7 +348,7 @@ describe('KeychainSecretStore.deleteAll', () => {
     await store.set('server:linear:private_key', 'b');
     await store.set('server:asana:client_secret', 'c');
     await store.deleteAll('server:linear:');
-    expect([...binding.items.keys()]).toEqual(['lanyard:test/server:asana:client_secret']);
+    expect(vaultOf(binding)).toEqual({ 'server:asana:client_secret': 'c' });
     expect(await store.get('server:asana:client_secret')).toBe('c');
   });
 
@@ -250,7 +361,7 @@ describe('KeychainSecretStore.deleteAll', () => {
     const after = store.set('b', 'after');
     await Promise.all([before, all, after]);
     expect(await afterGet).toBeUndefined();
-    expect([...binding.items.entries()]).toEqual([['lanyard:test/b', 'after']]);
+    expect(vaultOf(binding)).toEqual({ b: 'after' });
   });
 
   it('maps a listing failure (locked keyring, as findCredentials reports it)', async () => {
@@ -291,12 +402,16 @@ describe('keychain failures become specific, secret-free errors', () => {
     expect(JSON.stringify(error.toInfo())).not.toContain(secret);
   });
 
-  it('a locked keyring on get is an error, not "absent"', async () => {
+  it('a locked keyring on get is an error, not "absent" (at start, and when reading again)', async () => {
     const { store, binding } = make();
-    binding.failNext.get = REAL.locked;
+    binding.failNext.find = REAL.lockedFind;
     const error = await rejection(store.get('idp:session'));
     expect(error.message).toBe('The keyring is locked.');
     expect(error.transient).toBe(true);
+    expect(await store.get('idp:session')).toBeUndefined();
+    store.invalidate();
+    binding.failNext.get = REAL.locked;
+    expect((await rejection(store.get('idp:session'))).message).toBe('The keyring is locked.');
   });
 
   it('macOS and Windows texts', () => {

@@ -20,8 +20,8 @@ export interface KeychainErrorContext {
   backend: string;
   operation: KeychainOperation;
   platform?: NodeJS.Platform;
-  /** The value being written, if any: scrubbed from any text that reaches the message. */
-  secret?: string;
+  /** The values being written, if any: scrubbed from any text that reaches the message. */
+  secret?: string | readonly string[];
 }
 
 /**
@@ -158,7 +158,9 @@ export function toKeychainError(raw: unknown, context: KeychainErrorContext): La
       );
     case 'unknown': {
       let detail = rawText(raw);
-      if (context.secret) detail = detail.split(context.secret).join('[redacted]');
+      const secrets = typeof context.secret === 'string' ? [context.secret] : (context.secret ?? []);
+      // Longest first, so a value that contains another is scrubbed whole.
+      for (const secret of [...secrets].sort((a, b) => b.length - a.length)) if (secret) detail = detail.split(secret).join('[redacted]');
       detail = redactText(detail).slice(0, 300);
       return make(
         `The ${context.backend} failed while ${VERB[context.operation]}: ${detail}`,

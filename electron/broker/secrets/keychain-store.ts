@@ -1,63 +1,20 @@
-import { AsyncEntry, findCredentialsAsync, type EntryOptions } from '@napi-rs/keyring';
+import { ErrorCodes } from '../../../shared/errors';
+import { LanyardError } from '../errors';
 import { KeychainTimeoutError, toKeychainError, type KeychainOperation } from './keychain-errors';
-import { assertValidSecretKey, probeSecretStore, type SecretStore, type SecretStoreProbe } from './secret-store';
+import { napiKeyring, type KeyringBinding } from './keyring-binding';
+import { assertValidSecretKey, probeSecretStore, RESERVED_KEY_PREFIX, type SecretStore, type SecretStoreProbe } from './secret-store';
+import {
+  chunkAccount,
+  decodeVault,
+  encodeVault,
+  isVaultAccount,
+  maxItemChars,
+  VAULT_ACCOUNT,
+  VaultDamagedError,
+  type VaultLayout,
+} from './vault';
 
-/**
- * The few keychain calls the store needs, so unit tests can replay the platform's real failures without a keychain.
- * Resolves `null`/`false` for a missing entry; rejects only when the keychain itself failed.
- */
-export interface KeyringBinding {
-  getPassword(service: string, account: string): Promise<string | null>;
-  setPassword(service: string, account: string, password: string): Promise<void>;
-  /** Resolves `true` if an entry was removed, `false` if there was none. */
-  deletePassword(service: string, account: string): Promise<boolean>;
-  /** The accounts stored under `service`. */
-  findAccounts(service: string): Promise<string[]>;
-}
-
-/**
- * Pins Linux to the Secret Service. Without it @napi-rs/keyring silently falls back to the kernel keyring
- * (keyutils), which loses everything at logout or reboot: the user would be asked to sign in again for no visible
- * reason. With the pin, a missing Secret Service is an error we can explain. Ignored on macOS and Windows.
- */
-const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };
-
-/**
- * One entry object per (service, account), reused. Constructing an `AsyncEntry` opens a D-Bus connection
- * synchronously (about 4–5 ms on the event loop on Linux) and, once the process holds ~1,024 descriptors, never
- * returns (bench/keychain-probe.ts): reusing entries keeps keychain traffic off that path under load.
- */
-const entries = new Map<string, AsyncEntry>();
-function entry(service: string, account: string): AsyncEntry {
-  const key = `${service}\u0000${account}`;
-  let found = entries.get(key);
-  if (!found) {
-    found = new AsyncEntry(service, account, ENTRY_OPTIONS);
-    entries.set(key, found);
-  }
-  return found;
-}
-
-/** A failed call drops the cached entry, so a keychain that comes back (daemon restarted, unlocked) gets a fresh one. */
-async function withEntry<T>(service: string, account: string, call: (e: AsyncEntry) => Promise<T>): Promise<T> {
-  try {
-    return await call(entry(service, account));
-  } catch (e) {
-    entries.delete(`${service}\u0000${account}`);
-    throw e;
-  }
-}
-
-/** @napi-rs/keyring 2.1.2. A missing entry: `getPassword` resolves `null`, `deleteCredential` resolves `false`. */
-export const napiKeyring: KeyringBinding = {
-  getPassword: (service, account) => withEntry(service, account, (e) => e.getPassword()),
-  setPassword: (service, account, password) => withEntry(service, account, (e) => e.setPassword(password)),
-  deletePassword: (service, account) => withEntry(service, account, (e) => e.deleteCredential()),
-  // The package's enumeration: on Linux it searches the Secret Service by the `service` attribute (it has no
-  // kernel-keyring path, so it agrees with the pin above); on macOS/Windows it lists generic passwords of the service.
-  // It also returns the values, which we drop at once.
-  findAccounts: async (service) => (await findCredentialsAsync(service)).map((c) => c.account),
-};
+export { napiKeyring, type KeyringBinding } from './keyring-binding';
 
 export interface KeychainSecretStoreOptions {
   /** The keychain service name; `keychainNamespace(home)` keeps instances with different homes apart. */
@@ -73,16 +30,30 @@ export interface KeychainSecretStoreOptions {
   timeoutMs?: number;
 }
 
-type Cached = { value: string | undefined };
+interface Settle<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+type Op =
+  | ({ kind: 'get'; key: string } & Settle<string | undefined>)
+  | ({ kind: 'set'; key: string; value: string } & Settle<undefined>)
+  | ({ kind: 'delete'; key: string } & Settle<undefined>)
+  | ({ kind: 'deleteAll'; prefix: string } & Settle<undefined>);
 
 /**
  * `SecretStore` over the OS keychain (macOS Keychain, Windows Credential Manager, Secret Service on Linux) via
- * @napi-rs/keyring: one generic-password item per key, service = the instance's namespace, account = the key.
+ * @napi-rs/keyring: all of an instance's secrets in one item (service = the instance's namespace, account
+ * `__lanyard:vault`, see vault.ts).
  *
- * - Reads are cached in memory and writes go through the cache: Secret Service costs ~5-7 ms per call, too slow for
- *   the token lookups on every tool call.
- * - Operations on one key run in call order (a promise chain per key), so concurrent set/get/delete from many IDE
- *   sessions cannot reorder. `deleteAll` waits for every pending operation and holds new ones until it is done.
+ * - One read at start: every item of the namespace comes back from one enumeration call; items an older Lanyard wrote
+ *   one per key are merged in and moved into the vault (then deleted). Until that move succeeds they keep being read.
+ * - Gets are answered from memory. Writes go through the one entry, built at start: on Linux, building an entry
+ *   later, once the process holds ~1,024 descriptors, would hang it (see keyring-binding.ts), so the number of open
+ *   sockets never matters to the keychain.
+ * - Each write re-reads the vault and applies its change to what is stored now, so a write by another process
+ *   (`lanyard doctor`, a CLI without a broker) is kept; writes issued together go out as one. The item is replaced
+ *   whole, so a reader sees the document before or after, never half of it.
+ * - Operations complete in call order: a `get` issued after a `set` sees that `set`.
  * - Every failure is a `LanyardError(KEYCHAIN_UNAVAILABLE)` saying what is wrong (no D-Bus, no keyring, locked,
  *   denied) and what to do; no message carries a secret.
  */
@@ -93,12 +64,18 @@ export class KeychainSecretStore implements SecretStore {
   private readonly binding: KeyringBinding;
   private readonly platform: NodeJS.Platform;
   private readonly timeoutMs: number;
-  private readonly cache = new Map<string, Cached>();
-  /** The tail of each key's operation chain; removed once the chain is idle. */
-  private readonly tails = new Map<string, Promise<void>>();
-  /** Resolves when the last `deleteAll` finished; chains that start while one runs wait for it. */
-  private barrier: Promise<void> = Promise.resolve();
-  /** Number of `deleteAll` calls not yet finished; while non-zero the cache may hold entries about to vanish. */
+  private readonly maxChars: number;
+  /** The secrets as last read or written; undefined until the first read. */
+  private secrets: Map<string, string> | undefined;
+  /** Another process may have written: the next get reads the vault again. */
+  private stale = false;
+  private layout: VaultLayout;
+  /** Per-key items of an older Lanyard not yet moved into the vault (and deleted). */
+  private legacy = new Set<string>();
+  private readonly queue: Op[] = [];
+  private draining = false;
+  /** Keys with a write queued or being written: their gets wait in the queue. */
+  private readonly pending = new Map<string, number>();
   private clearing = 0;
 
   constructor(options: KeychainSecretStoreOptions) {
@@ -107,93 +84,215 @@ export class KeychainSecretStore implements SecretStore {
     this.binding = options.binding ?? napiKeyring;
     this.timeoutMs = options.timeoutMs ?? 120_000;
     this.description = describeKeychain(this.platform);
+    this.maxChars = maxItemChars(this.platform);
   }
 
   get(key: string): Promise<string | undefined> {
     assertValidSecretKey(key);
-    // Hot path: nothing pending on this key and the value is known.
-    const cached = this.cache.get(key);
-    if (cached && this.clearing === 0 && !this.tails.has(key)) return Promise.resolve(cached.value);
-    return this.enqueue(key, async () => {
-      const hit = this.cache.get(key);
-      if (hit) return hit.value;
-      const value = (await this.call('read', () => this.binding.getPassword(this.service, key))) ?? undefined;
-      this.cache.set(key, { value });
-      return value;
-    });
+    // Hot path (the token lookup of every tool call): known, and nothing pending that could change it.
+    if (this.secrets && !this.stale && this.clearing === 0 && !this.pending.has(key)) return Promise.resolve(this.secrets.get(key));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'get', key, resolve, reject }));
   }
 
   set(key: string, value: string): Promise<void> {
     assertValidSecretKey(key);
     if (typeof value !== 'string') return Promise.reject(new TypeError('SecretStore values are strings'));
-    return this.enqueue(key, async () => {
-      try {
-        await this.call('save', () => this.binding.setPassword(this.service, key, value), value);
-        this.cache.set(key, { value });
-      } catch (e) {
-        // The keychain may or may not hold the new value now: read it again next time.
-        this.cache.delete(key);
-        throw e;
-      }
-    });
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'set', key, value, resolve: () => resolve(), reject }));
   }
 
   delete(key: string): Promise<void> {
     assertValidSecretKey(key);
-    return this.enqueue(key, () => this.deleteNow(key));
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'delete', key, resolve: () => resolve(), reject }));
   }
 
   deleteAll(prefix = ''): Promise<void> {
-    const pending = [...this.tails.values(), this.barrier];
-    // Operations issued from now on queue behind this deleteAll, not behind the chains it is waiting for.
-    this.tails.clear();
-    this.clearing++;
-    const job = Promise.allSettled(pending).then(async () => {
-      const listed = await this.call('list', () => this.binding.findAccounts(this.service));
-      const keys = new Set([...listed, ...this.cache.keys()].filter((k) => k.startsWith(prefix)));
-      // Sequential: Secret Service serialises anyway, and a failure then stops at the first broken entry.
-      for (const key of keys) await this.deleteNow(key);
-    });
-    this.barrier = job.then(noop, noop).finally(() => {
-      this.clearing--;
-    });
-    return job;
+    return new Promise((resolve, reject) => this.enqueue({ kind: 'deleteAll', prefix, resolve: () => resolve(), reject }));
   }
 
-  /** A set/get/delete round trip on a throwaway entry (`lanyard doctor`, status). Never throws. */
+  /** A set/get/delete round trip on a throwaway key (`lanyard doctor`, status), read back from the keychain. Never throws. */
   probe(): Promise<SecretStoreProbe> {
-    return probeSecretStore(this, { beforeReadBack: (key) => this.invalidate(key) });
+    return probeSecretStore(this, { beforeReadBack: () => this.invalidate() });
   }
 
-  /** Forgets cached values (all, or one key) so the next `get` reads the keychain, e.g. after another process wrote it. */
-  invalidate(key?: string): void {
-    if (key === undefined) this.cache.clear();
-    else this.cache.delete(key);
+  /** Makes the next `get` read the keychain again (another process wrote it). The vault is one item: `key` is moot. */
+  invalidate(_key?: string): void {
+    this.stale = true;
   }
 
-  private async deleteNow(key: string): Promise<void> {
+  private enqueue(op: Op): void {
+    if (op.kind === 'set' || op.kind === 'delete') this.pending.set(op.key, (this.pending.get(op.key) ?? 0) + 1);
+    if (op.kind === 'deleteAll') this.clearing++;
+    this.queue.push(op);
+    if (this.draining) return;
+    this.draining = true;
+    // A microtask later, so the operations of one synchronous burst go out as one write.
+    queueMicrotask(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
     try {
-      await this.call('delete', () => this.binding.deletePassword(this.service, key));
-      this.cache.set(key, { value: undefined });
-    } catch (e) {
-      this.cache.delete(key);
-      throw e;
+      while (this.queue.length > 0) await this.run(this.queue.splice(0));
+    } finally {
+      this.draining = false;
     }
   }
 
-  private enqueue<T>(key: string, op: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? this.barrier;
-    const result = previous.then(op);
-    const tail = result.then(noop, noop);
-    this.tails.set(key, tail);
-    void tail.then(() => {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
-    return result;
+  /** Applies a batch in call order to the vault as stored now and writes it once. */
+  private async run(batch: Op[]): Promise<void> {
+    const writes = batch.filter((op): op is Exclude<Op, { kind: 'get' }> => op.kind !== 'get');
+    try {
+      let base: Map<string, string>;
+      try {
+        base = await this.current(writes.length > 0);
+      } catch (e) {
+        for (const op of batch) op.reject(e);
+        return;
+      }
+      const next = new Map(base);
+      const answers: Array<[Op & { kind: 'get' }, string | undefined]> = [];
+      const oldItems = new Set<string>();
+      for (const op of batch) {
+        if (op.kind === 'get') answers.push([op, next.get(op.key)]);
+        else if (op.kind === 'set') next.set(op.key, op.value);
+        else if (op.kind === 'delete') {
+          next.delete(op.key);
+          if (this.legacy.has(op.key)) oldItems.add(op.key);
+        } else {
+          for (const key of [...next.keys()]) if (key.startsWith(op.prefix)) next.delete(key);
+          for (const key of this.legacy) if (key.startsWith(op.prefix)) oldItems.add(key);
+        }
+      }
+      try {
+        if (!sameSecrets(base, next)) await this.persist(next, writes.some((op) => op.kind === 'set') ? 'save' : 'delete');
+        // A deleted key must not come back from an item an older Lanyard wrote for it.
+        for (const account of oldItems) await this.deleteItem(account);
+      } catch (e) {
+        // The keychain may or may not hold the new document now: the gets of this batch read it again.
+        this.stale = true;
+        for (const op of writes) op.reject(e);
+        this.queue.unshift(...answers.map(([op]) => op));
+        return;
+      }
+      this.secrets = next;
+      for (const op of writes) op.resolve(undefined);
+      for (const [op, value] of answers) op.resolve(value);
+    } finally {
+      for (const op of writes) {
+        if (op.kind === 'deleteAll') this.clearing--;
+        else {
+          const left = (this.pending.get(op.key) ?? 1) - 1;
+          if (left > 0) this.pending.set(op.key, left);
+          else this.pending.delete(op.key);
+        }
+      }
+    }
+  }
+
+  /** The secrets to apply a batch to: read at start, re-read before a write (another process may have written). */
+  private async current(forWrite: boolean): Promise<Map<string, string>> {
+    if (!this.secrets || (this.legacy.size > 0 && (forWrite || this.stale))) return this.load();
+    if (!forWrite && !this.stale) return this.secrets;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const header = await this.call('read', () => this.binding.getPassword(this.service, VAULT_ACCOUNT));
+        const read = await this.decode(header, (account) => this.call('read', () => this.binding.getPassword(this.service, account)));
+        this.secrets = read;
+        this.stale = false;
+        return read;
+      } catch (e) {
+        // A chunk gone between header and chunks: another process switched generations meanwhile; read again.
+        if (!(e instanceof VaultDamagedError) || attempt >= 3) throw e instanceof VaultDamagedError ? this.damaged(e) : e;
+      }
+    }
+  }
+
+  /** Everything in the namespace in one call; older per-key items are merged in and moved into the vault. */
+  private async load(): Promise<Map<string, string>> {
+    // The one entry every later read and write goes through is built now, while the process holds few descriptors:
+    // built later, under load, it could hang the process (keyring-binding.ts).
+    await this.call('read', async () => this.binding.open?.(this.service, VAULT_ACCOUNT));
+    const items = await this.call('read', () => this.binding.findCredentials(this.service));
+    const byAccount = new Map(items.map((item) => [item.account, item.password]));
+    if (!byAccount.has(VAULT_ACCOUNT)) {
+      // The enumeration skips an item it may not read (macOS: access denied) instead of failing; a vault taken for
+      // missing would be overwritten by the next write. Asked directly, such an item fails with an error we explain.
+      const header = await this.call('read', () => this.binding.getPassword(this.service, VAULT_ACCOUNT));
+      if (header !== null) byAccount.set(VAULT_ACCOUNT, header);
+    }
+    let secrets: Map<string, string>;
+    try {
+      secrets = await this.decode(byAccount.get(VAULT_ACCOUNT), async (account) => byAccount.get(account));
+    } catch (e) {
+      throw e instanceof VaultDamagedError ? this.damaged(e) : e;
+    }
+    const legacy = [...byAccount.keys()].filter((account) => !isVaultAccount(account));
+    let merged = false;
+    for (const account of legacy) {
+      // Reserved names (a probe interrupted mid-way) are only deleted.
+      if (account.startsWith(RESERVED_KEY_PREFIX) || secrets.has(account)) continue;
+      secrets.set(account, byAccount.get(account)!);
+      merged = true;
+    }
+    this.legacy = new Set(legacy);
+    this.secrets = secrets;
+    this.stale = false;
+    if (legacy.length > 0) {
+      try {
+        if (merged) await this.persist(secrets, 'save');
+        for (const account of legacy) await this.deleteItem(account);
+      } catch {
+        // Not moved this time (a locked keyring, say): the old items are read again until a later start moves them.
+      }
+    }
+    return secrets;
+  }
+
+  private async decode(
+    header: string | null | undefined,
+    chunk: (account: string) => Promise<string | null | undefined>,
+  ): Promise<Map<string, string>> {
+    const { secrets, layout } = await decodeVault(header, chunk);
+    this.layout = layout;
+    return secrets;
+  }
+
+  /** Writes the whole document (chunks first, header last); an empty one removes the vault. */
+  private async persist(secrets: Map<string, string>, operation: KeychainOperation): Promise<void> {
+    const old = this.layout;
+    if (secrets.size === 0) {
+      await this.call('delete', () => this.binding.deletePassword(this.service, VAULT_ACCOUNT));
+      this.layout = undefined;
+    } else {
+      const { items, layout } = encodeVault(secrets, this.maxChars);
+      const values = [...secrets.values()];
+      for (const [account, value] of items)
+        await this.call(operation, () => this.binding.setPassword(this.service, account, value), values);
+      this.layout = layout;
+    }
+    if (old && old.gen !== this.layout?.gen) {
+      // Best effort: a chunk of a replaced generation is never read again.
+      for (let i = 0; i < old.chunks; i++) {
+        await this.call('delete', () => this.binding.deletePassword(this.service, chunkAccount(old.gen, i))).catch(() => undefined);
+      }
+    }
+  }
+
+  private async deleteItem(account: string): Promise<void> {
+    await this.call('delete', () => this.binding.deletePassword(this.service, account));
+    this.legacy.delete(account);
+  }
+
+  private damaged(e: VaultDamagedError): LanyardError {
+    return new LanyardError(
+      ErrorCodes.KEYCHAIN_UNAVAILABLE,
+      `Lanyard's item in the ${this.description} is damaged (${e.message}).`,
+      `Delete the items of service "${this.service}" in your keychain manager, then sign in again.`,
+      { cause: e },
+    );
   }
 
   /** Runs one native call with the timeout and maps any failure to a user-facing error. */
-  private async call<T>(operation: KeychainOperation, fn: () => Promise<T>, secret?: string): Promise<T> {
+  private async call<T>(operation: KeychainOperation, fn: () => Promise<T>, secret?: readonly string[]): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_resolve, reject) => {
@@ -214,6 +313,12 @@ export class KeychainSecretStore implements SecretStore {
   }
 }
 
+function sameSecrets(a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) if (b.get(key) !== value) return false;
+  return true;
+}
+
 /** The backend's name as the user knows it. */
 export function describeKeychain(platform: NodeJS.Platform): string {
   switch (platform) {
@@ -225,5 +330,3 @@ export function describeKeychain(platform: NodeJS.Platform): string {
       return 'Secret Service (D-Bus)';
   }
 }
-
-function noop(): void {}
