@@ -272,6 +272,15 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     return enabled(namer.resolveOrSplit(exposed));
   }
 
+  knownName(kind: 'tools' | 'prompts', exposed: string): NameOrigin | undefined {
+    const origin = (kind === 'tools' ? this.toolNamer : this.promptNamer).resolve(exposed);
+    return origin && this.pool.server(origin.serverId) ? origin : undefined;
+  }
+
+  knownServerForUri(uri: string): string | undefined {
+    return this.signedIn() ? this.resourcesCache?.serverForUri(uri) : undefined;
+  }
+
   async serverForUri(uri: string, template = false): Promise<string | undefined> {
     const index = await this.listResources();
     return template ? index.serverForTemplate(uri) : index.serverForUri(uri);

@@ -18,6 +18,7 @@ import type { CatalogKind } from '../upstream/catalog';
 import type { BoundPeer, DownstreamPeer } from '../upstream/bound-peer';
 import type { AggregatorCore, IdeSessionInfo } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
+import { FastPath, fastSessionState, type FastSession } from './fast-path';
 
 /** A person answering a form or reviewing a sampling request takes minutes, not the SDK's default 60 s. */
 const HUMAN_TIMEOUT_MS = 10 * 60_000;
@@ -39,6 +40,8 @@ interface IdeSession {
   server: Server;
   transport: NodeStreamableHTTPServerTransport;
   bound: BoundPeer | undefined;
+  /** The session as the fast path sees it (fast-path.ts). */
+  fast: FastSession;
   /** The catalog version each list was last served at: list_changed goes only to sessions holding an older list. */
   listed: Partial<Record<CatalogKind, number>>;
   closed: boolean;
@@ -64,8 +67,11 @@ function forwardParams(params: Record<string, unknown>, override: Record<string,
  */
 export class IdeSessions {
   private readonly sessions = new Map<string, IdeSession>();
+  private readonly fastPath: FastPath;
 
-  constructor(private readonly core: AggregatorCore) {}
+  constructor(private readonly core: AggregatorCore) {
+    this.fastPath = new FastPath(core, { humanTimeoutMs: HUMAN_TIMEOUT_MS, rootsTimeoutMs: ROOTS_TIMEOUT_MS });
+  }
 
   list(): IdeSessionInfo[] {
     return [...this.sessions.values()].map((s) => this.info(s));
@@ -98,6 +104,7 @@ export class IdeSessions {
         return;
       }
       session.lastSeenAt = this.core.now();
+      if (req.method === 'POST' && (await this.fastPath.handle(session.fast, req, res, body))) return;
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -187,6 +194,14 @@ export class IdeSessions {
       server,
       transport,
       bound: undefined,
+      fast: {
+        get id() {
+          return session.id;
+        },
+        clientName: clientName.slice(0, 100),
+        fast: fastSessionState(),
+        bound: () => this.bound(session),
+      },
       listed: {},
       closed: false,
     };
