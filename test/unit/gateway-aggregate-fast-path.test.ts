@@ -284,6 +284,20 @@ describe('/mcp fast path', () => {
     });
   });
 
+  it('tools/list is answered from the merged list serialized once, with the IDE id', async () => {
+    const ide = await warmIde();
+    const first = await ide.post({ jsonrpc: '2.0', id: 'l1', method: 'tools/list', params: {} });
+    const second = await ide.post({ jsonrpc: '2.0', id: 'l2', method: 'tools/list' });
+    expect(first.headers.get('content-type')).toBe('application/json');
+    const [a, b] = [await first.text(), await second.text()];
+    expect(JSON.parse(a)).toMatchObject({
+      jsonrpc: '2.0',
+      id: 'l1',
+      result: { tools: expect.arrayContaining([expect.objectContaining({ name: 'raw__big' })]) },
+    });
+    expect(b).toBe(a.replace('"id":"l1"', '"id":"l2"'));
+  });
+
   it('an upstream JSON-RPC error comes back with the IDE id, as the tool result with isError the SDK path gives', async () => {
     const ide = await warmIde();
     const [answer] = messages(await ide.call('raw__fail', 'f-1'));

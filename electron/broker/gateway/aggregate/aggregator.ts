@@ -135,6 +135,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private lastSignedIn: boolean;
   private readonly kindVersions: Record<CatalogKind, number> = { tools: 1, prompts: 1, resources: 1 };
   private toolsCache: Tool[] | undefined;
+  /** `{"tools":[…]}` of toolsCache, serialized once. */
+  private toolsJson: { tools: Tool[]; json: Buffer } | undefined;
   private promptsCache: Prompt[] | undefined;
   private resourcesCache: ResourceIndex | undefined;
   private readonly pendingBroadcast = new Set<CatalogKind>();
@@ -326,6 +328,14 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     return { tools: [...this.toolsCache, statusTool(missing.map((id) => this.statusLine(id)))] };
   }
 
+  async listToolsJson(): Promise<Buffer> {
+    const result = await this.listToolsForIde();
+    // Only the complete merged list is kept; the variants with Lanyard's own tool are small and short-lived.
+    if (result.tools !== this.toolsCache) return Buffer.from(JSON.stringify(result));
+    if (this.toolsJson?.tools !== result.tools) this.toolsJson = { tools: result.tools, json: Buffer.from(JSON.stringify(result)) };
+    return this.toolsJson.json;
+  }
+
   // ---- internals ----
 
   /**
@@ -427,8 +437,10 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     for (const kind of kinds) {
       this.kindVersions[kind]++;
       this.pendingBroadcast.add(kind);
-      if (kind === 'tools') this.toolsCache = undefined;
-      else if (kind === 'prompts') this.promptsCache = undefined;
+      if (kind === 'tools') {
+        this.toolsCache = undefined;
+        this.toolsJson = undefined;
+      } else if (kind === 'prompts') this.promptsCache = undefined;
       else this.resourcesCache = undefined;
     }
     if (this.broadcastTimer || this.closed) return;

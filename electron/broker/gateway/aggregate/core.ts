@@ -38,6 +38,8 @@ export interface AggregatorCore {
   /** One sentence saying how to sign in (the fix of a not-signed-in error). */
   signInHint(): string;
   listToolsForIde(): Promise<ListToolsResult>;
+  /** The same list serialized: the bytes are built once per catalog change and reused (a 50 × 100 list is ~1.3 MB). */
+  listToolsJson(): Promise<Buffer>;
   listPrompts(): Promise<Prompt[]>;
   listResources(): Promise<ResourceIndex>;
   /** The server and original name of an exposed tool or prompt name (waiting for lists when it is not known yet). */

@@ -52,6 +52,8 @@ export interface FastSession {
   readonly fast: FastSessionState;
   /** The session's bound upstream sessions (created on first use). */
   bound(): BoundPeer;
+  /** The session was handed the current tools list (list_changed then goes to it only when the list changes). */
+  listedTools(): void;
 }
 
 export interface FastPathOptions {
@@ -66,6 +68,7 @@ const FAST_METHODS: ReadonlySet<string> = new Set<FastMethod>(['tools/call', 'pr
 const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' };
 const EVENT_PREFIX = Buffer.from('event: message\ndata: ');
 const EVENT_END = Buffer.from('\n\n');
+const RESULT_HEAD = Buffer.from('{"result":');
 
 /** Upstream request ids (and progress tokens) of raw calls: a string no SDK client uses (they count with numbers). */
 const ID_PREFIX = `lanyard-${randomBytes(6).toString('hex')}-`;
@@ -102,6 +105,7 @@ export class FastPath {
       if (key) session.fast.calls.get(key)?.cancel(isRecord(body.params) ? body.params.reason : undefined);
       return false;
     }
+    if (method === 'tools/list') return this.listTools(session, req, res, body);
     if (typeof method !== 'string' || !FAST_METHODS.has(method) || idKey(body.id) === undefined || !isRecord(body.params)) return false;
     if (session.id === undefined || !this.core.signedIn() || !acceptable(req)) return false;
     const params = body.params as Params;
@@ -131,6 +135,35 @@ export class FastPath {
       params: upstream,
       res,
     }).run();
+  }
+
+  /**
+   * tools/list from the merged list's cached bytes: the SDK server would validate the whole list against its schema
+   * and serialize it again (with 5,000 tools, most of the time a list took). No pagination is offered either way.
+   */
+  private async listTools(
+    session: FastSession,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+  ): Promise<boolean> {
+    const params = body.params;
+    if (idKey(body.id) === undefined || (params !== undefined && (!isRecord(params) || params.cursor !== undefined))) return false;
+    if (session.id === undefined || !acceptable(req)) return false;
+    const json = await this.core.listToolsJson();
+    session.listedTools();
+    if (res.destroyed || res.writableEnded) return true;
+    const tail = Buffer.from(`,"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': RESULT_HEAD.length + json.length + tail.length,
+      'mcp-session-id': session.id,
+    });
+    res.cork();
+    res.write(RESULT_HEAD);
+    res.write(json);
+    res.end(tail);
+    return true;
   }
 
   /** The IDE answering a question asked on a raw call's stream. */

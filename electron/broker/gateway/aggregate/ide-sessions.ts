@@ -201,6 +201,9 @@ export class IdeSessions {
         clientName: clientName.slice(0, 100),
         fast: fastSessionState(),
         bound: () => this.bound(session),
+        listedTools: () => {
+          session.listed.tools = this.core.versions().tools;
+        },
       },
       listed: {},
       closed: false,
