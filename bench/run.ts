@@ -21,7 +21,7 @@
  *   npm run bench -- --only latency,cold   run some phases only (latency, cold, exchange, scale); nothing is written
  *   npm run bench -- --paths direct,aggregated   measure some paths only (with --only)
  *   npm run bench -- --experiment config-cache,json-response   measure a patched broker (bench/lib/experiments.ts)
- *   npm run bench -- --broker-node-args "--max-semi-space-size=1"   the broker (and stdio bridges) with these Node flags
+ *   npm run bench -- --broker-node-args=--optimize-for-size   the broker (and stdio bridges) with these Node flags (space-separated)
  *   npm run bench -- --cpu-prof <dir>   run the broker and the stdio bridges under --cpu-prof (profiles land in <dir>;
  *                                       summarize them with `npx tsx bench/profile.ts <dir>`)
  *
