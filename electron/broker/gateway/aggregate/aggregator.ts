@@ -21,7 +21,7 @@ import {
   type ServerStatusLine,
 } from './builtin-tools';
 import type { AggregatorActivity, AggregatorCore, IdeSessionEvent, IdeSessionInfo } from './core';
-import type { IdeSessions } from './ide-sessions';
+import { IdeSessions } from './ide-sessions';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
 
 /** A configured server as the aggregator sees it (a subset of the config entry). */
@@ -125,12 +125,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   readonly separator: string;
   private readonly toolNamer: ToolNamer;
   private readonly promptNamer: ToolNamer;
-  /**
-   * The IDE sessions, with the SDK server and its HTTP transport: loaded with the first request to `/mcp`, so a broker
-   * nobody has connected to yet does not hold them (about 10 MB).
-   */
-  private sessions: IdeSessions | undefined;
-  private sessionsLoading: Promise<IdeSessions> | undefined;
+  private readonly sessions: IdeSessions;
   private readonly healthEvents = new Emitter<{ serverId: string; health: UpstreamHealth }>((e) =>
     this.log.error('health listener failed', { error: e }),
   );
@@ -175,6 +170,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
         if (health) this.healthEvents.emit({ serverId: event.serverId, health });
       } else this.healthChanged(event.serverId, event.health);
     });
+    this.sessions = new IdeSessions(this);
     this.lastSignedIn = options.isSignedIn();
     this.readServers();
   }
@@ -183,15 +179,13 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
     this.checkSignIn();
-    if (this.sessions) return this.sessions.handleRequest(req, res, parsedBody, this.closed);
-    return this.ideSessionsLoaded().then((sessions) => sessions.handleRequest(req, res, parsedBody, this.closed));
+    return this.sessions.handleRequest(req, res, parsedBody, this.closed);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
-    await this.sessionsLoading?.catch(() => undefined);
-    await this.sessions?.close();
+    await this.sessions.close();
     await this.pool.close();
   }
 
@@ -203,7 +197,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   }
 
   ideSessions(): IdeSessionInfo[] {
-    return this.sessions?.list() ?? [];
+    return this.sessions.list();
   }
 
   catalog(serverId: string): CatalogView | undefined {
@@ -344,11 +338,6 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   // ---- internals ----
 
-  private ideSessionsLoaded(): Promise<IdeSessions> {
-    this.sessionsLoading ??= import('./ide-sessions').then(({ IdeSessions }) => (this.sessions = new IdeSessions(this)));
-    return this.sessionsLoading;
-  }
-
   /**
    * Tells the UI, and records in the activity view the transitions a person cares about (a working server failing,
    * a failing one coming back) — not every retry of one that is down.
@@ -459,7 +448,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       this.broadcastTimer = undefined;
       const pending = [...this.pendingBroadcast];
       this.pendingBroadcast.clear();
-      this.sessions?.broadcastListChanged(pending);
+      this.sessions.broadcastListChanged(pending);
     }, BROADCAST_DEBOUNCE_MS);
     this.broadcastTimer.unref?.();
   }
