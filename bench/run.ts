@@ -21,6 +21,7 @@
  *   npm run bench -- --only latency,cold   run some phases only (latency, cold, exchange, scale); nothing is written
  *   npm run bench -- --paths direct,aggregated   measure some paths only (with --only)
  *   npm run bench -- --experiment config-cache,json-response   measure a patched broker (bench/lib/experiments.ts)
+ *   npm run bench -- --broker-node-args=--optimize-for-size   the broker (and stdio bridges) with these Node flags (space-separated)
  *   npm run bench -- --cpu-prof <dir>   run the broker and the stdio bridges under --cpu-prof (profiles land in <dir>;
  *                                       summarize them with `npx tsx bench/profile.ts <dir>`)
  *
@@ -42,6 +43,7 @@ import { measureLatency, type LatencyPlan, type LatencyRow } from './lib/latency
 import { spawnBroker } from './lib/proc';
 import { BUDGETS, checkBudgets, toMarkdown, type BenchResults } from './lib/report';
 import { startSandboxProcess, type SandboxHandle } from './lib/sandbox-client';
+import { updateReadme } from './lib/readme';
 import { scaleCase, type ScaleResult } from './lib/scale';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -53,6 +55,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     paths: { type: 'string' },
     experiment: { type: 'string' },
+    'broker-node-args': { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -242,7 +245,7 @@ async function main(): Promise<void> {
     log(
       `bench: experiment ${experiments.join(' + ')}: a patched broker (rows "<path>+exp") runs next to the baseline; the working tree is unchanged`,
     );
-  const nodeArgs: string[] = [];
+  const nodeArgs: string[] = args['broker-node-args'] ? args['broker-node-args'].split(/\s+/).filter(Boolean) : [];
   if (args['cpu-prof']) {
     await mkdir(path.resolve(args['cpu-prof']), { recursive: true });
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(args['cpu-prof']));
@@ -297,13 +300,13 @@ async function main(): Promise<void> {
         nodeArgs,
       });
       log(
-        `  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB`,
+        `  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
       );
       await sandbox.stop();
     }
 
-    if (only || args.paths || experiments.length) {
-      log('bench: --only, --paths or --experiment given; results are not written.');
+    if (only || args.paths || experiments.length || args['broker-node-args']) {
+      log('bench: --only, --paths, --experiment or --broker-node-args given; results are not written.');
       return;
     }
     const partial: Omit<BenchResults, 'budgets' | 'budget_limits'> = {
@@ -340,6 +343,8 @@ async function main(): Promise<void> {
     log('');
     for (const b of results.budgets) log(`  ${b.pass ? 'pass' : 'MISS'}  ${b.budget}: ${b.measured}`);
     log(`\nbench: wrote ${path.relative(process.cwd(), path.join(outDir, 'latest.json'))} and latest.md in ${results.duration_s} s`);
+    // The README's tables come from the same results (bench/lib/readme.ts); a smoke run or --out leaves it alone.
+    if (!quick && !args.out && (await updateReadme(root, results))) log('bench: README.md tables regenerated');
   } finally {
     for (const s of sandboxes) await s.stop().catch(() => undefined);
     await rm(cliDir, { recursive: true, force: true });

@@ -30,6 +30,8 @@ export interface ScaleResult {
   /** Broker resident memory after the lists (VmRSS of the `lanyard serve` process alone), and its peak (VmHWM). */
   rss_mb: number;
   rss_peak_mb: number;
+  /** VmRSS of a broker started with the same servers and tokens cached, before any IDE connects (after 1 s). */
+  idle_rss_mb?: number | undefined;
 }
 
 interface ListOutcome {
@@ -127,6 +129,16 @@ export async function scaleCase(options: {
       }
       await sdk.close();
       const memory = memoryMb(warm.broker.pid);
+      await warm.broker.stop();
+      // 3. Idle: what a broker holds once started, before the first IDE (the SDK and the lists load on demand).
+      const idle = await spawnBroker({ cli: options.cli, home: home.home, timeoutMs: 60_000, nodeArgs: options.nodeArgs ?? [] });
+      let idleRss: number | undefined;
+      try {
+        await new Promise((r) => setTimeout(r, 1_000));
+        idleRss = memoryMb(idle.pid)?.rss;
+      } finally {
+        await idle.stop();
+      }
       return {
         servers: serverIds.length,
         tools: options.toolsPerServer,
@@ -143,6 +155,7 @@ export async function scaleCase(options: {
         start_upstream_cpu_ms: round(warm.upstreamCpuMs, 0),
         rss_mb: round(memory?.rss ?? NaN, 1),
         rss_peak_mb: round(memory?.peak ?? NaN, 1),
+        idle_rss_mb: idleRss === undefined ? undefined : round(idleRss, 1),
       };
     } finally {
       await warm.broker.stop();

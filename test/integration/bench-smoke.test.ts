@@ -70,7 +70,7 @@ describe('npm run bench -- --quick', () => {
     const s = results.scale;
     expect(s.servers).toBeGreaterThan(1);
     expect(s.listed_tools).toBeGreaterThanOrEqual(s.servers * s.tools);
-    for (const key of ['list_ms', 'start_to_list_ms', 'start_to_list_cached_tokens_ms', 'rss_mb'] as const)
+    for (const key of ['list_ms', 'start_to_list_ms', 'start_to_list_cached_tokens_ms', 'rss_mb', 'idle_rss_mb'] as const)
       expect(positive(s[key]), key).toBe(true);
     expect(s.rss_mb).toBeLessThan(2_000);
   });
@@ -89,6 +89,9 @@ describe('npm run bench -- --quick', () => {
       'exchange_collapse_1_server_fresh',
       'scale_list',
       'scale_rss',
+      'idle_rss',
+      'start_to_list_cached',
+      'stdio_p50_vs_mcp_remote_c1',
     ])
       expect(ids).toContain(id);
     for (const b of results.budgets) expect(typeof b.pass).toBe('boolean');

@@ -359,6 +359,66 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     expect(roots).toEqual([{ uri: 'file:///work/project', name: 'project' }]);
   });
 
+  it('warm bound sessions take the fast path and keep progress, logs, elicitation, sampling, roots and cancellation', async () => {
+    const ide = await connectIde(main, 'warm-ide', { answer: 'green', summary: 'Short.' });
+    await ide.client.setLoggingLevel('warning');
+    // The first call to each server connects the IDE session's bound session; later calls are forwarded raw.
+    await ide.client.callTool({ name: 'todo__add', arguments: { a: 1, b: 1 } });
+    await ide.client.callTool({ name: 'wiki__echo', arguments: { text: 'x' } });
+    const upstreamCall = (name: string) =>
+      main.upstreamBodies
+        .map((b) => JSON.parse(b) as { id?: unknown; method?: string; params?: { name?: string; requestId?: unknown } })
+        .filter((m) => m.method === 'tools/call' && m.params?.name === name)
+        .at(-1);
+
+    const progress: number[] = [];
+    const counted = await ide.client.callTool(
+      { name: 'todo__slow_count', arguments: { steps: 3, delayMs: 10 } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(text(counted)).toBe('counted to 3');
+    expect(progress).toEqual([1, 2, 3]);
+    // Forwarded raw: upstream the call carries Lanyard's own string id, not an SDK client's counter.
+    expect(upstreamCall('slow_count')?.id).toEqual(expect.stringMatching(/^lanyard-/));
+
+    const asked = JSON.parse(text(await ide.client.callTool({ name: 'todo__ask_user', arguments: { question: 'warm?' } })));
+    expect(asked).toEqual({ action: 'accept', answer: 'green' });
+    expect(ide.streams.find((st) => st.request.includes('"question":"warm?"'))?.events).toContain('"message":"warm?"');
+    expect(text(await ide.client.callTool({ name: 'wiki__summarize', arguments: { text: 'a long text' } }))).toBe('Short.');
+    const roots = JSON.parse(text(await ide.client.callTool({ name: 'wiki__list_roots', arguments: {} }))) as Array<{ uri: string }>;
+    expect(roots).toEqual([{ uri: 'file:///work/project', name: 'project' }]);
+    expect(upstreamCall('list_roots')?.id).toEqual(expect.stringMatching(/^lanyard-/));
+
+    await ide.client.callTool({ name: 'wiki__log_demo', arguments: {} });
+    expect(ide.logs.map((l) => `${l.logger}:${l.level}`)).toEqual(['wiki/sandbox.wiki:warning', 'wiki/sandbox.wiki:error']);
+
+    const controller = new AbortController();
+    let seen = 0;
+    const call = ide.client.callTool(
+      { name: 'todo__slow_count', arguments: { steps: 100, delayMs: 50 } },
+      {
+        signal: controller.signal,
+        onprogress: () => {
+          if (++seen === 2) controller.abort('user pressed stop');
+        },
+      },
+    );
+    await expect(call).rejects.toThrow();
+    const cancelledId = upstreamCall('slow_count')?.id;
+    await waitFor(
+      () =>
+        main.upstreamBodies.some((b) => {
+          const m = JSON.parse(b) as { method?: string; params?: { requestId?: unknown } };
+          return m.method === 'notifications/cancelled' && m.params?.requestId === cancelledId;
+        }),
+      3_000,
+      'upstream cancellation of the raw call',
+    );
+    const started = Date.now();
+    expect(text(await ide.client.callTool({ name: 'todo__add', arguments: { a: 2, b: 3 } }))).toBe('5');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   it('a bound session declares only what the IDE declared: no sampling for an IDE without it', async () => {
     const ide = await connectIde(main, 'plain-ide', { capabilities: {} });
     const full = await connectIde(main, 'full-ide');

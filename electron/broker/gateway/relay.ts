@@ -137,18 +137,15 @@ export function createRelay(options: RelayOptions): Relay {
           }
         : (input, init) => nodeFetch(input, init, body);
       // Each attempt must answer (headers) within the deadline; the timer stops once it has, so streaming is not cut.
+      // A late attempt aborts the whole exchange (it is answered with a 504): one signal per call, no AbortSignal.any.
       let timedOut = false;
       const bounded: FetchLike = async (input, init) => {
-        const deadline = new AbortController();
         const timer = setTimeout(() => {
           timedOut = true;
-          deadline.abort();
+          abort.abort();
         }, responseTimeoutMs);
         try {
-          return await attempt(input, {
-            ...init,
-            signal: init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal,
-          });
+          return await attempt(input, init);
         } finally {
           clearTimeout(timer);
         }
@@ -159,7 +156,7 @@ export function createRelay(options: RelayOptions): Relay {
         response = await options.tokens.authorizedFetch(server.id, bounded)(upstream, { method, headers, signal: abort.signal });
       } catch (e) {
         res.off('close', onClose);
-        if (abort.signal.aborted) return;
+        if (abort.signal.aborted && !timedOut) return;
         if (timedOut) {
           req.resume();
           log.warn('upstream did not answer in time', { serverId: server.id, method, timeoutMs: responseTimeoutMs });

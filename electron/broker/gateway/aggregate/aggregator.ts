@@ -135,6 +135,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private lastSignedIn: boolean;
   private readonly kindVersions: Record<CatalogKind, number> = { tools: 1, prompts: 1, resources: 1 };
   private toolsCache: Tool[] | undefined;
+  /** `{"tools":[…]}` of toolsCache, serialized once. */
+  private toolsJson: { tools: Tool[]; json: Buffer } | undefined;
   private promptsCache: Prompt[] | undefined;
   private resourcesCache: ResourceIndex | undefined;
   private readonly pendingBroadcast = new Set<CatalogKind>();
@@ -272,6 +274,15 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     return enabled(namer.resolveOrSplit(exposed));
   }
 
+  knownName(kind: 'tools' | 'prompts', exposed: string): NameOrigin | undefined {
+    const origin = (kind === 'tools' ? this.toolNamer : this.promptNamer).resolve(exposed);
+    return origin && this.pool.server(origin.serverId) ? origin : undefined;
+  }
+
+  knownServerForUri(uri: string): string | undefined {
+    return this.signedIn() ? this.resourcesCache?.serverForUri(uri) : undefined;
+  }
+
   async serverForUri(uri: string, template = false): Promise<string | undefined> {
     const index = await this.listResources();
     return template ? index.serverForTemplate(uri) : index.serverForUri(uri);
@@ -315,6 +326,14 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const missing = this.pool.serverIds().filter((id) => !this.pool.catalog(id));
     if (!missing.length) return { tools: this.toolsCache };
     return { tools: [...this.toolsCache, statusTool(missing.map((id) => this.statusLine(id)))] };
+  }
+
+  async listToolsJson(): Promise<Buffer> {
+    const result = await this.listToolsForIde();
+    // Only the complete merged list is kept; the variants with Lanyard's own tool are small and short-lived.
+    if (result.tools !== this.toolsCache) return Buffer.from(JSON.stringify(result));
+    if (this.toolsJson?.tools !== result.tools) this.toolsJson = { tools: result.tools, json: Buffer.from(JSON.stringify(result)) };
+    return this.toolsJson.json;
   }
 
   // ---- internals ----
@@ -418,8 +437,10 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     for (const kind of kinds) {
       this.kindVersions[kind]++;
       this.pendingBroadcast.add(kind);
-      if (kind === 'tools') this.toolsCache = undefined;
-      else if (kind === 'prompts') this.promptsCache = undefined;
+      if (kind === 'tools') {
+        this.toolsCache = undefined;
+        this.toolsJson = undefined;
+      } else if (kind === 'prompts') this.promptsCache = undefined;
       else this.resourcesCache = undefined;
     }
     if (this.broadcastTimer || this.closed) return;

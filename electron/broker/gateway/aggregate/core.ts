@@ -38,10 +38,16 @@ export interface AggregatorCore {
   /** One sentence saying how to sign in (the fix of a not-signed-in error). */
   signInHint(): string;
   listToolsForIde(): Promise<ListToolsResult>;
+  /** The same list serialized: the bytes are built once per catalog change and reused (a 50 × 100 list is ~1.3 MB). */
+  listToolsJson(): Promise<Buffer>;
   listPrompts(): Promise<Prompt[]>;
   listResources(): Promise<ResourceIndex>;
   /** The server and original name of an exposed tool or prompt name (waiting for lists when it is not known yet). */
   resolveName(kind: 'tools' | 'prompts', exposed: string): Promise<NameOrigin | undefined>;
+  /** Like resolveName, without waiting: only names this run handed out, of enabled servers (the fast path's test). */
+  knownName(kind: 'tools' | 'prompts', exposed: string): NameOrigin | undefined;
+  /** Like serverForUri, without waiting: undefined unless the resource lists are merged already. */
+  knownServerForUri(uri: string): string | undefined;
   /** The server a resource URI (or template) belongs to. */
   serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
   builtinTool(name: string): CallToolResult | undefined;

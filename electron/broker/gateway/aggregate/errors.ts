@@ -1,4 +1,7 @@
-import { ProtocolError, ProtocolErrorCode, type CallToolResult } from '@modelcontextprotocol/server';
+// From the client package: the server one loads only with the first IDE session (the SDK server reads code, message
+// and data of whatever a handler throws).
+import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/client';
+import type { CallToolResult } from '@modelcontextprotocol/server';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { LanyardError, redactText } from '../../errors';
 import { jsonRpcErrorFor, toolErrorText } from '../http-util';

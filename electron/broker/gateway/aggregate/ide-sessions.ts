@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
+import type * as NodeSdk from '@modelcontextprotocol/node';
+import type { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
 import {
   isInitializeRequest,
   ProtocolError,
   ProtocolErrorCode,
-  Server,
   type CallToolResult,
   type ClientCapabilities,
   type LoggingLevel,
-  type ServerContext,
-} from '@modelcontextprotocol/server';
+} from '@modelcontextprotocol/client';
+import type * as ServerSdk from '@modelcontextprotocol/server';
+import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import { ErrorCodes } from '../../../../shared/errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
@@ -18,6 +19,18 @@ import type { CatalogKind } from '../upstream/catalog';
 import type { BoundPeer, DownstreamPeer } from '../upstream/bound-peer';
 import type { AggregatorCore, IdeSessionInfo } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
+import { FastPath, fastSessionState, type FastSession } from './fast-path';
+
+/**
+ * The SDK server and its Node HTTP transport, loaded with the first IDE session rather than at broker start (a broker
+ * nobody has connected to yet does not hold them, about 6 MB). The client package, loaded at start anyway, supplies the
+ * shared protocol helpers.
+ */
+let sdkServer: Promise<[typeof ServerSdk, typeof NodeSdk]> | undefined;
+function loadSdkServer() {
+  sdkServer ??= Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
+  return sdkServer;
+}
 
 /** A person answering a form or reviewing a sampling request takes minutes, not the SDK's default 60 s. */
 const HUMAN_TIMEOUT_MS = 10 * 60_000;
@@ -39,6 +52,8 @@ interface IdeSession {
   server: Server;
   transport: NodeStreamableHTTPServerTransport;
   bound: BoundPeer | undefined;
+  /** The session as the fast path sees it (fast-path.ts). */
+  fast: FastSession;
   /** The catalog version each list was last served at: list_changed goes only to sessions holding an older list. */
   listed: Partial<Record<CatalogKind, number>>;
   closed: boolean;
@@ -64,8 +79,11 @@ function forwardParams(params: Record<string, unknown>, override: Record<string,
  */
 export class IdeSessions {
   private readonly sessions = new Map<string, IdeSession>();
+  private readonly fastPath: FastPath;
 
-  constructor(private readonly core: AggregatorCore) {}
+  constructor(private readonly core: AggregatorCore) {
+    this.fastPath = new FastPath(core, { humanTimeoutMs: HUMAN_TIMEOUT_MS, rootsTimeoutMs: ROOTS_TIMEOUT_MS });
+  }
 
   list(): IdeSessionInfo[] {
     return [...this.sessions.values()].map((s) => this.info(s));
@@ -98,6 +116,7 @@ export class IdeSessions {
         return;
       }
       session.lastSeenAt = this.core.now();
+      if (req.method === 'POST' && (await this.fastPath.handle(session.fast, req, res, body))) return;
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -150,6 +169,7 @@ export class IdeSessions {
   }
 
   private async create(clientName: string, clientVersion: string | undefined): Promise<IdeSession> {
+    const [{ Server }, { NodeStreamableHTTPServerTransport }] = await loadSdkServer();
     const server = new Server(
       { name: 'lanyard', title: 'Lanyard', version: this.core.version },
       {
@@ -187,6 +207,17 @@ export class IdeSessions {
       server,
       transport,
       bound: undefined,
+      fast: {
+        get id() {
+          return session.id;
+        },
+        clientName: clientName.slice(0, 100),
+        fast: fastSessionState(),
+        bound: () => this.bound(session),
+        listedTools: () => {
+          session.listed.tools = this.core.versions().tools;
+        },
+      },
       listed: {},
       closed: false,
     };

@@ -1,4 +1,6 @@
-import { UriTemplate, type Prompt, type Resource, type ResourceTemplateType, type Tool } from '@modelcontextprotocol/server';
+// The client package (loaded at start anyway) rather than the server one, which loads with the first IDE session.
+import { UriTemplate } from '@modelcontextprotocol/client';
+import type { Prompt, Resource, ResourceTemplateType, Tool } from '@modelcontextprotocol/server';
 import type { ServerCatalog } from '../upstream/catalog';
 import type { ToolNamer } from '../tool-names';
 

@@ -3,7 +3,7 @@ import type { Logger } from '../../util/log';
 import { activeCall, Deadline, forwardFor, track, type ActiveCall, type DownstreamTarget } from './call-context';
 import { CATALOG_KINDS, type CatalogKind } from './catalog';
 import { unreachable } from './errors';
-import type { UpstreamSession } from './session';
+import type { UpstreamLane, UpstreamSession } from './session';
 
 /** Requests an IDE session can send to one server through its bound session. */
 export type ForwardedMethod =
@@ -127,6 +127,38 @@ export class BoundPeer {
       calls.delete(call);
       this.lastUsed.set(serverId, this.options.now());
     }
+  }
+
+  /** The budget of one call without progress (the fast path applies it as `request` does). */
+  get requestTimeoutMs(): number {
+    return this.options.requestTimeoutMs;
+  }
+
+  /**
+   * The server's bound session as a raw lane, when it is connected (else undefined: `request` connects first), and
+   * `track`, which counts a raw call as in flight — for routing, idle closing and keeping its connection — until the
+   * function it returns is called.
+   */
+  lane(serverId: string): { lane: UpstreamLane; track(call: ActiveCall): () => void } | undefined {
+    if (this.closed) return undefined;
+    const lane = this.sessions.get(serverId)?.lane();
+    if (!lane) return undefined;
+    return {
+      lane,
+      track: (call) => {
+        let calls = this.inflight.get(serverId);
+        if (!calls) this.inflight.set(serverId, (calls = new Set()));
+        const set = calls;
+        set.add(call);
+        this.lastUsed.set(serverId, this.options.now());
+        const release = lane.hold();
+        return () => {
+          set.delete(call);
+          this.lastUsed.set(serverId, this.options.now());
+          release();
+        };
+      },
+    };
   }
 
   /** Closes bound sessions unused for `idleMs` that hold no subscription and no call; they come back on next use. */

@@ -4,6 +4,7 @@ import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
+import { nodeHttpFetch, nodeStreamFetch } from '../relay-transport';
 import { BoundPeer, type BoundSessionFactory, type DownstreamPeer, type SessionSpec } from './bound-peer';
 import {
   boundCatalog,
@@ -36,7 +37,7 @@ export type PoolEvent =
 
 export interface UpstreamPoolOptions {
   tokens: UpstreamTokenSource;
-  /** The fetch upstream MCP traffic goes through, before the token service wraps it (default global fetch). */
+  /** The fetch upstream MCP traffic goes through, before the token service wraps it (default: the relay's node:http stack). */
   fetch?: FetchLike;
   clientInfo: Implementation;
   log: Logger;
@@ -221,7 +222,8 @@ export class UpstreamPool {
     return new UpstreamSession({
       serverId,
       url: entry.server.url,
-      fetch: this.options.tokens.authorizedFetch(serverId, this.options.fetch),
+      fetch: this.options.tokens.authorizedFetch(serverId, this.options.fetch ?? nodeHttpFetch),
+      rawFetch: this.options.tokens.authorizedFetch(serverId, this.options.fetch ?? nodeStreamFetch),
       clientInfo: spec.clientInfo ?? this.options.clientInfo,
       capabilities: spec.capabilities,
       transportMemory: entry.memory,

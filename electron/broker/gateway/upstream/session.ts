@@ -5,6 +5,7 @@ import {
   StreamableHTTPClientTransport,
   type ClientCapabilities,
   type Implementation,
+  type JSONRPCMessage,
   type Transport,
 } from '@modelcontextprotocol/client';
 import { ErrorCodes } from '../../../../shared/errors';
@@ -34,6 +35,8 @@ export interface UpstreamSessionOptions {
   url: string;
   /** A fetch that adds the server's bearer token (TokenService.authorizedFetch). */
   fetch: FetchLike;
+  /** The same, for raw exchanges on the session (`lane()`): a 2xx body may come back as a Node stream (nodeBodyOf). */
+  rawFetch?: FetchLike;
   clientInfo: Implementation;
   capabilities: ClientCapabilities;
   /** Registers handlers on each new SDK client, before it connects (they must survive a re-initialize). */
@@ -57,6 +60,25 @@ interface Connection {
   inflight: number;
   /** No new requests go here; closed when the last in-flight one finishes. */
   stale: boolean;
+}
+
+/**
+ * A connected Streamable HTTP session as a raw exchange sees it (the `/mcp` fast path): where to POST, with which
+ * session headers, and the way back into the session's SDK client for the server→client traffic of that exchange.
+ */
+export interface UpstreamLane {
+  url: string;
+  fetch: FetchLike;
+  sessionId: string | undefined;
+  protocolVersion: string | undefined;
+  /** Hands a message that arrived on a raw exchange to the session's SDK client (requests, notifications). */
+  inject(message: JSONRPCMessage): void;
+  /** Sends a notification on the session (e.g. notifications/cancelled for a raw request). */
+  notify(notification: { method: string; params?: Record<string, unknown> }): Promise<void>;
+  /** Keeps the connection open while the exchange runs; call the returned function when it is over. */
+  hold(): () => void;
+  /** The server answered: it is healthy. */
+  succeeded(): void;
 }
 
 /** Streamable HTTP's own SSE reconnection: brief, because after it gives up the session is rebuilt with backoff. */
@@ -97,6 +119,36 @@ export class UpstreamSession {
 
   get transportKind(): UpstreamTransportKind | undefined {
     return this.current?.kind;
+  }
+
+  /**
+   * The live connection for a raw exchange, or undefined when there is none yet (or it is legacy SSE, or being
+   * replaced): the caller then goes through `run`, which connects, retries and classifies.
+   */
+  lane(): UpstreamLane | undefined {
+    const conn = this.current;
+    const rawFetch = this.options.rawFetch;
+    if (!conn || conn.stale || conn.kind !== 'streamable-http' || !rawFetch || this.closed) return undefined;
+    const inner = conn.transport.inner as StreamableHTTPClientTransport;
+    return {
+      url: this.options.url,
+      fetch: rawFetch,
+      sessionId: inner.sessionId,
+      protocolVersion: inner.protocolVersion,
+      inject: (message) => conn.transport.onmessage?.(message),
+      notify: (notification) => conn.client.notification(notification as Parameters<Client['notification']>[0]),
+      hold: () => {
+        conn.inflight++;
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          conn.inflight--;
+          this.closeIfDone(conn);
+        };
+      },
+      succeeded: () => this.emit({ type: 'succeeded' }),
+    };
   }
 
   /** The connected client (connecting first if needed). */

@@ -1,0 +1,577 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import {
+  isJsonContentType,
+  ProtocolError,
+  SdkError,
+  SdkErrorCode,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/client';
+import { nodeBodyOf } from '../relay-transport';
+import type { BoundPeer } from '../upstream/bound-peer';
+import { activeCall, Deadline, type ActiveCall, type DownstreamTarget } from '../upstream/call-context';
+import { STREAM_ENDED_MARK, unreachable } from '../upstream/errors';
+import type { UpstreamLane } from '../upstream/session';
+import type { AggregatorCore } from './core';
+import { toolErrorResult, toProtocolError } from './errors';
+import { scanMessage, SseReader, type MessageShape } from './raw-json';
+
+/**
+ * `/mcp`'s fast path for the requests that only need a name changed on the way (tools/call, prompts/get,
+ * resources/read): the IDE's request is renamed and POSTed as is on the IDE session's bound upstream session, and
+ * the upstream answer comes back as bytes — its `id` replaced in place, nothing parsed, validated or re-serialized —
+ * instead of a second SDK round trip (an SDK server toward the IDE, an SDK client toward the server).
+ *
+ * What still needs Lanyard's judgement goes where it went before:
+ *   - progress for this call: the token is Lanyard's own upstream (one per call, so two IDE requests can never share
+ *     one) and is mapped back to the IDE's; it restarts the call's deadline;
+ *   - everything else the server sends during the call (log messages, elicitation, sampling, roots, list_changed,
+ *     resource updates) is handed to the bound session's SDK client inside the call's context, so its handlers route
+ *     it exactly as for a call made through the SDK; what they send to the IDE goes out on this call's stream, and
+ *     the IDE's answers (POSTed responses with ids Lanyard chose) are taken here;
+ *   - an upstream JSON-RPC error becomes the same answer the SDK path gives (a tool result with isError for
+ *     tools/call, a redacted JSON-RPC error otherwise);
+ *   - anything unusual before the server answered — no connected session yet, a 404 (session gone), 401/403 still
+ *     refused after the token service's retry, a network error — falls back to the SDK path, which connects,
+ *     re-initializes, retries and explains; nothing has been written to the IDE then.
+ */
+
+export type FastMethod = 'tools/call' | 'prompts/get' | 'resources/read';
+
+/** What the fast path keeps per IDE session: its raw calls in flight (for cancellation) and its questions to the IDE. */
+export interface FastSessionState {
+  readonly calls: Map<string, { cancel(reason: unknown): void }>;
+  readonly answers: Map<string, (message: { result?: unknown; error?: { code: number; message: string; data?: unknown } }) => void>;
+}
+
+export function fastSessionState(): FastSessionState {
+  return { calls: new Map(), answers: new Map() };
+}
+
+/** The IDE session as the fast path needs it. */
+export interface FastSession {
+  readonly id: string | undefined;
+  readonly clientName: string;
+  readonly fast: FastSessionState;
+  /** The session's bound upstream sessions (created on first use). */
+  bound(): BoundPeer;
+  /** The session was handed the current tools list (list_changed then goes to it only when the list changes). */
+  listedTools(): void;
+}
+
+export interface FastPathOptions {
+  humanTimeoutMs: number;
+  rootsTimeoutMs: number;
+}
+
+type RpcId = string | number;
+type Params = Record<string, unknown> & { _meta?: Record<string, unknown> };
+
+const FAST_METHODS: ReadonlySet<string> = new Set<FastMethod>(['tools/call', 'prompts/get', 'resources/read']);
+const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' };
+const EVENT_PREFIX = Buffer.from('event: message\ndata: ');
+const EVENT_END = Buffer.from('\n\n');
+const RESULT_HEAD = Buffer.from('{"result":');
+
+/** Upstream request ids (and progress tokens) of raw calls: a string no SDK client uses (they count with numbers). */
+const ID_PREFIX = `lanyard-${randomBytes(6).toString('hex')}-`;
+let counter = 0;
+function nextId(kind: 'c' | 's'): string {
+  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${ID_PREFIX}${kind}${counter}`;
+}
+
+function idKey(id: unknown): string | undefined {
+  return typeof id === 'string' ? `s${id}` : typeof id === 'number' ? `n${id}` : undefined;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export class FastPath {
+  constructor(
+    private readonly core: AggregatorCore,
+    private readonly options: FastPathOptions,
+  ) {}
+
+  /**
+   * Takes a POSTed message when it is the fast path's to answer; false leaves it to the session's SDK transport
+   * (a notifications/cancelled for a raw call is acted on and still passed on, so the SDK answers the POST).
+   */
+  async handle(session: FastSession, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<boolean> {
+    if (!isRecord(body)) return false;
+    const method = body.method;
+    if (method === undefined) return this.takeAnswer(session, res, body);
+    if (method === 'notifications/cancelled') {
+      const key = isRecord(body.params) ? idKey(body.params.requestId) : undefined;
+      if (key) session.fast.calls.get(key)?.cancel(isRecord(body.params) ? body.params.reason : undefined);
+      return false;
+    }
+    if (method === 'tools/list') return this.listTools(session, req, res, body);
+    if (typeof method !== 'string' || !FAST_METHODS.has(method) || idKey(body.id) === undefined || !isRecord(body.params)) return false;
+    if (session.id === undefined || !this.core.signedIn() || !acceptable(req)) return false;
+    const params = body.params as Params;
+    let serverId: string | undefined;
+    let upstream: Params;
+    let originalName: string | undefined;
+    if (method === 'resources/read') {
+      if (typeof params.uri !== 'string') return false;
+      serverId = this.core.knownServerForUri(params.uri);
+      upstream = params;
+    } else {
+      if (typeof params.name !== 'string') return false;
+      const origin = this.core.knownName(method === 'tools/call' ? 'tools' : 'prompts', params.name);
+      serverId = origin?.serverId;
+      originalName = origin?.originalName;
+      upstream = { ...params, name: originalName };
+    }
+    if (!serverId) return false;
+    const bound = session.bound();
+    const lane = bound.lane(serverId);
+    if (!lane) return false;
+    return new RawCall(this.core, this.options, session, bound, lane.lane, lane.track, {
+      method: method as FastMethod,
+      serverId,
+      originalName,
+      ideId: body.id as RpcId,
+      params: upstream,
+      res,
+    }).run();
+  }
+
+  /**
+   * tools/list from the merged list's cached bytes: the SDK server would validate the whole list against its schema
+   * and serialize it again (with 5,000 tools, most of the time a list took). No pagination is offered either way.
+   */
+  private async listTools(
+    session: FastSession,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Record<string, unknown>,
+  ): Promise<boolean> {
+    const params = body.params;
+    if (idKey(body.id) === undefined || (params !== undefined && (!isRecord(params) || params.cursor !== undefined))) return false;
+    if (session.id === undefined || !acceptable(req)) return false;
+    const json = await this.core.listToolsJson();
+    session.listedTools();
+    if (res.destroyed || res.writableEnded) return true;
+    const tail = Buffer.from(`,"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': RESULT_HEAD.length + json.length + tail.length,
+      'mcp-session-id': session.id,
+    });
+    res.cork();
+    res.write(RESULT_HEAD);
+    res.write(json);
+    res.end(tail);
+    return true;
+  }
+
+  /** The IDE answering a question asked on a raw call's stream. */
+  private takeAnswer(session: FastSession, res: ServerResponse, body: Record<string, unknown>): boolean {
+    const key = idKey(body.id);
+    const settle = key && ('result' in body || 'error' in body) ? session.fast.answers.get(key) : undefined;
+    if (!key || !settle) return false;
+    session.fast.answers.delete(key);
+    res.writeHead(202).end();
+    settle(body as Parameters<typeof settle>[0]);
+    return true;
+  }
+}
+
+/** The IDE accepts what the SDK transport requires (else the SDK path answers with its own 406/415/400). */
+function acceptable(req: IncomingMessage): boolean {
+  const accept = req.headers.accept;
+  if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) return false;
+  if (!isJsonContentType(req.headers['content-type'])) return false;
+  const version = req.headers['mcp-protocol-version'];
+  return version === undefined || (typeof version === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(version));
+}
+
+interface CallSpec {
+  method: FastMethod;
+  serverId: string;
+  originalName: string | undefined;
+  ideId: RpcId;
+  params: Params;
+  res: ServerResponse;
+}
+
+/** One raw call, from the upstream POST to the IDE's answer. */
+class RawCall {
+  private readonly upstreamId = nextId('c');
+  private readonly upstreamIdBytes: Buffer;
+  private readonly ideToken: RpcId | undefined;
+  private readonly deadline: Deadline;
+  /** The IDE left (closed its request) or cancelled the call: nothing is answered. */
+  private readonly gone = new AbortController();
+  private readonly call: ActiveCall;
+  private readonly started: number;
+  /** An SSE stream to the IDE is open (something had to go out before the answer); else the answer is one JSON body. */
+  private sse = false;
+  private answered = false;
+
+  constructor(
+    private readonly core: AggregatorCore,
+    private readonly options: FastPathOptions,
+    private readonly session: FastSession,
+    private readonly bound: BoundPeer,
+    private readonly lane: UpstreamLane,
+    private readonly track: (call: ActiveCall) => () => void,
+    private readonly spec: CallSpec,
+  ) {
+    this.upstreamIdBytes = Buffer.from(JSON.stringify(this.upstreamId));
+    const token = spec.params._meta?.progressToken;
+    this.ideToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
+    this.deadline = new Deadline(bound.requestTimeoutMs);
+    this.started = core.now();
+    this.call = { target: this.target(), deadline: this.deadline, pending: new Set() };
+  }
+
+  /** False: fall back to the SDK path (nothing was written to the IDE). */
+  async run(): Promise<boolean> {
+    const res = this.spec.res;
+    const key = idKey(this.spec.ideId)!;
+    const untrack = this.track(this.call);
+    this.session.fast.calls.set(key, { cancel: (reason) => this.cancel(reason) });
+    const onClose = () => {
+      if (!res.writableFinished) this.gone.abort();
+    };
+    res.on('close', onClose);
+    const signal = AbortSignal.any([this.gone.signal, this.deadline.signal]);
+    try {
+      let response: Response;
+      try {
+        response = await this.lane.fetch(this.lane.url, { method: 'POST', headers: this.headers(), body: this.payload(), signal });
+      } catch (e) {
+        if (this.gone.signal.aborted) return this.endQuietly();
+        if (this.deadline.expired) return this.fail(this.timeoutError());
+        return false;
+      }
+      const type = (response.headers.get('content-type') ?? '').toLowerCase();
+      const eventStream = type.startsWith('text/event-stream');
+      if (response.status !== 200 || (!eventStream && !isJsonContentType(type))) {
+        discard(response);
+        return false;
+      }
+      this.lane.succeeded();
+      const body = nodeBodyOf(response) ?? (response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : undefined);
+      if (!body) return this.fail(streamEnded());
+      try {
+        if (eventStream) await this.readEvents(body);
+        else await this.readJson(body);
+      } catch (e) {
+        if (this.answered) return true;
+        if (this.gone.signal.aborted) return this.endQuietly();
+        if (this.deadline.expired) return this.fail(this.timeoutError());
+        return this.fail(e);
+      }
+      if (!this.answered) {
+        if (this.gone.signal.aborted) return this.endQuietly();
+        return this.fail(streamEnded());
+      }
+      return true;
+    } finally {
+      this.deadline.clear();
+      res.off('close', onClose);
+      this.session.fast.calls.delete(key);
+      untrack();
+    }
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    if (this.lane.sessionId) h['mcp-session-id'] = this.lane.sessionId;
+    if (this.lane.protocolVersion) h['mcp-protocol-version'] = this.lane.protocolVersion;
+    return h;
+  }
+
+  private payload(): string {
+    const { _meta, ...rest } = this.spec.params;
+    const { progressToken: _ideToken, ...meta } = _meta ?? {};
+    // Always asked for (as the SDK path does): progress is what restarts the deadline of a long-running call.
+    return JSON.stringify({
+      jsonrpc: '2.0',
+      id: this.upstreamId,
+      method: this.spec.method,
+      params: { ...rest, _meta: { ...meta, progressToken: this.upstreamId } },
+    });
+  }
+
+  private cancel(reason: unknown): void {
+    if (this.answered || this.gone.signal.aborted) return;
+    this.lane
+      .notify({
+        method: 'notifications/cancelled',
+        params: { requestId: this.upstreamId, ...(typeof reason === 'string' ? { reason } : {}) },
+      })
+      .catch(() => undefined);
+    this.gone.abort();
+  }
+
+  private async readJson(body: Readable): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(chunk as Buffer);
+    await this.message(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  }
+
+  private async readEvents(body: Readable): Promise<void> {
+    const queue: Buffer[] = [];
+    const reader = new SseReader((data) => queue.push(data));
+    for await (const chunk of body) {
+      if (this.answered) continue; // the rest of the stream is drained, so its socket goes back to the pool
+      reader.push(chunk as Buffer);
+      while (queue.length && !this.answered) await this.message(queue.shift()!);
+      queue.length = 0;
+    }
+  }
+
+  /** One message from the upstream, in order. */
+  private async message(data: Buffer): Promise<void> {
+    const shape = scanMessage(data);
+    if (!shape) {
+      this.core.log.debug('fast path: upstream message is not one JSON object', { serverId: this.spec.serverId });
+      return;
+    }
+    if (shape.id && !shape.method && shape.id.end - shape.id.start === this.upstreamIdBytes.length) {
+      if (this.upstreamIdBytes.equals(data.subarray(shape.id.start, shape.id.end))) {
+        await this.final(data, shape);
+        return;
+      }
+    }
+    let message: JSONRPCMessage;
+    try {
+      message = JSON.parse(data.toString('utf8')) as JSONRPCMessage;
+    } catch {
+      return;
+    }
+    const m = message as { method?: string; id?: unknown; params?: Record<string, unknown> };
+    if (m.method === 'notifications/progress' && m.id === undefined && m.params?.progressToken === this.upstreamId) {
+      this.deadline.reset();
+      if (this.ideToken !== undefined && !this.gone.signal.aborted)
+        this.event(JSON.stringify({ jsonrpc: '2.0', method: m.method, params: { ...m.params, progressToken: this.ideToken } }));
+      return;
+    }
+    // Everything else: the bound session's SDK client handles it as if it had read it, in this call's context.
+    activeCall.run(this.call, () => this.lane.inject(message));
+  }
+
+  /** The upstream's answer to this call. */
+  private async final(data: Buffer, shape: MessageShape): Promise<void> {
+    // Progress and log messages the server sent before its answer go out first, on the same stream.
+    if (this.call.pending.size) await Promise.allSettled([...this.call.pending]);
+    if (this.gone.signal.aborted) return;
+    if (shape.error) {
+      let error: { code?: unknown; message?: unknown; data?: unknown } = {};
+      try {
+        error = (JSON.parse(data.toString('utf8')) as { error?: typeof error }).error ?? {};
+      } catch {
+        // scanMessage found an object: unreachable in practice.
+      }
+      this.fail(new ProtocolError(Number(error.code) || -32603, String(error.message ?? ''), error.data));
+      return;
+    }
+    if (!shape.result) {
+      this.fail(streamEnded());
+      return;
+    }
+    this.answered = true;
+    const id = Buffer.from(JSON.stringify(this.spec.ideId));
+    const parts = [data.subarray(0, shape.id!.start), id, data.subarray(shape.id!.end)];
+    this.write(parts);
+    if (this.spec.method === 'tools/call') {
+      this.core.activity({
+        kind: 'tool_call',
+        serverId: this.spec.serverId,
+        summary: `${this.session.clientName} called ${this.spec.serverId} › ${this.spec.originalName}`,
+        outcome: shape.resultIsError ? 'error' : 'ok',
+        durationMs: this.core.now() - this.started,
+      });
+    }
+  }
+
+  /** The IDE's answer when the call failed, as the SDK path gives it. Always true (the call was answered). */
+  private fail(e: unknown): true {
+    if (this.answered || this.gone.signal.aborted) return this.endQuietly();
+    this.answered = true;
+    const { serverId, ideId } = this.spec;
+    let message: unknown;
+    if (this.spec.method === 'tools/call') {
+      const { result, error } = toolErrorResult(serverId, e);
+      message = { result, jsonrpc: '2.0', id: ideId };
+      this.core.activity({
+        kind: 'tool_call',
+        serverId,
+        summary: `${this.session.clientName} called ${serverId} › ${this.spec.originalName}: failed`,
+        outcome: 'error',
+        durationMs: this.core.now() - this.started,
+        error,
+      });
+    } else {
+      const error = toProtocolError(serverId, e);
+      message = {
+        jsonrpc: '2.0',
+        id: ideId,
+        error: {
+          code: Number.isSafeInteger(error.code) ? error.code : -32603,
+          message: error.message,
+          ...(error.data !== undefined ? { data: error.data } : {}),
+        },
+      };
+    }
+    this.write([Buffer.from(JSON.stringify(message))]);
+    return true;
+  }
+
+  private timeoutError(): Error {
+    return unreachable(
+      this.spec.serverId,
+      `did not answer ${this.spec.method} within ${Math.round(this.bound.requestTimeoutMs / 1000)} s (without progress)`,
+    );
+  }
+
+  /** The IDE left or cancelled: no answer (JSON-RPC sends none for a cancelled request); an open stream is ended. */
+  private endQuietly(): true {
+    const res = this.spec.res;
+    if (!res.destroyed && !res.writableEnded) {
+      if (!res.headersSent && !this.sse) res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.session.id ?? '' });
+      res.end();
+    }
+    return true;
+  }
+
+  /** The answer, as one JSON body, or as the last event of the SSE stream when one is open. */
+  private write(parts: Buffer[]): void {
+    const res = this.spec.res;
+    if (res.destroyed || res.writableEnded) return;
+    if (!this.sse) {
+      let length = 0;
+      for (const p of parts) length += p.length;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': length, 'mcp-session-id': this.session.id ?? '' });
+      res.cork();
+      for (const p of parts) res.write(p);
+      res.end();
+      return;
+    }
+    res.cork();
+    writeEvent(res, parts);
+    res.end();
+  }
+
+  /** A message on the call's SSE stream (opened on first use). */
+  private event(json: string): boolean {
+    const res = this.spec.res;
+    if (res.destroyed || res.writableEnded || this.answered) return false;
+    this.openStream();
+    writeEvent(res, [Buffer.from(json)]);
+    return true;
+  }
+
+  private openStream(): void {
+    if (this.sse) return;
+    this.sse = true;
+    const res = this.spec.res;
+    res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.session.id ?? '' });
+  }
+
+  /**
+   * Server→client traffic of this call, as the bound session's handlers send it: on this call's stream while it is
+   * open, else to the IDE session as a whole (as the SDK path does once a request's stream is gone).
+   */
+  private target(): DownstreamTarget {
+    const peer = (): DownstreamTarget => this.bound.peer;
+    return {
+      elicit: (params, signal) =>
+        this.ask('elicitation/create', params, signal, this.options.humanTimeoutMs, () => peer().elicit(params, signal)) as ReturnType<
+          DownstreamTarget['elicit']
+        >,
+      sample: (params, signal) =>
+        this.ask('sampling/createMessage', params, signal, this.options.humanTimeoutMs, () => peer().sample(params, signal)) as ReturnType<
+          DownstreamTarget['sample']
+        >,
+      listRoots: (signal) =>
+        this.ask('roots/list', undefined, signal, this.options.rootsTimeoutMs, () => peer().listRoots(signal)) as ReturnType<
+          DownstreamTarget['listRoots']
+        >,
+      notify: async (notification) => {
+        if (!this.event(JSON.stringify({ jsonrpc: '2.0', ...notification }))) await peer().notify(notification);
+      },
+    };
+  }
+
+  /** A request to the IDE on this call's stream; its answer comes back as a POST that FastPath.takeAnswer takes. */
+  private ask(
+    method: string,
+    params: unknown,
+    signal: AbortSignal,
+    timeoutMs: number,
+    elsewhere: () => Promise<unknown>,
+  ): Promise<unknown> {
+    const id = nextId('s');
+    const key = idKey(id)!;
+    const answers = this.session.fast.answers;
+    const sent = this.event(JSON.stringify({ jsonrpc: '2.0', id, method, ...(params !== undefined ? { params } : {}) }));
+    if (!sent) return elsewhere();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        answers.delete(key);
+      };
+      const onAbort = () => {
+        done();
+        this.event(
+          JSON.stringify({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: String(signal.reason) } }),
+        );
+        reject(signal.reason instanceof Error ? signal.reason : new Error('cancelled'));
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new SdkError(SdkErrorCode.RequestTimeout, 'Request timed out', { timeout: timeoutMs }));
+      }, timeoutMs);
+      timer.unref?.();
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
+      signal.addEventListener('abort', onAbort, { once: true });
+      answers.set(key, (answer) => {
+        done();
+        if (answer.error) reject(new ProtocolError(answer.error.code, answer.error.message, answer.error.data));
+        else resolve(answer.result);
+      });
+    });
+  }
+}
+
+function writeEvent(res: ServerResponse, parts: Buffer[]): void {
+  // JSON may hold line breaks between tokens (never inside strings): each line becomes its own data: line.
+  if (parts.some((p) => p.includes(0x0a) || p.includes(0x0d))) {
+    const text = Buffer.concat(parts).toString('utf8');
+    res.write(
+      `event: message\n${text
+        .split(/\r\n|\r|\n/)
+        .map((l) => `data: ${l}`)
+        .join('\n')}\n\n`,
+    );
+    return;
+  }
+  res.write(EVENT_PREFIX);
+  for (const p of parts) res.write(p);
+  res.write(EVENT_END);
+}
+
+function streamEnded(): ProtocolError {
+  return new ProtocolError(-32000, 'The server closed the response stream without answering.', { lanyard: STREAM_ENDED_MARK });
+}
+
+function discard(response: Response): void {
+  const node = nodeBodyOf(response);
+  if (node) node.resume();
+  else void response.body?.cancel().catch(() => undefined);
+}
