@@ -3,6 +3,7 @@ import { ActivityLog } from './activity/activity-log';
 import { AuthRouter } from './auth/router';
 import type { LanyardConfig } from './config/schema';
 import type { OAuthEvent, OAuthPath } from './oauth/types';
+import { createOAuthSessions } from './oauth/oauth-sessions';
 import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
 import type { IdeConnectDeps } from './control/control-service';
@@ -64,6 +65,21 @@ export interface OAuthPathDeps {
 
 export type { Engine } from './engine';
 
+/**
+ * The product's OAuth 2.1 path (electron/broker/oauth/, on the MCP SDK's client auth) when the caller brings none:
+ * `lanyard serve`, the tray app and the CLI all reach OAuth servers with it. Lanyard's Client ID Metadata Document URL
+ * comes from the effective configuration (managed over user) at each authorization.
+ */
+function productOAuthPath(deps: OAuthPathDeps): OAuthPath {
+  return createOAuthSessions({
+    secrets: deps.secrets,
+    openUrl: deps.openUrl,
+    log: deps.log,
+    fetch: deps.fetch,
+    clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
+  });
+}
+
 /** Upstream time bounds of the gateway; each defaults to the product's value (see the aggregator and the relay). */
 export interface GatewayTimeouts {
   /** `/mcp`: one call's budget without progress (default 60 s). */
@@ -97,6 +113,7 @@ export class Broker {
   readonly secrets: SecretStore;
   readonly activity: ActivityLog;
   readonly usage: UsageCounter;
+  private readonly oauth: OAuthPath | undefined;
   readonly control: ControlService;
   readonly log: Logger;
   readonly managed: ManagedPolicy;
@@ -128,16 +145,17 @@ export class Broker {
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
+    const oauthOption = options.oauth ?? productOAuthPath;
     const oauth =
-      typeof options.oauth === 'function'
-        ? options.oauth({
+      typeof oauthOption === 'function'
+        ? oauthOption({
             secrets: this.secrets,
             openUrl: options.openUrl,
             log: this.log,
             fetch: options.fetch,
             config: () => this.config.load(),
           })
-        : options.oauth;
+        : oauthOption;
     this.auth = new AuthRouter({
       config: () => this.config.load(),
       managed: () => {
@@ -160,6 +178,7 @@ export class Broker {
       log: this.log,
     });
     oauth?.onEvent((event) => this.recordOAuthEvent(event));
+    this.oauth = oauth;
     this.auth.onChange(() => this.control.statusChanged());
     this.control = new ControlService({
       version: options.version,
@@ -488,6 +507,8 @@ export class Broker {
 
   async close(): Promise<void> {
     for (const off of this.detach.splice(0)) off();
+    // A browser authorization waiting for the user must not keep a stopping broker's process alive.
+    await this.oauth?.close?.();
     this.config.close();
     await this.activity.flush();
   }
