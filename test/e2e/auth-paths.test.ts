@@ -27,6 +27,7 @@ import { keychainNamespace } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
 import { ErrorCodes } from '../../shared/errors';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
+import { scanForSecrets } from '../helpers/engine';
 
 const root = path.resolve(import.meta.dirname, '../..');
 // Built next to the real bundle (its npm imports resolve from the project's node_modules), never over it.
@@ -53,6 +54,8 @@ let serve: { child: ChildProcess; stderr: () => string } | undefined;
 let browser: Browser;
 let context: BrowserContext;
 const clients: Client[] = [];
+/** Everything the CLI processes printed (serve, login, stdio's stderr), for the leak scan. */
+let printed = '';
 
 const paths = () => sandbox.paths!;
 const CALENDAR = 'Calendar (sandbox, OAuth)';
@@ -92,8 +95,14 @@ async function startServe(): Promise<void> {
   const child = spawn(process.execPath, [cli, 'serve'], { cwd: root, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    printed += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    printed += d.toString();
+  });
   serve = { child, stderr: () => err };
   await waitFor('lanyard serve to start', async () => (/Stop with Ctrl-C/.test(out) ? true : child.exitCode !== null ? false : undefined));
   if (child.exitCode !== null) throw new Error(`lanyard serve exited: ${err}`);
@@ -120,7 +129,10 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('exit', (code) => {
+      printed += stdout + stderr;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -141,7 +153,14 @@ async function httpIde(): Promise<Client> {
 /** A stdio IDE: `lanyard stdio` as Cursor or Claude Desktop starts it. */
 async function stdioIde(): Promise<Client> {
   const client = new Client({ name: 'e2e-stdio-ide', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [cli, 'stdio'], env: env() as Record<string, string> }));
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [cli, 'stdio'],
+    env: env() as Record<string, string>,
+    stderr: 'pipe',
+  });
+  transport.stderr?.on('data', (d: Buffer) => (printed += d.toString()));
+  await client.connect(transport);
   clients.push(client);
   return client;
 }
@@ -317,18 +336,21 @@ describe('every auth path through /mcp and lanyard stdio', () => {
     expect(paths().oauthAs.counters.consents).toBe(consentsBefore + 1);
   }, 60_000);
 
-  it('a broker restart needs no browser: the grant comes back from the keychain, and stdio carries on', async () => {
+  it('a broker restart needs no browser: the grant comes back from the keychain', async () => {
     const opensBefore = (await opened()).length;
+    // The IDE sessions end with the broker. (A stdio bridge left running would start a broker of its own if this one took
+    // longer than its grace period to come back; test/integration/stdio-restart.test.ts covers a bridge across restarts.)
+    await stdio.close();
+    await http.close();
     await stopServe();
     await startServe();
-    const again = await httpIde();
-    expect(await whoami(again, 'calendar')).toMatchObject({ sub: '00u-alice' });
-    expect(await whoami(again, 'todo')).toMatchObject({ sub: '00u-alice' });
-    // The IDE's stdio session survives the restart by itself.
+    http = await httpIde();
+    stdio = await stdioIde();
+    expect(await whoami(http, 'calendar')).toMatchObject({ sub: '00u-alice' });
     expect(await whoami(stdio, 'calendar')).toMatchObject({ sub: '00u-alice' });
+    expect(await whoami(http, 'todo')).toMatchObject({ sub: '00u-alice' });
     expect((await opened()).length).toBe(opensBefore);
     expect(paths().oauthAs.counters.codeGrants).toBe(1);
-    http = again;
   }, 60_000);
 
   it('a revoked refresh token: the next call says "Authorize … in Lanyard" with a link at once; the others keep working; one consent fixes it', async () => {
@@ -395,8 +417,20 @@ describe('every auth path through /mcp and lanyard stdio', () => {
     paths().oauthAs.revokeRefreshTokens('alice');
     await paths().oauthAs.revokeAccessTokens('alice');
     expect((await call(http, 'calendar__whoami')).text).toMatch(AUTHORIZE_TEXT);
+    // No bridge left to start a broker of its own once this one is gone.
+    await stdio.close();
     const started = Date.now();
     await stopServe();
     expect(Date.now() - started).toBeLessThan(5_000);
   }, 60_000);
+
+  it('no authorization code, access or refresh token, nor the API key, in any file Lanyard wrote or anything it printed', async () => {
+    const values = [...paths().oauthAs.issued, paths().header.apiKey.value];
+    // Two consents (codes), their tokens, and refreshes: the scan has real material.
+    expect(paths().oauthAs.issued.size).toBeGreaterThanOrEqual(6);
+    expect(await scanForSecrets(home, values)).toEqual([]);
+    // Counted, not listed: a failure must not print them either.
+    expect(values.filter((v) => printed.includes(v) || printed.includes(v.slice(0, 24))).length).toBe(0);
+    expect(printed).toMatch(/Lanyard .* is running/);
+  });
 });
