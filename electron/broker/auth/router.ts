@@ -60,7 +60,15 @@ interface RouteState {
   keyPresent?: boolean | undefined;
   /** header: the server answered 401/403 with the stored key. */
   keyRejected?: boolean | undefined;
+  /** oauth: the grant was read back from the keychain for status. */
+  oauthLoaded?: boolean | undefined;
 }
+
+/** What the OAuth engine may offer beyond the OAuthPath contract (oauth/oauth-sessions.ts does). */
+type OAuthPresenter = OAuthPath & {
+  authorizedFetch?: (server: OAuthServerRef, base: FetchLike) => FetchLike;
+  load?: (serverId: string) => Promise<unknown>;
+};
 
 /**
  * "Authenticate this request to server S": the one place that knows each server's auth path (docs/architecture.md,
@@ -245,10 +253,13 @@ export class AuthRouter {
     const ref = this.oauthRef(serverId);
     let token = await this.oauthToken(ref);
     let retried401 = false;
+    // The engine presents its token itself when it can (a DPoP-bound token needs a fresh proof per request).
+    const present = (oauth as OAuthPresenter).authorizedFetch?.bind(oauth);
     for (let stepUps = 0; ;) {
       const headers = new Headers(init?.headers);
-      headers.set('authorization', `Bearer ${token.accessToken}`);
-      const response = await base(input, { ...init, headers });
+      headers.delete('authorization');
+      if (!present) headers.set('authorization', `Bearer ${token.accessToken}`);
+      const response = present ? await present(ref, base)(input, { ...init, headers }) : await base(input, { ...init, headers });
       if (response.status === 401 && !retried401) {
         retried401 = true;
         await response.body?.cancel().catch(() => {});
@@ -385,12 +396,22 @@ export class AuthRouter {
     }
   }
 
-  /** Reads whether each header-path server has a key (once per server; setKey and forget keep it current). */
+  /**
+   * Reads what status needs from the keychain, once per server: whether each header-path server has a key, and each
+   * OAuth-path server's grant (so status is right after a restart, before the first call).
+   */
   async loadKeys(servers: readonly ServerConfig[]): Promise<void> {
+    const oauth = this.deps.oauth as OAuthPresenter | undefined;
     await Promise.all(
-      servers
-        .filter((s) => this.pathOf(s.id) === 'header' && this.states.get(s.id)?.keyPresent === undefined)
-        .map((s) => this.readKey(s.id).catch(() => undefined)),
+      servers.map(async (s) => {
+        const path = this.pathOf(s.id);
+        const state = this.state(s.id);
+        if (path === 'header' && state.keyPresent === undefined) await this.readKey(s.id).catch(() => undefined);
+        if (path === 'oauth' && !state.oauthLoaded && oauth?.load) {
+          state.oauthLoaded = true;
+          await oauth.load(s.id).catch(() => undefined);
+        }
+      }),
     );
   }
 
