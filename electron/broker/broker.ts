@@ -145,6 +145,7 @@ export class Broker {
       locked: () => this.managed.locked(),
       engine: () => this.engine,
       oauth,
+      openUrl: options.openUrl,
       secrets: this.secrets,
       record: (serverId, path) => {
         // Recorded in the user's own entry; a managed server's path lives in the managed file (or in memory).

@@ -34,6 +34,8 @@ export interface AuthRouterDeps {
   /** The OAuth 2.1 path; undefined in builds without it (servers on it then say so). */
   oauth?: OAuthPath | undefined;
   secrets: SecretStore;
+  /** Opens the system browser (the user's "Authorize" on a flow an IDE call started without one). */
+  openUrl?: ((url: string) => Promise<void> | void) | undefined;
   /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
   record?: ((serverId: string, path: AuthPath) => void) | undefined;
   fetch?: FetchLike | undefined;
@@ -437,10 +439,17 @@ export class AuthRouter {
     this.changed(serverId);
   }
 
-  /** Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. */
+  /**
+   * Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. With `openBrowser` (the
+   * user's "Authorize"), the browser opens once for this request even when the flow was started without one (by an
+   * IDE call, which only ever gets the link).
+   */
   async authorize(serverId: string, options: { openBrowser?: boolean } = {}): Promise<{ authorizeUrl: string; done: Promise<void> }> {
     const oauth = this.requireOAuth(serverId);
-    const flow = await oauth.authorize(this.oauthRef(serverId), options);
+    const openBrowser = options.openBrowser ?? true;
+    const joining = oauth.status(serverId).state === 'authorizing';
+    const flow = await oauth.authorize(this.oauthRef(serverId), { openBrowser });
+    if (joining && openBrowser && this.deps.openUrl) await this.deps.openUrl(flow.authorizeUrl);
     flow.done.then(
       () => {
         this.state(serverId).lastError = undefined;

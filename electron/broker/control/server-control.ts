@@ -77,7 +77,7 @@ export class ServerControl {
         "Give the server's client id too (the secret is only ever sent as that client).",
       );
     }
-    const authPath = this.addPath(id, input);
+    const authPath = await this.addPath(id, url, input);
     const server: Record<string, unknown> = { id, name: input.name?.trim() || suggestName(url), url, enabled: true };
     if (authPath) server.authPath = authPath;
     if (input.header) server.header = { name: input.header.name.trim() };
@@ -385,8 +385,11 @@ export class ServerControl {
     return this.serverStatus(updated);
   }
 
-  /** The path `addServer` records: the forced one (within policy and locks), the header path with a key, else none yet. */
-  private addPath(id: string, input: Parameters<ControlApi['addServer']>[0]): AuthPath | undefined {
+  /**
+   * The path `addServer` records: the given one (within policy), the header path with a key, else none yet (the first
+   * use probes). While the administrator locks paths, a given path must be the one the probe chooses.
+   */
+  private async addPath(id: string, url: string, input: Parameters<ControlApi['addServer']>[0]): Promise<AuthPath | undefined> {
     const policy = this.deps.auth.policy({ id, authPath: undefined, fallback: undefined });
     if (input.header) {
       const problem = headerNameProblem(input.header.name.trim());
@@ -409,7 +412,10 @@ export class ServerControl {
     const path = input.authPath ?? (input.header ? 'header' : undefined);
     if (!path) return undefined;
     assertPathAllowed(policy, id, path);
-    assertPathsUnlocked(policy, id);
+    if (policy.locked) {
+      const probe = await this.deps.auth.probe(url).catch(() => undefined);
+      if (probe?.path !== path) assertPathsUnlocked(policy, id);
+    }
     return path;
   }
 
