@@ -222,6 +222,16 @@ describe('signed out (or with no IdP), OAuth, API-key and open servers work thro
     expect(b.opened).toEqual([]);
     expect(others.received.filter((r) => r.path === '/oauth/mcp' && r.headers.authorization)).toEqual([]);
 
+    // On /mcp its tools are missing, and Lanyard's status tool says why and what to do, with the same link.
+    const agg = await ide(b.gateway);
+    clients.push(agg);
+    await expect
+      .poll(async () => (await agg.listTools()).tools.find((t) => t.name === 'lanyard_status')?.description ?? '', { timeout: 10_000 })
+      .toMatch(/oauthy: Authorize Oauthy in Lanyard/);
+    expect(text(await agg.callTool({ name: 'lanyard_status', arguments: {} }))).toMatch(
+      /oauthy \(Oauthy\): error — Authorize Oauthy in Lanyard/,
+    );
+
     const status = (await b.broker.control.listServers()).find((s) => s.id === 'oauthy')!;
     expect(status).toMatchObject({ authPath: 'oauth', authState: 'authorizing', action: 'authorize' });
   });
