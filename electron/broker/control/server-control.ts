@@ -347,9 +347,10 @@ export class ServerControl {
         'Paste the key exactly as the service issued it.',
         { serverId: server.id },
       );
-    const current = this.deps.auth.pathOf(server.id);
+    // A server not probed yet is probed first: an API-key server is then already on the header path.
+    const current = this.deps.auth.pathOf(server.id) ?? (await this.deps.auth.resolvePath(server.id).catch(() => undefined));
     const switching = current !== 'header';
-    const renaming = server.header?.name !== headerName;
+    const renaming = server.header !== undefined && server.header.name !== headerName;
     if (switching || renaming) {
       assertPathAllowed(policy, server.id, 'header');
       assertPathsUnlocked(policy, server.id);
@@ -363,7 +364,7 @@ export class ServerControl {
     }
     // The key first: a failing keychain leaves the config as it was.
     await this.deps.auth.storeKey(server.id, input.value);
-    if (switching || renaming) {
+    if (switching || server.header?.name !== headerName) {
       this.deps.config.update((draft) => {
         const s = draft.servers.find((x) => x.id === server.id);
         if (!s) return;
