@@ -442,7 +442,12 @@ export class Broker {
     );
     const offSession = this.engineStateChanged.on(() => aggregator.notifyServersChanged());
     // A server whose path became known may now be listed signed out (or need the sign-in after all).
-    const offAuth = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offAuthChange = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offUsable = this.auth.onCredentialsUsable((serverId) => aggregator.credentialsChanged(serverId));
+    const offAuth = (): void => {
+      offAuthChange();
+      offUsable();
+    };
     const offProbe = this.config.onChange(
       () => this.auth.probeUnknown(),
       () => undefined,

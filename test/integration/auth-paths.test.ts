@@ -242,7 +242,15 @@ describe('signed out (or with no IdP), OAuth, API-key and open servers work thro
     expect(b.oauth.authorizeCalls.at(-1)).toEqual({ id: 'oauthy', openBrowser: true });
     // The flow was under way (started without a browser by the IDE's calls): the click opens its link, once.
     expect(b.opened.filter((u) => u === authorizeUrl)).toEqual([authorizeUrl]);
+    const agg = await ide(b.gateway);
+    clients.push(agg);
+    let listChanged = 0;
+    agg.setNotificationHandler('notifications/tools/list_changed', () => void listChanged++);
+    await agg.listTools();
     b.oauth.grant('oauthy');
+    // Lanyard lists it again at once (not at the IDE's next tools/list) and tells the IDE: its tools appear.
+    await expect.poll(() => listChanged, { timeout: 3_000 }).toBeGreaterThan(0);
+    expect((await agg.listTools()).tools.some((t) => t.name === 'oauthy__echo')).toBe(true);
     const client = await ide(b.gateway, '/oauthy');
     clients.push(client);
     expect(text(await client.callTool({ name: 'echo', arguments: { text: 'ok' } }))).toBe('oauth: ok');

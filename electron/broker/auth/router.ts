@@ -91,12 +91,26 @@ export class AuthRouter {
   private readonly keys = new Map<string, string>();
   private readonly probeFlight = new SingleFlight<AuthPath>();
   private readonly changes: Emitter<string>;
+  private readonly usable: Emitter<string>;
 
   constructor(private readonly deps: AuthRouterDeps) {
     this.log = (deps.log ?? silentLogger).child('auth');
     this.fetchFn = deps.fetch ?? fetch;
     this.changes = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
-    deps.oauth?.onEvent((event) => this.changed(event.serverId));
+    this.usable = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
+    deps.oauth?.onEvent((event) => {
+      if (event.type === 'oauth_authorized') {
+        const state = this.states.get(event.serverId);
+        if (state) state.lastError = undefined;
+        this.usable.emit(event.serverId);
+      }
+      this.changed(event.serverId);
+    });
+  }
+
+  /** A server's credentials became usable: authorized in the browser, or a key stored. */
+  onCredentialsUsable(listener: (serverId: string) => void): () => void {
+    return this.usable.on(listener);
   }
 
   get oauth(): OAuthPath | undefined {
@@ -437,6 +451,7 @@ export class AuthRouter {
     state.keyRejected = false;
     state.lastError = undefined;
     this.changed(serverId);
+    this.usable.emit(serverId);
   }
 
   /**
