@@ -155,6 +155,13 @@ export class Broker {
           if (server && !server.authPath) server.authPath = path;
         });
       },
+      unrecord: (serverId, path) => {
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId && s.authPath === path)) return;
+        this.config.update((draft) => {
+          const server = draft.servers.find((s) => s.id === serverId);
+          if (server?.authPath === path) delete server.authPath;
+        });
+      },
       fetch: options.fetch,
       log: this.log,
     });

@@ -36,6 +36,8 @@ export interface AuthRouterDeps {
   secrets: SecretStore;
   /** Opens the system browser (the user's "Authorize" on a flow an IDE call started without one). */
   openUrl?: ((url: string) => Promise<void> | void) | undefined;
+  /** Drops a recorded path that turned out wrong (`path` is the one recorded), so the next use probes again. */
+  unrecord?: ((serverId: string, path: AuthPath) => void) | undefined;
   /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
   record?: ((serverId: string, path: AuthPath) => void) | undefined;
   fetch?: FetchLike | undefined;
@@ -256,11 +258,8 @@ export class AuthRouter {
         return this.oauthFetch(serverId, base, input, init);
       case 'header':
         return this.headerFetch(serverId, base, input, init);
-      case 'none': {
-        const headers = new Headers(init?.headers);
-        headers.delete('authorization');
-        return base(input, { ...init, headers });
-      }
+      case 'none':
+        return this.openFetch(serverId, base, input, init);
     }
   }
 
@@ -315,6 +314,33 @@ export class AuthRouter {
       }
       throw authorizationRequired(this.server(ref.id)?.name ?? ref.id, ref.id, link, e);
     }
+  }
+
+  /**
+   * none: nothing added. A server recorded as open that now answers 401 has started asking for credentials: its recorded
+   * path is dropped (unless the administrator pinned it) so the next call probes it again, within policy.
+   */
+  private async openFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+    const headers = new Headers(init?.headers);
+    headers.delete('authorization');
+    const response = await base(input, { ...init, headers });
+    const server = this.server(serverId);
+    if (response.status !== 401 || !server || this.policy(server).pinned) return response;
+    await response.body?.cancel().catch(() => {});
+    const state = this.state(serverId);
+    state.probed = undefined;
+    try {
+      this.deps.unrecord?.(serverId, 'none');
+    } catch (e) {
+      this.log.warn('could not drop the recorded auth path', { serverId, error: e });
+    }
+    this.changed(serverId);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `Server "${serverId}" now asks for credentials, though it needed none when Lanyard first reached it.`,
+      'Retry: Lanyard checks again how to authenticate to it (`lanyard servers test ' + serverId + '` shows what it finds).',
+      { serverId },
+    );
   }
 
   private async headerFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
