@@ -2,8 +2,8 @@ import { Emitter } from '../../shared/emitter';
 import { ActivityLog } from './activity/activity-log';
 import { AuthRouter } from './auth/router';
 import type { LanyardConfig } from './config/schema';
-import type { OAuthEvent, OAuthPath } from './oauth/types';
 import { createOAuthSessions } from './oauth/oauth-sessions';
+import type { OAuthEvent, OAuthPath } from './oauth/types';
 import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
 import type { IdeConnectDeps } from './control/control-service';
@@ -47,8 +47,7 @@ export interface BrokerOptions {
    */
   engine?: 'eager' | 'on-demand';
   /**
-   * The OAuth 2.1 path (electron/broker/oauth/), or a factory given what it needs. Without it, servers on the OAuth
-   * path say this build cannot reach them.
+   * The OAuth 2.1 path, or a factory given what it needs. Default: the OAuth engine (oauth/oauth-sessions.ts).
    */
   oauth?: OAuthPath | ((deps: OAuthPathDeps) => OAuthPath) | undefined;
 }
@@ -64,21 +63,6 @@ export interface OAuthPathDeps {
 }
 
 export type { Engine } from './engine';
-
-/**
- * The product's OAuth 2.1 path (electron/broker/oauth/, on the MCP SDK's client auth) when the caller brings none:
- * `lanyard serve`, the tray app and the CLI all reach OAuth servers with it. Lanyard's Client ID Metadata Document URL
- * comes from the effective configuration (managed over user) at each authorization.
- */
-function productOAuthPath(deps: OAuthPathDeps): OAuthPath {
-  return createOAuthSessions({
-    secrets: deps.secrets,
-    openUrl: deps.openUrl,
-    log: deps.log,
-    fetch: deps.fetch,
-    clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
-  });
-}
 
 /** Upstream time bounds of the gateway; each defaults to the product's value (see the aggregator and the relay). */
 export interface GatewayTimeouts {
@@ -145,17 +129,14 @@ export class Broker {
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
-    const oauthOption = options.oauth ?? productOAuthPath;
-    const oauth =
-      typeof oauthOption === 'function'
-        ? oauthOption({
-            secrets: this.secrets,
-            openUrl: options.openUrl,
-            log: this.log,
-            fetch: options.fetch,
-            config: () => this.config.load(),
-          })
-        : oauthOption;
+    const oauthDeps: OAuthPathDeps = {
+      secrets: this.secrets,
+      openUrl: options.openUrl,
+      log: this.log,
+      fetch: options.fetch,
+      config: () => this.config.load(),
+    };
+    const oauth = typeof options.oauth === 'function' ? options.oauth(oauthDeps) : (options.oauth ?? createDefaultOAuthPath(oauthDeps));
     this.auth = new AuthRouter({
       config: () => this.config.load(),
       managed: () => {
@@ -165,6 +146,7 @@ export class Broker {
       locked: () => this.managed.locked(),
       engine: () => this.engine,
       oauth,
+      openUrl: options.openUrl,
       secrets: this.secrets,
       record: (serverId, path) => {
         // Recorded in the user's own entry; a managed server's path lives in the managed file (or in memory).
@@ -172,6 +154,13 @@ export class Broker {
         this.config.update((draft) => {
           const server = draft.servers.find((s) => s.id === serverId);
           if (server && !server.authPath) server.authPath = path;
+        });
+      },
+      unrecord: (serverId, path) => {
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId && s.authPath === path)) return;
+        this.config.update((draft) => {
+          const server = draft.servers.find((s) => s.id === serverId);
+          if (server?.authPath === path) delete server.authPath;
         });
       },
       fetch: options.fetch,
@@ -462,7 +451,12 @@ export class Broker {
     );
     const offSession = this.engineStateChanged.on(() => aggregator.notifyServersChanged());
     // A server whose path became known may now be listed signed out (or need the sign-in after all).
-    const offAuth = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offAuthChange = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offUsable = this.auth.onCredentialsUsable((serverId) => aggregator.credentialsChanged(serverId));
+    const offAuth = (): void => {
+      offAuthChange();
+      offUsable();
+    };
     const offProbe = this.config.onChange(
       () => this.auth.probeUnknown(),
       () => undefined,
@@ -512,6 +506,17 @@ export class Broker {
     this.config.close();
     await this.activity.flush();
   }
+}
+
+/** The OAuth 2.1 engine (oauth/oauth-sessions.ts), with Lanyard's Client ID Metadata Document URL from the config. */
+function createDefaultOAuthPath(deps: OAuthPathDeps): OAuthPath {
+  return createOAuthSessions({
+    secrets: deps.secrets,
+    openUrl: deps.openUrl,
+    log: deps.log.child('oauth'),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
+  });
 }
 
 /**

@@ -279,6 +279,31 @@ describe('dispatch on each path', () => {
   });
 });
 
+describe('a recorded path that stopped fitting', () => {
+  it('an open server that starts answering 401 is probed again at the next call (within policy)', async () => {
+    const cfg = config();
+    cfg.servers[0]!.authPath = 'none';
+    const secrets = new MemorySecretStore({ [headerSecretKey('key')]: 'right-key' });
+    const net = fakeNet();
+    const unrecorded: string[] = [];
+    const r = new AuthRouter({
+      config: () => cfg,
+      engine: () => undefined,
+      secrets,
+      fetch: net.fetch,
+      unrecord: (id, path) => {
+        unrecorded.push(`${id}:${path}`);
+        delete cfg.servers[0]!.authPath;
+      },
+    });
+    const error = await errorOf(r.authorizedFetch('key', net.fetch)(`${ORIGIN}/key/mcp`, initialize));
+    expect(error.message).toMatch(/now asks for credentials/);
+    expect(unrecorded).toEqual(['key:none']);
+    expect((await r.authorizedFetch('key', net.fetch)(`${ORIGIN}/key/mcp`, initialize)).status).toBe(200);
+    expect(r.pathOf('key')).toBe('header');
+  });
+});
+
 describe('policy', () => {
   it('managed fallback:false: an OAuth-only server is POLICY_BLOCKED naming the rule, and nothing is recorded', async () => {
     const oauth = new FakeOAuth();
