@@ -20,7 +20,6 @@ export const headerSecretKey = (serverId: string): string => `server:${serverId}
 
 /** The longest key Lanyard stores (a header value; real API keys are far shorter). */
 const MAX_KEY_LENGTH = 8192;
-const MAX_STEP_UPS = 2;
 
 export interface AuthRouterDeps {
   /** The effective (managed over user) configuration. */
@@ -270,7 +269,7 @@ export class AuthRouter {
     let retried401 = false;
     // The engine presents its token itself when it can (a DPoP-bound token needs a fresh proof per request).
     const present = (oauth as OAuthPresenter).authorizedFetch?.bind(oauth);
-    for (let stepUps = 0; ;) {
+    for (;;) {
       const headers = new Headers(init?.headers);
       headers.delete('authorization');
       if (!present) headers.set('authorization', `Bearer ${token.accessToken}`);
@@ -282,14 +281,22 @@ export class AuthRouter {
         token = await this.oauthToken(ref);
         continue;
       }
-      if (response.status === 403 && stepUps < MAX_STEP_UPS) {
+      if (response.status === 403) {
         const challenge = extractWWWAuthenticateParams(response);
         if (challenge.error === 'insufficient_scope') {
           await response.body?.cancel().catch(() => {});
-          stepUps++;
+          // More access needs the user's consent again: the grant is kept, the next authorization asks for the union
+          // (the engine refuses after a bounded number of step-ups), and the call answers with its link at once.
           await oauth.stepUp(ref, challenge.scope);
-          token = await this.oauthToken(ref);
-          continue;
+          const flow = await oauth.authorize(ref, { openBrowser: false, challenge: { scope: challenge.scope } });
+          flow.done.catch(() => undefined);
+          const name = this.server(serverId)?.name ?? serverId;
+          throw new LanyardError(
+            ErrorCodes.AUTHORIZATION_REQUIRED,
+            `Authorize ${name} in Lanyard: server "${serverId}" needs more access (${challenge.scope ?? 'more scopes'}) than you granted.`,
+            `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or open ${flow.authorizeUrl}.`,
+            { serverId },
+          );
         }
       }
       return response;
