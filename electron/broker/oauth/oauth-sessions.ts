@@ -518,6 +518,13 @@ export class OAuthSessions implements OAuthPath {
         signal: AbortSignal.timeout(10_000),
       });
       await response.body?.cancel().catch(() => {});
+      const session = response.headers.get('mcp-session-id');
+      if (response.ok && session) {
+        // The server let the probe in without a token (some only guard later calls): end the session it opened.
+        await guarded(server.url, { method: 'DELETE', headers: { 'mcp-session-id': session }, signal: AbortSignal.timeout(5_000) })
+          .then((r) => r.body?.cancel())
+          .catch(() => {});
+      }
       if (response.status !== 401 && response.status !== 403) return {};
       const params = extractWWWAuthenticateParams(response);
       return {
