@@ -341,6 +341,16 @@ describe('every auth path through /mcp and lanyard stdio', () => {
     // The authorization server offers DPoP, so Lanyard's tokens are bound to its key (RFC 9449) and sent with proofs.
     const schemes = new Set(paths().oauth.mcp.seenAuthorization.map((h) => h.split(' ')[0]));
     expect([...schemes]).toEqual(['DPoP']);
+    // Bound means useless without the key: the same token replayed as Bearer, or as DPoP without a proof, is refused.
+    const bound = paths().oauth.mcp.seenAuthorization.at(-1)!.slice('DPoP '.length);
+    for (const authorization of [`Bearer ${bound}`, `DPoP ${bound}`]) {
+      const replay = await fetch(paths().oauth.mcp.url, {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+      });
+      expect(replay.status).toBe(401);
+    }
   }, 60_000);
 
   it('a broker restart needs no browser: the grant comes back from the keychain', async () => {
