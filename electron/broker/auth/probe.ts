@@ -45,6 +45,8 @@ export interface ProbeOptions {
   allowed?: readonly AuthPath[];
   /** The server has a key stored or a header configured: the header path applies even behind OAuth metadata. */
   hasKey?: boolean;
+  /** The server's pinned authorization server: metadata naming another is refused before that one is contacted. */
+  expectedAsIssuer?: string | undefined;
 }
 
 /**
@@ -157,7 +159,18 @@ export async function probeAuthPaths(url: string, options: ProbeOptions): Promis
       ),
     );
   }
-  const asUrl = prm.authorization_servers?.[0];
+  const sameIssuer = (a: string, b: string) => a.replace(/\/$/, '') === b.replace(/\/$/, '');
+  const expected = options.expectedAsIssuer;
+  const asUrl = expected ? prm.authorization_servers?.find((c) => sameIssuer(c, expected)) : prm.authorization_servers?.[0];
+  if (expected && !asUrl && prm.authorization_servers?.length) {
+    return failed(
+      new LanyardError(
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `The metadata of ${url} names authorization server ${safeOrigin(prm.authorization_servers[0]!)}, not the expected ${expected}.`,
+        'Lanyard will not contact an unexpected authorization server. If the change is legitimate, update "expectedAsIssuer" for this server.',
+      ),
+    );
+  }
   const scopes = params.scope ? splitScopes(params.scope) : (prm.scopes_supported ?? []);
   const keyReason = options.hasKey
     ? 'a key is stored for this server'
