@@ -694,6 +694,12 @@ export class OAuthSessions implements OAuthPath {
     };
   }
 
+  /** Ends the authorizations under way (each closes its loopback listener as its flow settles). */
+  async close(): Promise<void> {
+    for (const flow of this.flows.values()) flow.abort.abort();
+    this.flows.clear();
+  }
+
   // -------------------------------------------------------------------------------------------------------------------
   // Forget
 
