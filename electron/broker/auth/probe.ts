@@ -45,7 +45,7 @@ export interface ProbeOptions {
   allowed?: readonly AuthPath[];
   /** The server has a key stored or a header configured: the header path applies even behind OAuth metadata. */
   hasKey?: boolean;
-  /** The server's pinned authorization server: metadata naming another is refused before that one is contacted. */
+  /** The authorization server an admin pinned for the server: no other is contacted, not even for its metadata. */
   expectedAsIssuer?: string | undefined;
 }
 
@@ -159,14 +159,14 @@ export async function probeAuthPaths(url: string, options: ProbeOptions): Promis
       ),
     );
   }
-  const sameIssuer = (a: string, b: string) => a.replace(/\/$/, '') === b.replace(/\/$/, '');
+  const candidates = prm.authorization_servers ?? [];
   const expected = options.expectedAsIssuer;
-  const asUrl = expected ? prm.authorization_servers?.find((c) => sameIssuer(c, expected)) : prm.authorization_servers?.[0];
-  if (expected && !asUrl && prm.authorization_servers?.length) {
+  const asUrl = expected ? candidates.find((c) => c.replace(/\/$/, '') === expected.replace(/\/$/, '')) : candidates[0];
+  if (expected && !asUrl) {
     return failed(
       new LanyardError(
         ErrorCodes.SERVER_METADATA_INVALID,
-        `The metadata of ${url} names authorization server ${safeOrigin(prm.authorization_servers[0]!)}, not the expected ${expected}.`,
+        `${url} now points at authorization server ${redactText(candidates.join(', ')).slice(0, 200) || '(none)'}, not the expected ${expected}.`,
         'Lanyard will not contact an unexpected authorization server. If the change is legitimate, update "expectedAsIssuer" for this server.',
       ),
     );
