@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CLIENT_AUTH_METHODS } from '../../shared/auth-methods';
+import { AUTH_PATHS } from '../../shared/auth-paths';
 import { resolveLanyardHome } from '../broker/paths';
 import { CliContext, describeFailure, ExitCode, UsageError, type CliDeps } from './context';
 import { printError } from './output';
@@ -107,10 +108,11 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: 'servers',
-    summary: 'List, add, remove, enable or disable MCP servers',
-    usage: 'lanyard servers list | add <url> [options] | remove <id> | enable <id> | disable <id>',
+    summary: 'List, add, remove, enable or disable MCP servers; authorize one or set its key',
+    usage:
+      'lanyard servers list | add <url> [options] | remove <id> | enable <id> | disable <id> | authorize <id> | set-key <id> [--header <name>] --value-stdin',
     description:
-      'Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a client secret) directly.',
+      "Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a key or client secret) directly. `add` probes the server first and prints every auth path in order (Cross-App Access → OAuth → API key → none), whether it applies and why, and the one it chose. `authorize` opens the browser once for a server on the OAuth path and waits for the outcome. `set-key` stores a server's API key in the keychain. Keys and secrets are read from stdin only and never printed.",
     options: {
       ...json,
       id: { type: 'string' },
@@ -119,14 +121,26 @@ const COMMANDS: readonly Command[] = [
       'client-auth': { type: 'string' },
       'client-secret-stdin': { type: 'boolean' },
       scope: { type: 'string', multiple: true },
+      auth: { type: 'string' },
+      header: { type: 'string' },
+      'value-stdin': { type: 'boolean' },
+      // Accepted only to refuse it with the reason: a key on the command line lands in shell history and `ps`.
+      value: { type: 'string' },
+      'oauth-client-id': { type: 'string' },
+      'no-probe': { type: 'boolean' },
     },
     optionHelp: [
+      ['--auth <path>', `add: use this path instead of the probe's choice: ${AUTH_PATHS.join(', ')}`],
+      ['--header <name>', 'add, set-key: the header the API key goes in (e.g. X-API-Key, Authorization)'],
+      ['--value-stdin', 'add, set-key: read the key from stdin (stored in the keychain only, never printed)'],
+      ['--oauth-client-id <id>', "add: Lanyard's pre-registered client id at the server's own authorization server (OAuth path)"],
       ['--id <id>', 'add: the server id (default: from the URL)'],
       ['--name <name>', 'add: a display name'],
-      ['--client-id <id>', "add: Lanyard's client id at the server's authorization server (from your IdP admin)"],
+      ['--client-id <id>', "add: Lanyard's client id at the server's authorization server for Cross-App Access (from your IdP admin)"],
       ['--client-auth <method>', `add: one of ${CLIENT_AUTH_METHODS.join(', ')}`],
       ['--client-secret-stdin', 'add: read the client secret from stdin (stored in the keychain, never in a file)'],
       ['--scope <scope>', 'add: an extra scope to request (repeatable)'],
+      ['--no-probe', 'add: do not probe the server (the path is chosen when it is first used)'],
       jsonHelp,
     ],
     run: async (ctx, v, positionals) =>
@@ -139,6 +153,12 @@ const COMMANDS: readonly Command[] = [
         clientAuth: v['client-auth'] as string | undefined,
         clientSecretStdin: v['client-secret-stdin'] === true,
         scope: v.scope as string[] | undefined,
+        auth: v.auth as string | undefined,
+        header: v.header as string | undefined,
+        valueStdin: v['value-stdin'] === true,
+        value: v.value as string | undefined,
+        oauthClientId: v['oauth-client-id'] as string | undefined,
+        probe: v['no-probe'] !== true,
       }),
   },
   {

@@ -8,6 +8,7 @@ import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { duration, outside, printJson, table, tildify } from '../output';
+import { serverRows } from '../server-lines';
 
 interface BrokerState {
   running: boolean;
@@ -107,15 +108,12 @@ function renderStatus(
     out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
   else {
     out.push(`Servers (${status.servers.length}):`);
-    const rows = status.servers.map((sv) => [
-      sv.id,
-      sv.name,
-      sv.url,
-      sv.enabled ? sv.health : 'disabled',
-      sv.authPath,
-      `${sv.idJagsThisMonth}/${sv.idJagMonthlyQuota} ID-JAGs`,
-      [sv.managed ? 'managed' : '', sv.lastError ? `! ${sv.lastError.message}` : ''].filter(Boolean).join(' '),
-    ]);
+    const rows = serverRows(status.servers).map((row, i) => {
+      const sv = status.servers[i]!;
+      // The ID-JAG quota matters on the Cross-App Access path only (the IdP counts them per user and resource app).
+      if (sv.authPath === 'xaa') row[3] = `${row[3]} ${sv.idJagsThisMonth}/${sv.idJagMonthlyQuota} ID-JAGs`;
+      return row;
+    });
     out.push(table(rows).trimEnd());
   }
   out.push('IDEs:');
