@@ -139,8 +139,12 @@ async function addServer(ctx: CliContext, control: ControlApi, url: string, args
       throw new UsageError(`--oauth-client-id is for the OAuth path; it contradicts --auth ${authPath}.`);
     authPath = 'oauth';
   }
-  if (authPath === 'header' && !headerName)
-    throw new UsageError('--auth header needs --header <name> (and the key with --value-stdin, or later with `lanyard servers set-key`).');
+  if (authPath === 'header' && !headerName) throw new UsageError('--auth header needs --header <name> and the key with --value-stdin.');
+  if (headerName && !args.valueStdin)
+    throw new UsageError(
+      '--header needs the key: pipe it in with --value-stdin (it goes to the keychain only).',
+      `E.g. \`pass show lanyard/key | lanyard servers add <url> --header ${headerName} --value-stdin\`.`,
+    );
   let clientSecret: string | undefined;
   if (args.clientSecretStdin) {
     // From stdin, never from an argument: arguments end up in shell history and `ps`.
@@ -169,7 +173,7 @@ async function addServer(ctx: CliContext, control: ControlApi, url: string, args
     ...(clientSecret ? { clientSecret } : {}),
     ...(args.scope?.length ? { scopes: args.scope } : {}),
     ...(authPath ? { authPath } : {}),
-    ...(headerName ? { header: { name: headerName, value: key ?? '' } } : {}),
+    ...(headerName && key ? { header: { name: headerName, value: key } } : {}),
     ...(args.oauthClientId ? { oauthClientId: args.oauthClientId } : {}),
   });
   if (args.json) {
