@@ -164,6 +164,9 @@ async function addServer(ctx: CliContext, control: ControlApi, url: string, args
   if (probe && !args.json) ctx.io.out(renderProbe(probe, chosen));
 
   const method = args.clientAuth as ClientAuth | undefined;
+  // The probe's choice is recorded with the server (so `servers list` shows it at once), unless the administrator
+  // locks the paths: then the broker applies the policy's own choice at first use.
+  const record = authPath ?? (probe?.path && !(await control.getSettings({})).locked.includes('authPaths') ? probe.path : undefined);
   const server = await control.addServer({
     url,
     ...(args.id ? { id: args.id } : {}),
@@ -172,7 +175,7 @@ async function addServer(ctx: CliContext, control: ControlApi, url: string, args
     ...(method ? { clientAuthMethod: method } : {}),
     ...(clientSecret ? { clientSecret } : {}),
     ...(args.scope?.length ? { scopes: args.scope } : {}),
-    ...(authPath ? { authPath } : {}),
+    ...(record ? { authPath: record } : {}),
     ...(headerName && key ? { header: { name: headerName, value: key } } : {}),
     ...(args.oauthClientId ? { oauthClientId: args.oauthClientId } : {}),
   });
