@@ -197,7 +197,7 @@ const COMMANDS: readonly Command[] = [
     summary: "Move the remote MCP servers already in your IDEs' configs behind Lanyard",
     usage: 'lanyard import [--dry-run | --yes] [--ide <ide>]… [--http] [--no-probe] [--json]',
     description:
-      'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard and replaces them with the one "lanyard" entry, with backups. Local stdio servers, entries with API-key headers and servers without cross-app access stay, and the plan says why.',
+      'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard on the auth path the probe finds and replaces them with the one "lanyard" entry, with backups. An entry with an API-key header moves onto the API-key path: its key goes to the keychain (and out of the file and its backup); `lanyard disconnect <ide>` puts the file back byte for byte. Local stdio servers, keys only the IDE can resolve and servers no path applies to stay, and the plan says why.',
     options: {
       ...json,
       'dry-run': { type: 'boolean' },
@@ -228,10 +228,10 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: 'doctor',
-    summary: 'Check every hop from keychain to each server and say what is wrong',
+    summary: 'Check every hop from keychain to each server, on its auth path, and say what is wrong',
     usage: 'lanyard doctor [--server <id>] [--json]',
     description:
-      "One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, each server's metadata, a real token exchange (a cached token counts; no tool is called), the local endpoint — and the fix for each failure. Exit code 0 when all pass.",
+      "One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, then each server's auth path and its hops (xaa: metadata, IdP session, ID-JAG, AS grant, MCP; oauth: metadata, client identity, grant, refresh, MCP; header: key in keychain, MCP; none: MCP), the local endpoint — and the fix for each failure. No tool is called and no secret is shown. Exit code 0 when all pass.",
     options: { ...json, server: { type: 'string', short: 's' } },
     optionHelp: [['--server <id>', 'Check only this server'], jsonHelp],
     run: async (ctx, v) =>
