@@ -59,6 +59,15 @@ const probes: Record<string, Partial<ProbeResult>> = {
   'https://mcp.linear.app/mcp': { reachable: true, xaa: 'supported', asIssuer: 'https://linear.app', needsClientId: true },
   'https://mcp.atlassian.com/v1/mcp': { reachable: true, xaa: 'supported', asIssuer: 'https://auth.atlassian.com', needsClientId: true },
   'https://docs.internal.dev/mcp': { reachable: true, xaa: 'not_needed', needsClientId: false },
+  'https://todo.oauth.dev/mcp': {
+    reachable: true,
+    xaa: 'unsupported',
+    path: 'oauth',
+    paths: [
+      { path: 'xaa', applies: false, reason: 'no ID-JAG profile' },
+      { path: 'oauth', applies: true, reason: 'authorization code with PKCE' },
+    ],
+  },
   'https://mcp.notion.com/mcp': {
     reachable: true,
     xaa: 'unsupported',
@@ -276,5 +285,26 @@ describe('applying it (--yes)', () => {
       }),
     ]);
     expect(Object.keys((await readJson('cursor')).mcpServers!)).toEqual(['Linear', 'github', 'asana', 'lanyard']);
+  });
+});
+
+describe('servers on the other auth paths', () => {
+  it('an OAuth server moves on the path the probe found, recorded when added, with the command to authorize it', async () => {
+    await seed('claude-code', '{\n  "mcpServers": {\n    "todo": { "type": "http", "url": "https://todo.oauth.dev/mcp" }\n  }\n}\n');
+    const control = fakeControl();
+    const plan = await planImport({ ctx, control, ides: ['claude-code'] });
+    expect(plan.items[0]).toMatchObject({
+      action: 'move',
+      authPath: 'oauth',
+      reason: 'remote server on the oauth path (OAuth (browser authorization))',
+      warning: expect.stringMatching(/`lanyard servers authorize todo`/),
+    });
+    // With the paths locked by the administrator, the broker applies the policy's choice itself.
+    const locked = await planImport({ ctx, control: fakeControl({ locked: ['authPaths'] }), ides: ['claude-code'] });
+    expect(locked.items[0]).toMatchObject({ action: 'move' });
+    expect(locked.items[0]!.authPath).toBeUndefined();
+
+    await applyImport({ plan, ctx, control, transport: 'stdio', launcher });
+    expect(control.added).toEqual([expect.objectContaining({ id: 'todo', authPath: 'oauth' })]);
   });
 });

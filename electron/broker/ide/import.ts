@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { AUTH_PATH_LABELS } from '../../../shared/auth-paths';
+import { AUTH_PATH_LABELS, type AuthPath } from '../../../shared/auth-paths';
 import type { ControlApi, IdeName, ProbeResult } from '../../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { SERVER_ID_PATTERN, urlProblem } from '../config/schema';
@@ -42,6 +42,8 @@ export interface ImportItem {
    * name is in the plan; the value is read from the file when the plan is applied, and never printed.
    */
   keyHeader?: string | undefined;
+  /** The auth path the probe found, recorded with the server when it is added (unless the administrator locks paths). */
+  authPath?: AuthPath | undefined;
 }
 
 export interface ImportPlan {
@@ -144,7 +146,8 @@ export async function planImport(options: PlanImportOptions): Promise<ImportPlan
       takenIds.add(serverId);
       planned.set(key, { serverId, existing: false });
       Object.assign(item, { action: 'move', serverId, existing: false, reason: moveReason(probe) });
-      const warning = probe && probeWarning(probe);
+      if (probe?.path && !settings.locked.includes('authPaths')) item.authPath = probe.path;
+      const warning = probe && probeWarning(probe, serverId);
       if (warning) item.warning = warning;
     }
   }
@@ -190,7 +193,7 @@ export async function applyImport(options: ApplyImportOptions): Promise<ImportRe
           );
         await options.control.addServer({ ...base, authPath: 'header', header: { name: credential.headerName, value: credential.value } });
       } else {
-        await options.control.addServer(base);
+        await options.control.addServer({ ...base, ...(item.authPath ? { authPath: item.authPath } : {}) });
       }
       added.set(item.serverId!, true);
     } catch (e) {
@@ -335,8 +338,9 @@ function moveReason(p: ProbeResult | undefined): string {
   return 'remote server';
 }
 
-function probeWarning(p: ProbeResult): string | undefined {
-  if (p.path === 'oauth') return 'authorize it once in the browser afterwards: `lanyard servers authorize <id>` (or the dashboard)';
+function probeWarning(p: ProbeResult, serverId: string): string | undefined {
+  if (p.path === 'oauth')
+    return `authorize it once in the browser afterwards: \`lanyard servers authorize ${serverId}\` (or Authorize in the dashboard)`;
   if (p.path && p.path !== 'xaa') return undefined;
   if (p.xaa === 'not_advertised')
     return 'its authorization server does not advertise cross-app access; Lanyard will still try (`lanyard doctor` tells)';
