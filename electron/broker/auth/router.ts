@@ -34,6 +34,8 @@ export interface AuthRouterDeps {
   /** The OAuth 2.1 path; undefined in builds without it (servers on it then say so). */
   oauth?: OAuthPath | undefined;
   secrets: SecretStore;
+  /** Opens the system browser (the user's "Authorize" on a flow an IDE call started without one). */
+  openUrl?: ((url: string) => Promise<void> | void) | undefined;
   /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
   record?: ((serverId: string, path: AuthPath) => void) | undefined;
   fetch?: FetchLike | undefined;
@@ -60,7 +62,15 @@ interface RouteState {
   keyPresent?: boolean | undefined;
   /** header: the server answered 401/403 with the stored key. */
   keyRejected?: boolean | undefined;
+  /** oauth: the grant was read back from the keychain for status. */
+  oauthLoaded?: boolean | undefined;
 }
+
+/** What the OAuth engine may offer beyond the OAuthPath contract (oauth/oauth-sessions.ts does). */
+type OAuthPresenter = OAuthPath & {
+  authorizedFetch?: (server: OAuthServerRef, base: FetchLike) => FetchLike;
+  load?: (serverId: string) => Promise<unknown>;
+};
 
 /**
  * "Authenticate this request to server S": the one place that knows each server's auth path (docs/architecture.md,
@@ -81,12 +91,26 @@ export class AuthRouter {
   private readonly keys = new Map<string, string>();
   private readonly probeFlight = new SingleFlight<AuthPath>();
   private readonly changes: Emitter<string>;
+  private readonly usable: Emitter<string>;
 
   constructor(private readonly deps: AuthRouterDeps) {
     this.log = (deps.log ?? silentLogger).child('auth');
     this.fetchFn = deps.fetch ?? fetch;
     this.changes = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
-    deps.oauth?.onEvent((event) => this.changed(event.serverId));
+    this.usable = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
+    deps.oauth?.onEvent((event) => {
+      if (event.type === 'oauth_authorized') {
+        const state = this.states.get(event.serverId);
+        if (state) state.lastError = undefined;
+        this.usable.emit(event.serverId);
+      }
+      this.changed(event.serverId);
+    });
+  }
+
+  /** A server's credentials became usable: authorized in the browser, or a key stored. */
+  onCredentialsUsable(listener: (serverId: string) => void): () => void {
+    return this.usable.on(listener);
   }
 
   get oauth(): OAuthPath | undefined {
@@ -245,10 +269,13 @@ export class AuthRouter {
     const ref = this.oauthRef(serverId);
     let token = await this.oauthToken(ref);
     let retried401 = false;
+    // The engine presents its token itself when it can (a DPoP-bound token needs a fresh proof per request).
+    const present = (oauth as OAuthPresenter).authorizedFetch?.bind(oauth);
     for (let stepUps = 0; ;) {
       const headers = new Headers(init?.headers);
-      headers.set('authorization', `Bearer ${token.accessToken}`);
-      const response = await base(input, { ...init, headers });
+      headers.delete('authorization');
+      if (!present) headers.set('authorization', `Bearer ${token.accessToken}`);
+      const response = present ? await present(ref, base)(input, { ...init, headers }) : await base(input, { ...init, headers });
       if (response.status === 401 && !retried401) {
         retried401 = true;
         await response.body?.cancel().catch(() => {});
@@ -385,12 +412,22 @@ export class AuthRouter {
     }
   }
 
-  /** Reads whether each header-path server has a key (once per server; setKey and forget keep it current). */
+  /**
+   * Reads what status needs from the keychain, once per server: whether each header-path server has a key, and each
+   * OAuth-path server's grant (so status is right after a restart, before the first call).
+   */
   async loadKeys(servers: readonly ServerConfig[]): Promise<void> {
+    const oauth = this.deps.oauth as OAuthPresenter | undefined;
     await Promise.all(
-      servers
-        .filter((s) => this.pathOf(s.id) === 'header' && this.states.get(s.id)?.keyPresent === undefined)
-        .map((s) => this.readKey(s.id).catch(() => undefined)),
+      servers.map(async (s) => {
+        const path = this.pathOf(s.id);
+        const state = this.state(s.id);
+        if (path === 'header' && state.keyPresent === undefined) await this.readKey(s.id).catch(() => undefined);
+        if (path === 'oauth' && !state.oauthLoaded && oauth?.load) {
+          state.oauthLoaded = true;
+          await oauth.load(s.id).catch(() => undefined);
+        }
+      }),
     );
   }
 
@@ -414,12 +451,20 @@ export class AuthRouter {
     state.keyRejected = false;
     state.lastError = undefined;
     this.changed(serverId);
+    this.usable.emit(serverId);
   }
 
-  /** Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. */
+  /**
+   * Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. With `openBrowser` (the
+   * user's "Authorize"), the browser opens once for this request even when the flow was started without one (by an
+   * IDE call, which only ever gets the link).
+   */
   async authorize(serverId: string, options: { openBrowser?: boolean } = {}): Promise<{ authorizeUrl: string; done: Promise<void> }> {
     const oauth = this.requireOAuth(serverId);
-    const flow = await oauth.authorize(this.oauthRef(serverId), options);
+    const openBrowser = options.openBrowser ?? true;
+    const joining = oauth.status(serverId).state === 'authorizing';
+    const flow = await oauth.authorize(this.oauthRef(serverId), { openBrowser });
+    if (joining && openBrowser && this.deps.openUrl) await this.deps.openUrl(flow.authorizeUrl);
     flow.done.then(
       () => {
         this.state(serverId).lastError = undefined;
