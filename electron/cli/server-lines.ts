@@ -70,6 +70,8 @@ export function serverRows(servers: ServerStatus[]): string[][] {
  * one Lanyard uses. `chosen` is the path that will be recorded (the probe's, or the one `--auth` asked for).
  */
 export function renderProbe(probe: ProbeResult, chosen: AuthPath | undefined): string {
+  if (!probe.reachable)
+    return `Probed ${outside(probe.url)}: no answer${probe.error ? ` (${outside(probe.error.message)})` : ''}; the path is chosen when the server is first used.\n`;
   const lines: string[] = [`Probed ${outside(probe.url)}:`];
   const byPath = new Map(probe.paths.map((p) => [p.path, p]));
   const rows: string[][] = [];
