@@ -144,6 +144,7 @@ describe('doctor against the sandbox', () => {
       /tenant-acme: issuer matches its metadata; jwt-bearer grant and ID-JAG profile advertised/,
     );
     expect(check(report, 'server.todo.path').detail).toMatch(/^xaa — Cross-App Access \(/);
+    expect(check(report, 'server.todo.session').detail).toBe('signed in as alice@example.com');
     expect(check(report, 'server.todo.id-jag').detail).toBe('the IdP issued an ID-JAG for this server');
     expect(check(report, 'server.todo.grant').detail).toMatch(/^exchanged: a new access token \(todo:read.*\) valid until/);
     expect(check(report, 'server.todo.mcp').detail).toMatch(/answered initialize with the Cross-App Access token$/);

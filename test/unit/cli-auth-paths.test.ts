@@ -123,7 +123,7 @@ describe('path, state and the one action', () => {
     expect(lines.slice(1).map((l) => l.trim().split(/\s+/).slice(0, 2).join(' '))).toEqual(['✗ xaa', '→ oauth', '✗ header', '✗ none']);
     expect(lines[2]).toMatch(/OAuth \(browser authorization\)\s+authorization code with PKCE S256 at https:\/\/as\.example {2}← chosen$/);
     expect(renderProbe(probe, 'header')).toMatch(/Using header \(API key\) as asked, although the probe did not find it applies\./);
-    const down = { ...probe, reachable: false, error: { code: 'server_unreachable', message: 'ECONNREFUSED', fix: '' } };
+    const down: ProbeResult = { ...probe, reachable: false, error: { code: 'server_unreachable', message: 'ECONNREFUSED', fix: '' } };
     expect(renderProbe(down, undefined)).toBe(
       'Probed https://todo.example/mcp: no answer (ECONNREFUSED); the path is chosen when the server is first used.\n',
     );

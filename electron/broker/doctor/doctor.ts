@@ -96,9 +96,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   let engine: DoctorEngine | undefined;
   let session = { signedIn: false } as { signedIn: boolean; who?: string | undefined };
   if (config?.idp) {
-    const sessionCheck = await checkSession({ options, keychainOk: keychain.ok, idpOk, now, setEngine: (e) => (engine = e) });
+    let who: string | undefined;
+    const sessionCheck = await checkSession({
+      options,
+      keychainOk: keychain.ok,
+      idpOk,
+      now,
+      setEngine: (e) => (engine = e),
+      setWho: (w) => (who = w),
+    });
     add(sessionCheck);
-    session = { signedIn: sessionCheck.ok, who: /^signed in as ([^;( ]+)/.exec(sessionCheck.detail)?.[1] };
+    session = { signedIn: sessionCheck.ok, who };
   } else if (needsIdp) {
     add(skip('session', 'Sign-in', 'no identity provider is configured'));
   }

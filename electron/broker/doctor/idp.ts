@@ -101,6 +101,8 @@ export async function checkSession(args: {
   idpOk: boolean;
   now: () => number;
   setEngine: (e: DoctorEngine) => void;
+  /** Who is signed in, for the per-server IdP session lines. */
+  setWho?: (who: string) => void;
 }): Promise<DoctorCheck> {
   const hop = 'Sign-in';
   const { options, now } = args;
@@ -113,6 +115,7 @@ export async function checkSession(args: {
     }
     const s = status.session;
     if (s.status === 'signed_in') {
+      args.setWho?.(s.user.email ?? s.user.sub);
       const left = s.idTokenExpiresAt - now();
       return {
         id: 'session',
@@ -134,6 +137,7 @@ export async function checkSession(args: {
   args.setEngine(engine);
   const state = engine.identity.state;
   if (state.status !== 'signed_in') return sessionFailure(state.status, state.status === 'expired' ? state.error : undefined);
+  args.setWho?.(state.user.email ?? state.user.sub);
   if (!args.idpOk)
     return {
       id: 'session',
