@@ -101,7 +101,7 @@ const COMMANDS: readonly Command[] = [
     summary: 'Show who is signed in, the servers, the IDEs, and whether the broker runs',
     usage: 'lanyard status [--json]',
     description:
-      'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when signed in, 3 when a sign-in is needed.',
+      'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when nothing needs doing, 3 when a sign-in is needed or a server needs authorizing or its key.',
     options: json,
     optionHelp: [jsonHelp],
     run: async (ctx, v) => (await import('./commands/session')).statusCommand(ctx, { json: v.json === true }),

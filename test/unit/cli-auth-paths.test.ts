@@ -181,12 +181,15 @@ describe('servers add --header --value-stdin and set-key', () => {
 
   it('a header server without its key says which command sets it, in list and in status', async () => {
     await cli(['servers', 'add', 'https://key.example/mcp', '--id', 'key', '--header', 'X-Api-Key', '--value-stdin', '--no-probe'], KEY);
+    // No identity provider and no server that needs one: nothing to do, exit 0.
+    expect((await cli(['status'])).code).toBe(0);
     // The key gone from the keychain (deleted by hand, another machine's config): the server needs it again.
     await secrets.delete('server:key:header');
     const list = await cli(['servers', 'list']);
     expect(list.stdout).toMatch(/^ID\s+NAME\s+URL\s+PATH\s+STATE\s+ACTION\n/);
     expect(list.stdout).toMatch(/key\s+.*\s+header\s+key needed\s+run `lanyard servers set-key key --header X-Api-Key --value-stdin`/);
     const st = await cli(['status']);
+    expect(st.code).toBe(3);
     expect(st.stdout).toMatch(/key\s+.*\s+header\s+key needed\s+run `lanyard servers set-key key --header X-Api-Key --value-stdin`/);
   });
 

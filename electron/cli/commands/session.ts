@@ -64,7 +64,19 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
     ctx.io.out(renderStatus(ctx, status, brokerState, managed, ides, keychain));
   }
   if (keychain) return ExitCode.FAILURE;
-  return status.session.status === 'signed_in' ? ExitCode.OK : ExitCode.NEEDS_ACTION;
+  return needsAction(status) ? ExitCode.NEEDS_ACTION : ExitCode.OK;
+}
+
+/**
+ * Exit 3 when the user has something to do: sign in (an identity provider is set, or a server is or may be on Cross-App
+ * Access, or nothing is set up yet), or a server needs its one action (authorize, set its key).
+ */
+function needsAction(status: Status): boolean {
+  const signedIn = status.session.status === 'signed_in';
+  const xaaPossible =
+    status.servers.length === 0 || status.servers.some((s) => s.enabled && (s.authPath === 'xaa' || s.authPath === 'unknown'));
+  if (!signedIn && (status.idp !== undefined || xaaPossible)) return true;
+  return status.servers.some((s) => s.enabled && (s.action === 'authorize' || s.action === 'set_key'));
 }
 
 function renderStatus(
