@@ -162,10 +162,12 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
     const home = ctx.machine.homedir;
     for (const file of result.files)
       ctx.io.out(
-        `✓ ${file.displayName}: moved ${file.removed.join(', ')}; wrote ${tildify(file.configPath, home)}${file.backupPath ? ` (backup: ${tildify(file.backupPath, home)})` : ''}\n`,
+        `✓ ${file.displayName}: moved ${outside(file.removed.join(', '))}; wrote ${tildify(file.configPath, home)}${file.backupPath ? ` (backup: ${tildify(file.backupPath, home)})` : ''}\n`,
       );
     for (const f of result.failed)
-      ctx.io.out(`✗ ${f.item.displayName} / ${f.item.name}: not moved — ${f.error.message}\n  → ${f.error.fix}\n`);
+      ctx.io.out(
+        `✗ ${f.item.displayName} / ${outside(f.item.name)}: not moved — ${outside(f.error.message)}\n  → ${outside(f.error.fix)}\n`,
+      );
     ctx.io.out('`lanyard disconnect <ide>` undoes it for one IDE.\n');
   }
   return result.failed.length ? ExitCode.FAILURE : ExitCode.OK;
@@ -190,7 +192,7 @@ function renderPlan(
             item.keyHeader && !item.existing ? ` — its API key (${outside(item.keyHeader)} header) goes to the keychain` : ''
           }`,
         );
-        if (item.warning) lines.push(`          ! ${item.warning}`);
+        if (item.warning) lines.push(`          ! ${outside(item.warning)}`);
       } else {
         lines.push(`  · keep  ${outside(item.name)}: ${outside(item.reason)}`);
       }
