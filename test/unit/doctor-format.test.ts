@@ -22,7 +22,7 @@ describe('formatDoctorReport', () => {
         { id: 'server.evil.refresh', hop: 'evil: refresh', ok: false, skipped: true, detail: 'skipped: authorize first' },
       ],
     });
-    expect(text).not.toMatch(/[\u001b\u0007\u202e]/);
+    for (const raw of ['\u001b', '\u0007', '\u202e']) expect(text).not.toContain(raw);
     expect(text).toContain('✗ evil: MCP              Evil\\x1b[2J\\x1b[H 1.0 said no\\u202e\n');
     expect(text).toContain('→ Set the key\\x07 again.');
     expect(text).toMatch(/^– evil: refresh\s+skipped: authorize first$/m);
