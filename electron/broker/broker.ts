@@ -97,6 +97,7 @@ export class Broker {
   readonly secrets: SecretStore;
   readonly activity: ActivityLog;
   readonly usage: UsageCounter;
+  private readonly oauth: OAuthPath | undefined;
   readonly control: ControlService;
   readonly log: Logger;
   readonly managed: ManagedPolicy;
@@ -155,10 +156,18 @@ export class Broker {
           if (server && !server.authPath) server.authPath = path;
         });
       },
+      unrecord: (serverId, path) => {
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId && s.authPath === path)) return;
+        this.config.update((draft) => {
+          const server = draft.servers.find((s) => s.id === serverId);
+          if (server?.authPath === path) delete server.authPath;
+        });
+      },
       fetch: options.fetch,
       log: this.log,
     });
     oauth?.onEvent((event) => this.recordOAuthEvent(event));
+    this.oauth = oauth;
     this.auth.onChange(() => this.control.statusChanged());
     this.control = new ControlService({
       version: options.version,
@@ -492,6 +501,8 @@ export class Broker {
 
   async close(): Promise<void> {
     for (const off of this.detach.splice(0)) off();
+    // A browser authorization waiting for the user must not keep a stopping broker's process alive.
+    await this.oauth?.close?.();
     this.config.close();
     await this.activity.flush();
   }

@@ -20,7 +20,6 @@ export const headerSecretKey = (serverId: string): string => `server:${serverId}
 
 /** The longest key Lanyard stores (a header value; real API keys are far shorter). */
 const MAX_KEY_LENGTH = 8192;
-const MAX_STEP_UPS = 2;
 
 export interface AuthRouterDeps {
   /** The effective (managed over user) configuration. */
@@ -36,6 +35,8 @@ export interface AuthRouterDeps {
   secrets: SecretStore;
   /** Opens the system browser (the user's "Authorize" on a flow an IDE call started without one). */
   openUrl?: ((url: string) => Promise<void> | void) | undefined;
+  /** Drops a recorded path that turned out wrong (`path` is the one recorded), so the next use probes again. */
+  unrecord?: ((serverId: string, path: AuthPath) => void) | undefined;
   /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
   record?: ((serverId: string, path: AuthPath) => void) | undefined;
   fetch?: FetchLike | undefined;
@@ -256,11 +257,8 @@ export class AuthRouter {
         return this.oauthFetch(serverId, base, input, init);
       case 'header':
         return this.headerFetch(serverId, base, input, init);
-      case 'none': {
-        const headers = new Headers(init?.headers);
-        headers.delete('authorization');
-        return base(input, { ...init, headers });
-      }
+      case 'none':
+        return this.openFetch(serverId, base, input, init);
     }
   }
 
@@ -271,7 +269,7 @@ export class AuthRouter {
     let retried401 = false;
     // The engine presents its token itself when it can (a DPoP-bound token needs a fresh proof per request).
     const present = (oauth as OAuthPresenter).authorizedFetch?.bind(oauth);
-    for (let stepUps = 0; ;) {
+    for (;;) {
       const headers = new Headers(init?.headers);
       headers.delete('authorization');
       if (!present) headers.set('authorization', `Bearer ${token.accessToken}`);
@@ -283,14 +281,22 @@ export class AuthRouter {
         token = await this.oauthToken(ref);
         continue;
       }
-      if (response.status === 403 && stepUps < MAX_STEP_UPS) {
+      if (response.status === 403) {
         const challenge = extractWWWAuthenticateParams(response);
         if (challenge.error === 'insufficient_scope') {
           await response.body?.cancel().catch(() => {});
-          stepUps++;
+          // More access needs the user's consent again: the grant is kept, the next authorization asks for the union
+          // (the engine refuses after a bounded number of step-ups), and the call answers with its link at once.
           await oauth.stepUp(ref, challenge.scope);
-          token = await this.oauthToken(ref);
-          continue;
+          const flow = await oauth.authorize(ref, { openBrowser: false, challenge: { scope: challenge.scope } });
+          flow.done.catch(() => undefined);
+          const name = this.server(serverId)?.name ?? serverId;
+          throw new LanyardError(
+            ErrorCodes.AUTHORIZATION_REQUIRED,
+            `Authorize ${name} in Lanyard: server "${serverId}" needs more access (${challenge.scope ?? 'more scopes'}) than you granted.`,
+            `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or open ${flow.authorizeUrl}.`,
+            { serverId },
+          );
         }
       }
       return response;
@@ -315,6 +321,33 @@ export class AuthRouter {
       }
       throw authorizationRequired(this.server(ref.id)?.name ?? ref.id, ref.id, link, e);
     }
+  }
+
+  /**
+   * none: nothing added. A server recorded as open that now answers 401 has started asking for credentials: its recorded
+   * path is dropped (unless the administrator pinned it) so the next call probes it again, within policy.
+   */
+  private async openFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+    const headers = new Headers(init?.headers);
+    headers.delete('authorization');
+    const response = await base(input, { ...init, headers });
+    const server = this.server(serverId);
+    if (response.status !== 401 || !server || this.policy(server).pinned) return response;
+    await response.body?.cancel().catch(() => {});
+    const state = this.state(serverId);
+    state.probed = undefined;
+    try {
+      this.deps.unrecord?.(serverId, 'none');
+    } catch (e) {
+      this.log.warn('could not drop the recorded auth path', { serverId, error: e });
+    }
+    this.changed(serverId);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `Server "${serverId}" now asks for credentials, though it needed none when Lanyard first reached it.`,
+      'Retry: Lanyard checks again how to authenticate to it (`lanyard servers test ' + serverId + '` shows what it finds).',
+      { serverId },
+    );
   }
 
   private async headerFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
