@@ -206,7 +206,6 @@ export class CliContext {
   private async openLocal(ide?: IdeConnectDeps): Promise<Broker> {
     // Loaded on demand: it pulls in the config store, keychain and OIDC libraries that `--help` never needs.
     const { Broker } = await import('../broker/broker');
-    const { createOAuthSessions } = await import('../broker/oauth/oauth-sessions');
     return Broker.create({
       home: this.home,
       env: this.env,
@@ -218,16 +217,6 @@ export class CliContext {
       log: this.log,
       ide: { machine: this.machine, launcher: () => this.launcher(), ...ide },
       engine: 'on-demand',
-      // The OAuth 2.1 path in this process, for `servers authorize` and doctor without a running broker: the browser
-      // step's loopback redirect comes back here, and the grant goes to the keychain, where the broker finds it.
-      oauth: (deps) =>
-        createOAuthSessions({
-          secrets: deps.secrets,
-          openUrl: deps.openUrl,
-          log: deps.log,
-          fetch: deps.fetch,
-          clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
-        }),
     });
   }
 

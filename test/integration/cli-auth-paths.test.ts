@@ -5,7 +5,7 @@
  * file into the keychain, with `disconnect` restoring that file byte for byte.
  * Run with `LANYARD_TEST_ROOT=$(mktemp -d) bash scripts/keyring-session.sh npx vitest run test/integration/cli-auth-paths.test.ts`.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck, DoctorReport } from '../../electron/broker/doctor/doctor';
 import { keychainNamespace } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
+import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { API_KEY, startOtherServers } from '../helpers/auth-servers';
 import { tempHome } from '../helpers/engine';
 
@@ -243,4 +244,70 @@ describe('import moves an API key from an IDE file into the keychain', () => {
     expect(await keychain.get(backupKeys[0]!)).toBeUndefined();
     expect(await keychain.get('server:billing:header')).toBe(API_KEY);
   });
+});
+
+describe('servers authorize against the sandbox’s OAuth-only authorization server', () => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await startSandbox({ authPaths: true });
+  }, 60_000);
+  afterAll(async () => {
+    await sandbox?.stop();
+  });
+
+  it('prints the link, waits for the consent, exits 0 once authorized; doctor then passes every OAuth hop', async () => {
+    const paths = sandbox.paths!;
+    const clientId = paths.preRegistered.public.clientId;
+    const add = await lanyard(['servers', 'add', paths.oauth.mcp.url, '--id', 'calendar', '--oauth-client-id', clientId]);
+    expect(add).toMatchObject({ code: 0, stdout: expect.stringMatching(/Next: run `lanyard servers authorize calendar`\./) });
+
+    // The user's side: the link the CLI printed, the consent page, the redirect back to the CLI's loopback listener.
+    const child = spawn(process.execPath, [CLI, 'servers', 'authorize', 'calendar'], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LANYARD_HOME: home,
+        HOME: userHome,
+        LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json',
+        LANYARD_NO_BROWSER: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+    let link: string | undefined;
+    for (let i = 0; i < 300 && !link; i++) {
+      link = /If no browser opened, open this link:\n\s+(\S+)/.exec(stderr)?.[1];
+      if (!link) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(link).toBeDefined();
+    // One browser step: the link was opened (here: printed) once, and the CLI printed it once more for SSH/WSL.
+    expect(stderr.split(link!).length - 1).toBeLessThanOrEqual(2);
+    await fetch(await paths.oauthAs.completeConsent(link!, 'alice'));
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/^✓ calendar is authorized; Lanyard keeps the grant in the keychain/);
+
+    const report = JSON.parse((await lanyard(['doctor', '--server', 'calendar', '--json'])).stdout) as DoctorReport;
+    expect(report.checks.filter((c) => c.id.startsWith('server.calendar')).map((c) => [c.id, c.ok])).toEqual([
+      ['server.calendar.path', true],
+      ['server.calendar.prm', true],
+      ['server.calendar.as', true],
+      ['server.calendar.client', true],
+      ['server.calendar.grant', true],
+      ['server.calendar.refresh', true],
+      ['server.calendar.mcp', true],
+    ]);
+    expect(check(report, 'server.calendar.client').detail).toBe(`pre-registered client ${clientId} (none)`);
+    // Just authorized: the access token from the keychain is still valid, so no refresh token was spent.
+    expect(check(report, 'server.calendar.refresh').detail).toMatch(/^the access token is valid until \S+; renewed by itself before then$/);
+    expect(check(report, 'server.calendar.mcp').detail).toMatch(/answered initialize with the OAuth access token$/);
+    const list = await lanyard(['servers', 'list']);
+    expect(list.stdout).toMatch(/calendar\s+.*\s+oauth\s+ready\n/);
+    // Nothing the authorization server issued is in any file.
+    expect(paths.oauthAs.issued.size).toBeGreaterThan(0);
+    for (const token of paths.oauthAs.issued) await expectNoKeyOnDisk(token);
+  }, 90_000);
 });

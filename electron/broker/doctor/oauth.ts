@@ -214,11 +214,13 @@ export async function checkRefresh(server: ServerConfig, auth: DoctorAuth): Prom
   const { id, hop } = ids(server.id).refresh;
   const oauth = auth.oauth;
   if (!oauth) return { check: skip(id, hop, 'no OAuth path in this build') };
-  const before = oauth.status(server.id).tokenExpiresAt;
+  let renewed = false;
+  const off = oauth.onEvent((event) => {
+    if (event.type === 'oauth_refreshed' && event.serverId === server.id) renewed = true;
+  });
   try {
     const token = await oauth.getToken(auth.oauthRef(server.id));
     const until = new Date(token.expiresAt).toISOString();
-    const renewed = before === undefined || token.expiresAt !== before;
     return {
       check: pass(
         id,
@@ -231,6 +233,8 @@ export async function checkRefresh(server: ServerConfig, auth: DoctorAuth): Prom
     };
   } catch (e) {
     return { check: fail(id, hop, toErrorInfo(e)) };
+  } finally {
+    off();
   }
 }
 

@@ -211,14 +211,16 @@ async function oauthChecks(server: ServerConfig, ctx: ServerChecksContext): Prom
     return out;
   }
   const auth = ctx.options.auth;
-  const brokerState = ctx.brokerServers?.find((s) => s.id === sid);
-  const grant = checkGrant(server, ctx.options.broker ? brokerState : auth?.oauth?.status(sid));
-  out.push(grant);
-  if (!grant.ok) {
-    out.push(...skipOAuthAfter(sid, 'grant', 'authorize first'), mcpSkip('authorize first'));
-    return out;
-  }
   if (ctx.options.broker) {
+    const grant = checkGrant(
+      server,
+      ctx.brokerServers?.find((s) => s.id === sid),
+    );
+    out.push(grant);
+    if (!grant.ok) {
+      out.push(...skipOAuthAfter(sid, 'grant', 'authorize first'), mcpSkip('authorize first'));
+      return out;
+    }
     // The broker holds the rotating refresh token: its own test renews it when due; this process must not.
     let test: TestResult;
     try {
@@ -232,13 +234,29 @@ async function oauthChecks(server: ServerConfig, ctx: ServerChecksContext): Prom
     out.push(refresh, refresh.ok ? mcp : mcpSkip('no access token'));
     return out;
   }
-  if (!auth) {
-    out.push(skip(`server.${sid}.refresh`, `${sid}: refresh`, 'no OAuth path here'), mcpSkip('no OAuth path here'));
+  const oauth = auth?.oauth;
+  if (!auth || !oauth) {
+    out.push(checkGrant(server, undefined), ...skipOAuthAfter(sid, 'grant', 'no OAuth path here'), mcpSkip('no OAuth path here'));
+    return out;
+  }
+  // In this process the engine loads the grant from the keychain on first use: ask it for a token (it never opens a
+  // browser), and place the outcome on the grant line (none, or refused: authorize again) or the refresh line.
+  const state = oauth.status(sid);
+  if (state.state === 'authorizing') {
+    out.push(checkGrant(server, state), ...skipOAuthAfter(sid, 'grant', 'authorize first'), mcpSkip('authorize first'));
     return out;
   }
   const refresh = await checkRefresh(server, auth);
-  out.push(refresh.check);
   const token = refresh.token;
+  if (!token && refresh.check.error?.code === ErrorCodes.AUTHORIZATION_REQUIRED) {
+    out.push(
+      checkGrant(server, { ...oauth.status(sid), state: 'authorization_required', lastError: refresh.check.error }),
+      ...skipOAuthAfter(sid, 'grant', 'authorize first'),
+      mcpSkip('authorize first'),
+    );
+    return out;
+  }
+  out.push(checkGrant(server, { ...oauth.status(sid), state: 'authorized' }), refresh.check);
   if (!token) {
     out.push(mcpSkip('no access token'));
     return out;
