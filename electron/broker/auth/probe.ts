@@ -45,6 +45,8 @@ export interface ProbeOptions {
   allowed?: readonly AuthPath[];
   /** The server has a key stored or a header configured: the header path applies even behind OAuth metadata. */
   hasKey?: boolean;
+  /** The authorization server an admin pinned for the server: no other is contacted, not even for its metadata. */
+  expectedAsIssuer?: string | undefined;
 }
 
 /**
@@ -157,7 +159,18 @@ export async function probeAuthPaths(url: string, options: ProbeOptions): Promis
       ),
     );
   }
-  const asUrl = prm.authorization_servers?.[0];
+  const candidates = prm.authorization_servers ?? [];
+  const expected = options.expectedAsIssuer;
+  const asUrl = expected ? candidates.find((c) => c.replace(/\/$/, '') === expected.replace(/\/$/, '')) : candidates[0];
+  if (expected && !asUrl) {
+    return failed(
+      new LanyardError(
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `${url} now points at authorization server ${redactText(candidates.join(', ')).slice(0, 200) || '(none)'}, not the expected ${expected}.`,
+        'Lanyard will not contact an unexpected authorization server. If the change is legitimate, update "expectedAsIssuer" for this server.',
+      ),
+    );
+  }
   const scopes = params.scope ? splitScopes(params.scope) : (prm.scopes_supported ?? []);
   const keyReason = options.hasKey
     ? 'a key is stored for this server'

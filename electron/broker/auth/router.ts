@@ -161,6 +161,7 @@ export class AuthRouter {
       idpConfigured: Boolean(this.deps.config().idp),
       allowed: policy.allowed,
       hasKey,
+      expectedAsIssuer: server?.expectedAsIssuer,
     });
   }
 
