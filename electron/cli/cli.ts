@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CLIENT_AUTH_METHODS } from '../../shared/auth-methods';
+import { AUTH_PATHS } from '../../shared/auth-paths';
 import { resolveLanyardHome } from '../broker/paths';
 import { CliContext, describeFailure, ExitCode, UsageError, type CliDeps } from './context';
 import { printError } from './output';
@@ -100,17 +101,18 @@ const COMMANDS: readonly Command[] = [
     summary: 'Show who is signed in, the servers, the IDEs, and whether the broker runs',
     usage: 'lanyard status [--json]',
     description:
-      'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when signed in, 3 when a sign-in is needed.',
+      'Works with or without a running broker (then it reads the config and the keychain). Exit code 0 when nothing needs doing, 3 when a sign-in is needed or a server needs authorizing or its key.',
     options: json,
     optionHelp: [jsonHelp],
     run: async (ctx, v) => (await import('./commands/session')).statusCommand(ctx, { json: v.json === true }),
   },
   {
     name: 'servers',
-    summary: 'List, add, remove, enable or disable MCP servers',
-    usage: 'lanyard servers list | add <url> [options] | remove <id> | enable <id> | disable <id>',
+    summary: 'List, add, remove, enable or disable MCP servers; authorize one or set its key',
+    usage:
+      'lanyard servers list | add <url> [options] | remove <id> | enable <id> | disable <id> | authorize <id> | set-key <id> [--header <name>] --value-stdin',
     description:
-      'Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a client secret) directly.',
+      "Talks to the running broker when there is one; otherwise edits config.json (and the keychain for a key or client secret) directly. `add` probes the server first and prints every auth path in order (Cross-App Access → OAuth → API key → none), whether it applies and why, and the one it chose. `authorize` opens the browser once for a server on the OAuth path and waits for the outcome. `set-key` stores a server's API key in the keychain. Keys and secrets are read from stdin only and never printed.",
     options: {
       ...json,
       id: { type: 'string' },
@@ -119,14 +121,26 @@ const COMMANDS: readonly Command[] = [
       'client-auth': { type: 'string' },
       'client-secret-stdin': { type: 'boolean' },
       scope: { type: 'string', multiple: true },
+      auth: { type: 'string' },
+      header: { type: 'string' },
+      'value-stdin': { type: 'boolean' },
+      // Accepted only to refuse it with the reason: a key on the command line lands in shell history and `ps`.
+      value: { type: 'string' },
+      'oauth-client-id': { type: 'string' },
+      'no-probe': { type: 'boolean' },
     },
     optionHelp: [
+      ['--auth <path>', `add: use this path instead of the probe's choice: ${AUTH_PATHS.join(', ')}`],
+      ['--header <name>', 'add, set-key: the header the API key goes in (e.g. X-API-Key, Authorization)'],
+      ['--value-stdin', 'add, set-key: read the key from stdin (stored in the keychain only, never printed)'],
+      ['--oauth-client-id <id>', "add: Lanyard's pre-registered client id at the server's own authorization server (OAuth path)"],
       ['--id <id>', 'add: the server id (default: from the URL)'],
       ['--name <name>', 'add: a display name'],
-      ['--client-id <id>', "add: Lanyard's client id at the server's authorization server (from your IdP admin)"],
+      ['--client-id <id>', "add: Lanyard's client id at the server's authorization server for Cross-App Access (from your IdP admin)"],
       ['--client-auth <method>', `add: one of ${CLIENT_AUTH_METHODS.join(', ')}`],
       ['--client-secret-stdin', 'add: read the client secret from stdin (stored in the keychain, never in a file)'],
       ['--scope <scope>', 'add: an extra scope to request (repeatable)'],
+      ['--no-probe', 'add: do not probe the server (the path is chosen when it is first used)'],
       jsonHelp,
     ],
     run: async (ctx, v, positionals) =>
@@ -139,6 +153,12 @@ const COMMANDS: readonly Command[] = [
         clientAuth: v['client-auth'] as string | undefined,
         clientSecretStdin: v['client-secret-stdin'] === true,
         scope: v.scope as string[] | undefined,
+        auth: v.auth as string | undefined,
+        header: v.header as string | undefined,
+        valueStdin: v['value-stdin'] === true,
+        value: v.value as string | undefined,
+        oauthClientId: v['oauth-client-id'] as string | undefined,
+        probe: v['no-probe'] !== true,
       }),
   },
   {
@@ -177,7 +197,7 @@ const COMMANDS: readonly Command[] = [
     summary: "Move the remote MCP servers already in your IDEs' configs behind Lanyard",
     usage: 'lanyard import [--dry-run | --yes] [--ide <ide>]… [--http] [--no-probe] [--json]',
     description:
-      'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard and replaces them with the one "lanyard" entry, with backups. Local stdio servers, entries with API-key headers and servers without cross-app access stay, and the plan says why.',
+      'Finds remote servers (URL entries and `npx mcp-remote <url>`) in the IDEs\' files, adds them to Lanyard on the auth path the probe finds and replaces them with the one "lanyard" entry, with backups. An entry with an API-key header moves onto the API-key path: its key goes to the keychain (and out of the file and its backup); `lanyard disconnect <ide>` puts the file back byte for byte. Local stdio servers, keys only the IDE can resolve and servers no path applies to stay, and the plan says why.',
     options: {
       ...json,
       'dry-run': { type: 'boolean' },
@@ -208,10 +228,10 @@ const COMMANDS: readonly Command[] = [
   },
   {
     name: 'doctor',
-    summary: 'Check every hop from keychain to each server and say what is wrong',
+    summary: 'Check every hop from keychain to each server, on its auth path, and say what is wrong',
     usage: 'lanyard doctor [--server <id>] [--json]',
     description:
-      "One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, each server's metadata, a real token exchange (a cached token counts; no tool is called), the local endpoint — and the fix for each failure. Exit code 0 when all pass.",
+      "One pass/fail line per hop — keychain, configuration, IdP discovery, sign-in, then each server's auth path and its hops (xaa: metadata, IdP session, ID-JAG, AS grant, MCP; oauth: metadata, client identity, grant, refresh, MCP; header: key in keychain, MCP; none: MCP), the local endpoint — and the fix for each failure. No tool is called and no secret is shown. Exit code 0 when all pass.",
     options: { ...json, server: { type: 'string', short: 's' } },
     optionHelp: [['--server <id>', 'Check only this server'], jsonHelp],
     run: async (ctx, v) =>

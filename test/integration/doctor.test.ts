@@ -91,6 +91,7 @@ function doctor(inst: Instance, extra: Partial<Parameters<typeof runDoctor>[0]> 
     secrets: inst.local.secrets,
     managed: inst.local.managed,
     engine: () => inst.local.loadEngine(),
+    auth: inst.local.auth,
     ...extra,
   });
 }
@@ -134,29 +135,30 @@ describe('doctor against the sandbox', () => {
       'idp.discovery',
       'idp.token-exchange',
       'session',
-      'server.todo.prm',
-      'server.todo.as',
-      'server.todo.exchange',
-      'server.wiki.prm',
-      'server.wiki.as',
-      'server.wiki.exchange',
+      // One line per hop of the Cross-App Access path, for each server.
+      ...['todo', 'wiki'].flatMap((id) => ['path', 'prm', 'as', 'session', 'id-jag', 'grant', 'mcp'].map((hop) => `server.${id}.${hop}`)),
       'endpoint',
     ]);
     expect(check(report, 'session').detail).toMatch(/^signed in as alice@example\.com; ID token valid for \d+ min/);
     expect(check(report, 'server.wiki.as').detail).toMatch(
       /tenant-acme: issuer matches its metadata; jwt-bearer grant and ID-JAG profile advertised/,
     );
-    expect(check(report, 'server.todo.exchange').detail).toMatch(/^exchanged: a new access token \(todo:read.*\) valid until/);
+    expect(check(report, 'server.todo.path').detail).toMatch(/^xaa — Cross-App Access \(/);
+    expect(check(report, 'server.todo.session').detail).toBe('signed in as alice@example.com');
+    expect(check(report, 'server.todo.id-jag').detail).toBe('the IdP issued an ID-JAG for this server');
+    expect(check(report, 'server.todo.grant').detail).toMatch(/^exchanged: a new access token \(todo:read.*\) valid until/);
+    expect(check(report, 'server.todo.mcp').detail).toMatch(/answered initialize with the Cross-App Access token$/);
 
     const exchanges = sandbox.idp.counters.exchanges;
     const again = await doctor(inst, { serverId: 'todo' });
-    expect(check(again, 'server.todo.exchange').detail).toMatch(/^a cached access token .* no new grant was spent$/);
+    expect(check(again, 'server.todo.id-jag')).toMatchObject({ ok: true, skipped: true, detail: expect.stringMatching(/no ID-JAG spent/) });
+    expect(check(again, 'server.todo.grant').detail).toMatch(/^a cached access token .* no new grant was spent$/);
     expect(sandbox.idp.counters.exchanges).toBe(exchanges);
     expect(again.checks.some((c) => c.id.startsWith('server.wiki'))).toBe(false);
 
     const text = formatDoctorReport(report);
     expect(text).toMatch(/^✓ Keychain\s+Secret Service/m);
-    expect(text).toMatch(/All 13 checks passed\.\n$/);
+    expect(text).toMatch(/All 21 checks passed\.\n$/);
   });
 
   it('not signed in: the sign-in line fails with its fix, and the exchanges are skipped', async () => {
@@ -166,7 +168,8 @@ describe('doctor against the sandbox', () => {
       ok: false,
       error: { code: ErrorCodes.NOT_SIGNED_IN, fix: expect.stringMatching(/lanyard login/) },
     });
-    expect(check(report, 'server.todo.exchange')).toMatchObject({ skipped: true, detail: expect.stringMatching(/sign in first/) });
+    expect(check(report, 'server.todo.session')).toMatchObject({ ok: false, error: { fix: 'Run `lanyard login`.' } });
+    expect(check(report, 'server.todo.id-jag')).toMatchObject({ skipped: true, detail: expect.stringMatching(/sign in first/) });
     expect(check(report, 'server.todo.as').ok).toBe(true);
     expect(report.ok).toBe(false);
   });
@@ -213,7 +216,8 @@ describe('doctor against the sandbox', () => {
     try {
       const report = await doctor(inst, { serverId: 'todo' });
       expect(check(report, 'server.todo.as').ok).toBe(true);
-      expect(check(report, 'server.todo.exchange')).toMatchObject({
+      expect(check(report, 'server.todo.grant').skipped).toBe(true);
+      expect(check(report, 'server.todo.id-jag')).toMatchObject({
         ok: false,
         error: {
           code: ErrorCodes.EXCHANGE_DENIED,
@@ -309,7 +313,7 @@ describe('doctor against an authorization server that does not advertise the id-
         ),
       },
     });
-    expect(check(report, 'server.quiet.exchange')).toMatchObject({ ok: true, detail: expect.stringMatching(/^exchanged/) });
+    expect(check(report, 'server.quiet.grant')).toMatchObject({ ok: true, detail: expect.stringMatching(/^exchanged/) });
     expect(report.ok).toBe(false);
   });
 });

@@ -146,6 +146,7 @@ describe('servers, without a running broker', () => {
         'read',
         '--scope',
         'write',
+        '--no-probe',
       ],
       { stdin: 's3cret-value\n' },
     );
@@ -178,7 +179,7 @@ describe('servers, without a running broker', () => {
       expect.objectContaining({ id: 'linear', enabled: true, managed: false, clientId: 'lanyard-at-linear' }),
     ]);
     expect((await cli(['servers', 'list'])).stdout).toMatch(
-      /^ID\s+NAME\s+URL.*\nlinear\s+Linear\.app\s+https:\/\/mcp\.linear\.app\/mcp\s+idle/,
+      /^ID\s+NAME\s+URL\s+PATH\s+STATE\s+ACTION\nlinear\s+Linear\.app\s+https:\/\/mcp\.linear\.app\/mcp\s+unknown\s+not checked yet/,
     );
 
     expect((await cli(['servers', 'disable', 'linear'])).stdout).toBe('Disabled server linear.\n');

@@ -14,6 +14,7 @@ import { applyImport, classify, planImport } from '../../electron/broker/ide/imp
 import { parseJsonc, toValue } from '../../electron/broker/ide/jsonc';
 import { IDE_TARGETS } from '../../electron/broker/ide/targets';
 import { LanyardError } from '../../electron/broker/errors';
+import { MemorySecretStore } from '../../electron/broker/secrets/memory-store';
 import type { IdeName } from '../../shared/contract';
 
 const endpoint = { url: 'http://127.0.0.1:47821/mcp', token: 'local-token-abcdefghijklmnopqrstuvwxyz0123456' };
@@ -30,6 +31,22 @@ afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** The in-memory keychain, telling which keys it holds. */
+class KeychainRecorder extends MemorySecretStore {
+  private readonly held = new Set<string>();
+  override async set(key: string, value: string): Promise<void> {
+    this.held.add(key);
+    await super.set(key, value);
+  }
+  override async delete(key: string): Promise<void> {
+    this.held.delete(key);
+    await super.delete(key);
+  }
+  keys(): string[] {
+    return [...this.held];
+  }
+}
+
 const fileOf = (ide: IdeName) => IDE_TARGETS[ide].configPath(ctx.machine);
 async function seed(ide: IdeName, text: string): Promise<void> {
   await mkdir(path.dirname(fileOf(ide)), { recursive: true });
@@ -42,6 +59,15 @@ const probes: Record<string, Partial<ProbeResult>> = {
   'https://mcp.linear.app/mcp': { reachable: true, xaa: 'supported', asIssuer: 'https://linear.app', needsClientId: true },
   'https://mcp.atlassian.com/v1/mcp': { reachable: true, xaa: 'supported', asIssuer: 'https://auth.atlassian.com', needsClientId: true },
   'https://docs.internal.dev/mcp': { reachable: true, xaa: 'not_needed', needsClientId: false },
+  'https://todo.oauth.dev/mcp': {
+    reachable: true,
+    xaa: 'unsupported',
+    path: 'oauth',
+    paths: [
+      { path: 'xaa', applies: false, reason: 'no ID-JAG profile' },
+      { path: 'oauth', applies: true, reason: 'authorization code with PKCE' },
+    ],
+  },
   'https://mcp.notion.com/mcp': {
     reachable: true,
     xaa: 'unsupported',
@@ -69,7 +95,7 @@ function fakeControl(options: { servers?: Array<Pick<ServerStatus, 'id' | 'url'>
     getSettings: async () => ({ locked: options.locked ?? [] }) as Settings,
     probeUrl: async ({ url }: { url: string }) => {
       probed.push(url);
-      return { url, scopes: [], needsClientId: false, reachable: true, xaa: 'unknown', ...probes[url] } as ProbeResult;
+      return { url, scopes: [], needsClientId: false, reachable: true, xaa: 'unknown', paths: [], ...probes[url] } as ProbeResult;
     },
     addServer: async (input: z.input<typeof AddServerInputSchema>) => {
       if (options.failAdd?.includes(input.url)) throw new LanyardError('config_invalid', 'refused by test', 'n/a');
@@ -138,19 +164,24 @@ describe('the plan (--dry-run)', () => {
     });
     expect(byKey['cursor/atlassian']).toMatchObject({ action: 'move', serverId: 'atlassian', kind: 'mcp-remote' });
     expect(byKey['cursor/github']).toMatchObject({ action: 'skip', kind: 'stdio', reason: expect.stringMatching(/local stdio server/) });
+    // An API key moves onto the API-key path; the plan names the header, never the key.
     expect(byKey['cursor/stripe']).toMatchObject({
-      action: 'skip',
-      reason: expect.stringMatching(/static credential \(Authorization header\)/),
+      action: 'move',
+      serverId: 'stripe',
+      keyHeader: 'Authorization',
+      reason: expect.stringMatching(/sends an API key \(Authorization header\): it moves to the keychain/),
     });
+    expect(JSON.stringify(plan)).not.toContain('sk_live_123');
     expect(byKey['cursor/asana']).toMatchObject({ action: 'skip', kind: 'sse', reason: expect.stringMatching(/legacy SSE/) });
     // The same URL in two IDEs becomes one Lanyard server.
     expect(byKey['vscode/linear']).toMatchObject({ action: 'move', serverId: 'linear', reason: expect.stringMatching(/same server/) });
     expect(byKey['vscode/memory']).toMatchObject({ action: 'skip', kind: 'stdio' });
     expect(byKey['vscode/down']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/could not be reached/) });
+    // ${WIKI_TOKEN} is not in the entry's env: only the IDE's environment has it.
     expect(byKey['claude-desktop/wiki']).toMatchObject({
       action: 'skip',
       kind: 'mcp-remote',
-      reason: expect.stringMatching(/static credential/),
+      reason: expect.stringMatching(/Authorization header comes from a variable only the IDE can resolve/),
     });
     expect(byKey['windsurf/notion']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/does not support cross-app access/) });
     expect(byKey['windsurf/docs']).toMatchObject({ action: 'skip', reason: expect.stringMatching(/disabled in Windsurf/) });
@@ -194,20 +225,35 @@ describe('applying it (--yes)', () => {
     await seedAll();
     const control = fakeControl({ servers: [{ id: 'todo', url: 'https://todo.acme.dev/mcp' }] });
     const plan = await planImport({ ctx, control });
-    const result = await applyImport({ plan, ctx, control, transport: 'http', endpoint, launcher });
+    const secrets = new KeychainRecorder();
+    const withKeychain = { ...ctx, secrets };
+    const result = await applyImport({ plan, ctx: withKeychain, control, transport: 'http', endpoint, launcher });
 
     expect(control.added.map((a) => [a.id, a.url, a.name])).toEqual([
       ['linear', 'https://mcp.linear.app/mcp', 'Linear'],
+      ['stripe', 'https://mcp.stripe.com', 'stripe'],
       ['atlassian', 'https://mcp.atlassian.com/v1/mcp', 'atlassian'],
       ['docs', 'https://docs.internal.dev/mcp', 'docs'],
     ]);
+    // The key goes to Lanyard (which keeps it in the keychain) on the API-key path.
+    expect(control.added[1]).toMatchObject({ authPath: 'header', header: { name: 'Authorization', value: 'Bearer sk_live_123' } });
     expect(result.failed).toEqual([]);
     expect(result.files.map((f) => [f.ide, f.removed])).toEqual([
-      ['cursor', ['Linear', 'atlassian']],
+      ['cursor', ['Linear', 'stripe', 'atlassian']],
       ['vscode', ['linear']],
       ['claude-code', ['todo', 'docs']],
     ]);
-    expect(Object.keys((await readJson('cursor')).mcpServers!)).toEqual(['github', 'stripe', 'asana', 'lanyard']);
+    expect(Object.keys((await readJson('cursor')).mcpServers!)).toEqual(['github', 'asana', 'lanyard']);
+    // Neither the IDE file nor its backup keeps the key: the backup has a placeholder, the keychain the original text.
+    const cursorDir = path.dirname(fileOf('cursor'));
+    const cursorBackup = (await readdir(cursorDir)).find((f) => f.includes('.lanyard-backup-'))!;
+    expect(await readFile(fileOf('cursor'), 'utf8')).not.toContain('sk_live_123');
+    expect(await readFile(path.join(cursorDir, cursorBackup), 'utf8')).not.toContain('sk_live_123');
+    expect(await readFile(path.join(cursorDir, cursorBackup), 'utf8')).toMatch(
+      /"Authorization": "<lanyard-keychain:ide-backup:[0-9a-f]+:0>"/,
+    );
+    expect(await readFile(path.join(ctx.home, 'ide-connections.json'), 'utf8')).not.toContain('sk_live_123');
+    expect(secrets.keys()).toEqual([expect.stringMatching(/^ide-backup:/)]);
     expect(Object.keys((await readJson('vscode')).servers!)).toEqual(['memory', 'down', 'lanyard']);
     expect(Object.keys((await readJson('claude-code')).mcpServers!)).toEqual(['lanyard']);
     expect((await readJson('claude-code')).numStartups).toBe(3);
@@ -219,11 +265,12 @@ describe('applying it (--yes)', () => {
       expect(backups).toHaveLength(1);
     }
 
-    // Undo: the IDE files are back exactly as before the import.
-    await disconnectIde('cursor', ctx);
-    await disconnectIde('vscode', ctx);
+    // Undo: the IDE files are back exactly as before the import, the key included, and its backup copy leaves the keychain.
+    await disconnectIde('cursor', withKeychain);
+    await disconnectIde('vscode', withKeychain);
     expect(await readFile(fileOf('cursor'), 'utf8')).toBe(cursorText);
     expect(await readFile(fileOf('vscode'), 'utf8')).toBe(vscodeText);
+    expect(secrets.keys()).toEqual([]);
   });
 
   it('an entry whose server Lanyard could not add stays in its IDE', async () => {
@@ -237,6 +284,27 @@ describe('applying it (--yes)', () => {
         error: expect.objectContaining({ message: 'refused by test' }),
       }),
     ]);
-    expect(Object.keys((await readJson('cursor')).mcpServers!)).toEqual(['Linear', 'github', 'stripe', 'asana', 'lanyard']);
+    expect(Object.keys((await readJson('cursor')).mcpServers!)).toEqual(['Linear', 'github', 'asana', 'lanyard']);
+  });
+});
+
+describe('servers on the other auth paths', () => {
+  it('an OAuth server moves on the path the probe found, recorded when added, with the command to authorize it', async () => {
+    await seed('claude-code', '{\n  "mcpServers": {\n    "todo": { "type": "http", "url": "https://todo.oauth.dev/mcp" }\n  }\n}\n');
+    const control = fakeControl();
+    const plan = await planImport({ ctx, control, ides: ['claude-code'] });
+    expect(plan.items[0]).toMatchObject({
+      action: 'move',
+      authPath: 'oauth',
+      reason: 'remote server on the oauth path (OAuth (browser authorization))',
+      warning: expect.stringMatching(/`lanyard servers authorize todo`/),
+    });
+    // With the paths locked by the administrator, the broker applies the policy's choice itself.
+    const locked = await planImport({ ctx, control: fakeControl({ locked: ['authPaths'] }), ides: ['claude-code'] });
+    expect(locked.items[0]).toMatchObject({ action: 'move' });
+    expect(locked.items[0]!.authPath).toBeUndefined();
+
+    await applyImport({ plan, ctx, control, transport: 'stdio', launcher });
+    expect(control.added).toEqual([expect.objectContaining({ id: 'todo', authPath: 'oauth' })]);
   });
 });

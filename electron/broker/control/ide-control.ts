@@ -89,7 +89,8 @@ export class IdeControl {
 
   /** Undoes `connectIde`: the file back byte for byte when untouched since, otherwise only Lanyard's entry removed. */
   async disconnectIde(input: { ide: IdeName }): Promise<DisconnectIdeResult> {
-    const outcome = await disconnectIde(input.ide, { home: this.ideHome(), machine: this.ideMachine() });
+    // The keychain holds the API keys taken out of the backup (ide/credentials.ts): the restore puts them back.
+    const outcome = await disconnectIde(input.ide, { home: this.ideHome(), machine: this.ideMachine(), secrets: this.deps.secrets });
     if (outcome.changed)
       this.deps.activity.record({ kind: 'ide', summary: `Disconnected ${outcome.displayName}: ${outcome.detail}`, outcome: 'info' });
     return {

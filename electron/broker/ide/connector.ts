@@ -4,6 +4,7 @@ import type { IdeName } from '../../../shared/contract';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
 import { writeFileAtomic } from '../paths';
+import type { SecretStore } from '../secrets/secret-store';
 import { mkdirTracked, modeOf, readBytes, resolveTarget, sha256, writeBackup } from './files';
 import {
   applyEdits,
@@ -18,6 +19,7 @@ import {
   type MemberNode,
   type ObjectNode,
 } from './jsonc';
+import { forgetRedactions, redactCredentials, restoreCredentials, type Redaction } from './credentials';
 import { IdeLedger, ledgerPath, type LedgerRecord } from './ledger';
 import {
   IDE_TARGETS,
@@ -35,6 +37,11 @@ export interface IdeContext {
   home: string;
   machine: IdeEnvironment;
   now?: () => Date;
+  /**
+   * The keychain, for the API keys in a backup (ide/credentials.ts): with it, backups keep placeholders and the keys go
+   * to the keychain, and `disconnect` puts them back. Without it, backups are verbatim copies of the user's file.
+   */
+  secrets?: SecretStore | undefined;
 }
 
 export interface ConnectRequest {
@@ -128,8 +135,17 @@ export async function connectIde(ide: IdeName, request: ConnectRequest, ctx: Ide
   // Rewriting only Lanyard's own entry (a new token, stdio ↔ http) keeps every other byte, and the backup from the first
   // write still holds the user's original: no new backup, so rotations do not pile them up.
   const onlyOurEntry = previous !== undefined && plan.hadEntry && plan.removed.length === 0;
-  const backupPath =
-    before !== undefined && !onlyOurEntry ? await writeBackup(configPath, withoutLocalToken(before, target, configPath), now) : undefined;
+  const redactions: Redaction[] = [];
+  let backupPath: string | undefined;
+  if (before !== undefined && !onlyOurEntry) {
+    const backup = await withoutKeys(withoutLocalToken(before, target, configPath), target, ctx.secrets);
+    redactions.push(...backup.redactions);
+    backupPath = await writeBackup(configPath, backup.bytes, now);
+  }
+  // The backup from the first write may still hold keys this write takes out of the file (`lanyard import` after
+  // `lanyard connect`): they leave it now, so the file is not the last place the keys were written to.
+  if (previous?.backupPath && plan.removed.length > 0 && ctx.secrets)
+    redactions.push(...(await redactBackupInPlace(previous.backupPath, target, ctx.secrets)));
   const createdDirs = before === undefined ? await mkdirTracked(path.dirname(configPath)) : [];
   const originalMode = await modeOf(configPath);
   // The local token makes the file a credential: readable by the user only. The original mode comes back on disconnect.
@@ -140,7 +156,7 @@ export async function connectIde(ide: IdeName, request: ConnectRequest, ctx: Ide
   // While Lanyard's entry stays in the file, the record keeps describing the file as it was before Lanyard's first write.
   const record: LedgerRecord =
     previous && before !== undefined && plan.hadEntry
-      ? { ...previous, writtenSha256, transport }
+      ? { ...previous, writtenSha256, transport, ...withRedactions(previous.redactions, redactions) }
       : {
           ide,
           configPath,
@@ -154,6 +170,7 @@ export async function connectIde(ide: IdeName, request: ConnectRequest, ctx: Ide
           writtenSha256,
           connectedAt: now.toISOString(),
           transport,
+          ...withRedactions(undefined, redactions),
         };
   await ledger.put(record);
   return { ...outcome, changed: true, created: before === undefined, ...(backupPath ? { backupPath } : {}) };
@@ -184,10 +201,13 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
       return { ...base, changed: true, action: 'deleted-file', detail: `Removed ${configPath}, which Lanyard had created.` };
     }
     const backup = record.backupPath ? await readBytes(record.backupPath) : undefined;
-    if (backup !== undefined && sha256(backup) === record.originalSha256) {
-      await writeFileAtomic(configPath, backup, record.originalMode ?? (await modeOf(configPath)) ?? 0o600);
+    const original = backup && (await withKeys(backup, record.redactions, ctx.secrets));
+    if (original !== undefined && sha256(original) === record.originalSha256) {
+      await writeFileAtomic(configPath, original, record.originalMode ?? (await modeOf(configPath)) ?? 0o600);
       await unlink(record.backupPath!).catch(() => undefined);
       await ledger.delete(ide, configPath);
+      // The keys are back in the file they came from; their copies for the backup go.
+      if (ctx.secrets && record.redactions?.length) await forgetRedactions(record.redactions, ctx.secrets);
       return {
         ...base,
         changed: true,
@@ -292,6 +312,47 @@ function withoutLocalToken(bytes: Buffer, target: IdeTarget, configPath: string)
   const entry = text.slice(ours.value.start, ours.value.end);
   const masked = entry.replace(/(Bearer[ \t]+)[^"\s\\]+/g, `$1${MASKED_TOKEN}`);
   return masked === entry ? bytes : Buffer.from(text.slice(0, ours.value.start) + masked + text.slice(ours.value.end), 'utf8');
+}
+
+/** A backup's bytes with its keys moved to the keychain (ide/credentials.ts); unchanged without a keychain. */
+async function withoutKeys(
+  bytes: Buffer,
+  target: IdeTarget,
+  secrets: SecretStore | undefined,
+): Promise<{ bytes: Buffer; redactions: Redaction[] }> {
+  if (!secrets) return { bytes, redactions: [] };
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return { bytes, redactions: [] };
+  const redacted = await redactCredentials(text, target.containerKey, secrets);
+  return redacted.redactions.length
+    ? { bytes: Buffer.from(redacted.text, 'utf8'), redactions: redacted.redactions }
+    : { bytes, redactions: [] };
+}
+
+/** Rewrites an existing backup without its keys; returns what was taken out. */
+async function redactBackupInPlace(backupPath: string, target: IdeTarget, secrets: SecretStore): Promise<Redaction[]> {
+  const bytes = await readBytes(backupPath);
+  if (bytes === undefined) return [];
+  const redacted = await withoutKeys(bytes, target, secrets);
+  if (redacted.redactions.length) await writeFileAtomic(backupPath, redacted.bytes, 0o600);
+  return redacted.redactions;
+}
+
+/** The backup as the user's file was: its placeholders replaced by the keys the keychain holds for them. */
+async function withKeys(
+  backup: Buffer,
+  redactions: readonly Redaction[] | undefined,
+  secrets: SecretStore | undefined,
+): Promise<Buffer | undefined> {
+  if (!redactions?.length) return backup;
+  if (!secrets) return undefined;
+  const text = await restoreCredentials(backup.toString('utf8'), redactions, secrets).catch(() => undefined);
+  return text === undefined ? undefined : Buffer.from(text, 'utf8');
+}
+
+function withRedactions(before: Redaction[] | undefined, added: Redaction[]): { redactions?: Redaction[] } {
+  const all = [...(before ?? []), ...added];
+  return all.length ? { redactions: all } : {};
 }
 
 /** Reads an IDE's file and says whether it points at Lanyard. Never throws for a missing or broken file. */

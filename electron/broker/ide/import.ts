@@ -1,19 +1,22 @@
 import path from 'node:path';
+import { AUTH_PATH_LABELS, type AuthPath } from '../../../shared/auth-paths';
 import type { ControlApi, IdeName, ProbeResult } from '../../../shared/contract';
-import type { ErrorInfo } from '../../../shared/errors';
+import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { SERVER_ID_PATTERN, urlProblem } from '../config/schema';
 import { suggestId } from '../control/control-service';
-import { toErrorInfo } from '../errors';
+import { LanyardError, toErrorInfo } from '../errors';
+import { credentialOf, isMcpRemote, mcpRemoteArgs, type EntryCredential } from './credentials';
 import { connectIde, readIdeEntries, type ConnectOutcome, type IdeContext } from './connector';
 import { IDE_NAMES, IDE_TARGETS, LANYARD_ENTRY, type HttpEndpoint, type IdeTransport, type StdioLauncher } from './targets';
 
 /**
  * `lanyard import`: finds the remote MCP servers already configured in the IDEs' files (HTTP/SSE URL entries, and
  * `npx mcp-remote <url>` stdio wrappers) and moves them behind Lanyard — added to Lanyard's config, then replaced in the
- * IDE's file by the single `lanyard` entry (with a backup, through the same writer as `lanyard connect`). What cannot
- * be moved stays where it is, with the reason: local stdio servers, static API-key or custom headers (cross-app access
- * replaces a sign-in, not an API key), the legacy SSE transport, servers whose authorization server does not do
- * cross-app access, and anything unreachable or invalid.
+ * IDE's file by the single `lanyard` entry (with a backup, through the same writer as `lanyard connect`). An entry that
+ * sends an API key (one credential header with a value written in the file) moves onto Lanyard's API-key path: the key
+ * goes to the keychain, and out of the IDE file and its backup (ide/credentials.ts). What cannot be moved stays where
+ * it is, with the reason: local stdio servers, custom or several headers, keys only the IDE can resolve, the legacy
+ * SSE transport, servers no auth path applies to, and anything unreachable or invalid.
  */
 
 export type CandidateKind = 'http' | 'sse' | 'mcp-remote' | 'stdio' | 'lanyard' | 'other';
@@ -34,6 +37,13 @@ export interface ImportItem {
   existing?: boolean | undefined;
   /** Moves, but something needs attention afterwards (e.g. a client id only the IdP admin knows). */
   warning?: string | undefined;
+  /**
+   * The entry sends an API key in this header: it moves onto the API-key path, the key into the keychain. Only the
+   * name is in the plan; the value is read from the file when the plan is applied, and never printed.
+   */
+  keyHeader?: string | undefined;
+  /** The auth path the probe found, recorded with the server when it is added (unless the administrator locks paths). */
+  authPath?: AuthPath | undefined;
 }
 
 export interface ImportPlan {
@@ -49,9 +59,6 @@ export interface PlanImportOptions {
   /** Ask each server whether cross-app access can work before offering to move it (default true). */
   probe?: boolean;
 }
-
-/** Credential-bearing header names: an API key or a static bearer token cannot be replaced by cross-app access. */
-const CREDENTIAL_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key|api-key|apikey|private-token)$|token|secret|key|auth/i;
 
 export async function planImport(options: PlanImportOptions): Promise<ImportPlan> {
   const ides = options.ides ?? IDE_NAMES;
@@ -111,6 +118,20 @@ export async function planImport(options: PlanImportOptions): Promise<ImportPlan
         });
         continue;
       }
+      if (found.keyHeader) {
+        // The key is what reaches this server today; it moves with it (no probe: without the key it would say nothing).
+        const serverId = uniqueId(idFromName(entry.name) ?? suggestId(url, [...takenIds]), takenIds);
+        takenIds.add(serverId);
+        planned.set(key, { serverId, existing: false });
+        Object.assign(item, {
+          action: 'move',
+          serverId,
+          existing: false,
+          keyHeader: found.keyHeader,
+          reason: `sends an API key (${found.keyHeader} header): it moves to the keychain and the server onto the API-key path`,
+        });
+        continue;
+      }
       let probe: ProbeResult | undefined;
       if (options.probe !== false) {
         if (!probes.has(key)) probes.set(key, options.control.probeUrl({ url }));
@@ -125,7 +146,8 @@ export async function planImport(options: PlanImportOptions): Promise<ImportPlan
       takenIds.add(serverId);
       planned.set(key, { serverId, existing: false });
       Object.assign(item, { action: 'move', serverId, existing: false, reason: moveReason(probe) });
-      const warning = probe && probeWarning(probe);
+      if (probe?.path && !settings.locked.includes('authPaths')) item.authPath = probe.path;
+      const warning = probe && probeWarning(probe, serverId);
       if (warning) item.warning = warning;
     }
   }
@@ -134,6 +156,7 @@ export async function planImport(options: PlanImportOptions): Promise<ImportPlan
 
 export interface ApplyImportOptions {
   plan: ImportPlan;
+  /** With `secrets`, so that the backups keep no key (ide/credentials.ts). */
   ctx: IdeContext;
   control: Pick<ControlApi, 'addServer'>;
   /** How the IDEs reach Lanyard afterwards (Claude Desktop always uses stdio). */
@@ -155,10 +178,23 @@ export interface ImportResult {
 export async function applyImport(options: ApplyImportOptions): Promise<ImportResult> {
   const result: ImportResult = { moved: [], failed: [], files: [] };
   const added = new Map<string, ErrorInfo | true>();
+  const keys = await keysOf(options.plan.items, options.ctx);
   for (const item of options.plan.items) {
     if (item.action !== 'move' || item.existing || added.has(item.serverId!)) continue;
     try {
-      await options.control.addServer({ url: item.url!, id: item.serverId!, name: displayName(item.name, item.url!) });
+      const base = { url: item.url!, id: item.serverId!, name: displayName(item.name, item.url!) };
+      if (item.keyHeader) {
+        const credential = keys.get(item);
+        if (!credential)
+          throw new LanyardError(
+            ErrorCodes.CONFIG_INVALID,
+            `The ${item.keyHeader} header of "${item.name}" changed in ${item.configPath} since the plan was made; nothing was moved.`,
+            'Run `lanyard import` again.',
+          );
+        await options.control.addServer({ ...base, authPath: 'header', header: { name: credential.headerName, value: credential.value } });
+      } else {
+        await options.control.addServer({ ...base, ...(item.authPath ? { authPath: item.authPath } : {}) });
+      }
       added.set(item.serverId!, true);
     } catch (e) {
       added.set(item.serverId!, toErrorInfo(e));
@@ -190,12 +226,37 @@ export async function applyImport(options: ApplyImportOptions): Promise<ImportRe
   return result;
 }
 
+/** The keys of the planned key moves, read from the IDE files now (they are not in the plan, which is printed). */
+async function keysOf(items: ImportItem[], ctx: IdeContext): Promise<Map<ImportItem, EntryCredential>> {
+  const keys = new Map<ImportItem, EntryCredential>();
+  const files = new Map<IdeName, Promise<Array<{ name: string; value: unknown }>>>();
+  for (const item of items) {
+    if (item.action !== 'move' || !item.keyHeader || item.existing) continue;
+    if (!files.has(item.ide))
+      files.set(
+        item.ide,
+        readIdeEntries(item.ide, ctx).then(
+          (f) => f.entries,
+          () => [],
+        ),
+      );
+    const entry = (await files.get(item.ide)!).find((e) => e.name === item.name);
+    const verdict = entry ? credentialOf(entry.value) : undefined;
+    if (verdict?.kind === 'key' && verdict.credential.headerName === item.keyHeader) keys.set(item, verdict.credential);
+  }
+  return keys;
+}
+
 interface Classified {
   kind: CandidateKind;
   url?: string | undefined;
   headers: string[];
   command?: string | undefined;
   disabled: boolean;
+  /** One credential header with a readable value: the entry moves onto the API-key path. */
+  keyHeader?: string | undefined;
+  /** Why its headers keep it in the IDE. */
+  headerProblem?: string | undefined;
 }
 
 /** What kind of server an IDE entry describes, whichever IDE's dialect it is written in. */
@@ -205,23 +266,23 @@ export function classify(name: string, value: unknown): Classified {
   const entry = value as Record<string, unknown>;
   const disabled = entry.disabled === true;
   const url = typeof entry.url === 'string' ? entry.url : typeof entry.serverUrl === 'string' ? entry.serverUrl : undefined;
+  const credential = credentialOf(entry);
+  const headerInfo =
+    credential.kind === 'key'
+      ? { headers: [credential.credential.headerName], keyHeader: credential.credential.headerName }
+      : credential.kind === 'problem'
+        ? { headers: credential.headerNames, headerProblem: credential.reason }
+        : { headers: [] };
   if (url !== undefined) {
-    const headers = entry.headers && typeof entry.headers === 'object' ? Object.keys(entry.headers) : [];
     const sse = entry.type === 'sse' || (entry.type === undefined && /\/sse\/?$/.test(safePath(url)));
-    return { kind: sse ? 'sse' : 'http', url, headers, disabled };
+    return { kind: sse ? 'sse' : 'http', url, disabled, ...headerInfo };
   }
   if (typeof entry.command === 'string') {
-    const tokens = [entry.command, ...(Array.isArray(entry.args) ? entry.args.filter((a): a is string => typeof a === 'string') : [])];
-    const at = tokens.findIndex((t) => /^mcp-remote(@[^/\\]*)?$/i.test(path.basename(t).replace(/\.(cmd|exe|js)$/i, '')));
-    if (at >= 0) {
-      const rest = tokens.slice(at + 1);
+    if (mcpRemoteArgs(entry).length > 0 || isMcpRemote(entry.command) || hasMcpRemote(entry)) {
+      const rest = mcpRemoteArgs(entry);
       const remoteUrl = rest.find((t) => /^https?:\/\//i.test(t));
-      const headers: string[] = [];
-      rest.forEach((t, i) => {
-        if (t === '--header' && rest[i + 1]) headers.push(rest[i + 1]!.split(':')[0]!.trim());
-      });
       const sseOnly = rest.some((t, i) => t === '--transport' && rest[i + 1] === 'sse-only');
-      return { kind: sseOnly ? 'sse' : 'mcp-remote', url: remoteUrl, headers, disabled, command: entry.command };
+      return { kind: sseOnly ? 'sse' : 'mcp-remote', url: remoteUrl, disabled, command: entry.command, ...headerInfo };
     }
     return { kind: 'stdio', headers: [], disabled, command: entry.command };
   }
@@ -241,12 +302,7 @@ function skipReason(c: Classified, ide: string): string | undefined {
   }
   if (c.disabled) return `disabled in ${ide}; moving it would turn it on`;
   if (!c.url) return 'an mcp-remote entry without a URL Lanyard can read';
-  if (c.headers.length > 0) {
-    const credential = c.headers.find((h) => CREDENTIAL_HEADER.test(h));
-    return credential
-      ? `sends a static credential (${credential} header): cross-app access replaces a sign-in, not an API key, so it stays in ${ide}`
-      : `sends custom headers (${c.headers.join(', ')}) that Lanyard does not forward`;
-  }
+  if (c.headerProblem) return c.headerProblem;
   if (c.url.includes('${')) return 'its URL uses a variable Lanyard cannot resolve';
   const problem = urlProblem(c.url);
   if (problem) return `its URL ${problem}`;
@@ -255,7 +311,17 @@ function skipReason(c: Classified, ide: string): string | undefined {
   return undefined;
 }
 
+function hasMcpRemote(entry: Record<string, unknown>): boolean {
+  return Array.isArray(entry.args) && entry.args.some((a) => typeof a === 'string' && isMcpRemote(a));
+}
+
 function probeRefusal(p: ProbeResult): string | undefined {
+  // The probe names the path when it found one that applies (and policy allows): that is enough to move.
+  if (p.path) return undefined;
+  if (p.paths.length > 0 && p.reachable) {
+    const why = p.paths.map((x) => `${x.path}: ${x.reason}`).join('; ');
+    return `no auth path applies to it (${why}); keep it in the IDE`;
+  }
   if (p.xaa === 'supported' || p.xaa === 'not_needed' || p.xaa === 'not_advertised') return undefined;
   if (p.xaa === 'unsupported')
     return `its authorization server does not support cross-app access (${p.error?.message ?? 'not XAA-capable'}); keep it in the IDE`;
@@ -266,12 +332,16 @@ function probeRefusal(p: ProbeResult): string | undefined {
 
 function moveReason(p: ProbeResult | undefined): string {
   if (!p) return 'remote server (not probed)';
+  if (p.path && p.path !== 'xaa') return `remote server on the ${p.path} path (${AUTH_PATH_LABELS[p.path]})`;
   if (p.xaa === 'not_needed') return 'remote server that needs no sign-in';
   if (p.xaa === 'supported') return `remote server with cross-app access at ${p.asIssuer ?? 'its authorization server'}`;
   return 'remote server';
 }
 
-function probeWarning(p: ProbeResult): string | undefined {
+function probeWarning(p: ProbeResult, serverId: string): string | undefined {
+  if (p.path === 'oauth')
+    return `authorize it once in the browser afterwards: \`lanyard servers authorize ${serverId}\` (or Authorize in the dashboard)`;
+  if (p.path && p.path !== 'xaa') return undefined;
   if (p.xaa === 'not_advertised')
     return 'its authorization server does not advertise cross-app access; Lanyard will still try (`lanyard doctor` tells)';
   if (p.xaa === 'supported' && p.needsClientId) {

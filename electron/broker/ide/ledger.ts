@@ -2,11 +2,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { IdeName } from '../../../shared/contract';
 import { writePrivateFile } from '../paths';
+import type { Redaction } from './credentials';
 
 /**
  * What each IDE config file looked like before Lanyard first wrote to it: `<home>/ide-connections.json` (0600).
  *
- * It holds no content and no token — only hashes, flags and the path of the backup taken before the first write — so
+ * It holds no content and no token — only hashes, flags, the path of the backup taken before the first write and the
+ * names of the keychain entries holding the keys taken out of it — so
  * `disconnect` can put the file back exactly: restore the backup byte for byte when nobody touched the file since
  * Lanyard's last write, delete it when Lanyard created it, and otherwise remove just Lanyard's entry.
  */
@@ -32,6 +34,11 @@ export interface LedgerRecord {
   writtenSha256: string;
   connectedAt: string;
   transport: 'http' | 'stdio';
+  /**
+   * Credential strings (API keys) taken out of the backups: each backup holds a placeholder, the keychain the original
+   * text (ide/credentials.ts). Names only, never a value.
+   */
+  redactions?: Redaction[] | undefined;
 }
 
 interface LedgerFile {

@@ -29,6 +29,8 @@ export async function doctorCommand(ctx: CliContext, args: { server?: string | u
     managed: local.managed,
     engine: brokerApi ? undefined : () => local.loadEngine(),
     broker: brokerApi,
+    // Paths, policy and the OAuth path's state from this process's router; it records nothing on the doctor's behalf.
+    auth: local.auth,
     serverId: args.server,
     ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),
     runtime: () => ctx.lookupRuntime(),

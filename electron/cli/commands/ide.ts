@@ -3,7 +3,7 @@ import { applyImport, planImport, type ImportItem } from '../../broker/ide/impor
 import { localEndpoint } from '../../broker/control/ide-control';
 import { IDE_NAMES, IDE_TARGETS, isIdeName } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
-import { printJson, tildify } from '../output';
+import { outside, printJson, tildify } from '../output';
 
 function ideArg(value: string | undefined): IdeName {
   if (value === undefined) throw new UsageError('which IDE?', `Name one of: ${IDE_NAMES.join(', ')}.`);
@@ -132,7 +132,13 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
         ExitCode.NEEDS_ACTION,
       );
     }
-    if (!(await ctx.confirm(`Move ${moving.length} entr${moving.length === 1 ? 'y' : 'ies'} behind Lanyard (backups are taken first)?`))) {
+    const keys = moving.filter((i) => i.keyHeader && !i.existing);
+    const question = `Move ${moving.length} entr${moving.length === 1 ? 'y' : 'ies'} behind Lanyard (backups are taken first)${
+      keys.length
+        ? `, moving the API key${keys.length === 1 ? '' : 's'} of ${keys.map((i) => outside(i.name)).join(', ')} into the keychain`
+        : ''
+    }?`;
+    if (!(await ctx.confirm(question))) {
       ctx.io.out('Nothing changed.\n');
       return ExitCode.NEEDS_ACTION;
     }
@@ -140,9 +146,11 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
   const transport = args.stdio ? 'stdio' : 'http';
   const endpoint =
     transport === 'http' ? (broker?.endpoint ?? (await localEndpoint(local!.config.load().gateway.port, local!.secrets))) : undefined;
+  // The keychain takes the moved keys (through the control API) and the keys of the backups (here, ide/credentials.ts).
+  const secrets = (local ?? (await ctx.local())).secrets;
   const result = await applyImport({
     plan,
-    ctx: ctx.ideContext,
+    ctx: { ...ctx.ideContext, secrets },
     control,
     transport,
     endpoint,
@@ -154,10 +162,12 @@ export async function importCommand(ctx: CliContext, args: ImportArgs): Promise<
     const home = ctx.machine.homedir;
     for (const file of result.files)
       ctx.io.out(
-        `✓ ${file.displayName}: moved ${file.removed.join(', ')}; wrote ${tildify(file.configPath, home)}${file.backupPath ? ` (backup: ${tildify(file.backupPath, home)})` : ''}\n`,
+        `✓ ${file.displayName}: moved ${outside(file.removed.join(', '))}; wrote ${tildify(file.configPath, home)}${file.backupPath ? ` (backup: ${tildify(file.backupPath, home)})` : ''}\n`,
       );
     for (const f of result.failed)
-      ctx.io.out(`✗ ${f.item.displayName} / ${f.item.name}: not moved — ${f.error.message}\n  → ${f.error.fix}\n`);
+      ctx.io.out(
+        `✗ ${f.item.displayName} / ${outside(f.item.name)}: not moved — ${outside(f.error.message)}\n  → ${outside(f.error.fix)}\n`,
+      );
     ctx.io.out('`lanyard disconnect <ide>` undoes it for one IDE.\n');
   }
   return result.failed.length ? ExitCode.FAILURE : ExitCode.OK;
@@ -177,10 +187,14 @@ function renderPlan(
     lines.push(`${IDE_TARGETS[ide].displayName} (${tildify(configPath, home)}):`);
     for (const item of items.filter((i) => i.ide === ide && i.configPath === configPath)) {
       if (item.action === 'move') {
-        lines.push(`  → move  ${item.name}  ${item.url ?? ''}  as "${item.serverId}"${item.existing ? ' (already in Lanyard)' : ''}`);
-        if (item.warning) lines.push(`          ! ${item.warning}`);
+        lines.push(
+          `  → move  ${outside(item.name)}  ${outside(item.url ?? '')}  as "${item.serverId}"${item.existing ? ' (already in Lanyard)' : ''}${
+            item.keyHeader && !item.existing ? ` — its API key (${outside(item.keyHeader)} header) goes to the keychain` : ''
+          }`,
+        );
+        if (item.warning) lines.push(`          ! ${outside(item.warning)}`);
       } else {
-        lines.push(`  · keep  ${item.name}: ${item.reason}`);
+        lines.push(`  · keep  ${outside(item.name)}: ${outside(item.reason)}`);
       }
     }
   }

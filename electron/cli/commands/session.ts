@@ -8,6 +8,7 @@ import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { duration, outside, printJson, table, tildify } from '../output';
+import { serverRows } from '../server-lines';
 
 interface BrokerState {
   running: boolean;
@@ -63,7 +64,19 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
     ctx.io.out(renderStatus(ctx, status, brokerState, managed, ides, keychain));
   }
   if (keychain) return ExitCode.FAILURE;
-  return status.session.status === 'signed_in' ? ExitCode.OK : ExitCode.NEEDS_ACTION;
+  return needsAction(status) ? ExitCode.NEEDS_ACTION : ExitCode.OK;
+}
+
+/**
+ * Exit 3 when the user has something to do: sign in (an identity provider is set, or a server is or may be on Cross-App
+ * Access, or nothing is set up yet), or a server needs its one action (authorize, set its key).
+ */
+function needsAction(status: Status): boolean {
+  const signedIn = status.session.status === 'signed_in';
+  const xaaPossible =
+    status.servers.length === 0 || status.servers.some((s) => s.enabled && (s.authPath === 'xaa' || s.authPath === 'unknown'));
+  if (!signedIn && (status.idp !== undefined || xaaPossible)) return true;
+  return status.servers.some((s) => s.enabled && (s.action === 'authorize' || s.action === 'set_key'));
 }
 
 function renderStatus(
@@ -107,15 +120,12 @@ function renderStatus(
     out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
   else {
     out.push(`Servers (${status.servers.length}):`);
-    const rows = status.servers.map((sv) => [
-      sv.id,
-      sv.name,
-      sv.url,
-      sv.enabled ? sv.health : 'disabled',
-      sv.authPath,
-      `${sv.idJagsThisMonth}/${sv.idJagMonthlyQuota} ID-JAGs`,
-      [sv.managed ? 'managed' : '', sv.lastError ? `! ${sv.lastError.message}` : ''].filter(Boolean).join(' '),
-    ]);
+    const rows = serverRows(status.servers).map((row, i) => {
+      const sv = status.servers[i]!;
+      // The ID-JAG quota matters on the Cross-App Access path only (the IdP counts them per user and resource app).
+      if (sv.authPath === 'xaa') row[3] = `${row[3]} ${sv.idJagsThisMonth}/${sv.idJagMonthlyQuota} ID-JAGs`;
+      return row;
+    });
     out.push(table(rows).trimEnd());
   }
   out.push('IDEs:');
