@@ -14,7 +14,7 @@ import {
   selectedPath,
   type AddServerForm,
 } from '../../renderer/src/model/add-server';
-import { authModel, authPathLabel, keyFormFor, serverRowModel, submitKeyForm } from '../../renderer/src/model/servers';
+import { authModel, authPathLabel, keyFormFor, serverRowModel, serversSummary, submitKeyForm } from '../../renderer/src/model/servers';
 import { NOW, server } from './renderer-fixtures';
 
 const KEY = 'sk-live-0123456789abcdef';
@@ -277,5 +277,19 @@ describe('Add server: every path the probe tried', () => {
     expect(built.input).toMatchObject({ clientId: 'lanyard-at-notes', clientAuthMethod: 'client_secret_basic', clientSecret: 's3' });
     expect(built.input).not.toHaveProperty('authPath');
     expect(built.form.clientSecret).toBe('');
+  });
+});
+
+describe('the list’s summary line', () => {
+  it('counts servers waiting for the user apart from the working ones', () => {
+    const summary = serversSummary({
+      servers: [
+        server(),
+        server({ id: 'docs', authPath: 'oauth', authState: 'authorization_required', health: 'idle' }),
+        server({ id: 'notes', authPath: 'header', authState: 'key_required', health: 'idle' }),
+      ],
+    });
+    expect(summary).toMatchObject({ ready: 1, waiting: 2, failing: 0 });
+    expect(summary.text).toBe('1 of 3 enabled servers working · 2 waiting for you');
   });
 });

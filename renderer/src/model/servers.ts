@@ -279,18 +279,22 @@ export interface ServersSummary {
   enabled: number;
   ready: number;
   failing: number;
+  /** Enabled servers waiting for the user: to sign in, authorize or set a key. */
+  waiting: number;
   text: string;
 }
 
 /** One line over the list, also announced to screen readers when it changes. */
 export function serversSummary(status: Pick<Status, 'servers'>): ServersSummary {
   const enabled = status.servers.filter((s) => s.enabled);
-  const ready = enabled.filter((s) => s.health === 'ready' || s.health === 'idle').length;
+  const waiting = enabled.filter((s) => actionFor(s.authState) !== undefined).length;
+  const ready = enabled.filter((s) => (s.health === 'ready' || s.health === 'idle') && actionFor(s.authState) === undefined).length;
   const failing = enabled.filter((s) => s.health === 'error' || s.health === 'degraded').length;
   let text: string;
   if (status.servers.length === 0) text = 'No servers yet.';
   else if (failing > 0) text = `${plural(failing, 'server needs', 'servers need')} attention · ${ready} of ${enabled.length} working`;
   else
     text = `${ready} of ${plural(enabled.length, 'enabled server')} working${status.servers.length > enabled.length ? ` · ${status.servers.length - enabled.length} disabled` : ''}`;
-  return { total: status.servers.length, enabled: enabled.length, ready, failing, text };
+  if (waiting > 0) text += ` · ${waiting} waiting for you`;
+  return { total: status.servers.length, enabled: enabled.length, ready, failing, waiting, text };
 }

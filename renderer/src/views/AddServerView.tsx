@@ -266,29 +266,33 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                   )}
                 </Field>
               ) : null}
+              {path === 'oauth' ? (
+                <Field
+                  label="OAuth client ID (optional)"
+                  hint="Only if the server’s provider registered a client for Lanyard. Otherwise Lanyard identifies itself (client metadata document or dynamic registration)."
+                  error={errors.oauthClientId}
+                >
+                  {({ id, describedBy }) => (
+                    <input
+                      id={id}
+                      className="input mono"
+                      value={form.oauthClientId}
+                      spellCheck={false}
+                      autoComplete="off"
+                      aria-describedby={describedBy}
+                      onChange={(e) => set('oauthClientId', e.target.value)}
+                    />
+                  )}
+                </Field>
+              ) : null}
             </div>
-            {path === 'oauth' ? (
-              <Field
-                label="OAuth client ID (optional)"
-                hint="Only if the server’s provider registered a client for Lanyard. Otherwise Lanyard identifies itself (client metadata document or dynamic registration)."
-                error={errors.oauthClientId}
-              >
-                {({ id, describedBy }) => (
-                  <input
-                    id={id}
-                    className="input mono"
-                    value={form.oauthClientId}
-                    spellCheck={false}
-                    autoComplete="off"
-                    aria-describedby={describedBy}
-                    onChange={(e) => set('oauthClientId', e.target.value)}
-                  />
-                )}
-              </Field>
-            ) : null}
             {path === 'header' ? (
-              <div className="grid-2">
-                <Field label="Header" hint="The HTTP header the server reads its key from." error={errors.headerName}>
+              <div className="grid-2 subsection">
+                <Field
+                  label="Header"
+                  hint={`The HTTP header the server reads its key from (${KEY_HEADER_SUGGESTIONS[0]} if left empty).`}
+                  error={errors.headerName}
+                >
                   {({ id, describedBy }) => (
                     <>
                       <input
