@@ -260,7 +260,9 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await tools.getByText('wiki__whoami').waitFor();
     await tools.getByText('wiki__add').waitFor();
     await card.locator('.facts dd', { hasText: /^\d+ tools$/ }).waitFor();
-    await card.locator('.facts dd', { hasText: 'Cross-App Access' }).waitFor();
+    const access = card.getByRole('region', { name: 'Access to Wiki' });
+    await access.getByText('Cross-App Access').waitFor();
+    await access.getByText('Ready', { exact: true }).waitFor();
     await card.getByText(/1 \/ 250 ID-JAGs/).waitFor();
 
     // A second, healthy server (added through the API) so the list looks like a real day.
