@@ -1,7 +1,8 @@
 import { Emitter } from '../../shared/emitter';
-import { ErrorCodes } from '../../shared/errors';
 import { ActivityLog } from './activity/activity-log';
+import { AuthRouter } from './auth/router';
 import type { LanyardConfig } from './config/schema';
+import type { OAuthEvent, OAuthPath } from './oauth/types';
 import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
 import type { IdeConnectDeps } from './control/control-service';
@@ -12,7 +13,6 @@ import { createEngine, type Engine } from './engine';
 import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
-import { LanyardError } from './errors';
 import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
 import { LocalAuth } from './gateway/local-auth';
@@ -45,6 +45,21 @@ export interface BrokerOptions {
    * needs neither (`lanyard servers list`) never opens the keychain or the OIDC client.
    */
   engine?: 'eager' | 'on-demand';
+  /**
+   * The OAuth 2.1 path (electron/broker/oauth/), or a factory given what it needs. Without it, servers on the OAuth
+   * path say this build cannot reach them.
+   */
+  oauth?: OAuthPath | ((deps: OAuthPathDeps) => OAuthPath) | undefined;
+}
+
+/** What the broker hands the OAuth path's factory. */
+export interface OAuthPathDeps {
+  secrets: SecretStore;
+  openUrl: (url: string) => Promise<void> | void;
+  log: Logger;
+  fetch?: typeof fetch | undefined;
+  /** The effective configuration (its `oauth.clientMetadataUrl`, managed over user). */
+  config: () => LanyardConfig;
 }
 
 export type { Engine } from './engine';
@@ -85,6 +100,8 @@ export class Broker {
   readonly control: ControlService;
   readonly log: Logger;
   readonly managed: ManagedPolicy;
+  /** Each server's auth path (xaa, oauth, header, none): what the gateway, the control service and doctor use. */
+  readonly auth: AuthRouter;
   private engine: Engine | undefined;
   private engineKey = '';
   /** Whether the engine is wanted: from the start ('eager'), or once a command asked for it ('on-demand'). */
@@ -111,6 +128,39 @@ export class Broker {
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
+    const oauth =
+      typeof options.oauth === 'function'
+        ? options.oauth({
+            secrets: this.secrets,
+            openUrl: options.openUrl,
+            log: this.log,
+            fetch: options.fetch,
+            config: () => this.config.load(),
+          })
+        : options.oauth;
+    this.auth = new AuthRouter({
+      config: () => this.config.load(),
+      managed: () => {
+        const state = this.managed.state();
+        return state.state === 'ok' ? state.config : undefined;
+      },
+      locked: () => this.managed.locked(),
+      engine: () => this.engine,
+      oauth,
+      secrets: this.secrets,
+      record: (serverId, path) => {
+        // Recorded in the user's own entry; a managed server's path lives in the managed file (or in memory).
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId && !s.authPath)) return;
+        this.config.update((draft) => {
+          const server = draft.servers.find((s) => s.id === serverId);
+          if (server && !server.authPath) server.authPath = path;
+        });
+      },
+      fetch: options.fetch,
+      log: this.log,
+    });
+    oauth?.onEvent((event) => this.recordOAuthEvent(event));
+    this.auth.onChange(() => this.control.statusChanged());
     this.control = new ControlService({
       version: options.version,
       config: this.config,
@@ -121,6 +171,7 @@ export class Broker {
       reconfigure: () => this.reconfigure(),
       locked: () => this.managed.locked(),
       managedServerIds: () => this.managed.managedServerIds(),
+      auth: this.auth,
       ide: { home: this.home, ...options.ide },
       log: this.log,
     });
@@ -244,6 +295,54 @@ export class Broker {
     this.control.statusChanged();
   }
 
+  /** OAuth path events in the activity view: server ids, scopes and error codes only (never a token or a code). */
+  private recordOAuthEvent(event: OAuthEvent): void {
+    switch (event.type) {
+      case 'oauth_authorized':
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `Authorized ${event.serverId} (${event.scopes.join(' ') || 'default scopes'})`,
+          outcome: 'ok',
+        });
+        break;
+      case 'oauth_refreshed':
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `Refreshed the token for ${event.serverId}`,
+          outcome: 'ok',
+        });
+        break;
+      case 'oauth_authorization_required':
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `${event.serverId} needs authorizing again: ${event.error.code}`,
+          outcome: 'error',
+          error: event.error,
+        });
+        break;
+      case 'oauth_error':
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `OAuth for ${event.serverId} failed: ${event.error.code}`,
+          outcome: 'error',
+          error: event.error,
+        });
+        break;
+      case 'oauth_revoked':
+        this.activity.record({
+          kind: 'token',
+          serverId: event.serverId,
+          summary: `Revoked the OAuth grant for ${event.serverId}`,
+          outcome: 'info',
+        });
+        break;
+    }
+  }
+
   /**
    * Starts the local MCP endpoint: the front door (Host/Origin/local token), `/mcp` (aggregated), `/mcp/<id>` (relay),
    * plus any extra routes (the control API and dashboard), then publishes the runtime file for the CLI and
@@ -277,22 +376,9 @@ export class Broker {
         { prefix: '/', auth: 'none', handler: (req, res) => dashboard.handler(req, res) },
       );
     }
-    const tokens = {
-      authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => {
-        return async (input, init) => {
-          const engine = this.engine;
-          if (!engine) {
-            throw new LanyardError(
-              ErrorCodes.CONFIG_INVALID,
-              'No identity provider is configured.',
-              "Set your company's IdP in Lanyard's Settings, then sign in.",
-              { serverId },
-            );
-          }
-          return engine.tokens.authorizedFetch(serverId, base)(input, init);
-        };
-      },
-    };
+    // Every upstream request is authenticated on its server's path (auth/router.ts): signed out or with no IdP at all,
+    // OAuth, API-key and open servers keep working.
+    const tokens = { authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => this.auth.authorizedFetch(serverId, base) };
     const servers = () => this.config.load().servers;
     const aggregator = createAggregator({
       tokens,
@@ -301,6 +387,7 @@ export class Broker {
       log: this.log,
       version: this.options.version,
       isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
+      needsSignIn: (serverId) => this.auth.needsSignIn(serverId),
       signInHint: () =>
         this.engine
           ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
@@ -355,6 +442,13 @@ export class Broker {
       (e) => this.log.warn('config change ignored', { error: e }),
     );
     const offSession = this.engineStateChanged.on(() => aggregator.notifyServersChanged());
+    // A server whose path became known may now be listed signed out (or need the sign-in after all).
+    const offAuth = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offProbe = this.config.onChange(
+      () => this.auth.probeUnknown(),
+      () => undefined,
+    );
+    this.auth.probeUnknown();
     this.setGateway({
       url: server.url,
       port: server.port,
@@ -382,6 +476,8 @@ export class Broker {
         offLocalAuth();
         offConfig();
         offSession();
+        offAuth();
+        offProbe();
         this.setGateway(undefined);
         await runtime.close();
         await server.close();

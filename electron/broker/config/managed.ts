@@ -235,7 +235,7 @@ function invalid(file: string, what: string): ErrorInfo {
 /**
  * The user's config with the managed values laid over it: the managed IdP replaces the user's; managed servers come
  * first and win over a user server with the same id or URL; with `servers` locked only the managed servers remain,
- * and with `idp` locked and no managed IdP, none is used.
+ * and with `idp` locked and no managed IdP, none is used. Managed `oauth` settings override the user's.
  */
 export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig): LanyardConfig {
   const managedServers = managed.servers ?? [];
@@ -246,6 +246,8 @@ export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig):
   const merged: LanyardConfig = { ...user, servers: [...managedServers.map((s) => ({ ...s })), ...own] };
   if (idp) merged.idp = idp;
   else delete merged.idp;
+  // The company's OAuth settings (its Client ID Metadata Document URL) win over the user's.
+  if (managed.oauth) merged.oauth = { ...user.oauth, ...managed.oauth };
   return merged;
 }
 

@@ -17,6 +17,7 @@ import type {
 } from '../../../shared/contract';
 import { Emitter } from '../../../shared/emitter';
 import type { ActivityLog } from '../activity/activity-log';
+import { AuthRouter } from '../auth/router';
 import type { ConfigStore } from '../config/store';
 import type { TokenService } from '../exchange/token-service';
 import type { LocalAuth } from '../gateway/local-auth';
@@ -48,6 +49,11 @@ export interface ControlServiceDeps {
   /** Which config fields an administrator's managed configuration locks (e.g. 'idp', 'servers'). */
   locked?: () => string[];
   managedServerIds?: () => string[];
+  /**
+   * Each server's auth path (auth/router.ts), shared with the gateway. Default: one built from these deps, without the
+   * OAuth path and without managed policy beyond the locks (tests, library use).
+   */
+  auth?: AuthRouter;
   /** Applies config changes that need the engine rebuilt (IdP settings). */
   reconfigure: () => Promise<void>;
   /** Where IDE config files are and how IDEs start Lanyard (`connectIde`); defaults suit the CLI and `lanyard serve`. */
@@ -74,12 +80,22 @@ export class ControlService implements ControlApi {
   private readonly servers: ServerControl;
   private readonly ides: IdeControl;
   private readonly settings: SettingsControl;
+  readonly auth: AuthRouter;
 
   constructor(private readonly deps: ControlServiceDeps) {
     this.log = (deps.log ?? silentLogger).child('control');
     this.events = new Emitter((e) => this.log.warn('control listener failed', { error: e }));
     const locks = { locked: () => deps.locked?.() ?? [], managedServerIds: () => deps.managedServerIds?.() ?? [] };
     const statusChanged = (): void => this.statusChanged();
+    this.auth =
+      deps.auth ??
+      new AuthRouter({
+        config: () => deps.config.load(),
+        locked: locks.locked,
+        engine: deps.engine,
+        secrets: deps.secrets,
+        log: this.log,
+      });
     this.servers = new ServerControl({
       ...locks,
       version: deps.version,
@@ -87,6 +103,7 @@ export class ControlService implements ControlApi {
       secrets: deps.secrets,
       activity: deps.activity,
       engine: deps.engine,
+      auth: this.auth,
       gateway: deps.gateway,
       statusChanged,
     });
@@ -133,6 +150,7 @@ export class ControlService implements ControlApi {
     const engine = this.deps.engine();
     const gateway = this.deps.gateway();
     const locked = this.deps.locked?.() ?? [];
+    await this.auth.loadKeys(config.servers);
     return {
       version: this.deps.version,
       session: sessionOf(engine?.identity),

@@ -1,15 +1,16 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { AUTH_PATH_LABELS, headerNameProblem, type AuthPath } from '../../../shared/auth-paths';
 import type { ControlApi, ProbeResult, ServerStatus, TestResult } from '../../../shared/contract';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import type { ActivityLog } from '../activity/activity-log';
+import { assertPathAllowed, assertPathsUnlocked } from '../auth/policy';
+import { keyProblem, type AuthRouter } from '../auth/router';
 import { SERVER_ID_PATTERN, type ServerConfig } from '../config/schema';
 import type { ConfigStore } from '../config/store';
 import { LanyardError, toErrorInfo } from '../errors';
-import { discoverServerAuth } from '../exchange/discovery';
 import type { TokenService } from '../exchange/token-service';
 import { OKTA_MONTHLY_ID_JAG_QUOTA } from '../exchange/usage';
 import { sealCredential, secretKeys, type SecretStore } from '../secrets/secret-store';
-import { withTimeout } from '../util/http';
 import { assertUnlocked, notConfigured, type ManagedLocks } from './guards';
 
 /** What the server methods need from the running gateway (absent while it is not started). */
@@ -28,6 +29,8 @@ export interface ServerControlDeps extends ManagedLocks {
   secrets: SecretStore;
   activity: ActivityLog;
   engine: () => { tokens: TokenService } | undefined;
+  /** Each server's auth path: status, probe, keys and the OAuth flow (auth/router.ts). */
+  auth: AuthRouter;
   gateway: () => ServerGatewayView | undefined;
   /** Asks for a status push (coalesced by the control service). */
   statusChanged: () => void;
@@ -38,7 +41,9 @@ export class ServerControl {
   constructor(private readonly deps: ServerControlDeps) {}
 
   async listServers(): Promise<ServerStatus[]> {
-    return this.deps.config.load().servers.map((s) => this.serverStatus(s));
+    const servers = this.deps.config.load().servers;
+    await this.deps.auth.loadKeys(servers);
+    return servers.map((s) => this.serverStatus(s));
   }
 
   async addServer(input: Parameters<ControlApi['addServer']>[0]): Promise<ServerStatus> {
@@ -72,7 +77,11 @@ export class ServerControl {
         "Give the server's client id too (the secret is only ever sent as that client).",
       );
     }
+    const authPath = this.addPath(id, input);
     const server: Record<string, unknown> = { id, name: input.name?.trim() || suggestName(url), url, enabled: true };
+    if (authPath) server.authPath = authPath;
+    if (input.header) server.header = { name: input.header.name.trim() };
+    if (input.oauthClientId?.trim()) server.oauthClient = { clientId: input.oauthClientId.trim(), method: 'none' };
     if (input.clientId)
       server.asClient = {
         clientId: input.clientId.trim(),
@@ -88,7 +97,14 @@ export class ServerControl {
       const clientId = (server.asClient as { clientId: string }).clientId;
       await this.deps.secrets.set(secretKeys.serverClientSecret(id), sealCredential(input.clientSecret, { clientId }));
     }
-    this.deps.activity.record({ kind: 'server', serverId: id, summary: `Added server ${id} (${url})`, outcome: 'ok' });
+    // The key goes to the keychain only; the config holds the header's name.
+    if (input.header) await this.deps.auth.storeKey(id, input.header.value);
+    this.deps.activity.record({
+      kind: 'server',
+      serverId: id,
+      summary: `Added server ${id} (${url})${authPath ? `, ${AUTH_PATH_LABELS[authPath]}` : ''}`,
+      outcome: 'ok',
+    });
     this.deps.gateway()?.serversChanged();
     this.deps.statusChanged();
     return this.serverStatus(this.deps.config.load().servers.find((s) => s.id === id)!);
@@ -100,6 +116,7 @@ export class ServerControl {
     this.deps.config.update((draft) => {
       draft.servers = draft.servers.filter((s) => s.id !== input.id);
     });
+    await this.deps.auth.forget(input.id);
     await this.deps.secrets.deleteAll(secretKeys.serverPrefix(input.id));
     this.deps.engine()?.tokens.forget(input.id);
     this.deps.activity.record({ kind: 'server', serverId: input.id, summary: `Removed server ${input.id}`, outcome: 'info' });
@@ -126,6 +143,10 @@ export class ServerControl {
     return this.serverStatus(this.requireServer(input.id));
   }
 
+  /**
+   * Which auth paths apply to a URL, in order, and why (auth/probe.ts), within the administrator's policy for new
+   * servers; `path` is the one Lanyard would use.
+   */
   async probeUrl(input: { url: string }): Promise<ProbeResult> {
     const url = input.url.trim();
     const existing = this.deps.config.load().servers.map((s) => s.id);
@@ -152,35 +173,24 @@ export class ServerControl {
       };
     }
     try {
-      const info = await discoverServerAuth(url, { fetch: withTimeout(fetch, 10_000) });
-      if (!info.authRequired && info.unverifiedOpenStatus) {
-        return {
-          ...base,
-          reachable: true,
-          xaa: 'unknown',
-          needsClientId: false,
-          error: new LanyardError(
-            ErrorCodes.SERVER_NOT_XAA_CAPABLE,
-            `${url} answered HTTP ${info.unverifiedOpenStatus} and publishes no authorization metadata.`,
-            'Check that this is the MCP endpoint (often ending in /mcp or /sse); an old SSE-only server without authorization can still be added.',
-          ).toInfo(),
-        };
-      }
-      if (!info.authRequired) return { ...base, reachable: true, authRequired: false, xaa: 'not_needed', needsClientId: false };
+      const probe = await this.deps.auth.probe(url);
       return {
         ...base,
-        reachable: true,
-        authRequired: true,
-        resource: info.resource,
-        asIssuer: info.asIssuer,
-        scopes: info.challengedScopes.length ? info.challengedScopes : info.scopesSupported,
-        xaa: info.advertisesIdJagProfile && info.advertisesJwtBearer ? 'supported' : 'not_advertised',
-        needsClientId: true,
+        reachable: probe.reachable,
+        ...(probe.authRequired !== undefined ? { authRequired: probe.authRequired } : {}),
+        ...(probe.resource ? { resource: probe.resource } : {}),
+        ...(probe.asIssuer ? { asIssuer: probe.asIssuer } : {}),
+        scopes: probe.scopes,
+        xaa: probe.xaa,
+        // Only Cross-App Access needs Lanyard's client id at the server's AS from the admin; OAuth registers itself.
+        needsClientId: probe.path === 'xaa' || (probe.path === undefined && probe.authRequired === true),
+        paths: probe.paths,
+        ...(probe.path ? { path: probe.path } : {}),
+        ...(probe.error ? { error: probe.error } : {}),
       };
     } catch (e) {
       const error = toErrorInfo(e);
-      const reachable = error.code !== ErrorCodes.SERVER_UNREACHABLE;
-      return { ...base, reachable, xaa: error.code === ErrorCodes.SERVER_NOT_XAA_CAPABLE ? 'unsupported' : 'unknown', error };
+      return { ...base, reachable: error.code !== ErrorCodes.SERVER_UNREACHABLE, error };
     }
   }
 
@@ -199,6 +209,15 @@ export class ServerControl {
         return undefined;
       }
     };
+    const path =
+      this.deps.auth.pathOf(server.id) ??
+      (await step(
+        'Auth path',
+        () => this.deps.auth.resolvePath(server.id),
+        (p) => AUTH_PATH_LABELS[p],
+      ));
+    if (!path) return { serverId: server.id, ok: false, steps };
+    if (path !== 'xaa') return this.testOtherPath(server, steps, step);
     if (!engine) {
       steps.push({ name: 'Identity provider', ok: false, detail: 'No identity provider is configured.', error: notConfigured().toInfo() });
       return { serverId: server.id, ok: false, steps };
@@ -233,6 +252,32 @@ export class ServerControl {
         (n) => `Connected; ${n} tools`,
       );
     }
+    return this.tested(server, steps, toolCount);
+  }
+
+  /** testServer for the OAuth, API-key and no-auth paths: the MCP connection through the auth router. */
+  private async testOtherPath(
+    server: ServerConfig,
+    steps: TestResult['steps'],
+    step: <T>(name: string, run: () => Promise<T>, detail: (v: T) => string) => Promise<T | undefined>,
+  ): Promise<TestResult> {
+    const toolCount = await step(
+      'MCP connection',
+      async () => {
+        const client = new Client({ name: 'lanyard-test', version: this.deps.version }, { capabilities: {} });
+        await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { fetch: this.deps.auth.authorizedFetch(server.id) }));
+        try {
+          return (await client.listTools()).tools.length;
+        } finally {
+          await client.close().catch(() => {});
+        }
+      },
+      (n) => `Connected; ${n} tools`,
+    );
+    return this.tested(server, steps, toolCount);
+  }
+
+  private tested(server: ServerConfig, steps: TestResult['steps'], toolCount: number | undefined): TestResult {
     const ok = steps.every((s) => s.ok);
     this.deps.activity.record({
       kind: 'server',
@@ -243,28 +288,129 @@ export class ServerControl {
     return { serverId: server.id, ok, steps, ...(toolCount !== undefined ? { toolCount } : {}) };
   }
 
-  // The OAuth and API-key paths land these two; until then a server has no path that needs them.
-  authorizeServer(input: { id: string }): Promise<{ authorizeUrl: string }> {
-    this.requireServer(input.id);
-    return Promise.reject(
-      new LanyardError(
+  /**
+   * oauth path: starts (or joins) the one browser authorization for the server, opens the browser once and returns its
+   * link; the status push reports the outcome.
+   */
+  async authorizeServer(input: { id: string }): Promise<{ authorizeUrl: string }> {
+    const server = this.requireServer(input.id);
+    const path = await this.deps.auth.resolvePath(server.id);
+    if (path !== 'oauth') {
+      throw new LanyardError(
         ErrorCodes.CONFIG_INVALID,
-        `Server "${input.id}" is not on the OAuth path.`,
-        'Nothing to authorize for this server.',
-        {
-          serverId: input.id,
-        },
-      ),
+        `Server "${server.id}" uses ${AUTH_PATH_LABELS[path]}, not OAuth: there is nothing to authorize for it.`,
+        path === 'xaa' ? 'Sign in to your identity provider instead.' : path === 'header' ? 'Set its key instead.' : 'Nothing to do.',
+        { serverId: server.id },
+      );
+    }
+    const flow = await this.deps.auth.authorize(server.id, { openBrowser: true });
+    this.deps.activity.record({
+      kind: 'token',
+      serverId: server.id,
+      summary: `Authorization of ${server.id} started in the browser`,
+      outcome: 'info',
+    });
+    flow.done.then(
+      () => this.deps.gateway()?.serversChanged(),
+      () => undefined,
     );
+    this.deps.statusChanged();
+    return { authorizeUrl: flow.authorizeUrl };
   }
 
-  setServerKey(input: { id: string; value: string; headerName?: string | undefined }): Promise<ServerStatus> {
-    this.requireServer(input.id);
-    return Promise.reject(
-      new LanyardError(ErrorCodes.CONFIG_INVALID, `Server "${input.id}" is not on the API-key path.`, 'Nothing to set for this server.', {
-        serverId: input.id,
-      }),
-    );
+  /**
+   * header path: stores (or replaces) the server's key in the keychain. A server on another path moves to the header
+   * path only when the administrator's policy allows it and does not lock paths.
+   */
+  async setServerKey(input: { id: string; value: string; headerName?: string | undefined }): Promise<ServerStatus> {
+    const server = this.requireServer(input.id);
+    const policy = this.deps.auth.policy(server);
+    const headerName = input.headerName?.trim() || server.header?.name;
+    if (!headerName) {
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `Say which header carries the key for server "${server.id}".`,
+        'Give the header name too (for example X-API-Key, or Authorization with the value "Bearer <key>").',
+        { serverId: server.id },
+      );
+    }
+    const nameProblem = headerNameProblem(headerName);
+    if (nameProblem)
+      throw new LanyardError(ErrorCodes.CONFIG_INVALID, `The header name ${nameProblem}.`, 'Use the header name the service documents.', {
+        serverId: server.id,
+      });
+    const valueProblem = keyProblem(input.value);
+    if (valueProblem)
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `The key was not saved: it ${valueProblem}.`,
+        'Paste the key exactly as the service issued it.',
+        { serverId: server.id },
+      );
+    const current = this.deps.auth.pathOf(server.id);
+    const switching = current !== 'header';
+    const renaming = server.header?.name !== headerName;
+    if (switching || renaming) {
+      assertPathAllowed(policy, server.id, 'header');
+      assertPathsUnlocked(policy, server.id);
+      if (this.deps.managedServerIds().includes(server.id))
+        throw new LanyardError(
+          ErrorCodes.MANAGED_LOCKED,
+          `Server "${server.id}" is managed by your administrator; its auth path cannot be changed here.`,
+          'Ask your IT team to change it in the managed configuration.',
+          { serverId: server.id },
+        );
+    }
+    // The key first: a failing keychain leaves the config as it was.
+    await this.deps.auth.storeKey(server.id, input.value);
+    if (switching || renaming) {
+      this.deps.config.update((draft) => {
+        const s = draft.servers.find((x) => x.id === server.id);
+        if (!s) return;
+        s.authPath = 'header';
+        s.header = { name: headerName };
+      });
+      this.deps.auth.reset(server.id);
+    }
+    this.deps.activity.record({
+      kind: 'server',
+      serverId: server.id,
+      summary: `Stored the key for ${server.id} in the keychain (header ${headerName})`,
+      outcome: 'ok',
+    });
+    this.deps.gateway()?.serversChanged();
+    this.deps.statusChanged();
+    const updated = this.requireServer(server.id);
+    await this.deps.auth.loadKeys([updated]);
+    return this.serverStatus(updated);
+  }
+
+  /** The path `addServer` records: the forced one (within policy and locks), the header path with a key, else none yet. */
+  private addPath(id: string, input: Parameters<ControlApi['addServer']>[0]): AuthPath | undefined {
+    const policy = this.deps.auth.policy({ id, authPath: undefined, fallback: undefined });
+    if (input.header) {
+      const problem = headerNameProblem(input.header.name.trim());
+      if (problem)
+        throw new LanyardError(ErrorCodes.CONFIG_INVALID, `The header name ${problem}.`, 'Use the header name the service documents.');
+      const valueProblem = keyProblem(input.header.value);
+      if (valueProblem)
+        throw new LanyardError(
+          ErrorCodes.CONFIG_INVALID,
+          `The key was not saved: it ${valueProblem}.`,
+          'Paste the key exactly as the service issued it.',
+        );
+      if (input.authPath && input.authPath !== 'header')
+        throw new LanyardError(
+          ErrorCodes.CONFIG_INVALID,
+          `A key was given for a server on the ${AUTH_PATH_LABELS[input.authPath]} path.`,
+          'Give a key only for the API-key path.',
+        );
+    }
+    const path = input.authPath ?? (input.header ? 'header' : undefined);
+    if (!path) return undefined;
+    assertPathAllowed(policy, id, path);
+    assertPathsUnlocked(policy, id);
+    return path;
   }
 
   async listTools(input: { id: string }): Promise<Array<{ name: string; exposedName: string; description?: string }>> {
@@ -284,12 +430,22 @@ export class ServerControl {
     return tools.map((t) => ({ name: t.name, exposedName: t.exposedName, ...(t.description ? { description: t.description } : {}) }));
   }
 
-  /** One server's status: its config, the token service's view of it, and the running gateway's health. */
+  /**
+   * One server's status: its config, its auth path and state (auth/router.ts), the token service's view of it, and the
+   * running gateway's health. Header servers' key presence must have been loaded (`listServers`, `ControlService.status`).
+   */
   serverStatus(server: ServerConfig): ServerStatus {
     const engine = this.deps.engine();
     const tokenStatus = engine?.tokens.status(server.id);
+    const auth = this.deps.auth.view(server);
+    const oauth = auth.authPath === 'oauth' ? this.deps.auth.oauth?.status(server.id) : undefined;
     const health = this.deps.gateway()?.serverHealth(server.id);
-    const lastError = health?.lastError ?? tokenStatus?.lastError;
+    // What the user must act on (blocked, a key, a consent) says more than the transport's failure it caused.
+    const actionable = auth.authState === 'blocked' || auth.action !== undefined;
+    const lastError = (actionable ? auth.lastError : undefined) ?? health?.lastError ?? auth.lastError ?? tokenStatus?.lastError;
+    const asIssuer = oauth?.asIssuer ?? tokenStatus?.asIssuer;
+    const clientId = server.asClient?.clientId ?? server.oauthClient?.clientId ?? oauth?.clientId;
+    const expiresAt = oauth ? oauth.tokenExpiresAt : tokenStatus?.tokenExpiresAt;
     return {
       id: server.id,
       name: server.name,
@@ -297,25 +453,17 @@ export class ServerControl {
       enabled: server.enabled,
       managed: this.deps.managedServerIds().includes(server.id),
       health: !server.enabled ? 'disabled' : (health?.health ?? (lastError ? 'error' : 'idle')),
-      authPath: tokenStatus?.authRequired === undefined ? 'unknown' : tokenStatus.authRequired ? 'xaa' : 'none',
-      authState:
-        !tokenStatus || tokenStatus.authRequired === undefined
-          ? lastError
-            ? 'error'
-            : 'unknown'
-          : !tokenStatus.authRequired || tokenStatus.tokenExpiresAt
-            ? 'ready'
-            : lastError?.code === ErrorCodes.NOT_SIGNED_IN
-              ? 'sign_in_required'
-              : lastError
-                ? 'error'
-                : 'unknown',
-      authPathPinned: false,
-      ...(tokenStatus?.asIssuer ? { asIssuer: tokenStatus.asIssuer } : {}),
-      ...(server.asClient ? { clientId: server.asClient.clientId } : {}),
+      authPath: auth.authPath,
+      authState: auth.authState,
+      ...(auth.action ? { action: auth.action } : {}),
+      authPathPinned: auth.authPathPinned,
+      ...(auth.authorizeUrl ? { authorizeUrl: auth.authorizeUrl } : {}),
+      ...(auth.headerName ? { headerName: auth.headerName } : {}),
+      ...(asIssuer ? { asIssuer } : {}),
+      ...(clientId ? { clientId } : {}),
       ...(health?.toolCount !== undefined ? { toolCount: health.toolCount } : {}),
-      scopes: tokenStatus?.scopes ?? [],
-      ...(tokenStatus?.tokenExpiresAt ? { tokenExpiresAt: tokenStatus.tokenExpiresAt } : {}),
+      scopes: oauth?.scopes ?? tokenStatus?.scopes ?? [],
+      ...(expiresAt ? { tokenExpiresAt: expiresAt } : {}),
       idJagsThisMonth: tokenStatus?.idJagsThisMonth ?? 0,
       idJagMonthlyQuota: OKTA_MONTHLY_ID_JAG_QUOTA,
       ...(tokenStatus?.idJagQuotaWarning

@@ -47,6 +47,11 @@ export interface AggregatorOptions {
   /** An IDE session initialized or ended (with its clientInfo name and version). */
   onIdeSession?: (event: IdeSessionEvent) => void;
   isSignedIn: () => boolean;
+  /**
+   * Whether a server needs the IdP sign-in (Cross-App Access). Signed out, only the others are listed and called, with
+   * `lanyard_sign_in` beside them. Default: every server does.
+   */
+  needsSignIn?: (serverId: string) => boolean;
   /** One sentence saying how to sign in (tray, dashboard, `lanyard login`). */
   signInHint: () => string;
   /** The fetch upstream MCP traffic goes through, before the token service wraps it. */
@@ -243,19 +248,34 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     return this.lastSignedIn;
   }
 
+  canServe(serverId: string): boolean {
+    return this.lastSignedIn || !(this.options.needsSignIn?.(serverId) ?? true);
+  }
+
+  /** The servers listed and called now: all when signed in, else those that need no IdP sign-in. */
+  private activeIds(): string[] {
+    const ids = this.pool.serverIds();
+    return this.lastSignedIn ? ids : ids.filter((id) => this.canServe(id));
+  }
+
+  /** Signed out with servers that need the sign-in: `lanyard_sign_in` is listed (alone, when nothing else can be). */
+  private signInNeeded(): boolean {
+    return !this.lastSignedIn && this.pool.serverIds().some((id) => !this.canServe(id));
+  }
+
   versions(): Readonly<Record<CatalogKind, number>> {
     return this.kindVersions;
   }
 
   async listPrompts(): Promise<Prompt[]> {
-    if (!this.signedIn()) return [];
+    if (!this.activeIds().length) return [];
     await this.warm();
     this.promptsCache ??= mergePrompts(this.catalogs(), this.promptNamer);
     return this.promptsCache;
   }
 
   async listResources(): Promise<ResourceIndex> {
-    if (!this.signedIn()) return new ResourceIndex([]);
+    if (!this.activeIds().length) return new ResourceIndex([]);
     await this.warm();
     this.resourcesCache ??= new ResourceIndex(this.catalogs());
     return this.resourcesCache;
@@ -278,9 +298,10 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   }
 
   builtinTool(name: string): CallToolResult | undefined {
+    const signedIn = !this.signInNeeded();
     if (name === SIGN_IN_TOOL)
-      return this.signedIn() ? statusResult(this.statusLines(), true, this.options.signInHint()) : signInResult(this.options.signInHint());
-    if (name === STATUS_TOOL) return statusResult(this.statusLines(), this.signedIn(), this.options.signInHint());
+      return signedIn ? statusResult(this.statusLines(), true, this.options.signInHint()) : signInResult(this.options.signInHint());
+    if (name === STATUS_TOOL) return statusResult(this.statusLines(), signedIn, this.options.signInHint());
     return undefined;
   }
 
@@ -302,19 +323,19 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   /** An IDE connected: start listing every server now, so its tools/list finds warm catalogs. */
   warmInBackground(): void {
-    if (!this.signedIn()) return;
-    for (const id of this.pool.serverIds()) this.pool.ensureCatalog(id).catch(() => undefined);
+    for (const id of this.activeIds()) this.pool.ensureCatalog(id).catch(() => undefined);
   }
 
   /** tools/list for an IDE: the merged tools of every listed server, plus Lanyard's own tool when something is wrong. */
   async listToolsForIde(): Promise<ListToolsResult> {
-    if (!this.signedIn()) return { tools: [signInTool(this.options.signInHint())] };
-    if (!this.pool.serverIds().length) return { tools: [noServersTool()] };
+    const active = this.activeIds();
+    const signIn = this.signInNeeded() ? [signInTool(this.options.signInHint())] : [];
+    if (!active.length) return { tools: signIn.length ? signIn : [noServersTool()] };
     await this.warm();
     this.toolsCache ??= mergeTools(this.catalogs(), this.toolNamer);
-    const missing = this.pool.serverIds().filter((id) => !this.pool.catalog(id));
-    if (!missing.length) return { tools: this.toolsCache };
-    return { tools: [...this.toolsCache, statusTool(missing.map((id) => this.statusLine(id)))] };
+    const missing = active.filter((id) => !this.pool.catalog(id));
+    if (!missing.length) return { tools: [...this.toolsCache, ...signIn] };
+    return { tools: [...this.toolsCache, ...signIn, statusTool(missing.map((id) => this.statusLine(id)))] };
   }
 
   // ---- internals ----
@@ -344,7 +365,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   /** Waits (at most the list budget) for servers that have no catalog yet; they load in parallel. */
   private async warm(): Promise<void> {
-    const missing = this.pool.serverIds().filter((id) => !this.pool.catalog(id));
+    const missing = this.activeIds().filter((id) => !this.pool.catalog(id));
     if (!missing.length) return;
     await this.withBudget(Promise.allSettled(missing.map((id) => this.pool.ensureCatalog(id))));
   }
@@ -364,7 +385,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   private catalogs(): ServerCatalog[] {
     const out: ServerCatalog[] = [];
-    for (const id of this.pool.serverIds()) {
+    for (const id of this.activeIds()) {
       const catalog = this.pool.catalog(id);
       if (catalog) out.push(catalog);
     }
@@ -388,7 +409,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       this.log.error('reading the configured servers failed; keeping the previous set', { error: e });
       return false;
     }
-    const key = JSON.stringify(servers.map((s) => [s.id, s.name, s.url]));
+    // Whether each needs the sign-in is part of the set: a server found to be on another path is listed signed out.
+    const key = JSON.stringify(servers.map((s) => [s.id, s.name, s.url, this.options.needsSignIn?.(s.id) ?? true]));
     if (key === this.serversKey) return false;
     const removed = this.servers.filter((s) => !servers.some((n) => n.id === s.id && n.url === s.url));
     this.servers = servers;

@@ -35,6 +35,11 @@ export interface AggregatorCore {
   readonly version: string;
   readonly separator: string;
   signedIn(): boolean;
+  /**
+   * Whether calls may go to this server now: signed in, or the server does not need the IdP sign-in (OAuth, API-key
+   * and open servers work signed out and with no IdP at all).
+   */
+  canServe(serverId: string): boolean;
   /** One sentence saying how to sign in (the fix of a not-signed-in error). */
   signInHint(): string;
   listToolsForIde(): Promise<ListToolsResult>;

@@ -347,7 +347,7 @@ export class IdeSessions {
     method: M,
     params: Record<string, unknown>,
   ) {
-    if (!this.core.signedIn()) {
+    if (!this.core.canServe(serverId)) {
       const error = jsonRpcErrorFor({
         code: ErrorCodes.NOT_SIGNED_IN,
         message: 'You are not signed in to Lanyard.',
@@ -376,7 +376,7 @@ export class IdeSessions {
       );
     }
     const { serverId, originalName } = origin;
-    if (!this.core.signedIn()) {
+    if (!this.core.canServe(serverId)) {
       return this.core.builtinTool('lanyard_sign_in')!;
     }
     const progressToken = params._meta?.progressToken as string | number | undefined;

@@ -1,0 +1,579 @@
+import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
+import { actionFor, AUTH_PATH_LABELS, headerNameProblem, type AuthAction, type AuthPath, type AuthState } from '../../../shared/auth-paths';
+import { Emitter } from '../../../shared/emitter';
+import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
+import type { ManagedConfig } from '../config/managed';
+import type { LanyardConfig, ServerConfig } from '../config/schema';
+import { LanyardError, toErrorInfo } from '../errors';
+import type { TokenService } from '../exchange/token-service';
+import type { IdentitySession } from '../identity/identity-session';
+import type { OAuthPath, OAuthServerRef } from '../oauth/types';
+import type { SecretStore } from '../secrets/secret-store';
+import { withTimeout, type FetchLike } from '../util/http';
+import { silentLogger, type Logger } from '../util/log';
+import { SingleFlight } from '../util/single-flight';
+import { assertPathAllowed, idpPolicyBlock, serverAuthPolicy, type ServerAuthPolicy } from './policy';
+import { probeAuthPaths, type PathProbe } from './probe';
+
+/** The keychain entry holding a header-path server's key (never in the config file). */
+export const headerSecretKey = (serverId: string): string => `server:${serverId}:header`;
+
+/** The longest key Lanyard stores (a header value; real API keys are far shorter). */
+const MAX_KEY_LENGTH = 8192;
+const MAX_STEP_UPS = 2;
+
+export interface AuthRouterDeps {
+  /** The effective (managed over user) configuration. */
+  config: () => LanyardConfig;
+  /** The managed configuration in force, if any (its top-level `fallback` and pinned servers). */
+  managed?: (() => ManagedConfig | undefined) | undefined;
+  /** Locked config fields (`authPaths` refuses user changes of a path). */
+  locked?: (() => readonly string[]) | undefined;
+  /** The Cross-App Access engine for the configured IdP; undefined when none is configured. */
+  engine: () => { identity: IdentitySession; tokens: TokenService } | undefined;
+  /** The OAuth 2.1 path; undefined in builds without it (servers on it then say so). */
+  oauth?: OAuthPath | undefined;
+  secrets: SecretStore;
+  /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
+  record?: ((serverId: string, path: AuthPath) => void) | undefined;
+  fetch?: FetchLike | undefined;
+  log?: Logger | undefined;
+}
+
+/** One server's auth as status shows it. */
+export interface AuthView {
+  authPath: AuthPath | 'unknown';
+  authState: AuthState;
+  action?: AuthAction | undefined;
+  authPathPinned: boolean;
+  authorizeUrl?: string | undefined;
+  headerName?: string | undefined;
+  lastError?: ErrorInfo | undefined;
+}
+
+interface RouteState {
+  /** Chosen by a probe in this run (managed servers are never written to the user's file). */
+  probed?: AuthPath | undefined;
+  /** The last failure on the server's path (cleared by the next success). */
+  lastError?: ErrorInfo | undefined;
+  /** header: the key is held (undefined until read). */
+  keyPresent?: boolean | undefined;
+  /** header: the server answered 401/403 with the stored key. */
+  keyRejected?: boolean | undefined;
+}
+
+/**
+ * "Authenticate this request to server S": the one place that knows each server's auth path (docs/architecture.md,
+ * "Auth paths") and dispatches on it —
+ *   xaa     the token service (ID-JAG → access token), only with an IdP configured and signed in; a refusal by the IdP's
+ *           policy ends in POLICY_BLOCKED and never in another path;
+ *   oauth   the OAuth 2.1 path (authorization code + PKCE at the server's own AS); without a grant the call fails at
+ *           once with AUTHORIZATION_REQUIRED and the link of the one browser flow (started, never opened, here);
+ *   header  the key from the keychain in the configured header; a 401/403 with it is KEY_REQUIRED;
+ *   none    nothing.
+ * The IDE's own Authorization header never reaches a server. A server without a recorded path is probed at first
+ * use, in the fixed order and within the administrator's policy, and the choice is recorded.
+ */
+export class AuthRouter {
+  private readonly log: Logger;
+  private readonly fetchFn: FetchLike;
+  private readonly states = new Map<string, RouteState>();
+  private readonly keys = new Map<string, string>();
+  private readonly probeFlight = new SingleFlight<AuthPath>();
+  private readonly changes: Emitter<string>;
+
+  constructor(private readonly deps: AuthRouterDeps) {
+    this.log = (deps.log ?? silentLogger).child('auth');
+    this.fetchFn = deps.fetch ?? fetch;
+    this.changes = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
+    deps.oauth?.onEvent((event) => this.changed(event.serverId));
+  }
+
+  get oauth(): OAuthPath | undefined {
+    return this.deps.oauth;
+  }
+
+  /** A server's auth state changed (path recorded, key set or rejected, grant obtained or lost, blocked). */
+  onChange(listener: (serverId: string) => void): () => void {
+    return this.changes.on(listener);
+  }
+
+  policy(server: Pick<ServerConfig, 'id' | 'authPath' | 'fallback'>): ServerAuthPolicy {
+    return serverAuthPolicy({ server, managed: this.deps.managed?.(), locked: this.deps.locked?.() ?? [] });
+  }
+
+  /** The server's path as known now: pinned, recorded, or probed in this run; undefined until probed. */
+  pathOf(serverId: string): AuthPath | undefined {
+    const server = this.server(serverId);
+    if (!server) return undefined;
+    return this.policy(server).pinned ?? server.authPath ?? this.states.get(serverId)?.probed;
+  }
+
+  /**
+   * Whether the server needs the IdP sign-in: it is on Cross-App Access, or not probed yet while an IdP is configured
+   * (`probeUnknown` finds out in the background). Servers on the other paths work signed out and with no IdP at all.
+   */
+  needsSignIn(serverId: string): boolean {
+    const path = this.pathOf(serverId);
+    return path === undefined ? Boolean(this.deps.config().idp) : path === 'xaa';
+  }
+
+  /** Probes, in the background, every enabled server whose path is not known yet (each records its path once). */
+  probeUnknown(): void {
+    for (const server of this.deps.config().servers) {
+      if (!server.enabled || this.pathOf(server.id) !== undefined) continue;
+      this.resolvePath(server.id).catch((e: unknown) => this.log.info('auth path not known yet', { serverId: server.id, error: e }));
+    }
+  }
+
+  /** Which paths apply to a URL and why, within the policy for `serverId` when it is configured. */
+  async probe(url: string, serverId?: string): Promise<PathProbe> {
+    const server = serverId ? this.server(serverId) : undefined;
+    const policy = server ? this.policy(server) : this.defaultPolicy();
+    const hasKey = server ? Boolean(server.header) || (await this.readKey(server.id)) !== undefined : false;
+    return probeAuthPaths(url, {
+      fetch: withTimeout(this.fetchFn, 10_000),
+      idpConfigured: Boolean(this.deps.config().idp),
+      allowed: policy.allowed,
+      hasKey,
+    });
+  }
+
+  /** The policy a server not configured yet gets (the managed top-level `fallback`). */
+  defaultPolicy(): ServerAuthPolicy {
+    return this.policy({ id: '', authPath: undefined, fallback: undefined });
+  }
+
+  /** The server's path, probing (once, whoever asks) and recording it when none is known. */
+  async resolvePath(serverId: string): Promise<AuthPath> {
+    const server = this.requireServer(serverId);
+    const policy = this.policy(server);
+    if (policy.pinned) return policy.pinned;
+    const known = server.authPath ?? this.states.get(serverId)?.probed;
+    if (known) {
+      assertPathAllowed(policy, serverId, known);
+      return known;
+    }
+    return this.probeFlight.run(serverId, async () => {
+      const probe = await this.probe(server.url, serverId);
+      if (probe.path) {
+        this.state(serverId).probed = probe.path;
+        try {
+          this.deps.record?.(serverId, probe.path);
+        } catch (e) {
+          this.log.warn('could not record the probed auth path', { serverId, error: e });
+        }
+        this.log.info('auth path chosen', { serverId, path: probe.path });
+        this.changed(serverId);
+        return probe.path;
+      }
+      if (!probe.reachable) {
+        throw new LanyardError(
+          ErrorCodes.SERVER_UNREACHABLE,
+          `Server "${serverId}" could not be reached to find out how to authenticate to it.`,
+          'Check that the server is up and your network or VPN; Lanyard retries by itself.',
+          { serverId, transient: true },
+        );
+      }
+      const applicable = probe.paths.find((v) => v.applies);
+      if (applicable) assertPathAllowed(policy, serverId, applicable.path);
+      // Nothing applies: with an IdP, Cross-App Access's own discovery says precisely what the server lacks.
+      if (this.deps.config().idp && policy.allowed.includes('xaa')) return 'xaa';
+      const why = probe.paths.map((v) => `${AUTH_PATH_LABELS[v.path]}: ${v.reason}`).join('; ');
+      throw new LanyardError(
+        probe.error?.code ?? ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+        `Lanyard found no way to authenticate to server "${serverId}" (${why}).`,
+        probe.error?.fix ??
+          "Check the server URL; if the server uses an API key, set it with `lanyard servers set-key` or the dashboard's Set key.",
+        { serverId },
+      );
+    });
+  }
+
+  /**
+   * A fetch for the upstream MCP transport that authenticates every request to `serverId` on its path. Errors are
+   * LanyardErrors that say what to do; they are thrown before anything is sent when the path cannot be used.
+   */
+  authorizedFetch(serverId: string, base: FetchLike = fetch): FetchLike {
+    return async (input, init) => {
+      try {
+        const path = await this.resolvePath(serverId);
+        const response = await this.fetchOn(path, serverId, base, input, init);
+        this.succeeded(serverId);
+        return response;
+      } catch (e) {
+        const error = idpPolicyBlock(serverId, e) ?? e;
+        this.failed(serverId, error);
+        throw error;
+      }
+    };
+  }
+
+  private fetchOn(
+    path: AuthPath,
+    serverId: string,
+    base: FetchLike,
+    input: string | URL,
+    init: RequestInit | undefined,
+  ): Promise<Response> {
+    switch (path) {
+      case 'xaa': {
+        const engine = this.deps.engine();
+        if (!engine)
+          throw new LanyardError(
+            ErrorCodes.CONFIG_INVALID,
+            `Server "${serverId}" uses Cross-App Access, and no identity provider is configured.`,
+            "Set your company's IdP in Lanyard's Settings, then sign in.",
+            { serverId },
+          );
+        return engine.tokens.authorizedFetch(serverId, base)(input, init);
+      }
+      case 'oauth':
+        return this.oauthFetch(serverId, base, input, init);
+      case 'header':
+        return this.headerFetch(serverId, base, input, init);
+      case 'none': {
+        const headers = new Headers(init?.headers);
+        headers.delete('authorization');
+        return base(input, { ...init, headers });
+      }
+    }
+  }
+
+  private async oauthFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+    const oauth = this.requireOAuth(serverId);
+    const ref = this.oauthRef(serverId);
+    let token = await this.oauthToken(ref);
+    let retried401 = false;
+    for (let stepUps = 0; ;) {
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${token.accessToken}`);
+      const response = await base(input, { ...init, headers });
+      if (response.status === 401 && !retried401) {
+        retried401 = true;
+        await response.body?.cancel().catch(() => {});
+        await oauth.invalidate(serverId, token.accessToken);
+        token = await this.oauthToken(ref);
+        continue;
+      }
+      if (response.status === 403 && stepUps < MAX_STEP_UPS) {
+        const challenge = extractWWWAuthenticateParams(response);
+        if (challenge.error === 'insufficient_scope') {
+          await response.body?.cancel().catch(() => {});
+          stepUps++;
+          await oauth.stepUp(ref, challenge.scope);
+          token = await this.oauthToken(ref);
+          continue;
+        }
+      }
+      return response;
+    }
+  }
+
+  /** A token on the OAuth path, or AUTHORIZATION_REQUIRED with the link of the one browser flow (never opened here). */
+  private async oauthToken(ref: OAuthServerRef) {
+    const oauth = this.requireOAuth(ref.id);
+    try {
+      return await oauth.getToken(ref);
+    } catch (e) {
+      if (!(e instanceof LanyardError) || e.code !== ErrorCodes.AUTHORIZATION_REQUIRED) throw e;
+      let link: string | undefined;
+      try {
+        const flow = await oauth.authorize(ref, { openBrowser: false });
+        flow.done.catch(() => undefined);
+        link = flow.authorizeUrl;
+      } catch (startError) {
+        this.log.warn('could not start the authorization flow', { serverId: ref.id, error: startError });
+        throw startError;
+      }
+      throw authorizationRequired(this.server(ref.id)?.name ?? ref.id, ref.id, link, e);
+    }
+  }
+
+  private async headerFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+    const server = this.requireServer(serverId);
+    const name = server.header?.name;
+    const key = await this.readKey(serverId);
+    if (!name || key === undefined) throw keyRequired(server, 'missing');
+    const headers = new Headers(init?.headers);
+    headers.delete('authorization');
+    headers.set(name, key);
+    const response = await base(input, { ...init, headers });
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel().catch(() => {});
+      const state = this.state(serverId);
+      if (!state.keyRejected) {
+        state.keyRejected = true;
+        this.changed(serverId);
+      }
+      throw keyRequired(server, 'rejected');
+    }
+    return response;
+  }
+
+  /**
+   * One server's auth as status shows it. Header servers' key presence comes from `loadKeys()` (status is built
+   * synchronously).
+   */
+  view(server: ServerConfig): AuthView {
+    const policy = this.policy(server);
+    const state = this.states.get(server.id);
+    const path = this.pathOf(server.id);
+    const base = { authPathPinned: policy.restricted, ...(server.header ? { headerName: server.header.name } : {}) };
+    const make = (authState: AuthState, extra: Partial<AuthView> = {}): AuthView => {
+      const action = actionFor(authState);
+      return { authPath: path ?? 'unknown', authState, ...(action ? { action } : {}), ...base, ...extra };
+    };
+    const lastError = state?.lastError;
+    if (lastError?.code === ErrorCodes.POLICY_BLOCKED) return make('blocked', { lastError });
+    if (path && !policy.allowed.includes(path)) {
+      return make('blocked', {
+        lastError: toErrorInfo(
+          (() => {
+            try {
+              assertPathAllowed(policy, server.id, path);
+            } catch (e) {
+              return e;
+            }
+            return undefined;
+          })(),
+        ),
+      });
+    }
+    switch (path) {
+      case undefined: {
+        // Not probed yet: what the token service learned, as before paths existed.
+        const tokens = this.deps.engine()?.tokens.status(server.id);
+        if (tokens?.authRequired === false) return { ...make('ready'), authPath: 'none' };
+        return make(lastError ? 'error' : 'unknown', lastError ? { lastError } : {});
+      }
+      case 'none':
+        return make(lastError ? 'error' : 'ready', lastError ? { lastError } : {});
+      case 'header':
+        if (state?.keyRejected || state?.keyPresent === false || !server.header)
+          return make('key_required', { lastError: keyRequired(server, state?.keyRejected ? 'rejected' : 'missing').toInfo() });
+        return make(state?.keyPresent ? (lastError ? 'error' : 'ready') : 'unknown', lastError ? { lastError } : {});
+      case 'oauth': {
+        const oauth = this.deps.oauth;
+        if (!oauth) return make('error', { lastError: oauthUnavailable(server.id).toInfo() });
+        const status = oauth.status(server.id);
+        switch (status.state) {
+          case 'authorized':
+            return make(
+              lastError && lastError.code !== ErrorCodes.AUTHORIZATION_REQUIRED ? 'error' : 'ready',
+              lastError ? { lastError } : {},
+            );
+          case 'authorizing':
+            return make('authorizing', status.authorizeUrl ? { authorizeUrl: status.authorizeUrl } : {});
+          case 'authorization_required':
+            return make('authorization_required', status.lastError ? { lastError: status.lastError } : {});
+          default:
+            return make('error', status.lastError ? { lastError: status.lastError } : lastError ? { lastError } : {});
+        }
+      }
+      case 'xaa': {
+        const engine = this.deps.engine();
+        if (!engine) return make('error', { lastError: noIdp(server.id).toInfo() });
+        const session = engine.identity.state.status;
+        if (session !== 'signed_in') return make('sign_in_required');
+        const tokens = engine.tokens.status(server.id);
+        const err = lastError ?? tokens.lastError;
+        if (err?.code === ErrorCodes.NOT_SIGNED_IN || err?.code === ErrorCodes.SESSION_EXPIRED)
+          return make('sign_in_required', { lastError: err });
+        return make(err ? 'error' : 'ready', err ? { lastError: err } : {});
+      }
+    }
+  }
+
+  /** Reads whether each header-path server has a key (once per server; setKey and forget keep it current). */
+  async loadKeys(servers: readonly ServerConfig[]): Promise<void> {
+    await Promise.all(
+      servers
+        .filter((s) => this.pathOf(s.id) === 'header' && this.states.get(s.id)?.keyPresent === undefined)
+        .map((s) => this.readKey(s.id).catch(() => undefined)),
+    );
+  }
+
+  /**
+   * Stores (or replaces) a header-path server's key, in the keychain only. The caller has checked the path and the
+   * policy; the value is never logged, returned or written anywhere else.
+   */
+  async storeKey(serverId: string, value: string): Promise<void> {
+    const problem = keyProblem(value);
+    if (problem)
+      throw new LanyardError(
+        ErrorCodes.CONFIG_INVALID,
+        `The key was not saved: it ${problem}.`,
+        'Paste the key exactly as the service issued it.',
+        { serverId },
+      );
+    await this.deps.secrets.set(headerSecretKey(serverId), value);
+    this.keys.set(serverId, value);
+    const state = this.state(serverId);
+    state.keyPresent = true;
+    state.keyRejected = false;
+    state.lastError = undefined;
+    this.changed(serverId);
+  }
+
+  /** Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. */
+  async authorize(serverId: string, options: { openBrowser?: boolean } = {}): Promise<{ authorizeUrl: string; done: Promise<void> }> {
+    const oauth = this.requireOAuth(serverId);
+    const flow = await oauth.authorize(this.oauthRef(serverId), options);
+    flow.done.then(
+      () => {
+        this.state(serverId).lastError = undefined;
+        this.changed(serverId);
+      },
+      () => this.changed(serverId),
+    );
+    this.changed(serverId);
+    return flow;
+  }
+
+  /** `servers remove`: the OAuth grant revoked and wiped, the key and every state dropped. */
+  async forget(serverId: string): Promise<void> {
+    await this.deps.oauth
+      ?.forget(serverId)
+      .catch((e: unknown) => this.log.warn('could not revoke the OAuth grant', { serverId, error: e }));
+    await this.deps.secrets.delete(headerSecretKey(serverId)).catch(() => undefined);
+    this.keys.delete(serverId);
+    this.states.delete(serverId);
+    this.changed(serverId);
+  }
+
+  /** Drops what this run probed for a server (its URL or path changed). */
+  reset(serverId: string): void {
+    const state = this.states.get(serverId);
+    if (state) state.probed = undefined;
+    this.keys.delete(serverId);
+  }
+
+  oauthRef(serverId: string): OAuthServerRef {
+    const server = this.requireServer(serverId);
+    return {
+      id: server.id,
+      url: server.url,
+      scopes: server.scopes,
+      oauthClient: server.oauthClient,
+      expectedAsIssuer: server.expectedAsIssuer,
+    };
+  }
+
+  private requireOAuth(serverId: string): OAuthPath {
+    if (!this.deps.oauth) throw oauthUnavailable(serverId);
+    return this.deps.oauth;
+  }
+
+  private async readKey(serverId: string): Promise<string | undefined> {
+    const cached = this.keys.get(serverId);
+    if (cached !== undefined) return cached;
+    const value = await this.deps.secrets.get(headerSecretKey(serverId));
+    const state = this.state(serverId);
+    const present = value !== undefined && value !== null && value !== '';
+    if (state.keyPresent !== present) {
+      state.keyPresent = present;
+      this.changed(serverId);
+    }
+    if (present) this.keys.set(serverId, value);
+    return present ? value : undefined;
+  }
+
+  private succeeded(serverId: string): void {
+    const state = this.states.get(serverId);
+    if (state?.lastError || state?.keyRejected) {
+      state.lastError = undefined;
+      state.keyRejected = false;
+      this.changed(serverId);
+    }
+  }
+
+  private failed(serverId: string, e: unknown): void {
+    // Network failures are the gateway's health to report; this keeps what is about credentials and policy.
+    if (!(e instanceof LanyardError) || e.transient) return;
+    const info = { ...toErrorInfo(e), serverId };
+    const state = this.state(serverId);
+    const before = state.lastError;
+    state.lastError = info;
+    if (before?.code !== info.code || before.message !== info.message) this.changed(serverId);
+  }
+
+  private changed(serverId: string): void {
+    this.changes.emit(serverId);
+  }
+
+  private server(serverId: string): ServerConfig | undefined {
+    return this.deps.config().servers.find((s) => s.id === serverId);
+  }
+
+  private requireServer(serverId: string): ServerConfig {
+    const server = this.server(serverId);
+    if (!server)
+      throw new LanyardError(
+        ErrorCodes.SERVER_UNKNOWN,
+        `No server "${serverId}" is configured.`,
+        'Run `lanyard servers list` to see the configured servers.',
+        {
+          serverId,
+        },
+      );
+    return server;
+  }
+
+  private state(serverId: string): RouteState {
+    let state = this.states.get(serverId);
+    if (!state) this.states.set(serverId, (state = {}));
+    return state;
+  }
+}
+
+/** Why a key cannot be stored (or undefined): a header value is one line of visible characters. */
+export function keyProblem(value: string): string | undefined {
+  if (!value) return 'is empty';
+  if (value.length > MAX_KEY_LENGTH) return `is longer than ${MAX_KEY_LENGTH} characters`;
+  if (/[\r\n\0]/.test(value)) return 'contains a line break';
+  if (value !== value.trim()) return 'starts or ends with white space';
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return 'contains control characters';
+  return undefined;
+}
+
+export { headerNameProblem };
+
+export function keyRequired(server: Pick<ServerConfig, 'id' | 'name'>, why: 'missing' | 'rejected'): LanyardError {
+  return new LanyardError(
+    ErrorCodes.KEY_REQUIRED,
+    why === 'rejected'
+      ? `Server "${server.id}" rejected the stored key.`
+      : `Server "${server.id}" needs an API key, and none is stored in Lanyard.`,
+    `Set the key for ${server.name}: "Set key" in the Lanyard dashboard, or \`lanyard servers set-key ${server.id} --value-stdin\`.`,
+    { serverId: server.id },
+  );
+}
+
+export function authorizationRequired(name: string, serverId: string, link: string | undefined, cause?: unknown): LanyardError {
+  return new LanyardError(
+    ErrorCodes.AUTHORIZATION_REQUIRED,
+    `Authorize ${name} in Lanyard: server "${serverId}" needs your one-time consent at its authorization server.`,
+    `Click "Authorize" for ${name} in the Lanyard tray or dashboard${link ? `, or open ${link}` : ', or run `lanyard servers authorize ' + serverId + '`'}.`,
+    { serverId, ...(cause !== undefined ? { cause } : {}) },
+  );
+}
+
+function oauthUnavailable(serverId: string): LanyardError {
+  return new LanyardError(
+    ErrorCodes.CONFIG_INVALID,
+    `Server "${serverId}" uses OAuth, which this build of Lanyard cannot do.`,
+    'Update Lanyard.',
+    { serverId },
+  );
+}
+
+function noIdp(serverId: string): LanyardError {
+  return new LanyardError(
+    ErrorCodes.CONFIG_INVALID,
+    `Server "${serverId}" uses Cross-App Access, and no identity provider is configured.`,
+    "Set your company's IdP in Lanyard's Settings, then sign in.",
+    { serverId },
+  );
+}
