@@ -293,3 +293,14 @@ describe('the list’s summary line', () => {
     expect(summary.text).toBe('1 of 3 enabled servers working · 2 waiting for you');
   });
 });
+
+describe('path reasons', () => {
+  it('read as sentences under each path', () => {
+    const p = probe({
+      paths: [{ path: 'xaa', applies: true, reason: 'advertises the ID-JAG grant at its authorization server' }],
+      path: 'xaa',
+    });
+    expect(pathChoices(p)[0]?.reason).toBe('Advertises the ID-JAG grant at its authorization server.');
+    expect(pathChoices(probe())[0]?.reason).toBe('Its authorization server does not accept ID-JAGs (no jwt-bearer grant).');
+  });
+});

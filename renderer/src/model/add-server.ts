@@ -66,9 +66,17 @@ export function pathChoices(probe: ProbeResult): PathChoice[] {
       path: p.path,
       label: PATH_CHOICE_LABELS[p.path],
       applies: p.applies,
-      reason: p.reason,
+      reason: asSentence(p.reason),
       recommended: p.path === probe.path,
     }));
+}
+
+/** The broker's reasons are clauses ("advertises the ID-JAG grant…"); under a heading they read as sentences. */
+function asSentence(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === '') return trimmed;
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
 /**
