@@ -1,0 +1,272 @@
+/**
+ * The sandbox's servers for the oauth, header and none paths, driven by an independent client: the MCP SDK's own
+ * `auth()` (not Lanyard's engine) against the OAuth-only authorization server, and plain MCP clients against the
+ * protected, API-key and open MCP servers. Proves the sandbox is a faithful counterpart before Lanyard is tested
+ * against it.
+ */
+import { auth, Client, StreamableHTTPClientTransport, type OAuthClientProvider } from '@modelcontextprotocol/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSandbox, type Sandbox } from '../fixtures/sandbox';
+
+type Tokens = Awaited<ReturnType<OAuthClientProvider['tokens']>>;
+type ClientInfo = Awaited<ReturnType<OAuthClientProvider['clientInformation']>>;
+
+/** The smallest OAuthClientProvider: everything in memory; the authorization URL is captured instead of opened. */
+class MemoryProvider implements OAuthClientProvider {
+  info: ClientInfo;
+  saved: Tokens;
+  verifier = '';
+  authorizationUrl: URL | undefined;
+  clientMetadataUrl?: string;
+  constructor(
+    readonly opts: { clientMetadataUrl?: string; client?: { client_id: string; client_secret?: string }; authMethod?: string } = {},
+  ) {
+    this.info = opts.client;
+    if (opts.clientMetadataUrl) this.clientMetadataUrl = opts.clientMetadataUrl;
+  }
+  state() {
+    return crypto.randomUUID();
+  }
+  get redirectUrl() {
+    return 'http://127.0.0.1:45999/callback';
+  }
+  get clientMetadata() {
+    return {
+      client_name: 'SDK test client',
+      redirect_uris: [this.redirectUrl],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: this.opts.authMethod ?? 'none',
+    };
+  }
+  clientInformation() {
+    return this.info;
+  }
+  saveClientInformation(info: NonNullable<ClientInfo>) {
+    this.info = info;
+  }
+  tokens() {
+    return this.saved;
+  }
+  saveTokens(tokens: NonNullable<Tokens>) {
+    this.saved = tokens;
+  }
+  redirectToAuthorization(url: URL) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(v: string) {
+    this.verifier = v;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+}
+
+let sandbox: Sandbox;
+beforeAll(async () => {
+  sandbox = await startSandbox({ authPaths: true });
+}, 60_000);
+afterAll(async () => {
+  await sandbox?.stop();
+});
+
+const paths = () => sandbox.paths!;
+
+/** One full authorization through the consent page; returns the provider holding the tokens. */
+async function authorize(provider: MemoryProvider, username = 'alice', scope?: string): Promise<URL> {
+  const serverUrl = paths().oauth.mcp.url;
+  expect(await auth(provider, { serverUrl, ...(scope ? { scope } : {}) })).toBe('REDIRECT');
+  const callback = new URL(await paths().oauthAs.completeConsent(provider.authorizationUrl!.href, username));
+  const code = callback.searchParams.get('code');
+  if (!code) throw new Error(`no code: ${callback.search}`);
+  expect(await auth(provider, { serverUrl, authorizationCode: code, iss: callback.searchParams.get('iss') ?? '' })).toBe('AUTHORIZED');
+  return callback;
+}
+
+async function connect(url: string, init: RequestInit): Promise<Client> {
+  const client = new Client({ name: 'sandbox-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: init }));
+  return client;
+}
+
+async function whoami(client: Client): Promise<{ sub: string; scopes: string[] }> {
+  const result = await client.callTool({ name: 'whoami', arguments: {} });
+  return JSON.parse((result.content as Array<{ text: string }>)[0]!.text) as { sub: string; scopes: string[] };
+}
+
+describe('OAuth-only authorization server', () => {
+  it('publishes RFC 8414 metadata with PKCE S256, iss in responses, CIMD, DCR and revocation; the MCP server its PRM', async () => {
+    const meta = (await (await fetch(paths().oauthAs.metadataUrl)).json()) as Record<string, unknown>;
+    expect(meta.issuer).toBe(paths().oauthAs.issuer);
+    expect(meta.code_challenge_methods_supported).toEqual(['S256']);
+    expect(meta.authorization_response_iss_parameter_supported).toBe(true);
+    expect(meta.client_id_metadata_document_supported).toBe(true);
+    expect(meta.registration_endpoint).toBe(paths().oauthAs.registrationEndpoint);
+    expect(meta.revocation_endpoint).toBe(paths().oauthAs.revocationEndpoint);
+    expect(meta.scopes_supported).toEqual(expect.arrayContaining(['calendar:read', 'calendar:write', 'offline_access']));
+    const prm = (await (await fetch(paths().oauth.mcp.prmUrl)).json()) as Record<string, unknown>;
+    expect(prm.authorization_servers).toEqual([paths().oauthAs.issuer]);
+    const challenge = await fetch(paths().oauth.mcp.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get('www-authenticate')).toContain(`resource_metadata="${paths().oauth.mcp.prmUrl}"`);
+  });
+
+  it('CIMD: the AS fetches Lanyard-style https client metadata; consent → code → tokens the MCP server accepts', async () => {
+    const fetchesBefore = paths().clientMetadata.counters.fetches;
+    const provider = new MemoryProvider({ clientMetadataUrl: paths().clientMetadata.url });
+    const callback = await authorize(provider, 'alice', 'calendar:read');
+    expect(callback.searchParams.get('iss')).toBe(paths().oauthAs.issuer);
+    expect(provider.info?.client_id).toBe(paths().clientMetadata.url);
+    expect(paths().clientMetadata.counters.fetches).toBeGreaterThan(fetchesBefore);
+    expect(provider.saved?.refresh_token).toBeTruthy();
+    const client = await connect(paths().oauth.mcp.url, { headers: { authorization: `Bearer ${provider.saved!.access_token}` } });
+    expect(await whoami(client)).toMatchObject({ sub: '00u-alice', scopes: ['calendar:read'] });
+    // A tool that needs more than was granted: 403 insufficient_scope naming the scopes.
+    const raw = await fetch(paths().oauth.mcp.url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${provider.saved!.access_token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'create_event', arguments: {} } }),
+    });
+    expect(raw.status).toBe(403);
+    expect(raw.headers.get('www-authenticate')).toMatch(/error="insufficient_scope".*scope="calendar:read calendar:write"/);
+    await client.close();
+  });
+
+  it('DCR and pre-registered clients (public and client_secret_basic) both complete the flow', async () => {
+    const before = paths().oauthAs.counters.registrations;
+    const dcr = new MemoryProvider();
+    await authorize(dcr, 'bob');
+    expect(paths().oauthAs.counters.registrations).toBe(before + 1);
+    const pre = paths().preRegistered.confidential;
+    const confidential = new MemoryProvider({
+      client: { client_id: pre.clientId, client_secret: pre.clientSecret },
+      authMethod: 'client_secret_basic',
+    });
+    await authorize(confidential);
+    expect(confidential.saved?.access_token).toBeTruthy();
+    const wrong = new MemoryProvider({
+      client: { client_id: pre.clientId, client_secret: 'not-the-secret' },
+      authMethod: 'client_secret_basic',
+    });
+    await expect(authorize(wrong)).rejects.toThrow(/invalid_client|client authentication/i);
+  });
+
+  it('rotates refresh tokens; a used one presented again revokes the whole grant', async () => {
+    const provider = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    await authorize(provider);
+    const first = provider.saved!.refresh_token!;
+    const refresh = (token: string) =>
+      fetch(paths().oauthAs.tokenEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: paths().preRegistered.public.clientId }),
+      });
+    const rotated = await refresh(first);
+    expect(rotated.status).toBe(200);
+    const second = ((await rotated.json()) as { refresh_token: string }).refresh_token;
+    expect(second).toBeTruthy();
+    expect(second).not.toBe(first);
+    const reuse = await refresh(first);
+    expect(reuse.status).toBe(400);
+    expect(((await reuse.json()) as { error: string }).error).toBe('invalid_grant');
+    expect(paths().oauthAs.counters.refreshReuse).toBeGreaterThanOrEqual(1);
+    // The family is gone: the rotated token no longer works either.
+    expect((await refresh(second)).status).toBe(400);
+  });
+
+  it('revokeRefreshTokens(user) ends that user’s grants only', async () => {
+    const alice = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    await authorize(alice, 'alice');
+    const bob = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    await authorize(bob, 'bob');
+    expect(paths().oauthAs.grantCount('bob')).toBeGreaterThanOrEqual(1);
+    paths().oauthAs.revokeRefreshTokens('alice');
+    expect(paths().oauthAs.grantCount('alice')).toBe(0);
+    expect(paths().oauthAs.grantCount('bob')).toBeGreaterThanOrEqual(1);
+    const serverUrl = paths().oauth.mcp.url;
+    // Alice's refresh is refused with invalid_grant; bob's still works.
+    await expect(auth(alice, { serverUrl })).rejects.toMatchObject({ code: 'invalid_grant' });
+    await expect(auth(bob, { serverUrl })).resolves.toBe('AUTHORIZED');
+  });
+
+  it('refuses a token without resource binding, and Deny ends in access_denied', async () => {
+    const provider = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    await auth(provider, { serverUrl: paths().oauth.mcp.url });
+    const url = provider.authorizationUrl!;
+    const denied = new URL(await paths().oauthAs.completeConsent(url.href, 'alice', { decision: 'deny' }));
+    expect(denied.searchParams.get('error')).toBe('access_denied');
+    expect(denied.searchParams.get('iss')).toBe(paths().oauthAs.issuer);
+  });
+
+  it('faults: iss mismatch, wrong state and PKCE dropped from metadata', async () => {
+    const as = paths().oauthAs;
+    const provider = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    await auth(provider, { serverUrl: paths().oauth.mcp.url });
+    const sentState = provider.authorizationUrl!.searchParams.get('state');
+    as.faults.issMismatch = true;
+    as.faults.wrongState = true;
+    try {
+      const cb = new URL(await as.completeConsent(provider.authorizationUrl!.href, 'alice'));
+      expect(cb.searchParams.get('iss')).not.toBe(as.issuer);
+      expect(cb.searchParams.get('state')).not.toBe(sentState);
+      await expect(
+        auth(provider, {
+          serverUrl: paths().oauth.mcp.url,
+          authorizationCode: cb.searchParams.get('code')!,
+          iss: cb.searchParams.get('iss')!,
+        }),
+      ).rejects.toThrow(/iss/i);
+    } finally {
+      as.faults.issMismatch = false;
+      as.faults.wrongState = false;
+    }
+    as.faults.dropPkce = true;
+    try {
+      const meta = (await (await fetch(as.metadataUrl)).json()) as Record<string, unknown>;
+      expect(meta.code_challenge_methods_supported).toBeUndefined();
+    } finally {
+      as.faults.dropPkce = false;
+    }
+  });
+});
+
+describe('API-key and open MCP servers', () => {
+  it('the API-key server wants its generated key in its header: 401 without, 401 wrong, tools with it', async () => {
+    const { mcp, apiKey } = paths().header;
+    expect(apiKey.header).toBe('X-API-Key');
+    expect(apiKey.value).toMatch(/^sk-sandbox-.{20,}/);
+    const post = (headers: Record<string, string>) =>
+      fetch(mcp.url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' });
+    const none = await post({});
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toBeNull();
+    expect((await post({ 'X-API-Key': 'wrong' })).status).toBe(401);
+    expect((await fetch(mcp.prmUrl)).status).toBe(404);
+    const client = await connect(mcp.url, { headers: { [apiKey.header]: apiKey.value } });
+    expect(await whoami(client)).toMatchObject({ sub: 'api-key-holder' });
+    await client.close();
+  });
+
+  it('the open server serves anyone and publishes no PRM', async () => {
+    const { mcp } = paths().none;
+    expect((await fetch(mcp.prmUrl)).status).toBe(404);
+    const client = await connect(mcp.url, {});
+    expect(await whoami(client)).toMatchObject({ sub: 'anonymous' });
+    await client.close();
+  });
+
+  it('pathsConfig() names each server with its path and Lanyard’s CIMD URL, and never the key', () => {
+    const config = sandbox.pathsConfig();
+    expect(config.oauth.clientMetadataUrl).toBe(paths().clientMetadata.url);
+    expect(config.servers.map((s) => [s.id, s.authPath])).toEqual([
+      ['calendar', 'oauth'],
+      ['search', 'header'],
+      ['weather', 'none'],
+    ]);
+    expect(JSON.stringify(config)).not.toContain(paths().header.apiKey.value);
+  });
+});
