@@ -62,6 +62,7 @@ describe('server card: path, state and the one action', () => {
       fix: 'Ask your administrator to assign Wiki to you; Lanyard will not fall back to another sign-in.',
     });
     expect(row.auth.action).toBeUndefined();
+    expect(row).toMatchObject({ healthLabel: 'Blocked', tone: 'error' });
     // Said once, in the strip, not again as a separate "Last error".
     expect(row.error).toBeUndefined();
   });

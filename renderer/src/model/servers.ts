@@ -246,8 +246,9 @@ export function serverRowModel(
     enabled: server.enabled,
     managed: server.managed,
     tone: health.tone,
-    healthLabel: health.label,
-    healthDescription: health.description,
+    // A refusal by policy is not a fault to retry: the badge says what it is.
+    healthLabel: auth.blocked && server.enabled ? 'Blocked' : health.label,
+    healthDescription: auth.blocked && server.enabled ? 'Your administrator’s policy refuses it; see why below.' : health.description,
     authPath: auth.path,
     asIssuer,
     toolCount: toolText,
