@@ -1,27 +1,26 @@
 /**
- * Runs the official MCP conformance suite against Lanyard and prints one summary line per group:
- *   client-auth: N passed, M failed          (client scenarios, Lanyard's engine as the client)
+ * Runs the official MCP conformance suite against Lanyard and prints, per group, a summary line:
+ *   client-auth: N passed, M failed          (every `auth/*` client scenario, one line each, Lanyard's engine as client)
  *   server-direct: N passed, M failed        (server scenarios against the sandbox's conformance server, unprotected)
  *   server-via-gateway: N passed, M failed   (the same scenarios through Lanyard's relay, /mcp/<id>, with real tokens)
  *   gateway-dns-rebinding: N passed, M failed (dns-rebinding-protection against the gateway itself)
- * Exits non-zero when a check fails, or when the gateway run misses a check that passed directly. A WARNING (a SHOULD
- * not met) is listed and counted apart; it does not fail the run.
+ * client-auth counts scenarios (a scenario passes when it recorded checks and none failed); the server groups count
+ * checks. Exits non-zero when something fails, or when the gateway run misses a check that passed directly. A WARNING
+ * (a SHOULD not met) is listed and counted apart; it does not fail the run.
  *
- * The server groups run every server scenario (`--suite all`, so the pending ones too). Through the gateway the path is
- * the product's: the suite's client → Lanyard's gateway (local token, Host and Origin checks) → relay → TokenService
- * (alice signed in at the sandbox IdP, ID-JAG, jwt-bearer at the conformance server's own resource AS) → the same
- * conformance server, this time protected. The direct run uses an unprotected instance: the suite cannot authenticate.
+ * Client scenarios: every `auth/*` scenario the suite lists (`conformance list --client`) runs against a client built
+ * on Lanyard's own engine — test/conformance/oauth-client.ts (the OAuth 2.1 path, electron/broker/oauth) for the
+ * authorization-code scenarios, test/conformance/xaa-client.ts (the identity session and token service) for
+ * `auth/enterprise-managed-authorization`. Those that do not apply to a desktop user broker are listed with the reason
+ * and not counted: the client-credentials and workload-identity scenarios are machine-to-machine grants with no user.
+ * See docs/protocol.md, "The OAuth 2.1 path".
  *
- * Known warnings (suite 0.1.16, pending scenario `server-sse-polling`): its raw requests declare MCP-Protocol-Version
- * 2025-03-26, and the v2 SDK server sends SSE priming events (and their `retry`) only to clients of 2025-11-25 or
- * later, as the spec requires; so the two SHOULD checks about priming warn, directly and through the gateway alike.
- *
- * Which client auth scenarios run, and why the others do not apply (yet): Lanyard's upstream client never runs an
- * interactive OAuth flow at an MCP server's authorization server — the EMA extension tells clients not to redirect
- * users there, and every token comes from cross-app access. The scenarios built on the authorization-code flow
- * (auth/metadata-*, auth/basic-cimd, auth/scope-*, auth/token-endpoint-auth-*, auth/pre-registration,
- * auth/2025-03-26-*, auth/resource-mismatch, auth/offline-access-*) and the client-credentials extensions therefore
- * test code Lanyard deliberately does not have.
+ * The server groups run the scenarios the 2025-11-25 revision requires (`--requirements 2025-11-25`): the 2026-07-28
+ * server scenarios (stateless lifecycle, input-required results) are beyond what the sandbox's servers implement. Through
+ * the gateway the path is the product's: the suite's client → Lanyard's gateway (local token, Host and Origin checks) →
+ * relay → TokenService (alice signed in at the sandbox IdP, ID-JAG, jwt-bearer at the conformance server's own resource
+ * AS) → the same conformance server, this time protected. The direct run uses an unprotected instance: the suite
+ * cannot authenticate.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -68,7 +67,18 @@ const emptyResult = (): GroupResult => ({ passed: 0, failed: 0, warnings: [], fa
 const root = path.resolve(import.meta.dirname, '../..');
 const tsx = path.join(root, 'node_modules/tsx/dist/cli.mjs');
 
-const CLIENT_AUTH_SCENARIOS = ['auth/cross-app-access-complete-flow'];
+/** Client scenarios that test grants a desktop user broker does not use, with the reason printed for each. */
+const NOT_APPLICABLE: Record<string, string> = {
+  'auth/client-credentials-jwt':
+    'client credentials (private_key_jwt): a machine-to-machine grant with no user; Lanyard acts for a signed-in user',
+  'auth/client-credentials-basic':
+    'client credentials (client_secret_basic): a machine-to-machine grant with no user; Lanyard acts for a signed-in user',
+  'auth/wif-jwt-bearer': 'workload identity federation (jwt-bearer with a workload JWT): machine-to-machine, no user',
+};
+
+/** Which of Lanyard's conformance clients plays a scenario. */
+const clientFor = (scenario: string): string =>
+  scenario === 'auth/enterprise-managed-authorization' ? 'xaa-client.ts' : 'oauth-client.ts';
 
 async function runConformance(args: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
@@ -110,19 +120,42 @@ function tally(checks: Check[], label: string, into: GroupResult): void {
   }
 }
 
+async function listAuthScenarios(): Promise<string[]> {
+  const run = await runConformance(['list', '--client'], 60_000);
+  const names = [...run.output.matchAll(/^\s*-\s+(auth\/\S+)/gm)].map((m) => m[1]!);
+  if (names.length === 0)
+    throw new Error(`conformance list --client printed no auth scenarios (exit ${run.code})\n${run.output.slice(-2000)}`);
+  return names;
+}
+
 async function clientAuth(): Promise<GroupResult> {
   const result = emptyResult();
-  for (const scenario of CLIENT_AUTH_SCENARIOS) {
+  for (const scenario of await listAuthScenarios()) {
+    const reason = NOT_APPLICABLE[scenario];
+    if (reason) {
+      console.log(`  - ${scenario}: not applicable (${reason})`);
+      continue;
+    }
     const out = await mkdtemp(path.join(tmpdir(), 'lanyard-conf-'));
     try {
-      const command = `${process.execPath} ${tsx} ${path.join(root, 'test/conformance/xaa-client.ts')}`;
+      const command = `${process.execPath} ${tsx} ${path.join(root, 'test/conformance', clientFor(scenario))}`;
       const run = await runConformance(['client', '--scenario', scenario, '--command', command, '-o', out], 120_000);
       const checks = await readChecks(out);
-      if (checks.length === 0) {
+      const scenarioResult = emptyResult();
+      tally(checks, scenario, scenarioResult);
+      result.warnings.push(...scenarioResult.warnings);
+      if (checks.length > 0 && scenarioResult.failed === 0) {
+        result.passed++;
+        console.log(`  ✓ ${scenario} (${scenarioResult.passed} checks passed)`);
+      } else {
         result.failed++;
-        result.failures.push(`${scenario}: no checks recorded (exit ${run.code})\n${run.output.slice(-2000)}`);
+        console.log(`  ✗ ${scenario}`);
+        result.failures.push(
+          ...(checks.length === 0
+            ? [`${scenario}: no checks recorded (exit ${run.code})\n${run.output.slice(-2000)}`]
+            : scenarioResult.failures),
+        );
       }
-      tally(checks, scenario, result);
     } finally {
       await rm(out, { recursive: true, force: true });
     }
@@ -213,6 +246,9 @@ function conformanceSecrets(): SecretStore | undefined {
   return new MemorySecretStore();
 }
 
+/** The server scenarios the 2025-11-25 revision requires, frozen at its release. */
+const SERVER_REQUIREMENTS = ['--requirements', '2025-11-25'];
+
 async function serverGroups(): Promise<Array<[string, GroupResult]>> {
   const direct = await startConformanceServer();
   const sandbox = await startSandbox();
@@ -276,9 +312,9 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
     stoppers.unshift(() => forwarder.close());
 
     const groups: Array<[string, GroupResult]> = [];
-    const directResult = await serverScenarios(direct.url, ['--suite', 'all']);
+    const directResult = await serverScenarios(direct.url, SERVER_REQUIREMENTS);
     groups.push(['server-direct', directResult]);
-    const viaGateway = await serverScenarios(`${forwarder.url}/mcp/conformance`, ['--suite', 'all']);
+    const viaGateway = await serverScenarios(`${forwarder.url}/mcp/conformance`, SERVER_REQUIREMENTS);
     for (const id of directResult.passedIds) {
       if (!viaGateway.passedIds.has(id)) {
         viaGateway.failed++;

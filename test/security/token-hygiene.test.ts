@@ -1,7 +1,8 @@
 /**
  * Token hygiene: a realistic session through the whole broker — sign in, calls through `/mcp` and
  * `/mcp/<id>` and `lanyard stdio`, a step-up, a re-mint after the server dropped a token, an IdP error, an AS outage,
- * a forced refresh (rotation), the dashboard's control API, `lanyard status`, `servers` and `doctor`, then sign-out —
+ * a forced refresh (rotation), an API-key server (its key stored through the control API, injected, then rejected), the
+ * dashboard's control API, `lanyard status`, `servers` and `doctor`, then sign-out —
  * and afterwards every file Lanyard wrote under its LANYARD_HOME and everything it printed (its logger, this process's
  * stdout/stderr, every child's output, every API and tool answer) is searched for every token and secret the sandbox
  * issued. Zero hits; the local token only in the 0600 runtime file while the broker runs. Plus: logging redacts by
@@ -17,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lanyardPaths } from '../../electron/broker/paths';
 import { createLogger } from '../../electron/broker/util/log';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
+import { API_KEY, startOtherServers } from '../helpers/auth-servers';
 import { scanForSecrets, SecretRecorder } from '../helpers/engine';
 import { startBrokerOnSandbox, textOf, type BrokerOnSandbox } from '../reliability/harness';
 
@@ -26,6 +28,9 @@ const cli = path.join(cliDir, 'lanyard.js');
 
 let sandbox: Sandbox;
 let lanyard: BrokerOnSandbox;
+let others: Awaited<ReturnType<typeof startOtherServers>>;
+/** A key the API-key server rejects: stored, sent, refused — and never printed either. */
+const WRONG_KEY = 'sk-wrong-Qw3Er4Ty5Ui6Op7As8Df9';
 const recorder = new SecretRecorder();
 /** Everything printed or answered during the session, by where it came from. */
 const printed: Array<{ source: string; text: string }> = [];
@@ -37,7 +42,10 @@ function capture(source: string, text: string): void {
 
 /** Every token and secret the session produced: all issued tokens, every client secret, and the local token. */
 function secrets(): { issued: string[]; local: string } {
-  return { issued: [...recorder.values, ...Object.values(sandbox.lanyardSecrets())].filter((v) => v.length >= 8), local: lanyard.token };
+  return {
+    issued: [...recorder.values, ...Object.values(sandbox.lanyardSecrets()), API_KEY, WRONG_KEY].filter((v) => v.length >= 8),
+    local: lanyard.token,
+  };
 }
 
 function hits(text: string, values: string[]): string[] {
@@ -101,6 +109,7 @@ beforeAll(async () => {
     restoreStreams.push(() => (stream.write = original as typeof stream.write));
   }
   sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 3600 } });
+  others = await startOtherServers();
   lanyard = await startBrokerOnSandbox(sandbox, { fetch: recorder.wrap(fetch) });
 });
 
@@ -124,6 +133,7 @@ afterAll(async () => {
   } finally {
     for (const restore of restoreStreams.splice(0)) restore();
     await lanyard?.dispose();
+    await others?.close();
     await sandbox?.stop();
     await rm(cliDir, { recursive: true, force: true });
   }
@@ -199,6 +209,37 @@ describe('token hygiene over a realistic session', () => {
       [init, initialized, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } })],
     );
     expect(stdioRelay.out).toContain('00u-alice');
+
+    // An API-key server: the key goes in through the control API (to the keychain only), is injected on /mcp, the relay
+    // and stdio, then a wrong one is rejected by the server — the error, the status and the activity never quote either.
+    await api('addServer', { url: `${others.origin}/key/mcp`, id: 'apikey', header: { name: 'X-Api-Key', value: API_KEY } });
+    const withKey = await lanyard.ide(undefined, { name: 'hygiene-key-ide' });
+    await withKey.listTools();
+    expect(textOf(await withKey.callTool({ name: 'apikey__echo', arguments: { text: 'k' } }))).toBe('key: k');
+    const keyRelay = await lanyard.ide('apikey', { name: 'hygiene-key-relay' });
+    capture('/mcp/apikey echo', JSON.stringify(await keyRelay.callTool({ name: 'echo', arguments: { text: 'r' } })));
+    const keyStdio = await lanyardCli(
+      ['stdio', '--server', 'apikey'],
+      [
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'hygiene-stdio', version: '1' } },
+        }),
+        JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+        JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'via stdio' } } }),
+      ],
+    );
+    expect(keyStdio.out).toContain('key: via stdio');
+    expect(others.received.some((r) => r.headers['x-api-key'] === API_KEY)).toBe(true);
+    await api('setServerKey', { id: 'apikey', value: WRONG_KEY });
+    const rejected = await withKey.callTool({ name: 'apikey__echo', arguments: { text: 'k' } });
+    capture('/mcp apikey with a rejected key', JSON.stringify(rejected));
+    expect(rejected.isError).toBe(true);
+    expect(textOf(rejected)).toMatch(/rejected the stored key/);
+    await api('setServerKey', { id: 'apikey', value: API_KEY });
+    await api('testServer', { id: 'apikey' });
 
     // The dashboard's control API and the CLI's views of the same state.
     for (const method of ['status', 'listServers', 'recentActivity', 'getSettings']) await api(method);

@@ -21,6 +21,12 @@ export interface OAuthServerRef {
   expectedAsIssuer?: string | undefined;
 }
 
+/** What a server's 401 or 403 said (RFC 6750 §3, RFC 9728 §5.1): where its metadata is, which scopes it wants. */
+export interface OAuthChallenge {
+  resourceMetadataUrl?: string | undefined;
+  scope?: string | undefined;
+}
+
 export type OAuthGrantState =
   /** A grant (access and usually refresh token) is held; getToken answers without the user. */
   | 'authorized'
@@ -57,8 +63,13 @@ export interface OAuthPath {
   /**
    * Starts the one browser authorization for this server, or joins the one under way, and resolves as soon as its link
    * is known. `openBrowser` (default true) opens the system browser once; `done` settles when the user finished.
+   * `challenge`: the server's 401 that led here, when there is one (its `resource_metadata` and `scope` steer
+   * discovery and scope selection); without it the engine asks the server for one.
    */
-  authorize(server: OAuthServerRef, options?: { openBrowser?: boolean }): Promise<{ authorizeUrl: string; done: Promise<void> }>;
+  authorize(
+    server: OAuthServerRef,
+    options?: { openBrowser?: boolean; challenge?: OAuthChallenge | undefined },
+  ): Promise<{ authorizeUrl: string; done: Promise<void> }>;
   /** After a 401 with this token: drop it (only if it is still the current one) so the next getToken refreshes. */
   invalidate(serverId: string, accessToken: string): Promise<void>;
   /**
