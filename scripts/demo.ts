@@ -1,9 +1,11 @@
 /**
- * `npm run demo`: Lanyard on its built-in sandbox enterprise.
+ * `npm run demo`: Lanyard on its built-in sandbox enterprise, with one server for every auth path side by side.
  *
- * Starts the sandbox (an Okta-like IdP with a real login page, two authorization servers that validate ID-JAGs, two
- * protected MCP servers) and Lanyard headless against it, in the LANYARD_HOME `.lanyard-demo/`; prints the dashboard
- * link, the sandbox accounts and the IDE snippet; stops everything cleanly on Ctrl-C.
+ * Starts the sandbox — an Okta-like IdP with a real login page; two MCP servers on Cross-App Access (todo, wiki) whose
+ * authorization servers validate ID-JAGs; one behind an OAuth-2.1-only authorization server with a consent page
+ * (calendar); one that wants an API key (search); one open to anyone (weather) — and Lanyard headless against it, in
+ * the LANYARD_HOME `.lanyard-demo/`; prints the dashboard link, the sandbox accounts, each server with its auth path
+ * and what the user does for it, and the IDE snippet; stops everything cleanly on Ctrl-C.
  *
  * On Linux without a desktop session (no D-Bus session bus), it runs itself inside a private D-Bus session with an
  * unlocked gnome-keyring (scripts/keyring-session.sh), so secrets still go to a real OS keychain.
@@ -16,13 +18,14 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { version } from '../package.json';
+import { AUTH_PATH_LABELS, type AuthPath } from '../shared/auth-paths';
 import { openConfigStore } from '../electron/broker/config/store';
 import { LanyardError } from '../electron/broker/errors';
 import { startHeadless } from '../electron/broker/headless';
 import { createSecretStore } from '../electron/broker/secrets';
 import { describePortOwner, findPortOwner } from '../electron/broker/startup-failure';
 import { createLogger } from '../electron/broker/util/log';
-import { SANDBOX_USERS, startSandbox } from '../test/fixtures/sandbox';
+import { SANDBOX_USERS, startSandbox, type Sandbox } from '../test/fixtures/sandbox';
 
 const root = path.resolve(import.meta.dirname, '..');
 const sandboxOnly = process.argv.includes('--sandbox-only');
@@ -54,19 +57,31 @@ function ensureBuilt(): void {
 
 async function main(): Promise<void> {
   ensureKeyringSession();
-  const sandbox = await startSandbox();
+  const sandbox = await startSandbox({ authPaths: true });
+  const paths = sandbox.paths!;
   const accounts = SANDBOX_USERS.map((u) => `${u.username} / ${u.password}`).join('    ');
   if (sandboxOnly) {
     const config = sandbox.lanyardConfig();
+    const { apiKey } = paths.header;
     process.stdout.write(
       [
         '',
         'Sandbox enterprise running:',
         `  IdP issuer     ${sandbox.idp.issuer}   (client id ${config.idp.clientId}, public client)`,
         ...sandbox.servers.map(
-          (s) => `  MCP server     ${s.id.padEnd(6)} ${s.mcp.url}   (AS ${s.as.issuer}, Lanyard's client id ${s.asClient.clientId})`,
+          (s) =>
+            `  MCP server     ${s.id.padEnd(8)} ${s.mcp.url}   Cross-App Access (AS ${s.as.issuer}, Lanyard's client id ${s.asClient.clientId})`,
         ),
+        `  MCP server     ${paths.oauth.id.padEnd(8)} ${paths.oauth.mcp.url}   OAuth (AS ${paths.oauthAs.issuer}: CIMD, DCR, pre-registered ${paths.preRegistered.public.clientId})`,
+        `  MCP server     ${paths.header.id.padEnd(8)} ${paths.header.mcp.url}   API key in the ${apiKey.header} header`,
+        `  MCP server     ${paths.none.id.padEnd(8)} ${paths.none.mcp.url}   no authentication`,
+        `  Lanyard CIMD   ${paths.clientMetadata.url}   (set as oauth.clientMetadataUrl)`,
         `  Accounts       ${accounts}`,
+        // The key is for pasting into \`lanyard servers add … --value-stdin\`: shown on a terminal only, never into a
+        // pipe or a log file. It dies with the sandbox.
+        process.stdout.isTTY
+          ? `  API key        ${apiKey.value}   (sandbox-generated; paste it into: lanyard servers add ${paths.header.mcp.url} --header ${apiKey.header} --value-stdin)`
+          : '  API key        not shown (output is not a terminal)',
         '',
         'Ctrl-C stops it.',
         '',
@@ -84,10 +99,24 @@ async function main(): Promise<void> {
   const lanyard = sandbox.lanyardConfig();
   // LANYARD_DEMO_PORT: another fixed port (tests use it to hold the port themselves).
   const demoPort = Number(process.env.LANYARD_DEMO_PORT ?? '47821');
-  config.update(() => ({ version: 1, idp: lanyard.idp, servers: lanyard.servers, gateway: { port: demoPort } }));
+  // The broker's auth-path router (electron/broker/auth/) dispatches on these entries; a broker without it reaches only
+  // the Cross-App Access servers, and the others show an error until it is there.
+  const others = sandbox.pathsConfig();
+  // Every server with the path the probe (`lanyard servers add`) records for it; the API-key server names its header
+  // only. Lanyard's Client ID Metadata Document is the sandbox's, as a company would host its own.
+  config.update(() => ({
+    version: 1,
+    idp: lanyard.idp,
+    servers: [...lanyard.servers.map((s) => ({ ...s, authPath: 'xaa' as const })), ...others.servers],
+    oauth: others.oauth,
+    gateway: { port: demoPort },
+  }));
   config.close();
   const secrets = createSecretStore({ home });
   for (const [key, value] of Object.entries(sandbox.lanyardSecrets())) await secrets.set(key, value);
+  // The API key goes to the keychain only, under the entry the header path reads (what `lanyard servers set-key` and
+  // the dashboard's "Set key" store); never into the config file or the output.
+  await secrets.set(`server:${paths.header.id}:header`, paths.header.apiKey.value);
 
   const log = createLogger({ level: process.env.LANYARD_LOG_LEVEL === 'debug' ? 'debug' : 'warn' });
   let headless;
@@ -129,7 +158,8 @@ async function main(): Promise<void> {
       '  Point your IDE at Lanyard (stdio; Cursor ~/.cursor/mcp.json, Claude Desktop, Windsurf…):',
       ...stdioSnippet.split('\n').map((l) => `    ${l}`),
       '',
-      '  Servers behind it: ' + sandbox.servers.map((s) => `${s.id} (${s.mcp.url})`).join(', '),
+      '  Servers behind it, one per auth path (tried in this order: Cross-App Access → OAuth → API key → none):',
+      ...serverLines(sandbox),
       '',
       '  Ctrl-C stops the demo.',
       '',
@@ -143,6 +173,23 @@ async function main(): Promise<void> {
   await secrets.deleteAll().catch(() => {});
   await rm(path.join(home, 'run'), { recursive: true, force: true });
   process.stdout.write('Stopped.\n');
+}
+
+/** One line per server: id, auth path, and what the user does for it. */
+function serverLines(sandbox: Sandbox): string[] {
+  const paths = sandbox.paths!;
+  const rows: Array<{ id: string; path: AuthPath; todo: string }> = [
+    ...sandbox.servers.map((s) => ({
+      id: s.id,
+      path: 'xaa' as const,
+      todo: 'sign in once to the IdP; no consent screen (IdP policy decides)',
+    })),
+    { id: paths.oauth.id, path: 'oauth', todo: 'press Authorize once in the dashboard; on the consent page pick your user, Allow' },
+    { id: paths.header.id, path: 'header', todo: `nothing: its key is already in the keychain (${paths.header.apiKey.header})` },
+    { id: paths.none.id, path: 'none', todo: 'nothing' },
+  ];
+  const width = Math.max(...rows.map((r) => AUTH_PATH_LABELS[r.path].length));
+  return rows.map((r) => `    ${r.id.padEnd(9)} ${AUTH_PATH_LABELS[r.path].padEnd(width)}  ${r.todo}`);
 }
 
 function waitForSignal(): Promise<void> {

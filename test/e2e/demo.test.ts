@@ -1,14 +1,18 @@
 /**
- * `npm run demo` must always work: it starts, prints where to go, serves, and stops cleanly on Ctrl-C.
+ * `npm run demo` must always work: it starts, prints where to go and one server per auth path, serves, and stops
+ * cleanly on Ctrl-C. The API key it configures is in the keychain only — never in the config file or the output.
+ * (Run inside scripts/keyring-session.sh: the demo then uses that session's keychain, which this test reads too.)
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
+import { createSecretStore } from '../../electron/broker/secrets';
 import { tempHome } from '../helpers/engine';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
-it('npm run demo starts the sandbox and Lanyard, prints the dashboard and IDE snippet, and stops cleanly on SIGINT', async () => {
+it('npm run demo starts the sandbox and Lanyard, prints the dashboard, every auth path and the IDE snippet, and stops cleanly on SIGINT', async () => {
   const { home, cleanup } = await tempHome();
   const child = spawn(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/demo.ts'], {
     cwd: root,
@@ -36,6 +40,35 @@ it('npm run demo starts the sandbox and Lanyard, prints the dashboard and IDE sn
     expect(output).toMatch(/alice \/ alice-sandbox/);
     expect(output).toMatch(/"lanyard": \{/);
     expect(output).toMatch(/"stdio"/);
+    // One server per path, each with its path and what the user does.
+    expect(output).toMatch(/todo\s+Cross-App Access\s+sign in once/);
+    expect(output).toMatch(/wiki\s+Cross-App Access/);
+    expect(output).toMatch(/calendar\s+OAuth \(browser authorization\)\s+press Authorize once/);
+    expect(output).toMatch(/search\s+API key\s+nothing: its key is already in the keychain \(X-API-Key\)/);
+    expect(output).toMatch(/weather\s+No authentication/);
+    // The key: in the keychain, nowhere else.
+    const secrets = createSecretStore({ home });
+    const key = await secrets.get('server:search:header');
+    // Booleans, so that a failure never prints the key.
+    expect(key?.startsWith('sk-sandbox-')).toBe(true);
+    expect(output.includes(key!)).toBe(false);
+    const configText = await readFile(path.join(home, 'config.json'), 'utf8');
+    expect(configText.includes(key!)).toBe(false);
+    const config = JSON.parse(configText) as {
+      servers: Array<{ id: string; authPath?: string; header?: { name: string } }>;
+      oauth?: unknown;
+    };
+    expect(config.servers.map((s) => [s.id, s.authPath])).toEqual([
+      ['todo', 'xaa'],
+      ['wiki', 'xaa'],
+      ['calendar', 'oauth'],
+      ['search', 'header'],
+      ['weather', 'none'],
+    ]);
+    expect(config.servers.find((s) => s.id === 'search')?.header).toEqual({ name: 'X-API-Key' });
+    expect(config.oauth).toEqual({
+      clientMetadataUrl: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+\/lanyard\/client-metadata\.json$/),
+    });
     const health = await fetch(`${dashboard}/healthz`);
     expect(health.status).toBe(200);
     // The MCP endpoint is live and refuses a caller without the local token.
@@ -44,6 +77,8 @@ it('npm run demo starts the sandbox and Lanyard, prints the dashboard and IDE sn
     child.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(output).toContain('Stopped.');
+    // The sandbox's key died with it, and so did its keychain entry.
+    expect((await createSecretStore({ home }).get('server:search:header')) === undefined).toBe(true);
     await expect(fetch(`${dashboard}/healthz`)).rejects.toThrow();
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

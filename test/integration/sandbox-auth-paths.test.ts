@@ -188,7 +188,12 @@ describe('OAuth-only authorization server', () => {
     expect(paths().oauthAs.grantCount('alice')).toBe(0);
     expect(paths().oauthAs.grantCount('bob')).toBeGreaterThanOrEqual(1);
     const serverUrl = paths().oauth.mcp.url;
-    // Alice's refresh is refused with invalid_grant; bob's still works.
+    // Alice's access token is refused by the MCP server now; her refresh with invalid_grant; bob's still works.
+    const aliceToken = alice.saved!.access_token;
+    expect(await paths().oauthAs.verifyAccessToken(aliceToken)).not.toBeNull();
+    await paths().oauthAs.revokeAccessTokens('alice');
+    expect(await paths().oauthAs.verifyAccessToken(aliceToken)).toBeNull();
+    expect(await paths().oauthAs.verifyAccessToken(bob.saved!.access_token)).not.toBeNull();
     await expect(auth(alice, { serverUrl })).rejects.toMatchObject({ code: 'invalid_grant' });
     await expect(auth(bob, { serverUrl })).resolves.toBe('AUTHORIZED');
   });
