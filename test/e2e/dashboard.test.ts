@@ -30,6 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../electron/broker/broker';
 import { openConfigStore } from '../../electron/broker/config/store';
 import type { Dashboard } from '../../electron/broker/control/dashboard';
+import { createOAuthSessions } from '../../electron/broker/oauth/oauth-sessions';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -62,7 +63,7 @@ let page: Page;
 let origin: string;
 let oneTimeLink: () => string;
 let stopEndpoint: () => Promise<void> = async () => undefined;
-/** Pages the broker opened for sign-in (its openUrl), in order. */
+/** Pages the broker opened in the "system browser" (its openUrl: the IdP's sign-in, a server's authorization), in order. */
 const signInPages: Page[] = [];
 let signInPageOpened: (page: Page) => void = () => undefined;
 
@@ -125,6 +126,8 @@ beforeAll(async () => {
       scopes: ['openid', 'profile', 'email', 'offline_access'],
     };
     c.gateway.port = 0;
+    // Lanyard's Client ID Metadata Document, which the sandbox's OAuth-only authorization server fetches.
+    c.oauth = sandbox.pathsConfig().oauth;
   });
   config.close();
 
@@ -141,7 +144,16 @@ beforeAll(async () => {
     version: '0.1.0',
     home,
     env: { ...process.env, LANYARD_HOME: home },
-    // The "system browser" for sign-in: a new page in the same Chromium, following the IdP's real redirects.
+    // The OAuth path's real engine (the app and `lanyard serve` build the same one).
+    oauth: (deps) =>
+      createOAuthSessions({
+        secrets: deps.secrets,
+        openUrl: deps.openUrl,
+        log: deps.log,
+        clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
+      }),
+    // The "system browser" for sign-in and for a server's authorization: a new page in the same Chromium, following
+    // the IdP's (or the authorization server's) real redirects.
     openUrl: async (url) => {
       const p = await context.newPage();
       signInPages.push(p);
@@ -376,6 +388,48 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await card.getByRole('button', { name: 'Show tools' }).click();
     await card.getByRole('list', { name: 'Tools of Search' }).getByText('search__whoami').waitFor({ timeout: 40_000 });
     await card.getByRole('button', { name: 'Hide tools' }).click();
+  });
+
+  it('adds an OAuth server and authorizes it once, in the browser; the card waits, then turns ready by itself', async () => {
+    const calendar = sandbox.paths!.oauth;
+    await page.getByRole('link', { name: 'Add server' }).click();
+    await heading('Add server').waitFor();
+    await page.getByLabel('MCP server URL').fill(calendar.mcp.url);
+    await page.getByRole('button', { name: 'Probe', exact: true }).click();
+    await page.getByText('OAuth: authorize once in your browser').waitFor();
+    await page.getByLabel('Name').fill('Calendar');
+    await page.getByRole('button', { name: 'Add server', exact: true }).click();
+
+    await heading('Servers').waitFor();
+    const card = page.getByRole('article', { name: 'Calendar' });
+    const access = card.getByRole('region', { name: 'Access to Calendar' });
+    await access.getByText('OAuth (browser authorization)').waitFor();
+    await access.getByText('Authorization needed').waitFor();
+
+    const opened = new Promise<Page>((r) => (signInPageOpened = r));
+    await access.getByRole('button', { name: 'Authorize — Calendar' }).click();
+    const consent = await opened;
+    // While the browser step runs: the waiting line, and the link in case no browser opened.
+    await access.getByText('Waiting for you to authorize in the browser…').waitFor();
+    const link = access.getByRole('link', { name: 'Open the authorization page' });
+    const href = (await link.getAttribute('href')) ?? '';
+    expect(href.startsWith(calendar.mcp.url) || href.startsWith(sandbox.paths!.oauthAs.issuer)).toBe(true);
+    await card.scrollIntoViewIfNeeded();
+    await shot('server-authorize');
+
+    // The user allows Lanyard on the authorization server's consent page.
+    await consent.waitForLoadState();
+    await consent.getByRole('button', { name: 'Allow' }).click();
+    await consent.waitForURL((u) => u.hostname === '127.0.0.1' && !u.href.startsWith(sandbox.paths!.oauthAs.issuer), { timeout: 40_000 });
+    await consent.close();
+
+    // Live: the status push turns the card ready; no click, no reload.
+    await access.getByText('Ready', { exact: true }).waitFor({ timeout: 40_000 });
+    expect(await access.getByRole('button').count()).toBe(0);
+    await card.getByRole('button', { name: 'Show tools' }).click();
+    await card.getByRole('list', { name: 'Tools of Calendar' }).getByText('calendar__whoami').waitFor({ timeout: 40_000 });
+    await card.getByRole('button', { name: 'Hide tools' }).click();
+    expect(await page.content()).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
   });
 
   it('a server the IdP refuses says "Blocked by your administrator" with the IdP’s reason, and offers nothing to click', async () => {

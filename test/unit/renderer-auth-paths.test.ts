@@ -231,7 +231,7 @@ describe('Add server: every path the probe tried', () => {
 
   it('OAuth: the pre-registered client id is optional; the Cross-App Access client id is not sent', () => {
     const plain = buildAddServerInput(form({ clientId: 'stale-xaa-client' }), probe());
-    expect(plain.input).toEqual({ url: 'https://mcp.notes.example.com/mcp', name: 'Notes', id: 'notes' });
+    expect(plain.input).toEqual({ url: 'https://mcp.notes.example.com/mcp', name: 'Notes', id: 'notes', authPath: 'oauth' });
     expect(buildAddServerInput(form({ oauthClientId: ' lanyard-notes ' }), probe()).input).toMatchObject({
       oauthClientId: 'lanyard-notes',
     });
@@ -249,11 +249,12 @@ describe('Add server: every path the probe tried', () => {
     expect(AddServerInputSchema.safeParse(built.input).success).toBe(true);
     expect(built.form.headerValue).toBe('');
     expect(JSON.stringify(built.form)).not.toContain(KEY);
-    // The probe's own pick is not sent back as a forced path; the default header is Authorization.
+    // The default header is Authorization.
     expect(buildAddServerInput(form({ headerValue: `Bearer ${KEY}` }), probe({ path: 'header' })).input).toEqual({
       url: 'https://mcp.notes.example.com/mcp',
       name: 'Notes',
       id: 'notes',
+      authPath: 'header',
       header: { name: 'Authorization', value: `Bearer ${KEY}` },
     });
   });
@@ -276,7 +277,7 @@ describe('Add server: every path the probe tried', () => {
       xaa,
     );
     expect(built.input).toMatchObject({ clientId: 'lanyard-at-notes', clientAuthMethod: 'client_secret_basic', clientSecret: 's3' });
-    expect(built.input).not.toHaveProperty('authPath');
+    expect(built.input).toMatchObject({ authPath: 'xaa' });
     expect(built.form.clientSecret).toBe('');
   });
 });

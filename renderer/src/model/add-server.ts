@@ -262,8 +262,8 @@ export function buildAddServerInput(form: AddServerForm, probe: ProbeResult, tak
   if (name) input.name = name;
   const id = serverIdFor(form.name, probe.suggestedId, takenIds);
   if (id !== undefined) input.id = id;
-  // Only a choice that differs from the probe's is sent: the broker re-probes and would pick the same one anyway.
-  if (path !== undefined && path !== probe.path) input.authPath = path;
+  // The path the user saw chosen is recorded with the server, so its card says at once what it needs (Authorize, …).
+  if (path !== undefined) input.authPath = path;
   if (xaa && clientId !== '') {
     input.clientId = clientId;
     input.clientAuthMethod = form.clientAuthMethod;
