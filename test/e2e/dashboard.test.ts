@@ -372,6 +372,7 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     expect(await value.getAttribute('type')).toBe('password');
     expect(await value.inputValue()).toBe('');
     await value.fill(search.apiKey.value);
+    await card.evaluate((el) => (el as unknown as { scrollIntoView(options: object): void }).scrollIntoView({ block: 'start' }));
     await shot('server-set-key');
     await form.getByRole('button', { name: 'Save key' }).click();
 
@@ -414,7 +415,7 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     const link = access.getByRole('link', { name: 'Open the authorization page' });
     const href = (await link.getAttribute('href')) ?? '';
     expect(href.startsWith(calendar.mcp.url) || href.startsWith(sandbox.paths!.oauthAs.issuer)).toBe(true);
-    await card.scrollIntoViewIfNeeded();
+    await card.evaluate((el) => (el as unknown as { scrollIntoView(options: object): void }).scrollIntoView({ block: 'start' }));
     await shot('server-authorize');
 
     // The user allows Lanyard on the authorization server's consent page.
