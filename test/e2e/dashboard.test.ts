@@ -391,7 +391,7 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await card.getByRole('button', { name: 'Hide tools' }).click();
   });
 
-  it('adds an OAuth server and authorizes it once, in the browser; the card waits, then turns ready by itself', async () => {
+  it('adds an OAuth server: a denied consent asks again; authorized once in the browser, the card waits, then turns ready by itself', async () => {
     const calendar = sandbox.paths!.oauth;
     await page.getByRole('link', { name: 'Add server' }).click();
     await heading('Add server').waitFor();
@@ -407,7 +407,22 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await access.getByText('OAuth (browser authorization)').waitFor();
     await access.getByText('Authorization needed').waitFor();
 
-    const opened = new Promise<Page>((r) => (signInPageOpened = r));
+    // The user first says no on the authorization server's consent page: the card says so, and offers Authorize again.
+    let opened = new Promise<Page>((r) => (signInPageOpened = r));
+    await access.getByRole('button', { name: 'Authorize — Calendar' }).click();
+    const refused = await opened;
+    await access.getByText('Waiting for you to authorize in the browser…').waitFor();
+    await refused.waitForLoadState();
+    await refused.getByRole('button', { name: 'Deny' }).click();
+    await access.getByText('Authorization needed').waitFor({ timeout: 40_000 });
+    await access.locator('.notice-fix').waitFor();
+    expect(await access.getByRole('link', { name: 'Open the authorization page' }).count()).toBe(0);
+    const denied = (await broker.control.listServers()).find((s) => s.id === 'calendar');
+    expect(denied).toMatchObject({ authState: 'authorization_required', lastError: { code: 'authorization_failed' } });
+    await access.getByText(denied!.lastError!.message).waitFor();
+    await refused.close();
+
+    opened = new Promise<Page>((r) => (signInPageOpened = r));
     await access.getByRole('button', { name: 'Authorize — Calendar' }).click();
     const consent = await opened;
     // While the browser step runs: the waiting line, and the link in case no browser opened.
@@ -418,7 +433,7 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await card.evaluate((el) => (el as unknown as { scrollIntoView(options: object): void }).scrollIntoView({ block: 'start' }));
     await shot('server-authorize');
 
-    // The user allows Lanyard on the authorization server's consent page.
+    // This time the user allows Lanyard.
     await consent.waitForLoadState();
     await consent.getByRole('button', { name: 'Allow' }).click();
     await consent.waitForURL((u) => u.hostname === '127.0.0.1' && !u.href.startsWith(sandbox.paths!.oauthAs.issuer), { timeout: 40_000 });
@@ -469,7 +484,8 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await dialog.getByRole('button', { name: 'Remove server' }).click();
     await card.waitFor({ state: 'detached' });
     expect((await broker.control.listServers()).map((s) => s.id)).not.toContain('todo');
-    expect(await broker.secrets.get('server:todo:client_secret')).toBeUndefined();
+    // The card goes with the config change's status push; the keychain is wiped as the same call finishes.
+    await expect.poll(() => broker.secrets.get('server:todo:client_secret')).toBeUndefined();
 
     // An open server too, so the list shows every kind of card: Cross-App Access, API key, blocked, no authentication.
     const weather = sandbox.paths!.none;

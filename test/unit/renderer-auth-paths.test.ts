@@ -67,6 +67,20 @@ describe('server card: path, state and the one action', () => {
     expect(row.error).toBeUndefined();
   });
 
+  it('a denied authorization is said next to Authorize, not as a separate error', () => {
+    const denied = serverRowModel(
+      server({
+        authPath: 'oauth',
+        authState: 'authorization_required',
+        lastError: { code: 'authorization_failed', message: 'You denied Lanyard access to Calendar.', fix: 'Press Authorize again.' },
+      }),
+      NOW,
+    );
+    expect(denied.auth).toMatchObject({ detail: 'You denied Lanyard access to Calendar.', fix: 'Press Authorize again.' });
+    expect(denied.auth.action?.label).toBe('Authorize');
+    expect(denied.error).toBeUndefined();
+  });
+
   it('the state’s own error becomes its detail; any other error stays the card’s last error', () => {
     const rejected = serverRowModel(
       server({
@@ -90,9 +104,10 @@ describe('server card: path, state and the one action', () => {
     const link = 'https://as.example.com/authorize?client_id=lanyard&state=abc&code_challenge=xyz';
     const waiting = authModel(server({ authPath: 'oauth', authState: 'authorizing', authorizeUrl: link }));
     expect(waiting).toMatchObject({ waiting: 'Waiting for you to authorize in the browser…', authorizeUrl: link });
-    // Just after clicking, before the status event: the link authorizeServer returned.
-    expect(authModel(server({ authPath: 'oauth', authState: 'authorization_required' }), link).authorizeUrl).toBe(link);
-    expect(authModel(server({ authPath: 'oauth', authState: 'authorization_required' })).authorizeUrl).toBeUndefined();
+    // The link authorizeServer returned, when the status does not carry it.
+    expect(authModel(server({ authPath: 'oauth', authState: 'authorizing' }), link).authorizeUrl).toBe(link);
+    // Once the browser step ended (denied, cancelled, timed out) its link is spent.
+    expect(authModel(server({ authPath: 'oauth', authState: 'authorization_required' }), link).authorizeUrl).toBeUndefined();
     expect(authModel(server({ authPath: 'oauth', authState: 'ready' }), link)).not.toHaveProperty('authorizeUrl');
     expect(authModel(server({ authPath: 'oauth', authState: 'ready' }), link)).not.toHaveProperty('waiting');
   });

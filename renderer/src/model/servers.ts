@@ -57,21 +57,26 @@ const READY_DETAIL: Record<ServerStatus['authPath'], string> = {
   unknown: 'Lanyard works out how to reach it on the first request.',
 };
 
-/** The codes that say the same thing as a state: shown as that state's detail, not as a separate red error. */
-const STATE_CODES: Partial<Record<ServerStatus['authState'], string>> = {
-  sign_in_required: ErrorCodes.NOT_SIGNED_IN,
-  authorization_required: ErrorCodes.AUTHORIZATION_REQUIRED,
-  key_required: ErrorCodes.KEY_REQUIRED,
-  blocked: ErrorCodes.POLICY_BLOCKED,
+/**
+ * The codes that say the same thing as a state (or why the server is in it): shown as that state's detail next to its
+ * one action, not as a separate red error. A denied or cancelled authorization leaves the server needing one again.
+ */
+const STATE_CODES: Partial<Record<ServerStatus['authState'], readonly string[]>> = {
+  sign_in_required: [ErrorCodes.NOT_SIGNED_IN, ErrorCodes.SESSION_EXPIRED],
+  authorization_required: [ErrorCodes.AUTHORIZATION_REQUIRED, ErrorCodes.AUTHORIZATION_FAILED],
+  key_required: [ErrorCodes.KEY_REQUIRED],
+  blocked: [ErrorCodes.POLICY_BLOCKED],
 };
+const isStateError = (server: ServerStatus): boolean =>
+  server.lastError !== undefined && (STATE_CODES[server.authState] ?? []).includes(server.lastError.code);
 
 /**
- * The card's auth strip. `requestedLink`: the link `authorizeServer` just returned, shown until the server's status
- * catches up (the status event then carries it as `authorizeUrl` while the browser step runs).
+ * The card's auth strip. `requestedLink`: the link `authorizeServer` returned, for a status that says `authorizing`
+ * without carrying it.
  */
 export function authModel(server: ServerStatus, requestedLink?: string): AuthModel {
   const state = server.authState;
-  const ownError = server.lastError && STATE_CODES[state] === server.lastError.code ? server.lastError : undefined;
+  const ownError = isStateError(server) ? server.lastError : undefined;
   const model: AuthModel = { path: authPathLabel(server.authPath), state: '', tone: 'idle', detail: '', blocked: false };
   switch (state) {
     case 'ready':
@@ -124,7 +129,8 @@ export function authModel(server: ServerStatus, requestedLink?: string): AuthMod
   // A blocked server has nothing the user can do: never a button, whatever else the status says.
   const action = state === 'blocked' ? undefined : (server.action ?? actionFor(state));
   if (action) model.action = { kind: action, label: ACTION_LABELS[action] };
-  const link = state === 'authorizing' ? (server.authorizeUrl ?? requestedLink) : state === 'ready' ? undefined : requestedLink;
+  // Only while the browser step runs: once it ended (done, denied, timed out) its link is spent.
+  const link = state === 'authorizing' ? (server.authorizeUrl ?? requestedLink) : undefined;
   if (link && action === 'authorize') model.authorizeUrl = link;
   if (server.authPathPinned) model.pinned = PINNED_LABEL;
   return model;
@@ -268,7 +274,7 @@ export function serverRowModel(
   };
   if (server.idJagQuotaWarning) row.quotaWarning = { message: server.idJagQuotaWarning.message, fix: server.idJagQuotaWarning.fix };
   // The strip already says what a state's own error says (e.g. "the server rejected the key" under "Key needed").
-  const saidByStrip = server.lastError && (server.authState === 'blocked' || STATE_CODES[server.authState] === server.lastError.code);
+  const saidByStrip = server.authState === 'blocked' || isStateError(server);
   if (server.lastError && !saidByStrip)
     row.error = { message: server.lastError.message, fix: server.lastError.fix, code: server.lastError.code };
   if (server.managed) row.lockedReason = 'Managed by your administrator';

@@ -236,9 +236,9 @@ function ServerCard({ server, ctx, onSignIn }: { server: ServerStatus; ctx: View
   const [authorizing, setAuthorizing] = useState(false);
   const [authorizeUrl, setAuthorizeUrl] = useState<string>();
   const row = serverRowModel(server, ctx.now, { toolCount: tools?.length ?? test?.toolCount, authorizeUrl });
-  // A link from an earlier attempt is spent once the server is authorized (a later revocation starts a new one).
+  // A link is spent once its browser step ended (authorized, denied, timed out): a new attempt brings a new one.
   useEffect(() => {
-    if (server.authState === 'ready') setAuthorizeUrl(undefined);
+    if (server.authState !== 'authorizing') setAuthorizeUrl(undefined);
   }, [server.authState]);
 
   /** Starts (or joins) the server's one browser authorization; the status event reports how it ends. */
