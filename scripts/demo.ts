@@ -19,6 +19,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { version } from '../package.json';
 import { AUTH_PATH_LABELS, type AuthPath } from '../shared/auth-paths';
+import type { ServerStatus } from '../shared/contract';
 import { openConfigStore } from '../electron/broker/config/store';
 import { LanyardError } from '../electron/broker/errors';
 import { startHeadless } from '../electron/broker/headless';
@@ -99,8 +100,6 @@ async function main(): Promise<void> {
   const lanyard = sandbox.lanyardConfig();
   // LANYARD_DEMO_PORT: another fixed port (tests use it to hold the port themselves).
   const demoPort = Number(process.env.LANYARD_DEMO_PORT ?? '47821');
-  // The broker's auth-path router (electron/broker/auth/) dispatches on these entries; a broker without it reaches only
-  // the Cross-App Access servers, and the others show an error until it is there.
   const others = sandbox.pathsConfig();
   // Every server with the path the probe (`lanyard servers add`) records for it; the API-key server names its header
   // only. Lanyard's Client ID Metadata Document is the sandbox's, as a company would host its own.
@@ -159,7 +158,7 @@ async function main(): Promise<void> {
       ...stdioSnippet.split('\n').map((l) => `    ${l}`),
       '',
       '  Servers behind it, one per auth path (tried in this order: Cross-App Access → OAuth → API key → none):',
-      ...serverLines(sandbox),
+      ...serverLines(sandbox, await headless.broker.control.listServers()),
       '',
       '  Ctrl-C stops the demo.',
       '',
@@ -175,10 +174,10 @@ async function main(): Promise<void> {
   process.stdout.write('Stopped.\n');
 }
 
-/** One line per server: id, auth path, and what the user does for it. */
-function serverLines(sandbox: Sandbox): string[] {
+/** One line per server: its auth path as the broker reports it, and what the user does for it. */
+function serverLines(sandbox: Sandbox, statuses: ServerStatus[]): string[] {
   const paths = sandbox.paths!;
-  const rows: Array<{ id: string; path: AuthPath; todo: string }> = [
+  const rows: Array<{ id: string; path: AuthPath | 'unknown'; todo: string }> = [
     ...sandbox.servers.map((s) => ({
       id: s.id,
       path: 'xaa' as const,
@@ -188,8 +187,11 @@ function serverLines(sandbox: Sandbox): string[] {
     { id: paths.header.id, path: 'header', todo: `nothing: its key is already in the keychain (${paths.header.apiKey.header})` },
     { id: paths.none.id, path: 'none', todo: 'nothing' },
   ];
-  const width = Math.max(...rows.map((r) => AUTH_PATH_LABELS[r.path].length));
-  return rows.map((r) => `    ${r.id.padEnd(9)} ${AUTH_PATH_LABELS[r.path].padEnd(width)}  ${r.todo}`);
+  // What Lanyard itself says (the recorded path), not what the sandbox intends.
+  for (const row of rows) row.path = statuses.find((s) => s.id === row.id)?.authPath ?? 'unknown';
+  const label = (p: AuthPath | 'unknown') => (p === 'unknown' ? 'not chosen yet' : AUTH_PATH_LABELS[p]);
+  const width = Math.max(...rows.map((r) => label(r.path).length));
+  return rows.map((r) => `    ${r.id.padEnd(9)} ${label(r.path).padEnd(width)}  ${r.todo}`);
 }
 
 function waitForSignal(): Promise<void> {

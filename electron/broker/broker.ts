@@ -2,6 +2,7 @@ import { Emitter } from '../../shared/emitter';
 import { ActivityLog } from './activity/activity-log';
 import { AuthRouter } from './auth/router';
 import type { LanyardConfig } from './config/schema';
+import { createOAuthSessions } from './oauth/oauth-sessions';
 import type { OAuthEvent, OAuthPath } from './oauth/types';
 import { createManagedPolicy, type ManagedPolicy } from './config/managed';
 import { createConfBackend, ConfigStore, type ConfigBackend } from './config/store';
@@ -46,8 +47,7 @@ export interface BrokerOptions {
    */
   engine?: 'eager' | 'on-demand';
   /**
-   * The OAuth 2.1 path (electron/broker/oauth/), or a factory given what it needs. Without it, servers on the OAuth
-   * path say this build cannot reach them.
+   * The OAuth 2.1 path, or a factory given what it needs. Default: the OAuth engine (oauth/oauth-sessions.ts).
    */
   oauth?: OAuthPath | ((deps: OAuthPathDeps) => OAuthPath) | undefined;
 }
@@ -97,6 +97,7 @@ export class Broker {
   readonly secrets: SecretStore;
   readonly activity: ActivityLog;
   readonly usage: UsageCounter;
+  private readonly oauth: OAuthPath | undefined;
   readonly control: ControlService;
   readonly log: Logger;
   readonly managed: ManagedPolicy;
@@ -128,16 +129,14 @@ export class Broker {
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
-    const oauth =
-      typeof options.oauth === 'function'
-        ? options.oauth({
-            secrets: this.secrets,
-            openUrl: options.openUrl,
-            log: this.log,
-            fetch: options.fetch,
-            config: () => this.config.load(),
-          })
-        : options.oauth;
+    const oauthDeps: OAuthPathDeps = {
+      secrets: this.secrets,
+      openUrl: options.openUrl,
+      log: this.log,
+      fetch: options.fetch,
+      config: () => this.config.load(),
+    };
+    const oauth = typeof options.oauth === 'function' ? options.oauth(oauthDeps) : (options.oauth ?? createDefaultOAuthPath(oauthDeps));
     this.auth = new AuthRouter({
       config: () => this.config.load(),
       managed: () => {
@@ -147,6 +146,7 @@ export class Broker {
       locked: () => this.managed.locked(),
       engine: () => this.engine,
       oauth,
+      openUrl: options.openUrl,
       secrets: this.secrets,
       record: (serverId, path) => {
         // Recorded in the user's own entry; a managed server's path lives in the managed file (or in memory).
@@ -156,10 +156,18 @@ export class Broker {
           if (server && !server.authPath) server.authPath = path;
         });
       },
+      unrecord: (serverId, path) => {
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId && s.authPath === path)) return;
+        this.config.update((draft) => {
+          const server = draft.servers.find((s) => s.id === serverId);
+          if (server?.authPath === path) delete server.authPath;
+        });
+      },
       fetch: options.fetch,
       log: this.log,
     });
     oauth?.onEvent((event) => this.recordOAuthEvent(event));
+    this.oauth = oauth;
     this.auth.onChange(() => this.control.statusChanged());
     this.control = new ControlService({
       version: options.version,
@@ -443,7 +451,12 @@ export class Broker {
     );
     const offSession = this.engineStateChanged.on(() => aggregator.notifyServersChanged());
     // A server whose path became known may now be listed signed out (or need the sign-in after all).
-    const offAuth = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offAuthChange = this.auth.onChange(() => aggregator.notifyServersChanged());
+    const offUsable = this.auth.onCredentialsUsable((serverId) => aggregator.credentialsChanged(serverId));
+    const offAuth = (): void => {
+      offAuthChange();
+      offUsable();
+    };
     const offProbe = this.config.onChange(
       () => this.auth.probeUnknown(),
       () => undefined,
@@ -488,9 +501,22 @@ export class Broker {
 
   async close(): Promise<void> {
     for (const off of this.detach.splice(0)) off();
+    // A browser authorization waiting for the user must not keep a stopping broker's process alive.
+    await this.oauth?.close?.();
     this.config.close();
     await this.activity.flush();
   }
+}
+
+/** The OAuth 2.1 engine (oauth/oauth-sessions.ts), with Lanyard's Client ID Metadata Document URL from the config. */
+function createDefaultOAuthPath(deps: OAuthPathDeps): OAuthPath {
+  return createOAuthSessions({
+    secrets: deps.secrets,
+    openUrl: deps.openUrl,
+    log: deps.log.child('oauth'),
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
+  });
 }
 
 /**

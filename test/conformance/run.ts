@@ -373,6 +373,7 @@ function reexecInKeyringSession(): boolean {
 
 async function main(): Promise<void> {
   reexecInKeyringSession();
+  console.log(`conformance: @modelcontextprotocol/conformance ${process.env.LANYARD_CONFORMANCE_VERSION ?? '(version unknown)'}`);
   const groups: Array<[string, GroupResult]> = [];
   groups.push(['client-auth', await clientAuth()]);
   groups.push(...(await serverGroups()));

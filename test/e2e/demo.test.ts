@@ -7,6 +7,8 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { readRuntimeFile } from '../../electron/broker/gateway/runtime-file';
 import { createSecretStore } from '../../electron/broker/secrets';
 import { tempHome } from '../helpers/engine';
 
@@ -69,6 +71,24 @@ it('npm run demo starts the sandbox and Lanyard, prints the dashboard, every aut
     expect(config.oauth).toEqual({
       clientMetadataUrl: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+\/lanyard\/client-metadata\.json$/),
     });
+    // Through the demo's own endpoint, as an IDE: the API-key and open servers answer at once, the OAuth one with its
+    // authorization link (todo and wiki wait for the sign-in).
+    const runtime = await readRuntimeFile(home);
+    if (runtime.state !== 'running') throw new Error(`runtime file: ${runtime.state}`);
+    const ide = new Client({ name: 'demo-test', version: '1.0.0' });
+    await ide.connect(
+      new StreamableHTTPClientTransport(new URL(`${dashboard}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${runtime.info.token}` } },
+      }),
+    );
+    const textOf = async (name: string) =>
+      ((await ide.callTool({ name, arguments: {} })).content as Array<{ text: string }>).map((c) => c.text).join('\n');
+    expect(JSON.parse(await textOf('search__whoami'))).toMatchObject({ sub: 'api-key-holder' });
+    expect(JSON.parse(await textOf('weather__whoami'))).toMatchObject({ sub: 'anonymous' });
+    expect(await textOf('calendar__whoami')).toMatch(
+      /^Authorize Calendar \(sandbox, OAuth\) in Lanyard.*\n?.*http:\/\/127\.0\.0\.1:\d+\/authorize\?/s,
+    );
+    await ide.close();
     const health = await fetch(`${dashboard}/healthz`);
     expect(health.status).toBe(200);
     // The MCP endpoint is live and refuses a caller without the local token.

@@ -124,6 +124,8 @@ async function startBroker(name: string, options: { managed?: Parameters<typeof 
     log: silentLogger,
     openUrl: async (url) => {
       opened.push(url);
+      // The OAuth stand-in's link: the test plays the user's browser step itself (oauth.grant).
+      if (url.startsWith(others.origin)) return;
       const callback = await sandbox.idp.completeLogin(url, 'alice');
       await fetch(callback);
     },
@@ -217,7 +219,18 @@ describe('signed out (or with no IdP), OAuth, API-key and open servers work thro
     // Started without a browser, every time; no token was ever sent to the server.
     expect(b.oauth.authorizeCalls.length).toBeGreaterThan(0);
     expect(b.oauth.authorizeCalls.every((c) => c.openBrowser === false)).toBe(true);
+    expect(b.opened).toEqual([]);
     expect(others.received.filter((r) => r.path === '/oauth/mcp' && r.headers.authorization)).toEqual([]);
+
+    // On /mcp its tools are missing, and Lanyard's status tool says why and what to do, with the same link.
+    const agg = await ide(b.gateway);
+    clients.push(agg);
+    await expect
+      .poll(async () => (await agg.listTools()).tools.find((t) => t.name === 'lanyard_status')?.description ?? '', { timeout: 10_000 })
+      .toMatch(/oauthy: Authorize Oauthy in Lanyard/);
+    expect(text(await agg.callTool({ name: 'lanyard_status', arguments: {} }))).toMatch(
+      /oauthy \(Oauthy\): error — Authorize Oauthy in Lanyard/,
+    );
 
     const status = (await b.broker.control.listServers()).find((s) => s.id === 'oauthy')!;
     expect(status).toMatchObject({ authPath: 'oauth', authState: 'authorizing', action: 'authorize' });
@@ -227,7 +240,17 @@ describe('signed out (or with no IdP), OAuth, API-key and open servers work thro
     const { authorizeUrl } = await b.broker.control.authorizeServer({ id: 'oauthy' });
     expect(authorizeUrl).toBe(`${others.origin}${AUTHORIZE_LINK_PATH}`);
     expect(b.oauth.authorizeCalls.at(-1)).toEqual({ id: 'oauthy', openBrowser: true });
+    // The flow was under way (started without a browser by the IDE's calls): the click opens its link, once.
+    expect(b.opened.filter((u) => u === authorizeUrl)).toEqual([authorizeUrl]);
+    const agg = await ide(b.gateway);
+    clients.push(agg);
+    let listChanged = 0;
+    agg.setNotificationHandler('notifications/tools/list_changed', () => void listChanged++);
+    await agg.listTools();
     b.oauth.grant('oauthy');
+    // Lanyard lists it again at once (not at the IDE's next tools/list) and tells the IDE: its tools appear.
+    await expect.poll(() => listChanged, { timeout: 3_000 }).toBeGreaterThan(0);
+    expect((await agg.listTools()).tools.some((t) => t.name === 'oauthy__echo')).toBe(true);
     const client = await ide(b.gateway, '/oauthy');
     clients.push(client);
     expect(text(await client.callTool({ name: 'echo', arguments: { text: 'ok' } }))).toBe('oauth: ok');
@@ -363,11 +386,14 @@ describe('the administrator’s policy: pin, forbid, lock', () => {
 
     const refused = await b.broker.control.setServerKey({ id: 'open', value: API_KEY, headerName: 'X-Api-Key' }).catch((e: unknown) => e);
     expect((refused as LanyardError).code).toBe(ErrorCodes.POLICY_BLOCKED);
-    // Even a path policy allows is the administrator's to set while authPaths is locked.
+    // Forcing a path the probe would not choose (even one policy allows) is the administrator's call while paths are locked.
     const locked = await b.broker.control
-      .addServer({ url: `${others.origin}/open/mcp?x=1`, id: 'open2', authPath: 'none' })
+      .addServer({ url: `${others.origin}/key/mcp?x=1`, id: 'open2', authPath: 'none' })
       .catch((e: unknown) => e);
     expect((locked as LanyardError).code).toBe(ErrorCodes.MANAGED_LOCKED);
+    // The path the probe chooses is no change: it is recorded.
+    const chosen = await b.broker.control.addServer({ url: `${others.origin}/open/mcp?x=2`, id: 'open3', authPath: 'none' });
+    expect(chosen).toMatchObject({ authPath: 'none', authState: 'ready' });
     await client.close();
   });
 });

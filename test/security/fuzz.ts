@@ -258,6 +258,8 @@ export const MUTATING_API = [
   'setServerEnabled',
   'probeUrl',
   'testServer',
+  'authorizeServer',
+  'setServerKey',
   'connectIde',
   'disconnectIde',
   'updateSettings',

@@ -103,7 +103,7 @@ const KEY = 'sk-live-0123456789abcdefABCDEF';
 describe('control methods on the header path', () => {
   it('addServer with a header: the path and header name in the config, the value in the keychain only', async () => {
     const { control, secrets, raw, activity } = compose();
-    const status = await control.addServer({ url: 'https://api.example.com/mcp', id: 'api', header: { name: 'X-Api-Key', value: KEY } });
+    const status = await control.addServer({ url: 'http://127.0.0.1:9/api/mcp', id: 'api', header: { name: 'X-Api-Key', value: KEY } });
     expect(status).toMatchObject({ authPath: 'header', authState: 'ready', headerName: 'X-Api-Key', authPathPinned: false });
     expect(await secrets.get(headerSecretKey('api'))).toBe(KEY);
     expect(raw()).toContain('"authPath":"header"');
@@ -115,7 +115,7 @@ describe('control methods on the header path', () => {
   it('setServerKey replaces the key; refused for a bad header name or value; removeServer deletes the key', async () => {
     const { control, secrets } = compose();
     await control.addServer({
-      url: 'https://api.example.com/mcp',
+      url: 'http://127.0.0.1:9/api/mcp',
       id: 'api',
       authPath: 'header',
       header: { name: 'X-Api-Key', value: KEY },
@@ -130,30 +130,30 @@ describe('control methods on the header path', () => {
 
   it('setServerKey moves a server to the header path only where policy allows it', async () => {
     const open = compose();
-    await open.control.addServer({ url: 'https://a.example.com/mcp', id: 'a', authPath: 'oauth' });
+    await open.control.addServer({ url: 'http://127.0.0.1:9/a/mcp', id: 'a', authPath: 'oauth' });
     expect((await open.control.setServerKey({ id: 'a', value: KEY, headerName: 'X-Api-Key' })).authPath).toBe('header');
 
     const noFallback = compose({ managed: { fallback: false, lock: [] } });
-    await noFallback.control.addServer({ url: 'https://a.example.com/mcp', id: 'a' });
+    await noFallback.control.addServer({ url: 'http://127.0.0.1:9/a/mcp', id: 'a' });
     expect(await codeOf(noFallback.control.setServerKey({ id: 'a', value: KEY, headerName: 'X-Api-Key' }))).toBe(ErrorCodes.POLICY_BLOCKED);
     expect(await noFallback.secrets.get(headerSecretKey('a'))).toBeUndefined();
-    expect(await codeOf(noFallback.control.addServer({ url: 'https://b.example.com/mcp', id: 'b', authPath: 'oauth' }))).toBe(
+    expect(await codeOf(noFallback.control.addServer({ url: 'http://127.0.0.1:9/b/mcp', id: 'b', authPath: 'oauth' }))).toBe(
       ErrorCodes.POLICY_BLOCKED,
     );
 
     const locked = compose({ locked: ['authPaths'] });
-    await locked.control.addServer({ url: 'https://a.example.com/mcp', id: 'a' });
+    await locked.control.addServer({ url: 'http://127.0.0.1:9/a/mcp', id: 'a' });
     expect(await codeOf(locked.control.setServerKey({ id: 'a', value: KEY, headerName: 'X-Api-Key' }))).toBe(ErrorCodes.MANAGED_LOCKED);
     expect(
       await codeOf(
-        locked.control.addServer({ url: 'https://b.example.com/mcp', id: 'b', authPath: 'header', header: { name: 'X-K', value: KEY } }),
+        locked.control.addServer({ url: 'http://127.0.0.1:9/b/mcp', id: 'b', authPath: 'header', header: { name: 'X-K', value: KEY } }),
       ),
     ).toBe(ErrorCodes.MANAGED_LOCKED);
   });
 
   it('a pinned managed server shows authPathPinned, and authorizeServer refuses a server not on the OAuth path', async () => {
     const managed: ManagedConfig = {
-      servers: [{ id: 'm', name: 'M', url: 'https://m.example.com/mcp', enabled: true, authPath: 'none' }],
+      servers: [{ id: 'm', name: 'M', url: 'http://127.0.0.1:9/m/mcp', enabled: true, authPath: 'none' }],
       lock: [],
     };
     const { control } = compose({ managed });

@@ -43,6 +43,8 @@ function fakeNet() {
       return headers.get('x-api-key') === 'right-key' ? json({ jsonrpc: '2.0', id: 0, result: {} }) : new Response('no', { status: 401 });
     if (p === '/open/mcp') return json({ jsonrpc: '2.0', id: 0, result: {} });
     for (const name of ['oauth', 'xaa']) {
+      if (p === `/${name}/mcp` && headers.get('authorization') === 'Bearer oauth-readonly')
+        return new Response('', { status: 403, headers: { 'www-authenticate': 'Bearer error="insufficient_scope", scope="read write"' } });
       if (p === `/${name}/mcp`)
         return headers.get('authorization') === `Bearer ${name}-token`
           ? json({ jsonrpc: '2.0', id: 0, result: {} })
@@ -85,19 +87,27 @@ function config(input: Partial<LanyardConfigInput> = {}): LanyardConfig {
 
 class FakeOAuth implements OAuthPath {
   granted = false;
-  authorizeCalls: Array<{ id: string; openBrowser: boolean | undefined }> = [];
+  token = 'oauth-token';
+  stepUps: Array<string | undefined> = [];
+  authorizeCalls: Array<{ id: string; openBrowser: boolean | undefined; scope?: string | undefined }> = [];
   getTokenCalls = 0;
   async getToken(server: OAuthServerRef) {
     this.getTokenCalls++;
     if (!this.granted) throw new LanyardError(ErrorCodes.AUTHORIZATION_REQUIRED, 'no grant', 'authorize', { serverId: server.id });
-    return { accessToken: 'oauth-token', tokenType: 'Bearer', expiresAt: Date.now() + 60_000, scopes: [] };
+    return { accessToken: this.token, tokenType: 'Bearer', expiresAt: Date.now() + 60_000, scopes: [] };
   }
-  async authorize(server: OAuthServerRef, options?: { openBrowser?: boolean }) {
-    this.authorizeCalls.push({ id: server.id, openBrowser: options?.openBrowser });
+  async authorize(server: OAuthServerRef, options?: { openBrowser?: boolean; challenge?: { scope?: string | undefined } | undefined }) {
+    this.authorizeCalls.push({
+      id: server.id,
+      openBrowser: options?.openBrowser,
+      ...(options?.challenge ? { scope: options.challenge.scope } : {}),
+    });
     return { authorizeUrl: `${ORIGIN}/as/oauth/authorize?client_id=x&state=abc`, done: new Promise<void>(() => {}) };
   }
   async invalidate() {}
-  async stepUp() {}
+  async stepUp(_server: OAuthServerRef, scope: string | undefined) {
+    this.stepUps.push(scope);
+  }
   status() {
     return this.granted ? { state: 'authorized' as const, scopes: [] } : { state: 'authorization_required' as const, scopes: [] };
   }
@@ -256,6 +266,18 @@ describe('dispatch on each path', () => {
     expect((await r.authorizedFetch('oauth', net.fetch)(`${ORIGIN}/oauth/mcp`, initialize)).status).toBe(200);
   });
 
+  it('oauth 403 insufficient_scope: step-up, then "Authorize … in Lanyard" with the link of a flow asking for more', async () => {
+    const oauth = new FakeOAuth();
+    oauth.granted = true;
+    oauth.token = 'oauth-readonly';
+    const { router: r, net } = router({ oauth });
+    const error = await errorOf(r.authorizedFetch('oauth', net.fetch)(`${ORIGIN}/oauth/mcp`, initialize));
+    expect(error.code).toBe(ErrorCodes.AUTHORIZATION_REQUIRED);
+    expect(error.message).toMatch(/^Authorize Oauthy in Lanyard: .*needs more access \(read write\)/);
+    expect(oauth.stepUps).toEqual(['read write']);
+    expect(oauth.authorizeCalls).toEqual([{ id: 'oauth', openBrowser: false, scope: 'read write' }]);
+  });
+
   it('xaa refused by the IdP policy: POLICY_BLOCKED "blocked by your administrator" with the reason, and no fallback', async () => {
     const refusal = new LanyardError(ErrorCodes.EXCHANGE_DENIED, 'denied', 'ask', {
       serverId: 'xaa',
@@ -276,6 +298,31 @@ describe('dispatch on each path', () => {
     expect(oauth.authorizeCalls).toEqual([]);
     expect(net.sent.filter((s) => s.headers.get('x-api-key') || s.headers.get('authorization'))).toEqual([]);
     expect(r.view(cfg.servers[3]!)).toMatchObject({ authPath: 'xaa', authState: 'blocked' });
+  });
+});
+
+describe('a recorded path that stopped fitting', () => {
+  it('an open server that starts answering 401 is probed again at the next call (within policy)', async () => {
+    const cfg = config();
+    cfg.servers[0]!.authPath = 'none';
+    const secrets = new MemorySecretStore({ [headerSecretKey('key')]: 'right-key' });
+    const net = fakeNet();
+    const unrecorded: string[] = [];
+    const r = new AuthRouter({
+      config: () => cfg,
+      engine: () => undefined,
+      secrets,
+      fetch: net.fetch,
+      unrecord: (id, path) => {
+        unrecorded.push(`${id}:${path}`);
+        delete cfg.servers[0]!.authPath;
+      },
+    });
+    const error = await errorOf(r.authorizedFetch('key', net.fetch)(`${ORIGIN}/key/mcp`, initialize));
+    expect(error.message).toMatch(/now asks for credentials/);
+    expect(unrecorded).toEqual(['key:none']);
+    expect((await r.authorizedFetch('key', net.fetch)(`${ORIGIN}/key/mcp`, initialize)).status).toBe(200);
+    expect(r.pathOf('key')).toBe('header');
   });
 });
 

@@ -20,7 +20,6 @@ export const headerSecretKey = (serverId: string): string => `server:${serverId}
 
 /** The longest key Lanyard stores (a header value; real API keys are far shorter). */
 const MAX_KEY_LENGTH = 8192;
-const MAX_STEP_UPS = 2;
 
 export interface AuthRouterDeps {
   /** The effective (managed over user) configuration. */
@@ -34,6 +33,10 @@ export interface AuthRouterDeps {
   /** The OAuth 2.1 path; undefined in builds without it (servers on it then say so). */
   oauth?: OAuthPath | undefined;
   secrets: SecretStore;
+  /** Opens the system browser (the user's "Authorize" on a flow an IDE call started without one). */
+  openUrl?: ((url: string) => Promise<void> | void) | undefined;
+  /** Drops a recorded path that turned out wrong (`path` is the one recorded), so the next use probes again. */
+  unrecord?: ((serverId: string, path: AuthPath) => void) | undefined;
   /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
   record?: ((serverId: string, path: AuthPath) => void) | undefined;
   fetch?: FetchLike | undefined;
@@ -60,7 +63,15 @@ interface RouteState {
   keyPresent?: boolean | undefined;
   /** header: the server answered 401/403 with the stored key. */
   keyRejected?: boolean | undefined;
+  /** oauth: the grant was read back from the keychain for status. */
+  oauthLoaded?: boolean | undefined;
 }
+
+/** What the OAuth engine may offer beyond the OAuthPath contract (oauth/oauth-sessions.ts does). */
+type OAuthPresenter = OAuthPath & {
+  authorizedFetch?: (server: OAuthServerRef, base: FetchLike) => FetchLike;
+  load?: (serverId: string) => Promise<unknown>;
+};
 
 /**
  * "Authenticate this request to server S": the one place that knows each server's auth path (docs/architecture.md,
@@ -81,12 +92,26 @@ export class AuthRouter {
   private readonly keys = new Map<string, string>();
   private readonly probeFlight = new SingleFlight<AuthPath>();
   private readonly changes: Emitter<string>;
+  private readonly usable: Emitter<string>;
 
   constructor(private readonly deps: AuthRouterDeps) {
     this.log = (deps.log ?? silentLogger).child('auth');
     this.fetchFn = deps.fetch ?? fetch;
     this.changes = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
-    deps.oauth?.onEvent((event) => this.changed(event.serverId));
+    this.usable = new Emitter((e) => this.log.warn('auth change listener failed', { error: e }));
+    deps.oauth?.onEvent((event) => {
+      if (event.type === 'oauth_authorized') {
+        const state = this.states.get(event.serverId);
+        if (state) state.lastError = undefined;
+        this.usable.emit(event.serverId);
+      }
+      this.changed(event.serverId);
+    });
+  }
+
+  /** A server's credentials became usable: authorized in the browser, or a key stored. */
+  onCredentialsUsable(listener: (serverId: string) => void): () => void {
+    return this.usable.on(listener);
   }
 
   get oauth(): OAuthPath | undefined {
@@ -232,11 +257,8 @@ export class AuthRouter {
         return this.oauthFetch(serverId, base, input, init);
       case 'header':
         return this.headerFetch(serverId, base, input, init);
-      case 'none': {
-        const headers = new Headers(init?.headers);
-        headers.delete('authorization');
-        return base(input, { ...init, headers });
-      }
+      case 'none':
+        return this.openFetch(serverId, base, input, init);
     }
   }
 
@@ -245,10 +267,13 @@ export class AuthRouter {
     const ref = this.oauthRef(serverId);
     let token = await this.oauthToken(ref);
     let retried401 = false;
-    for (let stepUps = 0; ;) {
+    // The engine presents its token itself when it can (a DPoP-bound token needs a fresh proof per request).
+    const present = (oauth as OAuthPresenter).authorizedFetch?.bind(oauth);
+    for (;;) {
       const headers = new Headers(init?.headers);
-      headers.set('authorization', `Bearer ${token.accessToken}`);
-      const response = await base(input, { ...init, headers });
+      headers.delete('authorization');
+      if (!present) headers.set('authorization', `Bearer ${token.accessToken}`);
+      const response = present ? await present(ref, base)(input, { ...init, headers }) : await base(input, { ...init, headers });
       if (response.status === 401 && !retried401) {
         retried401 = true;
         await response.body?.cancel().catch(() => {});
@@ -256,14 +281,22 @@ export class AuthRouter {
         token = await this.oauthToken(ref);
         continue;
       }
-      if (response.status === 403 && stepUps < MAX_STEP_UPS) {
+      if (response.status === 403) {
         const challenge = extractWWWAuthenticateParams(response);
         if (challenge.error === 'insufficient_scope') {
           await response.body?.cancel().catch(() => {});
-          stepUps++;
+          // More access needs the user's consent again: the grant is kept, the next authorization asks for the union
+          // (the engine refuses after a bounded number of step-ups), and the call answers with its link at once.
           await oauth.stepUp(ref, challenge.scope);
-          token = await this.oauthToken(ref);
-          continue;
+          const flow = await oauth.authorize(ref, { openBrowser: false, challenge: { scope: challenge.scope } });
+          flow.done.catch(() => undefined);
+          const name = this.server(serverId)?.name ?? serverId;
+          throw new LanyardError(
+            ErrorCodes.AUTHORIZATION_REQUIRED,
+            `Authorize ${name} in Lanyard: server "${serverId}" needs more access (${challenge.scope ?? 'more scopes'}) than you granted.`,
+            `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or open ${flow.authorizeUrl}.`,
+            { serverId },
+          );
         }
       }
       return response;
@@ -288,6 +321,33 @@ export class AuthRouter {
       }
       throw authorizationRequired(this.server(ref.id)?.name ?? ref.id, ref.id, link, e);
     }
+  }
+
+  /**
+   * none: nothing added. A server recorded as open that now answers 401 has started asking for credentials: its recorded
+   * path is dropped (unless the administrator pinned it) so the next call probes it again, within policy.
+   */
+  private async openFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+    const headers = new Headers(init?.headers);
+    headers.delete('authorization');
+    const response = await base(input, { ...init, headers });
+    const server = this.server(serverId);
+    if (response.status !== 401 || !server || this.policy(server).pinned) return response;
+    await response.body?.cancel().catch(() => {});
+    const state = this.state(serverId);
+    state.probed = undefined;
+    try {
+      this.deps.unrecord?.(serverId, 'none');
+    } catch (e) {
+      this.log.warn('could not drop the recorded auth path', { serverId, error: e });
+    }
+    this.changed(serverId);
+    throw new LanyardError(
+      ErrorCodes.CONFIG_INVALID,
+      `Server "${serverId}" now asks for credentials, though it needed none when Lanyard first reached it.`,
+      'Retry: Lanyard checks again how to authenticate to it (`lanyard servers test ' + serverId + '` shows what it finds).',
+      { serverId },
+    );
   }
 
   private async headerFetch(serverId: string, base: FetchLike, input: string | URL, init: RequestInit | undefined): Promise<Response> {
@@ -385,12 +445,22 @@ export class AuthRouter {
     }
   }
 
-  /** Reads whether each header-path server has a key (once per server; setKey and forget keep it current). */
+  /**
+   * Reads what status needs from the keychain, once per server: whether each header-path server has a key, and each
+   * OAuth-path server's grant (so status is right after a restart, before the first call).
+   */
   async loadKeys(servers: readonly ServerConfig[]): Promise<void> {
+    const oauth = this.deps.oauth as OAuthPresenter | undefined;
     await Promise.all(
-      servers
-        .filter((s) => this.pathOf(s.id) === 'header' && this.states.get(s.id)?.keyPresent === undefined)
-        .map((s) => this.readKey(s.id).catch(() => undefined)),
+      servers.map(async (s) => {
+        const path = this.pathOf(s.id);
+        const state = this.state(s.id);
+        if (path === 'header' && state.keyPresent === undefined) await this.readKey(s.id).catch(() => undefined);
+        if (path === 'oauth' && !state.oauthLoaded && oauth?.load) {
+          state.oauthLoaded = true;
+          await oauth.load(s.id).catch(() => undefined);
+        }
+      }),
     );
   }
 
@@ -414,12 +484,20 @@ export class AuthRouter {
     state.keyRejected = false;
     state.lastError = undefined;
     this.changed(serverId);
+    this.usable.emit(serverId);
   }
 
-  /** Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. */
+  /**
+   * Starts (or joins) the OAuth flow for a server on the OAuth path and returns its link. With `openBrowser` (the
+   * user's "Authorize"), the browser opens once for this request even when the flow was started without one (by an
+   * IDE call, which only ever gets the link).
+   */
   async authorize(serverId: string, options: { openBrowser?: boolean } = {}): Promise<{ authorizeUrl: string; done: Promise<void> }> {
     const oauth = this.requireOAuth(serverId);
-    const flow = await oauth.authorize(this.oauthRef(serverId), options);
+    const openBrowser = options.openBrowser ?? true;
+    const joining = oauth.status(serverId).state === 'authorizing';
+    const flow = await oauth.authorize(this.oauthRef(serverId), { openBrowser });
+    if (joining && openBrowser && this.deps.openUrl) await this.deps.openUrl(flow.authorizeUrl);
     flow.done.then(
       () => {
         this.state(serverId).lastError = undefined;

@@ -77,7 +77,7 @@ export class ServerControl {
         "Give the server's client id too (the secret is only ever sent as that client).",
       );
     }
-    const authPath = this.addPath(id, input);
+    const authPath = await this.addPath(id, url, input);
     const server: Record<string, unknown> = { id, name: input.name?.trim() || suggestName(url), url, enabled: true };
     if (authPath) server.authPath = authPath;
     if (input.header) server.header = { name: input.header.name.trim() };
@@ -347,9 +347,10 @@ export class ServerControl {
         'Paste the key exactly as the service issued it.',
         { serverId: server.id },
       );
-    const current = this.deps.auth.pathOf(server.id);
+    // A server not probed yet is probed first: an API-key server is then already on the header path.
+    const current = this.deps.auth.pathOf(server.id) ?? (await this.deps.auth.resolvePath(server.id).catch(() => undefined));
     const switching = current !== 'header';
-    const renaming = server.header?.name !== headerName;
+    const renaming = server.header !== undefined && server.header.name !== headerName;
     if (switching || renaming) {
       assertPathAllowed(policy, server.id, 'header');
       assertPathsUnlocked(policy, server.id);
@@ -363,7 +364,7 @@ export class ServerControl {
     }
     // The key first: a failing keychain leaves the config as it was.
     await this.deps.auth.storeKey(server.id, input.value);
-    if (switching || renaming) {
+    if (switching || server.header?.name !== headerName) {
       this.deps.config.update((draft) => {
         const s = draft.servers.find((x) => x.id === server.id);
         if (!s) return;
@@ -385,8 +386,11 @@ export class ServerControl {
     return this.serverStatus(updated);
   }
 
-  /** The path `addServer` records: the forced one (within policy and locks), the header path with a key, else none yet. */
-  private addPath(id: string, input: Parameters<ControlApi['addServer']>[0]): AuthPath | undefined {
+  /**
+   * The path `addServer` records: the given one (within policy), the header path with a key, else none yet (the first
+   * use probes). While the administrator locks paths, a given path must be the one the probe chooses.
+   */
+  private async addPath(id: string, url: string, input: Parameters<ControlApi['addServer']>[0]): Promise<AuthPath | undefined> {
     const policy = this.deps.auth.policy({ id, authPath: undefined, fallback: undefined });
     if (input.header) {
       const problem = headerNameProblem(input.header.name.trim());
@@ -409,7 +413,10 @@ export class ServerControl {
     const path = input.authPath ?? (input.header ? 'header' : undefined);
     if (!path) return undefined;
     assertPathAllowed(policy, id, path);
-    assertPathsUnlocked(policy, id);
+    if (policy.locked) {
+      const probe = await this.deps.auth.probe(url).catch(() => undefined);
+      if (probe?.path !== path) assertPathsUnlocked(policy, id);
+    }
     return path;
   }
 

@@ -81,7 +81,8 @@ export function toOAuthPathError(e: unknown, serverId: string, phase: 'authorize
     );
   }
   if (e instanceof OAuthError) {
-    const transient = e.code === 'server_error' || e.code === 'temporarily_unavailable' || (status !== undefined && status >= 500);
+    const transient =
+      e.code === 'server_error' || e.code === 'temporarily_unavailable' || status === 429 || (status !== undefined && status >= 500);
     if (transient) return asUnreachable(serverId, `The authorization server of ${serverId} failed (HTTP ${status ?? 'error'})`, e);
     if (phase === 'refresh') {
       return authorizationRequired(

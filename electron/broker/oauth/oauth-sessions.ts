@@ -209,7 +209,8 @@ export class OAuthSessions implements OAuthPath {
           ...(metadata ? { metadata } : {}),
           clientInformation: client,
           refreshToken: grant.refreshToken,
-          resource: record.party.resource,
+          // RFC 8707: the resource goes where the authorization sent it (servers without metadata got none).
+          ...(record.discovery.resourceMetadata ? { resource: record.party.resource } : {}),
           ...(dpop ? { dpop } : {}),
           fetchFn: guarded,
         });
@@ -340,7 +341,13 @@ export class OAuthSessions implements OAuthPath {
         saveClient: (client) => this.store.writeClient(server.id, client),
         dpop: await this.newDpopIfAdvertised(metadata),
       });
-      const scope = computeScopeUnion(challenge.scope, s.pendingScopes, server.scopes?.join(' '));
+      // The challenge's scope, else the resource's scopes_supported (MCP scope selection), plus step-up and the
+      // administrator's scopes; the SDK adds offline_access when the authorization server lists it.
+      const scope = computeScopeUnion(
+        challenge.scope ?? discovery.resourceMetadata?.scopes_supported?.join(' '),
+        s.pendingScopes,
+        server.scopes?.join(' '),
+      );
       const authOptions = {
         serverUrl: server.url,
         fetchFn: guarded,
@@ -678,6 +685,12 @@ export class OAuthSessions implements OAuthPath {
       headers.set('authorization', `Bearer ${token.accessToken}`);
       return base(input, { ...init, headers });
     };
+  }
+
+  /** Ends the authorizations under way (each closes its loopback listener as its flow settles). */
+  async close(): Promise<void> {
+    for (const flow of this.flows.values()) flow.abort.abort();
+    this.flows.clear();
   }
 
   // -------------------------------------------------------------------------------------------------------------------

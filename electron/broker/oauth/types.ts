@@ -81,4 +81,9 @@ export interface OAuthPath {
   /** `servers remove`: revokes the tokens where the AS offers revocation (RFC 7009), then wipes grant and client. */
   forget(serverId: string): Promise<void>;
   onEvent(listener: (event: OAuthEvent) => void): () => void;
+  /**
+   * The broker is stopping: ends every browser authorization under way, so their loopback listeners close and do not
+   * keep the process alive (optional for stand-ins that hold none).
+   */
+  close?(): Promise<void>;
 }

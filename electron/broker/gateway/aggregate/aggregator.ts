@@ -101,6 +101,8 @@ export interface Aggregator {
       }
     | undefined;
   onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void;
+  /** A server's credentials became usable (authorized, key stored): list it again now instead of after its backoff. */
+  credentialsChanged(serverId: string): void;
 }
 
 const DEFAULT_LIST_BUDGET_MS = 3_000;
@@ -236,6 +238,11 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   onServerHealth(listener: (serverId: string, health: UpstreamHealth) => void): () => void {
     return this.healthEvents.on(({ serverId, health }) => listener(serverId, health));
+  }
+
+  credentialsChanged(serverId: string): void {
+    if (this.closed || !this.canServe(serverId)) return;
+    this.pool.retryNow(serverId);
   }
 
   // ---- AggregatorCore (the IDE sessions) ----

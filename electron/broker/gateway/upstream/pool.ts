@@ -175,6 +175,17 @@ export class UpstreamPool {
     return entry.loading;
   }
 
+  /**
+   * The server's credentials changed (authorized in the browser, a key stored): forget the last failure's backoff and
+   * list it again now, so its tools appear (with list_changed) without waiting for the next retry.
+   */
+  retryNow(serverId: string): void {
+    const entry = this.entries.get(serverId);
+    if (!entry || entry.catalog || entry.loading || entry.closed) return;
+    entry.retryAt = 0;
+    this.ensureCatalog(serverId).catch(() => undefined);
+  }
+
   /** Connects an IDE session: its bound sessions are created on demand and closed with it. */
   attach(peer: DownstreamPeer): BoundPeer {
     const bound = new BoundPeer(this.sessionFactory, peer, {
