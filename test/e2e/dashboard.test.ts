@@ -30,7 +30,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Broker } from '../../electron/broker/broker';
 import { openConfigStore } from '../../electron/broker/config/store';
 import type { Dashboard } from '../../electron/broker/control/dashboard';
-import { createOAuthSessions } from '../../electron/broker/oauth/oauth-sessions';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -144,14 +143,6 @@ beforeAll(async () => {
     version: '0.1.0',
     home,
     env: { ...process.env, LANYARD_HOME: home },
-    // The OAuth path's real engine (the app and `lanyard serve` build the same one).
-    oauth: (deps) =>
-      createOAuthSessions({
-        secrets: deps.secrets,
-        openUrl: deps.openUrl,
-        log: deps.log,
-        clientMetadataUrl: () => deps.config().oauth?.clientMetadataUrl,
-      }),
     // The "system browser" for sign-in and for a server's authorization: a new page in the same Chromium, following
     // the IdP's (or the authorization server's) real redirects.
     openUrl: async (url) => {
