@@ -326,14 +326,21 @@ describe('every auth path through /mcp and lanyard stdio', () => {
     const consentsBefore = paths().oauthAs.counters.consents;
     await consentInBrowser(firstLink);
     expect(paths().oauthAs.counters.consents).toBe(consentsBefore + 1);
+    let last = '';
     const fromHttp = await waitFor('calendar to answer on /mcp', async () => {
       const r = await call(http, 'calendar__whoami');
+      last = r.text;
       return r.isError ? undefined : (JSON.parse(r.text) as { sub: string });
+    }).catch((e: unknown) => {
+      throw new Error(`${String(e)}\nlast answer: ${last}`);
     });
     expect(fromHttp).toMatchObject({ sub: '00u-alice' });
     expect(await whoami(stdio, 'calendar')).toMatchObject({ sub: '00u-alice' });
     expect(paths().oauthAs.counters.codeGrants).toBe(1);
     expect(paths().oauthAs.counters.consents).toBe(consentsBefore + 1);
+    // The authorization server offers DPoP, so Lanyard's tokens are bound to its key (RFC 9449) and sent with proofs.
+    const schemes = new Set(paths().oauth.mcp.seenAuthorization.map((h) => h.split(' ')[0]));
+    expect([...schemes]).toEqual(['DPoP']);
   }, 60_000);
 
   it('a broker restart needs no browser: the grant comes back from the keychain', async () => {

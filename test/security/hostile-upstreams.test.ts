@@ -363,7 +363,7 @@ describe('hostile metadata is refused before any credential is sent', () => {
     const r = await callAgg('foreign-as__echo');
     expect(r.ok).toBe(false);
     const relay = await relayError('foreign-as');
-    expect(relay).toMatch(new RegExp(ErrorCodes.EXCHANGE_DENIED));
+    expect(relay).toMatch(new RegExp(ErrorCodes.POLICY_BLOCKED));
     const foreign = fakes['foreign-as']!;
     // Only metadata reads reached it: no token request, no Authorization, no secret of any kind.
     expect(foreign.received.every(isMetadataRead)).toBe(true);
