@@ -8,7 +8,9 @@
  *   a browser without the one-time link is refused by the API and told what to do → the one-time link (its code is
  *   exchanged by the page for a session it holds; no cookie, no code left in the address bar) → sign in by clicking
  *   through the IdP's login page (the broker's openUrl opens a new Chromium page) → add the sandbox `wiki` server by
- *   URL → see its tools → disable it → the dark theme → Connect an IDE → Activity → Settings → sign out.
+ *   URL → see its tools → probe an OAuth-only server (every auth path listed with why) → add an API-key server with a
+ *   key it rejects, then Set key on its card → an IdP that refuses a server: "Blocked by your administrator" → disable
+ *   a server → the dark theme → Connect an IDE → Activity → Settings → sign out.
  *
  * It takes a 1280×800 screenshot of each main view (light, and one dark) into test-results/screenshots/ on every run,
  * and into docs/screenshots/ (the README's pictures) only with LANYARD_UPDATE_SCREENSHOTS=1.
@@ -60,7 +62,7 @@ let page: Page;
 let origin: string;
 let oneTimeLink: () => string;
 let stopEndpoint: () => Promise<void> = async () => undefined;
-/** Pages the broker opened for sign-in (its openUrl), in order. */
+/** Pages the broker opened in the "system browser" (its openUrl: the IdP's sign-in, a server's authorization), in order. */
 const signInPages: Page[] = [];
 let signInPageOpened: (page: Page) => void = () => undefined;
 
@@ -81,8 +83,12 @@ async function startBrokerGateway(): Promise<{ origin: string; dashboard: Dashbo
   return { origin: running.server.url, dashboard: running.dashboard, stop: () => running.stop() };
 }
 
-/** A 1280×800 screenshot of the page as it is, without the transient toasts (they depend on the test's pace). */
-async function shot(name: string, options: { top?: boolean } = {}): Promise<void> {
+/**
+ * A 1280×800 screenshot of the page as it is (`height`: taller, for a list), without the transient toasts (they depend
+ * on the test's pace).
+ */
+async function shot(name: string, options: { top?: boolean; height?: number } = {}): Promise<void> {
+  if (options.height) await page.setViewportSize({ width: VIEWPORT.width, height: options.height });
   // Page scripts are strings: this file compiles without the DOM library.
   if (options.top) await page.evaluate("document.querySelector('.main')?.scrollTo(0, 0)");
   // Through CSSOM: the page's CSP (rightly) refuses an injected <style>.
@@ -92,6 +98,7 @@ async function shot(name: string, options: { top?: boolean } = {}): Promise<void
   await page.waitForTimeout(250);
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
   await toasts('visible');
+  if (options.height) await page.setViewportSize(VIEWPORT);
 }
 
 const heading = (name: string | RegExp) => page.getByRole('heading', { level: 1, name });
@@ -104,7 +111,9 @@ beforeAll(async () => {
   realHome = process.env.HOME;
   process.env.HOME = fakeUserHome;
 
-  sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 } });
+  // With the servers of the other auth paths: an OAuth-only one (calendar), an API-key one (search), an open one (weather).
+  // And one generated Cross-App Access server (gen-00), which the IdP's policy stops allowing in one of the tests.
+  sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 }, authPaths: true, extraServers: 1, toolsPerExtraServer: 2 });
   home = await mkdtemp(join(tmpdir(), 'lanyard-e2e-home-'));
   const idp = sandbox.lanyardConfig().idp;
   const config = openConfigStore(home);
@@ -116,6 +125,8 @@ beforeAll(async () => {
       scopes: ['openid', 'profile', 'email', 'offline_access'],
     };
     c.gateway.port = 0;
+    // Lanyard's Client ID Metadata Document, which the sandbox's OAuth-only authorization server fetches.
+    c.oauth = sandbox.pathsConfig().oauth;
   });
   config.close();
 
@@ -132,7 +143,8 @@ beforeAll(async () => {
     version: '0.1.0',
     home,
     env: { ...process.env, LANYARD_HOME: home },
-    // The "system browser" for sign-in: a new page in the same Chromium, following the IdP's real redirects.
+    // The "system browser" for sign-in and for a server's authorization: a new page in the same Chromium, following
+    // the IdP's (or the authorization server's) real redirects.
     openUrl: async (url) => {
       const p = await context.newPage();
       signInPages.push(p);
@@ -232,7 +244,6 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await page.getByLabel('Client ID').fill(wiki.asClient.clientId);
     await page.getByText('Server id wiki').waitFor();
     await page.getByLabel('Client ID').blur();
-    await shot('add-server', { top: true });
     await page.getByRole('button', { name: /Client authentication/ }).click();
     await page.getByLabel('Method').selectOption(wiki.asClient.method);
     await page.getByLabel('Client secret').fill(wiki.asClient.clientSecret ?? '');
@@ -260,7 +271,9 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await tools.getByText('wiki__whoami').waitFor();
     await tools.getByText('wiki__add').waitFor();
     await card.locator('.facts dd', { hasText: /^\d+ tools$/ }).waitFor();
-    await card.locator('.facts dd', { hasText: 'Cross-App Access' }).waitFor();
+    const access = card.getByRole('region', { name: 'Access to Wiki' });
+    await access.getByText('Cross-App Access').waitFor();
+    await access.getByText('Ready', { exact: true }).waitFor();
     await card.getByText(/1 \/ 250 ID-JAGs/).waitFor();
 
     // A second, healthy server (added through the API) so the list looks like a real day.
@@ -282,7 +295,196 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await shot('server-tools', { top: true });
     await card.getByRole('button', { name: 'Close test results' }).click();
     await card.getByRole('button', { name: 'Hide tools' }).click();
-    await shot('servers', { top: true });
+  });
+
+  it('Add server lists every auth path with why, and preselects OAuth for an OAuth-only server', async () => {
+    const calendar = sandbox.paths!.oauth;
+    await page.getByRole('link', { name: 'Add server' }).click();
+    await heading('Add server').waitFor();
+    await page.getByLabel('MCP server URL').fill(calendar.mcp.url);
+    await page.getByRole('button', { name: 'Probe', exact: true }).click();
+    await page.getByText('OAuth: authorize once in your browser').waitFor();
+    const paths = page.getByRole('group', { name: 'How Lanyard signs in to it' });
+    const radio = (name: string) => paths.getByRole('radio', { name: new RegExp(`^${name}`) });
+    // In the fixed order, each with whether it applies; the probe's pick is preselected.
+    expect(await paths.getByRole('radio').evaluateAll((els) => els.map((el) => (el as unknown as { value: string }).value))).toEqual([
+      'xaa',
+      'oauth',
+      'header',
+      'none',
+    ]);
+    expect(await radio('OAuth in your browser').isChecked()).toBe(true);
+    expect(await radio('Cross-App Access').isDisabled()).toBe(true);
+    expect(await radio('No authentication').isDisabled()).toBe(true);
+    // Why Cross-App Access does not apply, as the probe said it.
+    const probe = await broker.control.probeUrl({ url: calendar.mcp.url });
+    const xaaReason = probe.paths.find((p) => p.path === 'xaa')!.reason;
+    await paths.getByText(xaaReason.slice(1, 30)).waitFor();
+    // What the OAuth path asks for: only an optional pre-registered client, no Cross-App Access client id.
+    await page.getByLabel('OAuth client ID (optional)').waitFor();
+    expect(await page.getByLabel('Client ID', { exact: true }).count()).toBe(0);
+    await page.getByLabel('Name').fill('Calendar');
+    await page.evaluate("document.querySelectorAll('.step-card')[1]?.scrollIntoView({ block: 'start' })");
+    await shot('add-server');
+  });
+
+  it('adds an API-key server; a key it rejects asks for a new one, and Set key stores it in the keychain only', async () => {
+    const search = sandbox.paths!.header;
+    const wrongKey = 'sk-not-the-right-one-0123456789';
+    await page.getByLabel('MCP server URL').fill(search.mcp.url);
+    await page.getByRole('button', { name: 'Probe', exact: true }).click();
+    await page.getByText('This server takes an API key').waitFor();
+    expect(await page.getByRole('radio', { name: /^API key/ }).isChecked()).toBe(true);
+    await page.getByLabel('Name').fill('Search');
+    await page.getByLabel('Header').fill(search.apiKey.header);
+    const keyField = page.getByLabel('API key', { exact: true });
+    expect(await keyField.getAttribute('type')).toBe('password');
+    await keyField.fill(wrongKey);
+    await page.getByRole('button', { name: 'Add server', exact: true }).click();
+
+    await heading('Servers').waitFor();
+    const card = page.getByRole('article', { name: 'Search' });
+    const access = card.getByRole('region', { name: 'Access to Search' });
+    await access.getByText('API key', { exact: true }).waitFor();
+    await card.locator('.facts dd', { hasText: search.apiKey.header }).waitFor();
+    // The key went to the keychain, nowhere else.
+    expect(await broker.secrets.get('server:search:header')).toBe(wrongKey);
+    expect(JSON.stringify(broker.config.load())).not.toContain(wrongKey);
+
+    // The server refuses it: the card asks for a new key (and says why), with the one action.
+    await card.getByRole('button', { name: 'Test Search' }).click();
+    await access.getByText('Key needed').waitFor({ timeout: 40_000 });
+    await access.getByText(/rejected/).waitFor();
+    await card.getByRole('button', { name: 'Close test results' }).click();
+    await access.getByRole('button', { name: 'Set key — Search' }).click();
+    const form = card.getByRole('form', { name: 'Set the API key for Search' });
+    expect(await form.getByLabel('Header').inputValue()).toBe(search.apiKey.header);
+    const value = form.getByLabel('API key', { exact: true });
+    expect(await value.getAttribute('type')).toBe('password');
+    expect(await value.inputValue()).toBe('');
+    await value.fill(search.apiKey.value);
+    await card.evaluate((el) => (el as unknown as { scrollIntoView(options: object): void }).scrollIntoView({ block: 'start' }));
+    await shot('server-set-key');
+    await form.getByRole('button', { name: 'Save key' }).click();
+
+    // Live: the status push turns the card ready; the form (and the key with it) is gone.
+    await access.getByText('Ready', { exact: true }).waitFor({ timeout: 40_000 });
+    await form.waitFor({ state: 'detached' });
+    expect(await broker.secrets.get('server:search:header')).toBe(search.apiKey.value);
+    expect(JSON.stringify(broker.config.load())).not.toContain(search.apiKey.value);
+    const html = await page.content();
+    expect(html).not.toContain(search.apiKey.value);
+    expect(html).not.toContain(wrongKey);
+    expect(JSON.stringify(await broker.control.status())).not.toContain(search.apiKey.value);
+
+    await card.getByRole('button', { name: 'Show tools' }).click();
+    await card.getByRole('list', { name: 'Tools of Search' }).getByText('search__whoami').waitFor({ timeout: 40_000 });
+    await card.getByRole('button', { name: 'Hide tools' }).click();
+  });
+
+  it('adds an OAuth server: a denied consent asks again; authorized once in the browser, the card waits, then turns ready by itself', async () => {
+    const calendar = sandbox.paths!.oauth;
+    await page.getByRole('link', { name: 'Add server' }).click();
+    await heading('Add server').waitFor();
+    await page.getByLabel('MCP server URL').fill(calendar.mcp.url);
+    await page.getByRole('button', { name: 'Probe', exact: true }).click();
+    await page.getByText('OAuth: authorize once in your browser').waitFor();
+    await page.getByLabel('Name').fill('Calendar');
+    await page.getByRole('button', { name: 'Add server', exact: true }).click();
+
+    await heading('Servers').waitFor();
+    const card = page.getByRole('article', { name: 'Calendar' });
+    const access = card.getByRole('region', { name: 'Access to Calendar' });
+    await access.getByText('OAuth (browser authorization)').waitFor();
+    await access.getByText('Authorization needed').waitFor();
+
+    // The user first says no on the authorization server's consent page: the card says so, and offers Authorize again.
+    let opened = new Promise<Page>((r) => (signInPageOpened = r));
+    await access.getByRole('button', { name: 'Authorize — Calendar' }).click();
+    const refused = await opened;
+    await access.getByText('Waiting for you to authorize in the browser…').waitFor();
+    await refused.waitForLoadState();
+    await refused.getByRole('button', { name: 'Deny' }).click();
+    await access.getByText('Authorization needed').waitFor({ timeout: 40_000 });
+    await access.locator('.notice-fix').waitFor();
+    expect(await access.getByRole('link', { name: 'Open the authorization page' }).count()).toBe(0);
+    const denied = (await broker.control.listServers()).find((s) => s.id === 'calendar');
+    expect(denied).toMatchObject({ authState: 'authorization_required', lastError: { code: 'authorization_failed' } });
+    await access.getByText(denied!.lastError!.message).waitFor();
+    await refused.close();
+
+    opened = new Promise<Page>((r) => (signInPageOpened = r));
+    await access.getByRole('button', { name: 'Authorize — Calendar' }).click();
+    const consent = await opened;
+    // While the browser step runs: the waiting line, and the link in case no browser opened.
+    await access.getByText('Waiting for you to authorize in the browser…').waitFor();
+    const link = access.getByRole('link', { name: 'Open the authorization page' });
+    const href = (await link.getAttribute('href')) ?? '';
+    expect(href.startsWith(calendar.mcp.url) || href.startsWith(sandbox.paths!.oauthAs.issuer)).toBe(true);
+    await card.evaluate((el) => (el as unknown as { scrollIntoView(options: object): void }).scrollIntoView({ block: 'start' }));
+    await shot('server-authorize');
+
+    // This time the user allows Lanyard.
+    await consent.waitForLoadState();
+    await consent.getByRole('button', { name: 'Allow' }).click();
+    await consent.waitForURL((u) => u.hostname === '127.0.0.1' && !u.href.startsWith(sandbox.paths!.oauthAs.issuer), { timeout: 40_000 });
+    await consent.close();
+
+    // Live: the status push turns the card ready; no click, no reload.
+    await access.getByText('Ready', { exact: true }).waitFor({ timeout: 40_000 });
+    expect(await access.getByRole('button').count()).toBe(0);
+    await card.getByRole('button', { name: 'Show tools' }).click();
+    await card.getByRole('list', { name: 'Tools of Calendar' }).getByText('calendar__whoami').waitFor({ timeout: 40_000 });
+    await card.getByRole('button', { name: 'Hide tools' }).click();
+    expect(await page.content()).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+  });
+
+  it('a server the IdP refuses says "Blocked by your administrator" with the IdP’s reason, and offers nothing to click', async () => {
+    // The IdP's administrator has not assigned this server's app to alice: the token exchange is refused by policy.
+    const gen = sandbox.server('gen-00');
+    const rules = sandbox.idp.policy;
+    for (let i = rules.length - 1; i >= 0; i--) if (rules[i]!.user === 'alice' && rules[i]!.audience === gen.as.issuer) rules.splice(i, 1);
+    await broker.control.addServer({
+      url: gen.mcp.url,
+      id: 'reports',
+      name: 'Reports',
+      clientId: gen.asClient.clientId,
+      clientAuthMethod: gen.asClient.method,
+      clientSecret: gen.asClient.clientSecret ?? '',
+    });
+    // An IDE's first call reaches it through the gateway, which meets the refusal.
+    await expect(broker.control.listTools({ id: 'reports' })).rejects.toThrow();
+
+    const card = page.getByRole('article', { name: 'Reports' });
+    const access = card.getByRole('region', { name: 'Access to Reports' });
+    await access.getByText('Blocked by your administrator', { exact: true }).waitFor({ timeout: 40_000 });
+    const blocked = (await broker.control.listServers()).find((s) => s.id === 'reports');
+    expect(blocked).toMatchObject({ authState: 'blocked', lastError: { code: 'policy_blocked' } });
+    // The IdP's own reason is on the card, with the fix; and no button: Lanyard never falls back to another way in.
+    expect(blocked?.lastError?.message).toMatch(/Resource mismatch|invalid_target/);
+    await access.getByText(blocked!.lastError!.message).waitFor();
+    await access.getByText(blocked!.lastError!.fix).waitFor();
+    expect(await access.getByRole('button').count()).toBe(0);
+  });
+
+  it('removes a server after confirming; its secrets leave the keychain', async () => {
+    expect(await broker.secrets.get('server:todo:client_secret')).toBeDefined();
+    const card = page.getByRole('article', { name: 'Todo' });
+    await card.getByRole('button', { name: 'Remove Todo' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Remove Todo?' });
+    await dialog.getByRole('button', { name: 'Remove server' }).click();
+    await card.waitFor({ state: 'detached' });
+    expect((await broker.control.listServers()).map((s) => s.id)).not.toContain('todo');
+    // The card goes with the config change's status push; the keychain is wiped as the same call finishes.
+    await expect.poll(() => broker.secrets.get('server:todo:client_secret')).toBeUndefined();
+
+    // An open server too, so the list shows every kind of card: Cross-App Access, API key, blocked, no authentication.
+    const weather = sandbox.paths!.none;
+    await broker.control.addServer({ url: weather.mcp.url, id: 'weather', name: 'Weather' });
+    await broker.control.listTools({ id: 'weather' });
+    await page.getByRole('region', { name: 'Access to Weather' }).getByText('Ready', { exact: true }).waitFor();
+    await page.getByRole('region', { name: 'Access to Weather' }).getByText('No authentication').waitFor();
+    await shot('servers', { top: true, height: 1180 });
   });
 
   it('disables the server', async () => {

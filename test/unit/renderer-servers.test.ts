@@ -53,7 +53,7 @@ describe('serverRowModel', () => {
 
   it('a server that needs no auth says so instead of showing token data', () => {
     const row = serverRowModel(server({ authPath: 'none', asIssuer: undefined, tokenExpiresAt: undefined }), NOW);
-    expect(row).toMatchObject({ authPath: 'No sign-in needed', asIssuer: 'None', token: 'Not needed' });
+    expect(row).toMatchObject({ authPath: 'No authentication', asIssuer: 'None', token: 'Not needed' });
   });
 
   it('disabled and managed servers', () => {
@@ -67,7 +67,7 @@ describe('serverRowModel', () => {
 
   it('labels every auth path', () => {
     expect(authPathLabel('xaa')).toBe('Cross-App Access');
-    expect(authPathLabel('none')).toBe('No sign-in needed');
+    expect(authPathLabel('none')).toBe('No authentication');
     expect(authPathLabel('unknown')).toBe('Not discovered yet');
   });
 });

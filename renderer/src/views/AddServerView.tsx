@@ -1,4 +1,7 @@
-/** Add a server: paste a URL → Probe → the authorization server and whether XAA works → a client ID if needed → Add. */
+/**
+ * Add a server: paste a URL → Probe → every auth path in order with why it applies or not, the probe's choice
+ * preselected → what the chosen path needs (a client ID, an optional pre-registered OAuth client, an API key) → Add.
+ */
 import { useState, type FormEvent } from 'react';
 import { usesClientSecret } from '../../../shared/auth-methods';
 import type { Navigate, ProbeResult } from '../../../shared/contract';
@@ -12,7 +15,10 @@ import {
   addServerUrlProblem,
   buildAddServerInput,
   emptyAddServerForm,
+  KEY_HEADER_SUGGESTIONS,
+  pathChoices,
   probeVerdict,
+  selectedPath,
   serverIdFor,
   type AddServerForm,
 } from '../model/add-server';
@@ -33,8 +39,11 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
   const set = <K extends keyof AddServerForm>(key: K, value: AddServerForm[K]) => {
     setForm((f) => ({ ...f, [key]: value }));
     setErrors((e) => ({ ...e, [key]: undefined }));
-    // A different URL makes the previous probe meaningless.
-    if (key === 'url') setProbe(undefined);
+    // A different URL makes the previous probe (and the path picked from it) meaningless.
+    if (key === 'url') {
+      setProbe(undefined);
+      setForm((f) => ({ ...f, authPath: '' }));
+    }
   };
 
   const runProbe = async (event?: FormEvent) => {
@@ -49,6 +58,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
     try {
       const result = await ctx.client.api.probeUrl({ url: form.url.trim() });
       setProbe(result);
+      setForm((f) => ({ ...f, authPath: '' }));
       if (form.name.trim() === '' && result.suggestedName) setForm((f) => ({ ...f, name: result.suggestedName ?? '' }));
       if (usesClientSecret(form.clientAuthMethod)) setShowAuth(true);
     } catch (e) {
@@ -62,6 +72,8 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
     event.preventDefault();
     if (!probe) return;
     const built = buildAddServerInput(form, probe, takenIds);
+    // Once built, the key and the client secret are on their way: the form no longer holds them.
+    setForm(built.form);
     if (!built.input) {
       setErrors(built.errors);
       if (built.errors.clientSecret) setShowAuth(true);
@@ -83,6 +95,11 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
   const verdict = probe ? probeVerdict(probe) : undefined;
   const takenIds = ctx.status.servers.map((s) => s.id);
   const id = probe ? serverIdFor(form.name, probe.suggestedId, takenIds) : undefined;
+  const choices = probe ? pathChoices(probe) : [];
+  const path = probe ? selectedPath(form, probe) : undefined;
+  // Without reported paths (an older broker) the details are the Cross-App Access ones, as before.
+  const xaaFields = probe !== undefined && (path === 'xaa' || (path === undefined && probe.paths.length === 0)) && probe.needsClientId;
+  const addCard = probe !== undefined && verdict?.canAdd === true;
 
   return (
     <div className="page page-narrow">
@@ -129,7 +146,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
         </form>
       </Card>
 
-      {failure ? <ErrorNotice error={failure} onDismiss={() => setFailure(undefined)} /> : null}
+      {failure && !addCard ? <ErrorNotice error={failure} onDismiss={() => setFailure(undefined)} /> : null}
 
       {probe && verdict ? (
         <Card className="step-card" aria-live="polite">
@@ -170,10 +187,39 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
               ) : null}
             </dl>
           ) : null}
+          {choices.length > 0 ? (
+            <fieldset className="paths">
+              <legend>How Lanyard signs in to it</legend>
+              {choices.map((choice) => (
+                <label
+                  key={choice.path}
+                  className={`path-choice${choice.path === path ? ' is-selected' : ''}${choice.applies ? '' : ' is-disabled'}`}
+                >
+                  <input
+                    type="radio"
+                    name="auth-path"
+                    value={choice.path}
+                    checked={choice.path === path}
+                    disabled={!choice.applies}
+                    aria-describedby={`path-reason-${choice.path}`}
+                    onChange={() => set('authPath', choice.path)}
+                  />
+                  <span className="path-choice-title">
+                    {choice.label}
+                    {choice.recommended ? <span className="badge badge-ok">Recommended</span> : null}
+                    {!choice.applies ? <span className="badge badge-off">Does not apply</span> : null}
+                  </span>
+                  <span id={`path-reason-${choice.path}`} className="path-choice-reason">
+                    {choice.reason}
+                  </span>
+                </label>
+              ))}
+            </fieldset>
+          ) : null}
         </Card>
       ) : null}
 
-      {probe && verdict?.canAdd ? (
+      {addCard ? (
         <Card className="step-card">
           <form onSubmit={(e) => void add(e)} noValidate>
             <div className="step-title">
@@ -203,7 +249,7 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                   />
                 )}
               </Field>
-              {probe.needsClientId ? (
+              {xaaFields ? (
                 <Field label="Client ID" hint="Lanyard’s client at this authorization server (from your IT team)." error={errors.clientId}>
                   {({ id, describedBy }) => (
                     <input
@@ -220,8 +266,81 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                   )}
                 </Field>
               ) : null}
+              {path === 'oauth' ? (
+                <Field
+                  label="OAuth client ID (optional)"
+                  hint="Only if the server’s provider registered a client for Lanyard. Otherwise Lanyard identifies itself (client metadata document or dynamic registration)."
+                  error={errors.oauthClientId}
+                >
+                  {({ id, describedBy }) => (
+                    <input
+                      id={id}
+                      className="input mono"
+                      value={form.oauthClientId}
+                      spellCheck={false}
+                      autoComplete="off"
+                      aria-describedby={describedBy}
+                      onChange={(e) => set('oauthClientId', e.target.value)}
+                    />
+                  )}
+                </Field>
+              ) : null}
             </div>
-            {probe.needsClientId ? (
+            {path === 'header' ? (
+              <div className="grid-2 subsection">
+                <Field
+                  label="Header"
+                  hint={`The HTTP header the server reads its key from (${KEY_HEADER_SUGGESTIONS[0]} if left empty).`}
+                  error={errors.headerName}
+                >
+                  {({ id, describedBy }) => (
+                    <>
+                      <input
+                        id={id}
+                        className="input mono"
+                        list="key-header-suggestions"
+                        placeholder={KEY_HEADER_SUGGESTIONS[0]}
+                        value={form.headerName}
+                        spellCheck={false}
+                        autoComplete="off"
+                        aria-describedby={describedBy}
+                        aria-invalid={errors.headerName ? true : undefined}
+                        onChange={(e) => set('headerName', e.target.value)}
+                      />
+                      <datalist id="key-header-suggestions">
+                        {KEY_HEADER_SUGGESTIONS.map((h) => (
+                          <option key={h} value={h} />
+                        ))}
+                      </datalist>
+                    </>
+                  )}
+                </Field>
+                <Field
+                  label="API key"
+                  hint={
+                    (form.headerName.trim() || KEY_HEADER_SUGGESTIONS[0]).toLowerCase() === 'authorization'
+                      ? 'Include the scheme, e.g. “Bearer …”. Stored in the OS keychain only, never in a file.'
+                      : 'Stored in the OS keychain only, never in a file.'
+                  }
+                  error={errors.headerValue}
+                >
+                  {({ id, describedBy }) => (
+                    <input
+                      id={id}
+                      className="input mono"
+                      type="password"
+                      autoComplete="off"
+                      spellCheck={false}
+                      value={form.headerValue}
+                      aria-describedby={describedBy}
+                      aria-invalid={errors.headerValue ? true : undefined}
+                      onChange={(e) => set('headerValue', e.target.value)}
+                    />
+                  )}
+                </Field>
+              </div>
+            ) : null}
+            {xaaFields ? (
               <div className="subsection">
                 <button
                   type="button"
@@ -269,6 +388,11 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
                     ) : null}
                   </div>
                 ) : null}
+              </div>
+            ) : null}
+            {failure ? (
+              <div className="subsection">
+                <ErrorNotice error={failure} onDismiss={() => setFailure(undefined)} />
               </div>
             ) : null}
             <div className="form-actions">

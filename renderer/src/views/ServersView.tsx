@@ -1,13 +1,16 @@
-/** Servers: each configured MCP server with its health, auth path, tools, token, IdP quota and last error. */
-import { useId, useState } from 'react';
+/**
+ * Servers: each configured MCP server with its health, its auth path and where it stands on it (with the one action
+ * it needs: Sign in, Authorize or Set key — or why the administrator blocks it), tools, token, IdP quota and last error.
+ */
+import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { ServerStatus, TestResult } from '../../../shared/contract';
 import type { ErrorInfo } from '../../../shared/errors';
 import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
-import { Button, ConfirmDialog, EmptyState, ErrorNotice, Notice, StatusDot, Switch } from '../components/ui';
-import { serverRowModel, serversSummary, type QuotaModel } from '../model/servers';
+import { Button, ConfirmDialog, EmptyState, ErrorNotice, Field, Notice, StatusDot, Switch } from '../components/ui';
+import { keyFormFor, serverRowModel, serversSummary, submitKeyForm, type AuthModel, type KeyForm, type QuotaModel } from '../model/servers';
 
 type Tool = { name: string; exposedName: string; description?: string | undefined };
 
@@ -56,7 +59,7 @@ export function ServersView({ ctx, onSignIn }: { ctx: ViewContext; onSignIn: () 
         <ul className="server-list" aria-label="Configured servers">
           {status.servers.map((server) => (
             <li key={server.id}>
-              <ServerCard server={server} ctx={ctx} />
+              <ServerCard server={server} ctx={ctx} onSignIn={onSignIn} />
             </li>
           ))}
         </ul>
@@ -85,7 +88,138 @@ function QuotaMeter({ quota }: { quota: QuotaModel }) {
   );
 }
 
-function ServerCard({ server, ctx }: { server: ServerStatus; ctx: ViewContext }) {
+/** The card's auth strip: path, state, the one action (or why there is none), and the browser fallback link. */
+function AuthStrip({ auth, name, busy, onAction }: { auth: AuthModel; name: string; busy: boolean; onAction: () => void }) {
+  return (
+    <section className={`auth auth-${auth.tone}`} aria-label={`Access to ${name}`}>
+      <Icon name={auth.blocked ? 'shield' : auth.tone === 'ok' ? 'check' : 'key'} size={18} />
+      <div className="auth-body">
+        <p className="auth-line">
+          <strong className="auth-path">{auth.path}</strong>
+          <span className="auth-sep" aria-hidden="true">
+            ·
+          </span>
+          <span className="auth-state">{auth.state}</span>
+          {auth.pinned ? (
+            <span className="badge badge-managed auth-pin" title="Your administrator’s managed configuration sets this path">
+              <Icon name="pin" size={12} /> {auth.pinned}
+            </span>
+          ) : null}
+        </p>
+        {auth.waiting ? (
+          <p className="auth-waiting" role="status">
+            <span className="spinner" aria-hidden="true" /> {auth.waiting}
+          </p>
+        ) : null}
+        <p className="auth-detail">{auth.detail}</p>
+        {auth.fix ? (
+          <p className="notice-fix">
+            <span className="fix-label">Fix</span> {auth.fix}
+          </p>
+        ) : null}
+        {auth.authorizeUrl ? (
+          <p className="auth-link">
+            Browser did not open?{' '}
+            <a href={auth.authorizeUrl} target="_blank" rel="noreferrer noopener">
+              Open the authorization page
+            </a>
+          </p>
+        ) : null}
+      </div>
+      {auth.action ? (
+        <Button
+          size="sm"
+          variant={auth.action.kind === 'authorize' && auth.waiting ? 'secondary' : 'primary'}
+          icon={auth.action.kind === 'set_key' ? 'key' : auth.action.kind === 'authorize' ? 'external' : 'user'}
+          busy={busy}
+          onClick={onAction}
+          aria-label={`${auth.action.label} — ${name}`}
+        >
+          {auth.action.label}
+        </Button>
+      ) : null}
+    </section>
+  );
+}
+
+/** Set key: the value goes to setServerKey and is cleared from the form at once; it is never shown back. */
+function KeyFormCard({ server, onDone, ctx }: { server: ServerStatus; onDone: () => void; ctx: ViewContext }) {
+  const [form, setForm] = useState<KeyForm>(() => keyFormFor(server));
+  const [errors, setErrors] = useState<Partial<Record<keyof KeyForm, string>>>({});
+  const [saving, setSaving] = useState(false);
+  const [failure, setFailure] = useState<ErrorInfo>();
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    const submission = submitKeyForm(server, form);
+    setForm(submission.form);
+    setErrors(submission.errors);
+    if (!submission.input) return;
+    setSaving(true);
+    setFailure(undefined);
+    try {
+      await ctx.client.api.setServerKey(submission.input);
+      ctx.notify('ok', `Key for ${server.name} saved in the keychain`);
+      onDone();
+    } catch (e) {
+      setFailure(errorInfoOf(e));
+    } finally {
+      setSaving(false);
+    }
+  };
+  return (
+    <form className="key-form" onSubmit={(e) => void submit(e)} noValidate aria-label={`Set the API key for ${server.name}`}>
+      <div className="grid-2">
+        <Field label="Header" hint="The HTTP header the server reads its key from." error={errors.headerName}>
+          {({ id, describedBy }) => (
+            <input
+              id={id}
+              className="input mono"
+              value={form.headerName}
+              spellCheck={false}
+              autoComplete="off"
+              aria-describedby={describedBy}
+              aria-invalid={errors.headerName ? true : undefined}
+              onChange={(e) => setForm((f) => ({ ...f, headerName: e.target.value }))}
+            />
+          )}
+        </Field>
+        <Field
+          label="API key"
+          hint={
+            form.headerName.trim().toLowerCase() === 'authorization'
+              ? 'Include the scheme, e.g. “Bearer …”. Stored in the OS keychain only.'
+              : 'Stored in the OS keychain only; never shown again.'
+          }
+          error={errors.value}
+        >
+          {({ id, describedBy }) => (
+            <input
+              id={id}
+              className="input mono"
+              type="password"
+              autoComplete="off"
+              spellCheck={false}
+              autoFocus
+              value={form.value}
+              aria-describedby={describedBy}
+              aria-invalid={errors.value ? true : undefined}
+              onChange={(e) => setForm((f) => ({ ...f, value: e.target.value }))}
+            />
+          )}
+        </Field>
+      </div>
+      {failure ? <ErrorNotice error={failure} onDismiss={() => setFailure(undefined)} /> : null}
+      <div className="form-actions">
+        <Button onClick={onDone}>Cancel</Button>
+        <Button type="submit" variant="primary" icon="key" busy={saving}>
+          Save key
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function ServerCard({ server, ctx, onSignIn }: { server: ServerStatus; ctx: ViewContext; onSignIn: () => void }) {
   const headingId = useId();
   const toolsId = useId();
   const [toggling, setToggling] = useState(false);
@@ -98,7 +232,42 @@ function ServerCard({ server, ctx }: { server: ServerStatus; ctx: ViewContext })
   const [toolsLoading, setToolsLoading] = useState(false);
   const [confirmRemove, setConfirmRemove] = useState(false);
   const [removing, setRemoving] = useState(false);
-  const row = serverRowModel(server, ctx.now, { toolCount: tools?.length ?? test?.toolCount });
+  const [keyFormOpen, setKeyFormOpen] = useState(false);
+  const [authorizing, setAuthorizing] = useState(false);
+  const [authorizeUrl, setAuthorizeUrl] = useState<string>();
+  const row = serverRowModel(server, ctx.now, { toolCount: tools?.length ?? test?.toolCount, authorizeUrl });
+  // A link is spent once its browser step ended (authorized, denied, timed out): a new attempt brings a new one.
+  useEffect(() => {
+    if (server.authState !== 'authorizing') setAuthorizeUrl(undefined);
+  }, [server.authState]);
+
+  /** Starts (or joins) the server's one browser authorization; the status event reports how it ends. */
+  const authorize = async () => {
+    setAuthorizing(true);
+    setActionError(undefined);
+    try {
+      const { authorizeUrl: url } = await ctx.client.api.authorizeServer({ id: server.id });
+      setAuthorizeUrl(url);
+    } catch (e) {
+      setActionError(errorInfoOf(e));
+    } finally {
+      setAuthorizing(false);
+    }
+  };
+
+  const onAction = () => {
+    switch (row.auth.action?.kind) {
+      case 'sign_in':
+        onSignIn();
+        break;
+      case 'authorize':
+        void authorize();
+        break;
+      case 'set_key':
+        setKeyFormOpen(true);
+        break;
+    }
+  };
 
   const toggle = async (enabled: boolean) => {
     setToggling(true);
@@ -155,7 +324,10 @@ function ServerCard({ server, ctx }: { server: ServerStatus; ctx: ViewContext })
   };
 
   return (
-    <article className={`server-card${row.enabled ? '' : ' is-disabled'}${row.error ? ' has-error' : ''}`} aria-labelledby={headingId}>
+    <article
+      className={`server-card${row.enabled ? '' : ' is-disabled'}${row.error || row.auth.blocked ? ' has-error' : ''}`}
+      aria-labelledby={headingId}
+    >
       <header className="server-head">
         <div className="server-ident">
           <StatusDot tone={row.tone} pulse={row.tone === 'busy'} />
@@ -203,26 +375,29 @@ function ServerCard({ server, ctx }: { server: ServerStatus; ctx: ViewContext })
         </div>
       </header>
 
+      <AuthStrip auth={row.auth} name={row.name} busy={authorizing} onAction={onAction} />
+      {keyFormOpen && row.auth.action?.kind === 'set_key' ? (
+        <KeyFormCard server={server} ctx={ctx} onDone={() => setKeyFormOpen(false)} />
+      ) : null}
+
       <dl className="facts">
-        <div>
-          <dt>Auth path</dt>
-          <dd>{row.authPath}</dd>
-        </div>
-        <div>
-          <dt>Authorization server</dt>
-          <dd title={server.asIssuer}>{row.asIssuer}</dd>
-        </div>
-        <div>
-          <dt>Tools</dt>
-          <dd>{row.toolCount}</dd>
-        </div>
-        <div>
-          <dt>Token</dt>
-          <dd>{row.token}</dd>
-        </div>
+        {row.facts.map((fact) => (
+          <div key={fact.label}>
+            <dt>{fact.label}</dt>
+            <dd title={fact.title ?? fact.value}>{fact.value}</dd>
+          </div>
+        ))}
       </dl>
 
-      <QuotaMeter quota={row.quota} />
+      {row.showQuota ? <QuotaMeter quota={row.quota} /> : null}
+      {row.quotaWarning ? (
+        <Notice tone="warn" title="Monthly ID-JAG quota">
+          <p className="notice-text">{row.quotaWarning.message}</p>
+          <p className="notice-fix">
+            <span className="fix-label">Fix</span> {row.quotaWarning.fix}
+          </p>
+        </Notice>
+      ) : null}
 
       {row.error ? <ErrorNotice title="Last error" error={row.error} /> : null}
       {actionError ? <ErrorNotice error={actionError} onDismiss={() => setActionError(undefined)} /> : null}
