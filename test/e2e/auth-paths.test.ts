@@ -180,12 +180,10 @@ async function whoami(client: Client, server: string): Promise<{ sub: string; sc
 
 /** The authorization link in an "Authorize <server> in Lanyard" answer. */
 function linkIn(text: string): string {
-  // The link ends a sentence: its full stop is not part of it.
-  const link = text
-    .match(/https?:\/\/\S+/g)
-    ?.map((u) => u.replace(/[.,;)"]+$/, ''))
-    .find((u) => u.startsWith(paths().oauthAs.authorizationEndpoint));
+  // Taken as a user copies it, with no punctuation stripped: the link ends its line, nothing glued to it.
+  const link = text.match(/https?:\/\/\S+/g)?.find((u) => u.startsWith(paths().oauthAs.authorizationEndpoint));
   if (!link) throw new Error(`no authorization link in: ${text}`);
+  expect(text.split('\n').some((line) => line.trimEnd().endsWith(link))).toBe(true);
   return link;
 }
 

@@ -295,7 +295,8 @@ export class AuthRouter {
           throw new LanyardError(
             ErrorCodes.AUTHORIZATION_REQUIRED,
             `Authorize ${name} in Lanyard: server "${serverId}" needs more access (${challenge.scope ?? 'more scopes'}) than you granted.`,
-            `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or open ${flow.authorizeUrl}.`,
+            // The link ends the text, with nothing after it: a copied link must not carry a full stop.
+            `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or open this link in your browser: ${flow.authorizeUrl}`,
             { serverId },
           );
         }
@@ -634,7 +635,10 @@ export function authorizationRequired(name: string, serverId: string, link: stri
   return new LanyardError(
     ErrorCodes.AUTHORIZATION_REQUIRED,
     `Authorize ${name} in Lanyard: server "${serverId}" needs your one-time consent at its authorization server.`,
-    `Click "Authorize" for ${name} in the Lanyard tray or dashboard${link ? `, or open ${link}` : ', or run `lanyard servers authorize ' + serverId + '`'}.`,
+    // The link ends the text, with nothing after it: a copied link must not carry a full stop.
+    link
+      ? `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or open this link in your browser: ${link}`
+      : `Click "Authorize" for ${name} in the Lanyard tray or dashboard, or run \`lanyard servers authorize ${serverId}\`.`,
     { serverId, ...(cause !== undefined ? { cause } : {}) },
   );
 }

@@ -721,7 +721,8 @@ export class OAuthSessions implements OAuthPath {
     }
     await this.store.wipe(serverId, record?.party);
     this.states.delete(serverId);
-    this.events.emit({ type: 'oauth_revoked', serverId });
+    // Only a grant that existed was revoked: a server that never had one (another path, never authorized) says nothing.
+    if (grant) this.events.emit({ type: 'oauth_revoked', serverId });
   }
 
   /** RFC 7009 through openid-client: the refresh token first (it revokes the grant), then the access token. */
