@@ -27,6 +27,11 @@ let home: string;
 let userHome: string;
 let cleanup: () => Promise<void>;
 let keychain: KeychainSecretStore;
+/**
+ * What the keychain holds now. The CLI writes from its own process, and a keychain store reads Lanyard's item once
+ * (electron/broker/secrets/keychain-store.ts), so each look is through a new store, as a new process would see it.
+ */
+const stored = (key: string): Promise<string | undefined> => new KeychainSecretStore({ service: keychainNamespace(home) }).get(key);
 
 interface Result {
   code: number;
@@ -106,7 +111,7 @@ describe('the API-key path from the command line', () => {
     expect(lines[3]).toMatch(/^\s+→\s+header\s+API key\s+.*← chosen$/);
     expect(add.stdout).toMatch(/Added server key .* on the header path \(API key\); its key is in the keychain \(sent as X-Api-Key\)\./);
     expect(add.stdout + add.stderr).not.toContain(API_KEY);
-    expect(await keychain.get('server:key:header')).toBe(API_KEY);
+    expect(await stored('server:key:header')).toBe(API_KEY);
     await expectNoKeyOnDisk(API_KEY);
   });
 
@@ -218,7 +223,7 @@ describe('import moves an API key from an IDE file into the keychain', () => {
     expect(run.stdout).toMatch(/→ move {2}billing .* as "billing" — its API key \(X-Api-Key header\) goes to the keychain/);
     expect(run.stdout).toMatch(/✓ Cursor: moved billing; wrote ~\/\.cursor\/mcp\.json \(backup: /);
     expect(run.stdout + run.stderr).not.toContain(API_KEY);
-    expect(await keychain.get('server:billing:header')).toBe(API_KEY);
+    expect(await stored('server:billing:header')).toBe(API_KEY);
     const now = await readFile(cursor, 'utf8');
     expect(now).toMatch(/"lanyard":/);
     expect(now).not.toContain('billing');
@@ -241,8 +246,8 @@ describe('import moves an API key from an IDE file into the keychain', () => {
     expect(await readFile(cursor, 'utf8')).toBe(original);
     expect(((await stat(cursor)).mode & 0o777).toString(8)).toBe('644');
     // The backup's copy of the key is gone from the keychain; the server keeps its own until it is removed.
-    expect(await keychain.get(backupKeys[0]!)).toBeUndefined();
-    expect(await keychain.get('server:billing:header')).toBe(API_KEY);
+    expect(await stored(backupKeys[0]!)).toBeUndefined();
+    expect(await stored('server:billing:header')).toBe(API_KEY);
   });
 });
 

@@ -69,7 +69,6 @@ interface RouteState {
 
 /** What the OAuth engine may offer beyond the OAuthPath contract (oauth/oauth-sessions.ts does). */
 type OAuthPresenter = OAuthPath & {
-  authorizedFetch?: (server: OAuthServerRef, base: FetchLike) => FetchLike;
   load?: (serverId: string) => Promise<unknown>;
 };
 

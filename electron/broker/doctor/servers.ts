@@ -261,11 +261,16 @@ async function oauthChecks(server: ServerConfig, ctx: ServerChecksContext): Prom
     out.push(mcpSkip('no access token'));
     return out;
   }
+  // The engine presents the token as it was issued (a DPoP-bound one needs a proof per request); redirects are not
+  // followed, so the credential reaches the server's own origin only.
+  const noRedirect: FetchLike = (input, init) => ctx.fetchFn(input, { ...init, redirect: 'manual' });
   out.push(
     await checkMcp(
       server,
       'oauth',
-      credentialFetch(server.url, async () => ['authorization', `Bearer ${token.accessToken}`], ctx.fetchFn),
+      oauth.authorizedFetch
+        ? oauth.authorizedFetch(auth.oauthRef(sid), noRedirect)
+        : credentialFetch(server.url, async () => ['authorization', `Bearer ${token.accessToken}`], ctx.fetchFn),
     ),
   );
   return out;

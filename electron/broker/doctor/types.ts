@@ -43,7 +43,7 @@ export interface DoctorEngine {
 export interface DoctorAuth {
   pathOf(serverId: string): AuthPath | undefined;
   probe(url: string, serverId?: string): Promise<PathProbe>;
-  readonly oauth: Pick<OAuthPath, 'status' | 'getToken' | 'onEvent'> | undefined;
+  readonly oauth: Pick<OAuthPath, 'status' | 'getToken' | 'onEvent' | 'authorizedFetch'> | undefined;
   oauthRef(serverId: string): OAuthServerRef;
   /** Whether the administrator pinned the server's path (or forbade falling back from Cross-App Access). */
   policy(server: { id: string; authPath?: AuthPath | undefined; fallback?: boolean | undefined }): {

@@ -1,6 +1,7 @@
 import type { ClientAuthMethod } from '../../../shared/auth-methods';
 import type { ErrorInfo } from '../../../shared/errors';
 import type { BearerToken } from '../exchange/token-service';
+import type { FetchLike } from '../util/http';
 
 /**
  * The OAuth 2.1 path's contract with the rest of the broker: "a bearer token for server S, obtained by authorization
@@ -86,4 +87,9 @@ export interface OAuthPath {
    * keep the process alive (optional for stand-ins that hold none).
    */
   close?(): Promise<void>;
+  /**
+   * A fetch that presents the server's token as it was issued (`Bearer`, or `DPoP` with a fresh proof per request). It
+   * returns 401 and 403 to the caller. Optional: without it callers send `Bearer <getToken()>` themselves.
+   */
+  authorizedFetch?(server: OAuthServerRef, base?: FetchLike): FetchLike;
 }
