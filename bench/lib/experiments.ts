@@ -159,39 +159,6 @@ export const EXPERIMENTS: Record<string, Experiment> = {
       },
     ],
   },
-  'keychain-entry-reuse': {
-    description:
-      "The keychain binding keeps one @napi-rs/keyring AsyncEntry per (service, account) instead of constructing one per call: the constructor opens a D-Bus connection synchronously (≈5 ms on the event loop, and one fd held until GC), so every keychain read or write blocked the broker's event loop.",
-    patches: [
-      {
-        file: 'electron/broker/secrets/keychain-store.ts',
-        find: [
-          '  getPassword: (service, account) => new AsyncEntry(service, account, ENTRY_OPTIONS).getPassword(),',
-          '  setPassword: (service, account, password) => new AsyncEntry(service, account, ENTRY_OPTIONS).setPassword(password),',
-          '  deletePassword: (service, account) => new AsyncEntry(service, account, ENTRY_OPTIONS).deleteCredential(),',
-        ].join('\n'),
-        replace: [
-          '  getPassword: (service, account) => benchEntry(service, account).getPassword(),',
-          '  setPassword: (service, account, password) => benchEntry(service, account).setPassword(password),',
-          '  deletePassword: (service, account) => benchEntry(service, account).deleteCredential(),',
-        ].join('\n'),
-      },
-      {
-        file: 'electron/broker/secrets/keychain-store.ts',
-        find: "const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };",
-        replace: [
-          "const ENTRY_OPTIONS: EntryOptions = { linux: { store: 'secret-service' } };",
-          'const benchEntries = new Map<string, AsyncEntry>();',
-          'function benchEntry(service: string, account: string): AsyncEntry {',
-          '  const key = `${service}\\u0000${account}`;',
-          '  let entry = benchEntries.get(key);',
-          '  if (!entry) benchEntries.set(key, (entry = new AsyncEntry(service, account, ENTRY_OPTIONS)));',
-          '  return entry;',
-          '}',
-        ].join('\n'),
-      },
-    ],
-  },
 };
 
 export function experimentPatches(names: string[]): SourcePatch[] {
