@@ -12,6 +12,10 @@
  *
  *   npm run demo                  the whole thing
  *   npm run sandbox               the sandbox only (for running `lanyard serve` yourself)
+ *
+ * Both run it in one process, `node --import tsx`, not through the tsx CLI: that CLI runs the script in a child and
+ * relays signals to it, and SIGKILLs the child (exiting 130) when it has not acknowledged a signal within 30 ms — which
+ * a busy machine easily misses — so Ctrl-C would skip the shutdown below.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -38,6 +42,8 @@ function ensureKeyringSession(): void {
   });
   if (deps.status !== 0) process.exit(1);
   process.stderr.write('demo: no desktop session here; starting a private D-Bus session with gnome-keyring for the OS keychain.\n');
+  // Ctrl-C reaches this process too: it must wait for the demo inside the session to stop cleanly, not die first.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);
   const child = spawnSync(
     'bash',
     [path.join(root, 'scripts/keyring-session.sh'), process.execPath, ...process.execArgv, ...process.argv.slice(1)],
@@ -194,11 +200,22 @@ function serverLines(sandbox: Sandbox, statuses: ServerStatus[]): string[] {
   return rows.map((r) => `    ${r.id.padEnd(9)} ${label(r.path).padEnd(width)}  ${r.todo}`);
 }
 
+/**
+ * Resolves on the first SIGINT/SIGTERM and keeps listening for good. One Ctrl-C often arrives twice — the terminal
+ * signals the whole foreground process group, and `npm run` forwards the signal to its child as well — and a signal
+ * with no listener left takes Node's default action: the process dies with 130 in the middle of its shutdown, leaving
+ * the sandbox's credentials in the keychain. Later signals are ignored.
+ */
 function waitForSignal(): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => resolve();
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
+    let received = false;
+    const onSignal = () => {
+      if (received) return;
+      received = true;
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
 }
 

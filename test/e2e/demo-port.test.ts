@@ -15,7 +15,7 @@ it('names the program on the demo port and runs on a free port instead', async (
   await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
   const port = (other.address() as { port: number }).port;
   const { home, cleanup } = await tempHome();
-  const child = spawn(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/demo.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
     cwd: root,
     env: { ...process.env, LANYARD_DEMO_HOME: home, LANYARD_DEMO_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

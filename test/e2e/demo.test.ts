@@ -16,7 +16,7 @@ const root = path.resolve(import.meta.dirname, '../..');
 
 it('npm run demo starts the sandbox and Lanyard, prints the dashboard, every auth path and the IDE snippet, and stops cleanly on SIGINT', async () => {
   const { home, cleanup } = await tempHome();
-  const child = spawn(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/demo.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts'], {
     cwd: root,
     env: { ...process.env, LANYARD_DEMO_HOME: home },
     stdio: ['ignore', 'pipe', 'pipe'],

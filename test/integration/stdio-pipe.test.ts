@@ -28,10 +28,13 @@ let server: Server;
 let handler: Handler;
 let onGet: Handler | undefined;
 let seen: Array<{ method: string; headers: IncomingMessage['headers']; message?: Record<string, unknown> }>;
+/** The session the scripted broker hands out to the next initialize (a restarted broker hands out another). */
+let session: string;
 
 beforeEach(async () => {
   ({ home, cleanup } = await tempHome());
   seen = [];
+  session = 'session-1';
   handler = () => undefined;
   onGet = undefined;
   server = createServer((req, res) => {
@@ -43,7 +46,14 @@ beforeEach(async () => {
       seen.push({ method: req.method!, headers: req.headers, ...(message ? { message } : {}) });
       if (req.headers.authorization !== `Bearer ${TOKEN}`) return void res.writeHead(401).end();
       if (message?.method === 'initialize') {
-        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'session-1' });
+        // As the SDK's transport: a session is initialized once.
+        if (req.headers['mcp-session-id'] !== undefined)
+          return void res
+            .writeHead(400, { 'content-type': 'application/json' })
+            .end(
+              JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32600, message: 'Invalid Request: Server already initialized' } }),
+            );
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': session });
         return void res.end(
           JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { protocolVersion: '2025-06-18', capabilities: {} } }),
         );
@@ -97,7 +107,7 @@ function bridge() {
     await expect.poll(() => lines.find((l) => l.id === id), { timeout: 5_000 }).toBeTruthy();
     return lines.find((l) => l.id === id)!;
   };
-  return { send, lines, raw, answer, stderr: () => err, end: () => (stdin.end(), exit) };
+  return { send, write: (text: string) => stdin.write(text), lines, raw, answer, stderr: () => err, end: () => (stdin.end(), exit) };
 }
 
 async function initialized(b: ReturnType<typeof bridge>) {
@@ -209,6 +219,52 @@ describe('the stdio bridge as a byte pipe', () => {
       error: { code: -32000, message: 'Lanyard broker answered HTTP 502 Bad Gateway' },
     });
     expect(await b.answer(4)).toMatchObject({ id: 4, error: { message: 'Lanyard broker: the answer was cut off.' } });
+    expect(await b.end()).toBe(0);
+  });
+});
+
+/** JSON text nested `depth` objects deep: deeper than JSON.stringify can go (it recurses per level), so built as text. */
+const deep = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+describe('the stdio bridge with deeply nested messages', () => {
+  it('passes on a pretty-printed answer nested deeper than the stack, on one line, and stays up', async () => {
+    handler = (_req, res, m) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`{\n  "jsonrpc": "2.0",\n  "id": ${JSON.stringify(m!.id)},\n  "result": {\n    "deep": ${deep(50_000)}\n  }\n}\n`);
+    };
+    const b = bridge();
+    await initialized(b);
+    b.send({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'x' } });
+    const answer = (await b.answer(2)) as { result: { deep: { a: unknown } } };
+    expect(typeof answer.result.deep.a).toBe('object');
+    // Still up: the next request is answered too.
+    b.send({ jsonrpc: '2.0', id: 3, method: 'ping' });
+    await b.answer(3);
+    expect(b.stderr()).not.toContain('Maximum call stack size exceeded');
+    expect(await b.end()).toBe(0);
+  });
+
+  it('after a broker restart, replays the initialize the broker accepted, not a later (deeply nested) one it refused', async () => {
+    handler = (req, res, m) => {
+      // A restarted broker forgot the old session.
+      if (req.headers['mcp-session-id'] !== session) return void res.writeHead(404, { 'content-type': 'application/json' }).end();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: m!.id, result: { tools: [] } }));
+    };
+    const b = bridge();
+    await initialized(b);
+    // An IDE (or anything on its stdin) initializes again, absurdly: the broker refuses it, the session stays.
+    const again = `{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":${deep(50_000)},"clientInfo":{"name":"t","version":"1"}}}`;
+    expect(b.write(`${again}\n`)).toBe(true);
+    expect(await b.answer(2)).toMatchObject({ error: { message: 'Invalid Request: Server already initialized' } });
+    session = 'session-2';
+    b.send({ jsonrpc: '2.0', id: 3, method: 'tools/list' });
+    expect(await b.answer(3)).toEqual({ jsonrpc: '2.0', id: 3, result: { tools: [] } });
+    // The replay was the first initialize, under the bridge's own id, and the call went on the new session.
+    const replays = seen.filter((s) => s.message?.method === 'initialize').slice(2);
+    expect(replays.map((r) => r.message)).toEqual([{ ...INIT, id: 'lanyard-bridge-reinitialize-1' }]);
+    expect(seen.filter((s) => s.message?.id === 3).map((s) => s.headers['mcp-session-id'])).toEqual(['session-1', 'session-2']);
+    expect(b.stderr()).not.toContain('Maximum call stack size exceeded');
     expect(await b.end()).toBe(0);
   });
 });

@@ -54,7 +54,10 @@ export class BrokerLink {
   private agent = new Agent({ keepAlive: true });
   private sessionId: string | undefined;
   private protocolVersion: string | undefined;
-  /** The IDE's initialize request, replayed when the broker restarted and forgot the session. */
+  /**
+   * The IDE's initialize request the broker accepted, replayed when the broker restarted and forgot the session. Only
+   * an accepted one: a later initialize the broker refused (an IDE may send anything) must not replace it.
+   */
   private initialize: Envelope | undefined;
   private initialized = false;
   /** Settles once the answer to initialize has begun (its session id is known): later messages wait for it. */
@@ -97,10 +100,7 @@ export class BrokerLink {
     const id = requestIdOf(message);
     const method = message.method;
     const isInitialize = method === 'initialize' && id !== undefined;
-    if (!resent) {
-      if (isInitialize) this.initialize = message;
-      if (method === 'notifications/initialized') this.initialized = true;
-    }
+    if (!resent && method === 'notifications/initialized') this.initialized = true;
     while (this.reconnecting) await this.reconnecting.catch(() => undefined);
     if (!isInitialize && this.opening) await this.opening;
     let outcome: Outcome;
@@ -115,7 +115,13 @@ export class BrokerLink {
     let opened: (() => void) | undefined;
     if (isInitialize) this.opening = new Promise((resolve) => (opened = resolve));
     try {
-      outcome = await this.post(line, { id, isInitialize, onHeaders: opened, deliver: (data) => this.deliver(data) });
+      outcome = await this.post(line, {
+        id,
+        isInitialize,
+        onHeaders: opened,
+        onAccepted: () => (this.initialize = message),
+        deliver: (data) => this.deliver(data),
+      });
     } finally {
       opened?.();
     }
@@ -146,9 +152,13 @@ export class BrokerLink {
     this.options.write(JSON.stringify({ jsonrpc: '2.0', id, error }));
   }
 
-  /** One message of an answer, to the IDE as one line. */
+  /**
+   * One message of an answer, to the IDE as one line. A message is never encoded again as a whole: JSON.stringify
+   * recurses once per level of nesting, so a deeply nested answer (which JSON.parse, being iterative, reads fine) would
+   * throw "Maximum call stack size exceeded" out of a socket event and take the bridge down.
+   */
   private deliver(data: string): void {
-    // JSON.stringify never writes a raw newline; a server that did (pretty-printed, or multi-line SSE data) is re-encoded.
+    // JSON.stringify never writes a raw newline; a server that did (pretty-printed, or multi-line SSE data) is re-framed.
     if (data.includes('\n') || data.startsWith('[')) {
       let value: unknown;
       try {
@@ -158,7 +168,14 @@ export class BrokerLink {
         this.options.say('the broker sent a message that is not JSON; it was dropped.');
         return;
       }
-      for (const m of Array.isArray(value) ? value : [value]) this.options.write(JSON.stringify(m));
+      // Outside a string a raw line break is only whitespace (inside one, JSON escapes it): the same message, on one line.
+      if (!Array.isArray(value)) return this.options.write(data.replace(/[\r\n]+/g, ' '));
+      // A batch is split into its messages, each encoded on its own (the only re-encoding left, so it is guarded).
+      for (const m of value) {
+        const line = encode(m);
+        if (line === undefined) this.options.say('the broker sent a message nested too deeply to pass on; it was dropped.');
+        else this.options.write(line);
+      }
       return;
     }
     this.options.write(data);
@@ -170,7 +187,13 @@ export class BrokerLink {
    */
   private post(
     line: string,
-    how: { id: RequestId | undefined; isInitialize: boolean; onHeaders?: (() => void) | undefined; deliver: (data: string) => void },
+    how: {
+      id: RequestId | undefined;
+      isInitialize: boolean;
+      onHeaders?: (() => void) | undefined;
+      onAccepted?: (() => void) | undefined;
+      deliver: (data: string) => void;
+    },
   ): Promise<Outcome> {
     const body = Buffer.from(line);
     return new Promise<Outcome>((resolve) => {
@@ -208,13 +231,16 @@ export class BrokerLink {
   }
 
   /** Streams an answer (SSE or JSON) to `deliver`; a stream cut off before its response is an error for the request. */
-  private readAnswer(res: IncomingMessage, how: { id: RequestId | undefined; isInitialize: boolean; deliver: (data: string) => void }) {
+  private readAnswer(
+    res: IncomingMessage,
+    how: { id: RequestId | undefined; isInitialize: boolean; onAccepted?: (() => void) | undefined; deliver: (data: string) => void },
+  ) {
     return new Promise<Outcome>((resolve) => {
       const type = res.headers['content-type'] ?? '';
       let last: string | undefined;
       const take = (data: string) => {
         last = data;
-        if (how.isInitialize) this.noteVersion(data, how.id);
+        if (how.isInitialize && this.noteVersion(data, how.id)) how.onAccepted?.();
         how.deliver(data);
       };
       res.setEncoding('utf8');
@@ -241,13 +267,19 @@ export class BrokerLink {
     });
   }
 
-  /** The negotiated version, from the answer to initialize: it goes on every later request. */
-  private noteVersion(data: string, id: RequestId | undefined): void {
+  /**
+   * The negotiated version, from the answer to initialize: it goes on every later request. True when `data` is that
+   * answer and a successful one (the broker accepted the initialize).
+   */
+  private noteVersion(data: string, id: RequestId | undefined): boolean {
     try {
       const m = JSON.parse(data) as { id?: unknown; result?: { protocolVersion?: unknown } };
-      if (m.id === id && typeof m.result?.protocolVersion === 'string') this.protocolVersion = m.result.protocolVersion;
+      if (m.id !== id || typeof m.result?.protocolVersion !== 'string') return false;
+      this.protocolVersion = m.result.protocolVersion;
+      return true;
     } catch {
       // not a message: delivered as it is, the IDE will say so
+      return false;
     }
   }
 
@@ -356,7 +388,9 @@ export class BrokerLink {
         if (!this.initialize) throw new Error('the broker restarted before the session was initialized');
         const id = `lanyard-bridge-reinitialize-${++this.ownSeq}`;
         let answer: { result?: { protocolVersion?: unknown }; error?: { message?: unknown } } | undefined;
-        const outcome = await this.post(JSON.stringify({ ...this.initialize, id }), {
+        const replay = encode({ ...this.initialize, id });
+        if (replay === undefined) throw new Error("the IDE's initialize is nested too deeply to send again");
+        const outcome = await this.post(replay, {
           id,
           isInitialize: true,
           // Answers to the bridge's own requests are kept from the IDE.
@@ -433,6 +467,16 @@ function isRefused(e: NodeJS.ErrnoException): boolean {
   if (e.code === 'ECONNREFUSED') return true;
   const nested = (e as { errors?: unknown }).errors;
   return Array.isArray(nested) && nested.some((n) => (n as NodeJS.ErrnoException).code === 'ECONNREFUSED');
+}
+
+/** JSON text of a value, or undefined when it is nested too deeply for JSON.stringify (which recurses per level). */
+function encode(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch (e) {
+    if (e instanceof RangeError) return undefined;
+    throw e;
+  }
 }
 
 function delay(ms: number): Promise<void> {
