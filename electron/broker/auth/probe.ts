@@ -1,3 +1,4 @@
+import { postProbeInitialize } from '../util/initialize-probe';
 import {
   checkResourceAllowed,
   discoverAuthorizationServerMetadata,
@@ -76,17 +77,7 @@ export async function probeAuthPaths(url: string, options: ProbeOptions): Promis
 
   let response: Response;
   try {
-    response = await guarded(url, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lanyard-probe', version: '0' } },
-      }),
-    });
+    response = await postProbeInitialize(guarded, url, { clientName: 'lanyard-probe', redirect: 'manual' });
   } catch (e) {
     const error =
       e instanceof LanyardError

@@ -1,3 +1,4 @@
+import { postProbeInitialize } from '../util/initialize-probe';
 import { checkResourceAllowed, discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
 import { ErrorCodes } from '../../../shared/errors';
 import type { ServerConfig } from '../config/schema';
@@ -19,17 +20,7 @@ export async function checkProtectedResource(
   const hop = `${server.id}: protected resource`;
   let response: Response;
   try {
-    response = await fetchFn(server.url, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lanyard-doctor', version: '0' } },
-      }),
-    });
+    response = await postProbeInitialize(fetchFn, server.url, { clientName: 'lanyard-doctor', redirect: 'manual' });
   } catch (e) {
     return {
       check: fail(

@@ -1,3 +1,4 @@
+import { postProbeInitialize } from '../util/initialize-probe';
 import {
   checkResourceAllowed,
   discoverAuthorizationServerMetadata,
@@ -245,17 +246,7 @@ async function probeServer(
 ): Promise<'open' | { resourceMetadataUrl?: string; scope?: string; challenged?: boolean; status?: number }> {
   let response: Response;
   try {
-    response = await fetchFn(serverUrl, {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 0,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lanyard-probe', version: '0' } },
-      }),
-    });
+    response = await postProbeInitialize(fetchFn, serverUrl, { clientName: 'lanyard-probe', redirect: 'manual' });
   } catch (e) {
     throw serverUnreachable(serverUrl, describeFailure(e), e, serverId ? { serverId } : {});
   }

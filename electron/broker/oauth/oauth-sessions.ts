@@ -1,3 +1,4 @@
+import { postProbeInitialize } from '../util/initialize-probe';
 import { randomBytes } from 'node:crypto';
 import {
   auth,
@@ -506,17 +507,7 @@ export class OAuthSessions implements OAuthPath {
    */
   private async probeChallenge(server: OAuthServerRef, guarded: FetchLike): Promise<OAuthChallenge> {
     try {
-      const response = await guarded(server.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 0,
-          method: 'initialize',
-          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'lanyard', version: '0' } },
-        }),
-        signal: AbortSignal.timeout(10_000),
-      });
+      const response = await postProbeInitialize(guarded, server.url, { clientName: 'lanyard', signal: AbortSignal.timeout(10_000) });
       await response.body?.cancel().catch(() => {});
       const session = response.headers.get('mcp-session-id');
       if (response.ok && session) {
