@@ -252,6 +252,13 @@ export class AppShell {
       case 'sign-out':
         control?.signOut({}).catch((e: unknown) => this.log('sign-out failed', e));
         break;
+      case 'authorize':
+        // The broker opens the authorization server's page in the browser once; the card shows the link if it did not.
+        control?.authorizeServer({ id: action.serverId }).catch((e: unknown) => {
+          this.log('authorize from the tray failed', e);
+          this.navigate({ page: 'servers' });
+        });
+        break;
       case 'quit':
         this.quit();
         break;

@@ -12,7 +12,13 @@ export type TrayIconVariant = 'normal' | 'attention';
 /** The colour of a server's dot in the menu. */
 export type DotTone = 'ok' | 'busy' | 'error' | 'off';
 
-export type TrayAction = { type: 'open'; page: DashboardPage } | { type: 'sign-in' } | { type: 'sign-out' } | { type: 'quit' };
+export type TrayAction =
+  | { type: 'open'; page: DashboardPage }
+  | { type: 'sign-in' }
+  | { type: 'sign-out' }
+  /** An OAuth server waiting for the user's consent: opens its authorization in the browser (once). */
+  | { type: 'authorize'; serverId: string }
+  | { type: 'quit' };
 
 export type TrayMenuItem =
   { type: 'separator' } | { type: 'item'; id: string; label: string; enabled: boolean; dot?: DotTone; action?: TrayAction };
@@ -38,7 +44,47 @@ function clip(text: string, max = 40): string {
 }
 
 export function serverNeedsAttention(server: ServerStatus): boolean {
-  return server.enabled && (server.health === 'error' || server.health === 'degraded');
+  if (!server.enabled) return false;
+  // Waiting for the user (consent, a key) is something to do, like a failure: the icon says so without the menu.
+  return server.health === 'error' || server.health === 'degraded' || server.action === 'authorize' || server.action === 'set_key';
+}
+
+/**
+ * A server's menu line: what the user does about it when there is something (Authorize…, Set Key…, blocked), else
+ * its health. Sign-in needs no line per server: the session item below says it once for all.
+ */
+function serverItem(server: ServerStatus): TrayMenuItem {
+  const id = `server:${server.id}`;
+  const name = clip(server.name);
+  if (server.enabled && server.action === 'authorize')
+    return {
+      type: 'item',
+      id,
+      label: server.authState === 'authorizing' ? `${name} — Waiting for You in the Browser…` : `${name} — Authorize…`,
+      enabled: true,
+      dot: 'busy',
+      action: { type: 'authorize', serverId: server.id },
+    };
+  if (server.enabled && server.action === 'set_key')
+    return { type: 'item', id, label: `${name} — Set Key…`, enabled: true, dot: 'error', action: { type: 'open', page: 'servers' } };
+  if (server.enabled && server.authState === 'blocked')
+    return {
+      type: 'item',
+      id,
+      label: `${name} — Blocked by Your Administrator`,
+      enabled: true,
+      dot: 'off',
+      action: { type: 'open', page: 'servers' },
+    };
+  const health = HEALTH[server.health];
+  return {
+    type: 'item',
+    id,
+    label: `${name} — ${health.label}`,
+    enabled: true,
+    dot: health.tone,
+    action: { type: 'open', page: 'servers' },
+  };
 }
 
 export function needsAttention(status: Status): boolean {
@@ -99,17 +145,7 @@ export function presentTray(status: Status): TrayView {
   if (status.servers.length === 0) {
     items.push({ type: 'item', id: 'no-servers', label: 'No servers yet', enabled: false });
   } else {
-    for (const server of status.servers) {
-      const health = HEALTH[server.health];
-      items.push({
-        type: 'item',
-        id: `server:${server.id}`,
-        label: `${clip(server.name)} — ${health.label}`,
-        enabled: true,
-        dot: health.tone,
-        action: { type: 'open', page: 'servers' },
-      });
-    }
+    for (const server of status.servers) items.push(serverItem(server));
   }
   items.push(
     { type: 'item', id: 'add-server', label: 'Add a Server…', enabled: true, action: { type: 'open', page: 'add-server' } },

@@ -166,6 +166,15 @@ describe('tray actions', () => {
     expect(app.quit).toHaveBeenCalledOnce();
   });
 
+  it("Authorize… on a server waiting for consent asks the broker to open that server's authorization (once per click)", async () => {
+    const waiting = status({
+      servers: [server({ id: 'cal', name: 'Calendar', authPath: 'oauth', authState: 'authorization_required', action: 'authorize' })],
+    });
+    const { tray, control } = await started({}, fakeControl(waiting));
+    tray.trays[0]!.item('server:cal').click?.();
+    expect(control.authorizeServer).toHaveBeenCalledExactlyOnceWith({ id: 'cal' });
+  });
+
   it('a failed tray sign-in opens the dashboard where the sign-in page explains', async () => {
     const control = fakeControl(signedOut());
     control.signIn.mockRejectedValueOnce(new Error('timed out'));

@@ -41,6 +41,27 @@ describe('presentTray', () => {
     expect(view.tooltip).toBe('Lanyard — alice@example.com · 1 server needs attention');
   });
 
+  it('a server waiting for the user: Authorize… (then "waiting"), Set Key…, blocked — and the attention icon for the first two', () => {
+    const oauth = server({ id: 'cal', name: 'Calendar', authPath: 'oauth', authState: 'authorization_required', action: 'authorize' });
+    const view = presentTray(status({ servers: [server(), oauth] }));
+    expect(view.icon).toBe('attention');
+    expect(byId(view, 'server:cal')).toMatchObject({ label: 'Calendar — Authorize…', action: { type: 'authorize', serverId: 'cal' } });
+    const waiting = presentTray(status({ servers: [{ ...oauth, authState: 'authorizing' }] }));
+    expect(byId(waiting, 'server:cal')).toMatchObject({
+      label: 'Calendar — Waiting for You in the Browser…',
+      action: { type: 'authorize' },
+    });
+    const key = presentTray(
+      status({ servers: [server({ id: 's', name: 'Search', authPath: 'header', authState: 'key_required', action: 'set_key' })] }),
+    );
+    expect(key.icon).toBe('attention');
+    expect(byId(key, 'server:s')).toMatchObject({ label: 'Search — Set Key…', action: { type: 'open', page: 'servers' } });
+    const blocked = presentTray(status({ servers: [server({ authState: 'blocked' })] }));
+    expect(byId(blocked, 'server:wiki')).toMatchObject({ label: 'Wiki — Blocked by Your Administrator', dot: 'off' });
+    // A server disabled by the user asks nothing of them.
+    expect(presentTray(status({ servers: [{ ...oauth, enabled: false, health: 'disabled' }] })).icon).toBe('normal');
+  });
+
   it('a failing server that is disabled is not trouble', () => {
     expect(presentTray(status({ servers: [server({ enabled: false, health: 'disabled' })] })).icon).toBe('normal');
     expect(byId(presentTray(status({ servers: [server({ enabled: false, health: 'disabled' })] })), 'server:wiki')?.dot).toBe('off');
