@@ -436,6 +436,15 @@ export class Broker {
       await aggregator.close();
       throw e;
     }
+    // Only now, with the port ours, does the new local token replace the keychain's: a broker that lost the port to
+    // another one of this home must leave that one's token (and its runtime file and IDE configs, written below) alone.
+    try {
+      await localAuth.save();
+    } catch (e) {
+      await server.close();
+      await aggregator.close();
+      throw e;
+    }
     const runtime = await publishRuntime({
       home: this.home,
       port: server.port,
