@@ -3,6 +3,7 @@ import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { ErrorCodes } from '../../shared/errors';
+import { brokerLockHolder } from './broker-lock';
 import { LanyardError } from './errors';
 import { readRuntimeFile } from './gateway/runtime-file';
 import { defaultLanyardHome, lanyardPaths, writePrivateFile } from './paths';
@@ -23,8 +24,8 @@ export interface StartupFailure {
   message: string;
   fix: string;
   /**
-   * PORT_IN_USE only: who holds the port. `lanyard` with this home (or no home known: it bound but has not published its
-   * runtime file yet) means a broker of this home won the port, so the bridge waits for that one instead of failing.
+   * PORT_IN_USE only: who holds the port. `lanyard` with this home means a broker of this home is running or starting
+   * (it holds the home's lock), so `lanyard stdio` waits for that one instead of failing or starting another.
    */
   heldBy?: { kind: PortOwner['kind']; home?: string };
 }
@@ -99,7 +100,13 @@ export async function findPortOwner(
     if (found.state === 'running' && found.info.port === port) return { kind: 'lanyard', pid: found.info.pid, home };
   }
   const pid = await listeningPid(port);
-  if (options.askIt !== false && (await answersLikeLanyard(port))) return { kind: 'lanyard', ...(pid !== undefined ? { pid } : {}) };
+  if (options.askIt !== false && (await answersLikeLanyard(port))) {
+    // Bound but its runtime file not written yet: the broker holding this home's lock, when the pids agree.
+    const holder = await brokerLockHolder(options.home);
+    if (holder !== undefined && holder !== process.pid && (pid === undefined || pid === holder))
+      return { kind: 'lanyard', pid: holder, home: options.home };
+    return { kind: 'lanyard', ...(pid !== undefined ? { pid } : {}) };
+  }
   if (pid !== undefined) {
     const name = await readFile(`/proc/${pid}/comm`, 'utf8').then(
       (t) => t.trim(),

@@ -112,18 +112,30 @@ describe('a second broker on the same home', () => {
     expect(await ideConnects(`${a.url}/mcp`, before.token)).toBe(true);
   }, 60_000);
 
-  it("`lanyard serve` exits with the port-in-use start-up failure naming this home's broker", async () => {
+  it('cannot start on another port either: the home has one broker', async () => {
     const a = brokerA!;
     const before = await runtimeInfo();
-    const serve = spawnSync(process.execPath, [cli, 'serve', '--port', String(a.port)], {
-      env: { ...process.env, LANYARD_HOME: home },
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(serve.status).not.toBe(0);
-    expect(serve.stderr).toMatch(/in use by another Lanyard/);
-    const failure = await readStartupFailure(home);
-    expect(failure).toMatchObject({ code: ErrorCodes.PORT_IN_USE, heldBy: { kind: 'lanyard', home } });
+    const second = startHeadless({ version: 'test', home, port: 0, log: silentLogger, openUrl: () => undefined });
+    await expect(second).rejects.toMatchObject({ code: ErrorCodes.PORT_IN_USE, message: expect.stringContaining(`pid ${a.pid}`) });
+    expect(await runtimeInfo()).toEqual(before);
+    expect(await keychainToken()).toBe(before.token);
+    expect(await ideConnects(`${a.url}/mcp`, before.token)).toBe(true);
+  }, 60_000);
+
+  it("`lanyard serve` (on A's port or any other) exits with the port-in-use start-up failure naming this home's broker", async () => {
+    const a = brokerA!;
+    const before = await runtimeInfo();
+    for (const port of [a.port, 0]) {
+      const serve = spawnSync(process.execPath, [cli, 'serve', '--port', String(port)], {
+        env: { ...process.env, LANYARD_HOME: home },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(serve.status).not.toBe(0);
+      expect(serve.stderr).toContain(`Port ${a.port} on 127.0.0.1 is in use by another Lanyard (pid ${a.pid}`);
+      const failure = await readStartupFailure(home);
+      expect(failure).toMatchObject({ code: ErrorCodes.PORT_IN_USE, heldBy: { kind: 'lanyard', home } });
+    }
     expect(await runtimeInfo()).toEqual(before);
     expect(await keychainToken()).toBe(before.token);
     expect(await ideConnects(`${a.url}/mcp`, before.token)).toBe(true);

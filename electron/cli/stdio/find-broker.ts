@@ -87,10 +87,10 @@ export async function findBroker(options: FindBrokerOptions, graceMs = 0): Promi
   );
 }
 
-/** A Lanyard holds the port: this home's (named by its runtime file) or one not named yet (bound, not published). */
+/** The broker that holds this home (its lock or runtime file names the home) refused the one we started. */
 function heldByThisHome(failure: StartupFailure, home: string): boolean {
   const held = failure.heldBy;
-  return held?.kind === 'lanyard' && (held.home === undefined || path.resolve(held.home) === path.resolve(home));
+  return held?.kind === 'lanyard' && held.home !== undefined && path.resolve(held.home) === path.resolve(home);
 }
 
 /**
