@@ -18,7 +18,9 @@ import { createAggregator, type Aggregator } from './gateway/aggregate/aggregato
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
 import { LocalAuth } from './gateway/local-auth';
 import { createRelay } from './gateway/relay';
-import { publishRuntime } from './gateway/runtime-file';
+import { publishRuntime, readRuntimeFile } from './gateway/runtime-file';
+import { acquireBrokerLock, type BrokerLock } from './broker-lock';
+import { portInUseError } from './startup-failure';
 import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
@@ -364,6 +366,27 @@ export class Broker {
       timeouts?: GatewayTimeouts;
     } = {},
   ): Promise<RunningGateway> {
+    const wantedPort = options.port ?? this.config.load().gateway.port;
+    // One broker per home: taken before anything of the home changes, held until stop (see broker-lock.ts).
+    const lock = await acquireBrokerLock(this.home);
+    if ('heldBy' in lock) {
+      const running = await readRuntimeFile(this.home);
+      const port = running.state === 'running' && running.info.pid === lock.heldBy ? running.info.port : wantedPort;
+      throw portInUseError(port, { kind: 'lanyard', pid: lock.heldBy, home: this.home });
+    }
+    try {
+      return await this.startGatewayLocked(options, wantedPort, lock);
+    } catch (e) {
+      await lock.release();
+      throw e;
+    }
+  }
+
+  private async startGatewayLocked(
+    options: Parameters<Broker['startGateway']>[0] & {},
+    wantedPort: number,
+    lock: BrokerLock,
+  ): Promise<RunningGateway> {
     const timeouts = options.timeouts ?? {};
     const localAuth = await LocalAuth.open(this.secrets, {
       fresh: true,
@@ -424,7 +447,7 @@ export class Broker {
     let server: GatewayServer;
     try {
       server = await startGatewayServer({
-        port: options.port ?? this.config.load().gateway.port,
+        port: wantedPort,
         localAuth: guard,
         aggregator,
         relay,
@@ -433,6 +456,15 @@ export class Broker {
       });
       port = server.port;
     } catch (e) {
+      await aggregator.close();
+      throw e;
+    }
+    // Only now, with the port ours, does the new local token replace the keychain's: a broker that lost the port to
+    // another one of this home must leave that one's token (and its runtime file and IDE configs, written below) alone.
+    try {
+      await localAuth.save();
+    } catch (e) {
+      await server.close();
       await aggregator.close();
       throw e;
     }
@@ -495,6 +527,7 @@ export class Broker {
         await runtime.close();
         await server.close();
         await aggregator.close();
+        await lock.release();
       },
     };
   }

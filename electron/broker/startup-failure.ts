@@ -3,6 +3,7 @@ import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { ErrorCodes } from '../../shared/errors';
+import { brokerLockHolder } from './broker-lock';
 import { LanyardError } from './errors';
 import { readRuntimeFile } from './gateway/runtime-file';
 import { defaultLanyardHome, lanyardPaths, writePrivateFile } from './paths';
@@ -22,6 +23,11 @@ export interface StartupFailure {
   code: string;
   message: string;
   fix: string;
+  /**
+   * PORT_IN_USE only: who holds the port. `lanyard` with this home means a broker of this home is running or starting
+   * (it holds the home's lock), so `lanyard stdio` waits for that one instead of failing or starting another.
+   */
+  heldBy?: { kind: PortOwner['kind']; home?: string };
 }
 
 export function startupFailurePath(home: string): string {
@@ -37,6 +43,8 @@ export async function recordStartupFailure(home: string, error: unknown): Promis
     message: error instanceof Error ? error.message : String(error),
     fix: error instanceof LanyardError ? error.fix : 'Run `lanyard serve` in a terminal to see the whole error.',
   };
+  if (error instanceof PortInUseError)
+    failure.heldBy = { kind: error.owner.kind, ...(error.owner.kind === 'lanyard' && error.owner.home ? { home: error.owner.home } : {}) };
   await writePrivateFile(startupFailurePath(home), `${JSON.stringify(failure, null, 2)}\n`).catch(() => undefined);
 }
 
@@ -49,12 +57,17 @@ export async function readStartupFailure(home: string): Promise<StartupFailure |
   try {
     const parsed = JSON.parse(await readFile(startupFailurePath(home), 'utf8')) as Partial<StartupFailure>;
     if (typeof parsed.message !== 'string' || typeof parsed.fix !== 'string' || typeof parsed.at !== 'string') return undefined;
+    const held = parsed.heldBy;
+    const kinds: ReadonlyArray<PortOwner['kind']> = ['lanyard', 'program', 'unknown'];
     return {
       pid: typeof parsed.pid === 'number' ? parsed.pid : 0,
       at: parsed.at,
       code: typeof parsed.code === 'string' ? parsed.code : ErrorCodes.INTERNAL,
       message: parsed.message,
       fix: parsed.fix,
+      ...(held && kinds.includes(held.kind)
+        ? { heldBy: { kind: held.kind, ...(typeof held.home === 'string' ? { home: held.home } : {}) } }
+        : {}),
     };
   } catch {
     return undefined;
@@ -87,7 +100,13 @@ export async function findPortOwner(
     if (found.state === 'running' && found.info.port === port) return { kind: 'lanyard', pid: found.info.pid, home };
   }
   const pid = await listeningPid(port);
-  if (options.askIt !== false && (await answersLikeLanyard(port))) return { kind: 'lanyard', ...(pid !== undefined ? { pid } : {}) };
+  if (options.askIt !== false && (await answersLikeLanyard(port))) {
+    // Bound but its runtime file not written yet: the broker holding this home's lock, when the pids agree.
+    const holder = await brokerLockHolder(options.home);
+    if (holder !== undefined && holder !== process.pid && (pid === undefined || pid === holder))
+      return { kind: 'lanyard', pid: holder, home: options.home };
+    return { kind: 'lanyard', ...(pid !== undefined ? { pid } : {}) };
+  }
   if (pid !== undefined) {
     const name = await readFile(`/proc/${pid}/comm`, 'utf8').then(
       (t) => t.trim(),
@@ -119,14 +138,25 @@ export function portInUseFix(port: number, owner: PortOwner): string {
   return `Find it with \`lsof -i :${port}\` (macOS, Linux) or \`netstat -ano | findstr :${port}\` (Windows) and stop it, or ${change}.`;
 }
 
+/** PORT_IN_USE that knows who holds the port (recorded in the start-up failure file for `lanyard stdio`). */
+export class PortInUseError extends LanyardError {
+  constructor(
+    port: number,
+    readonly owner: PortOwner,
+    cause?: unknown,
+  ) {
+    super(
+      ErrorCodes.PORT_IN_USE,
+      `Port ${port} on 127.0.0.1 is in use by ${describePortOwner(owner)}, so Lanyard's local endpoint cannot start.`,
+      portInUseFix(port, owner),
+      cause !== undefined ? { cause } : undefined,
+    );
+  }
+}
+
 /** PORT_IN_USE naming who holds the port and what to do about it. */
 export function portInUseError(port: number, owner: PortOwner, cause?: unknown): LanyardError {
-  return new LanyardError(
-    ErrorCodes.PORT_IN_USE,
-    `Port ${port} on 127.0.0.1 is in use by ${describePortOwner(owner)}, so Lanyard's local endpoint cannot start.`,
-    portInUseFix(port, owner),
-    cause !== undefined ? { cause } : undefined,
-  );
+  return new PortInUseError(port, owner, cause);
 }
 
 /**

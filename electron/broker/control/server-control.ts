@@ -118,7 +118,7 @@ export class ServerControl {
     });
     await this.deps.auth.forget(input.id);
     await this.deps.secrets.deleteAll(secretKeys.serverPrefix(input.id));
-    this.deps.engine()?.tokens.forget(input.id);
+    await this.deps.engine()?.tokens.forget(input.id);
     this.deps.activity.record({ kind: 'server', serverId: input.id, summary: `Removed server ${input.id}`, outcome: 'info' });
     this.deps.gateway()?.serversChanged();
     this.deps.statusChanged();

@@ -4,6 +4,8 @@ import { silentLogger, type Logger } from '../util/log';
 import { ACCESS_TOKEN_RENEWAL, needsRenewal, type RenewalPolicy } from '../util/renewal';
 
 export interface TokenKeyParts {
+  /** The configured server the token is for: removing the server drops its tokens (`TokenCache.forget`). */
+  serverId: string;
   idpIssuer: string;
   subject: string;
   resource: string;
@@ -25,7 +27,12 @@ export interface CachedToken {
 
 const PREFIX = 'token:';
 
-/** A stable cache key: never shared across users, IdP tenants, resources, authorization servers, clients or scope sets. */
+/**
+ * A stable cache key: never shared across servers, users, IdP tenants, resources, authorization servers, clients or
+ * scope sets. It starts with the server id (ids have no `:`), so a removed server's tokens are found by prefix, in the
+ * keychain too, even those a previous run stored: a server added again with the same id and URL must not be served
+ * the old entry's token.
+ */
 export function tokenCacheKey(parts: TokenKeyParts): string {
   const canonical = JSON.stringify([
     parts.idpIssuer,
@@ -35,7 +42,7 @@ export function tokenCacheKey(parts: TokenKeyParts): string {
     parts.clientId,
     [...new Set(parts.scopes)].sort(),
   ]);
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 32);
+  return `${parts.serverId}:${createHash('sha256').update(canonical).digest('base64url').slice(0, 32)}`;
 }
 
 /**
@@ -102,6 +109,14 @@ export class TokenCache {
     this.memory.delete(key);
     this.loaded.add(key);
     await this.secrets.delete(PREFIX + key).catch(() => {});
+  }
+
+  /** Drops every token of one server (removed from the config), in memory and in the keychain. */
+  async forget(serverId: string): Promise<void> {
+    const prefix = `${serverId}:`;
+    for (const key of [...this.memory.keys()]) if (key.startsWith(prefix)) this.memory.delete(key);
+    for (const key of [...this.loaded]) if (key.startsWith(prefix)) this.loaded.delete(key);
+    await this.secrets.deleteAll(PREFIX + prefix);
   }
 
   /** Drops every token (sign-out, user change). */

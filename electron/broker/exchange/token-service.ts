@@ -180,6 +180,7 @@ export class TokenService {
       }
       state.scopes ??= initialScopes(info, server);
       const key = tokenCacheKey({
+        serverId,
         idpIssuer: this.identity.issuer,
         subject: user.sub,
         resource: info.resource,
@@ -221,6 +222,7 @@ export class TokenService {
     const user = this.identity.state;
     if (user.status !== 'signed_in' && user.status !== 'expired') return;
     const key = tokenCacheKey({
+      serverId,
       idpIssuer: this.identity.issuer,
       subject: user.user.sub,
       resource: info.resource,
@@ -319,9 +321,10 @@ export class TokenService {
     };
   }
 
-  /** Forget a server (removed from config). */
-  forget(serverId: string): void {
+  /** Forget a server (removed from config): its discovery state and its cached tokens, in memory and in the keychain. */
+  async forget(serverId: string): Promise<void> {
     this.states.delete(serverId);
+    await this.cache.forget(serverId);
   }
 
   private async mint(server: BrokeredServer, info: ServerAuthInfo, scopes: string[], key: string): Promise<CachedToken> {

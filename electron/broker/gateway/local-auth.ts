@@ -117,8 +117,9 @@ export class LocalAuth {
   }
 
   /**
-   * Loads the local token from the store, creating and storing one on first start (or always, with `fresh`: what the
-   * broker does at every start).
+   * Loads the local token from the store, creating and storing one on first start. With `fresh` (what the broker does
+   * at every start) the token is new and NOT stored yet: the broker stores it with `save()` once it owns the port, so a
+   * second broker that cannot bind leaves the running one's token in the keychain untouched.
    *
    * `allowedOrigins` is read on every request, so a config change applies without a restart. `log` hears about rotation
    * listeners that fail.
@@ -129,13 +130,19 @@ export class LocalAuth {
   ): Promise<LocalAuth> {
     const raw = options.allowedOrigins;
     const origins = typeof raw === 'function' ? raw : () => raw ?? [];
-    let token = options.fresh ? undefined : await secrets.get(LOCAL_TOKEN_SECRET_KEY);
+    if (options.fresh) return new LocalAuth(secrets, generateLocalToken(), origins, options.log ?? silentLogger);
+    let token = await secrets.get(LOCAL_TOKEN_SECRET_KEY);
     if (!token || !/^[A-Za-z0-9_-]{43}$/.test(token)) {
       // Missing, or not something we wrote (a hand-edited store): start over with a fresh one.
       token = generateLocalToken();
       await secrets.set(LOCAL_TOKEN_SECRET_KEY, token);
     }
     return new LocalAuth(secrets, token, origins, options.log ?? silentLogger);
+  }
+
+  /** Stores the current token in the keychain (after a `fresh` open, once the gateway owns its port). */
+  async save(): Promise<void> {
+    await this.secrets.set(LOCAL_TOKEN_SECRET_KEY, this.current);
   }
 
   /** The token IDE configs and the runtime file carry. */

@@ -12,7 +12,12 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
     port = Number(args.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be a port number (0 = any free port).');
   }
-  const [{ openConfigStore }, startup] = await Promise.all([import('../../broker/config/store'), import('../../broker/startup-failure')]);
+  const [{ openConfigStore }, startup, { brokerLockHolder }, { readRuntimeFile }] = await Promise.all([
+    import('../../broker/config/store'),
+    import('../../broker/startup-failure'),
+    import('../../broker/broker-lock'),
+    import('../../broker/gateway/runtime-file'),
+  ]);
   // A taken port is found before the broker (most of the start-up time) is loaded: `lanyard stdio` waits for this.
   let wanted = port;
   try {
@@ -23,6 +28,15 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
     }
   } catch {
     // An unreadable config is startHeadless's to explain.
+  }
+  // A broker already serves (or is starting for) this home: whatever port it took, this one must not start.
+  const holder = await brokerLockHolder(ctx.home);
+  if (holder !== undefined) {
+    const running = await readRuntimeFile(ctx.home);
+    const at = running.state === 'running' && running.info.pid === holder ? running.info.port : (wanted ?? 0);
+    const error = startup.portInUseError(at, { kind: 'lanyard', pid: holder, home: ctx.home });
+    await startup.recordStartupFailure(ctx.home, error);
+    throw error;
   }
   if (wanted !== undefined && wanted !== 0 && !(await startup.portIsFree(wanted))) {
     const error = startup.portInUseError(wanted, await startup.findPortOwner(wanted, { home: ctx.home, env: ctx.env }));

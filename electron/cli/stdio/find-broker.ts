@@ -1,4 +1,7 @@
 import { get as httpGet } from 'node:http';
+import path from 'node:path';
+import { ErrorCodes } from '../../../shared/errors';
+import type { StartupFailure } from '../../broker/startup-failure';
 import { readRuntimeFile, type RuntimeInfo } from '../../broker/gateway/runtime-file';
 
 /** A failure the bridge reports on stderr as `message` + `Fix: fix`. */
@@ -71,6 +74,9 @@ export async function findBroker(options: FindBrokerOptions, graceMs = 0): Promi
     if (info) return info;
     // Written by the broker this call started (file times have a coarse clock on some systems: allow a second).
     const failure = await readStartupFailure(options.home);
+    // Lost the port to another broker of this home (a `lanyard serve` or tray app that came back meanwhile): that one is
+    // the broker, and its runtime file follows its bind at once. Use it; starting yet another would only fight it.
+    if (failure && failure.code === ErrorCodes.PORT_IN_USE && heldByThisHome(failure, options.home)) continue;
     if (failure && Date.parse(failure.at) >= startedAt - 1_000) {
       throw new BridgeError(`the Lanyard broker could not start: ${failure.message}`, failure.fix);
     }
@@ -79,6 +85,12 @@ export async function findBroker(options: FindBrokerOptions, graceMs = 0): Promi
     `the Lanyard broker did not start within ${timeoutMs >= 1_000 ? `${Math.round(timeoutMs / 1_000)} s` : `${timeoutMs} ms`}.`,
     'Run `lanyard serve` in a terminal to see why it does not start.',
   );
+}
+
+/** The broker that holds this home (its lock or runtime file names the home) refused the one we started. */
+function heldByThisHome(failure: StartupFailure, home: string): boolean {
+  const held = failure.heldBy;
+  return held?.kind === 'lanyard' && held.home !== undefined && path.resolve(held.home) === path.resolve(home);
 }
 
 /**
