@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregator, type Aggregator, type AggregatorActivity } from '../../electron/broker/gateway/aggregate/aggregator';
+import type { AggregatorCore } from '../../electron/broker/gateway/aggregate/core';
 
 interface Seen {
   method: string;
@@ -296,6 +297,9 @@ describe('/mcp fast path', () => {
       result: { tools: expect.arrayContaining([expect.objectContaining({ name: 'raw__big' })]) },
     });
     expect(b).toBe(a.replace('"id":"l1"', '"id":"l2"'));
+    // Serialized once: while the catalog is unchanged every list reuses the same bytes, not a fresh JSON.stringify.
+    const core = aggregator as unknown as AggregatorCore;
+    expect(await core.listToolsJson()).toBe(await core.listToolsJson());
   });
 
   it('an upstream JSON-RPC error comes back with the IDE id, as the tool result with isError the SDK path gives', async () => {

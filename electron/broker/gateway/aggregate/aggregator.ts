@@ -352,7 +352,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     await this.warm();
     this.toolsCache ??= mergeTools(this.catalogs(), this.toolNamer);
     const missing = active.filter((id) => !this.pool.catalog(id));
-    if (!missing.length) return { tools: [...this.toolsCache, ...signIn] };
+    // The complete list is returned as the cached array itself: listToolsJson keys its serialised bytes on it.
+    if (!missing.length) return { tools: signIn.length ? [...this.toolsCache, ...signIn] : this.toolsCache };
     return { tools: [...this.toolsCache, ...signIn, statusTool(missing.map((id) => this.statusLine(id)))] };
   }
 
