@@ -9,7 +9,7 @@ import { AUTH_PATHS, type AuthPath } from '../../../shared/auth-paths';
 import type { ErrorInfo } from '../../../shared/errors';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError, redactText, toErrorInfo } from '../errors';
-import { ID_JAG_PROFILE, JWT_BEARER, splitScopes } from '../exchange/discovery';
+import { ID_JAG_PROFILE, JWT_BEARER, sameIssuer, splitScopes } from '../exchange/discovery';
 import type { FetchLike } from '../util/http';
 import { describeNetworkError } from '../util/network-errors';
 import { policyFetch } from '../util/policy-fetch';
@@ -152,7 +152,7 @@ export async function probeAuthPaths(url: string, options: ProbeOptions): Promis
   }
   const candidates = prm.authorization_servers ?? [];
   const expected = options.expectedAsIssuer;
-  const asUrl = expected ? candidates.find((c) => c.replace(/\/$/, '') === expected.replace(/\/$/, '')) : candidates[0];
+  const asUrl = expected ? candidates.find((c) => sameIssuer(c, expected)) : candidates[0];
   if (expected && !asUrl) {
     return failed(
       new LanyardError(

@@ -277,7 +277,8 @@ export function splitScopes(scope: string | undefined | null): string[] {
   return scope ? scope.split(/\s+/).filter(Boolean) : [];
 }
 
-function sameIssuer(a: string, b: string): boolean {
+/** Issuer identifiers compared as RFC 8414 issuers are in practice: equal, or equal but for one trailing slash. */
+export function sameIssuer(a: string, b: string): boolean {
   return a === b || a.replace(/\/$/, '') === b.replace(/\/$/, '');
 }
 

@@ -9,7 +9,7 @@ import { withTimeout, type FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
 import type { RenewalPolicy } from '../util/renewal';
 import { SingleFlight } from '../util/single-flight';
-import { discoverServerAuth, splitScopes, type ServerAuthInfo } from './discovery';
+import { discoverServerAuth, sameIssuer, splitScopes, type ServerAuthInfo } from './discovery';
 import { loadAsCredentials, type AsClientAuthMethod } from './as-client-auth';
 import { redeemIdJag } from './redeem';
 import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
@@ -458,7 +458,7 @@ function checkIdJag(idJag: string, info: ServerAuthInfo, clientId: string, serve
     );
   }
   const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!aud.some((a) => a === info.asIssuer || a?.replace(/\/$/, '') === info.asIssuer.replace(/\/$/, ''))) {
+  if (!aud.some((a) => a !== undefined && sameIssuer(a, info.asIssuer))) {
     throw new LanyardError(
       ErrorCodes.EXCHANGE_DENIED,
       `The identity provider issued a grant for ${String(aud[0])}, not for this server's authorization server (${info.asIssuer}).`,
