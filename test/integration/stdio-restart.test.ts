@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { stdioBridge } from '../helpers/stdio-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readRuntimeFile } from '../../electron/broker/gateway/runtime-file';
 import type { SecretStore } from '../../electron/broker/secrets/secret-store';
@@ -82,14 +82,7 @@ describe('a broker restart', () => {
     const client = new Client({ name: 'restart-ide', version: '1' }, { capabilities: { roots: {} } });
     const ROOTS = [{ uri: 'file:///work/project', name: 'project' }];
     client.setRequestHandler('roots/list', () => ({ roots: ROOTS }));
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [cli, 'stdio'],
-      env: { ...process.env, LANYARD_HOME: home } as Record<string, string>,
-      stderr: 'pipe',
-    });
-    let bridgeErr = '';
-    transport.stderr?.on('data', (d: Buffer) => (bridgeErr += d.toString()));
+    const { transport, stderr: bridgeErr } = stdioBridge(cli, { home });
     await client.connect(transport);
     try {
       const echo = async (text: string) => textOf(await client.callTool({ name: 'todo__echo', arguments: { text } }));
@@ -109,7 +102,7 @@ describe('a broker restart', () => {
       await restartBroker(await freePort());
       expect(await echo('after a move')).toBe('echo: after a move');
       expect(await listRoots()).toBe(JSON.stringify(ROOTS));
-      expect(bridgeErr).toMatch(/restarted; reconnected/);
+      expect(bridgeErr()).toMatch(/restarted; reconnected/);
     } finally {
       await client.close();
     }

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
-import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { stdioBridge } from '../helpers/stdio-bridge';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
 import { openConfigStore } from '../../electron/broker/config/store';
@@ -84,14 +84,7 @@ afterAll(async () => {
 describe('a broker restart slower than the bridge waits', () => {
   it('ends with one broker serving the home; the IDE reaches it', async () => {
     const client = new Client({ name: 'slow-restart-ide', version: '1' }, { capabilities: {} });
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [cli, 'stdio'],
-      env: { ...process.env, LANYARD_HOME: home } as Record<string, string>,
-      stderr: 'pipe',
-    });
-    let bridgeErr = '';
-    transport.stderr?.on('data', (d: Buffer) => (bridgeErr += d.toString()));
+    const { transport, stderr: bridgeErr } = stdioBridge(cli, { home });
     await client.connect(transport);
     try {
       const echo = async (text: string) => textOf(await client.callTool({ name: 'todo__echo', arguments: { text } }));
@@ -105,7 +98,7 @@ describe('a broker restart slower than the bridge waits', () => {
         (b) => (brokers.push(b), b),
         (e: unknown) => e as Error,
       );
-      expect(await call, bridgeErr).toBe('echo: after a slow restart');
+      expect(await call, bridgeErr()).toBe('echo: after a slow restart');
 
       const runtime = await readRuntimeFile(home);
       if (runtime.state !== 'running') throw new Error(`runtime file: ${runtime.state}`);

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/client';
-import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { stdioBridge } from '../helpers/stdio-bridge';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Broker, type RunningGateway } from '../../electron/broker/broker';
 import { unmanaged } from '../../electron/broker/config/managed';
@@ -251,17 +251,11 @@ describe.skipIf(!asRoot || process.platform !== 'linux')('a crashed Lanyard whos
     );
 
     // An IDE starting the bridge, as an SDK client over stdio.
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [cli, 'stdio'],
-      env: { ...process.env, LANYARD_HOME: home } as Record<string, string>,
-      stderr: 'pipe',
-    });
-    let stderr = '';
-    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const { transport, stderr: bridgeStderr } = stdioBridge(cli, { home });
     const client = new Client({ name: 'squat-ide', version: '1' });
     await expect(client.connect(transport)).rejects.toThrow();
     await client.close().catch(() => undefined);
+    const stderr = bridgeStderr();
 
     // The bridge refused: the detached broker it started could not take the squatted port, and it said so.
     expect(stderr).toMatch(new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is in use by another program`));
