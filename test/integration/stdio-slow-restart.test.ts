@@ -22,7 +22,7 @@ import type { SecretStore } from '../../electron/broker/secrets/secret-store';
 import { readStartupFailure } from '../../electron/broker/startup-failure';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { startBrokerProcess, type BrokerProcess } from '../reliability/broker-process';
-import { prepareHome } from '../reliability/harness';
+import { prepareHome, waitFor } from '../reliability/harness';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const cliDir = path.join(root, 'out', `cli-slow-restart-test-${process.pid}`);
@@ -74,7 +74,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const b of brokers) if (b.alive()) await b.stop();
-  if (bridgeBroker !== undefined && isProcessAlive(bridgeBroker)) process.kill(bridgeBroker, 'SIGTERM');
+  // The broker the bridge started is not this test's child: stop it and wait until it has exited, because while it
+  // shuts down it still writes in the home (runtime file, lock, activity), and removing the home under it fails.
+  const detached = bridgeBroker;
+  if (detached !== undefined && isProcessAlive(detached)) {
+    process.kill(detached, 'SIGTERM');
+    await waitFor(() => !isProcessAlive(detached), 10_000, 'the broker the bridge started to exit');
+  }
   await secrets?.deleteAll().catch(() => undefined);
   await sandbox?.stop();
   if (tempRoot) await rm(tempRoot, { recursive: true, force: true });
