@@ -196,7 +196,7 @@ export function createRelay(options: RelayOptions): Relay {
       }
 
       if (guarded) {
-        clients.remember(response.headers.get('mcp-session-id'), guarded.initializing);
+        clients.remember(response.headers.get('mcp-session-id'), guarded.initializing, req);
         guarded.settle(response.status === 401 ? { kind: 'error', code: ErrorCodes.AS_GRANT_REJECTED } : relayOutcome(response.status));
       }
       if (response.status === 401) {

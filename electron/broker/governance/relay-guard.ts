@@ -12,18 +12,24 @@ import { isPending, outcomeOf, type Admission, type CallGuard, type CallOutcome 
 const UNRECORDED = new Set(['ping']);
 const MAX_SESSIONS = 512;
 
-export class RelayClients {
-  private readonly byUpstreamSession = new Map<string, { name: string; version?: string | undefined }>();
+type ClientInfo = { name: string; version?: string | undefined };
 
-  remember(sessionId: string | null, client: { name: string; version?: string | undefined } | undefined): void {
-    if (!sessionId || !client) return;
+export class RelayClients {
+  private readonly byUpstreamSession = new Map<string, ClientInfo>();
+  /** A stateless server names no session: the IDE's connection (kept alive between its requests) stands in. */
+  private readonly bySocket = new WeakMap<object, ClientInfo>();
+
+  remember(sessionId: string | null, client: ClientInfo | undefined, req?: IncomingMessage): void {
+    if (!client) return;
+    if (req) this.bySocket.set(req.socket, client);
+    if (!sessionId) return;
     this.byUpstreamSession.delete(sessionId);
     this.byUpstreamSession.set(sessionId, client);
     if (this.byUpstreamSession.size > MAX_SESSIONS) this.byUpstreamSession.delete(this.byUpstreamSession.keys().next().value!);
   }
 
-  lookup(sessionId: string | undefined): { name: string; version?: string | undefined } | undefined {
-    return sessionId ? this.byUpstreamSession.get(sessionId) : undefined;
+  lookup(sessionId: string | undefined, req: IncomingMessage): ClientInfo | undefined {
+    return (sessionId ? this.byUpstreamSession.get(sessionId) : undefined) ?? this.bySocket.get(req.socket);
   }
 }
 
@@ -62,7 +68,7 @@ export async function guardRelayed(
     if (typeof msg?.method !== 'string' || msg.id === undefined || UNRECORDED.has(msg.method)) continue;
     const params = msg.params && typeof msg.params === 'object' ? msg.params : {};
     if (msg.method === 'initialize') initializing = clientOf(params.clientInfo);
-    const ide = clientOf(params.clientInfo) ?? clientOf(metaClient(params._meta)) ?? clients.lookup(sessionId) ?? { name: 'unknown' };
+    const ide = clientOf(params.clientInfo) ?? clientOf(metaClient(params._meta)) ?? clients.lookup(sessionId, req) ?? { name: 'unknown' };
     const name = typeof params.name === 'string' ? params.name : typeof params.uri === 'string' ? params.uri : undefined;
     try {
       const admitted = guard.admit({
