@@ -25,6 +25,7 @@ import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
 import { createLogger, type Logger } from './util/log';
+import { auditLogView } from './governance/audit-view';
 import { Governance } from './governance/governance';
 import { createOtlpExport } from './governance/otlp/exporter';
 import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governance/token-events';
@@ -191,6 +192,7 @@ export class Broker {
       auth: this.auth,
       ide: { home: this.home, ...options.ide },
       log: this.log,
+      audit: (input) => auditLogView(this.home, this.governance.recording ? this.governance.status() : undefined, input),
     });
   }
 

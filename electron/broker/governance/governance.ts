@@ -99,6 +99,11 @@ export class Governance implements CallGuard {
     this.otlp = undefined;
   }
 
+  /** Whether records are being made (this process serves the gateway). */
+  get recording(): boolean {
+    return this.started;
+  }
+
   status(): GovernanceStatus {
     return { ledger: this.ledger.status(), ...(this.otlp ? { otlp: this.otlp.status() } : {}) };
   }
