@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../shared/contract';
-import { auditStateText } from '../../renderer/src/views/AuditPanel';
+import { auditStateText } from '../../renderer/src/model/audit';
 
 const base: AuditLog = { state: 'ok', seq: 1200, pending: 0, lost: 0, dir: '/h/audit', records: [] };
 

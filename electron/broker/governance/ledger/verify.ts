@@ -1,6 +1,6 @@
 import { open } from 'node:fs/promises';
 import { auditDir, listLedgerFiles, readHead } from './files';
-import { GENESIS, hashBody, unsealLine } from './record';
+import { GENESIS, HASH_FIELD_BYTES, hashBody } from './record';
 
 /** The first record that breaks the chain. */
 export interface ChainBreak {
@@ -24,7 +24,9 @@ export interface VerifyResult {
 }
 
 const CHUNK = 4 * 1024 * 1024;
-const LEAD = /^\{"seq":(\d+),"prev":"([0-9a-f]{64})"/;
+const LEAD = Buffer.from('{"seq":');
+const PREV = Buffer.from(',"prev":"');
+const TAIL = Buffer.from('"}');
 
 /**
  * Checks the whole chain (`lanyard audit verify`): every record's hash, that each names the hash of the one before it
@@ -54,12 +56,11 @@ export async function verifyLedger(home: string): Promise<VerifyResult> {
     lastFile = file.name;
     let lineNo = 0;
     let found: ChainBreak | undefined;
-    await forEachLine(file.path, (line) => {
+    await forEachLineBytes(file.path, (buf, from, to) => {
       lineNo++;
-      if (!line) return true;
-      const sealed = unsealLine(line);
-      const lead = sealed ? LEAD.exec(sealed.body) : undefined;
-      if (!sealed || !lead) {
+      if (from === to) return true;
+      const parsed = parseLine(buf, from, to);
+      if (!parsed) {
         found = {
           problem: 'malformed',
           seq: expectedSeq,
@@ -69,9 +70,8 @@ export async function verifyLedger(home: string): Promise<VerifyResult> {
         };
         return false;
       }
-      const seq = Number(lead[1]);
-      const prev = lead[2]!;
-      if (hashBody(sealed.body) !== sealed.hash) {
+      const { seq, prev, hash } = parsed;
+      if (hashBody(buf.subarray(from, parsed.hashFieldAt)) !== hash) {
         found = {
           problem: 'edited',
           seq,
@@ -115,7 +115,7 @@ export async function verifyLedger(home: string): Promise<VerifyResult> {
         };
         return false;
       }
-      prevHash = sealed.hash;
+      prevHash = hash;
       expectedSeq = seq + 1;
       records++;
       return true;
@@ -174,6 +174,60 @@ export async function forEachLine(file: string, each: (line: string) => boolean)
       }
     }
     if (carry.length) each(carry.toString('utf8'));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A record line's seq, prev and hash, read from its bytes (no decoding of the rest): `{"seq":N,"prev":"<64 hex>",…,"hash":"<64 hex>"}`.
+ * Undefined when the line does not have that shape.
+ */
+function parseLine(buf: Buffer, from: number, to: number): { seq: number; prev: string; hash: string; hashFieldAt: number } | undefined {
+  if (to - from < 160 || buf.compare(LEAD, 0, LEAD.length, from, from + LEAD.length) !== 0) return undefined;
+  let i = from + LEAD.length;
+  let seq = 0;
+  const digitsFrom = i;
+  while (i < to && buf[i]! >= 0x30 && buf[i]! <= 0x39 && i - digitsFrom < 16) seq = seq * 10 + (buf[i++]! - 0x30);
+  if (i === digitsFrom || buf.compare(PREV, 0, PREV.length, i, i + PREV.length) !== 0) return undefined;
+  const prevAt = i + PREV.length;
+  const hashFieldAt = buf.lastIndexOf(HASH_FIELD_BYTES, to - 1);
+  if (hashFieldAt < prevAt + 65 || to - hashFieldAt !== HASH_FIELD_BYTES.length + 64 + 2) return undefined;
+  if (buf.compare(TAIL, 0, TAIL.length, to - 2, to) !== 0 || buf[prevAt + 64] !== 0x22) return undefined;
+  const hashAt = hashFieldAt + HASH_FIELD_BYTES.length;
+  // Not checked for hex here: a non-hex hash never equals a computed one, nor a non-hex prev a previous hash.
+  return { seq, prev: buf.toString('latin1', prevAt, prevAt + 64), hash: buf.toString('latin1', hashAt, hashAt + 64), hashFieldAt };
+}
+
+/** Calls `each` with every line's byte range (newline excluded) until it returns false. */
+async function forEachLineBytes(file: string, each: (buf: Buffer, from: number, to: number) => boolean): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let filled = 0;
+    for (;;) {
+      if (filled === buf.length) {
+        // One line longer than the buffer: grow it.
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, filled);
+        buf = bigger;
+      }
+      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, null);
+      const end = filled + bytesRead;
+      let from = 0;
+      for (;;) {
+        const nl = buf.indexOf(0x0a, from);
+        if (nl < 0 || nl >= end) break;
+        if (!each(buf, from, nl)) return;
+        from = nl + 1;
+      }
+      if (bytesRead === 0) {
+        if (from < end) each(buf, from, end);
+        return;
+      }
+      buf.copy(buf, 0, from, end);
+      filled = end - from;
+    }
   } finally {
     await handle.close();
   }
