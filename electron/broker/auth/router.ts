@@ -291,6 +291,7 @@ export class AuthRouter {
         await response.body?.cancel().catch(() => {});
         await oauth.invalidate(serverId, token.accessToken);
         token = await this.oauthToken(ref);
+        this.oauthGrants.set(serverId, grantRefOf(token));
         continue;
       }
       if (response.status === 403) {
