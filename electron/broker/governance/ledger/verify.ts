@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { auditDir, listLedgerFiles, readHead } from './files';
-import { GENESIS, HASH_FIELD_BYTES, hashBody } from './record';
+import { GENESIS } from './record';
+import { checkLedgerFiles } from './verify-file';
 
 /** The first record that breaks the chain. */
 export interface ChainBreak {
@@ -24,9 +25,6 @@ export interface VerifyResult {
 }
 
 const CHUNK = 4 * 1024 * 1024;
-const LEAD = Buffer.from('{"seq":');
-const PREV = Buffer.from(',"prev":"');
-const TAIL = Buffer.from('"}');
 
 /**
  * Checks the whole chain (`lanyard audit verify`): every record's hash, that each names the hash of the one before it
@@ -39,6 +37,7 @@ export async function verifyLedger(home: string): Promise<VerifyResult> {
   const dir = auditDir(home);
   const files = await listLedgerFiles(dir);
   const head = await readHead(dir);
+  const checks = await checkLedgerFiles(files.map((f) => f.path));
   let expectedSeq = 1;
   let prevHash = GENESIS;
   let records = 0;
@@ -52,75 +51,52 @@ export async function verifyLedger(home: string): Promise<VerifyResult> {
     ms: performance.now() - started,
   });
 
-  for (const file of files) {
+  for (const [i, file] of files.entries()) {
+    const check = checks[i]!;
     lastFile = file.name;
-    let lineNo = 0;
-    let found: ChainBreak | undefined;
-    await forEachLineBytes(file.path, (buf, from, to) => {
-      lineNo++;
-      if (from === to) return true;
-      const parsed = parseLine(buf, from, to);
-      if (!parsed) {
-        found = {
-          problem: 'malformed',
-          seq: expectedSeq,
-          file: file.name,
-          line: lineNo,
-          message: `The line after record ${expectedSeq - 1} is not an audit record (edited or corrupted).`,
-        };
-        return false;
+    // Where this file joins the chain so far.
+    const first = check.first;
+    if (first) {
+      const line = 1; // the first record's line (the ledger writes no blank lines)
+      if (first.seq > expectedSeq) return done(removed(expectedSeq, first.seq, file.name, line));
+      if (first.seq < expectedSeq) return done(reordered(first.seq, expectedSeq, file.name, line));
+      if (first.prev !== prevHash) return done(unchained(first.seq, file.name, line));
+    }
+    const b = check.broken;
+    if (b) {
+      const at = expectedSeq + check.records;
+      records += check.records;
+      expectedSeq = at;
+      switch (b.problem) {
+        case 'malformed':
+          return done({
+            problem: 'malformed',
+            seq: at,
+            file: file.name,
+            line: b.line,
+            message: `The line after record ${at - 1} is not an audit record (edited or corrupted).`,
+          });
+        case 'edited':
+          return done({
+            problem: 'edited',
+            seq: b.seq!,
+            file: file.name,
+            line: b.line,
+            message: `Record ${b.seq} was edited: its hash does not match its content.`,
+          });
+        case 'removed':
+          return done(removed(b.seq!, b.got!, file.name, b.line));
+        case 'reordered':
+          return done(reordered(b.seq!, b.got!, file.name, b.line));
+        case 'unchained':
+          return done(unchained(b.seq!, file.name, b.line));
       }
-      const { seq, prev, hash } = parsed;
-      if (hashBody(buf.subarray(from, parsed.hashFieldAt)) !== hash) {
-        found = {
-          problem: 'edited',
-          seq,
-          file: file.name,
-          line: lineNo,
-          message: `Record ${seq} was edited: its hash does not match its content.`,
-        };
-        return false;
-      }
-      if (seq > expectedSeq) {
-        found = {
-          problem: 'removed',
-          seq: expectedSeq,
-          file: file.name,
-          line: lineNo,
-          message:
-            seq - expectedSeq === 1
-              ? `Record ${expectedSeq} was removed (record ${seq} follows record ${expectedSeq - 1}).`
-              : `Records ${expectedSeq}–${seq - 1} were removed (record ${seq} follows record ${expectedSeq - 1}).`,
-        };
-        return false;
-      }
-      if (seq < expectedSeq) {
-        found = {
-          problem: 'reordered',
-          seq,
-          file: file.name,
-          line: lineNo,
-          message: `Record ${seq} is out of place: it comes after record ${expectedSeq - 1}.`,
-        };
-        return false;
-      }
-      if (prev !== prevHash) {
-        // The record itself is intact and in place, so the one before it is not the one it was chained to.
-        found = {
-          problem: 'edited',
-          seq: seq - 1,
-          file: file.name,
-          line: lineNo - 1,
-          message: `Record ${seq - 1} was edited or replaced: record ${seq} was chained to a different record ${seq - 1}.`,
-        };
-        return false;
-      }
-      prevHash = hash;
-      expectedSeq = seq + 1;
-      records++;
-      return true;
-    });
-    if (found) return done(found);
+    }
+    if (check.last) {
+      records += check.records;
+      expectedSeq = check.last.seq + 1;
+      prevHash = check.last.hash;
+    }
   }
   if (head && head.seq > expectedSeq - 1) {
     return done({
@@ -144,6 +120,34 @@ export async function verifyLedger(home: string): Promise<VerifyResult> {
     });
   }
   return done();
+}
+
+function removed(expected: number, got: number, file: string, line: number): ChainBreak {
+  return {
+    problem: 'removed',
+    seq: expected,
+    file,
+    line,
+    message:
+      got - expected === 1
+        ? `Record ${expected} was removed (record ${got} follows record ${expected - 1}).`
+        : `Records ${expected}–${got - 1} were removed (record ${got} follows record ${expected - 1}).`,
+  };
+}
+
+function reordered(seq: number, expected: number, file: string, line: number): ChainBreak {
+  return { problem: 'reordered', seq, file, line, message: `Record ${seq} is out of place: it comes after record ${expected - 1}.` };
+}
+
+/** The record is intact and in place, so the one before it is not the one it was chained to. */
+function unchained(seq: number, file: string, line: number): ChainBreak {
+  return {
+    problem: 'edited',
+    seq: seq - 1,
+    file,
+    line: line - 1,
+    message: `Record ${seq - 1} was edited or replaced: record ${seq} was chained to a different record ${seq - 1}.`,
+  };
 }
 
 /** Calls `each` for every line of a file (without the newline) until it returns false. */
@@ -174,60 +178,6 @@ export async function forEachLine(file: string, each: (line: string) => boolean)
       }
     }
     if (carry.length) each(carry.toString('utf8'));
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * A record line's seq, prev and hash, read from its bytes (no decoding of the rest): `{"seq":N,"prev":"<64 hex>",…,"hash":"<64 hex>"}`.
- * Undefined when the line does not have that shape.
- */
-function parseLine(buf: Buffer, from: number, to: number): { seq: number; prev: string; hash: string; hashFieldAt: number } | undefined {
-  if (to - from < 160 || buf.compare(LEAD, 0, LEAD.length, from, from + LEAD.length) !== 0) return undefined;
-  let i = from + LEAD.length;
-  let seq = 0;
-  const digitsFrom = i;
-  while (i < to && buf[i]! >= 0x30 && buf[i]! <= 0x39 && i - digitsFrom < 16) seq = seq * 10 + (buf[i++]! - 0x30);
-  if (i === digitsFrom || buf.compare(PREV, 0, PREV.length, i, i + PREV.length) !== 0) return undefined;
-  const prevAt = i + PREV.length;
-  const hashFieldAt = buf.lastIndexOf(HASH_FIELD_BYTES, to - 1);
-  if (hashFieldAt < prevAt + 65 || to - hashFieldAt !== HASH_FIELD_BYTES.length + 64 + 2) return undefined;
-  if (buf.compare(TAIL, 0, TAIL.length, to - 2, to) !== 0 || buf[prevAt + 64] !== 0x22) return undefined;
-  const hashAt = hashFieldAt + HASH_FIELD_BYTES.length;
-  // Not checked for hex here: a non-hex hash never equals a computed one, nor a non-hex prev a previous hash.
-  return { seq, prev: buf.toString('latin1', prevAt, prevAt + 64), hash: buf.toString('latin1', hashAt, hashAt + 64), hashFieldAt };
-}
-
-/** Calls `each` with every line's byte range (newline excluded) until it returns false. */
-async function forEachLineBytes(file: string, each: (buf: Buffer, from: number, to: number) => boolean): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    let buf = Buffer.allocUnsafe(CHUNK);
-    let filled = 0;
-    for (;;) {
-      if (filled === buf.length) {
-        // One line longer than the buffer: grow it.
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, filled);
-        buf = bigger;
-      }
-      const { bytesRead } = await handle.read(buf, filled, buf.length - filled, null);
-      const end = filled + bytesRead;
-      let from = 0;
-      for (;;) {
-        const nl = buf.indexOf(0x0a, from);
-        if (nl < 0 || nl >= end) break;
-        if (!each(buf, from, nl)) return;
-        from = nl + 1;
-      }
-      if (bytesRead === 0) {
-        if (from < end) each(buf, from, end);
-        return;
-      }
-      buf.copy(buf, 0, from, end);
-      filled = end - from;
-    }
   } finally {
     await handle.close();
   }
