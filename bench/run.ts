@@ -59,7 +59,7 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick;
-const PHASES = ['latency', 'cold', 'exchange', 'scale'] as const;
+const PHASES = ['latency', 'cold', 'exchange', 'scale', 'governance'] as const;
 type Phase = (typeof PHASES)[number];
 const only = args.only ? (args.only.split(',').map((p) => p.trim()) as Phase[]) : undefined;
 if (only?.some((p) => !PHASES.includes(p))) {
@@ -303,6 +303,12 @@ async function main(): Promise<void> {
         `  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
       );
       await sandbox.stop();
+    }
+
+    // e. governance (bench/governance.ts): ledger + secret scan per tools/call, `lanyard audit verify` over 1M records.
+    if (runs('governance')) {
+      log('e. governance: ledger + secret scan per call, audit verify');
+      await (await import('./governance')).governanceBench({ quick, log });
     }
 
     if (only || args.paths || experiments.length || args['broker-node-args']) {

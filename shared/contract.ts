@@ -211,6 +211,58 @@ export const RotateLocalTokenResultSchema = z.object({
 const none = z.object({}).strict();
 const ok = z.object({ ok: z.literal(true) });
 
+/** The audit ledger as the Activity view shows it (docs/architecture.md, "Audit ledger"). Never a token or arguments. */
+export const AuditLogSchema = z.object({
+  /** ok: appending; error: writes fail (records wait in memory); damaged: files were deleted or cut short; off: not recording. */
+  state: z.enum(['ok', 'error', 'damaged', 'off']),
+  message: z.string().optional(),
+  /** The seq of the last record. */
+  seq: z.number(),
+  pending: z.number(),
+  lost: z.number(),
+  dir: z.string(),
+  otlp: z
+    .object({
+      endpoint: z.string(),
+      state: z.enum(['ok', 'failing']),
+      exported: z.number(),
+      failed: z.number(),
+      lastError: z.string().optional(),
+    })
+    .optional(),
+  chain: z
+    .object({
+      ok: z.boolean(),
+      records: z.number(),
+      ms: z.number(),
+      firstBreak: z
+        .object({
+          problem: z.enum(['edited', 'removed', 'reordered', 'malformed']),
+          seq: z.number(),
+          file: z.string(),
+          line: z.number(),
+          message: z.string(),
+        })
+        .optional(),
+    })
+    .optional(),
+  records: z.array(
+    z.object({
+      seq: z.number(),
+      at: z.string(),
+      type: z.enum(['call', 'token', 'note']),
+      ide: z.string().optional(),
+      server: z.string().optional(),
+      /** `tools/call echo`, `token: access_token`, … */
+      what: z.string(),
+      outcome: z.string().optional(),
+      code: z.string().optional(),
+      ms: z.number().optional(),
+    }),
+  ),
+});
+export type AuditLog = z.output<typeof AuditLogSchema>;
+
 /** Every method: its input and output schema. The HTTP path is `/api/<method>` (POST, JSON body). */
 export const ControlMethods = {
   status: { input: none, output: StatusSchema },
@@ -247,6 +299,11 @@ export const ControlMethods = {
   },
   getSettings: { input: none, output: SettingsSchema },
   updateSettings: { input: SettingsUpdateSchema, output: SettingsSchema },
+  /** The audit ledger: its writer's state, the newest records, and (with `verify`) whether the hash chain is intact. */
+  auditLog: {
+    input: z.object({ limit: z.number().int().min(1).max(500).optional(), verify: z.boolean().optional() }).strict(),
+    output: AuditLogSchema,
+  },
 } as const;
 
 export type ControlMethodName = keyof typeof ControlMethods;

@@ -55,6 +55,8 @@ export const ErrorCodes = {
   POLICY_BLOCKED: 'policy_blocked',
   /** A setting is locked by the administrator's managed configuration. */
   MANAGED_LOCKED: 'managed_locked',
+  /** The outbound secret scan found a secret in a tool call's arguments and the policy blocks it (nothing was sent). */
+  SECRET_BLOCKED: 'secret_blocked',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

@@ -25,6 +25,10 @@ import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
 import { createLogger, type Logger } from './util/log';
+import { auditLogView } from './governance/audit-view';
+import { Governance } from './governance/governance';
+import { createOtlpExport } from './governance/otlp/exporter';
+import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governance/token-events';
 
 export interface BrokerOptions {
   version: string;
@@ -105,6 +109,8 @@ export class Broker {
   readonly managed: ManagedPolicy;
   /** Each server's auth path (xaa, oauth, header, none): what the gateway, the control service and doctor use. */
   readonly auth: AuthRouter;
+  /** Audit ledger, OTLP export and outbound secret scan (governance/): records while the gateway runs. */
+  readonly governance: Governance;
   private engine: Engine | undefined;
   private engineKey = '';
   /** Whether the engine is wanted: from the start ('eager'), or once a command asked for it ('on-demand'). */
@@ -168,7 +174,9 @@ export class Broker {
       fetch: options.fetch,
       log: this.log,
     });
+    this.governance = this.createGovernance();
     oauth?.onEvent((event) => this.recordOAuthEvent(event));
+    oauth?.onEvent((event) => recordOAuthEvent(this.governance, event));
     this.oauth = oauth;
     this.auth.onChange(() => this.control.statusChanged());
     this.control = new ControlService({
@@ -184,6 +192,7 @@ export class Broker {
       auth: this.auth,
       ide: { home: this.home, ...options.ide },
       log: this.log,
+      audit: (input) => auditLogView(this.home, this.governance.recording ? this.governance.status() : undefined, input),
     });
   }
 
@@ -260,8 +269,35 @@ export class Broker {
         this.control.statusChanged();
       }),
       tokens.onEvent((event) => this.recordTokenEvent(event)),
+      identity.onChange(identityRecorder(this.governance)),
+      tokens.onEvent((event) => recordTokenEvent(this.governance, event)),
     );
     return { identity, tokens };
+  }
+
+  private createGovernance(): Governance {
+    const managed = () => {
+      const state = this.managed.state();
+      return state.state === 'ok' ? state.config : undefined;
+    };
+    return new Governance({
+      home: this.home,
+      log: this.log,
+      userSettings: () => this.config.loadUser(),
+      managedSettings: managed,
+      locked: () => this.managed.locked(),
+      serverUrl: (id) => this.config.load().servers.find((s) => s.id === id)?.url,
+      auth: this.auth,
+      user: () => {
+        const s = this.engine?.identity.state;
+        return s && (s.status === 'signed_in' || s.status === 'expired')
+          ? { iss: s.user.issuer, sub: s.user.sub, ...(s.user.email ? { email: s.user.email } : {}) }
+          : undefined;
+      },
+      heldTokens: () => (this.engine ? [...this.engine.identity.heldTokens(), ...this.engine.tokens.heldTokens()] : []),
+      activity: (event) => this.activity.record(event),
+      otlp: createOtlpExport,
+    });
   }
 
   private recordTokenEvent(event: TokenEvent): void {
@@ -377,6 +413,7 @@ export class Broker {
     try {
       return await this.startGatewayLocked(options, wantedPort, lock);
     } catch (e) {
+      await this.governance.stop();
       await lock.release();
       throw e;
     }
@@ -393,6 +430,7 @@ export class Broker {
       allowedOrigins: () => this.config.load().gateway.allowedOrigins,
       log: this.log,
     });
+    await this.governance.start({ localToken: () => localAuth.token });
     // The headless dashboard: control API + UI, opened in a browser through a one-time link exchanged for a session
     // the page sends as a header. That session opens /api only (session-or-token routes), never the MCP endpoints.
     let port = 0;
@@ -419,6 +457,7 @@ export class Broker {
       version: this.options.version,
       isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
       needsSignIn: (serverId) => this.auth.needsSignIn(serverId),
+      guard: this.governance,
       signInHint: () =>
         this.engine
           ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
@@ -440,6 +479,7 @@ export class Broker {
     const relay = createRelay({
       getServer: (id) => servers().find((s) => s.id === id),
       tokens,
+      guard: this.governance,
       log: this.log,
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
       ...(timeouts.relayResponseMs !== undefined ? { responseTimeoutMs: timeouts.relayResponseMs } : {}),
@@ -527,6 +567,7 @@ export class Broker {
         await runtime.close();
         await server.close();
         await aggregator.close();
+        await this.governance.stop();
         await lock.release();
       },
     };

@@ -258,6 +258,39 @@ const COMMANDS: readonly Command[] = [
     optionHelp: [jsonHelp],
     run: async (ctx, v, positionals) => (await import('./commands/token')).tokenCommand(ctx, { positionals, json: v.json === true }),
   },
+  {
+    name: 'audit',
+    summary: 'Show, verify or export the audit ledger (who called which tool, through which IDE, under which grant)',
+    usage: 'lanyard audit [--since <when>] [--server <id>] [--ide <name>] [--json] | audit verify | audit export --format jsonl|csv',
+    description:
+      'Reads the hash-chained audit ledger in LANYARD_HOME/audit (no broker needed). `verify` checks the whole chain and names the first record that was edited, removed or reordered (exit 1). `export` writes every matching record as JSONL (verifiable) or CSV. Records never hold tokens, arguments or results.',
+    options: {
+      ...json,
+      since: { type: 'string' },
+      server: { type: 'string' },
+      ide: { type: 'string' },
+      format: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    optionHelp: [
+      ['--since <when>', 'Records since a duration ago (30m, 2h, 7d) or a date'],
+      ['--server <id>', 'Only this server'],
+      ['--ide <name>', 'Only calls from this IDE (its client name, any part)'],
+      ['--limit <n>', 'The newest n records (default 50; export writes all)'],
+      ['--format jsonl|csv', 'export: the format (default jsonl)'],
+      jsonHelp,
+    ],
+    run: async (ctx, v, positionals) =>
+      (await import('./commands/audit')).auditCommand(ctx, {
+        positionals,
+        json: v.json === true,
+        since: v.since as string | undefined,
+        server: v.server as string | undefined,
+        ide: v.ide as string | undefined,
+        format: v.format as string | undefined,
+        limit: v.limit as string | undefined,
+      }),
+  },
 ];
 
 export function usage(): string {

@@ -12,6 +12,7 @@ import type { SecretStore } from '../secrets/secret-store';
 import { withTimeout, type FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
 import { SingleFlight } from '../util/single-flight';
+import { grantRefOf } from '../governance/grant-ref';
 import { assertPathAllowed, idpPolicyBlock, serverAuthPolicy, type ServerAuthPolicy } from './policy';
 import { probeAuthPaths, type PathProbe } from './probe';
 
@@ -89,6 +90,8 @@ export class AuthRouter {
   private readonly fetchFn: FetchLike;
   private readonly states = new Map<string, RouteState>();
   private readonly keys = new Map<string, string>();
+  /** The audit reference of the OAuth token last presented per server (a short hash). */
+  private readonly oauthGrants = new Map<string, string>();
   private readonly probeFlight = new SingleFlight<AuthPath>();
   private readonly changes: Emitter<string>;
   private readonly usable: Emitter<string>;
@@ -131,6 +134,14 @@ export class AuthRouter {
     const server = this.server(serverId);
     if (!server) return undefined;
     return this.policy(server).pinned ?? server.authPath ?? this.states.get(serverId)?.probed;
+  }
+
+  /** The audit ledger's reference to the credential last used for the server (a short hash; none for keys and open servers). */
+  grantRef(serverId: string): string | undefined {
+    const path = this.pathOf(serverId);
+    if (path === 'xaa') return this.deps.engine()?.tokens.grantRef(serverId);
+    if (path === 'oauth') return this.oauthGrants.get(serverId);
+    return undefined;
   }
 
   /**
@@ -266,6 +277,7 @@ export class AuthRouter {
     const oauth = this.requireOAuth(serverId);
     const ref = this.oauthRef(serverId);
     let token = await this.oauthToken(ref);
+    this.oauthGrants.set(serverId, grantRefOf(token));
     let retried401 = false;
     // The engine presents its token itself when it can (a DPoP-bound token needs a fresh proof per request).
     const present = (oauth as OAuthPresenter).authorizedFetch?.bind(oauth);
@@ -279,6 +291,7 @@ export class AuthRouter {
         await response.body?.cancel().catch(() => {});
         await oauth.invalidate(serverId, token.accessToken);
         token = await this.oauthToken(ref);
+        this.oauthGrants.set(serverId, grantRefOf(token));
         continue;
       }
       if (response.status === 403) {

@@ -18,6 +18,7 @@ import {
   type LanyardConfig,
 } from './schema';
 import { configErrorMap, formatZodIssue } from './validate';
+import { ManagedAuditConfigSchema, SecretScanConfigSchema } from '../governance/config';
 
 /**
  * Managed configuration: a file an administrator deploys (MDM, GPO, Ansible…) that sets the identity provider and the
@@ -43,7 +44,8 @@ import { configErrorMap, formatZodIssue } from './validate';
 type Env = Record<string, string | undefined>;
 
 /** `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings. */
-export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths'] as const;
+/** `secretScan`: only the managed secret-scan settings count (the user's are ignored). */
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -63,6 +65,10 @@ export const ManagedConfigSchema = z.strictObject({
   fallback: z.boolean().optional(),
   /** The OAuth path's settings for everyone (e.g. the company-hosted Client ID Metadata Document URL). */
   oauth: OAuthConfigSchema.optional(),
+  /** The outbound secret scan for everyone (lock it with `lock: ["secretScan"]`). */
+  secretScan: SecretScanConfigSchema.optional(),
+  /** The audit ledger: the OpenTelemetry collector records are also exported to. */
+  audit: ManagedAuditConfigSchema.optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;

@@ -4,6 +4,7 @@ import { ClientAuthMethodSchema } from '../../../shared/auth-methods';
 import { AuthPathSchema, headerNameProblem } from '../../../shared/auth-paths';
 import { SERVER_ID_PATTERN, SERVER_ID_RULE } from '../../../shared/server-id';
 import { isLoopbackHost } from '../util/url';
+import { AuditConfigSchema, SecretScanConfigSchema } from '../governance/config';
 
 /**
  * Lanyard's settings file (`<home>/config.json`), validated with zod on every read and before every write.
@@ -229,6 +230,9 @@ export const LanyardConfigSchema = z.strictObject({
   gateway: GatewayConfigSchema.prefault({}),
   oauth: OAuthConfigSchema.optional(),
   ui: UiConfigSchema.optional(),
+  /** Outbound secret scan of tool arguments: off, warn (default) or block, globally and per server. */
+  secretScan: SecretScanConfigSchema.optional(),
+  audit: AuditConfigSchema.optional(),
 });
 
 export type LanyardConfig = z.output<typeof LanyardConfigSchema>;

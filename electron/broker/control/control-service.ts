@@ -59,6 +59,8 @@ export interface ControlServiceDeps {
   /** Where IDE config files are and how IDEs start Lanyard (`connectIde`); defaults suit the CLI and `lanyard serve`. */
   ide?: IdeConnectDeps;
   log?: Logger;
+  /** The audit ledger's panel (governance/audit-view.ts); without it the ledger reads as off. */
+  audit?: ControlApi['auditLog'];
 }
 
 type Listener = <E extends ControlEventName>(event: E, payload: ControlEventPayload<E>) => void;
@@ -236,6 +238,11 @@ export class ControlService implements ControlApi {
 
   getSettings(): Promise<Settings> {
     return this.settings.getSettings();
+  }
+
+  auditLog(input: Parameters<ControlApi['auditLog']>[0]): ReturnType<ControlApi['auditLog']> {
+    if (this.deps.audit) return this.deps.audit(input);
+    return Promise.resolve({ state: 'off', seq: 0, pending: 0, lost: 0, dir: '', records: [] });
   }
 
   /** Changes the settings; a new IdP also ends the old one's session (see SettingsControl.updateSettings). */

@@ -1,4 +1,5 @@
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
+import { grantRefOf, shortHash } from '../governance/grant-ref';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
@@ -33,7 +34,16 @@ export interface BearerToken {
 }
 
 export type TokenEvent =
-  | { type: 'token_minted'; serverId: string; scopes: string[]; expiresAt: number; durationMs: number }
+  | {
+      type: 'token_minted';
+      serverId: string;
+      scopes: string[];
+      expiresAt: number;
+      durationMs: number;
+      /** Audit references (short hashes): the access token, and the `jti` of the ID-JAG redeemed for it. */
+      grant?: string | undefined;
+      idJag?: string | undefined;
+    }
   | { type: 'token_step_up'; serverId: string; scopes: string[] }
   | { type: 'token_error'; serverId: string; error: ErrorInfo }
   /** The user's ID-JAGs at this server's resource app reached the warning threshold this month (once per month). */
@@ -123,6 +133,19 @@ export class TokenService {
 
   onEvent(listener: (event: TokenEvent) => void): () => void {
     return this.events.on(listener);
+  }
+
+  /** The audit ledger's reference to the token last served for the server (a short hash, never the token). */
+  grantRef(serverId: string): string | undefined {
+    const token = this.states.get(serverId)?.lastToken;
+    return token ? grantRefOf(token) : undefined;
+  }
+
+  /** The access tokens served now, for the outbound secret scan's comparison (never logged or returned elsewhere). */
+  heldTokens(): string[] {
+    const out: string[] = [];
+    for (const state of this.states.values()) if (state.lastToken) out.push(state.lastToken.accessToken);
+    return out;
   }
 
   /** Drops every cached token and all discovery state. */
@@ -370,6 +393,8 @@ export class TokenService {
           scopes: token.scopes,
           expiresAt: token.expiresAt,
           durationMs: now - started,
+          grant: grantRefOf(token),
+          idJag: jtiRef(grant.idJag),
         });
         this.log.info('token minted', {
           serverId: server.id,
@@ -483,4 +508,14 @@ function checkIdJag(idJag: string, info: ServerAuthInfo, clientId: string, serve
     );
   }
   return typeof claims.scope === 'string' ? splitScopes(claims.scope) : undefined;
+}
+
+/** The audit reference of an ID-JAG (a short hash of its `jti`), or undefined when it carries none. */
+function jtiRef(idJag: string): string | undefined {
+  try {
+    const jti = decodeJwt(idJag).jti;
+    return typeof jti === 'string' ? shortHash('jti', jti) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
+import type { CallGuard } from '../governance/call-guard';
+import { guardRelayed, outcomeOf, RelayClients, relayOutcome, type RelayGuarding } from '../governance/relay-guard';
 import type { FetchLike } from '../util/http';
 import { silentLogger, type Logger } from '../util/log';
 import { classifyNetworkError } from '../util/network-errors';
@@ -60,6 +62,8 @@ export interface RelayOptions {
    */
   responseTimeoutMs?: number;
   log?: Logger;
+  /** Governance: each JSON-RPC request of a POST is admitted before it leaves and settled when answered. */
+  guard?: CallGuard | undefined;
 }
 
 export const DEFAULT_RELAY_RESPONSE_TIMEOUT_MS = 120_000;
@@ -83,6 +87,7 @@ export function createRelay(options: RelayOptions): Relay {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RELAY_RESPONSE_TIMEOUT_MS;
   const log = (options.log ?? silentLogger).child('relay');
+  const clients = new RelayClients();
 
   return {
     async handleRequest(req, res, target) {
@@ -114,6 +119,16 @@ export function createRelay(options: RelayOptions): Relay {
         body = new ReplayableBody(req, maxBodyBytes);
       }
 
+      // With a guard, the body is read whole first: its requests are admitted (and scanned) before any byte leaves.
+      let guarded: RelayGuarding | undefined;
+      if (options.guard && body) {
+        try {
+          guarded = await guardRelayed(options.guard, clients, await body.whenComplete(), req, server, `/mcp/${server.id}`);
+        } catch (e) {
+          await sendFailure(req, res, e, server, body);
+          return;
+        }
+      }
       const upstream = upstreamUrl(server.url, target);
       const headers = new Headers();
       for (const [name, value] of Object.entries(req.headers)) {
@@ -156,6 +171,13 @@ export function createRelay(options: RelayOptions): Relay {
         response = await options.tokens.authorizedFetch(server.id, bounded)(upstream, { method, headers, signal: abort.signal });
       } catch (e) {
         res.off('close', onClose);
+        guarded?.settle(
+          timedOut
+            ? { kind: 'error', code: ErrorCodes.SERVER_UNREACHABLE }
+            : abort.signal.aborted
+              ? { kind: 'error', code: 'cancelled' }
+              : outcomeOf(e),
+        );
         if (abort.signal.aborted && !timedOut) return;
         if (timedOut) {
           req.resume();
@@ -173,6 +195,10 @@ export function createRelay(options: RelayOptions): Relay {
         return;
       }
 
+      if (guarded) {
+        clients.remember(response.headers.get('mcp-session-id'), guarded.initializing, req);
+        guarded.settle(response.status === 401 ? { kind: 'error', code: ErrorCodes.AS_GRANT_REJECTED } : relayOutcome(response.status));
+      }
       if (response.status === 401) {
         // Still 401 with a freshly minted token: the server does not accept what its own AS issued for Lanyard.
         await response.body?.cancel().catch(() => undefined);

@@ -122,6 +122,12 @@ export class IdentitySession {
     return this.settings.issuer;
   }
 
+  /** The session's ID and refresh tokens, for the outbound secret scan's comparison (never logged or returned elsewhere). */
+  heldTokens(): string[] {
+    const s = this.session;
+    return s ? [s.idToken, ...(s.refreshToken ? [s.refreshToken] : [])] : [];
+  }
+
   /** Called with every state change. Returns an unsubscribe function. */
   onChange(listener: (state: SessionState) => void): () => void {
     return this.changes.on(listener);

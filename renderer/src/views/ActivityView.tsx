@@ -7,6 +7,7 @@ import { Icon, type IconName } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
 import { EmptyState, StatusDot } from '../components/ui';
 import { ACTIVITY_FILTERS, activityCounts, activityRowModel, filterActivity, type ActivityFilter } from '../model/activity';
+import { AuditPanel } from './AuditPanel';
 
 const KIND_ICON: Record<ActivityEvent['kind'], IconName> = {
   tool_call: 'tool',
@@ -32,6 +33,7 @@ export function ActivityView({ ctx, events, live }: { ctx: ViewContext; events: 
           </span>
         }
       />
+      <AuditPanel ctx={ctx} />
       <div className="chips" role="toolbar" aria-label="Filter activity">
         {ACTIVITY_FILTERS.map((f) => (
           <button

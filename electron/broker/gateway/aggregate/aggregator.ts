@@ -3,6 +3,7 @@ import type { CallToolResult, ListToolsResult, Prompt, Tool } from '@modelcontex
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
+import { openCallGuard, type CallGuard } from '../../governance/call-guard';
 import type { FetchLike } from '../../util/http';
 import { silentLogger, type Logger } from '../../util/log';
 import { DEFAULT_TOOL_NAME_SEPARATOR } from '../../config/schema';
@@ -67,6 +68,8 @@ export interface AggregatorOptions {
   /** An IDE session's upstream session to a server is closed after this long unused (default 10 min). */
   boundIdleMs?: number;
   now?: () => number;
+  /** Governance (audit ledger, secret scan): admits and settles every upstream request (default: admits all). */
+  guard?: CallGuard | undefined;
 }
 
 /** One server's lists as the dashboard shows them. */
@@ -130,6 +133,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   readonly now: () => number;
   readonly version: string;
   readonly separator: string;
+  readonly guard: CallGuard;
   private readonly toolNamer: ToolNamer;
   private readonly promptNamer: ToolNamer;
   private readonly sessions: IdeSessions;
@@ -155,6 +159,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     this.now = options.now ?? Date.now;
     this.version = options.version ?? '0.0.0';
     this.separator = options.separator ?? DEFAULT_TOOL_NAME_SEPARATOR;
+    this.guard = options.guard ?? openCallGuard;
     const namerOptions = { separator: this.separator, maxLength: options.maxToolNameLength ?? DEFAULT_MAX_TOOL_NAME_LENGTH };
     this.toolNamer = new ToolNamer(namerOptions);
     this.promptNamer = new ToolNamer(namerOptions);

@@ -1,5 +1,6 @@
 import type { CallToolResult, ListToolsResult, Prompt } from '@modelcontextprotocol/server';
 import type { ActivityEvent } from '../../../../shared/contract';
+import type { CallGuard } from '../../governance/call-guard';
 import type { Logger } from '../../util/log';
 import type { NameOrigin } from '../tool-names';
 import type { CatalogKind } from '../upstream/catalog';
@@ -34,6 +35,8 @@ export interface AggregatorCore {
   readonly now: () => number;
   readonly version: string;
   readonly separator: string;
+  /** Governance's seam: every request that reaches an upstream is admitted before and settled after. */
+  readonly guard: CallGuard;
   signedIn(): boolean;
   /**
    * Whether calls may go to this server now: signed in, or the server does not need the IdP sign-in (OAuth, API-key

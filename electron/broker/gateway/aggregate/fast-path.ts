@@ -10,6 +10,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/client';
+import { isPending, outcomeOf, type Admission, type CallOutcome } from '../../governance/call-guard';
 import { nodeBodyOf } from '../relay-transport';
 import type { BoundPeer } from '../upstream/bound-peer';
 import { activeCall, Deadline, type ActiveCall, type DownstreamTarget } from '../upstream/call-context';
@@ -55,6 +56,7 @@ export function fastSessionState(): FastSessionState {
 export interface FastSession {
   readonly id: string | undefined;
   readonly clientName: string;
+  readonly clientVersion?: string | undefined;
   readonly fast: FastSessionState;
   /** The session's bound upstream sessions (created on first use). */
   bound(): BoundPeer;
@@ -215,6 +217,8 @@ class RawCall {
   /** An SSE stream to the IDE is open (something had to go out before the answer); else the answer is one JSON body. */
   private sse = false;
   private answered = false;
+  /** How the call ended, for governance's record. */
+  private outcome: CallOutcome = { kind: 'ok' };
 
   constructor(
     private readonly core: AggregatorCore,
@@ -233,8 +237,31 @@ class RawCall {
     this.call = { target: this.target(), deadline: this.deadline, pending: new Set() };
   }
 
-  /** False: fall back to the SDK path (nothing was written to the IDE). */
+  /** False: fall back to the SDK path (nothing was written to the IDE). Governance admits the call first. */
   async run(): Promise<boolean> {
+    let admission: Admission;
+    try {
+      const { method, serverId, originalName, params } = this.spec;
+      const admitted = this.core.guard.admit({
+        ide: { name: this.session.clientName, version: this.session.clientVersion },
+        endpoint: '/mcp',
+        serverId,
+        method,
+        name: originalName ?? (params.uri as string | undefined),
+        arguments: method === 'tools/call' ? params.arguments : undefined,
+      });
+      admission = isPending(admitted) ? await admitted : admitted;
+    } catch (e) {
+      this.deadline.clear();
+      return this.fail(e);
+    }
+    const answered = await this.forward();
+    // A fallback is admitted and settled again by the SDK path.
+    if (answered) this.core.guard.settle(admission, this.outcome);
+    return answered;
+  }
+
+  private async forward(): Promise<boolean> {
     const res = this.spec.res;
     const key = idKey(this.spec.ideId)!;
     const untrack = this.track(this.call);
@@ -381,6 +408,7 @@ class RawCall {
       return;
     }
     this.answered = true;
+    if (shape.resultIsError) this.outcome = { kind: 'error', code: 'tool_error' };
     const id = Buffer.from(JSON.stringify(this.spec.ideId));
     const parts = [data.subarray(0, shape.id!.start), id, data.subarray(shape.id!.end)];
     this.write(parts);
@@ -399,6 +427,7 @@ class RawCall {
   private fail(e: unknown): true {
     if (this.answered || this.gone.signal.aborted) return this.endQuietly();
     this.answered = true;
+    this.outcome = outcomeOf(e);
     const { serverId, ideId } = this.spec;
     let message: unknown;
     if (this.spec.method === 'tools/call') {
@@ -437,6 +466,7 @@ class RawCall {
 
   /** The IDE left or cancelled: no answer (JSON-RPC sends none for a cancelled request); an open stream is ended. */
   private endQuietly(): true {
+    if (!this.answered) this.outcome = { kind: 'error', code: 'cancelled' };
     const res = this.spec.res;
     if (!res.destroyed && !res.writableEnded) {
       if (!res.headersSent && !this.sse) res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.session.id ?? '' });

@@ -13,6 +13,7 @@ import {
 import type * as ServerSdk from '@modelcontextprotocol/server';
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import { ErrorCodes } from '../../../../shared/errors';
+import { outcomeOf, type Admission, type GuardedCall } from '../../governance/call-guard';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
 import type { CatalogKind } from '../upstream/catalog';
@@ -212,6 +213,7 @@ export class IdeSessions {
           return session.id;
         },
         clientName: clientName.slice(0, 100),
+        clientVersion: clientVersion?.slice(0, 50),
         fast: fastSessionState(),
         bound: () => this.bound(session),
         listedTools: () => {
@@ -387,12 +389,33 @@ export class IdeSessions {
       });
       throw new ProtocolError(error.code, error.message, error.data);
     }
+    let admission: Admission | undefined;
     try {
-      return await this.bound(session).request(serverId, method, params, { signal: ctx.mcpReq.signal, target: this.callTarget(ctx) });
+      const name = method === 'resources/read' ? params.uri : method === 'prompts/get' ? params.name : undefined;
+      admission = await this.core.guard.admit(this.guardCall(session, serverId, method, name));
+      const result = await this.bound(session).request(serverId, method, params, {
+        signal: ctx.mcpReq.signal,
+        target: this.callTarget(ctx),
+      });
+      this.core.guard.settle(admission, { kind: 'ok' });
+      return result;
     } catch (e) {
+      if (admission) this.core.guard.settle(admission, ctx.mcpReq.signal.aborted ? { kind: 'error', code: 'cancelled' } : outcomeOf(e));
       if (ctx.mcpReq.signal.aborted) throw e;
       throw toProtocolError(serverId, e);
     }
+  }
+
+  /** What governance is told about a request this session sends upstream. */
+  private guardCall(session: IdeSession, serverId: string, method: string, name: unknown, args?: unknown): GuardedCall {
+    return {
+      ide: { name: session.clientName, version: session.clientVersion },
+      endpoint: '/mcp',
+      serverId,
+      method,
+      name: typeof name === 'string' ? name : undefined,
+      arguments: args,
+    };
   }
 
   private async callTool(session: IdeSession, params: ToolCallParams, ctx: ServerContext): Promise<CallToolResult> {
@@ -411,7 +434,9 @@ export class IdeSessions {
       return this.core.builtinTool('lanyard_sign_in')!;
     }
     const progressToken = params._meta?.progressToken as string | number | undefined;
+    let admission: Admission | undefined;
     try {
+      admission = await this.core.guard.admit(this.guardCall(session, serverId, 'tools/call', originalName, params.arguments));
       const result = await this.bound(session).request(serverId, 'tools/call', forwardParams(params, { name: originalName }), {
         signal: ctx.mcpReq.signal,
         target: this.callTarget(ctx),
@@ -427,8 +452,10 @@ export class IdeSessions {
         outcome: result.isError ? 'error' : 'ok',
         durationMs: this.core.now() - started,
       });
+      this.core.guard.settle(admission, result.isError ? { kind: 'error', code: 'tool_error' } : { kind: 'ok' });
       return result as CallToolResult;
     } catch (e) {
+      if (admission) this.core.guard.settle(admission, ctx.mcpReq.signal.aborted ? { kind: 'error', code: 'cancelled' } : outcomeOf(e));
       // Cancelled by the IDE: no response is sent for a cancelled request, whatever is returned here.
       if (ctx.mcpReq.signal.aborted) throw e;
       const { result, error } = toolErrorResult(serverId, e);
