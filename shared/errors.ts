@@ -55,6 +55,8 @@ export const ErrorCodes = {
   POLICY_BLOCKED: 'policy_blocked',
   /** A setting is locked by the administrator's managed configuration. */
   MANAGED_LOCKED: 'managed_locked',
+  /** A tool changed, appeared after the server's first listing, or was flagged by the injection scan: held back for review. */
+  TOOL_QUARANTINED: 'tool_quarantined',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

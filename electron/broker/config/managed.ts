@@ -43,7 +43,7 @@ import { configErrorMap, formatZodIssue } from './validate';
 type Env = Record<string, string | undefined>;
 
 /** `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings. */
-export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths'] as const;
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'toolPins'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -63,6 +63,18 @@ export const ManagedConfigSchema = z.strictObject({
   fallback: z.boolean().optional(),
   /** The OAuth path's settings for everyone (e.g. the company-hosted Client ID Metadata Document URL). */
   oauth: OAuthConfigSchema.optional(),
+  /**
+   * Tool pinning: the policy (tofu, managed-only, off) and the administrator's pins, per server id and tool name, as
+   * `sha256:<hex>` fingerprints (`lanyard tools review --json` shows them). Locked, only these pins decide.
+   */
+  toolPins: z
+    .strictObject({
+      policy: z.enum(['tofu', 'managed-only', 'off']).optional(),
+      pins: z
+        .record(z.string(), z.record(z.string(), z.string().regex(/^sha256:[0-9a-f]{64}$/, 'a pin is "sha256:" and 64 hex digits')))
+        .optional(),
+    })
+    .optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;

@@ -14,6 +14,7 @@ import {
   toolErrorText,
 } from './http-util';
 import { forwardRequestHeader, relayedResponseHeaders } from './relay-headers';
+import type { RelayToolGate } from '../governance/pins/relay-gate';
 import { isEventStream, nodeBodyOf, nodeFetch, pipeBody, pipeNode, ReplayableBody } from './relay-transport';
 
 /**
@@ -60,6 +61,8 @@ export interface RelayOptions {
    */
   responseTimeoutMs?: number;
   log?: Logger;
+  /** Tool pinning: calls to quarantined tools are answered here and tools/list answers are filtered (governance/pins/relay-gate.ts). */
+  toolGate?: RelayToolGate;
 }
 
 export const DEFAULT_RELAY_RESPONSE_TIMEOUT_MS = 120_000;
@@ -120,6 +123,13 @@ export function createRelay(options: RelayOptions): Relay {
         if (value === undefined || !forwardRequestHeader(name)) continue;
         headers.set(name, Array.isArray(value) ? value.join(', ') : value);
       }
+      // Tool pinning: a call to a quarantined tool is answered here; a tools/list answer is filtered before the IDE sees it.
+      const gated = body && options.toolGate ? options.toolGate.inspect(server.id, await body.whenComplete()) : undefined;
+      if (gated?.answer !== undefined) {
+        sendJson(res, 200, gated.answer);
+        return;
+      }
+      if (gated?.listIds) headers.delete('accept-encoding');
 
       // The IDE going away (closed SSE stream, cancelled request) aborts the upstream request with it.
       const abort = new AbortController();
@@ -187,6 +197,11 @@ export function createRelay(options: RelayOptions): Relay {
         return;
       }
 
+      if (gated?.listIds && response.ok) {
+        res.off('close', onClose);
+        await options.toolGate!.sendFiltered(server.id, response, res, gated.listIds);
+        return;
+      }
       const nodeBody = nodeBodyOf(response);
       res.writeHead(response.status, relayedResponseHeaders(response.headers, !nodeBody));
       log.debug('relayed', { serverId: server.id, method, status: response.status, ms: Math.round(performance.now() - started) });
