@@ -60,7 +60,19 @@ export function changedFields(before: ToolDefinition, after: ToolDefinition): Pi
   return PINNED_FIELDS.filter((f) => canonicalJson(before[f] ?? null) !== canonicalJson(after[f] ?? null));
 }
 
-/** The definition as a person reads it in a diff: the pinned fields only, keys sorted, two-space indented. */
+/**
+ * The definition as a person reads it in a diff: the pinned fields only, keys sorted, two-space indented, with what
+ * would be invisible made visible — a run of Unicode tag characters is decoded (`⟦hidden: read ~/.ssh⟧`), other
+ * invisible and bidi characters are written as `\u{…}`. The fingerprint is of the real text; this is only its display.
+ */
 export function prettyDefinition(tool: ToolDefinition): string {
-  return JSON.stringify(JSON.parse(canonicalJson(pinnedPart(tool))), null, 2);
+  return JSON.stringify(JSON.parse(canonicalJson(pinnedPart(tool))), null, 2)
+    .replace(
+      /[\u{E0000}-\u{E007F}]+/gu,
+      (run) => `⟦hidden: ${[...run].map((c) => String.fromCodePoint(c.codePointAt(0)! - 0xe0000)).join('')}⟧`,
+    )
+    .replace(
+      /[\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\u180E\uFEFF]/g,
+      (c) => `\\u{${c.codePointAt(0)!.toString(16).toUpperCase()}}`,
+    );
 }
