@@ -32,8 +32,8 @@ export function diffLines(before: string, after: string): DiffRow[] {
       rows.push({ kind: 'same', left: a[i], right: b[j] });
       i++;
       j++;
-    } else if (j < b.length && (i === a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) rows.push({ kind: 'added', right: b[j++] });
-    else rows.push({ kind: 'removed', left: a[i++] });
+    } else if (i < a.length && (j === b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) rows.push({ kind: 'removed', left: a[i++] });
+    else rows.push({ kind: 'added', right: b[j++] });
   }
   return pair(rows);
 }
