@@ -105,8 +105,13 @@ function walk(value: unknown, path: string, prose: boolean, out: ScanFinding[]):
 function scanText(text: string, field: string, prose: boolean, out: ScanFinding[]): void {
   scanInvisible(text, field, out);
   if (!prose || out.length >= MAX_FINDINGS) return;
-  // Invisible characters cannot split a phrase to get past the rules; case and spacing do not matter either.
-  const plain = text.replace(INVISIBLE_ALL, '').normalize('NFKC').toLowerCase().replace(/\s+/g, ' ');
+  // Invisible characters cannot split a phrase to get past the rules; case and spacing do not matter either (whitespace
+  // is only rewritten where it is not already one space: a multi-megabyte text is mostly single spaces).
+  const plain = text
+    .replace(INVISIBLE_ALL, '')
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/\s{2,}|[^\S ]/g, ' ');
   for (const rule of INSTRUCTION_RULES) {
     const m = rule.re.exec(plain);
     if (m) push(out, { kind: 'instruction', field, detail: `${rule.says}: "${excerpt(plain, m.index, m[0].length)}"` });
