@@ -232,7 +232,8 @@ export class ToolGate {
           id: `${serverId}/${tool.name}`,
           serverId,
           kind: 'tool',
-          summary: `${serverId} › ${tool.name}: ${reason(p)}`,
+          // The findings are listed beside the diff: the summary only says that there are some.
+          summary: `${serverId} › ${tool.name}: ${reason(p, false)}`,
           detectedAt: p.detectedAt,
           approvable: approvable && !(locked && this.managed().toolPins?.pins?.[serverId]?.[tool.name] !== undefined),
           tools: [tool],
@@ -362,7 +363,7 @@ export class ToolGate {
 }
 
 /** Why a tool is held back, in one clause a person reads (the refusal message and the review list). */
-export function reason(p: Pick<PendingTool, 'change' | 'fields' | 'findings'>): string {
+export function reason(p: Pick<PendingTool, 'change' | 'fields' | 'findings'>, details = true): string {
   const parts: string[] = [];
   switch (p.change) {
     case 'changed':
@@ -379,7 +380,12 @@ export function reason(p: Pick<PendingTool, 'change' | 'fields' | 'findings'>): 
     case 'first-use':
       break;
   }
-  if (p.findings.length) parts.push(`the injection scan flagged it (${p.findings.slice(0, 2).map(describeFinding).join('; ')})`);
+  if (p.findings.length)
+    parts.push(
+      details
+        ? `the injection scan flagged it (${p.findings.slice(0, 2).map(describeFinding).join('; ')})`
+        : 'the injection scan flagged it',
+    );
   if (!parts.length) parts.push('it is new and was not pinned yet');
   return parts.join('; ');
 }
