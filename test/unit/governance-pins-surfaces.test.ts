@@ -47,12 +47,12 @@ describe('line diff', () => {
     expect(unifiedDiff(rows)).toContain('+   "title": "Echo"');
   });
 
-  it('shows a new tool as all added, and stays linear past its line limit', () => {
+  it('shows a new tool as all added, and past its line limit pairs old and new instead of searching', () => {
     expect(diffLines('', after).every((r) => r.kind === 'added')).toBe(true);
     const big = Array.from({ length: 5_000 }, (_, i) => `line ${i}`).join('\n');
-    const started = performance.now();
-    expect(diffLines(big, `${big}\nmore`).length).toBe(5_001);
-    expect(performance.now() - started).toBeLessThan(1_000);
+    const rows = diffLines(big, `${big}\nmore`);
+    expect(rows).toHaveLength(5_001);
+    expect(rows.filter((r) => r.kind === 'changed')).toHaveLength(5_000);
   });
 });
 
