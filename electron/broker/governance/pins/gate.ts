@@ -180,10 +180,12 @@ export class ToolGate {
 
   /** Why a call to this tool is refused, or undefined when it may go ahead. */
   refusal(serverId: string, toolName: string): LanyardError | undefined {
-    if (this.policy() === 'off') return undefined;
+    // On every tools/call: the common answer (nothing held back) costs two lookups, before the managed policy is read.
     const record = this.store.server(serverId);
     const pending = record?.pending[toolName];
     const state = this.seen.get(serverId)?.get(toolName);
+    if (!pending && state?.state !== 'rejected' && record?.rejected[toolName] === undefined) return undefined;
+    if (this.policy() === 'off') return undefined;
     if (pending) {
       return new LanyardError(
         ErrorCodes.TOOL_QUARANTINED,
