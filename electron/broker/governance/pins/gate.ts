@@ -207,6 +207,15 @@ export class ToolGate {
     return undefined;
   }
 
+  /** Whether anything of this server is held back (pending or rejected): else no call of it can be refused. */
+  holdsBack(serverId: string): boolean {
+    const record = this.store.server(serverId);
+    if (!record) return false;
+    for (const _ in record.pending) return true;
+    for (const _ in record.rejected) return true;
+    return false;
+  }
+
   /** Everything waiting for a person: one item per tool, or one per server whose whole catalog changed. */
   reviews(): ToolReview[] {
     const out: ToolReview[] = [];

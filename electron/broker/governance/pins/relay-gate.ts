@@ -36,7 +36,12 @@ export interface RelayToolGate {
 export function createRelayToolGate(gate: ToolGate, log: Logger): RelayToolGate {
   return {
     inspect(serverId, body) {
-      if (!body?.length || gate.policy() === 'off') return undefined;
+      if (!body?.length) return undefined;
+      // Every relayed POST comes through here: a body is parsed only when it may list tools, or call a tool of a
+      // server that has something held back (a native byte search decides; a false hit only costs the parse).
+      const mayList = body.includes('"tools/list"');
+      if (!mayList && !(gate.holdsBack(serverId) && body.includes('"tools/call"'))) return undefined;
+      if (gate.policy() === 'off') return undefined;
       let parsed: unknown;
       try {
         parsed = JSON.parse(body.toString('utf8'));
