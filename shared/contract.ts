@@ -214,6 +214,8 @@ export const RotateLocalTokenResultSchema = z.object({
 export const ToolReviewToolSchema = z.object({
   name: z.string(),
   change: z.enum(['changed', 'added', 'first-use', 'unpinned']),
+  /** `sha256:…` of the new version: what an administrator puts in the managed `toolPins.pins` to approve it for everyone. */
+  fingerprint: z.string(),
   /** The pinned fields that differ (name, title, description, inputSchema, outputSchema, annotations). */
   fields: z.array(z.string()),
   findings: z.array(z.object({ kind: z.string(), field: z.string(), detail: z.string() })),

@@ -24,6 +24,7 @@ const review: ToolReview = {
     {
       name: 'echo',
       change: 'changed',
+      fingerprint: 'sha256:0000000000000000000000000000000000000000000000000000000000000000',
       fields: ['description', 'title'],
       findings: [
         { kind: 'instruction', field: 'description', detail: 'tells the model to ignore its instructions: "ignore previous instructions"' },

@@ -144,7 +144,12 @@ describe('ToolGate', () => {
     expect(g.refusal('s', 'b')).toBeUndefined();
     const reviews = g.reviews();
     expect(reviews.map((r) => r.id)).toEqual(['s/a', 's/c']);
-    expect(reviews[0]!.tools[0]).toMatchObject({ name: 'a', change: 'changed', fields: ['description'] });
+    expect(reviews[0]!.tools[0]).toMatchObject({
+      name: 'a',
+      change: 'changed',
+      fields: ['description'],
+      fingerprint: toolFingerprint(next[0]!),
+    });
     expect(reviews[0]!.tools[0]!.before).toContain('"Does a."');
     expect(reviews[0]!.tools[0]!.after).toContain('Now also better');
   });

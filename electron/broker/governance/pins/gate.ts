@@ -341,6 +341,7 @@ export class ToolGate {
     return {
       name: p.name,
       change: p.change,
+      fingerprint: p.fingerprint,
       fields: p.fields,
       findings: p.findings,
       ...(pin?.definition ? { before: prettyDefinition(pin.definition as ToolDefinition) } : {}),
