@@ -84,6 +84,8 @@ export const StatusSchema = z.object({
   gateway: z.object({ url: z.string(), port: z.number(), running: z.boolean() }),
   secretStore: z.object({ kind: z.enum(['os-keychain', 'file', 'memory']), description: z.string() }),
   ideSessions: z.array(IdeSessionSchema),
+  /** Tool changes held back until a person reviews them (tool pinning); the tray shows "N tools to review". */
+  pendingToolReviews: z.number().optional(),
 });
 
 export const ActivityEventSchema = z.object({
@@ -208,6 +210,32 @@ export const RotateLocalTokenResultSchema = z.object({
   failed: z.array(z.object({ ide: IdeNameSchema, configPath: z.string(), message: z.string() })),
 });
 
+/** One tool in a review: what changed, what the injection scan found, and both versions for the side-by-side diff. */
+export const ToolReviewToolSchema = z.object({
+  name: z.string(),
+  change: z.enum(['changed', 'added', 'first-use', 'unpinned']),
+  /** `sha256:…` of the new version: what an administrator puts in the managed `toolPins.pins` to approve it for everyone. */
+  fingerprint: z.string(),
+  /** The pinned fields that differ (name, title, description, inputSchema, outputSchema, annotations). */
+  fields: z.array(z.string()),
+  findings: z.array(z.object({ kind: z.string(), field: z.string(), detail: z.string() })),
+  /** The approved definition (pretty JSON), absent for a tool that was never approved. */
+  before: z.string().optional(),
+  after: z.string(),
+});
+
+/** One item waiting for review: a tool, or (kind `catalog`) a server whose whole catalog changed at once. */
+export const ToolReviewSchema = z.object({
+  id: z.string(),
+  serverId: z.string(),
+  kind: z.enum(['tool', 'catalog']),
+  summary: z.string(),
+  detectedAt: z.number(),
+  /** False when the administrator's locked pins decide, not the user. */
+  approvable: z.boolean(),
+  tools: z.array(ToolReviewToolSchema),
+});
+
 const none = z.object({}).strict();
 const ok = z.object({ ok: z.literal(true) });
 
@@ -297,6 +325,18 @@ export const ControlMethods = {
     input: z.object({ id: z.string(), value: z.string(), headerName: z.string().optional() }).strict(),
     output: ServerStatusSchema,
   },
+  /** Tool changes held back for review (tool pinning and the injection scan). */
+  toolReviews: { input: none, output: z.array(ToolReviewSchema) },
+  /** Approves the pending version of the named tools of a server (all of its pending tools when `tools` is absent). */
+  approveTools: {
+    input: z.object({ serverId: z.string(), tools: z.array(z.string()).optional() }).strict(),
+    output: z.object({ tools: z.array(z.string()) }),
+  },
+  /** Rejects them: they stay hidden, and the rejected version never comes back for review. */
+  rejectTools: {
+    input: z.object({ serverId: z.string(), tools: z.array(z.string()).optional() }).strict(),
+    output: z.object({ tools: z.array(z.string()) }),
+  },
   getSettings: { input: none, output: SettingsSchema },
   updateSettings: { input: SettingsUpdateSchema, output: SettingsSchema },
   /** The audit ledger: its writer's state, the newest records, and (with `verify`) whether the hash chain is intact. */
@@ -338,6 +378,8 @@ export type DisconnectIdeResult = z.output<typeof DisconnectIdeResultSchema>;
 export type RotateLocalTokenResult = z.output<typeof RotateLocalTokenResultSchema>;
 export type SessionStatus = z.output<typeof SessionStatusSchema>;
 export type IdeSession = z.output<typeof IdeSessionSchema>;
+export type ToolReview = z.output<typeof ToolReviewSchema>;
+export type ToolReviewTool = z.output<typeof ToolReviewToolSchema>;
 
 export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodName[];
 
@@ -345,7 +387,7 @@ export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodNa
  * The dashboard's pages, by the names deep links (`lanyard://open/<page>`), the tray and the renderer's router share.
  * `home` is "wherever makes sense now": sign-in when signed out, the server list otherwise.
  */
-export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings']);
+export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings', 'review']);
 export type DashboardPage = z.output<typeof DashboardPageSchema>;
 
 /**

@@ -57,6 +57,8 @@ export const ErrorCodes = {
   MANAGED_LOCKED: 'managed_locked',
   /** The outbound secret scan found a secret in a tool call's arguments and the policy blocks it (nothing was sent). */
   SECRET_BLOCKED: 'secret_blocked',
+  /** A tool changed, appeared after the server's first listing, or was flagged by the injection scan: held back for review. */
+  TOOL_QUARANTINED: 'tool_quarantined',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

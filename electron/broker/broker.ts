@@ -18,6 +18,9 @@ import { createAggregator, type Aggregator } from './gateway/aggregate/aggregato
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
 import { LocalAuth } from './gateway/local-auth';
 import { createRelay } from './gateway/relay';
+import { toolPinsFile } from './governance/pins/control';
+import { ToolGate } from './governance/pins/gate';
+import { createRelayToolGate } from './governance/pins/relay-gate';
 import { publishRuntime, readRuntimeFile } from './gateway/runtime-file';
 import { acquireBrokerLock, type BrokerLock } from './broker-lock';
 import { portInUseError } from './startup-failure';
@@ -107,6 +110,8 @@ export class Broker {
   readonly control: ControlService;
   readonly log: Logger;
   readonly managed: ManagedPolicy;
+  /** Tool pinning and quarantine (governance/pins/): every endpoint's tool lists pass through it. */
+  readonly toolGate: ToolGate;
   /** Each server's auth path (xaa, oauth, header, none): what the gateway, the control service and doctor use. */
   readonly auth: AuthRouter;
   /** Audit ledger, OTLP export and outbound secret scan (governance/): records while the gateway runs. */
@@ -179,7 +184,19 @@ export class Broker {
     oauth?.onEvent((event) => recordOAuthEvent(this.governance, event));
     this.oauth = oauth;
     this.auth.onChange(() => this.control.statusChanged());
+    this.toolGate = new ToolGate({
+      file: toolPinsFile(this.home),
+      managed: () => {
+        const state = this.managed.state();
+        return { toolPins: state.state === 'ok' ? state.config.toolPins : undefined, locked: this.managed.locked().includes('toolPins') };
+      },
+      log: this.log,
+    });
+    this.toolGate.onEvent((event) => {
+      if (event.type === 'reviews') this.control.statusChanged();
+    });
     this.control = new ControlService({
+      toolGate: this.toolGate,
       version: options.version,
       config: this.config,
       secrets: this.secrets,
@@ -475,12 +492,14 @@ export class Broker {
       ...(timeouts.requestMs !== undefined ? { requestTimeoutMs: timeouts.requestMs } : {}),
       ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
       ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
+      toolGate: this.toolGate,
     });
     const relay = createRelay({
       getServer: (id) => servers().find((s) => s.id === id),
       tokens,
       guard: this.governance,
       log: this.log,
+      toolGate: createRelayToolGate(this.toolGate, this.log.child('relay')),
       ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
       ...(timeouts.relayResponseMs !== undefined ? { responseTimeoutMs: timeouts.relayResponseMs } : {}),
     });
@@ -579,6 +598,7 @@ export class Broker {
     await this.oauth?.close?.();
     this.config.close();
     await this.activity.flush();
+    await this.toolGate.flush();
   }
 }
 

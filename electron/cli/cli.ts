@@ -291,6 +291,17 @@ const COMMANDS: readonly Command[] = [
         limit: v.limit as string | undefined,
       }),
   },
+  {
+    name: 'tools',
+    summary: 'Review tool changes Lanyard holds back (changed, added or suspicious tools)',
+    usage: 'lanyard tools review [--json] | lanyard tools approve|reject <server> (<tool>... | --all)',
+    description:
+      'Lanyard pins every tool definition it shows to an IDE. A tool a server changes or adds later, or whose description hides instructions for the model, is hidden and refused until you review it: `review` shows what changed (a diff), `approve` shows it again, `reject` keeps that version hidden.',
+    options: { ...json, all: { type: 'boolean' } },
+    optionHelp: [['--all', 'Every tool of the server waiting for review'], jsonHelp],
+    run: async (ctx, v, positionals) =>
+      (await import('./commands/tools')).toolsCommand(ctx, { positionals, all: v.all === true, json: v.json === true }),
+  },
 ];
 
 export function usage(): string {

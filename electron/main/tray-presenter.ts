@@ -90,6 +90,7 @@ function serverItem(server: ServerStatus): TrayMenuItem {
 export function needsAttention(status: Status): boolean {
   if (status.session.status === 'expired') return true;
   if (status.servers.some(serverNeedsAttention)) return true;
+  if (status.pendingToolReviews) return true;
   // Whatever the session: with the endpoint down (its port taken) no IDE reaches anything, signed in or not.
   return !status.gateway.running;
 }
@@ -147,6 +148,17 @@ export function presentTray(status: Status): TrayView {
   } else {
     for (const server of status.servers) items.push(serverItem(server));
   }
+  // Tool pinning: changed or added tools wait, hidden from every IDE, until the user reviews them.
+  const reviews = status.pendingToolReviews ?? 0;
+  if (reviews > 0)
+    items.push({
+      type: 'item',
+      id: 'tool-reviews',
+      label: `${reviews} ${reviews === 1 ? 'Tool' : 'Tools'} to Review…`,
+      enabled: true,
+      dot: 'error',
+      action: { type: 'open', page: 'review' },
+    });
   items.push(
     { type: 'item', id: 'add-server', label: 'Add a Server…', enabled: true, action: { type: 'open', page: 'add-server' } },
     { type: 'separator' },
@@ -172,5 +184,6 @@ function tooltipOf(status: Status): string {
   if (failing > 0) parts.push(`${failing} ${failing === 1 ? 'server needs' : 'servers need'} attention`);
   else if (enabled.length > 0) parts.push(`${enabled.length} ${enabled.length === 1 ? 'server' : 'servers'}`);
   if (!status.gateway.running) parts.push('local endpoint stopped');
+  if (status.pendingToolReviews) parts.push(`${status.pendingToolReviews} ${status.pendingToolReviews === 1 ? 'tool' : 'tools'} to review`);
   return `Lanyard — ${parts.join(' · ')}`;
 }

@@ -32,6 +32,9 @@ export const CONTROL_METHODS = [
   'getSettings',
   'updateSettings',
   'auditLog',
+  'toolReviews',
+  'approveTools',
+  'rejectTools',
 ] as const satisfies readonly ControlMethodName[];
 
 // Fails to compile when the contract gains a method this list lacks (the reverse is caught by `satisfies` above).

@@ -16,6 +16,7 @@ import { userLabel } from './model/session';
 import { ActivityView } from './views/ActivityView';
 import { AddServerView } from './views/AddServerView';
 import { ConnectView } from './views/ConnectView';
+import { ReviewView } from './views/ReviewView';
 import { ServersView } from './views/ServersView';
 import { SettingsView } from './views/SettingsView';
 import { SignInView } from './views/SignInView';
@@ -183,6 +184,9 @@ export function App({ client }: { client: LanyardClient }) {
         break;
       case 'settings':
         content = <SettingsView ctx={ctx} />;
+        break;
+      case 'review':
+        content = <ReviewView ctx={ctx} />;
         break;
     }
   }

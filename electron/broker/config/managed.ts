@@ -43,9 +43,13 @@ import { ManagedAuditConfigSchema, SecretScanConfigSchema } from '../governance/
 
 type Env = Record<string, string | undefined>;
 
-/** `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings. */
-/** `secretScan`: only the managed secret-scan settings count (the user's are ignored). */
-export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan'] as const;
+/**
+ * What `lock` can hold besides `idp` and `servers`:
+ * - `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings;
+ * - `secretScan`: only the managed secret-scan settings count (the user's are ignored);
+ * - `toolPins`: only the administrator's pins and policy decide which tools are shown.
+ */
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -69,6 +73,18 @@ export const ManagedConfigSchema = z.strictObject({
   secretScan: SecretScanConfigSchema.optional(),
   /** The audit ledger: the OpenTelemetry collector records are also exported to. */
   audit: ManagedAuditConfigSchema.optional(),
+  /**
+   * Tool pinning: the policy (tofu, managed-only, off) and the administrator's pins, per server id and tool name, as
+   * `sha256:<hex>` fingerprints (`lanyard tools review --json` shows them). Locked, only these pins decide.
+   */
+  toolPins: z
+    .strictObject({
+      policy: z.enum(['tofu', 'managed-only', 'off']).optional(),
+      pins: z
+        .record(z.string(), z.record(z.string(), z.string().regex(/^sha256:[0-9a-f]{64}$/, 'a pin is "sha256:" and 64 hex digits')))
+        .optional(),
+    })
+    .optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;

@@ -14,6 +14,7 @@ import type {
   Settings,
   Status,
   TestResult,
+  ToolReview,
 } from '../../../shared/contract';
 import { Emitter } from '../../../shared/emitter';
 import type { ActivityLog } from '../activity/activity-log';
@@ -27,6 +28,8 @@ import { silentLogger, type Logger } from '../util/log';
 import { IdeControl, type IdeConnectDeps } from './ide-control';
 import { ServerControl, type ServerGatewayView } from './server-control';
 import { SettingsControl } from './settings-control';
+import type { ToolGate } from '../governance/pins/gate';
+import { noToolGate } from '../governance/pins/control';
 
 export type { IdeConnectDeps } from './ide-control';
 export { suggestId, suggestName } from './server-control';
@@ -61,6 +64,8 @@ export interface ControlServiceDeps {
   log?: Logger;
   /** The audit ledger's panel (governance/audit-view.ts); without it the ledger reads as off. */
   audit?: ControlApi['auditLog'];
+  /** Tool pinning: the reviews waiting for a person (governance/pins/). */
+  toolGate?: ToolGate;
 }
 
 type Listener = <E extends ControlEventName>(event: E, payload: ControlEventPayload<E>) => void;
@@ -165,7 +170,21 @@ export class ControlService implements ControlApi {
       },
       secretStore: { kind: this.deps.secrets.kind, description: this.deps.secrets.description },
       ideSessions: gateway?.ideSessions() ?? [],
+      pendingToolReviews: this.deps.toolGate?.pendingCount() ?? 0,
     };
+  }
+
+  /** Tool changes held back for review (governance/pins/gate.ts). */
+  async toolReviews(): Promise<ToolReview[]> {
+    return (this.deps.toolGate ?? noToolGate).reviews();
+  }
+
+  async approveTools(input: { serverId: string; tools?: string[] | undefined }): Promise<{ tools: string[] }> {
+    return { tools: (this.deps.toolGate ?? noToolGate).approve(input.serverId, input.tools) };
+  }
+
+  async rejectTools(input: { serverId: string; tools?: string[] | undefined }): Promise<{ tools: string[] }> {
+    return { tools: (this.deps.toolGate ?? noToolGate).reject(input.serverId, input.tools) };
   }
 
   signIn(): Promise<{ ok: true }> {

@@ -16,6 +16,7 @@ import {
   toolErrorText,
 } from './http-util';
 import { forwardRequestHeader, relayedResponseHeaders } from './relay-headers';
+import type { RelayToolGate } from '../governance/pins/relay-gate';
 import { isEventStream, nodeBodyOf, nodeFetch, pipeBody, pipeNode, ReplayableBody } from './relay-transport';
 
 /**
@@ -64,6 +65,8 @@ export interface RelayOptions {
   log?: Logger;
   /** Governance: each JSON-RPC request of a POST is admitted before it leaves and settled when answered. */
   guard?: CallGuard | undefined;
+  /** Tool pinning: calls to quarantined tools are answered here and tools/list answers are filtered (governance/pins/relay-gate.ts). */
+  toolGate?: RelayToolGate;
 }
 
 export const DEFAULT_RELAY_RESPONSE_TIMEOUT_MS = 120_000;
@@ -135,6 +138,13 @@ export function createRelay(options: RelayOptions): Relay {
         if (value === undefined || !forwardRequestHeader(name)) continue;
         headers.set(name, Array.isArray(value) ? value.join(', ') : value);
       }
+      // Tool pinning: a call to a quarantined tool is answered here; a tools/list answer is filtered before the IDE sees it.
+      const gated = body && options.toolGate ? options.toolGate.inspect(server.id, await body.whenComplete()) : undefined;
+      if (gated?.answer !== undefined) {
+        sendJson(res, 200, gated.answer);
+        return;
+      }
+      if (gated?.listIds) headers.delete('accept-encoding');
 
       // The IDE going away (closed SSE stream, cancelled request) aborts the upstream request with it.
       const abort = new AbortController();
@@ -213,6 +223,11 @@ export function createRelay(options: RelayOptions): Relay {
         return;
       }
 
+      if (gated?.listIds && response.ok) {
+        res.off('close', onClose);
+        await options.toolGate!.sendFiltered(server.id, response, res, gated.listIds);
+        return;
+      }
       const nodeBody = nodeBodyOf(response);
       res.writeHead(response.status, relayedResponseHeaders(response.headers, !nodeBody));
       log.debug('relayed', { serverId: server.id, method, status: response.status, ms: Math.round(performance.now() - started) });

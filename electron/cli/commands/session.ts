@@ -128,6 +128,11 @@ function renderStatus(
     });
     out.push(table(rows).trimEnd());
   }
+  // Tool pinning: changed or added tools are hidden from every IDE until reviewed.
+  if (status.pendingToolReviews)
+    out.push(
+      `Review:    ${status.pendingToolReviews} ${status.pendingToolReviews === 1 ? 'tool' : 'tools'} held back → lanyard tools review`,
+    );
   out.push('IDEs:');
   out.push(
     table(

@@ -17,6 +17,7 @@ const NAV_ICONS: Record<Page, IconName> = {
   connect: 'plug',
   activity: 'activity',
   settings: 'settings',
+  review: 'shield',
 };
 
 function initials(label: string): string {
@@ -65,6 +66,11 @@ export function Sidebar({
                 {p.page === 'servers' && summary && summary.failing > 0 ? (
                   <span className="nav-badge" aria-label={`${summary.failing} need attention`}>
                     {summary.failing}
+                  </span>
+                ) : null}
+                {p.page === 'review' && status?.pendingToolReviews ? (
+                  <span className="nav-badge" aria-label={`${status.pendingToolReviews} tools to review`}>
+                    {status.pendingToolReviews}
                   </span>
                 ) : null}
               </a>

@@ -19,6 +19,7 @@ export const PAGES: readonly PageInfo[] = [
   { page: 'add-server', title: 'Add server', nav: true },
   { page: 'connect', title: 'Connect an IDE', nav: true },
   { page: 'activity', title: 'Activity', nav: true },
+  { page: 'review', title: 'Review', nav: true },
   { page: 'settings', title: 'Settings', nav: true },
 ];
 

@@ -10,6 +10,7 @@ import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
 import { PageHeader } from '../components/Layout';
 import { Button, ConfirmDialog, EmptyState, ErrorNotice, Field, Notice, StatusDot, Switch } from '../components/ui';
+import { reviewCountText } from '../model/review';
 import { keyFormFor, serverRowModel, serversSummary, submitKeyForm, type AuthModel, type KeyForm, type QuotaModel } from '../model/servers';
 
 type Tool = { name: string; exposedName: string; description?: string | undefined };
@@ -29,6 +30,16 @@ export function ServersView({ ctx, onSignIn }: { ctx: ViewContext; onSignIn: () 
           </Button>
         }
       />
+      {status.pendingToolReviews ? (
+        <Notice tone="warn" icon="shield" title={reviewCountText(status.pendingToolReviews)}>
+          <p className="notice-text">A server changed or added tools. Lanyard hides them from your IDEs until you review them.</p>
+          <div className="notice-actions">
+            <Button size="sm" variant="primary" onClick={() => ctx.go('review')}>
+              Review changes
+            </Button>
+          </div>
+        </Notice>
+      ) : null}
       {session === 'expired' ? (
         <Notice tone="error" icon="key" title="Your sign-in has expired">
           <p className="notice-text">No server can get new tokens until you sign in again.</p>

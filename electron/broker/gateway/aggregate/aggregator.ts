@@ -24,6 +24,8 @@ import {
 import type { AggregatorActivity, AggregatorCore, IdeSessionEvent, IdeSessionInfo } from './core';
 import { IdeSessions } from './ide-sessions';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
+import { toProtocolError } from './errors';
+import type { ToolGate } from '../../governance/pins/gate';
 
 /** A configured server as the aggregator sees it (a subset of the config entry). */
 export interface AggregatorServer {
@@ -70,6 +72,8 @@ export interface AggregatorOptions {
   now?: () => number;
   /** Governance (audit ledger, secret scan): admits and settles every upstream request (default: admits all). */
   guard?: CallGuard | undefined;
+  /** Tool pinning: quarantined tools are left out of every server's catalog and refused on call. */
+  toolGate?: ToolGate;
 }
 
 /** One server's lists as the dashboard shows them. */
@@ -172,7 +176,14 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
       ...(options.backoff ? { backoff: options.backoff } : {}),
       ...(options.boundIdleMs !== undefined ? { boundIdleMs: options.boundIdleMs } : {}),
+      ...(options.toolGate
+        ? { catalogFilter: (c: ServerCatalog) => ({ ...c, tools: options.toolGate!.filterTools(c.serverId, c.tools) }) }
+        : {}),
       now: this.now,
+    });
+    // An approval makes a tool visible: that server's catalog is filtered again, and IDEs get list_changed.
+    options.toolGate?.onEvent((event) => {
+      if (event.type === 'visible' && !this.closed) this.pool.refilter(event.serverId);
     });
     this.pool.onEvent((event) => {
       if (event.type === 'catalog') {
@@ -299,16 +310,25 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const namer = kind === 'tools' ? this.toolNamer : this.promptNamer;
     const enabled = (origin: NameOrigin | undefined) => (origin && this.pool.server(origin.serverId) ? origin : undefined);
     const known = enabled(namer.resolve(exposed));
-    if (known) return known;
+    if (known) return this.unlessQuarantined(kind, known);
     // Not handed out by this run yet (an IDE calling from a list it cached before a restart): list, then look again.
     if (kind === 'tools') await this.listToolsForIde();
     else await this.listPrompts();
-    return enabled(namer.resolveOrSplit(exposed));
+    return this.unlessQuarantined(kind, enabled(namer.resolveOrSplit(exposed)));
   }
 
   knownName(kind: 'tools' | 'prompts', exposed: string): NameOrigin | undefined {
     const origin = (kind === 'tools' ? this.toolNamer : this.promptNamer).resolve(exposed);
+    // A quarantined tool is not the fast path's: resolveName refuses it with the reason.
+    if (kind === 'tools' && origin && this.options.toolGate?.refusal(origin.serverId, origin.originalName)) return undefined;
     return origin && this.pool.server(origin.serverId) ? origin : undefined;
+  }
+
+  /** A tool held back for review is refused with what changed and how to review it (a JSON-RPC error). */
+  private unlessQuarantined(kind: 'tools' | 'prompts', origin: NameOrigin | undefined): NameOrigin | undefined {
+    const refused = kind === 'tools' && origin ? this.options.toolGate?.refusal(origin.serverId, origin.originalName) : undefined;
+    if (refused) throw toProtocolError(origin!.serverId, refused);
+    return origin;
   }
 
   knownServerForUri(uri: string): string | undefined {

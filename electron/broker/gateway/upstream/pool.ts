@@ -50,6 +50,11 @@ export interface UpstreamPoolOptions {
   /** A bound session unused this long (no call in flight, no subscription) is closed (default 10 min). */
   boundIdleMs?: number;
   now?: () => number;
+  /**
+   * Applied to every listed catalog before anyone sees it (tool pinning: quarantined tools are left out). Called
+   * again by `refilter` when its answer may have changed (an approval).
+   */
+  catalogFilter?: (catalog: ServerCatalog) => ServerCatalog;
 }
 
 const RELIST_DEBOUNCE_MS = 50;
@@ -61,6 +66,8 @@ interface ServerEntry {
   memory: TransportMemory;
   health: UpstreamHealth;
   catalog?: ServerCatalog | undefined;
+  /** The catalog as listed (bounded), before catalogFilter. */
+  listed?: ServerCatalog | undefined;
   session?: UpstreamSession | undefined;
   loading?: Promise<ServerCatalog> | undefined;
   failures: number;
@@ -306,7 +313,8 @@ export class UpstreamPool {
       entry.failures = 0;
       entry.lastError = undefined;
       this.applyCatalog(entry, catalog);
-      return catalog;
+      // Callers get what IDEs get: the filtered catalog.
+      return entry.catalog ?? catalog;
     } catch (e) {
       const error = e instanceof LanyardError ? e : unreachable(entry.server.id, 'could not be listed', e);
       entry.failures++;
@@ -335,14 +343,22 @@ export class UpstreamPool {
     try {
       const parts = await session.run((client) => Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout))));
       if (!entry.catalog || entry.closed) return;
-      this.applyCatalog(entry, { ...entry.catalog, ...Object.assign({}, ...parts), loadedAt: this.now() });
+      this.applyCatalog(entry, { ...(entry.listed ?? entry.catalog), ...Object.assign({}, ...parts), loadedAt: this.now() });
     } catch (e) {
       this.log.warn('re-listing after list_changed failed', { serverId: entry.server.id, error: e });
     }
   }
 
+  /** Applies catalogFilter again to the server's last listing (its answer changed); IDEs hear of a difference. */
+  refilter(serverId: string): void {
+    const entry = this.entries.get(serverId);
+    if (entry?.listed && !entry.closed) this.applyCatalog(entry, entry.listed);
+  }
+
   private applyCatalog(entry: ServerEntry, listed: ServerCatalog): void {
-    const { catalog, dropped } = boundCatalog(listed);
+    const { catalog: bounded, dropped } = boundCatalog(listed);
+    entry.listed = bounded;
+    const catalog = this.options.catalogFilter ? this.options.catalogFilter(bounded) : bounded;
     if (dropped.oversized || dropped.beyondLimit) {
       this.log.warn('server catalog bounded: definitions left out', {
         serverId: entry.server.id,
@@ -391,6 +407,7 @@ export class UpstreamPool {
     const session = entry.session;
     entry.session = undefined;
     entry.catalog = undefined;
+    entry.listed = undefined;
     return session ? session.close() : Promise.resolve();
   }
 }
