@@ -258,13 +258,16 @@ describe('connect, disconnect, import, accept-link', () => {
     const r = await cli(['connect', 'cursor', '--http']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/,
+      /^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/ide\/cursor\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/,
     );
     expect(r.stdout).toMatch(/Lanyard is not running now/);
     const token = await secrets.get('gateway:local_token');
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const written = JSON.parse(await readFile(file, 'utf8'));
-    expect(written.mcpServers.lanyard).toEqual({ url: 'http://127.0.0.1:47821/mcp', headers: { Authorization: `Bearer ${token}` } });
+    expect(written.mcpServers.lanyard).toEqual({
+      url: 'http://127.0.0.1:47821/ide/cursor/mcp',
+      headers: { Authorization: `Bearer ${token}` },
+    });
     expect(r.stdout).not.toContain(token!);
 
     const again = await cli(['connect', 'cursor', '--http', '--json']);
@@ -279,7 +282,12 @@ describe('connect, disconnect, import, accept-link', () => {
     const r = await cli(['connect', 'claude-code', '--json']);
     expect(r.code).toBe(0);
     const entry = JSON.parse(await readFile(path.join(userHome, '.claude.json'), 'utf8')).mcpServers.lanyard;
-    expect(entry).toEqual({ type: 'stdio', command: process.execPath, args: [script, 'stdio'], env: { LANYARD_HOME: home } });
+    expect(entry).toEqual({
+      type: 'stdio',
+      command: process.execPath,
+      args: [script, 'stdio', '--ide', 'claude-code'],
+      env: { LANYARD_HOME: home },
+    });
   });
 
   it('connect --link opens the IDE install link (stdio, no token) and writes nothing', async () => {

@@ -17,6 +17,7 @@ import {
   urlProblem,
   type LanyardConfig,
 } from './schema';
+import { ProfilesConfigSchema } from '../governance/profiles/schema';
 import { configErrorMap, formatZodIssue } from './validate';
 
 /**
@@ -43,7 +44,7 @@ import { configErrorMap, formatZodIssue } from './validate';
 type Env = Record<string, string | undefined>;
 
 /** `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings. */
-export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths'] as const;
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'profiles'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -63,6 +64,8 @@ export const ManagedConfigSchema = z.strictObject({
   fallback: z.boolean().optional(),
   /** The OAuth path's settings for everyone (e.g. the company-hosted Client ID Metadata Document URL). */
   oauth: OAuthConfigSchema.optional(),
+  /** IDE profiles for everyone: each named IDE's profile replaces the user's; with `profiles` locked the user's are ignored. */
+  profiles: ProfilesConfigSchema.optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;
@@ -248,6 +251,8 @@ export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig):
   else delete merged.idp;
   // The company's OAuth settings (its Client ID Metadata Document URL) win over the user's.
   if (managed.oauth) merged.oauth = { ...user.oauth, ...managed.oauth };
+  const ownProfiles = managed.lock.includes('profiles') ? {} : user.profiles;
+  if (managed.profiles || managed.lock.includes('profiles')) merged.profiles = { ...ownProfiles, ...managed.profiles };
   return merged;
 }
 

@@ -4,6 +4,7 @@ import { ClientAuthMethodSchema } from '../../../shared/auth-methods';
 import { AuthPathSchema, headerNameProblem } from '../../../shared/auth-paths';
 import { SERVER_ID_PATTERN, SERVER_ID_RULE } from '../../../shared/server-id';
 import { isLoopbackHost } from '../util/url';
+import { ProfilesConfigSchema } from '../governance/profiles/schema';
 
 /**
  * Lanyard's settings file (`<home>/config.json`), validated with zod on every read and before every write.
@@ -229,6 +230,8 @@ export const LanyardConfigSchema = z.strictObject({
   gateway: GatewayConfigSchema.prefault({}),
   oauth: OAuthConfigSchema.optional(),
   ui: UiConfigSchema.optional(),
+  /** Per-IDE tool profiles and budgets (governance/profiles/schema.ts); absent IDEs use their defaults. */
+  profiles: ProfilesConfigSchema.optional(),
 });
 
 export type LanyardConfig = z.output<typeof LanyardConfigSchema>;
