@@ -59,7 +59,7 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick;
-const PHASES = ['latency', 'cold', 'exchange', 'scale'] as const;
+const PHASES = ['latency', 'cold', 'exchange', 'scale', 'search'] as const;
 type Phase = (typeof PHASES)[number];
 const only = args.only ? (args.only.split(',').map((p) => p.trim()) as Phase[]) : undefined;
 if (only?.some((p) => !PHASES.includes(p))) {
@@ -303,6 +303,15 @@ async function main(): Promise<void> {
         `  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
       );
       await sandbox.stop();
+    }
+
+    if (runs('search')) {
+      // e. lanyard_search_tools over 5,000 tools (bench/lib/tool-search.ts), in-process: logged with its budget.
+      const { toolSearchCase, SEARCH_BUDGET_P50_MS } = await import('./lib/tool-search');
+      const s = await toolSearchCase(quick ? { queries: 200 } : {});
+      log(
+        `e. lanyard_search_tools over ${s.tools} tools: p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms (${s.queries} queries; index built in ${s.index_build_ms} ms) — budget ≤ ${SEARCH_BUDGET_P50_MS} ms p50: ${s.pass ? 'pass' : 'FAIL'}`,
+      );
     }
 
     if (only || args.paths || experiments.length || args['broker-node-args']) {
