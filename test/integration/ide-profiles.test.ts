@@ -198,7 +198,7 @@ describe('`lanyard stdio --ide cursor`', () => {
       expect(text(r)).toContain('stdio');
       expect(aggregator.ideSessions().some((s) => s.clientName === 'cursor-stdio' && s.endpoint === '/ide/cursor/mcp')).toBe(true);
     } catch (e) {
-      throw new Error(`${String(e)}\nbridge stderr: ${stderr()}`);
+      throw new Error(`${String(e)}\nbridge stderr: ${stderr()}`, { cause: e });
     }
   });
 
