@@ -31,6 +31,8 @@ export const CONTROL_METHODS = [
   'recentActivity',
   'getSettings',
   'updateSettings',
+  'getProfiles',
+  'setProfile',
 ] as const satisfies readonly ControlMethodName[];
 
 // Fails to compile when the contract gains a method this list lacks (the reverse is caught by `satisfies` above).

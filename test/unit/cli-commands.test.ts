@@ -358,3 +358,30 @@ describe('connect, disconnect, import, accept-link', () => {
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/not a Lanyard configuration link/) });
   });
 });
+
+describe('lanyard profiles', () => {
+  it('shows the defaults, sets a budget and favourites into config.json, refuses a bad reference, and resets', async () => {
+    const shown = await cli(['profiles', 'show', 'cursor']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^cursor \(defaults\)\n {2}budget {10}40 tools \(the IDE's limit: 40\)/);
+    const set = await cli(['profiles', 'set', 'cursor', '--budget', '12', '--favourite', 'todo/echo', '--deny-server', 'wiki']);
+    expect(set.code).toBe(0);
+    const config = JSON.parse(await readFile(path.join(home, 'config.json'), 'utf8')) as { profiles: unknown };
+    expect(config.profiles).toEqual({ cursor: { budget: 12, favourites: ['todo/echo'], servers: { deny: ['wiki'] } } });
+    const json = JSON.parse((await cli(['profiles', 'show', 'cursor', '--json'])).stdout) as { budget: number; customized: boolean };
+    expect(json).toMatchObject({ budget: 12, customized: true });
+    const bad = await cli(['profiles', 'set', 'cursor', '--favourite', 'just-a-name']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/<server-id>\/<tool name>/);
+    expect((await cli(['profiles', 'set', 'notepad', '--budget', '3'])).code).toBe(2);
+    expect((await cli(['profiles', 'reset', 'cursor'])).code).toBe(0);
+    expect(JSON.parse(await readFile(path.join(home, 'config.json'), 'utf8')).profiles).toBeUndefined();
+  });
+
+  it('a profile locked by the managed configuration refuses changes with MANAGED_LOCKED', async () => {
+    await writeFile(path.join(root, 'managed.json'), JSON.stringify({ profiles: { cursor: { budget: 10 } }, lock: ['profiles'] }));
+    const r = await cli(['profiles', 'set', 'cursor', '--budget', '20']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/managed by your administrator/);
+  });
+});
