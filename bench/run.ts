@@ -59,7 +59,7 @@ const { values: args } = parseArgs({
   },
 });
 const quick = args.quick;
-const PHASES = ['latency', 'cold', 'exchange', 'scale', 'governance'] as const;
+const PHASES = ['latency', 'cold', 'exchange', 'scale', 'governance', 'search'] as const;
 type Phase = (typeof PHASES)[number];
 const only = args.only ? (args.only.split(',').map((p) => p.trim()) as Phase[]) : undefined;
 if (only?.some((p) => !PHASES.includes(p))) {
@@ -309,6 +309,15 @@ async function main(): Promise<void> {
     if (runs('governance')) {
       log('e. governance: ledger + secret scan per call, audit verify');
       await (await import('./governance')).governanceBench({ quick, log });
+    }
+
+    if (runs('search')) {
+      // f. lanyard_search_tools over 5,000 tools (bench/lib/tool-search.ts), in-process: logged with its budget.
+      const { toolSearchCase, SEARCH_BUDGET_P50_MS } = await import('./lib/tool-search');
+      const s = await toolSearchCase(quick ? { queries: 200 } : {});
+      log(
+        `f. lanyard_search_tools over ${s.tools} tools: p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms (${s.queries} queries; index built in ${s.index_build_ms} ms) — budget ≤ ${SEARCH_BUDGET_P50_MS} ms p50: ${s.pass ? 'pass' : 'FAIL'}`,
+      );
     }
 
     if (only || args.paths || experiments.length || args['broker-node-args']) {

@@ -235,6 +235,41 @@ export const ToolReviewSchema = z.object({
   approvable: z.boolean(),
   tools: z.array(ToolReviewToolSchema),
 });
+/** Which servers or tools a profile lets through: `allow` absent = all; `deny` wins. */
+const AllowDenySchema = z.object({ allow: z.array(z.string()).optional(), deny: z.array(z.string()).optional() }).strict();
+
+/**
+ * An IDE's tool profile as the dashboard and `lanyard profiles` show it: the effective values (defaults filled in) and
+ * the IDE's documented limits. Tools are `<server-id>/<tool name>` (the server's own name).
+ */
+export const ToolProfileSchema = z.object({
+  ide: z.enum(['default', ...IdeNameSchema.options]),
+  /** 0 = no budget. */
+  budget: z.number(),
+  maxNameLength: z.number(),
+  /** The IDE's own documented tool limit, if it has one. */
+  ideMaxTools: z.number().optional(),
+  favourites: z.array(z.string()),
+  servers: AllowDenySchema,
+  tools: AllowDenySchema,
+  /** The user changed it (else: the IDE's defaults). */
+  customized: z.boolean(),
+  /** Set by the administrator's managed configuration: read-only here. */
+  managed: z.boolean(),
+});
+
+/** A profile change: the fields given replace the current ones; `reset` goes back to the IDE's defaults. */
+export const ToolProfileUpdateSchema = z
+  .object({
+    ide: z.enum(['default', ...IdeNameSchema.options]),
+    budget: z.number().int().optional(),
+    maxNameLength: z.number().int().optional(),
+    favourites: z.array(z.string()).optional(),
+    servers: AllowDenySchema.optional(),
+    tools: AllowDenySchema.optional(),
+    reset: z.boolean().optional(),
+  })
+  .strict();
 
 const none = z.object({}).strict();
 const ok = z.object({ ok: z.literal(true) });
@@ -344,6 +379,10 @@ export const ControlMethods = {
     input: z.object({ limit: z.number().int().min(1).max(500).optional(), verify: z.boolean().optional() }).strict(),
     output: AuditLogSchema,
   },
+  /** Every IDE's tool profile (and `default`, plain `/mcp`). */
+  getProfiles: { input: none, output: z.array(ToolProfileSchema) },
+  /** Changes one IDE's profile (refused with MANAGED_LOCKED when the administrator sets it). */
+  setProfile: { input: ToolProfileUpdateSchema, output: ToolProfileSchema },
 } as const;
 
 export type ControlMethodName = keyof typeof ControlMethods;
@@ -380,6 +419,8 @@ export type SessionStatus = z.output<typeof SessionStatusSchema>;
 export type IdeSession = z.output<typeof IdeSessionSchema>;
 export type ToolReview = z.output<typeof ToolReviewSchema>;
 export type ToolReviewTool = z.output<typeof ToolReviewToolSchema>;
+export type ToolProfile = z.output<typeof ToolProfileSchema>;
+export type ToolProfileUpdate = z.input<typeof ToolProfileUpdateSchema>;
 
 export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodName[];
 

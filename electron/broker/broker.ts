@@ -470,6 +470,7 @@ export class Broker {
       tokens,
       getServers: () => servers().map((s) => ({ id: s.id, name: s.name, url: s.url, enabled: s.enabled })),
       separator: this.config.load().gateway.toolNameSeparator,
+      profiles: () => this.config.load().profiles,
       log: this.log,
       version: this.options.version,
       isSignedIn: () => this.engine?.identity.state.status === 'signed_in',

@@ -41,14 +41,21 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'stdio',
     summary: 'Bridge a stdio-only MCP client to the broker (what IDE entries run)',
-    usage: 'lanyard stdio [--server <id>]',
+    usage: 'lanyard stdio [--server <id> | --ide <ide>]',
     description:
       'Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed.',
-    options: { server: { type: 'string', short: 's' } },
-    optionHelp: [['--server <id>', 'Only this server (/mcp/<id>) instead of all of them']],
+    options: { server: { type: 'string', short: 's' }, ide: { type: 'string' } },
+    optionHelp: [
+      ['--server <id>', 'Only this server (/mcp/<id>) instead of all of them'],
+      ['--ide <ide>', "Apply that IDE's tool profile (what `lanyard connect` writes)"],
+    ],
     run: async (ctx, _v, positionals) => {
       const { stdioCommand } = await import('./stdio');
-      const argv = [...(typeof _v.server === 'string' ? ['--server', _v.server] : []), ...positionals];
+      const argv = [
+        ...(typeof _v.server === 'string' ? ['--server', _v.server] : []),
+        ...(typeof _v.ide === 'string' ? ['--ide', _v.ide] : []),
+        ...positionals,
+      ];
       return stdioCommand(argv, {
         home: ctx.home,
         stdin: ctx.io.stdin,
@@ -301,6 +308,34 @@ const COMMANDS: readonly Command[] = [
     optionHelp: [['--all', 'Every tool of the server waiting for review'], jsonHelp],
     run: async (ctx, v, positionals) =>
       (await import('./commands/tools')).toolsCommand(ctx, { positionals, all: v.all === true, json: v.json === true }),
+  },
+  {
+    name: 'profiles',
+    summary: "Show or change each IDE's tool profile (which tools it sees, its tool budget)",
+    usage: 'lanyard profiles [show [<ide>]] | set <ide> [options] | reset <ide>',
+    description:
+      'Each connected IDE sees the tools its profile allows. Past its budget (Cursor 40, Windsurf 100, VS Code 96 by default) it sees its favourites plus lanyard_search_tools and lanyard_call_tool, which reach every other tool. Tools are named <server-id>/<tool name>; <ide> is cursor, vscode, claude-code, claude-desktop, windsurf or default (plain /mcp).',
+    options: {
+      ...json,
+      budget: { type: 'string' },
+      favourite: { type: 'string', multiple: true },
+      'allow-server': { type: 'string', multiple: true },
+      'deny-server': { type: 'string', multiple: true },
+      'allow-tool': { type: 'string', multiple: true },
+      'deny-tool': { type: 'string', multiple: true },
+      'max-name-length': { type: 'string' },
+    },
+    optionHelp: [
+      ['--budget <n>', 'The most tools the IDE is shown (0 = no budget)'],
+      ['--favourite <ref>', 'A tool listed first and kept past the budget (repeatable; replaces the list)'],
+      ['--allow-server <id>', 'Only these servers (repeatable)'],
+      ['--deny-server <id>', 'Never these servers (repeatable)'],
+      ['--allow-tool <ref>', 'Only these tools (repeatable)'],
+      ['--deny-tool <ref>', 'Never these tools (repeatable)'],
+      ['--max-name-length <n>', "Longest tool name handed to the IDE (default: the IDE's limit)"],
+      jsonHelp,
+    ],
+    run: async (ctx, v, positionals) => (await import('./commands/profiles')).profilesCommand(ctx, { positionals, values: v }),
   },
 ];
 

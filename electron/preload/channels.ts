@@ -35,6 +35,8 @@ export const CONTROL_METHODS = [
   'toolReviews',
   'approveTools',
   'rejectTools',
+  'getProfiles',
+  'setProfile',
 ] as const satisfies readonly ControlMethodName[];
 
 // Fails to compile when the contract gains a method this list lacks (the reverse is caught by `satisfies` above).

@@ -526,6 +526,23 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     expect(await page.content()).not.toMatch(/Bearer (?!\$\{LANYARD_TOKEN\})[A-Za-z0-9_-]{20,}/);
   });
 
+  it("Connect: Cursor's tool profile — a budget and a favourite, saved to config.json", async () => {
+    await page.getByRole('tab', { name: 'Cursor' }).click();
+    const editor = page.getByRole('region', { name: 'Tools Cursor sees' });
+    await editor.waitFor();
+    // Weather needs no authentication: its tools list whatever the session's state.
+    await editor.getByRole('button', { name: /Weather/ }).click();
+    await editor.getByRole('button', { name: 'echo: favourite' }).click();
+    await editor.getByLabel('Tool budget').fill('5');
+    await editor.getByRole('button', { name: 'Save profile' }).click();
+    await editor.getByText('Profile saved').waitFor();
+    const saved = openConfigStore(home);
+    expect(saved.loadUser().profiles?.cursor).toMatchObject({ budget: 5, favourites: [expect.stringMatching(/^[a-z0-9-]+\/echo$/)] });
+    saved.close();
+    await editor.scrollIntoViewIfNeeded();
+    await shot('profile-editor');
+  });
+
   it('Activity lists the sign-in and token events, live', async () => {
     await page.getByRole('link', { name: 'Activity' }).click();
     await heading('Activity').waitFor();

@@ -241,7 +241,7 @@ describe('the built CLI against the sandbox', () => {
     const connect = await lanyard(['connect', 'claude-code', '--http', '--json']);
     expect(JSON.parse(connect.stdout)).toMatchObject({ ide: 'claude-code', changed: true, transport: 'http' });
     const written = JSON.parse(await readFile(path.join(userHome, '.claude.json'), 'utf8')).mcpServers.lanyard;
-    expect(written.url).toBe(`http://127.0.0.1:${port}/mcp`);
+    expect(written.url).toBe(`http://127.0.0.1:${port}/ide/claude-code/mcp`);
     expect(written.headers.Authorization).toBe(`Bearer ${JSON.parse(await readFile(runtimeFile, 'utf8')).token}`);
 
     // Sign in through the running broker: it opens (here: prints) the sign-in address; the person completes it.
@@ -345,7 +345,7 @@ describe('the built CLI against the sandbox', () => {
     const after = await new KeychainSecretStore({ service: keychainNamespace(home) }).get('gateway:local_token');
     expect(after).toBeDefined();
     expect(after).not.toBe(before);
-    expect(await cursorEntry()).toEqual({ url: 'http://127.0.0.1:45123/mcp', headers: { Authorization: `Bearer ${after}` } });
+    expect(await cursorEntry()).toEqual({ url: 'http://127.0.0.1:45123/ide/cursor/mcp', headers: { Authorization: `Bearer ${after}` } });
     expect(rotate.stdout + rotate.stderr).not.toContain(after!);
   }, 60_000);
 });

@@ -167,7 +167,7 @@ describe.skipIf(!asRoot)('another user holding the port while Lanyard is down', 
     const first = await startLanyard();
     await first.broker.control.connectIde({ ide: 'cursor', stdio: false });
     const before = await cursorEntry();
-    expect(before.url).toBe(`http://127.0.0.1:${port}/mcp`);
+    expect(before.url).toBe(`http://127.0.0.1:${port}/ide/cursor/mcp`);
     expect(await ideRequest(before)).toBe(200);
     await first.stop();
 
@@ -181,7 +181,7 @@ describe.skipIf(!asRoot)('another user holding the port while Lanyard is down', 
 
     // Lanyard starts again on its port: the captured token is refused; the IDE's file was rewritten with the new one.
     await startLanyard();
-    const stolen = { url: `http://127.0.0.1:${port}/mcp`, headers: { Authorization: captured[0]! } };
+    const stolen = { url: before.url, headers: { Authorization: captured[0]! } };
     expect(await ideRequest(stolen)).toBe(401);
     const after = await until(async () => {
       const e = await cursorEntry();

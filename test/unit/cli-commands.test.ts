@@ -258,13 +258,16 @@ describe('connect, disconnect, import, accept-link', () => {
     const r = await cli(['connect', 'cursor', '--http']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/,
+      /^✓ Cursor now reaches Lanyard through http:\/\/127\.0\.0\.1:47821\/ide\/cursor\/mcp\.\n {2}Wrote ~\/\.cursor\/mcp\.json; backup: ~\/\.cursor\/mcp\.json\.lanyard-backup-/,
     );
     expect(r.stdout).toMatch(/Lanyard is not running now/);
     const token = await secrets.get('gateway:local_token');
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const written = JSON.parse(await readFile(file, 'utf8'));
-    expect(written.mcpServers.lanyard).toEqual({ url: 'http://127.0.0.1:47821/mcp', headers: { Authorization: `Bearer ${token}` } });
+    expect(written.mcpServers.lanyard).toEqual({
+      url: 'http://127.0.0.1:47821/ide/cursor/mcp',
+      headers: { Authorization: `Bearer ${token}` },
+    });
     expect(r.stdout).not.toContain(token!);
 
     const again = await cli(['connect', 'cursor', '--http', '--json']);
@@ -279,7 +282,12 @@ describe('connect, disconnect, import, accept-link', () => {
     const r = await cli(['connect', 'claude-code', '--json']);
     expect(r.code).toBe(0);
     const entry = JSON.parse(await readFile(path.join(userHome, '.claude.json'), 'utf8')).mcpServers.lanyard;
-    expect(entry).toEqual({ type: 'stdio', command: process.execPath, args: [script, 'stdio'], env: { LANYARD_HOME: home } });
+    expect(entry).toEqual({
+      type: 'stdio',
+      command: process.execPath,
+      args: [script, 'stdio', '--ide', 'claude-code'],
+      env: { LANYARD_HOME: home },
+    });
   });
 
   it('connect --link opens the IDE install link (stdio, no token) and writes nothing', async () => {
@@ -348,5 +356,32 @@ describe('connect, disconnect, import, accept-link', () => {
     });
     const bad = await cli(['accept-link', 'lanyard://configure?config=%%']);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/not a Lanyard configuration link/) });
+  });
+});
+
+describe('lanyard profiles', () => {
+  it('shows the defaults, sets a budget and favourites into config.json, refuses a bad reference, and resets', async () => {
+    const shown = await cli(['profiles', 'show', 'cursor']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/^cursor \(defaults\)\n {2}budget {10}40 tools \(the IDE's limit: 40\)/);
+    const set = await cli(['profiles', 'set', 'cursor', '--budget', '12', '--favourite', 'todo/echo', '--deny-server', 'wiki']);
+    expect(set.code).toBe(0);
+    const config = JSON.parse(await readFile(path.join(home, 'config.json'), 'utf8')) as { profiles: unknown };
+    expect(config.profiles).toEqual({ cursor: { budget: 12, favourites: ['todo/echo'], servers: { deny: ['wiki'] } } });
+    const json = JSON.parse((await cli(['profiles', 'show', 'cursor', '--json'])).stdout) as { budget: number; customized: boolean };
+    expect(json).toMatchObject({ budget: 12, customized: true });
+    const bad = await cli(['profiles', 'set', 'cursor', '--favourite', 'just-a-name']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/<server-id>\/<tool name>/);
+    expect((await cli(['profiles', 'set', 'notepad', '--budget', '3'])).code).toBe(2);
+    expect((await cli(['profiles', 'reset', 'cursor'])).code).toBe(0);
+    expect(JSON.parse(await readFile(path.join(home, 'config.json'), 'utf8')).profiles).toBeUndefined();
+  });
+
+  it('a profile locked by the managed configuration refuses changes with MANAGED_LOCKED', async () => {
+    await writeFile(path.join(root, 'managed.json'), JSON.stringify({ profiles: { cursor: { budget: 10 } }, lock: ['profiles'] }));
+    const r = await cli(['profiles', 'set', 'cursor', '--budget', '20']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/managed by your administrator/);
   });
 });

@@ -16,6 +16,9 @@ import type { IdeName } from '../../shared/contract';
 const TOKEN = 'tok_0123456789abcdef0123456789abcdef0123456';
 const endpoint = { url: 'http://127.0.0.1:47821/mcp', token: TOKEN };
 const launcher: StdioLauncher = { command: '/usr/local/bin/node', args: ['/opt/lanyard/out/cli/lanyard.js', 'stdio'] };
+/** Each IDE's own endpoint and bridge arguments: they name the IDE, so its tool profile applies. */
+const urlOf = (ide: IdeName) => `http://127.0.0.1:47821/ide/${ide}/mcp`;
+const argsOf = (ide: IdeName) => [...launcher.args, '--ide', ide];
 
 let root: string;
 let ctx: IdeContext;
@@ -41,11 +44,11 @@ const backupsOf = async (file: string) =>
 
 describe('each IDE, into a fresh home', () => {
   const expectedHttp: Record<IdeName, { key: string; entry: Record<string, unknown> } | undefined> = {
-    cursor: { key: 'mcpServers', entry: { url: endpoint.url, headers: { Authorization: `Bearer ${TOKEN}` } } },
-    vscode: { key: 'servers', entry: { type: 'http', url: endpoint.url, headers: { Authorization: `Bearer ${TOKEN}` } } },
-    'claude-code': { key: 'mcpServers', entry: { type: 'http', url: endpoint.url, headers: { Authorization: `Bearer ${TOKEN}` } } },
+    cursor: { key: 'mcpServers', entry: { url: urlOf('cursor'), headers: { Authorization: `Bearer ${TOKEN}` } } },
+    vscode: { key: 'servers', entry: { type: 'http', url: urlOf('vscode'), headers: { Authorization: `Bearer ${TOKEN}` } } },
+    'claude-code': { key: 'mcpServers', entry: { type: 'http', url: urlOf('claude-code'), headers: { Authorization: `Bearer ${TOKEN}` } } },
     'claude-desktop': undefined,
-    windsurf: { key: 'mcpServers', entry: { serverUrl: endpoint.url, headers: { Authorization: `Bearer ${TOKEN}` } } },
+    windsurf: { key: 'mcpServers', entry: { serverUrl: urlOf('windsurf'), headers: { Authorization: `Bearer ${TOKEN}` } } },
   };
 
   it.each(IDE_NAMES)('%s: HTTP entry with the local token header, file and directories created', async (ide) => {
@@ -62,7 +65,7 @@ describe('each IDE, into a fresh home', () => {
     } else {
       // Claude Desktop ignores remote servers in its file: always `lanyard stdio`.
       expect(outcome.transport).toBe('stdio');
-      expect(doc.mcpServers!.lanyard).toEqual({ command: launcher.command, args: launcher.args });
+      expect(doc.mcpServers!.lanyard).toEqual({ command: launcher.command, args: argsOf(ide) });
     }
     // The snippet (shown in the dashboard) never carries the token.
     expect(outcome.snippet).not.toContain(TOKEN);
@@ -75,7 +78,7 @@ describe('each IDE, into a fresh home', () => {
     const doc = await readJson(ide);
     const entry = doc[IDE_TARGETS[ide].containerKey]!.lanyard!;
     expect(entry.command).toBe('/usr/local/bin/node');
-    expect(entry.args).toEqual(['/opt/lanyard/out/cli/lanyard.js', 'stdio']);
+    expect(entry.args).toEqual(['/opt/lanyard/out/cli/lanyard.js', 'stdio', '--ide', ide]);
     if (ide === 'vscode' || ide === 'claude-code') expect(entry.type).toBe('stdio');
     expect(JSON.stringify(entry)).not.toMatch(/npx/);
   });
@@ -133,7 +136,7 @@ describe('the user’s existing file', () => {
     const text = await readFile(file, 'utf8');
     expect(text.startsWith('{\n   // my servers — do not lose this comment\n   "mcpServers": {\n      "github": {')).toBe(true);
     expect(text).toContain(
-      '"linear": { "url": "https://mcp.linear.app/mcp" },   /* trailing comment */\n      "lanyard": {\n         "url": "http://127.0.0.1:47821/mcp",',
+      '"linear": { "url": "https://mcp.linear.app/mcp" },   /* trailing comment */\n      "lanyard": {\n         "url": "http://127.0.0.1:47821/ide/cursor/mcp",',
     );
     const doc = await readJson('cursor');
     expect(Object.keys(doc.mcpServers!)).toEqual(['github', 'linear', 'lanyard']);
@@ -314,7 +317,7 @@ describe('deep links carry the stdio variant, never a token', () => {
     expect(url.searchParams.get('name')).toBe('lanyard');
     expect(JSON.parse(Buffer.from(url.searchParams.get('config')!, 'base64').toString('utf8'))).toEqual({
       command: launcher.command,
-      args: launcher.args,
+      args: argsOf('cursor'),
     });
     expect(outcome.deepLink).not.toContain(TOKEN);
   });
@@ -326,7 +329,7 @@ describe('deep links carry the stdio variant, never a token', () => {
       name: 'lanyard',
       type: 'stdio',
       command: launcher.command,
-      args: launcher.args,
+      args: argsOf('vscode'),
     });
   });
 

@@ -17,6 +17,7 @@ import {
   urlProblem,
   type LanyardConfig,
 } from './schema';
+import { ProfilesConfigSchema } from '../governance/profiles/schema';
 import { configErrorMap, formatZodIssue } from './validate';
 import { ManagedAuditConfigSchema, SecretScanConfigSchema } from '../governance/config';
 
@@ -47,9 +48,10 @@ type Env = Record<string, string | undefined>;
  * What `lock` can hold besides `idp` and `servers`:
  * - `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings;
  * - `secretScan`: only the managed secret-scan settings count (the user's are ignored);
- * - `toolPins`: only the administrator's pins and policy decide which tools are shown.
+ * - `toolPins`: only the administrator's pins and policy decide which tools are shown;
+ * - `profiles`: only the administrator's IDE profiles count.
  */
-export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins'] as const;
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -85,6 +87,8 @@ export const ManagedConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /** IDE profiles for everyone: each named IDE's profile replaces the user's; with `profiles` locked the user's are ignored. */
+  profiles: ProfilesConfigSchema.optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;
@@ -270,6 +274,8 @@ export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig):
   else delete merged.idp;
   // The company's OAuth settings (its Client ID Metadata Document URL) win over the user's.
   if (managed.oauth) merged.oauth = { ...user.oauth, ...managed.oauth };
+  const ownProfiles = managed.lock.includes('profiles') ? {} : user.profiles;
+  if (managed.profiles || managed.lock.includes('profiles')) merged.profiles = { ...ownProfiles, ...managed.profiles };
   return merged;
 }
 

@@ -5,6 +5,7 @@ import { AuthPathSchema, headerNameProblem } from '../../../shared/auth-paths';
 import { SERVER_ID_PATTERN, SERVER_ID_RULE } from '../../../shared/server-id';
 import { isLoopbackHost } from '../util/url';
 import { AuditConfigSchema, SecretScanConfigSchema } from '../governance/config';
+import { ProfilesConfigSchema } from '../governance/profiles/schema';
 
 /**
  * Lanyard's settings file (`<home>/config.json`), validated with zod on every read and before every write.
@@ -233,6 +234,8 @@ export const LanyardConfigSchema = z.strictObject({
   /** Outbound secret scan of tool arguments: off, warn (default) or block, globally and per server. */
   secretScan: SecretScanConfigSchema.optional(),
   audit: AuditConfigSchema.optional(),
+  /** Per-IDE tool profiles and budgets (governance/profiles/schema.ts); absent IDEs use their defaults. */
+  profiles: ProfilesConfigSchema.optional(),
 });
 
 export type LanyardConfig = z.output<typeof LanyardConfigSchema>;

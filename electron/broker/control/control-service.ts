@@ -15,6 +15,8 @@ import type {
   Status,
   TestResult,
   ToolReview,
+  ToolProfile,
+  ToolProfileUpdate,
 } from '../../../shared/contract';
 import { Emitter } from '../../../shared/emitter';
 import type { ActivityLog } from '../activity/activity-log';
@@ -22,6 +24,7 @@ import { AuthRouter } from '../auth/router';
 import type { ConfigStore } from '../config/store';
 import type { TokenService } from '../exchange/token-service';
 import type { LocalAuth } from '../gateway/local-auth';
+import { ProfileControl } from '../governance/profiles/control';
 import type { IdentitySession } from '../identity/identity-session';
 import type { SecretStore } from '../secrets/secret-store';
 import { silentLogger, type Logger } from '../util/log';
@@ -87,6 +90,8 @@ export class ControlService implements ControlApi {
   private readonly servers: ServerControl;
   private readonly ides: IdeControl;
   private readonly settings: SettingsControl;
+  /** IDE tool profiles (governance/profiles/control.ts). */
+  private readonly profiles: ProfileControl;
   readonly auth: AuthRouter;
 
   constructor(private readonly deps: ControlServiceDeps) {
@@ -131,6 +136,7 @@ export class ControlService implements ControlApi {
       reconfigure: deps.reconfigure,
       statusChanged,
     });
+    this.profiles = new ProfileControl({ config: deps.config, locked: locks.locked, activity: deps.activity });
     deps.activity.onEvent((event) => this.events.emit({ name: 'activity', payload: event }));
   }
 
@@ -267,6 +273,15 @@ export class ControlService implements ControlApi {
   /** Changes the settings; a new IdP also ends the old one's session (see SettingsControl.updateSettings). */
   updateSettings(input: Parameters<ControlApi['updateSettings']>[0]): Promise<Settings> {
     return this.settings.updateSettings(input);
+  }
+
+  getProfiles(): Promise<ToolProfile[]> {
+    return this.profiles.getProfiles();
+  }
+
+  /** Changes one IDE's tool profile; its sessions get list_changed through the config watcher. */
+  setProfile(input: ToolProfileUpdate): Promise<ToolProfile> {
+    return this.profiles.setProfile(input);
   }
 }
 

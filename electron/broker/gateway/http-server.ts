@@ -1,8 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { IdeName } from '../../../shared/contract';
 import { ErrorCodes } from '../../../shared/errors';
 import { SERVER_ID_PATTERN } from '../config/schema';
 import { LanyardError } from '../errors';
+import { ideFromPath } from '../governance/profiles/endpoint';
 import { silentLogger, type Logger } from '../util/log';
 import type { LocalAuthRejection, RequestGuardContext, RouteAuth } from './local-auth';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJson, sendJsonRpcError } from './http-util';
@@ -23,8 +25,11 @@ import type { Relay } from './relay';
 
 /** What the aggregated endpoint exposes to the front door (created by gateway/aggregate). */
 export interface GatewayAggregator {
-  /** Handles one request to /mcp; for POST the body was already read and parsed (`parsedBody`). */
-  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
+  /**
+   * Handles one request to /mcp (or to an IDE's /ide/<ide>/mcp, with its `profile`); for POST the body was already
+   * read and parsed (`parsedBody`).
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: IdeName): Promise<void>;
 }
 
 /** The guard the front door runs (LocalAuth implements it). */
@@ -69,7 +74,7 @@ const CORS_EXPOSE_HEADERS = 'Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authentic
 
 type RouteMatch =
   | { kind: 'health' }
-  | { kind: 'aggregate' }
+  | { kind: 'aggregate'; profile?: IdeName }
   | { kind: 'relay'; serverId: string; subpath: string }
   | { kind: 'custom'; route: GatewayRoute }
   | { kind: 'not-found' };
@@ -78,6 +83,9 @@ type RouteMatch =
 export function matchRoute(pathname: string, routes: readonly GatewayRoute[] = []): RouteMatch {
   if (pathname === '/healthz') return { kind: 'health' };
   if (pathname === '/mcp' || pathname === '/mcp/') return { kind: 'aggregate' };
+  // An IDE's own endpoint (`lanyard connect` writes it): the aggregate, shaped by that IDE's profile.
+  const ide = pathname.startsWith('/ide/') ? ideFromPath(pathname) : undefined;
+  if (ide) return { kind: 'aggregate', profile: ide };
   if (pathname.startsWith('/mcp/')) {
     const rest = pathname.slice('/mcp/'.length);
     const slash = rest.indexOf('/');
@@ -186,7 +194,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           return;
         }
         if (method !== 'POST') {
-          await options.aggregator.handleRequest(req, res);
+          await options.aggregator.handleRequest(req, res, undefined, match.profile);
           return;
         }
         let body: unknown;
@@ -197,7 +205,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           else sendJsonRpcError(res, 400, -32700, 'Parse error: the request body is not valid JSON.');
           return;
         }
-        await options.aggregator.handleRequest(req, res, body);
+        await options.aggregator.handleRequest(req, res, body, match.profile);
         return;
       }
       case 'relay':

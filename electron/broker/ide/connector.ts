@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { IdeName } from '../../../shared/contract';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
+import { ideMcpUrl, ideStdioArgs } from '../governance/profiles/endpoint';
 import { writeFileAtomic } from '../paths';
 import type { SecretStore } from '../secrets/secret-store';
 import { mkdirTracked, modeOf, readBytes, resolveTarget, sha256, writeBackup } from './files';
@@ -107,8 +108,11 @@ export const MASKED_TOKEN = '<your Lanyard local token>';
  * with the local token header, or `lanyard stdio` by absolute path), creating the file and its directories when
  * missing, keeping every other byte of the user's file, after a backup; idempotent (a second run writes nothing).
  */
-export async function connectIde(ide: IdeName, request: ConnectRequest, ctx: IdeContext): Promise<ConnectOutcome> {
+export async function connectIde(ide: IdeName, given: ConnectRequest, ctx: IdeContext): Promise<ConnectOutcome> {
   const target = IDE_TARGETS[ide];
+  // Each IDE gets an endpoint that names it, so Lanyard applies that IDE's tool profile (governance/profiles); an
+  // entry written before (plain /mcp) is rewritten here on the next connect, and keeps working until then.
+  const request = withIdeIdentity(ide, given);
   const transport: IdeTransport = target.supportsHttp ? request.transport : 'stdio';
   const entry = entryFor(target, transport, request);
   const configPath = await resolveTarget(target.configPath(ctx.machine));
@@ -543,4 +547,13 @@ function sameJson(a: unknown, b: unknown): boolean {
     ka.length === kb.length &&
     ka.every((k) => Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
   );
+}
+
+/** The request with the IDE named in it: `/ide/<ide>/mcp` for HTTP, `lanyard stdio --ide <ide>` for stdio. */
+function withIdeIdentity(ide: IdeName, request: ConnectRequest): ConnectRequest {
+  const out: ConnectRequest = { ...request };
+  if (request.endpoint) out.endpoint = { ...request.endpoint, url: ideMcpUrl(request.endpoint.url, ide) };
+  const launcher = request.launcher;
+  if (launcher && !launcher.args.includes('--ide')) out.launcher = { ...launcher, args: [...launcher.args, ...ideStdioArgs(ide)] };
+  return out;
 }

@@ -1,6 +1,7 @@
 import type { ControlApi, IdeName } from '../../../shared/contract';
 import { applyImport, planImport, type ImportItem } from '../../broker/ide/import';
 import { localEndpoint } from '../../broker/control/ide-control';
+import { ideMcpUrl, ideStdioArgs } from '../../broker/governance/profiles/endpoint';
 import { IDE_NAMES, IDE_TARGETS, isIdeName } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { outside, printJson, tildify } from '../output';
@@ -33,7 +34,9 @@ export async function connectCommand(
         `${target.displayName} has no install link.`,
         `Run \`lanyard connect ${ide}\` to write its config file instead.`,
       );
-    const link = target.deepLink(ctx.launcher());
+    const launcher = ctx.launcher();
+    // The same entry `connect` writes: `lanyard stdio --ide <ide>`, so the IDE's profile applies.
+    const link = target.deepLink({ ...launcher, args: [...launcher.args, ...ideStdioArgs(ide)] });
     if (args.json) printJson(ctx.io, { ide, deepLink: link });
     else ctx.io.out(`${target.displayName}'s install link (it runs \`lanyard stdio\`; no token in it):\n${link}\n`);
     await ctx.openUrl(link);
@@ -43,7 +46,7 @@ export async function connectCommand(
   const local = await ctx.local(broker ? { endpoint: async () => broker.endpoint } : {});
   const result = await local.control.connectIde({ ide, stdio: args.stdio });
   const configuredPort = local.config.load().gateway.port;
-  const url = broker?.endpoint.url ?? `http://127.0.0.1:${configuredPort}/mcp`;
+  const url = ideMcpUrl(broker?.endpoint.url ?? `http://127.0.0.1:${configuredPort}/mcp`, ide);
   await local.close();
   if (args.json) {
     printJson(ctx.io, result);

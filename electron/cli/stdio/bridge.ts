@@ -22,6 +22,8 @@ export interface StdioBridgeOptions {
   home: string;
   /** Relay to one server (`/mcp/<id>`) instead of the aggregated endpoint. */
   server?: string;
+  /** The IDE that started the bridge (`--ide`, written by `lanyard connect`): its own endpoint `/ide/<ide>/mcp` and profile. */
+  ide?: string;
   stdin: Readable;
   stdout: Writable;
   stderr: Writable;
@@ -34,6 +36,8 @@ export interface StdioBridgeOptions {
 }
 
 const SERVER_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
+/** The shape of an IDE name; the broker knows which exist (no SDK or schema is loaded here, for start-up time). */
+const IDE_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 /** How long a restarting broker (tray app, `lanyard serve`) gets to come back before the bridge starts one itself. */
 const RESTART_GRACE_MS = 3_000;
 
@@ -47,6 +51,10 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
   };
   if (options.server !== undefined && !SERVER_ID.test(options.server)) {
     say(`"${options.server}" is not a server id. Fix: run \`lanyard servers\` to see the ids.`);
+    return 1;
+  }
+  if (options.ide !== undefined && (!IDE_NAME.test(options.ide) || options.server !== undefined)) {
+    say(`--ide "${options.ide.slice(0, 40)}" is not usable. Fix: run \`lanyard connect <ide>\` to rewrite the IDE's entry.`);
     return 1;
   }
   if (options.stdout === process.stdout) {
@@ -81,7 +89,7 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
     const broker = await findBroker(options);
     link = new BrokerLink({
       home: options.home,
-      path: options.server ? `/mcp/${options.server}` : '/mcp',
+      path: options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp',
       broker,
       write,
       say,

@@ -54,9 +54,11 @@ export function ideInfo(ide: IdeName): IdeInfo {
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 
 /** The snippet for one IDE and transport. `mcpUrl` is the aggregated endpoint, e.g. http://127.0.0.1:47821/mcp. */
-export function ideSnippet(ide: IdeName, transport: Transport, mcpUrl: string): string {
+export function ideSnippet(ide: IdeName, transport: Transport, aggregateUrl: string): string {
   const authorization = `Bearer ${TOKEN_PLACEHOLDER}`;
-  const stdio = { command: 'lanyard', args: ['stdio'] };
+  // Each IDE's own endpoint (`/ide/<ide>/mcp`, or `lanyard stdio --ide <ide>`): it names the IDE, so its tool profile applies.
+  const mcpUrl = aggregateUrl.replace(/\/mcp\/?$/, `/ide/${ide}/mcp`);
+  const stdio = { command: 'lanyard', args: ['stdio', '--ide', ide] };
   switch (ide) {
     case 'cursor':
       return json({
@@ -78,7 +80,7 @@ export function ideSnippet(ide: IdeName, transport: Transport, mcpUrl: string): 
     case 'claude-code':
       return transport === 'http'
         ? `claude mcp add --transport http ${SERVER_KEY} ${mcpUrl} --header "Authorization: ${authorization}"`
-        : `claude mcp add ${SERVER_KEY} -- lanyard stdio`;
+        : `claude mcp add ${SERVER_KEY} -- lanyard stdio --ide claude-code`;
   }
 }
 

@@ -9,6 +9,7 @@ import { PageHeader } from '../components/Layout';
 import { Button, Card, CodeBlock, ErrorNotice, Notice, StatusDot } from '../components/ui';
 import { relativeTime } from '../model/format';
 import { defaultTransport, ideInfo, IDES, ideSnippet, isIdeConnected, TOKEN_PLACEHOLDER, type Transport } from '../model/snippets';
+import { ProfileEditor } from './ProfileEditor';
 
 type ConnectResult = Awaited<ReturnType<ViewContext['client']['api']['connectIde']>>;
 
@@ -177,6 +178,7 @@ export function ConnectView({ ctx }: { ctx: ViewContext }) {
               </p>
             </Notice>
           ) : null}
+          <ProfileEditor ctx={ctx} ide={ide} ideName={info.name} />
         </div>
       </div>
     </div>

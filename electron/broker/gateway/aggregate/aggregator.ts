@@ -7,6 +7,7 @@ import { openCallGuard, type CallGuard } from '../../governance/call-guard';
 import type { FetchLike } from '../../util/http';
 import { silentLogger, type Logger } from '../../util/log';
 import { DEFAULT_TOOL_NAME_SEPARATOR } from '../../config/schema';
+import { ProfileRegistry, type ProfileId, type ProfilesConfig, type ProfileView } from '../../governance/profiles';
 import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../tool-names';
 import { CATALOG_KINDS, type CatalogKind, type ServerCatalog } from '../upstream/catalog';
 import type { BackoffPolicy, UpstreamHealth } from '../upstream/health';
@@ -44,6 +45,8 @@ export interface AggregatorOptions {
   separator?: string;
   /** Longest tool/prompt name handed to IDEs (default 64; 60 for Cursor). */
   maxToolNameLength?: number;
+  /** The effective `profiles` section: per-IDE tool lists and budgets (governance/profiles). */
+  profiles?: () => ProfilesConfig | undefined;
   log?: Logger;
   /** Tool calls (names, outcome, duration; never arguments or results) and server health transitions. */
   onActivity?: (event: AggregatorActivity) => void;
@@ -87,8 +90,11 @@ export interface CatalogView {
 }
 
 export interface Aggregator {
-  /** Serves one HTTP request to `/mcp` (the front door has checked Host, Origin and the local token). */
-  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
+  /**
+   * Serves one HTTP request to `/mcp`, or to an IDE's `/ide/<ide>/mcp` with `profile` (the front door has checked Host,
+   * Origin and the local token).
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: ProfileId): Promise<void>;
   close(): Promise<void>;
   /** The config's servers, or the signed-in user, changed: re-read them and tell every IDE session. */
   notifyServersChanged(): void;
@@ -141,6 +147,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private readonly toolNamer: ToolNamer;
   private readonly promptNamer: ToolNamer;
   private readonly sessions: IdeSessions;
+  private readonly profiles: ProfileRegistry;
   private readonly healthEvents = new Emitter<{ serverId: string; health: UpstreamHealth }>((e) =>
     this.log.error('health listener failed', { error: e }),
   );
@@ -193,6 +200,13 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
         if (health) this.healthEvents.emit({ serverId: event.serverId, health });
       } else this.healthChanged(event.serverId, event.health);
     });
+    this.profiles = new ProfileRegistry({
+      config: () => options.profiles?.(),
+      separator: this.separator,
+      defaultMaxNameLength: namerOptions.maxLength,
+      originOf: (exposed) => this.knownName('tools', exposed),
+      list: () => this.listToolsForIde(),
+    });
     this.sessions = new IdeSessions(this);
     this.lastSignedIn = options.isSignedIn();
     this.readServers();
@@ -200,9 +214,9 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
 
   // ---- Aggregator (the front door and the control service) ----
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
+  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: ProfileId): Promise<void> {
     this.checkSignIn();
-    return this.sessions.handleRequest(req, res, parsedBody, this.closed);
+    return this.sessions.handleRequest(req, res, parsedBody, this.closed, profile);
   }
 
   async close(): Promise<void> {
@@ -217,6 +231,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const changed = this.readServers();
     const signInChanged = this.checkSignIn();
     if (changed && !signInChanged) this.invalidate(CATALOG_KINDS);
+    // A profile edited (dashboard, CLI, managed config): the sessions of that IDE get list_changed.
+    else if (this.profiles.refresh()) this.invalidate(['tools']);
   }
 
   ideSessions(): IdeSessionInfo[] {
@@ -362,6 +378,10 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     } catch (e) {
       this.log.error('IDE session listener failed', { error: e });
     }
+  }
+
+  profileView(id: ProfileId | undefined): ProfileView {
+    return this.profiles.view(id);
   }
 
   /** An IDE connected: start listing every server now, so its tools/list finds warm catalogs. */

@@ -1,6 +1,7 @@
 import type { CallToolResult, ListToolsResult, Prompt } from '@modelcontextprotocol/server';
 import type { ActivityEvent } from '../../../../shared/contract';
 import type { CallGuard } from '../../governance/call-guard';
+import type { ProfileId, ProfileView } from '../../governance/profiles';
 import type { Logger } from '../../util/log';
 import type { NameOrigin } from '../tool-names';
 import type { CatalogKind } from '../upstream/catalog';
@@ -21,7 +22,8 @@ export interface IdeSessionInfo {
   clientName: string;
   clientVersion?: string | undefined;
   transport: 'http';
-  endpoint: '/mcp';
+  /** `/mcp`, or the IDE's own `/ide/<ide>/mcp` (its profile). */
+  endpoint: string;
   connectedAt: number;
   lastSeenAt: number;
 }
@@ -63,4 +65,6 @@ export interface AggregatorCore {
   activity(event: AggregatorActivity): void;
   ideSession(event: IdeSessionEvent): void;
   warmInBackground(): void;
+  /** The tool profile of a session on this endpoint (plain `/mcp`: the default profile). */
+  profileView(id: ProfileId | undefined): ProfileView;
 }

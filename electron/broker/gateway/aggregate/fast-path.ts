@@ -62,6 +62,8 @@ export interface FastSession {
   bound(): BoundPeer;
   /** The session was handed the current tools list (list_changed then goes to it only when the list changes). */
   listedTools(): void;
+  /** Its IDE profile shapes tools/list and resolves tool names (governance/profiles): those take the SDK path. */
+  shaped?(): boolean;
 }
 
 export interface FastPathOptions {
@@ -113,6 +115,7 @@ export class FastPath {
       if (key) session.fast.calls.get(key)?.cancel(isRecord(body.params) ? body.params.reason : undefined);
       return false;
     }
+    if ((method === 'tools/list' || method === 'tools/call') && session.shaped?.()) return false;
     if (method === 'tools/list') return this.listTools(session, req, res, body);
     if (typeof method !== 'string' || !FAST_METHODS.has(method) || idKey(body.id) === undefined || !isRecord(body.params)) return false;
     if (session.id === undefined || !this.core.signedIn() || !acceptable(req)) return false;

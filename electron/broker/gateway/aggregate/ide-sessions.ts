@@ -14,6 +14,7 @@ import type * as ServerSdk from '@modelcontextprotocol/server';
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
 import { ErrorCodes } from '../../../../shared/errors';
 import { outcomeOf, type Admission, type GuardedCall } from '../../governance/call-guard';
+import { ideMcpPath, type ProfileId, type ProfileView } from '../../governance/profiles';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
 import type { CatalogKind } from '../upstream/catalog';
@@ -58,6 +59,8 @@ interface IdeSession {
   /** The catalog version each list was last served at: list_changed goes only to sessions holding an older list. */
   listed: Partial<Record<CatalogKind, number>>;
   closed: boolean;
+  /** The IDE profile of the endpoint it initialized on (governance/profiles). */
+  profile: ProfileView;
 }
 
 type ToolCallParams = { name: string; arguments?: Record<string, unknown> | undefined; _meta?: Record<string, unknown> | undefined };
@@ -90,7 +93,7 @@ export class IdeSessions {
     return [...this.sessions.values()].map((s) => this.info(s));
   }
 
-  async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody: unknown, closed: boolean): Promise<void> {
+  async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody: unknown, closed: boolean, profile?: ProfileId): Promise<void> {
     if (closed) {
       req.resume();
       sendJsonRpcError(res, 503, -32000, 'Lanyard is shutting down.');
@@ -129,7 +132,7 @@ export class IdeSessions {
       return;
     }
     const info = initialize.params.clientInfo;
-    const session = await this.create(info.name, info.version);
+    const session = await this.create(info.name, info.version, profile);
     await session.transport.handleRequest(req, res, body);
     // An initialize the SDK refused (bad protocol version, malformed) leaves a session that never got an id.
     if (session.id === undefined) await session.server.close().catch(() => undefined);
@@ -163,13 +166,13 @@ export class IdeSessions {
       clientName: s.clientName,
       clientVersion: s.clientVersion,
       transport: 'http',
-      endpoint: '/mcp',
+      endpoint: s.profile.id === 'default' ? '/mcp' : ideMcpPath(s.profile.id),
       connectedAt: s.connectedAt,
       lastSeenAt: s.lastSeenAt,
     };
   }
 
-  private async create(clientName: string, clientVersion: string | undefined): Promise<IdeSession> {
+  private async create(clientName: string, clientVersion: string | undefined, profile: ProfileId | undefined): Promise<IdeSession> {
     const [{ Server }, { NodeStreamableHTTPServerTransport }] = await loadSdkServer();
     const server = new Server(
       { name: 'lanyard', title: 'Lanyard', version: this.core.version },
@@ -219,9 +222,11 @@ export class IdeSessions {
         listedTools: () => {
           session.listed.tools = this.core.versions().tools;
         },
+        shaped: () => session.profile.active(),
       },
       listed: {},
       closed: false,
+      profile: this.core.profileView(profile),
     };
     // Set before connect: the SDK chains its own close handling after ours.
     transport.onclose = () => {
@@ -284,7 +289,7 @@ export class IdeSessions {
     server.setRequestHandler('tools/list', async () => {
       const result = await core.listToolsForIde();
       session.listed.tools = core.versions().tools;
-      return result;
+      return session.profile.shape(result);
     });
 
     server.setRequestHandler('tools/call', (request, ctx) => this.callTool(session, request.params as ToolCallParams, ctx));
@@ -410,7 +415,8 @@ export class IdeSessions {
   private guardCall(session: IdeSession, serverId: string, method: string, name: unknown, args?: unknown): GuardedCall {
     return {
       ide: { name: session.clientName, version: session.clientVersion },
-      endpoint: '/mcp',
+      endpoint: session.profile.id === 'default' ? '/mcp' : ideMcpPath(session.profile.id),
+      profileId: session.profile.id,
       serverId,
       method,
       name: typeof name === 'string' ? name : undefined,
@@ -418,9 +424,13 @@ export class IdeSessions {
     };
   }
 
-  private async callTool(session: IdeSession, params: ToolCallParams, ctx: ServerContext): Promise<CallToolResult> {
+  private async callTool(session: IdeSession, ideParams: ToolCallParams, ctx: ServerContext): Promise<CallToolResult> {
     const started = this.core.now();
-    const origin = await this.core.resolveName('tools', params.name);
+    // An IDE profile resolves its own names (and unwraps lanyard_call_tool to the real tool); else as plain /mcp.
+    const routed = await session.profile.route(ideParams);
+    if (routed?.kind === 'result') return routed.result;
+    const params = routed?.kind === 'tool' ? routed.params : ideParams;
+    const origin = routed ? (routed.kind === 'tool' ? routed.origin : undefined) : await this.core.resolveName('tools', params.name);
     if (!origin) {
       const builtin = this.core.builtinTool(params.name);
       if (builtin) return builtin;
