@@ -55,6 +55,12 @@ export const ErrorCodes = {
   POLICY_BLOCKED: 'policy_blocked',
   /** A setting is locked by the administrator's managed configuration. */
   MANAGED_LOCKED: 'managed_locked',
+  /** A TLS certificate on the way was not trusted or has expired (a TLS-inspecting proxy's CA is missing, most often). */
+  TLS_UNTRUSTED: 'tls_untrusted',
+  /** The outbound proxy answered 407: it wants credentials Lanyard was not given. */
+  PROXY_AUTH_REQUIRED: 'proxy_auth_required',
+  /** The outbound proxy (HTTPS_PROXY, network.proxy) could not be reached. */
+  PROXY_UNREACHABLE: 'proxy_unreachable',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

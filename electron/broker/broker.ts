@@ -21,6 +21,8 @@ import { createRelay } from './gateway/relay';
 import { publishRuntime, readRuntimeFile } from './gateway/runtime-file';
 import { acquireBrokerLock, type BrokerLock } from './broker-lock';
 import { portInUseError } from './startup-failure';
+import { createNetworkStack, type NetworkStack } from './net/network-stack';
+import { useUpstreamRouter } from './gateway/relay-transport';
 import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
@@ -38,6 +40,12 @@ export interface BrokerOptions {
   secrets?: SecretStore | undefined;
   log?: Logger | undefined;
   fetch?: typeof fetch | undefined;
+  /**
+   * The outbound network (proxy, CA trust) for every hop (net/network-stack.ts). Default: the environment's
+   * HTTPS_PROXY / NO_PROXY and the config's `network` section. `fetch`, when given, replaces its fetch for the
+   * request/response hops (the Electron app passes Chromium's there).
+   */
+  network?: NetworkStack | undefined;
   /** The administrator's managed configuration (default: the documented system file, or LANYARD_MANAGED_CONFIG). */
   managed?: ManagedPolicy | undefined;
   /** How `connectIde` writes IDE configs (the Electron app passes its bundled CLI launcher). */
@@ -105,6 +113,10 @@ export class Broker {
   readonly managed: ManagedPolicy;
   /** Each server's auth path (xaa, oauth, header, none): what the gateway, the control service and doctor use. */
   readonly auth: AuthRouter;
+  /** The outbound network every hop goes through (proxy, CA trust). */
+  readonly network: NetworkStack;
+  /** The fetch of the request/response hops: the injected one, else the network stack's. */
+  private readonly outboundFetch: typeof fetch;
   private engine: Engine | undefined;
   private engineKey = '';
   /** Whether the engine is wanted: from the start ('eager'), or once a command asked for it ('on-demand'). */
@@ -128,6 +140,8 @@ export class Broker {
       overlay: (c) => this.managed.overlay(c),
       log: this.log,
     });
+    this.network = options.network ?? createNetworkStack({ env, settings: () => this.config.load().network });
+    this.outboundFetch = options.fetch ?? (this.network.fetch as typeof fetch);
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
@@ -135,7 +149,7 @@ export class Broker {
       secrets: this.secrets,
       openUrl: options.openUrl,
       log: this.log,
-      fetch: options.fetch,
+      fetch: this.outboundFetch,
       config: () => this.config.load(),
     };
     const oauth = typeof options.oauth === 'function' ? options.oauth(oauthDeps) : (options.oauth ?? createDefaultOAuthPath(oauthDeps));
@@ -165,7 +179,7 @@ export class Broker {
           if (server?.authPath === path) delete server.authPath;
         });
       },
-      fetch: options.fetch,
+      fetch: this.outboundFetch,
       log: this.log,
     });
     oauth?.onEvent((event) => this.recordOAuthEvent(event));
@@ -250,7 +264,7 @@ export class Broker {
       usage: this.usage,
       openUrl: this.options.openUrl,
       log: this.log,
-      fetch: this.options.fetch,
+      fetch: this.outboundFetch,
     });
     this.detach.push(
       identity.onChange((state) => {
@@ -475,6 +489,8 @@ export class Broker {
       localAuth,
       onError: (e) => this.log.warn('runtime file', { error: e }),
     });
+    // MCP traffic on the node:http(s) transport takes its agent (company CA) or proxy from the network stack.
+    const offRouter = useUpstreamRouter((url) => this.network.upstream(url));
     const offHealth = aggregator.onServerHealth(() => this.control.statusChanged());
     // Sign-in, sign-out and config edits change what /mcp lists: tell every IDE session.
     const offConfig = this.config.onChange(
@@ -516,6 +532,7 @@ export class Broker {
       stop: async () => {
         if (stopped) return;
         stopped = true;
+        offRouter();
         offHealth();
         offRotate();
         offLocalAuth();
@@ -538,6 +555,7 @@ export class Broker {
     await this.oauth?.close?.();
     this.config.close();
     await this.activity.flush();
+    await this.network.close();
   }
 }
 

@@ -11,6 +11,7 @@ import {
   AsClientAuthMethodSchema,
   displayString,
   IdpConfigSchema,
+  NetworkConfigSchema,
   OAuthConfigSchema,
   SERVER_ID_PATTERN,
   ServerConfigSchema,
@@ -63,6 +64,8 @@ export const ManagedConfigSchema = z.strictObject({
   fallback: z.boolean().optional(),
   /** The OAuth path's settings for everyone (e.g. the company-hosted Client ID Metadata Document URL). */
   oauth: OAuthConfigSchema.optional(),
+  /** The company's proxy, NO_PROXY list and CA bundle for everyone (each field wins over the user's). */
+  network: NetworkConfigSchema.optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;
@@ -248,6 +251,7 @@ export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig):
   else delete merged.idp;
   // The company's OAuth settings (its Client ID Metadata Document URL) win over the user's.
   if (managed.oauth) merged.oauth = { ...user.oauth, ...managed.oauth };
+  if (managed.network) merged.network = { ...user.network, ...managed.network };
   return merged;
 }
 
