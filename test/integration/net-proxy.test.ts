@@ -17,6 +17,7 @@ import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
 import { openConfigStore } from '../../electron/broker/config/store';
+import { runDoctor, type DoctorReport } from '../../electron/broker/doctor/doctor';
 import { LanyardError } from '../../electron/broker/errors';
 import { startHeadless, type HeadlessBroker } from '../../electron/broker/headless';
 import type { SecretStore } from '../../electron/broker/secrets/secret-store';
@@ -279,6 +280,11 @@ describe('behind a forward proxy, with a TLS-inspecting company CA', () => {
     const ok = await startLanyard({ caFile: pki.caFile, proxyUrl: withCredentials.href });
     await signIn(ok);
     expect(ok.headless.broker.getEngine()!.identity.state.status).toBe('signed_in');
+    // The proxy's password is used, never shown: not in doctor's report (which names the proxy), not in the config.
+    const report = JSON.stringify(await doctor(ok));
+    expect(report).toContain(`via proxy ${proxy.url}`);
+    expect(report).not.toContain('proxy-pass');
+    expect(await readFile(path.join(ok.home, 'config.json'), 'utf8')).not.toContain('proxy-pass');
   });
 
   it('a certificate that expires mid-session turns the next call into the certificate error, not a hang or a retry storm', async () => {
@@ -304,5 +310,63 @@ describe('behind a forward proxy, with a TLS-inspecting company CA', () => {
     expect(text).toContain(HOST);
     // Bounded attempts, not a storm: a handful of tunnels at most for one call.
     expect(proxy.targets.length).toBeLessThanOrEqual(4);
+  });
+});
+
+function doctor(r: Running): Promise<DoctorReport> {
+  const broker = r.headless.broker;
+  return runDoctor({
+    home: r.home,
+    config: broker.config,
+    secrets: broker.secrets,
+    managed: broker.managed,
+    engine: () => broker.loadEngine(),
+    auth: broker.auth,
+    network: broker.network,
+  });
+}
+
+const idpLine = (report: DoctorReport) => {
+  const line = report.checks.find((c) => c.id === `network.${new URL(sandbox.idp.issuer).host}`);
+  if (!line) throw new Error(`no network line for the IdP in ${report.checks.map((c) => c.id).join(', ')}`);
+  return line;
+};
+
+describe('lanyard doctor: the way to each hop and its certificate', () => {
+  it('names the proxy and the certificate issuer for the IdP, the authorization server and the MCP server', async () => {
+    const r = await startLanyard({ caFile: pki.caFile });
+    await signIn(r);
+    const report = await doctor(r);
+    const line = idpLine(report);
+    expect(line.ok).toBe(true);
+    expect(line.detail).toContain(`via proxy ${proxy.url} (HTTPS_PROXY)`);
+    expect(line.detail).toContain('certificate issued by "Example Corp TLS Inspection CA"');
+    const hosts = report.checks.filter((c) => c.id.startsWith('network.')).map((c) => c.id);
+    for (const u of [sandbox.server('todo').mcp.url, sandbox.server('todo').as.issuer])
+      expect(hosts).toContain(`network.${new URL(u).host}`);
+    // The loopback server is never proxied and has no certificate: no line for it.
+    expect(hosts).not.toContain(`network.${new URL(weather.url).host}`);
+    expect(report.checks.filter((c) => c.id.startsWith('network.')).every((c) => c.ok)).toBe(true);
+  });
+
+  it('without the CA: TLS_UNTRUSTED, the untrusted issuer named, and the fix', async () => {
+    const r = await startLanyard();
+    const line = idpLine(await doctor(r));
+    expect(line.ok).toBe(false);
+    expect(line.error?.code).toBe(ErrorCodes.TLS_UNTRUSTED);
+    expect(line.detail).toContain('Example Corp TLS Inspection CA');
+    expect(line.error?.fix).toMatch(/network\.caFile/);
+  });
+
+  it('a proxy that wants credentials: PROXY_AUTH_REQUIRED; a proxy that is down: PROXY_UNREACHABLE', async () => {
+    proxy.auth = { username: 'dev', password: 'proxy-pass' };
+    const needsAuth = idpLine(await doctor(await startLanyard({ caFile: pki.caFile })));
+    expect(needsAuth.error?.code).toBe(ErrorCodes.PROXY_AUTH_REQUIRED);
+    expect(needsAuth.error?.fix).toMatch(/HTTPS_PROXY/);
+
+    const down = await startLanyard({ caFile: pki.caFile, proxyUrl: 'http://127.0.0.1:9' });
+    const line = idpLine(await doctor(down));
+    expect(line.error?.code).toBe(ErrorCodes.PROXY_UNREACHABLE);
+    expect(line.detail).toContain('http://127.0.0.1:9');
   });
 });

@@ -41,6 +41,17 @@ function codesOf(e: unknown): { codes: string[]; messages: string[] } {
   return { codes, messages };
 }
 
+const NETWORK_CODES: ReadonlySet<string> = new Set([
+  ErrorCodes.TLS_UNTRUSTED,
+  ErrorCodes.PROXY_AUTH_REQUIRED,
+  ErrorCodes.PROXY_UNREACHABLE,
+]);
+
+/** Whether `e` is one of the network's own errors (an untrusted certificate, a proxy refusing or absent). */
+export function isNetworkError(e: unknown): e is LanyardError {
+  return e instanceof LanyardError && NETWORK_CODES.has(e.code);
+}
+
 /** The LanyardError for a failed hop to `url`, or undefined when the failure is not one of the network's own. */
 export function hopError(e: unknown, url: URL, decision: ProxyDecision): LanyardError | undefined {
   if (e instanceof LanyardError) return undefined;

@@ -47,8 +47,12 @@ export interface NetworkStack {
   fetch: FetchLike;
   upstream(url: URL): UpstreamRoute | undefined;
   route(url: URL): HopRoute;
-  /** The undici dispatcher for a URL (undefined: the platform default), for callers that need undici directly (doctor). */
-  dispatcher(url: URL): Promise<Dispatcher | undefined>;
+  /**
+   * A new, unpooled undici dispatcher that reaches `url` the way every hop does (same proxy, same roots), for doctor's
+   * look at the TLS connection itself. `verify: false` only reads a certificate that failed verification, to name its
+   * issuer; the caller sends nothing over it. The caller closes it.
+   */
+  probeDispatcher(url: URL, verify: boolean): Promise<Dispatcher>;
   close(): Promise<void>;
 }
 
@@ -177,8 +181,13 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
       if (b.trustError) throw b.trustError;
       return { decision: decideProxy(url, b.settings), trust: b.trust?.sources ?? [] };
     },
-    async dispatcher(url) {
-      return (await resolve(url)).dispatcher;
+    async probeDispatcher(url, verify) {
+      const { b, decision } = decide(url);
+      const { Agent, ProxyAgent } = await loadUndici();
+      const tls = { ...(b.secureContext ? { secureContext: b.secureContext } : {}), ...(verify ? {} : { rejectUnauthorized: false }) };
+      return decision.kind === 'proxy'
+        ? new ProxyAgent({ uri: decision.proxy.href, requestTls: tls, proxyTls: b.secureContext ? { secureContext: b.secureContext } : {} })
+        : new Agent({ connect: tls });
     },
     async close() {
       const all = [...retired.splice(0), ...(built ? [...built.proxies.values(), ...(built.direct ? [built.direct] : [])] : [])];
