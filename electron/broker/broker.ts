@@ -46,6 +46,11 @@ export interface BrokerOptions {
    * request/response hops (the Electron app passes Chromium's there).
    */
   network?: NetworkStack | undefined;
+  /**
+   * The fetch of the request/response hops only (IdP, authorization servers, discovery, probes), MCP traffic keeping
+   * the network stack's agents: the Electron app passes Chromium's (system proxy, PAC, OS trust store; net/chromium.ts).
+   */
+  hopFetch?: FetchLike | undefined;
   /** The administrator's managed configuration (default: the documented system file, or LANYARD_MANAGED_CONFIG). */
   managed?: ManagedPolicy | undefined;
   /** How `connectIde` writes IDE configs (the Electron app passes its bundled CLI launcher). */
@@ -141,7 +146,7 @@ export class Broker {
       log: this.log,
     });
     this.network = options.network ?? createNetworkStack({ env, settings: () => this.config.load().network });
-    this.outboundFetch = options.fetch ?? (this.network.fetch as typeof fetch);
+    this.outboundFetch = options.fetch ?? ((options.hopFetch ?? this.network.fetch) as typeof fetch);
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
