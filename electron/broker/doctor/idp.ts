@@ -31,7 +31,9 @@ export async function checkIdpDiscovery(
       const own = isNetworkError(e) ? toErrorInfo(e) : undefined;
       const error = err(
         own?.code ?? ErrorCodes.IDP_UNREACHABLE,
-        `The identity provider at ${issuer} could not be reached (${describe(e)}).`,
+        own
+          ? `The identity provider at ${issuer} could not be reached: ${own.message}`
+          : `The identity provider at ${issuer} could not be reached (${describe(e)}).`,
         own?.fix ?? 'Check idp.issuer, your network and VPN, then run `lanyard doctor` again.',
       );
       return { check: fail('idp.discovery', hop, error) };
