@@ -170,7 +170,7 @@ afterEach(async () => {
 });
 
 /** Lanyard headless behind the proxy: HTTPS_PROXY set, NO_PROXY empty, the company CA in `network.caFile` when asked. */
-async function startLanyard(options: { caFile?: string; proxyUrl?: string } = {}): Promise<Running> {
+async function startLanyard(options: { caFile?: string; proxyUrl?: string; noProxy?: string } = {}): Promise<Running> {
   const temp = await tempHome();
   const secrets = await prepareHome(sandbox, temp.home);
   const store = openConfigStore(temp.home);
@@ -185,7 +185,10 @@ async function startLanyard(options: { caFile?: string; proxyUrl?: string } = {}
     LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json',
     HTTPS_PROXY: options.proxyUrl ?? proxy.url,
   };
-  for (const name of ['https_proxy', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS']) delete env[name];
+  for (const name of ['https_proxy', 'http_proxy', 'no_proxy', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS']) delete env[name];
+  // Plain http goes to the proxy too: only the loopback rule keeps the loopback server (and Lanyard's endpoint) direct.
+  env.HTTP_PROXY = env.HTTPS_PROXY;
+  if (options.noProxy) env.NO_PROXY = options.noProxy;
   const headless = await startHeadless({
     version: 'test',
     home: temp.home,
@@ -368,5 +371,15 @@ describe('lanyard doctor: the way to each hop and its certificate', () => {
     const line = idpLine(await doctor(down));
     expect(line.error?.code).toBe(ErrorCodes.PROXY_UNREACHABLE);
     expect(line.detail).toContain('http://127.0.0.1:9');
+  });
+
+  it('NO_PROXY sends a matching host direct, and doctor says so', async () => {
+    const r = await startLanyard({ caFile: pki.caFile, noProxy: 'localhost,.corp.test' });
+    proxy.targets.length = 0;
+    const line = idpLine(await doctor(r));
+    expect(line.detail).toContain('direct (NO_PROXY entry ".corp.test")');
+    // Direct, the host name does not resolve outside the company network: the proxy was never asked.
+    expect(line.ok).toBe(false);
+    expect(proxy.targets).toEqual([]);
   });
 });
