@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
+import { ManagedConfigSchema, mergeManagedConfig } from '../../electron/broker/config/managed';
 import { LanyardConfigSchema } from '../../electron/broker/config/schema';
 import { LanyardError } from '../../electron/broker/errors';
 import { createNetworkStack } from '../../electron/broker/net/network-stack';
@@ -67,6 +68,16 @@ describe('network config', () => {
     expect(LanyardConfigSchema.safeParse({ version: 1, network: { proxy: 'http://proxy.corp:3128' } }).success).toBe(true);
     expect(LanyardConfigSchema.safeParse({ version: 1, network: { proxy: 'http://u:p@proxy.corp:3128' } }).success).toBe(false);
     expect(LanyardConfigSchema.safeParse({ version: 1, network: { proxy: 'socks5://proxy.corp:1080' } }).success).toBe(false);
+  });
+
+  it("the managed configuration's network settings win field by field over the user's", () => {
+    const user = LanyardConfigSchema.parse({ version: 1, network: { proxy: 'http://mine:1', caFile: '/home/me/ca.pem' } });
+    const managed = ManagedConfigSchema.parse({ network: { proxy: 'http://corp:3128', noProxy: ['.corp.example'] } });
+    expect(mergeManagedConfig(user, managed).network).toEqual({
+      proxy: 'http://corp:3128',
+      noProxy: ['.corp.example'],
+      caFile: '/home/me/ca.pem',
+    });
   });
 });
 
