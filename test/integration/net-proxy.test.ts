@@ -344,6 +344,7 @@ describe('lanyard doctor: the way to each hop and its certificate', () => {
     expect(line.ok).toBe(true);
     expect(line.detail).toContain(`via proxy ${proxy.url} (HTTPS_PROXY)`);
     expect(line.detail).toContain('certificate issued by "Example Corp TLS Inspection CA"');
+    expect(line.detail).toContain(`extra roots: network.caFile ${pki.caFile} (1 certificate)`);
     const hosts = report.checks.filter((c) => c.id.startsWith('network.')).map((c) => c.id);
     for (const u of [sandbox.server('todo').mcp.url, sandbox.server('todo').as.issuer])
       expect(hosts).toContain(`network.${new URL(u).host}`);

@@ -2,6 +2,7 @@ import { toErrorInfo } from '../errors';
 import type { NetworkStack } from '../net/network-stack';
 import { probeHop } from '../net/probe';
 import { displayProxy, type ProxyDecision } from '../net/proxy-rules';
+import type { TrustSource } from '../net/trust';
 import type { FetchLike } from '../util/http';
 import { hostClass } from '../util/url-policy';
 import { describe, type DoctorCheck } from './types';
@@ -40,6 +41,18 @@ function way(decision: ProxyDecision): string {
   return 'direct (no proxy set)';
 }
 
+/** The extra roots in force, for the lines that passed: where the company CA came from (or that none is added). */
+function trustNote(network: NetworkStack, url: URL): string | undefined {
+  let sources: TrustSource[];
+  try {
+    sources = network.route(url).trust;
+  } catch {
+    return undefined;
+  }
+  if (sources.length === 0) return undefined;
+  return `extra roots: ${sources.map((s) => `${s.kind} ${s.path}${s.subjects.length ? ` (${s.subjects.length} certificate${s.subjects.length === 1 ? '' : 's'})` : ''}`).join(', ')}`;
+}
+
 export async function checkNetworkHops(network: NetworkStack, urls: URL[], timeoutMs: number): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   for (const url of urls) {
@@ -57,7 +70,7 @@ export async function checkNetworkHops(network: NetworkStack, urls: URL[], timeo
       ? `certificate issued by "${probe.issuer}"${probe.validTo ? `, valid to ${probe.validTo}` : ''}`
       : undefined;
     if (probe.error === undefined) {
-      checks.push({ id, hop, ok: true, detail: [way(probe.decision), issuer].filter(Boolean).join('; ') });
+      checks.push({ id, hop, ok: true, detail: [way(probe.decision), issuer, trustNote(network, url)].filter(Boolean).join('; ') });
       continue;
     }
     const error = toErrorInfo(probe.error);
