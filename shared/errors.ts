@@ -59,6 +59,12 @@ export const ErrorCodes = {
   SECRET_BLOCKED: 'secret_blocked',
   /** A tool changed, appeared after the server's first listing, or was flagged by the injection scan: held back for review. */
   TOOL_QUARANTINED: 'tool_quarantined',
+  /** A TLS certificate on the way was not trusted or has expired (a TLS-inspecting proxy's CA is missing, most often). */
+  TLS_UNTRUSTED: 'tls_untrusted',
+  /** The outbound proxy answered 407: it wants credentials Lanyard was not given. */
+  PROXY_AUTH_REQUIRED: 'proxy_auth_required',
+  /** The outbound proxy (HTTPS_PROXY, network.proxy) could not be reached. */
+  PROXY_UNREACHABLE: 'proxy_unreachable',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

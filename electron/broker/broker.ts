@@ -24,6 +24,8 @@ import { createRelayToolGate } from './governance/pins/relay-gate';
 import { publishRuntime, readRuntimeFile } from './gateway/runtime-file';
 import { acquireBrokerLock, type BrokerLock } from './broker-lock';
 import { portInUseError } from './startup-failure';
+import { createNetworkStack, type NetworkStack } from './net/network-stack';
+import { useUpstreamRouter } from './gateway/relay-transport';
 import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
 import type { SecretStore } from './secrets/secret-store';
@@ -45,6 +47,17 @@ export interface BrokerOptions {
   secrets?: SecretStore | undefined;
   log?: Logger | undefined;
   fetch?: typeof fetch | undefined;
+  /**
+   * The outbound network (proxy, CA trust) for every hop (net/network-stack.ts). Default: the environment's
+   * HTTPS_PROXY / NO_PROXY and the config's `network` section. `fetch`, when given, replaces its fetch for the
+   * request/response hops (the Electron app passes Chromium's there).
+   */
+  network?: NetworkStack | undefined;
+  /**
+   * The fetch of the request/response hops only (IdP, authorization servers, discovery, probes), MCP traffic keeping
+   * the network stack's agents: the Electron app passes Chromium's (system proxy, PAC, OS trust store; net/chromium.ts).
+   */
+  hopFetch?: FetchLike | undefined;
   /** The administrator's managed configuration (default: the documented system file, or LANYARD_MANAGED_CONFIG). */
   managed?: ManagedPolicy | undefined;
   /** How `connectIde` writes IDE configs (the Electron app passes its bundled CLI launcher). */
@@ -116,6 +129,10 @@ export class Broker {
   readonly auth: AuthRouter;
   /** Audit ledger, OTLP export and outbound secret scan (governance/): records while the gateway runs. */
   readonly governance: Governance;
+  /** The outbound network every hop goes through (proxy, CA trust). */
+  readonly network: NetworkStack;
+  /** The fetch of the request/response hops: the injected one, else the network stack's. */
+  private readonly outboundFetch: typeof fetch;
   private engine: Engine | undefined;
   private engineKey = '';
   /** Whether the engine is wanted: from the start ('eager'), or once a command asked for it ('on-demand'). */
@@ -139,6 +156,8 @@ export class Broker {
       overlay: (c) => this.managed.overlay(c),
       log: this.log,
     });
+    this.network = options.network ?? createNetworkStack({ env, settings: () => this.config.load().network });
+    this.outboundFetch = options.fetch ?? ((options.hopFetch ?? this.network.fetch) as typeof fetch);
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
@@ -146,7 +165,7 @@ export class Broker {
       secrets: this.secrets,
       openUrl: options.openUrl,
       log: this.log,
-      fetch: options.fetch,
+      fetch: this.outboundFetch,
       config: () => this.config.load(),
     };
     const oauth = typeof options.oauth === 'function' ? options.oauth(oauthDeps) : (options.oauth ?? createDefaultOAuthPath(oauthDeps));
@@ -176,7 +195,7 @@ export class Broker {
           if (server?.authPath === path) delete server.authPath;
         });
       },
-      fetch: options.fetch,
+      fetch: this.outboundFetch,
       log: this.log,
     });
     this.governance = this.createGovernance();
@@ -276,7 +295,7 @@ export class Broker {
       usage: this.usage,
       openUrl: this.options.openUrl,
       log: this.log,
-      fetch: this.options.fetch,
+      fetch: this.outboundFetch,
     });
     this.detach.push(
       identity.onChange((state) => {
@@ -535,6 +554,8 @@ export class Broker {
       localAuth,
       onError: (e) => this.log.warn('runtime file', { error: e }),
     });
+    // MCP traffic on the node:http(s) transport takes its agent (company CA) or proxy from the network stack.
+    const offRouter = useUpstreamRouter((url) => this.network.upstream(url));
     const offHealth = aggregator.onServerHealth(() => this.control.statusChanged());
     // Sign-in, sign-out and config edits change what /mcp lists: tell every IDE session.
     const offConfig = this.config.onChange(
@@ -576,6 +597,7 @@ export class Broker {
       stop: async () => {
         if (stopped) return;
         stopped = true;
+        offRouter();
         offHealth();
         offRotate();
         offLocalAuth();
@@ -600,6 +622,7 @@ export class Broker {
     this.config.close();
     await this.activity.flush();
     await this.toolGate.flush();
+    await this.network.close();
   }
 }
 

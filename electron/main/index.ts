@@ -23,6 +23,7 @@ import ElectronStore from 'electron-store';
 import { version } from '../../package.json';
 import { Broker } from '../broker/broker';
 import { toErrorInfo } from '../broker/errors';
+import { chromiumFetch } from '../broker/net/chromium';
 import { resolveLanyardHome } from '../broker/paths';
 import { clearStartupFailure, explainStartupError, recordStartupFailure } from '../broker/startup-failure';
 import { linuxLoginItem } from './autostart';
@@ -166,6 +167,9 @@ function main(): void {
         ),
         // electron-store 11 over the same <home>/config.json the CLI's conf uses.
         configBackend: createStoreBackend(home, (options) => new ElectronStore(options)),
+        // IdP and authorization-server calls on Chromium's network stack (system proxy, PAC, OS trust store), in an
+        // in-memory session of their own so they never carry the browser's cookies. MCP traffic keeps the broker's agents.
+        hopFetch: chromiumFetch((url, init) => session.fromPartition('lanyard-network').fetch(url, init)),
       });
       const started = broker;
       // The local MCP endpoint for every IDE. If it cannot start (the port is taken, e.g. by `lanyard serve`), the app

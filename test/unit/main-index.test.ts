@@ -79,7 +79,10 @@ function recorder() {
     Menu: { buildFromTemplate: (template: unknown) => ({ template }) },
     nativeImage: { createEmpty: image, createFromPath: (p: string) => ({ ...image(), path: p }) },
     nativeTheme: { shouldUseDarkColors: false },
-    session: { defaultSession: rec.session.session },
+    session: {
+      defaultSession: rec.session.session,
+      fromPartition: () => ({ fetch: (url: string, init?: RequestInit) => fetch(url, init) }),
+    },
     shell: { openExternal: vi.fn(async () => undefined) },
     Tray: class {
       constructor(img: unknown) {

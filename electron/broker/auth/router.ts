@@ -230,7 +230,7 @@ export class AuthRouter {
    * A fetch for the upstream MCP transport that authenticates every request to `serverId` on its path. Errors are
    * LanyardErrors that say what to do; they are thrown before anything is sent when the path cannot be used.
    */
-  authorizedFetch(serverId: string, base: FetchLike = fetch): FetchLike {
+  authorizedFetch(serverId: string, base: FetchLike = this.fetchFn): FetchLike {
     return async (input, init) => {
       try {
         const path = await this.resolvePath(serverId);

@@ -11,6 +11,7 @@ import {
   AsClientAuthMethodSchema,
   displayString,
   IdpConfigSchema,
+  NetworkConfigSchema,
   OAuthConfigSchema,
   SERVER_ID_PATTERN,
   ServerConfigSchema,
@@ -89,6 +90,8 @@ export const ManagedConfigSchema = z.strictObject({
     .optional(),
   /** IDE profiles for everyone: each named IDE's profile replaces the user's; with `profiles` locked the user's are ignored. */
   profiles: ProfilesConfigSchema.optional(),
+  /** The company's proxy, NO_PROXY list and CA bundle for everyone (each field wins over the user's). */
+  network: NetworkConfigSchema.optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;
@@ -276,6 +279,7 @@ export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig):
   if (managed.oauth) merged.oauth = { ...user.oauth, ...managed.oauth };
   const ownProfiles = managed.lock.includes('profiles') ? {} : user.profiles;
   if (managed.profiles || managed.lock.includes('profiles')) merged.profiles = { ...ownProfiles, ...managed.profiles };
+  if (managed.network) merged.network = { ...user.network, ...managed.network };
   return merged;
 }
 

@@ -188,6 +188,30 @@ export const OAuthConfigSchema = z.strictObject({
   clientMetadataUrl: endpointUrl().optional(),
 });
 
+/**
+ * The outbound network (electron/broker/net/; README "Corporate networks"): a proxy and NO_PROXY list that override the
+ * environment's HTTPS_PROXY / NO_PROXY, and the company's CA bundle, added to the default roots for every hop. Proxy
+ * credentials never go here (the config is not a secret store): they stay in HTTPS_PROXY's environment.
+ */
+export const NetworkConfigSchema = z.strictObject({
+  proxy: z
+    .string()
+    .refine(
+      (value) => {
+        try {
+          const url = new URL(value);
+          return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '' && !url.username && !url.password;
+        } catch {
+          return false;
+        }
+      },
+      { error: 'must be an http:// or https:// proxy URL without user name or password (put credentials in HTTPS_PROXY instead)' },
+    )
+    .optional(),
+  noProxy: z.array(z.string().min(1)).optional(),
+  caFile: z.string().min(1).optional(),
+});
+
 export const UiConfigSchema = z.strictObject({
   startAtLogin: z.boolean().optional(),
 });
@@ -236,6 +260,7 @@ export const LanyardConfigSchema = z.strictObject({
   audit: AuditConfigSchema.optional(),
   /** Per-IDE tool profiles and budgets (governance/profiles/schema.ts); absent IDEs use their defaults. */
   profiles: ProfilesConfigSchema.optional(),
+  network: NetworkConfigSchema.optional(),
 });
 
 export type LanyardConfig = z.output<typeof LanyardConfigSchema>;
@@ -249,3 +274,4 @@ export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
 export type OAuthClientConfig = z.output<typeof OAuthClientSchema>;
 export type HeaderAuthConfig = z.output<typeof HeaderAuthSchema>;
 export type OAuthConfig = z.output<typeof OAuthConfigSchema>;
+export type NetworkConfig = z.output<typeof NetworkConfigSchema>;

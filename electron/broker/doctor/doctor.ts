@@ -6,6 +6,7 @@ import { probeSecretStore } from '../secrets/secret-store';
 import { withTimeout } from '../util/http';
 import { checkEndpoint } from './endpoint';
 import { checkIdpDiscovery, checkSession, checkTokenExchange } from './idp';
+import { checkNetworkHops, recordOrigins } from './network';
 import { checkServer } from './servers';
 import { err, fail, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions, type DoctorReport } from './types';
 
@@ -29,7 +30,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     checks.push(check);
     return check;
   };
-  const fetchFn = withTimeout(options.fetch ?? fetch, options.timeoutMs ?? 10_000);
+  // Every origin the checks reach is recorded: each gets a network line (proxy, certificate issuer) at the end.
+  const recorded = recordOrigins(options.fetch ?? options.network?.fetch ?? fetch);
+  const fetchFn = withTimeout(recorded.fetch, options.timeoutMs ?? 10_000);
   const now = options.now ?? Date.now;
 
   // Keychain: a real write/read-back/delete round trip.
@@ -71,6 +74,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   const servers = selectServers(config, options.serverId, add);
+  // The IdP and each server first, so each gets its network line even when a failure stops the checks short of it.
+  if (config?.idp) recorded.note(config.idp.issuer);
+  for (const server of servers) if (server.enabled || options.serverId !== undefined) recorded.note(server.url);
   // The IdP's hops matter when a server may be on Cross-App Access (or no server is configured yet).
   const needsIdp = servers.length === 0 || servers.some((s) => mayUseXaa(s, options));
 
@@ -121,6 +127,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
     for (const check of await checkServer(server, { options, config: config!, fetchFn, engine, session, brokerServers })) add(check);
   }
+
+  // The way to each party reached above: the proxy used (or direct, and why) and the certificate's issuer.
+  if (options.network)
+    for (const check of await checkNetworkHops(options.network, recorded.origins(), options.timeoutMs ?? 10_000)) add(check);
 
   // The local endpoint and its port.
   add(await checkEndpoint(options, config));

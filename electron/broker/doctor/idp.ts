@@ -1,5 +1,6 @@
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { redactText, toErrorInfo } from '../errors';
+import { isNetworkError } from '../net/net-errors';
 import type { FetchLike } from '../util/http';
 import { describe, err, fail, minutes, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
 
@@ -26,10 +27,14 @@ export async function checkIdpDiscovery(
     try {
       response = await fetchFn(url, { headers: { accept: 'application/json' }, redirect: 'manual' });
     } catch (e) {
+      // The network's own failures (untrusted certificate, proxy) keep their code and fix: they name what to change.
+      const own = isNetworkError(e) ? toErrorInfo(e) : undefined;
       const error = err(
-        ErrorCodes.IDP_UNREACHABLE,
-        `The identity provider at ${issuer} could not be reached (${describe(e)}).`,
-        'Check idp.issuer, your network and VPN, then run `lanyard doctor` again.',
+        own?.code ?? ErrorCodes.IDP_UNREACHABLE,
+        own
+          ? `The identity provider at ${issuer} could not be reached: ${own.message}`
+          : `The identity provider at ${issuer} could not be reached (${describe(e)}).`,
+        own?.fix ?? 'Check idp.issuer, your network and VPN, then run `lanyard doctor` again.',
       );
       return { check: fail('idp.discovery', hop, error) };
     }

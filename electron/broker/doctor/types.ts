@@ -10,6 +10,7 @@ import type { RuntimeLookup } from '../gateway/runtime-file';
 import type { IdentitySession } from '../identity/identity-session';
 import type { OAuthPath, OAuthServerRef } from '../oauth/types';
 import type { SecretStore } from '../secrets/secret-store';
+import type { NetworkStack } from '../net/network-stack';
 import type { FetchLike } from '../util/http';
 import { describeNetworkError } from '../util/network-errors';
 
@@ -66,6 +67,8 @@ export interface DoctorOptions {
   /** Only this server (and the hops it needs). */
   serverId?: string | undefined;
   fetch?: FetchLike;
+  /** The outbound network (proxy, CA trust): the hops go through it, and each gets a line with its proxy and certificate. */
+  network?: NetworkStack | undefined;
   timeoutMs?: number;
   runtime?: () => Promise<RuntimeLookup>;
   portProbe?: (port: number) => Promise<'free' | 'in-use'>;

@@ -288,7 +288,7 @@ export class TokenService {
    * A fetch for the upstream MCP transport: injects the server's bearer token (never the IDE's Authorization header),
    * re-mints once on 401 and steps up on 403 insufficient_scope, a bounded number of times.
    */
-  authorizedFetch(serverId: string, base: FetchLike = fetch): FetchLike {
+  authorizedFetch(serverId: string, base: FetchLike = this.fetchFn): FetchLike {
     return async (input, init) => {
       let token = await this.getToken(serverId);
       let retried401 = false;

@@ -2,6 +2,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { UpstreamRoute } from '../net/network-stack';
 import type { FetchLike } from '../util/http';
 import { BodyTooLargeError } from './http-util';
 
@@ -117,6 +118,21 @@ const AGENT_OPTIONS = { keepAlive: true, scheduling: 'lifo' as const };
 const httpAgent = new HttpAgent(AGENT_OPTIONS);
 const httpsAgent = new HttpsAgent(AGENT_OPTIONS);
 
+/**
+ * The outbound network's choice per URL (electron/broker/net/): a node agent with the company CA, or a proxied sender.
+ * Unset, or undefined for a URL: the agents above. Set by the broker for as long as its gateway runs.
+ */
+type UpstreamRouter = (url: URL) => UpstreamRoute | undefined;
+let upstreamRouter: UpstreamRouter | undefined;
+
+/** Installs the outbound network's agent selection; returns the function that removes it again. */
+export function useUpstreamRouter(router: UpstreamRouter): () => void {
+  upstreamRouter = router;
+  return () => {
+    if (upstreamRouter === router) upstreamRouter = undefined;
+  };
+}
+
 /** Upstream response bodies handed over as Node streams, keyed by the body-less Response the token service saw. */
 const nodeBodies = new WeakMap<Response, IncomingMessage>();
 
@@ -141,6 +157,8 @@ export function nodeFetch(
   options: { webBody?: boolean } = {},
 ): Promise<Response> {
   const url = typeof input === 'string' ? new URL(input) : input;
+  const route = upstreamRouter?.(url);
+  if (route?.send) return route.send(url, init, body ? body.payload() : (plainBody(init?.body) ?? undefined));
   const headers: OutgoingHttpHeaders = {};
   copyHeaders(init?.headers, headers);
   const complete = body ? body.completeBody() : plainBody(init?.body);
@@ -151,7 +169,7 @@ export function nodeFetch(
       {
         method: init?.method ?? 'GET',
         headers,
-        agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
+        agent: route?.agent ?? (url.protocol === 'https:' ? httpsAgent : httpAgent),
         ...(init?.signal ? { signal: init.signal } : {}),
       },
       (incoming) => {

@@ -33,6 +33,7 @@ export async function doctorCommand(ctx: CliContext, args: { server?: string | u
     auth: local.auth,
     serverId: args.server,
     ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),
+    network: local.network,
     runtime: () => ctx.lookupRuntime(),
   });
   if (args.json) printJson(ctx.io, report);
