@@ -187,7 +187,10 @@ describe('applied through the config store and the control service', () => {
     await writeManaged('{ not json');
     const policy = createManagedPolicy({ path: managedFile, ttlMs: 0 });
     const { control } = compose(policy);
-    expect(policy.summary()).toMatchObject({ state: 'invalid', locked: ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles'] });
+    expect(policy.summary()).toMatchObject({
+      state: 'invalid',
+      locked: ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles'],
+    });
     expect(policy.summary().error?.message).toMatch(/is not valid JSON/);
     expect(await codeOf(control.addServer({ url: wiki.url }))).toBe(ErrorCodes.MANAGED_LOCKED);
   });
