@@ -110,6 +110,25 @@ describe('upstream era negotiation', () => {
     expect(toolCall.meta?.['io.modelcontextprotocol/protocolVersion']).toBe('2026-07-28');
   });
 
+  it("mirrors a tool's x-mcp-header arguments into Mcp-Param headers, from the catalog's definition", async () => {
+    const server = await startModernServer({
+      tools: (mcp) =>
+        mcp.registerTool(
+          'regional',
+          { description: 'Region in a header', inputSchema: z.object({ region: z.string().meta({ 'x-mcp-header': 'Region' }) }) },
+          ({ region }) => ({ content: [{ type: 'text' as const, text: `region ${region}` }] }),
+        ),
+    });
+    stops.push(() => server.stop());
+    const wire = recordingFetch();
+    const p = pool(wire.fetch);
+    p.setServers([{ id: 'modern', name: 'Modern', url: server.url }]);
+    await p.ensureCatalog('modern');
+    const result = await call(p, idePeer(), 'modern', 'regional', { region: 'eu-west' });
+    expect(result.content).toEqual([{ type: 'text', text: 'region eu-west' }]);
+    expect(wire.seen.find((s) => s.method === 'tools/call')?.headers['mcp-param-region']).toBe('eu-west');
+  });
+
   it('falls back to initialize for a 2025-11-25-only server, and probes it only once', async () => {
     const server = await startMcpServer({ id: 'old', name: 'Old', baseScopes: [] });
     stops.push(() => server.stop());
