@@ -172,6 +172,48 @@ describe('upstream era negotiation', () => {
   });
 });
 
+describe('a remembered era that is out of date', () => {
+  /** One server URL whose backend can be swapped (the server at that address was upgraded or rolled back). */
+  async function switchable() {
+    const modern = await startModernServer({ legacy: 'reject' });
+    const old = await startMcpServer({ id: 'old', name: 'Old', baseScopes: [] });
+    stops.push(
+      () => modern.stop(),
+      () => old.stop(),
+    );
+    const state = { backend: modern.url };
+    const wire = recordingFetch();
+    const route = (input: string | URL | Request, init?: RequestInit) =>
+      wire.fetch(String(input).replace('http://switch.test/mcp', state.backend), init);
+    return { modern, old, state, wire, route };
+  }
+
+  it('a 2026 server rolled back to 2025: the first request fails, the server is probed again, the call succeeds', async () => {
+    const { old, state, wire, route } = await switchable();
+    const p = pool(route);
+    p.setServers([{ id: 's', name: 'Switch', url: 'http://switch.test/mcp' }]);
+    await p.ensureCatalog('s');
+    expect(wire.count('initialize')).toBe(0);
+    state.backend = old.url;
+    const result = await call(p, idePeer(), 's', 'echo', { text: 'after' });
+    expect(result.content).toEqual([{ type: 'text', text: 'echo: after' }]);
+    expect(wire.count('server/discover')).toBe(2);
+    expect(wire.count('initialize')).toBe(1);
+  });
+
+  it('a 2025 server upgraded to 2026-only: initialize is refused, the server is probed again, the call succeeds', async () => {
+    const { modern, old, state, wire, route } = await switchable();
+    state.backend = old.url;
+    const p = pool(route);
+    p.setServers([{ id: 's', name: 'Switch', url: 'http://switch.test/mcp' }]);
+    await p.ensureCatalog('s');
+    state.backend = modern.url;
+    const result = await call(p, idePeer(), 's', 'echo', { text: 'after' });
+    expect(result.content).toEqual([{ type: 'text', text: 'echo: after' }]);
+    expect(wire.count('server/discover')).toBe(2);
+  });
+});
+
 describe('multi-round-trip requests from a 2026-07-28 server', () => {
   it("asks the IDE through its elicitation handler and retries with the answer (the 2025 IDE's view of input_required)", async () => {
     const server = await startModernServer({
