@@ -15,6 +15,7 @@ import { ErrorCodes } from '../../../../shared/errors';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
+import { classifyNetworkError } from '../../util/network-errors';
 import { activeCall } from './call-context';
 import { classifyUpstreamError, unreachable } from './errors';
 import { GuardedTransport } from './guarded-transport';
@@ -339,13 +340,14 @@ export class UpstreamSession {
    * as well, the first failure is the one reported. Legacy HTTP+SSE predates discover: initialize only.
    */
   private async connectWith(kind: UpstreamTransportKind): Promise<Connection> {
-    if (kind === 'sse') return this.connectOnce(kind, { kind: 'legacy' });
+    if (kind === 'sse') return this.connectOnce(kind, undefined);
     const prior = this.priorVerdict();
     try {
       return await this.connectOnce(kind, prior);
     } catch (first) {
-      if (prior && !authFailure(first)) {
-        // A remembered verdict that no longer connects: forget it and negotiate afresh.
+      if (prior && !authFailure(first) && !classifyNetworkError(first)) {
+        // A remembered verdict the server no longer accepts: forget it and negotiate afresh. (A server that cannot be
+        // reached at all says nothing about its era: that failure is reported as it is.)
         this.options.transportMemory.era = undefined;
         return this.connectWith(kind);
       }
