@@ -353,11 +353,9 @@ export class UpstreamSession {
       }
       if (prior || !unreadableDiscover(first)) throw first;
       this.options.log.info('server/discover answered with something unreadable; trying initialize', { serverId: this.serverId });
-      try {
-        return await this.connectOnce(kind, { kind: 'legacy' });
-      } catch {
-        throw first;
-      }
+      // When initialize fails too, its failure is the one reported: it says precisely what is wrong with the answers
+      // (malformed JSON, not JSON-RPC, not MCP), as for any 2025 server.
+      return await this.connectOnce(kind, { kind: 'legacy' });
     }
   }
 
@@ -423,10 +421,28 @@ export class UpstreamSession {
     } catch (e) {
       conn.stale = true;
       await conn.transport.close().catch(() => undefined);
-      throw e;
+      throw this.connectFailure(e, timeoutMs);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * What a failed connect reports. The SDK wraps what went wrong during the discover probe in its own negotiation
+   * error; when the cause is Lanyard's (the token service could not get a token: authorization needed, policy) or
+   * the network's, that cause is the failure, exactly as it would be on initialize. A probe timeout is the connect
+   * budget running out.
+   */
+  private connectFailure(e: unknown, timeoutMs: number): unknown {
+    if (SdkError.isInstance(e) && e.code === SdkErrorCode.RequestTimeout)
+      return unreachable(this.serverId, `did not complete initialize within ${Math.round(timeoutMs / 1000)} s`);
+    if (!SdkError.isInstance(e) || e.code !== SdkErrorCode.EraNegotiationFailed) return e;
+    let cause: unknown = (e as { cause?: unknown }).cause;
+    for (let depth = 0; depth < 4 && cause !== undefined; depth++) {
+      if (cause instanceof LanyardError || classifyNetworkError(cause)) return cause;
+      cause = (cause as { cause?: unknown } | null)?.cause;
+    }
+    return e;
   }
 
   /** The SDK reported the connection gone while idle (GET stream could not be re-opened, SSE stream closed). */
@@ -491,14 +507,13 @@ function authFailure(e: unknown): boolean {
 }
 
 /**
- * The SDK could not read the discover answer at all (a body that is not JSON, or not JSON-RPC): its verdict is an
- * error, but a broken answer to an unknown method is also what some 2025 servers give, so initialize gets its turn.
- * A network failure during the probe is not this: the server was not reached, and initialize would not be either.
+ * The SDK could not use the discover answer at all (a body that is not JSON, not JSON-RPC, a connection closed on
+ * it): its verdict is an error, but a broken answer to an unknown method is also what some 2025 servers give, so
+ * initialize gets its turn. Failures that would meet initialize the same way never get here: connectFailure has
+ * already turned a token or network failure into that failure, and a 5xx is an SdkHttpError.
  */
 function unreadableDiscover(e: unknown): boolean {
-  if (!SdkError.isInstance(e) || e.code !== SdkErrorCode.EraNegotiationFailed || SdkHttpError.isInstance(e)) return false;
-  const cause = (e as { cause?: unknown }).cause;
-  return (SdkError.isInstance(cause) && cause.code === SdkErrorCode.ClientHttpUnexpectedContent) || cause instanceof SyntaxError;
+  return SdkError.isInstance(e) && e.code === SdkErrorCode.EraNegotiationFailed && !SdkHttpError.isInstance(e);
 }
 
 /** 404/405 to initialize: the URL does not speak Streamable HTTP (or, the other way round, legacy SSE). */
