@@ -1,6 +1,7 @@
 /**
  * Runs the official MCP conformance suite against Lanyard and prints, per group, a summary line:
  *   client-auth: N passed, M failed          (every `auth/*` client scenario, one line each, Lanyard's engine as client)
+ *   client-protocol: N passed, M failed      (the client protocol scenarios, per revision, Lanyard's upstream sessions as client)
  *   server-direct: N passed, M failed        (server scenarios against the sandbox's conformance server, unprotected)
  *   server-via-gateway: N passed, M failed   (the same scenarios through Lanyard's relay, /mcp/<id>, with real tokens)
  *   gateway-dns-rebinding: N passed, M failed (dns-rebinding-protection against the gateway itself)
@@ -14,6 +15,12 @@
  * `auth/enterprise-managed-authorization`. Those that do not apply to a desktop user broker are listed with the reason
  * and not counted: the client-credentials and workload-identity scenarios are machine-to-machine grants with no user.
  * See docs/protocol.md, "The OAuth 2.1 path".
+ *
+ * The client protocol scenarios (initialize, tools_call, sse-retry, request-metadata, the SEP-2243 header scenarios,
+ * json-schema-*, sep-2322-client-request-state) run against test/conformance/upstream-client.ts: the UpstreamPool and a
+ * bound session, as the gateway uses them, negotiating the protocol era itself. Each runs once per revision it belongs
+ * to (2025-11-25, 2026-07-28: `--spec-version`), and passes when it recorded checks and none failed. See
+ * docs/protocol.md, "Upstream era negotiation".
  *
  * The server groups run the scenarios the 2025-11-25 revision requires (`--requirements 2025-11-25`): the 2026-07-28
  * server scenarios (stateless lifecycle, input-required results) are beyond what the sandbox's servers implement. Through
@@ -158,6 +165,76 @@ async function clientAuth(): Promise<GroupResult> {
       }
     } finally {
       await rm(out, { recursive: true, force: true });
+    }
+  }
+  return result;
+}
+
+/** The client scenarios that test Lanyard's upstream MCP client (not its authorization), by name or prefix. */
+const CLIENT_PROTOCOL_SCENARIOS = [
+  'initialize',
+  'tools_call',
+  'sse-retry',
+  'request-metadata',
+  'http-standard-headers',
+  'http-custom-headers',
+  'http-invalid-tool-headers',
+  'json-schema-',
+  'sep-2322-client-request-state',
+];
+/** The revisions the client protocol scenarios run at (each scenario at those of them it belongs to). */
+const CLIENT_REVISIONS = ['2025-11-25', '2026-07-28'];
+
+async function listClientProtocolScenarios(): Promise<Array<{ name: string; revisions: string[] }>> {
+  const run = await runConformance(['list', '--client'], 60_000);
+  const out: Array<{ name: string; revisions: string[] }> = [];
+  for (const m of run.output.matchAll(/^\s*-\s+(\S+)\s+\[([^\]]*)\]/gm)) {
+    const name = m[1]!;
+    if (!CLIENT_PROTOCOL_SCENARIOS.some((s) => (s.endsWith('-') ? name.startsWith(s) : name === s))) continue;
+    const revisions = m[2]!
+      .split(',')
+      .filter((r) => CLIENT_REVISIONS.includes(r.trim()))
+      .map((r) => r.trim());
+    if (revisions.length) out.push({ name, revisions });
+  }
+  if (out.length === 0)
+    throw new Error(
+      `conformance list --client printed none of the client protocol scenarios (exit ${run.code})\n${run.output.slice(-2000)}`,
+    );
+  return out;
+}
+
+async function clientProtocol(): Promise<GroupResult> {
+  const result = emptyResult();
+  const command = `${process.execPath} ${tsx} ${path.join(root, 'test/conformance/upstream-client.ts')}`;
+  for (const { name, revisions } of await listClientProtocolScenarios()) {
+    for (const revision of revisions) {
+      const label = `${name} @${revision}`;
+      const out = await mkdtemp(path.join(tmpdir(), 'lanyard-conf-'));
+      try {
+        const run = await runConformance(
+          ['client', '--scenario', name, '--spec-version', revision, '--command', command, '-o', out],
+          120_000,
+        );
+        const checks = await readChecks(out);
+        const scenarioResult = emptyResult();
+        tally(checks, label, scenarioResult);
+        result.warnings.push(...scenarioResult.warnings);
+        if (checks.length > 0 && scenarioResult.failed === 0) {
+          result.passed++;
+          console.log(`  ✓ ${label} (${scenarioResult.passed} checks passed)`);
+        } else {
+          result.failed++;
+          console.log(`  ✗ ${label}`);
+          result.failures.push(
+            ...(checks.length === 0
+              ? [`${label}: no checks recorded (exit ${run.code})\n${run.output.slice(-2000)}`]
+              : scenarioResult.failures),
+          );
+        }
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
     }
   }
   return result;
@@ -376,6 +453,7 @@ async function main(): Promise<void> {
   console.log(`conformance: @modelcontextprotocol/conformance ${process.env.LANYARD_CONFORMANCE_VERSION ?? '(version unknown)'}`);
   const groups: Array<[string, GroupResult]> = [];
   groups.push(['client-auth', await clientAuth()]);
+  groups.push(['client-protocol', await clientProtocol()]);
   groups.push(...(await serverGroups()));
   let failed = 0;
   for (const [name, result] of groups) {

@@ -605,8 +605,9 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
       expect(tools.map((t) => t.name)).toEqual(['old__legacy_echo']);
       expect(text(await ide.client.callTool({ name: 'old__legacy_echo', arguments: { text: 'hello' } }))).toBe('legacy: hello');
       expect(m.aggregator.serverHealth('old')).toMatchObject({ health: 'ready', transport: 'sse' });
-      // Tried once (the catalog session); the IDE's bound session went straight to the transport that worked.
-      expect(legacy.streamablePosts()).toBe(1);
+      // Tried once, by the catalog session (its server/discover probe, then initialize: both 405); the IDE's bound
+      // session went straight to the transport that worked.
+      expect(legacy.streamablePosts()).toBe(2);
       await m.close();
     } finally {
       await legacy.close();

@@ -1,4 +1,13 @@
-import type { Client, ClientCapabilities, Implementation, LoggingLevel, Progress, ResultTypeMap } from '@modelcontextprotocol/client';
+import type {
+  Client,
+  ClientCapabilities,
+  Implementation,
+  LoggingLevel,
+  McpSubscription,
+  Progress,
+  ResultTypeMap,
+  Tool,
+} from '@modelcontextprotocol/client';
 import type { Logger } from '../../util/log';
 import { activeCall, Deadline, forwardFor, track, type ActiveCall, type DownstreamTarget } from './call-context';
 import { CATALOG_KINDS, type CatalogKind } from './catalog';
@@ -34,6 +43,8 @@ export interface BoundSessionFactory {
   /** Throws SERVER_UNKNOWN when the server is not (or no longer) configured. */
   createSession(serverId: string, spec: SessionSpec): UpstreamSession;
   listChanged(serverId: string, kind: CatalogKind): void;
+  /** The server's tool as last listed (a 2026-07-28 call mirrors its `x-mcp-header` arguments into Mcp-Param headers). */
+  tool?(serverId: string, name: string): Tool | undefined;
   warn: Logger['warn'];
 }
 
@@ -63,6 +74,8 @@ export class BoundPeer {
   /** Calls in flight per server: the fallback route for traffic that arrives outside any call's stream. */
   private readonly inflight = new Map<string, Set<ActiveCall>>();
   private readonly subscriptions = new Map<string, Set<string>>();
+  /** Per server on a 2026-07-28 connection: the subscriptions/listen stream carrying this IDE session's resource URIs. */
+  private readonly listens = new Map<string, McpSubscription>();
   /** When each server's bound session was last used (for closing idle ones). */
   private readonly lastUsed = new Map<string, number>();
   private logLevel: LoggingLevel | undefined;
@@ -95,19 +108,27 @@ export class BoundPeer {
     try {
       const result = await activeCall.run(call, () =>
         session.run(
-          (client) =>
-            client.request(
-              { method, params },
-              {
-                signal,
-                timeout: NO_SDK_TIMEOUT,
-                // Always asked for: progress is what restarts the deadline of a long-running call.
-                onprogress: (progress: Progress) => {
-                  deadline.reset();
-                  track(call, options.onprogress?.(progress));
-                },
+          (client) => {
+            const requestOptions = {
+              signal,
+              timeout: NO_SDK_TIMEOUT,
+              // Always asked for: progress is what restarts the deadline of a long-running call.
+              onprogress: (progress: Progress) => {
+                deadline.reset();
+                track(call, options.onprogress?.(progress));
               },
-            ),
+            };
+            if (method === 'tools/call' && client.getProtocolEra() === 'modern') {
+              // callTool, not a bare request: on 2026-07-28 it adds the Mcp-Param headers the tool's schema declares.
+              const name = typeof params.name === 'string' ? params.name : '';
+              const toolDefinition = this.factory.tool?.(serverId, name);
+              return client.callTool(params as Parameters<Client['callTool']>[0], {
+                ...requestOptions,
+                ...(toolDefinition ? { toolDefinition } : {}),
+              }) as Promise<ResultTypeMap[M]>;
+            }
+            return client.request({ method, params }, requestOptions);
+          },
           { signal },
         ),
       );
@@ -184,7 +205,7 @@ export class BoundPeer {
         .map((s) =>
           s
             .run(async (client) => {
-              if (client.getServerCapabilities()?.logging) await client.setLoggingLevel(level);
+              if (client.getProtocolEra() !== 'modern' && client.getServerCapabilities()?.logging) await client.setLoggingLevel(level);
             })
             .catch((e: unknown) => this.factory.warn('setting the log level upstream failed', { serverId: s.serverId, error: e })),
         ),
@@ -197,7 +218,8 @@ export class BoundPeer {
     if (!uris) this.subscriptions.set(serverId, (uris = new Set()));
     uris.add(uri);
     try {
-      await this.request(serverId, 'resources/subscribe', { uri }, { signal, target });
+      if ((await this.eraOf(serverId)) === 'modern') await this.session(serverId).run((client) => this.listenResources(serverId, client));
+      else await this.request(serverId, 'resources/subscribe', { uri }, { signal, target });
     } catch (e) {
       uris.delete(uri);
       throw e;
@@ -208,7 +230,37 @@ export class BoundPeer {
 
   async unsubscribe(serverId: string, uri: string, signal: AbortSignal, target: DownstreamTarget): Promise<void> {
     this.subscriptions.get(serverId)?.delete(uri);
-    await this.request(serverId, 'resources/unsubscribe', { uri }, { signal, target });
+    if ((await this.eraOf(serverId)) === 'modern') await this.session(serverId).run((client) => this.listenResources(serverId, client));
+    else await this.request(serverId, 'resources/unsubscribe', { uri }, { signal, target });
+  }
+
+  /** The era of the server's bound session, connecting it first. */
+  private async eraOf(serverId: string): Promise<'modern' | 'legacy'> {
+    const client = await this.session(serverId).client();
+    return client.getProtocolEra() === 'modern' ? 'modern' : 'legacy';
+  }
+
+  /**
+   * 2026-07-28 has no resources/subscribe: resource updates come on a subscriptions/listen stream naming the URIs.
+   * The stream is replaced whenever this IDE session's set of URIs at the server changes (closed when it is empty).
+   */
+  private async listenResources(serverId: string, client: Client): Promise<void> {
+    const uris = [...(this.subscriptions.get(serverId) ?? [])];
+    const previous = this.listens.get(serverId);
+    this.listens.delete(serverId);
+    await previous?.close().catch(() => undefined);
+    if (!uris.length || this.closed) return;
+    const subscription = await client.listen({ resourceSubscriptions: uris });
+    this.listens.set(serverId, subscription);
+    void subscription.closed.then((how) => {
+      if (this.listens.get(serverId) !== subscription) return;
+      this.listens.delete(serverId);
+      // The server or the network ended it: open it again (the session reconnects first when it has to).
+      if (how !== 'local' && !this.closed)
+        void this.session(serverId)
+          .run((c) => this.listenResources(serverId, c))
+          .catch((e: unknown) => this.factory.warn('re-opening resource subscriptions failed', { serverId, error: e }));
+    });
   }
 
   isSubscribed(serverId: string, uri: string): boolean {
@@ -231,14 +283,20 @@ export class BoundPeer {
     const session = this.sessions.get(serverId);
     this.sessions.delete(serverId);
     this.subscriptions.delete(serverId);
+    const listen = this.listens.get(serverId);
+    this.listens.delete(serverId);
+    await listen?.close().catch(() => undefined);
     await session?.close();
   }
 
   /** Closes the bound sessions but keeps the peer usable (sign-out: new sessions come with the next user's tokens). */
   async closeAll(): Promise<void> {
     const sessions = [...this.sessions.values()];
+    const listens = [...this.listens.values()];
     this.sessions.clear();
     this.subscriptions.clear();
+    this.listens.clear();
+    await Promise.all(listens.map((l) => l.close().catch(() => undefined)));
     await Promise.all(sessions.map((s) => s.close()));
   }
 
@@ -260,6 +318,11 @@ export class BoundPeer {
       clientInfo: { ...this.options.clientInfo, title: `Lanyard for ${this.peer.clientName}`.slice(0, 100) },
       setup: (client) => this.setup(serverId, client, capabilities),
       onConnected: async (client) => {
+        if (client.getProtocolEra() === 'modern') {
+          // No log level to restore (logging/setLevel is a 2025 request); resource URIs go on a listen stream.
+          if (this.subscriptions.get(serverId)?.size) await this.listenResources(serverId, client);
+          return;
+        }
         const caps = client.getServerCapabilities() ?? {};
         if (this.logLevel && caps.logging) await client.setLoggingLevel(this.logLevel);
         for (const uri of this.subscriptions.get(serverId) ?? []) {

@@ -96,6 +96,36 @@ export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFai
       case SdkErrorCode.NotConnected:
       case SdkErrorCode.SendFailed:
         return { kind: 'transport', error: unreachable(serverId, 'closed the connection', e) };
+      case SdkErrorCode.InputRequiredRoundsExceeded:
+        // The server answered every round (it is reachable); its answers just never end. The IDE gets an error for
+        // this one call, and the connection stays.
+        return {
+          kind: 'protocol',
+          error: new ProtocolError(
+            -32603,
+            `Server "${serverId}" kept asking for more input (input_required) beyond Lanyard's limit of rounds for one request; the request was stopped.`,
+          ),
+        };
+      case SdkErrorCode.InvalidResult:
+        return {
+          kind: 'transport',
+          error: new LanyardError(
+            ErrorCodes.SERVER_UNREACHABLE,
+            `Server "${serverId}" answered with a result that is not valid MCP.`,
+            'The server is broken or speaks another protocol revision than it announced; contact its owner (`lanyard doctor` shows each step).',
+            { serverId, transient: true, cause: e },
+          ),
+        };
+      case SdkErrorCode.EraNegotiationFailed:
+        return {
+          kind: 'transport',
+          error: new LanyardError(
+            ErrorCodes.SERVER_UNREACHABLE,
+            `Server "${serverId}" could not agree on an MCP protocol version with Lanyard (neither server/discover nor initialize worked).`,
+            "Check the server URL in Lanyard's settings (it must be the MCP endpoint itself); Lanyard speaks MCP 2025-11-25 and 2026-07-28.",
+            { serverId, transient: true, cause: e },
+          ),
+        };
       case SdkErrorCode.ClientHttpUnexpectedContent:
         return {
           kind: 'transport',

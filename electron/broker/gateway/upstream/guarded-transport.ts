@@ -12,6 +12,45 @@ import {
 import { STREAM_ENDED_MARK } from './errors';
 
 /**
+ * The largest `requestState` an input_required result may carry. The state is opaque and echoed byte for byte on
+ * every round; real ones (a signed or encrypted blob) are a few KiB. One of megabytes would be held and re-sent on each
+ * retry of each call, so it is refused as a broken answer instead.
+ */
+export const MAX_REQUEST_STATE_CHARS = 256 * 1024;
+
+/** JSON-RPC error data marking an input_required result Lanyard refused (its requestState was over the limit). */
+export const REQUEST_STATE_TOO_LARGE_MARK = 'lanyard:request_state_too_large';
+
+/**
+ * A result's `ttlMs` as the caching spec says to read it: a negative (or fractional) value counts as 0 rather than
+ * making the SDK refuse the whole result (https://modelcontextprotocol.io/specification/2026-07-28/server/utilities/caching).
+ * A huge one is bounded where it is used (the catalog).
+ */
+function withUsableTtl(message: JSONRPCMessage): JSONRPCMessage {
+  if (!isJSONRPCResultResponse(message)) return message;
+  const ttl = (message.result as { ttlMs?: unknown }).ttlMs;
+  if (typeof ttl !== 'number' || (Number.isInteger(ttl) && ttl >= 0)) return message;
+  return { ...message, result: { ...message.result, ttlMs: Number.isFinite(ttl) && ttl > 0 ? Math.floor(ttl) : 0 } };
+}
+
+/** An input_required result whose requestState is over the limit, turned into an error answer to the same request. */
+function oversizedRequestState(message: JSONRPCMessage): JSONRPCMessage | undefined {
+  if (!isJSONRPCResultResponse(message)) return undefined;
+  const result = message.result as { resultType?: unknown; requestState?: unknown };
+  if (result.resultType !== 'input_required' || typeof result.requestState !== 'string') return undefined;
+  if (result.requestState.length <= MAX_REQUEST_STATE_CHARS) return undefined;
+  return {
+    jsonrpc: '2.0',
+    id: message.id,
+    error: {
+      code: -32603,
+      message: `The server asked for input with a requestState of ${result.requestState.length} characters; Lanyard accepts at most ${MAX_REQUEST_STATE_CHARS}.`,
+      data: { lanyard: REQUEST_STATE_TOO_LARGE_MARK },
+    },
+  };
+}
+
+/**
  * The SDK transport's way of saying that the connection itself is gone: its SSE stream (the session's GET stream,
  * or a resumable response stream) could not be re-opened. Anything else it reports is about one message.
  */
@@ -39,7 +78,7 @@ export class GuardedTransport implements Transport {
   ) {
     inner.onmessage = (message, extra) => {
       if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.pending.delete(message.id as RequestId);
-      this.onmessage?.(message, extra);
+      this.onmessage?.(oversizedRequestState(message) ?? withUsableTtl(message), extra);
     };
     inner.onerror = (error) => {
       if (!this.closing && CONNECTION_LOST.test(error.message)) this.onLost(error.message);

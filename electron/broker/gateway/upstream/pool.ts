@@ -1,4 +1,4 @@
-import type { Implementation } from '@modelcontextprotocol/client';
+import type { Client, Implementation, McpSubscription, SubscriptionFilter } from '@modelcontextprotocol/client';
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
@@ -8,11 +8,15 @@ import { nodeHttpFetch, nodeStreamFetch } from '../relay-transport';
 import { BoundPeer, type BoundSessionFactory, type DownstreamPeer, type SessionSpec } from './bound-peer';
 import {
   boundCatalog,
+  CATALOG_KINDS,
   changedKinds,
+  isFresh,
   listCatalog,
   listKind,
   MAX_CATALOG_ITEM_BYTES,
   MAX_CATALOG_ITEMS,
+  staleKinds,
+  withListings,
   type CatalogKind,
   type ServerCatalog,
 } from './catalog';
@@ -76,6 +80,14 @@ interface ServerEntry {
   retryTimer?: NodeJS.Timeout | undefined;
   relistTimer?: NodeJS.Timeout | undefined;
   relistKinds: Set<CatalogKind>;
+  /** A re-list in flight (list_changed, TTL expiry): one at a time per server. */
+  relisting?: Promise<void> | undefined;
+  /** The catalog session's subscriptions/listen stream on a 2026-07-28 server (its list_changed notifications). */
+  listen?: McpSubscription | undefined;
+  listenTimer?: NodeJS.Timeout | undefined;
+  listenFailures: number;
+  /** The kinds whose list_changed the server agreed to send on that stream. */
+  listenKinds: Set<CatalogKind>;
   closed: boolean;
 }
 
@@ -101,6 +113,7 @@ export class UpstreamPool {
   private readonly sessionFactory: BoundSessionFactory = {
     createSession: (serverId, spec) => this.createSession(serverId, spec),
     listChanged: (serverId, kind) => this.listChanged(serverId, kind),
+    tool: (serverId, name) => this.entries.get(serverId)?.catalog?.tools.find((t) => t.name === name),
     warn: (...args) => this.log.warn(...args),
   };
 
@@ -153,9 +166,21 @@ export class UpstreamPool {
     return entry ? { ...entry.health, transport: entry.memory.kind } : undefined;
   }
 
-  /** The last listed catalog, without any network traffic. */
+  /**
+   * The last listed catalog, at once. When a list's TTL (a 2026-07-28 server's `ttlMs`) has run out, it is listed
+   * again behind this answer, and a change reaches IDEs as a `catalog` event (list_changed); lists without a TTL are
+   * kept until the server says they changed.
+   */
   catalog(serverId: string): ServerCatalog | undefined {
-    return this.entries.get(serverId)?.catalog;
+    const entry = this.entries.get(serverId);
+    if (entry?.catalog && !entry.relisting && !entry.closed) {
+      const catalog = entry.catalog;
+      // A TTL of 0 ("stale at once") on a list whose changes the server pushes on the listen stream: the
+      // notification is the signal, not every access (the caching spec's "complementary" case).
+      const stale = staleKinds(catalog, this.now()).filter((k) => !(catalog.freshness?.[k]?.ttlMs === 0 && entry.listenKinds.has(k)));
+      if (stale.length) void this.relist(entry, stale);
+    }
+    return entry?.catalog;
   }
 
   /**
@@ -174,7 +199,7 @@ export class UpstreamPool {
           { serverId },
         ),
       );
-    if (entry.catalog) return Promise.resolve(entry.catalog);
+    if (entry.catalog) return Promise.resolve(this.catalog(serverId) ?? entry.catalog);
     if (entry.loading) return entry.loading;
     if (entry.lastError && this.now() < entry.retryAt) return Promise.reject(entry.lastError);
     entry.loading = this.loadCatalog(entry).finally(() => {
@@ -278,6 +303,8 @@ export class UpstreamPool {
       failures: 0,
       retryAt: 0,
       relistKinds: new Set(),
+      listenFailures: 0,
+      listenKinds: new Set(),
       closed: false,
     };
   }
@@ -292,8 +319,13 @@ export class UpstreamPool {
         client.setNotificationHandler('notifications/resources/list_changed', () => this.listChanged(entry.server.id, 'resources'));
       },
       onConnected: async (client, reconnect) => {
-        // Back after a lost connection: the server may have restarted with other tools.
-        if (reconnect && entry.catalog) this.applyCatalog(entry, await listCatalog(client, entry.server.id, this.listTimeout, this.now));
+        if (client.getProtocolEra() === 'modern') this.listen(entry, client);
+        // Back after a lost connection: the server may have restarted with other tools; lists its TTL still calls
+        // fresh are not asked for again.
+        if (reconnect && entry.catalog) {
+          const kinds = CATALOG_KINDS.filter((k) => !isFresh(entry.catalog!, k, this.now()));
+          if (kinds.length) this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds), this.now()));
+        }
       },
       // Once there is a catalog to keep fresh, a lost connection is re-established without waiting for a request.
       keepAlive: () => !entry.closed && entry.catalog !== undefined,
@@ -337,16 +369,98 @@ export class UpstreamPool {
     }
   }
 
-  private async relist(entry: ServerEntry, kinds: CatalogKind[]): Promise<void> {
+  /** Lists some kinds again (list_changed, an expired TTL); on failure the last lists stay (the spec allows serving stale). */
+  private relist(entry: ServerEntry, kinds: CatalogKind[]): Promise<void> {
     const session = entry.session;
-    if (!session || !entry.catalog) return;
-    try {
-      const parts = await session.run((client) => Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout))));
-      if (!entry.catalog || entry.closed) return;
-      this.applyCatalog(entry, { ...(entry.listed ?? entry.catalog), ...Object.assign({}, ...parts), loadedAt: this.now() });
-    } catch (e) {
-      this.log.warn('re-listing after list_changed failed', { serverId: entry.server.id, error: e });
-    }
+    if (!session || !entry.catalog) return Promise.resolve();
+    const run = async () => {
+      try {
+        const listings = await session.run((client) => this.listKinds(client, kinds));
+        if (!entry.catalog || entry.closed) return;
+        // Re-listed parts go onto the unfiltered listing (entry.listed): applyCatalog filters the whole again.
+        this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, listings, this.now()));
+      } catch (e) {
+        this.log.warn('re-listing the server failed; its last lists stay in use', { serverId: entry.server.id, error: e });
+        // An expired list that could not be re-listed is tried again after the floor, not on every access.
+        if (entry.catalog) entry.catalog = withListingTime(entry.catalog, kinds, this.now());
+        if (entry.listed) entry.listed = withListingTime(entry.listed, kinds, this.now());
+      }
+    };
+    const previous = entry.relisting ?? Promise.resolve();
+    const current = previous.then(run).finally(() => {
+      if (entry.relisting === current) entry.relisting = undefined;
+    });
+    entry.relisting = current;
+    return current;
+  }
+
+  private listKinds(client: Client, kinds: readonly CatalogKind[]) {
+    return Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout, this.now)));
+  }
+
+  /**
+   * On a 2026-07-28 server, list_changed notifications come only on a subscriptions/listen stream: the catalog
+   * session keeps one open for the kinds the server says can change. When the stream ends unexpectedly, it is opened
+   * again with backoff, and the lists without a fresh TTL are listed again (changes may have been missed meanwhile).
+   */
+  private listen(entry: ServerEntry, client: Client): void {
+    const caps = client.getServerCapabilities() ?? {};
+    const filter: SubscriptionFilter = {
+      ...(caps.tools?.listChanged ? { toolsListChanged: true } : {}),
+      ...(caps.prompts?.listChanged ? { promptsListChanged: true } : {}),
+      ...(caps.resources?.listChanged ? { resourcesListChanged: true } : {}),
+    };
+    if (!Object.keys(filter).length || entry.closed) return;
+    const previous = entry.listen;
+    entry.listen = undefined;
+    void previous?.close().catch(() => undefined);
+    client.listen(filter).then(
+      (subscription) => {
+        if (entry.closed || entry.session === undefined) {
+          void subscription.close().catch(() => undefined);
+          return;
+        }
+        entry.listen = subscription;
+        entry.listenFailures = 0;
+        const honored = subscription.honoredFilter;
+        entry.listenKinds = new Set<CatalogKind>([
+          ...(honored.toolsListChanged ? (['tools'] as const) : []),
+          ...(honored.promptsListChanged ? (['prompts'] as const) : []),
+          ...(honored.resourcesListChanged ? (['resources'] as const) : []),
+        ]);
+        void subscription.closed.then((how) => {
+          if (entry.listen !== subscription || entry.closed) return;
+          entry.listen = undefined;
+          entry.listenKinds = new Set();
+          if (how !== 'local') this.relisten(entry);
+        });
+      },
+      (e: unknown) => {
+        this.log.warn('subscriptions/listen at the server failed; lists are refreshed by their TTL only', {
+          serverId: entry.server.id,
+          error: e,
+        });
+        this.relisten(entry);
+      },
+    );
+  }
+
+  private relisten(entry: ServerEntry): void {
+    if (entry.closed || entry.listenTimer) return;
+    const delay = backoffDelay(entry.listenFailures++, this.options.backoff ?? DEFAULT_BACKOFF);
+    entry.listenTimer = setTimeout(() => {
+      entry.listenTimer = undefined;
+      const session = entry.session;
+      if (entry.closed || !session || !entry.catalog) return;
+      session
+        .run(async (client) => {
+          this.listen(entry, client);
+          const kinds = CATALOG_KINDS.filter((k) => !isFresh(entry.catalog!, k, this.now()));
+          if (kinds.length) await this.relist(entry, kinds);
+        })
+        .catch(() => undefined);
+    }, delay);
+    entry.listenTimer.unref?.();
   }
 
   /** Applies catalogFilter again to the server's last listing (its answer changed); IDEs hear of a difference. */
@@ -404,10 +518,20 @@ export class UpstreamPool {
     entry.closed = true;
     if (entry.retryTimer) clearTimeout(entry.retryTimer);
     if (entry.relistTimer) clearTimeout(entry.relistTimer);
+    if (entry.listenTimer) clearTimeout(entry.listenTimer);
+    void entry.listen?.close().catch(() => undefined);
+    entry.listen = undefined;
     const session = entry.session;
     entry.session = undefined;
     entry.catalog = undefined;
     entry.listed = undefined;
     return session ? session.close() : Promise.resolve();
   }
+}
+
+/** The kinds marked as listed now without new lists (a failed re-list waits for the floor before the next try). */
+function withListingTime(catalog: ServerCatalog, kinds: readonly CatalogKind[], now: number): ServerCatalog {
+  const listedAt = { ...catalog.listedAt };
+  for (const kind of kinds) listedAt[kind] = now;
+  return { ...catalog, listedAt };
 }

@@ -1,17 +1,21 @@
 import {
   Client,
+  SdkError,
+  SdkErrorCode,
   SdkHttpError,
   SSEClientTransport,
   StreamableHTTPClientTransport,
   type ClientCapabilities,
   type Implementation,
   type JSONRPCMessage,
+  type PriorDiscovery,
   type Transport,
 } from '@modelcontextprotocol/client';
 import { ErrorCodes } from '../../../../shared/errors';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
+import { classifyNetworkError } from '../../util/network-errors';
 import { activeCall } from './call-context';
 import { classifyUpstreamError, unreachable } from './errors';
 import { GuardedTransport } from './guarded-transport';
@@ -25,10 +29,30 @@ export type UpstreamSessionEvent =
   | { type: 'failed'; error: LanyardError }
   | { type: 'lost'; error: LanyardError };
 
-/** Remembers, per server, which transport worked, so later sessions go straight to it. */
+/**
+ * Remembers, per server, which transport worked and which protocol era it speaks, so later sessions go straight to
+ * them: a 2025-11-25 server is not probed with server/discover again, a 2026-07-28 one is not asked to discover again.
+ */
 export interface TransportMemory {
   kind?: UpstreamTransportKind | undefined;
+  era?: EraMemory | undefined;
 }
+
+/** The outcome of the discover probe (the SDK's persistable verdict), and when it was learnt. */
+export interface EraMemory {
+  verdict: PriorDiscovery;
+  at: number;
+}
+
+/**
+ * A remembered 2025-11-25 verdict is trusted this long, then the server is probed again: an upgraded server keeps
+ * answering initialize, so without a horizon it would stay on the old protocol forever. A stale 2026-07-28 verdict
+ * needs no horizon: it fails at once, and the session probes again.
+ */
+export const LEGACY_VERDICT_MS = 24 * 60 * 60 * 1000;
+
+/** Rounds of input_required one request may take before Lanyard gives up (a server asking forever is broken). */
+export const MAX_INPUT_ROUNDS = 8;
 
 export interface UpstreamSessionOptions {
   serverId: string;
@@ -57,6 +81,12 @@ interface Connection {
   client: Client;
   transport: GuardedTransport;
   kind: UpstreamTransportKind;
+  /** 'modern' (2026-07-28: no session, per-request `_meta`) or 'legacy' (initialize and a session). */
+  era: 'modern' | 'legacy';
+  /** Connected from a remembered verdict (no probe): if its first exchange fails, the verdict is forgotten. */
+  fromPrior: boolean;
+  /** An exchange succeeded on it (a remembered verdict that worked once is not doubted again). */
+  proven: boolean;
   inflight: number;
   /** No new requests go here; closed when the last in-flight one finishes. */
   stale: boolean;
@@ -121,6 +151,11 @@ export class UpstreamSession {
     return this.current?.kind;
   }
 
+  /** The protocol era of the live connection (undefined before the first connect). */
+  get era(): 'modern' | 'legacy' | undefined {
+    return this.current?.era;
+  }
+
   /**
    * The live connection for a raw exchange, or undefined when there is none yet (or it is legacy SSE, or being
    * replaced): the caller then goes through `run`, which connects, retries and classifies.
@@ -128,7 +163,9 @@ export class UpstreamSession {
   lane(): UpstreamLane | undefined {
     const conn = this.current;
     const rawFetch = this.options.rawFetch;
-    if (!conn || conn.stale || conn.kind !== 'streamable-http' || !rawFetch || this.closed) return undefined;
+    // A 2026-07-28 connection has no raw lane: its requests need the per-request `_meta` envelope, body-derived and
+    // Mcp-Param headers and input_required rounds, which the SDK client does (the caller goes through `run`).
+    if (!conn || conn.stale || conn.kind !== 'streamable-http' || conn.era !== 'legacy' || !rawFetch || this.closed) return undefined;
     const inner = conn.transport.inner as StreamableHTTPClientTransport;
     return {
       url: this.options.url,
@@ -166,11 +203,19 @@ export class UpstreamSession {
       conn.inflight++;
       try {
         const result = await op(conn.client);
+        conn.proven = true;
         this.emit({ type: 'succeeded' });
         return result;
       } catch (e) {
         if (options.signal?.aborted) throw e;
         const failure = classifyUpstreamError(this.serverId, e);
+        if (conn.fromPrior && !conn.proven && !retried && (failure.kind === 'session-gone' || failure.kind === 'transport')) {
+          // The remembered era may be out of date (the server was upgraded or rolled back): probe again, once.
+          this.options.log.info('the remembered protocol era did not work; probing the server again', { serverId: this.serverId });
+          this.options.transportMemory.era = undefined;
+          conn = await this.replace(conn);
+          continue;
+        }
         if (failure.kind === 'session-gone' && !retried) {
           this.options.log.info('the server forgot the session; initializing a new one', { serverId: this.serverId });
           conn = await this.replace(conn);
@@ -253,6 +298,7 @@ export class UpstreamSession {
     this.everConnected = true;
     this.attempt = 0;
     this.options.transportMemory.kind = conn.kind;
+    this.rememberEra(conn);
     if (this.options.onConnected) {
       try {
         await activeCall.exit(() => this.options.onConnected!(conn.client, reconnect));
@@ -286,24 +332,83 @@ export class UpstreamSession {
     }
   }
 
+  /**
+   * Connects on one transport. Streamable HTTP negotiates the era through the SDK ('auto': server/discover first,
+   * initialize when the answer is not a discover result — the SDK decides on the shape of the answer, not on one
+   * error code), starting from the remembered verdict when there is one. A discover answer the SDK cannot even read
+   * (not JSON, not JSON-RPC) says nothing about 2026-07-28 either, so it gets the 2025 handshake too; when that fails
+   * as well, the first failure is the one reported. Legacy HTTP+SSE predates discover: initialize only.
+   */
   private async connectWith(kind: UpstreamTransportKind): Promise<Connection> {
+    if (kind === 'sse') return this.connectOnce(kind, undefined);
+    const prior = this.priorVerdict();
+    try {
+      return await this.connectOnce(kind, prior);
+    } catch (first) {
+      if (prior && !authFailure(first) && !classifyNetworkError(first)) {
+        // A remembered verdict the server no longer accepts: forget it and negotiate afresh. (A server that cannot be
+        // reached at all says nothing about its era: that failure is reported as it is.)
+        this.options.transportMemory.era = undefined;
+        return this.connectWith(kind);
+      }
+      if (prior || !unreadableDiscover(first)) throw first;
+      this.options.log.info('server/discover answered with something unreadable; trying initialize', { serverId: this.serverId });
+      // When initialize fails too, its failure is the one reported: it says precisely what is wrong with the answers
+      // (malformed JSON, not JSON-RPC, not MCP), as for any 2025 server.
+      return await this.connectOnce(kind, { kind: 'legacy' });
+    }
+  }
+
+  /** The remembered verdict, when it is still worth trusting (a 2025 one for LEGACY_VERDICT_MS). */
+  private priorVerdict(): PriorDiscovery | undefined {
+    const era = this.options.transportMemory.era;
+    if (!era) return undefined;
+    if (era.verdict.kind === 'legacy' && Date.now() - era.at > LEGACY_VERDICT_MS) return undefined;
+    return era.verdict;
+  }
+
+  private rememberEra(conn: Connection): void {
+    if (conn.kind !== 'streamable-http' || conn.fromPrior) return;
+    const discover = conn.era === 'modern' ? conn.client.getDiscoverResult() : undefined;
+    this.options.transportMemory.era = {
+      verdict: discover ? { kind: 'modern', discover } : { kind: 'legacy' },
+      at: Date.now(),
+    };
+  }
+
+  private async connectOnce(kind: UpstreamTransportKind, prior: PriorDiscovery | undefined): Promise<Connection> {
     const url = new URL(this.options.url);
     const inner: Transport =
       kind === 'streamable-http'
         ? new StreamableHTTPClientTransport(url, { fetch: this.options.fetch, reconnectionOptions: STREAM_RECONNECTION })
         : new SSEClientTransport(url, { fetch: this.options.fetch });
-    const client = new Client(this.options.clientInfo, { capabilities: this.options.capabilities });
+    const client = new Client(this.options.clientInfo, {
+      capabilities: this.options.capabilities,
+      ...(kind === 'streamable-http' ? { versionNegotiation: { mode: 'auto' as const } } : {}),
+      // The SDK answers input_required rounds through the handlers `setup` registers (elicitation, sampling, roots):
+      // the IDE is asked exactly as a 2025 server's request would ask it. A server that keeps asking is cut off.
+      inputRequired: { maxRounds: MAX_INPUT_ROUNDS },
+    });
     // SDK diagnostics (late progress, unknown ids) are not failures; they may quote messages, so debug level only.
     client.onerror = (error) => this.options.log.debug('upstream client notice', { serverId: this.serverId, error });
     this.options.setup?.(client);
     const transport = new GuardedTransport(inner, (reason) => this.lost(conn, reason));
-    const conn: Connection = { client, transport, kind, inflight: 0, stale: false };
+    const conn: Connection = {
+      client,
+      transport,
+      kind,
+      era: 'legacy',
+      fromPrior: prior !== undefined,
+      proven: false,
+      inflight: 0,
+      stale: false,
+    };
     const timeoutMs = this.options.connectTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     try {
       // The SSE transport's start() waits for the endpoint event without a bound of its own: race it.
       await Promise.race([
-        client.connect(conn.transport, { timeout: timeoutMs }),
+        client.connect(conn.transport, { timeout: timeoutMs, ...(prior ? { prior } : {}) }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(
             () => reject(unreachable(this.serverId, `did not complete initialize within ${Math.round(timeoutMs / 1000)} s`)),
@@ -311,14 +416,33 @@ export class UpstreamSession {
           );
         }),
       ]);
+      conn.era = client.getProtocolEra() === 'modern' ? 'modern' : 'legacy';
       return conn;
     } catch (e) {
       conn.stale = true;
       await conn.transport.close().catch(() => undefined);
-      throw e;
+      throw this.connectFailure(e, timeoutMs);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * What a failed connect reports. The SDK wraps what went wrong during the discover probe in its own negotiation
+   * error; when the cause is Lanyard's (the token service could not get a token: authorization needed, policy) or
+   * the network's, that cause is the failure, exactly as it would be on initialize. A probe timeout is the connect
+   * budget running out.
+   */
+  private connectFailure(e: unknown, timeoutMs: number): unknown {
+    if (SdkError.isInstance(e) && e.code === SdkErrorCode.RequestTimeout)
+      return unreachable(this.serverId, `did not complete initialize within ${Math.round(timeoutMs / 1000)} s`);
+    if (!SdkError.isInstance(e) || e.code !== SdkErrorCode.EraNegotiationFailed) return e;
+    let cause: unknown = (e as { cause?: unknown }).cause;
+    for (let depth = 0; depth < 4 && cause !== undefined; depth++) {
+      if (cause instanceof LanyardError || classifyNetworkError(cause)) return cause;
+      cause = (cause as { cause?: unknown } | null)?.cause;
+    }
+    return e;
   }
 
   /** The SDK reported the connection gone while idle (GET stream could not be re-opened, SSE stream closed). */
@@ -374,6 +498,22 @@ export class UpstreamSession {
       this.options.log.error('session event listener failed', { serverId: this.serverId, error: e });
     }
   }
+}
+
+/** Credentials failed: negotiating again would not help (and would ask the AS twice). */
+function authFailure(e: unknown): boolean {
+  if (e instanceof LanyardError) return !e.transient;
+  return SdkHttpError.isInstance(e) && (e.status === 401 || e.status === 403);
+}
+
+/**
+ * The SDK could not use the discover answer at all (a body that is not JSON, not JSON-RPC, a connection closed on
+ * it): its verdict is an error, but a broken answer to an unknown method is also what some 2025 servers give, so
+ * initialize gets its turn. Failures that would meet initialize the same way never get here: connectFailure has
+ * already turned a token or network failure into that failure, and a 5xx is an SdkHttpError.
+ */
+function unreadableDiscover(e: unknown): boolean {
+  return SdkError.isInstance(e) && e.code === SdkErrorCode.EraNegotiationFailed && !SdkHttpError.isInstance(e);
 }
 
 /** 404/405 to initialize: the URL does not speak Streamable HTTP (or, the other way round, legacy SSE). */
