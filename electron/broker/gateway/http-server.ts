@@ -12,6 +12,7 @@ import type { Relay } from './relay';
  * The local MCP endpoint's HTTP front door, bound to 127.0.0.1 on a fixed port:
  *   /mcp                 → the aggregator (all enabled servers, namespaced)
  *   /mcp/<server-id>/…   → the transparent relay to one server
+ *   /mcp/only/<id>       → the aggregated pipeline carrying one server, unprefixed (diagnostics, conformance)
  *   /healthz             → `{"ok":true}` and nothing else (no token needed, nothing secret)
  *   extra routes         → the control API and dashboard, added by the composition root
  * Every request passes the local-auth guard (Host, Origin, local token) first, and the IDE's Authorization header is
@@ -25,6 +26,8 @@ import type { Relay } from './relay';
 export interface GatewayAggregator {
   /** Handles one request to /mcp; for POST the body was already read and parsed (`parsedBody`). */
   handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
+  /** Handles one request to /mcp/only/<server-id> (the diagnostic one-server endpoint); same body handling. */
+  handleOnlyRequest?(serverId: string, req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
 }
 
 /** The guard the front door runs (LocalAuth implements it). */
@@ -69,7 +72,7 @@ const CORS_EXPOSE_HEADERS = 'Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authentic
 
 type RouteMatch =
   | { kind: 'health' }
-  | { kind: 'aggregate' }
+  | { kind: 'aggregate'; only?: string }
   | { kind: 'relay'; serverId: string; subpath: string }
   | { kind: 'custom'; route: GatewayRoute }
   | { kind: 'not-found' };
@@ -78,6 +81,10 @@ type RouteMatch =
 export function matchRoute(pathname: string, routes: readonly GatewayRoute[] = []): RouteMatch {
   if (pathname === '/healthz') return { kind: 'health' };
   if (pathname === '/mcp' || pathname === '/mcp/') return { kind: 'aggregate' };
+  if (pathname.startsWith('/mcp/only/')) {
+    const id = pathname.slice('/mcp/only/'.length).replace(/\/$/, '');
+    return SERVER_ID_PATTERN.test(id) ? { kind: 'aggregate', only: id } : { kind: 'not-found' };
+  }
   if (pathname.startsWith('/mcp/')) {
     const rest = pathname.slice('/mcp/'.length);
     const slash = rest.indexOf('/');
@@ -185,8 +192,15 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           });
           return;
         }
+        const only = match.only;
+        const serve = (body?: unknown) =>
+          only === undefined
+            ? options.aggregator.handleRequest(req, res, body)
+            : options.aggregator.handleOnlyRequest
+              ? options.aggregator.handleOnlyRequest(only, req, res, body)
+              : Promise.resolve(sendJsonRpcError(res, 404, -32601, 'This gateway has no /mcp/only endpoint.'));
         if (method !== 'POST') {
-          await options.aggregator.handleRequest(req, res);
+          await serve();
           return;
         }
         let body: unknown;
@@ -197,7 +211,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           else sendJsonRpcError(res, 400, -32700, 'Parse error: the request body is not valid JSON.');
           return;
         }
-        await options.aggregator.handleRequest(req, res, body);
+        await serve(body);
         return;
       }
       case 'relay':

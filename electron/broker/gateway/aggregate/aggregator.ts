@@ -5,6 +5,7 @@ import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
 import type { FetchLike } from '../../util/http';
 import { silentLogger, type Logger } from '../../util/log';
+import { sendJsonRpcError } from '../http-util';
 import { DEFAULT_TOOL_NAME_SEPARATOR } from '../../config/schema';
 import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../tool-names';
 import { CATALOG_KINDS, type CatalogKind, type ServerCatalog } from '../upstream/catalog';
@@ -21,7 +22,9 @@ import {
   type ServerStatusLine,
 } from './builtin-tools';
 import type { AggregatorActivity, AggregatorCore, IdeSessionEvent, IdeSessionInfo } from './core';
+import { ModernEndpoint } from '../mcp-2026/modern-endpoint';
 import { IdeSessions } from './ide-sessions';
+import { onlyServerCore } from './only-server';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
 
 /** A configured server as the aggregator sees it (a subset of the config entry). */
@@ -82,6 +85,8 @@ export interface CatalogView {
 export interface Aggregator {
   /** Serves one HTTP request to `/mcp` (the front door has checked Host, Origin and the local token). */
   handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
+  /** `/mcp/only/<server-id>`: the same pipeline carrying one server with its own names (a diagnostic endpoint). */
+  handleOnlyRequest(serverId: string, req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
   close(): Promise<void>;
   /** The config's servers, or the signed-in user, changed: re-read them and tell every IDE session. */
   notifyServersChanged(): void;
@@ -133,6 +138,9 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private readonly toolNamer: ToolNamer;
   private readonly promptNamer: ToolNamer;
   private readonly sessions: IdeSessions;
+  private readonly modern: ModernEndpoint;
+  /** `/mcp/only/<id>` endpoints, created on first use. */
+  private readonly onlyEndpoints = new Map<string, { sessions: IdeSessions; modern: ModernEndpoint }>();
   private readonly healthEvents = new Emitter<{ serverId: string; health: UpstreamHealth }>((e) =>
     this.log.error('health listener failed', { error: e }),
   );
@@ -178,21 +186,43 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       } else this.healthChanged(event.serverId, event.health);
     });
     this.sessions = new IdeSessions(this);
+    this.modern = new ModernEndpoint(this);
     this.lastSignedIn = options.isSignedIn();
     this.readServers();
   }
 
   // ---- Aggregator (the front door and the control service) ----
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
+  async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
     this.checkSignIn();
+    // 2026-07-28 traffic (no session, `_meta` envelope) goes to the SDK's per-request handler; 2025-11-25 as before.
+    if (!this.closed && (await this.modern.claims(req, parsedBody))) return this.modern.handle(req, res, parsedBody);
     return this.sessions.handleRequest(req, res, parsedBody, this.closed);
+  }
+
+  async handleOnlyRequest(serverId: string, req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
+    this.checkSignIn();
+    if (!this.pool.server(serverId)) {
+      req.resume();
+      sendJsonRpcError(res, 404, -32601, `No enabled server "${serverId}". /mcp/only/<id> serves one configured, enabled server.`);
+      return;
+    }
+    let only = this.onlyEndpoints.get(serverId);
+    if (!only) {
+      const core = onlyServerCore(this, serverId);
+      only = { sessions: new IdeSessions(core), modern: new ModernEndpoint(core) };
+      this.onlyEndpoints.set(serverId, only);
+    }
+    if (!this.closed && (await only.modern.claims(req, parsedBody))) return only.modern.handle(req, res, parsedBody);
+    return only.sessions.handleRequest(req, res, parsedBody, this.closed);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
     await this.sessions.close();
+    await this.modern.close();
+    for (const only of this.onlyEndpoints.values()) await Promise.all([only.sessions.close(), only.modern.close()]);
     await this.pool.close();
   }
 
@@ -479,6 +509,11 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       const pending = [...this.pendingBroadcast];
       this.pendingBroadcast.clear();
       this.sessions.broadcastListChanged(pending);
+      this.modern.listChanged(pending);
+      for (const only of this.onlyEndpoints.values()) {
+        only.sessions.broadcastListChanged(pending);
+        only.modern.listChanged(pending);
+      }
     }, BROADCAST_DEBOUNCE_MS);
     this.broadcastTimer.unref?.();
   }

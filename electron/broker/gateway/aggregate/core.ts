@@ -34,6 +34,10 @@ export interface AggregatorCore {
   readonly now: () => number;
   readonly version: string;
   readonly separator: string;
+  /** `only/<id>` for the one-server diagnostic endpoint (aggregate/only-server.ts); absent for `/mcp`. */
+  readonly scope?: string;
+  /** The one server of `/mcp/only/<id>`. */
+  readonly onlyServer?: string;
   signedIn(): boolean;
   /**
    * Whether calls may go to this server now: signed in, or the server does not need the IdP sign-in (OAuth, API-key

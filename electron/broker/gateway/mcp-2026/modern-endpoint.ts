@@ -1,0 +1,426 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type * as NodeSdk from '@modelcontextprotocol/node';
+import { ProtocolError, ProtocolErrorCode, type ClientCapabilities, type Progress } from '@modelcontextprotocol/client';
+import type * as ServerSdk from '@modelcontextprotocol/server';
+import type {
+  CallToolResult,
+  GetPromptResult,
+  InputRequiredResult,
+  ReadResourceResult,
+  McpHttpHandler,
+  RequestStateCodec,
+  Server,
+  ServerContext,
+} from '@modelcontextprotocol/server';
+import { ErrorCodes } from '../../../../shared/errors';
+import { jsonRpcErrorFor } from '../http-util';
+import type { AggregatorCore } from '../aggregate/core';
+import { toolErrorResult, toProtocolError } from '../aggregate/errors';
+import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../upstream/bound-peer';
+import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
+import { mergeCacheHints } from './cache-hints';
+
+/**
+ * `/mcp` for MCP 2026-07-28 clients (no initialize, no session; every request carries its protocol version, client info
+ * and capabilities in `_meta`). The SDK does the protocol: `createMcpHandler` classifies the request, validates the
+ * envelope and the `Mcp-Method` / `Mcp-Name` headers (with the spec's error codes), answers `server/discover` from the
+ * capabilities declared here, serves `subscriptions/listen`, fills `ttlMs` / `cacheScope`, and seals `requestState`
+ * (createRequestStateCodec, HMAC with a key that lives only in this process). Lanyard adds what a gateway needs on top:
+ * the merged lists, routing to the server that owns a name, relaying `input_required` rounds to the exact upstream call
+ * that asked (input-rounds.ts), and merged caching hints. See docs/protocol.md, "Two protocol eras on /mcp".
+ *
+ * Lanyard's 2026-07-28 serving layer lives in this folder only; it shrinks as the SDK learns to proxy (relaying input
+ * requests and caching hints across a gateway is not something it does yet).
+ */
+
+let sdk: Promise<[typeof ServerSdk, typeof NodeSdk]> | undefined;
+function loadSdk() {
+  sdk ??= Promise.all([import('@modelcontextprotocol/server'), import('@modelcontextprotocol/node')]);
+  return sdk;
+}
+
+const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
+const CLIENT_INFO_META_KEY = 'io.modelcontextprotocol/clientInfo';
+const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities';
+/** Upstream sessions kept for 2026-07-28 IDEs (one per IDE name and capability set). */
+const MAX_MODERN_PEERS = 32;
+/** The frozen error the SDK answers for a refused requestState; used for one that names no parked call. */
+const INVALID_STATE = 'Invalid or expired requestState';
+
+type SealedState = { c: string };
+type InputRequiredLike = { resultType: 'input_required'; inputRequests?: Record<string, unknown>; requestState?: string };
+
+/** The IDE a 2026-07-28 request comes from, as far as a stateless request says: its name and the endpoint it used. */
+function ideKey(ctx: ServerContext, scope: string): string {
+  const info = ctx.mcpReq.envelope?.[CLIENT_INFO_META_KEY as keyof typeof ctx.mcpReq.envelope] as { name?: unknown } | undefined;
+  const name = typeof info?.name === 'string' ? info.name.slice(0, 100) : '';
+  return `${scope}\0${name}`;
+}
+
+function clientName(ctx: ServerContext): string {
+  const info = ctx.mcpReq.envelope?.[CLIENT_INFO_META_KEY as keyof typeof ctx.mcpReq.envelope] as { name?: unknown } | undefined;
+  return typeof info?.name === 'string' ? info.name.slice(0, 100) : 'a 2026-07-28 client';
+}
+
+function clientCapabilities(ctx: ServerContext): ClientCapabilities {
+  const caps = ctx.mcpReq.envelope?.[CLIENT_CAPABILITIES_META_KEY as keyof typeof ctx.mcpReq.envelope];
+  return caps && typeof caps === 'object' ? (caps as ClientCapabilities) : {};
+}
+
+/** The IDE's request params as sent upstream: its progress token is replaced by the SDK's own, the rest kept. */
+function forwardParams(params: Record<string, unknown>, override: Record<string, unknown> = {}): Record<string, unknown> {
+  const { _meta, ...rest } = params as { _meta?: Record<string, unknown> };
+  const out: Record<string, unknown> = { ...rest, ...override };
+  if (_meta) {
+    const { progressToken: _progressToken, ...meta } = _meta;
+    if (Object.keys(meta).length) out._meta = meta;
+  }
+  return out;
+}
+
+export class ModernEndpoint {
+  private handler:
+    Promise<{ http: McpHttpHandler; node: NodeSdk.NodeMcpRequestHandler; codec: RequestStateCodec<SealedState> }> | undefined;
+  private readonly parked = new ParkedCalls();
+  private readonly peers = new Map<string, BoundPeer>();
+  private readonly scope: string;
+
+  constructor(private readonly core: AggregatorCore) {
+    this.scope = core.scope ?? 'mcp';
+  }
+
+  /**
+   * Whether a request is 2026-07-28 traffic, by the SDK's own classification (the one `createMcpHandler` routes by).
+   * A request with a session id, a GET or a DELETE is 2025-11-25 without asking.
+   */
+  async claims(req: IncomingMessage, body: unknown): Promise<boolean> {
+    if (req.method !== 'POST' || req.headers['mcp-session-id'] !== undefined) return false;
+    // Cheap pre-check: an initialize, or a body with no envelope and no modern header, is 2025-11-25.
+    const header = req.headers['mcp-protocol-version'];
+    const envelope = (Array.isArray(body) ? body : [body]).some(
+      (m) =>
+        m &&
+        typeof m === 'object' &&
+        JSON.stringify((m as { params?: { _meta?: unknown } }).params?._meta ?? {}).includes('io.modelcontextprotocol/'),
+    );
+    if (!envelope && (header === undefined || header < '2026')) return false;
+    const [{ isLegacyRequest }, { toWebRequest }] = await loadSdk();
+    return !(await isLegacyRequest(await toWebRequest(req as NodeSdk.NodeIncomingMessageLike, body), body));
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const { node } = await this.load();
+    await node(req as NodeSdk.NodeIncomingMessageLike, res, body);
+  }
+
+  /** A list changed: open `subscriptions/listen` streams that asked for it are told. */
+  listChanged(kinds: readonly ('tools' | 'prompts' | 'resources')[]): void {
+    if (!this.handler) return;
+    void this.handler.then(({ http }) => {
+      for (const kind of kinds) {
+        if (kind === 'tools') http.notify.toolsChanged();
+        else if (kind === 'prompts') http.notify.promptsChanged();
+        else http.notify.resourcesChanged();
+      }
+    });
+  }
+
+  /** Calls waiting for an IDE's answers (tests, diagnostics). */
+  get parkedCalls(): number {
+    return this.parked.size;
+  }
+
+  async close(): Promise<void> {
+    this.parked.close();
+    const peers = [...this.peers.values()];
+    this.peers.clear();
+    await Promise.all(peers.map((p) => p.close().catch(() => undefined)));
+    if (this.handler) await (await this.handler).http.close().catch(() => undefined);
+  }
+
+  private load() {
+    this.handler ??= (async () => {
+      const [server, node] = await loadSdk();
+      const codec = server.createRequestStateCodec<SealedState>({
+        // Held in memory only: a requestState never outlives the broker that minted it (nor does the parked call).
+        key: randomBytes(32),
+        ttlSeconds: 600,
+        // Bound to the method and the IDE that got it: another IDE's (or another method's) state is refused.
+        bind: (ctx) => `${ctx.mcpReq.method}\0${ideKey(ctx, this.scope)}`,
+      });
+      const http = server.createMcpHandler(() => this.createServer(server, codec), {
+        legacy: 'reject',
+        onerror: (e) => this.core.log.debug('2026-07-28 request refused', { error: e }),
+      });
+      return { http, node: node.toNodeHandler(http), codec };
+    })();
+    return this.handler;
+  }
+
+  private createServer(sdkServer: typeof ServerSdk, codec: RequestStateCodec<SealedState>): Server {
+    const core = this.core;
+    const server = new sdkServer.Server(
+      { name: 'lanyard', title: 'Lanyard', version: core.version },
+      {
+        capabilities: {
+          tools: { listChanged: true },
+          prompts: { listChanged: true },
+          resources: { listChanged: true },
+          completions: {},
+        },
+        instructions: core.onlyServer
+          ? `Lanyard's diagnostic endpoint for server "${core.onlyServer}" alone, with its own names.`
+          : `Lanyard connects you to your company's MCP servers with your own identity. Tools and prompts are named <server>${core.separator}<name>; resources keep their servers' URIs.`,
+        requestState: { verify: (state, ctx) => codec.verify(state, ctx) },
+        // Lanyard relays rounds itself; the SDK's 2025 shim never runs here (this server only serves 2026-07-28).
+        inputRequired: { legacyShim: false },
+      },
+    );
+
+    server.setRequestHandler('tools/list', async () => {
+      const result = await core.listToolsForIde();
+      return { ...result, ...mergeCacheHints(this.catalogs(), 'tools') };
+    });
+    server.setRequestHandler('prompts/list', async () => ({
+      prompts: await core.listPrompts(),
+      ...mergeCacheHints(this.catalogs(), 'prompts'),
+    }));
+    server.setRequestHandler('resources/list', async () => ({
+      resources: (await core.listResources()).resources,
+      ...mergeCacheHints(this.catalogs(), 'resources'),
+    }));
+    server.setRequestHandler('resources/templates/list', async () => ({
+      resourceTemplates: (await core.listResources()).resourceTemplates,
+      ...mergeCacheHints(this.catalogs(), 'resources'),
+    }));
+
+    server.setRequestHandler('tools/call', async (request, ctx) => {
+      const resumed = await this.resume(ctx);
+      if (resumed) return this.finishTool(resumed.call as ParkedCall<CallToolResult>, ctx, resumed.started);
+      const params = request.params as { name: string; _meta?: Record<string, unknown> };
+      const origin = await core.resolveName('tools', params.name);
+      if (!origin) {
+        const builtin = core.builtinTool(params.name);
+        if (builtin) return builtin;
+        throw new ProtocolError(
+          ProtocolErrorCode.InvalidParams,
+          `Unknown tool: ${params.name.slice(0, 200)}. List the tools again; the server may have removed it.`,
+        );
+      }
+      if (!core.canServe(origin.serverId)) return core.builtinTool('lanyard_sign_in')!;
+      const call = this.start<CallToolResult>(
+        ctx,
+        origin.serverId,
+        'tools/call',
+        forwardParams(request.params, { name: origin.originalName }),
+        params,
+      );
+      return this.finishTool(call, ctx, { at: core.now(), name: origin.originalName });
+    });
+
+    server.setRequestHandler('prompts/get', async (request, ctx) => {
+      const resumed = await this.resume(ctx);
+      if (resumed) return this.finish(resumed.call as ParkedCall<GetPromptResult>, ctx);
+      const origin = await core.resolveName('prompts', request.params.name);
+      if (!origin) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name.slice(0, 200)}`);
+      this.assertCanServe(origin.serverId);
+      return this.finish(
+        this.start<GetPromptResult>(ctx, origin.serverId, 'prompts/get', forwardParams(request.params, { name: origin.originalName })),
+        ctx,
+      );
+    });
+
+    server.setRequestHandler('resources/read', async (request, ctx) => {
+      const resumed = await this.resume(ctx);
+      if (resumed) return this.finish(resumed.call as ParkedCall<ReadResourceResult>, ctx);
+      const serverId = await core.serverForUri(request.params.uri);
+      if (!serverId)
+        throw new ProtocolError(-32002, `Resource not found: ${request.params.uri.slice(0, 200)}`, { uri: request.params.uri });
+      this.assertCanServe(serverId);
+      return this.finish(this.start<ReadResourceResult>(ctx, serverId, 'resources/read', forwardParams(request.params)), ctx);
+    });
+
+    server.setRequestHandler('completion/complete', async (request, ctx) => {
+      const ref = request.params.ref;
+      let serverId: string | undefined;
+      let params = forwardParams(request.params);
+      if (ref.type === 'ref/prompt') {
+        const origin = await core.resolveName('prompts', ref.name);
+        if (!origin) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${ref.name.slice(0, 200)}`);
+        serverId = origin.serverId;
+        params = forwardParams(request.params, { ref: { ...ref, name: origin.originalName } });
+      } else serverId = await core.serverForUri(ref.uri, true);
+      if (!serverId) throw new ProtocolError(ProtocolErrorCode.InvalidParams, 'Unknown completion reference.');
+      this.assertCanServe(serverId);
+      try {
+        return await this.peer(ctx).request(serverId, 'completion/complete', params, {
+          signal: ctx.mcpReq.signal,
+          target: this.noInput(ctx),
+        });
+      } catch (e) {
+        throw toProtocolError(serverId, e);
+      }
+    });
+    return server;
+  }
+
+  private catalogs() {
+    const ids = this.core.onlyServer ? [this.core.onlyServer] : this.core.pool.serverIds().filter((id) => this.core.canServe(id));
+    return ids.map((id) => this.core.pool.catalog(id));
+  }
+
+  private assertCanServe(serverId: string): void {
+    if (this.core.canServe(serverId)) return;
+    const error = jsonRpcErrorFor({
+      code: ErrorCodes.NOT_SIGNED_IN,
+      message: 'You are not signed in to Lanyard.',
+      fix: this.core.signInHint(),
+      serverId,
+    });
+    throw new ProtocolError(error.code, error.message, error.data);
+  }
+
+  /** The upstream sessions a 2026-07-28 IDE's calls go through: one set per IDE name and capability set. */
+  private peer(ctx: ServerContext): BoundPeer {
+    const capabilities = mirrorCapabilities(clientCapabilities(ctx));
+    const key = `${ideKey(ctx, this.scope)}\0${JSON.stringify(capabilities)}`;
+    const known = this.peers.get(key);
+    if (known) {
+      // Most recently used last: the first one is the one to end when there are too many.
+      this.peers.delete(key);
+      this.peers.set(key, known);
+      return known;
+    }
+    const noChannel = () => Promise.reject(new Error('A 2026-07-28 client has no channel for requests outside a call.'));
+    const bound = this.core.pool.attach({
+      id: `2026:${clientName(ctx)}`,
+      clientName: clientName(ctx),
+      capabilities,
+      elicit: noChannel,
+      sample: noChannel,
+      listRoots: noChannel,
+      // Nothing outside a call reaches a 2026-07-28 IDE except through subscriptions/listen (list changes).
+      notify: async () => undefined,
+    });
+    this.peers.set(key, bound);
+    if (this.peers.size > MAX_MODERN_PEERS) {
+      const [oldestKey, oldest] = this.peers.entries().next().value!;
+      this.peers.delete(oldestKey);
+      void oldest.close().catch(() => undefined);
+    }
+    return bound;
+  }
+
+  /** A request that cannot ask the IDE anything (completion): only its progress and log messages pass. */
+  private noInput(ctx: ServerContext) {
+    const refuse = () => Promise.reject(new ProtocolError(ProtocolErrorCode.InvalidRequest, 'No input can be requested here.'));
+    return {
+      elicit: refuse,
+      sample: refuse,
+      listRoots: refuse,
+      notify: (n: Parameters<ServerContext['mcpReq']['notify']>[0]) => ctx.mcpReq.notify(n),
+    };
+  }
+
+  /** Sends a request upstream as a call that may ask the IDE for input (tools/call, prompts/get, resources/read). */
+  private start<T>(
+    ctx: ServerContext,
+    serverId: string,
+    method: ForwardedMethod,
+    params: Record<string, unknown>,
+    ideParams?: { _meta?: Record<string, unknown> },
+  ): ParkedCall<T> {
+    const call = this.parked.create<T>(serverId, ideKey(ctx, this.scope));
+    call.notify = (n) => ctx.mcpReq.notify(n);
+    const progressToken = ideParams?._meta?.progressToken as string | number | undefined;
+    const bound = this.peer(ctx);
+    call.run(
+      bound.request(serverId, method, params, {
+        signal: call.signal,
+        target: call.target(),
+        onprogress:
+          progressToken === undefined
+            ? undefined
+            : (progress: Progress) => call.notify({ method: 'notifications/progress', params: { ...progress, progressToken } }),
+      }) as Promise<T>,
+    );
+    return call;
+  }
+
+  /**
+   * A retried request: the parked call its (verified) requestState names gets the IDE's answers. Anything else — a
+   * state for no parked call (replayed, expired, from before a restart), or one parked for another IDE — is refused
+   * with the error the SDK gives a state that fails verification.
+   */
+  private async resume(ctx: ServerContext): Promise<{ call: ParkedCall<unknown>; started: { at: number; name: string } } | undefined> {
+    const state = ctx.mcpReq.requestState<SealedState>();
+    if (state === undefined) return undefined;
+    const call = typeof state === 'object' && state && typeof state.c === 'string' ? this.parked.take(state.c) : undefined;
+    if (!call || call.ideKey !== ideKey(ctx, this.scope)) {
+      if (call) this.parked.park(call);
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, INVALID_STATE, { reason: 'invalid_request_state' });
+    }
+    call.notify = (n) => ctx.mcpReq.notify(n);
+    call.answer(ctx.mcpReq.inputResponses ?? {});
+    return { call, started: { at: this.core.now(), name: '' } };
+  }
+
+  /** The next step of a call: its result, or an `input_required` result naming the questions and the parked call. */
+  private async step<T>(call: ParkedCall<T>, ctx: ServerContext): Promise<{ done: T } | { input: InputRequiredLike } | { error: unknown }> {
+    const outcome = await call.next();
+    if (outcome.kind === 'done') return { done: outcome.result };
+    if (outcome.kind === 'failed') return { error: outcome.error };
+    if (call.rounds > MAX_INPUT_ROUNDS) {
+      call.cancel('too many input rounds');
+      return {
+        error: new ProtocolError(
+          ProtocolErrorCode.InternalError,
+          `Server "${call.serverId}" kept asking for input (more than ${MAX_INPUT_ROUNDS} rounds); Lanyard stopped the call.`,
+        ),
+      };
+    }
+    this.parked.park(call as ParkedCall<unknown>);
+    const { codec } = await this.load();
+    const requestState = await codec.mint({ c: call.id }, ctx);
+    return { input: { resultType: 'input_required', inputRequests: outcome.inputRequests, requestState } };
+  }
+
+  private async finish<T>(call: ParkedCall<T>, ctx: ServerContext): Promise<T | InputRequiredResult> {
+    const next = await this.step(call, ctx);
+    if ('done' in next) return next.done;
+    if ('input' in next) return next.input as InputRequiredResult;
+    if (ctx.mcpReq.signal.aborted) throw next.error;
+    throw next.error instanceof ProtocolError ? next.error : toProtocolError(call.serverId, next.error);
+  }
+
+  private async finishTool(call: ParkedCall<CallToolResult>, ctx: ServerContext, started: { at: number; name: string }) {
+    const next = await this.step(call, ctx);
+    if ('input' in next) return next.input as unknown as CallToolResult;
+    const name = started.name ? ` › ${started.name}` : '';
+    if ('done' in next) {
+      this.core.activity({
+        kind: 'tool_call',
+        serverId: call.serverId,
+        summary: `${clientName(ctx)} called ${call.serverId}${name}`,
+        outcome: next.done.isError ? 'error' : 'ok',
+        durationMs: this.core.now() - started.at,
+      });
+      return next.done;
+    }
+    if (next.error instanceof ProtocolError && next.error.code === ProtocolErrorCode.InternalError && call.rounds > MAX_INPUT_ROUNDS)
+      return { content: [{ type: 'text' as const, text: next.error.message }], isError: true };
+    const { result, error } = toolErrorResult(call.serverId, next.error);
+    this.core.activity({
+      kind: 'tool_call',
+      serverId: call.serverId,
+      summary: `${clientName(ctx)} called ${call.serverId}${name}: failed`,
+      outcome: 'error',
+      durationMs: this.core.now() - started.at,
+      error,
+    });
+    return result;
+  }
+}
+
+export { PROTOCOL_VERSION_META_KEY };
