@@ -9,8 +9,8 @@ import type {
   InputRequiredResult,
   ReadResourceResult,
   McpHttpHandler,
+  McpServer,
   RequestStateCodec,
-  Server,
   ServerContext,
 } from '@modelcontextprotocol/server';
 import { ErrorCodes } from '../../../../shared/errors';
@@ -48,8 +48,19 @@ const MAX_MODERN_PEERS = 32;
 /** The frozen error the SDK answers for a refused requestState; used for one that names no parked call. */
 const INVALID_STATE = 'Invalid or expired requestState';
 
-type SealedState = { c: string };
+/**
+ * What Lanyard's requestState carries, sealed: either the id of a parked call (a 2025-11-25 server asked through a
+ * server→client request, input-rounds.ts), or — for a 2026-07-28 server's own `input_required` — the server it came
+ * from, the server's own requestState (opaque to Lanyard, handed back only to that server) and the round count.
+ */
+type SealedState = { c: string } | { s: string; u?: string; r: number };
+type Resumed =
+  { kind: 'parked'; call: ParkedCall<unknown> } | { kind: 'upstream'; serverId: string; upstreamState?: string; round: number };
 type InputRequiredLike = { resultType: 'input_required'; inputRequests?: Record<string, unknown>; requestState?: string };
+
+function isInputRequired(value: unknown): value is InputRequiredLike {
+  return typeof value === 'object' && value !== null && (value as { resultType?: unknown }).resultType === 'input_required';
+}
 
 /** The IDE a 2026-07-28 request comes from, as far as a stateless request says: its name and the endpoint it used. */
 function ideKey(ctx: ServerContext, scope: string): string {
@@ -158,9 +169,12 @@ export class ModernEndpoint {
     return this.handler;
   }
 
-  private createServer(sdkServer: typeof ServerSdk, codec: RequestStateCodec<SealedState>): Server {
+  private createServer(sdkServer: typeof ServerSdk, codec: RequestStateCodec<SealedState>): McpServer {
     const core = this.core;
-    const server = new sdkServer.Server(
+    // An McpServer with no registered tools, its low-level server carrying Lanyard's handlers: the HTTP entry then runs
+    // its SEP-2243 `Mcp-Param-*` check against the schema of the upstream tool a name routes to (toolInputSchemaJson,
+    // which the entry reads for exactly that check; overridden here until the SDK takes a schema lookup for a proxy).
+    const mcp = new sdkServer.McpServer(
       { name: 'lanyard', title: 'Lanyard', version: core.version },
       {
         capabilities: {
@@ -177,6 +191,7 @@ export class ModernEndpoint {
         inputRequired: { legacyShim: false },
       },
     );
+    const server = mcp.server;
 
     server.setRequestHandler('tools/list', async () => {
       const result = await core.listToolsForIde();
@@ -197,7 +212,7 @@ export class ModernEndpoint {
 
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const resumed = await this.resume(ctx);
-      if (resumed) return this.finishTool(resumed.call as ParkedCall<CallToolResult>, ctx, resumed.started);
+      if (resumed?.kind === 'parked') return this.finishTool(resumed.call as ParkedCall<CallToolResult>, ctx, { at: core.now(), name: '' });
       const params = request.params as { name: string; _meta?: Record<string, unknown> };
       const origin = await core.resolveName('tools', params.name);
       if (!origin) {
@@ -213,32 +228,42 @@ export class ModernEndpoint {
         ctx,
         origin.serverId,
         'tools/call',
-        forwardParams(request.params, { name: origin.originalName }),
+        forwardParams(request.params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) }),
         params,
+        resumed?.kind === 'upstream' ? resumed.round : 0,
       );
       return this.finishTool(call, ctx, { at: core.now(), name: origin.originalName });
     });
 
     server.setRequestHandler('prompts/get', async (request, ctx) => {
       const resumed = await this.resume(ctx);
-      if (resumed) return this.finish(resumed.call as ParkedCall<GetPromptResult>, ctx);
+      if (resumed?.kind === 'parked') return this.finish(resumed.call as ParkedCall<GetPromptResult>, ctx);
       const origin = await core.resolveName('prompts', request.params.name);
       if (!origin) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown prompt: ${request.params.name.slice(0, 200)}`);
       this.assertCanServe(origin.serverId);
       return this.finish(
-        this.start<GetPromptResult>(ctx, origin.serverId, 'prompts/get', forwardParams(request.params, { name: origin.originalName })),
+        this.start<GetPromptResult>(
+          ctx,
+          origin.serverId,
+          'prompts/get',
+          forwardParams(request.params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) }),
+          undefined,
+          resumed?.kind === 'upstream' ? resumed.round : 0,
+        ),
         ctx,
       );
     });
 
     server.setRequestHandler('resources/read', async (request, ctx) => {
       const resumed = await this.resume(ctx);
-      if (resumed) return this.finish(resumed.call as ParkedCall<ReadResourceResult>, ctx);
+      if (resumed?.kind === 'parked') return this.finish(resumed.call as ParkedCall<ReadResourceResult>, ctx);
       const serverId = await core.serverForUri(request.params.uri);
       if (!serverId)
         throw new ProtocolError(-32002, `Resource not found: ${request.params.uri.slice(0, 200)}`, { uri: request.params.uri });
       this.assertCanServe(serverId);
-      return this.finish(this.start<ReadResourceResult>(ctx, serverId, 'resources/read', forwardParams(request.params)), ctx);
+      const params = forwardParams(request.params, this.retry(resumed, serverId, ctx));
+      const round = resumed?.kind === 'upstream' ? resumed.round : 0;
+      return this.finish(this.start<ReadResourceResult>(ctx, serverId, 'resources/read', params, undefined, round), ctx);
     });
 
     server.setRequestHandler('completion/complete', async (request, ctx) => {
@@ -262,7 +287,15 @@ export class ModernEndpoint {
         throw toProtocolError(serverId, e);
       }
     });
-    return server;
+    (mcp as unknown as { toolInputSchemaJson(name: string): unknown }).toolInputSchemaJson = (name: string) => this.toolSchema(name);
+    return mcp;
+  }
+
+  /** The input schema of the upstream tool an exposed name routes to (only names this run handed out). */
+  private toolSchema(name: string): unknown {
+    const origin = this.core.knownName('tools', name);
+    if (!origin) return undefined;
+    return this.core.pool.catalog(origin.serverId)?.tools.find((t) => t.name === origin.originalName)?.inputSchema;
   }
 
   private catalogs() {
@@ -330,8 +363,10 @@ export class ModernEndpoint {
     method: ForwardedMethod,
     params: Record<string, unknown>,
     ideParams?: { _meta?: Record<string, unknown> },
+    upstreamRounds = 0,
   ): ParkedCall<T> {
     const call = this.parked.create<T>(serverId, ideKey(ctx, this.scope));
+    call.rounds = upstreamRounds;
     call.notify = (n) => ctx.mcpReq.notify(n);
     const progressToken = ideParams?._meta?.progressToken as string | number | undefined;
     const bound = this.peer(ctx);
@@ -339,6 +374,7 @@ export class ModernEndpoint {
       bound.request(serverId, method, params, {
         signal: call.signal,
         target: call.target(),
+        allowInputRequired: true,
         onprogress:
           progressToken === undefined
             ? undefined
@@ -353,37 +389,74 @@ export class ModernEndpoint {
    * state for no parked call (replayed, expired, from before a restart), or one parked for another IDE — is refused
    * with the error the SDK gives a state that fails verification.
    */
-  private async resume(ctx: ServerContext): Promise<{ call: ParkedCall<unknown>; started: { at: number; name: string } } | undefined> {
+  private async resume(ctx: ServerContext): Promise<Resumed | undefined> {
     const state = ctx.mcpReq.requestState<SealedState>();
     if (state === undefined) return undefined;
-    const call = typeof state === 'object' && state && typeof state.c === 'string' ? this.parked.take(state.c) : undefined;
+    if (typeof state === 'object' && state && 's' in state && typeof state.s === 'string') {
+      return {
+        kind: 'upstream',
+        serverId: state.s,
+        round: typeof state.r === 'number' ? state.r : MAX_INPUT_ROUNDS,
+        ...(typeof state.u === 'string' ? { upstreamState: state.u } : {}),
+      };
+    }
+    const call = typeof state === 'object' && state && 'c' in state && typeof state.c === 'string' ? this.parked.take(state.c) : undefined;
     if (!call || call.ideKey !== ideKey(ctx, this.scope)) {
       if (call) this.parked.park(call);
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, INVALID_STATE, { reason: 'invalid_request_state' });
     }
     call.notify = (n) => ctx.mcpReq.notify(n);
     call.answer(ctx.mcpReq.inputResponses ?? {});
-    return { call, started: { at: this.core.now(), name: '' } };
+    return { kind: 'parked', call };
+  }
+
+  /**
+   * The retry of a 2026-07-28 server's own round: the IDE's answers and the server's requestState, sent only to the
+   * server that minted it (a request naming another server's tool with this state is refused).
+   */
+  private retry(resumed: Resumed | undefined, serverId: string, ctx: ServerContext): Record<string, unknown> {
+    if (resumed?.kind !== 'upstream') return {};
+    if (resumed.serverId !== serverId)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, INVALID_STATE, { reason: 'invalid_request_state' });
+    return {
+      ...(ctx.mcpReq.inputResponses ? { inputResponses: ctx.mcpReq.inputResponses } : {}),
+      ...(resumed.upstreamState !== undefined ? { requestState: resumed.upstreamState } : {}),
+    };
   }
 
   /** The next step of a call: its result, or an `input_required` result naming the questions and the parked call. */
   private async step<T>(call: ParkedCall<T>, ctx: ServerContext): Promise<{ done: T } | { input: InputRequiredLike } | { error: unknown }> {
     const outcome = await call.next();
-    if (outcome.kind === 'done') return { done: outcome.result };
     if (outcome.kind === 'failed') return { error: outcome.error };
+    if (outcome.kind === 'done') {
+      const result = outcome.result as InputRequiredLike | T;
+      if (!isInputRequired(result)) return { done: outcome.result };
+      // A 2026-07-28 server's own round: its questions go to the IDE as they are (same keys), its state stays sealed.
+      const round = call.rounds + 1;
+      if (round > MAX_INPUT_ROUNDS) return { error: this.tooManyRounds(call.serverId) };
+      const { codec } = await this.load();
+      const state: SealedState = { s: call.serverId, r: round, ...(result.requestState !== undefined ? { u: result.requestState } : {}) };
+      const requestState = await codec.mint(state, ctx);
+      return {
+        input: { resultType: 'input_required', ...(result.inputRequests ? { inputRequests: result.inputRequests } : {}), requestState },
+      };
+    }
     if (call.rounds > MAX_INPUT_ROUNDS) {
       call.cancel('too many input rounds');
-      return {
-        error: new ProtocolError(
-          ProtocolErrorCode.InternalError,
-          `Server "${call.serverId}" kept asking for input (more than ${MAX_INPUT_ROUNDS} rounds); Lanyard stopped the call.`,
-        ),
-      };
+      return { error: this.tooManyRounds(call.serverId) };
     }
     this.parked.park(call as ParkedCall<unknown>);
     const { codec } = await this.load();
     const requestState = await codec.mint({ c: call.id }, ctx);
     return { input: { resultType: 'input_required', inputRequests: outcome.inputRequests, requestState } };
+  }
+
+  private tooManyRounds(serverId: string): ProtocolError {
+    return new ProtocolError(
+      ProtocolErrorCode.InternalError,
+      `Server "${serverId}" kept asking for input (more than ${MAX_INPUT_ROUNDS} rounds); Lanyard stopped the call.`,
+      { reason: 'too_many_input_rounds' },
+    );
   }
 
   private async finish<T>(call: ParkedCall<T>, ctx: ServerContext): Promise<T | InputRequiredResult> {
@@ -408,7 +481,7 @@ export class ModernEndpoint {
       });
       return next.done;
     }
-    if (next.error instanceof ProtocolError && next.error.code === ProtocolErrorCode.InternalError && call.rounds > MAX_INPUT_ROUNDS)
+    if (next.error instanceof ProtocolError && (next.error.data as { reason?: string } | undefined)?.reason === 'too_many_input_rounds')
       return { content: [{ type: 'text' as const, text: next.error.message }], isError: true };
     const { result, error } = toolErrorResult(call.serverId, next.error);
     this.core.activity({
