@@ -193,7 +193,11 @@ async function serverScenarios(url: string, args: string[], timeoutMs = 300_000)
  * rewriting. Where IPv6 loopback is unavailable it listens on 127.0.0.1 (another port) and maps only its own
  * loopback Host/Origin to the gateway's port, leaving every other value (evil.example.com) untouched.
  */
-async function startTokenForwarder(gatewayPort: number, token: string): Promise<{ url: string; close(): Promise<void> }> {
+async function startTokenForwarder(
+  gatewayPort: number,
+  token: string,
+  options: { ipv4Only?: boolean } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
   let mapFrom: number | undefined;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const headers = { ...req.headers, authorization: `Bearer ${token}` };
@@ -222,6 +226,7 @@ async function startTokenForwarder(gatewayPort: number, token: string): Promise<
     });
   let url: string;
   try {
+    if (options.ipv4Only) throw new Error('IPv4 requested');
     await listen(gatewayPort, '::1');
     url = `http://[::1]:${gatewayPort}`;
   } catch {
@@ -310,6 +315,10 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
     stoppers.unshift(() => gateway.close());
     const forwarder = await startTokenForwarder(gateway.port, localAuth.token);
     stoppers.unshift(() => forwarder.close());
+    // The suite's raw-HTTP scenarios (http-header-validation, http-custom-header-server-validation) cannot resolve a
+    // bracketed IPv6 host, so the scenario runs go through a 127.0.0.1 forwarder; DNS rebinding keeps the [::1] one.
+    const forwarder4 = await startTokenForwarder(gateway.port, localAuth.token, { ipv4Only: true });
+    stoppers.unshift(() => forwarder4.close());
 
     const groups: Array<[string, GroupResult]> = [];
     // Each revision's scenarios: directly, through the relay (/mcp/<id>) and through the aggregated pipeline carrying
@@ -323,7 +332,7 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
         ['server-via-aggregated', '/mcp/only/conformance'],
       ] as const) {
         const requestsBefore = protectedServer.counters.requests;
-        const via = await serverScenarios(`${forwarder.url}${endpoint}`, requirements);
+        const via = await serverScenarios(`${forwarder4.url}${endpoint}`, requirements);
         for (const id of directResult.passedIds) {
           if (!via.passedIds.has(id)) {
             via.failed++;

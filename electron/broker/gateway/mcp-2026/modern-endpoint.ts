@@ -195,19 +195,19 @@ export class ModernEndpoint {
 
     server.setRequestHandler('tools/list', async () => {
       const result = await core.listToolsForIde();
-      return { ...result, ...mergeCacheHints(this.catalogs(), 'tools') };
+      return { ...result, ...mergeCacheHints(this.catalogs(), 'tools', core.now()) };
     });
     server.setRequestHandler('prompts/list', async () => ({
       prompts: await core.listPrompts(),
-      ...mergeCacheHints(this.catalogs(), 'prompts'),
+      ...mergeCacheHints(this.catalogs(), 'prompts', core.now()),
     }));
     server.setRequestHandler('resources/list', async () => ({
       resources: (await core.listResources()).resources,
-      ...mergeCacheHints(this.catalogs(), 'resources'),
+      ...mergeCacheHints(this.catalogs(), 'resources', core.now()),
     }));
     server.setRequestHandler('resources/templates/list', async () => ({
       resourceTemplates: (await core.listResources()).resourceTemplates,
-      ...mergeCacheHints(this.catalogs(), 'resources'),
+      ...mergeCacheHints(this.catalogs(), 'resources', core.now()),
     }));
 
     server.setRequestHandler('tools/call', async (request, ctx) => {
