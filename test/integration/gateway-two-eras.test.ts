@@ -40,7 +40,7 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     if (capabilities.elicitation)
       client.setRequestHandler('elicitation/create', (request) => {
         asked.push(request.params.message);
-        return { action: 'accept', content: { answer: `${name} answers` } };
+        return { action: 'accept', content: { answer: `${name} answers`, confirm: true } };
       });
     if (capabilities.sampling)
       client.setRequestHandler('sampling/createMessage', () => ({
@@ -85,7 +85,7 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
   });
 
   beforeAll(async () => {
-    sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 } });
+    sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 }, modernServers: true });
     const { home, cleanup } = await tempHome();
     cleanupHome = cleanup;
     engine = await createEngine(sandbox, { home });
@@ -265,6 +265,70 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     expect(rounds).toBeLessThan(20);
     expect(result).toMatchObject({ isError: true });
     expect(text(result)).toMatch(/kept asking for input/);
+  });
+
+  it('subscriptions/listen streams get the merged list changes of every server', async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${gateway.url}/mcp`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: {
+        ...headers(),
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+        'MCP-Protocol-Version': '2026-07-28',
+        'Mcp-Method': 'subscriptions/listen',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'listen-1',
+        method: 'subscriptions/listen',
+        params: { notifications: { toolsListChanged: true }, _meta: envelope('Listener') },
+      }),
+    });
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let events = '';
+    const readUntil = async (needle: string) => {
+      const deadline = Date.now() + 8_000;
+      while (!events.includes(needle)) {
+        if (Date.now() > deadline) throw new Error(`no ${needle} on the listen stream: ${events.slice(0, 500)}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`listen stream ended: ${events}`);
+        events += value;
+      }
+    };
+    await readUntil('notifications/subscriptions/acknowledged');
+    // A 2025-11-25 server (todo) changes its tools: the merged list changed for every 2026 listener.
+    await aggregator.listTools('todo');
+    sandbox.server('todo').mcp.addTool('brand_new_tool');
+    await readUntil('notifications/tools/list_changed');
+    controller.abort();
+  });
+
+  it('a server that speaks both eras: its multi-round-trip tool and custom-header tool through /mcp, for both IDEs', async () => {
+    const [modern, legacy] = await Promise.all([ide('Both 2026', '2026'), ide('Both 2025', '2025')]);
+    for (const client of [modern, legacy]) {
+      const confirmed = await client.client.callTool({ name: 'wiki__confirm_action', arguments: { action: 'publish' } });
+      expect(text(confirmed)).toBe('wiki: publish done');
+      expect(client.asked).toEqual(['Really publish?']);
+    }
+    const forecast = await modern.client.callTool({ name: 'wiki__forecast', arguments: { region: 'eu-west', days: 2 } });
+    expect(text(forecast)).toBe('wiki: eu-west sunny for 2 day(s)');
+  });
+
+  it('a server that speaks only 2026-07-28 is reached by a 2026 IDE through the relay, rounds and all', async () => {
+    const modern = await ide('Relay 2026', '2026', '/mcp/notes');
+    const { tools } = await modern.client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['confirm_action', 'forecast', 'whoami']));
+    expect(JSON.parse(text(await modern.client.callTool({ name: 'whoami', arguments: {} })))).toMatchObject({
+      server: 'notes',
+      sub: '00u-alice',
+    });
+    expect(text(await modern.client.callTool({ name: 'confirm_action', arguments: { action: 'archive' } }))).toBe('notes: archive done');
+    expect(modern.asked).toEqual(['Really archive?']);
+    // A 2025 IDE gets the server's own refusal of initialize.
+    await expect(ide('Relay 2025', '2025', '/mcp/notes')).rejects.toThrow();
   });
 
   it('/mcp/only/<id> carries one server with its own names, for both eras', async () => {
