@@ -14,7 +14,7 @@ import type {
   ServerContext,
 } from '@modelcontextprotocol/server';
 import { ErrorCodes } from '../../../../shared/errors';
-import { jsonRpcErrorFor } from '../http-util';
+import { jsonRpcErrorFor, sendJsonRpcError } from '../http-util';
 import type { AggregatorCore } from '../aggregate/core';
 import { toolErrorResult, toProtocolError } from '../aggregate/errors';
 import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../upstream/bound-peer';
@@ -109,18 +109,36 @@ export class ModernEndpoint {
     if (req.method !== 'POST' || req.headers['mcp-session-id'] !== undefined) return false;
     // Cheap pre-check: an initialize, or a body with no envelope and no modern header, is 2025-11-25.
     const header = req.headers['mcp-protocol-version'];
-    const envelope = (Array.isArray(body) ? body : [body]).some(
-      (m) =>
-        m &&
-        typeof m === 'object' &&
-        JSON.stringify((m as { params?: { _meta?: unknown } }).params?._meta ?? {}).includes('io.modelcontextprotocol/'),
-    );
+    const envelope = (Array.isArray(body) ? (body as unknown[]) : [body]).some((m) => {
+      const meta = m && typeof m === 'object' ? (m as { params?: { _meta?: unknown } }).params?._meta : undefined;
+      return !!meta && typeof meta === 'object' && Object.keys(meta).some((k) => k.startsWith('io.modelcontextprotocol/'));
+    });
     if (!envelope && (header === undefined || header < '2026')) return false;
-    const [{ isLegacyRequest }, { toWebRequest }] = await loadSdk();
-    return !(await isLegacyRequest(await toWebRequest(req as NodeSdk.NodeIncomingMessageLike, body), body));
+    const [{ isLegacyRequest }] = await loadSdk();
+    // Headers and the parsed body are all the classification reads (a body is never encoded again here: a deeply
+    // nested one would overflow JSON.stringify's recursion).
+    let probe: Request;
+    try {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+      }
+      probe = new Request('http://127.0.0.1/mcp', { method: 'POST', headers });
+    } catch {
+      return true; // headers no Request can carry: the modern path refuses the request
+    }
+    return !(await isLegacyRequest(probe, body));
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    // The SDK's Node adapter encodes the parsed body again; one too deeply nested for that is refused here, as JSON-RPC.
+    try {
+      JSON.stringify(body);
+    } catch {
+      req.resume();
+      sendJsonRpcError(res, 400, ProtocolErrorCode.InvalidRequest, 'Invalid request: the message is nested too deeply.');
+      return;
+    }
     const { node } = await this.load();
     await node(req as NodeSdk.NodeIncomingMessageLike, res, body);
   }
