@@ -1,8 +1,8 @@
 /**
  * `npm run demo`: Lanyard on its built-in sandbox enterprise, with one server for every auth path side by side.
  *
- * Starts the sandbox — an Okta-like IdP with a real login page; two MCP servers on Cross-App Access (todo, wiki) whose
- * authorization servers validate ID-JAGs; one behind an OAuth-2.1-only authorization server with a consent page
+ * Starts the sandbox — an Okta-like IdP with a real login page; MCP servers on Cross-App Access (todo; wiki, which also
+ * speaks MCP 2026-07-28; notes, which speaks only 2026-07-28) whose authorization servers validate ID-JAGs; one behind an OAuth-2.1-only authorization server with a consent page
  * (calendar); one that wants an API key (search); one open to anyone (weather) — and Lanyard headless against it, in
  * the LANYARD_HOME `.lanyard-demo/`; prints the dashboard link, the sandbox accounts, each server with its auth path
  * and what the user does for it, and the IDE snippet; stops everything cleanly on Ctrl-C.
@@ -64,7 +64,7 @@ function ensureBuilt(): void {
 
 async function main(): Promise<void> {
   ensureKeyringSession();
-  const sandbox = await startSandbox({ authPaths: true });
+  const sandbox = await startSandbox({ authPaths: true, modernServers: true });
   const paths = sandbox.paths!;
   const accounts = SANDBOX_USERS.map((u) => `${u.username} / ${u.password}`).join('    ');
   if (sandboxOnly) {
@@ -180,6 +180,12 @@ async function main(): Promise<void> {
   process.stdout.write('Stopped.\n');
 }
 
+/** The sandbox servers that speak MCP 2026-07-28 (startSandbox's modernServers), shown with their server line. */
+const MCP_ERAS: Record<string, string> = {
+  wiki: 'speaks MCP 2025-11-25 and 2026-07-28 (try confirm_action, forecast)',
+  notes: 'speaks only MCP 2026-07-28 (try confirm_action, forecast)',
+};
+
 /** One line per server: its auth path as the broker reports it, and what the user does for it. */
 function serverLines(sandbox: Sandbox, statuses: ServerStatus[]): string[] {
   const paths = sandbox.paths!;
@@ -187,7 +193,7 @@ function serverLines(sandbox: Sandbox, statuses: ServerStatus[]): string[] {
     ...sandbox.servers.map((s) => ({
       id: s.id,
       path: 'xaa' as const,
-      todo: 'sign in once to the IdP; no consent screen (IdP policy decides)',
+      todo: `sign in once to the IdP; no consent screen (IdP policy decides)${MCP_ERAS[s.id] ? `; ${MCP_ERAS[s.id]}` : ''}`,
     })),
     { id: paths.oauth.id, path: 'oauth', todo: 'press Authorize once in the dashboard; on the consent page pick your user, Allow' },
     { id: paths.header.id, path: 'header', todo: `nothing: its key is already in the keychain (${paths.header.apiKey.header})` },

@@ -2,8 +2,9 @@
  * Runs the official MCP conformance suite against Lanyard and prints, per group, a summary line:
  *   client-auth: N passed, M failed          (every `auth/*` client scenario, one line each, Lanyard's engine as client)
  *   client-protocol: N passed, M failed      (the client protocol scenarios, per revision, Lanyard's upstream sessions as client)
- *   server-direct: N passed, M failed        (server scenarios against the sandbox's conformance server, unprotected)
- *   server-via-gateway: N passed, M failed   (the same scenarios through Lanyard's relay, /mcp/<id>, with real tokens)
+ *   server-direct (<rev>): N passed, M failed         (server scenarios against the sandbox's conformance server)
+ *   server-via-relay (<rev>): N passed, M failed      (the same scenarios through Lanyard's relay, /mcp/<id>)
+ *   server-via-aggregated (<rev>): N passed, M failed (the same through the aggregated pipeline, /mcp/only/<id>)
  *   gateway-dns-rebinding: N passed, M failed (dns-rebinding-protection against the gateway itself)
  * client-auth counts scenarios (a scenario passes when it recorded checks and none failed); the server groups count
  * checks. Exits non-zero when something fails, or when the gateway run misses a check that passed directly. A WARNING
@@ -22,9 +23,8 @@
  * to (2025-11-25, 2026-07-28: `--spec-version`), and passes when it recorded checks and none failed. See
  * docs/protocol.md, "Upstream era negotiation".
  *
- * The server groups run the scenarios the 2025-11-25 revision requires (`--requirements 2025-11-25`): the 2026-07-28
- * server scenarios (stateless lifecycle, input-required results) are beyond what the sandbox's servers implement. Through
- * the gateway the path is the product's: the suite's client → Lanyard's gateway (local token, Host and Origin checks) →
+ * The server groups run, for 2025-11-25 and for 2026-07-28, the scenarios that revision requires (`--requirements
+ * <rev>`); the sandbox's conformance server speaks both eras. Through the gateway the path is the product's: the suite's client → Lanyard's gateway (local token, Host and Origin checks) →
  * relay → TokenService (alice signed in at the sandbox IdP, ID-JAG, jwt-bearer at the conformance server's own resource
  * AS) → the same conformance server, this time protected. The direct run uses an unprotected instance: the suite
  * cannot authenticate.
@@ -270,7 +270,11 @@ async function serverScenarios(url: string, args: string[], timeoutMs = 300_000)
  * rewriting. Where IPv6 loopback is unavailable it listens on 127.0.0.1 (another port) and maps only its own
  * loopback Host/Origin to the gateway's port, leaving every other value (evil.example.com) untouched.
  */
-async function startTokenForwarder(gatewayPort: number, token: string): Promise<{ url: string; close(): Promise<void> }> {
+async function startTokenForwarder(
+  gatewayPort: number,
+  token: string,
+  options: { ipv4Only?: boolean } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
   let mapFrom: number | undefined;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const headers = { ...req.headers, authorization: `Bearer ${token}` };
@@ -299,6 +303,7 @@ async function startTokenForwarder(gatewayPort: number, token: string): Promise<
     });
   let url: string;
   try {
+    if (options.ipv4Only) throw new Error('IPv4 requested');
     await listen(gatewayPort, '::1');
     url = `http://[::1]:${gatewayPort}`;
   } catch {
@@ -323,8 +328,8 @@ function conformanceSecrets(): SecretStore | undefined {
   return new MemorySecretStore();
 }
 
-/** The server scenarios the 2025-11-25 revision requires, frozen at its release. */
-const SERVER_REQUIREMENTS = ['--requirements', '2025-11-25'];
+/** The revisions whose required server scenarios run (`--requirements <revision>`, frozen at each release). */
+const SERVER_REVISIONS = ['2025-11-25', '2026-07-28'] as const;
 
 async function serverGroups(): Promise<Array<[string, GroupResult]>> {
   const direct = await startConformanceServer();
@@ -387,22 +392,41 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
     stoppers.unshift(() => gateway.close());
     const forwarder = await startTokenForwarder(gateway.port, localAuth.token);
     stoppers.unshift(() => forwarder.close());
+    // The suite's raw-HTTP scenarios (http-header-validation, http-custom-header-server-validation) cannot resolve a
+    // bracketed IPv6 host, so the scenario runs go through a 127.0.0.1 forwarder; DNS rebinding keeps the [::1] one.
+    const forwarder4 = await startTokenForwarder(gateway.port, localAuth.token, { ipv4Only: true });
+    stoppers.unshift(() => forwarder4.close());
 
     const groups: Array<[string, GroupResult]> = [];
-    const directResult = await serverScenarios(direct.url, SERVER_REQUIREMENTS);
-    groups.push(['server-direct', directResult]);
-    const viaGateway = await serverScenarios(`${forwarder.url}/mcp/conformance`, SERVER_REQUIREMENTS);
-    for (const id of directResult.passedIds) {
-      if (!viaGateway.passedIds.has(id)) {
-        viaGateway.failed++;
-        viaGateway.failures.push(`${id}: passed directly but not through the gateway`);
+    // Each revision's scenarios: directly, through the relay (/mcp/<id>) and through the aggregated pipeline carrying
+    // only this server (/mcp/only/<id>, docs/protocol.md); both paths must pass every check the direct run passes.
+    for (const revision of SERVER_REVISIONS) {
+      const requirements = ['--requirements', revision];
+      const directResult = await serverScenarios(direct.url, requirements);
+      groups.push([`server-direct (${revision})`, directResult]);
+      for (const [group, endpoint] of [
+        ['server-via-relay', '/mcp/conformance'],
+        ['server-via-aggregated', '/mcp/only/conformance'],
+      ] as const) {
+        const requestsBefore = protectedServer.counters.requests;
+        const via = await serverScenarios(`${forwarder4.url}${endpoint}`, requirements);
+        for (const id of directResult.passedIds) {
+          if (!via.passedIds.has(id)) {
+            via.failed++;
+            via.failures.push(`${id}: passed directly but not through ${endpoint}`);
+          }
+        }
+        if (protectedServer.counters.requests === requestsBefore) {
+          via.failed++;
+          via.failures.push(`the conformance server saw no request through ${endpoint}`);
+        }
+        if (!protectedServer.seenAuthorization.length || protectedServer.seenAuthorization.some((a) => a.includes(localAuth.token))) {
+          via.failed++;
+          via.failures.push('the conformance server did not see Lanyard-minted tokens only (the local token must never reach it)');
+        }
+        groups.push([`${group} (${revision})`, via]);
       }
     }
-    if (!protectedServer.seenAuthorization.length || protectedServer.seenAuthorization.some((a) => a.includes(localAuth.token))) {
-      viaGateway.failed++;
-      viaGateway.failures.push('the conformance server did not see Lanyard-minted tokens only (the local token must never reach it)');
-    }
-    groups.push(['server-via-gateway', viaGateway]);
 
     // DNS rebinding against the gateway itself: the aggregated endpoint and the relay.
     const rebinding = emptyResult();
@@ -452,8 +476,11 @@ async function main(): Promise<void> {
   reexecInKeyringSession();
   console.log(`conformance: @modelcontextprotocol/conformance ${process.env.LANYARD_CONFORMANCE_VERSION ?? '(version unknown)'}`);
   const groups: Array<[string, GroupResult]> = [];
-  groups.push(['client-auth', await clientAuth()]);
-  groups.push(['client-protocol', await clientProtocol()]);
+  // `--server-only`: the server groups alone (the client scenarios take minutes and test another side).
+  if (!process.argv.includes('--server-only')) {
+    groups.push(['client-auth', await clientAuth()]);
+    groups.push(['client-protocol', await clientProtocol()]);
+  }
   groups.push(...(await serverGroups()));
   let failed = 0;
   for (const [name, result] of groups) {

@@ -44,7 +44,8 @@ it('npm run demo starts the sandbox and Lanyard, prints the dashboard, every aut
     expect(output).toMatch(/"stdio"/);
     // One server per path, each with its path and what the user does.
     expect(output).toMatch(/todo\s+Cross-App Access\s+sign in once/);
-    expect(output).toMatch(/wiki\s+Cross-App Access/);
+    expect(output).toMatch(/wiki\s+Cross-App Access.*speaks MCP 2025-11-25 and 2026-07-28/);
+    expect(output).toMatch(/notes\s+Cross-App Access.*speaks only MCP 2026-07-28/);
     expect(output).toMatch(/calendar\s+OAuth \(browser authorization\)\s+press Authorize once/);
     expect(output).toMatch(/search\s+API key\s+nothing: its key is already in the keychain \(X-API-Key\)/);
     expect(output).toMatch(/weather\s+No authentication/);
@@ -63,6 +64,7 @@ it('npm run demo starts the sandbox and Lanyard, prints the dashboard, every aut
     expect(config.servers.map((s) => [s.id, s.authPath])).toEqual([
       ['todo', 'xaa'],
       ['wiki', 'xaa'],
+      ['notes', 'xaa'],
       ['calendar', 'oauth'],
       ['search', 'header'],
       ['weather', 'none'],

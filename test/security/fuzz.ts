@@ -614,3 +614,92 @@ function complete(r: Pick<RawResult, 'status' | 'headers' | 'body'> & { rawBody?
   if (r.headers['transfer-encoding'] === 'chunked') return r.rawBody?.subarray(-5).toString('latin1') === '0\r\n\r\n';
   return false;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// MCP 2026-07-28 shapes (per-request `_meta` envelope, Mcp-* headers, multi-round-trip retries)
+
+const MODERN_METHODS = [
+  'server/discover',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/read',
+  'resources/templates/list',
+  'completion/complete',
+  'subscriptions/listen',
+  'tasks/get',
+  'tasks/cancel',
+  'initialize',
+  'ping',
+  'logging/setLevel',
+  'unknown/method',
+];
+const MODERN_TOOLS = [
+  'todo__echo',
+  'todo__whoami',
+  'todo__ask_user',
+  'wiki__confirm_action',
+  'wiki__forecast',
+  'nope__x',
+  'lanyard_status',
+];
+
+export interface ModernCase {
+  headers: Record<string, string>;
+  body: string;
+  label: string;
+}
+
+/**
+ * One 2026-07-28 request, valid or mangled: the envelope missing, malformed or naming an unknown version; headers that
+ * disagree with the body (or are absent, or absurd); a requestState that is random, truncated, a real one altered or
+ * replayed from another IDE (`states` holds real ones the caller collected); inputResponses of every wrong shape.
+ */
+export function modernCase(rng: Rng, states: readonly string[]): ModernCase {
+  const method = rng.pick(MODERN_METHODS);
+  const tool = rng.pick(MODERN_TOOLS);
+  const version = rng.chance(0.8) ? '2026-07-28' : rng.pick(['2099-01-01', '2025-11-25', '', 'x'.repeat(300), '2026-07-28 ']);
+  const envelope: Record<string, unknown> = {
+    'io.modelcontextprotocol/protocolVersion': rng.chance(0.9) ? version : weirdValue(rng),
+    'io.modelcontextprotocol/clientInfo': rng.chance(0.8) ? { name: rng.pick(['IDE A', 'IDE B', 'fuzz']), version: '1' } : weirdValue(rng),
+    'io.modelcontextprotocol/clientCapabilities': rng.chance(0.8) ? { elicitation: {}, sampling: {} } : weirdValue(rng),
+  };
+  if (rng.chance(0.1)) delete envelope[rng.pick(Object.keys(envelope))];
+  const params: Record<string, unknown> = { _meta: rng.chance(0.92) ? envelope : weirdValue(rng) };
+  if (method === 'tools/call') {
+    params.name = rng.chance(0.9) ? tool : weirdValue(rng);
+    params.arguments = rng.chance(0.7)
+      ? { text: 'fuzz', question: 'q?', action: 'a', region: rng.pick(['eu', 'Zürich', ' x ']) }
+      : weirdValue(rng);
+  } else if (method === 'prompts/get') params.name = rng.pick(['todo__greet', 'nope__p', '']);
+  else if (method === 'resources/read') params.uri = rng.pick(['sandbox://todo/readme', 'sandbox://nope/x', '']);
+  else if (method === 'subscriptions/listen') params.notifications = rng.chance(0.7) ? { toolsListChanged: true } : weirdValue(rng);
+  else if (method.startsWith('tasks/')) params.taskId = rng.chance(0.5) ? rng.text(20) : weirdValue(rng);
+  if (rng.chance(0.35)) {
+    const real = states.length ? rng.pick(states) : undefined;
+    params.requestState =
+      real === undefined || rng.chance(0.3)
+        ? rng.pick([rng.text(40), `v1.${rng.text(60)}.${rng.text(43)}`, '', 'x'.repeat(100_000), weirdValue(rng)])
+        : rng.chance(0.5)
+          ? real
+          : `${real.slice(0, real.length - 1 - rng.int(10))}${rng.text(1 + rng.int(10))}`;
+    params.inputResponses = rng.chance(0.7)
+      ? {
+          [rng.pick(['elicit-1', 'user_name', 'confirm', '__proto__'])]: rng.chance(0.6)
+            ? { action: 'accept', content: { answer: 'x' } }
+            : weirdValue(rng),
+        }
+      : weirdValue(rng);
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  if (rng.chance(0.9)) headers['mcp-protocol-version'] = rng.chance(0.85) ? version : rng.pick(['2026-07-28', '2099-01-01', 'bogus']);
+  if (rng.chance(0.9)) headers['mcp-method'] = rng.chance(0.85) ? method : rng.pick(['tools/list', 'TOOLS/LIST', 'x', ' ']);
+  const name = typeof params.name === 'string' ? params.name : typeof params.uri === 'string' ? params.uri : undefined;
+  if (name !== undefined && rng.chance(0.85)) headers['mcp-name'] = rng.chance(0.85) ? name.replace(/[^\x20-\x7e]/g, '') || 'x' : 'other';
+  if (rng.chance(0.2)) headers['mcp-param-region'] = rng.pick(['eu', '=?base64?!!!?=', '=?base64?ZXU=?=', '']);
+  const id = rng.chance(0.5) ? `m-${rng.int(1e6)}` : rng.int(1e6);
+  const body = rng.chance(0.05) ? toJson([{ jsonrpc: '2.0', id, method, params }]) : toJson({ jsonrpc: '2.0', id, method, params });
+  return { headers, body, label: `${method}${params.requestState !== undefined ? ' +requestState' : ''}` };
+}

@@ -14,6 +14,7 @@ import type { Relay } from './relay';
  * The local MCP endpoint's HTTP front door, bound to 127.0.0.1 on a fixed port:
  *   /mcp                 → the aggregator (all enabled servers, namespaced)
  *   /mcp/<server-id>/…   → the transparent relay to one server
+ *   /mcp/only/<id>       → the aggregated pipeline carrying one server, unprefixed (diagnostics, conformance)
  *   /healthz             → `{"ok":true}` and nothing else (no token needed, nothing secret)
  *   extra routes         → the control API and dashboard, added by the composition root
  * Every request passes the local-auth guard (Host, Origin, local token) first, and the IDE's Authorization header is
@@ -30,6 +31,8 @@ export interface GatewayAggregator {
    * read and parsed (`parsedBody`).
    */
   handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: IdeName): Promise<void>;
+  /** Handles one request to /mcp/only/<server-id> (the diagnostic one-server endpoint); same body handling. */
+  handleOnlyRequest?(serverId: string, req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
 }
 
 /** The guard the front door runs (LocalAuth implements it). */
@@ -74,7 +77,7 @@ const CORS_EXPOSE_HEADERS = 'Mcp-Session-Id, Mcp-Protocol-Version, WWW-Authentic
 
 type RouteMatch =
   | { kind: 'health' }
-  | { kind: 'aggregate'; profile?: IdeName }
+  | { kind: 'aggregate'; profile?: IdeName; only?: string }
   | { kind: 'relay'; serverId: string; subpath: string }
   | { kind: 'custom'; route: GatewayRoute }
   | { kind: 'not-found' };
@@ -86,6 +89,10 @@ export function matchRoute(pathname: string, routes: readonly GatewayRoute[] = [
   // An IDE's own endpoint (`lanyard connect` writes it): the aggregate, shaped by that IDE's profile.
   const ide = pathname.startsWith('/ide/') ? ideFromPath(pathname) : undefined;
   if (ide) return { kind: 'aggregate', profile: ide };
+  if (pathname.startsWith('/mcp/only/')) {
+    const id = pathname.slice('/mcp/only/'.length).replace(/\/$/, '');
+    return SERVER_ID_PATTERN.test(id) ? { kind: 'aggregate', only: id } : { kind: 'not-found' };
+  }
   if (pathname.startsWith('/mcp/')) {
     const rest = pathname.slice('/mcp/'.length);
     const slash = rest.indexOf('/');
@@ -193,8 +200,15 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           });
           return;
         }
+        const only = match.only;
+        const serve = (body?: unknown) =>
+          only === undefined
+            ? options.aggregator.handleRequest(req, res, body, match.profile)
+            : options.aggregator.handleOnlyRequest
+              ? options.aggregator.handleOnlyRequest(only, req, res, body)
+              : Promise.resolve(sendJsonRpcError(res, 404, -32601, 'This gateway has no /mcp/only endpoint.'));
         if (method !== 'POST') {
-          await options.aggregator.handleRequest(req, res, undefined, match.profile);
+          await serve();
           return;
         }
         let body: unknown;
@@ -205,7 +219,7 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
           else sendJsonRpcError(res, 400, -32700, 'Parse error: the request body is not valid JSON.');
           return;
         }
-        await options.aggregator.handleRequest(req, res, body, match.profile);
+        await serve(body);
         return;
       }
       case 'relay':

@@ -2,6 +2,7 @@ import { Agent, request, type ClientRequest, type IncomingMessage, type Outgoing
 import { readRuntimeFile, type RuntimeInfo } from '../../broker/gateway/runtime-file';
 import { BridgeError } from './find-broker';
 import { requestIdOf, type Envelope, type RequestId } from './line-guard';
+import { ModernHeaders } from './modern-headers';
 import { SseReader } from './sse';
 
 /** A JSON-RPC error object, as written to the IDE when the bridge answers a request itself. */
@@ -71,6 +72,8 @@ export class BrokerLink {
   private listener: ClientRequest | undefined;
   private listenRetry: NodeJS.Timeout | undefined;
   private readonly inFlight = new Set<Promise<void>>();
+  /** The HTTP headers of 2026-07-28 messages (modern-headers.ts). */
+  private readonly modern = new ModernHeaders();
 
   constructor(private readonly options: BrokerLinkOptions) {
     this.port = options.broker.port;
@@ -118,6 +121,7 @@ export class BrokerLink {
       outcome = await this.post(line, {
         id,
         isInitialize,
+        headers: this.modern.headersFor(message),
         onHeaders: opened,
         onAccepted: () => (this.initialize = message),
         deliver: (data) => this.deliver(data),
@@ -190,6 +194,7 @@ export class BrokerLink {
     how: {
       id: RequestId | undefined;
       isInitialize: boolean;
+      headers?: Record<string, string> | undefined;
       onHeaders?: (() => void) | undefined;
       onAccepted?: (() => void) | undefined;
       deliver: (data: string) => void;
@@ -199,7 +204,7 @@ export class BrokerLink {
     return new Promise<Outcome>((resolve) => {
       const attempt = (tokenRetry: boolean, socketRetry: boolean) => {
         let answered = false;
-        const req = this.exchange('POST', body, (res) => {
+        const req = this.exchange('POST', body, how.headers, (res) => {
           answered = true;
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
@@ -240,6 +245,7 @@ export class BrokerLink {
       let last: string | undefined;
       const take = (data: string) => {
         last = data;
+        this.modern.observe(data);
         if (how.isInitialize && this.noteVersion(data, how.id)) how.onAccepted?.();
         how.deliver(data);
       };
@@ -283,15 +289,22 @@ export class BrokerLink {
     }
   }
 
-  private exchange(method: 'POST', body: Buffer, onResponse: (res: IncomingMessage) => void): ClientRequest;
-  private exchange(method: 'GET', body: undefined, onResponse: (res: IncomingMessage) => void): ClientRequest;
+  private exchange(
+    method: 'POST',
+    body: Buffer,
+    extra: Record<string, string> | undefined,
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest;
+  private exchange(method: 'GET', body: undefined, extra: undefined, onResponse: (res: IncomingMessage) => void): ClientRequest;
   private exchange(method: 'DELETE'): Promise<void>;
   private exchange(
     method: 'POST' | 'GET' | 'DELETE',
     body?: Buffer,
+    extra?: Record<string, string>,
     onResponse?: (res: IncomingMessage) => void,
   ): ClientRequest | Promise<void> {
     const headers: OutgoingHttpHeaders = {
+      ...extra,
       authorization: `Bearer ${this.token}`,
       accept: method === 'GET' ? 'text/event-stream' : 'application/json, text/event-stream',
     };
@@ -327,7 +340,7 @@ export class BrokerLink {
   private listen(): void {
     if (this.closing || this.listener || !this.sessionId) return;
     const generation = this.generation;
-    const req = this.exchange('GET', undefined, (res) => {
+    const req = this.exchange('GET', undefined, undefined, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         this.listener = undefined;

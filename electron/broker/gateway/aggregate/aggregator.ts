@@ -6,6 +6,7 @@ import { LanyardError } from '../../errors';
 import { openCallGuard, type CallGuard } from '../../governance/call-guard';
 import type { FetchLike } from '../../util/http';
 import { silentLogger, type Logger } from '../../util/log';
+import { sendJsonRpcError } from '../http-util';
 import { DEFAULT_TOOL_NAME_SEPARATOR } from '../../config/schema';
 import { ProfileRegistry, type ProfileId, type ProfilesConfig, type ProfileView } from '../../governance/profiles';
 import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../tool-names';
@@ -23,7 +24,9 @@ import {
   type ServerStatusLine,
 } from './builtin-tools';
 import type { AggregatorActivity, AggregatorCore, IdeSessionEvent, IdeSessionInfo } from './core';
+import { ModernEndpoint } from '../mcp-2026/modern-endpoint';
 import { IdeSessions } from './ide-sessions';
+import { onlyServerCore } from './only-server';
 import { mergePrompts, mergeTools, ResourceIndex } from './merged';
 import { toProtocolError } from './errors';
 import type { ToolGate } from '../../governance/pins/gate';
@@ -95,6 +98,8 @@ export interface Aggregator {
    * Origin and the local token).
    */
   handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: ProfileId): Promise<void>;
+  /** `/mcp/only/<server-id>`: the same pipeline carrying one server with its own names (a diagnostic endpoint). */
+  handleOnlyRequest(serverId: string, req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void>;
   close(): Promise<void>;
   /** The config's servers, or the signed-in user, changed: re-read them and tell every IDE session. */
   notifyServersChanged(): void;
@@ -148,6 +153,9 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   private readonly promptNamer: ToolNamer;
   private readonly sessions: IdeSessions;
   private readonly profiles: ProfileRegistry;
+  private readonly modern: ModernEndpoint;
+  /** `/mcp/only/<id>` endpoints, created on first use. */
+  private readonly onlyEndpoints = new Map<string, { sessions: IdeSessions; modern: ModernEndpoint }>();
   private readonly healthEvents = new Emitter<{ serverId: string; health: UpstreamHealth }>((e) =>
     this.log.error('health listener failed', { error: e }),
   );
@@ -208,21 +216,44 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       list: () => this.listToolsForIde(),
     });
     this.sessions = new IdeSessions(this);
+    this.modern = new ModernEndpoint(this);
     this.lastSignedIn = options.isSignedIn();
     this.readServers();
   }
 
   // ---- Aggregator (the front door and the control service) ----
 
-  handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: ProfileId): Promise<void> {
+  async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: ProfileId): Promise<void> {
     this.checkSignIn();
+    // 2026-07-28 traffic (no session, `_meta` envelope) goes to the SDK's per-request handler; 2025-11-25 as before.
+    // IDE profiles shape 2025-11-25 sessions only so far: a 2026-07-28 request on /ide/<ide>/mcp sees the whole catalog.
+    if (!this.closed && (await this.modern.claims(req, parsedBody))) return this.modern.handle(req, res, parsedBody);
     return this.sessions.handleRequest(req, res, parsedBody, this.closed, profile);
+  }
+
+  async handleOnlyRequest(serverId: string, req: IncomingMessage, res: ServerResponse, parsedBody?: unknown): Promise<void> {
+    this.checkSignIn();
+    if (!this.pool.server(serverId)) {
+      req.resume();
+      sendJsonRpcError(res, 404, -32601, `No enabled server "${serverId}". /mcp/only/<id> serves one configured, enabled server.`);
+      return;
+    }
+    let only = this.onlyEndpoints.get(serverId);
+    if (!only) {
+      const core = onlyServerCore(this, serverId);
+      only = { sessions: new IdeSessions(core), modern: new ModernEndpoint(core) };
+      this.onlyEndpoints.set(serverId, only);
+    }
+    if (!this.closed && (await only.modern.claims(req, parsedBody))) return only.modern.handle(req, res, parsedBody);
+    return only.sessions.handleRequest(req, res, parsedBody, this.closed);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.broadcastTimer) clearTimeout(this.broadcastTimer);
     await this.sessions.close();
+    await this.modern.close();
+    for (const only of this.onlyEndpoints.values()) await Promise.all([only.sessions.close(), only.modern.close()]);
     await this.pool.close();
   }
 
@@ -340,9 +371,13 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     return origin && this.pool.server(origin.serverId) ? origin : undefined;
   }
 
+  toolRefusal(serverId: string, tool: string): Error | undefined {
+    return this.options.toolGate?.refusal(serverId, tool);
+  }
+
   /** A tool held back for review is refused with what changed and how to review it (a JSON-RPC error). */
   private unlessQuarantined(kind: 'tools' | 'prompts', origin: NameOrigin | undefined): NameOrigin | undefined {
-    const refused = kind === 'tools' && origin ? this.options.toolGate?.refusal(origin.serverId, origin.originalName) : undefined;
+    const refused = kind === 'tools' && origin ? this.toolRefusal(origin.serverId, origin.originalName) : undefined;
     if (refused) throw toProtocolError(origin!.serverId, refused);
     return origin;
   }
@@ -524,6 +559,11 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       const pending = [...this.pendingBroadcast];
       this.pendingBroadcast.clear();
       this.sessions.broadcastListChanged(pending);
+      this.modern.listChanged(pending);
+      for (const only of this.onlyEndpoints.values()) {
+        only.sessions.broadcastListChanged(pending);
+        only.modern.listChanged(pending);
+      }
     }, BROADCAST_DEBOUNCE_MS);
     this.broadcastTimer.unref?.();
   }

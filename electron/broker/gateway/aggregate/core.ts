@@ -39,6 +39,10 @@ export interface AggregatorCore {
   readonly separator: string;
   /** Governance's seam: every request that reaches an upstream is admitted before and settled after. */
   readonly guard: CallGuard;
+  /** `only/<id>` for the one-server diagnostic endpoint (aggregate/only-server.ts); absent for `/mcp`. */
+  readonly scope?: string;
+  /** The one server of `/mcp/only/<id>`. */
+  readonly onlyServer?: string;
   signedIn(): boolean;
   /**
    * Whether calls may go to this server now: signed in, or the server does not need the IdP sign-in (OAuth, API-key
@@ -60,6 +64,8 @@ export interface AggregatorCore {
   knownServerForUri(uri: string): string | undefined;
   /** The server a resource URI (or template) belongs to. */
   serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
+  /** Why a tool is held back for review (tool pinning), or undefined when it may be called. */
+  toolRefusal(serverId: string, tool: string): Error | undefined;
   builtinTool(name: string): CallToolResult | undefined;
   versions(): Readonly<Record<CatalogKind, number>>;
   activity(event: AggregatorActivity): void;

@@ -95,7 +95,16 @@ export class BoundPeer {
     serverId: string,
     method: M,
     params: Record<string, unknown>,
-    options: { signal: AbortSignal; target: DownstreamTarget; onprogress?: ((progress: Progress) => Promise<void> | void) | undefined },
+    options: {
+      signal: AbortSignal;
+      target: DownstreamTarget;
+      onprogress?: ((progress: Progress) => Promise<void> | void) | undefined;
+      /**
+       * A 2026-07-28 server's `input_required` result comes back as is instead of being fulfilled here (the 2026-07-28
+       * IDE endpoint relays it to the IDE: gateway/mcp-2026). No effect on a 2025-11-25 session.
+       */
+      allowInputRequired?: boolean;
+    },
   ): Promise<ResultTypeMap[M]> {
     const session = this.session(serverId);
     const deadline = new Deadline(this.options.requestTimeoutMs);
@@ -112,6 +121,7 @@ export class BoundPeer {
             const requestOptions = {
               signal,
               timeout: NO_SDK_TIMEOUT,
+              ...(options.allowInputRequired ? { allowInputRequired: true } : {}),
               // Always asked for: progress is what restarts the deadline of a long-running call.
               onprogress: (progress: Progress) => {
                 deadline.reset();

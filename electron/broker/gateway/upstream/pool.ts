@@ -324,7 +324,8 @@ export class UpstreamPool {
         // fresh are not asked for again.
         if (reconnect && entry.catalog) {
           const kinds = CATALOG_KINDS.filter((k) => !isFresh(entry.catalog!, k, this.now()));
-          if (kinds.length) this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds), this.now()));
+          if (kinds.length)
+            this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds), this.now()));
         }
       },
       // Once there is a catalog to keep fresh, a lost connection is re-established without waiting for a request.
