@@ -20,8 +20,11 @@ export interface ConfigBackend {
   read(): unknown;
   /** Replaces the whole document (atomically, mode 0600). */
   write(value: unknown): void;
-  /** Calls `onChange` when the file may have changed on disk (another process, a text editor). Returns a stop function. */
-  watch?(onChange: () => void): () => void;
+  /**
+   * Calls `onChange` when the file may have changed on disk (another process, a text editor), debounced, and `onEvent`
+   * at once on every event (the store's cache check). Returns a stop function.
+   */
+  watch?(onChange: () => void, onEvent?: () => void): () => void;
 }
 
 /** The config file exists but is not JSON (or cannot be read). Carries a position, never the file's text. */
@@ -60,6 +63,10 @@ export class ConfigStore {
   /** The last config announced to listeners, serialized, so our own writes and no-op touches are not re-announced. */
   private lastSeen: string | undefined;
   private cached: { stamp: string; config: LanyardConfig } | undefined;
+  /** When the file was last stat'ed (performance.now()); -Infinity forces a stat on the next load. */
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  /** The backend's watcher is running: the cache is trusted between its events (see loadUser). */
+  private watching = false;
 
   constructor(backend: ConfigBackend, options: ConfigStoreOptions = {}) {
     this.backend = backend;
@@ -86,12 +93,17 @@ export class ConfigStore {
 
   /**
    * The user's own file, without the managed overlay (what `update()` edits). The parsed result is reused while the
-   * file's identity (inode, size, mtime) is unchanged: the gateway reads the config several times per relayed call,
-   * and re-reading, parsing and validating it each time was 17% of the relay's CPU (bench). Callers must treat the
-   * result as read-only (`update()` works on a copy).
+   * file's identity (inode, size, mtime) is unchanged: the gateway reads the config several times per call, and
+   * re-reading, parsing and validating it each time was 17% of the relay's CPU (bench). While the file is watched
+   * (a listener is registered), not even a stat is made per call: every watch event marks the cache for a re-check,
+   * and the file is stat'ed again at most every RECHECK_MS in case an event was lost (a stat per call was still 3% of
+   * a tools/call's CPU). Callers must treat the result as read-only (`update()` works on a copy).
    */
   loadUser(): LanyardConfig {
+    const now = performance.now();
+    if (this.cached && this.watching && now - this.checkedAt < RECHECK_MS) return this.cached.config;
     const stamp = fileStamp(this.backend.path);
+    this.checkedAt = now;
     if (stamp !== undefined && this.cached?.stamp === stamp) return this.cached.config;
     const config = this.readUser();
     this.cached = stamp === undefined ? undefined : { stamp, config };
@@ -162,7 +174,11 @@ export class ConfigStore {
       } catch {
         this.lastSeen = undefined;
       }
-      this.stopWatching = this.backend.watch(() => this.onFileChanged());
+      this.watching = true;
+      this.stopWatching = this.backend.watch(
+        () => this.onFileChanged(),
+        () => (this.checkedAt = Number.NEGATIVE_INFINITY),
+      );
     }
     let subscribed = true;
     return () => {
@@ -178,6 +194,7 @@ export class ConfigStore {
   close(): void {
     this.stopWatching?.();
     this.stopWatching = undefined;
+    this.watching = false;
   }
 
   private onFileChanged(): void {
@@ -219,7 +236,9 @@ export class ConfigStore {
   }
 }
 
-/** A missing file, or `{}` (what electron-store writes before anything is set), means "fresh install". */
+/** How often a watched file is stat'ed anyway (a watch event can be lost: a directory replaced, a network volume). */
+const RECHECK_MS = 1_000;
+
 /** The file's identity and version, or undefined when it cannot be stat'ed (then nothing is cached). */
 function fileStamp(file: string): string | undefined {
   try {
@@ -230,6 +249,7 @@ function fileStamp(file: string): string | undefined {
   }
 }
 
+/** A missing file, or `{}` (what electron-store writes before anything is set), means "fresh install". */
 function isFresh(raw: unknown): boolean {
   return raw === undefined || (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.keys(raw).length === 0);
 }
@@ -310,8 +330,8 @@ export function storeBackend(file: string, open: () => { store: Record<string, u
       // The store atomically applies the mode to the temp file it renames; make sure of it for a file that pre-existed.
       if (process.platform !== 'win32') chmodSync(file, 0o600);
     },
-    watch(onChange) {
-      return watchFile(file, onChange);
+    watch(onChange, onEvent) {
+      return watchFile(file, onChange, onEvent);
     },
   };
 }
@@ -320,7 +340,7 @@ export function storeBackend(file: string, open: () => { store: Record<string, u
  * Watches `file` through its directory: writers (conf, editors) replace the file by rename, which a watch on the
  * file itself would stop seeing after the first change. Debounced: one save is several events.
  */
-function watchFile(file: string, onChange: () => void): () => void {
+function watchFile(file: string, onChange: () => void, onEvent?: () => void): () => void {
   const dir = path.dirname(file);
   const base = path.basename(file);
   let timer: NodeJS.Timeout | undefined;
@@ -329,6 +349,7 @@ function watchFile(file: string, onChange: () => void): () => void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     watcher = watch(dir, { persistent: false }, (_event, name) => {
       if (name !== null && name !== base) return;
+      onEvent?.();
       clearTimeout(timer);
       timer = setTimeout(onChange, 50);
       timer.unref();
