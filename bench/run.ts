@@ -35,7 +35,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { mcpRemoteArgs, mcpRemoteEnv, openPath, type PathClient, type PathName } from './lib/clients';
 import { buildCli } from './lib/build';
-import { measureColdStart } from './lib/cold-start';
+import { measureColdStart, NODE_FLOOR_ARGS, START_UP_ENV_COSTS } from './lib/cold-start';
 import { exchangeCase, type ExchangeCase } from './lib/exchange';
 import { experimentPatches } from './lib/experiments';
 import { prepareHome } from './lib/home';
@@ -204,11 +204,20 @@ async function latencyAndColdStart(ctx: {
     if (runs('cold')) {
       log('d. stdio cold start');
       const env = { LANYARD_HOME: targets.home };
+      const unset = START_UP_ENV_COSTS.filter((name) => process.env[name] !== undefined);
       const result = await measureColdStart(
         [
-          { name: 'lanyard', args: [ctx.cli, 'stdio'], env },
-          { name: 'lanyard_relay', args: [ctx.cli, 'stdio', '--server', 'todo'], env },
-          { name: 'mcp_remote', args: await mcpRemoteArgs(targets), env: mcpRemoteEnv(targets) },
+          { name: 'lanyard', args: [ctx.cli, 'stdio'], env, unset },
+          { name: 'lanyard_relay', args: [ctx.cli, 'stdio', '--server', 'todo'], env, unset },
+          { name: 'mcp_remote', args: await mcpRemoteArgs(targets), env: mcpRemoteEnv(targets), unset },
+          { name: 'node_floor', args: NODE_FLOOR_ARGS, env: {}, unset },
+          // The same starts in the environment as it is (only when it differs).
+          ...(unset.length
+            ? [
+                { name: 'lanyard_as_is', args: [ctx.cli, 'stdio'], env },
+                { name: 'node_floor_as_is', args: NODE_FLOOR_ARGS, env: {} },
+              ]
+            : []),
         ],
         SIZES.coldRuns,
       );
@@ -216,11 +225,19 @@ async function latencyAndColdStart(ctx: {
         lanyard: result.lanyard!.median_ms,
         lanyard_relay: result.lanyard_relay!.median_ms,
         mcp_remote: result.mcp_remote!.median_ms,
+        node_floor: result.node_floor!.median_ms,
+        ...(unset.length
+          ? { environment: { unset, lanyard: result.lanyard_as_is!.median_ms, node_floor: result.node_floor_as_is!.median_ms } }
+          : {}),
         runs: SIZES.coldRuns,
       };
       log(
-        `  lanyard stdio ${cold.lanyard} ms · lanyard stdio --server ${cold.lanyard_relay} ms · mcp-remote ${cold.mcp_remote} ms (medians)`,
+        `  lanyard stdio ${cold.lanyard} ms · lanyard stdio --server ${cold.lanyard_relay} ms · mcp-remote ${cold.mcp_remote} ms · node floor ${cold.node_floor} ms (medians)`,
       );
+      if (cold.environment)
+        log(
+          `  with ${unset.join(', ')} as set here: lanyard stdio ${cold.environment.lanyard} ms · node floor ${cold.environment.node_floor} ms`,
+        );
     }
     return { latency, cold };
   } finally {
