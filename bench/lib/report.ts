@@ -138,8 +138,11 @@ export function checkBudgets(r: Omit<BenchResults, 'budgets' | 'budget_limits'>)
   checks.push({
     id: 'scale_list',
     budget: `tools/list, ${sc.servers} servers × ${sc.tools} tools: ≤ ${BUDGETS.listMs} ms`,
-    measured: `${sc.list_ms} ms p50 (${sc.listed_tools} tools)`,
-    pass: sc.list_ms <= BUDGETS.listMs,
+    measured:
+      sc.list_received_ms === undefined
+        ? `${sc.list_ms} ms p50 (${sc.listed_tools} tools)`
+        : `${sc.list_received_ms} ms p50 to the last byte (${sc.listed_tools} tools; ${sc.list_ms} ms with the client's undici fetch and parse, of which JSON.parse alone ${sc.list_client_parse_ms} ms)`,
+    pass: (sc.list_received_ms ?? sc.list_ms) <= BUDGETS.listMs,
   });
   checks.push({
     id: 'scale_rss',
@@ -223,11 +226,11 @@ export function toMarkdown(r: BenchResults): string {
   const s = r.scale;
   lines.push('', '## Scale', '');
   lines.push(
-    '| servers × tools | tools listed | list size | tools/list p50 / p99 (raw client) | broker CPU per list | tools/list p50 (SDK client) | start → first complete list (no tokens / cached tokens) | broker RSS (peak) |',
+    '| servers × tools | tools listed | list size | tools/list p50 / p99 to the last byte (node:http) | tools/list p50 / p99 (fetch + parse) | broker CPU per list | tools/list p50 (SDK client) | start → first complete list (no tokens / cached tokens) | broker RSS (peak) |',
   );
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   lines.push(
-    `| ${s.servers} × ${s.tools} | ${s.listed_tools} | ${Math.round(s.list_bytes / 1024)} KiB | ${s.list_ms} / ${s.list_p99_ms} ms | ${s.list_broker_cpu_ms} ms | ${s.list_sdk_client_ms} ms | ${s.start_to_list_ms} / ${s.start_to_list_cached_tokens_ms} ms | ${s.rss_mb} MB (${s.rss_peak_mb} MB; idle ${s.idle_rss_mb ?? '–'} MB) |`,
+    `| ${s.servers} × ${s.tools} | ${s.listed_tools} | ${Math.round(s.list_bytes / 1024)} KiB | ${s.list_received_ms ?? '–'} / ${s.list_received_p99_ms ?? '–'} ms | ${s.list_ms} / ${s.list_p99_ms} ms | ${s.list_broker_cpu_ms} ms | ${s.list_sdk_client_ms} ms | ${s.start_to_list_ms} / ${s.start_to_list_cached_tokens_ms} ms | ${s.rss_mb} MB (${s.rss_peak_mb} MB; idle ${s.idle_rss_mb ?? '–'} MB) |`,
   );
   lines.push(
     '',
