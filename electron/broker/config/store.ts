@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import Conf from 'conf';
 import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
@@ -11,8 +11,9 @@ import type { LanyardConfig, LanyardConfigInput } from './schema';
 import { parseLanyardConfig } from './validate';
 
 /**
- * The file behind a `ConfigStore`. Headless (broker, CLI) it is `conf`; the Electron app injects `electron-store`
- * (which wraps `conf`) over the same `<home>/config.json`, so both read and write one file.
+ * The file behind a `ConfigStore`. Headless (broker, CLI) it is read and written directly (createConfBackend); the
+ * Electron app injects `electron-store` (which wraps `conf`) over the same `<home>/config.json`, in the same format,
+ * so both read and write one file.
  */
 export interface ConfigBackend {
   readonly path: string;
@@ -288,30 +289,46 @@ export function parseConfigJson(text: string): unknown {
 }
 
 /**
- * `conf` 15 over `<home>/config.json`: file mode 0600, atomic writes, no encryption (there is nothing secret in it),
- * no conf schema (zod validates), no dot-notation (we always replace the whole document).
+ * `<home>/config.json` read and written directly, in the format `conf` and `electron-store` use (the Electron app
+ * injects electron-store over the same file): pretty-printed JSON, mode 0600 in a 0700 home, replaced atomically (a
+ * temporary file in the same directory, then a rename). conf itself is not loaded here: the broker used none of its
+ * features (no schema, no dot-notation, no migrations, no encryption) and it pulled ajv with it, about 15 MB of
+ * resident memory and a slower start for every `lanyard serve` and CLI command (bench).
  */
 export function createConfBackend(home: string): ConfigBackend {
   const file = lanyardPaths(home).configFile;
-  let conf: Conf<Record<string, unknown>> | undefined;
-  const open = (): Conf<Record<string, unknown>> => {
-    if (conf) return conf;
-    // Created 0700 before conf's own mkdir (which would use the umask's 0755).
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    conf = new Conf<Record<string, unknown>>({
-      projectName: 'lanyard',
-      cwd: home,
-      configName: 'config',
-      configFileMode: 0o600,
-      accessPropertiesByDotNotation: false,
-      clearInvalidConfig: false,
-      serialize: (value) => `${JSON.stringify(value, null, 2)}\n`,
-      // conf expects an object; an empty file reads as {} and isFresh() treats it as a fresh install.
-      deserialize: (text) => (parseConfigJson(text) ?? {}) as Record<string, unknown>,
-    });
-    return conf;
+  return {
+    path: file,
+    read() {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+      const value = parseConfigJson(text);
+      if (value === undefined) return undefined;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+      return Object.keys(value).length === 0 ? undefined : value;
+    },
+    write(value) {
+      // Created 0700 before anything is written (a default mkdir would use the umask's 0755).
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      try {
+        writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+        if (process.platform !== 'win32') chmodSync(temp, 0o600);
+        renameSync(temp, file);
+      } catch (e) {
+        rmSync(temp, { force: true });
+        throw e;
+      }
+    },
+    watch(onChange, onEvent) {
+      return watchFile(file, onChange, onEvent);
+    },
   };
-  return storeBackend(file, open);
 }
 
 /**
@@ -365,7 +382,7 @@ function watchFile(file: string, onChange: () => void, onEvent?: () => void): ()
   };
 }
 
-/** The config store of the instance at `home` over `conf`. */
+/** The config store of the instance at `home`. */
 export function openConfigStore(home: string): ConfigStore {
   return new ConfigStore(createConfBackend(home));
 }
