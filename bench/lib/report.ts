@@ -248,6 +248,8 @@ export function toMarkdown(r: BenchResults): string {
     );
   lines.push('', '## Budgets (docs/architecture.md)', '');
   lines.push(budgetsTable(r.budgets));
+  if (r.budgets.some((b) => !b.pass))
+    lines.push('', 'The profiles behind the budgets still missed, and what was tried: [evidence.md](evidence.md).');
   lines.push('', '## Setup', '');
   for (const [k, v] of Object.entries(r.setup)) lines.push(`- **${k}**: ${v}`);
   lines.push(
