@@ -21,6 +21,8 @@
  *   npm run bench -- --only latency,cold   run some phases only (latency, cold, exchange, scale); nothing is written
  *   npm run bench -- --paths direct,aggregated   measure some paths only (with --only)
  *   npm run bench -- --experiment config-cache,json-response   measure a patched broker (bench/lib/experiments.ts)
+ *   npm run bench -- --only latency --experiment-node-args=--max-semi-space-size=16   a second broker from the same
+ *      bundle with other Node flags, measured next to the baseline (rows "<path>+exp"): flags compared under one load
  *   npm run bench -- --broker-node-args=--optimize-for-size   the broker (and stdio bridges) with these Node flags (space-separated)
  *   npm run bench -- --cpu-prof <dir>   run the broker and the stdio bridges under --cpu-prof (profiles land in <dir>;
  *                                       summarize them with `npx tsx bench/profile.ts <dir>`)
@@ -55,6 +57,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     paths: { type: 'string' },
     experiment: { type: 'string' },
+    'experiment-node-args': { type: 'string' },
     'broker-node-args': { type: 'string' },
   },
 });
@@ -162,16 +165,18 @@ async function latencyAndColdStart(ctx: {
   cli: string;
   /** A patched bundle (--experiment): its broker runs next to the baseline one and its paths are measured too. */
   experimentCli: string | undefined;
+  /** Node flags for a second broker of the same bundle (--experiment-node-args), measured like an experiment. */
+  experimentNodeArgs?: string[] | undefined;
   sandbox: SandboxHandle;
   nodeArgs: string[];
 }): Promise<{ latency: LatencyRow[]; cold: BenchResults['stdio_cold_start_ms'] | undefined }> {
   const { sandbox } = ctx;
   const stops: Array<() => Promise<void>> = [];
   const clients: PathClient[] = [];
-  const start = async (cli: string) => {
+  const start = async (cli: string, nodeArgs = ctx.nodeArgs) => {
     const home = await prepareHome({ root: ctx.scratch, sandbox, serverIds: ['todo'], mintFor: ['todo'] });
     stops.push(() => home.cleanup());
-    const broker = await spawnBroker({ cli, home: home.home, nodeArgs: ctx.nodeArgs });
+    const broker = await spawnBroker({ cli, home: home.home, nodeArgs });
     stops.push(() => broker.stop());
     return {
       root,
@@ -189,7 +194,11 @@ async function latencyAndColdStart(ctx: {
   };
   try {
     const targets = await start(ctx.cli);
-    const patched = ctx.experimentCli ? await start(ctx.experimentCli) : undefined;
+    const patched = ctx.experimentCli
+      ? await start(ctx.experimentCli)
+      : ctx.experimentNodeArgs
+        ? await start(ctx.cli, [...ctx.nodeArgs, ...ctx.experimentNodeArgs])
+        : undefined;
     let latency: LatencyRow[] = [];
     if (runs('latency')) {
       log('a. tools/call latency and throughput');
@@ -278,7 +287,14 @@ async function main(): Promise<void> {
       const sandbox = await startSandboxProcess(root, { extraServers: SIZES.extraServers, accessTokenTtlSeconds: 3600 });
       sandboxes.push(sandbox);
       if (runs('latency') || runs('cold'))
-        ({ latency, cold } = await latencyAndColdStart({ scratch, cli, experimentCli, sandbox, nodeArgs }));
+        ({ latency, cold } = await latencyAndColdStart({
+          scratch,
+          cli,
+          experimentCli,
+          experimentNodeArgs: args['experiment-node-args']?.split(/\s+/).filter(Boolean),
+          sandbox,
+          nodeArgs,
+        }));
       if (runs('exchange')) {
         log('b. token-exchange collapse');
         for (const c of SIZES.exchange) {
@@ -322,7 +338,7 @@ async function main(): Promise<void> {
       await sandbox.stop();
     }
 
-    if (only || args.paths || experiments.length || args['broker-node-args']) {
+    if (only || args.paths || experiments.length || args['broker-node-args'] || args['experiment-node-args']) {
       log('bench: --only, --paths, --experiment or --broker-node-args given; results are not written.');
       return;
     }
