@@ -4,10 +4,10 @@
  * does not shrink it (measured: no change).
  *
  * `--max-semi-space-size=1` caps each young-generation semi-space at 1 MB (V8's default lets it grow to 16 MB under
- * load): a broker mostly waits, and the memory a burst of calls grew into stayed resident. Measured (docs/architecture.md
- * "Budgets", `npm run bench -- --broker-node-args=…`): about 6 MB less at idle and 25 MB less after the 50 × 100 scale
- * run. `--optimize-for-size` was measured too and not taken (2 MB more saved, at the cost of V8's optimizing heuristics
- * on the call path).
+ * load): a broker mostly waits, and the memory a burst of calls grew into stayed resident. Measured
+ * (bench/results/evidence.md, `npm run bench -- --broker-node-args=…`): about 6 MB less at idle and 25 MB less after
+ * the 50 × 100 scale run, with no cost on the call path above the noise of a shared machine. `--optimize-for-size` was
+ * measured too and not taken (2 MB more saved, at the cost of V8's optimizing heuristics on the call path).
  *
  * A broker started by hand (`lanyard serve`) takes the same flags through NODE_OPTIONS.
  */
