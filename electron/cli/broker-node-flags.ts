@@ -3,15 +3,16 @@
  * given on the command line: V8 sizes its young generation when the process starts, and `v8.setFlagsFromString` later
  * does not shrink it (measured: no change).
  *
- * `--max-semi-space-size=1` caps each young-generation semi-space at 1 MB (V8's default lets it grow to 16 MB under
- * load): a broker mostly waits, and the memory a burst of calls grew into stayed resident. Measured
- * (bench/results/evidence.md, `npm run bench -- --broker-node-args=…`): about 6 MB less at idle and 25 MB less after
- * the 50 × 100 scale run, with no cost on the call path above the noise of a shared machine. `--optimize-for-size` was
- * measured too and not taken (2 MB more saved, at the cost of V8's optimizing heuristics on the call path).
+ * None at present, on the figures (bench/results/evidence.md): `--max-semi-space-size=1` (each young-generation
+ * semi-space capped at 1 MB instead of growing to 16 MB under load) saves about 6 MB at idle and 25 MB after the
+ * 50 × 100 scale run, but garbage collection went from 12 % to 27 % of the broker's CPU on the call path (about 14 %
+ * more CPU per call), and the call-path budgets are the ones every IDE call pays. `--optimize-for-size` was measured
+ * too. The benchmark takes a candidate with `--broker-node-args=` and compares it side by side with
+ * `--experiment-node-args=`.
  *
- * A broker started by hand (`lanyard serve`) takes the same flags through NODE_OPTIONS.
+ * A broker started by hand (`lanyard serve`) would take the same flags through NODE_OPTIONS.
  */
-export const BROKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const BROKER_NODE_FLAGS: readonly string[] = [];
 
 /** The flags to add to `execArgv` for a broker child: ours, unless the same flag is already there. */
 export function brokerNodeArgs(execArgv: readonly string[]): string[] {
