@@ -21,6 +21,8 @@
  *   npm run bench -- --only latency,cold   run some phases only (latency, cold, exchange, scale); nothing is written
  *   npm run bench -- --paths direct,aggregated   measure some paths only (with --only)
  *   npm run bench -- --experiment config-cache,json-response   measure a patched broker (bench/lib/experiments.ts)
+ *   npm run bench -- --only latency --experiment-node-args=--max-semi-space-size=16   a second broker from the same
+ *      bundle with other Node flags, measured next to the baseline (rows "<path>+exp"): flags compared under one load
  *   npm run bench -- --broker-node-args=--optimize-for-size   the broker (and stdio bridges) with these Node flags (space-separated)
  *   npm run bench -- --cpu-prof <dir>   run the broker and the stdio bridges under --cpu-prof (profiles land in <dir>;
  *                                       summarize them with `npx tsx bench/profile.ts <dir>`)
@@ -35,7 +37,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { mcpRemoteArgs, mcpRemoteEnv, openPath, type PathClient, type PathName } from './lib/clients';
 import { buildCli } from './lib/build';
-import { measureColdStart } from './lib/cold-start';
+import { measureColdStart, NODE_FLOOR_ARGS, START_UP_ENV_COSTS } from './lib/cold-start';
 import { exchangeCase, type ExchangeCase } from './lib/exchange';
 import { experimentPatches } from './lib/experiments';
 import { prepareHome } from './lib/home';
@@ -55,6 +57,7 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     paths: { type: 'string' },
     experiment: { type: 'string' },
+    'experiment-node-args': { type: 'string' },
     'broker-node-args': { type: 'string' },
   },
 });
@@ -162,16 +165,18 @@ async function latencyAndColdStart(ctx: {
   cli: string;
   /** A patched bundle (--experiment): its broker runs next to the baseline one and its paths are measured too. */
   experimentCli: string | undefined;
+  /** Node flags for a second broker of the same bundle (--experiment-node-args), measured like an experiment. */
+  experimentNodeArgs?: string[] | undefined;
   sandbox: SandboxHandle;
   nodeArgs: string[];
 }): Promise<{ latency: LatencyRow[]; cold: BenchResults['stdio_cold_start_ms'] | undefined }> {
   const { sandbox } = ctx;
   const stops: Array<() => Promise<void>> = [];
   const clients: PathClient[] = [];
-  const start = async (cli: string) => {
+  const start = async (cli: string, nodeArgs = ctx.nodeArgs) => {
     const home = await prepareHome({ root: ctx.scratch, sandbox, serverIds: ['todo'], mintFor: ['todo'] });
     stops.push(() => home.cleanup());
-    const broker = await spawnBroker({ cli, home: home.home, nodeArgs: ctx.nodeArgs });
+    const broker = await spawnBroker({ cli, home: home.home, nodeArgs });
     stops.push(() => broker.stop());
     return {
       root,
@@ -189,7 +194,11 @@ async function latencyAndColdStart(ctx: {
   };
   try {
     const targets = await start(ctx.cli);
-    const patched = ctx.experimentCli ? await start(ctx.experimentCli) : undefined;
+    const patched = ctx.experimentCli
+      ? await start(ctx.experimentCli)
+      : ctx.experimentNodeArgs
+        ? await start(ctx.cli, [...ctx.nodeArgs, ...ctx.experimentNodeArgs])
+        : undefined;
     let latency: LatencyRow[] = [];
     if (runs('latency')) {
       log('a. tools/call latency and throughput');
@@ -204,11 +213,20 @@ async function latencyAndColdStart(ctx: {
     if (runs('cold')) {
       log('d. stdio cold start');
       const env = { LANYARD_HOME: targets.home };
+      const unset = START_UP_ENV_COSTS.filter((name) => process.env[name] !== undefined);
       const result = await measureColdStart(
         [
-          { name: 'lanyard', args: [ctx.cli, 'stdio'], env },
-          { name: 'lanyard_relay', args: [ctx.cli, 'stdio', '--server', 'todo'], env },
-          { name: 'mcp_remote', args: await mcpRemoteArgs(targets), env: mcpRemoteEnv(targets) },
+          { name: 'lanyard', args: [ctx.cli, 'stdio'], env, unset },
+          { name: 'lanyard_relay', args: [ctx.cli, 'stdio', '--server', 'todo'], env, unset },
+          { name: 'mcp_remote', args: await mcpRemoteArgs(targets), env: mcpRemoteEnv(targets), unset },
+          { name: 'node_floor', args: NODE_FLOOR_ARGS, env: {}, unset },
+          // The same starts in the environment as it is (only when it differs).
+          ...(unset.length
+            ? [
+                { name: 'lanyard_as_is', args: [ctx.cli, 'stdio'], env },
+                { name: 'node_floor_as_is', args: NODE_FLOOR_ARGS, env: {} },
+              ]
+            : []),
         ],
         SIZES.coldRuns,
       );
@@ -216,11 +234,19 @@ async function latencyAndColdStart(ctx: {
         lanyard: result.lanyard!.median_ms,
         lanyard_relay: result.lanyard_relay!.median_ms,
         mcp_remote: result.mcp_remote!.median_ms,
+        node_floor: result.node_floor!.median_ms,
+        ...(unset.length
+          ? { environment: { unset, lanyard: result.lanyard_as_is!.median_ms, node_floor: result.node_floor_as_is!.median_ms } }
+          : {}),
         runs: SIZES.coldRuns,
       };
       log(
-        `  lanyard stdio ${cold.lanyard} ms · lanyard stdio --server ${cold.lanyard_relay} ms · mcp-remote ${cold.mcp_remote} ms (medians)`,
+        `  lanyard stdio ${cold.lanyard} ms · lanyard stdio --server ${cold.lanyard_relay} ms · mcp-remote ${cold.mcp_remote} ms · node floor ${cold.node_floor} ms (medians)`,
       );
+      if (cold.environment)
+        log(
+          `  with ${unset.join(', ')} as set here: lanyard stdio ${cold.environment.lanyard} ms · node floor ${cold.environment.node_floor} ms`,
+        );
     }
     return { latency, cold };
   } finally {
@@ -261,7 +287,14 @@ async function main(): Promise<void> {
       const sandbox = await startSandboxProcess(root, { extraServers: SIZES.extraServers, accessTokenTtlSeconds: 3600 });
       sandboxes.push(sandbox);
       if (runs('latency') || runs('cold'))
-        ({ latency, cold } = await latencyAndColdStart({ scratch, cli, experimentCli, sandbox, nodeArgs }));
+        ({ latency, cold } = await latencyAndColdStart({
+          scratch,
+          cli,
+          experimentCli,
+          experimentNodeArgs: args['experiment-node-args']?.split(/\s+/).filter(Boolean),
+          sandbox,
+          nodeArgs,
+        }));
       if (runs('exchange')) {
         log('b. token-exchange collapse');
         for (const c of SIZES.exchange) {
@@ -300,7 +333,7 @@ async function main(): Promise<void> {
         nodeArgs,
       });
       log(
-        `  tools/list p50 ${scale.list_ms} ms (broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
+        `  tools/list p50 ${scale.list_received_ms} ms to the last byte, ${scale.list_ms} ms with fetch + parse (parse ${scale.list_client_parse_ms} ms; broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
       );
       await sandbox.stop();
     }
@@ -320,7 +353,7 @@ async function main(): Promise<void> {
       );
     }
 
-    if (only || args.paths || experiments.length || args['broker-node-args']) {
+    if (only || args.paths || experiments.length || args['broker-node-args'] || args['experiment-node-args']) {
       log('bench: --only, --paths, --experiment or --broker-node-args given; results are not written.');
       return;
     }

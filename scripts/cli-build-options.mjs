@@ -2,13 +2,21 @@
  * The esbuild options of the `lanyard` CLI bundle, shared by scripts/build-cli.mjs (`npm run build:cli`) and the
  * benchmark's builds (bench/lib/build.ts), so what the benchmark measures is built exactly like what ships.
  *
- * ESM for Node 20 with our own code (broker, shared) bundled and every npm package left external (`packages:
- * 'external'`), resolved from node_modules at run time. Code splitting keeps each command's imports out of the entry
- * chunk, so `lanyard stdio` (whose cold start is budgeted at 150 ms) does not load zod, conf or openid-client for
- * `serve` or `doctor` (about 245 ms without splitting, under 100 ms with it). 'electron' must never be reachable from
- * the CLI: every build fails if it is.
+ * ESM for Node 20 with our own code (broker, shared) and the npm packages it imports bundled together. Left to
+ * node_modules at run time (EXTERNAL): the native keychain binding, and the governance packages that load on demand
+ * only. Bundling the rest saves Node resolving, reading and compiling several hundred small files (zod alone is about
+ * a hundred, jose fifty) on every start: about 75 ms of CPU until `lanyard serve` listens (430 → 355 ms measured on
+ * the reference machine), which every CLI command and start → first list pays. Code splitting keeps each command's
+ * imports out of the entry chunk, so `lanyard stdio` (cold start budgeted at 80 ms) loads none of it. 'electron' must
+ * never be reachable from the CLI: every build fails if it is.
  */
 import { basename, dirname, extname, resolve } from 'node:path';
+
+/**
+ * npm packages loaded from node_modules instead of bundled: a native addon (it finds its binary next to itself), and
+ * packages only some commands load on demand (bundling them would not make any start faster).
+ */
+const EXTERNAL = ['@napi-rs/keyring', '@opentelemetry/*', '@secretlint/*'];
 
 /** Fails the build on any import of 'electron' (directly or through our own modules). */
 export const forbidElectron = {
@@ -36,8 +44,11 @@ export function cliBuildOptions({ root, entry = 'electron/cli/lanyard.ts', outfi
     format: 'esm',
     platform: 'node',
     target: 'node20',
-    packages: 'external',
-    banner: { js: '#!/usr/bin/env node' },
+    external: EXTERNAL,
+    // Bundled CommonJS packages require Node built-ins: ESM output has no `require` unless one is made.
+    banner: {
+      js: "#!/usr/bin/env node\nimport { createRequire as __lanyardRequire } from 'node:module';\nconst require = __lanyardRequire(import.meta.url);",
+    },
     sourcemap: 'linked',
     legalComments: 'none',
     logLevel: 'warning',

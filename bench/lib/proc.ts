@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { readRuntimeFile } from '../../electron/broker/gateway/runtime-file';
+import { brokerNodeArgs } from '../../electron/cli/broker-node-flags';
 
 let clockTicks: number | undefined;
 
@@ -64,7 +65,8 @@ export async function spawnBroker(options: {
   onSpawn?: (at: number) => void;
 }): Promise<BrokerProcess> {
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.cli, 'serve', '--port', '0'], {
+  // The broker runs with the V8 flags Lanyard gives the brokers it starts (electron/cli/broker-node-flags.ts).
+  const child = spawn(process.execPath, [...brokerNodeArgs(options.nodeArgs ?? []), options.cli, 'serve', '--port', '0'], {
     env: { ...process.env, LANYARD_HOME: options.home, LANYARD_LOG_LEVEL: 'error' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

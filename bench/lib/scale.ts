@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { prepareHome } from './home';
 import { cpuMs, memoryMb, spawnBroker, type BrokerProcess } from './proc';
@@ -16,6 +17,14 @@ export interface ScaleResult {
   list_ms: number;
   list_p99_ms: number;
   list_runs: number;
+  /**
+   * The same lists timed by a node:http client to the last byte of the response, nothing decoded: what the broker
+   * and the loopback take. The budget is on this one; list_ms adds what the client spends on undici's web streams,
+   * decoding and JSON.parse of 1.3 MB (list_client_parse_ms is the parse alone), which an IDE pays whatever serves it.
+   */
+  list_received_ms?: number;
+  list_received_p99_ms?: number;
+  list_client_parse_ms?: number;
   /** CPU the broker process spent per warm tools/list (the rest of list_ms is the client receiving and parsing). */
   list_broker_cpu_ms: number;
   /** The same list through the SDK v2 Client (its own result validation included): what an SDK-based IDE sees. */
@@ -46,6 +55,34 @@ async function listOnce(session: RawSession, expectServers: number): Promise<Lis
   const servers = new Set(tools.map((t) => t.name.split('__')[0]));
   const complete = !tools.some((t) => t.name === 'lanyard_status' || t.name === 'lanyard_sign_in') && servers.size === expectServers;
   return { complete, tools: tools.length, bytes: reply.bytes };
+}
+
+/** One tools/list over node:http: request written → last byte of the response (the body kept for the parse timing). */
+function receiveList(session: RawSession, agent: Agent): Promise<{ ms: number; body: Buffer }> {
+  const payload = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} });
+  const headers: Record<string, string | number> = {
+    authorization: `Bearer ${session.token}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': session.protocolVersion,
+    'content-length': Buffer.byteLength(payload),
+  };
+  if (session.id) headers['mcp-session-id'] = session.id;
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(session.url, { method: 'POST', headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ms = performance.now() - t0;
+        if (res.statusCode !== 200) reject(new Error(`tools/list: HTTP ${res.statusCode}`));
+        else resolve({ ms, body: Buffer.concat(chunks) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /** Spawn → runtime file → initialize on /mcp → tools/list until every server is in it. */
@@ -114,6 +151,18 @@ export async function scaleCase(options: {
         if (i >= 3) samples.push(performance.now() - t0);
       }
       const cpu1 = cpuMs(warm.broker.pid);
+      const received: number[] = [];
+      const parses: number[] = [];
+      const agent = new Agent({ keepAlive: true });
+      for (let i = 0; i < options.listRuns + 3; i++) {
+        const r = await receiveList(warm.session, agent);
+        if (i < 3) continue;
+        received.push(r.ms);
+        const t0 = performance.now();
+        JSON.parse(r.body.toString('utf8'));
+        parses.push(performance.now() - t0);
+      }
+      agent.destroy();
       const sdk = new Client({ name: 'scale-sdk-ide', version: '1.0.0' }, { capabilities: {} });
       await sdk.connect(
         new StreamableHTTPClientTransport(new URL(`${warm.broker.url}/mcp`), {
@@ -147,6 +196,9 @@ export async function scaleCase(options: {
         list_ms: round(percentile(samples, 50)),
         list_p99_ms: round(percentile(samples, 99)),
         list_runs: samples.length,
+        list_received_ms: round(percentile(received, 50)),
+        list_received_p99_ms: round(percentile(received, 99)),
+        list_client_parse_ms: round(percentile(parses, 50)),
         list_broker_cpu_ms: cpu0 !== undefined && cpu1 !== undefined ? round((cpu1 - cpu0) / samples.length, 1) : NaN,
         list_sdk_client_ms: round(percentile(sdkSamples, 50)),
         start_to_list_ms: round(cold.ms, 0),

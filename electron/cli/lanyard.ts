@@ -8,15 +8,17 @@
 import { spawn } from 'node:child_process';
 import { version } from '../../package.json';
 import { resolveLanyardHome } from '../broker/paths';
+import { brokerNodeArgs } from './broker-node-flags';
 import { stdioCommand } from './stdio';
 
 /**
  * Starts the headless broker for `lanyard stdio`, detached so it outlives the IDE session that needed it. The same
- * interpreter and loader flags are reused, so this works from the bundle and under tsx alike.
+ * interpreter and loader flags are reused, so this works from the bundle and under tsx alike; the broker's own V8 flags
+ * (broker-node-flags.ts) are added.
  */
 function startDetachedBroker(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, 'serve'], {
+    const child = spawn(process.execPath, [...brokerNodeArgs(process.execArgv), process.argv[1]!, 'serve'], {
       detached: true,
       stdio: 'ignore',
       env: process.env,

@@ -48,7 +48,9 @@ function loadedModules(code: string): string[] {
     /^\s*import\s+(?:[^'"]*?\s+from\s+)?["']([^"']+)["']/gm,
     /^\s*export\s+[^'"]*?\s+from\s+["']([^"']+)["']/gm,
     /\bimport\(\s*["']([^"']+)["']\s*\)/g,
-    /\brequire\(\s*["']([^"']+)["']\s*\)/g,
+    // Not inside a string or template: ajv (bundled with the MCP SDK) keeps `require("ajv/dist/runtime/…")` as text
+    // for the code it generates, and never loads it.
+    /(?<![`'"])\brequire\(\s*["']([^"']+)["']\s*\)/g,
   ];
   return patterns.flatMap((p) => [...code.matchAll(p)].map((m) => m[1] ?? ''));
 }

@@ -328,6 +328,7 @@ export function createManagedPolicy(
     if (!cached || now() - cached.at >= ttl) cached = { at: now(), state: readManagedConfig(file, trust) };
     return cached.state;
   };
+  let merged: { user: LanyardConfig; state: ManagedState; result: LanyardConfig } | undefined;
   const locked = (): string[] => {
     const s = state();
     if (s.state === 'invalid') return [...LOCKABLE_FIELDS];
@@ -342,7 +343,10 @@ export function createManagedPolicy(
     state,
     overlay: (config) => {
       const s = state();
-      return s.state === 'ok' ? mergeManagedConfig(config, s.config) : config;
+      if (s.state !== 'ok') return config;
+      // The gateway loads the config on every call: the same user config under the same managed state merges once.
+      if (merged?.user !== config || merged.state !== s) merged = { user: config, state: s, result: mergeManagedConfig(config, s.config) };
+      return merged.result;
     },
     locked,
     managedServerIds,

@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import Conf from 'conf';
 import { Emitter } from '../../../shared/emitter';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError } from '../errors';
@@ -11,8 +11,9 @@ import type { LanyardConfig, LanyardConfigInput } from './schema';
 import { parseLanyardConfig } from './validate';
 
 /**
- * The file behind a `ConfigStore`. Headless (broker, CLI) it is `conf`; the Electron app injects `electron-store`
- * (which wraps `conf`) over the same `<home>/config.json`, so both read and write one file.
+ * The file behind a `ConfigStore`. Headless (broker, CLI) it is read and written directly (createConfBackend); the
+ * Electron app injects `electron-store` (which wraps `conf`) over the same `<home>/config.json`, in the same format,
+ * so both read and write one file.
  */
 export interface ConfigBackend {
   readonly path: string;
@@ -20,8 +21,11 @@ export interface ConfigBackend {
   read(): unknown;
   /** Replaces the whole document (atomically, mode 0600). */
   write(value: unknown): void;
-  /** Calls `onChange` when the file may have changed on disk (another process, a text editor). Returns a stop function. */
-  watch?(onChange: () => void): () => void;
+  /**
+   * Calls `onChange` when the file may have changed on disk (another process, a text editor), debounced, and `onEvent`
+   * at once on every event (the store's cache check). Returns a stop function.
+   */
+  watch?(onChange: () => void, onEvent?: () => void): () => void;
 }
 
 /** The config file exists but is not JSON (or cannot be read). Carries a position, never the file's text. */
@@ -60,6 +64,10 @@ export class ConfigStore {
   /** The last config announced to listeners, serialized, so our own writes and no-op touches are not re-announced. */
   private lastSeen: string | undefined;
   private cached: { stamp: string; config: LanyardConfig } | undefined;
+  /** When the file was last stat'ed (performance.now()); -Infinity forces a stat on the next load. */
+  private checkedAt = Number.NEGATIVE_INFINITY;
+  /** The backend's watcher is running: the cache is trusted between its events (see loadUser). */
+  private watching = false;
 
   constructor(backend: ConfigBackend, options: ConfigStoreOptions = {}) {
     this.backend = backend;
@@ -86,12 +94,17 @@ export class ConfigStore {
 
   /**
    * The user's own file, without the managed overlay (what `update()` edits). The parsed result is reused while the
-   * file's identity (inode, size, mtime) is unchanged: the gateway reads the config several times per relayed call,
-   * and re-reading, parsing and validating it each time was 17% of the relay's CPU (bench). Callers must treat the
-   * result as read-only (`update()` works on a copy).
+   * file's identity (inode, size, mtime) is unchanged: the gateway reads the config several times per call, and
+   * re-reading, parsing and validating it each time was 17% of the relay's CPU (bench). While the file is watched
+   * (a listener is registered), not even a stat is made per call: every watch event marks the cache for a re-check,
+   * and the file is stat'ed again at most every RECHECK_MS in case an event was lost (a stat per call was still 3% of
+   * a tools/call's CPU). Callers must treat the result as read-only (`update()` works on a copy).
    */
   loadUser(): LanyardConfig {
+    const now = performance.now();
+    if (this.cached && this.watching && now - this.checkedAt < RECHECK_MS) return this.cached.config;
     const stamp = fileStamp(this.backend.path);
+    this.checkedAt = now;
     if (stamp !== undefined && this.cached?.stamp === stamp) return this.cached.config;
     const config = this.readUser();
     this.cached = stamp === undefined ? undefined : { stamp, config };
@@ -162,7 +175,11 @@ export class ConfigStore {
       } catch {
         this.lastSeen = undefined;
       }
-      this.stopWatching = this.backend.watch(() => this.onFileChanged());
+      this.watching = true;
+      this.stopWatching = this.backend.watch(
+        () => this.onFileChanged(),
+        () => (this.checkedAt = Number.NEGATIVE_INFINITY),
+      );
     }
     let subscribed = true;
     return () => {
@@ -178,6 +195,7 @@ export class ConfigStore {
   close(): void {
     this.stopWatching?.();
     this.stopWatching = undefined;
+    this.watching = false;
   }
 
   private onFileChanged(): void {
@@ -219,7 +237,9 @@ export class ConfigStore {
   }
 }
 
-/** A missing file, or `{}` (what electron-store writes before anything is set), means "fresh install". */
+/** How often a watched file is stat'ed anyway (a watch event can be lost: a directory replaced, a network volume). */
+const RECHECK_MS = 1_000;
+
 /** The file's identity and version, or undefined when it cannot be stat'ed (then nothing is cached). */
 function fileStamp(file: string): string | undefined {
   try {
@@ -230,6 +250,7 @@ function fileStamp(file: string): string | undefined {
   }
 }
 
+/** A missing file, or `{}` (what electron-store writes before anything is set), means "fresh install". */
 function isFresh(raw: unknown): boolean {
   return raw === undefined || (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.keys(raw).length === 0);
 }
@@ -268,30 +289,46 @@ export function parseConfigJson(text: string): unknown {
 }
 
 /**
- * `conf` 15 over `<home>/config.json`: file mode 0600, atomic writes, no encryption (there is nothing secret in it),
- * no conf schema (zod validates), no dot-notation (we always replace the whole document).
+ * `<home>/config.json` read and written directly, in the format `conf` and `electron-store` use (the Electron app
+ * injects electron-store over the same file): pretty-printed JSON, mode 0600 in a 0700 home, replaced atomically (a
+ * temporary file in the same directory, then a rename). conf itself is not loaded here: the broker used none of its
+ * features (no schema, no dot-notation, no migrations, no encryption) and it pulled ajv with it, about 15 MB of
+ * resident memory and a slower start for every `lanyard serve` and CLI command (bench).
  */
 export function createConfBackend(home: string): ConfigBackend {
   const file = lanyardPaths(home).configFile;
-  let conf: Conf<Record<string, unknown>> | undefined;
-  const open = (): Conf<Record<string, unknown>> => {
-    if (conf) return conf;
-    // Created 0700 before conf's own mkdir (which would use the umask's 0755).
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-    conf = new Conf<Record<string, unknown>>({
-      projectName: 'lanyard',
-      cwd: home,
-      configName: 'config',
-      configFileMode: 0o600,
-      accessPropertiesByDotNotation: false,
-      clearInvalidConfig: false,
-      serialize: (value) => `${JSON.stringify(value, null, 2)}\n`,
-      // conf expects an object; an empty file reads as {} and isFresh() treats it as a fresh install.
-      deserialize: (text) => (parseConfigJson(text) ?? {}) as Record<string, unknown>,
-    });
-    return conf;
+  return {
+    path: file,
+    read() {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+      const value = parseConfigJson(text);
+      if (value === undefined) return undefined;
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+      return Object.keys(value).length === 0 ? undefined : value;
+    },
+    write(value) {
+      // Created 0700 before anything is written (a default mkdir would use the umask's 0755).
+      mkdirSync(home, { recursive: true, mode: 0o700 });
+      const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      try {
+        writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+        if (process.platform !== 'win32') chmodSync(temp, 0o600);
+        renameSync(temp, file);
+      } catch (e) {
+        rmSync(temp, { force: true });
+        throw e;
+      }
+    },
+    watch(onChange, onEvent) {
+      return watchFile(file, onChange, onEvent);
+    },
   };
-  return storeBackend(file, open);
 }
 
 /**
@@ -310,8 +347,8 @@ export function storeBackend(file: string, open: () => { store: Record<string, u
       // The store atomically applies the mode to the temp file it renames; make sure of it for a file that pre-existed.
       if (process.platform !== 'win32') chmodSync(file, 0o600);
     },
-    watch(onChange) {
-      return watchFile(file, onChange);
+    watch(onChange, onEvent) {
+      return watchFile(file, onChange, onEvent);
     },
   };
 }
@@ -320,7 +357,7 @@ export function storeBackend(file: string, open: () => { store: Record<string, u
  * Watches `file` through its directory: writers (conf, editors) replace the file by rename, which a watch on the
  * file itself would stop seeing after the first change. Debounced: one save is several events.
  */
-function watchFile(file: string, onChange: () => void): () => void {
+function watchFile(file: string, onChange: () => void, onEvent?: () => void): () => void {
   const dir = path.dirname(file);
   const base = path.basename(file);
   let timer: NodeJS.Timeout | undefined;
@@ -329,6 +366,7 @@ function watchFile(file: string, onChange: () => void): () => void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     watcher = watch(dir, { persistent: false }, (_event, name) => {
       if (name !== null && name !== base) return;
+      onEvent?.();
       clearTimeout(timer);
       timer = setTimeout(onChange, 50);
       timer.unref();
@@ -344,7 +382,7 @@ function watchFile(file: string, onChange: () => void): () => void {
   };
 }
 
-/** The config store of the instance at `home` over `conf`. */
+/** The config store of the instance at `home`. */
 export function openConfigStore(home: string): ConfigStore {
   return new ConfigStore(createConfBackend(home));
 }
