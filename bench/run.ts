@@ -338,16 +338,26 @@ async function main(): Promise<void> {
       await sandbox.stop();
     }
 
+    let governance: BenchResults['governance'];
+    let search: BenchResults['search'];
     // e. governance (bench/governance.ts): ledger + secret scan per tools/call, `lanyard audit verify` over 1M records.
     if (runs('governance')) {
       log('e. governance: ledger + secret scan per call, audit verify');
-      await (await import('./governance')).governanceBench({ quick, log });
+      const g = await (await import('./governance')).governanceBench({ quick, log });
+      governance = {
+        added_p50_ms: g.added_p50_ms,
+        added_p99_ms: g.added_p99_ms,
+        calls: g.calls,
+        verify_records: g.verify_records,
+        verify_ms: g.verify_ms,
+      };
     }
 
     if (runs('search')) {
       // f. lanyard_search_tools over 5,000 tools (bench/lib/tool-search.ts), in-process: logged with its budget.
       const { toolSearchCase, SEARCH_BUDGET_P50_MS } = await import('./lib/tool-search');
       const s = await toolSearchCase(quick ? { queries: 200 } : {});
+      search = { tools: s.tools, queries: s.queries, p50_ms: s.p50_ms, p99_ms: s.p99_ms, index_build_ms: s.index_build_ms };
       log(
         `f. lanyard_search_tools over ${s.tools} tools: p50 ${s.p50_ms} ms, p99 ${s.p99_ms} ms (${s.queries} queries; index built in ${s.index_build_ms} ms) — budget ≤ ${SEARCH_BUDGET_P50_MS} ms p50: ${s.pass ? 'pass' : 'FAIL'}`,
       );
@@ -382,6 +392,8 @@ async function main(): Promise<void> {
       exchange,
       scale: scale!,
       stdio_cold_start_ms: cold!,
+      ...(governance ? { governance } : {}),
+      ...(search ? { search } : {}),
     };
     const results: BenchResults = { ...partial, budget_limits: BUDGETS, budgets: checkBudgets(partial) };
     const outDir = args.out ? path.resolve(args.out) : path.join(root, 'bench/results', quick ? 'raw' : '');

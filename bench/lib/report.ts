@@ -41,6 +41,10 @@ export interface BenchResults {
     environment?: { unset: string[]; lanyard: number; node_floor: number };
     runs: number;
   };
+  /** Governance's cost (bench/governance.ts): the ledger append + secret scan per tools/call, and `audit verify`. */
+  governance?: { added_p50_ms: number; added_p99_ms: number; calls: number; verify_records: number; verify_ms: number };
+  /** `lanyard_search_tools` over a large catalog (bench/lib/tool-search.ts). */
+  search?: { tools: number; queries: number; p50_ms: number; p99_ms: number; index_build_ms: number };
   /** The budgets (docs/architecture.md "Budgets") as numbers, and each check against them. */
   budget_limits: typeof BUDGETS;
   budgets: BudgetCheck[];
@@ -63,6 +67,12 @@ export const BUDGETS = {
   idleRssMb: 70,
   /** `lanyard serve` spawn → first complete aggregated list, tokens cached, 50 servers. */
   startToListCachedMs: 600,
+  /** Ledger append + secret scan added to one tools/call, p50, ms. */
+  governanceAddedP50Ms: 0.05,
+  /** `lanyard audit verify` over 1,000,000 records, ms. */
+  auditVerifyMillionMs: 5_000,
+  /** `lanyard_search_tools` over 5,000 tools, p50, ms. */
+  searchP50Ms: 5,
 };
 
 const row = (rows: readonly LatencyRow[], path: LatencyRow['path'], c: number) => rows.find((r) => r.path === path && r.concurrency === c);
@@ -162,6 +172,31 @@ export function checkBudgets(r: Omit<BenchResults, 'budgets' | 'budget_limits'>)
     measured: `${sc.start_to_list_cached_tokens_ms} ms`,
     pass: sc.start_to_list_cached_tokens_ms <= BUDGETS.startToListCachedMs,
   });
+  const gov = r.governance;
+  if (gov) {
+    checks.push({
+      id: 'governance_added_p50',
+      budget: `ledger append + secret scan added to a tools/call, p50: ≤ ${BUDGETS.governanceAddedP50Ms} ms`,
+      measured: `${gov.added_p50_ms} ms (p99 ${gov.added_p99_ms} ms, ${gov.calls.toLocaleString('en-US')} calls)`,
+      pass: gov.added_p50_ms <= BUDGETS.governanceAddedP50Ms,
+    });
+    checks.push({
+      id: 'audit_verify',
+      budget: `\`lanyard audit verify\`, 1,000,000 records: ≤ ${BUDGETS.auditVerifyMillionMs / 1000} s`,
+      measured: `${(gov.verify_ms / 1000).toFixed(2)} s (${gov.verify_records.toLocaleString('en-US')} records)`,
+      // A smaller (quick) run is scaled to a million records.
+      pass: (gov.verify_ms * 1_000_000) / Math.max(1, gov.verify_records) <= BUDGETS.auditVerifyMillionMs,
+    });
+  }
+  const search = r.search;
+  if (search) {
+    checks.push({
+      id: 'tool_search_p50',
+      budget: `lanyard_search_tools over ${search.tools.toLocaleString('en-US')} tools, p50: ≤ ${BUDGETS.searchP50Ms} ms`,
+      measured: `${search.p50_ms} ms (p99 ${search.p99_ms} ms, ${search.queries} queries; index built once in ${search.index_build_ms} ms)`,
+      pass: search.p50_ms <= BUDGETS.searchP50Ms,
+    });
+  }
   return checks;
 }
 
