@@ -67,6 +67,8 @@ interface Shaped {
   entries: Entry[];
   overBudget: boolean;
   index?: Promise<ToolSearchIndex>;
+  /** `{"tools":[…]}` serialized once (the fast path serves tools/list from these bytes). */
+  json?: Buffer;
 }
 
 export function effectiveProfile(
@@ -221,6 +223,13 @@ export class ProfileRegistry {
     return this.shape(id, await this.source.list());
   }
 
+  /** The shaped list as tools/list result bytes, kept with the shaped list (so keyed like it). */
+  async listJson(id: ProfileId): Promise<Buffer> {
+    const shaped = await this.current(id);
+    shaped.json ??= Buffer.from(JSON.stringify({ tools: shaped.tools }));
+    return shaped.json;
+  }
+
   async search(id: ProfileId, query: string, limit?: number): Promise<CallToolResult> {
     const shaped = await this.current(id);
     shaped.index ??= ToolSearchIndex.build(shaped.entries.map((e) => e.searchable));
@@ -289,6 +298,11 @@ export class ProfileView {
     if (!this.active()) return list;
     const { tools } = this.registry.shape(this.id, list);
     return { ...list, tools };
+  }
+
+  /** The shaped list serialized (for an active profile): reused while the merged list and the settings stay the same. */
+  listJson(): Promise<Buffer> {
+    return this.registry.listJson(this.id);
   }
 
   /** undefined when the profile is not active (the caller resolves the name as plain `/mcp` does). */
