@@ -191,7 +191,7 @@ export class ProfileRegistry {
     return effectiveProfile(id, this.config[id], this.source.defaultMaxNameLength);
   }
 
-  /** Plain `/mcp` without a `default` profile is served as merged (and keeps the fast paths). */
+  /** Plain `/mcp` without a `default` profile is served as merged, names and list unchanged. */
   active(id: ProfileId): boolean {
     return id !== DEFAULT_PROFILE || this.config[DEFAULT_PROFILE] !== undefined;
   }
@@ -289,7 +289,7 @@ export class ProfileView {
     readonly id: ProfileId,
   ) {}
 
-  /** False: the session is served the merged list as is (and may use the aggregator's fast paths). */
+  /** False: the session is served the merged list as is, and names resolve as on plain `/mcp`. */
   active(): boolean {
     return this.registry.active(this.id);
   }
