@@ -3,9 +3,10 @@
  * budgets in docs/architecture.md "Budgets".
  *
  *   a. tools/call latency (p50, p99) and throughput at concurrency 1, 8 and 64: an SDK client straight to the server
- *      (`direct`), through the relay `/mcp/<id>` (`relay`), through `/mcp` (`aggregated`), a stdio client through
- *      `lanyard stdio` (`stdio`; and `stdio-relay` with --server), and a stdio client through mcp-remote
- *      (`mcp-remote`). Same upstream tool; Lanyard's paths with auth on and tokens cached.
+ *      (`direct`), through the relay `/mcp/<id>` (`relay`), through `/mcp` (`aggregated`), through an IDE profile's
+ *      endpoint `/ide/cursor/mcp` (`profile`), a stdio client through `lanyard stdio` (`stdio`; and `stdio-relay` with
+ *      --server), and a stdio client through mcp-remote (`mcp-remote`). Same upstream tool; Lanyard's paths with auth
+ *      on and tokens cached.
  *   b. Token-exchange collapse: 500 concurrent first calls to one server and to 20 servers, on a fresh broker — the
  *      exchanges and refreshes the IdP saw, and the time until all are answered.
  *   c. Scale: 50 servers × 100 tools — aggregated tools/list latency, broker start → first complete list, broker RSS.
@@ -101,7 +102,7 @@ const SIZES = quick
       extraServers: 18,
       scale: { servers: 50, tools: 100, listRuns: 30 },
     };
-const ALL_PATHS: PathName[] = ['direct', 'relay', 'aggregated', 'stdio', 'stdio-relay', 'mcp-remote'];
+const ALL_PATHS: PathName[] = ['direct', 'relay', 'aggregated', 'profile', 'stdio', 'stdio-relay', 'mcp-remote'];
 /** Prototypes measured only when asked for with --paths (bench/lean-bridge.ts). */
 const EXTRA_PATHS: PathName[] = ['lean-stdio', 'lean-stdio-relay'];
 const PATHS = args.paths ? (args.paths.split(',').map((p) => p.trim()) as PathName[]) : ALL_PATHS;

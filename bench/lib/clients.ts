@@ -3,8 +3,12 @@ import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
-/** The five ways to reach the same upstream tool that the benchmark compares (plus the stdio bridge on the relay). */
-export type PathName = 'direct' | 'relay' | 'aggregated' | 'stdio' | 'stdio-relay' | 'mcp-remote' | 'lean-stdio' | 'lean-stdio-relay';
+/**
+ * The ways to reach the same upstream tool that the benchmark compares (plus the stdio bridge on the relay, and `/mcp`
+ * through an IDE profile's endpoint).
+ */
+export type PathName =
+  'direct' | 'relay' | 'aggregated' | 'profile' | 'stdio' | 'stdio-relay' | 'mcp-remote' | 'lean-stdio' | 'lean-stdio-relay';
 
 export interface PathClient {
   path: PathName;
@@ -134,6 +138,10 @@ export async function openPath(name: PathName, t: PathTargets, label: string = n
       return connect(name, http(`${t.brokerUrl}/mcp/${t.serverId}`, t.localToken), 'echo', () => undefined, viaBroker);
     case 'aggregated':
       return connect(name, http(`${t.brokerUrl}/mcp`, t.localToken), `${t.serverId}__echo`, () => undefined, viaBroker);
+    case 'profile':
+      // The endpoint `lanyard connect` writes for Cursor: its profile (defaults: a 40-tool budget, 59-character names)
+      // shapes the list and resolves the names; the sandbox server's few tools stay within the budget.
+      return connect(name, http(`${t.brokerUrl}/ide/cursor/mcp`, t.localToken), `${t.serverId}__echo`, () => undefined, viaBroker);
     case 'stdio': {
       const transport = stdio(process.execPath, [...(t.stdioNodeArgs ?? []), t.cli, 'stdio'], { LANYARD_HOME: t.home });
       return connect(name, transport, `${t.serverId}__echo`, () => transport.pid ?? undefined, viaBroker);

@@ -10,6 +10,8 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createAggregator, type Aggregator, type AggregatorActivity } from '../../electron/broker/gateway/aggregate/aggregator';
 import type { AggregatorCore } from '../../electron/broker/gateway/aggregate/core';
+import type { GuardedCall } from '../../electron/broker/governance/call-guard';
+import { CALL_TOOL } from '../../electron/broker/governance/profiles';
 
 interface Seen {
   method: string;
@@ -22,6 +24,9 @@ interface Seen {
 const BIG_TEXT = 'x'.repeat(3 * 1024 * 1024);
 const bigAnswer = (id: string): string =>
   `{ "result" : { "content" : [ { "type":"text", "text":"${BIG_TEXT}" } ], "structuredContent": {"n": 1} } ,  "jsonrpc":"2.0", "id" : ${id} }`;
+
+/** A tool whose exposed name (`raw__…`) is longer than the profile's name limit below, so the profile renames it. */
+const LONG_NAME = 'plain_with_a_rather_long_name';
 
 /** A Streamable HTTP MCP server written out by hand. */
 class RawUpstream {
@@ -109,7 +114,9 @@ class RawUpstream {
           JSON.stringify({
             jsonrpc: '2.0',
             id: msg.id,
-            result: { tools: ['big', 'fail', 'progress', 'pretty', 'plain'].map((name) => ({ name, inputSchema: { type: 'object' } })) },
+            result: {
+              tools: ['big', 'fail', 'progress', 'pretty', 'plain', LONG_NAME].map((name) => ({ name, inputSchema: { type: 'object' } })),
+            },
           }),
         );
         return;
@@ -369,5 +376,136 @@ describe('/mcp fast path', () => {
     // Refused attempts never reach the tool: it ran once, on the new session.
     expect(upstream.calls('plain').length).toBe(before + 1);
     expect(upstream.calls('plain').at(-1)!.sessionId).toBe(`raw-${inits + 1}`);
+  });
+});
+
+/**
+ * The per-IDE endpoints `lanyard connect` writes (`/ide/<ide>/mcp`) keep the fast path: a profile session's tools/call is
+ * resolved by its profile (its namer, its deny list, `lanyard_call_tool`) and then forwarded as bytes, and its
+ * tools/list is served from the shaped list's cached bytes. The SDK path answers with an SSE stream (the transport's
+ * default), the fast path with one JSON body: the content type tells which path answered.
+ */
+describe('IDE profile endpoints on the fast path', () => {
+  const upstream = new RawUpstream();
+  let aggregator: Aggregator;
+  let http: Server;
+  let base = '';
+  const activity: AggregatorActivity[] = [];
+  const guarded: GuardedCall[] = [];
+
+  beforeAll(async () => {
+    await upstream.start();
+    aggregator = createAggregator({
+      tokens: { authorizedFetch: (_id, b) => b ?? fetch },
+      getServers: () => [{ id: 'raw', name: 'Raw', url: upstream.url, enabled: true }],
+      isSignedIn: () => true,
+      signInHint: () => 'sign in',
+      onActivity: (e) => activity.push(e),
+      connectTimeoutMs: 5_000,
+      // Within cursor's budget; names cut at 20 characters; one tool denied.
+      profiles: () => ({ cursor: { maxNameLength: 20, favourites: ['raw/plain'], tools: { deny: ['raw/fail'] } } }),
+      guard: {
+        admit: (call) => {
+          guarded.push(call);
+          return { call, started: performance.now() };
+        },
+        settle: () => undefined,
+      },
+    });
+    http = createServer(
+      (req, res) => void aggregator.handleRequest(req, res, undefined, req.url === '/ide/cursor/mcp' ? 'cursor' : undefined),
+    );
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  });
+
+  afterAll(async () => {
+    await aggregator.close();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await upstream.stop();
+  });
+
+  /** A cursor session whose bound session to the server is connected, and the names its profile gave it. */
+  async function cursorIde(): Promise<{ ide: RawIde; names: string[] }> {
+    const ide = new RawIde(`${base}/ide/cursor/mcp`);
+    await ide.init();
+    const list = await ide.post({ jsonrpc: '2.0', id: 'list', method: 'tools/list' });
+    const names = (
+      messages({ type: list.headers.get('content-type') ?? '', body: await list.text() })[0] as {
+        result: { tools: Array<{ name: string }> };
+      }
+    ).result.tools.map((t) => t.name);
+    // The first call connects the bound session (SDK path); later ones find it warm.
+    expect(messages(await ide.call('raw__plain'))[0]).toMatchObject({ result: { content: [{ text: 'plain' }] } });
+    return { ide, names };
+  }
+
+  it("tools/list is the profile's shaped list, from bytes serialized once per list and settings", async () => {
+    const { ide, names } = await cursorIde();
+    // Shaped: the favourite first, the denied tool gone, the long name cut to the profile's limit.
+    expect(names[0]).toBe('raw__plain');
+    expect(names).not.toContain('raw__fail');
+    expect(names).not.toContain(`raw__${LONG_NAME}`);
+    expect(names.every((n) => n.length <= 20)).toBe(true);
+    const first = await ide.post({ jsonrpc: '2.0', id: 'l1', method: 'tools/list', params: {} });
+    const second = await ide.post({ jsonrpc: '2.0', id: 'l2', method: 'tools/list' });
+    expect(first.headers.get('content-type')).toBe('application/json');
+    const [a, b] = [await first.text(), await second.text()];
+    expect((JSON.parse(a) as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name)).toEqual(names);
+    expect(b).toBe(a.replace('"id":"l1"', '"id":"l2"'));
+    // The same bytes every time while nothing changed, distinct from plain /mcp's.
+    const view = (aggregator as unknown as AggregatorCore).profileView('cursor');
+    expect(await view.listJson()).toBe(await view.listJson());
+    expect(await view.listJson()).not.toBe(await (aggregator as unknown as AggregatorCore).listToolsJson());
+  });
+
+  it("tools/call by the profile's name is forwarded as the server's bytes; governance sees the real tool and the profile", async () => {
+    const { ide, names } = await cursorIde();
+    const answer = await ide.call('raw__big', 'req-9');
+    expect(answer.type).toBe('application/json');
+    expect(answer.body === bigAnswer('"req-9"')).toBe(true);
+    // A renamed tool: the profile's short name reaches the server's own tool, on the fast path.
+    const short = names.find((n) => n !== `raw__${LONG_NAME}` && n.startsWith('raw__plain_'))!;
+    expect(short).toBeDefined();
+    const before = upstream.calls(LONG_NAME).length;
+    const renamed = await ide.call(short, 'req-10');
+    expect(renamed).toEqual({
+      type: 'application/json',
+      body: '{"result":{"content":[{"type":"text","text":"plain"}]},"jsonrpc":"2.0","id":"req-10"}',
+    });
+    expect(upstream.calls(LONG_NAME).length).toBe(before + 1);
+    expect(guarded.at(-1)).toMatchObject({
+      endpoint: '/ide/cursor/mcp',
+      profileId: 'cursor',
+      serverId: 'raw',
+      method: 'tools/call',
+      name: LONG_NAME,
+    });
+    expect(activity.at(-1)).toMatchObject({ kind: 'tool_call', serverId: 'raw', summary: `raw-ide called raw › ${LONG_NAME}` });
+  });
+
+  it('lanyard_call_tool is unwrapped and forwarded; a denied tool is refused as the SDK path refuses it', async () => {
+    const { ide } = await cursorIde();
+    const wrapped = await ide.call(CALL_TOOL, 'w-1', { name: 'raw__big', arguments: { n: 1 } });
+    expect(wrapped.type).toBe('application/json');
+    expect(wrapped.body === bigAnswer('"w-1"')).toBe(true);
+    expect(upstream.calls('big').at(-1)!.params?.arguments).toEqual({ n: 1 });
+    const calls = upstream.calls('fail').length;
+    const denied = await ide.call('raw__fail', 'd-1');
+    expect(messages(denied)).toEqual([
+      { jsonrpc: '2.0', id: 'd-1', error: { code: -32602, message: expect.stringMatching(/^Unknown tool: raw__fail\./) as unknown } },
+    ]);
+    expect(upstream.calls('fail').length).toBe(calls);
+  });
+
+  it('plain /mcp beside it keeps the merged list and names', async () => {
+    const ide = new RawIde(`${base}/mcp`);
+    await ide.init();
+    const res = await ide.post({ jsonrpc: '2.0', id: 'l', method: 'tools/list' });
+    expect(res.headers.get('content-type')).toBe('application/json');
+    const names = (JSON.parse(await res.text()) as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name);
+    expect(names).toContain('raw__fail');
+    expect(names).toContain(`raw__${LONG_NAME}`);
   });
 });

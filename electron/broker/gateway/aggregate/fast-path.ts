@@ -11,6 +11,7 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/client';
 import { isPending, outcomeOf, type Admission, type CallOutcome } from '../../governance/call-guard';
+import { SEARCH_TOOLS, type ProfileView } from '../../governance/profiles';
 import { nodeBodyOf } from '../relay-transport';
 import type { BoundPeer } from '../upstream/bound-peer';
 import { activeCall, Deadline, type ActiveCall, type DownstreamTarget } from '../upstream/call-context';
@@ -62,8 +63,13 @@ export interface FastSession {
   bound(): BoundPeer;
   /** The session was handed the current tools list (list_changed then goes to it only when the list changes). */
   listedTools(): void;
-  /** Its IDE profile shapes tools/list and resolves tool names (governance/profiles): those take the SDK path. */
-  shaped?(): boolean;
+  /**
+   * The IDE profile of the endpoint it initialized on (governance/profiles). An active one shapes tools/list (served
+   * from its own cached bytes) and resolves tool names (its namer, its allow/deny lists) before the call is forwarded.
+   */
+  readonly profile?: ProfileView | undefined;
+  /** The endpoint path governance records (`/mcp`, `/ide/<ide>/mcp`). */
+  readonly endpoint?: string | undefined;
 }
 
 export interface FastPathOptions {
@@ -115,7 +121,6 @@ export class FastPath {
       if (key) session.fast.calls.get(key)?.cancel(isRecord(body.params) ? body.params.reason : undefined);
       return false;
     }
-    if ((method === 'tools/list' || method === 'tools/call') && session.shaped?.()) return false;
     if (method === 'tools/list') return this.listTools(session, req, res, body);
     if (typeof method !== 'string' || !FAST_METHODS.has(method) || idKey(body.id) === undefined || !isRecord(body.params)) return false;
     if (session.id === undefined || !this.core.signedIn() || !acceptable(req)) return false;
@@ -127,6 +132,12 @@ export class FastPath {
       if (typeof params.uri !== 'string') return false;
       serverId = this.core.knownServerForUri(params.uri);
       upstream = params;
+    } else if (method === 'tools/call' && session.profile?.active()) {
+      const routed = await this.profiled(session.profile, params);
+      if (!routed) return false;
+      serverId = routed.serverId;
+      originalName = routed.originalName;
+      upstream = routed.params;
     } else {
       if (typeof params.name !== 'string') return false;
       const origin = this.core.knownName(method === 'tools/call' ? 'tools' : 'prompts', params.name);
@@ -149,6 +160,25 @@ export class FastPath {
   }
 
   /**
+   * A profile session's tools/call: the name the IDE was given is resolved by its profile, as the SDK path does
+   * (`lanyard_call_tool` unwrapped to the real tool and its arguments). Whatever the profile does not resolve to a
+   * server's tool — a search, Lanyard's own tools, a denied or unknown name, a malformed meta-tool call — is left to the
+   * SDK path, which answers or refuses it exactly as before; so is a tool held back for review.
+   */
+  private async profiled(
+    profile: ProfileView,
+    params: Params,
+  ): Promise<{ serverId: string; originalName: string; params: Params } | undefined> {
+    if (typeof params.name !== 'string' || params.name === SEARCH_TOOLS) return undefined;
+    if (params.arguments !== undefined && !isRecord(params.arguments)) return undefined;
+    const routed = await profile.route(params as Params & { name: string; arguments?: Record<string, unknown> });
+    if (routed?.kind !== 'tool') return undefined;
+    const { serverId, originalName } = routed.origin;
+    if (!this.core.pool.server(serverId) || this.core.toolRefusal(serverId, originalName)) return undefined;
+    return { serverId, originalName, params: { ...(routed.params as Params), name: originalName } };
+  }
+
+  /**
    * tools/list from the merged list's cached bytes: the SDK server would validate the whole list against its schema
    * and serialize it again (with 5,000 tools, most of the time a list took). No pagination is offered either way.
    */
@@ -161,7 +191,8 @@ export class FastPath {
     const params = body.params;
     if (idKey(body.id) === undefined || (params !== undefined && (!isRecord(params) || params.cursor !== undefined))) return false;
     if (session.id === undefined || !acceptable(req)) return false;
-    const json = await this.core.listToolsJson();
+    // A profile's shaped list has its own bytes, serialized once per merged list and profile settings.
+    const json = session.profile?.active() ? await session.profile.listJson() : await this.core.listToolsJson();
     session.listedTools();
     if (res.destroyed || res.writableEnded) return true;
     const tail = Buffer.from(`,"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
@@ -247,7 +278,8 @@ class RawCall {
       const { method, serverId, originalName, params } = this.spec;
       const admitted = this.core.guard.admit({
         ide: { name: this.session.clientName, version: this.session.clientVersion },
-        endpoint: '/mcp',
+        endpoint: this.session.endpoint ?? '/mcp',
+        profileId: this.session.profile?.id,
         serverId,
         method,
         name: originalName ?? (params.uri as string | undefined),

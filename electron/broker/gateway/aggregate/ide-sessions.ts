@@ -222,7 +222,12 @@ export class IdeSessions {
         listedTools: () => {
           session.listed.tools = this.core.versions().tools;
         },
-        shaped: () => session.profile.active(),
+        get profile() {
+          return session.profile;
+        },
+        get endpoint() {
+          return session.profile.id === 'default' ? '/mcp' : ideMcpPath(session.profile.id);
+        },
       },
       listed: {},
       closed: false,

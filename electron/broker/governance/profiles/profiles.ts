@@ -67,6 +67,8 @@ interface Shaped {
   entries: Entry[];
   overBudget: boolean;
   index?: Promise<ToolSearchIndex>;
+  /** `{"tools":[…]}` serialized once (the fast path serves tools/list from these bytes). */
+  json?: Buffer;
 }
 
 export function effectiveProfile(
@@ -189,7 +191,7 @@ export class ProfileRegistry {
     return effectiveProfile(id, this.config[id], this.source.defaultMaxNameLength);
   }
 
-  /** Plain `/mcp` without a `default` profile is served as merged (and keeps the fast paths). */
+  /** Plain `/mcp` without a `default` profile is served as merged, names and list unchanged. */
   active(id: ProfileId): boolean {
     return id !== DEFAULT_PROFILE || this.config[DEFAULT_PROFILE] !== undefined;
   }
@@ -219,6 +221,13 @@ export class ProfileRegistry {
 
   async current(id: ProfileId): Promise<Shaped> {
     return this.shape(id, await this.source.list());
+  }
+
+  /** The shaped list as tools/list result bytes, kept with the shaped list (so keyed like it). */
+  async listJson(id: ProfileId): Promise<Buffer> {
+    const shaped = await this.current(id);
+    shaped.json ??= Buffer.from(JSON.stringify({ tools: shaped.tools }));
+    return shaped.json;
   }
 
   async search(id: ProfileId, query: string, limit?: number): Promise<CallToolResult> {
@@ -280,7 +289,7 @@ export class ProfileView {
     readonly id: ProfileId,
   ) {}
 
-  /** False: the session is served the merged list as is (and may use the aggregator's fast paths). */
+  /** False: the session is served the merged list as is, and names resolve as on plain `/mcp`. */
   active(): boolean {
     return this.registry.active(this.id);
   }
@@ -289,6 +298,11 @@ export class ProfileView {
     if (!this.active()) return list;
     const { tools } = this.registry.shape(this.id, list);
     return { ...list, tools };
+  }
+
+  /** The shaped list serialized (for an active profile): reused while the merged list and the settings stay the same. */
+  listJson(): Promise<Buffer> {
+    return this.registry.listJson(this.id);
   }
 
   /** undefined when the profile is not active (the caller resolves the name as plain `/mcp` does). */
