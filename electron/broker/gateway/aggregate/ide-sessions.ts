@@ -436,6 +436,11 @@ export class IdeSessions {
     if (routed?.kind === 'result') return routed.result;
     const params = routed?.kind === 'tool' ? routed.params : ideParams;
     const origin = routed ? (routed.kind === 'tool' ? routed.origin : undefined) : await this.core.resolveName('tools', params.name);
+    // A profile resolves names itself: a tool held back for review is refused here as resolveName refuses it on /mcp.
+    if (routed?.kind === 'tool') {
+      const refused = this.core.toolRefusal(routed.origin.serverId, routed.origin.originalName);
+      if (refused) throw toProtocolError(routed.origin.serverId, refused);
+    }
     if (!origin) {
       const builtin = this.core.builtinTool(params.name);
       if (builtin) return builtin;
