@@ -57,6 +57,8 @@ export const ErrorCodes = {
   MANAGED_LOCKED: 'managed_locked',
   /** The outbound secret scan found a secret in a tool call's arguments and the policy blocks it (nothing was sent). */
   SECRET_BLOCKED: 'secret_blocked',
+  /** The secret scan found a secret in a tool call's arguments and, its policy being warn, let the call go (the tray says so). */
+  SECRET_SENT: 'secret_sent',
   /** A tool changed, appeared after the server's first listing, or was flagged by the injection scan: held back for review. */
   TOOL_QUARANTINED: 'tool_quarantined',
   /** A TLS certificate on the way was not trusted or has expired (a TLS-inspecting proxy's CA is missing, most often). */

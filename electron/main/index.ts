@@ -13,6 +13,7 @@ import {
   Menu,
   nativeImage,
   nativeTheme,
+  Notification,
   session,
   shell,
   Tray,
@@ -130,6 +131,12 @@ function electronPlatform(): ShellPlatform {
     getOpenAtLogin: () => (linuxLogin ? linuxLogin.get() : app.getLoginItemSettings().openAtLogin),
     setOpenAtLogin: (openAtLogin) => (linuxLogin ? linuxLogin.set(openAtLogin) : app.setLoginItemSettings({ openAtLogin })),
     prefersDark: () => nativeTheme.shouldUseDarkColors,
+    notify: (title, body, onClick) => {
+      if (!Notification.isSupported()) return;
+      const notification = new Notification({ title, body });
+      notification.on('click', onClick);
+      notification.show();
+    },
   };
 }
 

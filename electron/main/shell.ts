@@ -7,7 +7,8 @@
  * Lifecycle: one instance per user (a second launch, or a `lanyard://` link, reaches the first); the dashboard window
  * is created hidden and closing it only hides it; the app quits from the tray's Quit item (or the OS).
  */
-import type { ControlApi, ControlEventName, ControlEventPayload, Navigate, Status } from '../../shared/contract';
+import type { ActivityEvent, ControlApi, ControlEventName, ControlEventPayload, Navigate, Status } from '../../shared/contract';
+import { ErrorCodes } from '../../shared/errors';
 import { findDeepLinkArg, navigationFor, parseDeepLink } from './deep-link';
 import { appUrlPolicy, registerControlIpc, sendEvent, type IpcMainLike } from './ipc';
 import {
@@ -78,6 +79,8 @@ export interface ShellPlatform {
   setOpenAtLogin(openAtLogin: boolean): void;
   /** The OS is in dark mode (nativeTheme.shouldUseDarkColors). */
   prefersDark(): boolean;
+  /** A desktop notification (Electron's Notification), where the OS supports them; `onClick` when it is clicked. */
+  notify?(title: string, body: string, onClick: () => void): void;
 }
 
 export interface ShellOptions {
@@ -167,6 +170,7 @@ export class AppShell {
       control.onEvent((name, payload) => {
         if (this.window && !this.window.isDestroyed()) sendEvent(this.window.webContents, { name, payload } as never);
         if (name === 'status') this.tray?.update(payload as Status);
+        if (name === 'activity') this.notifyIfAlarming(payload as ActivityEvent);
       }),
     );
     this.applyStartAtLogin(settings.startAtLogin);
@@ -202,6 +206,19 @@ export class AppShell {
   }
 
   /** Shows the dashboard on `nav.page`; queued until the window exists. */
+  /**
+   * The secret scan let a call with a secret through (policy warn): the person should hear of it now, not the next
+   * time they open the Activity view. Only these; every other event is the tray icon's and the dashboard's to show.
+   */
+  private notifyIfAlarming(event: ActivityEvent): void {
+    if (event.error?.code !== ErrorCodes.SECRET_SENT) return;
+    try {
+      this.platform.notify?.('Lanyard: a secret was sent to a server', event.summary, () => this.navigate({ page: 'activity' }));
+    } catch (e) {
+      this.log('notification failed', e);
+    }
+  }
+
   navigate(nav: Navigate): void {
     if (!this.attached) {
       this.pending.push(nav);

@@ -200,6 +200,7 @@ export function fakeSession() {
 /** The whole platform, with handles on everything the shell touched. */
 export function fakePlatform(options: { lock?: boolean; argv?: string[]; platform?: NodeJS.Platform; openAtLogin?: boolean } = {}) {
   const windows: FakeWindow[] = [];
+  const notifications: Array<{ title: string; body: string; onClick: () => void }> = [];
   const app = {
     secondInstance: [] as Array<(argv: readonly string[]) => void>,
     openUrl: [] as Array<(url: string) => void>,
@@ -246,6 +247,7 @@ export function fakePlatform(options: { lock?: boolean; argv?: string[]; platfor
       app.setOpenAtLogin(v);
     },
     prefersDark: () => false,
+    notify: (title: string, body: string, onClick: () => void) => void notifications.push({ title, body, onClick }),
   };
-  return { platform, app, windows, tray, ipc, session: recorded };
+  return { platform, app, windows, tray, ipc, session: recorded, notifications };
 }

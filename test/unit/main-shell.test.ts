@@ -125,6 +125,31 @@ describe('IPC and events', () => {
     expect(control.signOut).toHaveBeenCalledOnce();
   });
 
+  it('a secret the scan let through (policy warn) is a desktop notification that opens Activity; other events are not', async () => {
+    const { control, notifications, window } = await started();
+    control.emit('activity', { id: 1, at: 1, kind: 'token', summary: 'New token for wiki', outcome: 'ok' });
+    control.emit('activity', {
+      id: 2,
+      at: 2,
+      kind: 'tool_call',
+      serverId: 'wiki',
+      summary: 'Secret sent to wiki › save: a private key at arguments.body',
+      outcome: 'error',
+      error: { code: 'secret_sent', message: 'A tool call to server "wiki" carried a private key.', fix: 'Rotate that secret.' },
+    });
+    expect(notifications.map((n) => [n.title, n.body])).toEqual([
+      ['Lanyard: a secret was sent to a server', 'Secret sent to wiki › save: a private key at arguments.body'],
+    ]);
+    window.webContents.finishLoading();
+    window.webContents.sent.length = 0;
+    notifications[0]!.onClick();
+    expect(window.visible).toBe(true);
+    expect(window.webContents.sent).toContainEqual({
+      channel: 'lanyard:event',
+      message: { name: 'navigate', payload: { page: 'activity' } },
+    });
+  });
+
   it('pushes status and activity to the window, and status to the tray', async () => {
     const { window, control, shell } = await started();
     const s = status({ servers: [server({ health: 'error' })] });

@@ -187,7 +187,7 @@ export class Governance implements CallGuard {
       summary: `Secret sent to ${call.serverId}${tool}: ${named} (the secret scan warns; set it to block to stop such calls)`,
       outcome: 'error',
       error: {
-        code: ErrorCodes.SECRET_BLOCKED,
+        code: ErrorCodes.SECRET_SENT,
         message: `A tool call to server "${call.serverId}" carried ${named}.`,
         fix: 'Rotate that secret if the server should not have it; set the secret scan to block to stop such calls.',
         serverId: call.serverId,
