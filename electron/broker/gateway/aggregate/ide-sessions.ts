@@ -22,6 +22,7 @@ import type { BoundPeer, DownstreamPeer } from '../upstream/bound-peer';
 import type { AggregatorCore, IdeSessionInfo } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
 import { FastPath, fastSessionState, type FastSession } from './fast-path';
+import { forwardParams } from './forward-params';
 
 /**
  * The SDK server and its Node HTTP transport, loaded with the first IDE session rather than at broker start (a broker
@@ -64,17 +65,6 @@ interface IdeSession {
 }
 
 type ToolCallParams = { name: string; arguments?: Record<string, unknown> | undefined; _meta?: Record<string, unknown> | undefined };
-
-/** The IDE's request params as sent upstream: its progress token is replaced by the SDK's own, the rest kept. */
-function forwardParams(params: Record<string, unknown>, override: Record<string, unknown> = {}): Record<string, unknown> {
-  const { _meta, ...rest } = params as { _meta?: Record<string, unknown> };
-  const out: Record<string, unknown> = { ...rest, ...override };
-  if (_meta) {
-    const { progressToken: _progressToken, ...meta } = _meta;
-    if (Object.keys(meta).length) out._meta = meta;
-  }
-  return out;
-}
 
 /**
  * The IDE sessions of `/mcp`: one low-level SDK `Server` on a stateful Streamable HTTP transport per session, with

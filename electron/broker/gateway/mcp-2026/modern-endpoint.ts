@@ -21,6 +21,7 @@ import { toolErrorResult, toProtocolError } from '../aggregate/errors';
 import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../upstream/bound-peer';
 import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
 import { mergeCacheHints } from './cache-hints';
+import { forwardParams } from '../aggregate/forward-params';
 
 /**
  * `/mcp` for MCP 2026-07-28 clients (no initialize, no session; every request carries its protocol version, client info
@@ -78,17 +79,6 @@ function clientName(ctx: ServerContext): string {
 function clientCapabilities(ctx: ServerContext): ClientCapabilities {
   const caps = ctx.mcpReq.envelope?.[CLIENT_CAPABILITIES_META_KEY as keyof typeof ctx.mcpReq.envelope];
   return caps && typeof caps === 'object' ? (caps as ClientCapabilities) : {};
-}
-
-/** The IDE's request params as sent upstream: its progress token is replaced by the SDK's own, the rest kept. */
-function forwardParams(params: Record<string, unknown>, override: Record<string, unknown> = {}): Record<string, unknown> {
-  const { _meta, ...rest } = params as { _meta?: Record<string, unknown> };
-  const out: Record<string, unknown> = { ...rest, ...override };
-  if (_meta) {
-    const { progressToken: _progressToken, ...meta } = _meta;
-    if (Object.keys(meta).length) out._meta = meta;
-  }
-  return out;
 }
 
 export class ModernEndpoint {
