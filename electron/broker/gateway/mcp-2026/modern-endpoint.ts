@@ -349,6 +349,7 @@ export class ModernEndpoint {
       id: `2026:${clientName(ctx)}`,
       clientName: clientName(ctx),
       capabilities,
+      era: 'modern',
       elicit: noChannel,
       sample: noChannel,
       listRoots: noChannel,
