@@ -334,6 +334,25 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     expect(levels).toEqual(['warning', 'error']);
   });
 
+  it("a 2026 IDE that did not declare what a server's tool needs gets the spec's -32021 (HTTP 400), not a failed tool result", async () => {
+    const call = (capabilities: ClientCapabilities) =>
+      post(
+        {
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name: 'wiki__confirm_action', arguments: { action: 'publish' }, _meta: envelope('no-elicitation', capabilities) },
+        },
+        {},
+      );
+    const refused = await call({});
+    expect(refused.status).toBe(400);
+    expect(refused.json.error?.code).toBe(-32021);
+    // With the capability declared the same call asks its question (an input_required round).
+    const asked = await call({ elicitation: {} });
+    expect(asked.json.result?.resultType).toBe('input_required');
+  });
+
   it('a server that speaks only 2026-07-28 is reached by a 2026 IDE through the relay, rounds and all', async () => {
     const modern = await ide('Relay 2026', '2026', '/mcp/notes');
     const { tools } = await modern.client.listTools();
