@@ -364,7 +364,6 @@ export class UpstreamSession {
         // A remembered verdict the server no longer accepts: forget it and negotiate afresh. (A server that cannot be
         // reached at all says nothing about its era: that failure is reported as it is.)
         this.options.transportMemory.era = undefined;
-        if (prior.kind === 'legacy') this.options.transportMemory.legacyRefusedAt = Date.now();
         return this.connectWith(kind);
       }
       if (prior || !unreadableDiscover(first)) throw first;
