@@ -76,7 +76,11 @@ async function main(): Promise<void> {
   });
   const serverId = 'conformance';
   pool.setServers([{ id: serverId, name: 'Conformance scenario', url: serverUrl }]);
+  // The IDE speaks the revision under test: at 2026-07-28 a 2026 IDE's bound session (gateway/mcp-2026), which
+  // negotiates as the catalog does; at 2025-11-25 a 2025 IDE's, which asks for initialize first.
+  const modernIde = (process.env.MCP_CONFORMANCE_PROTOCOL_VERSION ?? '2025-11-25') >= '2026-07-28';
   const peer: DownstreamPeer = {
+    ...(modernIde ? { era: 'modern' as const } : {}),
     id: 'conformance-ide',
     clientName: 'Conformance IDE',
     capabilities: { elicitation: {} },

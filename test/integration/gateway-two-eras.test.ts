@@ -142,7 +142,9 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
 
   it('sampling and roots rounds too, and progress arrives on the 2026 request', async () => {
     const modern = await ide('Sampling IDE', '2026');
-    expect(text(await modern.client.callTool({ name: 'wiki__summarize', arguments: { text: 'long text' } }))).toBe(
+    // todo speaks 2025-11-25 only: its sampling request mid-call is what becomes a round. (wiki speaks both eras, so a
+    // 2026 IDE reaches it on 2026-07-28, where a tool cannot push a server→client request at all.)
+    expect(text(await modern.client.callTool({ name: 'todo__summarize', arguments: { text: 'long text' } }))).toBe(
       'summary by Sampling IDE',
     );
     expect(JSON.parse(text(await modern.client.callTool({ name: 'todo__list_roots', arguments: {} })))).toEqual([
@@ -315,6 +317,40 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     }
     const forecast = await modern.client.callTool({ name: 'wiki__forecast', arguments: { region: 'eu-west', days: 2 } });
     expect(text(forecast)).toBe('wiki: eu-west sunny for 2 day(s)');
+  });
+
+  it("a server that speaks both eras: a 2025 IDE gets the server's own elicitation request mid-call, and its log level applies", async () => {
+    const { client, asked } = await ide('Push 2025', '2025');
+    const answered = await client.callTool({ name: 'wiki__ask_user', arguments: { question: 'Which branch?' } });
+    expect(JSON.parse(text(answered))).toEqual({ action: 'accept', answer: 'Push 2025 answers' });
+    expect(asked).toEqual(['Which branch?']);
+
+    const levels: string[] = [];
+    client.setNotificationHandler('notifications/message', (n) => {
+      if (n.params.logger?.startsWith('wiki/')) levels.push(n.params.level);
+    });
+    await client.setLoggingLevel('warning');
+    expect(text(await client.callTool({ name: 'wiki__log_demo', arguments: {} }))).toBe('sent 5 log messages');
+    expect(levels).toEqual(['warning', 'error']);
+  });
+
+  it("a 2026 IDE that did not declare what a server's tool needs gets the spec's -32021 (HTTP 400), not a failed tool result", async () => {
+    const call = (capabilities: ClientCapabilities) =>
+      post(
+        {
+          jsonrpc: '2.0',
+          id: 7,
+          method: 'tools/call',
+          params: { name: 'wiki__confirm_action', arguments: { action: 'publish' }, _meta: envelope('no-elicitation', capabilities) },
+        },
+        {},
+      );
+    const refused = await call({});
+    expect(refused.status).toBe(400);
+    expect(refused.json.error?.code).toBe(-32021);
+    // With the capability declared the same call asks its question (an input_required round).
+    const asked = await call({ elicitation: {} });
+    expect(asked.json.result?.resultType).toBe('input_required');
   });
 
   it('a server that speaks only 2026-07-28 is reached by a 2026 IDE through the relay, rounds and all', async () => {

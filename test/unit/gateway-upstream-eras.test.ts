@@ -65,9 +65,10 @@ function pool(fetchImpl: ReturnType<typeof recordingFetch>['fetch'], now?: () =>
   return p;
 }
 
-/** An IDE session that answers every elicitation with `accept` and counts them. */
-function idePeer(): DownstreamPeer & { elicitations: number } {
+/** An IDE session that answers every elicitation with `accept` and counts them (a 2025-11-25 IDE unless `era`). */
+function idePeer(era?: 'modern'): DownstreamPeer & { elicitations: number } {
   const peer = {
+    ...(era ? { era } : {}),
     id: 'ide-1',
     clientName: 'Test IDE',
     capabilities: { elicitation: {} },
@@ -96,7 +97,7 @@ describe('upstream era negotiation', () => {
 
     const catalog = await p.ensureCatalog('modern');
     expect(catalog.tools.map((t) => t.name)).toEqual(['echo']);
-    const result = await call(p, idePeer(), 'modern', 'echo', { text: 'hi' });
+    const result = await call(p, idePeer('modern'), 'modern', 'echo', { text: 'hi' });
     expect(result.content).toEqual([{ type: 'text', text: 'echo: hi' }]);
 
     expect(wire.count('initialize')).toBe(0);
@@ -172,6 +173,46 @@ describe('upstream era negotiation', () => {
   });
 });
 
+describe('the era of a bound session follows the IDE', () => {
+  it("a 2025 IDE's session asks a 2026-only server for initialize once, is refused, and then speaks 2026-07-28", async () => {
+    const server = await startModernServer({ legacy: 'reject' });
+    stops.push(() => server.stop());
+    const wire = recordingFetch();
+    const p = pool(wire.fetch);
+    p.setServers([{ id: 'modern', name: 'Modern', url: server.url }]);
+    await p.ensureCatalog('modern');
+    expect((await call(p, idePeer(), 'modern', 'echo', { text: 'a' })).content).toEqual([{ type: 'text', text: 'echo: a' }]);
+    expect(wire.count('initialize')).toBe(1);
+    // The refusal is remembered for the server: the next 2025 IDE goes straight to 2026-07-28.
+    expect((await call(p, idePeer(), 'modern', 'echo', { text: 'b' })).content).toEqual([{ type: 'text', text: 'echo: b' }]);
+    expect(wire.count('initialize')).toBe(1);
+    expect(wire.count('server/discover')).toBe(1);
+  });
+
+  it('on a server that speaks both, a 2025 IDE gets 2025-11-25 (initialize, a session) and a 2026 IDE gets 2026-07-28', async () => {
+    const server = await startMcpServer({ id: 'both', name: 'Both', baseScopes: [], era: 'both' });
+    stops.push(() => server.stop());
+    const wire = recordingFetch();
+    const p = pool(wire.fetch);
+    p.setServers([{ id: 'both', name: 'Both', url: server.url }]);
+    await p.ensureCatalog('both');
+    expect(wire.count('initialize')).toBe(0);
+
+    await call(p, idePeer(), 'both', 'echo', { text: 'old' });
+    const legacyCall = wire.seen.filter((s) => s.method === 'tools/call').at(-1)!;
+    expect(wire.count('initialize')).toBe(1);
+    expect(legacyCall.headers['mcp-session-id']).toBeDefined();
+    expect(legacyCall.meta?.['io.modelcontextprotocol/protocolVersion']).toBeUndefined();
+
+    await call(p, idePeer('modern'), 'both', 'echo', { text: 'new' });
+    const modernCall = wire.seen.filter((s) => s.method === 'tools/call').at(-1)!;
+    expect(wire.count('initialize')).toBe(1);
+    expect(modernCall.headers['mcp-session-id']).toBeUndefined();
+    expect(modernCall.meta?.['io.modelcontextprotocol/protocolVersion']).toBe('2026-07-28');
+    expect(wire.count('server/discover')).toBe(1);
+  });
+});
+
 describe('a remembered era that is out of date', () => {
   /** One server URL whose backend can be swapped (the server at that address was upgraded or rolled back). */
   async function switchable() {
@@ -195,7 +236,8 @@ describe('a remembered era that is out of date', () => {
     await p.ensureCatalog('s');
     expect(wire.count('initialize')).toBe(0);
     state.backend = old.url;
-    const result = await call(p, idePeer(), 's', 'echo', { text: 'after' });
+    // A 2026 IDE's session starts from the remembered 2026 verdict (a 2025 IDE's would ask for initialize anyway).
+    const result = await call(p, idePeer('modern'), 's', 'echo', { text: 'after' });
     expect(result.content).toEqual([{ type: 'text', text: 'echo: after' }]);
     expect(wire.count('server/discover')).toBe(2);
     expect(wire.count('initialize')).toBe(1);

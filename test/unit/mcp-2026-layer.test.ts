@@ -11,6 +11,7 @@ import type { AggregatorCore } from '../../electron/broker/gateway/aggregate/cor
 import { mergeCacheHints } from '../../electron/broker/gateway/mcp-2026/cache-hints';
 import { ModernEndpoint } from '../../electron/broker/gateway/mcp-2026/modern-endpoint';
 import { silentLogger } from '../../electron/broker/util/log';
+import { openCallGuard } from '../../electron/broker/governance/call-guard';
 
 describe('mergeCacheHints', () => {
   const fresh = (ttlMs: number, scope: 'public' | 'private', now = 1_000) => ({
@@ -84,6 +85,7 @@ describe('2026-07-28 rounds of a 2026-07-28 upstream', () => {
       builtinTool: () => undefined,
       activity: () => undefined,
       knownName: () => undefined,
+      guard: openCallGuard,
       resolveName: async (_kind: string, exposed: string) => {
         const [serverId, originalName] = exposed.split('__');
         return serverId && originalName ? { serverId, originalName } : undefined;

@@ -49,6 +49,8 @@ const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities
 const MAX_MODERN_PEERS = 32;
 /** The frozen error the SDK answers for a refused requestState; used for one that names no parked call. */
 const INVALID_STATE = 'Invalid or expired requestState';
+/** MissingRequiredClientCapabilityError's JSON-RPC code (2026-07-28). */
+const MISSING_CAPABILITY = -32021;
 
 /**
  * What Lanyard's requestState carries, sealed: either the id of a parked call (a 2025-11-25 server asked through a
@@ -339,6 +341,7 @@ export class ModernEndpoint {
       id: `2026:${clientName(ctx)}`,
       clientName: clientName(ctx),
       capabilities,
+      era: 'modern',
       elicit: noChannel,
       sample: noChannel,
       listRoots: noChannel,
@@ -456,7 +459,10 @@ export class ModernEndpoint {
    * server that minted it (a request naming another server's tool with this state is refused).
    */
   private retry(resumed: Resumed | undefined, serverId: string, ctx: ServerContext): Record<string, unknown> {
-    if (resumed?.kind !== 'upstream') return {};
+    // Answers sent without a requestState are the IDE's own: passed on for the server to use or ignore, as it would
+    // directly (the multi-round-trip spec lets a server accept them without a state).
+    if (resumed === undefined) return ctx.mcpReq.inputResponses ? { inputResponses: ctx.mcpReq.inputResponses } : {};
+    if (resumed.kind !== 'upstream') return {};
     if (resumed.serverId !== serverId)
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, INVALID_STATE, { reason: 'invalid_request_state' });
     return {
@@ -524,6 +530,10 @@ export class ModernEndpoint {
     }
     if (next.error instanceof ProtocolError && (next.error.data as { reason?: string } | undefined)?.reason === 'too_many_input_rounds')
       return { content: [{ type: 'text' as const, text: next.error.message }], isError: true };
+    // The server needs a capability the IDE did not declare (bound sessions declare exactly the IDE's): the IDE gets
+    // the spec's error (-32021, HTTP 400) as it would from the server itself, not a failed tool result.
+    if (next.error instanceof ProtocolError && next.error.code === MISSING_CAPABILITY)
+      throw new ProtocolError(MISSING_CAPABILITY, next.error.message, next.error.data);
     const { result, error } = toolErrorResult(call.serverId, next.error);
     this.core.activity({
       kind: 'tool_call',

@@ -24,12 +24,19 @@ export interface DownstreamPeer extends DownstreamTarget {
   /** The IDE's capabilities from its initialize: bound sessions declare exactly these (never more). */
   readonly capabilities: ClientCapabilities;
   readonly clientName: string;
+  /**
+   * The era the IDE itself speaks. A 2025-11-25 IDE (absent) gets 2025-11-25 bound sessions whenever the server
+   * offers it; a 2026-07-28 IDE ('modern') gets whatever the server negotiates (2026-07-28 when offered).
+   */
+  readonly era?: 'modern' | undefined;
 }
 
 /** How a session to one server is set up: what it declares, and the hooks its owner needs. */
 export interface SessionSpec {
   capabilities: ClientCapabilities;
   clientInfo?: Implementation;
+  /** initialize whenever the server offers it (UpstreamSessionOptions.preferLegacy). */
+  preferLegacy?: boolean;
   setup?: (client: Client) => void;
   onConnected?: (client: Client, reconnect: boolean) => Promise<void>;
   keepAlive?: () => boolean;
@@ -326,6 +333,7 @@ export class BoundPeer {
     session = this.factory.createSession(serverId, {
       capabilities,
       clientInfo: { ...this.options.clientInfo, title: `Lanyard for ${this.peer.clientName}`.slice(0, 100) },
+      preferLegacy: this.peer.era !== 'modern',
       setup: (client) => this.setup(serverId, client, capabilities),
       onConnected: async (client) => {
         if (client.getProtocolEra() === 'modern') {

@@ -269,6 +269,7 @@ export class UpstreamPool {
       rawFetch: this.options.tokens.authorizedFetch(serverId, this.options.fetch ?? nodeStreamFetch),
       clientInfo: spec.clientInfo ?? this.options.clientInfo,
       capabilities: spec.capabilities,
+      ...(spec.preferLegacy ? { preferLegacy: true } : {}),
       transportMemory: entry.memory,
       log: this.log,
       onEvent: (event) => this.sessionEvent(entry, event),

@@ -36,6 +36,11 @@ export type UpstreamSessionEvent =
 export interface TransportMemory {
   kind?: UpstreamTransportKind | undefined;
   era?: EraMemory | undefined;
+  /**
+   * When the server last refused initialize to a session that preferred it (a 2026-07-28-only server): such sessions
+   * go straight to 2026-07-28 for LEGACY_VERDICT_MS instead of asking again on every connect.
+   */
+  legacyRefusedAt?: number | undefined;
 }
 
 /** The outcome of the discover probe (the SDK's persistable verdict), and when it was learnt. */
@@ -63,6 +68,13 @@ export interface UpstreamSessionOptions {
   rawFetch?: FetchLike;
   clientInfo: Implementation;
   capabilities: ClientCapabilities;
+  /**
+   * Speak 2025-11-25 (initialize) whenever the server offers it, even when it also speaks 2026-07-28: a 2025-11-25
+   * IDE's bound session, so the server's own elicitation/sampling/roots requests, logging/setLevel and the raw lane
+   * of the fast path work as with any 2025 server. Only a server that refuses initialize gets 2026-07-28 (and its
+   * input_required rounds are answered through the same handlers). See docs/protocol.md, "Upstream era negotiation".
+   */
+  preferLegacy?: boolean;
   /** Registers handlers on each new SDK client, before it connects (they must survive a re-initialize). */
   setup?: (client: Client) => void;
   /** Runs after every successful connect, before any request uses the new client (restore log level, subscriptions). */
@@ -85,6 +97,8 @@ interface Connection {
   era: 'modern' | 'legacy';
   /** Connected from a remembered verdict (no probe): if its first exchange fails, the verdict is forgotten. */
   fromPrior: boolean;
+  /** Initialize chosen for a session that prefers 2025-11-25 (preferLegacy): says nothing of the era others should use. */
+  preferred: boolean;
   /** An exchange succeeded on it (a remembered verdict that worked once is not doubted again). */
   proven: boolean;
   inflight: number;
@@ -341,6 +355,7 @@ export class UpstreamSession {
    */
   private async connectWith(kind: UpstreamTransportKind): Promise<Connection> {
     if (kind === 'sse') return this.connectOnce(kind, undefined);
+    if (this.wantsLegacyFirst()) return this.connectLegacyFirst(kind);
     const prior = this.priorVerdict();
     try {
       return await this.connectOnce(kind, prior);
@@ -359,6 +374,43 @@ export class UpstreamSession {
     }
   }
 
+  /**
+   * A 2025-11-25 IDE's session (preferLegacy) asks for initialize first, unless the server is already known to speak
+   * 2025 (the remembered verdict is 'legacy': the usual path initializes anyway) or refused initialize recently.
+   * A server's discover answer cannot tell: it lists only 2026-07-28 revisions even when the server serves both.
+   */
+  private wantsLegacyFirst(): boolean {
+    const memory = this.options.transportMemory;
+    if (!this.options.preferLegacy || this.priorVerdict()?.kind === 'legacy') return false;
+    return memory.legacyRefusedAt === undefined || Date.now() - memory.legacyRefusedAt > LEGACY_VERDICT_MS;
+  }
+
+  /**
+   * initialize (the SDK's legacy handshake, no probe); when the server answers it with a refusal (a 2026-07-28-only
+   * server says "unsupported protocol version"), the usual negotiation, and a 2026-07-28 outcome is remembered. A
+   * failure that says nothing about the era (no token, the network, a timeout, the wrong transport) is reported as is.
+   */
+  private async connectLegacyFirst(kind: UpstreamTransportKind): Promise<Connection> {
+    const memory = this.options.transportMemory;
+    try {
+      const conn = await this.connectOnce(kind, { kind: 'legacy' }, true);
+      memory.legacyRefusedAt = undefined;
+      return conn;
+    } catch (first) {
+      if (first instanceof LanyardError || authFailure(first) || wrongTransport(first) || classifyNetworkError(first)) throw first;
+      this.options.log.info('the server refused initialize; negotiating its protocol era', { serverId: this.serverId });
+      const before = memory.legacyRefusedAt;
+      memory.legacyRefusedAt = Date.now();
+      try {
+        return await this.connectWith(kind);
+      } catch (e) {
+        // Nothing learnt: the next connect asks for initialize first again.
+        memory.legacyRefusedAt = before;
+        throw e;
+      }
+    }
+  }
+
   /** The remembered verdict, when it is still worth trusting (a 2025 one for LEGACY_VERDICT_MS). */
   private priorVerdict(): PriorDiscovery | undefined {
     const era = this.options.transportMemory.era;
@@ -368,15 +420,16 @@ export class UpstreamSession {
   }
 
   private rememberEra(conn: Connection): void {
-    if (conn.kind !== 'streamable-http' || conn.fromPrior) return;
+    if (conn.kind !== 'streamable-http' || conn.fromPrior || conn.preferred) return;
     const discover = conn.era === 'modern' ? conn.client.getDiscoverResult() : undefined;
     this.options.transportMemory.era = {
       verdict: discover ? { kind: 'modern', discover } : { kind: 'legacy' },
       at: Date.now(),
     };
+    if (!discover) this.options.transportMemory.legacyRefusedAt = undefined;
   }
 
-  private async connectOnce(kind: UpstreamTransportKind, prior: PriorDiscovery | undefined): Promise<Connection> {
+  private async connectOnce(kind: UpstreamTransportKind, prior: PriorDiscovery | undefined, preferred = false): Promise<Connection> {
     const url = new URL(this.options.url);
     const inner: Transport =
       kind === 'streamable-http'
@@ -398,7 +451,8 @@ export class UpstreamSession {
       transport,
       kind,
       era: 'legacy',
-      fromPrior: prior !== undefined,
+      fromPrior: prior !== undefined && !preferred,
+      preferred,
       proven: false,
       inflight: 0,
       stale: false,
