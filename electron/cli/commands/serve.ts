@@ -43,6 +43,10 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
     await startup.recordStartupFailure(ctx.home, error);
     throw error;
   }
+  // Listen for SIGINT/SIGTERM before starting: the runtime file is published during the start, and a signal that
+  // arrived between then and here would otherwise kill the process with the default action and leave the file behind
+  // (read as "stopped unexpectedly" by doctor and the stdio bridge). A signal during the start stops it right after.
+  const stopRequested = (ctx.deps.waitForStop ?? waitForSignal)();
   const { startHeadless } = await import('../../broker/headless');
   let handle: Awaited<ReturnType<typeof startHeadless>>;
   try {
@@ -73,7 +77,7 @@ export async function serve(ctx: CliContext, args: { port?: string | undefined }
       '',
     ].join('\n'),
   );
-  await (ctx.deps.waitForStop ?? waitForSignal)();
+  await stopRequested;
   await handle.stop();
   return ExitCode.OK;
 }
