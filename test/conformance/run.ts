@@ -7,7 +7,9 @@
  *   server-via-aggregated (<rev>): N passed, M failed (the same through the aggregated pipeline, /mcp/only/<id>)
  *   gateway-dns-rebinding: N passed, M failed (dns-rebinding-protection against the gateway itself)
  * client-auth counts scenarios (a scenario passes when it recorded checks and none failed); the server groups count
- * checks. Exits non-zero when something fails, or when the gateway run misses a check that passed directly. A WARNING
+ * checks. Exits non-zero when something fails, or when the gateway run misses a check that passed directly — except the
+ * checks listed in KNOWN_GAPS (open work, printed with `~` and still counted as failed) and the scenarios of an extension
+ * the sandbox server does not implement (NOT_APPLICABLE_SERVER_PREFIXES, printed with the reason). A WARNING
  * (a SHOULD not met) is listed and counted apart; it does not fail the run.
  *
  * Client scenarios: every `auth/*` scenario the suite lists (`conformance list --client`) runs against a client built
@@ -67,9 +69,36 @@ interface GroupResult {
   failures: string[];
   /** `<scenario> <check id>` of every check that passed: the gateway run must pass all that the direct run passes. */
   passedIds: Set<string>;
+  /** Failures listed in KNOWN_GAPS: printed and counted in `failed`, but they do not fail the run (open work). */
+  knownGaps: string[];
 }
 
-const emptyResult = (): GroupResult => ({ passed: 0, failed: 0, warnings: [], failures: [], passedIds: new Set() });
+const emptyResult = (): GroupResult => ({ passed: 0, failed: 0, warnings: [], failures: [], passedIds: new Set(), knownGaps: [] });
+
+/**
+ * Server scenarios of an optional extension that the sandbox's conformance server does not implement, so no path can
+ * be measured against it: left out of every server group (direct, relay, aggregated) alike, with the reason printed.
+ */
+const NOT_APPLICABLE_SERVER_PREFIXES: Record<string, string> = {
+  'tasks-':
+    'the tasks extension (io.modelcontextprotocol/tasks): the sandbox conformance server does not implement it, so neither direct nor any Lanyard path can be measured; the relay passes tasks through, /mcp does not relay them yet (docs/protocol.md, "Two protocol eras on /mcp")',
+};
+
+/**
+ * Checks that pass against the server directly but not through one Lanyard path: known, open gaps, each with why. They
+ * stay in the group's `failed` count and are printed on every run; they do not fail the run. One that starts passing
+ * fails the run until it is removed from this list, so the list cannot go stale.
+ */
+const KNOWN_GAPS: Record<string, string> = {
+  'server-via-aggregated (2025-11-25)|server-sse-multiple-streams server-sse-streams-functional':
+    "the aggregated path's fast path answers tools/call as JSON, not an SSE stream",
+  'server-via-aggregated (2025-11-25)|server-sse-polling server-sse-priming-event':
+    'no SSE priming event on the aggregated 2025-11-25 path (a SHOULD)',
+  'server-via-aggregated (2025-11-25)|server-sse-polling server-sse-retry-field':
+    'no SSE retry field on the aggregated 2025-11-25 path (a SHOULD)',
+  'server-via-aggregated (2025-11-25)|server-sse-polling server-sse-disconnect-resume':
+    "resuming a dropped SSE stream needs the aggregated path to replay the IDE's stream (a SHOULD)",
+};
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsx = path.join(root, 'node_modules/tsx/dist/cli.mjs');
@@ -250,6 +279,7 @@ async function serverScenarios(url: string, args: string[], timeoutMs = 300_000)
       if (!entry.isDirectory()) continue;
       // Result folders are named server-<scenario>-<timestamp>.
       const scenario = entry.name.replace(/^server-/, '').replace(/-\d{4}-\d{2}-\d{2}T.*$/, '');
+      if (Object.keys(NOT_APPLICABLE_SERVER_PREFIXES).some((prefix) => scenario.startsWith(prefix))) continue;
       tally(await readChecks(path.join(out, entry.name)), scenario, result);
     }
     if (result.passed + result.failed + result.warnings.length === 0) {
@@ -410,11 +440,19 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
       ] as const) {
         const requestsBefore = protectedServer.counters.requests;
         const via = await serverScenarios(`${forwarder4.url}${endpoint}`, requirements);
+        const name = `${group} (${revision})`;
         for (const id of directResult.passedIds) {
-          if (!via.passedIds.has(id)) {
-            via.failed++;
-            via.failures.push(`${id}: passed directly but not through ${endpoint}`);
+          if (via.passedIds.has(id)) {
+            if (KNOWN_GAPS[`${name}|${id}`] !== undefined) {
+              via.failed++;
+              via.failures.push(`${id}: now passes through ${endpoint}; remove it from KNOWN_GAPS in test/conformance/run.ts`);
+            }
+            continue;
           }
+          via.failed++;
+          const gap = KNOWN_GAPS[`${name}|${id}`];
+          if (gap !== undefined) via.knownGaps.push(`${id}: passed directly but not through ${endpoint} (known gap: ${gap})`);
+          else via.failures.push(`${id}: passed directly but not through ${endpoint}`);
         }
         if (protectedServer.counters.requests === requestsBefore) {
           via.failed++;
@@ -424,7 +462,7 @@ async function serverGroups(): Promise<Array<[string, GroupResult]>> {
           via.failed++;
           via.failures.push('the conformance server did not see Lanyard-minted tokens only (the local token must never reach it)');
         }
-        groups.push([`${group} (${revision})`, via]);
+        groups.push([name, via]);
       }
     }
 
@@ -483,12 +521,18 @@ async function main(): Promise<void> {
   }
   groups.push(...(await serverGroups()));
   let failed = 0;
+  for (const [prefix, reason] of Object.entries(NOT_APPLICABLE_SERVER_PREFIXES))
+    console.log(`  - ${prefix}* server scenarios: not applicable (${reason})`);
   for (const [name, result] of groups) {
     for (const failure of result.failures) console.log(`  ✗ ${failure}`);
+    for (const gap of result.knownGaps) console.log(`  ~ ${gap}`);
     for (const warning of result.warnings) console.log(`  ! ${warning}`);
-    const warned = result.warnings.length ? ` (${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''})` : '';
-    console.log(`${name}: ${result.passed} passed, ${result.failed} failed${warned}`);
-    failed += result.failed;
+    const notes = [
+      ...(result.knownGaps.length ? [`${result.knownGaps.length} of them known gaps, listed above`] : []),
+      ...(result.warnings.length ? [`${result.warnings.length} warning${result.warnings.length > 1 ? 's' : ''}`] : []),
+    ];
+    console.log(`${name}: ${result.passed} passed, ${result.failed} failed${notes.length ? ` (${notes.join('; ')})` : ''}`);
+    failed += result.failed - result.knownGaps.length;
   }
   process.exit(failed > 0 ? 1 : 0);
 }
