@@ -8,7 +8,7 @@ import { checkEndpoint } from './endpoint';
 import { checkIdpDiscovery, checkSession, checkTokenExchange } from './idp';
 import { checkNetworkHops, recordOrigins } from './network';
 import { checkServer } from './servers';
-import { err, fail, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions, type DoctorReport } from './types';
+import { err, failWith, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions, type DoctorReport } from './types';
 
 export { probePort } from './endpoint';
 export type { DoctorAuth, DoctorCheck, DoctorEngine, DoctorOptions, DoctorReport } from './types';
@@ -155,15 +155,13 @@ function selectServers(
   const server = config.servers.find((s) => s.id === serverId);
   if (!server)
     add(
-      fail(
+      failWith(
         `server.${serverId}`,
         serverId,
-        err(
-          ErrorCodes.SERVER_UNKNOWN,
-          `No server "${serverId}" is configured.`,
-          'Run `lanyard servers list` to see the configured servers.',
-          serverId,
-        ),
+        ErrorCodes.SERVER_UNKNOWN,
+        `No server "${serverId}" is configured.`,
+        'Run `lanyard servers list` to see the configured servers.',
+        serverId,
       ),
     );
   return server ? [server] : [];

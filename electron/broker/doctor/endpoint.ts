@@ -4,7 +4,7 @@ import type { LanyardConfig } from '../config/schema';
 import { readRuntimeFile } from '../gateway/runtime-file';
 import { describePortOwner, findPortOwner, portInUseFix, readStartupFailure } from '../startup-failure';
 import { withTimeout } from '../util/http';
-import { describe, err, fail, type DoctorCheck, type DoctorOptions } from './types';
+import { describe, failWith, type DoctorCheck, type DoctorOptions } from './types';
 
 /**
  * The local endpoint hop: the running broker answers /healthz on the port IDE configs point at; with none running, the
@@ -23,25 +23,21 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
         const body = (await response.json().catch(() => undefined)) as { ok?: unknown } | undefined;
         if (!response.ok || body?.ok !== true) throw new Error(`HTTP ${response.status}`);
       } catch (e) {
-        return fail(
+        return failWith(
           id,
           hop,
-          err(
-            ErrorCodes.BROKER_NOT_RUNNING,
-            `Lanyard (pid ${info.pid}) should be listening on ${info.url}, but /healthz did not answer (${describe(e)}).`,
-            'Quit Lanyard (tray → Quit, or stop `lanyard serve`) and start it again.',
-          ),
+          ErrorCodes.BROKER_NOT_RUNNING,
+          `Lanyard (pid ${info.pid}) should be listening on ${info.url}, but /healthz did not answer (${describe(e)}).`,
+          'Quit Lanyard (tray → Quit, or stop `lanyard serve`) and start it again.',
         );
       }
       if (configured !== undefined && configured !== 0 && configured !== info.port) {
-        return fail(
+        return failWith(
           id,
           hop,
-          err(
-            ErrorCodes.CONFIG_INVALID,
-            `Lanyard listens on port ${info.port}, but gateway.port is ${configured}, where IDE configs point.`,
-            `Restart Lanyard so it listens on ${configured}, or run \`lanyard connect <ide>\` again.`,
-          ),
+          ErrorCodes.CONFIG_INVALID,
+          `Lanyard listens on port ${info.port}, but gateway.port is ${configured}, where IDE configs point.`,
+          `Restart Lanyard so it listens on ${configured}, or run \`lanyard connect <ide>\` again.`,
         );
       }
       return {
@@ -52,37 +48,31 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
       };
     }
     case 'stale':
-      return fail(
+      return failWith(
         id,
         hop,
-        err(
-          ErrorCodes.BROKER_NOT_RUNNING,
-          `Lanyard stopped unexpectedly: its runtime file names pid ${lookup.info.pid}, which is gone.`,
-          'Start Lanyard again (the app, or `lanyard serve`); IDEs that use `lanyard stdio` start it by themselves.',
-        ),
+        ErrorCodes.BROKER_NOT_RUNNING,
+        `Lanyard stopped unexpectedly: its runtime file names pid ${lookup.info.pid}, which is gone.`,
+        'Start Lanyard again (the app, or `lanyard serve`); IDEs that use `lanyard stdio` start it by themselves.',
       );
     case 'invalid':
-      return fail(
+      return failWith(
         id,
         hop,
-        err(
-          ErrorCodes.LOCAL_AUTH_FAILED,
-          `Lanyard's runtime file is not trusted: ${lookup.problem}.`,
-          `Delete it; Lanyard writes a new one (0600) when it starts.`,
-        ),
+        ErrorCodes.LOCAL_AUTH_FAILED,
+        `Lanyard's runtime file is not trusted: ${lookup.problem}.`,
+        `Delete it; Lanyard writes a new one (0600) when it starts.`,
       );
     case 'absent': {
       // Why the last start failed (written by `lanyard serve`, e.g. when `lanyard stdio` started it detached).
       const lastStart = await readStartupFailure(options.home);
       const lastStartFailed = (failure: NonNullable<typeof lastStart>): DoctorCheck =>
-        fail(
+        failWith(
           id,
           hop,
-          err(
-            isErrorCode(failure.code) ? failure.code : ErrorCodes.INTERNAL,
-            `Lanyard's last start (${failure.at}) failed: ${failure.message}`,
-            failure.fix,
-          ),
+          isErrorCode(failure.code) ? failure.code : ErrorCodes.INTERNAL,
+          `Lanyard's last start (${failure.at}) failed: ${failure.message}`,
+          failure.fix,
         );
       if (configured === undefined || configured === 0) {
         if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE) return lastStartFailed(lastStart);
@@ -91,14 +81,12 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
       const state = await (options.portProbe ?? probePort)(configured);
       if (state === 'in-use') {
         const owner = await findPortOwner(configured, { home: options.home, askIt: false });
-        return fail(
+        return failWith(
           id,
           hop,
-          err(
-            ErrorCodes.PORT_IN_USE,
-            `Lanyard is not running, and port ${configured} (gateway.port) is taken by ${describePortOwner(owner)}.`,
-            portInUseFix(configured, owner),
-          ),
+          ErrorCodes.PORT_IN_USE,
+          `Lanyard is not running, and port ${configured} (gateway.port) is taken by ${describePortOwner(owner)}.`,
+          portInUseFix(configured, owner),
         );
       }
       if (lastStart && lastStart.code !== ErrorCodes.PORT_IN_USE) return lastStartFailed(lastStart);

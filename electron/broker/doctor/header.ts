@@ -4,7 +4,7 @@ import type { ServerConfig } from '../config/schema';
 import { toErrorInfo } from '../errors';
 import type { SecretStore } from '../secrets/secret-store';
 import type { FetchLike } from '../util/http';
-import { err, fail, pass, type DoctorCheck } from './types';
+import { fail, failWith, pass, type DoctorCheck } from './types';
 
 /**
  * The API-key path's first hop: a key for the server is in the keychain. Only its presence is reported — never the key,
@@ -16,7 +16,7 @@ export async function checkKey(server: ServerConfig, secrets: SecretStore): Prom
   const setKey = `Run \`lanyard servers set-key ${server.id}${server.header ? '' : ' --header <name>'} --value-stdin\` (or Set key in the dashboard).`;
   if (!server.header)
     return {
-      check: fail(id, hop, err(ErrorCodes.KEY_REQUIRED, 'No header is configured for the key.', setKey, server.id)),
+      check: failWith(id, hop, ErrorCodes.KEY_REQUIRED, 'No header is configured for the key.', setKey, server.id),
       present: false,
     };
   let value: string | undefined;
@@ -27,10 +27,13 @@ export async function checkKey(server: ServerConfig, secrets: SecretStore): Prom
   }
   if (!value)
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(ErrorCodes.KEY_REQUIRED, `No key for the ${server.header.name} header is in the keychain.`, setKey, server.id),
+        ErrorCodes.KEY_REQUIRED,
+        `No key for the ${server.header.name} header is in the keychain.`,
+        setKey,
+        server.id,
       ),
       present: false,
     };

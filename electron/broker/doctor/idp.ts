@@ -2,7 +2,7 @@ import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { redactText, toErrorInfo } from '../errors';
 import { isNetworkError } from '../net/net-errors';
 import type { FetchLike } from '../util/http';
-import { describe, err, fail, minutes, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
+import { describe, err, fail, failWith, minutes, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
 
 /**
  * The identity provider's hops: its discovery metadata (issuer match, token endpoint), whether it advertises the token
@@ -55,14 +55,12 @@ export async function checkIdpDiscovery(
     }
     if (typeof metadata.token_endpoint !== 'string') {
       return {
-        check: fail(
+        check: failWith(
           'idp.discovery',
           hop,
-          err(
-            ErrorCodes.CONFIG_INVALID,
-            `The identity provider's metadata at ${url} has no token endpoint.`,
-            'Check idp.issuer: it must be the issuer of an OAuth authorization server.',
-          ),
+          ErrorCodes.CONFIG_INVALID,
+          `The identity provider's metadata at ${url} has no token endpoint.`,
+          'Check idp.issuer: it must be the issuer of an OAuth authorization server.',
         ),
       };
     }
@@ -89,14 +87,12 @@ export function checkTokenExchange(issuer: string, metadata: Record<string, unkn
   }
   if (grants.includes(TOKEN_EXCHANGE_GRANT))
     return { id: 'idp.token-exchange', hop, ok: true, detail: 'token exchange (RFC 8693) advertised' };
-  return fail(
+  return failWith(
     'idp.token-exchange',
     hop,
-    err(
-      ErrorCodes.IDP_NOT_XAA_CAPABLE,
-      `${issuer} does not advertise token exchange (${TOKEN_EXCHANGE_GRANT} is not in grant_types_supported), so it cannot issue ID-JAGs.`,
-      'Use the IdP that issues ID-JAGs (Okta: the org authorization server https://<org>.okta.com with Cross App Access enabled).',
-    ),
+    ErrorCodes.IDP_NOT_XAA_CAPABLE,
+    `${issuer} does not advertise token exchange (${TOKEN_EXCHANGE_GRANT} is not in grant_types_supported), so it cannot issue ID-JAGs.`,
+    'Use the IdP that issues ID-JAGs (Okta: the org authorization server https://<org>.okta.com with Cross App Access enabled).',
   );
 }
 
@@ -177,13 +173,11 @@ function sessionFailure(status: string, error: ErrorInfo | undefined): DoctorChe
       detail: 'a sign-in is in progress in the browser',
       error: err(ErrorCodes.NOT_SIGNED_IN, 'A sign-in is in progress.', 'Finish it in the browser, then run `lanyard doctor` again.'),
     };
-  return fail(
+  return failWith(
     'session',
     'Sign-in',
-    err(
-      ErrorCodes.NOT_SIGNED_IN,
-      'You are not signed in to your identity provider.',
-      'Run `lanyard login` (or click "Sign in" in the Lanyard tray or dashboard).',
-    ),
+    ErrorCodes.NOT_SIGNED_IN,
+    'You are not signed in to your identity provider.',
+    'Run `lanyard login` (or click "Sign in" in the Lanyard tray or dashboard).',
   );
 }

@@ -8,7 +8,7 @@ import type { BearerToken } from '../exchange/token-service';
 import type { OAuthStatus } from '../oauth/types';
 import type { SecretStore } from '../secrets/secret-store';
 import type { FetchLike } from '../util/http';
-import { describe, err, fail, pass, skip, type DoctorAuth, type DoctorCheck } from './types';
+import { describe, err, fail, failWith, pass, skip, type DoctorAuth, type DoctorCheck } from './types';
 
 /**
  * The OAuth 2.1 path's hops after the protected-resource metadata: the authorization server's metadata (RFC 8414 /
@@ -37,55 +37,47 @@ export async function checkOAuthAuthorizationServer(
     metadata = await discoverAuthorizationServerMetadata(issuer, { fetchFn });
   } catch (e) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.AS_UNREACHABLE,
-          `The authorization server ${issuer} did not serve its metadata (${describe(e)}).`,
-          'Check your network or VPN; if it persists, contact the server’s owner.',
-          server.id,
-        ),
+        ErrorCodes.AS_UNREACHABLE,
+        `The authorization server ${issuer} did not serve its metadata (${describe(e)}).`,
+        'Check your network or VPN; if it persists, contact the server’s owner.',
+        server.id,
       ),
     };
   }
   if (!metadata)
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_METADATA_INVALID,
-          `No OAuth or OpenID metadata at the authorization server ${issuer} (RFC 8414).`,
-          "Contact the server's owner: its protected-resource metadata names an authorization server without metadata.",
-          server.id,
-        ),
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `No OAuth or OpenID metadata at the authorization server ${issuer} (RFC 8414).`,
+        "Contact the server's owner: its protected-resource metadata names an authorization server without metadata.",
+        server.id,
       ),
     };
   if (metadata.issuer !== issuer && metadata.issuer !== issuer.replace(/\/$/, ''))
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_METADATA_INVALID,
-          `The metadata of ${issuer} names another issuer (${redactText(String(metadata.issuer)).slice(0, 200)}); Lanyard refuses it (RFC 8414 §3.3).`,
-          "Contact the server's owner: the issuer in the metadata must be the authorization server's own URL.",
-          server.id,
-        ),
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `The metadata of ${issuer} names another issuer (${redactText(String(metadata.issuer)).slice(0, 200)}); Lanyard refuses it (RFC 8414 §3.3).`,
+        "Contact the server's owner: the issuer in the metadata must be the authorization server's own URL.",
+        server.id,
       ),
     };
   if (!metadata.code_challenge_methods_supported?.includes('S256'))
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_METADATA_INVALID,
-          `The authorization server ${issuer} does not advertise PKCE with S256 (code_challenge_methods_supported), which OAuth 2.1 and MCP require; Lanyard will not authorize there.`,
-          "Ask the server's owner to enable PKCE S256, or use an API key for it (`lanyard servers set-key`).",
-          server.id,
-        ),
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `The authorization server ${issuer} does not advertise PKCE with S256 (code_challenge_methods_supported), which OAuth 2.1 and MCP require; Lanyard will not authorize there.`,
+        "Ask the server's owner to enable PKCE S256, or use an API key for it (`lanyard servers set-key`).",
+        server.id,
       ),
       metadata,
     };
@@ -118,15 +110,13 @@ export async function checkClientIdentity(
         return fail(id, hop, toErrorInfo(e));
       }
       if (!present)
-        return fail(
+        return failWith(
           id,
           hop,
-          err(
-            ErrorCodes.CONFIG_INVALID,
-            `The pre-registered client ${clientId} uses ${method}, but its client secret is not in the keychain.`,
-            `Remove the server and add it again with its client secret (\`lanyard servers add <url> --oauth-client-id ${clientId}\`), or in the dashboard.`,
-            server.id,
-          ),
+          ErrorCodes.CONFIG_INVALID,
+          `The pre-registered client ${clientId} uses ${method}, but its client secret is not in the keychain.`,
+          `Remove the server and add it again with its client secret (\`lanyard servers add <url> --oauth-client-id ${clientId}\`), or in the dashboard.`,
+          server.id,
         );
     }
     return pass(
@@ -138,17 +128,15 @@ export async function checkClientIdentity(
   const cimdUrl = config.oauth?.clientMetadataUrl;
   if (metadata.client_id_metadata_document_supported && cimdUrl) return pass(id, hop, `Client ID Metadata Document ${cimdUrl}`);
   if (metadata.registration_endpoint) return pass(id, hop, `dynamic client registration at ${metadata.registration_endpoint}`);
-  return fail(
+  return failWith(
     id,
     hop,
-    err(
-      ErrorCodes.CONFIG_INVALID,
-      metadata.client_id_metadata_document_supported
-        ? `${metadata.issuer} accepts a Client ID Metadata Document, but Lanyard has no document URL (oauth.clientMetadataUrl), and it offers no dynamic registration.`
-        : `${metadata.issuer} offers neither Client ID Metadata Documents nor dynamic registration, so Lanyard cannot identify itself there.`,
-      `Ask the server's owner for a client id for Lanyard and add the server with it (\`lanyard servers remove ${server.id}\`, then \`lanyard servers add ${server.url} --oauth-client-id <id>\`)${metadata.client_id_metadata_document_supported ? ', or ask your IT team to set oauth.clientMetadataUrl' : ''}.`,
-      server.id,
-    ),
+    ErrorCodes.CONFIG_INVALID,
+    metadata.client_id_metadata_document_supported
+      ? `${metadata.issuer} accepts a Client ID Metadata Document, but Lanyard has no document URL (oauth.clientMetadataUrl), and it offers no dynamic registration.`
+      : `${metadata.issuer} offers neither Client ID Metadata Documents nor dynamic registration, so Lanyard cannot identify itself there.`,
+    `Ask the server's owner for a client id for Lanyard and add the server with it (\`lanyard servers remove ${server.id}\`, then \`lanyard servers add ${server.url} --oauth-client-id <id>\`)${metadata.client_id_metadata_document_supported ? ', or ask your IT team to set oauth.clientMetadataUrl' : ''}.`,
+    server.id,
   );
 }
 
@@ -160,15 +148,13 @@ export function checkGrant(server: ServerConfig, state: OAuthStatus | ServerStat
   const { id, hop } = ids(server.id).grant;
   const authorize = `Run \`lanyard servers authorize ${server.id}\` (or Authorize in the dashboard): the browser opens once.`;
   if (!state)
-    return fail(
+    return failWith(
       id,
       hop,
-      err(
-        ErrorCodes.CONFIG_INVALID,
-        'This build of Lanyard has no OAuth path, so the grant cannot be checked.',
-        'Update Lanyard, or use an API key for this server (`lanyard servers set-key`).',
-        server.id,
-      ),
+      ErrorCodes.CONFIG_INVALID,
+      'This build of Lanyard has no OAuth path, so the grant cannot be checked.',
+      'Update Lanyard, or use an API key for this server (`lanyard servers set-key`).',
+      server.id,
     );
   const s = 'authState' in state ? state.authState : state.state;
   const lastError = state.lastError;
@@ -177,15 +163,13 @@ export function checkGrant(server: ServerConfig, state: OAuthStatus | ServerStat
     case 'authorized':
       return pass(id, hop, 'a grant for this server is in the keychain');
     case 'authorizing':
-      return fail(
+      return failWith(
         id,
         hop,
-        err(
-          ErrorCodes.AUTHORIZATION_REQUIRED,
-          'The authorization is waiting for you in the browser.',
-          state.authorizeUrl ? `Finish it in the browser: ${state.authorizeUrl}` : authorize,
-          server.id,
-        ),
+        ErrorCodes.AUTHORIZATION_REQUIRED,
+        'The authorization is waiting for you in the browser.',
+        state.authorizeUrl ? `Finish it in the browser: ${state.authorizeUrl}` : authorize,
+        server.id,
       );
     case 'blocked':
       return fail(
@@ -196,15 +180,13 @@ export function checkGrant(server: ServerConfig, state: OAuthStatus | ServerStat
     case 'error':
       return fail(id, hop, lastError ?? err(ErrorCodes.AUTHORIZATION_FAILED, 'The last authorization failed.', authorize, server.id));
     default:
-      return fail(
+      return failWith(
         id,
         hop,
-        err(
-          ErrorCodes.AUTHORIZATION_REQUIRED,
-          lastError?.code === ErrorCodes.AUTHORIZATION_REQUIRED ? lastError.message : 'No grant for this server yet (or it was revoked).',
-          authorize,
-          server.id,
-        ),
+        ErrorCodes.AUTHORIZATION_REQUIRED,
+        lastError?.code === ErrorCodes.AUTHORIZATION_REQUIRED ? lastError.message : 'No grant for this server yet (or it was revoked).',
+        authorize,
+        server.id,
       );
   }
 }

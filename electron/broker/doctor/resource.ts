@@ -4,7 +4,7 @@ import { ErrorCodes } from '../../../shared/errors';
 import type { ServerConfig } from '../config/schema';
 import { redactText } from '../errors';
 import type { FetchLike } from '../util/http';
-import { describe, err, fail, type DoctorCheck } from './types';
+import { describe, failWith, type DoctorCheck } from './types';
 
 /**
  * The server's protected-resource metadata hop (RFC 9728), shared by the Cross-App Access and OAuth paths: the 401
@@ -23,15 +23,13 @@ export async function checkProtectedResource(
     response = await postProbeInitialize(fetchFn, server.url, { clientName: 'lanyard-doctor', redirect: 'manual' });
   } catch (e) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_UNREACHABLE,
-          `${server.url} could not be reached (${describe(e)}).`,
-          'Check the URL, your network or VPN.',
-          server.id,
-        ),
+        ErrorCodes.SERVER_UNREACHABLE,
+        `${server.url} could not be reached (${describe(e)}).`,
+        'Check the URL, your network or VPN.',
+        server.id,
       ),
       authRequired: true,
     };
@@ -41,15 +39,13 @@ export async function checkProtectedResource(
     return { check: { id, hop, ok: true, detail: `${server.url} answers without authorization (nothing to broker)` }, authRequired: false };
   if (response.status >= 500) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_UNREACHABLE,
-          `${server.url} answered HTTP ${response.status}.`,
-          'The server is failing; try again later or contact its owner.',
-          server.id,
-        ),
+        ErrorCodes.SERVER_UNREACHABLE,
+        `${server.url} answered HTTP ${response.status}.`,
+        'The server is failing; try again later or contact its owner.',
+        server.id,
       ),
       authRequired: true,
     };
@@ -64,30 +60,26 @@ export async function checkProtectedResource(
     );
   } catch (e) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_NOT_XAA_CAPABLE,
-          `${server.url} publishes no OAuth protected-resource metadata (RFC 9728): ${describe(e)}.`,
-          "Check that the URL is the MCP endpoint (often ending in /mcp); otherwise ask the server's owner to enable MCP authorization.",
-          server.id,
-        ),
+        ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+        `${server.url} publishes no OAuth protected-resource metadata (RFC 9728): ${describe(e)}.`,
+        "Check that the URL is the MCP endpoint (often ending in /mcp); otherwise ask the server's owner to enable MCP authorization.",
+        server.id,
       ),
       authRequired: true,
     };
   }
   if (!prm.resource || !checkResourceAllowed({ requestedResource: server.url, configuredResource: prm.resource })) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_METADATA_INVALID,
-          `${server.url}'s metadata names another resource (${redactText(String(prm.resource)).slice(0, 200)}).`,
-          'Lanyard will not send credentials for it; check the URL or contact the server’s owner.',
-          server.id,
-        ),
+        ErrorCodes.SERVER_METADATA_INVALID,
+        `${server.url}'s metadata names another resource (${redactText(String(prm.resource)).slice(0, 200)}).`,
+        'Lanyard will not send credentials for it; check the URL or contact the server’s owner.',
+        server.id,
       ),
       authRequired: true,
     };
@@ -95,15 +87,13 @@ export async function checkProtectedResource(
   const servers = prm.authorization_servers ?? [];
   if (servers.length === 0) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_NOT_XAA_CAPABLE,
-          `${server.url}'s metadata names no authorization server.`,
-          "Contact the server's owner.",
-          server.id,
-        ),
+        ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+        `${server.url}'s metadata names no authorization server.`,
+        "Contact the server's owner.",
+        server.id,
       ),
       authRequired: true,
     };

@@ -8,7 +8,7 @@ import { checkKey, credentialFetch, keyFetch } from './header';
 import { checkMcp, mcpFromBroker } from './mcp';
 import { checkClientIdentity, checkGrant, checkOAuthAuthorizationServer, checkRefresh, refreshFromBroker, skipOAuthAfter } from './oauth';
 import { checkProtectedResource } from './resource';
-import { err, fail, pass, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
+import { fail, failWith, pass, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
 import { checkXaaAuthorizationServer, checkXaaTokens, skipTokens } from './xaa';
 
 /**
@@ -104,15 +104,13 @@ async function serverPath(server: ServerConfig, ctx: ServerChecksContext): Promi
       path: 'xaa',
     };
   return {
-    check: fail(
+    check: failWith(
       id,
       hop,
-      err(
-        probe.error?.code ?? (probe.reachable ? ErrorCodes.SERVER_NOT_XAA_CAPABLE : ErrorCodes.SERVER_UNREACHABLE),
-        `No auth path applies to ${server.url}${why ? ` (${why})` : ''}.`,
-        probe.error?.fix ?? `If it uses an API key, set it with \`lanyard servers set-key ${server.id} --header <name> --value-stdin\`.`,
-        server.id,
-      ),
+      probe.error?.code ?? (probe.reachable ? ErrorCodes.SERVER_NOT_XAA_CAPABLE : ErrorCodes.SERVER_UNREACHABLE),
+      `No auth path applies to ${server.url}${why ? ` (${why})` : ''}.`,
+      probe.error?.fix ?? `If it uses an API key, set it with \`lanyard servers set-key ${server.id} --header <name> --value-stdin\`.`,
+      server.id,
     ),
   };
 }
@@ -154,25 +152,26 @@ async function xaaChecks(server: ServerConfig, ctx: ServerChecksContext): Promis
   if (!as.info) return skipRest('authorization-server metadata failed', 'session');
   if (!ctx.config.idp) {
     out.push(
-      fail(
+      failWith(
         `server.${sid}.session`,
         `${sid}: IdP session`,
-        err(
-          ErrorCodes.CONFIG_INVALID,
-          'Cross-App Access needs an identity provider, and none is configured.',
-          'Set it with `lanyard login --issuer <url> --client-id <id>`, or ask your IT team for the managed configuration.',
-          sid,
-        ),
+        ErrorCodes.CONFIG_INVALID,
+        'Cross-App Access needs an identity provider, and none is configured.',
+        'Set it with `lanyard login --issuer <url> --client-id <id>`, or ask your IT team for the managed configuration.',
+        sid,
       ),
     );
     return skipRest('no identity provider', 'tokens');
   }
   if (!ctx.session.signedIn) {
     out.push(
-      fail(
+      failWith(
         `server.${sid}.session`,
         `${sid}: IdP session`,
-        err(ErrorCodes.NOT_SIGNED_IN, 'You are not signed in to your identity provider.', 'Run `lanyard login`.', sid),
+        ErrorCodes.NOT_SIGNED_IN,
+        'You are not signed in to your identity provider.',
+        'Run `lanyard login`.',
+        sid,
       ),
     );
     return skipRest('sign in first (`lanyard login`)', 'tokens');

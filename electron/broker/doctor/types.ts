@@ -83,6 +83,11 @@ export function fail(id: string, hop: string, error: ErrorInfo): DoctorCheck {
   return { id, hop, ok: false, detail: error.message, error };
 }
 
+/** `fail` with the error written in place: what happened and what to do, with the server it concerns. */
+export function failWith(id: string, hop: string, code: ErrorCode, message: string, fix: string, serverId?: string): DoctorCheck {
+  return fail(id, hop, err(code, message, fix, serverId));
+}
+
 export function skip(id: string, hop: string, why: string): DoctorCheck {
   return { id, hop, ok: false, skipped: true, detail: `skipped: ${why}` };
 }

@@ -4,7 +4,7 @@ import { toErrorInfo } from '../errors';
 import { discoverServerAuth, ID_JAG_PROFILE, JWT_BEARER, type ServerAuthInfo } from '../exchange/discovery';
 import type { FetchLike } from '../util/http';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
-import { err, fail, pass, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
+import { err, fail, failWith, pass, skip, type DoctorCheck, type DoctorEngine, type DoctorOptions } from './types';
 
 /**
  * The Cross-App Access path's hops after the protected-resource metadata: the authorization server's metadata (issuer,
@@ -34,15 +34,13 @@ export async function checkXaaAuthorizationServer(
   if (!info.advertisesIdJagProfile) missing.push(`the ID-JAG grant profile (${ID_JAG_PROFILE} in authorization_grant_profiles_supported)`);
   if (missing.length > 0) {
     return {
-      check: fail(
+      check: failWith(
         id,
         hop,
-        err(
-          ErrorCodes.SERVER_NOT_XAA_CAPABLE,
-          `The authorization server ${info.asIssuer} does not advertise ${missing.join(' or ')}.`,
-          "Ask the server's owner to advertise it in the authorization server's metadata (Enterprise-Managed Authorization / ID-JAG); Lanyard still attempts the exchange (see the next line).",
-          server.id,
-        ),
+        ErrorCodes.SERVER_NOT_XAA_CAPABLE,
+        `The authorization server ${info.asIssuer} does not advertise ${missing.join(' or ')}.`,
+        "Ask the server's owner to advertise it in the authorization server's metadata (Enterprise-Managed Authorization / ID-JAG); Lanyard still attempts the exchange (see the next line).",
+        server.id,
       ),
       info,
     };
