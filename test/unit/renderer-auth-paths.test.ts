@@ -168,6 +168,12 @@ describe('Set key', () => {
     expect(keyFormFor(server({ headerName: undefined })).headerName).toBe('Authorization');
   });
 
+  it('takes an emptied header field as the default header, as the add-server form says', () => {
+    const sent = submitKeyForm(server({ id: 'notes', headerName: 'X-API-Key' }), { value: KEY, headerName: '   ' });
+    expect(sent.errors).toEqual({});
+    expect(sent.input).toEqual({ id: 'notes', value: KEY, headerName: 'Authorization' });
+  });
+
   it('refuses an empty key or a header the transport owns, keeping what was typed', () => {
     expect(submitKeyForm(notes, { value: '  ', headerName: 'X-API-Key' })).toMatchObject({ errors: { value: expect.any(String) } });
     const bad = submitKeyForm(notes, { value: KEY, headerName: 'Content-Type' });

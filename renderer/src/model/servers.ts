@@ -160,7 +160,8 @@ export interface KeySubmission {
 export function submitKeyForm(server: Pick<ServerStatus, 'id' | 'headerName'>, form: KeyForm): KeySubmission {
   const errors: KeySubmission['errors'] = {};
   const value = form.value.trim();
-  const headerName = form.headerName.trim();
+  // Empty means the default header, as on the add-server form.
+  const headerName = form.headerName.trim() || DEFAULT_KEY_HEADER;
   if (value === '') errors.value = 'Paste the key the server’s provider gave you.';
   const headerProblem = headerNameProblem(headerName);
   if (headerProblem) errors.headerName = `The header name ${headerProblem}.`;

@@ -9,13 +9,13 @@ import type { ErrorInfo } from '../../../shared/errors';
 import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
+import { KeyHeaderFields } from '../components/KeyHeaderFields';
 import { PageHeader } from '../components/Layout';
 import { Button, Card, ErrorNotice, Field, Notice } from '../components/ui';
 import {
   addServerUrlProblem,
   buildAddServerInput,
   emptyAddServerForm,
-  KEY_HEADER_SUGGESTIONS,
   pathChoices,
   probeVerdict,
   selectedPath,
@@ -288,56 +288,14 @@ export function AddServerView({ ctx, prefill }: { ctx: ViewContext; prefill: Nav
             </div>
             {path === 'header' ? (
               <div className="grid-2 subsection">
-                <Field
-                  label="Header"
-                  hint={`The HTTP header the server reads its key from (${KEY_HEADER_SUGGESTIONS[0]} if left empty).`}
-                  error={errors.headerName}
-                >
-                  {({ id, describedBy }) => (
-                    <>
-                      <input
-                        id={id}
-                        className="input mono"
-                        list="key-header-suggestions"
-                        placeholder={KEY_HEADER_SUGGESTIONS[0]}
-                        value={form.headerName}
-                        spellCheck={false}
-                        autoComplete="off"
-                        aria-describedby={describedBy}
-                        aria-invalid={errors.headerName ? true : undefined}
-                        onChange={(e) => set('headerName', e.target.value)}
-                      />
-                      <datalist id="key-header-suggestions">
-                        {KEY_HEADER_SUGGESTIONS.map((h) => (
-                          <option key={h} value={h} />
-                        ))}
-                      </datalist>
-                    </>
-                  )}
-                </Field>
-                <Field
-                  label="API key"
-                  hint={
-                    (form.headerName.trim() || KEY_HEADER_SUGGESTIONS[0]).toLowerCase() === 'authorization'
-                      ? 'Include the scheme, e.g. “Bearer …”. Stored in the OS keychain only, never in a file.'
-                      : 'Stored in the OS keychain only, never in a file.'
-                  }
-                  error={errors.headerValue}
-                >
-                  {({ id, describedBy }) => (
-                    <input
-                      id={id}
-                      className="input mono"
-                      type="password"
-                      autoComplete="off"
-                      spellCheck={false}
-                      value={form.headerValue}
-                      aria-describedby={describedBy}
-                      aria-invalid={errors.headerValue ? true : undefined}
-                      onChange={(e) => set('headerValue', e.target.value)}
-                    />
-                  )}
-                </Field>
+                <KeyHeaderFields
+                  headerName={form.headerName}
+                  keyValue={form.headerValue}
+                  onHeaderName={(v) => set('headerName', v)}
+                  onKeyValue={(v) => set('headerValue', v)}
+                  headerError={errors.headerName}
+                  keyError={errors.headerValue}
+                />
               </div>
             ) : null}
             {xaaFields ? (

@@ -8,8 +8,9 @@ import type { ErrorInfo } from '../../../shared/errors';
 import type { ViewContext } from '../view-context';
 import { errorInfoOf } from '../api/bridge';
 import { Icon } from '../components/Icon';
+import { KeyHeaderFields } from '../components/KeyHeaderFields';
 import { PageHeader } from '../components/Layout';
-import { Button, ConfirmDialog, EmptyState, ErrorNotice, Field, Notice, StatusDot, Switch } from '../components/ui';
+import { Button, ConfirmDialog, EmptyState, ErrorNotice, Notice, StatusDot, Switch } from '../components/ui';
 import { reviewCountText } from '../model/review';
 import { keyFormFor, serverRowModel, serversSummary, submitKeyForm, type AuthModel, type KeyForm, type QuotaModel } from '../model/servers';
 
@@ -180,44 +181,15 @@ function KeyFormCard({ server, onDone, ctx }: { server: ServerStatus; onDone: ()
   return (
     <form className="key-form" onSubmit={(e) => void submit(e)} noValidate aria-label={`Set the API key for ${server.name}`}>
       <div className="grid-2">
-        <Field label="Header" hint="The HTTP header the server reads its key from." error={errors.headerName}>
-          {({ id, describedBy }) => (
-            <input
-              id={id}
-              className="input mono"
-              value={form.headerName}
-              spellCheck={false}
-              autoComplete="off"
-              aria-describedby={describedBy}
-              aria-invalid={errors.headerName ? true : undefined}
-              onChange={(e) => setForm((f) => ({ ...f, headerName: e.target.value }))}
-            />
-          )}
-        </Field>
-        <Field
-          label="API key"
-          hint={
-            form.headerName.trim().toLowerCase() === 'authorization'
-              ? 'Include the scheme, e.g. “Bearer …”. Stored in the OS keychain only.'
-              : 'Stored in the OS keychain only; never shown again.'
-          }
-          error={errors.value}
-        >
-          {({ id, describedBy }) => (
-            <input
-              id={id}
-              className="input mono"
-              type="password"
-              autoComplete="off"
-              spellCheck={false}
-              autoFocus
-              value={form.value}
-              aria-describedby={describedBy}
-              aria-invalid={errors.value ? true : undefined}
-              onChange={(e) => setForm((f) => ({ ...f, value: e.target.value }))}
-            />
-          )}
-        </Field>
+        <KeyHeaderFields
+          headerName={form.headerName}
+          keyValue={form.value}
+          onHeaderName={(headerName) => setForm((f) => ({ ...f, headerName }))}
+          onKeyValue={(value) => setForm((f) => ({ ...f, value }))}
+          headerError={errors.headerName}
+          keyError={errors.value}
+          autoFocusKey
+        />
       </div>
       {failure ? <ErrorNotice error={failure} onDismiss={() => setFailure(undefined)} /> : null}
       <div className="form-actions">
