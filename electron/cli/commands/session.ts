@@ -180,7 +180,8 @@ type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn'
  * `lanyard login`: through the running broker when there is one, otherwise in this process (the session goes to the
  * keychain, where the broker finds it when it starts). Three ways, one session:
  * - the browser here opens the link (the link is printed too) and the loopback redirect comes back;
- * - `--no-browser`, or automatically where no browser can open (no display, no xdg-open): the link is printed for any
+ * - `--no-browser`, or by itself where no browser can open (no display, no xdg-open; judged without a running broker):
+ *   the link is printed for any
  *   machine, and the address that browser ends on is pasted back here (a browser here still completes it too);
  * - `--device`: a code to enter at the IdP's address on any device (RFC 8628).
  */
@@ -208,7 +209,9 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     ctx.io.out(`Already signed in as ${before.user.email ?? before.user.sub}. (\`lanyard login --force\` signs in again.)\n`);
     return ExitCode.OK;
   }
-  const noBrowserHere = args.device || args.noBrowser ? undefined : browserUnavailable(ctx.env, ctx.platform);
+  // Whether a browser can open is judged here only when this process signs in: a running broker opens its own (it may
+  // sit in a desktop session this shell is not part of), and prints the link for the paste prompt below either way.
+  const noBrowserHere = args.device || args.noBrowser || broker ? undefined : browserUnavailable(ctx.env, ctx.platform);
   const mode = args.device ? 'device' : args.noBrowser || noBrowserHere ? 'paste' : 'browser';
   const prompt = await control.beginSignIn({ mode });
   const outcome = control.awaitSignIn({});
