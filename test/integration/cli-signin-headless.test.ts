@@ -112,9 +112,14 @@ describe('lanyard login without a browser here', () => {
     const login = run(['login', '--device', '--force']);
     const [, uri, userCode] = await login.waitFor(/open (\S+) on any device and enter the code:\s+(\S+)/);
     expect(uri).toBe(`${new URL(sandbox.idp.issuer).origin}/activate`);
+    const before = await secrets().get(IDP_SECRET_KEYS.session);
     await approveDeviceCode(uri!, userCode!);
     expect(await login.exited).toBe(0);
     expect(login.out.stdout).toMatch(/Signed in as alice@example\.com\./);
+    // A new session in the keychain, with its own refresh token.
+    const after = await secrets().get(IDP_SECRET_KEYS.session);
+    expect(after).not.toBe(before);
+    expect(JSON.parse(after!)).toMatchObject({ refreshToken: expect.any(String) });
   }, 60_000);
 
   it('through a running `lanyard serve`: --no-browser gets the link from the broker and completes it with the paste', async () => {
