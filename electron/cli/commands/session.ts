@@ -181,8 +181,8 @@ type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn'
  * keychain, where the broker finds it when it starts). Three ways, one session:
  * - the browser here opens the link (the link is printed too) and the loopback redirect comes back;
  * - `--no-browser`, or by itself where no browser can open (no display, no xdg-open; judged without a running broker):
- *   the link is printed for any
- *   machine, and the address that browser ends on is pasted back here (a browser here still completes it too);
+ *   the link is printed for any machine, and the address that browser ends on is pasted back here (a browser here
+ *   still completes it too);
  * - `--device`: a code to enter at the IdP's address on any device (RFC 8628).
  */
 export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<number> {
@@ -218,17 +218,18 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
   outcome.catch(() => {});
 
   if (prompt.mode === 'device') {
+    // The IdP's words: printed through `outside`, so no control character in them acts on the terminal.
     const { verificationUri, verificationUriComplete, userCode, expiresAt } = prompt.device;
     ctx.io.err(
-      `To sign in, open ${verificationUri} on any device and enter the code:\n\n    ${userCode}\n\n` +
-        (verificationUriComplete ? `(Or open ${verificationUriComplete}, which has the code filled in.)\n` : '') +
+      `To sign in, open ${outside(verificationUri)} on any device and enter the code:\n\n    ${outside(userCode)}\n\n` +
+        (verificationUriComplete ? `(Or open ${outside(verificationUriComplete)}, which has the code filled in.)\n` : '') +
         `Waiting for you to approve it (the code expires in ${duration(expiresAt - Date.now())})…\n`,
     );
     await outcome;
   } else if (prompt.mode === 'paste') {
     ctx.io.err(
       `${noBrowserHere ? `No browser can be opened here: ${noBrowserHere}.\n` : ''}Sign in from a browser on any machine:\n` +
-        `  1. Open this link:\n\n     ${prompt.authorizeUrl}\n\n` +
+        `  1. Open this link:\n\n     ${outside(prompt.authorizeUrl)}\n\n` +
         '  2. Sign in. The browser then goes to an http://127.0.0.1:…/callback address that does not load there; that is expected.\n' +
         '  3. Copy that whole address from the address bar and paste it here.\n',
     );
@@ -236,7 +237,7 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
   } else {
     ctx.io.err(
       broker
-        ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\nIf no browser opened, open this link:\n  ${prompt.authorizeUrl}\n`
+        ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\nIf no browser opened, open this link:\n  ${outside(prompt.authorizeUrl)}\n`
         : 'Signing in: finish in your browser (waiting up to 5 minutes)…\n',
     );
     // A person at the terminal whose browser turns out to be elsewhere can still paste the address back.
@@ -277,7 +278,7 @@ async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Prom
         return true;
       } catch (e) {
         const info = e instanceof ControlError ? e.info : toErrorInfo(e);
-        ctx.io.err(`${info.message}\n  → ${info.fix}\n`);
+        ctx.io.err(`${outside(info.message)}\n  → ${outside(info.fix)}\n`);
         // Refused before the IdP saw it, or a code the IdP refused: the attempt waits for another paste. Otherwise it ended.
         if ((await control.status({})).session.status !== 'signing_in') throw e;
         ctx.io.err('Paste the address: ');
