@@ -25,11 +25,30 @@ export const UserSchema = z.object({
   name: z.string().optional(),
 });
 
+/** How a sign-in runs: the browser here; a browser elsewhere with its redirect address pasted back; device authorization. */
+export const SignInModeSchema = z.enum(['browser', 'paste', 'device']);
+/** A device sign-in (RFC 8628): where to go and the code to enter there, until `expiresAt` (no secret: not the device code). */
+export const DevicePromptSchema = z.object({
+  verificationUri: z.string(),
+  verificationUriComplete: z.string().optional(),
+  userCode: z.string(),
+  expiresAt: z.number(),
+});
+export const SignInPromptSchema = z.union([
+  z.object({ mode: z.enum(['browser', 'paste']), authorizeUrl: z.string() }),
+  z.object({ mode: z.literal('device'), device: DevicePromptSchema }),
+]);
+
 export const SessionStatusSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('not_configured') }),
   z.object({ status: z.literal('signed_out') }),
   /** `authorizeUrl`: the IdP link the browser was sent to (no secret: PKCE challenge, state), for when it did not open. */
-  z.object({ status: z.literal('signing_in'), authorizeUrl: z.string().optional() }),
+  z.object({
+    status: z.literal('signing_in'),
+    authorizeUrl: z.string().optional(),
+    mode: SignInModeSchema.optional(),
+    device: DevicePromptSchema.optional(),
+  }),
   z.object({ status: z.literal('signed_in'), user: UserSchema, idTokenExpiresAt: z.number() }),
   z.object({ status: z.literal('expired'), user: UserSchema, error: ErrorInfoSchema }),
 ]);
@@ -331,6 +350,18 @@ export const ControlMethods = {
   status: { input: none, output: StatusSchema },
   signIn: { input: none, output: ok },
   signOut: { input: none, output: ok },
+  /**
+   * Starts (or joins) a sign-in and returns at once what the user must see: the link (`browser`: opened here too;
+   * `paste`: for a browser on another machine) or the device code (`device`). awaitSignIn or the status reports the end.
+   */
+  beginSignIn: { input: z.object({ mode: SignInModeSchema.optional() }).strict(), output: SignInPromptSchema },
+  /**
+   * Completes a `paste` sign-in with the address the browser ended on (or its code=…&state=… part). That carries a
+   * one-time code, useless without the PKCE verifier that never leaves the broker; it is never logged or echoed.
+   */
+  completeSignIn: { input: z.object({ redirectUrl: z.string().max(8192) }).strict(), output: ok },
+  /** Waits for the sign-in in progress: ok once signed in, its error (expired code, denied, …) otherwise. */
+  awaitSignIn: { input: none, output: ok },
   listServers: { input: none, output: z.array(ServerStatusSchema) },
   addServer: { input: AddServerInputSchema, output: ServerStatusSchema },
   removeServer: { input: z.object({ id: z.string() }).strict(), output: ok },
@@ -416,6 +447,8 @@ export type ConnectIdeResult = z.output<typeof ConnectIdeResultSchema>;
 export type DisconnectIdeResult = z.output<typeof DisconnectIdeResultSchema>;
 export type RotateLocalTokenResult = z.output<typeof RotateLocalTokenResultSchema>;
 export type SessionStatus = z.output<typeof SessionStatusSchema>;
+export type SignInMode = z.output<typeof SignInModeSchema>;
+export type SignInPrompt = z.output<typeof SignInPromptSchema>;
 export type IdeSession = z.output<typeof IdeSessionSchema>;
 export type ToolReview = z.output<typeof ToolReviewSchema>;
 export type ToolReviewTool = z.output<typeof ToolReviewToolSchema>;

@@ -68,15 +68,18 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'login',
     summary: "Sign in with your company's identity provider",
-    usage: 'lanyard login [--issuer <url> --client-id <id> [--client-auth <method>] [--redirect-port <n>]] [--force]',
+    usage:
+      'lanyard login [--issuer <url> --client-id <id> [--client-auth <method>] [--redirect-port <n>]] [--no-browser | --device] [--force]',
     description:
-      'Opens the sign-in page in your browser (the address is printed too, for SSH and WSL) and keeps the session in the OS keychain. With --issuer and --client-id it first sets the identity provider (your IT team has both).',
+      'Opens the sign-in page in your browser (the address is printed too, for SSH and WSL) and keeps the session in the OS keychain. Where no browser can open (SSH, a container), or with --no-browser, open the printed link on any machine and paste back the address it ends on; --device signs in with a code instead. With --issuer and --client-id it first sets the identity provider (your IT team has both).',
     options: {
       issuer: { type: 'string' },
       'client-id': { type: 'string' },
       'client-auth': { type: 'string' },
       'redirect-port': { type: 'string' },
       force: { type: 'boolean' },
+      'no-browser': { type: 'boolean' },
+      device: { type: 'boolean' },
     },
     optionHelp: [
       ['--issuer <url>', 'The IdP issuer, e.g. https://acme.okta.com (the org authorization server)'],
@@ -84,6 +87,8 @@ const COMMANDS: readonly Command[] = [
       ['--client-auth <method>', `one of ${CLIENT_AUTH_METHODS.join(', ')} (default: none)`],
       ['--redirect-port <n>', 'A fixed loopback port, when the IdP needs an exact redirect URI'],
       ['--force', 'Sign in again even when already signed in'],
+      ['--no-browser', 'Print the link for a browser on another machine; paste back the address it ends on'],
+      ['--device', 'Sign in with a code entered on any device (where the IdP offers device authorization)'],
     ],
     run: async (ctx, v) =>
       (await import('./commands/session')).loginCommand(ctx, {
@@ -92,6 +97,8 @@ const COMMANDS: readonly Command[] = [
         clientAuth: v['client-auth'] as string | undefined,
         redirectPort: v['redirect-port'] as string | undefined,
         force: v.force === true,
+        noBrowser: v['no-browser'] === true,
+        device: v.device === true,
       }),
   },
   {

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
 
 /**
  * Opens a URL in the user's default browser (or the IDE an install link names) with the OS's own opener — `open`
@@ -37,7 +39,11 @@ export async function openInBrowser(
         stdio: 'ignore',
         windowsVerbatimArguments: verbatim as boolean,
       });
-      child.once('error', () => resolve());
+      child.once('error', () => {
+        // Other tools show the opener's raw ENOENT here; say what it means and what to do.
+        options.err(`(No browser could be started here: ${command} is not available. Open the address above on any machine.)\n`);
+        resolve();
+      });
       child.once('spawn', () => {
         child.unref();
         resolve();
@@ -46,4 +52,33 @@ export async function openInBrowser(
       resolve();
     }
   });
+}
+
+/**
+ * Why no browser can be opened on this machine, or undefined when one probably can: on Linux, no display (an SSH
+ * session, a container, a server) or no `xdg-open` (nor WSL's `wslview`) on the PATH. `lanyard login` then signs in
+ * with a link for another machine and the redirect address pasted back, instead of launching an opener that fails.
+ * macOS and Windows always have their opener.
+ */
+export function browserUnavailable(env: Record<string, string | undefined>, platform: NodeJS.Platform): string | undefined {
+  // LANYARD_NO_BROWSER already means "print links instead of opening them": the loopback sign-in waits as before.
+  if (platform !== 'linux' || env.LANYARD_NO_BROWSER) return undefined;
+  const wsl = Boolean(env.WSL_DISTRO_NAME || env.WSL_INTEROP);
+  if (!wsl && !env.DISPLAY && !env.WAYLAND_DISPLAY) return 'there is no display here (an SSH session, a container or a server)';
+  const openers = wsl ? ['wslview', 'xdg-open'] : ['xdg-open'];
+  if (!openers.some((name) => onPath(name, env.PATH))) return `${openers.join(' or ')} is not installed here`;
+  return undefined;
+}
+
+function onPath(name: string, searchPath: string | undefined): boolean {
+  for (const dir of (searchPath ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(path.join(dir, name), constants.X_OK);
+      return true;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return false;
 }

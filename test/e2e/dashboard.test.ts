@@ -65,6 +65,8 @@ let stopEndpoint: () => Promise<void> = async () => undefined;
 /** Pages the broker opened in the "system browser" (its openUrl: the IdP's sign-in, a server's authorization), in order. */
 const signInPages: Page[] = [];
 let signInPageOpened: (page: Page) => void = () => undefined;
+/** False: the broker's machine has no browser (a headless `lanyard serve`); its openUrl then opens nothing. */
+let browserHere = true;
 
 async function ensureRendererBuilt(): Promise<void> {
   if (existsSync(join(RENDERER_DIR, 'index.html'))) return;
@@ -146,6 +148,7 @@ beforeAll(async () => {
     // The "system browser" for sign-in and for a server's authorization: a new page in the same Chromium, following
     // the IdP's (or the authorization server's) real redirects.
     openUrl: async (url) => {
+      if (!browserHere) return;
       const p = await context.newPage();
       signInPages.push(p);
       signInPageOpened(p);
@@ -600,5 +603,33 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     await heading('Sign in to Lanyard').waitFor();
     expect((await broker.control.status()).session.status).toBe('signed_out');
     await page.getByText('Not signed in').first().waitFor();
+  });
+
+  it('signs in where the broker has no browser: this browser opens the link, and the page takes the address pasted back', async () => {
+    browserHere = false;
+    try {
+      const host = new URL(sandbox.idp.issuer).host;
+      await page.getByRole('button', { name: `Sign in with ${host}` }).click();
+      await heading('Waiting for your browser…').waitFor();
+      const link = await page.getByRole('link', { name: 'open the sign-in page here' }).getAttribute('href');
+      expect(link?.startsWith(sandbox.idp.authorizationEndpoint)).toBe(true);
+      // The browser on the other machine signs in and lands on the broker's loopback address, which it cannot load.
+      const redirect = await sandbox.idp.completeLogin(link!, 'alice');
+      const field = page.getByLabel('Browser on another machine?');
+
+      await field.fill('not an address');
+      await page.getByRole('button', { name: 'Finish sign-in' }).click();
+      await page.getByText('That address did not sign you in').waitFor();
+      await page.getByText('not the address the browser ended on').waitFor();
+      expect((await broker.control.status()).session.status).toBe('signing_in');
+
+      await field.fill(redirect);
+      await page.getByRole('button', { name: 'Finish sign-in' }).click();
+      await heading('Servers').waitFor({ timeout: 40_000 });
+      expect((await broker.control.status()).session.status).toBe('signed_in');
+      expect(await page.content()).not.toContain(new URL(redirect).searchParams.get('code')!);
+    } finally {
+      browserHere = true;
+    }
   });
 });

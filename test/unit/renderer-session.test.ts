@@ -24,6 +24,15 @@ describe('signInModel', () => {
     expect(signInModel(status({ session: { status: 'signing_in', authorizeUrl: link } }), false)).toMatchObject({ state: 'waiting', link });
   });
 
+  it('a device sign-in in progress: the code to enter and where, no link to paste from', () => {
+    const device = { verificationUri: 'https://acme.okta.com/activate', userCode: 'WDJB-MJHT', expiresAt: 1 };
+    const model = signInModel(status({ session: { status: 'signing_in', mode: 'device', device } }), false);
+    expect(model).toMatchObject({ state: 'waiting', title: 'Enter the code to sign in' });
+    expect(model.message).toContain('https://acme.okta.com/activate');
+    expect(model.message).toContain('WDJB-MJHT');
+    expect(model.link).toBeUndefined();
+  });
+
   it('expired: "Sign in again", with the account and the error', () => {
     const model = signInModel(expired(), false);
     expect(model).toMatchObject({ state: 'expired', button: 'Sign in again', user: 'alice@example.com' });

@@ -12,6 +12,8 @@ import type {
   ServerStatus,
   SessionStatus,
   Settings,
+  SignInMode,
+  SignInPrompt,
   Status,
   TestResult,
   ToolReview,
@@ -201,6 +203,18 @@ export class ControlService implements ControlApi {
     return this.settings.signOut();
   }
 
+  beginSignIn(input: { mode?: SignInMode | undefined }): Promise<SignInPrompt> {
+    return this.settings.beginSignIn(input);
+  }
+
+  completeSignIn(input: { redirectUrl: string }): Promise<{ ok: true }> {
+    return this.settings.completeSignIn(input);
+  }
+
+  awaitSignIn(): Promise<{ ok: true }> {
+    return this.settings.awaitSignIn();
+  }
+
   listServers(): Promise<ServerStatus[]> {
     return this.servers.listServers();
   }
@@ -294,7 +308,12 @@ function sessionOf(identity: IdentitySession | undefined): SessionStatus {
     case 'expired':
       return { status: 'expired', user: cleanUser(s.user), error: s.error };
     case 'signing_in':
-      return s.authorizeUrl ? { status: 'signing_in', authorizeUrl: s.authorizeUrl } : { status: 'signing_in' };
+      return {
+        status: 'signing_in',
+        ...(s.authorizeUrl ? { authorizeUrl: s.authorizeUrl } : {}),
+        ...(s.mode ? { mode: s.mode } : {}),
+        ...(s.device ? { device: { ...s.device } } : {}),
+      };
     default:
       return { status: s.status };
   }

@@ -1,4 +1,4 @@
-import type { ControlApi, Settings } from '../../../shared/contract';
+import type { ControlApi, Settings, SignInMode, SignInPrompt } from '../../../shared/contract';
 import type { ActivityLog } from '../activity/activity-log';
 import type { LanyardConfig } from '../config/schema';
 import type { ConfigStore } from '../config/store';
@@ -41,6 +41,45 @@ export class SettingsControl {
       throw e;
     }
     this.deps.statusChanged();
+    return { ok: true };
+  }
+
+  /**
+   * Starts (or joins) a sign-in without waiting for it (identity-session.ts beginSignIn): the link or the device code
+   * comes back at once; the outcome is recorded when it comes, and awaitSignIn or the status event reports it.
+   */
+  async beginSignIn(input: { mode?: SignInMode | undefined }): Promise<SignInPrompt> {
+    const engine = this.requireEngine();
+    const mode = input.mode ?? 'browser';
+    const joining = engine.identity.state.status === 'signing_in';
+    const prompt = await engine.identity.beginSignIn({ mode });
+    this.deps.statusChanged();
+    if (!joining) {
+      const how = mode === 'device' ? 'with a device code' : mode === 'paste' ? 'with a link for another machine' : 'in the browser';
+      this.deps.activity.record({ kind: 'session', summary: `Sign-in started ${how}`, outcome: 'info' });
+      engine.identity.waitForSignIn().then(
+        (user) => {
+          this.deps.activity.record({ kind: 'session', summary: `Signed in as ${user.email ?? user.sub}`, outcome: 'ok' });
+          this.deps.statusChanged();
+        },
+        (e: unknown) => {
+          this.deps.activity.record({ kind: 'session', summary: 'Sign-in failed', outcome: 'error', error: toErrorInfo(e) });
+          this.deps.statusChanged();
+        },
+      );
+    }
+    return prompt;
+  }
+
+  /** The address a browser elsewhere ended on, for the sign-in in progress; resolves once signed in. */
+  async completeSignIn(input: { redirectUrl: string }): Promise<{ ok: true }> {
+    await this.requireEngine().identity.submitRedirect(input.redirectUrl);
+    this.deps.statusChanged();
+    return { ok: true };
+  }
+
+  async awaitSignIn(): Promise<{ ok: true }> {
+    await this.requireEngine().identity.waitForSignIn();
     return { ok: true };
   }
 

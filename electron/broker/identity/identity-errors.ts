@@ -184,3 +184,93 @@ export function exchangeError(failure: OAuthFailure, request: IdJagRequest, caus
       );
   }
 }
+
+// --- Sign-in without a browser on this machine: the pasted redirect and device authorization -------------------------
+
+const signInFailed = (message: string, fix: string, cause?: unknown) =>
+  new LanyardError(ErrorCodes.SIGN_IN_FAILED, message, fix, cause === undefined ? {} : { cause });
+
+export function noSignInWaitingError(): LanyardError {
+  return signInFailed(
+    'No sign-in is waiting for a pasted address (it finished, timed out or was cancelled).',
+    'Run `lanyard login --no-browser` (or click "Sign in" in the dashboard) and paste the address from that attempt.',
+  );
+}
+
+/** What was pasted is not a redirect address nor a code=…&state=… query (never echoed: it may hold a code). */
+export function pastedGarbageError(): LanyardError {
+  return signInFailed(
+    'That is not the address the browser ended on after sign-in.',
+    'Copy the whole address from the browser\'s address bar (it starts with http://127.0.0.1:…/callback?code=…), or just its "code=…&state=…" part, and paste it again.',
+  );
+}
+
+export function pastedSignInLinkError(): LanyardError {
+  return signInFailed(
+    'That is the sign-in link itself, not the address the browser ended on.',
+    'Open the link in a browser, sign in, and paste the address the browser shows afterwards (the page itself may fail to load; that is expected).',
+  );
+}
+
+export function pastedWrongStateError(alreadyUsed: boolean): LanyardError {
+  return alreadyUsed
+    ? signInFailed(
+        'That address belongs to a sign-in that already finished; a sign-in code works only once.',
+        'Open the sign-in link of the current attempt and paste the new address it ends on.',
+      )
+    : signInFailed(
+        'That address belongs to another sign-in attempt (its state does not match this one).',
+        'Use the link printed by this attempt (older links no longer count), sign in, and paste the address it ends on.',
+      );
+}
+
+export function pastedWrongIssuerError(issuer: string): LanyardError {
+  return signInFailed(
+    `That address was issued by another identity provider, not ${issuer}.`,
+    'Sign in with the link Lanyard printed (it goes to your configured identity provider) and paste the address it ends on.',
+  );
+}
+
+/** The IdP refused the pasted code at the token endpoint; the attempt stays open, because the same link yields a new code. */
+export function pastedCodeRejectedError(issuer: string, failure: OAuthFailure, cause: unknown): LanyardError {
+  return new LanyardError(
+    ErrorCodes.SIGN_IN_FAILED,
+    `The identity provider ${issuer} did not accept that sign-in code (${failure.error ?? failure.summary}): it expired, was already used, or was mistyped.`,
+    'Open the same sign-in link again (you may already be signed in there), and paste the new address it ends on.',
+    { cause, oauth: oauthFields(failure) },
+  );
+}
+
+export function deviceFlowUnsupportedError(issuer: string): LanyardError {
+  return signInFailed(
+    `The identity provider ${issuer} does not offer device sign-in (its metadata has no device_authorization_endpoint).`,
+    'Use `lanyard login --no-browser` instead: open the printed link on any machine and paste back the address it ends on. (Or ask your IdP admin to enable the device authorization grant for the Lanyard app.)',
+  );
+}
+
+export function deviceCodeExpiredError(): LanyardError {
+  return signInFailed(
+    'The device code expired before the sign-in was approved.',
+    'Run `lanyard login --device` again and enter the new code at the address it shows, within the time it gives.',
+  );
+}
+
+export function deviceDeniedError(): LanyardError {
+  return new LanyardError(
+    ErrorCodes.SIGN_IN_FAILED,
+    'The device sign-in was denied at the identity provider.',
+    'If that was not you, nothing is signed in. Otherwise run `lanyard login --device` again and approve the code; if you are refused, ask your admin to assign you to the Lanyard app.',
+    { oauth: { error: 'access_denied' } },
+  );
+}
+
+export function signInCancelledError(): LanyardError {
+  return signInFailed('Sign-in was cancelled.', 'Run `lanyard login` (or click "Sign in") when you are ready.');
+}
+
+export function pasteBusyError(): LanyardError {
+  return signInFailed(
+    'A pasted address is already being checked with the identity provider.',
+    'Wait for that answer; paste again only if it fails.',
+  );
+}

@@ -8,14 +8,41 @@ import { silentLogger, type Logger } from '../util/log';
 import { ID_TOKEN_RENEWAL, needsRenewal, type RenewalPolicy } from '../util/renewal';
 import { SingleFlight } from '../util/single-flight';
 import { exchangeIdTokenForIdJag, type IdJagRequest, type IdJagResult } from './id-jag';
-import { browserOpenError, idpUnreachable, notSignedInError, sessionExpiredError, signInError } from './identity-errors';
+import { startDeviceAuthorization, type DevicePrompt } from './device-sign-in';
+import {
+  browserOpenError,
+  idpUnreachable,
+  noSignInWaitingError,
+  notSignedInError,
+  pasteBusyError,
+  pastedCodeRejectedError,
+  sessionExpiredError,
+  signInError,
+} from './identity-errors';
 import { IDP_SECRET_KEYS, IdpClient, type IdpSettings, type IdTokenClaims } from './idp-client';
 import { openLoopbackRedirect } from './loopback';
 import { classifyOAuthError, type OAuthFailure } from './oauth-errors';
+import { callbackFromPaste } from './pasted-redirect';
 
 // The session's public vocabulary, importable from here as before the IdP client and the exchange had files of their own.
 export { IDP_SECRET_KEYS, type IdpClientAuthMethod, type IdpSettings } from './idp-client';
 export type { IdJagResult } from './id-jag';
+export type { DevicePrompt } from './device-sign-in';
+
+/**
+ * How the user signs in: the system browser here; `paste`, a browser elsewhere whose redirect address is pasted back;
+ * `device`, device authorization (RFC 8628). See beginSignIn.
+ */
+export type SignInMode = 'browser' | 'paste' | 'device';
+
+/** What the user must see to finish a sign-in: the link to open, or the device code and where to enter it. */
+export type SignInPrompt = { mode: 'browser' | 'paste'; authorizeUrl: string } | { mode: 'device'; device: DevicePrompt };
+
+export interface SignInOptions {
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number | undefined;
+  loginHint?: string | undefined;
+}
 
 export interface SignedInUser {
   issuer: string;
@@ -27,7 +54,7 @@ export interface SignedInUser {
 export type SessionState =
   | { status: 'signed_out' }
   /** `authorizeUrl`: the link the browser was sent to, for a user whose browser did not open (SSH, WSL). */
-  | { status: 'signing_in'; authorizeUrl?: string | undefined }
+  | { status: 'signing_in'; authorizeUrl?: string | undefined; mode?: SignInMode | undefined; device?: DevicePrompt | undefined }
   | { status: 'signed_in'; user: SignedInUser; idTokenExpiresAt: number }
   /** The refresh token is dead (revoked, expired, rotated away): one interactive sign-in is needed. */
   | { status: 'expired'; user: SignedInUser; error: ErrorInfo };
@@ -67,6 +94,22 @@ interface StoredSession {
 
 const MAX_BACKOFF_MS = 60_000;
 
+/** One sign-in in progress. `submit` exists while a link attempt waits for its redirect. */
+interface Attempt {
+  mode: SignInMode;
+  prompt: Promise<SignInPrompt>;
+  done: Promise<SignedInUser>;
+  submit?: ((pasted: string) => Promise<SignedInUser>) | undefined;
+  cancel(): void;
+}
+
+/** A pasted redirect, checked, with the answer for whoever pasted it. */
+interface PastedCallback {
+  url: URL;
+  resolve: (user: SignedInUser) => void;
+  reject: (e: unknown) => void;
+}
+
 /**
  * The user's session at the enterprise IdP: the only holder of the ID and refresh tokens (see docs/architecture.md).
  *
@@ -92,7 +135,8 @@ export class IdentitySession {
   private currentState: SessionState = { status: 'signed_out' };
   private restored = false;
   private readonly refreshFlight = new SingleFlight<string>();
-  private signInFlight: Promise<SignedInUser> | undefined;
+  private attempt: Attempt | undefined;
+  private readonly finishedStates = new Set<string>();
   private transient: { until: number; failures: number; error: LanyardError } | undefined;
   private readonly changes: Emitter<SessionState>;
   private readonly subjectEnded: Emitter<SignedInUser | undefined>;
@@ -169,29 +213,100 @@ export class IdentitySession {
    * Interactive sign-in in the system browser. Concurrent calls share one attempt: however many surfaces ask, one tab
    * opens. Resolves with the signed-in user; rejects with SIGN_IN_FAILED (timeout, cancel, IdP error).
    */
-  signIn(options: { signal?: AbortSignal; timeoutMs?: number; loginHint?: string } = {}): Promise<SignedInUser> {
-    if (!this.signInFlight) {
-      this.signInFlight = this.doSignIn(options).finally(() => {
-        this.signInFlight = undefined;
-      });
-    }
-    return this.signInFlight;
+  signIn(options: SignInOptions = {}): Promise<SignedInUser> {
+    return this.ensureAttempt('browser', options).done;
   }
 
-  private async doSignIn(options: { signal?: AbortSignal; timeoutMs?: number; loginHint?: string }): Promise<SignedInUser> {
+  /**
+   * Starts (or joins) a sign-in and resolves with what the user must see as soon as it is known, without waiting for
+   * the outcome (waitForSignIn, or the state, reports that):
+   * - `browser`: the system browser opens the link (the link is returned too, for when it did not);
+   * - `paste`: no browser here; the user opens the link on any machine and pastes back the address the browser ended
+   *   on (submitRedirect). The loopback listener runs as well, so a browser on this machine still completes it;
+   * - `device`: device authorization (RFC 8628) where the IdP offers it: a code to enter at the IdP's address.
+   * A `browser` and a `paste` request share one attempt (the link is the same); asking for the device flow while a link
+   * attempt runs (or the reverse) cancels that attempt: the user chose the other way.
+   */
+  beginSignIn(options: SignInOptions & { mode?: SignInMode } = {}): Promise<SignInPrompt> {
+    return this.ensureAttempt(options.mode ?? 'browser', options).prompt;
+  }
+
+  /** The outcome of the sign-in in progress; when none is, resolves at once if signed in, else NOT_SIGNED_IN. */
+  waitForSignIn(): Promise<SignedInUser> {
+    if (this.attempt) return this.attempt.done;
+    const state = this.currentState;
+    if (state.status === 'signed_in') return Promise.resolve(state.user);
+    return Promise.reject(noSignInWaitingError());
+  }
+
+  /**
+   * Completes the link sign-in in progress with the address the user's browser ended on (or its code=…&state=… part),
+   * pasted where that browser could not reach this machine's loopback listener (pasted-redirect.ts checks it). Resolves
+   * with the signed-in user. A paste of another attempt, garbage, or a code the IdP refuses leaves the attempt open for
+   * the right paste; an error answer from the IdP (access_denied) ends it.
+   */
+  async submitRedirect(pasted: string): Promise<SignedInUser> {
+    const attempt = this.attempt;
+    if (attempt && attempt.mode !== 'device' && !attempt.submit) await attempt.prompt.catch(() => undefined);
+    if (!attempt?.submit || this.attempt !== attempt) throw noSignInWaitingError();
+    return attempt.submit(pasted);
+  }
+
+  private ensureAttempt(mode: SignInMode, options: SignInOptions): Attempt {
+    const current = this.attempt;
+    if (current && (current.mode === 'device') === (mode === 'device')) return current;
+    current?.cancel();
+    const cancel = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
+    let resolvePrompt!: (prompt: SignInPrompt) => void;
+    let rejectPrompt!: (e: unknown) => void;
+    const prompt = new Promise<SignInPrompt>((resolve, reject) => {
+      resolvePrompt = resolve;
+      rejectPrompt = reject;
+    });
+    prompt.catch(() => {});
+    const attempt: Attempt = { mode, prompt, done: Promise.resolve(undefined as never), cancel: () => cancel.abort() };
+    const run =
+      mode === 'device'
+        ? this.runDeviceAttempt(attempt, signal, resolvePrompt)
+        : this.runLinkAttempt(attempt, options, signal, resolvePrompt);
+    attempt.done = run
+      .catch((e: unknown) => {
+        rejectPrompt(e);
+        throw e;
+      })
+      .finally(() => {
+        if (this.attempt === attempt) this.attempt = undefined;
+      });
+    attempt.done.catch(() => {});
+    this.attempt = attempt;
+    return attempt;
+  }
+
+  /** The authorization-code sign-in (PKCE S256, state, nonce, RFC 9207 iss), in the browser here or pasted back. */
+  private async runLinkAttempt(
+    attempt: Attempt,
+    options: SignInOptions,
+    signal: AbortSignal,
+    resolvePrompt: (prompt: SignInPrompt) => void,
+  ): Promise<SignedInUser> {
     await this.ensureRestored();
     const previous = this.currentState;
-    this.setState({ status: 'signing_in' });
+    this.setState({ status: 'signing_in', mode: attempt.mode });
+    let state: string | undefined;
     try {
       const config = await this.client.config();
       const redirect = await openLoopbackRedirect({
         port: this.settings.redirectPort,
-        timeoutMs: options.timeoutMs ?? 5 * 60_000,
-        signal: options.signal,
+        // Copying a link to another machine and the address back takes longer than a browser tab here.
+        timeoutMs: options.timeoutMs ?? (attempt.mode === 'paste' ? 10 : 5) * 60_000,
+        signal,
       });
       try {
+        // The PKCE verifier, state and nonce live in this closure only: never in the keychain, a log or the status.
         const codeVerifier = oidc.randomPKCECodeVerifier();
-        const state = oidc.randomState();
+        state = oidc.randomState();
+        const expectedState = state;
         const nonce = oidc.randomNonce();
         const params: Record<string, string> = {
           redirect_uri: redirect.redirectUri,
@@ -204,41 +319,134 @@ export class IdentitySession {
         const hint = options.loginHint ?? (previous.status === 'expired' ? previous.user.email : undefined);
         if (hint) params.login_hint = hint;
         const authorizeUrl = oidc.buildAuthorizationUrl(config, params);
-        this.setState({ status: 'signing_in', authorizeUrl: authorizeUrl.href });
-        // The browser runs on its own; only a failure to open it ends the wait early (the callback ends it otherwise).
-        const openFailed = Promise.resolve()
-          .then(() => this.openUrl(authorizeUrl.href))
-          .then(
-            () => new Promise<never>(() => {}),
-            (e: unknown) => {
-              throw browserOpenError(authorizeUrl, e);
-            },
-          );
-        const callbackUrl = await Promise.race([redirect.waitForCallback(), openFailed]);
-        try {
-          const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
-            pkceCodeVerifier: codeVerifier,
-            expectedState: state,
-            expectedNonce: nonce,
-            idTokenExpected: true,
+
+        // Pasted addresses arrive here one at a time; each is checked before it can touch the attempt.
+        let pasteWaiter: ((pasted: PastedCallback) => void) | undefined;
+        attempt.submit = (text) => {
+          const url = callbackFromPaste(text, {
+            redirectUri: redirect.redirectUri,
+            issuer: this.settings.issuer,
+            state: expectedState,
+            finishedStates: this.finishedStates,
           });
-          const user = await this.acceptTokens(tokens, undefined);
-          redirect.respond({ ok: true, user: user.email ?? user.name ?? user.sub });
-          this.log.info('signed in', { sub: user.sub });
-          return user;
-        } catch (e) {
-          const error = signInError(this.settings.issuer, e);
-          redirect.respond({ ok: false, message: error.message });
-          throw error;
+          const waiter = pasteWaiter;
+          if (!waiter) return Promise.reject(pasteBusyError());
+          pasteWaiter = undefined;
+          return new Promise<SignedInUser>((resolve, reject) => waiter({ url, resolve, reject }));
+        };
+        this.setState({ status: 'signing_in', mode: attempt.mode, authorizeUrl: authorizeUrl.href });
+        resolvePrompt({ mode: attempt.mode === 'paste' ? 'paste' : 'browser', authorizeUrl: authorizeUrl.href });
+
+        // The browser runs on its own; only a failure to open it ends the wait early (the callback ends it otherwise).
+        const openFailed =
+          attempt.mode === 'browser'
+            ? Promise.resolve()
+                .then(() => this.openUrl(authorizeUrl.href))
+                .then(
+                  () => new Promise<never>(() => {}),
+                  (e: unknown) => {
+                    throw browserOpenError(authorizeUrl, e);
+                  },
+                )
+            : new Promise<never>(() => {});
+        for (;;) {
+          const pasted = new Promise<PastedCallback>((resolve) => (pasteWaiter = resolve));
+          const arrived: PastedCallback | { url: URL; resolve?: undefined; reject?: undefined } = await Promise.race([
+            redirect.waitForCallback().then((url) => ({ url })),
+            pasted,
+            openFailed,
+          ]);
+          pasteWaiter = undefined;
+          try {
+            const tokens = await oidc.authorizationCodeGrant(config, arrived.url, {
+              pkceCodeVerifier: codeVerifier,
+              expectedState,
+              expectedNonce: nonce,
+              idTokenExpected: true,
+            });
+            const user = await this.acceptTokens(tokens, undefined);
+            this.settleAttempt(attempt, expectedState);
+            if (arrived.resolve) arrived.resolve(user);
+            else redirect.respond({ ok: true, user: user.email ?? user.name ?? user.sub });
+            this.log.info('signed in', { sub: user.sub, via: arrived.resolve ? 'pasted redirect' : 'loopback redirect' });
+            return user;
+          } catch (e) {
+            const failure = classifyOAuthError(e);
+            if (arrived.reject && failure.kind === 'oauth' && failure.error === 'invalid_grant') {
+              // The same link gives a fresh code (the IdP remembers the browser's session): let the user paste again.
+              this.log.warn('the IdP refused a pasted sign-in code', { error: failure.error });
+              arrived.reject(pastedCodeRejectedError(this.settings.issuer, failure, e));
+              continue;
+            }
+            const error = signInError(this.settings.issuer, e);
+            this.settleAttempt(attempt, expectedState);
+            this.restoreAfterFailedAttempt(attempt, previous);
+            if (arrived.reject) arrived.reject(error);
+            else redirect.respond({ ok: false, message: error.message });
+            throw error;
+          }
         }
       } finally {
+        attempt.submit = undefined;
         await redirect.close();
       }
     } catch (e) {
-      // Put back what was there (a cancelled re-sign-in must not sign the user out).
-      this.setState(previous.status === 'signing_in' ? { status: 'signed_out' } : previous);
+      this.restoreAfterFailedAttempt(attempt, previous);
+      throw signInError(this.settings.issuer, e);
+    } finally {
+      if (state) this.rememberFinished(state);
+    }
+  }
+
+  /** Device authorization (device-sign-in.ts): the code and address in the state, then the same session as a sign-in. */
+  private async runDeviceAttempt(
+    attempt: Attempt,
+    signal: AbortSignal,
+    resolvePrompt: (prompt: SignInPrompt) => void,
+  ): Promise<SignedInUser> {
+    await this.ensureRestored();
+    const previous = this.currentState;
+    this.setState({ status: 'signing_in', mode: 'device' });
+    try {
+      const config = await this.client.config();
+      const { prompt, tokens } = await startDeviceAuthorization(config, {
+        issuer: this.settings.issuer,
+        scopes: this.settings.scopes,
+        now: this.now,
+        signal,
+      });
+      this.setState({ status: 'signing_in', mode: 'device', device: prompt });
+      resolvePrompt({ mode: 'device', device: prompt });
+      const user = await this.acceptTokens(await tokens, undefined);
+      this.log.info('signed in', { sub: user.sub, via: 'device authorization' });
+      return user;
+    } catch (e) {
+      this.restoreAfterFailedAttempt(attempt, previous);
       throw signInError(this.settings.issuer, e);
     }
+  }
+
+  /**
+   * Ends an attempt the moment its outcome is known, before whoever pasted hears it: a sign-in started right after
+   * must be a new attempt, and a paste of this one's address from then on is a replay.
+   */
+  private settleAttempt(attempt: Attempt, state: string): void {
+    attempt.submit = undefined;
+    if (this.attempt === attempt) this.attempt = undefined;
+    this.rememberFinished(state);
+  }
+
+  /** Puts back what was there (a cancelled re-sign-in must not sign the user out), unless a newer attempt took over. */
+  private restoreAfterFailedAttempt(attempt: Attempt, previous: SessionState): void {
+    if (this.attempt !== attempt && this.attempt !== undefined) return;
+    if (this.currentState.status !== 'signing_in') return;
+    this.setState(previous.status === 'signing_in' ? { status: 'signed_out' } : previous);
+  }
+
+  /** A finished attempt's state, so a later paste of its address is called a replay rather than "another attempt". */
+  private rememberFinished(state: string): void {
+    this.finishedStates.add(state);
+    if (this.finishedStates.size > 16) this.finishedStates.delete(this.finishedStates.values().next().value as string);
   }
 
   /**

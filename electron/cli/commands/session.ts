@@ -1,5 +1,6 @@
 import { CLIENT_AUTH_METHODS, isClientAuthMethod, type ClientAuthMethod } from '../../../shared/auth-methods';
-import type { ControlInput, Status } from '../../../shared/contract';
+import { createInterface } from 'node:readline';
+import type { ControlApi, ControlInput, Status } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { createManagedPolicy, type ManagedSummary } from '../../broker/config/managed';
@@ -7,6 +8,7 @@ import { toErrorInfo } from '../../broker/errors';
 import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
+import { browserUnavailable } from '../open-url';
 import { duration, outside, printJson, table, tildify } from '../output';
 import { serverRows } from '../server-lines';
 
@@ -166,14 +168,25 @@ interface LoginArgs {
   clientAuth?: string | undefined;
   redirectPort?: string | undefined;
   force: boolean;
+  /** Sign in with a browser on another machine and paste back the address it ends on. */
+  noBrowser?: boolean | undefined;
+  /** Device authorization (RFC 8628), where the IdP offers it. */
+  device?: boolean | undefined;
 }
 
+type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn' | 'awaitSignIn'>;
+
 /**
- * `lanyard login`: through the running broker when there is one (it opens the browser), otherwise in this process:
- * the browser opens (and the URL is printed, for SSH and WSL), the loopback redirect comes back here, and the session
- * goes to the keychain, where the broker finds it when it starts.
+ * `lanyard login`: through the running broker when there is one, otherwise in this process (the session goes to the
+ * keychain, where the broker finds it when it starts). Three ways, one session:
+ * - the browser here opens the link (the link is printed too) and the loopback redirect comes back;
+ * - `--no-browser`, or by itself where no browser can open (no display, no xdg-open; judged without a running broker):
+ *   the link is printed for any machine, and the address that browser ends on is pasted back here (a browser here
+ *   still completes it too);
+ * - `--device`: a code to enter at the IdP's address on any device (RFC 8628).
  */
 export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<number> {
+  if (args.noBrowser && args.device) throw new UsageError('--no-browser and --device are two different ways to sign in; pass one.');
   const update = idpUpdate(args);
   const broker = await ctx.broker();
   const control = broker ? broker.client : (await ctx.local()).control;
@@ -196,17 +209,43 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     ctx.io.out(`Already signed in as ${before.user.email ?? before.user.sub}. (\`lanyard login --force\` signs in again.)\n`);
     return ExitCode.OK;
   }
-  ctx.io.err(
-    broker
-      ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\n`
-      : 'Signing in: finish in your browser (waiting up to 5 minutes)…\n',
-  );
-  const signingIn = control.signIn({});
-  if (broker) {
-    // The running broker may have no browser to open (SSH, WSL, a server): show its sign-in link here too.
-    void printSignInLink(control, signingIn, (line) => ctx.io.err(line));
+  // Whether a browser can open is judged here only when this process signs in: a running broker opens its own (it may
+  // sit in a desktop session this shell is not part of), and prints the link for the paste prompt below either way.
+  const noBrowserHere = args.device || args.noBrowser || broker ? undefined : browserUnavailable(ctx.env, ctx.platform);
+  const mode = args.device ? 'device' : args.noBrowser || noBrowserHere ? 'paste' : 'browser';
+  const prompt = await control.beginSignIn({ mode });
+  const outcome = control.awaitSignIn({});
+  outcome.catch(() => {});
+
+  if (prompt.mode === 'device') {
+    // The IdP's words: printed through `outside`, so no control character in them acts on the terminal.
+    const { verificationUri, verificationUriComplete, userCode, expiresAt } = prompt.device;
+    ctx.io.err(
+      `To sign in, open ${outside(verificationUri)} on any device and enter the code:\n\n    ${outside(userCode)}\n\n` +
+        (verificationUriComplete ? `(Or open ${outside(verificationUriComplete)}, which has the code filled in.)\n` : '') +
+        `Waiting for you to approve it (the code expires in ${duration(expiresAt - Date.now())})…\n`,
+    );
+    await outcome;
+  } else if (prompt.mode === 'paste') {
+    ctx.io.err(
+      `${noBrowserHere ? `No browser can be opened here: ${noBrowserHere}.\n` : ''}Sign in from a browser on any machine:\n` +
+        `  1. Open this link:\n\n     ${outside(prompt.authorizeUrl)}\n\n` +
+        '  2. Sign in. The browser then goes to an http://127.0.0.1:…/callback address that does not load there; that is expected.\n' +
+        '  3. Copy that whole address from the address bar and paste it here.\n',
+    );
+    await pasteOrWait(ctx, control, outcome);
+  } else {
+    ctx.io.err(
+      broker
+        ? `Signing in through the running Lanyard (pid ${broker.info.pid}); finish in the browser window it opened.\nIf no browser opened, open this link:\n  ${outside(prompt.authorizeUrl)}\n`
+        : 'Signing in: finish in your browser (waiting up to 5 minutes)…\n',
+    );
+    // A person at the terminal whose browser turns out to be elsewhere can still paste the address back.
+    if (ctx.io.interactive) {
+      ctx.io.err('(If your browser is on another machine, paste the address it ends on here.)\n');
+      await pasteOrWait(ctx, control, outcome);
+    } else await outcome;
   }
-  await signingIn;
   const after = (await control.status({})).session;
   if (after.status !== 'signed_in')
     throw new CliError('The sign-in did not complete.', 'Run `lanyard login` again; `lanyard doctor` shows what is wrong.');
@@ -216,24 +255,42 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
   return ExitCode.OK;
 }
 
-/** Polls the broker's status until the sign-in link appears (or the sign-in ends), then prints it once. */
-async function printSignInLink(
-  control: { status(input: object): Promise<{ session: { status: string; authorizeUrl?: string | undefined } }> },
-  done: Promise<unknown>,
-  print: (line: string) => void,
-): Promise<void> {
-  let finished = false;
-  void done.then(
-    () => (finished = true),
-    () => (finished = true),
-  );
-  for (let i = 0; i < 20 && !finished; i++) {
-    const session = (await control.status({}).catch(() => undefined))?.session;
-    if (session?.status === 'signing_in' && session.authorizeUrl) {
-      print(`If no browser opened, open this link:\n  ${session.authorizeUrl}\n`);
-      return;
+/**
+ * Reads pasted redirect addresses from stdin until one signs in or the sign-in ends some other way (a browser here
+ * reached the loopback listener, the attempt timed out). A wrong paste prints what was wrong and its fix, and asks
+ * again while the attempt is still open; the end of stdin just leaves the wait to the attempt.
+ */
+async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Promise<unknown>): Promise<void> {
+  const lines = createInterface({ input: ctx.io.stdin, crlfDelay: Infinity, terminal: false });
+  let ended = false;
+  const stop = () => {
+    ended = true;
+    lines.close();
+  };
+  outcome.then(stop, stop);
+  const reading = (async (): Promise<boolean> => {
+    ctx.io.err('Paste the address: ');
+    for await (const line of lines) {
+      if (ended) return false;
+      if (!line.trim()) continue;
+      try {
+        await control.completeSignIn({ redirectUrl: line });
+        return true;
+      } catch (e) {
+        const info = e instanceof ControlError ? e.info : toErrorInfo(e);
+        ctx.io.err(`${outside(info.message)}\n  → ${outside(info.fix)}\n`);
+        // Refused before the IdP saw it, or a code the IdP refused: the attempt waits for another paste. Otherwise it ended.
+        if ((await control.status({})).session.status !== 'signing_in') throw e;
+        ctx.io.err('Paste the address: ');
+      }
     }
-    await new Promise((r) => setTimeout(r, 250));
+    return false;
+  })();
+  try {
+    const signedIn = await Promise.race([reading, outcome.then(() => true)]);
+    if (!signedIn) await outcome;
+  } finally {
+    stop();
   }
 }
 

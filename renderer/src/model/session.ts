@@ -48,6 +48,15 @@ export function signInModel(status: Pick<Status, 'session' | 'idp'>, waiting: bo
   }
   const idpHost = idpHostOf(status.idp.issuer);
   const base = { idpHost, idpIssuer: issuerLabel(status.idp.issuer) };
+  if (session.status === 'signing_in' && session.device) {
+    // Device authorization (started with `lanyard login --device`): the code to enter, and where.
+    return {
+      ...base,
+      state: 'waiting',
+      title: 'Enter the code to sign in',
+      message: `Open ${session.device.verificationUri} on any device and enter ${session.device.userCode}. This page updates by itself.`,
+    };
+  }
   if (waiting || session.status === 'signing_in') {
     return {
       ...base,

@@ -4,6 +4,7 @@ import type { ViewContext } from '../view-context';
 import { Icon, Logo } from '../components/Icon';
 import { Button, ErrorNotice } from '../components/ui';
 import { signInModel } from '../model/session';
+import { PasteRedirect } from './PasteRedirect';
 
 export function SignInView({
   ctx,
@@ -74,6 +75,7 @@ export function SignInView({
             )}
           </p>
         ) : null}
+        {model.state === 'waiting' && model.link ? <PasteRedirect ctx={ctx} /> : null}
         {error && model.state !== 'waiting' ? <ErrorNotice title="Sign-in did not finish" error={error} /> : null}
         {model.idpIssuer ? (
           <p className="signin-foot">
