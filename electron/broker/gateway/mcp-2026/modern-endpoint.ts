@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as NodeSdk from '@modelcontextprotocol/node';
@@ -22,6 +23,7 @@ import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../ups
 import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
 import { mergeCacheHints } from './cache-hints';
 import { forwardParams } from '../aggregate/forward-params';
+import { ideMcpPath, type ProfileId, type ProfileView, type ToolCallParams } from '../../governance/profiles';
 
 /**
  * `/mcp` for MCP 2026-07-28 clients (no initialize, no session; every request carries its protocol version, client info
@@ -89,9 +91,35 @@ export class ModernEndpoint {
   private readonly parked = new ParkedCalls();
   private readonly peers = new Map<string, BoundPeer>();
   private readonly scope: string;
+  /**
+   * The IDE profile of the endpoint a request came in on (`/ide/<ide>/mcp`), for the per-request server the SDK builds
+   * while serving it: the factory and every handler run inside `handle`'s async context.
+   */
+  private readonly requestProfile = new AsyncLocalStorage<ProfileId | undefined>();
 
   constructor(private readonly core: AggregatorCore) {
     this.scope = core.scope ?? 'mcp';
+  }
+
+  /** The endpoint path the request being served came in on (`/mcp`, `/ide/<ide>/mcp`, `/mcp/only/<id>`). */
+  private endpointPath(): string {
+    const profile = this.requestProfile.getStore();
+    if (profile !== undefined && profile !== 'default') return ideMcpPath(profile);
+    return this.scope === 'mcp' ? '/mcp' : `/mcp/${this.scope}`;
+  }
+
+  /** The profile of the request being served (plain `/mcp`: the default profile). */
+  private profile(): ProfileView {
+    return this.core.profileView(this.requestProfile.getStore());
+  }
+
+  /**
+   * Where the IDE of the request being served is: the endpoint, and the IDE profile when it came in on
+   * `/ide/<ide>/mcp` (a requestState or a parked call minted on one IDE's endpoint is not valid on another's).
+   */
+  private ideScope(): string {
+    const profile = this.requestProfile.getStore();
+    return profile === undefined || profile === 'default' ? this.scope : `${this.scope}\0ide/${profile}`;
   }
 
   /**
@@ -123,7 +151,7 @@ export class ModernEndpoint {
     return !(await isLegacyRequest(probe, body));
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, body: unknown, profile?: ProfileId): Promise<void> {
     // The SDK's Node adapter encodes the parsed body again; one too deeply nested for that is refused here, as JSON-RPC.
     try {
       JSON.stringify(body);
@@ -133,7 +161,7 @@ export class ModernEndpoint {
       return;
     }
     const { node } = await this.load();
-    await node(req as NodeSdk.NodeIncomingMessageLike, res, body);
+    await this.requestProfile.run(profile, () => node(req as NodeSdk.NodeIncomingMessageLike, res, body));
   }
 
   /** A list changed: open `subscriptions/listen` streams that asked for it are told. */
@@ -169,7 +197,7 @@ export class ModernEndpoint {
         key: randomBytes(32),
         ttlSeconds: 600,
         // Bound to the method and the IDE that got it: another IDE's (or another method's) state is refused.
-        bind: (ctx) => `${ctx.mcpReq.method}\0${ideKey(ctx, this.scope)}`,
+        bind: (ctx) => `${ctx.mcpReq.method}\0${ideKey(ctx, this.ideScope())}`,
       });
       const http = server.createMcpHandler(() => this.createServer(server, codec), {
         legacy: 'reject',
@@ -204,8 +232,11 @@ export class ModernEndpoint {
     );
     const server = mcp.server;
 
+    // The IDE profile of the endpoint (`/ide/<ide>/mcp`): its tool budget, short names and meta-tools, as for a
+    // 2025-11-25 session there (governance/profiles). Plain `/mcp` is the default profile: the merged list as is.
+    const profile = this.profile();
     server.setRequestHandler('tools/list', async () => {
-      const result = await core.listToolsForIde();
+      const result = profile.shape(await core.listToolsForIde());
       return { ...result, ...mergeCacheHints(this.catalogs(), 'tools', core.now()) };
     });
     server.setRequestHandler('prompts/list', async () => ({
@@ -224,8 +255,16 @@ export class ModernEndpoint {
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const resumed = await this.resume(ctx);
       if (resumed?.kind === 'parked') return this.finishTool(resumed.call as ParkedCall<CallToolResult>, ctx, { at: core.now(), name: '' });
-      const params = request.params as { name: string; _meta?: Record<string, unknown> };
-      const origin = await core.resolveName('tools', params.name);
+      // An IDE profile resolves its own names (and unwraps lanyard_call_tool to the real tool); else as plain /mcp.
+      const routed = await profile.route(request.params as ToolCallParams);
+      if (routed?.kind === 'result') return routed.result;
+      const params = (routed?.kind === 'tool' ? routed.params : request.params) as { name: string; _meta?: Record<string, unknown> };
+      const origin = routed ? (routed.kind === 'tool' ? routed.origin : undefined) : await core.resolveName('tools', params.name);
+      // A profile resolves names itself: a tool held back for review is refused here as resolveName refuses it on /mcp.
+      if (routed?.kind === 'tool') {
+        const refused = core.toolRefusal(routed.origin.serverId, routed.origin.originalName);
+        if (refused) throw toProtocolError(routed.origin.serverId, refused);
+      }
       if (!origin) {
         const builtin = core.builtinTool(params.name);
         if (builtin) return builtin;
@@ -239,7 +278,7 @@ export class ModernEndpoint {
         ctx,
         origin.serverId,
         'tools/call',
-        forwardParams(request.params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) }),
+        forwardParams(params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) }),
         params,
         resumed?.kind === 'upstream' ? resumed.round : 0,
       );
@@ -328,7 +367,7 @@ export class ModernEndpoint {
   /** The upstream sessions a 2026-07-28 IDE's calls go through: one set per IDE name and capability set. */
   private peer(ctx: ServerContext): BoundPeer {
     const capabilities = mirrorCapabilities(clientCapabilities(ctx));
-    const key = `${ideKey(ctx, this.scope)}\0${JSON.stringify(capabilities)}`;
+    const key = `${ideKey(ctx, this.ideScope())}\0${JSON.stringify(capabilities)}`;
     const known = this.peers.get(key);
     if (known) {
       // Most recently used last: the first one is the one to end when there are too many.
@@ -377,7 +416,7 @@ export class ModernEndpoint {
     ideParams?: { _meta?: Record<string, unknown> },
     upstreamRounds = 0,
   ): ParkedCall<T> {
-    const call = this.parked.create<T>(serverId, ideKey(ctx, this.scope));
+    const call = this.parked.create<T>(serverId, ideKey(ctx, this.ideScope()));
     call.rounds = upstreamRounds;
     call.notify = (n) => ctx.mcpReq.notify(n);
     const progressToken = ideParams?._meta?.progressToken as string | number | undefined;
@@ -412,7 +451,8 @@ export class ModernEndpoint {
     const name = method === 'resources/read' ? params.uri : params.name;
     const admission = await this.core.guard.admit({
       ide: { name: clientName(ctx), ...(typeof info?.version === 'string' ? { version: info.version.slice(0, 100) } : {}) },
-      endpoint: this.scope === 'mcp' ? '/mcp' : `/mcp/${this.scope}`,
+      endpoint: this.endpointPath(),
+      ...(this.requestProfile.getStore() !== undefined ? { profileId: this.requestProfile.getStore() } : {}),
       serverId,
       method,
       name: typeof name === 'string' ? name : undefined,
@@ -445,7 +485,7 @@ export class ModernEndpoint {
       };
     }
     const call = typeof state === 'object' && state && 'c' in state && typeof state.c === 'string' ? this.parked.take(state.c) : undefined;
-    if (!call || call.ideKey !== ideKey(ctx, this.scope)) {
+    if (!call || call.ideKey !== ideKey(ctx, this.ideScope())) {
       if (call) this.parked.park(call);
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, INVALID_STATE, { reason: 'invalid_request_state' });
     }
