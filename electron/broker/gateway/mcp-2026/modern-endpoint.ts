@@ -23,6 +23,8 @@ import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../ups
 import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
 import { mergeCacheHints } from './cache-hints';
 import { forwardParams } from '../aggregate/forward-params';
+import { taskHandleOf, TASKS_EXTENSION } from './task-handles';
+import { declaresTasks, TaskRoutes, withTasksExtension } from './tasks';
 import { ideMcpPath, type ProfileId, type ProfileView, type ToolCallParams } from '../../governance/profiles';
 
 /**
@@ -96,9 +98,12 @@ export class ModernEndpoint {
    * while serving it: the factory and every handler run inside `handle`'s async context.
    */
   private readonly requestProfile = new AsyncLocalStorage<ProfileId | undefined>();
+  /** Lanyard's task ids, each mapped to a server's task and bound to the IDE that got it (tasks.ts). */
+  private readonly tasks: TaskRoutes;
 
   constructor(private readonly core: AggregatorCore) {
     this.scope = core.scope ?? 'mcp';
+    this.tasks = new TaskRoutes(core.now);
   }
 
   /** The endpoint path the request being served came in on (`/mcp`, `/ide/<ide>/mcp`, `/mcp/only/<id>`). */
@@ -160,6 +165,8 @@ export class ModernEndpoint {
       sendJsonRpcError(res, 400, ProtocolErrorCode.InvalidRequest, 'Invalid request: the message is nested too deeply.');
       return;
     }
+    // server/discover advertises the tasks extension when a server has it: the catalogs must be known to say so.
+    if ((body as { method?: unknown } | undefined)?.method === 'server/discover') await this.core.listToolsForIde().catch(() => undefined);
     const { node } = await this.load();
     await this.requestProfile.run(profile, () => node(req as NodeSdk.NodeIncomingMessageLike, res, body));
   }
@@ -221,6 +228,8 @@ export class ModernEndpoint {
           prompts: { listChanged: true },
           resources: { listChanged: true },
           completions: {},
+          // Task-augmented tool calls (tasks.ts), offered when a server offers them.
+          ...(this.tasksOffered() ? { extensions: { [TASKS_EXTENSION]: {} } } : {}),
         },
         instructions: core.onlyServer
           ? `Lanyard's diagnostic endpoint for server "${core.onlyServer}" alone, with its own names.`
@@ -231,6 +240,13 @@ export class ModernEndpoint {
       },
     );
     const server = mcp.server;
+    this.tasks.register(mcp, (ctx) => ({
+      ideKey: ideKey(ctx, this.ideScope()),
+      declared: declaresTasks(clientCapabilities(ctx)),
+      capabilities: mirrorCapabilities(clientCapabilities(ctx)),
+      peer: () => this.peer(ctx),
+      assertCanServe: (serverId) => this.assertCanServe(serverId),
+    }));
 
     // The IDE profile of the endpoint (`/ide/<ide>/mcp`): its tool budget, short names and meta-tools, as for a
     // 2025-11-25 session there (governance/profiles). Plain `/mcp` is the default profile: the merged list as is.
@@ -274,11 +290,19 @@ export class ModernEndpoint {
         );
       }
       if (!core.canServe(origin.serverId)) return core.builtinTool('lanyard_sign_in')!;
+      const forwarded = forwardParams(params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) });
+      // An IDE that declared the tasks extension lets the server answer with a task (tasks.ts); the upstream request
+      // declares it too, on top of what the bound session declares. Without it, no server may create one.
+      if (declaresTasks(clientCapabilities(ctx)))
+        forwarded._meta = {
+          ...(forwarded._meta as object | undefined),
+          ...withTasksExtension(mirrorCapabilities(clientCapabilities(ctx))),
+        };
       const call = this.start<CallToolResult>(
         ctx,
         origin.serverId,
         'tools/call',
-        forwardParams(params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) }),
+        forwarded,
         params,
         resumed?.kind === 'upstream' ? resumed.round : 0,
       );
@@ -346,6 +370,14 @@ export class ModernEndpoint {
     const origin = this.core.knownName('tools', name);
     if (!origin) return undefined;
     return this.core.pool.catalog(origin.serverId)?.tools.find((t) => t.name === origin.originalName)?.inputSchema;
+  }
+
+  /** Whether a server behind this endpoint offers the tasks extension (its discover or initialize capabilities). */
+  private tasksOffered(): boolean {
+    return this.catalogs().some((c) => {
+      const extensions = (c?.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions;
+      return !!extensions && typeof extensions === 'object' && extensions[TASKS_EXTENSION] !== undefined;
+    });
   }
 
   private catalogs() {
@@ -558,6 +590,20 @@ export class ModernEndpoint {
     const next = await this.step(call, ctx);
     if ('input' in next) return next.input as unknown as CallToolResult;
     const name = started.name ? ` › ${started.name}` : '';
+    const task = 'done' in next ? taskHandleOf(next.done) : undefined;
+    if (task) {
+      this.core.activity({
+        kind: 'tool_call',
+        serverId: call.serverId,
+        summary: `${clientName(ctx)} called ${call.serverId}${name}: running as a task`,
+        outcome: 'ok',
+        durationMs: this.core.now() - started.at,
+      });
+      // Only an IDE that declared the extension may get a task; a server that sends one anyway has answered wrongly.
+      if (!declaresTasks(clientCapabilities(ctx)))
+        return toolErrorResult(call.serverId, new Error('the server answered with a task, which this client did not ask for')).result;
+      return this.tasks.created(call.serverId, task, ideKey(ctx, this.ideScope())) as unknown as CallToolResult;
+    }
     if ('done' in next) {
       this.core.activity({
         kind: 'tool_call',
