@@ -66,6 +66,23 @@ type Resumed =
   { kind: 'parked'; call: ParkedCall<unknown> } | { kind: 'upstream'; serverId: string; upstreamState?: string; round: number };
 type InputRequiredLike = { resultType: 'input_required'; inputRequests?: Record<string, unknown>; requestState?: string };
 
+/** How deeply a 2026-07-28 message may nest (objects and arrays); far beyond any real request. */
+const MAX_MESSAGE_DEPTH = 128;
+
+/** Whether a parsed JSON value nests deeper than `limit`, found without recursion (the value may be hostile). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [item, depth] = stack.pop()!;
+    if (!item || typeof item !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item as Record<string, unknown>)) {
+      if (child && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 function isInputRequired(value: unknown): value is InputRequiredLike {
   return typeof value === 'object' && value !== null && (value as { resultType?: unknown }).resultType === 'input_required';
 }
@@ -140,6 +157,8 @@ export class ModernEndpoint {
       return !!meta && typeof meta === 'object' && Object.keys(meta).some((k) => k.startsWith('io.modelcontextprotocol/'));
     });
     if (!envelope && (header === undefined || header < '2026')) return false;
+    // The SDK's classification parses the body with recursive schemas: a hostile depth is the modern path's to refuse.
+    if (nestedDeeperThan(body, MAX_MESSAGE_DEPTH)) return true;
     const [{ isLegacyRequest }] = await loadSdk();
     // Headers and the parsed body are all the classification reads (a body is never encoded again here: a deeply
     // nested one would overflow JSON.stringify's recursion).
@@ -157,10 +176,10 @@ export class ModernEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, body: unknown, profile?: ProfileId): Promise<void> {
-    // The SDK's Node adapter encodes the parsed body again; one too deeply nested for that is refused here, as JSON-RPC.
-    try {
-      JSON.stringify(body);
-    } catch {
+    // The SDK encodes the parsed body again and validates `_meta` (capabilities, extensions) with recursive schemas:
+    // a message nested deeper than any real one overflows the stack there (an uncaught RangeError, HTTP 500), so it is
+    // refused here first, as JSON-RPC.
+    if (nestedDeeperThan(body, MAX_MESSAGE_DEPTH)) {
       req.resume();
       sendJsonRpcError(res, 400, ProtocolErrorCode.InvalidRequest, 'Invalid request: the message is nested too deeply.');
       return;

@@ -68,6 +68,7 @@ export interface TaskContext {
 
 export class TaskRoutes {
   private readonly routes = new Map<string, TaskRoute>();
+  private sweptAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly now: () => number) {}
 
@@ -112,7 +113,9 @@ export class TaskRoutes {
     if (!task.declared) throw missingTasksCapability();
     this.sweep();
     const route = this.routes.get(id);
-    if (!route || route.ideKey !== task.ideKey) throw new ProtocolError(ProtocolErrorCode.InvalidParams, NOT_FOUND);
+    if (route && route.expiresAt <= this.now()) this.routes.delete(id);
+    if (!route || route.expiresAt <= this.now() || route.ideKey !== task.ideKey)
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, NOT_FOUND);
     task.assertCanServe(route.serverId);
     return { id, route, task };
   }
@@ -168,6 +171,9 @@ export class TaskRoutes {
 
   private sweep(): void {
     const now = this.now();
+    // At most once a second: a walk over every id on every request would make a flood of tasks quadratic.
+    if (now - this.sweptAt < 1000) return;
+    this.sweptAt = now;
     for (const [id, route] of this.routes) if (route.expiresAt <= now) this.routes.delete(id);
   }
 }
