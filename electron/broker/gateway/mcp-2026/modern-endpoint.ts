@@ -111,10 +111,11 @@ export class ModernEndpoint {
   private readonly peers = new Map<string, BoundPeer>();
   private readonly scope: string;
   /**
-   * The IDE profile of the endpoint a request came in on (`/ide/<ide>/mcp`), for the per-request server the SDK builds
-   * while serving it: the factory and every handler run inside `handle`'s async context.
+   * What the per-request server the SDK builds needs to know of the request it serves: the IDE profile of the endpoint
+   * it came in on (`/ide/<ide>/mcp`) and the tool a `tools/call` names. The factory and every handler run inside
+   * `handle`'s async context.
    */
-  private readonly requestProfile = new AsyncLocalStorage<ProfileId | undefined>();
+  private readonly request = new AsyncLocalStorage<{ profile?: ProfileId | undefined; tool?: string | undefined }>();
   /** Lanyard's task ids, each mapped to a server's task and bound to the IDE that got it (tasks.ts). */
   private readonly tasks: TaskRoutes;
 
@@ -125,14 +126,14 @@ export class ModernEndpoint {
 
   /** The endpoint path the request being served came in on (`/mcp`, `/ide/<ide>/mcp`, `/mcp/only/<id>`). */
   private endpointPath(): string {
-    const profile = this.requestProfile.getStore();
+    const profile = this.request.getStore()?.profile;
     if (profile !== undefined && profile !== 'default') return ideMcpPath(profile);
     return this.scope === 'mcp' ? '/mcp' : `/mcp/${this.scope}`;
   }
 
   /** The profile of the request being served (plain `/mcp`: the default profile). */
   private profile(): ProfileView {
-    return this.core.profileView(this.requestProfile.getStore());
+    return this.core.profileView(this.request.getStore()?.profile);
   }
 
   /**
@@ -140,7 +141,7 @@ export class ModernEndpoint {
    * `/ide/<ide>/mcp` (a requestState or a parked call minted on one IDE's endpoint is not valid on another's).
    */
   private ideScope(): string {
-    const profile = this.requestProfile.getStore();
+    const profile = this.request.getStore()?.profile;
     return profile === undefined || profile === 'default' ? this.scope : `${this.scope}\0ide/${profile}`;
   }
 
@@ -187,7 +188,10 @@ export class ModernEndpoint {
     // server/discover advertises the tasks extension when a server has it: the catalogs must be known to say so.
     if ((body as { method?: unknown } | undefined)?.method === 'server/discover') await this.core.listToolsForIde().catch(() => undefined);
     const { node } = await this.load();
-    await this.requestProfile.run(profile, () => node(req as NodeSdk.NodeIncomingMessageLike, res, body));
+    const params = (body as { method?: unknown; params?: { name?: unknown } } | undefined)?.params;
+    const tool =
+      (body as { method?: unknown } | undefined)?.method === 'tools/call' && typeof params?.name === 'string' ? params.name : undefined;
+    await this.request.run({ profile, tool }, () => node(req as NodeSdk.NodeIncomingMessageLike, res, body));
   }
 
   /** A list changed: open `subscriptions/listen` streams that asked for it are told. */
@@ -236,9 +240,7 @@ export class ModernEndpoint {
 
   private createServer(sdkServer: typeof ServerSdk, codec: RequestStateCodec<SealedState>): McpServer {
     const core = this.core;
-    // An McpServer with no registered tools, its low-level server carrying Lanyard's handlers: the HTTP entry then runs
-    // its SEP-2243 `Mcp-Param-*` check against the schema of the upstream tool a name routes to (toolInputSchemaJson,
-    // which the entry reads for exactly that check; overridden here until the SDK takes a schema lookup for a proxy).
+    // An McpServer whose low-level server carries Lanyard's handlers (set below, replacing McpServer's own).
     const mcp = new sdkServer.McpServer(
       { name: 'lanyard', title: 'Lanyard', version: core.version },
       {
@@ -258,6 +260,25 @@ export class ModernEndpoint {
         inputRequired: { legacyShim: false },
       },
     );
+    // The HTTP entry runs its SEP-2243 `Mcp-Param-*` check against the input schema of the registered tool a
+    // `tools/call` names. So the upstream tool the name routes to is registered, with its own JSON Schema, on this
+    // per-request server (its callback never runs: Lanyard's tools/call handler replaces McpServer's).
+    const routed = this.request.getStore()?.tool;
+    const schema = routed === undefined ? undefined : this.toolSchema(routed);
+    if (routed !== undefined && schema && typeof schema === 'object') {
+      try {
+        mcp.registerTool(
+          routed,
+          { inputSchema: sdkServer.fromJsonSchema(schema as Parameters<typeof sdkServer.fromJsonSchema>[0]) },
+          () => {
+            throw new ProtocolError(ProtocolErrorCode.InternalError, 'Not routed through Lanyard.');
+          },
+        );
+      } catch (e) {
+        // A name or schema the SDK will not register: the upstream still checks its own headers.
+        core.log.debug('Mcp-Param check skipped for a tool', { tool: routed.slice(0, 200), error: e });
+      }
+    }
     const server = mcp.server;
     this.tasks.register(mcp, (ctx) => ({
       ideKey: ideKey(ctx, this.ideScope()),
@@ -380,7 +401,6 @@ export class ModernEndpoint {
         throw toProtocolError(serverId, e);
       }
     });
-    (mcp as unknown as { toolInputSchemaJson(name: string): unknown }).toolInputSchemaJson = (name: string) => this.toolSchema(name);
     return mcp;
   }
 
@@ -503,7 +523,7 @@ export class ModernEndpoint {
     const admission = await this.core.guard.admit({
       ide: { name: clientName(ctx), ...(typeof info?.version === 'string' ? { version: info.version.slice(0, 100) } : {}) },
       endpoint: this.endpointPath(),
-      ...(this.requestProfile.getStore() !== undefined ? { profileId: this.requestProfile.getStore() } : {}),
+      ...(this.request.getStore()?.profile !== undefined ? { profileId: this.request.getStore()?.profile } : {}),
       serverId,
       method,
       name: typeof name === 'string' ? name : undefined,
