@@ -182,8 +182,8 @@ async function main(): Promise<void> {
 
 /** The sandbox servers that speak MCP 2026-07-28 (startSandbox's modernServers), shown with their server line. */
 const MCP_ERAS: Record<string, string> = {
-  wiki: 'speaks MCP 2025-11-25 and 2026-07-28 (try confirm_action, forecast)',
-  notes: 'speaks only MCP 2026-07-28 (try confirm_action, forecast)',
+  wiki: 'speaks MCP 2025-11-25 and 2026-07-28 (try confirm_action, forecast, reindex: a task)',
+  notes: 'speaks only MCP 2026-07-28 (try confirm_action, forecast, reindex: a task)',
 };
 
 /** One line per server: its auth path as the broker reports it, and what the user does for it. */

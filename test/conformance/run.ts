@@ -79,10 +79,7 @@ const emptyResult = (): GroupResult => ({ passed: 0, failed: 0, warnings: [], fa
  * Server scenarios of an optional extension that the sandbox's conformance server does not implement, so no path can
  * be measured against it: left out of every server group (direct, relay, aggregated) alike, with the reason printed.
  */
-const NOT_APPLICABLE_SERVER_PREFIXES: Record<string, string> = {
-  'tasks-':
-    'the tasks extension (io.modelcontextprotocol/tasks): the sandbox conformance server does not implement it, so neither direct nor any Lanyard path can be measured; the relay passes tasks through, /mcp does not relay them yet (docs/protocol.md, "Two protocol eras on /mcp")',
-};
+const NOT_APPLICABLE_SERVER_PREFIXES: Record<string, string> = {};
 
 /**
  * Checks that pass against the server directly but not through one Lanyard path: known, open gaps, each with why. They

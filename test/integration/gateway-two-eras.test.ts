@@ -186,6 +186,17 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     );
     expect(unknown.json.error?.code).toBe(-32022);
 
+    // A tool's `x-mcp-header` argument (SEP-2243): Lanyard checks Mcp-Param-* against the server's own schema.
+    const forecast = { name: 'wiki__forecast', arguments: { region: 'eu-west' }, _meta: envelope() };
+    await post({ jsonrpc: '2.0', id: 39, method: 'tools/list', params: { _meta: envelope() } }); // names handed out
+    const wrongParam = await post({ jsonrpc: '2.0', id: 40, method: 'tools/call', params: forecast }, { 'Mcp-Param-Region': 'us-east' });
+    expect(wrongParam.status).toBe(400);
+    expect(wrongParam.json.error?.code).toBe(-32020);
+    const missingParam = await post({ jsonrpc: '2.0', id: 41, method: 'tools/call', params: forecast });
+    expect(missingParam.json.error?.code).toBe(-32020);
+    const rightParam = await post({ jsonrpc: '2.0', id: 42, method: 'tools/call', params: forecast }, { 'Mcp-Param-Region': 'eu-west' });
+    expect(rightParam.json.result?.content?.[0]?.text).toBe('wiki: eu-west sunny for 1 day(s)');
+
     // A real round: the state Lanyard minted for one IDE.
     const ask = { name: 'todo__ask_user', arguments: { question: 'Really?' } };
     const first = await post({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { ...ask, _meta: envelope('IDE A') } });

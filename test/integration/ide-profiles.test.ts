@@ -183,6 +183,45 @@ describe('an IDE with a tool budget, through its own endpoint', () => {
   });
 });
 
+describe('a 2026-07-28 IDE (no session, per-request _meta) on its own endpoint', () => {
+  async function modernIde(pathname: string, name: string): Promise<Client> {
+    const client = new Client({ name, version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gateway.url}${pathname}`), {
+        requestInit: { headers: { Authorization: `Bearer ${localAuth.token}` } },
+      }),
+    );
+    clients.push(client);
+    expect(client.getProtocolEra()).toBe('modern');
+    return client;
+  }
+
+  it('is shaped like a 2025-11-25 session there: budgeted list, search, call through the meta-tool, denied tools refused', async () => {
+    const client = await modernIde('/ide/cursor/mcp', 'Cursor 2026');
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).toEqual(['todo__echo', 'wiki__echo', SEARCH_TOOLS, CALL_TOOL]);
+
+    const found = await client.callTool({ name: SEARCH_TOOLS, arguments: { query: 'tool_017', limit: 5 } });
+    expect(JSON.stringify(found.structuredContent)).toContain('gen-01__tool_017');
+    const gen01 = sandbox.server('gen-01').mcp;
+    const callsBefore = gen01.counters.toolCalls;
+    const result = await client.callTool({ name: CALL_TOOL, arguments: { name: 'gen-01__tool_017', arguments: { text: 'modern' } } });
+    expect(result.isError).toBeFalsy();
+    expect(text(result)).toContain('modern');
+    expect(gen01.counters.toolCalls).toBe(callsBefore + 1);
+    expect(activity.at(-1)).toMatchObject({ kind: 'tool_call', serverId: 'gen-01', outcome: 'ok' });
+
+    const viaMeta = await client.callTool({ name: CALL_TOOL, arguments: { name: 'gen-00__tool_001', arguments: { text: 'x' } } });
+    expect(viaMeta.isError).toBe(true);
+    const direct = await client.callTool({ name: 'gen-00__tool_001', arguments: { text: 'x' } }).catch((e: unknown) => e);
+    expect(String(direct)).toMatch(/Unknown tool/);
+
+    // Plain /mcp stays the whole catalog for a 2026 IDE.
+    const plain = await modernIde('/mcp', 'plain 2026');
+    expect((await plain.listTools()).tools.length).toBeGreaterThan(80);
+  });
+});
+
 describe('`lanyard stdio --ide cursor`', () => {
   it('bridges to the IDE endpoint: budgeted list, search and call through the meta-tool', async () => {
     const { transport, stderr } = stdioBridge(cli, { home, args: ['--ide', 'cursor'] });

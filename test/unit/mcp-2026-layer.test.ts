@@ -85,6 +85,8 @@ describe('2026-07-28 rounds of a 2026-07-28 upstream', () => {
       builtinTool: () => undefined,
       activity: () => undefined,
       knownName: () => undefined,
+      // Plain /mcp: the default profile, which leaves lists and names as they are.
+      profileView: () => ({ id: 'default', active: () => false, shape: (list: unknown) => list, route: async () => undefined }),
       guard: openCallGuard,
       resolveName: async (_kind: string, exposed: string) => {
         const [serverId, originalName] = exposed.split('__');

@@ -226,8 +226,8 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
   async handleRequest(req: IncomingMessage, res: ServerResponse, parsedBody?: unknown, profile?: ProfileId): Promise<void> {
     this.checkSignIn();
     // 2026-07-28 traffic (no session, `_meta` envelope) goes to the SDK's per-request handler; 2025-11-25 as before.
-    // IDE profiles shape 2025-11-25 sessions only so far: a 2026-07-28 request on /ide/<ide>/mcp sees the whole catalog.
-    if (!this.closed && (await this.modern.claims(req, parsedBody))) return this.modern.handle(req, res, parsedBody);
+    // Both eras get the IDE profile of the endpoint (`/ide/<ide>/mcp`): its budget, short names and meta-tools.
+    if (!this.closed && (await this.modern.claims(req, parsedBody))) return this.modern.handle(req, res, parsedBody, profile);
     return this.sessions.handleRequest(req, res, parsedBody, this.closed, profile);
   }
 

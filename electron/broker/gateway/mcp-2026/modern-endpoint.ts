@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type * as NodeSdk from '@modelcontextprotocol/node';
@@ -22,6 +23,9 @@ import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../ups
 import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
 import { mergeCacheHints } from './cache-hints';
 import { forwardParams } from '../aggregate/forward-params';
+import { taskHandleOf, TASKS_EXTENSION } from './task-handles';
+import { declaresTasks, TaskRoutes, withTasksExtension } from './tasks';
+import { ideMcpPath, type ProfileId, type ProfileView, type ToolCallParams } from '../../governance/profiles';
 
 /**
  * `/mcp` for MCP 2026-07-28 clients (no initialize, no session; every request carries its protocol version, client info
@@ -62,6 +66,23 @@ type Resumed =
   { kind: 'parked'; call: ParkedCall<unknown> } | { kind: 'upstream'; serverId: string; upstreamState?: string; round: number };
 type InputRequiredLike = { resultType: 'input_required'; inputRequests?: Record<string, unknown>; requestState?: string };
 
+/** How deeply a 2026-07-28 message may nest (objects and arrays); far beyond any real request. */
+const MAX_MESSAGE_DEPTH = 128;
+
+/** Whether a parsed JSON value nests deeper than `limit`, found without recursion (the value may be hostile). */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length) {
+    const [item, depth] = stack.pop()!;
+    if (!item || typeof item !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(item) ? item : Object.values(item as Record<string, unknown>)) {
+      if (child && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 function isInputRequired(value: unknown): value is InputRequiredLike {
   return typeof value === 'object' && value !== null && (value as { resultType?: unknown }).resultType === 'input_required';
 }
@@ -89,9 +110,39 @@ export class ModernEndpoint {
   private readonly parked = new ParkedCalls();
   private readonly peers = new Map<string, BoundPeer>();
   private readonly scope: string;
+  /**
+   * What the per-request server the SDK builds needs to know of the request it serves: the IDE profile of the endpoint
+   * it came in on (`/ide/<ide>/mcp`) and the tool a `tools/call` names. The factory and every handler run inside
+   * `handle`'s async context.
+   */
+  private readonly request = new AsyncLocalStorage<{ profile?: ProfileId | undefined; tool?: string | undefined }>();
+  /** Lanyard's task ids, each mapped to a server's task and bound to the IDE that got it (tasks.ts). */
+  private readonly tasks: TaskRoutes;
 
   constructor(private readonly core: AggregatorCore) {
     this.scope = core.scope ?? 'mcp';
+    this.tasks = new TaskRoutes(core.now);
+  }
+
+  /** The endpoint path the request being served came in on (`/mcp`, `/ide/<ide>/mcp`, `/mcp/only/<id>`). */
+  private endpointPath(): string {
+    const profile = this.request.getStore()?.profile;
+    if (profile !== undefined && profile !== 'default') return ideMcpPath(profile);
+    return this.scope === 'mcp' ? '/mcp' : `/mcp/${this.scope}`;
+  }
+
+  /** The profile of the request being served (plain `/mcp`: the default profile). */
+  private profile(): ProfileView {
+    return this.core.profileView(this.request.getStore()?.profile);
+  }
+
+  /**
+   * Where the IDE of the request being served is: the endpoint, and the IDE profile when it came in on
+   * `/ide/<ide>/mcp` (a requestState or a parked call minted on one IDE's endpoint is not valid on another's).
+   */
+  private ideScope(): string {
+    const profile = this.request.getStore()?.profile;
+    return profile === undefined || profile === 'default' ? this.scope : `${this.scope}\0ide/${profile}`;
   }
 
   /**
@@ -107,6 +158,8 @@ export class ModernEndpoint {
       return !!meta && typeof meta === 'object' && Object.keys(meta).some((k) => k.startsWith('io.modelcontextprotocol/'));
     });
     if (!envelope && (header === undefined || header < '2026')) return false;
+    // The SDK's classification parses the body with recursive schemas: a hostile depth is the modern path's to refuse.
+    if (nestedDeeperThan(body, MAX_MESSAGE_DEPTH)) return true;
     const [{ isLegacyRequest }] = await loadSdk();
     // Headers and the parsed body are all the classification reads (a body is never encoded again here: a deeply
     // nested one would overflow JSON.stringify's recursion).
@@ -123,17 +176,22 @@ export class ModernEndpoint {
     return !(await isLegacyRequest(probe, body));
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    // The SDK's Node adapter encodes the parsed body again; one too deeply nested for that is refused here, as JSON-RPC.
-    try {
-      JSON.stringify(body);
-    } catch {
+  async handle(req: IncomingMessage, res: ServerResponse, body: unknown, profile?: ProfileId): Promise<void> {
+    // The SDK encodes the parsed body again and validates `_meta` (capabilities, extensions) with recursive schemas:
+    // a message nested deeper than any real one overflows the stack there (an uncaught RangeError, HTTP 500), so it is
+    // refused here first, as JSON-RPC.
+    if (nestedDeeperThan(body, MAX_MESSAGE_DEPTH)) {
       req.resume();
       sendJsonRpcError(res, 400, ProtocolErrorCode.InvalidRequest, 'Invalid request: the message is nested too deeply.');
       return;
     }
+    // server/discover advertises the tasks extension when a server has it: the catalogs must be known to say so.
+    if ((body as { method?: unknown } | undefined)?.method === 'server/discover') await this.core.listToolsForIde().catch(() => undefined);
     const { node } = await this.load();
-    await node(req as NodeSdk.NodeIncomingMessageLike, res, body);
+    const params = (body as { method?: unknown; params?: { name?: unknown } } | undefined)?.params;
+    const tool =
+      (body as { method?: unknown } | undefined)?.method === 'tools/call' && typeof params?.name === 'string' ? params.name : undefined;
+    await this.request.run({ profile, tool }, () => node(req as NodeSdk.NodeIncomingMessageLike, res, body));
   }
 
   /** A list changed: open `subscriptions/listen` streams that asked for it are told. */
@@ -169,7 +227,7 @@ export class ModernEndpoint {
         key: randomBytes(32),
         ttlSeconds: 600,
         // Bound to the method and the IDE that got it: another IDE's (or another method's) state is refused.
-        bind: (ctx) => `${ctx.mcpReq.method}\0${ideKey(ctx, this.scope)}`,
+        bind: (ctx) => `${ctx.mcpReq.method}\0${ideKey(ctx, this.ideScope())}`,
       });
       const http = server.createMcpHandler(() => this.createServer(server, codec), {
         legacy: 'reject',
@@ -182,9 +240,7 @@ export class ModernEndpoint {
 
   private createServer(sdkServer: typeof ServerSdk, codec: RequestStateCodec<SealedState>): McpServer {
     const core = this.core;
-    // An McpServer with no registered tools, its low-level server carrying Lanyard's handlers: the HTTP entry then runs
-    // its SEP-2243 `Mcp-Param-*` check against the schema of the upstream tool a name routes to (toolInputSchemaJson,
-    // which the entry reads for exactly that check; overridden here until the SDK takes a schema lookup for a proxy).
+    // An McpServer whose low-level server carries Lanyard's handlers (set below, replacing McpServer's own).
     const mcp = new sdkServer.McpServer(
       { name: 'lanyard', title: 'Lanyard', version: core.version },
       {
@@ -193,6 +249,8 @@ export class ModernEndpoint {
           prompts: { listChanged: true },
           resources: { listChanged: true },
           completions: {},
+          // Task-augmented tool calls (tasks.ts), offered when a server offers them.
+          ...(this.tasksOffered() ? { extensions: { [TASKS_EXTENSION]: {} } } : {}),
         },
         instructions: core.onlyServer
           ? `Lanyard's diagnostic endpoint for server "${core.onlyServer}" alone, with its own names.`
@@ -202,10 +260,39 @@ export class ModernEndpoint {
         inputRequired: { legacyShim: false },
       },
     );
+    // The HTTP entry runs its SEP-2243 `Mcp-Param-*` check against the input schema of the registered tool a
+    // `tools/call` names. So the upstream tool the name routes to is registered, with its own JSON Schema, on this
+    // per-request server (its callback never runs: Lanyard's tools/call handler replaces McpServer's).
+    const routed = this.request.getStore()?.tool;
+    const schema = routed === undefined ? undefined : this.toolSchema(routed);
+    if (routed !== undefined && schema && typeof schema === 'object') {
+      try {
+        mcp.registerTool(
+          routed,
+          { inputSchema: sdkServer.fromJsonSchema(schema as Parameters<typeof sdkServer.fromJsonSchema>[0]) },
+          () => {
+            throw new ProtocolError(ProtocolErrorCode.InternalError, 'Not routed through Lanyard.');
+          },
+        );
+      } catch (e) {
+        // A name or schema the SDK will not register: the upstream still checks its own headers.
+        core.log.debug('Mcp-Param check skipped for a tool', { tool: routed.slice(0, 200), error: e });
+      }
+    }
     const server = mcp.server;
+    this.tasks.register(mcp, (ctx) => ({
+      ideKey: ideKey(ctx, this.ideScope()),
+      declared: declaresTasks(clientCapabilities(ctx)),
+      capabilities: mirrorCapabilities(clientCapabilities(ctx)),
+      peer: () => this.peer(ctx),
+      assertCanServe: (serverId) => this.assertCanServe(serverId),
+    }));
 
+    // The IDE profile of the endpoint (`/ide/<ide>/mcp`): its tool budget, short names and meta-tools, as for a
+    // 2025-11-25 session there (governance/profiles). Plain `/mcp` is the default profile: the merged list as is.
+    const profile = this.profile();
     server.setRequestHandler('tools/list', async () => {
-      const result = await core.listToolsForIde();
+      const result = profile.shape(await core.listToolsForIde());
       return { ...result, ...mergeCacheHints(this.catalogs(), 'tools', core.now()) };
     });
     server.setRequestHandler('prompts/list', async () => ({
@@ -224,8 +311,16 @@ export class ModernEndpoint {
     server.setRequestHandler('tools/call', async (request, ctx) => {
       const resumed = await this.resume(ctx);
       if (resumed?.kind === 'parked') return this.finishTool(resumed.call as ParkedCall<CallToolResult>, ctx, { at: core.now(), name: '' });
-      const params = request.params as { name: string; _meta?: Record<string, unknown> };
-      const origin = await core.resolveName('tools', params.name);
+      // An IDE profile resolves its own names (and unwraps lanyard_call_tool to the real tool); else as plain /mcp.
+      const routed = await profile.route(request.params as ToolCallParams);
+      if (routed?.kind === 'result') return routed.result;
+      const params = (routed?.kind === 'tool' ? routed.params : request.params) as { name: string; _meta?: Record<string, unknown> };
+      const origin = routed ? (routed.kind === 'tool' ? routed.origin : undefined) : await core.resolveName('tools', params.name);
+      // A profile resolves names itself: a tool held back for review is refused here as resolveName refuses it on /mcp.
+      if (routed?.kind === 'tool') {
+        const refused = core.toolRefusal(routed.origin.serverId, routed.origin.originalName);
+        if (refused) throw toProtocolError(routed.origin.serverId, refused);
+      }
       if (!origin) {
         const builtin = core.builtinTool(params.name);
         if (builtin) return builtin;
@@ -235,11 +330,19 @@ export class ModernEndpoint {
         );
       }
       if (!core.canServe(origin.serverId)) return core.builtinTool('lanyard_sign_in')!;
+      const forwarded = forwardParams(params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) });
+      // An IDE that declared the tasks extension lets the server answer with a task (tasks.ts); the upstream request
+      // declares it too, on top of what the bound session declares. Without it, no server may create one.
+      if (declaresTasks(clientCapabilities(ctx)))
+        forwarded._meta = {
+          ...(forwarded._meta as object | undefined),
+          ...withTasksExtension(mirrorCapabilities(clientCapabilities(ctx))),
+        };
       const call = this.start<CallToolResult>(
         ctx,
         origin.serverId,
         'tools/call',
-        forwardParams(request.params, { name: origin.originalName, ...this.retry(resumed, origin.serverId, ctx) }),
+        forwarded,
         params,
         resumed?.kind === 'upstream' ? resumed.round : 0,
       );
@@ -298,7 +401,6 @@ export class ModernEndpoint {
         throw toProtocolError(serverId, e);
       }
     });
-    (mcp as unknown as { toolInputSchemaJson(name: string): unknown }).toolInputSchemaJson = (name: string) => this.toolSchema(name);
     return mcp;
   }
 
@@ -307,6 +409,14 @@ export class ModernEndpoint {
     const origin = this.core.knownName('tools', name);
     if (!origin) return undefined;
     return this.core.pool.catalog(origin.serverId)?.tools.find((t) => t.name === origin.originalName)?.inputSchema;
+  }
+
+  /** Whether a server behind this endpoint offers the tasks extension (its discover or initialize capabilities). */
+  private tasksOffered(): boolean {
+    return this.catalogs().some((c) => {
+      const extensions = (c?.capabilities as { extensions?: Record<string, unknown> } | undefined)?.extensions;
+      return !!extensions && typeof extensions === 'object' && extensions[TASKS_EXTENSION] !== undefined;
+    });
   }
 
   private catalogs() {
@@ -328,7 +438,7 @@ export class ModernEndpoint {
   /** The upstream sessions a 2026-07-28 IDE's calls go through: one set per IDE name and capability set. */
   private peer(ctx: ServerContext): BoundPeer {
     const capabilities = mirrorCapabilities(clientCapabilities(ctx));
-    const key = `${ideKey(ctx, this.scope)}\0${JSON.stringify(capabilities)}`;
+    const key = `${ideKey(ctx, this.ideScope())}\0${JSON.stringify(capabilities)}`;
     const known = this.peers.get(key);
     if (known) {
       // Most recently used last: the first one is the one to end when there are too many.
@@ -377,7 +487,7 @@ export class ModernEndpoint {
     ideParams?: { _meta?: Record<string, unknown> },
     upstreamRounds = 0,
   ): ParkedCall<T> {
-    const call = this.parked.create<T>(serverId, ideKey(ctx, this.scope));
+    const call = this.parked.create<T>(serverId, ideKey(ctx, this.ideScope()));
     call.rounds = upstreamRounds;
     call.notify = (n) => ctx.mcpReq.notify(n);
     const progressToken = ideParams?._meta?.progressToken as string | number | undefined;
@@ -412,7 +522,8 @@ export class ModernEndpoint {
     const name = method === 'resources/read' ? params.uri : params.name;
     const admission = await this.core.guard.admit({
       ide: { name: clientName(ctx), ...(typeof info?.version === 'string' ? { version: info.version.slice(0, 100) } : {}) },
-      endpoint: this.scope === 'mcp' ? '/mcp' : `/mcp/${this.scope}`,
+      endpoint: this.endpointPath(),
+      ...(this.request.getStore()?.profile !== undefined ? { profileId: this.request.getStore()?.profile } : {}),
       serverId,
       method,
       name: typeof name === 'string' ? name : undefined,
@@ -445,7 +556,7 @@ export class ModernEndpoint {
       };
     }
     const call = typeof state === 'object' && state && 'c' in state && typeof state.c === 'string' ? this.parked.take(state.c) : undefined;
-    if (!call || call.ideKey !== ideKey(ctx, this.scope)) {
+    if (!call || call.ideKey !== ideKey(ctx, this.ideScope())) {
       if (call) this.parked.park(call);
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, INVALID_STATE, { reason: 'invalid_request_state' });
     }
@@ -518,6 +629,20 @@ export class ModernEndpoint {
     const next = await this.step(call, ctx);
     if ('input' in next) return next.input as unknown as CallToolResult;
     const name = started.name ? ` › ${started.name}` : '';
+    const task = 'done' in next ? taskHandleOf(next.done) : undefined;
+    if (task) {
+      this.core.activity({
+        kind: 'tool_call',
+        serverId: call.serverId,
+        summary: `${clientName(ctx)} called ${call.serverId}${name}: running as a task`,
+        outcome: 'ok',
+        durationMs: this.core.now() - started.at,
+      });
+      // Only an IDE that declared the extension may get a task; a server that sends one anyway has answered wrongly.
+      if (!declaresTasks(clientCapabilities(ctx)))
+        return toolErrorResult(call.serverId, new Error('the server answered with a task, which this client did not ask for')).result;
+      return this.tasks.created(call.serverId, task, ideKey(ctx, this.ideScope())) as unknown as CallToolResult;
+    }
     if ('done' in next) {
       this.core.activity({
         kind: 'tool_call',

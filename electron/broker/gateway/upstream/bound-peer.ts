@@ -6,6 +6,7 @@ import type {
   McpSubscription,
   Progress,
   ResultTypeMap,
+  StandardSchemaV1,
   Tool,
 } from '@modelcontextprotocol/client';
 import type { Logger } from '../../util/log';
@@ -17,6 +18,12 @@ import type { UpstreamLane, UpstreamSession } from './session';
 /** Requests an IDE session can send to one server through its bound session. */
 export type ForwardedMethod =
   'tools/call' | 'prompts/get' | 'resources/read' | 'completion/complete' | 'resources/subscribe' | 'resources/unsubscribe';
+
+/**
+ * The tasks extension's requests (2026-07-28, `io.modelcontextprotocol/tasks`), sent with a result schema: the SDK
+ * has no typed surface for them (gateway/mcp-2026/tasks.ts).
+ */
+export type TaskMethod = 'tasks/get' | 'tasks/update' | 'tasks/cancel';
 
 /** An IDE session as the upstream side sees it: where its unsolicited traffic goes, and what it can answer. */
 export interface DownstreamPeer extends DownstreamTarget {
@@ -53,6 +60,17 @@ export interface BoundSessionFactory {
   /** The server's tool as last listed (a 2026-07-28 call mirrors its `x-mcp-header` arguments into Mcp-Param headers). */
   tool?(serverId: string, name: string): Tool | undefined;
   warn: Logger['warn'];
+}
+
+interface RequestOptions {
+  signal: AbortSignal;
+  target: DownstreamTarget;
+  onprogress?: ((progress: Progress) => Promise<void> | void) | undefined;
+  /**
+   * A 2026-07-28 server's `input_required` result comes back as is instead of being fulfilled here (the 2026-07-28
+   * IDE endpoint relays it to the IDE: gateway/mcp-2026). No effect on a 2025-11-25 session.
+   */
+  allowInputRequired?: boolean;
 }
 
 /** The SDK's own per-request timer is replaced by Deadline (it cannot pause while the IDE answers). */
@@ -102,17 +120,20 @@ export class BoundPeer {
     serverId: string,
     method: M,
     params: Record<string, unknown>,
-    options: {
-      signal: AbortSignal;
-      target: DownstreamTarget;
-      onprogress?: ((progress: Progress) => Promise<void> | void) | undefined;
-      /**
-       * A 2026-07-28 server's `input_required` result comes back as is instead of being fulfilled here (the 2026-07-28
-       * IDE endpoint relays it to the IDE: gateway/mcp-2026). No effect on a 2025-11-25 session.
-       */
-      allowInputRequired?: boolean;
-    },
-  ): Promise<ResultTypeMap[M]> {
+    options: RequestOptions,
+  ): Promise<ResultTypeMap[M]>;
+  async request(
+    serverId: string,
+    method: TaskMethod,
+    params: Record<string, unknown>,
+    options: RequestOptions & { resultSchema: StandardSchemaV1<unknown, Record<string, unknown>> },
+  ): Promise<Record<string, unknown>>;
+  async request(
+    serverId: string,
+    method: ForwardedMethod | TaskMethod,
+    params: Record<string, unknown>,
+    options: RequestOptions & { resultSchema?: StandardSchemaV1<unknown, Record<string, unknown>> },
+  ): Promise<unknown> {
     const session = this.session(serverId);
     const deadline = new Deadline(this.options.requestTimeoutMs);
     const call: ActiveCall = { target: options.target, deadline, pending: new Set() };
@@ -142,9 +163,10 @@ export class BoundPeer {
               return client.callTool(params as Parameters<Client['callTool']>[0], {
                 ...requestOptions,
                 ...(toolDefinition ? { toolDefinition } : {}),
-              }) as Promise<ResultTypeMap[M]>;
+              });
             }
-            return client.request({ method, params }, requestOptions);
+            if (options.resultSchema) return client.request({ method, params }, options.resultSchema, requestOptions);
+            return client.request({ method: method as ForwardedMethod, params }, requestOptions);
           },
           { signal },
         ),

@@ -10,6 +10,7 @@ import {
   type TransportSendOptions,
 } from '@modelcontextprotocol/client';
 import { STREAM_ENDED_MARK } from './errors';
+import { carryTaskHandle } from '../mcp-2026/task-handles';
 
 /**
  * The largest `requestState` an input_required result may carry. The state is opaque and echoed byte for byte on
@@ -78,7 +79,8 @@ export class GuardedTransport implements Transport {
   ) {
     inner.onmessage = (message, extra) => {
       if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) this.pending.delete(message.id as RequestId);
-      this.onmessage?.(oversizedRequestState(message) ?? withUsableTtl(message), extra);
+      // A task handle (2026-07-28 tasks extension) reaches the 2026 endpoint through the SDK: mcp-2026/task-handles.ts.
+      this.onmessage?.(oversizedRequestState(message) ?? carryTaskHandle(withUsableTtl(message)), extra);
     };
     inner.onerror = (error) => {
       if (!this.closing && CONNECTION_LOST.test(error.message)) this.onLost(error.message);
