@@ -1,5 +1,5 @@
 import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
-import { ErrorCodes } from '../../../../shared/errors';
+import { ErrorCodes, isNetworkErrorCode } from '../../../../shared/errors';
 import { LanyardError, redactText } from '../../errors';
 import { classifyNetworkError, type NetworkErrorKind } from '../../util/network-errors';
 
@@ -43,7 +43,12 @@ const NETWORK_WORDS: Partial<Record<NetworkErrorKind, string>> = {
 /** Classifies anything an upstream exchange threw. `serverId` names the server in every message. */
 export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFailure {
   if (e instanceof LanyardError) {
-    return e.transient && e.code === ErrorCodes.SERVER_UNREACHABLE ? { kind: 'transport', error: e } : { kind: 'auth', error: e };
+    if (e.transient && e.code === ErrorCodes.SERVER_UNREACHABLE) return { kind: 'transport', error: e };
+    // The network failing on the way to a token (the IdP or authorization server unreachable, an untrusted
+    // certificate, the proxy or its PAC file) is the server being unreachable, not its credentials being refused.
+    return e.code !== ErrorCodes.SERVER_UNREACHABLE && isNetworkErrorCode(e.code)
+      ? { kind: 'transport', error: e }
+      : { kind: 'auth', error: e };
   }
   if (ProtocolError.isInstance(e)) {
     const data = e.data as { lanyard?: unknown } | undefined;
