@@ -153,7 +153,7 @@ export function createPacEngine(options: PacEngineOptions): PacEngine {
     } catch (e) {
       if (e instanceof LanyardError && e.code === ErrorCodes.PAC_FAILED) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      throw loadFailed(`could not be read (${e instanceof LanyardError ? e.message : code ? code : what(e)})`, e);
+      throw loadFailed(`could not be read (${code ? code : e instanceof Error ? redactText(e.message).slice(0, 200) : what(e)})`, e);
     }
     if (text.length > MAX_PAC_BYTES) throw loadFailed('is larger than 1 MB, which no PAC file is');
     return text;
