@@ -40,8 +40,24 @@ const NETWORK_WORDS: Partial<Record<NetworkErrorKind, string>> = {
   dns: 'has a host name that does not resolve',
 };
 
+/**
+ * The network's own error (an untrusted certificate, the proxy, its PAC file, the IdP or AS unreachable) behind `e`:
+ * the SDK wraps what its fetch threw (SendFailed, ConnectionClosed), and that error says more than "closed the connection".
+ */
+function networkCause(e: unknown): LanyardError | undefined {
+  let current: unknown = e;
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    if (current instanceof LanyardError)
+      return current.code !== ErrorCodes.SERVER_UNREACHABLE && isNetworkErrorCode(current.code) ? current : undefined;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** Classifies anything an upstream exchange threw. `serverId` names the server in every message. */
 export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFailure {
+  const onTheWay = networkCause(e);
+  if (onTheWay) return { kind: 'transport', error: onTheWay };
   if (e instanceof LanyardError) {
     if (e.transient && e.code === ErrorCodes.SERVER_UNREACHABLE) return { kind: 'transport', error: e };
     // The network failing on the way to a token (the IdP or authorization server unreachable, an untrusted
