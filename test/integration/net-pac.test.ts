@@ -38,7 +38,7 @@ interface PacServer {
 
 async function startPacServer(): Promise<PacServer> {
   const pac: PacServer = { url: '', status: 200, body: '', hits: 0, close: async () => undefined };
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer((_req, res) => {
     pac.hits++;
     res.writeHead(pac.status, { 'content-type': 'application/x-ns-proxy-autoconfig' });
     res.end(pac.status === 200 ? pac.body : 'not found');

@@ -121,7 +121,15 @@ interface Built {
 
 /** undici is loaded on the first proxied or CA-pinned request only: most runs need neither, and start-up pays nothing. */
 let undiciModule: Promise<typeof Undici> | undefined;
-const loadUndici = () => (undiciModule ??= import('undici'));
+/**
+ * Bundled (the CLI's esbuild ESM output), undici is CommonJS wrapped for import(): its exports arrive on `default` only,
+ * and `ProxyAgent` on the namespace is undefined. Either shape is accepted.
+ */
+const loadUndici = () =>
+  (undiciModule ??= import('undici').then((m) => {
+    const wrapped = (m as unknown as { default?: typeof Undici }).default;
+    return typeof m.ProxyAgent === 'function' || !wrapped ? m : wrapped;
+  }));
 
 export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
   const platformFetch = options.fetch ?? fetch;
