@@ -6,9 +6,12 @@
  *
  * Run: `LANYARD_TEST_ROOT=$(mktemp -d) bash scripts/keyring-session.sh npx vitest run test/integration/net-pac.test.ts`
  */
-import { readFile, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../shared/errors';
@@ -22,6 +25,7 @@ import { presentTray } from '../../electron/main/tray-presenter';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { startMcpServer, type SandboxMcpServer } from '../fixtures/sandbox/mcp-servers';
 import type { SandboxTls } from '../fixtures/sandbox/net';
+import { buildCli } from '../../bench/lib/build';
 import { tempHome } from '../helpers/engine';
 import { prepareHome, textOf } from '../reliability/harness';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -259,4 +263,37 @@ describe('network.pac: the company PAC file decides the way, headless', () => {
     expect(tray).toContain('Wiki (sandbox) — Unreachable');
     expect(tray.some((l) => /^Todo.* — Unreachable$/.test(l))).toBe(true);
   });
+});
+
+describe('the built CLI (the bundle that ships)', () => {
+  it('lanyard doctor loads the PAC evaluator at run time (its WebAssembly file included) and reaches the IdP through the proxy it names', async () => {
+    const root = path.resolve(import.meta.dirname, '../..');
+    // Its own build: other tests run out/cli/lanyard.js, and rewriting it under them would make them flaky.
+    const cli = await buildCli(root, path.join(root, 'out/cli-net-pac'));
+    const temp = await tempHome();
+    try {
+      const file = path.join(temp.home, 'proxy.pac');
+      await writeFile(file, pacFile());
+      const store = openConfigStore(temp.home);
+      store.update(() => ({ version: 1, idp: sandbox.lanyardConfig().idp, servers: [], network: { caFile: pki.caFile, pac: file } }));
+      store.close();
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        LANYARD_HOME: temp.home,
+        LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json',
+      };
+      for (const name of ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY']) delete env[name];
+      const { stdout } = await promisify(execFile)(process.execPath, [cli, 'doctor', '--json'], { env, timeout: 60_000 }).catch(
+        (e: { stdout: string }) => e,
+      );
+      const report = JSON.parse(stdout) as DoctorReport;
+      expect(line(report, 'network.pac')).toMatchObject({ ok: true, detail: expect.stringContaining(`network.pac ${file}`) as unknown });
+      const idp = line(report, `network.${new URL(sandbox.idp.issuer).host}`);
+      expect(idp.detail).toContain(`via proxy ${proxy.url} (PAC ${file}`);
+      expect(idp.ok).toBe(true);
+      expect(proxy.targets).toContain(`${HOST}:${port(sandbox.idp.issuer)}`);
+    } finally {
+      await temp.cleanup();
+    }
+  }, 120_000);
 });
