@@ -105,11 +105,12 @@ afterEach(async () => {
   pacServer.status = 200;
   pacServer.hits = 0;
   proxy.targets.length = 0;
+  proxy.auth = undefined;
   for (const r of running.splice(0)) await r.dispose();
 });
 
 /** Lanyard headless with `network.pac` and the company CA, and no proxy environment variable. */
-async function startLanyard(pac: string): Promise<Running> {
+async function startLanyard(pac: string, extraEnv: Record<string, string> = {}): Promise<Running> {
   const temp = await tempHome();
   const secrets = await prepareHome(sandbox, temp.home);
   const store = openConfigStore(temp.home);
@@ -122,6 +123,7 @@ async function startLanyard(pac: string): Promise<Running> {
   const env: NodeJS.ProcessEnv = { ...process.env, LANYARD_MANAGED_CONFIG: '/nonexistent/lanyard-managed.json' };
   for (const name of ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS'])
     delete env[name];
+  Object.assign(env, extraEnv);
   const headless = await startHeadless({
     version: 'test',
     home: temp.home,
@@ -209,6 +211,30 @@ describe('network.pac: the company PAC file decides the way, headless', () => {
     // The proxy that was down is remembered and tried last.
     expect(idp.detail).toContain(`via proxy ${proxy.url} (PAC ${pacServer.url}, then direct, then http://127.0.0.1:9)`);
     expect(idp.detail).toContain('certificate issued by "Example Corp TLS Inspection CA"');
+  });
+
+  it('a proxy the PAC file names asks for credentials (407): PROXY_AUTH_REQUIRED; those in HTTPS_PROXY for that proxy get through', async () => {
+    pacServer.body = pacFile();
+    proxy.auth = { username: 'dev', password: 'proxy-pass' };
+    const r = await startLanyard(pacServer.url);
+    const error = (await signIn(r).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as LanyardError;
+    expect(error).toBeInstanceOf(LanyardError);
+    expect(error.code).toBe(ErrorCodes.PROXY_AUTH_REQUIRED);
+    expect(error.fix).toContain(`http://user:password@${new URL(proxy.url).host}`);
+
+    const withCredentials = new URL(proxy.url);
+    withCredentials.username = 'dev';
+    withCredentials.password = 'proxy-pass';
+    // HTTPS_PROXY gives the credentials only; the PAC file still decides the way.
+    const ok = await startLanyard(pacServer.url, { HTTPS_PROXY: withCredentials.href });
+    await signIn(ok);
+    expect(ok.headless.broker.getEngine()!.identity.state.status).toBe('signed_in');
+    const report = JSON.stringify(await doctor(ok));
+    expect(report).toContain(`via proxy ${proxy.url} (PAC ${pacServer.url}`);
+    expect(report).not.toContain('proxy-pass');
   });
 
   it('a PAC file that is not there (404): sign-in fails with PAC_FAILED and its fix, the file is not fetched again at once, doctor says so', async () => {

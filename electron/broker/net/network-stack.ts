@@ -348,13 +348,36 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     }
   };
 
+  /**
+   * A PAC file or the system names a proxy without credentials: the ones HTTPS_PROXY / HTTP_PROXY give for that same
+   * proxy (host and port) apply, so a proxy that asks for them (407) can still be given them without a config file
+   * holding a password.
+   */
+  const proxyUri = (b: Built, proxy: URL): string => {
+    if (proxy.username) return proxy.href;
+    for (const raw of [b.settings.httpsProxy, b.settings.httpProxy]) {
+      if (!raw) continue;
+      try {
+        const known = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
+        if (!known.username || known.host !== proxy.host) continue;
+        const withCredentials = new URL(proxy.href);
+        withCredentials.username = known.username;
+        withCredentials.password = known.password;
+        return withCredentials.href;
+      } catch {
+        // not a URL: no credentials from it
+      }
+    }
+    return proxy.href;
+  };
+
   const dispatcherFor = async (b: Built, decision: ProxyDecision, url: URL): Promise<Dispatcher | undefined> => {
     if (decision.kind === 'proxy') {
       let agent = b.proxies.get(decision.proxy.href);
       if (!agent) {
         const { ProxyAgent } = await loadUndici();
         const tls = b.secureContext ? { secureContext: b.secureContext } : {};
-        agent = b.proxies.get(decision.proxy.href) ?? new ProxyAgent({ uri: decision.proxy.href, requestTls: tls, proxyTls: tls });
+        agent = b.proxies.get(decision.proxy.href) ?? new ProxyAgent({ uri: proxyUri(b, decision.proxy), requestTls: tls, proxyTls: tls });
         b.proxies.set(decision.proxy.href, agent);
       }
       return agent;
@@ -420,7 +443,11 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
       const { Agent, ProxyAgent } = await loadUndici();
       const tls = { ...(b.secureContext ? { secureContext: b.secureContext } : {}), ...(verify ? {} : { rejectUnauthorized: false }) };
       return decision.kind === 'proxy'
-        ? new ProxyAgent({ uri: decision.proxy.href, requestTls: tls, proxyTls: b.secureContext ? { secureContext: b.secureContext } : {} })
+        ? new ProxyAgent({
+            uri: proxyUri(b, decision.proxy),
+            requestTls: tls,
+            proxyTls: b.secureContext ? { secureContext: b.secureContext } : {},
+          })
         : new Agent({ connect: tls });
     },
     async close() {
