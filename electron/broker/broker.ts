@@ -25,6 +25,7 @@ import { publishRuntime, readRuntimeFile } from './gateway/runtime-file';
 import { acquireBrokerLock, type BrokerLock } from './broker-lock';
 import { portInUseError } from './startup-failure';
 import { createNetworkStack, type NetworkStack, type SystemProxyResolver } from './net/network-stack';
+import { readSystemPac } from './net/system-pac';
 import { useUpstreamRouter } from './gateway/relay-transport';
 import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
@@ -162,7 +163,14 @@ export class Broker {
       log: this.log,
     });
     this.network =
-      options.network ?? createNetworkStack({ env, settings: () => this.config.load().network, systemProxy: options.systemProxy });
+      options.network ??
+      createNetworkStack({
+        env,
+        settings: () => this.config.load().network,
+        systemProxy: options.systemProxy,
+        // Headless: the desktop's PAC setting, for the hops nothing configured decides.
+        systemPac: options.systemProxy ? undefined : () => readSystemPac(process.platform),
+      });
     this.outboundFetch = options.fetch ?? ((options.hopFetch ?? this.network.fetch) as typeof fetch);
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });

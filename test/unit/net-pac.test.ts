@@ -16,6 +16,7 @@ import { classifyUpstreamError } from '../../electron/broker/gateway/upstream/er
 import { createNetworkStack, SYSTEM_PROXY_SOURCE, type NetworkSettings } from '../../electron/broker/net/network-stack';
 import { createPacEngine, pacBackoffMs, PAC_REFRESH_MS } from '../../electron/broker/net/pac';
 import { parseProxyList } from '../../electron/broker/net/proxy-list';
+import { readSystemPac } from '../../electron/broker/net/system-pac';
 import { presentTray, type TrayMenuItem } from '../../electron/main/tray-presenter';
 import { server, status } from './renderer-fixtures';
 
@@ -190,6 +191,58 @@ describe('network.pac (headless), evaluated in the QuickJS sandbox', () => {
     expect(await engine.find(url)).toBe('PROXY p.corp:8080');
     expect(fetches).toBe(3);
     engine.close();
+  });
+});
+
+describe("headless: the desktop's PAC setting", () => {
+  it('reads GNOME, macOS and Windows settings, only when the PAC is switched on', async () => {
+    const answers = (map: Record<string, string>) => async (file: string, args: string[]) => map[[file, ...args].join(' ')] ?? '';
+    const gnome = answers({
+      'gsettings get org.gnome.system.proxy mode': "'auto'\n",
+      'gsettings get org.gnome.system.proxy autoconfig-url': "'http://wpad.corp.example/wpad.dat'\n",
+    });
+    expect(await readSystemPac('linux', gnome)).toEqual({ location: 'http://wpad.corp.example/wpad.dat', from: 'GNOME proxy settings' });
+    expect(await readSystemPac('linux', answers({ 'gsettings get org.gnome.system.proxy mode': "'none'" }))).toBeUndefined();
+    // gsettings missing (no GNOME): nothing.
+    expect(await readSystemPac('linux', answers({}))).toBeUndefined();
+    const mac = '<dictionary> {\n  ProxyAutoConfigEnable : 1\n  ProxyAutoConfigURLString : https://pac.corp.example/proxy.pac\n}';
+    expect(await readSystemPac('darwin', answers({ '/usr/sbin/scutil --proxy': mac }))).toEqual({
+      location: 'https://pac.corp.example/proxy.pac',
+      from: 'macOS proxy settings',
+    });
+    expect(await readSystemPac('darwin', answers({ '/usr/sbin/scutil --proxy': mac.replace(': 1', ': 0') }))).toBeUndefined();
+    const reg =
+      '\r\nHKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\r\n    AutoConfigURL    REG_SZ    http://pac.corp.example/p.pac\r\n';
+    expect(
+      await readSystemPac(
+        'win32',
+        answers({ 'reg query HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet Settings /v AutoConfigURL': reg }),
+      ),
+    ).toEqual({ location: 'http://pac.corp.example/p.pac', from: 'Windows proxy settings' });
+  });
+
+  it('decides the hops nothing configured decides; HTTPS_PROXY and network.pac come first', async () => {
+    const file = path.join(dir, 'desktop.pac');
+    await writeFile(file, 'function FindProxyForURL(url, host) { return "PROXY desktop.corp:8080; DIRECT"; }');
+    let reads = 0;
+    const systemPac = async () => {
+      reads++;
+      return { location: file, from: 'GNOME proxy settings' };
+    };
+    const stack = createNetworkStack({ env: {}, settings: () => ({}), systemPac });
+    // The first relay request cannot know the desktop's setting yet: it waits for it (a sender, not the direct agent).
+    expect(stack.upstream(new URL('https://mcp.corp.example/mcp'))?.send).toBeTypeOf('function');
+    const route = await stack.route(new URL('https://mcp.corp.example/mcp'));
+    expect(route.decision).toMatchObject({ kind: 'proxy', source: `PAC ${file} (GNOME proxy settings)` });
+    expect(stack.pac()).toMatchObject({ location: file, from: 'GNOME proxy settings' });
+    expect(reads).toBe(1);
+    await stack.close();
+
+    const env = createNetworkStack({ env: { HTTPS_PROXY: 'http://env.corp:1' }, settings: () => ({}), systemPac });
+    expect((await env.route(new URL('https://mcp.corp.example/'))).decision).toMatchObject({ source: 'HTTPS_PROXY' });
+    expect(env.pac()).toBeUndefined();
+    await env.close();
+    expect(reads).toBe(1);
   });
 });
 

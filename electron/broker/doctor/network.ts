@@ -59,15 +59,15 @@ function trustNote(sources: TrustSource[]): string | undefined {
  * failure with the fix. The hop lines below it say what the file answered for each host.
  */
 export async function checkPac(network: NetworkStack, urls: URL[]): Promise<DoctorCheck | undefined> {
-  if (!network.pac()) return undefined;
-  // Asking for the hops loads the file (once) when nothing has yet.
+  // Asking for the hops loads the file (once) when nothing has yet, and reads the desktop's setting when it decides.
   for (const url of urls) await network.route(url).catch(() => undefined);
   const state = network.pac();
   if (!state) return undefined;
   const id = 'network.pac';
   const hop = 'Network PAC file';
   const loaded = state.loadedAt ? `loaded ${new Date(state.loadedAt).toISOString()}` : undefined;
-  if (!state.lastError) return { id, hop, ok: true, detail: [`network.pac ${state.location}`, loaded].filter(Boolean).join('; ') };
+  const where = `${state.from ?? 'network.pac'} ${state.location}`;
+  if (!state.lastError) return { id, hop, ok: true, detail: [where, loaded].filter(Boolean).join('; ') };
   const error = state.lastError.toInfo();
   const retry = state.retryAt ? `; Lanyard tries again at ${new Date(state.retryAt).toISOString()}` : '';
   const detail = loaded

@@ -10,8 +10,9 @@ import { LanyardError } from '../errors';
 import type { FetchLike } from '../util/http';
 import { classifyNetworkError } from '../util/network-errors';
 import { hopError } from './net-errors';
-import { createPacEngine, type PacEngine, type PacState } from './pac';
+import { createPacEngine, PAC_REFRESH_MS, type PacEngine, type PacState } from './pac';
 import { decisionFromCandidates, nextDecision, parseProxyList } from './proxy-list';
+import type { SystemPac } from './system-pac';
 import { decideProxy, proxySettings, type ProxyCandidate, type ProxyDecision } from './proxy-rules';
 import { loadTrust, type Trust } from './trust';
 
@@ -78,6 +79,11 @@ export interface NetworkStackOptions {
   fetch?: typeof fetch;
   /** Asked for every URL no configured proxy, PAC file or proxy environment variable decides (see SystemProxyResolver). */
   systemProxy?: SystemProxyResolver | undefined;
+  /**
+   * Headless: reads the desktop's PAC setting (net/system-pac.ts), used like `network.pac` for the URLs nothing else
+   * decides. Read on first need and every PAC_REFRESH_MS. Ignored when `systemProxy` is given.
+   */
+  systemPac?: (() => Promise<SystemPac | undefined>) | undefined;
 }
 
 /** How long a PAC or system answer is used for an origin before it is asked again; a failure, a shorter time. */
@@ -180,12 +186,46 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
       configuredProxy: Boolean(settings.proxy),
       pacLocation: settings.pac,
     };
-    if (pacEngine && pacEngine.location !== settings.pac) {
-      pacEngine.close();
-      pacEngine = undefined;
-    }
     return built;
   };
+
+  /** The desktop's PAC setting (headless only): `known` once a first read finished. */
+  let desktop: { at: number; known: boolean; value: SystemPac | undefined; pending: Promise<void> | undefined } | undefined;
+  const readDesktopPac = (): Promise<void> | undefined => {
+    const read = options.systemPac;
+    if (!read) return undefined;
+    if (desktop && (desktop.pending || Date.now() - desktop.at < PAC_REFRESH_MS)) return desktop.pending;
+    const state: NonNullable<typeof desktop> = {
+      at: Date.now(),
+      known: desktop?.known ?? false,
+      value: desktop?.value,
+      pending: undefined,
+    };
+    state.pending = read()
+      .then(
+        (value) => {
+          state.value = value;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        state.known = true;
+        state.pending = undefined;
+      });
+    desktop = state;
+    return state.pending;
+  };
+  /** Whether the desktop's PAC setting is what would decide `decision` (nothing configured decides it). */
+  const desktopDecides = (b: Built, decision: ProxyDecision) =>
+    Boolean(options.systemPac) &&
+    !options.systemProxy &&
+    !b.configuredProxy &&
+    !b.pacLocation &&
+    decision.kind === 'direct' &&
+    decision.reason === 'no_proxy_set';
+  /** The PAC file in force: `network.pac`, else the desktop's (when it decides). */
+  const pacOf = (b: Built): SystemPac | { location: string; from?: undefined } | undefined =>
+    b.pacLocation ? { location: b.pacLocation } : options.systemProxy ? undefined : desktop?.value;
 
   const decide = (url: URL) => {
     const b = current();
@@ -202,7 +242,8 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     if (b.configuredProxy) return undefined;
     if (b.pacLocation) return 'pac';
     if (decision.kind === 'proxy' || decision.reason === 'no_proxy') return undefined;
-    return options.systemProxy ? 'system' : undefined;
+    if (options.systemProxy) return 'system';
+    return desktopDecides(b, decision) && desktop?.value ? 'pac' : undefined;
   };
 
   const isDown = (proxy: URL) => {
@@ -241,7 +282,13 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     return response.text();
   };
 
-  const pac = (location: string): PacEngine => (pacEngine ??= createPacEngine({ location, fetchUrl: fetchPac }));
+  const pac = (location: string): PacEngine => {
+    if (pacEngine?.location !== location) {
+      pacEngine?.close();
+      pacEngine = createPacEngine({ location, fetchUrl: fetchPac });
+    }
+    return pacEngine;
+  };
 
   const unusable = (source: 'pac' | 'system', url: URL, answer: string, skipped: string[]): LanyardError => {
     const what = skipped.length
@@ -262,7 +309,8 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
 
   const lookup = async (source: 'pac' | 'system', b: Built, url: URL): Promise<ProxyCandidate[]> => {
     let answer: string;
-    if (source === 'pac') answer = await pac(b.pacLocation!).find(url);
+    const file = pacOf(b);
+    if (source === 'pac' && file) answer = await pac(file.location).find(url);
     else {
       try {
         answer = await options.systemProxy!(url.href);
@@ -280,7 +328,11 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     return parsed.candidates;
   };
 
-  const sourceName = (source: 'pac' | 'system', b: Built) => (source === 'pac' ? `PAC ${b.pacLocation}` : SYSTEM_PROXY_SOURCE);
+  const sourceName = (source: 'pac' | 'system', b: Built) => {
+    const file = pacOf(b);
+    if (source === 'system' || !file) return SYSTEM_PROXY_SOURCE;
+    return file.from ? `PAC ${file.location} (${file.from})` : `PAC ${file.location}`;
+  };
 
   /** The PAC's or the system's answer for the URL's origin, asked at most once per ANSWER_TTL_MS. */
   const answerFor = (source: 'pac' | 'system', b: Built, url: URL): Answer => {
@@ -307,6 +359,7 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
   /** The decision for `url`, asking the PAC file or the system when they decide. */
   const decideAsync = async (url: URL): Promise<{ b: Built; decision: ProxyDecision }> => {
     const { b, decision } = decide(url);
+    if (desktopDecides(b, decision)) await readDesktopPac();
     const source = dynamicFor(b, decision);
     if (!source) return { b, decision };
     return { b, decision: fromCandidates(source, b, await answerFor(source, b, url).promise) };
@@ -411,6 +464,17 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     upstream(url) {
       const { b, decision: fixed } = decide(url);
       let decision = fixed;
+      if (desktopDecides(b, fixed)) {
+        const pending = readDesktopPac();
+        // The desktop's setting is not known yet (the first request): this one waits for it.
+        if (pending && !desktop?.known)
+          return {
+            send: async (target, init, body) => {
+              const resolved = await decideAsync(target);
+              return sendWithFallback(resolved.b, resolved.decision, target, init, body);
+            },
+          };
+      }
       const source = dynamicFor(b, fixed);
       if (source) {
         const answer = answerFor(source, b, url);
@@ -435,8 +499,11 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     },
     pac() {
       const b = current();
-      if (!b.pacLocation || b.configuredProxy) return undefined;
-      return pacEngine?.state() ?? { location: b.pacLocation };
+      const file = b.configuredProxy ? undefined : pacOf(b);
+      // The desktop's file yields to HTTPS_PROXY / HTTP_PROXY, as it does for every hop.
+      if (!file || (file.from && (b.settings.httpsProxy || b.settings.httpProxy))) return undefined;
+      const state = pacEngine?.location === file.location ? pacEngine.state() : { location: file.location };
+      return file.from ? { ...state, from: file.from } : state;
     },
     async probeDispatcher(url, verify) {
       const { b, decision } = await decideAsync(url);

@@ -31,6 +31,8 @@ export interface PacEngineOptions {
 
 export interface PacState {
   location: string;
+  /** Set when the file is the desktop's setting, not `network.pac` ("GNOME proxy settings"). */
+  from?: string | undefined;
   /** When the script in use was loaded (epoch ms); undefined while none ever loaded. */
   loadedAt?: number | undefined;
   /** The last load's failure, while it stands (the script in use, if any, is the last good one). */
