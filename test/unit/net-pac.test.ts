@@ -132,6 +132,7 @@ describe('network.pac (headless), evaluated in the QuickJS sandbox', () => {
         if (host === "loops.example") { while (true) {} }
         if (host === "throws.example") throw new Error("no rule for " + host);
         if (host === "socks.example") return "SOCKS5 socks.corp:1080";
+        if (host === "resolves-then-loops.example") { dnsResolve("localhost"); while (true) {} }
         return "DIRECT";
       }`,
     );
@@ -141,6 +142,10 @@ describe('network.pac (headless), evaluated in the QuickJS sandbox', () => {
     expect(loops.code).toBe(ErrorCodes.PAC_FAILED);
     expect(loops.message).toMatch(/ran longer than 1000 ms and was stopped/);
     expect(Date.now() - started).toBeLessThan(5_000);
+    // After a DNS lookup the script resumes on the host's promise: stopped there too, with no unhandled rejection.
+    const resumed = failure(await rejection(stack.route(new URL('https://resolves-then-loops.example/'))));
+    expect(resumed.code).toBe(ErrorCodes.PAC_FAILED);
+    expect(resumed.message).toMatch(/ran longer than 1000 ms and was stopped/);
     const throws = failure(await rejection(stack.route(new URL('https://throws.example/'))));
     expect(throws.code).toBe(ErrorCodes.PAC_FAILED);
     expect(throws.message).toContain('no rule for throws.example');
@@ -151,6 +156,24 @@ describe('network.pac (headless), evaluated in the QuickJS sandbox', () => {
     // The sandbox still answers for other hosts after an interrupted call.
     expect((await stack.route(new URL('https://fine.example/'))).decision).toMatchObject({ kind: 'direct', reason: 'resolved' });
     expect((await stack.route(new URL('http://localhost:1/'))).decision).toEqual({ kind: 'direct', reason: 'loopback' });
+    await stack.close();
+  });
+
+  it('the time limit is for the script itself: a DNS lookup on the host gives it its full time again', async () => {
+    const file = path.join(dir, 'dns.pac');
+    await writeFile(
+      file,
+      `function FindProxyForURL(url, host) {
+        var start = Date.now();
+        while (Date.now() - start < 700) {}
+        if (dnsResolve("localhost") === null) return "PROXY nowhere.corp:1";
+        start = Date.now();
+        while (Date.now() - start < 700) {}
+        return "DIRECT";
+      }`,
+    );
+    const stack = createNetworkStack({ env: {}, settings: () => ({ pac: file }) });
+    expect((await stack.route(new URL('https://busy.example/'))).decision).toMatchObject({ kind: 'direct', reason: 'resolved' });
     await stack.close();
   });
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import type { createPacResolver as CreatePacResolver } from 'pac-resolver';
+import type { createPacResolver as CreatePacResolver, sandbox as PacSandbox } from 'pac-resolver';
 import type { QuickJS } from 'quickjs-wasi';
 import { ErrorCodes } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
@@ -53,6 +53,8 @@ export const PAC_REFRESH_MS = 15 * 60_000;
 const BACKOFF_INITIAL_MS = 5_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 const CALL_TIMEOUT_MS = 1_000;
+/** The whole of one call, DNS lookups included. */
+const CALL_WALL_MS = 10_000;
 const MEMORY_LIMIT = 32 * 1024 * 1024;
 /** A PAC file is a few kilobytes; more is not a PAC file. */
 const MAX_PAC_BYTES = 1024 * 1024;
@@ -82,15 +84,17 @@ function what(e: unknown): string {
 }
 
 /** The packages are loaded once, on the first PAC, and the WebAssembly module compiled once for every script after. */
-let runtime: Promise<{ QuickJS: typeof QuickJS; createPacResolver: typeof CreatePacResolver; wasm: WebAssembly.Module }> | undefined;
+let runtime:
+  | Promise<{ QuickJS: typeof QuickJS; createPacResolver: typeof CreatePacResolver; sandbox: typeof PacSandbox; wasm: WebAssembly.Module }>
+  | undefined;
 function loadRuntime() {
   runtime ??= (async () => {
-    const [{ QuickJS }, { createPacResolver }] = await Promise.all([import('quickjs-wasi'), import('pac-resolver')]);
+    const [{ QuickJS }, { createPacResolver, sandbox }] = await Promise.all([import('quickjs-wasi'), import('pac-resolver')]);
     const wasmPath = createRequire(import.meta.url).resolve('quickjs-wasi/quickjs.wasm');
     // Node's WebAssembly global (the project's type libraries declare only its types, not the value).
     const { WebAssembly: wasmApi } = globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WebAssembly.Module> } };
     const wasm = await wasmApi.compile(await readFile(wasmPath));
-    return { QuickJS, createPacResolver, wasm };
+    return { QuickJS, createPacResolver, sandbox, wasm };
   })();
   runtime.catch(() => {
     runtime = undefined;
@@ -104,11 +108,37 @@ interface Compiled {
   find: (url: string, host: string) => Promise<string>;
   /** The interrupt deadline of the call in progress (epoch ms). */
   deadline: { at: number };
+  /** Where a failure of the script's continuation after a DNS lookup goes (the call in progress rejects with it). */
+  guard: { fail?: ((e: unknown) => void) | undefined };
+}
+
+/**
+ * The promise a DNS lookup hands to the sandbox. degenerator resumes the script inside the lookup promise's `then`
+ * callback (`vm.executePendingJobs()`), so a script interrupted there (or failing) would reject a promise nobody
+ * handles — an unhandled rejection that ends the process — and leave the call waiting forever. Every promise derived
+ * from this one is therefore handled, and its failure handed to the call in progress.
+ */
+function guardedPromiseClass(guard: Compiled['guard']) {
+  return class GuardedLookup<T> extends Promise<T> {
+    static override get [Symbol.species]() {
+      return Promise;
+    }
+    override then<R1 = T, R2 = never>(
+      onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+      onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    ): Promise<R1 | R2> {
+      const derived = super.then(onFulfilled, onRejected);
+      derived.catch((e: unknown) => guard.fail?.(e));
+      return derived;
+    }
+  };
 }
 
 async function compile(text: string, callTimeoutMs: number): Promise<Compiled> {
-  const { QuickJS, createPacResolver, wasm } = await loadRuntime();
+  const { QuickJS, createPacResolver, sandbox, wasm } = await loadRuntime();
   const deadline = { at: Date.now() + callTimeoutMs };
+  const guard: Compiled['guard'] = {};
+  const Guarded = guardedPromiseClass(guard);
   let steps = 0;
   // The handler runs about once per bytecode instruction: the clock is read every 1024 of them.
   const vm = await QuickJS.create({
@@ -117,9 +147,39 @@ async function compile(text: string, callTimeoutMs: number): Promise<Compiled> {
     interruptHandler: () => (++steps & 1023) === 0 && Date.now() > deadline.at,
   });
   try {
+    // The time limit is for the script's own work: a DNS lookup (dnsResolve, isResolvable, isInNet, myIpAddress) runs
+    // on the host, outside the VM, and the script gets its full time again when one returns (the whole call has
+    // CALL_WALL_MS).
+    // (`async: true` is how pac-resolver recognises a function the script must await, besides native async functions.)
+    const restart = () => {
+      if (deadline.at !== 0) deadline.at = Date.now() + callTimeoutMs;
+    };
+    const lookups = Object.fromEntries(
+      Object.entries(sandbox)
+        .filter(([, fn]) => fn.constructor.name === 'AsyncFunction')
+        .map(([name, fn]) => [
+          name,
+          Object.assign(
+            (...args: unknown[]) =>
+              new Guarded<unknown>((resolve, reject) => {
+                (fn as (...a: unknown[]) => Promise<unknown>)(...args).then(
+                  (value) => {
+                    restart();
+                    resolve(value);
+                  },
+                  (e: unknown) => {
+                    restart();
+                    reject(e instanceof Error ? e : new Error(String(e)));
+                  },
+                );
+              }),
+            { async: true },
+          ),
+        ]),
+    );
     // alert() would print the company's text to stdout: the sandbox's default is console.log.
-    const resolver = createPacResolver(vm, text, { sandbox: { alert: () => undefined } });
-    return { text, vm, find: (url, host) => resolver(url, host), deadline };
+    const resolver = createPacResolver(vm, text, { sandbox: { ...lookups, alert: () => undefined } });
+    return { text, vm, find: (url, host) => resolver(url, host), deadline, guard };
   } catch (e) {
     vm.dispose();
     throw e;
@@ -220,17 +280,33 @@ export function createPacEngine(options: PacEngineOptions): PacEngine {
   };
 
   const call = (c: Compiled, url: URL): Promise<string> => {
-    const run = async () => {
-      c.deadline.at = Date.now() + callTimeoutMs;
-      // Only the origin goes to the script (as Chromium does for https): paths and queries are no business of a PAC file.
-      const answer = await c.find(`${url.protocol}//${url.host}/`, url.hostname);
-      if (typeof answer !== 'string')
-        throw new TypeError(`FindProxyForURL returned ${answer === null ? 'null' : typeof answer}, not a string`);
-      return answer;
-    };
+    const run = () =>
+      new Promise<string>((resolve, reject) => {
+        c.deadline.at = Date.now() + callTimeoutMs;
+        // The script's continuation after a DNS lookup failed: interrupted when its time was up, else it threw.
+        c.guard.fail = (e) =>
+          reject(Date.now() > c.deadline.at ? new Error('interrupted') : e instanceof Error ? e : new Error('the script failed'));
+        // Only the origin goes to the script (as Chromium does for https): paths and queries are no business of a PAC file.
+        c.find(`${url.protocol}//${url.host}/`, url.hostname).then((answer) => {
+          if (typeof answer === 'string') resolve(answer);
+          else reject(new TypeError(`FindProxyForURL returned ${answer === null ? 'null' : typeof answer}, not a string`));
+        }, reject);
+      }).finally(() => {
+        c.guard.fail = undefined;
+      });
     const result = queue.then(run, run);
     queue = result.catch(() => undefined);
-    return result;
+    // A DNS lookup the script waits for is bounded by the resolver; the caller is not kept longer than CALL_WALL_MS.
+    let timer: NodeJS.Timeout | undefined;
+    const wall = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // The script is stopped as soon as it runs again (its lookups no longer give it time).
+        c.deadline.at = 0;
+        reject(new Error(`FindProxyForURL did not answer within ${CALL_WALL_MS / 1000} s`));
+      }, CALL_WALL_MS);
+      timer.unref?.();
+    });
+    return Promise.race([result, wall]).finally(() => clearTimeout(timer));
   };
 
   return {
