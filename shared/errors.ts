@@ -65,7 +65,7 @@ export const ErrorCodes = {
   TLS_UNTRUSTED: 'tls_untrusted',
   /** The outbound proxy answered 407: it wants credentials Lanyard was not given. */
   PROXY_AUTH_REQUIRED: 'proxy_auth_required',
-  /** The outbound proxy (HTTPS_PROXY, network.proxy) could not be reached. */
+  /** The outbound proxy (HTTPS_PROXY, network.proxy, or one a PAC file or the system named) could not be reached. */
   PROXY_UNREACHABLE: 'proxy_unreachable',
   /**
    * The proxy auto-configuration (PAC) file could not be loaded (unreachable, not found), does not parse, throws,
