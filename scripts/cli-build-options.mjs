@@ -14,9 +14,10 @@ import { basename, dirname, extname, resolve } from 'node:path';
 
 /**
  * npm packages loaded from node_modules instead of bundled: a native addon (it finds its binary next to itself), and
- * packages only some commands load on demand (bundling them would not make any start faster).
+ * packages only some commands load on demand (bundling them would not make any start faster). The PAC evaluator
+ * (pac-resolver, quickjs-wasi) loads only when network.pac is set, and finds its quickjs.wasm next to itself.
  */
-const EXTERNAL = ['@napi-rs/keyring', '@opentelemetry/*', '@secretlint/*'];
+const EXTERNAL = ['@napi-rs/keyring', '@opentelemetry/*', '@secretlint/*', 'pac-resolver', 'quickjs-wasi'];
 
 /** Fails the build on any import of 'electron' (directly or through our own modules). */
 export const forbidElectron = {

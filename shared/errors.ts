@@ -65,8 +65,13 @@ export const ErrorCodes = {
   TLS_UNTRUSTED: 'tls_untrusted',
   /** The outbound proxy answered 407: it wants credentials Lanyard was not given. */
   PROXY_AUTH_REQUIRED: 'proxy_auth_required',
-  /** The outbound proxy (HTTPS_PROXY, network.proxy) could not be reached. */
+  /** The outbound proxy (HTTPS_PROXY, network.proxy, or one a PAC file or the system named) could not be reached. */
   PROXY_UNREACHABLE: 'proxy_unreachable',
+  /**
+   * The proxy auto-configuration (PAC) file could not be loaded (unreachable, not found), does not parse, throws,
+   * runs too long, or names only proxies Lanyard cannot use (SOCKS).
+   */
+  PAC_FAILED: 'pac_failed',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;
@@ -84,3 +89,19 @@ export interface ErrorInfo {
 
 export const isErrorCode = (value: unknown): value is ErrorCode =>
   typeof value === 'string' && (Object.values(ErrorCodes) as string[]).includes(value);
+
+/**
+ * The codes that mean "no way to the other side" (a party down, an untrusted certificate, the proxy or its PAC file),
+ * as opposed to an answer refusing Lanyard: the surfaces show such a server as unreachable, with the error's fix.
+ */
+export const NETWORK_ERROR_CODES: readonly ErrorCode[] = [
+  ErrorCodes.SERVER_UNREACHABLE,
+  ErrorCodes.IDP_UNREACHABLE,
+  ErrorCodes.AS_UNREACHABLE,
+  ErrorCodes.TLS_UNTRUSTED,
+  ErrorCodes.PROXY_AUTH_REQUIRED,
+  ErrorCodes.PROXY_UNREACHABLE,
+  ErrorCodes.PAC_FAILED,
+];
+
+export const isNetworkErrorCode = (code: string): boolean => (NETWORK_ERROR_CODES as readonly string[]).includes(code);

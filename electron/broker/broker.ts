@@ -24,7 +24,8 @@ import { createRelayToolGate } from './governance/pins/relay-gate';
 import { publishRuntime, readRuntimeFile } from './gateway/runtime-file';
 import { acquireBrokerLock, type BrokerLock } from './broker-lock';
 import { portInUseError } from './startup-failure';
-import { createNetworkStack, type NetworkStack } from './net/network-stack';
+import { createNetworkStack, type NetworkStack, type SystemProxyResolver } from './net/network-stack';
+import { readSystemPac } from './net/system-pac';
 import { useUpstreamRouter } from './gateway/relay-transport';
 import { createSecretStore } from './secrets';
 import type { FetchLike } from './util/http';
@@ -58,6 +59,11 @@ export interface BrokerOptions {
    * the network stack's agents: the Electron app passes Chromium's (system proxy, PAC, OS trust store; net/chromium.ts).
    */
   hopFetch?: FetchLike | undefined;
+  /**
+   * The system's proxy resolver for MCP traffic (net/network-stack.ts SystemProxyResolver): the Electron app passes
+   * Chromium's `session.resolveProxy` (system settings and their PAC file). Ignored when `network` is given.
+   */
+  systemProxy?: SystemProxyResolver | undefined;
   /** The administrator's managed configuration (default: the documented system file, or LANYARD_MANAGED_CONFIG). */
   managed?: ManagedPolicy | undefined;
   /** How `connectIde` writes IDE configs (the Electron app passes its bundled CLI launcher). */
@@ -156,7 +162,15 @@ export class Broker {
       overlay: (c) => this.managed.overlay(c),
       log: this.log,
     });
-    this.network = options.network ?? createNetworkStack({ env, settings: () => this.config.load().network });
+    this.network =
+      options.network ??
+      createNetworkStack({
+        env,
+        settings: () => this.config.load().network,
+        systemProxy: options.systemProxy,
+        // Headless: the desktop's PAC setting, for the hops nothing configured decides.
+        systemPac: options.systemProxy ? undefined : () => readSystemPac(process.platform),
+      });
     this.outboundFetch = options.fetch ?? ((options.hopFetch ?? this.network.fetch) as typeof fetch);
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });

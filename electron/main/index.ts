@@ -175,8 +175,10 @@ function main(): void {
         // electron-store 11 over the same <home>/config.json the CLI's conf uses.
         configBackend: createStoreBackend(home, (options) => new ElectronStore(options)),
         // IdP and authorization-server calls on Chromium's network stack (system proxy, PAC, OS trust store), in an
-        // in-memory session of their own so they never carry the browser's cookies. MCP traffic keeps the broker's agents.
+        // in-memory session of their own so they never carry the browser's cookies.
         hopFetch: chromiumFetch((url, init) => session.fromPartition('lanyard-network').fetch(url, init)),
+        // MCP traffic keeps the broker's agents, routed the way Chromium would route it (system settings, their PAC).
+        systemProxy: (url) => session.fromPartition('lanyard-network').resolveProxy(url),
       });
       const started = broker;
       // The local MCP endpoint for every IDE. If it cannot start (the port is taken, e.g. by `lanyard serve`), the app

@@ -7,6 +7,7 @@
  * Being signed out or not set up is a choice, not trouble: the normal icon, with the menu saying what to do.
  */
 import type { DashboardPage, ServerStatus, Status } from '../../shared/contract';
+import { isNetworkErrorCode } from '../../shared/errors';
 
 export type TrayIconVariant = 'normal' | 'attention';
 /** The colour of a server's dot in the menu. */
@@ -77,10 +78,14 @@ function serverItem(server: ServerStatus): TrayMenuItem {
       action: { type: 'open', page: 'servers' },
     };
   const health = HEALTH[server.health];
+  // A failure on the way (the server, its IdP or AS down, the proxy, its PAC file, an untrusted certificate) says so:
+  // the fix is about the network, not the server's credentials (the window shows the fix).
+  const unreachable =
+    (server.health === 'error' || server.health === 'degraded') && server.lastError && isNetworkErrorCode(server.lastError.code);
   return {
     type: 'item',
     id,
-    label: `${name} — ${health.label}`,
+    label: `${name} — ${unreachable ? 'Unreachable' : health.label}`,
     enabled: true,
     dot: health.tone,
     action: { type: 'open', page: 'servers' },

@@ -411,6 +411,14 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       const t = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{}' });
       expect(t.status).toBe(503);
       expect(t.headers.get('retry-after')).toBe('5');
+
+      // The network on the way (here an untrusted certificate at the IdP) is a gateway failure, not a credentials one.
+      tokenBehaviour = () => async () => {
+        throw new LanyardError(ErrorCodes.TLS_UNTRUSTED, 'The certificate presented for idp.corp is not trusted.', 'Add the CA.');
+      };
+      const tls = await fetch(`${gateway().url}/mcp/todo`, { method: 'POST', headers: authed(), body: '{}' });
+      expect(tls.status).toBe(502);
+      expect((await rpc(tls)).error.data).toMatchObject({ code: ErrorCodes.TLS_UNTRUSTED });
       expect(seen).toHaveLength(0);
     });
 

@@ -189,7 +189,7 @@ describe('applied through the config store and the control service', () => {
     const { control } = compose(policy);
     expect(policy.summary()).toMatchObject({
       state: 'invalid',
-      locked: ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles'],
+      locked: ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles', 'network'],
     });
     expect(policy.summary().error?.message).toMatch(/is not valid JSON/);
     expect(await codeOf(control.addServer({ url: wiki.url }))).toBe(ErrorCodes.MANAGED_LOCKED);

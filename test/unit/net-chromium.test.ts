@@ -11,7 +11,8 @@ describe("the Electron app's Chromium fetch", () => {
     ['ERR_CERT_AUTHORITY_INVALID', ErrorCodes.TLS_UNTRUSTED, /network\.caFile|OS store/],
     ['ERR_CERT_DATE_INVALID', ErrorCodes.TLS_UNTRUSTED, /clock/],
     ['ERR_PROXY_CONNECTION_FAILED', ErrorCodes.PROXY_UNREACHABLE, /proxy/],
-    ['ERR_PAC_SCRIPT_FAILED', ErrorCodes.PROXY_UNREACHABLE, /PAC|proxy/],
+    ['ERR_PAC_SCRIPT_FAILED', ErrorCodes.PAC_FAILED, /PAC|proxy/],
+    ['ERR_MANDATORY_PROXY_CONFIGURATION_FAILED', ErrorCodes.PAC_FAILED, /PAC/],
     ['ERR_PROXY_AUTH_REQUESTED', ErrorCodes.PROXY_AUTH_REQUIRED, /IT team/],
   ])('%s becomes %s with its fix', async (id, code, fix) => {
     const error = await failing(id)('https://idp.example.com/.well-known/openid-configuration').catch((e: unknown) => e);

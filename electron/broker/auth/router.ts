@@ -1,7 +1,7 @@
 import { extractWWWAuthenticateParams } from '@modelcontextprotocol/client';
 import { actionFor, AUTH_PATH_LABELS, headerNameProblem, type AuthAction, type AuthPath, type AuthState } from '../../../shared/auth-paths';
 import { Emitter } from '../../../shared/emitter';
-import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
+import { ErrorCodes, isNetworkErrorCode, type ErrorInfo } from '../../../shared/errors';
 import type { ManagedConfig } from '../config/managed';
 import type { LanyardConfig, ServerConfig } from '../config/schema';
 import { LanyardError, toErrorInfo } from '../errors';
@@ -204,6 +204,13 @@ export class AuthRouter {
         return probe.path;
       }
       if (!probe.reachable) {
+        // The network's own failure (the proxy, its PAC file, an untrusted certificate) says what to fix; keep it.
+        const cause = probe.error;
+        if (cause && cause.code !== ErrorCodes.SERVER_UNREACHABLE && isNetworkErrorCode(cause.code))
+          throw new LanyardError(cause.code, cause.message, cause.fix, {
+            serverId,
+            transient: cause.code === ErrorCodes.PAC_FAILED || cause.code === ErrorCodes.PROXY_UNREACHABLE,
+          });
         throw new LanyardError(
           ErrorCodes.SERVER_UNREACHABLE,
           `Server "${serverId}" could not be reached to find out how to authenticate to it.`,

@@ -50,9 +50,10 @@ type Env = Record<string, string | undefined>;
  * - `authPaths`: the user may not change any server's auth path or fallback, nor the OAuth settings;
  * - `secretScan`: only the managed secret-scan settings count (the user's are ignored);
  * - `toolPins`: only the administrator's pins and policy decide which tools are shown;
- * - `profiles`: only the administrator's IDE profiles count.
+ * - `profiles`: only the administrator's IDE profiles count;
+ * - `network`: only the administrator's network settings count (proxy, noProxy, caFile, pac; the user's are ignored).
  */
-export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles'] as const;
+export const LOCKABLE_FIELDS = ['idp', 'servers', 'authPaths', 'secretScan', 'toolPins', 'profiles', 'network'] as const;
 export type LockableField = (typeof LOCKABLE_FIELDS)[number];
 
 export const ManagedConfigSchema = z.strictObject({
@@ -279,7 +280,10 @@ export function mergeManagedConfig(user: LanyardConfig, managed: ManagedConfig):
   if (managed.oauth) merged.oauth = { ...user.oauth, ...managed.oauth };
   const ownProfiles = managed.lock.includes('profiles') ? {} : user.profiles;
   if (managed.profiles || managed.lock.includes('profiles')) merged.profiles = { ...ownProfiles, ...managed.profiles };
-  if (managed.network) merged.network = { ...user.network, ...managed.network };
+  if (managed.lock.includes('network')) {
+    if (managed.network) merged.network = { ...managed.network };
+    else delete merged.network;
+  } else if (managed.network) merged.network = { ...user.network, ...managed.network };
   return merged;
 }
 

@@ -210,6 +210,27 @@ export const NetworkConfigSchema = z.strictObject({
     .optional(),
   noProxy: z.array(z.string().min(1)).optional(),
   caFile: z.string().min(1).optional(),
+  /**
+   * The company's proxy auto-configuration (PAC) file: an http(s) URL (fetched direct, with caFile's CA), a file: URL or
+   * an absolute path. Evaluated in a WebAssembly sandbox (net/pac.ts) for every host `proxy` does not cover; `proxy`
+   * wins over it, and it wins over HTTPS_PROXY / NO_PROXY. The Electron app otherwise follows the system's settings.
+   */
+  pac: z
+    .string()
+    .refine(
+      (value) => {
+        if (/^(\/|[A-Za-z]:[\\/]|\\\\)/.test(value)) return true;
+        try {
+          const url = new URL(value);
+          if (url.protocol === 'file:') return true;
+          return (url.protocol === 'http:' || url.protocol === 'https:') && url.host !== '' && !url.username && !url.password;
+        } catch {
+          return false;
+        }
+      },
+      { error: "must be the PAC file's http(s) URL (without user name or password), a file: URL or an absolute path" },
+    )
+    .optional(),
 });
 
 export const UiConfigSchema = z.strictObject({

@@ -34,31 +34,57 @@ export function recordOrigins(base: FetchLike): { fetch: FetchLike; note: (url: 
   };
 }
 
+/** The rest of a PAC or system list, when there is more than the first entry ("then http://b:3128, then direct"). */
+function fallbacks(decision: ProxyDecision): string {
+  const rest = decision.kind === 'proxy' || decision.reason === 'resolved' ? (decision.fallbacks ?? []) : [];
+  return rest.map((c) => `, then ${c.kind === 'proxy' ? displayProxy(c.proxy) : 'direct'}`).join('');
+}
+
 function way(decision: ProxyDecision): string {
-  if (decision.kind === 'proxy') return `via proxy ${displayProxy(decision.proxy)} (${decision.source})`;
+  if (decision.kind === 'proxy') return `via proxy ${displayProxy(decision.proxy)} (${decision.source}${fallbacks(decision)})`;
+  if (decision.reason === 'resolved') return `direct (${decision.source} says DIRECT${fallbacks(decision)})`;
   if (decision.reason === 'loopback') return 'direct (this machine: never proxied)';
   if (decision.reason === 'no_proxy') return `direct (NO_PROXY entry "${decision.rule ?? ''}")`;
   return 'direct (no proxy set)';
 }
 
 /** The extra roots in force, for the lines that passed: where the company CA came from (or that none is added). */
-function trustNote(network: NetworkStack, url: URL): string | undefined {
-  let sources: TrustSource[];
-  try {
-    sources = network.route(url).trust;
-  } catch {
-    return undefined;
-  }
+function trustNote(sources: TrustSource[]): string | undefined {
   if (sources.length === 0) return undefined;
   return `extra roots: ${sources.map((s) => `${s.kind} ${s.path}${s.subjects.length ? ` (${s.subjects.length} certificate${s.subjects.length === 1 ? '' : 's'})` : ''}`).join(', ')}`;
 }
 
+/**
+ * The PAC line, when `network.pac` is in force: where the file came from, whether it loaded (and when), and its last
+ * failure with the fix. The hop lines below it say what the file answered for each host.
+ */
+export async function checkPac(network: NetworkStack, urls: URL[]): Promise<DoctorCheck | undefined> {
+  // Asking for the hops loads the file (once) when nothing has yet, and reads the desktop's setting when it decides.
+  for (const url of urls) await network.route(url).catch(() => undefined);
+  const state = network.pac();
+  if (!state) return undefined;
+  const id = 'network.pac';
+  const hop = 'Network PAC file';
+  const loaded = state.loadedAt ? `loaded ${new Date(state.loadedAt).toISOString()}` : undefined;
+  const where = `${state.from ?? 'network.pac'} ${state.location}`;
+  if (!state.lastError) return { id, hop, ok: true, detail: [where, loaded].filter(Boolean).join('; ') };
+  const error = state.lastError.toInfo();
+  const retry = state.retryAt ? `; Lanyard tries again at ${new Date(state.retryAt).toISOString()}` : '';
+  const detail = loaded
+    ? `${error.message} Still using the last good copy (${loaded})${retry}.`
+    : `${error.message} No copy was ever loaded: every hop that needs it fails${retry}.`;
+  return { id, hop, ok: false, detail, error: { ...error, message: detail } };
+}
+
 export async function checkNetworkHops(network: NetworkStack, urls: URL[], timeoutMs: number): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
+  const pac = await checkPac(network, urls);
+  if (pac) checks.push(pac);
   for (const url of urls) {
     let decision: ProxyDecision | undefined;
+    let trust: TrustSource[] = [];
     try {
-      decision = network.route(url).decision;
+      ({ decision, trust } = await network.route(url));
     } catch {
       decision = undefined;
     }
@@ -70,11 +96,13 @@ export async function checkNetworkHops(network: NetworkStack, urls: URL[], timeo
       ? `certificate issued by "${probe.issuer}"${probe.validTo ? `, valid to ${probe.validTo}` : ''}`
       : undefined;
     if (probe.error === undefined) {
-      checks.push({ id, hop, ok: true, detail: [way(probe.decision), issuer, trustNote(network, url)].filter(Boolean).join('; ') });
+      checks.push({ id, hop, ok: true, detail: [way(probe.decision), issuer, trustNote(trust)].filter(Boolean).join('; ') });
       continue;
     }
     const error = toErrorInfo(probe.error);
-    const detail = `${way(probe.decision)}: ${error.code === 'internal' ? describe(probe.error) : error.message}${issuer ? ` (the ${issuer})` : ''}`;
+    // When the way itself could not be decided (the PAC file failed), there is no way to name.
+    const prefix = decision === undefined ? 'not sent' : way(probe.decision);
+    const detail = `${prefix}: ${error.code === 'internal' ? describe(probe.error) : error.message}${issuer ? ` (the ${issuer})` : ''}`;
     checks.push({ id, hop, ok: false, detail, error: { ...error, message: detail } });
   }
   return checks;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
+import { ErrorCodes, isNetworkErrorCode, type ErrorInfo } from '../../../shared/errors';
 import { LanyardError, redactText } from '../errors';
 import type { CallGuard } from '../governance/call-guard';
 import { guardRelayed, outcomeOf, RelayClients, relayOutcome, type RelayGuarding } from '../governance/relay-guard';
@@ -345,7 +345,9 @@ async function sendFailure(
       sendJson(res, 200, answer);
       return;
     }
-    const status = e.code === ErrorCodes.SERVER_UNKNOWN ? 404 : e.code === ErrorCodes.SERVER_UNREACHABLE ? 502 : e.transient ? 503 : 401;
+    // The network failing on the way (an untrusted certificate, the proxy, its PAC file) is no credential problem: 502.
+    const onTheWay = e.code === ErrorCodes.SERVER_UNREACHABLE || (!e.transient && isNetworkErrorCode(e.code));
+    const status = e.code === ErrorCodes.SERVER_UNKNOWN ? 404 : onTheWay ? 502 : e.transient ? 503 : 401;
     sendJsonRpcError(
       res,
       status,

@@ -36,12 +36,12 @@ const FAILURES: Record<string, ChromiumFailure> = {
     fix: PROXY_FIX,
   },
   ERR_PAC_SCRIPT_FAILED: {
-    code: ErrorCodes.PROXY_UNREACHABLE,
+    code: ErrorCodes.PAC_FAILED,
     message: (h) => `The proxy auto-configuration (PAC) file failed for ${h}.`,
     fix: PROXY_FIX,
   },
   ERR_MANDATORY_PROXY_CONFIGURATION_FAILED: {
-    code: ErrorCodes.PROXY_UNREACHABLE,
+    code: ErrorCodes.PAC_FAILED,
     message: (h) => `The mandatory proxy configuration (PAC) could not be loaded (on the way to ${h}).`,
     fix: PROXY_FIX,
   },

@@ -85,11 +85,15 @@ export function hopError(e: unknown, url: URL, decision: ProxyDecision): Lanyard
   if (decision.kind !== 'proxy') return undefined;
   const proxy = displayProxy(decision.proxy);
   const status = messages.map((m) => TUNNEL_STATUS.exec(m)?.[1]).find(Boolean);
+  // A proxy a PAC file or the system's settings chose: there is no setting of its own to check.
+  const chosen = decision.source.startsWith('PAC ') || decision.source === 'system proxy settings';
   if (status === '407')
     return new LanyardError(
       ErrorCodes.PROXY_AUTH_REQUIRED,
       `The proxy ${proxy} (${decision.source}) asks for credentials (HTTP 407) before it lets Lanyard reach ${host}.`,
-      `Put the proxy's user name and password in the HTTPS_PROXY environment variable (http://user:password@host:port; Lanyard's config never holds them), or ask your IT team to allow Lanyard; if ${host} is internal, add it to NO_PROXY.`,
+      chosen
+        ? `Put the proxy's user name and password in the HTTPS_PROXY environment variable as http://user:password@${decision.proxy.host} (Lanyard uses them for that proxy when the ${decision.source.startsWith('PAC ') ? 'PAC file' : 'system'} names it; its config never holds them), or ask your IT team to allow Lanyard.`
+        : `Put the proxy's user name and password in the HTTPS_PROXY environment variable (http://user:password@host:port; Lanyard's config never holds them), or ask your IT team to allow Lanyard; if ${host} is internal, add it to NO_PROXY.`,
       { cause: e },
     );
   if (status)
@@ -108,7 +112,9 @@ export function hopError(e: unknown, url: URL, decision: ProxyDecision): Lanyard
     return new LanyardError(
       ErrorCodes.PROXY_UNREACHABLE,
       `The proxy ${proxy} (${decision.source}) could not be reached (${network.summary}).`,
-      `Check ${decision.source}: is the proxy's address right and is it running? Remove the setting if this network has no proxy.`,
+      chosen
+        ? `The ${decision.source.startsWith('PAC ') ? 'PAC file' : "system's proxy settings"} named this proxy and Lanyard tried every entry after it: ask your IT team whether the proxy is down, or set network.proxy to one that works.`
+        : `Check ${decision.source}: is the proxy's address right and is it running? Remove the setting if this network has no proxy.`,
       { cause: e, transient: true },
     );
   return undefined;

@@ -72,7 +72,7 @@ async function connectOnce(
 export async function probeHop(network: NetworkStack, url: URL, timeoutMs = 10_000): Promise<HopProbe> {
   let decision: ProxyDecision;
   try {
-    decision = network.route(url).decision;
+    decision = (await network.route(url)).decision;
   } catch (e) {
     return { decision: { kind: 'direct', reason: 'no_proxy_set' }, error: e };
   }

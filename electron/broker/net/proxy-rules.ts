@@ -19,8 +19,19 @@ export interface ProxySettings {
   source: string;
 }
 
+/**
+ * The way to one URL. `source` names where it came from ("HTTPS_PROXY", "network.proxy", "PAC https://…/proxy.pac",
+ * "system proxy settings"). A PAC file or the system's settings may list more than one way ("PROXY a; PROXY b;
+ * DIRECT"): the first is the decision, the rest are its `fallbacks`, tried in order when a proxy cannot be reached.
+ */
 export type ProxyDecision =
-  { kind: 'proxy'; proxy: URL; source: string } | { kind: 'direct'; reason: 'loopback' | 'no_proxy' | 'no_proxy_set'; rule?: string };
+  | { kind: 'proxy'; proxy: URL; source: string; fallbacks?: ProxyCandidate[] | undefined }
+  | { kind: 'direct'; reason: 'loopback' | 'no_proxy' | 'no_proxy_set'; rule?: string }
+  /** A PAC file or the system's settings said DIRECT. */
+  | { kind: 'direct'; reason: 'resolved'; source: string; fallbacks?: ProxyCandidate[] | undefined };
+
+/** One entry of a PAC-style list Lanyard can use: a proxy (http or https) or DIRECT. */
+export type ProxyCandidate = { kind: 'proxy'; proxy: URL } | { kind: 'direct' };
 
 type Env = Record<string, string | undefined>;
 

@@ -4,7 +4,7 @@
  */
 import { actionFor, AUTH_PATH_LABELS, headerNameProblem, type AuthAction } from '../../../shared/auth-paths';
 import type { ServerStatus, Status } from '../../../shared/contract';
-import { ErrorCodes } from '../../../shared/errors';
+import { ErrorCodes, isNetworkErrorCode } from '../../../shared/errors';
 import { expiryLabel, hostOf, issuerLabel, plural } from './format';
 
 export type Tone = 'ok' | 'busy' | 'error' | 'off' | 'idle';
@@ -232,6 +232,11 @@ export function serverRowModel(
 ): ServerRowModel {
   const toolCount = server.toolCount ?? known.toolCount;
   const health = HEALTH[server.health];
+  // A failure on the way (network, proxy, PAC file, certificate): "Unreachable", with the error's fix.
+  const unreachable =
+    (server.health === 'error' || server.health === 'degraded') && server.lastError && isNetworkErrorCode(server.lastError.code)
+      ? server.lastError
+      : undefined;
   const auth = authModel(server, known.authorizeUrl);
   const header = server.authPath === 'header';
   const asIssuer = server.asIssuer ? issuerLabel(server.asIssuer) : server.authPath === 'none' ? 'None' : '—';
@@ -254,8 +259,13 @@ export function serverRowModel(
     managed: server.managed,
     tone: health.tone,
     // A refusal by policy is not a fault to retry: the badge says what it is.
-    healthLabel: auth.blocked && server.enabled ? 'Blocked' : health.label,
-    healthDescription: auth.blocked && server.enabled ? 'Your administrator’s policy refuses it; see why below.' : health.description,
+    healthLabel: auth.blocked && server.enabled ? 'Blocked' : unreachable ? 'Unreachable' : health.label,
+    healthDescription:
+      auth.blocked && server.enabled
+        ? 'Your administrator’s policy refuses it; see why below.'
+        : unreachable
+          ? unreachable.fix
+          : health.description,
     authPath: auth.path,
     asIssuer,
     toolCount: toolText,

@@ -1,5 +1,5 @@
 import { ProtocolError, SdkError, SdkErrorCode, SdkHttpError } from '@modelcontextprotocol/client';
-import { ErrorCodes } from '../../../../shared/errors';
+import { ErrorCodes, isNetworkErrorCode } from '../../../../shared/errors';
 import { LanyardError, redactText } from '../../errors';
 import { classifyNetworkError, type NetworkErrorKind } from '../../util/network-errors';
 
@@ -40,10 +40,31 @@ const NETWORK_WORDS: Partial<Record<NetworkErrorKind, string>> = {
   dns: 'has a host name that does not resolve',
 };
 
+/**
+ * The network's own error (an untrusted certificate, the proxy, its PAC file, the IdP or AS unreachable) behind `e`:
+ * the SDK wraps what its fetch threw (SendFailed, ConnectionClosed), and that error says more than "closed the connection".
+ */
+function networkCause(e: unknown): LanyardError | undefined {
+  let current: unknown = e;
+  for (let depth = 0; depth < 5 && current !== undefined && current !== null; depth++) {
+    if (current instanceof LanyardError)
+      return current.code !== ErrorCodes.SERVER_UNREACHABLE && isNetworkErrorCode(current.code) ? current : undefined;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** Classifies anything an upstream exchange threw. `serverId` names the server in every message. */
 export function classifyUpstreamError(serverId: string, e: unknown): UpstreamFailure {
+  const onTheWay = networkCause(e);
+  if (onTheWay) return { kind: 'transport', error: onTheWay };
   if (e instanceof LanyardError) {
-    return e.transient && e.code === ErrorCodes.SERVER_UNREACHABLE ? { kind: 'transport', error: e } : { kind: 'auth', error: e };
+    if (e.transient && e.code === ErrorCodes.SERVER_UNREACHABLE) return { kind: 'transport', error: e };
+    // The network failing on the way to a token (the IdP or authorization server unreachable, an untrusted
+    // certificate, the proxy or its PAC file) is the server being unreachable, not its credentials being refused.
+    return e.code !== ErrorCodes.SERVER_UNREACHABLE && isNetworkErrorCode(e.code)
+      ? { kind: 'transport', error: e }
+      : { kind: 'auth', error: e };
   }
   if (ProtocolError.isInstance(e)) {
     const data = e.data as { lanyard?: unknown } | undefined;
