@@ -167,6 +167,17 @@ export class BoundPeer {
     }
   }
 
+  /**
+   * `lane`, for a server whose bound session was never connected: connects it first (so the first call of an IDE
+   * session takes the fast path too). Undefined when the session is connected already without a lane (2026-07-28,
+   * legacy SSE: connecting again would not change that) or the connection has none.
+   */
+  async connectLane(serverId: string): Promise<ReturnType<BoundPeer['lane']>> {
+    if (this.closed || this.sessions.get(serverId)?.connected) return this.lane(serverId);
+    await this.session(serverId).client();
+    return this.lane(serverId);
+  }
+
   /** The budget of one call without progress (the fast path applies it as `request` does). */
   get requestTimeoutMs(): number {
     return this.options.requestTimeoutMs;
