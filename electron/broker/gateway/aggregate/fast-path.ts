@@ -487,7 +487,7 @@ class RawCall {
     if (m.method === 'notifications/progress' && m.id === undefined && m.params?.progressToken === this.upstreamId) {
       this.deadline.reset();
       if (this.ideToken !== undefined && !this.gone.signal.aborted)
-        this.event(JSON.stringify({ jsonrpc: '2.0', method: m.method, params: { ...m.params, progressToken: this.ideToken } }));
+        this.event(JSON.stringify({ jsonrpc: '2.0', method: m.method, params: { ...m.params, progressToken: this.ideToken } }), true);
       return;
     }
     // Everything else: the bound session's SDK client handles it as if it had read it, in this call's context.
@@ -583,10 +583,13 @@ class RawCall {
     this.out.finish(parts);
   }
 
-  /** A message on the call's SSE stream (opened on first use); false when no IDE connection is there to take it. */
-  private event(json: string): boolean {
+  /**
+   * A message on the call's SSE stream (opened on first use); false when no IDE connection is there to take it (with
+   * `keep`, it then waits in the event store for a resuming IDE).
+   */
+  private event(json: string, keep = false): boolean {
     if (this.answered) return false;
-    return this.out.send([Buffer.from(json)]);
+    return this.out.send([Buffer.from(json)], keep);
   }
 
   /**

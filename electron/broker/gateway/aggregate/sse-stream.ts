@@ -76,9 +76,17 @@ export class SseStream implements LiveStream {
     }
   }
 
-  /** One message (not the last): kept and written when the IDE is attached. False when no IDE connection took it. */
-  send(parts: readonly Buffer[]): boolean {
-    if (this.ended || !this.live) return false;
+  /**
+   * One message (not the last): kept and written when the IDE is attached. False when no IDE connection took it; with
+   * `keep` it is still kept for a resuming IDE (progress: only this stream can carry it), else not (requests and
+   * notifications the caller then sends on the session's GET stream instead, so a replay cannot duplicate them).
+   */
+  send(parts: readonly Buffer[], keep = false): boolean {
+    if (this.ended) return false;
+    if (!this.live) {
+      if (keep && this.primed) this.events.storeRaw(this.id, parts);
+      return false;
+    }
     this.start();
     writeEvent(this.sink!, this.events.storeRaw(this.id, parts), parts);
     return true;
