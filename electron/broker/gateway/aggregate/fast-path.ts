@@ -334,10 +334,7 @@ class RawCall {
     const untrack = this.track(this.call);
     this.session.fast.calls.set(key, { cancel: (reason) => this.cancel(reason) });
     const signal = AbortSignal.any([this.gone.signal, this.deadline.signal]);
-    const primer = setTimeout(() => {
-      if (!this.answered && !this.gone.signal.aborted) this.out.start();
-    }, PRIME_AFTER_MS);
-    primer.unref();
+    let primer: NodeJS.Timeout | undefined;
     try {
       let response: Response;
       try {
@@ -354,6 +351,12 @@ class RawCall {
         return false;
       }
       this.lane.succeeded();
+      // Committed to this path now (no fallback writes to the IDE after this point): a call still running after a
+      // moment gets its priming event, so the IDE can resume it if its connection drops.
+      primer = setTimeout(() => {
+        if (!this.answered && !this.gone.signal.aborted) this.out.start();
+      }, PRIME_AFTER_MS);
+      primer.unref();
       const body = nodeBodyOf(response) ?? (response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : undefined);
       if (!body) return this.fail(streamEnded());
       try {
