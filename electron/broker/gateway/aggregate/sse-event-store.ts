@@ -62,7 +62,7 @@ export class SessionEventStore implements EventStore {
   /** A fast-path event: the bytes of one JSON-RPC message. Returns its id. */
   storeRaw(stream: StreamId, parts: readonly Buffer[]): EventId {
     let size = EVENT_OVERHEAD;
-    for (const p of parts) size += p.length;
+    for (const p of parts) size += retained(p);
     return this.keep(stream, size, parts, undefined);
   }
 
@@ -156,4 +156,12 @@ export class SessionEventStore implements EventStore {
     }
     return id;
   }
+}
+
+/**
+ * The memory a kept buffer holds on to: a slice of a large buffer (a socket read, a parsed stream) keeps all of it
+ * alive, so it counts whole; a slice of Node's small shared pool counts as its own length.
+ */
+function retained(p: Buffer): number {
+  return p.buffer.byteLength > Buffer.poolSize ? p.buffer.byteLength : p.length;
 }
