@@ -221,7 +221,8 @@ export class FastPath {
     if (res.destroyed || res.writableEnded) return true;
     const tail = Buffer.from(`,"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
     res.cork();
-    new SseStream(session.fast.events, res, session.id, primes(req)).finish([RESULT_HEAD, json, tail]);
+    // The list's bytes are JSON.stringify's: one line, not scanned again.
+    new SseStream(session.fast.events, res, session.id, primes(req)).finish([RESULT_HEAD, json, tail], true);
     return true;
   }
 
@@ -562,7 +563,7 @@ class RawCall {
         },
       };
     }
-    this.write([Buffer.from(JSON.stringify(message))]);
+    this.write([Buffer.from(JSON.stringify(message))], true);
     return true;
   }
 
@@ -581,9 +582,9 @@ class RawCall {
   }
 
   /** The answer: the last event of the IDE's stream (kept for a resuming IDE when its connection is gone). */
-  private write(parts: Buffer[]): void {
+  private write(parts: Buffer[], oneLine = false): void {
     if (!this.out.open) this.spec.res.cork(); // headers, priming event and answer in one write
-    this.out.finish(parts);
+    this.out.finish(parts, oneLine);
   }
 
   /**

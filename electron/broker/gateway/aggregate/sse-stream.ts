@@ -77,7 +77,7 @@ export class SseStream implements LiveStream {
   }
 
   /**
-   * One message (not the last): kept and written when the IDE is attached. False when no IDE connection took it; with
+   * One message (not the last, always Lanyard's own one-line JSON): kept and written when the IDE is attached. False when no IDE connection took it; with
    * `keep` it is still kept for a resuming IDE (progress: only this stream can carry it), else not (requests and
    * notifications the caller then sends on the session's GET stream instead, so a replay cannot duplicate them).
    */
@@ -88,12 +88,15 @@ export class SseStream implements LiveStream {
       return false;
     }
     this.start();
-    writeEvent(this.sink!, this.events.storeRaw(this.id, parts), parts);
+    writeEvent(this.sink!, this.events.storeRaw(this.id, parts), parts, true);
     return true;
   }
 
-  /** The last message (the answer), or none (the call ended without one): the stream ends. */
-  finish(parts?: readonly Buffer[]): void {
+  /**
+   * The last message (the answer), or none (the call ended without one): the stream ends. `oneLine`: the bytes are
+   * known to hold no line break (Lanyard's own JSON.stringify output), so they are not scanned for one.
+   */
+  finish(parts?: readonly Buffer[], oneLine = false): void {
     if (this.ended) return;
     this.start();
     this.ended = true;
@@ -103,7 +106,7 @@ export class SseStream implements LiveStream {
     this.sink = undefined;
     if (!res || res.destroyed || res.writableEnded) return;
     res.cork();
-    if (parts) writeEvent(res, id!, parts);
+    if (parts) writeEvent(res, id!, parts, oneLine);
     res.end();
   }
 
@@ -177,8 +180,8 @@ function replay(res: ServerResponse, missed: readonly StoredEvent[]): void {
 }
 
 /** One SSE event. JSON may hold line breaks between tokens (never inside strings): each line becomes a data: line. */
-export function writeEvent(res: ServerResponse, id: string, parts: readonly Buffer[]): void {
-  if (parts.some((p) => p.includes(0x0a) || p.includes(0x0d))) {
+export function writeEvent(res: ServerResponse, id: string, parts: readonly Buffer[], oneLine = false): void {
+  if (!oneLine && parts.some((p) => p.includes(0x0a) || p.includes(0x0d))) {
     const text = Buffer.concat(parts).toString('utf8');
     res.write(
       `${EVENT_HEAD}${id}\n${text
