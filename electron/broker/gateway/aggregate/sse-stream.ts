@@ -13,7 +13,7 @@ import { SSE_RETRY_MS, type LiveStream, type SessionEventStore, type StoredEvent
  * connection is the IDE leaving, as before.
  */
 
-export const SSE_HEADERS = {
+const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
   'Cache-Control': 'no-cache, no-transform',
   Connection: 'keep-alive',
@@ -180,7 +180,7 @@ function replay(res: ServerResponse, missed: readonly StoredEvent[]): void {
 }
 
 /** One SSE event. JSON may hold line breaks between tokens (never inside strings): each line becomes a data: line. */
-export function writeEvent(res: ServerResponse, id: string, parts: readonly Buffer[], oneLine = false): void {
+function writeEvent(res: ServerResponse, id: string, parts: readonly Buffer[], oneLine = false): void {
   if (!oneLine && parts.some((p) => p.includes(0x0a) || p.includes(0x0d))) {
     const text = Buffer.concat(parts).toString('utf8');
     res.write(
