@@ -41,9 +41,11 @@ import { primes, SseStream } from './sse-stream';
  *   - the answer goes to the IDE as a resumable SSE stream (sse-stream.ts): a priming event, then each message as an
  *     event with an id kept in the session's event store; a server that closes its stream mid-call (asking its client
  *     to poll) is resumed here with GET and Last-Event-ID, and the IDE is asked to poll the same way;
- *   - anything unusual before the server answered — no connected session yet, a 404 (session gone), 401/403 still
- *     refused after the token service's retry, a network error — falls back to the SDK path, which connects,
- *     re-initializes, retries and explains; nothing has been written to the IDE then.
+ *   - the IDE session's first call to a server connects its bound session here (a failure to connect is answered as
+ *     the SDK path answers it); a connection without a raw lane (2026-07-28, legacy HTTP+SSE) is the SDK path's;
+ *   - anything unusual before the server answered — a 404 (session gone), 401/403 still refused after the token
+ *     service's retry, a network error — falls back to the SDK path, which re-initializes, retries and explains;
+ *     nothing has been written to the IDE then.
  */
 
 export type FastMethod = 'tools/call' | 'prompts/get' | 'resources/read';
