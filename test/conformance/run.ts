@@ -86,16 +86,7 @@ const NOT_APPLICABLE_SERVER_PREFIXES: Record<string, string> = {};
  * stay in the group's `failed` count and are printed on every run; they do not fail the run. One that starts passing
  * fails the run until it is removed from this list, so the list cannot go stale.
  */
-const KNOWN_GAPS: Record<string, string> = {
-  'server-via-aggregated (2025-11-25)|server-sse-multiple-streams server-sse-streams-functional':
-    "the aggregated path's fast path answers tools/call as JSON, not an SSE stream",
-  'server-via-aggregated (2025-11-25)|server-sse-polling server-sse-priming-event':
-    'no SSE priming event on the aggregated 2025-11-25 path (a SHOULD)',
-  'server-via-aggregated (2025-11-25)|server-sse-polling server-sse-retry-field':
-    'no SSE retry field on the aggregated 2025-11-25 path (a SHOULD)',
-  'server-via-aggregated (2025-11-25)|server-sse-polling server-sse-disconnect-resume':
-    "resuming a dropped SSE stream needs the aggregated path to replay the IDE's stream (a SHOULD)",
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 const root = path.resolve(import.meta.dirname, '../..');
 const tsx = path.join(root, 'node_modules/tsx/dist/cli.mjs');

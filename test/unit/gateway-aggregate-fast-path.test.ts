@@ -205,6 +205,27 @@ class RawIde {
   }
 }
 
+/**
+ * The data of the answer's last SSE event. The fast path answers as a resumable stream (docs/protocol.md, "Resumable
+ * streams on /mcp"): a priming event (an id, retry, empty data) first, then the message as one event with an id.
+ */
+function sseData(answer: { type: string; body: string }): string {
+  expect(answer.type).toBe('text/event-stream');
+  const events = answer.body.split('\n\n').filter(Boolean);
+  expect(events[0]).toMatch(/^id: \S+\nretry: \d+\ndata: $/);
+  expect(events.at(-1)).toMatch(/^event: message\nid: \S+\ndata: /);
+  return events
+    .at(-1)!
+    .split('\n')
+    .filter((l) => l.startsWith('data: '))
+    .map((l) => l.slice(6))
+    .join('\n');
+}
+
+async function answerOf(res: Response): Promise<{ type: string; body: string }> {
+  return { type: res.headers.get('content-type') ?? '', body: await res.text() };
+}
+
 /** The JSON-RPC messages of an answer, whichever form it came in. */
 function messages(answer: { type: string; body: string }): Array<Record<string, unknown>> {
   if (answer.type.startsWith('application/json')) return [JSON.parse(answer.body) as Record<string, unknown>];
@@ -256,7 +277,7 @@ describe('/mcp fast path', () => {
     await upstream.stop();
   });
 
-  /** An IDE whose bound session to the server is connected (its first call went the SDK way and connected it). */
+  /** An IDE whose bound session to the server is connected (listed, then called once). */
   async function warmIde(): Promise<RawIde> {
     const ide = new RawIde(url);
     await ide.init();
@@ -269,9 +290,9 @@ describe('/mcp fast path', () => {
     const ide = await warmIde();
     const answer = await ide.call('raw__big', 'req-7');
     // Not re-serialized: the server's spacing and key order survive, and the id is the IDE's.
-    expect(answer.type).toBe('application/json');
-    expect(answer.body.length).toBe(bigAnswer('"req-7"').length);
-    expect(answer.body === bigAnswer('"req-7"')).toBe(true);
+    const data = sseData(answer);
+    expect(data.length).toBe(bigAnswer('"req-7"').length);
+    expect(data === bigAnswer('"req-7"')).toBe(true);
     const seen = upstream.calls('big').at(-1)!;
     // Upstream the call carried Lanyard's own id (never the IDE's) on the IDE session's bound upstream session.
     expect(seen.id).not.toBe('req-7');
@@ -286,18 +307,14 @@ describe('/mcp fast path', () => {
     expect(own.type).toBe('text/event-stream');
     expect(messages(own).at(-1)).toMatchObject({ id: 5, result: { content: [expect.objectContaining({ type: 'text' })] } });
     const forwarded = await ide.call('raw__plain', 6);
-    expect(forwarded).toEqual({
-      type: 'application/json',
-      body: '{"result":{"content":[{"type":"text","text":"plain"}]},"jsonrpc":"2.0","id":6}',
-    });
+    expect(sseData(forwarded)).toBe('{"result":{"content":[{"type":"text","text":"plain"}]},"jsonrpc":"2.0","id":6}');
   });
 
   it('tools/list is answered from the merged list serialized once, with the IDE id', async () => {
     const ide = await warmIde();
     const first = await ide.post({ jsonrpc: '2.0', id: 'l1', method: 'tools/list', params: {} });
     const second = await ide.post({ jsonrpc: '2.0', id: 'l2', method: 'tools/list' });
-    expect(first.headers.get('content-type')).toBe('application/json');
-    const [a, b] = [await first.text(), await second.text()];
+    const [a, b] = [sseData(await answerOf(first)), sseData(await answerOf(second))];
     expect(JSON.parse(a)).toMatchObject({
       jsonrpc: '2.0',
       id: 'l1',
@@ -450,8 +467,7 @@ describe('IDE profile endpoints on the fast path', () => {
     expect(names.every((n) => n.length <= 20)).toBe(true);
     const first = await ide.post({ jsonrpc: '2.0', id: 'l1', method: 'tools/list', params: {} });
     const second = await ide.post({ jsonrpc: '2.0', id: 'l2', method: 'tools/list' });
-    expect(first.headers.get('content-type')).toBe('application/json');
-    const [a, b] = [await first.text(), await second.text()];
+    const [a, b] = [sseData(await answerOf(first)), sseData(await answerOf(second))];
     expect((JSON.parse(a) as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name)).toEqual(names);
     expect(b).toBe(a.replace('"id":"l1"', '"id":"l2"'));
     // The same bytes every time while nothing changed, distinct from plain /mcp's.
@@ -463,17 +479,13 @@ describe('IDE profile endpoints on the fast path', () => {
   it("tools/call by the profile's name is forwarded as the server's bytes; governance sees the real tool and the profile", async () => {
     const { ide, names } = await cursorIde();
     const answer = await ide.call('raw__big', 'req-9');
-    expect(answer.type).toBe('application/json');
-    expect(answer.body === bigAnswer('"req-9"')).toBe(true);
+    expect(sseData(answer) === bigAnswer('"req-9"')).toBe(true);
     // A renamed tool: the profile's short name reaches the server's own tool, on the fast path.
     const short = names.find((n) => n !== `raw__${LONG_NAME}` && n.startsWith('raw__plain_'))!;
     expect(short).toBeDefined();
     const before = upstream.calls(LONG_NAME).length;
     const renamed = await ide.call(short, 'req-10');
-    expect(renamed).toEqual({
-      type: 'application/json',
-      body: '{"result":{"content":[{"type":"text","text":"plain"}]},"jsonrpc":"2.0","id":"req-10"}',
-    });
+    expect(sseData(renamed)).toBe('{"result":{"content":[{"type":"text","text":"plain"}]},"jsonrpc":"2.0","id":"req-10"}');
     expect(upstream.calls(LONG_NAME).length).toBe(before + 1);
     expect(guarded.at(-1)).toMatchObject({
       endpoint: '/ide/cursor/mcp',
@@ -488,8 +500,7 @@ describe('IDE profile endpoints on the fast path', () => {
   it('lanyard_call_tool is unwrapped and forwarded; a denied tool is refused as the SDK path refuses it', async () => {
     const { ide } = await cursorIde();
     const wrapped = await ide.call(CALL_TOOL, 'w-1', { name: 'raw__big', arguments: { n: 1 } });
-    expect(wrapped.type).toBe('application/json');
-    expect(wrapped.body === bigAnswer('"w-1"')).toBe(true);
+    expect(sseData(wrapped) === bigAnswer('"w-1"')).toBe(true);
     expect(upstream.calls('big').at(-1)!.params?.arguments).toEqual({ n: 1 });
     const calls = upstream.calls('fail').length;
     const denied = await ide.call('raw__fail', 'd-1');
@@ -503,8 +514,9 @@ describe('IDE profile endpoints on the fast path', () => {
     const ide = new RawIde(`${base}/mcp`);
     await ide.init();
     const res = await ide.post({ jsonrpc: '2.0', id: 'l', method: 'tools/list' });
-    expect(res.headers.get('content-type')).toBe('application/json');
-    const names = (JSON.parse(await res.text()) as { result: { tools: Array<{ name: string }> } }).result.tools.map((t) => t.name);
+    const names = (JSON.parse(sseData(await answerOf(res))) as { result: { tools: Array<{ name: string }> } }).result.tools.map(
+      (t) => t.name,
+    );
     expect(names).toContain('raw__fail');
     expect(names).toContain(`raw__${LONG_NAME}`);
   });

@@ -33,6 +33,12 @@ const DRAIN_MS = 2_000;
 const MAX_ERROR_BODY = 64 * 1024;
 /** A standalone stream the broker ended is opened again after this long. */
 const LISTEN_RETRY_MS = 1_000;
+/**
+ * A request's stream the broker ended before the answer (the server behind it asked its client to poll) is resumed
+ * with GET and Last-Event-ID after the stream's `retry` (at most this long), up to this many times in a row.
+ */
+const MAX_RESUME_DELAY_MS = 5_000;
+const MAX_RESUMPTIONS = 5;
 
 /**
  * The broker side of `lanyard stdio`: the IDE's lines go out as bytes — one POST each, concurrently, over keep-alive
@@ -239,10 +245,12 @@ export class BrokerLink {
   private readAnswer(
     res: IncomingMessage,
     how: { id: RequestId | undefined; isInitialize: boolean; onAccepted?: (() => void) | undefined; deliver: (data: string) => void },
+    resumed = 0,
   ) {
     return new Promise<Outcome>((resolve) => {
       const type = res.headers['content-type'] ?? '';
       let last: string | undefined;
+      let sse: SseReader | undefined;
       const take = (data: string) => {
         last = data;
         this.modern.observe(data);
@@ -251,8 +259,8 @@ export class BrokerLink {
       };
       res.setEncoding('utf8');
       if (type.startsWith('text/event-stream')) {
-        const sse = new SseReader(take);
-        res.on('data', (chunk: string) => sse.push(chunk));
+        const reader = (sse = new SseReader(take));
+        res.on('data', (chunk: string) => reader.push(chunk));
       } else {
         const parts: string[] = [];
         res.on('data', (chunk: string) => parts.push(chunk));
@@ -261,7 +269,12 @@ export class BrokerLink {
           if (text !== '') take(text);
         });
       }
-      res.on('end', () => resolve({ kind: 'done' }));
+      res.on('end', () => {
+        const answered = how.id === undefined || (last !== undefined && isResponseTo(last, how.id));
+        // Ended before the answer, after an event id: resumable (docs/protocol.md, "Resumable streams on /mcp").
+        if (!answered && sse?.lastEventId && resumed < MAX_RESUMPTIONS) resolve(this.resume(sse, how, last ? 0 : resumed + 1));
+        else resolve({ kind: 'done' });
+      });
       res.on('error', () => undefined);
       res.on('close', () => {
         if (res.complete) return;
@@ -270,6 +283,27 @@ export class BrokerLink {
           resolve({ kind: 'failed', error: { code: -32000, message: 'Lanyard broker: the answer was cut off.' } });
         } else resolve({ kind: 'done' });
       });
+    });
+  }
+
+  /** GET with the stream's Last-Event-ID, after its retry interval: the rest of a request's answer. */
+  private async resume(
+    sse: SseReader,
+    how: { id: RequestId | undefined; isInitialize: boolean; onAccepted?: (() => void) | undefined; deliver: (data: string) => void },
+    resumed: number,
+  ): Promise<Outcome> {
+    await delay(Math.min(sse.retryMs ?? LISTEN_RETRY_MS, MAX_RESUME_DELAY_MS));
+    const cutOff: Outcome = { kind: 'failed', error: { code: -32000, message: 'Lanyard broker: the answer was cut off.' } };
+    return new Promise<Outcome>((resolve) => {
+      const req = this.exchange('GET', undefined, { 'last-event-id': sse.lastEventId! }, (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          resolve(cutOff);
+          return;
+        }
+        resolve(this.readAnswer(res, how, resumed));
+      });
+      req.on('error', () => resolve(cutOff));
     });
   }
 
@@ -295,7 +329,12 @@ export class BrokerLink {
     extra: Record<string, string> | undefined,
     onResponse: (res: IncomingMessage) => void,
   ): ClientRequest;
-  private exchange(method: 'GET', body: undefined, extra: undefined, onResponse: (res: IncomingMessage) => void): ClientRequest;
+  private exchange(
+    method: 'GET',
+    body: undefined,
+    extra: Record<string, string> | undefined,
+    onResponse: (res: IncomingMessage) => void,
+  ): ClientRequest;
   private exchange(method: 'DELETE'): Promise<void>;
   private exchange(
     method: 'POST' | 'GET' | 'DELETE',
@@ -314,7 +353,7 @@ export class BrokerLink {
     }
     if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
-    if (method === 'GET' && this.lastEventId) headers['last-event-id'] = this.lastEventId;
+    if (method === 'GET' && this.lastEventId && !headers['last-event-id']) headers['last-event-id'] = this.lastEventId;
     const options = { host: '127.0.0.1', port: this.port, path: this.options.path, method, headers, agent: this.agent };
     if (method === 'DELETE') {
       return new Promise<void>((resolve, reject) => {
@@ -346,6 +385,11 @@ export class BrokerLink {
         this.listener = undefined;
         // The local token was rotated meanwhile: listen again with the new one.
         if (res.statusCode === 401) void this.tokenRotated().then((rotated) => rotated && this.listen());
+        // The broker no longer keeps the event the stream stopped at: what was missed is gone; listen afresh.
+        else if (res.statusCode === 400 && this.lastEventId !== undefined) {
+          this.lastEventId = undefined;
+          this.listen();
+        }
         return;
       }
       const sse = new SseReader((data) => this.deliver(data));

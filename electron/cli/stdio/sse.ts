@@ -9,6 +9,8 @@ export class SseReader {
   private scanned = 0;
   private data: string[] = [];
   lastEventId: string | undefined;
+  /** The stream's `retry:` field: how long to wait before resuming it. */
+  retryMs: number | undefined;
 
   constructor(private readonly onEvent: (data: string) => void) {}
 
@@ -40,5 +42,6 @@ export class SseReader {
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     if (field === 'data') this.data.push(value);
     else if (field === 'id') this.lastEventId = value;
+    else if (field === 'retry' && /^\d+$/.test(value)) this.retryMs = Number(value);
   }
 }

@@ -20,6 +20,8 @@ import type { UpstreamLane } from '../upstream/session';
 import type { AggregatorCore } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
 import { scanMessage, SseReader, type MessageShape } from './raw-json';
+import { SessionEventStore } from './sse-event-store';
+import { primes, SseStream } from './sse-stream';
 
 /**
  * `/mcp`'s fast path for the requests that only need a name changed on the way (tools/call, prompts/get,
@@ -36,21 +38,30 @@ import { scanMessage, SseReader, type MessageShape } from './raw-json';
  *     the IDE's answers (POSTed responses with ids Lanyard chose) are taken here;
  *   - an upstream JSON-RPC error becomes the same answer the SDK path gives (a tool result with isError for
  *     tools/call, a redacted JSON-RPC error otherwise);
- *   - anything unusual before the server answered — no connected session yet, a 404 (session gone), 401/403 still
- *     refused after the token service's retry, a network error — falls back to the SDK path, which connects,
- *     re-initializes, retries and explains; nothing has been written to the IDE then.
+ *   - the answer goes to the IDE as a resumable SSE stream (sse-stream.ts): a priming event, then each message as an
+ *     event with an id kept in the session's event store; a server that closes its stream mid-call (asking its client
+ *     to poll) is resumed here with GET and Last-Event-ID, and the IDE is asked to poll the same way;
+ *   - the IDE session's first call to a server connects its bound session here (a failure to connect is answered as
+ *     the SDK path answers it); a connection without a raw lane (2026-07-28, legacy HTTP+SSE) is the SDK path's;
+ *   - anything unusual before the server answered — a 404 (session gone), 401/403 still refused after the token
+ *     service's retry, a network error — falls back to the SDK path, which re-initializes, retries and explains;
+ *     nothing has been written to the IDE then.
  */
 
 export type FastMethod = 'tools/call' | 'prompts/get' | 'resources/read';
 
-/** What the fast path keeps per IDE session: its raw calls in flight (for cancellation) and its questions to the IDE. */
+/**
+ * What the fast path keeps per IDE session: its raw calls in flight (for cancellation), its questions to the IDE and
+ * the session's SSE event store (shared with the session's SDK transport).
+ */
 export interface FastSessionState {
   readonly calls: Map<string, { cancel(reason: unknown): void }>;
   readonly answers: Map<string, (message: { result?: unknown; error?: { code: number; message: string; data?: unknown } }) => void>;
+  readonly events: SessionEventStore;
 }
 
-export function fastSessionState(): FastSessionState {
-  return { calls: new Map(), answers: new Map() };
+export function fastSessionState(events: SessionEventStore = new SessionEventStore()): FastSessionState {
+  return { calls: new Map(), answers: new Map(), events };
 }
 
 /** The IDE session as the fast path needs it. */
@@ -81,10 +92,14 @@ type RpcId = string | number;
 type Params = Record<string, unknown> & { _meta?: Record<string, unknown> };
 
 const FAST_METHODS: ReadonlySet<string> = new Set<FastMethod>(['tools/call', 'prompts/get', 'resources/read']);
-const SSE_HEADERS = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive' };
-const EVENT_PREFIX = Buffer.from('event: message\ndata: ');
-const EVENT_END = Buffer.from('\n\n');
 const RESULT_HEAD = Buffer.from('{"result":');
+/** A call not answered by then gets its priming event, so a connection that drops during a long call can resume. */
+const PRIME_AFTER_MS = 500;
+/** A server closing its stream mid-call is resumed (GET with Last-Event-ID) after its `retry`, at most this late… */
+const MAX_UPSTREAM_RETRY_MS = 5_000;
+const DEFAULT_UPSTREAM_RETRY_MS = 500;
+/** …and given up after this many resumptions in a row that brought nothing new. */
+const MAX_UPSTREAM_RESUMPTIONS = 3;
 
 /** Upstream request ids (and progress tokens) of raw calls: a string no SDK client uses (they count with numbers). */
 const ID_PREFIX = `lanyard-${randomBytes(6).toString('hex')}-`;
@@ -147,15 +162,26 @@ export class FastPath {
     }
     if (!serverId) return false;
     const bound = session.bound();
-    const lane = bound.lane(serverId);
-    if (!lane) return false;
-    return new RawCall(this.core, this.options, session, bound, lane.lane, lane.track, {
+    let lane = bound.lane(serverId);
+    let connectError: unknown;
+    if (!lane) {
+      // The IDE session's first call to this server: connected here; a failure is answered once admitted, as the SDK
+      // path would (falling back would connect, and wait, a second time).
+      try {
+        lane = await bound.connectLane(serverId);
+      } catch (e) {
+        connectError = e ?? new Error('connect failed');
+      }
+      if (!lane && connectError === undefined) return false;
+    }
+    return new RawCall(this.core, this.options, session, bound, lane, connectError, {
       method: method as FastMethod,
       serverId,
       originalName,
       ideId: body.id as RpcId,
       params: upstream,
       res,
+      priming: primes(req),
     }).run();
   }
 
@@ -196,15 +222,9 @@ export class FastPath {
     session.listedTools();
     if (res.destroyed || res.writableEnded) return true;
     const tail = Buffer.from(`,"jsonrpc":"2.0","id":${JSON.stringify(body.id)}}`);
-    res.writeHead(200, {
-      'Content-Type': 'application/json',
-      'Content-Length': RESULT_HEAD.length + json.length + tail.length,
-      'mcp-session-id': session.id,
-    });
     res.cork();
-    res.write(RESULT_HEAD);
-    res.write(json);
-    res.end(tail);
+    // The list's bytes are JSON.stringify's: one line, not scanned again.
+    new SseStream(session.fast.events, res, session.id, primes(req)).finish([RESULT_HEAD, json, tail], true);
     return true;
   }
 
@@ -236,6 +256,8 @@ interface CallSpec {
   ideId: RpcId;
   params: Params;
   res: ServerResponse;
+  /** The IDE's revision takes a priming event (so its stream is resumable). */
+  priming: boolean;
 }
 
 /** One raw call, from the upstream POST to the IDE's answer. */
@@ -247,9 +269,11 @@ class RawCall {
   /** The IDE left (closed its request) or cancelled the call: nothing is answered. */
   private readonly gone = new AbortController();
   private readonly call: ActiveCall;
+  private readonly lane: UpstreamLane;
+  private readonly track: (call: ActiveCall) => () => void;
   private readonly started: number;
-  /** An SSE stream to the IDE is open (something had to go out before the answer); else the answer is one JSON body. */
-  private sse = false;
+  /** The IDE's SSE stream: opened with the first message (or once the call takes a while), resumable when primed. */
+  private readonly out: SseStream;
   private answered = false;
   /** How the call ended, for governance's record. */
   private outcome: CallOutcome = { kind: 'ok' };
@@ -259,16 +283,22 @@ class RawCall {
     private readonly options: FastPathOptions,
     private readonly session: FastSession,
     private readonly bound: BoundPeer,
-    private readonly lane: UpstreamLane,
-    private readonly track: (call: ActiveCall) => () => void,
+    connected: { lane: UpstreamLane; track(call: ActiveCall): () => void } | undefined,
+    /** Connecting the bound session failed: the call is admitted, then answered with this. */
+    private readonly connectError: unknown,
     private readonly spec: CallSpec,
   ) {
+    // Without a lane, connectError is set: run() answers before either is used.
+    this.lane = connected?.lane as UpstreamLane;
+    this.track = connected?.track as (call: ActiveCall) => () => void;
     this.upstreamIdBytes = Buffer.from(JSON.stringify(this.upstreamId));
     const token = spec.params._meta?.progressToken;
     this.ideToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
     this.deadline = new Deadline(bound.requestTimeoutMs);
     this.started = core.now();
     this.call = { target: this.target(), deadline: this.deadline, pending: new Set() };
+    // The IDE's connection dropping before it holds an event id is the IDE leaving (nothing to resume from).
+    this.out = new SseStream(session.fast.events, spec.res, session.id ?? '', spec.priming, () => this.gone.abort());
   }
 
   /** False: fall back to the SDK path (nothing was written to the IDE). Governance admits the call first. */
@@ -290,6 +320,12 @@ class RawCall {
       this.deadline.clear();
       return this.fail(e);
     }
+    if (this.connectError !== undefined) {
+      this.deadline.clear();
+      this.fail(this.connectError);
+      this.core.guard.settle(admission, this.outcome);
+      return true;
+    }
     const answered = await this.forward();
     // A fallback is admitted and settled again by the SDK path.
     if (answered) this.core.guard.settle(admission, this.outcome);
@@ -297,15 +333,11 @@ class RawCall {
   }
 
   private async forward(): Promise<boolean> {
-    const res = this.spec.res;
     const key = idKey(this.spec.ideId)!;
     const untrack = this.track(this.call);
     this.session.fast.calls.set(key, { cancel: (reason) => this.cancel(reason) });
-    const onClose = () => {
-      if (!res.writableFinished) this.gone.abort();
-    };
-    res.on('close', onClose);
     const signal = AbortSignal.any([this.gone.signal, this.deadline.signal]);
+    let primer: NodeJS.Timeout | undefined;
     try {
       let response: Response;
       try {
@@ -322,10 +354,16 @@ class RawCall {
         return false;
       }
       this.lane.succeeded();
+      // Committed to this path now (no fallback writes to the IDE after this point): a call still running after a
+      // moment gets its priming event, so the IDE can resume it if its connection drops.
+      primer = setTimeout(() => {
+        if (!this.answered && !this.gone.signal.aborted) this.out.start();
+      }, PRIME_AFTER_MS);
+      primer.unref();
       const body = nodeBodyOf(response) ?? (response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : undefined);
       if (!body) return this.fail(streamEnded());
       try {
-        if (eventStream) await this.readEvents(body);
+        if (eventStream) await this.readEvents(body, signal);
         else await this.readJson(body);
       } catch (e) {
         if (this.answered) return true;
@@ -339,8 +377,8 @@ class RawCall {
       }
       return true;
     } finally {
+      clearTimeout(primer);
       this.deadline.clear();
-      res.off('close', onClose);
       this.session.fast.calls.delete(key);
       untrack();
     }
@@ -382,15 +420,54 @@ class RawCall {
     await this.message(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
   }
 
-  private async readEvents(body: Readable): Promise<void> {
+  private async readEvents(first: Readable, signal: AbortSignal): Promise<void> {
     const queue: Buffer[] = [];
     const reader = new SseReader((data) => queue.push(data));
-    for await (const chunk of body) {
-      if (this.answered) continue; // the rest of the stream is drained, so its socket goes back to the pool
-      reader.push(chunk as Buffer);
-      while (queue.length && !this.answered) await this.message(queue.shift()!);
-      queue.length = 0;
+    let body: Readable | undefined = first;
+    let idle = 0;
+    while (body) {
+      const before = reader.lastEventId;
+      for await (const chunk of body) {
+        if (this.answered) continue; // the rest of the stream is drained, so its socket goes back to the pool
+        reader.push(chunk as Buffer);
+        while (queue.length && !this.answered) await this.message(queue.shift()!);
+        queue.length = 0;
+      }
+      if (this.answered || this.gone.signal.aborted || reader.lastEventId === undefined) return;
+      idle = reader.lastEventId === before ? idle + 1 : 0;
+      if (idle >= MAX_UPSTREAM_RESUMPTIONS) return;
+      // The server ended its stream before answering, after an event id: it asks its client to poll (SEP-1699). The
+      // IDE is asked the same (it reconnects with its own Last-Event-ID and gets the answer from the event store).
+      this.out.start();
+      this.out.release();
+      body = await this.resumeUpstream(reader.lastEventId, reader.retryMs, signal);
     }
+  }
+
+  /** GET with Last-Event-ID on the upstream session, after the server's retry interval; undefined when refused. */
+  private async resumeUpstream(lastEventId: string, retryMs: number | undefined, signal: AbortSignal): Promise<Readable | undefined> {
+    const delay = Math.min(retryMs ?? DEFAULT_UPSTREAM_RETRY_MS, MAX_UPSTREAM_RETRY_MS);
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, delay);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    const headers: Record<string, string> = { accept: 'text/event-stream', 'last-event-id': lastEventId };
+    if (this.lane.sessionId) headers['mcp-session-id'] = this.lane.sessionId;
+    if (this.lane.protocolVersion) headers['mcp-protocol-version'] = this.lane.protocolVersion;
+    const response = await this.lane.fetch(this.lane.url, { method: 'GET', headers, signal });
+    if (response.status !== 200 || !(response.headers.get('content-type') ?? '').toLowerCase().startsWith('text/event-stream')) {
+      discard(response);
+      return undefined;
+    }
+    return nodeBodyOf(response) ?? (response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : undefined);
   }
 
   /** One message from the upstream, in order. */
@@ -416,7 +493,7 @@ class RawCall {
     if (m.method === 'notifications/progress' && m.id === undefined && m.params?.progressToken === this.upstreamId) {
       this.deadline.reset();
       if (this.ideToken !== undefined && !this.gone.signal.aborted)
-        this.event(JSON.stringify({ jsonrpc: '2.0', method: m.method, params: { ...m.params, progressToken: this.ideToken } }));
+        this.event(JSON.stringify({ jsonrpc: '2.0', method: m.method, params: { ...m.params, progressToken: this.ideToken } }), true);
       return;
     }
     // Everything else: the bound session's SDK client handles it as if it had read it, in this call's context.
@@ -488,7 +565,7 @@ class RawCall {
         },
       };
     }
-    this.write([Buffer.from(JSON.stringify(message))]);
+    this.write([Buffer.from(JSON.stringify(message))], true);
     return true;
   }
 
@@ -502,46 +579,23 @@ class RawCall {
   /** The IDE left or cancelled: no answer (JSON-RPC sends none for a cancelled request); an open stream is ended. */
   private endQuietly(): true {
     if (!this.answered) this.outcome = { kind: 'error', code: 'cancelled' };
-    const res = this.spec.res;
-    if (!res.destroyed && !res.writableEnded) {
-      if (!res.headersSent && !this.sse) res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.session.id ?? '' });
-      res.end();
-    }
+    this.out.finish();
     return true;
   }
 
-  /** The answer, as one JSON body, or as the last event of the SSE stream when one is open. */
-  private write(parts: Buffer[]): void {
-    const res = this.spec.res;
-    if (res.destroyed || res.writableEnded) return;
-    if (!this.sse) {
-      let length = 0;
-      for (const p of parts) length += p.length;
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': length, 'mcp-session-id': this.session.id ?? '' });
-      res.cork();
-      for (const p of parts) res.write(p);
-      res.end();
-      return;
-    }
-    res.cork();
-    writeEvent(res, parts);
-    res.end();
+  /** The answer: the last event of the IDE's stream (kept for a resuming IDE when its connection is gone). */
+  private write(parts: Buffer[], oneLine = false): void {
+    if (!this.out.open) this.spec.res.cork(); // headers, priming event and answer in one write
+    this.out.finish(parts, oneLine);
   }
 
-  /** A message on the call's SSE stream (opened on first use). */
-  private event(json: string): boolean {
-    const res = this.spec.res;
-    if (res.destroyed || res.writableEnded || this.answered) return false;
-    this.openStream();
-    writeEvent(res, [Buffer.from(json)]);
-    return true;
-  }
-
-  private openStream(): void {
-    if (this.sse) return;
-    this.sse = true;
-    const res = this.spec.res;
-    res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.session.id ?? '' });
+  /**
+   * A message on the call's SSE stream (opened on first use); false when no IDE connection is there to take it (with
+   * `keep`, it then waits in the event store for a resuming IDE).
+   */
+  private event(json: string, keep = false): boolean {
+    if (this.answered) return false;
+    return this.out.send([Buffer.from(json)], keep);
   }
 
   /**
@@ -612,23 +666,6 @@ class RawCall {
       });
     });
   }
-}
-
-function writeEvent(res: ServerResponse, parts: Buffer[]): void {
-  // JSON may hold line breaks between tokens (never inside strings): each line becomes its own data: line.
-  if (parts.some((p) => p.includes(0x0a) || p.includes(0x0d))) {
-    const text = Buffer.concat(parts).toString('utf8');
-    res.write(
-      `event: message\n${text
-        .split(/\r\n|\r|\n/)
-        .map((l) => `data: ${l}`)
-        .join('\n')}\n\n`,
-    );
-    return;
-  }
-  res.write(EVENT_PREFIX);
-  for (const p of parts) res.write(p);
-  res.write(EVENT_END);
 }
 
 function streamEnded(): ProtocolError {

@@ -23,6 +23,8 @@ import type { AggregatorCore, IdeSessionInfo } from './core';
 import { toolErrorResult, toProtocolError } from './errors';
 import { FastPath, fastSessionState, type FastSession } from './fast-path';
 import { forwardParams } from './forward-params';
+import { SessionEventStore, SSE_RETRY_MS } from './sse-event-store';
+import { resumeFastStream } from './sse-stream';
 
 /**
  * The SDK server and its Node HTTP transport, loaded with the first IDE session rather than at broker start (a broker
@@ -111,6 +113,7 @@ export class IdeSessions {
       }
       session.lastSeenAt = this.core.now();
       if (req.method === 'POST' && (await this.fastPath.handle(session.fast, req, res, body))) return;
+      if (req.method === 'GET' && resumeFastStream(session.fast.fast.events, sessionId, req, res)) return;
       await session.transport.handleRequest(req, res, body);
       return;
     }
@@ -164,6 +167,8 @@ export class IdeSessions {
 
   private async create(clientName: string, clientVersion: string | undefined, profile: ProfileId | undefined): Promise<IdeSession> {
     const [{ Server }, { NodeStreamableHTTPServerTransport }] = await loadSdkServer();
+    // One event store for the session's SSE streams, the SDK transport's and the fast path's (resumability).
+    const events = new SessionEventStore();
     const server = new Server(
       { name: 'lanyard', title: 'Lanyard', version: this.core.version },
       {
@@ -179,6 +184,8 @@ export class IdeSessions {
     );
     const transport: NodeStreamableHTTPServerTransport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
+      eventStore: events,
+      retryInterval: SSE_RETRY_MS,
       onsessioninitialized: (id) => {
         session.id = id;
         this.sessions.set(id, session);
@@ -207,7 +214,7 @@ export class IdeSessions {
         },
         clientName: clientName.slice(0, 100),
         clientVersion: clientVersion?.slice(0, 50),
-        fast: fastSessionState(),
+        fast: fastSessionState(events),
         bound: () => this.bound(session),
         listedTools: () => {
           session.listed.tools = this.core.versions().tools;
@@ -249,6 +256,7 @@ export class IdeSessions {
     }
     await session.bound?.close().catch(() => undefined);
     await session.server.close().catch(() => undefined);
+    session.fast.fast.events.clear();
   }
 
   /** The IDE session as upstream sessions see it; created with the first request that needs a server. */

@@ -149,6 +149,9 @@ export class SseReader {
   private data: Buffer[] = [];
   private event = '';
   private skipLf = false;
+  /** The stream's last event id and reconnection time (`id:`, `retry:`), for resuming it with Last-Event-ID. */
+  lastEventId: string | undefined;
+  retryMs: number | undefined;
 
   constructor(private readonly onData: (data: Buffer) => void) {}
 
@@ -196,6 +199,8 @@ export class SseReader {
     if (value[0] === 0x20) value = value.subarray(1);
     if (field === 'data') this.data.push(value);
     else if (field === 'event') this.event = value.toString('utf8');
+    else if (field === 'id' && !value.includes(0)) this.lastEventId = value.toString('utf8');
+    else if (field === 'retry' && /^\d+$/.test(value.toString('latin1'))) this.retryMs = Number(value.toString('latin1'));
   }
 }
 

@@ -98,6 +98,8 @@ export class BoundPeer {
   private readonly sessions = new Map<string, UpstreamSession>();
   /** Calls in flight per server: the fallback route for traffic that arrives outside any call's stream. */
   private readonly inflight = new Map<string, Set<ActiveCall>>();
+  /** Per server: fast-path calls connecting its bound session (connectLane), which keep it from being closed as idle. */
+  private readonly connecting = new Map<string, number>();
   private readonly subscriptions = new Map<string, Set<string>>();
   /** Per server on a 2026-07-28 connection: the subscriptions/listen stream carrying this IDE session's resource URIs. */
   private readonly listens = new Map<string, McpSubscription>();
@@ -189,6 +191,25 @@ export class BoundPeer {
     }
   }
 
+  /**
+   * `lane`, for a server whose bound session was never connected: connects it first (so the first call of an IDE
+   * session takes the fast path too). Undefined when the session is connected already without a lane (2026-07-28,
+   * legacy SSE: connecting again would not change that) or the connection has none.
+   */
+  async connectLane(serverId: string): Promise<ReturnType<BoundPeer['lane']>> {
+    if (this.closed || this.sessions.get(serverId)?.connected) return this.lane(serverId);
+    const session = this.session(serverId);
+    // In use while it connects: closing idle sessions must not take it away meanwhile.
+    this.connecting.set(serverId, (this.connecting.get(serverId) ?? 0) + 1);
+    try {
+      await session.client();
+    } finally {
+      this.connecting.set(serverId, this.connecting.get(serverId)! - 1);
+      this.lastUsed.set(serverId, this.options.now());
+    }
+    return this.lane(serverId);
+  }
+
   /** The budget of one call without progress (the fast path applies it as `request` does). */
   get requestTimeoutMs(): number {
     return this.options.requestTimeoutMs;
@@ -224,7 +245,11 @@ export class BoundPeer {
   /** Closes bound sessions unused for `idleMs` that hold no subscription and no call; they come back on next use. */
   async closeIdle(idleMs: number, now: number): Promise<void> {
     const idle = [...this.sessions.keys()].filter(
-      (id) => now - (this.lastUsed.get(id) ?? 0) >= idleMs && !this.inflight.get(id)?.size && !this.subscriptions.get(id)?.size,
+      (id) =>
+        now - (this.lastUsed.get(id) ?? 0) >= idleMs &&
+        !this.inflight.get(id)?.size &&
+        !this.subscriptions.get(id)?.size &&
+        !this.connecting.get(id),
     );
     await Promise.all(
       idle.map((id) => {
