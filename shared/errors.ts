@@ -67,6 +67,10 @@ export const ErrorCodes = {
   PROXY_AUTH_REQUIRED: 'proxy_auth_required',
   /** The outbound proxy (HTTPS_PROXY, network.proxy) could not be reached. */
   PROXY_UNREACHABLE: 'proxy_unreachable',
+  /** An identity profile name that is not allowed (`--profile`, `/p/<profile>/`): letters, digits, - and _ only. */
+  IDENTITY_PROFILE_INVALID: 'identity_profile_invalid',
+  /** No identity profile has this name (neither created on this machine nor defined by the managed configuration). */
+  IDENTITY_PROFILE_UNKNOWN: 'identity_profile_unknown',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

@@ -1,0 +1,194 @@
+/**
+ * Identity profiles (`/p/<profile>/…`, docs/architecture.md "Identity profiles"): two profiles on one broker, each
+ * signed in at its own IdP as a different person, both with the same MCP server (one URL, its authorization server
+ * trusting both IdPs). Every call reaches the server as the right subject, signing out of one leaves the other
+ * working, and each keeps its session in its own keychain namespace. Run with
+ * `LANYARD_TEST_ROOT=$(mktemp -d) bash scripts/keyring-session.sh npx vitest run test/integration/identity-profiles.test.ts`.
+ */
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ControlApi } from '../../shared/contract';
+import { createHttpControlClient } from '../../shared/control-client';
+import { ErrorCodes } from '../../shared/errors';
+import { openConfigStore } from '../../electron/broker/config/store';
+import { startHeadless, type HeadlessBroker } from '../../electron/broker/headless';
+import { IDP_SECRET_KEYS } from '../../electron/broker/identity/idp-client';
+import { keychainNamespace } from '../../electron/broker/paths';
+import { createSecretStore } from '../../electron/broker/secrets';
+import type { SecretStore } from '../../electron/broker/secrets/secret-store';
+import { silentLogger } from '../../electron/broker/util/log';
+import { startSandbox, type Sandbox, type SandboxIdp } from '../fixtures/sandbox';
+import { startIdp, type SandboxUser } from '../fixtures/sandbox/idp';
+import { tempHome } from '../helpers/engine';
+
+const CAROL: SandboxUser = {
+  username: 'carol',
+  password: 'carol-sandbox',
+  sub: '00u-carol-contractor',
+  email: 'carol@contractor.example',
+  name: 'Carol Contractor',
+};
+
+let sandbox: Sandbox;
+let idpB: SandboxIdp;
+let home: string;
+let cleanup: () => Promise<void>;
+let broker: HeadlessBroker;
+const stores: SecretStore[] = [];
+const clients: Client[] = [];
+
+const profileHome = (name: string) => path.join(home, 'identities', name);
+
+/** A profile's home configured as `lanyard login --profile` and `servers add --profile` would leave it. */
+async function prepareProfile(name: string, idp: SandboxIdp): Promise<SecretStore> {
+  const config = openConfigStore(profileHome(name));
+  config.update(() => ({
+    version: 1,
+    idp: { issuer: idp.issuer, clientId: idp.client.clientId, clientAuth: { method: idp.client.authMethod } },
+    servers: sandbox.lanyardConfig().servers.filter((s) => s.id === 'todo'),
+  }));
+  config.close();
+  const secrets = createSecretStore({ home: profileHome(name) });
+  stores.push(secrets);
+  for (const [key, value] of Object.entries(sandbox.lanyardSecrets())) if (!key.startsWith('idp:')) await secrets.set(key, value);
+  if (idp.client.clientSecret) await secrets.set('idp:client_secret', idp.client.clientSecret);
+  return secrets;
+}
+
+function control(profile: string): ControlApi {
+  return createHttpControlClient({
+    baseUrl: `${broker.url}/p/${profile}`,
+    headers: { authorization: `Bearer ${broker.gateway.localAuth.token}` },
+  });
+}
+
+async function ide(endpoint: string): Promise<Client> {
+  const client = new Client({ name: 'identity-test-ide', version: '1' }, { capabilities: {} });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${broker.url}${endpoint}`), {
+      requestInit: { headers: { authorization: `Bearer ${broker.gateway.localAuth.token}` } },
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+async function whoami(client: Client, tool: string): Promise<{ sub?: string; email?: string }> {
+  const result = (await client.callTool({ name: tool, arguments: {} })) as { isError?: boolean; content: Array<{ text?: string }> };
+  const text = result.content.map((c) => c.text ?? '').join('');
+  if (result.isError) throw new Error(text);
+  return JSON.parse(text) as { sub?: string; email?: string };
+}
+
+beforeAll(async () => {
+  sandbox = await startSandbox();
+  // A second tenant: its own IdP and user, allowed on the same todo server, whose AS trusts both IdPs.
+  idpB = await startIdp({ users: [CAROL], clientAuth: 'client_secret_basic' });
+  const todo = sandbox.server('todo');
+  todo.as.trustIdp({ issuer: idpB.issuer, jwksUri: idpB.jwksUri });
+  idpB.policy.push({
+    user: 'carol',
+    audience: todo.as.issuer,
+    resource: todo.mcp.resource,
+    scopes: ['todo:read'],
+    clientIdAtAs: todo.asClient.clientId,
+  });
+  ({ home, cleanup } = await tempHome());
+  const rootConfig = openConfigStore(home);
+  rootConfig.update(() => ({ version: 1, servers: [], gateway: { port: 0 } }));
+  rootConfig.close();
+  await prepareProfile('work', sandbox.idp);
+  await prepareProfile('contractor', idpB);
+  broker = await startHeadless({
+    version: 'test',
+    home,
+    port: 0,
+    log: silentLogger,
+    // The "browser": whichever IdP the link belongs to, filled in as its user would.
+    openUrl: async (url) => {
+      const callback = url.startsWith(idpB.issuer) ? await idpB.completeLogin(url, 'carol') : await sandbox.idp.completeLogin(url, 'alice');
+      await fetch(callback);
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+  await broker?.stop();
+  await Promise.all(stores.map((s) => s.deleteAll().catch(() => undefined)));
+  await idpB?.stop();
+  await sandbox?.stop();
+  await cleanup?.();
+});
+
+describe('two identity profiles on one broker', () => {
+  it('starts no profile until one is used', () => {
+    expect(broker.broker.identities?.names()).toEqual(['contractor', 'work']);
+    // Nothing loaded: the default start-up is today's.
+    expect((broker.broker.identities as unknown as { brokers: Map<string, unknown> }).brokers.size).toBe(0);
+  });
+
+  it('signs each profile in at its own IdP and reaches the shared server as that profile’s user', async () => {
+    await control('work').signIn({});
+    await control('contractor').signIn({});
+    expect((await control('work').status({})).session).toMatchObject({ status: 'signed_in', user: { email: 'alice@example.com' } });
+    expect((await control('contractor').status({})).session).toMatchObject({ status: 'signed_in', user: { email: CAROL.email } });
+
+    const work = await ide('/p/work/mcp');
+    const contractor = await ide('/p/contractor/mcp');
+    expect((await whoami(work, 'todo__whoami')).sub).toBe('00u-alice');
+    expect((await whoami(contractor, 'todo__whoami')).sub).toBe(CAROL.sub);
+    // The relay and an IDE's own endpoint inside a profile, too.
+    expect((await whoami(await ide('/p/contractor/mcp/todo'), 'whoami')).sub).toBe(CAROL.sub);
+    expect((await whoami(await ide('/p/work/ide/cursor/mcp'), 'todo__whoami')).sub).toBe('00u-alice');
+    // The default profile has neither server nor session: nothing of the others leaks into /mcp.
+    const plain = await ide('/mcp');
+    expect((await plain.listTools()).tools.filter((t) => t.name.startsWith('todo'))).toEqual([]);
+  }, 60_000);
+
+  it('keeps each session in its own keychain namespace', async () => {
+    expect(keychainNamespace(profileHome('work'))).not.toBe(keychainNamespace(profileHome('contractor')));
+    expect(keychainNamespace(profileHome('work'))).not.toBe(keychainNamespace(home));
+    const sessionOf = async (dir: string) =>
+      JSON.parse((await createSecretStore({ home: dir }).get(IDP_SECRET_KEYS.session)) ?? 'null') as { issuer?: string } | null;
+    expect(await sessionOf(profileHome('work'))).toMatchObject({ issuer: sandbox.idp.issuer });
+    expect(await sessionOf(profileHome('contractor'))).toMatchObject({ issuer: idpB.issuer });
+    expect(await sessionOf(home)).toBeNull();
+  });
+
+  it('signing out of one profile leaves the other working', async () => {
+    await control('work').signOut({});
+    expect((await control('work').status({})).session.status).toBe('signed_out');
+    const contractor = await ide('/p/contractor/mcp');
+    expect((await whoami(contractor, 'todo__whoami')).sub).toBe(CAROL.sub);
+    // The signed-out profile never borrows the other's token: its call fails with the sign-in it needs.
+    await expect(ide('/p/work/mcp/todo').then((work) => whoami(work, 'whoami'))).rejects.toThrow(/not signed in/i);
+    expect(await createSecretStore({ home: profileHome('work') }).get(IDP_SECRET_KEYS.session)).toBeUndefined();
+  }, 60_000);
+
+  it('answers an unknown or invalid profile name with a clear error, and only to a caller with the local token', async () => {
+    const post = (p: string, token?: string) =>
+      fetch(`${broker.url}${p}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+      });
+    const token = broker.gateway.localAuth.token;
+    const unknown = await post('/p/nobody/mcp', token);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { data: { code: ErrorCodes.IDENTITY_PROFILE_UNKNOWN } } });
+    for (const bad of ['/p/..%2F..%2Fwork/mcp', '/p/Work/mcp', '/p/a.b/mcp', '/p/%00/mcp']) {
+      const res = await post(bad, token);
+      expect(res.status, bad).toBe(404);
+      expect(await res.json()).toMatchObject({ error: { data: { code: ErrorCodes.IDENTITY_PROFILE_INVALID } } });
+    }
+    // No local token: refused before anything says which profiles exist.
+    expect((await post('/p/work/mcp')).status).toBe(401);
+    expect((await post('/p/nobody/mcp')).status).toBe(401);
+  });
+});
