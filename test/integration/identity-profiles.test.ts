@@ -6,6 +6,8 @@
  * `LANYARD_TEST_ROOT=$(mktemp -d) bash scripts/keyring-session.sh npx vitest run test/integration/identity-profiles.test.ts`.
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { spawn, spawnSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlApi } from '../../shared/contract';
@@ -29,6 +31,11 @@ const CAROL: SandboxUser = {
   email: 'carol@contractor.example',
   name: 'Carol Contractor',
 };
+
+const root = path.resolve(import.meta.dirname, '../..');
+// Built next to the real bundle (its npm imports resolve from the project's node_modules), never over it.
+const cliDir = path.join(root, 'out', `cli-identity-test-${process.pid}`);
+const cli = path.join(cliDir, 'lanyard.js');
 
 let sandbox: Sandbox;
 let idpB: SandboxIdp;
@@ -81,7 +88,25 @@ async function whoami(client: Client, tool: string): Promise<{ sub?: string; ema
   return JSON.parse(text) as { sub?: string; email?: string };
 }
 
+/** The built CLI against this test's home; stdin closed unless given. */
+function lanyard(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, LANYARD_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
 beforeAll(async () => {
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts/build-cli.mjs'), '--outfile', path.relative(root, cli)], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) throw new Error(`CLI build failed: ${build.stderr}`);
   sandbox = await startSandbox();
   // A second tenant: its own IdP and user, allowed on the same todo server, whose AS trusts both IdPs.
   idpB = await startIdp({ users: [CAROL], clientAuth: 'client_secret_basic' });
@@ -111,9 +136,10 @@ beforeAll(async () => {
       await fetch(callback);
     },
   });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
+  await rm(cliDir, { recursive: true, force: true });
   await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   await broker?.stop();
   await Promise.all(stores.map((s) => s.deleteAll().catch(() => undefined)));
@@ -191,4 +217,82 @@ describe('two identity profiles on one broker', () => {
     expect((await post('/p/work/mcp')).status).toBe(401);
     expect((await post('/p/nobody/mcp')).status).toBe(401);
   });
+
+  it('`--profile` takes every CLI command to that profile on the running broker, `stdio` included', async () => {
+    const status = await lanyard(['status', '--profile', 'contractor', '--json']);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ session: { status: 'signed_in', user: { email: CAROL.email } } });
+    // Before the command, too.
+    expect(JSON.parse((await lanyard(['--profile=contractor', 'servers', 'list', '--json'])).stdout)).toEqual([
+      expect.objectContaining({ id: 'todo' }),
+    ]);
+
+    // What an IDE entry written by `lanyard connect <ide> --profile contractor` runs.
+    const lines = [
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-ide', version: '1' } },
+      },
+      { jsonrpc: '2.0', method: 'notifications/initialized' },
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'todo__whoami', arguments: {} } },
+    ];
+    const stdio = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, 'stdio', '--profile', 'contractor'], {
+        env: { ...process.env, LANYARD_HOME: home },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let out = '';
+      const timer = setTimeout(() => {
+        child.kill();
+        reject(new Error(`stdio timed out: ${out}`));
+      }, 20_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('"id":2')) {
+          clearTimeout(timer);
+          child.stdin.end();
+          resolve(out);
+        }
+      });
+      child.stdin.write(`${JSON.stringify(lines[0])}\n`);
+      setTimeout(() => child.stdin.write(`${JSON.stringify(lines[1])}\n${JSON.stringify(lines[2])}\n`), 300);
+    });
+    const answer = stdio
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id?: number; result?: { content: Array<{ text: string }> } })
+      .find((m) => m.id === 2);
+    expect(JSON.parse(answer!.result!.content[0]!.text)).toMatchObject({ sub: CAROL.sub });
+
+    // A profile that does not exist, and a name that is not allowed: what is wrong and what to do.
+    const unknown = await lanyard(['servers', 'list', '--profile', 'nobody']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/There is no identity profile "nobody" \(known: contractor, work\)/);
+    expect(unknown.stderr).toContain('lanyard login --profile nobody');
+    const invalid = await lanyard(['status', '--profile', '../work']);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('is not a valid identity profile name');
+  }, 60_000);
+
+  it('`lanyard login --profile <new> --issuer …` creates a profile on the running broker and signs it in', async () => {
+    const login = await lanyard([
+      'login',
+      '--profile',
+      'fresh',
+      '--issuer',
+      sandbox.idp.issuer,
+      '--client-id',
+      sandbox.idp.client.clientId,
+    ]);
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toContain('Signed in as alice@example.com');
+    expect(broker.broker.identities?.names()).toEqual(['contractor', 'fresh', 'work']);
+    expect((await control('fresh').status({})).session.status).toBe('signed_in');
+    // Its own keychain namespace; the others are untouched.
+    expect(await createSecretStore({ home: profileHome('fresh') }).get(IDP_SECRET_KEYS.session)).toBeDefined();
+    stores.push(createSecretStore({ home: profileHome('fresh') }));
+    expect((await control('contractor').status({})).session).toMatchObject({ status: 'signed_in', user: { email: CAROL.email } });
+  }, 60_000);
 });

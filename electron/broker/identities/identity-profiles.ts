@@ -50,16 +50,7 @@ export class IdentityProfiles {
 
   /** Every known profile's name: those created on this machine (a directory with a config) and the managed ones. */
   names(): string[] {
-    const dir = path.join(this.options.home, 'identities');
-    let own: string[] = [];
-    try {
-      own = readdirSync(dir, { withFileTypes: true })
-        .filter((e) => e.isDirectory() && IDENTITY_PROFILE_PATTERN.test(e.name) && existsSync(path.join(dir, e.name, 'config.json')))
-        .map((e) => e.name);
-    } catch {
-      // No identities directory: only the default profile (and any managed ones).
-    }
-    return [...new Set([...managedIdentityNames(this.options.managed), ...own])].sort();
+    return identityProfileNames(this.options.home, this.options.managed);
   }
 
   /** A valid name that is not (yet) a profile is an error with the way to create it. */
@@ -149,4 +140,18 @@ export function unknownProfile(name: string, known: readonly string[]): LanyardE
     `There is no identity profile "${name}"${known.length ? ` (known: ${known.join(', ')})` : ''}.`,
     `Create it by signing in to it: \`lanyard login --profile ${name} --issuer <url> --client-id <id>\`, or check the name.`,
   );
+}
+
+/** The identity profiles of the default profile's `home`: directories under `identities/` with a config, and the managed ones. */
+export function identityProfileNames(home: string, managed: ManagedPolicy): string[] {
+  const dir = path.join(home, 'identities');
+  let own: string[] = [];
+  try {
+    own = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && IDENTITY_PROFILE_PATTERN.test(e.name) && existsSync(path.join(dir, e.name, 'config.json')))
+      .map((e) => e.name);
+  } catch {
+    // No identities directory: only the default profile (and any managed ones).
+  }
+  return [...new Set([...managedIdentityNames(managed), ...own])].sort();
 }

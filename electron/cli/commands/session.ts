@@ -175,6 +175,8 @@ interface LoginArgs {
  */
 export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<number> {
   const update = idpUpdate(args);
+  // Setting an IdP on `--profile <new>` creates that identity profile.
+  ctx.createProfile = update !== undefined;
   const broker = await ctx.broker();
   const control = broker ? broker.client : (await ctx.local()).control;
   if (update) {
