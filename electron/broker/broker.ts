@@ -34,6 +34,7 @@ import { auditLogView } from './governance/audit-view';
 import { Governance } from './governance/governance';
 import { createOtlpExport } from './governance/otlp/exporter';
 import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governance/token-events';
+import { identityIdeDeps } from './identities/ide';
 import { IdentityProfiles } from './identities/identity-profiles';
 
 export interface BrokerOptions {
@@ -245,7 +246,7 @@ export class Broker {
             version: options.version,
             managed: this.managed,
             log: this.log,
-            open: (profile) => Broker.create(identityBrokerOptions(options, this.network, profile)),
+            open: (profile) => Broker.create(identityBrokerOptions(options, this.network, this.home, profile)),
           })
         : undefined;
   }
@@ -699,6 +700,7 @@ function lazySecretStore(create: () => SecretStore): SecretStore {
 function identityBrokerOptions(
   root: BrokerOptions,
   network: NetworkStack,
+  rootHome: string,
   profile: { home: string; managed: ManagedPolicy; log: Logger; identityProfile: string },
 ): BrokerOptions {
   return {
@@ -709,6 +711,7 @@ function identityBrokerOptions(
     hopFetch: root.hopFetch,
     ...(typeof root.oauth === 'function' ? { oauth: root.oauth } : {}),
     network: { ...network, close: async () => undefined },
+    ide: identityIdeDeps(root.ide, rootHome, profile.identityProfile, root.env),
     engine: 'eager',
     ...profile,
   };

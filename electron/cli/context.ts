@@ -7,6 +7,7 @@ import { createHttpControlClient, ControlError } from '../../shared/control-clie
 import { ErrorCodes, type ErrorInfo } from '../../shared/errors';
 import { createManagedPolicy, type ManagedPolicy } from '../broker/config/managed';
 import type { IdeConnectDeps } from '../broker/control/control-service';
+import { identityEntryName, identityLauncher } from '../broker/identities/ide';
 import { identityProfileNames, unknownProfile } from '../broker/identities/identity-profiles';
 import { identityManagedPolicy } from '../broker/identities/managed-identity';
 import { identityPathPrefix, identityProfileHome } from '../broker/identities/names';
@@ -131,13 +132,15 @@ export class CliContext {
 
   /** How an IDE starts `lanyard stdio`: this Node and this script, by absolute path. */
   launcher(): StdioLauncher {
-    return resolveStdioLauncher({
-      home: this.home,
+    const launcher = resolveStdioLauncher({
+      // The running broker is the default profile's: an identity profile's entry adds `--profile <name>`.
+      home: this.rootHome,
       env: this.env,
       platform: this.platform,
       script: this.deps.script,
       ...(this.deps.execArgv ? { execArgv: this.deps.execArgv } : {}),
     });
+    return this.identityProfile === undefined ? launcher : identityLauncher(launcher, this.identityProfile);
   }
 
   /** Like `launcher()`, but undefined when it cannot be determined (the stdio variant is then unavailable). */
@@ -238,7 +241,12 @@ export class CliContext {
       managed,
       fetch: this.deps.fetch,
       log: this.log,
-      ide: { machine: this.machine, launcher: () => this.launcher(), ...ide },
+      ide: {
+        machine: this.machine,
+        launcher: () => this.launcher(),
+        ...(this.identityProfile !== undefined ? { entryName: identityEntryName(this.identityProfile) } : {}),
+        ...ide,
+      },
       engine: 'on-demand',
       ...(this.identityProfile !== undefined ? { identityProfile: this.identityProfile } : {}),
     });

@@ -7,7 +7,7 @@
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { spawn, spawnSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ControlApi } from '../../shared/contract';
@@ -89,15 +89,61 @@ async function whoami(client: Client, tool: string): Promise<{ sub?: string; ema
 }
 
 /** The built CLI against this test's home; stdin closed unless given. */
-function lanyard(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function lanyard(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, LANYARD_HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { ...process.env, LANYARD_HOME: home, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
+    child.stdin.end();
+  });
+}
+
+/** Runs a stdio MCP command as an IDE would and returns what the todo server's whoami answered through it. */
+function whoamiOverStdio(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+  tool = 'todo__whoami',
+): Promise<{ sub?: string }> {
+  const lines = [
+    {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-ide', version: '1' } },
+    },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: tool, arguments: {} } },
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`stdio timed out: ${out} ${err}`));
+    }, 20_000);
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const answer = out
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as { id?: number; result?: { content: Array<{ text: string }> } })
+        .find((m) => m.id === 2);
+      if (!answer) return;
+      clearTimeout(timer);
+      child.stdin.end();
+      resolve(JSON.parse(answer.result!.content[0]!.text) as { sub?: string });
+    });
+    child.stdin.write(`${JSON.stringify(lines[0])}\n`);
+    setTimeout(() => child.stdin.write(`${JSON.stringify(lines[1])}\n${JSON.stringify(lines[2])}\n`), 300);
   });
 }
 
@@ -228,43 +274,9 @@ describe('two identity profiles on one broker', () => {
     ]);
 
     // What an IDE entry written by `lanyard connect <ide> --profile contractor` runs.
-    const lines = [
-      {
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stdio-ide', version: '1' } },
-      },
-      { jsonrpc: '2.0', method: 'notifications/initialized' },
-      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'todo__whoami', arguments: {} } },
-    ];
-    const stdio = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, 'stdio', '--profile', 'contractor'], {
-        env: { ...process.env, LANYARD_HOME: home },
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
-      let out = '';
-      const timer = setTimeout(() => {
-        child.kill();
-        reject(new Error(`stdio timed out: ${out}`));
-      }, 20_000);
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('"id":2')) {
-          clearTimeout(timer);
-          child.stdin.end();
-          resolve(out);
-        }
-      });
-      child.stdin.write(`${JSON.stringify(lines[0])}\n`);
-      setTimeout(() => child.stdin.write(`${JSON.stringify(lines[1])}\n${JSON.stringify(lines[2])}\n`), 300);
+    expect(await whoamiOverStdio(process.execPath, [cli, 'stdio', '--profile', 'contractor'], { LANYARD_HOME: home })).toMatchObject({
+      sub: CAROL.sub,
     });
-    const answer = stdio
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { id?: number; result?: { content: Array<{ text: string }> } })
-      .find((m) => m.id === 2);
-    expect(JSON.parse(answer!.result!.content[0]!.text)).toMatchObject({ sub: CAROL.sub });
 
     // A profile that does not exist, and a name that is not allowed: what is wrong and what to do.
     const unknown = await lanyard(['servers', 'list', '--profile', 'nobody']);
@@ -294,5 +306,27 @@ describe('two identity profiles on one broker', () => {
     expect(await createSecretStore({ home: profileHome('fresh') }).get(IDP_SECRET_KEYS.session)).toBeDefined();
     stores.push(createSecretStore({ home: profileHome('fresh') }));
     expect((await control('contractor').status({})).session).toMatchObject({ status: 'signed_in', user: { email: CAROL.email } });
+  }, 60_000);
+
+  it('`lanyard connect <ide> --profile` writes a `lanyard-<profile>` entry next to the default one, and it reaches that profile', async () => {
+    const userHome = path.join(home, 'user-home');
+    const env = { HOME: userHome };
+    expect((await lanyard(['connect', 'cursor'], env)).code).toBe(0);
+    const connect = await lanyard(['connect', 'cursor', '--profile', 'contractor'], env);
+    expect(connect.code, connect.stderr).toBe(0);
+    const file = path.join(userHome, '.cursor', 'mcp.json');
+    type Entry = { command: string; args: string[]; env?: Record<string, string> };
+    const servers = () => readFile(file, 'utf8').then((t) => (JSON.parse(t) as { mcpServers: Record<string, Entry> }).mcpServers);
+    const both = await servers();
+    expect(Object.keys(both).sort()).toEqual(['lanyard', 'lanyard-contractor']);
+    expect(both['lanyard-contractor']!.args.slice(-5)).toEqual(['stdio', '--profile', 'contractor', '--ide', 'cursor']);
+    expect(both.lanyard!.args).not.toContain('--profile');
+    // The entry as Cursor would run it: the contractor's identity, through the running broker of the default home.
+    const entry = both['lanyard-contractor']!;
+    expect(await whoamiOverStdio(entry.command, entry.args, entry.env ?? {})).toMatchObject({ sub: CAROL.sub });
+
+    // Disconnecting the profile takes out its entry only.
+    expect((await lanyard(['disconnect', 'cursor', '--profile', 'contractor'], env)).code).toBe(0);
+    expect(Object.keys(await servers())).toEqual(['lanyard']);
   }, 60_000);
 });
