@@ -36,6 +36,8 @@ import { createOtlpExport } from './governance/otlp/exporter';
 import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governance/token-events';
 import { identityIdeDeps } from './identities/ide';
 import { IdentityProfiles } from './identities/identity-profiles';
+import { identityProfileOf } from './identities/summary';
+import type { IdentityProfile } from '../../shared/contract';
 
 export interface BrokerOptions {
   version: string;
@@ -76,6 +78,8 @@ export interface BrokerOptions {
   oauth?: OAuthPath | ((deps: OAuthPathDeps) => OAuthPath) | undefined;
   /** Set on an identity profile's own broker (identities/): its name. Such a broker hosts no further profiles. */
   identityProfile?: string | undefined;
+  /** An identity profile's broker lists every profile through the default profile's (`listIdentityProfiles`). */
+  identityListing?: ((current: string | null) => Promise<IdentityProfile[]>) | undefined;
 }
 
 /** What the broker hands the OAuth path's factory. */
@@ -237,6 +241,7 @@ export class Broker {
       ide: { home: this.home, ...options.ide },
       log: this.log,
       audit: (input) => auditLogView(this.home, this.governance.recording ? this.governance.status() : undefined, input),
+      identities: options.identityListing ?? ((current) => this.listIdentities(current)),
     });
     this.identityProfile = options.identityProfile;
     this.identities =
@@ -246,7 +251,11 @@ export class Broker {
             version: options.version,
             managed: this.managed,
             log: this.log,
-            open: (profile) => Broker.create(identityBrokerOptions(options, this.network, this.home, profile)),
+            open: (profile) =>
+              Broker.create({
+                ...identityBrokerOptions(options, this.network, this.home, profile),
+                identityListing: (current) => this.listIdentities(current),
+              }),
           })
         : undefined;
   }
@@ -273,6 +282,12 @@ export class Broker {
     const run = this.engineQueue.then(() => this.ensureEngine());
     this.engineQueue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Every identity profile with its sign-in state (just this one when it hosts none: a CLI's profile broker). */
+  private async listIdentities(current: string | null): Promise<IdentityProfile[]> {
+    if (this.identities) return this.identities.list(current, () => this.control.status());
+    return [identityProfileOf(this.identityProfile ?? null, await this.control.status(), { managed: false, current: true })];
   }
 
   /** Sign-in, sign-out and expiry of this broker's identity session. */

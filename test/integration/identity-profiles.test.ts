@@ -19,6 +19,7 @@ import { IDP_SECRET_KEYS } from '../../electron/broker/identity/idp-client';
 import { keychainNamespace } from '../../electron/broker/paths';
 import { createSecretStore } from '../../electron/broker/secrets';
 import type { SecretStore } from '../../electron/broker/secrets/secret-store';
+import { createSwitchingControl } from '../../electron/broker/identities/switching-control';
 import { silentLogger } from '../../electron/broker/util/log';
 import { startSandbox, type Sandbox, type SandboxIdp } from '../fixtures/sandbox';
 import { startIdp, type SandboxUser } from '../fixtures/sandbox/idp';
@@ -65,7 +66,7 @@ async function prepareProfile(name: string, idp: SandboxIdp): Promise<SecretStor
 
 function control(profile: string): ControlApi {
   return createHttpControlClient({
-    baseUrl: `${broker.url}/p/${profile}`,
+    baseUrl: profile === '' ? broker.url : `${broker.url}/p/${profile}`,
     headers: { authorization: `Bearer ${broker.gateway.localAuth.token}` },
   });
 }
@@ -329,4 +330,61 @@ describe('two identity profiles on one broker', () => {
     expect((await lanyard(['disconnect', 'cursor', '--profile', 'contractor'], env)).code).toBe(0);
     expect(Object.keys(await servers())).toEqual(['lanyard']);
   }, 60_000);
+
+  it('the desktop app switches its tray and dashboard between profiles, and sees each one’s state', async () => {
+    const app = createSwitchingControl(broker.broker.control, broker.broker.identities!, silentLogger);
+    const before = await app.status({});
+    // The default profile (not set up here) is current; every profile's state is in the status the tray shows.
+    expect(before.session.status).toBe('not_configured');
+    expect(before.identities?.map((p) => [p.name, p.status, p.user ?? null, p.current])).toEqual([
+      [null, 'not_configured', null, true],
+      ['contractor', 'signed_in', CAROL.email, false],
+      ['fresh', 'signed_in', 'alice@example.com', false],
+      ['work', 'signed_out', null, false],
+    ]);
+    const pushed: string[] = [];
+    const off = app.onEvent((name, payload) => {
+      if (name === 'status') pushed.push((payload as { session: { status: string } }).session.status);
+    });
+    await app.selectIdentityProfile({ name: 'contractor' });
+    expect((await app.status({})).session).toMatchObject({ status: 'signed_in', user: { email: CAROL.email } });
+    expect((await app.listServers({})).map((s) => s.id)).toEqual(['todo']);
+    expect((await app.listIdentityProfiles({})).find((p) => p.current)?.name).toBe('contractor');
+    // The switch is pushed to the surface at once.
+    await expect.poll(() => pushed.at(-1)).toBe('signed_in');
+    off();
+    await expect(app.selectIdentityProfile({ name: 'nobody' })).rejects.toMatchObject({ code: ErrorCodes.IDENTITY_PROFILE_UNKNOWN });
+    // The CLI's /api is not redirected by the app's choice: it still answers for the default profile.
+    expect((await control('').status({})).session.status).toBe('not_configured');
+  });
+
+  it('the browser dashboard opens a profile’s control API and live events with its own session', async () => {
+    const code = /#code=([A-Za-z0-9_-]+)/.exec(broker.dashboardLink())![1]!;
+    const host = { origin: broker.url };
+    const session = (
+      (await (
+        await fetch(`${broker.url}/dashboard/session`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...host },
+          body: JSON.stringify({ code }),
+        })
+      ).json()) as { session: string }
+    ).session;
+    const headers = { 'X-Lanyard-Session': session, 'content-type': 'application/json', ...host };
+    const listed = (await (
+      await fetch(`${broker.url}/p/contractor/api/listIdentityProfiles`, { method: 'POST', headers, body: '{}' })
+    ).json()) as {
+      ok: boolean;
+      value: Array<{ name: string | null }>;
+    };
+    expect(listed.ok).toBe(true);
+    expect(listed.value.map((p) => p.name)).toEqual([null, 'contractor', 'fresh', 'work']);
+    const ticket = ((await (await fetch(`${broker.url}/dashboard/ticket`, { method: 'POST', headers })).json()) as { ticket: string })
+      .ticket;
+    const controller = new AbortController();
+    const events = await fetch(`${broker.url}/p/contractor/api/events?ticket=${encodeURIComponent(ticket)}`, { signal: controller.signal });
+    expect(events.status).toBe(200);
+    expect(events.headers.get('content-type')).toContain('text/event-stream');
+    controller.abort();
+  });
 });

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import type { IdentityProfile, Status } from '../../../shared/contract';
 import { ErrorCodes } from '../../../shared/errors';
 import type { ManagedPolicy } from '../config/managed';
 import { LanyardError } from '../errors';
@@ -9,18 +10,8 @@ import { ensurePrivateDir } from '../paths';
 import type { Logger } from '../util/log';
 import { identityManagedPolicy, managedIdentityNames } from './managed-identity';
 import { checkIdentityProfileName, identityProfileHome, IDENTITY_PROFILE_PATTERN } from './names';
+import { identityProfileOf } from './summary';
 import { startProfileGateway, type ProfileBroker, type ProfileGateway, type ProfileGatewayTimeouts } from './profile-gateway';
-
-/** One identity profile as the tray, the dashboard and `lanyard status` show it. */
-export interface IdentityProfileSummary {
-  name: string;
-  /** Defined by the administrator's managed configuration. */
-  managed: boolean;
-  status: 'not_configured' | 'signed_out' | 'signing_in' | 'signed_in' | 'expired';
-  /** The signed-in (or expired) user's e-mail, else subject: never a token. */
-  user?: string | undefined;
-  issuer?: string | undefined;
-}
 
 export interface IdentityProfilesOptions {
   /** The default profile's home: each identity profile lives in `<home>/identities/<name>/`. */
@@ -102,27 +93,22 @@ export class IdentityProfiles {
   }
 
   /**
-   * Every profile with its sign-in state. Asking starts the profiles' brokers (restoring a session reads the keychain
-   * only, it calls no IdP): the tray and the dashboard ask, an IDE request to the default profile never does.
+   * The default profile (from `defaultStatus`) and every other one with its sign-in state, `current` marking the named
+   * one. Asking starts the profiles' brokers (restoring a session reads the keychain only, it calls no IdP): the tray
+   * and the dashboard ask, an IDE request to the default profile never does.
    */
-  async list(): Promise<IdentityProfileSummary[]> {
+  async list(current: string | null, defaultStatus: () => Promise<Status>): Promise<IdentityProfile[]> {
     const managed = new Set(managedIdentityNames(this.options.managed));
-    return Promise.all(
-      this.names().map(async (name): Promise<IdentityProfileSummary> => {
-        const broker = await this.broker(name).catch(() => undefined);
-        const idp = broker?.config.load().idp;
-        const state = broker?.getEngine()?.identity.state;
-        const user =
-          state && (state.status === 'signed_in' || state.status === 'expired') ? (state.user.email ?? state.user.sub) : undefined;
-        return {
-          name,
-          managed: managed.has(name),
-          status: !idp ? 'not_configured' : (state?.status ?? 'signed_out'),
-          ...(user ? { user } : {}),
-          ...(idp ? { issuer: idp.issuer } : {}),
-        };
+    const others = await Promise.all(
+      this.names().map(async (name): Promise<IdentityProfile> => {
+        const status = await this.broker(name)
+          .then((b) => b.control.status())
+          .catch(() => undefined);
+        const flags = { managed: managed.has(name), current: name === current };
+        return status ? identityProfileOf(name, status, flags) : { name, status: 'signed_out', ...flags };
       }),
     );
+    return [identityProfileOf(null, await defaultStatus(), { managed: false, current: current === null }), ...others];
   }
 
   async close(): Promise<void> {
