@@ -136,12 +136,16 @@ function whoamiOverStdio(
       const answer = out
         .split('\n')
         .filter((l) => l.trim())
-        .map((l) => JSON.parse(l) as { id?: number; result?: { content: Array<{ text: string }> } })
+        .map((l) => JSON.parse(l) as { id?: number; result?: { isError?: boolean; content: Array<{ text: string }> } })
         .find((m) => m.id === 2);
       if (!answer) return;
       clearTimeout(timer);
       child.stdin.end();
-      resolve(JSON.parse(answer.result!.content[0]!.text) as { sub?: string });
+      const text = answer.result?.content[0]?.text;
+      // A JSON-RPC error or a tool error (signed out, no such tool) fails the test at once, with what it said.
+      if (answer.result === undefined || answer.result.isError || text === undefined)
+        reject(new Error(`no whoami answer: ${JSON.stringify(answer)}`));
+      else resolve(JSON.parse(text) as { sub?: string });
     });
     child.stdin.write(`${JSON.stringify(lines[0])}\n`);
     setTimeout(() => child.stdin.write(`${JSON.stringify(lines[1])}\n${JSON.stringify(lines[2])}\n`), 300);
