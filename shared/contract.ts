@@ -95,6 +95,22 @@ export const IdeSessionSchema = z.object({
   lastSeenAt: z.number(),
 });
 
+/**
+ * An identity profile (another IdP account: a second tenant, a contractor account) next to the default one, with its
+ * sign-in state. `name` is null for the default profile. Its endpoints are `/p/<name>/mcp`, `/p/<name>/api`.
+ */
+export const IdentityProfileSchema = z.object({
+  name: z.string().nullable(),
+  status: z.enum(['not_configured', 'signed_out', 'signing_in', 'signed_in', 'expired']),
+  /** The signed-in (or expired) user's e-mail, else subject. */
+  user: z.string().optional(),
+  issuer: z.string().optional(),
+  /** Defined by the administrator's managed configuration. */
+  managed: z.boolean(),
+  /** The profile this surface (the app's dashboard and tray) shows now. */
+  current: z.boolean(),
+});
+
 export const StatusSchema = z.object({
   version: z.string(),
   session: SessionStatusSchema,
@@ -105,6 +121,11 @@ export const StatusSchema = z.object({
   ideSessions: z.array(IdeSessionSchema),
   /** Tool changes held back until a person reviews them (tool pinning); the tray shows "N tools to review". */
   pendingToolReviews: z.number().optional(),
+  /**
+   * Every identity profile and its sign-in state, when more than the default one exists; the rest of the status is the
+   * `current` one's. Filled in by the desktop app's facade (the tray shows each); over HTTP, ask `listIdentityProfiles`.
+   */
+  identities: z.array(IdentityProfileSchema).optional(),
 });
 
 export const ActivityEventSchema = z.object({
@@ -414,6 +435,13 @@ export const ControlMethods = {
   getProfiles: { input: none, output: z.array(ToolProfileSchema) },
   /** Changes one IDE's profile (refused with MANAGED_LOCKED when the administrator sets it). */
   setProfile: { input: ToolProfileUpdateSchema, output: ToolProfileSchema },
+  /** The default identity profile first, then every other one (created here or managed), each with its sign-in state. */
+  listIdentityProfiles: { input: none, output: z.array(IdentityProfileSchema) },
+  /**
+   * Switches the identity profile the dashboard and tray show (null: the default one); every other method then acts on
+   * it. The desktop app switches its IPC facade; the browser dashboard addresses `/p/<name>/api` from then on.
+   */
+  selectIdentityProfile: { input: z.object({ name: z.string().nullable() }).strict(), output: z.array(IdentityProfileSchema) },
 } as const;
 
 export type ControlMethodName = keyof typeof ControlMethods;
@@ -454,6 +482,7 @@ export type ToolReview = z.output<typeof ToolReviewSchema>;
 export type ToolReviewTool = z.output<typeof ToolReviewToolSchema>;
 export type ToolProfile = z.output<typeof ToolProfileSchema>;
 export type ToolProfileUpdate = z.input<typeof ToolProfileUpdateSchema>;
+export type IdentityProfile = z.output<typeof IdentityProfileSchema>;
 
 export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodName[];
 

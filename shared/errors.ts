@@ -72,6 +72,10 @@ export const ErrorCodes = {
    * runs too long, or names only proxies Lanyard cannot use (SOCKS).
    */
   PAC_FAILED: 'pac_failed',
+  /** An identity profile name that is not allowed (`--profile`, `/p/<profile>/`): letters, digits, - and _ only. */
+  IDENTITY_PROFILE_INVALID: 'identity_profile_invalid',
+  /** No identity profile has this name (neither created on this machine nor defined by the managed configuration). */
+  IDENTITY_PROFILE_UNKNOWN: 'identity_profile_unknown',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

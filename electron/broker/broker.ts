@@ -35,6 +35,10 @@ import { auditLogView } from './governance/audit-view';
 import { Governance } from './governance/governance';
 import { createOtlpExport } from './governance/otlp/exporter';
 import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governance/token-events';
+import { identityIdeDeps } from './identities/ide';
+import { IdentityProfiles } from './identities/identity-profiles';
+import { identityProfileOf } from './identities/summary';
+import type { IdentityProfile } from '../../shared/contract';
 
 export interface BrokerOptions {
   version: string;
@@ -78,6 +82,10 @@ export interface BrokerOptions {
    * The OAuth 2.1 path, or a factory given what it needs. Default: the OAuth engine (oauth/oauth-sessions.ts).
    */
   oauth?: OAuthPath | ((deps: OAuthPathDeps) => OAuthPath) | undefined;
+  /** Set on an identity profile's own broker (identities/): its name. Such a broker hosts no further profiles. */
+  identityProfile?: string | undefined;
+  /** An identity profile's broker lists every profile through the default profile's (`listIdentityProfiles`). */
+  identityListing?: ((current: string | null) => Promise<IdentityProfile[]>) | undefined;
 }
 
 /** What the broker hands the OAuth path's factory. */
@@ -148,6 +156,10 @@ export class Broker {
   private gatewayView: GatewayView | undefined;
   private readonly detach: Array<() => void> = [];
   private readonly engineStateChanged: Emitter<void>;
+  /** The identity profile this broker serves (undefined: the default one). */
+  readonly identityProfile: string | undefined;
+  /** The other identity profiles (`/p/<name>/`, `--profile`), on the default profile's broker only; started lazily. */
+  readonly identities: IdentityProfiles | undefined;
 
   private constructor(private readonly options: BrokerOptions) {
     const env = options.env ?? process.env;
@@ -243,7 +255,23 @@ export class Broker {
       ide: { home: this.home, ...options.ide },
       log: this.log,
       audit: (input) => auditLogView(this.home, this.governance.recording ? this.governance.status() : undefined, input),
+      identities: options.identityListing ?? ((current) => this.listIdentities(current)),
     });
+    this.identityProfile = options.identityProfile;
+    this.identities =
+      options.identityProfile === undefined
+        ? new IdentityProfiles({
+            home: this.home,
+            version: options.version,
+            managed: this.managed,
+            log: this.log,
+            open: (profile) =>
+              Broker.create({
+                ...identityBrokerOptions(options, this.network, this.home, profile),
+                identityListing: (current) => this.listIdentities(current),
+              }),
+          })
+        : undefined;
   }
 
   static async create(options: BrokerOptions): Promise<Broker> {
@@ -268,6 +296,17 @@ export class Broker {
     const run = this.engineQueue.then(() => this.ensureEngine());
     this.engineQueue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Every identity profile with its sign-in state (just this one when it hosts none: a CLI's profile broker). */
+  private async listIdentities(current: string | null): Promise<IdentityProfile[]> {
+    if (this.identities) return this.identities.list(current, () => this.control.status());
+    return [identityProfileOf(this.identityProfile ?? null, await this.control.status(), { managed: false, current: true })];
+  }
+
+  /** Sign-in, sign-out and expiry of this broker's identity session. */
+  onSessionChange(listener: () => void): () => void {
+    return this.engineStateChanged.on(listener);
   }
 
   /** Lets the gateway (started separately) report into status; undefined when it stops. */
@@ -546,6 +585,7 @@ export class Broker {
         relay,
         routes,
         log: this.log,
+        ...(this.identities ? { identities: (name: string) => this.identities!.endpoints(name) } : {}),
       });
       port = server.port;
     } catch (e) {
@@ -567,6 +607,13 @@ export class Broker {
       version: this.options.version,
       localAuth,
       onError: (e) => this.log.warn('runtime file', { error: e }),
+    });
+    await this.identities?.useGateway({
+      url: server.url,
+      port: server.port,
+      localAuth,
+      timeouts,
+      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     });
     // MCP traffic on the node:http(s) transport takes its agent (company CA) or proxy from the network stack.
     const offRouter = useUpstreamRouter((url) => this.network.upstream(url));
@@ -620,6 +667,7 @@ export class Broker {
         offAuth();
         offProbe();
         this.setGateway(undefined);
+        await this.identities?.useGateway(undefined);
         await runtime.close();
         await server.close();
         await aggregator.close();
@@ -633,6 +681,7 @@ export class Broker {
     for (const off of this.detach.splice(0)) off();
     // A browser authorization waiting for the user must not keep a stopping broker's process alive.
     await this.oauth?.close?.();
+    await this.identities?.close();
     this.config.close();
     await this.activity.flush();
     await this.toolGate.flush();
@@ -669,5 +718,30 @@ function lazySecretStore(create: () => SecretStore): SecretStore {
     set: (key, value) => get().set(key, value),
     delete: (key) => get().delete(key),
     deleteAll: (prefix) => get().deleteAll(prefix),
+  };
+}
+
+/**
+ * What an identity profile's broker is built with: the default profile's browser opener, outbound network (one proxy
+ * and CA trust for every profile; closed by the default profile's broker only) and IDE deps, and nothing of its
+ * state — no config backend and no secret store, so each profile opens its own config file and keychain namespace.
+ */
+function identityBrokerOptions(
+  root: BrokerOptions,
+  network: NetworkStack,
+  rootHome: string,
+  profile: { home: string; managed: ManagedPolicy; log: Logger; identityProfile: string },
+): BrokerOptions {
+  return {
+    version: root.version,
+    openUrl: root.openUrl,
+    ...(root.env ? { env: root.env } : {}),
+    fetch: root.fetch,
+    hopFetch: root.hopFetch,
+    ...(typeof root.oauth === 'function' ? { oauth: root.oauth } : {}),
+    network: { ...network, close: async () => undefined },
+    ide: identityIdeDeps(root.ide, rootHome, profile.identityProfile, root.env),
+    engine: 'eager',
+    ...profile,
   };
 }

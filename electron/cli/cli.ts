@@ -3,6 +3,7 @@ import { CLIENT_AUTH_METHODS } from '../../shared/auth-methods';
 import { AUTH_PATHS } from '../../shared/auth-paths';
 import { resolveLanyardHome } from '../broker/paths';
 import { CliContext, describeFailure, ExitCode, UsageError, type CliDeps } from './context';
+import { takeProfileOption } from './identity-option';
 import { printError } from './output';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -41,7 +42,7 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'stdio',
     summary: 'Bridge a stdio-only MCP client to the broker (what IDE entries run)',
-    usage: 'lanyard stdio [--server <id> | --ide <ide>]',
+    usage: 'lanyard stdio [--server <id> | --ide <ide>] [--profile <name>]',
     description:
       'Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed.',
     options: { server: { type: 'string', short: 's' }, ide: { type: 'string' } },
@@ -52,12 +53,13 @@ const COMMANDS: readonly Command[] = [
     run: async (ctx, _v, positionals) => {
       const { stdioCommand } = await import('./stdio');
       const argv = [
+        ...(ctx.identityProfile !== undefined ? ['--profile', ctx.identityProfile] : []),
         ...(typeof _v.server === 'string' ? ['--server', _v.server] : []),
         ...(typeof _v.ide === 'string' ? ['--ide', _v.ide] : []),
         ...positionals,
       ];
       return stdioCommand(argv, {
-        home: ctx.home,
+        home: ctx.rootHome,
         stdin: ctx.io.stdin,
         stdout: process.stdout,
         stderr: process.stderr,
@@ -358,6 +360,7 @@ export function usage(): string {
     '',
     'Options:',
     '  -h, --help     Show this help (`lanyard <command> --help` for a command)',
+    '  --profile <p>  Run the command for identity profile <p> (another IdP account; its endpoint is /p/<p>/mcp)',
     '  -v, --version  Show the version',
     '',
     'Exit codes: 0 ok, 1 failed, 2 usage error, 3 sign-in or confirmation needed, 4 Lanyard not running or unreachable.',
@@ -388,7 +391,16 @@ function commandHelp(command: Command): string {
 /** Runs the CLI and returns its exit code; never calls process.exit itself. */
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
   const { io } = deps;
-  const [first, ...rest] = argv;
+  // `--profile <name>` is global: before or after the command, it selects the identity profile for the whole run.
+  let profile: string | undefined;
+  let args: string[];
+  try {
+    ({ profile, rest: args } = takeProfileOption(argv));
+  } catch (e) {
+    printError(io, 'lanyard', describeFailure(e).info);
+    return ExitCode.USAGE;
+  }
+  const [first, ...rest] = args;
   if (first === undefined || first === '-h' || first === '--help') {
     io.out(usage());
     return ExitCode.OK;
@@ -425,7 +437,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   }
   let ctx: CliContext | undefined;
   try {
-    ctx = new CliContext(deps, resolveLanyardHome(deps.env, deps.platform));
+    ctx = new CliContext(deps, resolveLanyardHome(deps.env, deps.platform), profile);
     return await command.run(ctx, parsed.values, parsed.positionals);
   } catch (e) {
     const { info, exitCode } = describeFailure(e);

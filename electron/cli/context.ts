@@ -1,11 +1,17 @@
 import { homedir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import type { Readable } from 'node:stream';
 import type { ControlApi } from '../../shared/contract';
 import { createHttpControlClient, ControlError } from '../../shared/control-client';
 import { ErrorCodes, type ErrorInfo } from '../../shared/errors';
-import type { ManagedPolicy } from '../broker/config/managed';
+import { createManagedPolicy, type ManagedPolicy } from '../broker/config/managed';
 import type { IdeConnectDeps } from '../broker/control/control-service';
+import { identityEntryName, identityLauncher } from '../broker/identities/ide';
+import { identityProfileNames, unknownProfile } from '../broker/identities/identity-profiles';
+import { identityManagedPolicy } from '../broker/identities/managed-identity';
+import { identityPathPrefix, identityProfileHome } from '../broker/identities/names';
+import { writePrivateFile } from '../broker/paths';
 import { LanyardError } from '../broker/errors';
 import { readRuntimeFile, type RuntimeInfo, type RuntimeLookup } from '../broker/gateway/runtime-file';
 import type { IdeContext } from '../broker/ide/connector';
@@ -93,11 +99,22 @@ export class CliContext {
   readonly log: Logger;
   private localBroker: Promise<Broker> | undefined;
   private runtime: Promise<RuntimeLookup> | undefined;
+  /** The identity profile's home (`--profile`), else the default one: what the command reads and changes. */
+  readonly home: string;
+  /**
+   * `lanyard login --profile <new> --issuer …` creates the profile: with this set, a profile that does not exist yet is
+   * made (its directory and an empty config) instead of refused.
+   */
+  createProfile = false;
 
   constructor(
     readonly deps: CliDeps,
-    readonly home: string,
+    /** The default profile's home: the running broker's runtime file is there, whichever profile a command is for. */
+    readonly rootHome: string,
+    /** `--profile <name>`: the identity profile the command is for (undefined: the default one). */
+    readonly identityProfile?: string | undefined,
   ) {
+    this.home = identityProfile === undefined ? rootHome : identityProfileHome(rootHome, identityProfile);
     this.io = deps.io;
     this.env = deps.env;
     this.version = deps.version;
@@ -115,13 +132,15 @@ export class CliContext {
 
   /** How an IDE starts `lanyard stdio`: this Node and this script, by absolute path. */
   launcher(): StdioLauncher {
-    return resolveStdioLauncher({
-      home: this.home,
+    const launcher = resolveStdioLauncher({
+      // The running broker is the default profile's: an identity profile's entry adds `--profile <name>`.
+      home: this.rootHome,
       env: this.env,
       platform: this.platform,
       script: this.deps.script,
       ...(this.deps.execArgv ? { execArgv: this.deps.execArgv } : {}),
     });
+    return this.identityProfile === undefined ? launcher : identityLauncher(launcher, this.identityProfile);
   }
 
   /** Like `launcher()`, but undefined when it cannot be determined (the stdio variant is then unavailable). */
@@ -161,7 +180,7 @@ export class CliContext {
   }
 
   lookupRuntime(): Promise<RuntimeLookup> {
-    this.runtime ??= readRuntimeFile(this.home);
+    this.runtime ??= readRuntimeFile(this.rootHome);
     return this.runtime;
   }
 
@@ -170,11 +189,12 @@ export class CliContext {
    * file that is not trustworthy (wrong owner or mode) is an error: the CLI never sends anything to it.
    */
   async broker(): Promise<BrokerConnection | undefined> {
+    await this.ensureProfile();
     const lookup = await this.lookupRuntime();
     if (lookup.state === 'invalid') {
       throw new CliError(
         `Lanyard's runtime file is not trusted: ${lookup.problem}.`,
-        `Delete ${this.home}/run/broker.json; Lanyard writes a new one (0600) when it starts.`,
+        `Delete ${this.rootHome}/run/broker.json; Lanyard writes a new one (0600) when it starts.`,
         ExitCode.BROKER_NOT_RUNNING,
       );
     }
@@ -183,12 +203,14 @@ export class CliContext {
     if (info.version && info.version !== this.version) {
       this.io.err(`lanyard: note: the running Lanyard is version ${info.version}, this CLI is ${this.version}.\n`);
     }
+    // An identity profile's control API and endpoint are the running broker's, under /p/<name>.
+    const base = this.identityProfile === undefined ? info.url : `${info.url}${identityPathPrefix(this.identityProfile)}`;
     const client = createHttpControlClient({
-      baseUrl: info.url,
+      baseUrl: base,
       headers: { authorization: `Bearer ${info.token}` },
       ...(this.deps.fetch ? { fetch: this.deps.fetch } : {}),
     });
-    return { info, client, endpoint: { url: `${info.url}/mcp`, token: info.token } };
+    return { info, client, endpoint: { url: `${base}/mcp`, token: info.token } };
   }
 
   /**
@@ -204,20 +226,44 @@ export class CliContext {
   }
 
   private async openLocal(ide?: IdeConnectDeps): Promise<Broker> {
+    await this.ensureProfile();
     // Loaded on demand: it pulls in the config store, keychain and OIDC libraries that `--help` never needs.
     const { Broker } = await import('../broker/broker');
+    const managed =
+      this.identityProfile === undefined ? this.deps.managed : identityManagedPolicy(this.managedPolicy(), this.identityProfile);
     return Broker.create({
       home: this.home,
       env: this.env,
       version: this.version,
       openUrl: this.openUrl,
-      secrets: this.deps.secrets,
-      managed: this.deps.managed,
+      // A test's injected store belongs to the default profile: another profile opens its own keychain namespace.
+      secrets: this.identityProfile === undefined ? this.deps.secrets : undefined,
+      managed,
       fetch: this.deps.fetch,
       log: this.log,
-      ide: { machine: this.machine, launcher: () => this.launcher(), ...ide },
+      ide: {
+        machine: this.machine,
+        launcher: () => this.launcher(),
+        ...(this.identityProfile !== undefined ? { entryName: identityEntryName(this.identityProfile) } : {}),
+        ...ide,
+      },
       engine: 'on-demand',
+      ...(this.identityProfile !== undefined ? { identityProfile: this.identityProfile } : {}),
     });
+  }
+
+  private managedPolicy(): ManagedPolicy {
+    return this.deps.managed ?? createManagedPolicy({ env: this.env, platform: this.platform });
+  }
+
+  /** With `--profile`: refuses a profile that does not exist, or creates it for `login --issuer`. */
+  private async ensureProfile(): Promise<void> {
+    const name = this.identityProfile;
+    if (name === undefined) return;
+    const known = identityProfileNames(this.rootHome, this.managedPolicy());
+    if (known.includes(name)) return;
+    if (!this.createProfile) throw unknownProfile(name, known);
+    await writePrivateFile(path.join(this.home, 'config.json'), '{\n  "version": 1\n}\n');
   }
 
   async close(): Promise<void> {

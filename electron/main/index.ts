@@ -24,6 +24,7 @@ import ElectronStore from 'electron-store';
 import { version } from '../../package.json';
 import { Broker } from '../broker/broker';
 import { toErrorInfo } from '../broker/errors';
+import { createSwitchingControl } from '../broker/identities/switching-control';
 import { chromiumFetch } from '../broker/net/chromium';
 import { resolveLanyardHome } from '../broker/paths';
 import { clearStartupFailure, explainStartupError, recordStartupFailure } from '../broker/startup-failure';
@@ -203,7 +204,9 @@ function main(): void {
         },
       );
       started.config.onChange((config) => shellApp.applyStartAtLogin(config.ui?.startAtLogin ?? false));
-      await shellApp.attach(started.control, { startAtLogin: started.config.load().ui?.startAtLogin ?? false });
+      // With identity profiles, the tray and dashboard act on the one the user picked (identities/switching-control.ts).
+      const control = started.identities ? createSwitchingControl(started.control, started.identities, started.log) : started.control;
+      await shellApp.attach(control, { startAtLogin: started.config.load().ui?.startAtLogin ?? false });
       // Quitting waits for the endpoint to close and the runtime file to go (the CLI must not find a dead broker).
       let cleanedUp = false;
       app.on('will-quit', (event) => {

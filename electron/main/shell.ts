@@ -276,6 +276,10 @@ export class AppShell {
           this.navigate({ page: 'servers' });
         });
         break;
+      case 'identity':
+        // The facade switches every surface of the app (electron/broker/identities/switching-control.ts).
+        control?.selectIdentityProfile({ name: action.name }).catch((e: unknown) => this.log('switching identity profile failed', e));
+        break;
       case 'quit':
         this.quit();
         break;

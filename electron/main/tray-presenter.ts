@@ -6,8 +6,8 @@
  * something to do (the sign-in expired, an enabled server is failing, the local endpoint is down while signed in).
  * Being signed out or not set up is a choice, not trouble: the normal icon, with the menu saying what to do.
  */
-import type { DashboardPage, ServerStatus, Status } from '../../shared/contract';
 import { isNetworkErrorCode } from '../../shared/errors';
+import type { DashboardPage, IdentityProfile, ServerStatus, Status } from '../../shared/contract';
 
 export type TrayIconVariant = 'normal' | 'attention';
 /** The colour of a server's dot in the menu. */
@@ -19,6 +19,8 @@ export type TrayAction =
   | { type: 'sign-out' }
   /** An OAuth server waiting for the user's consent: opens its authorization in the browser (once). */
   | { type: 'authorize'; serverId: string }
+  /** Another identity profile: the tray and dashboard switch to it (null: the default one). */
+  | { type: 'identity'; name: string | null }
   | { type: 'quit' };
 
 export type TrayMenuItem =
@@ -100,6 +102,28 @@ export function needsAttention(status: Status): boolean {
   return !status.gateway.running;
 }
 
+const IDENTITY_STATE: Record<IdentityProfile['status'], { label: string; tone: DotTone }> = {
+  signed_in: { label: 'Signed In', tone: 'ok' },
+  signing_in: { label: 'Signing In…', tone: 'busy' },
+  expired: { label: 'Sign-In Expired', tone: 'error' },
+  signed_out: { label: 'Not Signed In', tone: 'off' },
+  not_configured: { label: 'Not Set Up', tone: 'off' },
+};
+
+/** An identity profile's line: `✓ work — alice@example.com` for the current one, its state dot for each. */
+function identityItem(p: IdentityProfile): TrayMenuItem {
+  const state = IDENTITY_STATE[p.status];
+  const label = `${p.current ? '✓ ' : ''}${clip(p.name ?? 'Default', 20)} — ${p.user && p.status !== 'signed_out' ? clip(p.user, 32) : state.label}`;
+  return {
+    type: 'item',
+    id: `identity:${p.name ?? ''}`,
+    label,
+    enabled: !p.current,
+    dot: state.tone,
+    action: { type: 'identity', name: p.name },
+  };
+}
+
 function who(user: { email?: string | undefined; name?: string | undefined; sub: string }): string {
   return user.email ?? user.name ?? user.sub;
 }
@@ -147,6 +171,11 @@ export function presentTray(status: Status): TrayView {
       break;
   }
   items.push({ type: 'item', id: 'session', label: clip(sessionLine, 48), enabled: false }, { type: 'separator' });
+  // More than one identity: each profile with its state; picking one switches the tray and the dashboard to it.
+  if (status.identities && status.identities.length > 1) {
+    for (const p of status.identities) items.push(identityItem(p));
+    items.push({ type: 'separator' });
+  }
 
   if (status.servers.length === 0) {
     items.push({ type: 'item', id: 'no-servers', label: 'No servers yet', enabled: false });

@@ -40,6 +40,8 @@ export const CONTROL_METHODS = [
   'rejectTools',
   'getProfiles',
   'setProfile',
+  'listIdentityProfiles',
+  'selectIdentityProfile',
 ] as const satisfies readonly ControlMethodName[];
 
 // Fails to compile when the contract gains a method this list lacks (the reverse is caught by `satisfies` above).

@@ -3,7 +3,7 @@
  * (api/client.ts), which is IPC in the app and HTTP + server-sent events in a browser.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { ActivityEvent, Navigate, Status } from '../../shared/contract';
+import type { ActivityEvent, IdentityProfile, Navigate, Status } from '../../shared/contract';
 import type { ErrorInfo } from '../../shared/errors';
 import { errorInfoOf } from './api/bridge';
 import type { LanyardClient, LiveState } from './api/client';
@@ -48,6 +48,7 @@ export function App({ client }: { client: LanyardClient }) {
   const [signInError, setSignInError] = useState<ErrorInfo>();
   const [confirmSignOut, setConfirmSignOut] = useState(false);
   const [signingOut, setSigningOut] = useState(false);
+  const [identities, setIdentities] = useState<IdentityProfile[]>([]);
   const statusRef = useRef<Status | undefined>(undefined);
   statusRef.current = status;
   const toastSeq = useRef(0);
@@ -70,6 +71,7 @@ export function App({ client }: { client: LanyardClient }) {
       setStatus(s);
       setActivity((cur) => mergeActivity(cur, recent));
       setLoadError(undefined);
+      setIdentities(s.identities ?? (await client.api.listIdentityProfiles({})));
     } catch (e) {
       setLoadError(errorInfoOf(e));
     }
@@ -80,6 +82,7 @@ export function App({ client }: { client: LanyardClient }) {
     const offs = [
       client.on('status', (s) => {
         setStatus(s);
+        if (s.identities) setIdentities(s.identities);
         setLoadError(undefined);
         setNow(Date.now());
       }),
@@ -203,6 +206,17 @@ export function App({ client }: { client: LanyardClient }) {
         kind={client.kind}
         onSignOut={() => setConfirmSignOut(true)}
         onSignIn={() => go('sign-in')}
+        identities={identities}
+        onSelectIdentity={(name) => {
+          client.api.selectIdentityProfile({ name }).then(
+            (list) => {
+              setIdentities(list);
+              setActivity([]);
+              void load();
+            },
+            (e: unknown) => notify('error', errorInfoOf(e).message),
+          );
+        }}
       />
       <main id="main" className="main" tabIndex={-1}>
         {content}

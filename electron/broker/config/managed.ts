@@ -21,6 +21,7 @@ import {
 import { ProfilesConfigSchema } from '../governance/profiles/schema';
 import { configErrorMap, formatZodIssue } from './validate';
 import { ManagedAuditConfigSchema, SecretScanConfigSchema } from '../governance/config';
+import { IDENTITY_PROFILE_PATTERN } from '../identities/names';
 
 /**
  * Managed configuration: a file an administrator deploys (MDM, GPO, Ansible…) that sets the identity provider and the
@@ -93,6 +94,21 @@ export const ManagedConfigSchema = z.strictObject({
   profiles: ProfilesConfigSchema.optional(),
   /** The company's proxy, NO_PROXY list and CA bundle for everyone (each field wins over the user's). */
   network: NetworkConfigSchema.optional(),
+  /**
+   * Identity profiles for everyone (`--profile <name>`, `/p/<name>/mcp`; identities/): each one's IdP and servers, and
+   * which of them the user may not change. Company-wide settings above (network, oauth, secret scan, audit) apply to
+   * every profile too.
+   */
+  identities: z
+    .record(
+      z.string().regex(IDENTITY_PROFILE_PATTERN, 'an identity profile name is 1 to 32 lower-case letters, digits, "-" or "_"'),
+      z.strictObject({
+        idp: IdpConfigSchema.optional(),
+        servers: z.array(ServerConfigSchema).optional(),
+        lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
+      }),
+    )
+    .optional(),
   lock: z.array(z.enum(LOCKABLE_FIELDS)).default(() => []),
 });
 export type ManagedConfig = z.output<typeof ManagedConfigSchema>;

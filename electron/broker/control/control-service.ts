@@ -19,8 +19,11 @@ import type {
   ToolReview,
   ToolProfile,
   ToolProfileUpdate,
+  IdentityProfile,
 } from '../../../shared/contract';
 import { Emitter } from '../../../shared/emitter';
+import { ErrorCodes } from '../../../shared/errors';
+import { LanyardError } from '../errors';
 import type { ActivityLog } from '../activity/activity-log';
 import { AuthRouter } from '../auth/router';
 import type { ConfigStore } from '../config/store';
@@ -35,6 +38,7 @@ import { ServerControl, type ServerGatewayView } from './server-control';
 import { SettingsControl } from './settings-control';
 import type { ToolGate } from '../governance/pins/gate';
 import { noToolGate } from '../governance/pins/control';
+import { defaultIdentityProfile } from '../identities/summary';
 
 export type { IdeConnectDeps } from './ide-control';
 export { suggestId, suggestName } from './server-control';
@@ -69,6 +73,8 @@ export interface ControlServiceDeps {
   log?: Logger;
   /** The audit ledger's panel (governance/audit-view.ts); without it the ledger reads as off. */
   audit?: ControlApi['auditLog'];
+  /** The identity profiles with their sign-in state, `current` marking the named one (identities/); default: none. */
+  identities?: (current: string | null) => Promise<IdentityProfile[]>;
   /** Tool pinning: the reviews waiting for a person (governance/pins/). */
   toolGate?: ToolGate;
 }
@@ -277,6 +283,27 @@ export class ControlService implements ControlApi {
 
   getSettings(): Promise<Settings> {
     return this.settings.getSettings();
+  }
+
+  /** The default identity profile and every other one (identities/), with their sign-in state. */
+  async listIdentityProfiles(): Promise<IdentityProfile[]> {
+    return this.deps.identities ? this.deps.identities(null) : [defaultIdentityProfile(await this.status())];
+  }
+
+  /**
+   * This service serves one profile and holds no selection: it checks the name and answers the list with it marked, for
+   * a surface that switches by addressing `/p/<name>/api` (the browser dashboard). The desktop app's facade switches.
+   */
+  async selectIdentityProfile(input: { name: string | null }): Promise<IdentityProfile[]> {
+    const list = this.deps.identities ? await this.deps.identities(input.name) : [defaultIdentityProfile(await this.status())];
+    if (!list.some((p) => p.name === input.name)) {
+      throw new LanyardError(
+        ErrorCodes.IDENTITY_PROFILE_UNKNOWN,
+        `There is no identity profile "${String(input.name).slice(0, 40)}".`,
+        'Pick one of the profiles the switcher lists, or create it with `lanyard login --profile <name> --issuer <url> --client-id <id>`.',
+      );
+    }
+    return list;
   }
 
   auditLog(input: Parameters<ControlApi['auditLog']>[0]): ReturnType<ControlApi['auditLog']> {

@@ -166,7 +166,8 @@ export function createDashboard(options: DashboardOptions): Dashboard {
     if (sessionOf(req) !== undefined) return true;
     // EventSource cannot send headers: the event stream alone may open with a single-use ticket instead.
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (req.method === 'GET' && url.pathname === '/api/events' && isOwnHost(req.headers.host)) {
+    // An identity profile's stream (`/p/<name>/api/events`, the dashboard's switcher) opens the same way.
+    if (req.method === 'GET' && /^(\/p\/[^/]+)?\/api\/events$/.test(url.pathname) && isOwnHost(req.headers.host)) {
       const ticket = url.searchParams.get('ticket') ?? undefined;
       if (!isSecret(ticket)) return false;
       prune();

@@ -25,6 +25,8 @@ export interface IdeConnectDeps {
   launcher?: () => StdioLauncher;
   /** The local endpoint and its token. Default: the running gateway's port (else gateway.port) and the keychain's token. */
   endpoint?: () => Promise<HttpEndpoint>;
+  /** The entry's name in IDE files (default `lanyard`; an identity profile's is `lanyard-<profile>`). */
+  entryName?: string | undefined;
 }
 
 export interface IdeControlDeps {
@@ -65,7 +67,7 @@ export class IdeControl {
     const outcome = await connectIde(
       input.ide,
       { transport: http ? 'http' : 'stdio', endpoint, launcher },
-      { home: this.ideHome(), machine: this.ideMachine() },
+      { home: this.ideHome(), machine: this.ideMachine(), entryName: this.deps.ide?.entryName },
     );
     this.deps.activity.record({
       kind: 'ide',
@@ -90,7 +92,12 @@ export class IdeControl {
   /** Undoes `connectIde`: the file back byte for byte when untouched since, otherwise only Lanyard's entry removed. */
   async disconnectIde(input: { ide: IdeName }): Promise<DisconnectIdeResult> {
     // The keychain holds the API keys taken out of the backup (ide/credentials.ts): the restore puts them back.
-    const outcome = await disconnectIde(input.ide, { home: this.ideHome(), machine: this.ideMachine(), secrets: this.deps.secrets });
+    const outcome = await disconnectIde(input.ide, {
+      home: this.ideHome(),
+      machine: this.ideMachine(),
+      secrets: this.deps.secrets,
+      entryName: this.deps.ide?.entryName,
+    });
     if (outcome.changed)
       this.deps.activity.record({ kind: 'ide', summary: `Disconnected ${outcome.displayName}: ${outcome.detail}`, outcome: 'info' });
     return {
@@ -129,7 +136,7 @@ export class IdeControl {
   }
 
   private async rewriteIdeTokens(): Promise<RotateLocalTokenResult> {
-    const ctx = { home: this.ideHome(), machine: this.ideMachine() };
+    const ctx = { home: this.ideHome(), machine: this.ideMachine(), entryName: this.deps.ide?.entryName };
     const result = await refreshHttpConnections(() => this.httpEndpoint(), ctx);
     for (const r of result.rewritten)
       this.deps.activity.record({ kind: 'ide', summary: `Wrote the new local token into ${r.configPath}`, outcome: 'info' });

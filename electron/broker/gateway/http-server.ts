@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IdeName } from '../../../shared/contract';
-import { ErrorCodes } from '../../../shared/errors';
+import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { SERVER_ID_PATTERN } from '../config/schema';
 import { LanyardError } from '../errors';
 import { ideFromPath } from '../governance/profiles/endpoint';
+import { splitIdentityPath } from '../identities/names';
 import { silentLogger, type Logger } from '../util/log';
 import type { LocalAuthRejection, RequestGuardContext, RouteAuth } from './local-auth';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJson, sendJsonRpcError } from './http-util';
@@ -16,6 +17,7 @@ import type { Relay } from './relay';
  *   /mcp/<server-id>/…   → the transparent relay to one server
  *   /mcp/only/<id>       → the aggregated pipeline carrying one server, unprefixed (diagnostics, conformance)
  *   /healthz             → `{"ok":true}` and nothing else (no token needed, nothing secret)
+ *   /p/<profile>/…       → the same endpoints (and /api) of another identity profile (identities/)
  *   extra routes         → the control API and dashboard, added by the composition root
  * Every request passes the local-auth guard (Host, Origin, local token) first, and the IDE's Authorization header is
  * removed before any handler sees the request, so no code path can forward it upstream.
@@ -48,6 +50,14 @@ export interface GatewayRoute {
   handler(req: IncomingMessage, res: ServerResponse): void | Promise<void>;
 }
 
+/** One identity profile's endpoints behind `/p/<name>/` (identities/profile-gateway.ts). */
+export interface IdentityEndpoints {
+  aggregator: GatewayAggregator;
+  relay: Relay;
+  /** Its control API, served at `/p/<name>/api/…` with the route auth of the default profile's `/api`. */
+  control: GatewayRoute['handler'];
+}
+
 export interface GatewayServerOptions {
   /** gateway.port; 0 = any free port (tests). */
   port: number;
@@ -57,6 +67,8 @@ export interface GatewayServerOptions {
   aggregator: GatewayAggregator;
   relay: Relay;
   routes?: GatewayRoute[];
+  /** Resolves an identity profile's endpoints, or rejects with a LanyardError (invalid or unknown name). */
+  identities?: (name: string) => Promise<IdentityEndpoints>;
   maxBodyBytes?: number;
   log?: Logger;
 }
@@ -80,11 +92,22 @@ type RouteMatch =
   | { kind: 'aggregate'; profile?: IdeName; only?: string }
   | { kind: 'relay'; serverId: string; subpath: string }
   | { kind: 'custom'; route: GatewayRoute }
+  | { kind: 'identity'; name: string; rest: string; inner: RouteMatch }
   | { kind: 'not-found' };
 
 /** Splits a request path into the endpoint it addresses (exported for tests). */
 export function matchRoute(pathname: string, routes: readonly GatewayRoute[] = []): RouteMatch {
   if (pathname === '/healthz') return { kind: 'health' };
+  // Another identity profile: the same endpoints under /p/<name>/, its control API included (the dashboard's switcher).
+  const identity = splitIdentityPath(pathname);
+  if (identity) {
+    const inner = matchRoute(
+      identity.rest,
+      routes.filter((r) => r.prefix === '/api'),
+    );
+    const served = inner.kind === 'aggregate' || inner.kind === 'relay' || inner.kind === 'custom';
+    return served ? { kind: 'identity', ...identity, inner } : { kind: 'not-found' };
+  }
   if (pathname === '/mcp' || pathname === '/mcp/') return { kind: 'aggregate' };
   // An IDE's own endpoint (`lanyard connect` writes it): the aggregate, shaped by that IDE's profile.
   const ide = pathname.startsWith('/ide/') ? ideFromPath(pathname) : undefined;
@@ -142,7 +165,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       return;
     }
     const method = req.method ?? 'GET';
-    const match = matchRoute(pathname, routes);
+    const outer = matchRoute(pathname, routes);
+    const match = outer.kind === 'identity' ? outer.inner : outer;
     const auth: RouteAuth =
       match.kind === 'custom' ? match.route.auth : match.kind === 'health' || match.kind === 'not-found' ? 'none' : 'token';
     const origin = req.headers.origin;
@@ -183,6 +207,23 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       return;
     }
 
+    let aggregator = options.aggregator;
+    let relay = options.relay;
+    let custom = match.kind === 'custom' ? match.route.handler : undefined;
+    if (outer.kind === 'identity') {
+      // Only after the guard: an unauthenticated caller learns nothing about which profiles exist.
+      const endpoints = await resolveIdentity(outer.name, options.identities);
+      if ('error' in endpoints) {
+        req.resume();
+        sendJsonRpcError(res, 404, -32601, endpoints.error.message, endpoints.error);
+        return;
+      }
+      ({ aggregator, relay } = endpoints);
+      custom = endpoints.control;
+      // The profile's handlers see the path inside the profile (/mcp, /api/status), as the default profile's do.
+      req.url = `${outer.rest}${search}`;
+    }
+
     switch (match.kind) {
       case 'health':
         req.resume();
@@ -203,9 +244,9 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         const only = match.only;
         const serve = (body?: unknown) =>
           only === undefined
-            ? options.aggregator.handleRequest(req, res, body, match.profile)
-            : options.aggregator.handleOnlyRequest
-              ? options.aggregator.handleOnlyRequest(only, req, res, body)
+            ? aggregator.handleRequest(req, res, body, match.profile)
+            : aggregator.handleOnlyRequest
+              ? aggregator.handleOnlyRequest(only, req, res, body)
               : Promise.resolve(sendJsonRpcError(res, 404, -32601, 'This gateway has no /mcp/only endpoint.'));
         if (method !== 'POST') {
           await serve();
@@ -223,10 +264,12 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         return;
       }
       case 'relay':
-        await options.relay.handleRequest(req, res, { serverId: match.serverId, subpath: match.subpath, search });
+        await relay.handleRequest(req, res, { serverId: match.serverId, subpath: match.subpath, search });
         return;
       case 'custom':
-        await match.route.handler(req, res);
+        await (custom ?? match.route.handler)(req, res);
+        return;
+      case 'identity':
         return;
       case 'not-found':
         req.resume();
@@ -322,6 +365,27 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         for (const socket of sockets) socket.destroy();
       }),
   };
+}
+
+/** A profile's endpoints, or the error to answer with (the name's problem and its fix; never a stack). */
+async function resolveIdentity(
+  name: string,
+  identities: GatewayServerOptions['identities'],
+): Promise<IdentityEndpoints | { error: { code: ErrorInfo['code']; message: string; fix: string } }> {
+  if (!identities)
+    return {
+      error: {
+        code: ErrorCodes.IDENTITY_PROFILE_UNKNOWN,
+        message: 'This endpoint serves no identity profiles.',
+        fix: 'Use /mcp, or the endpoint of the Lanyard that holds the profile.',
+      },
+    };
+  try {
+    return await identities(name);
+  } catch (e) {
+    if (e instanceof LanyardError) return { error: { code: e.code, message: e.message, fix: e.fix } };
+    throw e;
+  }
 }
 
 function listenError(err: NodeJS.ErrnoException, port: number): Error {

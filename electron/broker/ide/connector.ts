@@ -43,6 +43,8 @@ export interface IdeContext {
    * to the keychain, and `disconnect` puts them back. Without it, backups are verbatim copies of the user's file.
    */
   secrets?: SecretStore | undefined;
+  /** The entry's name in the IDE's file: `lanyard`, or `lanyard-<profile>` for an identity profile (identities/). */
+  entryName?: string | undefined;
 }
 
 export interface ConnectRequest {
@@ -118,7 +120,8 @@ export async function connectIde(ide: IdeName, given: ConnectRequest, ctx: IdeCo
   const configPath = await resolveTarget(target.configPath(ctx.machine));
   const before = await readBytes(configPath);
   const beforeText = before === undefined ? undefined : decode(before, configPath, ide);
-  const plan = planConnect(target, beforeText, entry, request.remove ?? [], configPath);
+  const name = ctx.entryName ?? LANYARD_ENTRY;
+  const plan = planConnect(target, beforeText, entry, request.remove ?? [], configPath, name);
   const outcome: ConnectOutcome = {
     ide,
     displayName: target.displayName,
@@ -127,7 +130,7 @@ export async function connectIde(ide: IdeName, given: ConnectRequest, ctx: IdeCo
     changed: false,
     created: false,
     ...(request.launcher && target.deepLink ? { deepLink: target.deepLink(request.launcher) } : {}),
-    snippet: snippetFor(target, entry),
+    snippet: snippetFor(target, entry, name),
     removed: plan.removed,
     reloadHint: target.reloadHint,
   };
@@ -225,17 +228,18 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
   const text = decode(bytes, configPath, ide);
   const doc = parseDocument(text, configPath, ide);
   const container = doc && containerOf(doc, target, configPath);
-  const ours = container && findMember(container, LANYARD_ENTRY);
+  const name = ctx.entryName ?? LANYARD_ENTRY;
+  const ours = container && findMember(container, name);
   if (!doc || !container || !ours) {
     if (record) await ledger.delete(ide, configPath);
-    return { ...base, changed: false, action: 'none', detail: `${configPath} has no "${LANYARD_ENTRY}" entry; nothing to undo.` };
+    return { ...base, changed: false, action: 'none', detail: `${configPath} has no "${name}" entry; nothing to undo.` };
   }
   let next: string;
-  const original = record?.replacedEntry ? await originalEntryText(record, target, ide) : undefined;
+  const original = record?.replacedEntry ? await originalEntryText(record, target, ide, name) : undefined;
   if (original !== undefined) {
     next = applyEdits(text, [{ start: ours.value.start, end: ours.value.end, text: original }]);
   } else {
-    next = applyEdits(text, removeMemberEdit(text, container, LANYARD_ENTRY) ?? []);
+    next = applyEdits(text, removeMemberEdit(text, container, name) ?? []);
     const after = parseDocument(next, configPath, ide)!;
     const afterContainer = findMember(after, target.containerKey);
     if (record?.createdContainer && afterContainer?.value.kind === 'object' && afterContainer.value.members.length === 0) {
@@ -263,8 +267,8 @@ export async function disconnectIde(ide: IdeName, ctx: IdeContext): Promise<Disc
     backupPath,
     detail:
       original !== undefined
-        ? `Put back the "${LANYARD_ENTRY}" entry that was in ${configPath} before.`
-        : `Removed the "${LANYARD_ENTRY}" entry from ${configPath}; the rest of the file is unchanged.`,
+        ? `Put back the "${name}" entry that was in ${configPath} before.`
+        : `Removed the "${name}" entry from ${configPath}; the rest of the file is unchanged.`,
   };
 }
 
@@ -303,19 +307,22 @@ export async function refreshHttpConnections(endpointOf: () => Promise<HttpEndpo
  */
 function withoutLocalToken(bytes: Buffer, target: IdeTarget, configPath: string): Buffer {
   let text: string;
-  let ours: MemberNode | undefined;
+  let ours: MemberNode[];
   try {
     text = decode(bytes, configPath, target.name);
     const doc = parseDocument(text, configPath, target.name);
     const container = doc && containerOf(doc, target, configPath);
-    ours = container ? findMember(container, LANYARD_ENTRY) : undefined;
+    // Every Lanyard entry: the default profile's and each identity profile's (`lanyard-<profile>`).
+    ours = (container?.members ?? []).filter((m: MemberNode) => m.key === LANYARD_ENTRY || m.key.startsWith(`${LANYARD_ENTRY}-`));
   } catch {
     return bytes;
   }
-  if (!ours) return bytes;
-  const entry = text.slice(ours.value.start, ours.value.end);
-  const masked = entry.replace(/(Bearer[ \t]+)[^"\s\\]+/g, `$1${MASKED_TOKEN}`);
-  return masked === entry ? bytes : Buffer.from(text.slice(0, ours.value.start) + masked + text.slice(ours.value.end), 'utf8');
+  let out = text;
+  for (const member of [...ours].sort((a, b) => b.value.start - a.value.start)) {
+    const entry = out.slice(member.value.start, member.value.end);
+    out = out.slice(0, member.value.start) + entry.replace(/(Bearer[ \t]+)[^"\s\\]+/g, `$1${MASKED_TOKEN}`) + out.slice(member.value.end);
+  }
+  return out === text ? bytes : Buffer.from(out, 'utf8');
 }
 
 /** A backup's bytes with its keys moved to the keychain (ide/credentials.ts); unchanged without a keychain. */
@@ -360,14 +367,14 @@ function withRedactions(before: Redaction[] | undefined, added: Redaction[]): { 
 }
 
 /** Reads an IDE's file and says whether it points at Lanyard. Never throws for a missing or broken file. */
-export async function inspectIde(ide: IdeName, ctx: Pick<IdeContext, 'machine'>): Promise<IdeConfigState> {
+export async function inspectIde(ide: IdeName, ctx: Pick<IdeContext, 'machine' | 'entryName'>): Promise<IdeConfigState> {
   const target = IDE_TARGETS[ide];
   const configPath = await resolveTarget(target.configPath(ctx.machine));
   const base = { ide, displayName: target.displayName, configPath };
   try {
     const entries = await readIdeEntries(ide, ctx);
     if (!entries.exists) return { ...base, exists: false, connected: false };
-    const ours = entries.entries.find((e) => e.name === LANYARD_ENTRY);
+    const ours = entries.entries.find((e) => e.name === (ctx.entryName ?? LANYARD_ENTRY));
     if (!ours) return { ...base, exists: true, connected: false };
     const value = ours.value as Record<string, unknown> | null;
     const transport: IdeTransport = value && typeof value === 'object' && ('command' in value || value.type === 'stdio') ? 'stdio' : 'http';
@@ -427,6 +434,7 @@ function planConnect(
   entry: Record<string, unknown>,
   remove: readonly string[],
   configPath: string,
+  name: string = LANYARD_ENTRY,
 ): ConnectPlan {
   const key = target.containerKey;
   let doc = before === undefined ? undefined : parseDocument(before, configPath, target.name);
@@ -434,7 +442,7 @@ function planConnect(
     // Missing or blank: a new document in the common style of these files (two spaces).
     const style = { indent: '  ', eol: before?.includes('\r\n') ? ('\r\n' as const) : ('\n' as const) };
     return {
-      text: `${serialize({ [key]: { [LANYARD_ENTRY]: entry } }, style, '')}${style.eol}`,
+      text: `${serialize({ [key]: { [name]: entry } }, style, '')}${style.eol}`,
       createdContainer: true,
       hadEntry: false,
       removed: [],
@@ -443,26 +451,24 @@ function planConnect(
   const style = detectStyle(before);
   let text = before;
   const removed: string[] = [];
-  for (const name of remove) {
-    if (name === LANYARD_ENTRY) continue;
+  for (const other of remove) {
+    if (other === LANYARD_ENTRY || other === name) continue;
     const container = containerOf(doc!, target, configPath);
-    const edits = container && removeMemberEdit(text, container, name);
+    const edits = container && removeMemberEdit(text, container, other);
     if (!edits) continue;
     text = applyEdits(text, edits);
     doc = parseDocument(text, configPath, target.name)!;
-    removed.push(name);
+    removed.push(other);
   }
   const container = containerOf(doc!, target, configPath);
-  const existing = container && findMember(container, LANYARD_ENTRY);
+  const existing = container && findMember(container, name);
   if (existing && sameJson(toValue(existing.value), entry)) return { text, createdContainer: false, hadEntry: true, removed };
-  const edits = container
-    ? setMemberEdit(text, container, LANYARD_ENTRY, entry, style)
-    : setMemberEdit(text, doc!, key, { [LANYARD_ENTRY]: entry }, style);
+  const edits = container ? setMemberEdit(text, container, name, entry, style) : setMemberEdit(text, doc!, key, { [name]: entry }, style);
   return { text: applyEdits(text, edits), createdContainer: !container, hadEntry: Boolean(existing), removed };
 }
 
 /** The original text of the `lanyard` entry that was in the file before Lanyard's first write, from the backup. */
-async function originalEntryText(record: LedgerRecord, target: IdeTarget, ide: IdeName): Promise<string | undefined> {
+async function originalEntryText(record: LedgerRecord, target: IdeTarget, ide: IdeName, name: string): Promise<string | undefined> {
   if (!record.backupPath) return undefined;
   const bytes = await readBytes(record.backupPath);
   if (bytes === undefined) return undefined;
@@ -470,7 +476,7 @@ async function originalEntryText(record: LedgerRecord, target: IdeTarget, ide: I
     const text = decode(bytes, record.backupPath, ide);
     const doc = parseDocument(text, record.backupPath, ide);
     const container = doc && containerOf(doc, target, record.backupPath);
-    const member = container && findMember(container, LANYARD_ENTRY);
+    const member = container && findMember(container, name);
     return member ? text.slice(member.value.start, member.value.end) : undefined;
   } catch {
     return undefined;
@@ -528,11 +534,11 @@ function containerOf(doc: ObjectNode, target: IdeTarget, file: string): ObjectNo
   return member.value;
 }
 
-function snippetFor(target: IdeTarget, entry: Record<string, unknown>): string {
+function snippetFor(target: IdeTarget, entry: Record<string, unknown>, name: string): string {
   const masked = JSON.parse(JSON.stringify(entry)) as Record<string, unknown>;
   const headers = masked.headers as Record<string, string> | undefined;
   if (headers?.Authorization) headers.Authorization = `Bearer ${MASKED_TOKEN}`;
-  return JSON.stringify({ [target.containerKey]: { [LANYARD_ENTRY]: masked } }, null, 2);
+  return JSON.stringify({ [target.containerKey]: { [name]: masked } }, null, 2);
 }
 
 /** Deep equality of JSON values, ignoring key order (an IDE may rewrite its file with keys reordered). */

@@ -261,7 +261,8 @@ interface Classified {
 
 /** What kind of server an IDE entry describes, whichever IDE's dialect it is written in. */
 export function classify(name: string, value: unknown): Classified {
-  if (name === LANYARD_ENTRY) return { kind: 'lanyard', headers: [], disabled: false };
+  // An identity profile's entry (`lanyard-<profile>`) is Lanyard's too.
+  if (name === LANYARD_ENTRY || name.startsWith(`${LANYARD_ENTRY}-`)) return { kind: 'lanyard', headers: [], disabled: false };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { kind: 'other', headers: [], disabled: false };
   const entry = value as Record<string, unknown>;
   const disabled = entry.disabled === true;

@@ -188,6 +188,8 @@ type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn'
 export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<number> {
   if (args.noBrowser && args.device) throw new UsageError('--no-browser and --device are two different ways to sign in; pass one.');
   const update = idpUpdate(args);
+  // Setting an IdP on `--profile <new>` creates that identity profile.
+  ctx.createProfile = update !== undefined;
   const broker = await ctx.broker();
   const control = broker ? broker.client : (await ctx.local()).control;
   if (update) {

@@ -13,6 +13,7 @@
  * closes, 1 when the broker cannot be reached or started.
  */
 import type { Readable, Writable } from 'node:stream';
+import { IDENTITY_PROFILE_PATTERN } from '../../broker/identities/names';
 import { BrokerLink } from './broker-link';
 import { BridgeError, findBroker } from './find-broker';
 import { LineReader, type Envelope } from './line-guard';
@@ -24,6 +25,8 @@ export interface StdioBridgeOptions {
   server?: string;
   /** The IDE that started the bridge (`--ide`, written by `lanyard connect`): its own endpoint `/ide/<ide>/mcp` and profile. */
   ide?: string;
+  /** The identity profile (`--profile`): the same endpoints under `/p/<profile>/`. */
+  profile?: string;
   stdin: Readable;
   stdout: Writable;
   stderr: Writable;
@@ -55,6 +58,12 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
   }
   if (options.ide !== undefined && (!IDE_NAME.test(options.ide) || options.server !== undefined)) {
     say(`--ide "${options.ide.slice(0, 40)}" is not usable. Fix: run \`lanyard connect <ide>\` to rewrite the IDE's entry.`);
+    return 1;
+  }
+  if (options.profile !== undefined && !IDENTITY_PROFILE_PATTERN.test(options.profile)) {
+    say(
+      `--profile "${options.profile.slice(0, 40)}" is not an identity profile name. Fix: use the name \`lanyard status --profile <name>\` knows.`,
+    );
     return 1;
   }
   if (options.stdout === process.stdout) {
@@ -89,7 +98,7 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
     const broker = await findBroker(options);
     link = new BrokerLink({
       home: options.home,
-      path: options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp',
+      path: `${options.profile !== undefined ? `/p/${options.profile}` : ''}${options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp'}`,
       broker,
       write,
       say,

@@ -5,6 +5,7 @@
  * server-sent events from `GET /api/events`, opened with a single-use ticket. The rest of the UI sees only this.
  */
 import {
+  controlMethodNames,
   ControlEvents,
   NavigateSchema,
   type ControlApi,
@@ -89,12 +90,36 @@ function browserClient(): LanyardClient {
     return window.fetch(input, { ...init, headers, credentials: 'omit' });
   };
   /** `/api/events` with a fresh single-use ticket (EventSource cannot send the session header). */
+  // The identity profile this tab shows: its control API and events are under /p/<name>/ ('' = the default profile).
+  let base = '';
   const eventsUrl = async (): Promise<string> => {
     const res = await withSession('/dashboard/ticket', { method: 'POST' }).catch(() => undefined);
     const ticket = res?.ok ? ((await res.json()) as { ticket?: unknown }).ticket : undefined;
-    return typeof ticket === 'string' ? `/api/events?ticket=${encodeURIComponent(ticket)}` : '/api/events';
+    return typeof ticket === 'string' ? `${base}/api/events?ticket=${encodeURIComponent(ticket)}` : `${base}/api/events`;
   };
-  const api = createHttpControlClient({ baseUrl: '', fetch: authAwareFetch(withSession) });
+  const rootApi = createHttpControlClient({ baseUrl: '', fetch: authAwareFetch(withSession) });
+  const profileApis = new Map<string, ControlApi>([['', rootApi]]);
+  const current = (): ControlApi => {
+    let api = profileApis.get(base);
+    if (api === undefined) profileApis.set(base, (api = createHttpControlClient({ baseUrl: base, fetch: authAwareFetch(withSession) })));
+    return api;
+  };
+  const api = Object.fromEntries(
+    controlMethodNames.map((method) => [method, (input: never) => (current()[method] as (i: never) => unknown)(input)]),
+  ) as unknown as ControlApi;
+  // Switching is this tab's own: the broker checks the name, then this tab addresses that profile's endpoints.
+  api.selectIdentityProfile = async (input) => {
+    const profiles = await rootApi.selectIdentityProfile(input);
+    base = input.name === null ? '' : `/p/${encodeURIComponent(input.name)}`;
+    source?.close();
+    source = undefined;
+    if ([...events.values()].some((e) => e.size > 0)) void openSource();
+    return profiles;
+  };
+  api.listIdentityProfiles = async () => {
+    const name = base === '' ? null : decodeURIComponent(base.slice(3));
+    return (await rootApi.listIdentityProfiles({})).map((p) => ({ ...p, current: p.name === name }));
+  };
   // Guarded: a view whose listener throws is logged and the other views still update.
   const reportListenerError = (error: unknown) => console.error('Lanyard: an event listener failed', error);
   const events = new Map<ClientEventName, Emitter<unknown>>();

@@ -2,7 +2,7 @@
  * The window's frame: the sidebar (brand, navigation, the account area) and the page header every view uses.
  */
 import type { ReactNode } from 'react';
-import type { Status } from '../../../shared/contract';
+import type { IdentityProfile, Status } from '../../../shared/contract';
 import { hashOf, PAGES, type Page } from '../model/router';
 import { serversSummary } from '../model/servers';
 import { idpHostOf, userLabel } from '../model/session';
@@ -33,6 +33,8 @@ export function Sidebar({
   kind,
   onSignOut,
   onSignIn,
+  identities = [],
+  onSelectIdentity,
 }: {
   page: Page;
   status: Status | undefined;
@@ -40,6 +42,9 @@ export function Sidebar({
   kind: 'app' | 'browser';
   onSignOut: () => void;
   onSignIn: () => void;
+  /** Every identity profile (the switcher shows when there is more than the default one). */
+  identities?: IdentityProfile[];
+  onSelectIdentity?: (name: string | null) => void;
 }) {
   const session = status?.session;
   const summary = status ? serversSummary(status) : undefined;
@@ -89,6 +94,7 @@ export function Sidebar({
             <StatusDot tone="busy" pulse /> Reconnecting…
           </p>
         ) : null}
+        {identities.length > 1 ? <IdentitySwitcher identities={identities} onSelect={onSelectIdentity} /> : null}
         {session?.status === 'signed_in' ? (
           <div className="account">
             <span className="avatar" aria-hidden="true">
@@ -132,6 +138,41 @@ export function Sidebar({
         {status ? <div className="version">v{status.version}</div> : null}
       </div>
     </aside>
+  );
+}
+
+const IDENTITY_STATE: Record<IdentityProfile['status'], string> = {
+  signed_in: 'signed in',
+  signing_in: 'signing in',
+  expired: 'sign-in expired',
+  signed_out: 'not signed in',
+  not_configured: 'not set up',
+};
+
+/** More than one identity (a second tenant, a contractor account): which one this dashboard shows, and each one's state. */
+function IdentitySwitcher({
+  identities,
+  onSelect,
+}: {
+  identities: IdentityProfile[];
+  onSelect: ((name: string | null) => void) | undefined;
+}) {
+  const current = identities.find((p) => p.current);
+  return (
+    <label className="identity-switcher">
+      <span className="account-state">Identity</span>
+      <select
+        value={current?.name ?? ''}
+        onChange={(e) => onSelect?.(e.target.value === '' ? null : e.target.value)}
+        aria-label="Identity profile"
+      >
+        {identities.map((p) => (
+          <option key={p.name ?? ''} value={p.name ?? ''}>
+            {`${p.name ?? 'Default'} — ${p.user && p.status === 'signed_in' ? p.user : IDENTITY_STATE[p.status]}`}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

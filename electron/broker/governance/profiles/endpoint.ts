@@ -25,7 +25,8 @@ export function ideFromPath(pathname: string): IdeName | undefined {
 /** The IDE's own URL from the gateway's `/mcp` URL (`http://127.0.0.1:47821/mcp` → `…/ide/cursor/mcp`). */
 export function ideMcpUrl(mcpUrl: string, ide: IdeName): string {
   const url = new URL(mcpUrl);
-  url.pathname = ideMcpPath(ide);
+  // An identity profile's endpoint keeps its prefix: /p/<profile>/mcp → /p/<profile>/ide/<ide>/mcp.
+  url.pathname = `${/^(\/p\/[^/]+)\//.exec(url.pathname)?.[1] ?? ''}${ideMcpPath(ide)}`;
   return url.toString();
 }
 
