@@ -13,6 +13,7 @@ import { ControlService, type GatewayView } from './control/control-service';
 import { createEngine, type Engine } from './engine';
 import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
+import { DiscoveryState, discoveryStateFile } from './exchange/discovery-state';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
 import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
@@ -119,6 +120,8 @@ export class Broker {
   readonly secrets: SecretStore;
   readonly activity: ActivityLog;
   readonly usage: UsageCounter;
+  /** What discovery learnt about each server (metadata, transport, protocol era), kept for the next start. */
+  private readonly discoveryState: DiscoveryState;
   private readonly oauth: OAuthPath | undefined;
   readonly control: ControlService;
   readonly log: Logger;
@@ -161,6 +164,7 @@ export class Broker {
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
+    this.discoveryState = new DiscoveryState(discoveryStateFile(this.home), { log: this.log });
     const oauthDeps: OAuthPathDeps = {
       secrets: this.secrets,
       openUrl: options.openUrl,
@@ -235,7 +239,7 @@ export class Broker {
   static async create(options: BrokerOptions): Promise<Broker> {
     const broker = new Broker(options);
     await ensurePrivateDir(broker.home);
-    await Promise.all([broker.activity.load(), broker.usage.load()]);
+    await Promise.all([broker.activity.load(), broker.usage.load(), broker.discoveryState.load()]);
     await broker.reconfigure();
     return broker;
   }
@@ -293,6 +297,7 @@ export class Broker {
       config: this.config,
       secrets: this.secrets,
       usage: this.usage,
+      discoveryState: this.discoveryState,
       openUrl: this.options.openUrl,
       log: this.log,
       fetch: this.outboundFetch,
@@ -513,6 +518,10 @@ export class Broker {
       ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
       ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
       toolGate: this.toolGate,
+      transportMemory: {
+        read: (id, url) => this.discoveryState.transport(id, url),
+        write: (id, url, memory) => this.discoveryState.setTransport(id, url, memory),
+      },
     });
     const relay = createRelay({
       getServer: (id) => servers().find((s) => s.id === id),
@@ -622,6 +631,7 @@ export class Broker {
     this.config.close();
     await this.activity.flush();
     await this.toolGate.flush();
+    await this.discoveryState.flush();
     await this.network.close();
   }
 }

@@ -59,6 +59,17 @@ export interface UpstreamPoolOptions {
    * again by `refilter` when its answer may have changed (an approval).
    */
   catalogFilter?: (catalog: ServerCatalog) => ServerCatalog;
+  /**
+   * Keeps each server's transport memory (transport kind, protocol era verdict) across restarts: read when a server is
+   * added, written after a connect or a failure changed it (exchange/discovery-state.ts).
+   */
+  transportMemory?: TransportMemoryStore;
+}
+
+/** Where the pool keeps what it learnt about a server's transport and protocol era between runs. */
+export interface TransportMemoryStore {
+  read(serverId: string, url: string): TransportMemory | undefined;
+  write(serverId: string, url: string, memory: TransportMemory): void;
 }
 
 const RELIST_DEBOUNCE_MS = 50;
@@ -299,7 +310,7 @@ export class UpstreamPool {
   private newEntry(server: PoolServer): ServerEntry {
     return {
       server,
-      memory: {},
+      memory: { ...this.options.transportMemory?.read(server.id, server.url) },
       health: { state: 'idle', since: this.now() },
       failures: 0,
       retryAt: 0,
@@ -491,6 +502,9 @@ export class UpstreamPool {
 
   private sessionEvent(entry: ServerEntry, event: UpstreamSessionEvent): void {
     if (entry.closed) return;
+    // A connect learns (or a failure forgets) the transport and the era verdict: kept for the next run.
+    if (event.type === 'connected' || event.type === 'failed')
+      this.options.transportMemory?.write(entry.server.id, entry.server.url, entry.memory);
     switch (event.type) {
       case 'connecting':
         // The last error stays visible while Lanyard tries again.
