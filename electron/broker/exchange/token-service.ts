@@ -323,9 +323,7 @@ export class TokenService {
       let token = await this.getToken(serverId);
       let retried401 = false;
       for (let stepUps = 0; ;) {
-        const headers = new Headers(init?.headers);
-        headers.delete('authorization');
-        if (token) headers.set('authorization', `Bearer ${token.accessToken}`);
+        const headers = withAuthorization(init?.headers, token ? `Bearer ${token.accessToken}` : undefined);
         const response = await base(input, { ...init, headers });
         if (response.status === 401 && !retried401) {
           retried401 = true;
@@ -500,6 +498,25 @@ export class TokenService {
   private emit(event: TokenEvent): void {
     this.events.emit(event);
   }
+}
+
+/**
+ * The request's headers as a plain object with the authorization header replaced (or removed): on every upstream
+ * request, so no Headers object is built for it (node:http and fetch both take a plain object). Names are lowercased;
+ * repeated names are joined with ", " as Headers would.
+ */
+export function withAuthorization(from: RequestInit['headers'], authorization: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    out[key] = out[key] === undefined ? value : `${out[key]}, ${value}`;
+  };
+  if (from instanceof Headers) from.forEach((value, name) => add(name, value));
+  else if (Array.isArray(from)) for (const [name, value] of from as Array<[string, string]>) add(name, value);
+  else if (from) for (const name of Object.keys(from)) add(name, (from as Record<string, string>)[name]!);
+  delete out.authorization;
+  if (authorization !== undefined) out.authorization = authorization;
+  return out;
 }
 
 /** MCP scope selection: challenged scopes, else the PRM's scopes_supported, plus any the admin configured. */

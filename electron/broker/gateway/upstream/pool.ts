@@ -337,7 +337,7 @@ export class UpstreamPool {
         if (reconnect && entry.catalog) {
           const kinds = CATALOG_KINDS.filter((k) => !isFresh(entry.catalog!, k, this.now()));
           if (kinds.length)
-            this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds), this.now()));
+            this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds, entry), this.now()));
         }
       },
       // Once there is a catalog to keep fresh, a lost connection is re-established without waiting for a request.
@@ -353,7 +353,7 @@ export class UpstreamPool {
   private async loadCatalog(entry: ServerEntry): Promise<ServerCatalog> {
     try {
       const session = this.catalogSession(entry);
-      const catalog = await session.run((client) => listCatalog(client, entry.server.id, this.listTimeout, this.now));
+      const catalog = await session.run((client) => listCatalog(client, entry.server.id, this.listTimeout, this.now, () => session.lane()));
       if (entry.closed) throw unreachable(entry.server.id, 'was removed from the configuration');
       entry.failures = 0;
       entry.lastError = undefined;
@@ -388,7 +388,7 @@ export class UpstreamPool {
     if (!session || !entry.catalog) return Promise.resolve();
     const run = async () => {
       try {
-        const listings = await session.run((client) => this.listKinds(client, kinds));
+        const listings = await session.run((client) => this.listKinds(client, kinds, entry));
         if (!entry.catalog || entry.closed) return;
         // Re-listed parts go onto the unfiltered listing (entry.listed): applyCatalog filters the whole again.
         this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, listings, this.now()));
@@ -407,8 +407,9 @@ export class UpstreamPool {
     return current;
   }
 
-  private listKinds(client: Client, kinds: readonly CatalogKind[]) {
-    return Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout, this.now)));
+  private listKinds(client: Client, kinds: readonly CatalogKind[], entry: ServerEntry) {
+    const lane = () => entry.session?.lane();
+    return Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout, this.now, lane)));
   }
 
   /**
