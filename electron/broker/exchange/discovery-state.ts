@@ -157,10 +157,13 @@ export class DiscoveryState {
 
   private update(serverId: string, url: string, expectedAsIssuer: string | undefined, change: (record: ServerRecord) => void): void {
     const previous = this.servers[serverId];
-    // A record for another URL or pinned issuer is worthless: start over.
+    // A record for another URL is worthless: start over. Another pinned issuer voids what was learnt about
+    // authorization only (the transport and era verdict do not depend on it).
     const record: ServerRecord =
-      previous && previous.url === url && previous.expectedAsIssuer === expectedAsIssuer
-        ? previous
+      previous && previous.url === url
+        ? previous.expectedAsIssuer === expectedAsIssuer
+          ? previous
+          : { url, ...(expectedAsIssuer ? { expectedAsIssuer } : {}), ...(previous.transport ? { transport: previous.transport } : {}) }
         : { url, ...(expectedAsIssuer ? { expectedAsIssuer } : {}) };
     change(record);
     this.servers[serverId] = record;
