@@ -185,14 +185,26 @@ export class Broker {
       openUrl: options.openUrl,
       secrets: this.secrets,
       record: (serverId, path) => {
-        // Recorded in the user's own entry; a managed server's path lives in the managed file (or in memory).
+        // Recorded in the user's own entry; a managed server's path lives in the managed file, or in the discovery
+        // state file (so a restart does not probe it again).
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId)) {
+          const url = this.config.load().servers.find((s) => s.id === serverId)?.url;
+          if (url) this.discoveryState.setAuthPath(serverId, url, path);
+          return;
+        }
         if (!this.config.loadUser().servers.some((s) => s.id === serverId && !s.authPath)) return;
         this.config.update((draft) => {
           const server = draft.servers.find((s) => s.id === serverId);
           if (server && !server.authPath) server.authPath = path;
         });
       },
+      remembered: (serverId) => {
+        const url = this.config.load().servers.find((s) => s.id === serverId)?.url;
+        return url ? this.discoveryState.authPath(serverId, url) : undefined;
+      },
       unrecord: (serverId, path) => {
+        const url = this.config.load().servers.find((s) => s.id === serverId)?.url;
+        if (url && this.discoveryState.authPath(serverId, url) === path) this.discoveryState.setAuthPath(serverId, url, undefined);
         if (!this.config.loadUser().servers.some((s) => s.id === serverId && s.authPath === path)) return;
         this.config.update((draft) => {
           const server = draft.servers.find((s) => s.id === serverId);

@@ -121,6 +121,25 @@ describe('discovery state across restarts', () => {
     expect(state.auth(SERVER.id, SERVER.url, undefined)?.authRequired).toBe(false);
   });
 
+  it("keeps a managed server's auth path for the same URL; an unknown path in the file is skipped", async () => {
+    const file = discoveryStateFile(home);
+    const first = new DiscoveryState(file);
+    await first.load();
+    first.setAuthPath('managed', SERVER.url, 'xaa');
+    first.setAuthPath('other', SERVER.url, 'header');
+    first.setAuthPath('other', SERVER.url, undefined);
+    await first.flush();
+    const data = JSON.parse(await readFile(file, 'utf8')) as { servers: Record<string, unknown> };
+    data.servers.odd = { url: SERVER.url, authPath: 'telepathy' };
+    await writeFile(file, JSON.stringify(data));
+    const second = new DiscoveryState(file);
+    await second.load();
+    expect(second.authPath('managed', SERVER.url)).toBe('xaa');
+    expect(second.authPath('managed', 'http://127.0.0.1:9/moved')).toBeUndefined();
+    expect(second.authPath('other', SERVER.url)).toBeUndefined();
+    expect(second.authPath('odd', SERVER.url)).toBeUndefined();
+  });
+
   it('keeps the transport and era verdict for the same URL only', async () => {
     const file = discoveryStateFile(home);
     const first = new DiscoveryState(file);

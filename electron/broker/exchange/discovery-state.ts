@@ -1,6 +1,7 @@
 import type { PriorDiscovery } from '@modelcontextprotocol/client';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { AUTH_PATHS, type AuthPath } from '../../../shared/auth-paths';
 import { writePrivateFile } from '../paths';
 import { silentLogger, type Logger } from '../util/log';
 import { checkOutboundUrl } from '../util/url-policy';
@@ -24,6 +25,11 @@ interface ServerRecord {
   expectedAsIssuer?: string | undefined;
   auth?: ServerAuthInfo | undefined;
   transport?: PersistedTransport | undefined;
+  /**
+   * The auth path the probe chose, for a server whose entry the user's config does not hold (a managed server): the
+   * user's own servers keep it in config.json.
+   */
+  authPath?: AuthPath | undefined;
 }
 
 interface StateFile {
@@ -125,6 +131,22 @@ export class DiscoveryState {
     });
   }
 
+  /** The auth path remembered for a server at this URL (managed servers; see ServerRecord.authPath). */
+  authPath(serverId: string, url: string): AuthPath | undefined {
+    const record = this.servers[serverId];
+    return record && record.url === url ? record.authPath : undefined;
+  }
+
+  /** Remembers (or, with undefined, forgets) the auth path chosen for a server at this URL. */
+  setAuthPath(serverId: string, url: string, path: AuthPath | undefined): void {
+    const record = this.servers[serverId];
+    if ((record?.url === url ? record.authPath : undefined) === path) return;
+    this.update(serverId, url, record?.url === url ? record.expectedAsIssuer : undefined, (r) => {
+      if (path) r.authPath = path;
+      else delete r.authPath;
+    });
+  }
+
   /** Forgets what was learnt about a server's authorization (it failed, or the server was removed). */
   forgetAuth(serverId: string): void {
     const record = this.servers[serverId];
@@ -163,7 +185,12 @@ export class DiscoveryState {
       previous && previous.url === url
         ? previous.expectedAsIssuer === expectedAsIssuer
           ? previous
-          : { url, ...(expectedAsIssuer ? { expectedAsIssuer } : {}), ...(previous.transport ? { transport: previous.transport } : {}) }
+          : {
+              url,
+              ...(expectedAsIssuer ? { expectedAsIssuer } : {}),
+              ...(previous.transport ? { transport: previous.transport } : {}),
+              ...(previous.authPath ? { authPath: previous.authPath } : {}),
+            }
         : { url, ...(expectedAsIssuer ? { expectedAsIssuer } : {}) };
     change(record);
     this.servers[serverId] = record;
@@ -200,6 +227,7 @@ function validRecord(value: unknown): value is ServerRecord {
   if (r.expectedAsIssuer !== undefined && !isString(r.expectedAsIssuer)) return false;
   if (r.auth !== undefined && !validAuth(r.auth)) return false;
   if (r.transport !== undefined && !validTransport(r.transport)) return false;
+  if (r.authPath !== undefined && !(AUTH_PATHS as readonly unknown[]).includes(r.authPath)) return false;
   return true;
 }
 
