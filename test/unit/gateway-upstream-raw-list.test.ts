@@ -2,8 +2,12 @@
  * The raw catalog listing's structural check (gateway/upstream/raw-list.ts): a list that IDEs can use passes; anything
  * that would fail the SDK client's result check is declined, so the SDK path lists it and reports it as before.
  */
-import { describe, expect, it } from 'vitest';
-import { wellFormed } from '../../electron/broker/gateway/upstream/raw-list';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { nodeStreamFetch } from '../../electron/broker/gateway/relay-transport';
+import { rawList, wellFormed } from '../../electron/broker/gateway/upstream/raw-list';
+import type { UpstreamLane } from '../../electron/broker/gateway/upstream/session';
 
 const tool = {
   name: 'echo',
@@ -32,5 +36,56 @@ describe('raw list check', () => {
     expect(wellFormed('resources/list', { resources: [{ name: 'r' }] })).toBe(false);
     expect(wellFormed('resources/templates/list', { resourceTemplates: [{ name: 't', uri: 'file:///t' }] })).toBe(false);
     expect(wellFormed('completion/complete', { tools: [] })).toBe(false);
+  });
+});
+
+describe('raw list on the wire', () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  });
+
+  /** A server answering each POST on an SSE stream it then keeps open (as some servers do), after a log message. */
+  async function lingeringServer(): Promise<string> {
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        const { id } = JSON.parse(body) as { id: string };
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(
+          `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x' } })}\n\n`,
+        );
+        res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id, result: { tools: [tool] } })}\n\n`);
+        // ...and never ends the stream.
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(server!.address() as AddressInfo).port}/mcp`;
+  }
+
+  it('answers with the list even when the server keeps the stream open; messages before it go to the session', async () => {
+    const url = await lingeringServer();
+    const injected: unknown[] = [];
+    let held = 0;
+    const lane: UpstreamLane = {
+      url,
+      fetch: nodeStreamFetch,
+      sessionId: 's-1',
+      protocolVersion: '2025-11-25',
+      inject: (m) => injected.push(m),
+      notify: async () => undefined,
+      hold: () => {
+        held++;
+        return () => held--;
+      },
+      succeeded: () => undefined,
+    };
+    // A list budget far longer than the test's own: the answer must not wait for it.
+    const result = await rawList(lane, 'tools/list', 120_000);
+    expect(result).toEqual({ tools: [tool] });
+    expect(injected).toEqual([{ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'x' } }]);
+    expect(held).toBe(0);
   });
 });

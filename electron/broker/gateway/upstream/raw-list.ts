@@ -26,6 +26,8 @@ export async function rawList(lane: UpstreamLane, method: string, timeoutMs: num
   if (lane.protocolVersion) headers['mcp-protocol-version'] = lane.protocolVersion;
   const release = lane.hold();
   const signal = AbortSignal.timeout(timeoutMs);
+  let answer: JSONRPCMessage | undefined;
+  let linger: NodeJS.Timeout | undefined;
   try {
     const response = await lane.fetch(lane.url, {
       method: 'POST',
@@ -40,7 +42,6 @@ export async function rawList(lane: UpstreamLane, method: string, timeoutMs: num
       body?.resume();
       return undefined;
     }
-    let answer: JSONRPCMessage | undefined;
     const take = (data: Buffer) => {
       let message: JSONRPCMessage;
       try {
@@ -50,30 +51,43 @@ export async function rawList(lane: UpstreamLane, method: string, timeoutMs: num
       }
       if ('method' in message) {
         if (!answer) lane.inject(message);
-      } else if ((message as { id?: unknown }).id === id) answer = message;
+      } else if ((message as { id?: unknown }).id === id && !answer) {
+        answer = message;
+        // The rest of the stream is drained, so its socket goes back to the pool; a server that keeps the stream
+        // open after answering gets it closed instead of holding the list up.
+        linger = setTimeout(() => body.destroy(), ANSWERED_STREAM_LINGER_MS);
+        linger.unref?.();
+      }
     };
     if (eventStream) {
       const reader = new SseReader(take);
-      for await (const chunk of body) {
-        // The rest of the stream is drained, so its socket goes back to the pool.
-        if (!answer) reader.push(chunk as Buffer);
-      }
+      for await (const chunk of body) if (!answer) reader.push(chunk as Buffer);
     } else {
       const chunks: Buffer[] = [];
       for await (const chunk of body) chunks.push(chunk as Buffer);
       take(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     }
-    const result = (answer as { result?: unknown } | undefined)?.result;
-    if (!result || typeof result !== 'object' || Array.isArray(result)) return undefined;
-    lane.succeeded();
-    return wellFormed(method, result as Record<string, unknown>) ? (result as Record<string, unknown>) : undefined;
+    return checked(lane, method, answer);
   } catch (e) {
+    // A stream closed or broken after the answer arrived still answered.
+    if (answer) return checked(lane, method, answer);
     if (signal.aborted)
       throw new SdkError(SdkErrorCode.RequestTimeout, `${method} timed out after ${timeoutMs} ms`, { timeout: timeoutMs }, { cause: e });
     return undefined;
   } finally {
+    clearTimeout(linger);
     release();
   }
+}
+
+/** How long a list's SSE stream may stay open after its answer before it is closed. */
+const ANSWERED_STREAM_LINGER_MS = 1_000;
+
+function checked(lane: UpstreamLane, method: string, answer: JSONRPCMessage | undefined): Record<string, unknown> | undefined {
+  const result = (answer as { result?: unknown } | undefined)?.result;
+  if (!result || typeof result !== 'object' || Array.isArray(result)) return undefined;
+  lane.succeeded();
+  return wellFormed(method, result as Record<string, unknown>) ? (result as Record<string, unknown>) : undefined;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
