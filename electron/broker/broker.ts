@@ -13,6 +13,7 @@ import { ControlService, type GatewayView } from './control/control-service';
 import { createEngine, type Engine } from './engine';
 import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
+import { DiscoveryState, discoveryStateFile } from './exchange/discovery-state';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
 import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
@@ -133,6 +134,8 @@ export class Broker {
   readonly secrets: SecretStore;
   readonly activity: ActivityLog;
   readonly usage: UsageCounter;
+  /** What discovery learnt about each server (metadata, transport, protocol era), kept for the next start. */
+  private readonly discoveryState: DiscoveryState;
   private readonly oauth: OAuthPath | undefined;
   readonly control: ControlService;
   readonly log: Logger;
@@ -187,6 +190,7 @@ export class Broker {
     this.secrets = options.secrets ?? lazySecretStore(() => createSecretStore({ home: this.home, env }));
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
+    this.discoveryState = new DiscoveryState(discoveryStateFile(this.home), { log: this.log });
     const oauthDeps: OAuthPathDeps = {
       secrets: this.secrets,
       openUrl: options.openUrl,
@@ -207,14 +211,26 @@ export class Broker {
       openUrl: options.openUrl,
       secrets: this.secrets,
       record: (serverId, path) => {
-        // Recorded in the user's own entry; a managed server's path lives in the managed file (or in memory).
+        // Recorded in the user's own entry; a managed server's path lives in the managed file, or in the discovery
+        // state file (so a restart does not probe it again).
+        if (!this.config.loadUser().servers.some((s) => s.id === serverId)) {
+          const url = this.config.load().servers.find((s) => s.id === serverId)?.url;
+          if (url) this.discoveryState.setAuthPath(serverId, url, path);
+          return;
+        }
         if (!this.config.loadUser().servers.some((s) => s.id === serverId && !s.authPath)) return;
         this.config.update((draft) => {
           const server = draft.servers.find((s) => s.id === serverId);
           if (server && !server.authPath) server.authPath = path;
         });
       },
+      remembered: (serverId) => {
+        const url = this.config.load().servers.find((s) => s.id === serverId)?.url;
+        return url ? this.discoveryState.authPath(serverId, url) : undefined;
+      },
       unrecord: (serverId, path) => {
+        const url = this.config.load().servers.find((s) => s.id === serverId)?.url;
+        if (url && this.discoveryState.authPath(serverId, url) === path) this.discoveryState.setAuthPath(serverId, url, undefined);
         if (!this.config.loadUser().servers.some((s) => s.id === serverId && s.authPath === path)) return;
         this.config.update((draft) => {
           const server = draft.servers.find((s) => s.id === serverId);
@@ -277,7 +293,7 @@ export class Broker {
   static async create(options: BrokerOptions): Promise<Broker> {
     const broker = new Broker(options);
     await ensurePrivateDir(broker.home);
-    await Promise.all([broker.activity.load(), broker.usage.load()]);
+    await Promise.all([broker.activity.load(), broker.usage.load(), broker.discoveryState.load()]);
     await broker.reconfigure();
     return broker;
   }
@@ -346,6 +362,7 @@ export class Broker {
       config: this.config,
       secrets: this.secrets,
       usage: this.usage,
+      discoveryState: this.discoveryState,
       openUrl: this.options.openUrl,
       log: this.log,
       fetch: this.outboundFetch,
@@ -566,6 +583,10 @@ export class Broker {
       ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
       ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
       toolGate: this.toolGate,
+      transportMemory: {
+        read: (id, url) => this.discoveryState.transport(id, url),
+        write: (id, url, memory) => this.discoveryState.setTransport(id, url, memory),
+      },
     });
     const relay = createRelay({
       getServer: (id) => servers().find((s) => s.id === id),
@@ -685,6 +706,7 @@ export class Broker {
     this.config.close();
     await this.activity.flush();
     await this.toolGate.flush();
+    await this.discoveryState.flush();
     await this.network.close();
   }
 }

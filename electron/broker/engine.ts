@@ -1,6 +1,7 @@
 import type { LanyardConfig } from './config/schema';
 import type { ConfigStore } from './config/store';
 import { TokenService } from './exchange/token-service';
+import type { DiscoveryState } from './exchange/discovery-state';
 import type { UsageCounter } from './exchange/usage';
 import { IdentitySession } from './identity/identity-session';
 import type { SecretStore } from './secrets/secret-store';
@@ -28,6 +29,8 @@ export function createEngine(
     now?: (() => number) | undefined;
     /** Time bound of each request to the IdP (default: the identity session's). */
     requestTimeoutSeconds?: number | undefined;
+    /** What discovery learnt in earlier runs (the broker's; the CLI without a broker discovers afresh). */
+    discoveryState?: DiscoveryState | undefined;
   },
 ): Engine {
   const identity = new IdentitySession({
@@ -69,6 +72,7 @@ export function createEngine(
     log: deps.log,
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.discoveryState ? { discoveryState: deps.discoveryState } : {}),
   });
   return { identity, tokens };
 }

@@ -4,15 +4,19 @@
  * request, so the tests see what went on the wire: discover probes, initialize, `_meta`, Mcp-Method / Mcp-Name.
  */
 import { inputRequired } from '@modelcontextprotocol/server';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ErrorCodes } from '../../shared/errors';
 import type { DownstreamPeer } from '../../electron/broker/gateway/upstream/bound-peer';
 import { freshnessOf, MAX_CATALOG_TTL_MS, staleKinds, type ServerCatalog } from '../../electron/broker/gateway/upstream/catalog';
 import { MAX_REQUEST_STATE_CHARS } from '../../electron/broker/gateway/upstream/guarded-transport';
-import { UpstreamPool } from '../../electron/broker/gateway/upstream/pool';
+import { UpstreamPool, type TransportMemoryStore } from '../../electron/broker/gateway/upstream/pool';
 import { MAX_INPUT_ROUNDS } from '../../electron/broker/gateway/upstream/session';
 import { createLogger } from '../../electron/broker/util/log';
+import { DiscoveryState, discoveryStateFile } from '../../electron/broker/exchange/discovery-state';
 import { startMcpServer } from '../fixtures/sandbox/mcp-servers';
 import { startModernServer } from '../helpers/modern-mcp-server';
 
@@ -52,8 +56,13 @@ function recordingFetch(answer?: (method: string | undefined) => Response | unde
   return { seen, fetch: fetchImpl, count: (m: string) => seen.filter((s) => s.method === m).length };
 }
 
-function pool(fetchImpl: ReturnType<typeof recordingFetch>['fetch'], now?: () => number): UpstreamPool {
+function pool(
+  fetchImpl: ReturnType<typeof recordingFetch>['fetch'],
+  now?: () => number,
+  transportMemory?: TransportMemoryStore,
+): UpstreamPool {
   const p = new UpstreamPool({
+    ...(transportMemory ? { transportMemory } : {}),
     tokens: { authorizedFetch: (_id, base) => base ?? fetchImpl },
     fetch: fetchImpl,
     clientInfo: { name: 'lanyard-test', version: '0.0.0' },
@@ -145,6 +154,59 @@ describe('upstream era negotiation', () => {
     // The catalog session and the bound session each initialized; the bound one without a probe first.
     expect(wire.count('initialize')).toBe(2);
     expect(p.health('old')?.state).toBe('ready');
+  });
+
+  it('after a restart, the era verdict kept in the discovery state file is used: no second probe', async () => {
+    const server = await startMcpServer({ id: 'old', name: 'Old', baseScopes: [] });
+    stops.push(() => server.stop());
+    const home = await mkdtemp(path.join(process.env.LANYARD_TEST_ROOT ?? tmpdir(), 'lanyard-eras-'));
+    stops.push(() => rm(home, { recursive: true, force: true }));
+    const run = async () => {
+      const state = new DiscoveryState(discoveryStateFile(home));
+      await state.load();
+      const wire = recordingFetch();
+      const p = pool(wire.fetch, undefined, {
+        read: (id, url) => state.transport(id, url),
+        write: (id, url, memory) => state.setTransport(id, url, memory),
+      });
+      p.setServers([{ id: 'old', name: 'Old', url: server.url }]);
+      const catalog = await p.ensureCatalog('old');
+      expect(catalog.tools.some((t) => t.name === 'echo')).toBe(true);
+      await p.close();
+      await state.flush();
+      return wire;
+    };
+    expect((await run()).count('server/discover')).toBe(1);
+    const restarted = await run();
+    expect(restarted.count('server/discover')).toBe(0);
+    expect(restarted.count('initialize')).toBe(1);
+  });
+
+  it('lists a 2025-11-25 catalog with one request per list; a malformed tool list is still refused as before', async () => {
+    const server = await startMcpServer({ id: 'old', name: 'Old', baseScopes: [] });
+    stops.push(() => server.stop());
+    const wire = recordingFetch();
+    const good = pool(wire.fetch);
+    good.setServers([{ id: 'old', name: 'Old', url: server.url }]);
+    expect((await good.ensureCatalog('old')).tools.some((t) => t.name === 'echo')).toBe(true);
+    expect(wire.count('tools/list')).toBe(1);
+
+    // The same server, its tools/list answered with a tool that has no inputSchema.
+    let lists = 0;
+    const malformed = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as { id?: unknown; method?: string }) : undefined;
+      if (body?.method !== 'tools/list') return fetch(input, init);
+      lists++;
+      return new Response(JSON.stringify({ jsonrpc: '2.0', id: body.id, result: { tools: [{ name: 'no-schema' }] } }), {
+        status: 200,
+        headers: { 'content-type': 'application/json' },
+      });
+    };
+    const bad = pool(malformed);
+    bad.setServers([{ id: 'old', name: 'Old', url: server.url }]);
+    await expect(bad.ensureCatalog('old')).rejects.toBeTruthy();
+    // Declined by the raw listing, then refused by the SDK client's own check, as before.
+    expect(lists).toBe(2);
   });
 
   it('falls back to initialize when discover is answered with garbage (and says nothing about era)', async () => {

@@ -38,8 +38,10 @@ export interface AuthRouterDeps {
   openUrl?: ((url: string) => Promise<void> | void) | undefined;
   /** Drops a recorded path that turned out wrong (`path` is the one recorded), so the next use probes again. */
   unrecord?: ((serverId: string, path: AuthPath) => void) | undefined;
-  /** Persists the path the probe chose for a server (the user's config; managed servers stay in memory). */
+  /** Persists the path the probe chose for a server (the user's config; managed servers in the discovery state file). */
   record?: ((serverId: string, path: AuthPath) => void) | undefined;
+  /** A path an earlier run chose for a server the user's config does not record it for (the discovery state file). */
+  remembered?: ((serverId: string) => AuthPath | undefined) | undefined;
   fetch?: FetchLike | undefined;
   log?: Logger | undefined;
 }
@@ -133,7 +135,7 @@ export class AuthRouter {
   pathOf(serverId: string): AuthPath | undefined {
     const server = this.server(serverId);
     if (!server) return undefined;
-    return this.policy(server).pinned ?? server.authPath ?? this.states.get(serverId)?.probed;
+    return this.policy(server).pinned ?? server.authPath ?? this.states.get(serverId)?.probed ?? this.deps.remembered?.(serverId);
   }
 
   /** The audit ledger's reference to the credential last used for the server (a short hash; none for keys and open servers). */
@@ -185,7 +187,7 @@ export class AuthRouter {
     const server = this.requireServer(serverId);
     const policy = this.policy(server);
     if (policy.pinned) return policy.pinned;
-    const known = server.authPath ?? this.states.get(serverId)?.probed;
+    const known = server.authPath ?? this.states.get(serverId)?.probed ?? this.deps.remembered?.(serverId);
     if (known) {
       assertPathAllowed(policy, serverId, known);
       return known;

@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../util/log';
 import type { RenewalPolicy } from '../util/renewal';
 import { SingleFlight } from '../util/single-flight';
 import { discoverServerAuth, sameIssuer, splitScopes, type ServerAuthInfo } from './discovery';
+import type { DiscoveryState } from './discovery-state';
 import { loadAsCredentials, type AsClientAuthMethod } from './as-client-auth';
 import { redeemIdJag } from './redeem';
 import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
@@ -68,6 +69,8 @@ interface ServerState {
   scopes?: string[] | undefined;
   lastError?: ErrorInfo | undefined;
   lastToken?: CachedToken | undefined;
+  /** `info` came from the discovery state file (a restart), not from a discovery in this run. */
+  infoFromFile?: boolean | undefined;
 }
 
 const MAX_STEP_UPS = 2;
@@ -96,6 +99,7 @@ export class TokenService {
   private readonly discoverFlight = new SingleFlight<ServerAuthInfo>();
   private readonly mintFlight = new SingleFlight<CachedToken>();
   private readonly events: Emitter<TokenEvent>;
+  private readonly remembered: DiscoveryState | undefined;
 
   constructor(options: {
     identity: IdentitySession;
@@ -109,6 +113,8 @@ export class TokenService {
     /** When a cached token is renewed; defaults to a margin that fits each token's lifetime (../util/renewal.ts). */
     renewal?: RenewalPolicy;
     metadataTtlMs?: number;
+    /** What discovery learnt in earlier runs (and where this run's results are kept for the next). */
+    discoveryState?: DiscoveryState;
   }) {
     this.identity = options.identity;
     this.secrets = options.secrets;
@@ -119,6 +125,7 @@ export class TokenService {
     this.log = (options.log ?? silentLogger).child('tokens');
     this.events = new Emitter((e) => this.log.error('token event listener failed', { error: e }));
     this.metadataTtlMs = options.metadataTtlMs ?? 60 * 60_000;
+    this.remembered = options.discoveryState;
     this.cache = new TokenCache({
       secrets: options.secrets,
       now: this.now,
@@ -148,7 +155,7 @@ export class TokenService {
     return out;
   }
 
-  /** Drops every cached token and all discovery state. */
+  /** Drops every cached token and all discovery state of this run (what the state file remembers is not the user's). */
   async clear(): Promise<void> {
     this.states.clear();
     await this.cache.clear();
@@ -161,6 +168,15 @@ export class TokenService {
   ): Promise<ServerAuthInfo> {
     const server = this.requireServer(serverId);
     const state = this.state(serverId);
+    if (!options.force && !options.challenge && !state.info) {
+      // A restart: what an earlier run learnt about this server (same URL and pinned issuer, within the file's TTL) is
+      // used without a round trip; it counts as discovered now for the in-memory TTL, and any failure forgets it.
+      const remembered = this.remembered?.auth(serverId, server.url, server.expectedAsIssuer);
+      if (remembered) {
+        state.info = { ...remembered, discoveredAt: this.now() };
+        state.infoFromFile = true;
+      }
+    }
     if (!options.force && !options.challenge && state.info && this.now() - state.info.discoveredAt < this.metadataTtlMs) return state.info;
     return this.discoverFlight.run(serverId, async () => {
       try {
@@ -173,10 +189,13 @@ export class TokenService {
         });
         const previous = state.info;
         state.info = info;
+        state.infoFromFile = false;
         if (previous && (previous.asIssuer !== info.asIssuer || previous.resource !== info.resource)) state.scopes = undefined;
+        this.remembered?.setAuth(serverId, server.url, server.expectedAsIssuer, info);
         return info;
       } catch (e) {
         state.lastError = toErrorInfo(e);
+        this.remembered?.forgetAuth(serverId);
         throw e;
       }
     });
@@ -185,7 +204,11 @@ export class TokenService {
   /**
    * A bearer token for the server, or null when the server needs none. Throws a LanyardError that says what to do.
    */
-  async getToken(serverId: string): Promise<BearerToken | null> {
+  getToken(serverId: string): Promise<BearerToken | null> {
+    return this.tokenFor(serverId, true);
+  }
+
+  private async tokenFor(serverId: string, mayRediscover: boolean): Promise<BearerToken | null> {
     const server = this.requireServer(serverId);
     const state = this.state(serverId);
     try {
@@ -229,6 +252,13 @@ export class TokenService {
         throw e;
       }
     } catch (e) {
+      if (mayRediscover && state.infoFromFile && !(e instanceof LanyardError && e.code === ErrorCodes.NOT_SIGNED_IN)) {
+        // The remembered discovery may be what failed (the server moved to another AS, its token endpoint changed):
+        // it is forgotten, and the server discovered again once before the failure counts.
+        this.log.info('the remembered discovery did not work; discovering the server again', { serverId });
+        this.forgetRemembered(serverId);
+        return this.tokenFor(serverId, false);
+      }
       const info = toErrorInfo(e);
       state.lastError = { ...info, serverId };
       this.emit({ type: 'token_error', serverId, error: state.lastError });
@@ -293,16 +323,16 @@ export class TokenService {
       let token = await this.getToken(serverId);
       let retried401 = false;
       for (let stepUps = 0; ;) {
-        const headers = new Headers(init?.headers);
-        headers.delete('authorization');
-        if (token) headers.set('authorization', `Bearer ${token.accessToken}`);
+        const headers = withAuthorization(init?.headers, token ? `Bearer ${token.accessToken}` : undefined);
         const response = await base(input, { ...init, headers });
         if (response.status === 401 && !retried401) {
           retried401 = true;
           const challenge = extractWWWAuthenticateParams(response);
           await response.body?.cancel().catch(() => {});
           if (token) await this.invalidate(serverId, token.accessToken);
-          else
+          // A 401 may mean the remembered resource or AS is out of date: the retry discovers afresh.
+          if (this.states.get(serverId)?.infoFromFile) this.forgetRemembered(serverId);
+          else if (!token)
             await this.discover(serverId, {
               challenge: {
                 ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl.href } : {}),
@@ -347,6 +377,7 @@ export class TokenService {
   /** Forget a server (removed from config): its discovery state and its cached tokens, in memory and in the keychain. */
   async forget(serverId: string): Promise<void> {
     this.states.delete(serverId);
+    this.remembered?.forget(serverId);
     await this.cache.forget(serverId);
   }
 
@@ -411,6 +442,18 @@ export class TokenService {
     }
   }
 
+  /** Drops a discovery that came from the state file, in memory and in the file. */
+  private forgetRemembered(serverId: string): void {
+    const state = this.states.get(serverId);
+    if (state?.infoFromFile) {
+      state.info = undefined;
+      state.infoFromFile = false;
+      // Chosen from the remembered metadata (challenged or supported scopes): chosen again from the new one.
+      state.scopes = undefined;
+    }
+    this.remembered?.forgetAuth(serverId);
+  }
+
   private serve(state: ServerState, token: CachedToken): BearerToken {
     state.lastToken = token;
     state.lastError = undefined;
@@ -455,6 +498,25 @@ export class TokenService {
   private emit(event: TokenEvent): void {
     this.events.emit(event);
   }
+}
+
+/**
+ * The request's headers as a plain object with the authorization header replaced (or removed): on every upstream
+ * request, so no Headers object is built for it (node:http and fetch both take a plain object). Names are lowercased;
+ * repeated names are joined with ", " as Headers would.
+ */
+export function withAuthorization(from: RequestInit['headers'], authorization: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    out[key] = out[key] === undefined ? value : `${out[key]}, ${value}`;
+  };
+  if (from instanceof Headers) from.forEach((value, name) => add(name, value));
+  else if (Array.isArray(from)) for (const [name, value] of from as Array<[string, string]>) add(name, value);
+  else if (from) for (const name of Object.keys(from)) add(name, (from as Record<string, string>)[name]!);
+  delete out.authorization;
+  if (authorization !== undefined) out.authorization = authorization;
+  return out;
 }
 
 /** MCP scope selection: challenged scopes, else the PRM's scopes_supported, plus any the admin configured. */

@@ -143,10 +143,12 @@ export function createRelay(options: RelayOptions): Relay {
         }
       }
       const upstream = upstreamUrl(server.url, target);
-      const headers = new Headers();
-      for (const [name, value] of Object.entries(req.headers)) {
+      // A plain object (Node's header names are lowercase already): no Headers object per relayed request.
+      const headers: Record<string, string> = {};
+      for (const name of Object.keys(req.headers)) {
+        const value = req.headers[name];
         if (value === undefined || !forwardRequestHeader(name)) continue;
-        headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+        headers[name] = Array.isArray(value) ? value.join(', ') : value;
       }
       // Tool pinning: a call to a quarantined tool is answered here; a tools/list answer is filtered before the IDE sees it.
       const gated = body && options.toolGate ? options.toolGate.inspect(server.id, await body.whenComplete()) : undefined;
@@ -154,7 +156,7 @@ export function createRelay(options: RelayOptions): Relay {
         sendJson(res, 200, gated.answer);
         return;
       }
-      if (gated?.listIds) headers.delete('accept-encoding');
+      if (gated?.listIds) delete headers['accept-encoding'];
 
       // The IDE going away (closed SSE stream, cancelled request) aborts the upstream request with it.
       const abort = new AbortController();

@@ -12,7 +12,7 @@ import { ProfileRegistry, type ProfileId, type ProfilesConfig, type ProfileView 
 import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../tool-names';
 import { CATALOG_KINDS, type CatalogKind, type ServerCatalog } from '../upstream/catalog';
 import type { BackoffPolicy, UpstreamHealth } from '../upstream/health';
-import { UpstreamPool, type UpstreamTokenSource } from '../upstream/pool';
+import { UpstreamPool, type TransportMemoryStore, type UpstreamTokenSource } from '../upstream/pool';
 import {
   noServersTool,
   SIGN_IN_TOOL,
@@ -80,6 +80,8 @@ export interface AggregatorOptions {
   guard?: CallGuard | undefined;
   /** Tool pinning: quarantined tools are left out of every server's catalog and refused on call. */
   toolGate?: ToolGate;
+  /** Each server's transport and protocol era verdict, kept across restarts (the upstream pool's). */
+  transportMemory?: TransportMemoryStore;
 }
 
 /** One server's lists as the dashboard shows them. */
@@ -191,6 +193,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
       ...(options.backoff ? { backoff: options.backoff } : {}),
       ...(options.boundIdleMs !== undefined ? { boundIdleMs: options.boundIdleMs } : {}),
+      ...(options.transportMemory ? { transportMemory: options.transportMemory } : {}),
       ...(options.toolGate
         ? { catalogFilter: (c: ServerCatalog) => ({ ...c, tools: options.toolGate!.filterTools(c.serverId, c.tools) }) }
         : {}),

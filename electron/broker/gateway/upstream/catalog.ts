@@ -9,6 +9,8 @@ import {
   type Tool,
   MAX_CACHE_TTL_MS,
 } from '@modelcontextprotocol/client';
+import { rawList } from './raw-list';
+import type { UpstreamLane } from './session';
 
 /** The four lists a server publishes; `resources` covers resources and resource templates. */
 export type CatalogKind = 'tools' | 'prompts' | 'resources';
@@ -89,27 +91,46 @@ export type KindListing = Partial<Pick<ServerCatalog, 'tools' | 'prompts' | 'res
   freshness?: CatalogFreshness | undefined;
 };
 
+/**
+ * The session's raw lane, when it has one (a connected 2025-11-25 Streamable HTTP session): lists go there as raw
+ * JSON-RPC first (raw-list.ts), and through the SDK client when that declines.
+ */
+export type LaneSource = () => UpstreamLane | undefined;
+
+/** One list through the raw lane when there is one and it answers plainly, else through the SDK client. */
+async function viaLane<T extends object>(lane: LaneSource | undefined, method: string, timeoutMs: number, sdk: () => Promise<T>) {
+  const current = lane?.();
+  const raw = current ? await rawList(current, method, timeoutMs) : undefined;
+  return raw ? (raw as Partial<T>) : orEmpty(sdk());
+}
+
 /** The lists of one kind, fetched from a connected client (only those the server advertises). */
-export async function listKind(client: Client, kind: CatalogKind, timeoutMs: number, now: () => number = Date.now): Promise<KindListing> {
+export async function listKind(
+  client: Client,
+  kind: CatalogKind,
+  timeoutMs: number,
+  now: () => number = Date.now,
+  lane?: LaneSource,
+): Promise<KindListing> {
   const caps = client.getServerCapabilities() ?? {};
   // No client-side cache: the catalog is ours to keep (with the server's hints), and list_changed must always fetch.
   const options = { timeout: timeoutMs, cacheMode: 'bypass' as const };
   switch (kind) {
     case 'tools': {
       if (!caps.tools) return { kind, tools: [] };
-      const result = await orEmpty(client.listTools(undefined, options));
+      const result = await viaLane(lane, 'tools/list', timeoutMs, () => client.listTools(undefined, options));
       return { kind, tools: result.tools ?? [], freshness: freshnessOf([result], now()) };
     }
     case 'prompts': {
       if (!caps.prompts) return { kind, prompts: [] };
-      const result = await orEmpty(client.listPrompts(undefined, options));
+      const result = await viaLane(lane, 'prompts/list', timeoutMs, () => client.listPrompts(undefined, options));
       return { kind, prompts: result.prompts ?? [], freshness: freshnessOf([result], now()) };
     }
     case 'resources': {
       if (!caps.resources) return { kind, resources: [], resourceTemplates: [] };
       const [resources, templates] = await Promise.all([
-        orEmpty(client.listResources(undefined, options)),
-        orEmpty(client.listResourceTemplates(undefined, options)),
+        viaLane(lane, 'resources/list', timeoutMs, () => client.listResources(undefined, options)),
+        viaLane(lane, 'resources/templates/list', timeoutMs, () => client.listResourceTemplates(undefined, options)),
       ]);
       return {
         kind,
@@ -139,8 +160,9 @@ export async function listCatalog(
   serverId: string,
   timeoutMs: number,
   now: () => number = Date.now,
+  lane?: LaneSource,
 ): Promise<ServerCatalog> {
-  const listings = await Promise.all(CATALOG_KINDS.map((kind) => listKind(client, kind, timeoutMs, now)));
+  const listings = await Promise.all(CATALOG_KINDS.map((kind) => listKind(client, kind, timeoutMs, now, lane)));
   const empty: ServerCatalog = {
     serverId,
     tools: [],

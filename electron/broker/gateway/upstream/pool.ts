@@ -59,6 +59,17 @@ export interface UpstreamPoolOptions {
    * again by `refilter` when its answer may have changed (an approval).
    */
   catalogFilter?: (catalog: ServerCatalog) => ServerCatalog;
+  /**
+   * Keeps each server's transport memory (transport kind, protocol era verdict) across restarts: read when a server is
+   * added, written after a connect or a failure changed it (exchange/discovery-state.ts).
+   */
+  transportMemory?: TransportMemoryStore;
+}
+
+/** Where the pool keeps what it learnt about a server's transport and protocol era between runs. */
+export interface TransportMemoryStore {
+  read(serverId: string, url: string): TransportMemory | undefined;
+  write(serverId: string, url: string, memory: TransportMemory): void;
 }
 
 const RELIST_DEBOUNCE_MS = 50;
@@ -299,7 +310,7 @@ export class UpstreamPool {
   private newEntry(server: PoolServer): ServerEntry {
     return {
       server,
-      memory: {},
+      memory: { ...this.options.transportMemory?.read(server.id, server.url) },
       health: { state: 'idle', since: this.now() },
       failures: 0,
       retryAt: 0,
@@ -326,7 +337,7 @@ export class UpstreamPool {
         if (reconnect && entry.catalog) {
           const kinds = CATALOG_KINDS.filter((k) => !isFresh(entry.catalog!, k, this.now()));
           if (kinds.length)
-            this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds), this.now()));
+            this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, await this.listKinds(client, kinds, entry), this.now()));
         }
       },
       // Once there is a catalog to keep fresh, a lost connection is re-established without waiting for a request.
@@ -342,7 +353,7 @@ export class UpstreamPool {
   private async loadCatalog(entry: ServerEntry): Promise<ServerCatalog> {
     try {
       const session = this.catalogSession(entry);
-      const catalog = await session.run((client) => listCatalog(client, entry.server.id, this.listTimeout, this.now));
+      const catalog = await session.run((client) => listCatalog(client, entry.server.id, this.listTimeout, this.now, () => session.lane()));
       if (entry.closed) throw unreachable(entry.server.id, 'was removed from the configuration');
       entry.failures = 0;
       entry.lastError = undefined;
@@ -377,7 +388,7 @@ export class UpstreamPool {
     if (!session || !entry.catalog) return Promise.resolve();
     const run = async () => {
       try {
-        const listings = await session.run((client) => this.listKinds(client, kinds));
+        const listings = await session.run((client) => this.listKinds(client, kinds, entry));
         if (!entry.catalog || entry.closed) return;
         // Re-listed parts go onto the unfiltered listing (entry.listed): applyCatalog filters the whole again.
         this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, listings, this.now()));
@@ -396,8 +407,9 @@ export class UpstreamPool {
     return current;
   }
 
-  private listKinds(client: Client, kinds: readonly CatalogKind[]) {
-    return Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout, this.now)));
+  private listKinds(client: Client, kinds: readonly CatalogKind[], entry: ServerEntry) {
+    const lane = () => entry.session?.lane();
+    return Promise.all(kinds.map((k) => listKind(client, k, this.listTimeout, this.now, lane)));
   }
 
   /**
@@ -491,6 +503,9 @@ export class UpstreamPool {
 
   private sessionEvent(entry: ServerEntry, event: UpstreamSessionEvent): void {
     if (entry.closed) return;
+    // A connect learns (or a failure forgets) the transport and the era verdict: kept for the next run.
+    if (event.type === 'connected' || event.type === 'failed')
+      this.options.transportMemory?.write(entry.server.id, entry.server.url, entry.memory);
     switch (event.type) {
       case 'connecting':
         // The last error stays visible while Lanyard tries again.

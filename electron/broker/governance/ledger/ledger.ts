@@ -40,6 +40,13 @@ const DEFAULT_MAX_PENDING = 10_000;
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
 const TAIL_BYTES = 64 * 1024;
+/**
+ * Under a steady stream of calls, the open file's deleted-or-replaced check (two stats) and the head (a write and a
+ * rename) are done at most this often; each batch in between is one write. An explicit flush (shutdown, tests) always
+ * does both. A head that lags the file by less than this only narrows what a restart can tell was cut short; it never
+ * claims records that are not written.
+ */
+const CHECK_INTERVAL_MS = 1_000;
 
 interface Pending {
   line: string;
@@ -73,6 +80,11 @@ export class AuditLedger {
   private lostNoted = 0;
   private opened = false;
   private closed = false;
+  /** performance.now() of the last check of the open file, and of the last head written; a batch since without one. */
+  private checkedAt = -Infinity;
+  private headAt = -Infinity;
+  private headDue = false;
+  private headTimer: NodeJS.Timeout | undefined;
   private readonly changes: Emitter<LedgerStatus>;
 
   constructor(private readonly options: AuditLedgerOptions) {
@@ -141,7 +153,12 @@ export class AuditLedger {
   async flush(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (this.buffer.length && !this.retryTimer) {
-      this.flushing = this.write().finally(() => (this.flushing = undefined));
+      this.flushing = this.write(true).finally(() => (this.flushing = undefined));
+      await this.flushing;
+    } else if (this.headDue) {
+      this.flushing = this.writeHead()
+        .catch((e: unknown) => this.log.warn('audit head write failed', { code: (e as NodeJS.ErrnoException).code }))
+        .finally(() => (this.flushing = undefined));
       await this.flushing;
     }
   }
@@ -150,6 +167,8 @@ export class AuditLedger {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.headTimer) clearTimeout(this.headTimer);
+    this.headTimer = undefined;
     await this.flush();
     await this.file?.handle.close().catch(() => undefined);
     this.file = undefined;
@@ -177,8 +196,11 @@ export class AuditLedger {
     });
   }
 
-  /** One batch: everything buffered, to the current file (rotating by month and size), then the head. */
-  private async write(): Promise<void> {
+  /**
+   * One batch: everything buffered, to the current file (rotating by month and size), then the head. `thorough` (an
+   * explicit flush) checks the open file and writes the head whatever the interval.
+   */
+  private async write(thorough = false): Promise<void> {
     if (!this.opened) await this.open();
     const batch = this.buffer;
     this.buffer = [];
@@ -186,7 +208,7 @@ export class AuditLedger {
     try {
       while (done < batch.length) {
         const month = batch[done]!.month;
-        const file = await this.target(month);
+        const file = await this.target(month, thorough);
         const lines: string[] = [];
         let bytes = 0;
         while (done + lines.length < batch.length) {
@@ -202,7 +224,8 @@ export class AuditLedger {
         done += lines.length;
         if (done < batch.length && batch[done]!.month === month) await this.rotate();
       }
-      await this.writeHead();
+      if (thorough || performance.now() - this.headAt >= CHECK_INTERVAL_MS) await this.writeHead();
+      else this.headLater();
       this.retryMs = RETRY_MIN_MS;
       if (this.state === 'error') this.recovered();
     } catch (e) {
@@ -220,9 +243,12 @@ export class AuditLedger {
     }
   }
 
-  private async target(month: string): Promise<NonNullable<AuditLedger['file']>> {
+  private async target(month: string, thorough: boolean): Promise<NonNullable<AuditLedger['file']>> {
     if (this.file && this.file.month === month && this.file.size < this.maxFileBytes) {
-      await this.checkUnchanged(this.file);
+      if (thorough || performance.now() - this.checkedAt >= CHECK_INTERVAL_MS) {
+        this.checkedAt = performance.now();
+        await this.checkUnchanged(this.file);
+      }
       if (this.file) return this.file;
     }
     if (this.file) await this.rotate();
@@ -231,6 +257,7 @@ export class AuditLedger {
     const name = ledgerFileName(index, month);
     const handle = await open(path.join(this.dir, name), 'a', 0o600);
     this.file = { handle, name, month, index, size: (await handle.stat()).size };
+    this.checkedAt = performance.now();
     return this.file;
   }
 
@@ -256,7 +283,20 @@ export class AuditLedger {
     this.file = undefined;
   }
 
+  /** The head of a batch written within the interval: written when the interval is over (or by a flush before). */
+  private headLater(): void {
+    this.headDue = true;
+    if (this.headTimer || this.closed) return;
+    this.headTimer = setTimeout(() => {
+      this.headTimer = undefined;
+      if (this.headDue && !this.closed) void this.flush().catch(() => undefined);
+    }, CHECK_INTERVAL_MS);
+    this.headTimer.unref?.();
+  }
+
   private async writeHead(): Promise<void> {
+    this.headDue = false;
+    this.headAt = performance.now();
     if (!this.file) return;
     // The head is the seq and hash of the last record written (not of records still buffered).
     const head: LedgerHead = { seq: this.seq - this.buffer.length, hash: this.writtenHash(), file: this.file.name };
