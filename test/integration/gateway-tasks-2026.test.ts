@@ -7,6 +7,7 @@
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Admission, CallGuard } from '../../electron/broker/governance/call-guard';
 import { createAggregator, type Aggregator, type AggregatorActivity } from '../../electron/broker/gateway/aggregate/aggregator';
 import { startGatewayServer, type GatewayServer } from '../../electron/broker/gateway/http-server';
 import { LocalAuth } from '../../electron/broker/gateway/local-auth';
@@ -26,6 +27,18 @@ describe('tasks through /mcp (2026-07-28 tasks extension)', () => {
   let gateway: GatewayServer;
   let localAuth: LocalAuth;
   const activity: AggregatorActivity[] = [];
+  // What governance's seam saw (governance/call-guard.ts): the audit ledger writes one record per settled request.
+  const guarded: { method: string; serverId: string; outcome?: string }[] = [];
+  const guard: CallGuard = {
+    admit: (call) => {
+      const seen: (typeof guarded)[number] = { method: call.method, serverId: call.serverId };
+      guarded.push(seen);
+      return { call, started: performance.now(), seen } as Admission;
+    },
+    settle: (admission, outcome) => {
+      (admission as Admission & { seen: (typeof guarded)[number] }).seen.outcome = outcome.kind;
+    },
+  };
 
   beforeAll(async () => {
     sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 }, modernServers: true });
@@ -42,6 +55,7 @@ describe('tasks through /mcp (2026-07-28 tasks extension)', () => {
       signInHint: () => 'Run `lanyard login`.',
       onActivity: (e) => activity.push(e),
       version: '0.1.0-test',
+      guard,
     });
     gateway = await startGatewayServer({
       port: 0,
@@ -135,6 +149,12 @@ describe('tasks through /mcp (2026-07-28 tasks extension)', () => {
     expect(body).toEqual({ resultType: 'complete' });
     expect((await until(taskId, (s) => s !== 'working')).status).toBe('cancelled');
     expect((await rpc('tasks/cancel', { taskId })).result).toMatchObject({ resultType: 'complete' });
+    // Each task request to the server passed governance's seam like any forwarded call, so the ledger has it.
+    expect(guarded.filter((g) => g.method === 'tasks/cancel')).toEqual([
+      { method: 'tasks/cancel', serverId: 'notes', outcome: 'ok' },
+      { method: 'tasks/cancel', serverId: 'notes', outcome: 'ok' },
+    ]);
+    expect(guarded.some((g) => g.method === 'tasks/get' && g.serverId === 'notes' && g.outcome === 'ok')).toBe(true);
   });
 
   it('IDEs that did not declare the extension get the tool result as before: a 2026 IDE without it, and a 2025 IDE', async () => {

@@ -33,6 +33,7 @@ function harness() {
     capabilities: {},
     peer: () => peer,
     assertCanServe: () => undefined,
+    guarded: (_serverId, _method, send) => send(),
   }));
   const ctx = { mcpReq: { signal: new AbortController().signal } } as unknown as ServerContext;
   const get = (taskId: string) => handlers.get('tasks/get')!({ taskId }, ctx);

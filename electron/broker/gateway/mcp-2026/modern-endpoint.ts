@@ -19,7 +19,7 @@ import { jsonRpcErrorFor, sendJsonRpcError } from '../http-util';
 import { outcomeOf } from '../../governance/call-guard';
 import type { AggregatorCore } from '../aggregate/core';
 import { toolErrorResult, toProtocolError } from '../aggregate/errors';
-import { mirrorCapabilities, type BoundPeer, type ForwardedMethod } from '../upstream/bound-peer';
+import { mirrorCapabilities, type BoundPeer, type ForwardedMethod, type TaskMethod } from '../upstream/bound-peer';
 import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
 import { mergeCacheHints } from './cache-hints';
 import { forwardParams } from '../aggregate/forward-params';
@@ -286,6 +286,7 @@ export class ModernEndpoint {
       capabilities: mirrorCapabilities(clientCapabilities(ctx)),
       peer: () => this.peer(ctx),
       assertCanServe: (serverId) => this.assertCanServe(serverId),
+      guarded: (serverId, method, send) => this.guarded(ctx, serverId, method, {}, send),
     }));
 
     // The IDE profile of the endpoint (`/ide/<ide>/mcp`): its tool budget, short names and meta-tools, as for a
@@ -513,7 +514,7 @@ export class ModernEndpoint {
   private async guarded<T>(
     ctx: ServerContext,
     serverId: string,
-    method: ForwardedMethod,
+    method: ForwardedMethod | TaskMethod,
     params: Record<string, unknown>,
     send: () => Promise<T>,
   ): Promise<T> {

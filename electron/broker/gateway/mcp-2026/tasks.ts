@@ -64,6 +64,8 @@ export interface TaskContext {
   /** The IDE's bound sessions (created on first use: a refused request creates none). */
   peer(): BoundPeer;
   assertCanServe(serverId: string): void;
+  /** Governance's seam around the upstream request (the audit ledger records each one, as for every forwarded call). */
+  guarded<T>(serverId: string, method: TaskMethod, send: () => Promise<T>): Promise<T>;
 }
 
 export class TaskRoutes {
@@ -130,20 +132,22 @@ export class TaskRoutes {
     resultSchema: z.ZodType<Record<string, unknown>>,
   ): Promise<Record<string, unknown>> {
     try {
-      return await task.peer().request(
-        route.serverId,
-        method,
-        { ...params, _meta: withTasksExtension(task.capabilities) },
-        {
-          signal: ctx.mcpReq.signal,
-          target: {
-            elicit: refuse,
-            sample: refuse,
-            listRoots: refuse,
-            notify: async () => undefined,
+      return await task.guarded(route.serverId, method, () =>
+        task.peer().request(
+          route.serverId,
+          method,
+          { ...params, _meta: withTasksExtension(task.capabilities) },
+          {
+            signal: ctx.mcpReq.signal,
+            target: {
+              elicit: refuse,
+              sample: refuse,
+              listRoots: refuse,
+              notify: async () => undefined,
+            },
+            resultSchema,
           },
-          resultSchema,
-        },
+        ),
       );
     } catch (e) {
       // The server no longer knows the task (expired, purged, restarted): neither does Lanyard from now on.
