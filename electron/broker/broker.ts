@@ -34,6 +34,9 @@ import { auditLogView } from './governance/audit-view';
 import { Governance } from './governance/governance';
 import { createOtlpExport } from './governance/otlp/exporter';
 import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governance/token-events';
+import { openRemoteAccess, withRemoteCaller } from './remote/access';
+import type { PairingService } from './remote/pairing';
+import { pairingRoutes } from './remote/routes';
 
 export interface BrokerOptions {
   version: string;
@@ -142,6 +145,8 @@ export class Broker {
   private gatewayView: GatewayView | undefined;
   private readonly detach: Array<() => void> = [];
   private readonly engineStateChanged: Emitter<void>;
+  /** Remote development: pairing and the paired devices (remote/), opened on first use. */
+  private remote: Promise<PairingService> | undefined;
 
   private constructor(private readonly options: BrokerOptions) {
     const env = options.env ?? process.env;
@@ -229,7 +234,13 @@ export class Broker {
       ide: { home: this.home, ...options.ide },
       log: this.log,
       audit: (input) => auditLogView(this.home, this.governance.recording ? this.governance.status() : undefined, input),
+      remote: () => this.remoteAccess(),
     });
+  }
+
+  /** Pairing and the paired remote devices (their file is read once; the running broker keeps it in memory). */
+  remoteAccess(): Promise<PairingService> {
+    return (this.remote ??= openRemoteAccess({ home: this.home, activity: this.activity, log: this.log }));
   }
 
   static async create(options: BrokerOptions): Promise<Broker> {
@@ -475,6 +486,10 @@ export class Broker {
       : undefined;
     const guard = dashboard ? withDashboardSessions(localAuth, dashboard) : localAuth;
     const routes: GatewayRoute[] = [...(options.routes?.(localAuth) ?? [])];
+    // Remote development: paired devices' tokens open the MCP endpoints (never the control API); pairing routes.
+    const pairing = await this.remoteAccess();
+    localAuth.useRemoteTokens((token) => pairing.devices.verify(token));
+    routes.push(...pairingRoutes(() => pairing));
     if (dashboard) {
       routes.push(
         { prefix: '/api', auth: 'session-or-token', handler: createControlHttpHandler(this.control) },
@@ -499,7 +514,7 @@ export class Broker {
         this.engine
           ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
           : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.',
-      onActivity: (event) => this.activity.record(event),
+      onActivity: (event) => this.activity.record(withRemoteCaller(event)),
       onIdeSession: (event) => {
         this.activity.record({
           kind: 'ide',
@@ -622,6 +637,7 @@ export class Broker {
     this.config.close();
     await this.activity.flush();
     await this.toolGate.flush();
+    await (await this.remote)?.devices.flush();
     await this.network.close();
   }
 }

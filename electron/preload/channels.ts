@@ -37,6 +37,9 @@ export const CONTROL_METHODS = [
   'rejectTools',
   'getProfiles',
   'setProfile',
+  'listRemoteDevices',
+  'approvePairing',
+  'revokeRemoteDevice',
 ] as const satisfies readonly ControlMethodName[];
 
 // Fails to compile when the contract gains a method this list lacks (the reverse is caught by `satisfies` above).
