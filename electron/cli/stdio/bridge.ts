@@ -24,6 +24,8 @@ export interface StdioBridgeOptions {
   server?: string;
   /** The IDE that started the bridge (`--ide`, written by `lanyard connect`): its own endpoint `/ide/<ide>/mcp` and profile. */
   ide?: string;
+  /** `--remote <laptop endpoint>`: the laptop's broker through a forwarded port, with the paired remote token (remote-link.ts). */
+  remote?: string;
   stdin: Readable;
   stdout: Writable;
   stderr: Writable;
@@ -86,15 +88,30 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
 
   let link: BrokerLink;
   try {
-    const broker = await findBroker(options);
-    link = new BrokerLink({
-      home: options.home,
-      path: options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp',
-      broker,
-      write,
-      say,
-      findAgain: () => findBroker(options, RESTART_GRACE_MS),
-    });
+    const path = options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp';
+    if (options.remote !== undefined) {
+      // The laptop's broker: nothing to find or start here; an unreachable laptop is answered request by request.
+      const remote = await (await import('./remote-link')).remoteBridgeSetup(options.home, options.remote);
+      link = new BrokerLink({
+        home: options.home,
+        path,
+        broker: remote.broker,
+        write,
+        say,
+        findAgain: remote.findAgain,
+        remote: remote.target,
+      });
+    } else {
+      const broker = await findBroker(options);
+      link = new BrokerLink({
+        home: options.home,
+        path,
+        broker,
+        write,
+        say,
+        findAgain: () => findBroker(options, RESTART_GRACE_MS),
+      });
+    }
   } catch (e) {
     if (e instanceof BridgeError) say(`${e.message} Fix: ${e.fix}`);
     else say(`cannot reach the Lanyard broker: ${e instanceof Error ? e.message : String(e)}`);

@@ -25,6 +25,22 @@ export interface BrokerLinkOptions {
   say(text: string): void;
   /** The broker again after it went away: waits for a restarting one, or starts one. */
   findAgain(): Promise<RuntimeInfo>;
+  /**
+   * `lanyard stdio --remote`: the laptop's broker through a forwarded port (remote-link.ts). Requests go to `host`,
+   * addressed to `hostHeader` (the laptop's loopback name and port), and a refused token is looked up again in the
+   * remote credentials file rather than the runtime file.
+   */
+  remote?: RemoteTarget;
+}
+
+/** Where a remote bridge connects, and how it reads its token again. */
+export interface RemoteTarget {
+  host: string;
+  hostHeader: string;
+  /** The stored remote token now (a new pairing replaces it). */
+  token(): Promise<string | undefined>;
+  /** The reason a request did not reach the laptop, for the IDE. */
+  unreachable(code: string): string;
 }
 
 /** How long the IDE's requests still in flight get to finish once stdin closed. */
@@ -227,7 +243,11 @@ export class BrokerLink {
           if (answered) return;
           // A kept-alive connection the broker closed while idle: the message never arrived; send it again once.
           if (socketRetry && req.reusedSocket && e.code === 'ECONNRESET') return attempt(tokenRetry, false);
-          if (isRefused(e)) return resolve({ kind: 'gone', reason: `cannot connect (${e.code ?? e.message})` });
+          if (isRefused(e) || (this.options.remote && isUnreachable(e)))
+            return resolve({
+              kind: 'gone',
+              reason: this.options.remote?.unreachable(e.code ?? e.message) ?? `cannot connect (${e.code ?? e.message})`,
+            });
           resolve({ kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${e.message}` } });
         });
       };
@@ -315,7 +335,9 @@ export class BrokerLink {
     if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
     if (method === 'GET' && this.lastEventId) headers['last-event-id'] = this.lastEventId;
-    const options = { host: '127.0.0.1', port: this.port, path: this.options.path, method, headers, agent: this.agent };
+    const remote = this.options.remote;
+    if (remote) headers.host = remote.hostHeader;
+    const options = { host: remote?.host ?? '127.0.0.1', port: this.port, path: this.options.path, method, headers, agent: this.agent };
     if (method === 'DELETE') {
       return new Promise<void>((resolve, reject) => {
         const req = request(options, (res) => {
@@ -379,6 +401,12 @@ export class BrokerLink {
 
   /** The runtime file names a new local token for the same broker (a rotation): use it. */
   private async tokenRotated(): Promise<boolean> {
+    if (this.options.remote) {
+      const token = await this.options.remote.token();
+      if (token === undefined || token === this.token) return false;
+      this.token = token;
+      return true;
+    }
     const now = await readRuntimeFile(this.options.home);
     if (now.state !== 'running' || now.info.port !== this.port || now.info.token === this.token) return false;
     this.token = now.info.token;
@@ -480,6 +508,11 @@ function isRefused(e: NodeJS.ErrnoException): boolean {
   if (e.code === 'ECONNREFUSED') return true;
   const nested = (e as { errors?: unknown }).errors;
   return Array.isArray(nested) && nested.some((n) => (n as NodeJS.ErrnoException).code === 'ECONNREFUSED');
+}
+
+/** A remote laptop that cannot be reached at all (asleep, network gone, a name that no longer resolves): nothing was sent. */
+function isUnreachable(e: NodeJS.ErrnoException): boolean {
+  return ['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(e.code ?? '');
 }
 
 /** JSON text of a value, or undefined when it is nested too deeply for JSON.stringify (which recurses per level). */

@@ -9,24 +9,36 @@ export async function stdioCommand(
   const { parseArgs } = await import('node:util');
   let server: string | undefined;
   let ide: string | undefined;
+  let remote: string | undefined;
   try {
     const { values } = parseArgs({
       args: [...argv],
       strict: true,
       allowPositionals: false,
-      options: { server: { type: 'string', short: 's' }, ide: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        server: { type: 'string', short: 's' },
+        ide: { type: 'string' },
+        remote: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     if (values.help) {
       io.stdout.write(
-        'Usage: lanyard stdio [--server <id> | --ide <ide>]\n\nBridges a stdio-only MCP client to the running broker (all servers at /mcp, or one with --server; --ide applies the tool profile of that IDE).\n',
+        "Usage: lanyard stdio [--server <id> | --ide <ide>] [--remote <laptop endpoint>]\n\nBridges a stdio-only MCP client to the running broker (all servers at /mcp, or one with --server; --ide applies the tool profile of that IDE; --remote reaches the laptop's broker with the token `lanyard remote pair` stored).\n",
       );
       return 0;
     }
     server = values.server;
     ide = values.ide;
+    remote = values.remote;
   } catch (e) {
     io.stderr.write(`lanyard stdio: ${e instanceof Error ? e.message : String(e)}\nUsage: lanyard stdio [--server <id> | --ide <ide>]\n`);
     return 2;
   }
-  return runStdioBridge({ ...io, ...(server !== undefined ? { server } : {}), ...(ide !== undefined ? { ide } : {}) });
+  return runStdioBridge({
+    ...io,
+    ...(server !== undefined ? { server } : {}),
+    ...(ide !== undefined ? { ide } : {}),
+    ...(remote !== undefined ? { remote } : {}),
+  });
 }
