@@ -46,7 +46,8 @@ export function parseRemoteEndpoint(input: string): RemoteEndpoint {
       `The laptop endpoint must be http:// (it is a forwarded loopback port), not ${url.protocol}.`,
       'Use http://127.0.0.1:<port> (forwarded with the same port number).',
     );
-  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.username || url.password)
+  // The address IDE configs hold (`…/mcp`) is taken too: the endpoint is its origin.
+  if (!['/', '', '/mcp', '/mcp/'].includes(url.pathname) || url.search || url.username || url.password)
     throw new RemoteEndpointError('The laptop endpoint is a host and a port only.', 'Use http://127.0.0.1:<port>, without a path.');
   const port = url.port ? Number(url.port) : DEFAULT_PORT;
   // `localhost` is dialled as 127.0.0.1: Node (and WSL) may resolve it to ::1 first, where the broker does not listen.
