@@ -451,7 +451,7 @@ export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodNa
  * The dashboard's pages, by the names deep links (`lanyard://open/<page>`), the tray and the renderer's router share.
  * `home` is "wherever makes sense now": sign-in when signed out, the server list otherwise.
  */
-export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings', 'review']);
+export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings', 'review', 'remote']);
 export type DashboardPage = z.output<typeof DashboardPageSchema>;
 
 /**

@@ -118,7 +118,7 @@ describe('a remote token', () => {
 
   it('is not the local token, and the local token is not a remote one: rotating one leaves the other', async () => {
     expect(gateway.localAuth.matches(token)).toBe(false);
-    await broker.control.rotateLocalToken({});
+    await broker.control.rotateLocalToken();
     const res = await post('/mcp', { authorization: `Bearer ${token}` });
     expect(res.status).toBe(200);
     await res.body?.cancel();
