@@ -205,6 +205,24 @@ describe('pairing a remote side and using the laptop through it', () => {
     expect((await broker.control.status()).session.status).toBe('signed_in');
   });
 
+  it('the laptop asleep (its endpoint gone): the IDE hears so at once, and the bridge reconnects by itself once it is back', async () => {
+    const port = gateway.server.port;
+    await gateway.stop();
+    const started = Date.now();
+    const error = await bridge.callTool({ name: 'todo__whoami', arguments: {} }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(error?.message).toContain(`the laptop's Lanyard at ${endpoint} cannot be reached`);
+    expect(error?.message).toContain('tries again in 1 s');
+    gateway = await broker.startGateway({ port, dashboard: { rendererDir: path.join(laptopHome, 'no-renderer') } });
+    await new Promise((r) => setTimeout(r, 1_100));
+    const who = JSON.parse(text(await bridge.callTool({ name: 'todo__whoami', arguments: {} }))) as { sub: string };
+    expect(who.sub).toBe('00u-alice');
+    expect(bridgeErr()).toContain('reconnected');
+  }, 30_000);
+
   it('revoked on the laptop: the running bridge is refused at once, with how to pair again', async () => {
     const revoked = await laptop(['remote', 'revoke', deviceId]);
     expect(revoked.code, revoked.out).toBe(0);
@@ -312,5 +330,6 @@ describe('pairing faults', () => {
     await ide.close().catch(() => undefined);
     expect(failed?.message).toContain("the laptop's Lanyard at http://127.0.0.1:9 cannot be reached");
     expect(failed?.message).toContain('asleep');
+    expect((failed as { data?: unknown } | undefined)?.data).toEqual({ code: 'remote_unreachable' });
   }, 30_000);
 });

@@ -126,7 +126,7 @@ export class BrokerLink {
     if (this.broken && !isInitialize) {
       outcome = await this.reconnect(this.generation).then(
         () => ({ kind: 'done' }) as Outcome,
-        (e: unknown) => ({ kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${errorText(e)}` } }) as Outcome,
+        (e: unknown) => ({ kind: 'failed', error: this.unreachableError(`Lanyard broker: ${errorText(e)}`) }) as Outcome,
       );
       if (outcome.kind === 'failed') return this.fail(id, outcome.error);
     }
@@ -156,11 +156,16 @@ export class BrokerLink {
       } catch (e) {
         const text = `the Lanyard broker went away and the bridge could not reconnect: ${errorText(e)}`;
         this.options.say(text);
-        outcome = { kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${text}` } };
+        outcome = { kind: 'failed', error: this.unreachableError(`Lanyard broker: ${text}`) };
       }
     }
-    if (outcome.kind === 'gone') outcome = { kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${outcome.reason}` } };
+    if (outcome.kind === 'gone') outcome = { kind: 'failed', error: this.unreachableError(`Lanyard broker: ${outcome.reason}`) };
     this.fail(id, outcome.error);
+  }
+
+  /** The broker did not get the request; a remote bridge says it is the laptop that is unreachable (`remote_unreachable`). */
+  private unreachableError(message: string): RpcError {
+    return { code: -32000, message, ...(this.options.remote ? { data: { code: 'remote_unreachable' } } : {}) };
   }
 
   /** The bridge speaks for itself: the error a request gets when the broker did not answer it. */
