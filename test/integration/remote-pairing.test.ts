@@ -187,6 +187,38 @@ describe('pairing a remote side and using the laptop through it', () => {
     expect(laptopCalls[0]!.remote).toBeUndefined();
   }, 30_000);
 
+  it('`lanyard connect <ide> --remote` on the remote side writes an entry (no token in it) that reaches the laptop', async () => {
+    const userHome = path.join(remoteHome, 'user');
+    let out = '';
+    const code = await runCli(['connect', 'claude-code', '--remote', endpoint], {
+      io: { out: (t) => (out += t), err: (t) => (out += t), stdin: new PassThrough(), interactive: false },
+      env: { LANYARD_HOME: remoteHome, HOME: userHome, LANYARD_MANAGED_CONFIG: path.join(remoteHome, 'no-managed.json') },
+      version: 'test',
+      platform: 'linux',
+      homedir: userHome,
+      script: cli,
+    });
+    expect(code, out).toBe(0);
+    expect(out).toContain(`reaches the laptop's Lanyard at ${endpoint}`);
+    const file = await readFile(path.join(userHome, '.claude.json'), 'utf8');
+    expect(file).not.toContain('lnr_');
+    const entry = (JSON.parse(file) as { mcpServers: Record<string, { command: string; args: string[] }> }).mcpServers.lanyard!;
+    expect(entry.args).toEqual(expect.arrayContaining(['stdio', '--remote', endpoint, '--ide', 'claude-code']));
+    // What the IDE would start, started.
+    const { StdioClientTransport } = await import('@modelcontextprotocol/client/stdio');
+    const ide = new Client({ name: 'Claude Code (remote)', version: '1' });
+    await ide.connect(
+      new StdioClientTransport({
+        command: entry.command,
+        args: entry.args,
+        env: { ...process.env, LANYARD_HOME: remoteHome } as Record<string, string>,
+      }),
+    );
+    clients.push(ide);
+    const tools = await ide.listTools();
+    expect(tools.tools.some((t) => t.name === 'todo__whoami')).toBe(true);
+  }, 30_000);
+
   it('the remote token opens no control API: status, settings, pairing approval, sign-out are refused with the reason', async () => {
     const token = await storedToken();
     for (const method of ['status', 'signOut', 'getSettings', 'approvePairing', 'listRemoteDevices', 'rotateLocalToken']) {
