@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { ControlApi, RemoteAccess } from '../../../shared/contract';
+import { ControlError } from '../../../shared/control-client';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { printJson, table, tildify } from '../output';
 import { readRemoteCredential, saveRemoteCredential } from '../remote/credentials';
@@ -67,7 +68,7 @@ async function laptop(
   action: 'approve' | 'list' | 'revoke',
 ): Promise<Pick<ControlApi, 'approvePairing' | 'listRemoteDevices' | 'revokeRemoteDevice'>> {
   const broker = await ctx.broker();
-  if (broker) return broker.client;
+  if (broker) return appAware(broker.client);
   if (action === 'approve')
     throw new CliError(
       'Lanyard is not running on this machine, so there is no pairing request to approve.',
@@ -75,6 +76,30 @@ async function laptop(
       ExitCode.BROKER_NOT_RUNNING,
     );
   return (await ctx.local()).control as unknown as ControlApi;
+}
+
+/**
+ * The desktop app's endpoint serves no control API over HTTP (its window talks over IPC): say where to go instead of
+ * "unexpected answer".
+ */
+function appAware(client: ControlApi): Pick<ControlApi, 'approvePairing' | 'listRemoteDevices' | 'revokeRemoteDevice'> {
+  const explain = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (e) {
+      if (e instanceof ControlError && /HTTP 404/.test(e.info.message))
+        throw new CliError(
+          'The running Lanyard is the desktop app, which takes pairing approvals and revocations in its window.',
+          'Open Remote in the Lanyard window (tray → Remote Devices…) and type the code there.',
+        );
+      throw e;
+    }
+  };
+  return {
+    approvePairing: (input) => explain(() => client.approvePairing(input)),
+    listRemoteDevices: (input) => explain(() => client.listRemoteDevices(input)),
+    revokeRemoteDevice: (input) => explain(() => client.revokeRemoteDevice(input)),
+  };
 }
 
 function listText(access: RemoteAccess): string {
