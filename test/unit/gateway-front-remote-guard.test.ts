@@ -87,3 +87,59 @@ describe('LocalAuth with remote tokens', () => {
     expect(remoteCallerOf(onApi)).toBeUndefined();
   });
 });
+
+describe('attribution on a kept-alive connection', () => {
+  it('a remote request’s device never carries over to the next request on the same socket', async () => {
+    const { Agent, request } = await import('node:http');
+    const { startGatewayServer } = await import('../../electron/broker/gateway/http-server');
+    const { currentRemoteCaller } = await import('../../electron/broker/remote/caller');
+    const auth = await LocalAuth.open(new MemorySecretStore(), { fresh: true });
+    auth.useRemoteTokens(remote);
+    const seen: Array<string | undefined> = [];
+    const server = await startGatewayServer({
+      port: 0,
+      localAuth: auth,
+      aggregator: {
+        async handleRequest(_req, res) {
+          await Promise.resolve();
+          seen.push(currentRemoteCaller()?.label);
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        },
+      },
+      relay: { handleRequest: async () => undefined } as never,
+    });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<unknown>();
+    const send = (token: string) =>
+      new Promise<void>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port: server.port,
+            path: '/mcp',
+            method: 'POST',
+            agent,
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        );
+        req.on('socket', (s) => sockets.add(s));
+        req.on('error', reject);
+        req.end('{"jsonrpc":"2.0","id":1,"method":"ping"}');
+      });
+    try {
+      await send(GOOD);
+      await send(auth.token);
+      await send(GOOD);
+      await send(auth.token);
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
+    expect(sockets.size).toBe(1);
+    expect(seen).toEqual(['buildbox (SSH)', undefined, 'buildbox (SSH)', undefined]);
+  });
+});

@@ -13,7 +13,7 @@ export interface RemoteCaller {
 }
 
 const marks = new WeakMap<Pick<IncomingMessage, 'headers'>, RemoteCaller>();
-const context = new AsyncLocalStorage<RemoteCaller>();
+const context = new AsyncLocalStorage<RemoteCaller | undefined>();
 
 /** Set by the local-auth guard when a remote token let the request in. */
 export function markRemoteCaller(req: Pick<IncomingMessage, 'headers'>, caller: RemoteCaller): void {
@@ -26,12 +26,13 @@ export function remoteCallerOf(req: Pick<IncomingMessage, 'headers'>): RemoteCal
 
 /**
  * The front door calls this once a request is let in: a remote request's handling (the rest of the async handler and
- * everything it awaits) runs as that caller. `enterWith` rather than `run` keeps the front door's handler unchanged;
- * each request starts in the context of its own socket event, so one request's caller never leaks into another's.
+ * everything it awaits) runs as that caller. `enterWith` rather than `run` keeps the front door's handler unchanged.
+ * The requests of one kept-alive connection run in that connection's async context, so the caller is set for every
+ * request — cleared for one that is not a device's — or a device's name would carry over to the next request.
  */
 export function enterRemoteCaller(req: Pick<IncomingMessage, 'headers'>): void {
   const caller = marks.get(req);
-  if (caller) context.enterWith(caller);
+  if (caller !== context.getStore()) context.enterWith(caller);
 }
 
 /** The remote device the current request came from; undefined for the laptop's own IDEs. */
