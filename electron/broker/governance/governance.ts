@@ -1,4 +1,3 @@
-import { currentRemoteCaller } from '../remote/caller';
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import { AuditLedger, type LedgerStatus } from './ledger/ledger';
 import type { CallRecordInput, LedgerUser, RecordInput, TokenRecordInput } from './ledger/record';
 import type { OtlpExport, OtlpStatus } from './otlp/exporter';
 import { SecretScanner, type KnownSecret, type ScanResult, type SecretFinding } from './secret-scan/scanner';
+import { currentRemoteCaller } from '../remote/caller';
 
 export interface GovernanceDeps {
   home: string;

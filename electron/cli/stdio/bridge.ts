@@ -88,30 +88,19 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
 
   let link: BrokerLink;
   try {
-    const path = options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp';
-    if (options.remote !== undefined) {
-      // The laptop's broker: nothing to find or start here; an unreachable laptop is answered request by request.
-      const remote = await (await import('./remote-link')).remoteBridgeSetup(options.home, options.remote);
-      link = new BrokerLink({
-        home: options.home,
-        path,
-        broker: remote.broker,
-        write,
-        say,
-        findAgain: remote.findAgain,
-        remote: remote.target,
-      });
-    } else {
-      const broker = await findBroker(options);
-      link = new BrokerLink({
-        home: options.home,
-        path,
-        broker,
-        write,
-        say,
-        findAgain: () => findBroker(options, RESTART_GRACE_MS),
-      });
-    }
+    // --remote: the laptop's broker, nothing to find or start here; an unreachable laptop is answered request by request.
+    const remote =
+      options.remote === undefined ? undefined : await (await import('./remote-link')).remoteBridgeSetup(options.home, options.remote);
+    const broker = remote ? remote.broker : await findBroker(options);
+    link = new BrokerLink({
+      home: options.home,
+      path: options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp',
+      broker,
+      write,
+      say,
+      findAgain: remote ? remote.findAgain : () => findBroker(options, RESTART_GRACE_MS),
+      ...(remote ? { remote: remote.target } : {}),
+    });
   } catch (e) {
     if (e instanceof BridgeError) say(`${e.message} Fix: ${e.fix}`);
     else say(`cannot reach the Lanyard broker: ${e instanceof Error ? e.message : String(e)}`);
