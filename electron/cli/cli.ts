@@ -316,9 +316,9 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'remote',
     summary: "Use the laptop's Lanyard from WSL, an SSH host or a dev container (pairing)",
-    usage: 'lanyard remote pair <laptop endpoint> [--label <name>] | approve <code> | list | revoke <id> [--json]',
+    usage: 'lanyard remote pair <laptop endpoint> [--label <name>] | status | approve <code> | list | revoke <id> [--json]',
     description:
-      "On the remote side, `pair` asks the laptop's Lanyard (through a forwarded port, e.g. http://127.0.0.1:47821) for a pairing and shows a code; approve it on the laptop with `approve <code>` or in the dashboard's Remote view. The remote side then holds a token (0600 file) that opens the laptop's MCP endpoints only — never the sign-in, the settings or the keychain. `list` and `revoke` run on the laptop.",
+      "On the remote side, `pair` asks the laptop's Lanyard (through a forwarded port, e.g. http://127.0.0.1:47821) for a pairing and shows a code; approve it on the laptop with `approve <code>` or in the dashboard's Remote view. The remote side then holds a token (0600 file) that opens the laptop's MCP endpoints only — never the sign-in, the settings or the keychain. `status` (remote side) checks each pairing still works; `list` and `revoke` run on the laptop.",
     options: { ...json, label: { type: 'string' } },
     optionHelp: [['--label <name>', 'pair: how the laptop lists this device (default: host name and kind)'], jsonHelp],
     run: async (ctx, v, positionals) =>

@@ -49,6 +49,17 @@ async function laptop(argv: string[]): Promise<{ code: number; out: string }> {
   return { code, out };
 }
 
+/** `lanyard <argv>` in-process on the remote side (its own home). */
+async function remoteSide(argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await runCli(argv, {
+    io: { out: (t) => (out += t), err: (t) => (out += t), stdin: new PassThrough(), interactive: false },
+    env: { LANYARD_HOME: remoteHome },
+    version: 'test',
+  });
+  return { code, out };
+}
+
 /** `lanyard remote pair` on the remote side, as its own process; resolves once it shows the code. */
 async function startPairing(label: string): Promise<{ code: string; done: Promise<{ status: number | null; out: string; err: string }> }> {
   const child = spawn(process.execPath, [cli, 'remote', 'pair', endpoint, '--label', label], {
@@ -157,6 +168,9 @@ describe('pairing a remote side and using the laptop through it', () => {
     expect(devices).toContain('devbox (SSH)');
     expect(devices).not.toContain(token);
     deviceId = (await broker.control.listRemoteDevices()).devices[0]!.id;
+    const status = await remoteSide(['remote', 'status']);
+    expect(status).toMatchObject({ code: 0, out: expect.stringContaining(`✓ ${endpoint} as "devbox (SSH)"`) });
+    expect(status.out).not.toContain(token);
   }, 30_000);
 
   it('a tools/call through `lanyard stdio --remote` reaches the sandbox as alice, and the ledger names the device', async () => {
@@ -266,6 +280,10 @@ describe('pairing a remote side and using the laptop through it', () => {
     expect(error?.message).toContain('lanyard remote pair');
     const listed = await laptop(['remote', 'list']);
     expect(listed.out).toMatch(new RegExp(`${deviceId}.*revoked`));
+    const status = await remoteSide(['remote', 'status']);
+    expect(status.code).toBe(3);
+    expect(status.out).toContain('was revoked on the laptop');
+    expect(status.out).toContain(`→ lanyard remote pair ${endpoint}`);
     expect(bridgeErr()).not.toContain(await storedToken());
   }, 30_000);
 

@@ -3,10 +3,10 @@ import type { ControlApi, RemoteAccess } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { printJson, table, tildify } from '../output';
-import { readRemoteCredential, saveRemoteCredential } from '../remote/credentials';
+import { readRemoteCredential, readRemoteCredentials, saveRemoteCredential } from '../remote/credentials';
 import { parseRemoteEndpoint, remoteRequest, RemoteEndpointError, unreachableText, type RemoteEndpoint } from '../remote/endpoint';
 
-const USAGE = 'lanyard remote pair <laptop endpoint> [--label <name>] | approve <code> | list | revoke <id>';
+const USAGE = 'lanyard remote pair <laptop endpoint> [--label <name>] | status | approve <code> | list | revoke <id>';
 
 /**
  * `lanyard remote …` (docs/architecture.md, "Remote development"). On the remote side (WSL, SSH host, dev container):
@@ -23,6 +23,9 @@ export async function remoteCommand(
       if (rest.length !== 1)
         throw new UsageError('which laptop endpoint?', `Usage: ${USAGE} (e.g. lanyard remote pair http://127.0.0.1:47821)`);
       return pair(ctx, endpointArg(rest[0]!), args);
+    case 'status':
+      if (rest.length) throw new UsageError(`unexpected argument '${rest[0]}'.`, `Usage: ${USAGE}`);
+      return remoteStatus(ctx, args.json);
     case 'approve': {
       if (rest.length !== 1) throw new UsageError('which code?', 'Usage: lanyard remote approve <code shown by `lanyard remote pair`>');
       const device = await (await laptop(ctx, 'approve')).approvePairing({ code: rest[0]! });
@@ -220,6 +223,59 @@ function refusal(error: { message: string; fix: string } | undefined, status: nu
     error?.fix ?? "Check that the endpoint is the laptop's Lanyard and that it is up to date.",
     ExitCode.NEEDS_ACTION,
   );
+}
+
+interface PairingCheck {
+  endpoint: string;
+  deviceId: string;
+  label: string;
+  ok: boolean;
+  message: string;
+  fix?: string;
+}
+
+/**
+ * `lanyard remote status`, on the remote side: each laptop this side is paired with, whether it answers and still
+ * accepts the token (one MCP ping; the token is never printed). Exit 0 when every pairing works.
+ */
+async function remoteStatus(ctx: CliContext, json: boolean): Promise<number> {
+  const checks: PairingCheck[] = [];
+  for (const [origin, credential] of Object.entries(await readRemoteCredentials(ctx.home))) {
+    const base = { endpoint: origin, deviceId: credential.deviceId, label: credential.label };
+    let endpoint: RemoteEndpoint;
+    try {
+      endpoint = parseRemoteEndpoint(origin);
+    } catch {
+      continue;
+    }
+    try {
+      const answer = await remoteRequest(
+        endpoint,
+        'POST',
+        '/mcp',
+        { jsonrpc: '2.0', id: 1, method: 'ping' },
+        { token: credential.token, timeoutMs: 5_000 },
+      );
+      const error = (answer.body as { error?: { message?: string } } | undefined)?.error;
+      if (answer.status === 401 || answer.status === 403 || answer.status === 421)
+        checks.push({
+          ...base,
+          ok: false,
+          message: error?.message ?? `refused (HTTP ${answer.status})`,
+          fix: `lanyard remote pair ${origin}`,
+        });
+      else checks.push({ ...base, ok: true, message: "the laptop's Lanyard answers and accepts this side's token" });
+    } catch (e) {
+      const { message, fix } = unreachableText(endpoint, e);
+      checks.push({ ...base, ok: false, message, fix });
+    }
+  }
+  if (json) printJson(ctx.io, checks);
+  else if (checks.length === 0) ctx.io.out('This side is not paired with any laptop. Run: lanyard remote pair <laptop endpoint>\n');
+  else
+    for (const c of checks)
+      ctx.io.out(`${c.ok ? '✓' : '✗'} ${c.endpoint} as "${c.label}" (${c.deviceId}): ${c.message}\n${c.fix ? `  → ${c.fix}\n` : ''}`);
+  return checks.every((c) => c.ok) ? ExitCode.OK : ExitCode.NEEDS_ACTION;
 }
 
 /** For `lanyard connect --remote` and `lanyard stdio --remote`: this side's credential for the endpoint, or how to get one. */
