@@ -17,7 +17,8 @@ import type { RemoteDevice, RemoteDevices } from './devices';
  * is voided, so guessing needs a new request from the remote, which its user would notice); a code is good for
  * CODE_TTL_MS; approving twice or collecting twice is refused (single use); too many waiting requests are refused.
  * The handle is a 256-bit secret kept here only as a hash; the token exists in memory only between approval and
- * collection.
+ * collection. No code, handle or token goes into an error, a log line or Activity (codes are typed back by a person,
+ * so errors name the request by its label).
  */
 
 /** Unambiguous characters: no 0/O, 1/I/L, U (read aloud or copied by hand from another terminal). */
@@ -152,20 +153,20 @@ export class PairingService {
     if (pairing.state === 'approved' || pairing.state === 'collected')
       throw new LanyardError(
         ErrorCodes.REMOTE_PAIRING_FAILED,
-        `The pairing code ${formatCode(code)} was already approved (a code is single use).`,
+        `That pairing code was already approved (a code is single use); its device is "${pairing.label}".`,
         'Nothing to do: the remote side has (or is collecting) its token. To pair another device, run `lanyard remote pair` there.',
       );
     if (pairing.state === 'void')
       throw new LanyardError(
         ErrorCodes.REMOTE_PAIRING_FAILED,
-        `The pairing request with code ${formatCode(code)} was voided after too many wrong codes.`,
+        `The pairing request with that code ("${pairing.label}") was voided after too many wrong codes.`,
         again,
       );
     if (this.now() >= pairing.expiresAt) {
       pairing.state = 'void';
       throw new LanyardError(
         ErrorCodes.REMOTE_PAIRING_FAILED,
-        `The pairing code ${formatCode(code)} expired (codes are good for 5 minutes).`,
+        `That pairing code ("${pairing.label}") expired: codes are good for 5 minutes.`,
         again,
       );
     }
