@@ -74,8 +74,15 @@ export function RemoteView({ ctx }: { ctx: ViewContext }) {
         subtitle="IDEs in WSL, on an SSH host or in a dev container can use this Lanyard: the sign-in and the keychain stay here, the remote side gets a token for the MCP endpoints only."
       />
       {error ? <ErrorNotice error={error} onDismiss={() => setError(undefined)} /> : null}
-      <section className="card" aria-label="Approve a pairing code">
-        <form onSubmit={(e) => void approve(e)}>
+      <section className="card settings-section" aria-label="Approve a pairing code">
+        <div className="settings-side">
+          <h2 className="section-title">Approve a pairing</h2>
+          <p className="muted">
+            On the remote side, run <code>lanyard remote pair http://127.0.0.1:{port}</code> (port {port} forwarded, see the README), then
+            type the code it shows. This side never shows the code: typing it proves the request is yours.
+          </p>
+        </div>
+        <form className="settings-fields" onSubmit={(e) => void approve(e)}>
           <Field label="Pairing code shown on the remote side" hint="8 letters and digits, e.g. ABCD-EFGH; good for 5 minutes.">
             {({ id, describedBy }) => (
               <input
@@ -90,48 +97,55 @@ export function RemoteView({ ctx }: { ctx: ViewContext }) {
               />
             )}
           </Field>
-          <Button type="submit" variant="primary" busy={busy === 'approve'} disabled={code.trim().length < 8 || busy !== undefined}>
-            Approve
-          </Button>
+          {access?.pending.length ? (
+            <ul className="remote-devices muted small" aria-label="Waiting pairing requests">
+              {access.pending.map((p) => (
+                <li key={p.createdAt + p.label}>
+                  {p.label} asked {relativeTime(Date.parse(p.createdAt), ctx.now)}
+                </li>
+              ))}
+            </ul>
+          ) : null}
+          <div className="form-actions">
+            <Button type="submit" variant="primary" busy={busy === 'approve'} disabled={code.trim().length < 8 || busy !== undefined}>
+              Approve
+            </Button>
+          </div>
         </form>
-        {access?.pending.length ? (
-          <ul className="muted small" aria-label="Waiting pairing requests">
-            {access.pending.map((p) => (
-              <li key={p.createdAt + p.label}>
-                {p.label} asked {relativeTime(Date.parse(p.createdAt), ctx.now)}
-              </li>
-            ))}
-          </ul>
-        ) : null}
       </section>
-      <section className="card" aria-label="Paired devices">
-        <h2>Paired devices</h2>
-        {devices.length === 0 ? (
-          <EmptyState icon="plug" title="No remote device is paired">
-            <p>On the remote side (port {port} forwarded, see the README):</p>
-            <CodeBlock label="Pair" code={`lanyard remote pair http://127.0.0.1:${port}`} />
-          </EmptyState>
-        ) : (
-          <ul className="remote-devices">
-            {devices.map((d) => (
-              <li key={d.id}>
-                <div>
-                  <strong>{d.label}</strong> <code className="tag">{d.id}</code>
-                  <p className="muted small">
-                    {d.revokedAt
-                      ? `Revoked ${relativeTime(Date.parse(d.revokedAt), ctx.now)}`
-                      : `Paired ${relativeTime(Date.parse(d.createdAt), ctx.now)} · ${d.lastUsedAt ? `last used ${relativeTime(Date.parse(d.lastUsedAt), ctx.now)}` : 'not used yet'}`}
-                  </p>
-                </div>
-                {d.revokedAt ? null : (
-                  <Button variant="danger" size="sm" busy={busy === d.id} disabled={busy !== undefined} onClick={() => void revoke(d.id)}>
-                    Revoke
-                  </Button>
-                )}
-              </li>
-            ))}
-          </ul>
-        )}
+      <section className="card settings-section" aria-label="Paired devices">
+        <div className="settings-side">
+          <h2 className="section-title">Paired devices</h2>
+          <p className="muted">Each holds a token for the MCP endpoints only. Revoke one and its next request is refused.</p>
+        </div>
+        <div className="settings-fields">
+          {devices.length === 0 ? (
+            <EmptyState icon="laptop" title="No remote device is paired">
+              <p>On the remote side:</p>
+              <CodeBlock label="Pair" code={`lanyard remote pair http://127.0.0.1:${port}`} />
+            </EmptyState>
+          ) : (
+            <ul className="remote-devices">
+              {devices.map((d) => (
+                <li key={d.id}>
+                  <div>
+                    <strong>{d.label}</strong> <code className="tag">{d.id}</code>
+                    <p className="muted small">
+                      {d.revokedAt
+                        ? `Revoked ${relativeTime(Date.parse(d.revokedAt), ctx.now)}`
+                        : `Paired ${relativeTime(Date.parse(d.createdAt), ctx.now)} · ${d.lastUsedAt ? `last used ${relativeTime(Date.parse(d.lastUsedAt), ctx.now)}` : 'not used yet'}`}
+                    </p>
+                  </div>
+                  {d.revokedAt ? null : (
+                    <Button variant="danger" size="sm" busy={busy === d.id} disabled={busy !== undefined} onClick={() => void revoke(d.id)}>
+                      Revoke
+                    </Button>
+                  )}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
       </section>
     </div>
   );
