@@ -366,6 +366,23 @@ export const AuditLogSchema = z.object({
 });
 export type AuditLog = z.output<typeof AuditLogSchema>;
 
+/** A paired remote device (WSL, SSH host, dev container): never its token, which the broker keeps only as a hash. */
+export const RemoteDeviceSchema = z.object({
+  id: z.string(),
+  label: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().optional(),
+  revokedAt: z.string().optional(),
+});
+
+/** Remote development: the pairing requests waiting for their code, and the paired devices. */
+export const RemoteAccessSchema = z.object({
+  pending: z.array(z.object({ label: z.string(), createdAt: z.string(), expiresAt: z.string() })),
+  devices: z.array(RemoteDeviceSchema),
+});
+export type RemoteDevice = z.output<typeof RemoteDeviceSchema>;
+export type RemoteAccess = z.output<typeof RemoteAccessSchema>;
+
 /** Every method: its input and output schema. The HTTP path is `/api/<method>` (POST, JSON body). */
 export const ControlMethods = {
   status: { input: none, output: StatusSchema },
@@ -442,6 +459,12 @@ export const ControlMethods = {
    * it. The desktop app switches its IPC facade; the browser dashboard addresses `/p/<name>/api` from then on.
    */
   selectIdentityProfile: { input: z.object({ name: z.string().nullable() }).strict(), output: z.array(IdentityProfileSchema) },
+  /** Remote development: waiting pairing requests (without their codes) and paired devices. */
+  listRemoteDevices: { input: none, output: RemoteAccessSchema },
+  /** Approves the pairing request whose code the remote side shows; a few wrong codes void every waiting request. */
+  approvePairing: { input: z.object({ code: z.string().max(40) }).strict(), output: RemoteDeviceSchema },
+  /** Revokes a paired device: its token is refused from the next request on. */
+  revokeRemoteDevice: { input: z.object({ id: z.string().max(40) }).strict(), output: RemoteDeviceSchema },
 } as const;
 
 export type ControlMethodName = keyof typeof ControlMethods;
@@ -490,7 +513,7 @@ export const controlMethodNames = Object.keys(ControlMethods) as ControlMethodNa
  * The dashboard's pages, by the names deep links (`lanyard://open/<page>`), the tray and the renderer's router share.
  * `home` is "wherever makes sense now": sign-in when signed out, the server list otherwise.
  */
-export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings', 'review']);
+export const DashboardPageSchema = z.enum(['home', 'servers', 'add-server', 'connect', 'activity', 'settings', 'review', 'remote']);
 export type DashboardPage = z.output<typeof DashboardPageSchema>;
 
 /**

@@ -76,6 +76,12 @@ export const ErrorCodes = {
   IDENTITY_PROFILE_INVALID: 'identity_profile_invalid',
   /** No identity profile has this name (neither created on this machine nor defined by the managed configuration). */
   IDENTITY_PROFILE_UNKNOWN: 'identity_profile_unknown',
+  /** A remote pairing failed: the code is wrong, expired, already used, or the request was voided after wrong codes. */
+  REMOTE_PAIRING_FAILED: 'remote_pairing_failed',
+  /** A remote device's token was refused: revoked on the laptop, unknown, or used outside the MCP endpoints. */
+  REMOTE_TOKEN_REFUSED: 'remote_token_refused',
+  /** The remote bridge cannot reach the laptop's broker (the laptop asleep, the port forward dropped). */
+  REMOTE_UNREACHABLE: 'remote_unreachable',
   /** Anything else; always carries a message. */
   INTERNAL: 'internal',
 } as const;

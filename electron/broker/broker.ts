@@ -40,6 +40,9 @@ import { identityIdeDeps } from './identities/ide';
 import { IdentityProfiles } from './identities/identity-profiles';
 import { identityProfileOf } from './identities/summary';
 import type { IdentityProfile } from '../../shared/contract';
+import { openRemoteAccess, withRemoteCaller } from './remote/access';
+import type { PairingService } from './remote/pairing';
+import { pairingRoutes } from './remote/routes';
 
 export interface BrokerOptions {
   version: string;
@@ -163,6 +166,8 @@ export class Broker {
   readonly identityProfile: string | undefined;
   /** The other identity profiles (`/p/<name>/`, `--profile`), on the default profile's broker only; started lazily. */
   readonly identities: IdentityProfiles | undefined;
+  /** Remote development: pairing and the paired devices (remote/), opened on first use. */
+  private remote: Promise<PairingService> | undefined;
 
   private constructor(private readonly options: BrokerOptions) {
     const env = options.env ?? process.env;
@@ -272,6 +277,7 @@ export class Broker {
       log: this.log,
       audit: (input) => auditLogView(this.home, this.governance.recording ? this.governance.status() : undefined, input),
       identities: options.identityListing ?? ((current) => this.listIdentities(current)),
+      remote: () => this.remoteAccess(),
     });
     this.identityProfile = options.identityProfile;
     this.identities =
@@ -288,6 +294,11 @@ export class Broker {
               }),
           })
         : undefined;
+  }
+
+  /** Pairing and the paired remote devices (their file is read once; the running broker keeps it in memory). */
+  remoteAccess(): Promise<PairingService> {
+    return (this.remote ??= openRemoteAccess({ home: this.home, activity: this.activity, log: this.log }));
   }
 
   static async create(options: BrokerOptions): Promise<Broker> {
@@ -545,6 +556,10 @@ export class Broker {
       : undefined;
     const guard = dashboard ? withDashboardSessions(localAuth, dashboard) : localAuth;
     const routes: GatewayRoute[] = [...(options.routes?.(localAuth) ?? [])];
+    // Remote development: paired devices' tokens open the MCP endpoints (never the control API); pairing routes.
+    const pairing = await this.remoteAccess();
+    localAuth.useRemoteTokens((token) => pairing.devices.verify(token));
+    routes.push(...pairingRoutes(() => pairing));
     if (dashboard) {
       routes.push(
         { prefix: '/api', auth: 'session-or-token', handler: createControlHttpHandler(this.control) },
@@ -569,7 +584,7 @@ export class Broker {
         this.engine
           ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
           : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.',
-      onActivity: (event) => this.activity.record(event),
+      onActivity: (event) => this.activity.record(withRemoteCaller(event)),
       onIdeSession: (event) => {
         this.activity.record({
           kind: 'ide',
@@ -707,6 +722,7 @@ export class Broker {
     await this.activity.flush();
     await this.toolGate.flush();
     await this.discoveryState.flush();
+    await (await this.remote)?.devices.flush();
     await this.network.close();
   }
 }

@@ -42,13 +42,14 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'stdio',
     summary: 'Bridge a stdio-only MCP client to the broker (what IDE entries run)',
-    usage: 'lanyard stdio [--server <id> | --ide <ide>] [--profile <name>]',
+    usage: 'lanyard stdio [--server <id> | --ide <ide>] [--profile <name>] [--remote <laptop endpoint>]',
     description:
-      'Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed.',
-    options: { server: { type: 'string', short: 's' }, ide: { type: 'string' } },
+      "Speaks MCP over stdin/stdout and forwards to the running broker (all servers, or one with --server), starting it when needed. With --remote, forwards to the laptop's broker with the remote token `lanyard remote pair` stored.",
+    options: { server: { type: 'string', short: 's' }, ide: { type: 'string' }, remote: { type: 'string' } },
     optionHelp: [
       ['--server <id>', 'Only this server (/mcp/<id>) instead of all of them'],
       ['--ide <ide>', "Apply that IDE's tool profile (what `lanyard connect` writes)"],
+      ['--remote <endpoint>', "The laptop's broker, e.g. http://127.0.0.1:47821 (WSL, SSH host, dev container)"],
     ],
     run: async (ctx, _v, positionals) => {
       const { stdioCommand } = await import('./stdio');
@@ -56,6 +57,7 @@ const COMMANDS: readonly Command[] = [
         ...(ctx.identityProfile !== undefined ? ['--profile', ctx.identityProfile] : []),
         ...(typeof _v.server === 'string' ? ['--server', _v.server] : []),
         ...(typeof _v.ide === 'string' ? ['--ide', _v.ide] : []),
+        ...(typeof _v.remote === 'string' ? ['--remote', _v.remote] : []),
         ...positionals,
       ];
       return stdioCommand(argv, {
@@ -180,11 +182,12 @@ const COMMANDS: readonly Command[] = [
   {
     name: 'connect',
     summary: 'Point an IDE at Lanyard (cursor, vscode, claude-code, claude-desktop, windsurf)',
-    usage: 'lanyard connect <ide> [--http] [--link] [--json]',
+    usage: 'lanyard connect <ide> [--http] [--link] [--remote <laptop endpoint>] [--json]',
     description:
       'Writes the IDE\'s user-level MCP config: one entry named "lanyard" that runs `lanyard stdio` by absolute path (no token in the file; it starts Lanyard on demand), or with --http the local endpoint with the local token. Your other entries and formatting are kept, a backup is taken first, and running it twice changes nothing. The IDE is never restarted.',
-    options: { ...json, http: { type: 'boolean' }, stdio: { type: 'boolean' }, link: { type: 'boolean' } },
+    options: { ...json, http: { type: 'boolean' }, stdio: { type: 'boolean' }, link: { type: 'boolean' }, remote: { type: 'string' } },
     optionHelp: [
+      ['--remote <endpoint>', "On a remote side (WSL, SSH host, dev container): reach the laptop's broker (pair first)"],
       ['--http', 'Point the IDE at the HTTP endpoint with the local token instead (rewritten whenever the token changes)'],
       ['--stdio', 'Run `lanyard stdio` (the default)'],
       ['--link', "Open the IDE's own install link instead of writing the file (Cursor, VS Code; stdio, no token)"],
@@ -196,6 +199,7 @@ const COMMANDS: readonly Command[] = [
         stdio: v.http !== true,
         link: v.link === true,
         json: v.json === true,
+        remote: v.remote as string | undefined,
       }),
   },
   {
@@ -317,6 +321,17 @@ const COMMANDS: readonly Command[] = [
     optionHelp: [['--all', 'Every tool of the server waiting for review'], jsonHelp],
     run: async (ctx, v, positionals) =>
       (await import('./commands/tools')).toolsCommand(ctx, { positionals, all: v.all === true, json: v.json === true }),
+  },
+  {
+    name: 'remote',
+    summary: "Use the laptop's Lanyard from WSL, an SSH host or a dev container (pairing)",
+    usage: 'lanyard remote pair <laptop endpoint> [--label <name>] | status | approve <code> | list | revoke <id> [--json]',
+    description:
+      "On the remote side, `pair` asks the laptop's Lanyard (through a forwarded port, e.g. http://127.0.0.1:47821) for a pairing and shows a code; approve it on the laptop with `approve <code>` or in the dashboard's Remote view. The remote side then holds a token (0600 file) that opens the laptop's MCP endpoints only — never the sign-in, the settings or the keychain. `status` (remote side) checks each pairing still works; `list` and `revoke` run on the laptop.",
+    options: { ...json, label: { type: 'string' } },
+    optionHelp: [['--label <name>', 'pair: how the laptop lists this device (default: host name and kind)'], jsonHelp],
+    run: async (ctx, v, positionals) =>
+      (await import('./commands/remote')).remoteCommand(ctx, { positionals, json: v.json === true, label: v.label as string | undefined }),
   },
   {
     name: 'profiles',

@@ -195,6 +195,8 @@ export function presentTray(status: Status): TrayView {
     });
   items.push(
     { type: 'item', id: 'add-server', label: 'Add a Server…', enabled: true, action: { type: 'open', page: 'add-server' } },
+    // Remote development: approve a pairing code shown in WSL, on an SSH host or in a dev container.
+    { type: 'item', id: 'remote', label: 'Remote Devices…', enabled: true, action: { type: 'open', page: 'remote' } },
     { type: 'separator' },
     { type: 'item', id: 'open', label: 'Open Dashboard', enabled: true, action: { type: 'open', page: 'home' } },
     sessionItem,

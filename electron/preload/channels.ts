@@ -42,6 +42,9 @@ export const CONTROL_METHODS = [
   'setProfile',
   'listIdentityProfiles',
   'selectIdentityProfile',
+  'listRemoteDevices',
+  'approvePairing',
+  'revokeRemoteDevice',
 ] as const satisfies readonly ControlMethodName[];
 
 // Fails to compile when the contract gains a method this list lacks (the reverse is caught by `satisfies` above).

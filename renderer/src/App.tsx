@@ -16,6 +16,7 @@ import { userLabel } from './model/session';
 import { ActivityView } from './views/ActivityView';
 import { AddServerView } from './views/AddServerView';
 import { ConnectView } from './views/ConnectView';
+import { RemoteView } from './views/RemoteView';
 import { ReviewView } from './views/ReviewView';
 import { ServersView } from './views/ServersView';
 import { SettingsView } from './views/SettingsView';
@@ -190,6 +191,9 @@ export function App({ client }: { client: LanyardClient }) {
         break;
       case 'review':
         content = <ReviewView ctx={ctx} />;
+        break;
+      case 'remote':
+        content = <RemoteView ctx={ctx} />;
         break;
     }
   }

@@ -595,6 +595,23 @@ describe('the dashboard in Chromium, against the sandbox', { timeout: 120_000 },
     expect((await broker.control.status()).pendingToolReviews).toBe(1);
   });
 
+  it('Remote: a waiting pairing request shows its label, not its code; typing the code approves it; Revoke', async () => {
+    const asked = await (await broker.remoteAccess()).request('buildbox (SSH)');
+    await page.getByRole('link', { name: 'Remote' }).click();
+    await heading('Remote development').waitFor();
+    const waiting = page.getByRole('list', { name: 'Waiting pairing requests' });
+    await waiting.getByText(/buildbox \(SSH\) asked/).waitFor();
+    expect(await page.getByText(asked.code).count()).toBe(0);
+    await page.getByLabel('Pairing code shown on the remote side').fill(asked.code.toLowerCase());
+    await page.getByRole('button', { name: 'Approve' }).click();
+    const devices = page.getByRole('region', { name: 'Paired devices' });
+    await devices.getByText('buildbox (SSH)').waitFor();
+    await shot('remote');
+    await devices.getByRole('button', { name: 'Revoke' }).click();
+    await devices.getByText(/^Revoked/).waitFor();
+    expect((await broker.control.listRemoteDevices()).devices[0]?.revokedAt).toBeDefined();
+  });
+
   it('signs out, after confirming', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     const dialog = page.getByRole('dialog', { name: 'Sign out of Lanyard?' });

@@ -8,6 +8,8 @@ import type {
   IdeName,
   IdeSession,
   ProbeResult,
+  RemoteAccess,
+  RemoteDevice,
   RotateLocalTokenResult,
   ServerStatus,
   SessionStatus,
@@ -39,6 +41,8 @@ import { SettingsControl } from './settings-control';
 import type { ToolGate } from '../governance/pins/gate';
 import { noToolGate } from '../governance/pins/control';
 import { defaultIdentityProfile } from '../identities/summary';
+import { RemoteControl } from '../remote/control';
+import type { PairingService } from '../remote/pairing';
 
 export type { IdeConnectDeps } from './ide-control';
 export { suggestId, suggestName } from './server-control';
@@ -77,6 +81,8 @@ export interface ControlServiceDeps {
   identities?: (current: string | null) => Promise<IdentityProfile[]>;
   /** Tool pinning: the reviews waiting for a person (governance/pins/). */
   toolGate?: ToolGate;
+  /** Remote development: pairing and paired devices (remote/); the running broker's, or one over the devices file. */
+  remote?: () => Promise<PairingService>;
 }
 
 type Listener = <E extends ControlEventName>(event: E, payload: ControlEventPayload<E>) => void;
@@ -323,6 +329,18 @@ export class ControlService implements ControlApi {
   /** Changes one IDE's tool profile; its sessions get list_changed through the config watcher. */
   setProfile(input: ToolProfileUpdate): Promise<ToolProfile> {
     return this.profiles.setProfile(input);
+  }
+
+  listRemoteDevices(): Promise<RemoteAccess> {
+    return new RemoteControl(this.deps.remote).list();
+  }
+
+  approvePairing(input: { code: string }): Promise<RemoteDevice> {
+    return new RemoteControl(this.deps.remote).approve(input.code);
+  }
+
+  revokeRemoteDevice(input: { id: string }): Promise<RemoteDevice> {
+    return new RemoteControl(this.deps.remote).revoke(input.id);
   }
 }
 

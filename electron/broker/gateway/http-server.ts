@@ -6,6 +6,7 @@ import { SERVER_ID_PATTERN } from '../config/schema';
 import { LanyardError } from '../errors';
 import { ideFromPath } from '../governance/profiles/endpoint';
 import { splitIdentityPath } from '../identities/names';
+import { enterRemoteCaller } from '../remote/caller';
 import { silentLogger, type Logger } from '../util/log';
 import type { LocalAuthRejection, RequestGuardContext, RouteAuth } from './local-auth';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJson, sendJsonRpcError } from './http-util';
@@ -172,7 +173,8 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
     const origin = req.headers.origin;
     const preflight = method === 'OPTIONS' && origin !== undefined && req.headers['access-control-request-method'] !== undefined;
 
-    const rejection = options.localAuth.check(req, { port, auth, preflight });
+    const mcp = match.kind === 'aggregate' || match.kind === 'relay';
+    const rejection = options.localAuth.check(req, { port, auth, preflight, mcp });
     if (rejection) {
       req.resume();
       log.info('request refused', { reason: rejection.reason, status: rejection.status, path: match.kind });
@@ -181,13 +183,18 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
         rejection.status,
         -32001,
         rejection.message,
-        { code: ErrorCodes.LOCAL_AUTH_FAILED, reason: rejection.reason },
+        {
+          code: rejection.reason.startsWith('remote-') ? ErrorCodes.REMOTE_TOKEN_REFUSED : ErrorCodes.LOCAL_AUTH_FAILED,
+          reason: rejection.reason,
+        },
         rejection.headers,
       );
       return;
     }
     // The IDE's credential for Lanyard ends here: nothing past this point can forward it.
     stripHeader(req, 'authorization');
+    // A paired remote device's request: what it causes (audit records, activity) names the device.
+    enterRemoteCaller(req);
 
     // A page on an allowed origin (gateway.allowedOrigins) may call the MCP endpoints from a browser: CORS.
     const crossOrigin = origin !== undefined && options.localAuth.allowedOrigins().includes(origin);

@@ -1,6 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Emitter } from '../../../shared/emitter';
+import { markRemoteCaller } from '../remote/caller';
+import { isRemoteToken, type RemoteTokenVerdict } from '../remote/devices';
 import type { SecretStore } from '../secrets/secret-store';
 import { silentLogger, type Logger } from '../util/log';
 
@@ -15,7 +17,8 @@ import { silentLogger, type Logger } from '../util/log';
  *   2. come from no browser (`Origin` absent) or from a loopback page on our port, or from an origin the user allowed
  *      in `gateway.allowedOrigins`;
  *   3. carry `Authorization: Bearer <local token>` (256 random bits, new at every broker start and on
- *      `lanyard token rotate`) unless the route is public.
+ *      `lanyard token rotate`) unless the route is public — or, on the MCP endpoints only, a paired remote device's
+ *      token (remote/devices.ts; docs/architecture.md "Remote development"), which the control API always refuses.
  * The checks run in that order, so a rebinding request is refused for its Host/Origin before the token is looked at
  * (the dns-rebinding-protection conformance scenario would otherwise pass on a mere 401).
  *
@@ -38,7 +41,7 @@ export type RouteAuth = 'token' | 'session-or-token' | 'none';
 /** Why a request was refused: what the HTTP layer sends back. Messages name the fix and never echo a secret. */
 export interface LocalAuthRejection {
   status: 401 | 403 | 421;
-  reason: 'token' | 'host' | 'origin';
+  reason: 'token' | 'host' | 'origin' | 'remote-scope' | 'remote-revoked' | 'remote-unknown';
   message: string;
   headers: Record<string, string>;
 }
@@ -49,7 +52,12 @@ export interface RequestGuardContext {
   auth: RouteAuth;
   /** CORS preflight: browsers never send credentials on it, so only Host and Origin are checked. */
   preflight?: boolean;
+  /** An MCP endpoint (`/mcp`, `/mcp/<id>`, `/ide/<ide>/mcp`): the only routes a remote device's token opens. */
+  mcp?: boolean;
 }
+
+/** Checks a remote device's token (remote/devices.ts). */
+export type RemoteTokenCheck = (token: string) => RemoteTokenVerdict;
 
 const TOKEN_BYTES = 32;
 
@@ -107,6 +115,7 @@ export class LocalAuth {
   private readonly secrets: SecretStore;
   private readonly origins: () => readonly string[];
   private readonly rotations: Emitter<string>;
+  private remote: RemoteTokenCheck | undefined;
 
   private constructor(secrets: SecretStore, token: string, origins: () => readonly string[], log: Logger) {
     this.secrets = secrets;
@@ -175,9 +184,28 @@ export class LocalAuth {
     return this.origins();
   }
 
-  /** Runs the three checks on a request; null when it may proceed. */
+  /** Lets paired remote devices' tokens in on the MCP endpoints (the broker wires its pairing service here). */
+  useRemoteTokens(check: RemoteTokenCheck | undefined): void {
+    this.remote = check;
+  }
+
+  /** Runs the three checks on a request; null when it may proceed. A remote device's request is marked as its. */
   check(req: Pick<IncomingMessage, 'headers'>, context: RequestGuardContext): LocalAuthRejection | null {
-    return guardRequest(req.headers, { ...context, matches: (t) => this.matches(t), allowedOrigins: this.origins() });
+    const remote = this.remote;
+    return guardRequest(req.headers, {
+      ...context,
+      matches: (t) => this.matches(t),
+      allowedOrigins: this.origins(),
+      ...(remote
+        ? {
+            remote: (t: string) => {
+              const verdict = remote(t);
+              if (verdict.kind === 'ok' && context.mcp) markRemoteCaller(req, { deviceId: verdict.device.id, label: verdict.device.label });
+              return verdict;
+            },
+          }
+        : {}),
+    });
   }
 }
 
@@ -190,7 +218,11 @@ export class LocalAuth {
  */
 export function guardRequest(
   headers: IncomingHttpHeaders,
-  context: RequestGuardContext & { matches: (token: string | undefined) => boolean; allowedOrigins: readonly string[] },
+  context: RequestGuardContext & {
+    matches: (token: string | undefined) => boolean;
+    allowedOrigins: readonly string[];
+    remote?: RemoteTokenCheck;
+  },
 ): LocalAuthRejection | null {
   const host = headers.host?.toLowerCase();
   if (!host || !allowedHosts(context.port).includes(host)) {
@@ -213,11 +245,47 @@ export function guardRequest(
   if (context.auth === 'none' || context.preflight) return null;
   const presented = bearerFrom(headers.authorization);
   if (context.matches(presented)) return null;
+  if (presented !== undefined && context.remote && isRemoteToken(presented)) {
+    const refused = remoteRejection(context.remote(presented), context);
+    if (!refused) return null;
+    return refused;
+  }
   return {
     status: 401,
     reason: 'token',
     message: `Missing or wrong Lanyard local token. Fix: send "Authorization: Bearer <local token>"; run \`lanyard connect <ide>\` (or "Connect an IDE" in the dashboard) to write a config that has it, or use \`lanyard stdio\`.`,
     headers: { 'WWW-Authenticate': 'Bearer realm="lanyard"' },
+  };
+}
+
+/**
+ * A remote device's token: good on the MCP endpoints only. Revoked or unknown ones are told how to pair again; one
+ * used on the control API (sign-in, settings, secrets, pairing approval) is refused with 403 — scope, not identity.
+ */
+function remoteRejection(verdict: RemoteTokenVerdict, context: RequestGuardContext): LocalAuthRejection | null {
+  const pairAgain = 'run `lanyard remote pair <laptop endpoint>` on the remote side and approve the new code on the laptop';
+  if (verdict.kind === 'ok') {
+    if (context.mcp) return null;
+    return {
+      status: 403,
+      reason: 'remote-scope',
+      message: `A remote device's token (${verdict.device.label}) may only call Lanyard's MCP endpoints, not the control API. Fix: sign-in, settings, secrets and pairing are done on the laptop (tray, dashboard or \`lanyard\` there).`,
+      headers: {},
+    };
+  }
+  if (verdict.kind === 'revoked') {
+    return {
+      status: 401,
+      reason: 'remote-revoked',
+      message: `This remote device (${verdict.device.label}) was revoked on the laptop. Fix: ${pairAgain}.`,
+      headers: { 'WWW-Authenticate': 'Bearer realm="lanyard", error="invalid_token"' },
+    };
+  }
+  return {
+    status: 401,
+    reason: 'remote-unknown',
+    message: `This remote token is not known to the laptop's Lanyard (it was paired with another laptop, or its pairing expired). Fix: ${pairAgain}.`,
+    headers: { 'WWW-Authenticate': 'Bearer realm="lanyard", error="invalid_token"' },
   };
 }
 

@@ -14,6 +14,7 @@ import { AuditLedger, type LedgerStatus } from './ledger/ledger';
 import type { CallRecordInput, LedgerUser, RecordInput, TokenRecordInput } from './ledger/record';
 import type { OtlpExport, OtlpStatus } from './otlp/exporter';
 import { SecretScanner, type KnownSecret, type ScanResult, type SecretFinding } from './secret-scan/scanner';
+import { currentRemoteCaller } from '../remote/caller';
 
 export interface GovernanceDeps {
   home: string;
@@ -121,6 +122,9 @@ export class Governance implements CallGuard {
 
   admit(call: GuardedCall): Admission | Promise<Admission> {
     const admission: Admission = { call, started: performance.now() };
+    // A paired remote device's call (the front door set its context): the record names the device.
+    const remote = currentRemoteCaller();
+    if (remote) admission.notes = { remote: remote.label };
     if (call.method !== 'tools/call' || call.arguments === undefined) return admission;
     const mode = this.mode(call.serverId);
     if (mode === 'off') return admission;
@@ -202,12 +206,14 @@ export class Governance implements CallGuard {
     const grant = this.deps.auth.grantRef(call.serverId);
     const secrets = notes?.secrets as CallRecordInput['secrets'];
     const unscanned = notes?.unscanned as string | undefined;
+    const remote = notes?.remote as string | undefined;
     const argsHash = call.arguments !== undefined && this.hashArguments() ? this.argumentsHash(call.arguments) : undefined;
     const url = call.serverUrl ?? this.deps.serverUrl(call.serverId);
     return {
       type: 'call',
       ide: call.ide.name,
       ...(call.ide.version ? { ideVersion: call.ide.version } : {}),
+      ...(remote ? { remote } : {}),
       endpoint: call.endpoint,
       ...(call.profileId ? { profile: call.profileId } : {}),
       server: call.serverId,

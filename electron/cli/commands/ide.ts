@@ -22,11 +22,12 @@ function ideArg(value: string | undefined): IdeName {
  */
 export async function connectCommand(
   ctx: CliContext,
-  args: { positionals: string[]; stdio: boolean; link: boolean; json: boolean },
+  args: { positionals: string[]; stdio: boolean; link: boolean; json: boolean; remote?: string | undefined },
 ): Promise<number> {
   if (args.positionals.length > 1)
     throw new UsageError(`unexpected argument '${args.positionals[1]}'.`, 'Usage: lanyard connect <ide> [--http] [--link] [--json]');
   const ide = ideArg(args.positionals[0]);
+  if (args.remote !== undefined) return (await import('./remote-connect')).connectRemote(ctx, ide, args);
   const target = IDE_TARGETS[ide];
   if (args.link) {
     if (!target.deepLink)

@@ -27,6 +27,8 @@ export interface StdioBridgeOptions {
   ide?: string;
   /** The identity profile (`--profile`): the same endpoints under `/p/<profile>/`. */
   profile?: string;
+  /** `--remote <laptop endpoint>`: the laptop's broker through a forwarded port, with the paired remote token (remote-link.ts). */
+  remote?: string;
   stdin: Readable;
   stdout: Writable;
   stderr: Writable;
@@ -95,14 +97,18 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<numbe
 
   let link: BrokerLink;
   try {
-    const broker = await findBroker(options);
+    // --remote: the laptop's broker, nothing to find or start here; an unreachable laptop is answered request by request.
+    const remote =
+      options.remote === undefined ? undefined : await (await import('./remote-link')).remoteBridgeSetup(options.home, options.remote);
+    const broker = remote ? remote.broker : await findBroker(options);
     link = new BrokerLink({
       home: options.home,
       path: `${options.profile !== undefined ? `/p/${options.profile}` : ''}${options.server ? `/mcp/${options.server}` : options.ide ? `/ide/${options.ide}/mcp` : '/mcp'}`,
       broker,
       write,
       say,
-      findAgain: () => findBroker(options, RESTART_GRACE_MS),
+      findAgain: remote ? remote.findAgain : () => findBroker(options, RESTART_GRACE_MS),
+      ...(remote ? { remote: remote.target } : {}),
     });
   } catch (e) {
     if (e instanceof BridgeError) say(`${e.message} Fix: ${e.fix}`);

@@ -25,6 +25,22 @@ export interface BrokerLinkOptions {
   say(text: string): void;
   /** The broker again after it went away: waits for a restarting one, or starts one. */
   findAgain(): Promise<RuntimeInfo>;
+  /**
+   * `lanyard stdio --remote`: the laptop's broker through a forwarded port (remote-link.ts). Requests go to `host`,
+   * addressed to `hostHeader` (the laptop's loopback name and port), and a refused token is looked up again in the
+   * remote credentials file rather than the runtime file.
+   */
+  remote?: RemoteTarget;
+}
+
+/** Where a remote bridge connects, and how it reads its token again. */
+export interface RemoteTarget {
+  host: string;
+  hostHeader: string;
+  /** The stored remote token now (a new pairing replaces it). */
+  token(): Promise<string | undefined>;
+  /** The reason a request did not reach the laptop, for the IDE. */
+  unreachable(code: string): string;
 }
 
 /** How long the IDE's requests still in flight get to finish once stdin closed. */
@@ -116,7 +132,7 @@ export class BrokerLink {
     if (this.broken && !isInitialize) {
       outcome = await this.reconnect(this.generation).then(
         () => ({ kind: 'done' }) as Outcome,
-        (e: unknown) => ({ kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${errorText(e)}` } }) as Outcome,
+        (e: unknown) => ({ kind: 'failed', error: this.unreachableError(`Lanyard broker: ${errorText(e)}`) }) as Outcome,
       );
       if (outcome.kind === 'failed') return this.fail(id, outcome.error);
     }
@@ -146,11 +162,16 @@ export class BrokerLink {
       } catch (e) {
         const text = `the Lanyard broker went away and the bridge could not reconnect: ${errorText(e)}`;
         this.options.say(text);
-        outcome = { kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${text}` } };
+        outcome = { kind: 'failed', error: this.unreachableError(`Lanyard broker: ${text}`) };
       }
     }
-    if (outcome.kind === 'gone') outcome = { kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${outcome.reason}` } };
+    if (outcome.kind === 'gone') outcome = { kind: 'failed', error: this.unreachableError(`Lanyard broker: ${outcome.reason}`) };
     this.fail(id, outcome.error);
+  }
+
+  /** The broker did not get the request; a remote bridge says it is the laptop that is unreachable (`remote_unreachable`). */
+  private unreachableError(message: string): RpcError {
+    return { code: -32000, message, ...(this.options.remote ? { data: { code: 'remote_unreachable' } } : {}) };
   }
 
   /** The bridge speaks for itself: the error a request gets when the broker did not answer it. */
@@ -233,7 +254,11 @@ export class BrokerLink {
           if (answered) return;
           // A kept-alive connection the broker closed while idle: the message never arrived; send it again once.
           if (socketRetry && req.reusedSocket && e.code === 'ECONNRESET') return attempt(tokenRetry, false);
-          if (isRefused(e)) return resolve({ kind: 'gone', reason: `cannot connect (${e.code ?? e.message})` });
+          if (isRefused(e) || (this.options.remote && isUnreachable(e)))
+            return resolve({
+              kind: 'gone',
+              reason: this.options.remote?.unreachable(e.code ?? e.message) ?? `cannot connect (${e.code ?? e.message})`,
+            });
           resolve({ kind: 'failed', error: { code: -32000, message: `Lanyard broker: ${e.message}` } });
         });
       };
@@ -354,7 +379,9 @@ export class BrokerLink {
     if (this.sessionId) headers['mcp-session-id'] = this.sessionId;
     if (this.protocolVersion) headers['mcp-protocol-version'] = this.protocolVersion;
     if (method === 'GET' && this.lastEventId && !headers['last-event-id']) headers['last-event-id'] = this.lastEventId;
-    const options = { host: '127.0.0.1', port: this.port, path: this.options.path, method, headers, agent: this.agent };
+    const remote = this.options.remote;
+    if (remote) headers.host = remote.hostHeader;
+    const options = { host: remote?.host ?? '127.0.0.1', port: this.port, path: this.options.path, method, headers, agent: this.agent };
     if (method === 'DELETE') {
       return new Promise<void>((resolve, reject) => {
         const req = request(options, (res) => {
@@ -423,6 +450,12 @@ export class BrokerLink {
 
   /** The runtime file names a new local token for the same broker (a rotation): use it. */
   private async tokenRotated(): Promise<boolean> {
+    if (this.options.remote) {
+      const token = await this.options.remote.token();
+      if (token === undefined || token === this.token) return false;
+      this.token = token;
+      return true;
+    }
     const now = await readRuntimeFile(this.options.home);
     if (now.state !== 'running' || now.info.port !== this.port || now.info.token === this.token) return false;
     this.token = now.info.token;
@@ -524,6 +557,11 @@ function isRefused(e: NodeJS.ErrnoException): boolean {
   if (e.code === 'ECONNREFUSED') return true;
   const nested = (e as { errors?: unknown }).errors;
   return Array.isArray(nested) && nested.some((n) => (n as NodeJS.ErrnoException).code === 'ECONNREFUSED');
+}
+
+/** A remote laptop that cannot be reached at all (asleep, network gone, a name that no longer resolves): nothing was sent. */
+function isUnreachable(e: NodeJS.ErrnoException): boolean {
+  return ['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN'].includes(e.code ?? '');
 }
 
 /** JSON text of a value, or undefined when it is nested too deeply for JSON.stringify (which recurses per level). */

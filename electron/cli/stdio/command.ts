@@ -10,6 +10,7 @@ export async function stdioCommand(
   let server: string | undefined;
   let ide: string | undefined;
   let profile: string | undefined;
+  let remote: string | undefined;
   try {
     const { values } = parseArgs({
       args: [...argv],
@@ -19,20 +20,24 @@ export async function stdioCommand(
         server: { type: 'string', short: 's' },
         ide: { type: 'string' },
         profile: { type: 'string' },
+        remote: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help) {
       io.stdout.write(
-        'Usage: lanyard stdio [--server <id> | --ide <ide>] [--profile <name>]\n\nBridges a stdio-only MCP client to the running broker (all servers at /mcp, or one with --server; --ide applies the tool profile of that IDE; --profile reaches the endpoints of that identity profile, /p/<name>/).\n',
+        "Usage: lanyard stdio [--server <id> | --ide <ide>] [--profile <name>] [--remote <laptop endpoint>]\n\nBridges a stdio-only MCP client to the running broker (all servers at /mcp, or one with --server; --ide applies the tool profile of that IDE; --profile reaches the endpoints of that identity profile, /p/<name>/; --remote reaches the laptop's broker with the token `lanyard remote pair` stored).\n",
       );
       return 0;
     }
     server = values.server;
     ide = values.ide;
     profile = values.profile;
+    remote = values.remote;
   } catch (e) {
-    io.stderr.write(`lanyard stdio: ${e instanceof Error ? e.message : String(e)}\nUsage: lanyard stdio [--server <id> | --ide <ide>]\n`);
+    io.stderr.write(
+      `lanyard stdio: ${e instanceof Error ? e.message : String(e)}\nUsage: lanyard stdio [--server <id> | --ide <ide>] [--profile <name>] [--remote <laptop endpoint>]\n`,
+    );
     return 2;
   }
   return runStdioBridge({
@@ -40,5 +45,6 @@ export async function stdioCommand(
     ...(server !== undefined ? { server } : {}),
     ...(ide !== undefined ? { ide } : {}),
     ...(profile !== undefined ? { profile } : {}),
+    ...(remote !== undefined ? { remote } : {}),
   });
 }

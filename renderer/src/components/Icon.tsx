@@ -27,6 +27,7 @@ const PATHS = {
   search: 'M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14zM20 20l-4-4',
   pin: 'M9 4h6M10 4v6l-3 4h10l-3-4V4M12 14v7',
   shield: 'M12 3l7 3v6c0 4.5-3 7.5-7 9-4-1.5-7-4.5-7-9V6z',
+  laptop: 'M5 5h14v10H5zM2 19h20',
 } as const;
 
 export type IconName = keyof typeof PATHS;

@@ -18,6 +18,7 @@ const NAV_ICONS: Record<Page, IconName> = {
   activity: 'activity',
   settings: 'settings',
   review: 'shield',
+  remote: 'laptop',
 };
 
 function initials(label: string): string {

@@ -21,6 +21,7 @@ export const PAGES: readonly PageInfo[] = [
   { page: 'activity', title: 'Activity', nav: true },
   { page: 'review', title: 'Review', nav: true },
   { page: 'settings', title: 'Settings', nav: true },
+  { page: 'remote', title: 'Remote', nav: true },
 ];
 
 const KNOWN = new Set<string>(PAGES.map((p) => p.page));

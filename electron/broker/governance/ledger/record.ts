@@ -27,6 +27,8 @@ export interface CallRecordInput {
   type: 'call';
   ide: string;
   ideVersion?: string | undefined;
+  /** The paired remote device's label, when the call came from one (WSL, SSH host, dev container). */
+  remote?: string | undefined;
   endpoint: string;
   profile?: string | undefined;
   server: string;
