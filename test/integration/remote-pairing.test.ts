@@ -171,6 +171,13 @@ describe('pairing a remote side and using the laptop through it', () => {
     const status = await remoteSide(['remote', 'status']);
     expect(status).toMatchObject({ code: 0, out: expect.stringContaining(`✓ ${endpoint} as "devbox (SSH)"`) });
     expect(status.out).not.toContain(token);
+    // `lanyard doctor` on the remote side: the link to the laptop is a hop, and no IdP here is expected, not a failure.
+    const doctor = JSON.parse((await remoteSide(['doctor', '--json'])).out) as { checks: { id: string; ok: boolean; detail: string }[] };
+    expect(doctor.checks.find((c) => c.id === `remote.${deviceId}`)).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining('devbox (SSH)'),
+    });
+    expect(doctor.checks.find((c) => c.id === 'idp.discovery')).toMatchObject({ ok: true });
   }, 30_000);
 
   it('a tools/call through `lanyard stdio --remote` reaches the sandbox as alice, and the ledger names the device', async () => {
@@ -284,6 +291,13 @@ describe('pairing a remote side and using the laptop through it', () => {
     expect(status.code).toBe(3);
     expect(status.out).toContain('was revoked on the laptop');
     expect(status.out).toContain(`→ lanyard remote pair ${endpoint}`);
+    const doctor = await remoteSide(['doctor', '--json']);
+    expect(doctor.code).toBe(1);
+    const hop = (JSON.parse(doctor.out) as { checks: { id: string; ok: boolean; error?: { code: string; fix: string } }[] }).checks.find(
+      (c) => c.id === `remote.${deviceId}`,
+    );
+    expect(hop).toMatchObject({ ok: false, error: { code: 'remote_token_refused', fix: `lanyard remote pair ${endpoint}` } });
+    expect(doctor.out).not.toContain(await storedToken());
     expect(bridgeErr()).not.toContain(await storedToken());
   }, 30_000);
 

@@ -83,7 +83,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   // Identity provider.
   let idpOk = false;
   if (config && !config.idp) {
-    if (needsIdp) {
+    if (options.pairedRemote && servers.length === 0) {
+      add({ ...skip('idp.discovery', 'IdP discovery', "this side is paired with a laptop's Lanyard, which signs in"), ok: true });
+    } else if (needsIdp) {
       const error = err(
         ErrorCodes.CONFIG_INVALID,
         'No identity provider is configured.',

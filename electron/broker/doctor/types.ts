@@ -55,6 +55,11 @@ export interface DoctorAuth {
 
 export interface DoctorOptions {
   home: string;
+  /**
+   * This machine is a paired remote side (WSL, SSH, a dev container) whose IDEs use a laptop's Lanyard: no identity
+   * provider here is expected, not a failure (the laptop signs in).
+   */
+  pairedRemote?: boolean | undefined;
   config: ConfigStore;
   secrets: SecretStore;
   managed?: ManagedPolicy | undefined;

@@ -3,6 +3,7 @@ import { runDoctor } from '../../broker/doctor/doctor';
 import { formatDoctorReport } from '../../broker/doctor/format';
 import { ExitCode, type CliContext } from '../context';
 import { printJson } from '../output';
+import { checkPairings, pairingHop } from '../remote/pairing-check';
 
 /**
  * `lanyard doctor [--server <id>] [--json]`: one line per hop, each failure with its fix; exit 0 when every check
@@ -22,8 +23,10 @@ export async function doctorCommand(ctx: CliContext, args: { server?: string | u
     }
   }
   const local = await ctx.local();
+  const pairings = await checkPairings(ctx.home);
   const report = await runDoctor({
     home: ctx.home,
+    pairedRemote: pairings.length > 0,
     config: local.config,
     secrets: local.secrets,
     managed: local.managed,
@@ -36,6 +39,11 @@ export async function doctorCommand(ctx: CliContext, args: { server?: string | u
     network: local.network,
     runtime: () => ctx.lookupRuntime(),
   });
+  // On a remote side (WSL, SSH, a dev container): the link to each paired laptop is a hop of its own.
+  if (pairings.length > 0) {
+    report.checks.push(...pairings.map(pairingHop));
+    report.ok &&= pairings.every((p) => p.ok);
+  }
   if (args.json) printJson(ctx.io, report);
   else ctx.io.out(formatDoctorReport(report));
   return report.ok ? ExitCode.OK : ExitCode.FAILURE;

@@ -3,7 +3,8 @@ import type { ControlApi, RemoteAccess } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { CliError, ExitCode, UsageError, type CliContext } from '../context';
 import { printJson, table, tildify } from '../output';
-import { readRemoteCredential, readRemoteCredentials, saveRemoteCredential } from '../remote/credentials';
+import { readRemoteCredential, saveRemoteCredential } from '../remote/credentials';
+import { checkPairings } from '../remote/pairing-check';
 import { parseRemoteEndpoint, remoteRequest, RemoteEndpointError, unreachableText, type RemoteEndpoint } from '../remote/endpoint';
 
 const USAGE = 'lanyard remote pair <laptop endpoint> [--label <name>] | status | approve <code> | list | revoke <id>';
@@ -225,51 +226,12 @@ function refusal(error: { message: string; fix: string } | undefined, status: nu
   );
 }
 
-interface PairingCheck {
-  endpoint: string;
-  deviceId: string;
-  label: string;
-  ok: boolean;
-  message: string;
-  fix?: string;
-}
-
 /**
  * `lanyard remote status`, on the remote side: each laptop this side is paired with, whether it answers and still
  * accepts the token (one MCP ping; the token is never printed). Exit 0 when every pairing works.
  */
 async function remoteStatus(ctx: CliContext, json: boolean): Promise<number> {
-  const checks: PairingCheck[] = [];
-  for (const [origin, credential] of Object.entries(await readRemoteCredentials(ctx.home))) {
-    const base = { endpoint: origin, deviceId: credential.deviceId, label: credential.label };
-    let endpoint: RemoteEndpoint;
-    try {
-      endpoint = parseRemoteEndpoint(origin);
-    } catch {
-      continue;
-    }
-    try {
-      const answer = await remoteRequest(
-        endpoint,
-        'POST',
-        '/mcp',
-        { jsonrpc: '2.0', id: 1, method: 'ping' },
-        { token: credential.token, timeoutMs: 5_000 },
-      );
-      const error = (answer.body as { error?: { message?: string } } | undefined)?.error;
-      if (answer.status === 401 || answer.status === 403 || answer.status === 421)
-        checks.push({
-          ...base,
-          ok: false,
-          message: error?.message ?? `refused (HTTP ${answer.status})`,
-          fix: `lanyard remote pair ${origin}`,
-        });
-      else checks.push({ ...base, ok: true, message: "the laptop's Lanyard answers and accepts this side's token" });
-    } catch (e) {
-      const { message, fix } = unreachableText(endpoint, e);
-      checks.push({ ...base, ok: false, message, fix });
-    }
-  }
+  const checks = await checkPairings(ctx.home);
   if (json) printJson(ctx.io, checks);
   else if (checks.length === 0) ctx.io.out('This side is not paired with any laptop. Run: lanyard remote pair <laptop endpoint>\n');
   else
