@@ -234,6 +234,8 @@ describe('ToolGate', () => {
     // Another restart: the diff of a changed tool names the field and shows the version pinned two starts ago.
     const third = gate({ file }).gate;
     expect(names(third.filterTools('s', [tool('a', 'Does a, and more.'), tool('b')]))).toEqual(['b']);
+    // Listed again while it waits: the same review, the same diff.
+    expect(names(third.filterTools('s', [tool('a', 'Does a, and more.'), tool('b')]))).toEqual(['b']);
     const review = third.reviews()[0]!.tools[0]!;
     expect(review.fields).toEqual(['description']);
     expect(review.before).toContain('"Does a."');

@@ -97,7 +97,10 @@ export class ToolGate {
     const pendingNow = new Map<string, PendingTool>();
     // The pinned definitions stay in the file: read (once) only when a pinned tool changed and its diff is computed.
     const definitions = this.store.definitions();
-    const changed = (tool: T): string[] => {
+    // A change already waiting for review was compared with the same pin (approving or rejecting clears it): its fields stand.
+    const changed = (tool: T, fingerprint: string): string[] => {
+      const waiting = record.pending[tool.name];
+      if (waiting?.change === 'changed' && waiting.fingerprint === fingerprint) return waiting.fields;
       const pinned = definitions.get(serverId, tool.name);
       return pinned ? changedFields(pinned as ToolDefinition, tool) : [];
     };
@@ -118,7 +121,7 @@ export class ToolGate {
             : {
                 pending: {
                   change: 'changed',
-                  fields: pin ? changed(tool) : [],
+                  fields: pin ? changed(tool, fingerprint) : [],
                   findings: this.scan(fingerprint, tool),
                 },
               };
@@ -128,7 +131,7 @@ export class ToolGate {
         const findings = this.scan(fingerprint, tool);
         if (pin)
           verdict = {
-            pending: { change: 'changed', fields: changed(tool), findings },
+            pending: { change: 'changed', fields: changed(tool, fingerprint), findings },
           };
         else if (firstListing && !findings.length && !this.store.loadProblem) {
           this.store.pin(serverId, tool.name, { fingerprint, since: now, by: 'first-use' }, keepable(pinnedPart(tool)));
