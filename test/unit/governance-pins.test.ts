@@ -217,12 +217,53 @@ describe('ToolGate', () => {
     expect(readFileSync(file, 'utf8')).toContain('sha256:');
   });
 
+  it('keeps every pinned definition in the file across restarts and shows it in a later diff', async () => {
+    const { gate: first, file } = gate();
+    first.filterTools('s', [tool('a'), tool('b')]);
+    await first.flush();
+    // A restart, then a change that writes the file again (a new server): the definitions pinned before it stay in it.
+    const second = gate({ file }).gate;
+    expect(names(second.filterTools('s', [tool('a'), tool('b')]))).toEqual(['a', 'b']);
+    second.filterTools('t', [tool('x')]);
+    await second.flush();
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as {
+      servers: Record<string, { tools: Record<string, { definition?: unknown }> }>;
+    };
+    expect(stored.servers.s!.tools.a!.definition).toEqual(tool('a'));
+    expect(stored.servers.t!.tools.x!.definition).toEqual(tool('x'));
+    // Another restart: the diff of a changed tool names the field and shows the version pinned two starts ago.
+    const third = gate({ file }).gate;
+    expect(names(third.filterTools('s', [tool('a', 'Does a, and more.'), tool('b')]))).toEqual(['b']);
+    // Listed again while it waits: the same review, the same diff.
+    expect(names(third.filterTools('s', [tool('a', 'Does a, and more.'), tool('b')]))).toEqual(['b']);
+    const review = third.reviews()[0]!.tools[0]!;
+    expect(review.fields).toEqual(['description']);
+    expect(review.before).toContain('"Does a."');
+    third.approve('s', ['a']);
+    await third.flush();
+    const approved = JSON.parse(readFileSync(file, 'utf8')) as typeof stored;
+    expect(approved.servers.s!.tools.a!.definition).toEqual(tool('a', 'Does a, and more.'));
+    expect(approved.servers.s!.tools.b!.definition).toEqual(tool('b'));
+  });
+
   it('fails closed when the pin file is unreadable: nothing is trusted on first use', () => {
     const { file } = gate();
     writeFileSync(file, '{not json');
     const g = gate({ file }).gate;
     expect(g.filterTools('s', [tool('a')])).toEqual([]);
     expect(g.refusal('s', 'a')?.code).toBe(ErrorCodes.TOOL_QUARANTINED);
+  });
+
+  it('fails closed when a pin in the file is not one Lanyard wrote', () => {
+    const { file } = gate();
+    const pin = { fingerprint: toolFingerprint(tool('a')), since: 1, by: 'first-use' };
+    const servers = (a: unknown) => JSON.stringify({ version: 1, servers: { s: { firstListedAt: 1, tools: { a } } } });
+    writeFileSync(file, servers({ ...pin, by: 'someone' }));
+    expect(gate({ file }).gate.filterTools('s', [tool('a')])).toEqual([]);
+    writeFileSync(file, servers({ ...pin, definition: ['not', 'an', 'object'] }));
+    expect(gate({ file }).gate.filterTools('s', [tool('a')])).toEqual([]);
+    writeFileSync(file, servers(pin));
+    expect(names(gate({ file }).gate.filterTools('s', [tool('a')]))).toEqual(['a']);
   });
 
   it('managed pins decide; managed-only hides unpinned tools; locked pins cannot be approved locally', () => {

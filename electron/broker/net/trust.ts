@@ -66,12 +66,10 @@ export function loadTrust(options: { caFile?: string | undefined; env: Record<st
   const sources: TrustSource[] = [];
   const extra = options.env.NODE_EXTRA_CA_CERTS;
   if (extra) {
-    // Node already trusts these (read at process start); read here only to report them. A broken file is Node's warning, not ours.
-    try {
-      sources.push({ kind: 'NODE_EXTRA_CA_CERTS', path: extra, subjects: readPemBundle(extra, 'NODE_EXTRA_CA_CERTS').subjects });
-    } catch {
-      sources.push({ kind: 'NODE_EXTRA_CA_CERTS', path: extra, subjects: [] });
-    }
+    // Node already trusts these (read at process start); read here only to report them, and only when doctor asks:
+    // parsing every certificate of a large bundle costs tens of milliseconds at start for nothing else. A broken file
+    // is Node's warning, not ours.
+    sources.push(lazySubjects('NODE_EXTRA_CA_CERTS', extra));
   }
   if (!options.caFile) return { secureContext: undefined, sources };
   const bundle = readPemBundle(options.caFile, 'network.caFile');
@@ -81,4 +79,23 @@ export function loadTrust(options: { caFile?: string | undefined; env: Record<st
   for (const pem of bundle.pems) secureContext.context.addCACert(pem);
   sources.push({ kind: 'network.caFile', path: options.caFile, subjects: bundle.subjects });
   return { secureContext, sources };
+}
+
+/** A source whose subjects are read from its file the first time someone asks (then kept). */
+function lazySubjects(kind: TrustSource['kind'], path: string): TrustSource {
+  let subjects: string[] | undefined;
+  return {
+    kind,
+    path,
+    get subjects(): string[] {
+      if (!subjects) {
+        try {
+          subjects = readPemBundle(path, kind).subjects;
+        } catch {
+          subjects = [];
+        }
+      }
+      return subjects;
+    },
+  };
 }

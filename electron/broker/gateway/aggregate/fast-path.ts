@@ -266,8 +266,10 @@ class RawCall {
   private readonly upstreamIdBytes: Buffer;
   private readonly ideToken: RpcId | undefined;
   private readonly deadline: Deadline;
+  /** Aborts the upstream requests: the IDE left or cancelled (`left`), or the deadline expired. One per call. */
+  private readonly abort = new AbortController();
   /** The IDE left (closed its request) or cancelled the call: nothing is answered. */
-  private readonly gone = new AbortController();
+  private left = false;
   private readonly call: ActiveCall;
   private readonly lane: UpstreamLane;
   private readonly track: (call: ActiveCall) => () => void;
@@ -294,11 +296,11 @@ class RawCall {
     this.upstreamIdBytes = Buffer.from(JSON.stringify(this.upstreamId));
     const token = spec.params._meta?.progressToken;
     this.ideToken = typeof token === 'string' || typeof token === 'number' ? token : undefined;
-    this.deadline = new Deadline(bound.requestTimeoutMs);
+    this.deadline = new Deadline(bound.requestTimeoutMs, (reason) => this.abort.abort(reason));
     this.started = core.now();
     this.call = { target: this.target(), deadline: this.deadline, pending: new Set() };
     // The IDE's connection dropping before it holds an event id is the IDE leaving (nothing to resume from).
-    this.out = new SseStream(session.fast.events, spec.res, session.id ?? '', spec.priming, () => this.gone.abort());
+    this.out = new SseStream(session.fast.events, spec.res, session.id ?? '', spec.priming, () => this.leave());
   }
 
   /** False: fall back to the SDK path (nothing was written to the IDE). Governance admits the call first. */
@@ -336,14 +338,14 @@ class RawCall {
     const key = idKey(this.spec.ideId)!;
     const untrack = this.track(this.call);
     this.session.fast.calls.set(key, { cancel: (reason) => this.cancel(reason) });
-    const signal = AbortSignal.any([this.gone.signal, this.deadline.signal]);
+    const signal = this.abort.signal;
     let primer: NodeJS.Timeout | undefined;
     try {
       let response: Response;
       try {
         response = await this.lane.fetch(this.lane.url, { method: 'POST', headers: this.headers(), body: this.payload(), signal });
       } catch (e) {
-        if (this.gone.signal.aborted) return this.endQuietly();
+        if (this.left) return this.endQuietly();
         if (this.deadline.expired) return this.fail(this.timeoutError());
         return false;
       }
@@ -357,7 +359,7 @@ class RawCall {
       // Committed to this path now (no fallback writes to the IDE after this point): a call still running after a
       // moment gets its priming event, so the IDE can resume it if its connection drops.
       primer = setTimeout(() => {
-        if (!this.answered && !this.gone.signal.aborted) this.out.start();
+        if (!this.answered && !this.left) this.out.start();
       }, PRIME_AFTER_MS);
       primer.unref();
       const body = nodeBodyOf(response) ?? (response.body ? Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>) : undefined);
@@ -367,12 +369,12 @@ class RawCall {
         else await this.readJson(body);
       } catch (e) {
         if (this.answered) return true;
-        if (this.gone.signal.aborted) return this.endQuietly();
+        if (this.left) return this.endQuietly();
         if (this.deadline.expired) return this.fail(this.timeoutError());
         return this.fail(e);
       }
       if (!this.answered) {
-        if (this.gone.signal.aborted) return this.endQuietly();
+        if (this.left) return this.endQuietly();
         return this.fail(streamEnded());
       }
       return true;
@@ -404,14 +406,20 @@ class RawCall {
   }
 
   private cancel(reason: unknown): void {
-    if (this.answered || this.gone.signal.aborted) return;
+    if (this.answered || this.left) return;
     this.lane
       .notify({
         method: 'notifications/cancelled',
         params: { requestId: this.upstreamId, ...(typeof reason === 'string' ? { reason } : {}) },
       })
       .catch(() => undefined);
-    this.gone.abort();
+    this.leave();
+  }
+
+  private leave(): void {
+    if (this.left) return;
+    this.left = true;
+    this.abort.abort();
   }
 
   private async readJson(body: Readable): Promise<void> {
@@ -433,7 +441,7 @@ class RawCall {
         while (queue.length && !this.answered) await this.message(queue.shift()!);
         queue.length = 0;
       }
-      if (this.answered || this.gone.signal.aborted || reader.lastEventId === undefined) return;
+      if (this.answered || this.left || reader.lastEventId === undefined) return;
       idle = reader.lastEventId === before ? idle + 1 : 0;
       if (idle >= MAX_UPSTREAM_RESUMPTIONS) return;
       // The server ended its stream before answering, after an event id: it asks its client to poll (SEP-1699). The
@@ -492,7 +500,7 @@ class RawCall {
     const m = message as { method?: string; id?: unknown; params?: Record<string, unknown> };
     if (m.method === 'notifications/progress' && m.id === undefined && m.params?.progressToken === this.upstreamId) {
       this.deadline.reset();
-      if (this.ideToken !== undefined && !this.gone.signal.aborted)
+      if (this.ideToken !== undefined && !this.left)
         this.event(JSON.stringify({ jsonrpc: '2.0', method: m.method, params: { ...m.params, progressToken: this.ideToken } }), true);
       return;
     }
@@ -504,7 +512,7 @@ class RawCall {
   private async final(data: Buffer, shape: MessageShape): Promise<void> {
     // Progress and log messages the server sent before its answer go out first, on the same stream.
     if (this.call.pending.size) await Promise.allSettled([...this.call.pending]);
-    if (this.gone.signal.aborted) return;
+    if (this.left) return;
     if (shape.error) {
       let error: { code?: unknown; message?: unknown; data?: unknown } = {};
       try {
@@ -537,7 +545,7 @@ class RawCall {
 
   /** The IDE's answer when the call failed, as the SDK path gives it. Always true (the call was answered). */
   private fail(e: unknown): true {
-    if (this.answered || this.gone.signal.aborted) return this.endQuietly();
+    if (this.answered || this.left) return this.endQuietly();
     this.answered = true;
     this.outcome = outcomeOf(e);
     const { serverId, ideId } = this.spec;

@@ -24,17 +24,25 @@ export interface DownstreamTarget {
  * the 60 s budget is for the server's own work, not for the person answering a question.
  */
 export class Deadline {
-  private readonly controller = new AbortController();
+  /** Made when someone asks for the signal: the fast path takes `onExpire` instead (one controller per call, not two). */
+  private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private paused = 0;
   private done = false;
   expired = false;
 
-  constructor(private readonly ms: number) {
+  constructor(
+    private readonly ms: number,
+    private readonly onExpire?: (reason: Error) => void,
+  ) {
     this.arm();
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.expired) this.controller.abort(new Error('deadline expired'));
+    }
     return this.controller.signal;
   }
 
@@ -65,7 +73,9 @@ export class Deadline {
     this.timer = setTimeout(() => {
       this.expired = true;
       this.done = true;
-      this.controller.abort(new Error('deadline expired'));
+      const reason = new Error('deadline expired');
+      this.controller?.abort(reason);
+      this.onExpire?.(reason);
     }, this.ms);
     this.timer.unref?.();
   }

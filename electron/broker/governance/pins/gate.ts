@@ -95,6 +95,15 @@ export class ToolGate {
     const seen = new Map<string, Seen>();
     const visible: T[] = [];
     const pendingNow = new Map<string, PendingTool>();
+    // The pinned definitions stay in the file: read (once) only when a pinned tool changed and its diff is computed.
+    const definitions = this.store.definitions();
+    // A change already waiting for review was compared with the same pin (approving or rejecting clears it): its fields stand.
+    const changed = (tool: T, fingerprint: string): string[] => {
+      const waiting = record.pending[tool.name];
+      if (waiting?.change === 'changed' && waiting.fingerprint === fingerprint) return waiting.fields;
+      const pinned = definitions.get(serverId, tool.name);
+      return pinned ? changedFields(pinned as ToolDefinition, tool) : [];
+    };
 
     for (const tool of tools) {
       if (typeof tool?.name !== 'string' || seen.has(tool.name)) continue;
@@ -112,7 +121,7 @@ export class ToolGate {
             : {
                 pending: {
                   change: 'changed',
-                  fields: pin?.definition ? changedFields(pin.definition as ToolDefinition, tool) : [],
+                  fields: pin ? changed(tool, fingerprint) : [],
                   findings: this.scan(fingerprint, tool),
                 },
               };
@@ -122,10 +131,10 @@ export class ToolGate {
         const findings = this.scan(fingerprint, tool);
         if (pin)
           verdict = {
-            pending: { change: 'changed', fields: pin.definition ? changedFields(pin.definition as ToolDefinition, tool) : [], findings },
+            pending: { change: 'changed', fields: changed(tool, fingerprint), findings },
           };
         else if (firstListing && !findings.length && !this.store.loadProblem) {
-          record.tools[tool.name] = { fingerprint, definition: keepable(pinnedPart(tool)), since: now, by: 'first-use' };
+          this.store.pin(serverId, tool.name, { fingerprint, since: now, by: 'first-use' }, keepable(pinnedPart(tool)));
           verdict = 'visible';
         } else verdict = { pending: { change: firstListing ? 'first-use' : 'added', fields: [], findings } };
       }
@@ -220,11 +229,12 @@ export class ToolGate {
   reviews(): ToolReview[] {
     const out: ToolReview[] = [];
     const locked = this.managed().locked;
+    const definitions = this.store.definitions();
     for (const [serverId, record] of Object.entries(this.store.data.servers)) {
       const pending = Object.values(record.pending);
       if (!pending.length) continue;
       const approvable = !locked || this.policy() === 'tofu';
-      const tools = pending.map((p) => this.reviewTool(record, p));
+      const tools = pending.map((p) => reviewTool(p, definitions.get(serverId, p.name)));
       if (record.catalogChangeAt !== undefined) {
         out.push({
           id: `${serverId}:catalog`,
@@ -275,7 +285,7 @@ export class ToolGate {
     const now = this.now();
     for (const name of names) {
       const p = record.pending[name]!;
-      record.tools[name] = { fingerprint: p.fingerprint, definition: p.definition, since: now, by: 'approved' };
+      this.store.pin(serverId, name, { fingerprint: p.fingerprint, since: now, by: 'approved' }, p.definition);
       delete record.rejected[name];
       delete record.pending[name];
       const seen = this.seen.get(serverId)?.get(name);
@@ -336,19 +346,6 @@ export class ToolGate {
     return { record, names };
   }
 
-  private reviewTool(record: ServerPins, p: PendingTool): ToolReviewTool {
-    const pin = record.tools[p.name];
-    return {
-      name: p.name,
-      change: p.change,
-      fingerprint: p.fingerprint,
-      fields: p.fields,
-      findings: p.findings,
-      ...(pin?.definition ? { before: prettyDefinition(pin.definition as ToolDefinition) } : {}),
-      after: p.definition ? prettyDefinition(p.definition as ToolDefinition) : '(definition too large to show)',
-    };
-  }
-
   private isCatalogChange(record: ServerPins, pendingCount: number): boolean {
     const pinned = Object.keys(record.tools).length;
     return pinned >= CATALOG_CHANGE_MIN_TOOLS && pendingCount > pinned * CATALOG_CHANGE_SHARE;
@@ -400,4 +397,16 @@ export function reason(p: Pick<PendingTool, 'change' | 'fields' | 'findings'>, d
     );
   if (!parts.length) parts.push('it is new and was not pinned yet');
   return parts.join('; ');
+}
+
+function reviewTool(p: PendingTool, pinned: Record<string, unknown> | undefined): ToolReviewTool {
+  return {
+    name: p.name,
+    change: p.change,
+    fingerprint: p.fingerprint,
+    fields: p.fields,
+    findings: p.findings,
+    ...(pinned ? { before: prettyDefinition(pinned as ToolDefinition) } : {}),
+    after: p.definition ? prettyDefinition(p.definition as ToolDefinition) : '(definition too large to show)',
+  };
 }
