@@ -339,7 +339,7 @@ export class OAuthSessions implements OAuthPath {
         clientMetadataUrl: cimdUrl(this.deps.clientMetadataUrl()),
         discovery,
         preRegistered: await this.preRegistered(server, issuer),
-        registered: stampedClient(await this.store.readClient(server.id), s.record),
+        registered: await this.registeredClient(server.id, s.record),
         saveClient: (client) => this.store.writeClient(server.id, client),
         dpop: await this.newDpopIfAdvertised(metadata),
       });
@@ -442,7 +442,8 @@ export class OAuthSessions implements OAuthPath {
         throw toOAuthPathError(e, server.id, 'authorize', statuses.at(-1));
       });
       const tokens = provider.savedTokens;
-      const client = provider.savedClient;
+      // The client the code was redeemed with: the one the SDK just saved, or the stored registration it was handed back.
+      const client = provider.clientInformation();
       const discovery = provider.discovery;
       if (result !== 'AUTHORIZED' || !tokens || !client || !discovery) {
         throw new LanyardError(
@@ -587,6 +588,14 @@ export class OAuthSessions implements OAuthPath {
       ...(prm ? { resourceMetadata: prm } : {}),
       ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {}),
     };
+  }
+
+  /** The stored registration, stamped (stampedClient); a stamp added now is written back, so storage heals once. */
+  private async registeredClient(serverId: string, record: ServerRecord | undefined): Promise<StoredOAuthClientInformation | undefined> {
+    const stored = await this.store.readClient(serverId);
+    const stamped = stampedClient(stored, record);
+    if (stamped && stamped !== stored) await this.store.writeClient(serverId, stamped);
+    return stamped;
   }
 
   /** The administrator's pre-registered client for this server, its secret read for this authorization server only. */
