@@ -4,22 +4,41 @@
  * protected, API-key and open MCP servers. Proves the sandbox is a faithful counterpart before Lanyard is tested
  * against it.
  */
-import { auth, Client, StreamableHTTPClientTransport, type OAuthClientProvider } from '@modelcontextprotocol/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  auth,
+  AuthorizationServerMismatchError,
+  Client,
+  StreamableHTTPClientTransport,
+  type OAuthClientProvider,
+  type OAuthDiscoveryState,
+} from '@modelcontextprotocol/client';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi, type MockInstance } from 'vitest';
+import { ErrorCodes } from '../../shared/errors';
+import { toOAuthPathError } from '../../electron/broker/oauth/errors';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 
 type Tokens = Awaited<ReturnType<OAuthClientProvider['tokens']>>;
 type ClientInfo = Awaited<ReturnType<OAuthClientProvider['clientInformation']>>;
 
-/** The smallest OAuthClientProvider: everything in memory; the authorization URL is captured instead of opened. */
+/**
+ * The smallest OAuthClientProvider: everything in memory; the authorization URL is captured instead of opened. Like
+ * Lanyard's own provider it keeps the SDK's SEP-2352 binding active: the discovery recorded at redirect time is kept
+ * with the verifier (the callback leg is checked against it), and every client and token goes back to the SDK with its
+ * `issuer` stamp (a pre-registered client is given the issuer it is registered at).
+ */
 class MemoryProvider implements OAuthClientProvider {
   info: ClientInfo;
   saved: Tokens;
   verifier = '';
+  discovery: OAuthDiscoveryState | undefined;
   authorizationUrl: URL | undefined;
   clientMetadataUrl?: string;
   constructor(
-    readonly opts: { clientMetadataUrl?: string; client?: { client_id: string; client_secret?: string }; authMethod?: string } = {},
+    readonly opts: {
+      clientMetadataUrl?: string;
+      client?: { client_id: string; client_secret?: string; issuer: string };
+      authMethod?: string;
+    } = {},
   ) {
     this.info = opts.client;
     if (opts.clientMetadataUrl) this.clientMetadataUrl = opts.clientMetadataUrl;
@@ -60,6 +79,12 @@ class MemoryProvider implements OAuthClientProvider {
   codeVerifier() {
     return this.verifier;
   }
+  saveDiscoveryState(state: OAuthDiscoveryState) {
+    this.discovery = state;
+  }
+  discoveryState() {
+    return this.discovery;
+  }
 }
 
 let sandbox: Sandbox;
@@ -71,6 +96,25 @@ afterAll(async () => {
 });
 
 const paths = () => sandbox.paths!;
+
+/** A client pre-registered at the sandbox's OAuth-only AS, stamped with that AS's issuer (SEP-2352). */
+const preRegistered = (client_id: string, client_secret?: string) => ({
+  client_id,
+  ...(client_secret !== undefined ? { client_secret } : {}),
+  issuer: paths().oauthAs.issuer,
+});
+
+// The SDK says on the console when its SEP-2352 authorization-server binding is inactive (an unstamped credential, a
+// provider without discovery state). None of these flows may leave it inactive.
+let warn: MockInstance<typeof console.warn>;
+beforeEach(() => {
+  warn = vi.spyOn(console, 'warn');
+});
+afterEach(() => {
+  const sep2352 = warn.mock.calls.map((args) => args.map(String).join(' ')).filter((line) => /SEP-2352/.test(line));
+  warn.mockRestore();
+  expect(sep2352).toEqual([]);
+});
 
 /** One full authorization through the consent page; returns the provider holding the tokens. */
 async function authorize(provider: MemoryProvider, username = 'alice', scope?: string): Promise<URL> {
@@ -143,20 +187,20 @@ describe('OAuth-only authorization server', () => {
     expect(paths().oauthAs.counters.registrations).toBe(before + 1);
     const pre = paths().preRegistered.confidential;
     const confidential = new MemoryProvider({
-      client: { client_id: pre.clientId, client_secret: pre.clientSecret },
+      client: preRegistered(pre.clientId, pre.clientSecret),
       authMethod: 'client_secret_basic',
     });
     await authorize(confidential);
     expect(confidential.saved?.access_token).toBeTruthy();
     const wrong = new MemoryProvider({
-      client: { client_id: pre.clientId, client_secret: 'not-the-secret' },
+      client: preRegistered(pre.clientId, 'not-the-secret'),
       authMethod: 'client_secret_basic',
     });
     await expect(authorize(wrong)).rejects.toThrow(/invalid_client|client authentication/i);
   });
 
   it('rotates refresh tokens; a used one presented again revokes the whole grant', async () => {
-    const provider = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    const provider = new MemoryProvider({ client: preRegistered(paths().preRegistered.public.clientId) });
     await authorize(provider);
     const first = provider.saved!.refresh_token!;
     const refresh = (token: string) =>
@@ -179,9 +223,9 @@ describe('OAuth-only authorization server', () => {
   });
 
   it('revokeRefreshTokens(user) ends that user’s grants only', async () => {
-    const alice = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    const alice = new MemoryProvider({ client: preRegistered(paths().preRegistered.public.clientId) });
     await authorize(alice, 'alice');
-    const bob = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    const bob = new MemoryProvider({ client: preRegistered(paths().preRegistered.public.clientId) });
     await authorize(bob, 'bob');
     expect(paths().oauthAs.grantCount('bob')).toBeGreaterThanOrEqual(1);
     paths().oauthAs.revokeRefreshTokens('alice');
@@ -199,7 +243,7 @@ describe('OAuth-only authorization server', () => {
   });
 
   it('refuses a token without resource binding, and Deny ends in access_denied', async () => {
-    const provider = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    const provider = new MemoryProvider({ client: preRegistered(paths().preRegistered.public.clientId) });
     await auth(provider, { serverUrl: paths().oauth.mcp.url });
     const url = provider.authorizationUrl!;
     const denied = new URL(await paths().oauthAs.completeConsent(url.href, 'alice', { decision: 'deny' }));
@@ -209,7 +253,7 @@ describe('OAuth-only authorization server', () => {
 
   it('faults: iss mismatch, wrong state and PKCE dropped from metadata', async () => {
     const as = paths().oauthAs;
-    const provider = new MemoryProvider({ client: { client_id: paths().preRegistered.public.clientId } });
+    const provider = new MemoryProvider({ client: preRegistered(paths().preRegistered.public.clientId) });
     await auth(provider, { serverUrl: paths().oauth.mcp.url });
     const sentState = provider.authorizationUrl!.searchParams.get('state');
     as.faults.issMismatch = true;
@@ -236,6 +280,43 @@ describe('OAuth-only authorization server', () => {
     } finally {
       as.faults.dropPkce = false;
     }
+  });
+
+  it('SEP-2352: a callback leg at another authorization server than the one recorded at redirect is refused, unredeemed', async () => {
+    const as = paths().oauthAs;
+    const serverUrl = paths().oauth.mcp.url;
+    const provider = new MemoryProvider({ client: preRegistered(paths().preRegistered.public.clientId) });
+    expect(await auth(provider, { serverUrl })).toBe('REDIRECT');
+    const recorded = provider.discovery?.authorizationServerUrl;
+    expect(provider.discovery?.authorizationServerMetadata?.issuer).toBe(as.issuer);
+    const callback = new URL(await as.completeConsent(provider.authorizationUrl!.href, 'alice'));
+    // Between the redirect and the callback the authorization server at the recorded address turned into another one (a
+    // mix-up, or a redeployment): its metadata now names another issuer. The provider kept only the address, so the
+    // callback leg fetches the metadata again and the SDK compares its issuer with the one recorded at redirect time.
+    provider.discovery = { authorizationServerUrl: recorded! };
+    const other = 'https://other-as.example';
+    const swapped = async (input: string | URL, init?: RequestInit): Promise<Response> => {
+      const response = await fetch(input, init);
+      if (!response.ok || !(response.headers.get('content-type') ?? '').includes('json')) return response;
+      const body = (await response.clone().json()) as Record<string, unknown>;
+      return body.issuer === as.issuer ? Response.json({ ...body, issuer: other }) : response;
+    };
+    const error: unknown = await auth(provider, {
+      serverUrl,
+      authorizationCode: callback.searchParams.get('code')!,
+      iss: callback.searchParams.get('iss') ?? '',
+      fetchFn: swapped,
+      skipIssuerMetadataValidation: true,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthorizationServerMismatchError);
+    expect(error).toMatchObject({ recordedIssuer: recorded, currentIssuer: other });
+    expect(provider.saved).toBeUndefined();
+    // What Lanyard's engine makes of it: the one clear "authorize again", naming neither authorization server.
+    const shown = toOAuthPathError(error, 'calendar', 'authorize');
+    expect(shown.code).toBe(ErrorCodes.AUTHORIZATION_FAILED);
+    expect(shown.message).toMatch(/another authorization server/);
+    expect(shown.fix).toMatch(/Authorize/);
+    expect(`${shown.message} ${shown.fix}`).not.toContain(other);
   });
 });
 

@@ -20,6 +20,7 @@ import {
   type OAuthDiscoveryState,
   type OAuthTokens,
   type StoredOAuthClientInformation,
+  type StoredOAuthTokens,
 } from '@modelcontextprotocol/client';
 import { calculateJwkThumbprint, exportJWK, importJWK, type JWK } from 'jose';
 import * as oidc from 'openid-client';
@@ -338,7 +339,7 @@ export class OAuthSessions implements OAuthPath {
         clientMetadataUrl: cimdUrl(this.deps.clientMetadataUrl()),
         discovery,
         preRegistered: await this.preRegistered(server, issuer),
-        registered: await this.store.readClient(server.id),
+        registered: await this.registeredClient(server.id, s.record),
         saveClient: (client) => this.store.writeClient(server.id, client),
         dpop: await this.newDpopIfAdvertised(metadata),
       });
@@ -403,7 +404,7 @@ export class OAuthSessions implements OAuthPath {
     try {
       const callback = await redirect.waitForCallback();
       const params = callback.searchParams;
-      const metadata = provider.discovery.authorizationServerMetadata;
+      const metadata = provider.discovery?.authorizationServerMetadata;
       // The state binds the response to this flow (RFC 6749 §10.12): anything else is a forged or stale redirect.
       if (!provider.expectedState || params.get('state') !== provider.expectedState) {
         throw new LanyardError(
@@ -441,8 +442,10 @@ export class OAuthSessions implements OAuthPath {
         throw toOAuthPathError(e, server.id, 'authorize', statuses.at(-1));
       });
       const tokens = provider.savedTokens;
-      const client = provider.savedClient;
-      if (result !== 'AUTHORIZED' || !tokens || !client) {
+      // The client the code was redeemed with: the one the SDK just saved, or the stored registration it was handed back.
+      const client = provider.clientInformation();
+      const discovery = provider.discovery;
+      if (result !== 'AUTHORIZED' || !tokens || !client || !discovery) {
         throw new LanyardError(
           ErrorCodes.AUTHORIZATION_FAILED,
           `The authorization of ${server.id} did not complete.`,
@@ -456,7 +459,7 @@ export class OAuthSessions implements OAuthPath {
       const dpopKey = provider.dpopSession && tokens.token_type.toLowerCase() === 'dpop' ? provider.dpopPrivateJwk : undefined;
       const requested = authOptions.scope?.split(' ').filter(Boolean) ?? [];
       const grant = this.grantFrom(tokens, party, dpopKey, requested);
-      const record: ServerRecord = { v: 1, party, discovery: provider.discovery, clientKind: provider.clientIdKind };
+      const record: ServerRecord = { v: 1, party, discovery, clientKind: provider.clientIdKind };
       // Replace the previous grant (another party, or the same one) only now that the new one is in hand.
       if (s.record && !sameParty(s.record.party, party)) await this.store.deleteGrant(s.record.party);
       await this.store.writeGrant(grant);
@@ -585,6 +588,14 @@ export class OAuthSessions implements OAuthPath {
       ...(prm ? { resourceMetadata: prm } : {}),
       ...(challenge.resourceMetadataUrl ? { resourceMetadataUrl: challenge.resourceMetadataUrl } : {}),
     };
+  }
+
+  /** The stored registration, stamped (stampedClient); a stamp added now is written back, so storage heals once. */
+  private async registeredClient(serverId: string, record: ServerRecord | undefined): Promise<StoredOAuthClientInformation | undefined> {
+    const stored = await this.store.readClient(serverId);
+    const stamped = stampedClient(stored, record);
+    if (stamped && stamped !== stored) await this.store.writeClient(serverId, stamped);
+    return stamped;
   }
 
   /** The administrator's pre-registered client for this server, its secret read for this authorization server only. */
@@ -797,6 +808,22 @@ export class OAuthSessions implements OAuthPath {
   }
 }
 
+/**
+ * The registered client read back for a new flow, always with its `issuer` stamp (SEP-2352: the SDK serves a stamped
+ * client only at the authorization server that issued it). Every client Lanyard stores now carries the stamp the SDK put
+ * on it; one stored before that is stamped with the issuer of the grant it was used for, and one whose authorization
+ * server Lanyard cannot tell is not presented at all (the SDK registers a new one) rather than sent to an unknown AS.
+ */
+function stampedClient(
+  client: StoredOAuthClientInformation | undefined,
+  record: ServerRecord | undefined,
+): StoredOAuthClientInformation | undefined {
+  if (!client || typeof client.issuer === 'string') return client;
+  return record?.clientKind === 'registered' && record.party.clientId === client.client_id
+    ? { ...client, issuer: record.party.issuer }
+    : undefined;
+}
+
 /** The CIMD URL, only when it is one an authorization server may dereference (https, with a path). */
 function cimdUrl(url: string | undefined): string | undefined {
   return url && isHttpsUrl(url) ? url : undefined;
@@ -838,17 +865,22 @@ interface FlowProviderOptions {
 }
 
 /**
- * The SDK's OAuthClientProvider for one browser flow. It holds the flow's PKCE verifier and state in memory only; the
- * client identity follows the MCP authorization spec's order: the administrator's pre-registered client, then
+ * The SDK's OAuthClientProvider for one browser flow. It holds the flow's PKCE verifier, state and discovery in memory
+ * only: a flow never outlives the process, and the discovery recorded at redirect time is what the SDK checks the
+ * callback leg against (SEP-2352: the code and verifier are bound to the authorization server that minted the code).
+ * Every client and token it hands back to the SDK keeps the `issuer` stamp the SDK put on it. The client identity follows the MCP authorization spec's order: the administrator's pre-registered client, then
  * Lanyard's Client ID Metadata Document (when the AS advertises `client_id_metadata_document_supported`), then Dynamic
  * Client Registration (RFC 7591) — the last two chosen by the SDK's `auth()`.
  */
 class FlowProvider implements OAuthClientProvider {
   authorizationUrl: URL | undefined;
   expectedState: string | undefined;
-  savedTokens: OAuthTokens | undefined;
+  savedTokens: StoredOAuthTokens | undefined;
   savedClient: StoredOAuthClientInformation | undefined;
-  discovery: OAuthDiscoveryState;
+  /** Undefined once invalidated: the callback leg then has nothing to bind to and the SDK refuses it. */
+  discovery: OAuthDiscoveryState | undefined;
+  /** The SDK discarded the client (invalid_client): the stored registration is not offered again in this flow. */
+  private clientDiscarded = false;
   /** Present only when configured: the SDK then uses it as the client id where the AS advertises CIMD support. */
   clientMetadataUrl?: string;
   private verifier: string | undefined;
@@ -894,7 +926,7 @@ class FlowProvider implements OAuthClientProvider {
 
   clientInformation(ctx?: { issuer: string }): StoredOAuthClientInformation | undefined {
     if (this.o.preRegistered) return this.o.preRegistered;
-    const client = this.savedClient ?? this.o.registered;
+    const client = this.savedClient ?? (this.clientDiscarded ? undefined : this.o.registered);
     // A client registered at another authorization server is never presented here (the SDK re-registers).
     if (client && ctx && client.issuer && client.issuer !== ctx.issuer) return undefined;
     return client;
@@ -906,11 +938,11 @@ class FlowProvider implements OAuthClientProvider {
     if (client.client_id !== this.o.clientMetadataUrl) await this.o.saveClient(client);
   }
 
-  tokens(): OAuthTokens | undefined {
+  tokens(): StoredOAuthTokens | undefined {
     return this.savedTokens;
   }
 
-  saveTokens(tokens: OAuthTokens): void {
+  saveTokens(tokens: StoredOAuthTokens): void {
     this.savedTokens = tokens;
   }
 
@@ -927,7 +959,7 @@ class FlowProvider implements OAuthClientProvider {
     return this.verifier;
   }
 
-  discoveryState(): OAuthDiscoveryState {
+  discoveryState(): OAuthDiscoveryState | undefined {
     return this.discovery;
   }
 
@@ -941,7 +973,12 @@ class FlowProvider implements OAuthClientProvider {
 
   invalidateCredentials(scope: 'all' | 'client' | 'tokens' | 'verifier' | 'discovery'): void {
     if (scope === 'all' || scope === 'tokens') this.savedTokens = undefined;
-    if (scope === 'all' || scope === 'client') this.savedClient = undefined;
+    if (scope === 'all' || scope === 'client') {
+      this.savedClient = undefined;
+      this.clientDiscarded = true;
+    }
+    if (scope === 'all' || scope === 'verifier') this.verifier = undefined;
+    if (scope === 'all' || scope === 'discovery') this.discovery = undefined;
   }
 }
 
