@@ -348,6 +348,14 @@ export function createManagedPolicy(
     if (!cached || now() - cached.at >= ttl) cached = { at: now(), state: readManagedConfig(file, trust) };
     return cached.state;
   };
+  return managedPolicyOver(file, state);
+}
+
+/**
+ * The policy an administrator's configuration gives, over any source of its state: the system file (above), or one
+ * identity profile's share of it (identities/managed-identity.ts).
+ */
+export function managedPolicyOver(path: string, state: () => ManagedState): ManagedPolicy {
   let merged: { user: LanyardConfig; state: ManagedState; result: LanyardConfig } | undefined;
   const locked = (): string[] => {
     const s = state();
@@ -359,7 +367,7 @@ export function createManagedPolicy(
     return s.state === 'ok' ? (s.config.servers ?? []).map((x) => x.id) : [];
   };
   return {
-    path: file,
+    path,
     state,
     overlay: (config) => {
       const s = state();
@@ -373,7 +381,7 @@ export function createManagedPolicy(
     summary: () => {
       const s = state();
       return {
-        path: file,
+        path,
         state: s.state,
         locked: locked(),
         managesIdp: s.state === 'ok' && s.config.idp !== undefined,

@@ -1,5 +1,4 @@
-import type { LanyardConfig } from '../config/schema';
-import { LOCKABLE_FIELDS, mergeManagedConfig, type ManagedConfig, type ManagedPolicy, type ManagedState } from '../config/managed';
+import { managedPolicyOver, type ManagedConfig, type ManagedPolicy, type ManagedState } from '../config/managed';
 
 /** The identity profiles the administrator's managed configuration defines (its `identities` section). */
 export function managedIdentityNames(root: ManagedPolicy): string[] {
@@ -21,39 +20,7 @@ export function identityManagedPolicy(root: ManagedPolicy, name: string): Manage
     derived = { from, state: from.state === 'ok' ? { state: 'ok', path: from.path, config: profileConfig(from.config, name) } : from };
     return derived.state;
   };
-  let merged: { user: LanyardConfig; state: ManagedState; result: LanyardConfig } | undefined;
-  const locked = (): string[] => {
-    const s = state();
-    if (s.state === 'invalid') return [...LOCKABLE_FIELDS];
-    return s.state === 'ok' ? [...new Set(s.config.lock)] : [];
-  };
-  const managedServerIds = (): string[] => {
-    const s = state();
-    return s.state === 'ok' ? (s.config.servers ?? []).map((x) => x.id) : [];
-  };
-  return {
-    path: root.path,
-    state,
-    overlay: (config) => {
-      const s = state();
-      if (s.state !== 'ok') return config;
-      if (merged?.user !== config || merged.state !== s) merged = { user: config, state: s, result: mergeManagedConfig(config, s.config) };
-      return merged.result;
-    },
-    locked,
-    managedServerIds,
-    summary: () => {
-      const s = state();
-      return {
-        path: root.path,
-        state: s.state,
-        locked: locked(),
-        managesIdp: s.state === 'ok' && s.config.idp !== undefined,
-        serverIds: managedServerIds(),
-        ...(s.state === 'invalid' || s.state === 'untrusted' ? { error: s.error } : {}),
-      };
-    },
-  };
+  return managedPolicyOver(root.path, state);
 }
 
 function profileConfig(config: ManagedConfig, name: string): ManagedConfig {
