@@ -200,10 +200,22 @@ afterAll(async () => {
 });
 
 describe('two identity profiles on one broker', () => {
-  it('starts no profile until one is used', () => {
+  it('starts no profile until one is used', async () => {
     expect(broker.broker.identities?.names()).toEqual(['contractor', 'work']);
     // Nothing loaded: the default start-up is today's.
-    expect((broker.broker.identities as unknown as { brokers: Map<string, unknown> }).brokers.size).toBe(0);
+    const loaded = () => (broker.broker.identities as unknown as { brokers: Map<string, unknown> }).brokers.size;
+    expect(loaded()).toBe(0);
+    // A CORS preflight carries no token: it neither starts a profile nor learns which profiles exist.
+    for (const p of ['/p/work/api/status', '/p/nobody/api/status', '/p/work/mcp']) {
+      const res = await fetch(`${broker.url}${p}`, {
+        method: 'OPTIONS',
+        headers: { Origin: broker.url, 'Access-Control-Request-Method': 'POST' },
+      });
+      const body = await res.text();
+      expect(res.status, p).not.toBe(200);
+      expect(body, p).not.toContain('contractor');
+    }
+    expect(loaded()).toBe(0);
   });
 
   it('signs each profile in at its own IdP and reaches the shared server as that profile’s user', async () => {

@@ -63,9 +63,26 @@ describe('pairing codes', () => {
     const s = await service();
     expect(s.claim('nope').state).toBe('refused');
     expect(s.claim({}).state).toBe('refused');
-    expect(s.request('evil\u001b[31m<script>').label).toBe('evil[31mscript');
+    expect(s.request('evil\u001b[31m<script>').label).toBe('evil31mscript');
     for (let i = 1; i < MAX_PENDING; i++) s.request(`n${i}`);
     expect(() => s.request('one too many')).toThrow(/already waiting/);
+  });
+
+  it('a label cannot show the laptop a code to type (the code itself is never shown there), nor quotes', async () => {
+    const s = await service();
+    expect(s.request('WSL "type the code ABCD-EFGH"').label).toBe('WSL type the code …');
+    expect(s.request('box abcd efgh').label).toBe('box …');
+    expect(s.request('devbox (SSH)').label).toBe('devbox (SSH)');
+    expect(s.request('ubuntu-22.04 buildbox').label).toBe('ubuntu-22.04 buildbox');
+  });
+
+  it('expired requests hold no place: five that lapsed do not keep a new one from asking', async () => {
+    const s = await service();
+    for (let i = 0; i < MAX_PENDING; i++) s.request(`n${i}`);
+    expect(() => s.request('one too many')).toThrow(/already waiting/);
+    clock += CODE_TTL_MS + 1;
+    expect(s.pending()).toEqual([]);
+    expect(s.request('mine').label).toBe('mine');
   });
 
   it('an approved token nobody collected is forgotten with its device once the pairing lapses', async () => {

@@ -213,6 +213,15 @@ export async function startGatewayServer(options: GatewayServerOptions): Promise
       res.end();
       return;
     }
+    if (preflight) {
+      // A preflight carries no token, so it is answered here and goes no further: in particular not to an identity
+      // profile's lookup (which would say which profiles exist, or start one) nor to a control handler.
+      req.resume();
+      sendJsonRpcError(res, 405, -32000, 'Cross-origin requests are allowed on the MCP endpoints only.', undefined, {
+        Allow: MCP_METHODS.join(', '),
+      });
+      return;
+    }
 
     let aggregator = options.aggregator;
     let relay = options.relay;

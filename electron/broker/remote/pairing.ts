@@ -28,6 +28,8 @@ export const CODE_TTL_MS = 5 * 60_000;
 export const MAX_WRONG_CODES = 5;
 export const MAX_PENDING = 5;
 const MAX_LABEL = 60;
+/** Anything a person could read as a pairing code: a word of four and four characters of the code alphabet, any case. */
+const CODE_LOOKALIKE = new RegExp(`(?<![\\p{L}\\p{N}])[${PAIRING_ALPHABET}]{4}[-\\s]?[${PAIRING_ALPHABET}]{4}(?![\\p{L}\\p{N}])`, 'giu');
 
 type PairingState = 'pending' | 'approved' | 'collected' | 'void';
 
@@ -80,8 +82,12 @@ export function normalizeCode(input: string): string {
 export function cleanLabel(input: unknown): string {
   const text = typeof input === 'string' ? input : '';
   const clean = [...text]
-    .filter((c) => c.charCodeAt(0) >= 0x20 && c !== '\u007f' && c !== '<' && c !== '>')
+    // Letters, digits and a few separators only: no quotes or markup that could dress the label up as an instruction.
+    .filter((c) => /[\p{L}\p{N} ._()@:/-]/u.test(c))
     .join('')
+    // The label is chosen by whoever asks and shown on the laptop, where the code is deliberately not shown: a label
+    // must not carry something that looks like a pairing code ("type ABCD-EFGH") for the developer to type.
+    .replace(CODE_LOOKALIKE, '…')
     .trim()
     .slice(0, MAX_LABEL);
   return clean || 'remote device';
@@ -109,7 +115,9 @@ export class PairingService {
   /** The remote side asks. Returns the handle (its secret for collecting) and the code its user sees. */
   request(labelInput: unknown): { pairing: string; code: string; label: string; expiresAt: string } {
     this.sweep();
-    const waiting = [...this.pairings.values()].filter((p) => p.state === 'pending').length;
+    // An expired request no longer waits, even before the sweep forgets it: it cannot hold a place another one needs.
+    const now = this.now();
+    const waiting = [...this.pairings.values()].filter((p) => p.state === 'pending' && now < p.expiresAt).length;
     if (waiting >= MAX_PENDING) {
       throw new LanyardError(
         ErrorCodes.REMOTE_PAIRING_FAILED,
@@ -138,8 +146,9 @@ export class PairingService {
   /** The requests waiting for a code on the laptop (never their codes: the approver types the one the remote shows). */
   pending(): PendingPairing[] {
     this.sweep();
+    const now = this.now();
     return [...this.pairings.values()]
-      .filter((p) => p.state === 'pending')
+      .filter((p) => p.state === 'pending' && now < p.expiresAt)
       .map((p) => ({ label: p.label, createdAt: new Date(p.createdAt).toISOString(), expiresAt: new Date(p.expiresAt).toISOString() }));
   }
 
