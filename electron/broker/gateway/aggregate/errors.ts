@@ -32,6 +32,17 @@ export function toolErrorResult(serverId: string, e: unknown): { result: CallToo
 }
 
 /** Any other failed request (prompts/get, resources/read, ...): a JSON-RPC error that still carries code and fix. */
+/** A request for a server that needs the IdP sign-in, while signed out: the same answer on every path of `/mcp`. */
+export function notSignedInError(serverId: string, signInHint: string): ProtocolError {
+  const error = jsonRpcErrorFor({
+    code: ErrorCodes.NOT_SIGNED_IN,
+    message: 'You are not signed in to Lanyard.',
+    fix: signInHint,
+    serverId,
+  });
+  return new ProtocolError(error.code, error.message, error.data);
+}
+
 export function toProtocolError(serverId: string, e: unknown): ProtocolError {
   const failure = classifyUpstreamError(serverId, e);
   if (failure.kind === 'protocol')

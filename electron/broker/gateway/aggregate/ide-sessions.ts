@@ -12,15 +12,14 @@ import {
 } from '@modelcontextprotocol/client';
 import type * as ServerSdk from '@modelcontextprotocol/server';
 import type { Server, ServerContext } from '@modelcontextprotocol/server';
-import { ErrorCodes } from '../../../../shared/errors';
 import { outcomeOf, type Admission, type GuardedCall } from '../../governance/call-guard';
 import { ideMcpPath, type ProfileId, type ProfileView } from '../../governance/profiles';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, jsonRpcErrorFor, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, readJsonBody, refuseTooLarge, sendJsonRpcError } from '../http-util';
 import type { DownstreamTarget } from '../upstream/call-context';
 import type { CatalogKind } from '../upstream/catalog';
 import type { BoundPeer, DownstreamPeer } from '../upstream/bound-peer';
 import type { AggregatorCore, IdeSessionInfo } from './core';
-import { toolErrorResult, toProtocolError } from './errors';
+import { notSignedInError, toolErrorResult, toProtocolError } from './errors';
 import { FastPath, fastSessionState, type FastSession } from './fast-path';
 import { forwardParams } from './forward-params';
 import { SessionEventStore, SSE_RETRY_MS } from './sse-event-store';
@@ -388,15 +387,7 @@ export class IdeSessions {
     method: M,
     params: Record<string, unknown>,
   ) {
-    if (!this.core.canServe(serverId)) {
-      const error = jsonRpcErrorFor({
-        code: ErrorCodes.NOT_SIGNED_IN,
-        message: 'You are not signed in to Lanyard.',
-        fix: this.core.signInHint(),
-        serverId,
-      });
-      throw new ProtocolError(error.code, error.message, error.data);
-    }
+    if (!this.core.canServe(serverId)) throw notSignedInError(serverId, this.core.signInHint());
     let admission: Admission | undefined;
     try {
       const name = method === 'resources/read' ? params.uri : method === 'prompts/get' ? params.name : undefined;

@@ -14,11 +14,10 @@ import type {
   RequestStateCodec,
   ServerContext,
 } from '@modelcontextprotocol/server';
-import { ErrorCodes } from '../../../../shared/errors';
-import { jsonRpcErrorFor, sendJsonRpcError } from '../http-util';
+import { sendJsonRpcError } from '../http-util';
 import { outcomeOf } from '../../governance/call-guard';
 import type { AggregatorCore } from '../aggregate/core';
-import { toolErrorResult, toProtocolError } from '../aggregate/errors';
+import { notSignedInError, toolErrorResult, toProtocolError } from '../aggregate/errors';
 import { mirrorCapabilities, type BoundPeer, type ForwardedMethod, type TaskMethod } from '../upstream/bound-peer';
 import { MAX_INPUT_ROUNDS, ParkedCalls, type ParkedCall } from './input-rounds';
 import { mergeCacheHints } from './cache-hints';
@@ -426,14 +425,7 @@ export class ModernEndpoint {
   }
 
   private assertCanServe(serverId: string): void {
-    if (this.core.canServe(serverId)) return;
-    const error = jsonRpcErrorFor({
-      code: ErrorCodes.NOT_SIGNED_IN,
-      message: 'You are not signed in to Lanyard.',
-      fix: this.core.signInHint(),
-      serverId,
-    });
-    throw new ProtocolError(error.code, error.message, error.data);
+    if (!this.core.canServe(serverId)) throw notSignedInError(serverId, this.core.signInHint());
   }
 
   /** The upstream sessions a 2026-07-28 IDE's calls go through: one set per IDE name and capability set. */
