@@ -102,7 +102,7 @@ const SIZES = quick
       extraServers: 18,
       scale: { servers: 50, tools: 100, listRuns: 30 },
     };
-const ALL_PATHS: PathName[] = ['direct', 'relay', 'aggregated', 'profile', 'stdio', 'stdio-relay', 'mcp-remote'];
+const ALL_PATHS: PathName[] = ['direct', 'floor', 'relay', 'aggregated', 'profile', 'stdio', 'stdio-relay', 'mcp-remote'];
 /** Prototypes measured only when asked for with --paths (bench/lean-bridge.ts). */
 const EXTRA_PATHS: PathName[] = ['lean-stdio', 'lean-stdio-relay'];
 const PATHS = args.paths ? (args.paths.split(',').map((p) => p.trim()) as PathName[]) : ALL_PATHS;
@@ -205,7 +205,8 @@ async function latencyAndColdStart(ctx: {
       log('a. tools/call latency and throughput');
       for (const p of PATHS) clients.push(await openPath(p, targets));
       if (patched) {
-        for (const p of PATHS.filter((x) => x !== 'direct' && x !== 'mcp-remote')) clients.push(await openPath(p, patched, `${p}+exp`));
+        for (const p of PATHS.filter((x) => x !== 'direct' && x !== 'floor' && x !== 'mcp-remote'))
+          clients.push(await openPath(p, patched, `${p}+exp`));
       }
       latency = await measureLatency(clients, SIZES.latency, log);
       await Promise.all(clients.splice(0).map((c) => c.close()));

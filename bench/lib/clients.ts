@@ -1,3 +1,4 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport, type Transport } from '@modelcontextprotocol/client';
@@ -8,7 +9,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
  * through an IDE profile's endpoint).
  */
 export type PathName =
-  'direct' | 'relay' | 'aggregated' | 'profile' | 'stdio' | 'stdio-relay' | 'mcp-remote' | 'lean-stdio' | 'lean-stdio-relay';
+  'direct' | 'floor' | 'relay' | 'aggregated' | 'profile' | 'stdio' | 'stdio-relay' | 'mcp-remote' | 'lean-stdio' | 'lean-stdio-relay';
 
 export interface PathClient {
   path: PathName;
@@ -128,12 +129,35 @@ export function mcpRemoteEnv(t: Pick<PathTargets, 'scratch'>): Record<string, st
   return { MCP_REMOTE_CONFIG_DIR: path.join(t.scratch, 'mcp-auth') };
 }
 
+async function startFloorProxy(root: string, serverUrl: string): Promise<{ url: string; pid: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, [path.join(root, 'bench/floor-proxy.mjs'), serverUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`floor proxy exited with ${code}`)));
+    child.stdout!.once('data', (d: Buffer) => resolve(d.toString().trim()));
+  });
+  const url = new URL(serverUrl);
+  return { url: `http://127.0.0.1:${port}${url.pathname}`, pid: child.pid!, child };
+}
+
 export async function openPath(name: PathName, t: PathTargets, label: string = name): Promise<PathClient> {
   const viaBroker = { label, brokerPid: t.brokerPid };
   const notViaBroker = { label, brokerPid: undefined };
   switch (name) {
     case 'direct':
       return connect(name, http(t.serverUrl, t.serverToken), 'echo', () => undefined, notViaBroker);
+    case 'floor': {
+      // A bare node:http byte pipe in front of the server (bench/floor-proxy.mjs): what any Node HTTP hop costs here.
+      const proxy = await startFloorProxy(t.root, t.serverUrl);
+      const client = await connect(name, http(proxy.url, t.serverToken), 'echo', () => undefined, { label, brokerPid: proxy.pid });
+      return {
+        ...client,
+        proxyPid: undefined,
+        async close() {
+          await client.close();
+          proxy.child.kill();
+        },
+      };
+    }
     case 'relay':
       return connect(name, http(`${t.brokerUrl}/mcp/${t.serverId}`, t.localToken), 'echo', () => undefined, viaBroker);
     case 'aggregated':
