@@ -20,6 +20,8 @@ export function readmeTables(results: Omit<BenchResults, 'budgets'> & { budgets?
     '',
     latencyTable(results.latency),
     '',
+    '`floor` is not Lanyard: a bare node:http byte pipe in front of the same server (`bench/floor-proxy.mjs`), measured in the same rounds: what any Node HTTP hop costs on this machine.',
+    '',
     `Budgets ([budgets](docs/architecture.md#budgets)): ${checks.length - missed} of ${checks.length} pass.`,
     '',
     budgetsTable(checks),

@@ -77,6 +77,8 @@ export const BUDGETS = {
 
 const row = (rows: readonly LatencyRow[], path: LatencyRow['path'], c: number) => rows.find((r) => r.path === path && r.concurrency === c);
 const pct = (share: number) => `${Math.round(share * 100)}%`;
+/** How a share budget names the `floor` row measured in the same run: what any Node HTTP hop costs on the machine. */
+const FLOOR = 'a bare node:http pipe';
 
 export function checkBudgets(r: Omit<BenchResults, 'budgets' | 'budget_limits'>): BudgetCheck[] {
   const checks: BudgetCheck[] = [];
@@ -86,10 +88,11 @@ export function checkBudgets(r: Omit<BenchResults, 'budgets' | 'budget_limits'>)
     const limit = path === 'relay' ? BUDGETS.relayOverheadP50Ms : BUDGETS.aggregatedOverheadP50Ms;
     if (direct1 && p) {
       const added = p.p50_ms - direct1.p50_ms;
+      const floor1 = row(r.latency, 'floor', 1);
       checks.push({
         id: `overhead_p50_${path}`,
         budget: `${path === 'aggregated' ? '`/mcp`' : 'relay'} tools/call added p50, c=1: ≤ +${limit} ms`,
-        measured: `+${round(added, 3)} ms (${p.p50_ms} vs ${direct1.p50_ms})`,
+        measured: `+${round(added, 3)} ms (${p.p50_ms} vs ${direct1.p50_ms})${floor1 ? `; ${FLOOR}: +${round(floor1.p50_ms - direct1.p50_ms, 3)} ms` : ''}`,
         pass: added <= limit,
       });
     }
@@ -100,10 +103,11 @@ export function checkBudgets(r: Omit<BenchResults, 'budgets' | 'budget_limits'>)
       const x = row(r.latency, path, c);
       if (!d || !x) continue;
       const share = x.rps / d.rps;
+      const floor = row(r.latency, 'floor', c);
       checks.push({
         id: `throughput_${path}_c${c}`,
         budget: `${path === 'aggregated' ? '`/mcp`' : 'relay'} throughput, c=${c}: ≥ ${pct(shares[c]!)} of direct`,
-        measured: `${pct(share)} (${x.rps} vs ${d.rps} calls/s)`,
+        measured: `${pct(share)} (${x.rps} vs ${d.rps} calls/s)${floor ? `; ${FLOOR}: ${pct(floor.rps / d.rps)}` : ''}`,
         pass: share >= shares[c]!,
       });
     }
@@ -229,6 +233,8 @@ export function toMarkdown(r: BenchResults): string {
   lines.push('## tools/call latency and throughput', '');
   lines.push(
     "One client session per path, `concurrency` calls in flight; the sandbox `todo` server's `echo` tool; auth on, tokens cached; warm-up excluded.",
+    '',
+    '`floor` is not Lanyard: a bare node:http byte pipe in front of the same server ([bench/floor-proxy.mjs](../floor-proxy.mjs): no authentication, no parsing, no governance), measured in the same rounds, so the cost of any Node HTTP hop on this machine can be read next to the relay and `/mcp`. Its CPU is in the broker column.',
     '',
   );
   lines.push('| path | c | p50 ms | p99 ms | calls/s | % of direct | broker CPU µs/call | proxy CPU µs/call |');

@@ -42,7 +42,7 @@ describe('npm run bench -- --quick', () => {
   });
 
   it('measures tools/call on every path at concurrency 1, 8 and 64, without errors', () => {
-    for (const path of ['direct', 'relay', 'aggregated', 'profile', 'stdio', 'mcp-remote']) {
+    for (const path of ['direct', 'floor', 'relay', 'aggregated', 'profile', 'stdio', 'mcp-remote']) {
       for (const concurrency of [1, 8, 64]) {
         const row = results.latency.find((r) => r.path === path && r.concurrency === concurrency);
         expect(row, `${path} c=${concurrency}`).toBeDefined();
