@@ -39,7 +39,7 @@ import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governan
 import { identityIdeDeps } from './identities/ide';
 import { IdentityProfiles } from './identities/identity-profiles';
 import { identityProfileOf } from './identities/summary';
-import { loginCommand, profileSignInErrors } from './identities/sign-in';
+import { loginCommandFor, profileSignInErrors } from './identities/sign-in';
 import type { IdentityProfile } from '../../shared/contract';
 import { openRemoteAccess, withRemoteCaller } from './remote/access';
 import type { PairingService } from './remote/pairing';
@@ -692,7 +692,7 @@ export class Broker {
           : profileSignInErrors(this.auth.authorizedFetch(serverId, base), profile),
     };
     const servers = () => this.config.load().servers;
-    const login = loginCommand(profile);
+    const login = loginCommandFor(profile);
     return {
       aggregator: {
         tokens,

@@ -9,7 +9,7 @@ import type { LocalAuth } from '../gateway/local-auth';
 import { ensurePrivateDir } from '../paths';
 import type { Logger } from '../util/log';
 import { identityManagedPolicy, managedIdentityNames } from './managed-identity';
-import { checkIdentityProfileName, identityProfileHome, IDENTITY_PROFILE_PATTERN } from './names';
+import { checkIdentityProfileName, identityPathPrefix, identityProfileHome, IDENTITY_PROFILE_PATTERN } from './names';
 import { identityProfileOf } from './summary';
 import { startProfileGateway, type ProfileBroker, type ProfileGateway, type ProfileGatewayTimeouts } from './profile-gateway';
 
@@ -84,7 +84,8 @@ export class IdentityProfiles {
     if (!context) return Promise.reject(new Error('the gateway is not running'));
     const running = this.gateways.get(name);
     if (running) return running;
-    const started = (async () => startProfileGateway(await this.broker(name), context))();
+    const started = (async () =>
+      startProfileGateway(await this.broker(name), { ...context, url: `${context.url}${identityPathPrefix(name)}` }))();
     this.gateways.set(name, started);
     started.catch(() => this.gateways.delete(name));
     return started;

@@ -46,6 +46,7 @@ export interface ProfileGateway extends IdentityEndpoints {
  */
 export async function startProfileGateway(
   broker: ProfileBroker,
+  /** `url`: the profile's own base, `http://127.0.0.1:<port>/p/<name>` (its status and the Connect page show `<url>/mcp`). */
   options: { url: string; port: number; localAuth: LocalAuth; timeouts?: ProfileGatewayTimeouts },
 ): Promise<ProfileGateway> {
   await broker.governance.start({ localToken: () => options.localAuth.token });

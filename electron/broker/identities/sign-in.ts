@@ -3,7 +3,7 @@ import { LanyardError } from '../errors';
 import type { FetchLike } from '../util/http';
 
 /** The command that signs in to an identity profile: `lanyard login`, or `lanyard login --profile <name>` for another one. */
-export function loginCommand(profile: string | undefined): string {
+export function loginCommandFor(profile: string | undefined): string {
   return profile === undefined ? 'lanyard login' : `lanyard login --profile ${profile}`;
 }
 
@@ -17,7 +17,7 @@ export function forIdentityProfile(e: unknown, profile: string): unknown {
   return new LanyardError(
     e.code,
     e.message,
-    `Sign in to identity profile "${profile}": run \`${loginCommand(profile)}\`, or select it in the Lanyard dashboard and click "Sign in".`,
+    `Sign in to identity profile "${profile}": run \`${loginCommandFor(profile)}\`, or select it in the Lanyard dashboard and click "Sign in".`,
     { cause: e.cause, serverId: e.serverId, transient: e.transient, oauth: e.oauth },
   );
 }

@@ -1,13 +1,15 @@
 import { CLIENT_AUTH_METHODS, isClientAuthMethod, type ClientAuthMethod } from '../../../shared/auth-methods';
 import { createInterface } from 'node:readline';
-import type { ControlApi, ControlInput, Status } from '../../../shared/contract';
+import type { ControlApi, ControlInput, IdentityProfile, Status } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { createManagedPolicy, type ManagedSummary } from '../../broker/config/managed';
 import { toErrorInfo } from '../../broker/errors';
+import { identityPathPrefix } from '../../broker/identities/names';
+import { loginCommandFor } from '../../broker/identities/sign-in';
 import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
-import { CliError, ExitCode, UsageError, type CliContext } from '../context';
+import { CliError, ExitCode, UsageError, type BrokerConnection, type CliContext } from '../context';
 import { browserUnavailable } from '../open-url';
 import { duration, outside, printJson, table, tildify } from '../output';
 import { serverRows } from '../server-lines';
@@ -59,14 +61,60 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
   }
   const managed = (ctx.deps.managed ?? createManagedPolicy({ env: ctx.env, platform: ctx.platform })).summary();
   const ides = await Promise.all(IDE_NAMES.map((ide) => inspectIde(ide, { machine: ctx.machine })));
+  const identities = await identityProfiles(ctx, brokerState.running ? broker : undefined);
 
   if (args.json) {
-    printJson(ctx.io, { ...status, broker: brokerState, managed, ides, ...(keychain ? { keychain: { ok: false, error: keychain } } : {}) });
+    printJson(ctx.io, {
+      ...status,
+      ...(identities ? { identities } : {}),
+      broker: brokerState,
+      managed,
+      ides,
+      ...(keychain ? { keychain: { ok: false, error: keychain } } : {}),
+    });
   } else {
-    ctx.io.out(renderStatus(ctx, status, brokerState, managed, ides, keychain));
+    ctx.io.out(renderStatus(ctx, status, brokerState, managed, ides, keychain, identities));
   }
   if (keychain) return ExitCode.FAILURE;
   return needsAction(status) ? ExitCode.NEEDS_ACTION : ExitCode.OK;
+}
+
+/** An identity profile in `lanyard status`: its sign-in state and the endpoint its IDEs use. */
+type IdentityLine = IdentityProfile & { endpoint: string };
+
+/**
+ * Every identity profile with its sign-in state and endpoint, when there is more than the default one (undefined
+ * otherwise, or when the list cannot be had). From the running broker when there is one; otherwise this process opens
+ * each profile (its session is restored from the keychain, no IdP is called). Without a running broker, a command for
+ * one profile (`--profile`) knows only that profile.
+ */
+async function identityProfiles(ctx: CliContext, broker: BrokerConnection | undefined): Promise<IdentityLine[] | undefined> {
+  let list: IdentityProfile[];
+  try {
+    list = broker ? await broker.client.listIdentityProfiles({}) : await (await ctx.local()).control.listIdentityProfiles();
+  } catch {
+    return undefined;
+  }
+  if (!list.some((p) => p.name !== null)) return undefined;
+  // The default profile's broker serves every profile, on the default profile's port.
+  const base = broker ? broker.info.url : `http://127.0.0.1:${await ctx.rootGatewayPort()}`;
+  return list.map((p) => ({ ...p, endpoint: `${base}${p.name === null ? '' : identityPathPrefix(p.name)}/mcp` }));
+}
+
+function identityState(p: IdentityProfile): string {
+  const login = loginCommandFor(p.name ?? undefined);
+  switch (p.status) {
+    case 'signed_in':
+      return `signed in${p.user ? ` as ${outside(p.user)}` : ''}`;
+    case 'expired':
+      return `expired${p.user ? ` for ${outside(p.user)}` : ''} → ${login}`;
+    case 'signing_in':
+      return 'signing in';
+    case 'not_configured':
+      return `no identity provider → ${login} --issuer <url> --client-id <id>`;
+    default:
+      return `not signed in → ${login}`;
+  }
 }
 
 /**
@@ -88,8 +136,10 @@ function renderStatus(
   managed: ManagedSummary,
   ides: IdeConfigState[],
   keychain: ErrorInfo | undefined,
+  identities: IdentityLine[] | undefined,
 ): string {
   const home = ctx.machine.homedir;
+  const login = loginCommandFor(ctx.identityProfile);
   const out: string[] = [`Lanyard ${status.version}`];
   out.push(
     broker.running
@@ -106,10 +156,10 @@ function renderStatus(
     out.push(
       `Sign-in:   ${outside(s.user.email ?? s.user.name ?? s.user.sub)} at ${outside(s.user.issuer)} (ID token valid for ${duration(s.idTokenExpiresAt - Date.now())}; refreshed as needed)`,
     );
-  else if (s.status === 'expired') out.push(`Sign-in:   expired for ${outside(s.user.email ?? s.user.sub)} → run \`lanyard login\``);
+  else if (s.status === 'expired') out.push(`Sign-in:   expired for ${outside(s.user.email ?? s.user.sub)} → run \`${login}\``);
   else if (s.status === 'not_configured')
-    out.push('Sign-in:   no identity provider configured → `lanyard login --issuer <url> --client-id <id>`');
-  else out.push(`Sign-in:   ${s.status === 'signing_in' ? 'in progress in the browser' : 'not signed in → run `lanyard login`'}`);
+    out.push(`Sign-in:   no identity provider configured → \`${login} --issuer <url> --client-id <id>\``);
+  else out.push(`Sign-in:   ${s.status === 'signing_in' ? 'in progress in the browser' : `not signed in → run \`${login}\``}`);
   if (status.idp)
     out.push(`IdP:       ${outside(status.idp.issuer)} (client ${outside(status.idp.clientId)})${status.idp.managed ? ' [managed]' : ''}`);
   out.push(`Keychain:  ${status.secretStore.description}`);
@@ -117,6 +167,19 @@ function renderStatus(
     out.push(`Managed:   ${managed.path}${managed.locked.length ? ` — locks ${managed.locked.join(' and ')}` : ''}`);
   if (managed.state === 'invalid' || managed.state === 'untrusted')
     out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
+  if (identities) {
+    out.push('Identity profiles:');
+    out.push(
+      table(
+        identities.map((p) => [
+          p.name ?? 'default',
+          identityState(p),
+          p.endpoint,
+          (p.name ?? undefined) === ctx.identityProfile ? '← this status' : '',
+        ]),
+      ).trimEnd(),
+    );
+  }
 
   if (status.servers.length === 0)
     out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
