@@ -1,4 +1,4 @@
-import { CLIENT_AUTH_METHODS, isClientAuthMethod, type ClientAuthMethod } from '../../../shared/auth-methods';
+import { CLIENT_AUTH_METHODS, isClientAuthMethod, usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
 import { createInterface } from 'node:readline';
 import type { ControlApi, ControlInput, IdentityProfile, Status } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
@@ -235,6 +235,8 @@ interface LoginArgs {
   noBrowser?: boolean | undefined;
   /** Device authorization (RFC 8628), where the IdP offers it. */
   device?: boolean | undefined;
+  /** The IdP client's secret (a confidential client) is the first line of stdin. */
+  clientSecretStdin?: boolean | undefined;
 }
 
 type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn' | 'awaitSignIn'>;
@@ -250,14 +252,20 @@ type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn'
  */
 export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<number> {
   if (args.noBrowser && args.device) throw new UsageError('--no-browser and --device are two different ways to sign in; pass one.');
-  const update = idpUpdate(args);
+  const idp = idpUpdate(args);
+  // stdin is read line by line, once: the client secret is its first line, a pasted address (--no-browser) the next.
+  const stdin = lineReader(ctx);
+  const clientSecret = args.clientSecretStdin ? await readClientSecret(ctx, stdin) : undefined;
+  const update = idp && clientSecret ? { ...idp, clientSecret } : idp;
   // Setting an IdP on `--profile <new>` creates that identity profile.
   ctx.createProfile = update !== undefined;
   const broker = await ctx.broker();
   const control = broker ? broker.client : (await ctx.local()).control;
   if (update) {
     await control.updateSettings({ idp: update });
-    ctx.io.out(`Identity provider set: ${update.issuer} (client ${update.clientId}).\n`);
+    ctx.io.out(
+      `Identity provider set: ${update.issuer} (client ${update.clientId}${clientSecret ? '; its client secret is in the keychain' : ''}).\n`,
+    );
   }
   if (!broker) {
     const engine = await (await ctx.local()).loadEngine();
@@ -298,7 +306,7 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
         '  2. Sign in. The browser then goes to an http://127.0.0.1:…/callback address that does not load there; that is expected.\n' +
         '  3. Copy that whole address from the address bar and paste it here.\n',
     );
-    await pasteOrWait(ctx, control, outcome);
+    await pasteOrWait(ctx, control, outcome, stdin);
   } else {
     ctx.io.err(
       broker
@@ -308,7 +316,7 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     // A person at the terminal whose browser turns out to be elsewhere can still paste the address back.
     if (ctx.io.interactive) {
       ctx.io.err('(If your browser is on another machine, paste the address it ends on here.)\n');
-      await pasteOrWait(ctx, control, outcome);
+      await pasteOrWait(ctx, control, outcome, stdin);
     } else await outcome;
   }
   const after = (await control.status({})).session;
@@ -325,17 +333,16 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
  * reached the loopback listener, the attempt timed out). A wrong paste prints what was wrong and its fix, and asks
  * again while the attempt is still open; the end of stdin just leaves the wait to the attempt.
  */
-async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Promise<unknown>): Promise<void> {
-  const lines = createInterface({ input: ctx.io.stdin, crlfDelay: Infinity, terminal: false });
+async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Promise<unknown>, stdin: LineReader): Promise<void> {
   let ended = false;
   const stop = () => {
     ended = true;
-    lines.close();
+    stdin.close();
   };
   outcome.then(stop, stop);
   const reading = (async (): Promise<boolean> => {
     ctx.io.err('Paste the address: ');
-    for await (const line of lines) {
+    for (let line = await stdin.next(); line !== undefined; line = await stdin.next()) {
       if (ended) return false;
       if (!line.trim()) continue;
       try {
@@ -359,10 +366,51 @@ async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Prom
   }
 }
 
+/** stdin line by line, through one reader for the whole command (a second one would lose what the first buffered). */
+interface LineReader {
+  /** The next line, or undefined at the end of stdin (or once closed). */
+  next(): Promise<string | undefined>;
+  close(): void;
+}
+
+function lineReader(ctx: CliContext): LineReader {
+  let lines: ReturnType<typeof createInterface> | undefined;
+  let iterator: AsyncIterator<string> | undefined;
+  let closed = false;
+  return {
+    async next() {
+      if (closed) return undefined;
+      lines ??= createInterface({ input: ctx.io.stdin, crlfDelay: Infinity, terminal: false });
+      iterator ??= lines[Symbol.asyncIterator]();
+      const result = await iterator.next();
+      return result.done ? undefined : result.value;
+    },
+    close() {
+      closed = true;
+      lines?.close();
+    },
+  };
+}
+
+/**
+ * `--client-secret-stdin`: the first line of stdin, never echoed or printed. A person typing at the terminal would see
+ * it on the screen, so it must be piped in.
+ */
+async function readClientSecret(ctx: CliContext, stdin: LineReader): Promise<string> {
+  const pipeIt = 'Pipe it in, e.g. `pass show lanyard/idp | lanyard login --issuer … --client-id … --client-secret-stdin`.';
+  if (ctx.io.interactive)
+    throw new UsageError('--client-secret-stdin reads the secret from a pipe, not from the terminal (it would show).', pipeIt);
+  const secret = (await stdin.next())?.trim();
+  if (!secret) throw new UsageError('--client-secret-stdin read an empty secret.', pipeIt);
+  return secret;
+}
+
 function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>['idp']> | undefined {
   if (args.issuer === undefined && args.clientId === undefined) {
-    if (args.clientAuth !== undefined || args.redirectPort !== undefined)
-      throw new UsageError('--client-auth and --redirect-port need --issuer and --client-id.');
+    if (args.clientAuth !== undefined || args.redirectPort !== undefined || args.clientSecretStdin)
+      throw new UsageError(
+        '--client-auth, --client-secret-stdin and --redirect-port describe the IdP client: pass --issuer and --client-id too.',
+      );
     return undefined;
   }
   if (!args.issuer || !args.clientId)
@@ -379,10 +427,17 @@ function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>[
     if (!Number.isInteger(redirectPort) || redirectPort < 1024 || redirectPort > 65535)
       throw new UsageError('--redirect-port must be a port between 1024 and 65535.');
   }
+  // A client secret is for a confidential client: client_secret_basic unless another secret method is named.
+  const clientAuth = (args.clientAuth ?? (args.clientSecretStdin ? 'client_secret_basic' : undefined)) as ClientAuthMethod | undefined;
+  if (args.clientSecretStdin && !usesClientSecret(clientAuth!))
+    throw new UsageError(
+      `--client-auth ${clientAuth} uses no client secret.`,
+      'Drop --client-secret-stdin, or pass --client-auth client_secret_basic or client_secret_post.',
+    );
   return {
     issuer: args.issuer,
     clientId: args.clientId,
-    ...(args.clientAuth ? { clientAuthMethod: args.clientAuth as ClientAuthMethod } : {}),
+    ...(clientAuth ? { clientAuthMethod: clientAuth } : {}),
     ...(redirectPort ? { redirectPort } : {}),
   };
 }
