@@ -39,7 +39,7 @@ import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governan
 import { identityIdeDeps } from './identities/ide';
 import { IdentityProfiles } from './identities/identity-profiles';
 import { identityProfileOf } from './identities/summary';
-import { loginCommandFor, profileSignInErrors } from './identities/sign-in';
+import { profileSignInErrors, signInHint } from './identities/sign-in';
 import type { IdentityProfile } from '../../shared/contract';
 import { openRemoteAccess, withRemoteCaller } from './remote/access';
 import type { PairingService } from './remote/pairing';
@@ -692,7 +692,6 @@ export class Broker {
           : profileSignInErrors(this.auth.authorizedFetch(serverId, base), profile),
     };
     const servers = () => this.config.load().servers;
-    const login = loginCommandFor(profile);
     return {
       aggregator: {
         tokens,
@@ -704,10 +703,7 @@ export class Broker {
         isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
         needsSignIn: (serverId) => this.auth.needsSignIn(serverId),
         guard: this.governance,
-        signInHint: () =>
-          this.engine
-            ? `Sign in to ${profile === undefined ? "your company's identity provider" : `identity profile "${profile}"`}: click "Sign in" in the Lanyard tray or dashboard, or run \`${login}\`.`
-            : `${profile === undefined ? 'Lanyard' : `Identity profile "${profile}"`} has no identity provider configured yet: open the Lanyard dashboard (Settings) or run \`${login}\` after setting the IdP.`,
+        signInHint: () => signInHint(profile, this.engine !== undefined),
         onActivity: (event) => this.activity.record(withRemoteCaller(event)),
         onIdeSession: (event) => {
           this.activity.record({

@@ -8,6 +8,21 @@ export function loginCommandFor(profile: string | undefined): string {
 }
 
 /**
+ * The one sentence `/mcp` shows a signed-out IDE (the `lanyard_sign_in` tool, a call's error): how to sign in to this
+ * profile, or, with no IdP configured yet, how to set one.
+ */
+export function signInHint(profile: string | undefined, idpConfigured: boolean): string {
+  if (profile === undefined)
+    return idpConfigured
+      ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
+      : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.';
+  const login = loginCommandFor(profile);
+  return idpConfigured
+    ? `Sign in to identity profile "${profile}": select it in the Lanyard tray or dashboard and click "Sign in", or run \`${login}\`.`
+    : `Identity profile "${profile}" has no identity provider configured yet: run \`${login} --issuer <url> --client-id <id>\`, or set it in the Lanyard dashboard (Settings) with that profile selected.`;
+}
+
+/**
  * An identity profile's "sign in" errors with the fix for that profile. The identity session and token service say
  * `lanyard login`, which signs in to the default profile: an IDE of another profile would be sent to the wrong one.
  * Anything else is left as it is.
