@@ -117,7 +117,7 @@ export interface GatewayTimeouts {
   relayResponseMs?: number;
 }
 
-/** What the aggregator and the relay of one identity profile's endpoints are built with (Broker.gatewayOptions). */
+/** What the aggregator and the relay of one profile's endpoints (the default one's or an identity profile's) are built with. */
 export interface GatewayEndpointOptions {
   aggregator: AggregatorOptions;
   relay: RelayOptions;
