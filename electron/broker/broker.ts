@@ -15,10 +15,10 @@ import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
 import { DiscoveryState, discoveryStateFile } from './exchange/discovery-state';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
-import { createAggregator, type Aggregator } from './gateway/aggregate/aggregator';
+import { createAggregator, type Aggregator, type AggregatorOptions } from './gateway/aggregate/aggregator';
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
 import { LocalAuth } from './gateway/local-auth';
-import { createRelay } from './gateway/relay';
+import { createRelay, type RelayOptions } from './gateway/relay';
 import { toolPinsFile } from './governance/pins/control';
 import { ToolGate } from './governance/pins/gate';
 import { createRelayToolGate } from './governance/pins/relay-gate';
@@ -39,6 +39,7 @@ import { identityRecorder, recordOAuthEvent, recordTokenEvent } from './governan
 import { identityIdeDeps } from './identities/ide';
 import { IdentityProfiles } from './identities/identity-profiles';
 import { identityProfileOf } from './identities/summary';
+import { profileSignInErrors, signInHint } from './identities/sign-in';
 import type { IdentityProfile } from '../../shared/contract';
 import { openRemoteAccess, withRemoteCaller } from './remote/access';
 import type { PairingService } from './remote/pairing';
@@ -114,6 +115,12 @@ export interface GatewayTimeouts {
   listBudgetMs?: number;
   /** `/mcp/<id>`: how long the relay waits for the upstream's response headers (default 120 s). */
   relayResponseMs?: number;
+}
+
+/** What the aggregator and the relay of one profile's endpoints (the default one's or an identity profile's) are built with. */
+export interface GatewayEndpointOptions {
+  aggregator: AggregatorOptions;
+  relay: RelayOptions;
 }
 
 export interface RunningGateway {
@@ -284,7 +291,6 @@ export class Broker {
       options.identityProfile === undefined
         ? new IdentityProfiles({
             home: this.home,
-            version: options.version,
             managed: this.managed,
             log: this.log,
             open: (profile) =>
@@ -566,52 +572,9 @@ export class Broker {
         { prefix: '/', auth: 'none', handler: (req, res) => dashboard.handler(req, res) },
       );
     }
-    // Every upstream request is authenticated on its server's path (auth/router.ts): signed out or with no IdP at all,
-    // OAuth, API-key and open servers keep working.
-    const tokens = { authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => this.auth.authorizedFetch(serverId, base) };
-    const servers = () => this.config.load().servers;
-    const aggregator = createAggregator({
-      tokens,
-      getServers: () => servers().map((s) => ({ id: s.id, name: s.name, url: s.url, enabled: s.enabled })),
-      separator: this.config.load().gateway.toolNameSeparator,
-      profiles: () => this.config.load().profiles,
-      log: this.log,
-      version: this.options.version,
-      isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
-      needsSignIn: (serverId) => this.auth.needsSignIn(serverId),
-      guard: this.governance,
-      signInHint: () =>
-        this.engine
-          ? 'Sign in to your company\'s identity provider: click "Sign in" in the Lanyard tray or dashboard, or run `lanyard login`.'
-          : 'Lanyard has no identity provider configured yet: open the Lanyard dashboard (Settings) or run `lanyard login` after setting the IdP.',
-      onActivity: (event) => this.activity.record(withRemoteCaller(event)),
-      onIdeSession: (event) => {
-        this.activity.record({
-          kind: 'ide',
-          summary: `${event.session.clientName}${event.session.clientVersion ? ` ${event.session.clientVersion}` : ''} ${event.type === 'connected' ? 'connected' : 'disconnected'}`,
-          outcome: 'info',
-        });
-        this.control.statusChanged();
-      },
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
-      ...(timeouts.requestMs !== undefined ? { requestTimeoutMs: timeouts.requestMs } : {}),
-      ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
-      ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
-      toolGate: this.toolGate,
-      transportMemory: {
-        read: (id, url) => this.discoveryState.transport(id, url),
-        write: (id, url, memory) => this.discoveryState.setTransport(id, url, memory),
-      },
-    });
-    const relay = createRelay({
-      getServer: (id) => servers().find((s) => s.id === id),
-      tokens,
-      guard: this.governance,
-      log: this.log,
-      toolGate: createRelayToolGate(this.toolGate, this.log.child('relay')),
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
-      ...(timeouts.relayResponseMs !== undefined ? { responseTimeoutMs: timeouts.relayResponseMs } : {}),
-    });
+    const endpoints = this.gatewayOptions(timeouts);
+    const aggregator = createAggregator(endpoints.aggregator);
+    const relay = createRelay(endpoints.relay);
     let server: GatewayServer;
     try {
       server = await startGatewayServer({
@@ -649,7 +612,6 @@ export class Broker {
       port: server.port,
       localAuth,
       timeouts,
-      ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
     });
     // MCP traffic on the node:http(s) transport takes its agent (company CA) or proxy from the network stack.
     const offRouter = useUpstreamRouter((url) => this.network.upstream(url));
@@ -709,6 +671,66 @@ export class Broker {
         await aggregator.close();
         await this.governance.stop();
         await lock.release();
+      },
+    };
+  }
+
+  /**
+   * The options of the aggregator (`/mcp`) and the relay (`/mcp/<id>`) on this broker's own home and services: its
+   * config, auth router, governance, tool pins, activity and discovery state. The default profile's gateway and every
+   * identity profile's (identities/profile-gateway.ts) are built from this one list, so a profile's endpoints behave as
+   * the default's: its transport verdicts kept in its own discovery state, a remote device named in its Activity.
+   */
+  gatewayOptions(timeouts: GatewayTimeouts = {}): GatewayEndpointOptions {
+    const profile = this.identityProfile;
+    // Every upstream request is authenticated on its server's path (auth/router.ts): signed out or with no IdP at all,
+    // OAuth, API-key and open servers keep working. An identity profile's sign-in errors name its own `--profile` login.
+    const tokens = {
+      authorizedFetch: (serverId: string, base?: FetchLike): FetchLike =>
+        profile === undefined
+          ? this.auth.authorizedFetch(serverId, base)
+          : profileSignInErrors(this.auth.authorizedFetch(serverId, base), profile),
+    };
+    const servers = () => this.config.load().servers;
+    return {
+      aggregator: {
+        tokens,
+        getServers: () => servers().map((s) => ({ id: s.id, name: s.name, url: s.url, enabled: s.enabled })),
+        separator: this.config.load().gateway.toolNameSeparator,
+        profiles: () => this.config.load().profiles,
+        log: this.log,
+        version: this.options.version,
+        isSignedIn: () => this.engine?.identity.state.status === 'signed_in',
+        needsSignIn: (serverId) => this.auth.needsSignIn(serverId),
+        guard: this.governance,
+        signInHint: () => signInHint(profile, this.engine !== undefined),
+        onActivity: (event) => this.activity.record(withRemoteCaller(event)),
+        onIdeSession: (event) => {
+          this.activity.record({
+            kind: 'ide',
+            summary: `${event.session.clientName}${event.session.clientVersion ? ` ${event.session.clientVersion}` : ''} ${event.type === 'connected' ? 'connected' : 'disconnected'}`,
+            outcome: 'info',
+          });
+          this.control.statusChanged();
+        },
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+        ...(timeouts.requestMs !== undefined ? { requestTimeoutMs: timeouts.requestMs } : {}),
+        ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
+        ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
+        toolGate: this.toolGate,
+        transportMemory: {
+          read: (id, url) => this.discoveryState.transport(id, url),
+          write: (id, url, memory) => this.discoveryState.setTransport(id, url, memory),
+        },
+      },
+      relay: {
+        getServer: (id) => servers().find((s) => s.id === id),
+        tokens,
+        guard: this.governance,
+        log: this.log,
+        toolGate: createRelayToolGate(this.toolGate, this.log.child('relay')),
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+        ...(timeouts.relayResponseMs !== undefined ? { responseTimeoutMs: timeouts.relayResponseMs } : {}),
       },
     };
   }

@@ -73,7 +73,7 @@ const COMMANDS: readonly Command[] = [
     name: 'login',
     summary: "Sign in with your company's identity provider",
     usage:
-      'lanyard login [--issuer <url> --client-id <id> [--client-auth <method>] [--redirect-port <n>]] [--no-browser | --device] [--force]',
+      'lanyard login [--issuer <url> --client-id <id> [--client-auth <method>] [--client-secret-stdin] [--redirect-port <n>]] [--no-browser | --device] [--force]',
     description:
       'Opens the sign-in page in your browser (the address is printed too, for SSH and WSL) and keeps the session in the OS keychain. Where no browser can open (SSH, a container), or with --no-browser, open the printed link on any machine and paste back the address it ends on; --device signs in with a code instead. With --issuer and --client-id it first sets the identity provider (your IT team has both).',
     options: {
@@ -84,11 +84,13 @@ const COMMANDS: readonly Command[] = [
       force: { type: 'boolean' },
       'no-browser': { type: 'boolean' },
       device: { type: 'boolean' },
+      'client-secret-stdin': { type: 'boolean' },
     },
     optionHelp: [
       ['--issuer <url>', 'The IdP issuer, e.g. https://acme.okta.com (the org authorization server)'],
       ['--client-id <id>', "Lanyard's client id at the IdP"],
-      ['--client-auth <method>', `one of ${CLIENT_AUTH_METHODS.join(', ')} (default: none)`],
+      ['--client-auth <method>', `one of ${CLIENT_AUTH_METHODS.join(', ')} (default: none; client_secret_basic with a secret)`],
+      ['--client-secret-stdin', "A confidential client's secret, as the first line of stdin (kept in the keychain, never printed)"],
       ['--redirect-port <n>', 'A fixed loopback port, when the IdP needs an exact redirect URI'],
       ['--force', 'Sign in again even when already signed in'],
       ['--no-browser', 'Print the link for a browser on another machine; paste back the address it ends on'],
@@ -103,6 +105,7 @@ const COMMANDS: readonly Command[] = [
         force: v.force === true,
         noBrowser: v['no-browser'] === true,
         device: v.device === true,
+        clientSecretStdin: v['client-secret-stdin'] === true,
       }),
   },
   {

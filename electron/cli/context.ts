@@ -179,6 +179,21 @@ export class CliContext {
       .replace(/\r?\n$/, '');
   }
 
+  /**
+   * The default profile's `gateway.port`: where the running broker serves every profile's endpoint (an identity
+   * profile's own config has no say in it).
+   */
+  async rootGatewayPort(): Promise<number> {
+    // Loaded on demand, as in openLocal: `--help` and `stdio` never need the config store.
+    const { openConfigStore } = await import('../broker/config/store');
+    const config = openConfigStore(this.rootHome);
+    try {
+      return config.load().gateway.port;
+    } finally {
+      config.close();
+    }
+  }
+
   lookupRuntime(): Promise<RuntimeLookup> {
     this.runtime ??= readRuntimeFile(this.rootHome);
     return this.runtime;

@@ -6,6 +6,7 @@
  * Run with `bash scripts/keyring-session.sh npx vitest run test/integration/cli-signin-headless.test.ts`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { keychainNamespace } from '../../electron/broker/paths';
 import { KeychainSecretStore } from '../../electron/broker/secrets/keychain-store';
 import { IDP_SECRET_KEYS } from '../../electron/broker/identity/idp-client';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
+import { startIdp } from '../fixtures/sandbox/idp';
 import { approveDeviceCode } from '../helpers/device-login';
 import { tempHome } from '../helpers/engine';
 
@@ -140,5 +142,40 @@ describe('lanyard login without a browser here', () => {
     await status.exited;
     expect(JSON.parse(status.out.stdout)).toMatchObject({ session: { status: 'signed_in' }, broker: { running: true } });
     expect(serveOut).not.toContain(new URL(redirect).searchParams.get('code')!);
+  }, 60_000);
+
+  it('--client-secret-stdin with --no-browser: a confidential client’s secret is the first line, the pasted address the next', async () => {
+    // An IdP whose token endpoint refuses the code without the client's secret (client_secret_basic).
+    const confidential = await startIdp({ clientAuth: 'client_secret_basic' });
+    const secret = confidential.client.clientSecret!;
+    const profileHome = path.join(home, 'identities', 'tenant');
+    const profileSecrets = new KeychainSecretStore({ service: keychainNamespace(profileHome) });
+    try {
+      const login = run([
+        'login',
+        '--profile',
+        'tenant',
+        '--issuer',
+        confidential.issuer,
+        '--client-id',
+        confidential.client.clientId,
+        '--client-secret-stdin',
+        '--no-browser',
+      ]);
+      login.paste(secret);
+      const link = (await login.waitFor(/Open this link:\s+(\S+)/))[1]!;
+      login.paste(await confidential.completeLogin(link, 'alice'));
+      expect(await login.exited, login.out.stderr).toBe(0);
+      expect(login.out.stdout).toContain('its client secret is in the keychain');
+      expect(login.out.stdout).toMatch(/Signed in as alice@example\.com\./);
+      expect(`${login.out.stdout}${login.out.stderr}`).not.toContain(secret);
+      // The secret is in the profile's keychain namespace, and in none of its files.
+      expect(await profileSecrets.get(IDP_SECRET_KEYS.clientSecret)).toContain(secret);
+      for (const file of await readdir(profileHome, { recursive: true, withFileTypes: true }))
+        if (file.isFile()) expect(await readFile(path.join(file.parentPath, file.name), 'utf8'), file.name).not.toContain(secret);
+    } finally {
+      await profileSecrets.deleteAll().catch(() => {});
+      await confidential.stop();
+    }
   }, 60_000);
 });

@@ -21,35 +21,7 @@ import { createRelay } from '../../electron/broker/gateway/relay';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { startConformanceServer, type SandboxConformanceServer } from '../fixtures/sandbox/conformance-server';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';
-
-interface SseEvent {
-  id?: string;
-  retry?: string;
-  data: string;
-}
-
-function parseSse(text: string): SseEvent[] {
-  return text
-    .split('\n\n')
-    .filter((block) => block.trim() !== '')
-    .map((block) => {
-      const event: SseEvent = { data: '' };
-      const data: string[] = [];
-      for (const line of block.split('\n')) {
-        const colon = line.indexOf(':');
-        const field = line.slice(0, colon);
-        const value = line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id') event.id = value;
-        else if (field === 'retry') event.retry = value;
-        else if (field === 'data') data.push(value);
-      }
-      event.data = data.join('\n');
-      return event;
-    });
-}
-
-const messagesOf = (events: SseEvent[]) =>
-  events.filter((e) => e.data.trim() !== '').map((e) => JSON.parse(e.data) as { id?: unknown; method?: string; result?: unknown });
+import { messagesOf, parseSse, type SseEvent } from '../helpers/mcp2026';
 
 describe('/mcp resumable SSE streams (2025-11-25)', () => {
   let sandbox: Sandbox;

@@ -14,10 +14,7 @@ import { LocalAuth } from '../../electron/broker/gateway/local-auth';
 import { createRelay } from '../../electron/broker/gateway/relay';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';
-
-const TASKS = 'io.modelcontextprotocol/tasks';
-// Raw JSON-RPC answers: the tests read fields of results and errors as they come off the wire.
-type Wire = { result?: any; error?: { code: number; message: string; data?: any } }; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { envelope, rpc2026, TASKS_EXTENSION, type Wire } from '../helpers/mcp2026';
 
 describe('tasks through /mcp (2026-07-28 tasks extension)', () => {
   let sandbox: Sandbox;
@@ -73,31 +70,13 @@ describe('tasks through /mcp (2026-07-28 tasks extension)', () => {
     await cleanupHome?.();
   });
 
-  const envelope = (name: string, tasks: boolean) => ({
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name, version: '1.0.0' },
-    'io.modelcontextprotocol/clientCapabilities': tasks ? { elicitation: {}, extensions: { [TASKS]: {} } } : { elicitation: {} },
-  });
+  const capabilities = (tasks: boolean) => (tasks ? { elicitation: {}, extensions: { [TASKS_EXTENSION]: {} } } : { elicitation: {} });
 
   let nextId = 1;
   /** One raw 2026-07-28 request (the SDK client refuses a `resultType: "task"` answer, so the IDE is played by hand). */
   async function rpc(method: string, params: Record<string, unknown>, ide = 'Tasks IDE', tasks = true): Promise<Wire> {
-    const name = typeof params.name === 'string' ? params.name : typeof params.taskId === 'string' ? params.taskId : undefined;
-    const response = await fetch(`${gateway.url}/mcp`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${localAuth.token}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        'Mcp-Method': method,
-        ...(name ? { 'Mcp-Name': name } : {}),
-      },
-      body: JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params: { ...params, _meta: envelope(ide, tasks) } }),
-    });
-    const raw = await response.text();
-    const data = raw.startsWith('{') ? raw : (raw.split('\n').find((l) => l.startsWith('data: ')) ?? 'data: null').slice(6);
-    return JSON.parse(data) as Wire;
+    const meta = envelope(ide, capabilities(tasks));
+    return (await rpc2026(`${gateway.url}/mcp`, localAuth.token, { id: nextId++, method, params, meta })).json;
   }
 
   async function until(taskId: string, done: (status: string) => boolean, ide = 'Tasks IDE'): Promise<Wire['result']> {
@@ -113,7 +92,7 @@ describe('tasks through /mcp (2026-07-28 tasks extension)', () => {
 
   it('server/discover offers the extension, because a server behind /mcp does', async () => {
     const discovered = await rpc('server/discover', {});
-    expect(discovered.result.capabilities.extensions?.[TASKS]).toEqual({});
+    expect(discovered.result.capabilities.extensions?.[TASKS_EXTENSION]).toEqual({});
     expect(discovered.result.capabilities.tasks).toBeUndefined();
   });
 

@@ -11,6 +11,7 @@ import { LocalAuth } from '../../electron/broker/gateway/local-auth';
 import { createRelay } from '../../electron/broker/gateway/relay';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';
+import { envelope as envelopeOf, headers2026, messageText, post2026, type Wire } from '../helpers/mcp2026';
 
 const text = (result: unknown): string =>
   ((result as { content?: Array<{ type: string; text?: string }> }).content ?? []).map((c) => c.text ?? '').join('');
@@ -54,35 +55,13 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     return { client, asked };
   }
 
-  // Raw JSON-RPC answers: the tests read nested fields of results and errors as they come off the wire.
-  type Wire = { result?: any; error?: { code: number; message: string } }; // eslint-disable-line @typescript-eslint/no-explicit-any
-
   /** A raw 2026-07-28 POST to the gateway (for what the SDK client would never send). */
   async function post(body: unknown, extra: Record<string, string> = {}, path = '/mcp'): Promise<{ status: number; json: Wire }> {
-    const message = body as { method?: string; params?: { name?: string; uri?: string } };
-    const response = await fetch(`${gateway.url}${path}`, {
-      method: 'POST',
-      headers: {
-        ...headers(),
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        ...(message.method ? { 'Mcp-Method': message.method } : {}),
-        ...(message.params?.name ? { 'Mcp-Name': message.params.name } : {}),
-        ...extra,
-      },
-      body: JSON.stringify(body),
-    });
-    const raw = await response.text();
-    const data = raw.startsWith('{') ? raw : (raw.split('\n').find((l) => l.startsWith('data: ')) ?? 'data: null').slice(6);
-    return { status: response.status, json: JSON.parse(data) as Wire };
+    const answer = await post2026(`${gateway.url}${path}`, localAuth.token, body, { headers: extra });
+    return { status: answer.status, json: JSON.parse(messageText(answer.text)) as Wire };
   }
 
-  const envelope = (name = 'raw-2026', capabilities: ClientCapabilities = { elicitation: {} }) => ({
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name, version: '1.0.0' },
-    'io.modelcontextprotocol/clientCapabilities': capabilities,
-  });
+  const envelope = (name = 'raw-2026', capabilities: ClientCapabilities = { elicitation: {} }) => envelopeOf(name, capabilities);
 
   beforeAll(async () => {
     sandbox = await startSandbox({ idp: { idTokenTtlSeconds: 600 }, modernServers: true });
@@ -285,13 +264,7 @@ describe('/mcp speaks 2025-11-25 and 2026-07-28 at the same time', () => {
     const response = await fetch(`${gateway.url}/mcp`, {
       method: 'POST',
       signal: controller.signal,
-      headers: {
-        ...headers(),
-        'Content-Type': 'application/json',
-        Accept: 'application/json, text/event-stream',
-        'MCP-Protocol-Version': '2026-07-28',
-        'Mcp-Method': 'subscriptions/listen',
-      },
+      headers: { ...headers(), ...headers2026('subscriptions/listen') },
       body: JSON.stringify({
         jsonrpc: '2.0',
         id: 'listen-1',

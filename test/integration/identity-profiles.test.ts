@@ -256,6 +256,37 @@ describe('two identity profiles on one broker', () => {
     expect(await createSecretStore({ home: profileHome('work') }).get(IDP_SECRET_KEYS.session)).toBeUndefined();
   }, 60_000);
 
+  it('`lanyard status` lists every identity profile with its sign-in and endpoint; `--profile` names that profile’s command and endpoint', async () => {
+    const status = await lanyard(['status']);
+    const line = (name: string) => status.stdout.split('\n').find((l) => l.trimStart().startsWith(`${name} `)) ?? '';
+    expect(status.stdout).toContain('Identity profiles:');
+    expect(line('default')).toContain(`${broker.url}/mcp`);
+    expect(line('contractor')).toContain(`signed in as ${CAROL.email}`);
+    expect(line('contractor')).toContain(`${broker.url}/p/contractor/mcp`);
+    expect(line('work')).toContain('not signed in → lanyard login --profile work');
+    expect(line('work')).toContain(`${broker.url}/p/work/mcp`);
+    const json = JSON.parse((await lanyard(['status', '--json'])).stdout) as {
+      identities: Array<{ name: string | null; endpoint: string }>;
+    };
+    expect(json.identities.map((p) => [p.name, p.endpoint])).toEqual([
+      [null, `${broker.url}/mcp`],
+      ['contractor', `${broker.url}/p/contractor/mcp`],
+      ['work', `${broker.url}/p/work/mcp`],
+    ]);
+    // One profile's status: its own sign-in command, and the endpoint its IDEs use.
+    const work = await lanyard(['status', '--profile', 'work']);
+    expect(work.stdout).toContain('not signed in → run `lanyard login --profile work`');
+    expect(work.stdout).toMatch(new RegExp(`Broker: +running .* ${broker.url}/p/work/mcp\n`));
+    // `lanyard doctor --profile`: the endpoint line is that profile's.
+    const doctor = JSON.parse((await lanyard(['doctor', '--profile', 'contractor', '--json'])).stdout) as {
+      checks: Array<{ id: string; ok: boolean; detail: string }>;
+    };
+    expect(doctor.checks.find((c) => c.id === 'endpoint')).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining(`${broker.url}/p/contractor/mcp;`),
+    });
+  }, 60_000);
+
   it('answers an unknown or invalid profile name with a clear error, and only to a caller with the local token', async () => {
     const post = (p: string, token?: string) =>
       fetch(`${broker.url}${p}`, {

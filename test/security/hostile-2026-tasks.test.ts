@@ -14,9 +14,9 @@ import { LocalAuth } from '../../electron/broker/gateway/local-auth';
 import { createRelay } from '../../electron/broker/gateway/relay';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';
+import { envelope as envelopeOf, messageText, post2026, TASKS_EXTENSION } from '../helpers/mcp2026';
 import { Rng, toJson, weirdValue } from './fuzz';
 
-const TASKS = 'io.modelcontextprotocol/tasks';
 const SEED = Number(process.env.LANYARD_FUZZ_SEED ?? 0x7a5c5);
 const CASES = 300;
 const WORKERS = 6;
@@ -24,6 +24,8 @@ const HANG_MS = 8_000;
 const NOT_FOUND = -32602;
 
 type Wire = { result?: Record<string, unknown>; error?: { code: number; message: string; data?: unknown } };
+
+const envelope = (ide: string, capabilities: unknown = { extensions: { [TASKS_EXTENSION]: {} } }) => envelopeOf(ide, capabilities, '1');
 
 describe('hostile task input to /mcp (2026-07-28 tasks extension)', () => {
   let sandbox: Sandbox;
@@ -65,34 +67,17 @@ describe('hostile task input to /mcp (2026-07-28 tasks extension)', () => {
     await cleanupHome?.();
   });
 
-  const envelope = (ide: string, capabilities: unknown = { extensions: { [TASKS]: {} } }) => ({
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name: ide, version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': capabilities,
-  });
-
   /** One raw request; `name` is the Mcp-Name header (the spec's routing header for task methods: the task id). */
   async function post(body: string, method: string, name?: string, path = '/mcp'): Promise<{ status: number; text: string } | 'hang'> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), HANG_MS);
     try {
-      const response = await fetch(`${gateway.url}${path}`, {
-        method: 'POST',
-        headers: {
-          Authorization: `Bearer ${localAuth.token}`,
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'mcp-protocol-version': '2026-07-28',
-          'mcp-method': method,
-          ...(name !== undefined ? { 'mcp-name': name } : {}),
-        },
-        body,
+      const answer = await post2026(`${gateway.url}${path}`, localAuth.token, body, {
+        method,
+        ...(name !== undefined ? { name } : {}),
         signal: controller.signal,
       });
-      const raw = await response.text();
-      const data =
-        raw.startsWith('{') || raw.startsWith('[') ? raw : (raw.split('\n').find((l) => l.startsWith('data: ')) ?? 'data: ').slice(6);
-      return { status: response.status, text: data };
+      return { status: answer.status, text: messageText(answer.text, '') };
     } catch (e) {
       if (controller.signal.aborted) return 'hang';
       throw e;
@@ -159,7 +144,7 @@ describe('hostile task input to /mcp (2026-07-28 tasks extension)', () => {
     for (const capabilities of [{}, { extensions: {} }, { extensions: { 'io.modelcontextprotocol/other': {} } }]) {
       const r = await rpc('tasks/get', { taskId }, 'IDE A', { capabilities });
       expect(r.error?.code).toBe(-32021);
-      expect(r.error?.data).toEqual({ requiredCapabilities: { extensions: { [TASKS]: {} } } });
+      expect(r.error?.data).toEqual({ requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } });
     }
     for (const method of ['tasks/result', 'tasks/list']) expect((await rpc(method, { taskId })).error?.code).toBe(-32601);
     await rpc('tasks/cancel', { taskId });
@@ -203,7 +188,7 @@ describe('hostile task input to /mcp (2026-07-28 tasks extension)', () => {
                   ? rng.text(1 + rng.int(60))
                   : weirdValue(rng);
         const capabilities = rng.chance(0.7)
-          ? { extensions: { [TASKS]: rng.chance(0.8) ? {} : weirdValue(rng) } }
+          ? { extensions: { [TASKS_EXTENSION]: rng.chance(0.8) ? {} : weirdValue(rng) } }
           : rng.pick([{}, { extensions: weirdValue(rng) }, weirdValue(rng)]);
         const params: Record<string, unknown> =
           method === 'tools/call'

@@ -14,6 +14,7 @@ import { LocalAuth } from '../../electron/broker/gateway/local-auth';
 import { createRelay } from '../../electron/broker/gateway/relay';
 import { startSandbox, type Sandbox } from '../fixtures/sandbox';
 import { createEngine, tempHome, type EngineHarness } from '../helpers/engine';
+import { envelope as envelopeOf, headers2026 } from '../helpers/mcp2026';
 import { modernCase, Rng } from './fuzz';
 
 const SEED = Number(process.env.LANYARD_FUZZ_SEED ?? 0x2026728);
@@ -93,25 +94,14 @@ describe('hostile 2026-07-28 input to /mcp', () => {
     }
   }
 
-  const envelope = (name: string) => ({
-    'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-    'io.modelcontextprotocol/clientInfo': { name, version: '1' },
-    'io.modelcontextprotocol/clientCapabilities': { elicitation: {}, sampling: {} },
-  });
-  const headersFor = (method: string, name?: string) => ({
-    'content-type': 'application/json',
-    accept: 'application/json, text/event-stream',
-    'mcp-protocol-version': '2026-07-28',
-    'mcp-method': method,
-    ...(name ? { 'mcp-name': name } : {}),
-  });
+  const envelope = (name: string) => envelopeOf(name, { elicitation: {}, sampling: {} }, '1');
 
   it(`answers ${CASES} fuzzed 2026-07-28 requests properly, never crosses IDEs, and keeps working`, async () => {
     // Real states, minted for "IDE A" (a 2025 server's elicitation, parked), for the fuzzer to replay and alter.
     const states: string[] = [];
     for (let i = 0; i < 4; i++) {
       const r = await post(
-        headersFor('tools/call', 'todo__ask_user'),
+        headers2026('tools/call', 'todo__ask_user'),
         JSON.stringify({
           jsonrpc: '2.0',
           id: i,

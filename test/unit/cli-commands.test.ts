@@ -248,6 +248,47 @@ describe('status without a running broker', () => {
   });
 });
 
+describe('login --client-secret-stdin', () => {
+  it('the first line of stdin is the confidential client’s secret: to the keychain, bound to the IdP, never printed or written', async () => {
+    // An IdP that cannot be reached: the sign-in fails after the settings (and the secret) are stored.
+    const r = await cli(
+      ['login', '--issuer', 'http://127.0.0.1:9/idp', '--client-id', 'lanyard-app', '--client-secret-stdin', '--device'],
+      {
+        stdin: 'idp-s3cret-value\nnot read\n',
+      },
+    );
+    expect(r.stdout).toContain('Identity provider set: http://127.0.0.1:9/idp (client lanyard-app; its client secret is in the keychain).');
+    expect(`${r.stdout}${r.stderr}`).not.toContain('s3cret');
+    expect(unsealCredential((await secrets.get('idp:client_secret'))!)).toEqual({
+      value: 'idp-s3cret-value',
+      boundTo: { issuer: 'http://127.0.0.1:9/idp', clientId: 'lanyard-app' },
+    });
+    const file = await readFile(path.join(home, 'config.json'), 'utf8');
+    expect(file).not.toContain('s3cret');
+    expect(JSON.parse(file).idp).toMatchObject({ clientId: 'lanyard-app', clientAuth: { method: 'client_secret_basic' } });
+  });
+
+  it('is refused without the IdP client, with a method that takes no secret, with an empty stdin, or typed at the terminal', async () => {
+    const alone = await cli(['login', '--client-secret-stdin'], { stdin: 'x\n' });
+    expect(alone).toMatchObject({ code: 2, stderr: expect.stringContaining('pass --issuer and --client-id too') });
+    const none = await cli(
+      ['login', '--issuer', 'https://acme.okta.com', '--client-id', 'c', '--client-auth', 'none', '--client-secret-stdin'],
+      {
+        stdin: 'x\n',
+      },
+    );
+    expect(none).toMatchObject({ code: 2, stderr: expect.stringContaining('--client-auth none uses no client secret') });
+    const empty = await cli(['login', '--issuer', 'https://acme.okta.com', '--client-id', 'c', '--client-secret-stdin']);
+    expect(empty).toMatchObject({ code: 2, stderr: expect.stringContaining('read an empty secret') });
+    const typed = await cli(['login', '--issuer', 'https://acme.okta.com', '--client-id', 'c', '--client-secret-stdin'], {
+      stdin: 'x\n',
+      interactive: true,
+    });
+    expect(typed).toMatchObject({ code: 2, stderr: expect.stringContaining('not from the terminal') });
+    expect(await secrets.get('idp:client_secret')).toBeUndefined();
+  });
+});
+
 describe('connect, disconnect, import, accept-link', () => {
   it('connect --http writes the IDE file with the local token; disconnect restores it', async () => {
     const file = path.join(userHome, '.cursor', 'mcp.json');

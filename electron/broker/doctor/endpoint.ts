@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import { ErrorCodes, isErrorCode } from '../../../shared/errors';
 import type { LanyardConfig } from '../config/schema';
 import { readRuntimeFile } from '../gateway/runtime-file';
+import { identityPathPrefix } from '../identities/names';
 import { describePortOwner, findPortOwner, portInUseFix, readStartupFailure } from '../startup-failure';
 import { withTimeout } from '../util/http';
 import { describe, failWith, type DoctorCheck, type DoctorOptions } from './types';
@@ -14,7 +15,10 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
   const id = 'endpoint';
   const hop = 'Local endpoint';
   const lookup = await (options.runtime ?? (() => readRuntimeFile(options.home)))();
-  const configured = config?.gateway.port;
+  // An identity profile is served by the default profile's broker, on its port, under /p/<name>.
+  const profile = options.identityProfile;
+  const configured = profile ? profile.port : config?.gateway.port;
+  const mcpPath = profile ? `${identityPathPrefix(profile.name)}/mcp` : '/mcp';
   switch (lookup.state) {
     case 'running': {
       const info = lookup.info;
@@ -44,7 +48,10 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
         id,
         hop,
         ok: true,
-        detail: `Lanyard ${info.version || ''} (pid ${info.pid}) answers on ${info.url}/mcp; port ${info.port} is ours`.replace('  ', ' '),
+        detail: `Lanyard ${info.version || ''} (pid ${info.pid}) answers on ${info.url}${mcpPath}; port ${info.port} is ours`.replace(
+          '  ',
+          ' ',
+        ),
       };
     }
     case 'stale':
@@ -65,7 +72,7 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
       );
     case 'absent': {
       // Why the last start failed (written by `lanyard serve`, e.g. when `lanyard stdio` started it detached).
-      const lastStart = await readStartupFailure(options.home);
+      const lastStart = await readStartupFailure(profile?.rootHome ?? options.home);
       const lastStartFailed = (failure: NonNullable<typeof lastStart>): DoctorCheck =>
         failWith(
           id,
@@ -94,7 +101,7 @@ export async function checkEndpoint(options: DoctorOptions, config: LanyardConfi
         id,
         hop,
         ok: true,
-        detail: `not running; port ${configured} is free for it (IDEs using \`lanyard stdio\` start it; HTTP configs need the app or \`lanyard serve\`)`,
+        detail: `not running; port ${configured} is free for it (IDEs using \`lanyard stdio\` start it; HTTP configs need the app or \`lanyard serve\`)${profile ? `; this profile's endpoint is http://127.0.0.1:${configured}${mcpPath}` : ''}`,
       };
     }
   }

@@ -76,6 +76,12 @@ export interface DoctorOptions {
   network?: NetworkStack | undefined;
   timeoutMs?: number;
   runtime?: () => Promise<RuntimeLookup>;
+  /**
+   * `lanyard doctor --profile <name>`: the profile's endpoint is `/p/<name>/mcp` of the default profile's broker, whose
+   * home (`rootHome`: the last start's failure) and `gateway.port` (`port`) the endpoint hop checks instead of the
+   * profile's own.
+   */
+  identityProfile?: { name: string; rootHome: string; port: number } | undefined;
   portProbe?: (port: number) => Promise<'free' | 'in-use'>;
   now?: () => number;
 }

@@ -9,14 +9,13 @@ import type { LocalAuth } from '../gateway/local-auth';
 import { ensurePrivateDir } from '../paths';
 import type { Logger } from '../util/log';
 import { identityManagedPolicy, managedIdentityNames } from './managed-identity';
-import { checkIdentityProfileName, identityProfileHome, IDENTITY_PROFILE_PATTERN } from './names';
+import { checkIdentityProfileName, identityPathPrefix, identityProfileHome, IDENTITY_PROFILE_PATTERN } from './names';
 import { identityProfileOf } from './summary';
 import { startProfileGateway, type ProfileBroker, type ProfileGateway, type ProfileGatewayTimeouts } from './profile-gateway';
 
 export interface IdentityProfilesOptions {
   /** The default profile's home: each identity profile lives in `<home>/identities/<name>/`. */
   home: string;
-  version: string;
   managed: ManagedPolicy;
   log: Logger;
   /** Builds one profile's broker (the composition root passes `Broker.create` with its own network and openUrl). */
@@ -33,8 +32,7 @@ export interface IdentityProfilesOptions {
 export class IdentityProfiles {
   private readonly brokers = new Map<string, Promise<ProfileBroker>>();
   private readonly gateways = new Map<string, Promise<ProfileGateway>>();
-  private gatewayContext:
-    { url: string; port: number; localAuth: LocalAuth; timeouts?: ProfileGatewayTimeouts; fetch?: typeof fetch } | undefined;
+  private gatewayContext: { url: string; port: number; localAuth: LocalAuth; timeouts?: ProfileGatewayTimeouts } | undefined;
   private closed = false;
 
   constructor(private readonly options: IdentityProfilesOptions) {}
@@ -86,7 +84,8 @@ export class IdentityProfiles {
     if (!context) return Promise.reject(new Error('the gateway is not running'));
     const running = this.gateways.get(name);
     if (running) return running;
-    const started = (async () => startProfileGateway(await this.broker(name), { ...context, version: this.options.version }))();
+    const started = (async () =>
+      startProfileGateway(await this.broker(name), { ...context, url: `${context.url}${identityPathPrefix(name)}` }))();
     this.gateways.set(name, started);
     started.catch(() => this.gateways.delete(name));
     return started;

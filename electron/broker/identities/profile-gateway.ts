@@ -1,32 +1,25 @@
-import type { ActivityLog } from '../activity/activity-log';
 import type { AuthRouter } from '../auth/router';
 import type { ConfigStore } from '../config/store';
-import type { Engine } from '../engine';
 import type { Governance } from '../governance/governance';
-import type { ToolGate } from '../governance/pins/gate';
 import type { Logger } from '../util/log';
 import type { ControlService, GatewayView } from '../control/control-service';
 import { createControlHttpHandler } from '../control/http-api';
-import { createAggregator, type Aggregator } from '../gateway/aggregate/aggregator';
+import { createAggregator, type Aggregator, type AggregatorOptions } from '../gateway/aggregate/aggregator';
 import type { IdentityEndpoints } from '../gateway/http-server';
 import type { LocalAuth } from '../gateway/local-auth';
-import { createRelay } from '../gateway/relay';
-import { createRelayToolGate } from '../governance/pins/relay-gate';
-import type { FetchLike } from '../util/http';
+import { createRelay, type RelayOptions } from '../gateway/relay';
 
 /** The parts of a profile's Broker its endpoints are built on (structural: the composition root imports this module). */
 export interface ProfileBroker {
-  readonly identityProfile: string | undefined;
   readonly config: ConfigStore;
   readonly auth: AuthRouter;
   readonly governance: Governance;
-  readonly toolGate: ToolGate;
-  readonly activity: ActivityLog;
   readonly log: Logger;
   readonly control: ControlService;
-  getEngine(): Engine | undefined;
   onSessionChange(listener: () => void): () => void;
   setGateway(view: GatewayView | undefined): void;
+  /** The aggregator's and relay's options on this broker's services: the default profile's gateway uses the same. */
+  gatewayOptions(timeouts?: ProfileGatewayTimeouts): { aggregator: AggregatorOptions; relay: RelayOptions };
   close(): Promise<void>;
 }
 
@@ -46,47 +39,21 @@ export interface ProfileGateway extends IdentityEndpoints {
 
 /**
  * `/p/<name>/mcp`, `/p/<name>/mcp/<id>`, `/p/<name>/ide/<ide>/mcp` and `/p/<name>/api` for one identity profile: the
- * same aggregator, relay and control API the default profile gets from Broker.startGateway, built on the profile's own
- * broker — its config, its auth router (so its token service and keychain namespace), its audit ledger and tool pins.
+ * same aggregator, relay and control API the default profile gets from Broker.startGateway (one option list,
+ * Broker.gatewayOptions), built on the profile's own broker — its config, its auth router (so its token service and
+ * keychain namespace), its audit ledger, tool pins, activity and discovery state.
  * Nothing here can reach another profile's tokens: the only credential source is `broker.auth`.
  */
 export async function startProfileGateway(
   broker: ProfileBroker,
-  options: { url: string; port: number; localAuth: LocalAuth; version: string; timeouts?: ProfileGatewayTimeouts; fetch?: typeof fetch },
+  /** `url`: the profile's own base, `http://127.0.0.1:<port>/p/<name>` (its status and the Connect page show `<url>/mcp`). */
+  options: { url: string; port: number; localAuth: LocalAuth; timeouts?: ProfileGatewayTimeouts },
 ): Promise<ProfileGateway> {
-  const timeouts = options.timeouts ?? {};
   await broker.governance.start({ localToken: () => options.localAuth.token });
-  const tokens = { authorizedFetch: (serverId: string, base?: FetchLike): FetchLike => broker.auth.authorizedFetch(serverId, base) };
-  const servers = () => broker.config.load().servers;
-  const aggregator = createAggregator({
-    tokens,
-    getServers: () => servers().map((s) => ({ id: s.id, name: s.name, url: s.url, enabled: s.enabled })),
-    separator: broker.config.load().gateway.toolNameSeparator,
-    profiles: () => broker.config.load().profiles,
-    log: broker.log,
-    version: options.version,
-    isSignedIn: () => broker.getEngine()?.identity.state.status === 'signed_in',
-    needsSignIn: (serverId) => broker.auth.needsSignIn(serverId),
-    guard: broker.governance,
-    signInHint: () =>
-      `Sign in to this identity profile: run \`lanyard login --profile ${broker.identityProfile ?? ''}\` or use the Lanyard dashboard.`,
-    onActivity: (event) => broker.activity.record(event),
-    onIdeSession: () => broker.control.statusChanged(),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-    ...(timeouts.requestMs !== undefined ? { requestTimeoutMs: timeouts.requestMs } : {}),
-    ...(timeouts.connectMs !== undefined ? { connectTimeoutMs: timeouts.connectMs } : {}),
-    ...(timeouts.listBudgetMs !== undefined ? { listBudgetMs: timeouts.listBudgetMs } : {}),
-    toolGate: broker.toolGate,
-  });
-  const relay = createRelay({
-    getServer: (id) => servers().find((s) => s.id === id),
-    tokens,
-    guard: broker.governance,
-    log: broker.log,
-    toolGate: createRelayToolGate(broker.toolGate, broker.log.child('relay')),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-    ...(timeouts.relayResponseMs !== undefined ? { responseTimeoutMs: timeouts.relayResponseMs } : {}),
-  });
+  // The same option list as the default profile's gateway, on this profile's own services.
+  const endpoints = broker.gatewayOptions(options.timeouts);
+  const aggregator = createAggregator(endpoints.aggregator);
+  const relay = createRelay(endpoints.relay);
   // Sign-in, sign-out and config edits change what this profile's /mcp lists.
   const offConfig = broker.config.onChange(
     () => aggregator.notifyServersChanged(),
@@ -96,6 +63,11 @@ export async function startProfileGateway(
   const offAuth = broker.auth.onChange(() => aggregator.notifyServersChanged());
   const offUsable = broker.auth.onCredentialsUsable((serverId) => aggregator.credentialsChanged(serverId));
   const offHealth = aggregator.onServerHealth(() => broker.control.statusChanged());
+  // A server added to this profile is probed for its auth path, as on the default profile.
+  const offProbe = broker.config.onChange(
+    () => broker.auth.probeUnknown(),
+    () => undefined,
+  );
   broker.setGateway({
     url: options.url,
     port: options.port,
@@ -115,6 +87,7 @@ export async function startProfileGateway(
       offAuth();
       offUsable();
       offHealth();
+      offProbe();
       broker.setGateway(undefined);
       await aggregator.close();
       await broker.governance.stop();

@@ -38,6 +38,9 @@ export async function doctorCommand(ctx: CliContext, args: { server?: string | u
     ...(ctx.deps.fetch ? { fetch: ctx.deps.fetch } : {}),
     network: local.network,
     runtime: () => ctx.lookupRuntime(),
+    ...(ctx.identityProfile !== undefined
+      ? { identityProfile: { name: ctx.identityProfile, rootHome: ctx.rootHome, port: await ctx.rootGatewayPort() } }
+      : {}),
   });
   // On a remote side (WSL, SSH, a dev container): the link to each paired laptop is a hop of its own.
   if (pairings.length > 0) {

@@ -1,13 +1,15 @@
-import { CLIENT_AUTH_METHODS, isClientAuthMethod, type ClientAuthMethod } from '../../../shared/auth-methods';
+import { CLIENT_AUTH_METHODS, isClientAuthMethod, usesClientSecret, type ClientAuthMethod } from '../../../shared/auth-methods';
 import { createInterface } from 'node:readline';
-import type { ControlApi, ControlInput, Status } from '../../../shared/contract';
+import type { ControlApi, ControlInput, IdentityProfile, Status } from '../../../shared/contract';
 import { ControlError } from '../../../shared/control-client';
 import { ErrorCodes, type ErrorInfo } from '../../../shared/errors';
 import { createManagedPolicy, type ManagedSummary } from '../../broker/config/managed';
 import { toErrorInfo } from '../../broker/errors';
+import { identityPathPrefix } from '../../broker/identities/names';
+import { loginCommandFor } from '../../broker/identities/sign-in';
 import { inspectIde, type IdeConfigState } from '../../broker/ide/connector';
 import { IDE_NAMES } from '../../broker/ide/targets';
-import { CliError, ExitCode, UsageError, type CliContext } from '../context';
+import { CliError, ExitCode, UsageError, type BrokerConnection, type CliContext } from '../context';
 import { browserUnavailable } from '../open-url';
 import { duration, outside, printJson, table, tildify } from '../output';
 import { serverRows } from '../server-lines';
@@ -59,14 +61,60 @@ export async function statusCommand(ctx: CliContext, args: { json: boolean }): P
   }
   const managed = (ctx.deps.managed ?? createManagedPolicy({ env: ctx.env, platform: ctx.platform })).summary();
   const ides = await Promise.all(IDE_NAMES.map((ide) => inspectIde(ide, { machine: ctx.machine })));
+  const identities = await identityProfiles(ctx, brokerState.running ? broker : undefined);
 
   if (args.json) {
-    printJson(ctx.io, { ...status, broker: brokerState, managed, ides, ...(keychain ? { keychain: { ok: false, error: keychain } } : {}) });
+    printJson(ctx.io, {
+      ...status,
+      ...(identities ? { identities } : {}),
+      broker: brokerState,
+      managed,
+      ides,
+      ...(keychain ? { keychain: { ok: false, error: keychain } } : {}),
+    });
   } else {
-    ctx.io.out(renderStatus(ctx, status, brokerState, managed, ides, keychain));
+    ctx.io.out(renderStatus(ctx, status, brokerState, managed, ides, keychain, identities));
   }
   if (keychain) return ExitCode.FAILURE;
   return needsAction(status) ? ExitCode.NEEDS_ACTION : ExitCode.OK;
+}
+
+/** An identity profile in `lanyard status`: its sign-in state and the endpoint its IDEs use. */
+type IdentityLine = IdentityProfile & { endpoint: string };
+
+/**
+ * Every identity profile with its sign-in state and endpoint, when there is more than the default one (undefined
+ * otherwise, or when the list cannot be had). From the running broker when there is one; otherwise this process opens
+ * each profile (its session is restored from the keychain, no IdP is called). Without a running broker, a command for
+ * one profile (`--profile`) knows only that profile.
+ */
+async function identityProfiles(ctx: CliContext, broker: BrokerConnection | undefined): Promise<IdentityLine[] | undefined> {
+  let list: IdentityProfile[];
+  try {
+    list = broker ? await broker.client.listIdentityProfiles({}) : await (await ctx.local()).control.listIdentityProfiles();
+  } catch {
+    return undefined;
+  }
+  if (!list.some((p) => p.name !== null)) return undefined;
+  // The default profile's broker serves every profile, on the default profile's port.
+  const base = broker ? broker.info.url : `http://127.0.0.1:${await ctx.rootGatewayPort()}`;
+  return list.map((p) => ({ ...p, endpoint: `${base}${p.name === null ? '' : identityPathPrefix(p.name)}/mcp` }));
+}
+
+function identityState(p: IdentityProfile): string {
+  const login = loginCommandFor(p.name ?? undefined);
+  switch (p.status) {
+    case 'signed_in':
+      return `signed in${p.user ? ` as ${outside(p.user)}` : ''}`;
+    case 'expired':
+      return `expired${p.user ? ` for ${outside(p.user)}` : ''} → ${login}`;
+    case 'signing_in':
+      return 'signing in';
+    case 'not_configured':
+      return `no identity provider → ${login} --issuer <url> --client-id <id>`;
+    default:
+      return `not signed in → ${login}`;
+  }
 }
 
 /**
@@ -88,8 +136,10 @@ function renderStatus(
   managed: ManagedSummary,
   ides: IdeConfigState[],
   keychain: ErrorInfo | undefined,
+  identities: IdentityLine[] | undefined,
 ): string {
   const home = ctx.machine.homedir;
+  const login = loginCommandFor(ctx.identityProfile);
   const out: string[] = [`Lanyard ${status.version}`];
   out.push(
     broker.running
@@ -106,10 +156,10 @@ function renderStatus(
     out.push(
       `Sign-in:   ${outside(s.user.email ?? s.user.name ?? s.user.sub)} at ${outside(s.user.issuer)} (ID token valid for ${duration(s.idTokenExpiresAt - Date.now())}; refreshed as needed)`,
     );
-  else if (s.status === 'expired') out.push(`Sign-in:   expired for ${outside(s.user.email ?? s.user.sub)} → run \`lanyard login\``);
+  else if (s.status === 'expired') out.push(`Sign-in:   expired for ${outside(s.user.email ?? s.user.sub)} → run \`${login}\``);
   else if (s.status === 'not_configured')
-    out.push('Sign-in:   no identity provider configured → `lanyard login --issuer <url> --client-id <id>`');
-  else out.push(`Sign-in:   ${s.status === 'signing_in' ? 'in progress in the browser' : 'not signed in → run `lanyard login`'}`);
+    out.push(`Sign-in:   no identity provider configured → \`${login} --issuer <url> --client-id <id>\``);
+  else out.push(`Sign-in:   ${s.status === 'signing_in' ? 'in progress in the browser' : `not signed in → run \`${login}\``}`);
   if (status.idp)
     out.push(`IdP:       ${outside(status.idp.issuer)} (client ${outside(status.idp.clientId)})${status.idp.managed ? ' [managed]' : ''}`);
   out.push(`Keychain:  ${status.secretStore.description}`);
@@ -117,6 +167,19 @@ function renderStatus(
     out.push(`Managed:   ${managed.path}${managed.locked.length ? ` — locks ${managed.locked.join(' and ')}` : ''}`);
   if (managed.state === 'invalid' || managed.state === 'untrusted')
     out.push(`Managed:   ${managed.error?.message}\n           → ${managed.error?.fix}`);
+  if (identities) {
+    out.push('Identity profiles:');
+    out.push(
+      table(
+        identities.map((p) => [
+          p.name ?? 'default',
+          identityState(p),
+          p.endpoint,
+          (p.name ?? undefined) === ctx.identityProfile ? '← this status' : '',
+        ]),
+      ).trimEnd(),
+    );
+  }
 
   if (status.servers.length === 0)
     out.push('Servers:   none → `lanyard servers add <url>`, or `lanyard import` to move them from your IDEs');
@@ -172,6 +235,8 @@ interface LoginArgs {
   noBrowser?: boolean | undefined;
   /** Device authorization (RFC 8628), where the IdP offers it. */
   device?: boolean | undefined;
+  /** The IdP client's secret (a confidential client) is the first line of stdin. */
+  clientSecretStdin?: boolean | undefined;
 }
 
 type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn' | 'awaitSignIn'>;
@@ -187,14 +252,20 @@ type LoginControl = Pick<ControlApi, 'status' | 'beginSignIn' | 'completeSignIn'
  */
 export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<number> {
   if (args.noBrowser && args.device) throw new UsageError('--no-browser and --device are two different ways to sign in; pass one.');
-  const update = idpUpdate(args);
+  const idp = idpUpdate(args);
+  // stdin is read line by line, once: the client secret is its first line, a pasted address (--no-browser) the next.
+  const stdin = lineReader(ctx);
+  const clientSecret = args.clientSecretStdin ? await readClientSecret(ctx, stdin) : undefined;
+  const update = idp && clientSecret ? { ...idp, clientSecret } : idp;
   // Setting an IdP on `--profile <new>` creates that identity profile.
   ctx.createProfile = update !== undefined;
   const broker = await ctx.broker();
   const control = broker ? broker.client : (await ctx.local()).control;
   if (update) {
     await control.updateSettings({ idp: update });
-    ctx.io.out(`Identity provider set: ${update.issuer} (client ${update.clientId}).\n`);
+    ctx.io.out(
+      `Identity provider set: ${update.issuer} (client ${update.clientId}${clientSecret ? '; its client secret is in the keychain' : ''}).\n`,
+    );
   }
   if (!broker) {
     const engine = await (await ctx.local()).loadEngine();
@@ -235,7 +306,7 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
         '  2. Sign in. The browser then goes to an http://127.0.0.1:…/callback address that does not load there; that is expected.\n' +
         '  3. Copy that whole address from the address bar and paste it here.\n',
     );
-    await pasteOrWait(ctx, control, outcome);
+    await pasteOrWait(ctx, control, outcome, stdin);
   } else {
     ctx.io.err(
       broker
@@ -245,7 +316,7 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
     // A person at the terminal whose browser turns out to be elsewhere can still paste the address back.
     if (ctx.io.interactive) {
       ctx.io.err('(If your browser is on another machine, paste the address it ends on here.)\n');
-      await pasteOrWait(ctx, control, outcome);
+      await pasteOrWait(ctx, control, outcome, stdin);
     } else await outcome;
   }
   const after = (await control.status({})).session;
@@ -262,17 +333,16 @@ export async function loginCommand(ctx: CliContext, args: LoginArgs): Promise<nu
  * reached the loopback listener, the attempt timed out). A wrong paste prints what was wrong and its fix, and asks
  * again while the attempt is still open; the end of stdin just leaves the wait to the attempt.
  */
-async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Promise<unknown>): Promise<void> {
-  const lines = createInterface({ input: ctx.io.stdin, crlfDelay: Infinity, terminal: false });
+async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Promise<unknown>, stdin: LineReader): Promise<void> {
   let ended = false;
   const stop = () => {
     ended = true;
-    lines.close();
+    stdin.close();
   };
   outcome.then(stop, stop);
   const reading = (async (): Promise<boolean> => {
     ctx.io.err('Paste the address: ');
-    for await (const line of lines) {
+    for (let line = await stdin.next(); line !== undefined; line = await stdin.next()) {
       if (ended) return false;
       if (!line.trim()) continue;
       try {
@@ -296,10 +366,51 @@ async function pasteOrWait(ctx: CliContext, control: LoginControl, outcome: Prom
   }
 }
 
+/** stdin line by line, through one reader for the whole command (a second one would lose what the first buffered). */
+interface LineReader {
+  /** The next line, or undefined at the end of stdin (or once closed). */
+  next(): Promise<string | undefined>;
+  close(): void;
+}
+
+function lineReader(ctx: CliContext): LineReader {
+  let lines: ReturnType<typeof createInterface> | undefined;
+  let iterator: AsyncIterator<string> | undefined;
+  let closed = false;
+  return {
+    async next() {
+      if (closed) return undefined;
+      lines ??= createInterface({ input: ctx.io.stdin, crlfDelay: Infinity, terminal: false });
+      iterator ??= lines[Symbol.asyncIterator]();
+      const result = await iterator.next();
+      return result.done ? undefined : result.value;
+    },
+    close() {
+      closed = true;
+      lines?.close();
+    },
+  };
+}
+
+/**
+ * `--client-secret-stdin`: the first line of stdin, never echoed or printed. A person typing at the terminal would see
+ * it on the screen, so it must be piped in.
+ */
+async function readClientSecret(ctx: CliContext, stdin: LineReader): Promise<string> {
+  const pipeIt = 'Pipe it in, e.g. `pass show lanyard/idp | lanyard login --issuer … --client-id … --client-secret-stdin`.';
+  if (ctx.io.interactive)
+    throw new UsageError('--client-secret-stdin reads the secret from a pipe, not from the terminal (it would show).', pipeIt);
+  const secret = (await stdin.next())?.trim();
+  if (!secret) throw new UsageError('--client-secret-stdin read an empty secret.', pipeIt);
+  return secret;
+}
+
 function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>['idp']> | undefined {
   if (args.issuer === undefined && args.clientId === undefined) {
-    if (args.clientAuth !== undefined || args.redirectPort !== undefined)
-      throw new UsageError('--client-auth and --redirect-port need --issuer and --client-id.');
+    if (args.clientAuth !== undefined || args.redirectPort !== undefined || args.clientSecretStdin)
+      throw new UsageError(
+        '--client-auth, --client-secret-stdin and --redirect-port describe the IdP client: pass --issuer and --client-id too.',
+      );
     return undefined;
   }
   if (!args.issuer || !args.clientId)
@@ -316,10 +427,17 @@ function idpUpdate(args: LoginArgs): NonNullable<ControlInput<'updateSettings'>[
     if (!Number.isInteger(redirectPort) || redirectPort < 1024 || redirectPort > 65535)
       throw new UsageError('--redirect-port must be a port between 1024 and 65535.');
   }
+  // A client secret is for a confidential client: client_secret_basic unless another secret method is named.
+  const clientAuth = (args.clientAuth ?? (args.clientSecretStdin ? 'client_secret_basic' : undefined)) as ClientAuthMethod | undefined;
+  if (args.clientSecretStdin && !usesClientSecret(clientAuth!))
+    throw new UsageError(
+      `--client-auth ${clientAuth} uses no client secret.`,
+      'Drop --client-secret-stdin, or pass --client-auth client_secret_basic or client_secret_post.',
+    );
   return {
     issuer: args.issuer,
     clientId: args.clientId,
-    ...(args.clientAuth ? { clientAuthMethod: args.clientAuth as ClientAuthMethod } : {}),
+    ...(clientAuth ? { clientAuthMethod: clientAuth } : {}),
     ...(redirectPort ? { redirectPort } : {}),
   };
 }
