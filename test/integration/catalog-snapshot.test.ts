@@ -153,10 +153,24 @@ describe('catalog snapshot across a restart', () => {
     listed = await restartHeld();
     expect(listed).not.toContain('todo__echo');
 
-    // Unchanged, the same file is served again (the two checks above are about the edits, not the restarts).
+    // Unchanged, the same file is served again (the two checks above are about the edits, not the restarts); a live
+    // catalog equal to the snapshot changes nothing for the IDE.
     await writeFile(file, rewritten);
-    listed = await restartHeld();
-    expect(listed).toEqual(live);
+    wire.hold();
+    const sessions0 = sandbox.server('todo').mcp.counters.sessions;
+    const fourth = await startBrokerOnSandbox(sandbox, { servers: recorded, fetch: wire.fetchFn, home: first.home, timeouts });
+    started.push(fourth);
+    const ide4 = await fourth.ide();
+    const changes4 = listChanges(ide4);
+    expect(names(await ide4.listTools())).toEqual(live);
+    wire.release();
+    expect(textOf(await ide4.callTool({ name: 'todo__echo', arguments: { text: 'live' } }))).toBe('echo: live');
+    // The catalog session and the IDE's own session are up, and the live lists are in.
+    await waitFor(() => sandbox.server('todo').mcp.counters.sessions - sessions0 >= 2, 5_000, 'the live sessions');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(changes4.count).toBe(0);
+    expect(names(await ide4.listTools())).toEqual(live);
+    await fourth.stop();
 
     // Signed out: no snapshot is shown (and signing out forgets the kept catalogs).
     const third = await startBrokerOnSandbox(sandbox, { servers: recorded, fetch: wire.fetchFn, home: first.home, timeouts });

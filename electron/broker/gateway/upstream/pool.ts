@@ -99,6 +99,8 @@ export interface TransportMemoryStore {
 }
 
 const RELIST_DEBOUNCE_MS = 50;
+/** The longest live listings wait for snapshot reads still in flight. */
+const SEED_WAIT_MS = 500;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 const DEFAULT_BOUND_IDLE_MS = 10 * 60_000;
 
@@ -149,6 +151,8 @@ interface ServerEntry {
 export class UpstreamPool {
   private readonly entries = new Map<string, ServerEntry>();
   private readonly peers = new Set<BoundPeer>();
+  /** Snapshot reads in flight (restart's first listings): live listings start after them. */
+  private readonly seeds = new Set<Promise<unknown>>();
   private readonly events = new Emitter<PoolEvent>((e) => this.log.error('pool listener failed', { error: e }));
   private readonly now: () => number;
   readonly log: Logger;
@@ -247,29 +251,35 @@ export class UpstreamPool {
     if (entry.catalog) return Promise.resolve(this.catalog(serverId) ?? entry.catalog);
     if (entry.loading) return entry.seeding ?? entry.loading;
     if (entry.lastError && this.now() < entry.retryAt) return Promise.reject(entry.lastError);
-    const loading = this.loadCatalog(entry).finally(() => {
+    const seeded = this.seedFromSnapshot(entry);
+    // With snapshots being read, live listings start once they are read and the lists waiting for them answered: fifty
+    // connects would otherwise hold the CPU the first list from the snapshots needs.
+    const live = seeded ? this.afterSeeds().then(() => this.loadCatalog(entry)) : this.loadCatalog(entry);
+    const loading = live.finally(() => {
       if (entry.loading === loading) entry.loading = undefined;
       entry.seeding = undefined;
     });
     entry.loading = loading;
-    entry.seeding = this.seedFromSnapshot(entry, loading);
-    return entry.seeding ?? loading;
+    if (!seeded) return loading;
+    // The first of the two: the snapshot when there is one, else the live listing (or its failure).
+    entry.seeding = new Promise<ServerCatalog>((resolve, reject) => {
+      loading.then(resolve, reject);
+      void seeded.then((catalog) => {
+        if (catalog) resolve(catalog);
+      });
+    });
+    return entry.seeding;
   }
 
   /**
-   * A restart's first listing of a server: its kept snapshot, when there is one and it may be shown, answers while the
-   * live listing (`live`) goes on; the live catalog then replaces it, and IDEs hear of a difference as for any re-list.
-   * Returns the first of the two, or undefined when there is no snapshot to ask for.
+   * A restart's first listing of a server: its kept snapshot, when there is one and it may be shown, is applied as the
+   * server's catalog until the live listing replaces it (IDEs hear of a difference as for any re-list). Resolves with
+   * the catalog IDEs get, or undefined (no snapshot, or none to ask for: undefined is returned at once instead).
    */
-  private seedFromSnapshot(entry: ServerEntry, live: Promise<ServerCatalog>): Promise<ServerCatalog> | undefined {
+  private seedFromSnapshot(entry: ServerEntry): Promise<ServerCatalog | undefined> | undefined {
     const store = this.options.snapshots;
     if (!store || entry.snapshotAsked || entry.live) return undefined;
     entry.snapshotAsked = true;
-    let liveSettled = false;
-    const settled = () => {
-      liveSettled = true;
-    };
-    live.then(settled, settled);
     const seeded = store
       .read(entry.server.id, entry.server.url)
       .catch((e: unknown) => {
@@ -277,8 +287,7 @@ export class UpstreamPool {
         return undefined;
       })
       .then((kept) => {
-        // Too late (the live catalog is there, or failed), or nothing kept: the live listing answers.
-        if (!kept || liveSettled || entry.closed || entry.live || entry.catalog) return undefined;
+        if (!kept || entry.closed || entry.live || entry.catalog) return undefined;
         const snapshot = snapshotCatalog(entry.server.id, kept.catalog, kept.savedAt);
         if (!snapshot) {
           this.log.warn('catalog snapshot ignored (not the shape a listing has)', { serverId: entry.server.id });
@@ -287,13 +296,27 @@ export class UpstreamPool {
         entry.snapshot = snapshot;
         this.applyCatalog(entry, snapshot);
         return entry.catalog;
-      });
-    return new Promise<ServerCatalog>((resolve, reject) => {
-      live.then(resolve, reject);
-      void seeded.then((catalog) => {
-        if (catalog) resolve(catalog);
-      });
-    });
+      })
+      .finally(() => this.seeds.delete(seeded));
+    this.seeds.add(seeded);
+    return seeded;
+  }
+
+  /**
+   * Resolves once no snapshot read is in flight (bounded: a keychain that does not answer must not hold the live
+   * listings up for long), and the lists waiting for the snapshots have had their turn (one macrotask later).
+   */
+  private async afterSeeds(): Promise<void> {
+    const deadline = this.now() + SEED_WAIT_MS;
+    while (this.seeds.size && this.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.seeds]),
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - this.now())))),
+      ]);
+      clearTimeout(timer);
+    }
+    await new Promise((r) => setImmediate(r));
   }
 
   /**
@@ -432,6 +455,7 @@ export class UpstreamPool {
 
   private async loadCatalog(entry: ServerEntry): Promise<ServerCatalog> {
     try {
+      if (entry.closed) throw unreachable(entry.server.id, 'was removed from the configuration');
       const session = this.catalogSession(entry);
       const catalog = await session.run((client) => listCatalog(client, entry.server.id, this.listTimeout, this.now, () => session.lane()));
       if (entry.closed) throw unreachable(entry.server.id, 'was removed from the configuration');
@@ -440,8 +464,23 @@ export class UpstreamPool {
       const snapshot = entry.snapshot;
       entry.snapshot = undefined;
       entry.live = true;
-      this.applyCatalog(entry, catalog);
-      this.keepSnapshot(entry, snapshot ? changedKinds(snapshot, entry.listed ?? catalog).length > 0 : true);
+      if (snapshot && entry.listed && entry.catalog && !changedKinds(entry.listed, catalog).length) {
+        // The live lists are the snapshot's: the filtered lists IDEs have stay as they are (filtering the same
+        // definitions again would give the same answer, and fingerprint 5,000 tools again at start); the rest of the
+        // live listing (capabilities, instructions, freshness) replaces the snapshot's.
+        const kept = (c: ServerCatalog) => ({
+          tools: c.tools,
+          prompts: c.prompts,
+          resources: c.resources,
+          resourceTemplates: c.resourceTemplates,
+        });
+        entry.listed = { ...catalog, ...kept(entry.listed) };
+        entry.catalog = { ...catalog, ...kept(entry.catalog) };
+        this.keepSnapshot(entry, false);
+      } else {
+        this.applyCatalog(entry, catalog);
+        this.keepSnapshot(entry, true);
+      }
       // Callers get what IDEs get: the filtered catalog.
       return entry.catalog ?? catalog;
     } catch (e) {
