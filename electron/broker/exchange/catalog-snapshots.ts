@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { knownFingerprint, rememberFingerprint } from '../governance/pins/fingerprint';
 import { writePrivateFile } from '../paths';
 import { silentLogger, type Logger } from '../util/log';
 
@@ -26,6 +27,13 @@ interface SnapshotRecord {
   /** When the lists were last confirmed by a live listing (local clock). */
   savedAt: number;
   catalog: SnapshotCatalog;
+  /**
+   * The tool-pinning fingerprint of each tool, in order (null: none was computed), as Lanyard computed them from these
+   * very definitions; used only while `digest` still matches the tools as read back.
+   */
+  fingerprints?: Array<string | null> | undefined;
+  /** SHA-256 of the tools' JSON when the fingerprints were kept with them. */
+  digest?: string | undefined;
 }
 
 interface SnapshotFile {
@@ -89,7 +97,24 @@ export class CatalogSnapshots {
     if (!record || record.url !== url || record.subject !== subject) return undefined;
     const age = this.now() - record.savedAt;
     if (age < 0 || age >= CATALOG_SNAPSHOT_TTL_MS) return undefined;
+    this.vouchForFingerprints(record);
     return { catalog: record.catalog, savedAt: record.savedAt };
+  }
+
+  /**
+   * Tool pinning fingerprints every listed definition (canonical JSON and SHA-256: most of a restart's CPU after the
+   * module load for 5,000 tools). The ones kept with a snapshot are taken for its definitions when the tools read back
+   * are exactly the JSON they were computed from (one digest over the list instead of 5,000 canonicalizations); any
+   * difference and the pin gate computes them as for a live list.
+   */
+  private vouchForFingerprints(record: SnapshotRecord): void {
+    const { fingerprints, digest } = record;
+    const tools = record.catalog.tools;
+    if (!fingerprints || !digest || fingerprints.length !== tools.length || digestOf(tools) !== digest) return;
+    tools.forEach((tool, i) => {
+      const fingerprint = fingerprints[i];
+      if (typeof fingerprint === 'string' && typeof tool === 'object' && tool !== null) rememberFingerprint(tool, fingerprint);
+    });
   }
 
   /**
@@ -101,10 +126,14 @@ export class CatalogSnapshots {
     const previous = this.servers[serverId];
     const same = previous && previous.url === url && previous.subject === subject;
     const stale = !same || this.now() - previous.savedAt >= RECONFIRM_AFTER_MS;
+    const fingerprints = catalog.tools.map((t) => (typeof t === 'object' && t !== null ? (knownFingerprint(t) ?? null) : null));
     this.servers[serverId] = {
       url,
       subject,
       savedAt: changed || stale ? this.now() : previous.savedAt,
+      fingerprints,
+      // Unchanged lists keep the digest of their JSON; a changed one gets its own when the file is written.
+      ...(!changed && same && previous.digest ? { digest: previous.digest } : {}),
       catalog: {
         tools: catalog.tools,
         prompts: catalog.prompts,
@@ -185,9 +214,17 @@ export class CatalogSnapshots {
     // The file is rewritten whole: read it first, so records of servers not listed in this run are kept.
     this.writing = this.writing
       .then(() => this.load())
-      .then(() => writePrivateFile(file, `${JSON.stringify({ kind: FILE_KIND, v: 1, servers: this.servers } satisfies SnapshotFile)}\n`))
+      .then(() => {
+        for (const record of Object.values(this.servers)) if (record.fingerprints) record.digest ??= digestOf(record.catalog.tools);
+        return writePrivateFile(file, `${JSON.stringify({ kind: FILE_KIND, v: 1, servers: this.servers } satisfies SnapshotFile)}\n`);
+      })
       .catch((e: unknown) => this.log.warn('could not write the catalog snapshot file', { error: e }));
   }
+}
+
+/** SHA-256 of a list's JSON, as JSON.stringify writes it (the file holds the same text, so a read-back list gives the same). */
+function digestOf(tools: readonly unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(tools), 'utf8').digest('base64url');
 }
 
 const isArray = (v: unknown): v is unknown[] => Array.isArray(v);
@@ -201,5 +238,8 @@ function validRecord(value: unknown): value is SnapshotRecord {
   const c = r.catalog as Partial<SnapshotCatalog> | undefined;
   if (!isObject(c) || !isArray(c.tools) || !isArray(c.prompts) || !isArray(c.resources) || !isArray(c.resourceTemplates)) return false;
   if (!isObject(c.capabilities) || (c.instructions !== undefined && typeof c.instructions !== 'string')) return false;
+  if (r.fingerprints !== undefined && !(isArray(r.fingerprints) && r.fingerprints.every((f) => f === null || typeof f === 'string')))
+    return false;
+  if (r.digest !== undefined && typeof r.digest !== 'string') return false;
   return true;
 }
