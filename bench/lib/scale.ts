@@ -163,7 +163,13 @@ export async function scaleCase(options: {
       // The warm lists are timed once the live catalog sessions are up (and their lists in), not while they connect.
       for (let i = 0; i < 500 && (await sandbox.counters()).sessions - sessions0 < serverIds.length; i++)
         await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 500));
+      // ... and the broker is done with them: less than 10 ms of CPU in a quarter second (at most 10 s).
+      for (let i = 0, before = cpuMs(warm.broker.pid) ?? 0; i < 40; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        const after = cpuMs(warm.broker.pid) ?? 0;
+        if (after - before < 10) break;
+        before = after;
+      }
       const samples: number[] = [];
       let cpu0: number | undefined;
       for (let i = 0; i < options.listRuns + 3; i++) {
