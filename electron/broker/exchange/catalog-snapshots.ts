@@ -29,10 +29,10 @@ interface SnapshotRecord {
   catalog: SnapshotCatalog;
   /**
    * The tool-pinning fingerprint of each tool, in order (null: none was computed), as Lanyard computed them from these
-   * very definitions; used only while `digest` still matches the tools as read back.
+   * very definitions; used only while `digest` still matches the catalog as read back.
    */
   fingerprints?: Array<string | null> | undefined;
-  /** SHA-256 of the tools' JSON when the fingerprints were kept with them. */
+  /** SHA-256 of the catalog's JSON as Lanyard wrote it (its lists had passed the live listing's checks). */
   digest?: string | undefined;
 }
 
@@ -91,30 +91,34 @@ export class CatalogSnapshots {
   }
 
   /** The kept catalog of a server at this URL for this user, when it is within its TTL. */
-  async read(serverId: string, url: string, subject: string): Promise<{ catalog: SnapshotCatalog; savedAt: number } | undefined> {
+  async read(
+    serverId: string,
+    url: string,
+    subject: string,
+  ): Promise<{ catalog: SnapshotCatalog; savedAt: number; verified: boolean } | undefined> {
     await this.load();
     const record = this.servers[serverId];
     if (!record || record.url !== url || record.subject !== subject) return undefined;
     const age = this.now() - record.savedAt;
     if (age < 0 || age >= CATALOG_SNAPSHOT_TTL_MS) return undefined;
-    this.vouchForFingerprints(record);
-    return { catalog: record.catalog, savedAt: record.savedAt };
+    return { catalog: record.catalog, savedAt: record.savedAt, verified: this.verify(record) };
   }
 
   /**
-   * Tool pinning fingerprints every listed definition (canonical JSON and SHA-256: most of a restart's CPU after the
-   * module load for 5,000 tools). The ones kept with a snapshot are taken for its definitions when the tools read back
-   * are exactly the JSON they were computed from (one digest over the list instead of 5,000 canonicalizations); any
-   * difference and the pin gate computes them as for a live list.
+   * Whether the catalog read back is exactly the JSON Lanyard wrote (one digest over it): then its lists are the ones a
+   * live listing had checked, and the tool-pinning fingerprints kept with them are taken for its definitions. Pinning
+   * fingerprints every listed definition (canonical JSON and SHA-256: for 5,000 tools most of a restart's CPU after the
+   * module load); any difference and the definitions are checked and fingerprinted as a live list's.
    */
-  private vouchForFingerprints(record: SnapshotRecord): void {
+  private verify(record: SnapshotRecord): boolean {
     const { fingerprints, digest } = record;
     const tools = record.catalog.tools;
-    if (!fingerprints || !digest || fingerprints.length !== tools.length || digestOf(tools) !== digest) return;
+    if (!fingerprints || !digest || fingerprints.length !== tools.length || digestOf(record.catalog) !== digest) return false;
     tools.forEach((tool, i) => {
       const fingerprint = fingerprints[i];
       if (typeof fingerprint === 'string' && typeof tool === 'object' && tool !== null) rememberFingerprint(tool, fingerprint);
     });
+    return true;
   }
 
   /**
@@ -132,7 +136,7 @@ export class CatalogSnapshots {
       subject,
       savedAt: changed || stale ? this.now() : previous.savedAt,
       fingerprints,
-      // Unchanged lists keep the digest of their JSON; a changed one gets its own when the file is written.
+      // An unchanged catalog keeps the digest of its JSON; a changed one gets its own when the file is written.
       ...(!changed && same && previous.digest ? { digest: previous.digest } : {}),
       catalog: {
         tools: catalog.tools,
@@ -215,16 +219,16 @@ export class CatalogSnapshots {
     this.writing = this.writing
       .then(() => this.load())
       .then(() => {
-        for (const record of Object.values(this.servers)) if (record.fingerprints) record.digest ??= digestOf(record.catalog.tools);
+        for (const record of Object.values(this.servers)) if (record.fingerprints) record.digest ??= digestOf(record.catalog);
         return writePrivateFile(file, `${JSON.stringify({ kind: FILE_KIND, v: 1, servers: this.servers } satisfies SnapshotFile)}\n`);
       })
       .catch((e: unknown) => this.log.warn('could not write the catalog snapshot file', { error: e }));
   }
 }
 
-/** SHA-256 of a list's JSON, as JSON.stringify writes it (the file holds the same text, so a read-back list gives the same). */
-function digestOf(tools: readonly unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(tools), 'utf8').digest('base64url');
+/** SHA-256 of a catalog's JSON, as JSON.stringify writes it (the file holds the same text: read back, it gives the same). */
+function digestOf(catalog: SnapshotCatalog): string {
+  return createHash('sha256').update(JSON.stringify(catalog), 'utf8').digest('base64url');
 }
 
 const isArray = (v: unknown): v is unknown[] => Array.isArray(v);

@@ -77,7 +77,8 @@ export interface UpstreamPoolOptions {
  * now (same URL and user, fresh, the server's credentials at hand); the caller checks that, the pool checks the shape.
  */
 export interface CatalogSnapshotStore {
-  read(serverId: string, url: string): Promise<{ catalog: SnapshotLists; savedAt: number } | undefined>;
+  /** `verified`: the lists are exactly as a live listing had checked them (the pool then skips its shape check). */
+  read(serverId: string, url: string): Promise<{ catalog: SnapshotLists; savedAt: number; verified?: boolean } | undefined>;
   /** A live catalog was listed; `changed`: it differs from the snapshot the pool started from (or there was none). */
   write(serverId: string, url: string, catalog: ServerCatalog, changed: boolean): void;
 }
@@ -288,7 +289,7 @@ export class UpstreamPool {
       })
       .then((kept) => {
         if (!kept || entry.closed || entry.live || entry.catalog) return undefined;
-        const snapshot = snapshotCatalog(entry.server.id, kept.catalog, kept.savedAt);
+        const snapshot = snapshotCatalog(entry.server.id, kept.catalog, kept.savedAt, kept.verified === true);
         if (!snapshot) {
           this.log.warn('catalog snapshot ignored (not the shape a listing has)', { serverId: entry.server.id });
           return undefined;
@@ -715,10 +716,11 @@ const SNAPSHOT_LISTS = [
 
 /**
  * A snapshot as a catalog, or undefined when any of its lists is not what a live listing would have passed
- * (raw-list.ts's check): a hand-edited file cannot put a malformed tool in front of IDEs.
+ * (raw-list.ts's check): a hand-edited file cannot put a malformed tool in front of IDEs. A verified snapshot (exactly
+ * what Lanyard wrote from checked lists) is not checked again.
  */
-function snapshotCatalog(serverId: string, kept: SnapshotLists, savedAt: number): ServerCatalog | undefined {
-  for (const [key, method] of SNAPSHOT_LISTS) if (!wellFormed(method, { [key]: kept[key] })) return undefined;
+function snapshotCatalog(serverId: string, kept: SnapshotLists, savedAt: number, verified: boolean): ServerCatalog | undefined {
+  if (!verified) for (const [key, method] of SNAPSHOT_LISTS) if (!wellFormed(method, { [key]: kept[key] })) return undefined;
   return {
     serverId,
     tools: kept.tools as ServerCatalog['tools'],
