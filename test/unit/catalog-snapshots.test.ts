@@ -76,7 +76,7 @@ describe('catalog snapshots', () => {
     expect(await store().read('todo', URL_A, alice)).toBeUndefined();
   });
 
-  it('kept pin fingerprints (and the lists' checks) stand only for the exact catalog Lanyard wrote', async () => {
+  it('kept pin fingerprints (and the checks of the lists) stand only for the exact catalog Lanyard wrote', async () => {
     const live = catalog();
     const fingerprint = toolFingerprint(live.tools[0] as { name: string });
     const s = store();
