@@ -618,8 +618,8 @@ export class Broker {
       catalogSnapshots: {
         read: async (id, url) => {
           const subject = this.snapshotSubject();
-          if (!subject || !(await this.auth.credentialsAtHand(id))) return undefined;
-          return this.catalogSnapshots.read(id, url, subject);
+          const kept = subject ? await this.catalogSnapshots.read(id, url, subject) : undefined;
+          return kept && (await this.auth.credentialsAtHand(id)) ? kept : undefined;
         },
         write: (id, url, catalog, changed) => {
           const subject = this.snapshotSubject();
