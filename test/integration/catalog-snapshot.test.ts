@@ -2,7 +2,8 @@
  * A restart answers the IDE's first tools/list from the last live catalogs (`<home>/catalogs.json`) while the live
  * sessions connect: with the server's MCP traffic held back, the restarted broker still lists the server's tools at
  * once; when the live catalog arrives and differs, the IDE gets list_changed; a call to a listed tool waits for the live
- * session. An expired or foreign snapshot is ignored, and a signed-out user gets none. Real sandbox (IdP, authorization
+ * session. An expired or foreign snapshot is ignored, a server whose token is no longer cached gets none, and a
+ * signed-out user gets none. Real sandbox (IdP, authorization
  * servers, SDK MCP servers) and the real keychain:
  * `bash scripts/keyring-session.sh npx vitest run test/integration/catalog-snapshot.test.ts`.
  */
@@ -171,6 +172,12 @@ describe('catalog snapshot across a restart', () => {
     expect(changes4.count).toBe(0);
     expect(names(await ide4.listTools())).toEqual(live);
     await fourth.stop();
+
+    // No cached token any more (listing the server would take a new exchange): its snapshot is not shown.
+    await first.secrets.deleteAll('token:');
+    listed = await restartHeld();
+    expect(listed).not.toContain('todo__echo');
+    expect(listed).toContain('lanyard_status');
 
     // Signed out: no snapshot is shown (and signing out forgets the kept catalogs).
     const third = await startBrokerOnSandbox(sandbox, { servers: recorded, fetch: wire.fetchFn, home: first.home, timeouts });
