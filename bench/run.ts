@@ -335,7 +335,7 @@ async function main(): Promise<void> {
         nodeArgs,
       });
       log(
-        `  tools/list p50 ${scale.list_received_ms} ms to the last byte, ${scale.list_ms} ms with fetch + parse (parse ${scale.list_client_parse_ms} ms; broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
+        `  tools/list p50 ${scale.list_received_ms} ms to the last byte, ${scale.list_ms} ms with fetch + parse (parse ${scale.list_client_parse_ms} ms; broker CPU ${scale.list_broker_cpu_ms} ms; ${scale.listed_tools} tools; SDK client ${scale.list_sdk_client_ms} ms) · start → list ${scale.start_to_list_ms} ms (cached tokens ${scale.start_to_list_cached_tokens_ms} ms from the catalog snapshot: broker CPU ${scale.start_broker_cpu_ms} ms, upstream CPU ${scale.start_upstream_cpu_ms} ms; first live list ${scale.start_to_live_list_cached_tokens_ms} ms: broker CPU ${scale.start_live_broker_cpu_ms} ms, upstream CPU ${scale.start_live_upstream_cpu_ms} ms) · RSS ${scale.rss_mb} MB (idle ${scale.idle_rss_mb ?? '?'} MB)`,
       );
       await sandbox.stop();
     }

@@ -173,7 +173,8 @@ export function checkBudgets(r: Omit<BenchResults, 'budgets' | 'budget_limits'>)
   checks.push({
     id: 'start_to_list_cached',
     budget: `start → first complete list, cached tokens, ${sc.servers} servers: ≤ ${BUDGETS.startToListCachedMs} ms`,
-    measured: `${sc.start_to_list_cached_tokens_ms} ms`,
+    // The first list comes from the catalog snapshot; the first live one (no snapshot kept) is shown next to it.
+    measured: `${sc.start_to_list_cached_tokens_ms} ms (from the catalog snapshot; first complete live list ${sc.start_to_live_list_cached_tokens_ms ?? '–'} ms)`,
     pass: sc.start_to_list_cached_tokens_ms <= BUDGETS.startToListCachedMs,
   });
   const gov = r.governance;
@@ -275,7 +276,7 @@ export function toMarkdown(r: BenchResults): string {
   );
   lines.push(
     '',
-    `Start with cached tokens: broker CPU ${s.start_broker_cpu_ms} ms, upstream (sandbox) CPU ${s.start_upstream_cpu_ms} ms until the first complete list.`,
+    `Start with cached tokens: broker CPU ${s.start_broker_cpu_ms} ms, upstream (sandbox) CPU ${s.start_upstream_cpu_ms} ms until the first complete list (served from the catalog snapshot while the servers connect). The first complete live list (the same start without a snapshot): ${s.start_to_live_list_cached_tokens_ms ?? '–'} ms, broker CPU ${s.start_live_broker_cpu_ms ?? '–'} ms, upstream CPU ${s.start_live_upstream_cpu_ms ?? '–'} ms.`,
   );
   const c = r.stdio_cold_start_ms;
   lines.push('', '## stdio cold start (spawn → initialize response, median of ' + c.runs + ')', '');

@@ -14,6 +14,7 @@ import { createEngine, type Engine } from './engine';
 import type { TokenEvent } from './exchange/token-service';
 import { UsageCounter } from './exchange/usage';
 import { DiscoveryState, discoveryStateFile } from './exchange/discovery-state';
+import { CatalogSnapshots, catalogSnapshotFile, snapshotSubject } from './exchange/catalog-snapshots';
 import { ensurePrivateDir, lanyardPaths, resolveLanyardHome, type LanyardPaths } from './paths';
 import { createAggregator, type Aggregator, type AggregatorOptions } from './gateway/aggregate/aggregator';
 import { startGatewayServer, type GatewayRoute, type GatewayServer } from './gateway/http-server';
@@ -146,6 +147,7 @@ export class Broker {
   readonly usage: UsageCounter;
   /** What discovery learnt about each server (metadata, transport, protocol era), kept for the next start. */
   private readonly discoveryState: DiscoveryState;
+  private readonly catalogSnapshots: CatalogSnapshots;
   private readonly oauth: OAuthPath | undefined;
   readonly control: ControlService;
   readonly log: Logger;
@@ -203,6 +205,7 @@ export class Broker {
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
     this.discoveryState = new DiscoveryState(discoveryStateFile(this.home), { log: this.log });
+    this.catalogSnapshots = new CatalogSnapshots(catalogSnapshotFile(this.home), { log: this.log });
     const oauthDeps: OAuthPathDeps = {
       secrets: this.secrets,
       openUrl: options.openUrl,
@@ -374,6 +377,12 @@ export class Broker {
     return engine;
   }
 
+  /** The signed-in user a catalog snapshot belongs to (none signed out: no snapshot is read or kept). */
+  private snapshotSubject(): string | undefined {
+    const state = this.engine?.identity.state;
+    return state?.status === 'signed_in' ? snapshotSubject(state.user.issuer, state.user.sub) : undefined;
+  }
+
   private buildEngine(idp: NonNullable<LanyardConfig['idp']>): Engine {
     const { identity, tokens } = createEngine(idp, {
       config: this.config,
@@ -392,6 +401,8 @@ export class Broker {
         this.control.statusChanged();
       }),
       tokens.onEvent((event) => this.recordTokenEvent(event)),
+      // Catalogs listed for one user are not shown to the next (the snapshots are also keyed by user).
+      identity.onSubjectEnded(() => this.catalogSnapshots.clear()),
       identity.onChange(identityRecorder(this.governance)),
       tokens.onEvent((event) => recordTokenEvent(this.governance, event)),
     );
@@ -722,6 +733,19 @@ export class Broker {
           read: (id, url) => this.discoveryState.transport(id, url),
           write: (id, url, memory) => this.discoveryState.setTransport(id, url, memory),
         },
+        // A restart's first lists come from the last live catalogs: for the same signed-in user, and only for servers
+        // whose credentials are at hand (a cached token, a stored key), so what is shown is what a call can reach.
+        catalogSnapshots: {
+          read: async (id, url) => {
+            const subject = this.snapshotSubject();
+            const kept = subject ? await this.catalogSnapshots.read(id, url, subject) : undefined;
+            return kept && (await this.auth.credentialsAtHand(id)) ? kept : undefined;
+          },
+          write: (id, url, catalog, changed) => {
+            const subject = this.snapshotSubject();
+            if (subject) this.catalogSnapshots.write(id, url, subject, catalog, changed);
+          },
+        },
       },
       relay: {
         getServer: (id) => servers().find((s) => s.id === id),
@@ -744,6 +768,7 @@ export class Broker {
     await this.activity.flush();
     await this.toolGate.flush();
     await this.discoveryState.flush();
+    await this.catalogSnapshots.flush();
     await (await this.remote)?.devices.flush();
     await this.network.close();
   }

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { version } from '../../package.json';
 import { resolveLanyardHome } from '../broker/paths';
 import { brokerNodeArgs } from './broker-node-flags';
+import { enableCompileCache } from './compile-cache';
 import { stdioCommand } from './stdio';
 
 /**
@@ -50,6 +51,8 @@ if (argv[0] === 'stdio') {
     startBroker: startDetachedBroker,
   });
 } else {
+  // Before the commands (and the broker) are imported: on a Node with a module compile cache, they load from it.
+  enableCompileCache();
   const { runCli } = await import('./cli');
   process.exitCode = await runCli(argv, {
     io: {

@@ -469,6 +469,39 @@ export class AuthRouter {
   }
 
   /**
+   * Whether a request to the server could be authenticated now without anyone acting and without asking an IdP or AS:
+   * its path is known and a usable access token (Cross-App Access, OAuth) or stored key is held, or it needs none. The
+   * upstream pool shows a server's kept catalog snapshot only then (gateway/upstream/pool.ts).
+   */
+  async credentialsAtHand(serverId: string): Promise<boolean> {
+    const path = this.pathOf(serverId);
+    try {
+      switch (path) {
+        case 'none':
+          return true;
+        case 'header':
+          return (await this.readKey(serverId)) !== undefined;
+        case 'xaa':
+          return (await this.deps.engine()?.tokens.hasUsableToken(serverId)) ?? false;
+        case 'oauth': {
+          const oauth = this.deps.oauth as OAuthPresenter | undefined;
+          if (!oauth) return false;
+          const state = this.state(serverId);
+          if (!state.oauthLoaded && oauth.load) {
+            state.oauthLoaded = true;
+            await oauth.load(serverId).catch(() => undefined);
+          }
+          return oauth.status(serverId).state === 'authorized';
+        }
+        default:
+          return false;
+      }
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Reads what status needs from the keychain, once per server: whether each header-path server has a key, and each
    * OAuth-path server's grant (so status is right after a restart, before the first call).
    */

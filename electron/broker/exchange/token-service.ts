@@ -208,6 +208,30 @@ export class TokenService {
     return this.tokenFor(serverId, true);
   }
 
+  /**
+   * Whether a token for the server is cached and not due for renewal, for the signed-in user, from what is already
+   * known (discovery in memory or in the state file): no IdP, AS or server is asked. False when anything is missing.
+   */
+  async hasUsableToken(serverId: string): Promise<boolean> {
+    const server = this.getServer(serverId);
+    const s = this.identity.state;
+    if (!server || s.status !== 'signed_in' || !server.asClient?.clientId) return false;
+    const state = this.states.get(serverId);
+    const info = state?.info ?? this.remembered?.auth(serverId, server.url, server.expectedAsIssuer);
+    if (!info) return false;
+    if (!info.authRequired) return true;
+    const key = tokenCacheKey({
+      serverId,
+      idpIssuer: this.identity.issuer,
+      subject: s.user.sub,
+      resource: info.resource,
+      asIssuer: info.asIssuer,
+      clientId: server.asClient.clientId,
+      scopes: state?.scopes ?? initialScopes(info, server),
+    });
+    return (await this.cache.get(key)) !== undefined;
+  }
+
   private async tokenFor(serverId: string, mayRediscover: boolean): Promise<BearerToken | null> {
     const server = this.requireServer(serverId);
     const state = this.state(serverId);

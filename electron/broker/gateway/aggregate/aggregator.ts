@@ -12,7 +12,7 @@ import { ProfileRegistry, type ProfileId, type ProfilesConfig, type ProfileView 
 import { DEFAULT_MAX_TOOL_NAME_LENGTH, ToolNamer, type NameOrigin } from '../tool-names';
 import { CATALOG_KINDS, type CatalogKind, type ServerCatalog } from '../upstream/catalog';
 import type { BackoffPolicy, UpstreamHealth } from '../upstream/health';
-import { UpstreamPool, type TransportMemoryStore, type UpstreamTokenSource } from '../upstream/pool';
+import { UpstreamPool, type CatalogSnapshotStore, type TransportMemoryStore, type UpstreamTokenSource } from '../upstream/pool';
 import {
   noServersTool,
   SIGN_IN_TOOL,
@@ -82,6 +82,8 @@ export interface AggregatorOptions {
   toolGate?: ToolGate;
   /** Each server's transport and protocol era verdict, kept across restarts (the upstream pool's). */
   transportMemory?: TransportMemoryStore;
+  /** Each server's last live catalog, kept across restarts: a restart's first lists come from it while servers connect. */
+  catalogSnapshots?: CatalogSnapshotStore;
 }
 
 /** One server's lists as the dashboard shows them. */
@@ -194,6 +196,7 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
       ...(options.backoff ? { backoff: options.backoff } : {}),
       ...(options.boundIdleMs !== undefined ? { boundIdleMs: options.boundIdleMs } : {}),
       ...(options.transportMemory ? { transportMemory: options.transportMemory } : {}),
+      ...(options.catalogSnapshots ? { snapshots: options.catalogSnapshots } : {}),
       ...(options.toolGate
         ? { catalogFilter: (c: ServerCatalog) => ({ ...c, tools: options.toolGate!.filterTools(c.serverId, c.tools) }) }
         : {}),

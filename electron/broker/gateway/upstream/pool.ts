@@ -21,6 +21,7 @@ import {
   type ServerCatalog,
 } from './catalog';
 import { unreachable } from './errors';
+import { wellFormed } from './raw-list';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffPolicy, type UpstreamHealth } from './health';
 import { UpstreamSession, type TransportMemory, type UpstreamSessionEvent } from './session';
 
@@ -64,6 +65,32 @@ export interface UpstreamPoolOptions {
    * added, written after a connect or a failure changed it (exchange/discovery-state.ts).
    */
   transportMemory?: TransportMemoryStore;
+  /**
+   * The last live catalog of each server, kept across restarts (exchange/catalog-snapshots.ts): the first listing of a
+   * server after a start is answered from it while the live session connects.
+   */
+  snapshots?: CatalogSnapshotStore;
+}
+
+/**
+ * Where the pool keeps each server's last live catalog between runs. `read` answers only when the snapshot may be shown
+ * now (same URL and user, fresh, the server's credentials at hand); the caller checks that, the pool checks the shape.
+ */
+export interface CatalogSnapshotStore {
+  /** `verified`: the lists are exactly as a live listing had checked them (the pool then skips its shape check). */
+  read(serverId: string, url: string): Promise<{ catalog: SnapshotLists; savedAt: number; verified?: boolean } | undefined>;
+  /** A live catalog was listed; `changed`: it differs from the snapshot the pool started from (or there was none). */
+  write(serverId: string, url: string, catalog: ServerCatalog, changed: boolean): void;
+}
+
+/** A server's lists and initialize answer as a snapshot keeps them (its items checked before use). */
+export interface SnapshotLists {
+  tools: unknown[];
+  prompts: unknown[];
+  resources: unknown[];
+  resourceTemplates: unknown[];
+  capabilities: object;
+  instructions?: string | undefined;
 }
 
 /** Where the pool keeps what it learnt about a server's transport and protocol era between runs. */
@@ -73,6 +100,8 @@ export interface TransportMemoryStore {
 }
 
 const RELIST_DEBOUNCE_MS = 50;
+/** The longest live listings wait for snapshot reads still in flight. */
+const SEED_WAIT_MS = 500;
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 const DEFAULT_BOUND_IDLE_MS = 10 * 60_000;
 
@@ -85,6 +114,8 @@ interface ServerEntry {
   listed?: ServerCatalog | undefined;
   session?: UpstreamSession | undefined;
   loading?: Promise<ServerCatalog> | undefined;
+  /** While a snapshot may still answer the first listing: the first of the snapshot and the live listing. */
+  seeding?: Promise<ServerCatalog> | undefined;
   failures: number;
   retryAt: number;
   lastError?: LanyardError | undefined;
@@ -99,6 +130,12 @@ interface ServerEntry {
   listenFailures: number;
   /** The kinds whose list_changed the server agreed to send on that stream. */
   listenKinds: Set<CatalogKind>;
+  /** A catalog from the live session has been applied (until then `catalog`, if any, is the snapshot's). */
+  live: boolean;
+  /** The snapshot was asked for (once per entry: a restart's first listing only). */
+  snapshotAsked: boolean;
+  /** The unfiltered snapshot being served, kept to tell whether the live catalog differs from it. */
+  snapshot?: ServerCatalog | undefined;
   closed: boolean;
 }
 
@@ -115,6 +152,8 @@ interface ServerEntry {
 export class UpstreamPool {
   private readonly entries = new Map<string, ServerEntry>();
   private readonly peers = new Set<BoundPeer>();
+  /** Snapshot reads in flight (restart's first listings): live listings start after them. */
+  private readonly seeds = new Set<Promise<unknown>>();
   private readonly events = new Emitter<PoolEvent>((e) => this.log.error('pool listener failed', { error: e }));
   private readonly now: () => number;
   readonly log: Logger;
@@ -211,12 +250,74 @@ export class UpstreamPool {
         ),
       );
     if (entry.catalog) return Promise.resolve(this.catalog(serverId) ?? entry.catalog);
-    if (entry.loading) return entry.loading;
+    if (entry.loading) return entry.seeding ?? entry.loading;
     if (entry.lastError && this.now() < entry.retryAt) return Promise.reject(entry.lastError);
-    entry.loading = this.loadCatalog(entry).finally(() => {
-      entry.loading = undefined;
+    const seeded = this.seedFromSnapshot(entry);
+    // With snapshots being read, live listings start once they are read and the lists waiting for them answered: fifty
+    // connects would otherwise hold the CPU the first list from the snapshots needs.
+    const live = seeded ? this.afterSeeds().then(() => this.loadCatalog(entry)) : this.loadCatalog(entry);
+    const loading = live.finally(() => {
+      if (entry.loading === loading) entry.loading = undefined;
+      entry.seeding = undefined;
     });
-    return entry.loading;
+    entry.loading = loading;
+    if (!seeded) return loading;
+    // The first of the two: the snapshot when there is one, else the live listing (or its failure).
+    entry.seeding = new Promise<ServerCatalog>((resolve, reject) => {
+      loading.then(resolve, reject);
+      void seeded.then((catalog) => {
+        if (catalog) resolve(catalog);
+      });
+    });
+    return entry.seeding;
+  }
+
+  /**
+   * A restart's first listing of a server: its kept snapshot, when there is one and it may be shown, is applied as the
+   * server's catalog until the live listing replaces it (IDEs hear of a difference as for any re-list). Resolves with
+   * the catalog IDEs get, or undefined (no snapshot, or none to ask for: undefined is returned at once instead).
+   */
+  private seedFromSnapshot(entry: ServerEntry): Promise<ServerCatalog | undefined> | undefined {
+    const store = this.options.snapshots;
+    if (!store || entry.snapshotAsked || entry.live) return undefined;
+    entry.snapshotAsked = true;
+    const seeded = store
+      .read(entry.server.id, entry.server.url)
+      .catch((e: unknown) => {
+        this.log.warn('reading the catalog snapshot failed; listing live only', { serverId: entry.server.id, error: e });
+        return undefined;
+      })
+      .then((kept) => {
+        if (!kept || entry.closed || entry.live || entry.catalog) return undefined;
+        const snapshot = snapshotCatalog(entry.server.id, kept.catalog, kept.savedAt, kept.verified === true);
+        if (!snapshot) {
+          this.log.warn('catalog snapshot ignored (not the shape a listing has)', { serverId: entry.server.id });
+          return undefined;
+        }
+        entry.snapshot = snapshot;
+        this.applyCatalog(entry, snapshot);
+        return entry.catalog;
+      })
+      .finally(() => this.seeds.delete(seeded));
+    this.seeds.add(seeded);
+    return seeded;
+  }
+
+  /**
+   * Resolves once no snapshot read is in flight (bounded: a keychain that does not answer must not hold the live
+   * listings up for long), and the lists waiting for the snapshots have had their turn (one macrotask later).
+   */
+  private async afterSeeds(): Promise<void> {
+    const deadline = this.now() + SEED_WAIT_MS;
+    while (this.seeds.size && this.now() < deadline) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.seeds]),
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - this.now())))),
+      ]);
+      clearTimeout(timer);
+    }
+    await new Promise((r) => setImmediate(r));
   }
 
   /**
@@ -317,6 +418,8 @@ export class UpstreamPool {
       relistKinds: new Set(),
       listenFailures: 0,
       listenKinds: new Set(),
+      live: false,
+      snapshotAsked: false,
       closed: false,
     };
   }
@@ -341,7 +444,8 @@ export class UpstreamPool {
         }
       },
       // Once there is a catalog to keep fresh, a lost connection is re-established without waiting for a request.
-      keepAlive: () => !entry.closed && entry.catalog !== undefined,
+      // (A snapshot shown while the first connect runs is not such a catalog: a failure there drops it.)
+      keepAlive: () => !entry.closed && entry.live && entry.catalog !== undefined,
     });
     return entry.session;
   }
@@ -352,16 +456,37 @@ export class UpstreamPool {
 
   private async loadCatalog(entry: ServerEntry): Promise<ServerCatalog> {
     try {
+      if (entry.closed) throw unreachable(entry.server.id, 'was removed from the configuration');
       const session = this.catalogSession(entry);
       const catalog = await session.run((client) => listCatalog(client, entry.server.id, this.listTimeout, this.now, () => session.lane()));
       if (entry.closed) throw unreachable(entry.server.id, 'was removed from the configuration');
       entry.failures = 0;
       entry.lastError = undefined;
-      this.applyCatalog(entry, catalog);
+      const snapshot = entry.snapshot;
+      entry.snapshot = undefined;
+      entry.live = true;
+      if (snapshot && entry.listed && entry.catalog && !changedKinds(entry.listed, catalog).length) {
+        // The live lists are the snapshot's: the filtered lists IDEs have stay as they are (filtering the same
+        // definitions again would give the same answer, and fingerprint 5,000 tools again at start); the rest of the
+        // live listing (capabilities, instructions, freshness) replaces the snapshot's.
+        const kept = (c: ServerCatalog) => ({
+          tools: c.tools,
+          prompts: c.prompts,
+          resources: c.resources,
+          resourceTemplates: c.resourceTemplates,
+        });
+        entry.listed = { ...catalog, ...kept(entry.listed) };
+        entry.catalog = { ...catalog, ...kept(entry.catalog) };
+        this.keepSnapshot(entry, false);
+      } else {
+        this.applyCatalog(entry, catalog);
+        this.keepSnapshot(entry, true);
+      }
       // Callers get what IDEs get: the filtered catalog.
       return entry.catalog ?? catalog;
     } catch (e) {
       const error = e instanceof LanyardError ? e : unreachable(entry.server.id, 'could not be listed', e);
+      this.dropSnapshot(entry);
       entry.failures++;
       entry.lastError = error;
       entry.retryAt = this.now() + backoffDelay(entry.failures - 1, this.options.backoff ?? DEFAULT_BACKOFF);
@@ -385,13 +510,16 @@ export class UpstreamPool {
   /** Lists some kinds again (list_changed, an expired TTL); on failure the last lists stay (the spec allows serving stale). */
   private relist(entry: ServerEntry, kinds: CatalogKind[]): Promise<void> {
     const session = entry.session;
-    if (!session || !entry.catalog) return Promise.resolve();
+    // A snapshot is replaced by the first live listing as a whole: nothing to re-list before it.
+    if (!session || !entry.catalog || !entry.live) return Promise.resolve();
     const run = async () => {
       try {
         const listings = await session.run((client) => this.listKinds(client, kinds, entry));
         if (!entry.catalog || entry.closed) return;
         // Re-listed parts go onto the unfiltered listing (entry.listed): applyCatalog filters the whole again.
+        const before = entry.listed;
         this.applyCatalog(entry, withListings(entry.listed ?? entry.catalog, listings, this.now()));
+        this.keepSnapshot(entry, !before || changedKinds(before, entry.listed!).length > 0);
       } catch (e) {
         this.log.warn('re-listing the server failed; its last lists stay in use', { serverId: entry.server.id, error: e });
         // An expired list that could not be re-listed is tried again after the floor, not on every access.
@@ -483,6 +611,30 @@ export class UpstreamPool {
     if (entry?.listed && !entry.closed) this.applyCatalog(entry, entry.listed);
   }
 
+  /** Hands the live, unfiltered listing to the snapshot store (it writes when `changed` or when its copy gets old). */
+  private keepSnapshot(entry: ServerEntry, changed: boolean): void {
+    if (!entry.listed || entry.closed) return;
+    try {
+      this.options.snapshots?.write(entry.server.id, entry.server.url, entry.listed, changed);
+    } catch (e) {
+      this.log.warn('keeping the catalog snapshot failed', { serverId: entry.server.id, error: e });
+    }
+  }
+
+  /**
+   * The live session could not list the server: a snapshot shown meanwhile goes (its tools leave IDEs' lists with
+   * list_changed, and the server is reported as today); the server is retried as any server that failed.
+   */
+  private dropSnapshot(entry: ServerEntry): void {
+    entry.seeding = undefined;
+    if (entry.live || !entry.snapshot) return;
+    entry.snapshot = undefined;
+    const had = entry.catalog;
+    entry.catalog = undefined;
+    entry.listed = undefined;
+    if (had && !entry.closed) this.events.emit({ type: 'catalog', serverId: entry.server.id, kinds: [...CATALOG_KINDS] });
+  }
+
   private applyCatalog(entry: ServerEntry, listed: ServerCatalog): void {
     const { catalog: bounded, dropped } = boundCatalog(listed);
     entry.listed = bounded;
@@ -542,6 +694,7 @@ export class UpstreamPool {
     entry.session = undefined;
     entry.catalog = undefined;
     entry.listed = undefined;
+    entry.snapshot = undefined;
     return session ? session.close() : Promise.resolve();
   }
 }
@@ -551,4 +704,31 @@ function withListingTime(catalog: ServerCatalog, kinds: readonly CatalogKind[], 
   const listedAt = { ...catalog.listedAt };
   for (const kind of kinds) listedAt[kind] = now;
   return { ...catalog, listedAt };
+}
+
+/** The kinds whose lists a snapshot keeps, with the list method whose shape each must have. */
+const SNAPSHOT_LISTS = [
+  ['tools', 'tools/list'],
+  ['prompts', 'prompts/list'],
+  ['resources', 'resources/list'],
+  ['resourceTemplates', 'resources/templates/list'],
+] as const;
+
+/**
+ * A snapshot as a catalog, or undefined when any of its lists is not what a live listing would have passed
+ * (raw-list.ts's check): a hand-edited file cannot put a malformed tool in front of IDEs. A verified snapshot (exactly
+ * what Lanyard wrote from checked lists) is not checked again.
+ */
+function snapshotCatalog(serverId: string, kept: SnapshotLists, savedAt: number, verified: boolean): ServerCatalog | undefined {
+  if (!verified) for (const [key, method] of SNAPSHOT_LISTS) if (!wellFormed(method, { [key]: kept[key] })) return undefined;
+  return {
+    serverId,
+    tools: kept.tools as ServerCatalog['tools'],
+    prompts: kept.prompts as ServerCatalog['prompts'],
+    resources: kept.resources as ServerCatalog['resources'],
+    resourceTemplates: kept.resourceTemplates as ServerCatalog['resourceTemplates'],
+    capabilities: kept.capabilities as ServerCatalog['capabilities'],
+    ...(kept.instructions !== undefined ? { instructions: kept.instructions } : {}),
+    loadedAt: savedAt,
+  };
 }

@@ -48,11 +48,32 @@ export function canonicalJson(value: unknown): string {
   return `${out}}`;
 }
 
+/**
+ * Fingerprints already known for a definition object: computed once (a catalog filtered again after an approval, a
+ * re-list keeping the other kinds' objects), or vouched for by a catalog snapshot Lanyard itself wrote with them
+ * (exchange/catalog-snapshots.ts). Listed definitions are never modified in place, so an object keeps its fingerprint.
+ */
+const knownFingerprints = new WeakMap<object, string>();
+
 /** `sha256:<hex>` of the canonical JSON of the pinned fields. */
 export function toolFingerprint(tool: ToolDefinition): string {
-  return `sha256:${createHash('sha256')
+  const known = knownFingerprints.get(tool);
+  if (known !== undefined) return known;
+  const fingerprint = `sha256:${createHash('sha256')
     .update(canonicalJson(pinnedPart(tool)), 'utf8')
     .digest('hex')}`;
+  knownFingerprints.set(tool, fingerprint);
+  return fingerprint;
+}
+
+/** The fingerprint computed (or remembered) for this very object, without computing one. */
+export function knownFingerprint(tool: object): string | undefined {
+  return knownFingerprints.get(tool);
+}
+
+/** Records the fingerprint of a definition object, as computed for the same definition by an earlier run. */
+export function rememberFingerprint(tool: object, fingerprint: string): void {
+  knownFingerprints.set(tool, fingerprint);
 }
 
 /** Which pinned fields differ between two definitions (canonically compared), in PINNED_FIELDS order. */
