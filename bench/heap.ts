@@ -5,13 +5,17 @@
  * `--heapsnapshot-signal=SIGUSR2`; takes a heap snapshot of the broker idle (started, no IDE), then after a warm
  * aggregated tools/list (the scale run's state), and prints VmRSS, the V8 heap and the largest constructors by self
  * size for each. Snapshots stay in `out` for Chrome DevTools (Memory → Load). Runs inside the keyring session as the
- * benchmark does (start it with `bash scripts/keyring-session.sh npx tsx bench/heap.ts`).
+ * benchmark does (start it with `bash scripts/keyring-session.sh npx tsx bench/heap.ts`). With snapshots it also prints
+ * retained sizes (bench/lib/heap-dominators.ts): which structures hold the heap, not only which constructors; with
+ * `--rss-only`, where the resident memory is by mapping (/proc/<pid>/smaps).
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildCli } from './lib/build';
+import { readHeapGraph, retainedByName, topRetainers } from './lib/heap-dominators';
 import { prepareHome } from './lib/home';
 import { memoryMb, spawnBroker, type BrokerProcess } from './lib/proc';
 import { openRawSession, rawRequest } from './lib/raw-mcp';
@@ -26,6 +30,10 @@ const { values: args } = parseArgs({
     /** Only VmRSS and process.memoryUsage (through a preload printing on SIGUSR2), no snapshot (which itself inflates RSS). */
     'rss-only': { type: 'boolean', default: false },
     'broker-node-args': { type: 'string' },
+    /** A CLI bundle built beforehand (to compare two builds turn about), instead of one built from the working tree. */
+    cli: { type: 'string' },
+    /** How long the broker is left alone before the idle figure (ms). */
+    'idle-ms': { type: 'string', default: '1500' },
   },
 });
 const servers = Number(args.servers);
@@ -69,6 +77,46 @@ function summarize(file: string, top = 25): Promise<string> {
   });
 }
 
+/**
+ * Where the resident memory is, from /proc/<pid>/smaps: file-backed (the node binary, ICU, shared libraries),
+ * the malloc heap ([heap], brk), anonymous mappings by size class — V8's heap pages are 256 KiB chunks and its
+ * young generation a contiguous reservation; glibc's thread arenas are 64 MiB reservations — and thread stacks.
+ */
+function smapsSummary(pid: number): string {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return '  (no /proc/<pid>/smaps)';
+  }
+  const groups = new Map<string, number>();
+  let key = '';
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const size = (parseInt(head[2]!, 16) - parseInt(head[1]!, 16)) / 2 ** 20;
+      const file = head[3]!;
+      key = file.startsWith('/')
+        ? `file ${path.basename(file)}`
+        : file
+          ? file
+          : size >= 60
+            ? 'anon ≥ 60 MiB reservation (malloc arena, V8 cage)'
+            : size >= 1
+              ? 'anon 1–60 MiB'
+              : 'anon < 1 MiB';
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) groups.set(key, (groups.get(key) ?? 0) + Number(rss[1]) / 1024);
+  }
+  return [...groups.entries()]
+    .filter(([, mb]) => mb >= 0.5)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, mb]) => `  ${mb.toFixed(1).padStart(6)} MB  ${k}`)
+    .join('\n');
+}
+
 async function snapshotOf(broker: BrokerProcess, dir: string, label: string): Promise<void> {
   if (args['rss-only']) {
     const mark = broker.stderr().length;
@@ -76,6 +124,7 @@ async function snapshotOf(broker: BrokerProcess, dir: string, label: string): Pr
     await new Promise((r) => setTimeout(r, 300));
     const mem = memoryMb(broker.pid);
     log(`${label}: VmRSS ${mem?.rss.toFixed(1)} MB (peak ${mem?.peak.toFixed(1)} MB)`);
+    log(smapsSummary(broker.pid));
     log(
       `  ${broker
         .stderr()
@@ -104,6 +153,12 @@ async function snapshotOf(broker: BrokerProcess, dir: string, label: string): Pr
   const mem = memoryMb(broker.pid);
   log(`${label}: VmRSS ${mem?.rss.toFixed(1)} MB (peak ${mem?.peak.toFixed(1)} MB) — ${path.basename(file)}`);
   log(await summarize(file));
+  // Retained sizes (what each structure holds, shared objects counted once at their common dominator).
+  const graph = await readHeapGraph(file);
+  log('  largest retainers (retained size, dominator path):');
+  log(topRetainers(graph, { minBytes: 200 * 1024, top: 25 }).join('\n'));
+  log('  retained per constructor (each object once):');
+  log(retainedByName(graph, 20).join('\n'));
 }
 
 async function main(): Promise<void> {
@@ -111,7 +166,7 @@ async function main(): Promise<void> {
   await mkdir(out, { recursive: true });
   const scratch = path.join(out, 'scratch');
   await mkdir(scratch, { recursive: true });
-  const cli = await buildCli(root, path.join(root, 'out', `bench-heap-${process.pid}`));
+  const cli = args.cli ? path.resolve(args.cli) : await buildCli(root, path.join(root, 'out', `bench-heap-${process.pid}`));
   const sandbox = await startSandboxProcess(root, { extraServers: servers, toolsPerExtraServer: tools, accessTokenTtlSeconds: 3600 });
   const serverIds = sandbox.servers.filter((s) => s.id.startsWith('gen-')).map((s) => s.id);
   const home = await prepareHome({ root: scratch, sandbox, serverIds });
@@ -135,7 +190,7 @@ async function main(): Promise<void> {
     await list(broker);
     await broker.stop();
     broker = await spawnBroker({ cli, home: home.home, timeoutMs: 60_000, nodeArgs });
-    await new Promise((r) => setTimeout(r, 1_500));
+    await new Promise((r) => setTimeout(r, Number(args['idle-ms'])));
     await snapshotOf(broker, out, 'idle (50 servers configured, no IDE)');
     await list(broker);
     for (let i = 0; i < 10; i++) await list(broker);

@@ -10,6 +10,7 @@
  * imports out of the entry chunk, so `lanyard stdio` (cold start budgeted at 80 ms) loads none of it. 'electron' must
  * never be reachable from the CLI: every build fails if it is.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 
 /**
@@ -30,8 +31,36 @@ export const forbidElectron = {
 };
 
 /**
+ * Escapes the non-ASCII characters esbuild leaves in the output's comments (its default `charset: 'ascii'` already
+ * escapes them in strings, template literals, regular expressions and identifiers). V8 keeps each module's source text
+ * in memory for as long as the module lives (lazy compilation, Function.prototype.toString), and a source with a single
+ * character above U+00FF, such as one em dash in a comment, is held as a two-byte string: the broker's chunks took
+ * 5.4 MB of heap instead of 2.7 MB. Escaped, a comment reads `\u2014` and nothing else changes; the line's columns move
+ * only after the comment, where there is no code, so the source maps stay right.
+ */
+export const asciiOutput = {
+  name: 'lanyard:ascii-output',
+  setup(b) {
+    b.onEnd((result) => {
+      if (result.errors.length || !result.metafile) return;
+      for (const file of Object.keys(result.metafile.outputs)) {
+        if (!file.endsWith('.js')) continue;
+        const path = resolve(b.initialOptions.absWorkingDir ?? process.cwd(), file);
+        const text = readFileSync(path, 'utf8');
+        if (!/[\u0080-\uffff]/.test(text)) continue;
+        // A code point above U+FFFF is two UTF-16 units, each escaped.
+        writeFileSync(
+          path,
+          text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+        );
+      }
+    });
+  },
+};
+
+/**
  * The options for bundling `entry` into `outfile` (both relative to `root`, or absolute); `plugins` run after the
- * electron guard, which is always present.
+ * electron guard and before the ASCII escaping, which are always present.
  */
 export function cliBuildOptions({ root, entry = 'electron/cli/lanyard.ts', outfile = 'out/cli/lanyard.js', plugins = [] }) {
   const out = resolve(root, outfile);
@@ -54,6 +83,6 @@ export function cliBuildOptions({ root, entry = 'electron/cli/lanyard.ts', outfi
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
-    plugins: [forbidElectron, ...plugins],
+    plugins: [forbidElectron, ...plugins, asciiOutput],
   };
 }

@@ -95,6 +95,10 @@ describe('out/cli/lanyard.js', () => {
     for (const specifier of external) expect(Object.keys(pkg.dependencies)).toContain(packageName(specifier));
   });
 
+  it('is ASCII only, comments included (V8 would hold a chunk with one em dash as two bytes per character, for as long as it runs)', async () => {
+    expect((await cliCode()).match(/[\u0080-\uffff].{0,40}/g) ?? []).toEqual([]);
+  });
+
   it('prints its usage with --help', async () => {
     const { stdout } = await run(process.execPath, [CLI, '--help']);
     expect(stdout).toMatch(/^Usage: lanyard <command>/);

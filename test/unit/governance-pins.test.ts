@@ -217,6 +217,21 @@ describe('ToolGate', () => {
     expect(readFileSync(file, 'utf8')).toContain('sha256:');
   });
 
+  it('reads the pin file when first needed, not when the broker starts (an idle broker does not hold the pins)', async () => {
+    const { gate: first, file } = gate();
+    first.filterTools('s', [tool('a')]);
+    await first.flush();
+    const pins = readFileSync(file, 'utf8');
+    // Started on an empty pin file: a gate that read it at construction would trust the changed 'a' as a first listing.
+    writeFileSync(file, '{"version":1,"servers":{}}\n', { mode: 0o600 });
+    const idle = gate({ file }).gate;
+    await idle.flush();
+    expect(readFileSync(file, 'utf8')).toBe('{"version":1,"servers":{}}\n');
+    writeFileSync(file, pins, { mode: 0o600 });
+    expect(idle.filterTools('s', [tool('a', 'changed')])).toEqual([]);
+    expect(idle.reviews().map((r) => r.id)).toEqual(['s/a']);
+  });
+
   it('keeps every pinned definition in the file across restarts and shows it in a later diff', async () => {
     const { gate: first, file } = gate();
     first.filterTools('s', [tool('a'), tool('b')]);

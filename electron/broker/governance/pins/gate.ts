@@ -57,7 +57,8 @@ interface Seen {
  * listing, or one the injection scan flags is left out and refused on call (`refusal`) until a person approves it.
  */
 export class ToolGate {
-  private readonly store: PinStore;
+  /** The pin file in memory, read on first use (see `store`). */
+  private opened: PinStore | undefined;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly events: Emitter<ToolGateEvent>;
@@ -70,7 +71,14 @@ export class ToolGate {
     this.log = (options.log ?? silentLogger).child('pins');
     this.now = options.now ?? Date.now;
     this.events = new Emitter((e) => this.log.error('tool gate listener failed', { error: e }));
-    this.store = new PinStore({ file: options.file, log: this.log });
+  }
+
+  /**
+   * The pin file, read (synchronously) the first time anything needs it: always before the first listing is filtered,
+   * but not while a broker no IDE has used yet sits idle (a 50 × 100 home's pins are about 1 MB of heap).
+   */
+  private get store(): PinStore {
+    return (this.opened ??= new PinStore({ file: this.options.file, log: this.log }));
   }
 
   onEvent(listener: (event: ToolGateEvent) => void): () => void {
@@ -107,8 +115,10 @@ export class ToolGate {
 
     for (const tool of tools) {
       if (typeof tool?.name !== 'string' || seen.has(tool.name)) continue;
-      const fingerprint = toolFingerprint(tool);
       const pin = record.tools[tool.name];
+      const computed = toolFingerprint(tool);
+      // The pin's own string when they are equal: `seen` then shares it instead of holding a copy per tool (5,400 × 71 characters).
+      const fingerprint = pin?.fingerprint === computed ? pin.fingerprint : computed;
       const managedPin = managedPins[tool.name];
       let verdict: { pending: Omit<PendingTool, 'name' | 'fingerprint' | 'detectedAt' | 'definition'> } | 'visible' | 'rejected';
       if (record.rejected[tool.name] === fingerprint) verdict = 'rejected';
@@ -309,7 +319,8 @@ export class ToolGate {
   }
 
   flush(): Promise<void> {
-    return this.store.flush();
+    // Never read only to be flushed: a store not opened has nothing to write.
+    return this.opened?.flush() ?? Promise.resolve();
   }
 
   private settle(record: ServerPins, serverId: string, names: string[], what: string): void {

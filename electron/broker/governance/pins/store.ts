@@ -79,7 +79,7 @@ export interface PinDefinitions {
 }
 
 /**
- * The file in memory, read once at start (synchronously: no listing may be filtered before it is known) and written
+ * The file in memory, read once on first use (synchronously: no listing may be filtered before it is known) and written
  * behind every change, one write at a time, the latest state winning.
  *
  * What stays in memory is what every listing and call needs: the fingerprints, rejections and pending reviews. The
