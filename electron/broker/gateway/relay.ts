@@ -281,8 +281,20 @@ export function createRelay(options: RelayOptions): Relay {
   };
 }
 
+/** Server URLs as the relay sends them (normalised by URL), for the calls with no subpath or query: nearly all. */
+const plainUpstreams = new Map<string, string>();
+
 /** The server's URL with the relay subpath appended and the queries merged. */
 export function upstreamUrl(serverUrl: string, target: Pick<RelayTarget, 'subpath' | 'search'>): string {
+  if (!target.subpath && !target.search) {
+    let href = plainUpstreams.get(serverUrl);
+    if (href === undefined) {
+      href = new URL(serverUrl).href;
+      if (plainUpstreams.size >= 256) plainUpstreams.clear();
+      plainUpstreams.set(serverUrl, href);
+    }
+    return href;
+  }
   const url = new URL(serverUrl);
   if (target.subpath) url.pathname = `${url.pathname.replace(/\/$/, '')}${target.subpath}`;
   if (target.search) {
