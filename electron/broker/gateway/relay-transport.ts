@@ -221,12 +221,129 @@ function httpTarget(url: URL): HttpTarget {
   return target;
 }
 
-/** Upstream response bodies handed over as Node streams, keyed by the body-less Response the token service saw. */
-const nodeBodies = new WeakMap<Response, IncomingMessage>();
+/**
+ * A response's headers read from node:http's raw list, with what the gateway and the token service use of Headers
+ * (get, has, iteration, getSetCookie): a Map made on first read, instead of a Headers object and a validated append
+ * per header on every call (with the Response around it, about 4 % of the relay's CPU per call:
+ * bench/results/evidence.md). As Headers does, names are lowercase, repeated ones are joined with ", ", and iteration
+ * is sorted by name with each Set-Cookie on its own. Read-only, as a Response's headers are.
+ */
+class RawResponseHeaders {
+  private map: Map<string, string> | undefined;
+  private cookies: string[] = [];
+
+  constructor(private readonly raw: readonly string[]) {}
+
+  private all(): Map<string, string> {
+    if (this.map) return this.map;
+    const map = new Map<string, string>();
+    const raw = this.raw;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      if (name === 'set-cookie') this.cookies.push(value);
+      const before = map.get(name);
+      map.set(name, before === undefined ? value : `${before}, ${value}`);
+    }
+    this.map = map;
+    return map;
+  }
+
+  get(name: string): string | null {
+    return this.all().get(name.toLowerCase()) ?? null;
+  }
+
+  has(name: string): boolean {
+    return this.all().has(name.toLowerCase());
+  }
+
+  getSetCookie(): string[] {
+    this.all();
+    return [...this.cookies];
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    const map = this.all();
+    for (const name of [...map.keys()].sort()) {
+      if (name === 'set-cookie') for (const cookie of this.cookies) yield [name, cookie];
+      else yield [name, map.get(name)!];
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [name] of this.entries()) yield name;
+  }
+
+  *values(): IterableIterator<string> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
+  }
+
+  forEach(callback: (value: string, name: string, parent: Headers) => void): void {
+    for (const [name, value] of this.entries()) callback(value, name, this as unknown as Headers);
+  }
+}
+
+/**
+ * The Response nodeFetch answers with when the body stays a Node stream (nodeBodyOf): status and headers, no web body,
+ * like `new Response(null, { status, headers })` was (its body methods read as empty), without undici's Response and
+ * Headers construction per call.
+ */
+class NodeBodyResponse {
+  readonly body = null;
+  readonly bodyUsed = false;
+  readonly redirected = false;
+  readonly statusText = '';
+  readonly type = 'default';
+  readonly url = '';
+  readonly headers: Headers;
+
+  constructor(
+    readonly status: number,
+    readonly incoming: IncomingMessage,
+  ) {
+    this.headers = new RawResponseHeaders(incoming.rawHeaders) as unknown as Headers;
+  }
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status <= 299;
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve('');
+  }
+
+  json(): Promise<unknown> {
+    return Promise.reject(new SyntaxError('Unexpected end of JSON input'));
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(new ArrayBuffer(0));
+  }
+
+  bytes(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(0));
+  }
+
+  blob(): Promise<Blob> {
+    return Promise.resolve(new Blob([]));
+  }
+
+  formData(): Promise<FormData> {
+    return Promise.reject(new TypeError('The response has no form data.'));
+  }
+
+  clone(): Response {
+    return new NodeBodyResponse(this.status, this.incoming) as unknown as Response;
+  }
+}
 
 /** The Node stream nodeFetch kept for a body-less Response, if any. */
 export function nodeBodyOf(response: Response): IncomingMessage | undefined {
-  return nodeBodies.get(response);
+  return response instanceof NodeBodyResponse ? response.incoming : undefined;
 }
 
 /**
@@ -234,8 +351,8 @@ export function nodeBodyOf(response: Response): IncomingMessage | undefined {
  * no web streams), which matters on a hop every tools/call pays for.
  *
  * It speaks the FetchLike contract the token service needs, with one twist: a response the token service may act on
- * (401, 403) gets a real web body it can cancel; any other response is returned body-less, its Node stream kept in
- * `nodeBodies` for the relay to pipe straight to the IDE. No decompression happens, so the upstream's
+ * (401, 403) gets a real web body it can cancel; any other response is a body-less NodeBodyResponse whose Node stream
+ * (nodeBodyOf) the relay pipes straight to the IDE. No decompression happens, so the upstream's
  * Content-Encoding and Content-Length pass through as they are.
  */
 export function nodeFetch(
@@ -266,19 +383,17 @@ export function nodeFetch(
       },
       (incoming) => {
         const status = incoming.statusCode ?? 502;
-        const responseHeaders = new Headers();
-        const raw = incoming.rawHeaders;
-        for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
         if (options.webBody || status === 401 || status === 403) {
+          const responseHeaders = new Headers();
+          const raw = incoming.rawHeaders;
+          for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
           const empty = status === 204 || status === 304 || init?.method === 'HEAD';
           if (empty) incoming.resume();
           const web = empty ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>);
           resolve(new Response(web, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders }));
           return;
         }
-        const response = new Response(null, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders });
-        nodeBodies.set(response, incoming);
-        resolve(response);
+        resolve(new NodeBodyResponse(status < 200 || status > 599 ? 502 : status, incoming) as unknown as Response);
       },
     );
     request.on('error', reject);
