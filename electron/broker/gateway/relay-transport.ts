@@ -450,6 +450,8 @@ export class ReplayableBody {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private ended = false;
+  /** The whole body once it has ended, joined once: the guard, the tool gate and the upstream request all read it. */
+  private joined: Buffer | undefined;
   error: Error | undefined;
   private readonly sinks = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private readonly waiting: Array<(body: Buffer | undefined) => void> = [];
@@ -480,7 +482,7 @@ export class ReplayableBody {
   /** The whole body, if it has all arrived. */
   completeBody(): Buffer | undefined {
     if (this.error) throw this.error;
-    return this.ended ? Buffer.concat(this.chunks, this.size) : undefined;
+    return this.ended ? this.whole() : undefined;
   }
 
   /** Writes the body into an upstream request: what arrived so far, then the rest as it arrives. */
@@ -498,7 +500,7 @@ export class ReplayableBody {
   /** The body for one attempt: a Buffer once complete, else a stream that replays and then follows. */
   payload(): Buffer | ReadableStream<Uint8Array> {
     if (this.error) throw this.error;
-    if (this.ended) return Buffer.concat(this.chunks, this.size);
+    if (this.ended) return this.whole();
     let mine: ReadableStreamDefaultController<Uint8Array> | undefined;
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -528,12 +530,18 @@ export class ReplayableBody {
   /** The whole body once it has arrived; undefined when it failed (too large, connection lost). */
   whenComplete(): Promise<Buffer | undefined> {
     if (this.error) return Promise.resolve(undefined);
-    if (this.ended) return Promise.resolve(Buffer.concat(this.chunks, this.size));
+    if (this.ended) return Promise.resolve(this.whole());
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   private settle(): void {
-    const body = this.error ? undefined : Buffer.concat(this.chunks, this.size);
+    const body = this.error ? undefined : this.whole();
     for (const resolve of this.waiting.splice(0)) resolve(body);
+  }
+
+  /** Only once the body has ended (or for what arrived before an error, which nobody reads). */
+  private whole(): Buffer {
+    if (!this.ended) return Buffer.concat(this.chunks, this.size);
+    return (this.joined ??= this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
   }
 }
