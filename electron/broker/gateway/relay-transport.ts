@@ -4,6 +4,7 @@ import {
   type ClientRequest,
   type IncomingMessage,
   type OutgoingHttpHeaders,
+  type RequestOptions,
   type ServerResponse,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
@@ -373,29 +374,33 @@ export function nodeFetch(
   const complete = body ? body.completeBody() : plainBody(init?.body);
   if (complete) headers['content-length'] = complete.length;
   return new Promise<Response>((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
-      {
-        ...target,
-        method: init?.method ?? 'GET',
-        headers,
-        agent: route?.agent ?? (url.protocol === 'https:' ? httpsAgent : httpAgent),
-        ...(init?.signal ? { signal: init.signal } : {}),
-      },
-      (incoming) => {
-        const status = incoming.statusCode ?? 502;
-        if (options.webBody || status === 401 || status === 403) {
-          const responseHeaders = new Headers();
-          const raw = incoming.rawHeaders;
-          for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
-          const empty = status === 204 || status === 304 || init?.method === 'HEAD';
-          if (empty) incoming.resume();
-          const web = empty ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>);
-          resolve(new Response(web, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders }));
-          return;
-        }
-        resolve(new NodeBodyResponse(status < 200 || status > 599 ? 502 : status, incoming) as unknown as Response);
-      },
-    );
+    // Field by field, not `{ ...target, method }`: on Node 20, properties added to a spread copy cost about a
+    // microsecond each (V8 leaves the copy's map off its fast path).
+    const requestOptions: RequestOptions = {
+      protocol: target.protocol,
+      hostname: target.hostname,
+      path: target.path,
+      method: init?.method ?? 'GET',
+      headers,
+      agent: route?.agent ?? (url.protocol === 'https:' ? httpsAgent : httpAgent),
+    };
+    if (target.port !== undefined) requestOptions.port = target.port;
+    if (target.auth !== undefined) requestOptions.auth = target.auth;
+    if (init?.signal) requestOptions.signal = init.signal;
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(requestOptions, (incoming) => {
+      const status = incoming.statusCode ?? 502;
+      if (options.webBody || status === 401 || status === 403) {
+        const responseHeaders = new Headers();
+        const raw = incoming.rawHeaders;
+        for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
+        const empty = status === 204 || status === 304 || init?.method === 'HEAD';
+        if (empty) incoming.resume();
+        const web = empty ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>);
+        resolve(new Response(web, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders }));
+        return;
+      }
+      resolve(new NodeBodyResponse(status < 200 || status > 599 ? 502 : status, incoming) as unknown as Response);
+    });
     request.on('error', reject);
     cancel?.attach(request);
     if (!body) request.end(complete);
