@@ -59,5 +59,18 @@ describe('ActivityLog', () => {
     for (let i = 0; i < 50; i++) log.record({ kind: 'tool_call', summary: `call ${i}`, outcome: 'ok' });
     expect(log.recent(500)).toHaveLength(10);
     expect(log.recent(1)[0]!.summary).toBe('call 49');
+    expect(log.recent(500).map((e) => e.summary)).toEqual(Array.from({ length: 10 }, (_, i) => `call ${49 - i}`));
+    expect(log.recent(3).map((e) => e.summary)).toEqual(['call 49', 'call 48', 'call 47']);
+    expect(log.recent(0).map((e) => e.summary)).toEqual(log.recent(500).map((e) => e.summary));
+  });
+
+  it('keeps the newest events in order at every fill level of its ring', () => {
+    const log = new ActivityLog({ capacity: 4 });
+    for (let i = 1; i <= 11; i++) {
+      log.record({ kind: 'tool_call', summary: `call ${i}`, outcome: 'ok' });
+      const expected = Array.from({ length: Math.min(i, 4) }, (_, k) => `call ${i - k}`);
+      expect(log.recent().map((e) => e.summary)).toEqual(expected);
+      expect(log.recent(2).map((e) => e.summary)).toEqual(expected.slice(0, 2));
+    }
   });
 });

@@ -361,7 +361,10 @@ describe('/mcp fast path', () => {
     await client.listTools();
     await client.callTool({ name: 'raw__plain', arguments: {} });
     const progress: number[] = [];
-    const result = await client.callTool({ name: 'raw__progress', arguments: {} }, { onprogress: (p) => progress.push(p.progress) });
+    const result = await client.callTool(
+      { name: 'raw__progress', arguments: {}, _meta: { 'example.com/trace': 't1' } },
+      { onprogress: (p) => progress.push(p.progress) },
+    );
     expect(result).toMatchObject({ content: [{ type: 'text', text: 'done' }] });
     // The SDK client routes progress only by the token it sent: arriving proves the token was mapped back.
     expect(progress).toEqual([1, 2]);
@@ -370,6 +373,8 @@ describe('/mcp fast path', () => {
     const token = (seen.params?._meta as { progressToken?: unknown }).progressToken;
     expect(typeof token).toBe('string');
     expect(token).toBe(seen.id);
+    // The IDE's own _meta fields travel on; only the progress token is ours.
+    expect(seen.params?._meta).toEqual({ 'example.com/trace': 't1', progressToken: token });
   });
 
   it('pretty-printed multi-line SSE data is forwarded as valid SSE (isError seen for the activity view)', async () => {

@@ -17,6 +17,7 @@ import {
   guardRequest,
   LOCAL_TOKEN_SECRET_KEY,
   LocalAuth,
+  tokenMatcher,
   tokensEqual,
   type RouteAuth,
 } from '../../electron/broker/gateway/local-auth';
@@ -68,6 +69,18 @@ describe('local token', () => {
     for (const [a, b] of timingSafeEqualSpy.mock.calls) expect((a as Buffer).length).toBe((b as Buffer).length);
   });
 
+  it('matches the kept token like tokensEqual, one equal-length timingSafeEqual per check whatever is presented', () => {
+    const matches = tokenMatcher(TOKEN);
+    const candidates = ['', 'short', TOKEN, `${TOKEN}${TOKEN}`, `X${TOKEN.slice(1)}`, TOKEN.slice(0, -1), `${TOKEN}x`, 'é'.repeat(22)];
+    timingSafeEqualSpy.mockClear();
+    for (const candidate of candidates) expect(matches(candidate)).toBe(tokensEqual(candidate, TOKEN));
+    expect(candidates.map(matches)).toEqual(candidates.map((c) => c === TOKEN));
+    expect(timingSafeEqualSpy).toHaveBeenCalledTimes(candidates.length * 3);
+    for (const [a, b] of timingSafeEqualSpy.mock.calls) expect((a as Buffer).length).toBe((b as Buffer).length);
+    expect(matches(undefined)).toBe(false);
+    expect(tokenMatcher('')('')).toBe(false);
+  });
+
   it('parses bearer credentials strictly', () => {
     expect(bearerFrom(`Bearer ${TOKEN}`)).toBe(TOKEN);
     expect(bearerFrom(`bearer ${TOKEN}`)).toBe(TOKEN);
@@ -80,6 +93,18 @@ describe('local token', () => {
 
 describe('request guard matrix', () => {
   const good = { host: `127.0.0.1:${PORT}`, authorization: `Bearer ${TOKEN}` };
+
+  it('reads the configured origins only for a request that has an Origin (a broken config cannot refuse the others)', () => {
+    const origins = vi.fn((): readonly string[] => ['https://app.example']);
+    const check = (headers: Record<string, string>) =>
+      guardRequest(headers, { port: PORT, auth: 'token', allowedOrigins: origins, matches: (t) => t === TOKEN });
+    expect(check(good)).toBeNull();
+    expect(origins).not.toHaveBeenCalled();
+    expect(check({ ...good, origin: 'https://app.example' })).toBeNull();
+    expect(check({ ...good, origin: 'https://evil.example' })).toMatchObject({ status: 403, reason: 'origin' });
+    expect(check({ ...good, origin: `http://localhost:${PORT}` })).toBeNull();
+    expect(origins).toHaveBeenCalledTimes(2);
+  });
 
   it.each([`127.0.0.1:${PORT}`, `localhost:${PORT}`, `[::1]:${PORT}`, `LOCALHOST:${PORT}`])('accepts Host %s', (host) => {
     expect(guard({ ...good, host })).toBeNull();

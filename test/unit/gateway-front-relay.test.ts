@@ -306,6 +306,22 @@ describe.each(['node', 'fetch'] as const)('relay with the %s upstream client', (
       await expect.poll(() => closedResponses.length, { timeout: 2_000 }).toBe(1);
     });
 
+    it('an IDE that leaves before the server answered aborts the upstream request at once', async () => {
+      const arrived: string[] = [];
+      handler = (req) => void arrived.push(req.url ?? ''); // accepts the call and never answers
+      const controller = new AbortController();
+      const pending = fetch(`${gateway().url}/mcp/todo`, {
+        method: 'POST',
+        headers: authed(),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow' } }),
+        signal: controller.signal,
+      }).catch(() => undefined);
+      await expect.poll(() => arrived.length, { timeout: 2_000 }).toBe(1);
+      controller.abort();
+      await pending;
+      await expect.poll(() => closedResponses.length, { timeout: 2_000 }).toBe(1);
+    });
+
     it('an upstream that dies mid-stream breaks the IDE stream (so it can resume), not a clean end', async () => {
       handler = (_req, res) => {
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
@@ -548,6 +564,33 @@ describe.each(['node', 'fetch'] as const)('the relay on its own, with the %s ups
       direct.close(r);
       direct.closeAllConnections();
     });
+  });
+
+  it('a server that never answers gets a 504 once the response deadline passes, and its request is closed', async () => {
+    const relay = createRelay({
+      getServer: (id) => servers.find((s) => s.id === id),
+      tokens,
+      responseTimeoutMs: 150,
+      ...(mode === 'fetch' ? { fetch } : {}),
+    });
+    const bounded = createServer((req, res) => void relay.handleRequest(req, res, { serverId: 'todo', subpath: '', search: '' }));
+    await new Promise<void>((r) => bounded.listen(0, '127.0.0.1', r));
+    try {
+      handler = () => undefined; // accepts the call and never answers
+      const r = await fetch(`http://127.0.0.1:${(bounded.address() as AddressInfo).port}/`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'slow' } }),
+      });
+      expect(r.status).toBe(504);
+      expect(((await r.json()) as { error: { message: string } }).error.message).toMatch(/did not answer within 150 ms/);
+      await expect.poll(() => closedResponses.length, { timeout: 2_000 }).toBe(1);
+    } finally {
+      await new Promise((r) => {
+        bounded.close(r);
+        bounded.closeAllConnections();
+      });
+    }
   });
 
   it("never hands the IDE's Authorization or Cookie to the token service or the upstream", async () => {

@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, readFile, rm, stat, writeFile, unlink, truncate } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, writeFile, unlink, truncate, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { auditDir, listLedgerFiles } from '../../electron/broker/governance/ledger/files';
 import { AuditLedger } from '../../electron/broker/governance/ledger/ledger';
 import { csvRow, parseSince, readLedger } from '../../electron/broker/governance/ledger/query';
@@ -153,6 +153,33 @@ describe('verifyLedger names the first record that was tampered with', () => {
 });
 
 describe('a steady stream of calls', () => {
+  it('writes the first record after a quiet spell at once, and a burst that follows as one batch', async () => {
+    const ledger = await writeRecords(1);
+    const handle = await open(path.join(home, 'probe'), 'w');
+    const write = vi.spyOn(Object.getPrototypeOf(handle) as FileHandle, 'write');
+    await handle.close();
+    try {
+      await new Promise((r) => setTimeout(r, 30));
+      ledger.append(call(2));
+      for (let i = 0; i < 50 && (await lines()).lines.length < 2; i++) await new Promise((r) => setTimeout(r, 1));
+      expect((await lines()).lines).toHaveLength(2);
+      expect(write).toHaveBeenCalledTimes(1);
+      // Calls one after another, each given the event-loop turn a real call has.
+      for (let i = 3; i <= 12; i++) {
+        ledger.append(call(i));
+        await new Promise((r) => setImmediate(r));
+      }
+      for (let i = 0; i < 50 && (await lines()).lines.length < 12; i++) await new Promise((r) => setTimeout(r, 10));
+      expect((await lines()).lines).toHaveLength(12);
+      // One batch for the ten (two if this machine was too slow to append them within one window).
+      expect(write.mock.calls.length - 1).toBeLessThanOrEqual(2);
+      expect((await verifyLedger(home)).firstBreak).toBeUndefined();
+    } finally {
+      write.mockRestore();
+      await ledger.close();
+    }
+  });
+
   it('each record reaches the file as calls go on, and a process that dies without a flush restarts undamaged', async () => {
     const ledger = await writeRecords(1);
     // Calls one after another, each given the event-loop turn a real call has: the batched writes run on their own.

@@ -14,7 +14,12 @@ const MAX_FILE_BYTES = 1024 * 1024;
  * only — never tool arguments, results or tokens — and every summary is redacted once more on the way in.
  */
 export class ActivityLog {
+  /**
+   * The ring: once full, `oldest` is where the next event goes. (Dropping the oldest with splice moved every kept
+   * event on every call: a measurable part of a tools/call's CPU, bench/results/evidence.md.)
+   */
   private readonly events: ActivityEvent[] = [];
+  private oldest = 0;
   private nextId = 1;
   private readonly listeners: Emitter<ActivityEvent>;
   private writing: Promise<void> = Promise.resolve();
@@ -34,7 +39,7 @@ export class ActivityLog {
       for (const line of lines) {
         try {
           const event = JSON.parse(line) as ActivityEvent;
-          this.events.push(event);
+          this.keep(event);
           this.nextId = Math.max(this.nextId, event.id + 1);
         } catch {
           // A torn last line after a crash: skip it.
@@ -46,21 +51,41 @@ export class ActivityLog {
   }
 
   record(input: ActivityInput): ActivityEvent {
-    const event: ActivityEvent = {
-      ...input,
-      id: this.nextId++,
-      at: input.at ?? (this.options.now ?? Date.now)(),
-      summary: redactText(input.summary).slice(0, 300),
-    };
-    this.events.push(event);
-    if (this.events.length > this.capacity) this.events.splice(0, this.events.length - this.capacity);
+    // Object.assign and then the fields, not `{ ...input, id, at }`: on Node 20, properties added to a spread copy cost
+    // about a microsecond each (V8 leaves the copy's map off its fast path). Same fields, same order.
+    const event = Object.assign({}, input) as ActivityEvent;
+    event.id = this.nextId++;
+    event.at = input.at ?? (this.options.now ?? Date.now)();
+    event.summary = redactText(input.summary).slice(0, 300);
+    this.keep(event);
     this.listeners.emit(event);
     this.persist(event);
     return event;
   }
 
   recent(limit = 100): ActivityEvent[] {
-    return this.events.slice(-limit).reverse();
+    const events = this.events;
+    const size = events.length;
+    if (!(limit > 0) || !Number.isInteger(limit)) return this.ordered().slice(-limit).reverse();
+    const out: ActivityEvent[] = [];
+    // Newest first: the newest is just before `oldest` (or last, while the ring is not full yet).
+    for (let i = 1; i <= Math.min(limit, size); i++) out.push(events[(this.oldest - i + size) % size]!);
+    return out;
+  }
+
+  private keep(event: ActivityEvent): void {
+    if (this.capacity <= 0) return;
+    if (this.events.length < this.capacity) {
+      this.events.push(event);
+      return;
+    }
+    this.events[this.oldest] = event;
+    this.oldest = (this.oldest + 1) % this.events.length;
+  }
+
+  /** Oldest first. */
+  private ordered(): ActivityEvent[] {
+    return [...this.events.slice(this.oldest), ...this.events.slice(0, this.oldest)];
   }
 
   onEvent(listener: (event: ActivityEvent) => void): () => void {

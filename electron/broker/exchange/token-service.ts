@@ -14,7 +14,7 @@ import { discoverServerAuth, sameIssuer, splitScopes, type ServerAuthInfo } from
 import type { DiscoveryState } from './discovery-state';
 import { loadAsCredentials, type AsClientAuthMethod } from './as-client-auth';
 import { redeemIdJag } from './redeem';
-import { TokenCache, tokenCacheKey, type CachedToken } from './token-cache';
+import { TokenCache, tokenCacheKey, type CachedToken, type TokenKeyParts } from './token-cache';
 import type { QuotaWarning, ResourceAppUse, UsageCounter } from './usage';
 
 /** What the token service needs to know about a configured server (a subset of the config's server entry). */
@@ -71,6 +71,8 @@ interface ServerState {
   lastToken?: CachedToken | undefined;
   /** `info` came from the discovery state file (a restart), not from a discovery in this run. */
   infoFromFile?: boolean | undefined;
+  /** The last cache key computed for this server and what it was computed from (see keyOf). */
+  lastKey?: { parts: TokenKeyParts; key: string } | undefined;
 }
 
 const MAX_STEP_UPS = 2;
@@ -249,7 +251,7 @@ export class TokenService {
         );
       }
       state.scopes ??= initialScopes(info, server);
-      const key = tokenCacheKey({
+      const key = keyOf(state, {
         serverId,
         idpIssuer: this.identity.issuer,
         subject: user.sub,
@@ -298,7 +300,7 @@ export class TokenService {
     if (!state || !info || !server?.asClient || !state.scopes) return;
     const user = this.identity.state;
     if (user.status !== 'signed_in' && user.status !== 'expired') return;
-    const key = tokenCacheKey({
+    const key = keyOf(state, {
       serverId,
       idpIssuer: this.identity.issuer,
       subject: user.user.sub,
@@ -541,6 +543,29 @@ export function withAuthorization(from: RequestInit['headers'], authorization: s
   delete out.authorization;
   if (authorization !== undefined) out.authorization = authorization;
   return out;
+}
+
+/**
+ * tokenCacheKey for a server's parts, reusing the last one while nothing it was made from changed (a SHA-256 and a
+ * sorted copy of the scopes on every upstream request otherwise). The scope list is compared by identity: the service
+ * replaces it (step-up, rediscovery), never edits it in place.
+ */
+function keyOf(state: ServerState, parts: TokenKeyParts): string {
+  const last = state.lastKey;
+  if (
+    last &&
+    last.parts.serverId === parts.serverId &&
+    last.parts.idpIssuer === parts.idpIssuer &&
+    last.parts.subject === parts.subject &&
+    last.parts.resource === parts.resource &&
+    last.parts.asIssuer === parts.asIssuer &&
+    last.parts.clientId === parts.clientId &&
+    last.parts.scopes === parts.scopes
+  )
+    return last.key;
+  const key = tokenCacheKey(parts);
+  state.lastKey = { parts, key };
+  return key;
 }
 
 /** MCP scope selection: challenged scopes, else the PRM's scopes_supported, plus any the admin configured. */

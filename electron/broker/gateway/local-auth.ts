@@ -67,8 +67,8 @@ export function generateLocalToken(): string {
 }
 
 /**
- * Constant-time string comparison. Both sides are hashed to a fixed length first, so neither the content nor the
- * length of the expected token leaks through timing (timingSafeEqual itself throws on unequal lengths).
+ * Constant-time string comparison: both sides are padded to the same length before timingSafeEqual (which throws on
+ * unequal lengths), so the time depends on the lengths only, never on the content.
  */
 export function tokensEqual(presented: string, expected: string): boolean {
   const a = Buffer.from(presented, 'utf8');
@@ -81,6 +81,22 @@ export function tokensEqual(presented: string, expected: string): boolean {
   b.copy(pb);
   const same = timingSafeEqual(pa, pb);
   return same && a.length === b.length && expected.length > 0;
+}
+
+/**
+ * tokensEqual against an expected token whose bytes are kept (the gateway checks every request against the same
+ * one): one buffer per check instead of four. A presented token of another length is compared as the expected bytes
+ * against themselves, so the work is the same whatever the content, and the answer is false.
+ */
+export function tokenMatcher(expected: string): (presented: string | undefined) => boolean {
+  const b = Buffer.from(expected, 'utf8');
+  return (presented) => {
+    if (presented === undefined || b.length === 0) return false;
+    const a = Buffer.from(presented, 'utf8');
+    const sameLength = a.length === b.length;
+    const same = timingSafeEqual(sameLength ? a : b, b);
+    return same && sameLength;
+  };
 }
 
 /** The bearer credential of an Authorization header, or undefined (any other scheme counts as none). */
@@ -101,6 +117,13 @@ export function loopbackOrigins(port: number): string[] {
   return allowedHosts(port).map((h) => `http://${h}`);
 }
 
+/** allowedHosts and loopbackOrigins of the last port asked about: the guard runs on every request with the same port. */
+let loopback: { port: number; hosts: readonly string[]; origins: readonly string[] } | undefined;
+function loopbackOf(port: number): { hosts: readonly string[]; origins: readonly string[] } {
+  if (loopback?.port !== port) loopback = { port, hosts: allowedHosts(port), origins: loopbackOrigins(port) };
+  return loopback;
+}
+
 /**
  * Owns the local token: kept in the SecretStore (the OS keychain) under `gateway:local_token`, cached in memory for the
  * hot path, rotatable. Also holds the browser origins the user allowed.
@@ -112,6 +135,9 @@ export function loopbackOrigins(port: number): string[] {
  */
 export class LocalAuth {
   private current: string;
+  private currentMatches: (presented: string | undefined) => boolean;
+  /** Bound once: check() runs on every request. */
+  private readonly matchesBound = (presented: string | undefined): boolean => this.currentMatches(presented);
   private readonly secrets: SecretStore;
   private readonly origins: () => readonly string[];
   private readonly rotations: Emitter<string>;
@@ -120,6 +146,7 @@ export class LocalAuth {
   private constructor(secrets: SecretStore, token: string, origins: () => readonly string[], log: Logger) {
     this.secrets = secrets;
     this.current = token;
+    this.currentMatches = tokenMatcher(token);
     this.origins = origins;
     // Guarded: a listener that throws (the runtime file could not be written) is logged, never undoes the rotation.
     this.rotations = new Emitter((e) => log.warn('token rotation listener failed', { error: e }));
@@ -167,6 +194,7 @@ export class LocalAuth {
     const next = generateLocalToken();
     await this.secrets.set(LOCAL_TOKEN_SECRET_KEY, next);
     this.current = next;
+    this.currentMatches = tokenMatcher(next);
     this.rotations.emit(next);
     return next;
   }
@@ -177,7 +205,7 @@ export class LocalAuth {
 
   /** Constant-time check of a presented token against the current one. */
   matches(presented: string | undefined): boolean {
-    return presented !== undefined && tokensEqual(presented, this.current);
+    return this.currentMatches(presented);
   }
 
   allowedOrigins(): readonly string[] {
@@ -192,22 +220,29 @@ export class LocalAuth {
   /** Runs the three checks on a request; null when it may proceed. A remote device's request is marked as its. */
   check(req: Pick<IncomingMessage, 'headers'>, context: RequestGuardContext): LocalAuthRejection | null {
     const remote = this.remote;
-    return guardRequest(req.headers, {
-      ...context,
-      matches: (t) => this.matches(t),
-      allowedOrigins: this.origins(),
-      ...(remote
-        ? {
-            remote: (t: string) => {
-              const verdict = remote(t);
-              if (verdict.kind === 'ok' && context.mcp) markRemoteCaller(req, { deviceId: verdict.device.id, label: verdict.device.label });
-              return verdict;
-            },
-          }
-        : {}),
-    });
+    // The allowed origins (read from the config) are asked for only when the request has an Origin to check. Built
+    // field by field: on Node 20, adding properties to a spread copy (`{ ...context, matches }`) takes about a
+    // microsecond per property (V8 leaves the copy's map off its fast path), on every request.
+    const guard: GuardContext = { port: context.port, auth: context.auth, matches: this.matchesBound, allowedOrigins: this.origins };
+    if (context.preflight !== undefined) guard.preflight = context.preflight;
+    if (context.mcp !== undefined) guard.mcp = context.mcp;
+    if (remote)
+      guard.remote = (t: string) => {
+        const verdict = remote(t);
+        if (verdict.kind === 'ok' && context.mcp) markRemoteCaller(req, { deviceId: verdict.device.id, label: verdict.device.label });
+        return verdict;
+      };
+    return guardRequest(req.headers, guard);
   }
 }
+
+/** What guardRequest checks a request against. */
+export type GuardContext = RequestGuardContext & {
+  matches: (token: string | undefined) => boolean;
+  /** The configured extra origins, or a function giving them (called only for a request that has an Origin). */
+  allowedOrigins: readonly string[] | (() => readonly string[]);
+  remote?: RemoteTokenCheck;
+};
 
 /**
  * The guard itself, as a pure function of the headers (unit-tested as a matrix).
@@ -216,16 +251,9 @@ export class LocalAuth {
  * refused too). A present `Origin` must be a loopback page on our port or an allowed origin; "null" (sandboxed
  * iframes, file://) is refused.
  */
-export function guardRequest(
-  headers: IncomingHttpHeaders,
-  context: RequestGuardContext & {
-    matches: (token: string | undefined) => boolean;
-    allowedOrigins: readonly string[];
-    remote?: RemoteTokenCheck;
-  },
-): LocalAuthRejection | null {
+export function guardRequest(headers: IncomingHttpHeaders, context: GuardContext): LocalAuthRejection | null {
   const host = headers.host?.toLowerCase();
-  if (!host || !allowedHosts(context.port).includes(host)) {
+  if (!host || !loopbackOf(context.port).hosts.includes(host)) {
     return {
       status: 421,
       reason: 'host',
@@ -289,7 +317,7 @@ function remoteRejection(verdict: RemoteTokenVerdict, context: RequestGuardConte
   };
 }
 
-function originAllowed(origin: string, port: number, allowed: readonly string[]): boolean {
-  if (loopbackOrigins(port).includes(origin.toLowerCase())) return true;
-  return allowed.includes(origin);
+function originAllowed(origin: string, port: number, allowed: GuardContext['allowedOrigins']): boolean {
+  if (loopbackOf(port).origins.includes(origin.toLowerCase())) return true;
+  return (typeof allowed === 'function' ? allowed() : allowed).includes(origin);
 }

@@ -1,4 +1,12 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type RequestOptions,
+  type ServerResponse,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -133,12 +141,210 @@ export function useUpstreamRouter(router: UpstreamRouter): () => void {
   };
 }
 
-/** Upstream response bodies handed over as Node streams, keyed by the body-less Response the token service saw. */
-const nodeBodies = new WeakMap<Response, IncomingMessage>();
+/**
+ * Aborts one upstream exchange (the IDE left, the deadline passed) without an AbortSignal per call: nodeFetch hands it
+ * the request it sends, and abort() destroys that request, and with it a response still arriving, as a signal passed
+ * to node:http would. A signal (for fetch, a proxied sender, or a web body's reader) is made only when one is asked for.
+ * Creating a signal and node:http's listener on it was about 2 % of the relay's CPU per call (bench/results/evidence.md).
+ */
+export class UpstreamCancel {
+  aborted = false;
+  private request: ClientRequest | undefined;
+  private controller: AbortController | undefined;
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    // A finished request is marked destroyed when its socket goes back to the pool: destroy() leaves that socket alone.
+    this.request?.destroy(abortError());
+    this.controller?.abort();
+  }
+
+  /** An AbortSignal that fires with abort(), for what needs one; made on first use. */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  /** The request now in flight (each attempt sends its own). */
+  attach(request: ClientRequest): void {
+    this.request = request;
+    if (this.aborted) request.destroy(abortError());
+  }
+}
+
+/** What node:http reports when its signal aborts a request. */
+function abortError(): Error {
+  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+}
+
+/** Where a request goes, as node:http takes it (what it would make of the URL itself: url.urlToHttpOptions). */
+interface HttpTarget {
+  protocol: string;
+  hostname: string;
+  port?: number;
+  path: string;
+  auth?: string;
+}
+
+/**
+ * Parsed upstream URLs by their text: every call to a server asks for the same few (its MCP URL), and parsing one,
+ * then having node:http turn it into options, was about 1 % of the relay's CPU per call. The URL objects are shared:
+ * nothing on the request path changes them. Bounded; emptied when full.
+ */
+const targets = new Map<string, { url: URL; options: HttpTarget }>();
+const MAX_TARGETS = 256;
+
+function targetOf(input: string | URL): { url: URL; options: HttpTarget } {
+  if (typeof input !== 'string') return { url: input, options: httpTarget(input) };
+  let known = targets.get(input);
+  if (!known) {
+    const url = new URL(input);
+    known = { url, options: httpTarget(url) };
+    if (targets.size >= MAX_TARGETS) targets.clear();
+    targets.set(input, known);
+  }
+  return known;
+}
+
+function httpTarget(url: URL): HttpTarget {
+  const target: HttpTarget = {
+    protocol: url.protocol,
+    // node:http wants an IPv6 host without its brackets.
+    hostname: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+    path: `${url.pathname}${url.search}`,
+  };
+  if (url.port !== '') target.port = Number(url.port);
+  if (url.username || url.password) target.auth = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return target;
+}
+
+/**
+ * A response's headers read from node:http's raw list, with what the gateway and the token service use of Headers
+ * (get, has, iteration, getSetCookie): a Map made on first read, instead of a Headers object and a validated append
+ * per header on every call (with the Response around it, about 4 % of the relay's CPU per call:
+ * bench/results/evidence.md). As Headers does, names are lowercase, repeated ones are joined with ", ", and iteration
+ * is sorted by name with each Set-Cookie on its own. Read-only, as a Response's headers are.
+ */
+class RawResponseHeaders {
+  private map: Map<string, string> | undefined;
+  private cookies: string[] = [];
+
+  constructor(private readonly raw: readonly string[]) {}
+
+  private all(): Map<string, string> {
+    if (this.map) return this.map;
+    const map = new Map<string, string>();
+    const raw = this.raw;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = raw[i]!.toLowerCase();
+      const value = raw[i + 1]!;
+      if (name === 'set-cookie') this.cookies.push(value);
+      const before = map.get(name);
+      map.set(name, before === undefined ? value : `${before}, ${value}`);
+    }
+    this.map = map;
+    return map;
+  }
+
+  get(name: string): string | null {
+    return this.all().get(name.toLowerCase()) ?? null;
+  }
+
+  has(name: string): boolean {
+    return this.all().has(name.toLowerCase());
+  }
+
+  getSetCookie(): string[] {
+    this.all();
+    return [...this.cookies];
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    const map = this.all();
+    for (const name of [...map.keys()].sort()) {
+      if (name === 'set-cookie') for (const cookie of this.cookies) yield [name, cookie];
+      else yield [name, map.get(name)!];
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [name] of this.entries()) yield name;
+  }
+
+  *values(): IterableIterator<string> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
+  }
+
+  forEach(callback: (value: string, name: string, parent: Headers) => void): void {
+    for (const [name, value] of this.entries()) callback(value, name, this as unknown as Headers);
+  }
+}
+
+/**
+ * The Response nodeFetch answers with when the body stays a Node stream (nodeBodyOf): status and headers, no web body,
+ * like `new Response(null, { status, headers })` was (its body methods read as empty), without undici's Response and
+ * Headers construction per call.
+ */
+class NodeBodyResponse {
+  readonly body = null;
+  readonly bodyUsed = false;
+  readonly redirected = false;
+  readonly statusText = '';
+  readonly type = 'default';
+  readonly url = '';
+  readonly headers: Headers;
+
+  constructor(
+    readonly status: number,
+    readonly incoming: IncomingMessage,
+  ) {
+    this.headers = new RawResponseHeaders(incoming.rawHeaders) as unknown as Headers;
+  }
+
+  get ok(): boolean {
+    return this.status >= 200 && this.status <= 299;
+  }
+
+  text(): Promise<string> {
+    return Promise.resolve('');
+  }
+
+  json(): Promise<unknown> {
+    return Promise.reject(new SyntaxError('Unexpected end of JSON input'));
+  }
+
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return Promise.resolve(new ArrayBuffer(0));
+  }
+
+  bytes(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(0));
+  }
+
+  blob(): Promise<Blob> {
+    return Promise.resolve(new Blob([]));
+  }
+
+  formData(): Promise<FormData> {
+    return Promise.reject(new TypeError('The response has no form data.'));
+  }
+
+  clone(): Response {
+    return new NodeBodyResponse(this.status, this.incoming) as unknown as Response;
+  }
+}
 
 /** The Node stream nodeFetch kept for a body-less Response, if any. */
 export function nodeBodyOf(response: Response): IncomingMessage | undefined {
-  return nodeBodies.get(response);
+  return response instanceof NodeBodyResponse ? response.incoming : undefined;
 }
 
 /**
@@ -146,50 +352,57 @@ export function nodeBodyOf(response: Response): IncomingMessage | undefined {
  * no web streams), which matters on a hop every tools/call pays for.
  *
  * It speaks the FetchLike contract the token service needs, with one twist: a response the token service may act on
- * (401, 403) gets a real web body it can cancel; any other response is returned body-less, its Node stream kept in
- * `nodeBodies` for the relay to pipe straight to the IDE. No decompression happens, so the upstream's
+ * (401, 403) gets a real web body it can cancel; any other response is a body-less NodeBodyResponse whose Node stream
+ * (nodeBodyOf) the relay pipes straight to the IDE. No decompression happens, so the upstream's
  * Content-Encoding and Content-Length pass through as they are.
  */
 export function nodeFetch(
   input: string | URL,
   init: RequestInit | undefined,
   body: ReplayableBody | undefined,
-  options: { webBody?: boolean } = {},
+  options: { webBody?: boolean; cancel?: UpstreamCancel } = {},
 ): Promise<Response> {
-  const url = typeof input === 'string' ? new URL(input) : input;
+  const { url, options: target } = targetOf(input);
   const route = upstreamRouter?.(url);
-  if (route?.send) return route.send(url, init, body ? body.payload() : (plainBody(init?.body) ?? undefined));
+  const cancel = options.cancel;
+  if (route?.send) {
+    const sent = cancel && !init?.signal ? { ...init, signal: cancel.signal } : init;
+    return route.send(url, sent, body ? body.payload() : (plainBody(init?.body) ?? undefined));
+  }
   const headers: OutgoingHttpHeaders = {};
   copyHeaders(init?.headers, headers);
   const complete = body ? body.completeBody() : plainBody(init?.body);
   if (complete) headers['content-length'] = complete.length;
   return new Promise<Response>((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
-      url,
-      {
-        method: init?.method ?? 'GET',
-        headers,
-        agent: route?.agent ?? (url.protocol === 'https:' ? httpsAgent : httpAgent),
-        ...(init?.signal ? { signal: init.signal } : {}),
-      },
-      (incoming) => {
-        const status = incoming.statusCode ?? 502;
+    // Field by field, not `{ ...target, method }`: on Node 20, properties added to a spread copy cost about a
+    // microsecond each (V8 leaves the copy's map off its fast path).
+    const requestOptions: RequestOptions = {
+      protocol: target.protocol,
+      hostname: target.hostname,
+      path: target.path,
+      method: init?.method ?? 'GET',
+      headers,
+      agent: route?.agent ?? (url.protocol === 'https:' ? httpsAgent : httpAgent),
+    };
+    if (target.port !== undefined) requestOptions.port = target.port;
+    if (target.auth !== undefined) requestOptions.auth = target.auth;
+    if (init?.signal) requestOptions.signal = init.signal;
+    const request = (url.protocol === 'https:' ? httpsRequest : httpRequest)(requestOptions, (incoming) => {
+      const status = incoming.statusCode ?? 502;
+      if (options.webBody || status === 401 || status === 403) {
         const responseHeaders = new Headers();
         const raw = incoming.rawHeaders;
         for (let i = 0; i + 1 < raw.length; i += 2) responseHeaders.append(raw[i]!, raw[i + 1]!);
-        if (options.webBody || status === 401 || status === 403) {
-          const empty = status === 204 || status === 304 || init?.method === 'HEAD';
-          if (empty) incoming.resume();
-          const web = empty ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>);
-          resolve(new Response(web, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders }));
-          return;
-        }
-        const response = new Response(null, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders });
-        nodeBodies.set(response, incoming);
-        resolve(response);
-      },
-    );
+        const empty = status === 204 || status === 304 || init?.method === 'HEAD';
+        if (empty) incoming.resume();
+        const web = empty ? null : (Readable.toWeb(incoming) as ReadableStream<Uint8Array>);
+        resolve(new Response(web, { status: status < 200 || status > 599 ? 502 : status, headers: responseHeaders }));
+        return;
+      }
+      resolve(new NodeBodyResponse(status < 200 || status > 599 ? 502 : status, incoming) as unknown as Response);
+    });
     request.on('error', reject);
+    cancel?.attach(request);
     if (!body) request.end(complete);
     else if (complete) request.end(complete);
     else
@@ -242,6 +455,8 @@ export class ReplayableBody {
   private readonly chunks: Buffer[] = [];
   private size = 0;
   private ended = false;
+  /** The whole body once it has ended, joined once: the guard, the tool gate and the upstream request all read it. */
+  private joined: Buffer | undefined;
   error: Error | undefined;
   private readonly sinks = new Set<ReadableStreamDefaultController<Uint8Array>>();
   private readonly waiting: Array<(body: Buffer | undefined) => void> = [];
@@ -272,7 +487,7 @@ export class ReplayableBody {
   /** The whole body, if it has all arrived. */
   completeBody(): Buffer | undefined {
     if (this.error) throw this.error;
-    return this.ended ? Buffer.concat(this.chunks, this.size) : undefined;
+    return this.ended ? this.whole() : undefined;
   }
 
   /** Writes the body into an upstream request: what arrived so far, then the rest as it arrives. */
@@ -290,7 +505,7 @@ export class ReplayableBody {
   /** The body for one attempt: a Buffer once complete, else a stream that replays and then follows. */
   payload(): Buffer | ReadableStream<Uint8Array> {
     if (this.error) throw this.error;
-    if (this.ended) return Buffer.concat(this.chunks, this.size);
+    if (this.ended) return this.whole();
     let mine: ReadableStreamDefaultController<Uint8Array> | undefined;
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -320,12 +535,18 @@ export class ReplayableBody {
   /** The whole body once it has arrived; undefined when it failed (too large, connection lost). */
   whenComplete(): Promise<Buffer | undefined> {
     if (this.error) return Promise.resolve(undefined);
-    if (this.ended) return Promise.resolve(Buffer.concat(this.chunks, this.size));
+    if (this.ended) return Promise.resolve(this.whole());
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   private settle(): void {
-    const body = this.error ? undefined : Buffer.concat(this.chunks, this.size);
+    const body = this.error ? undefined : this.whole();
     for (const resolve of this.waiting.splice(0)) resolve(body);
+  }
+
+  /** Only once the body has ended (or for what arrived before an error, which nobody reads). */
+  private whole(): Buffer {
+    if (!this.ended) return Buffer.concat(this.chunks, this.size);
+    return (this.joined ??= this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size));
   }
 }

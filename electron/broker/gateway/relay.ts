@@ -17,7 +17,7 @@ import {
 } from './http-util';
 import { forwardRequestHeader, relayedResponseHeaders } from './relay-headers';
 import type { RelayToolGate } from '../governance/pins/relay-gate';
-import { isEventStream, nodeBodyOf, nodeFetch, pipeBody, pipeNode, ReplayableBody } from './relay-transport';
+import { isEventStream, nodeBodyOf, nodeFetch, pipeBody, pipeNode, ReplayableBody, UpstreamCancel } from './relay-transport';
 
 /**
  * `/mcp/<server-id>`: a transparent per-server proxy. It renames nothing and interprets nothing: method, body and the
@@ -159,9 +159,9 @@ export function createRelay(options: RelayOptions): Relay {
       if (gated?.listIds) delete headers['accept-encoding'];
 
       // The IDE going away (closed SSE stream, cancelled request) aborts the upstream request with it.
-      const abort = new AbortController();
+      const cancel = new UpstreamCancel();
       const onClose = () => {
-        if (!res.writableFinished) abort.abort();
+        if (!res.writableFinished) cancel.abort();
       };
       res.on('close', onClose);
 
@@ -170,18 +170,22 @@ export function createRelay(options: RelayOptions): Relay {
       const attempt: FetchLike = options.fetch
         ? (input, init) => {
             const payload = body?.payload();
-            return options.fetch!(input, { ...init, ...(payload !== undefined ? { body: payload, duplex: 'half' } : {}) } as RequestInit);
+            return options.fetch!(input, {
+              ...init,
+              signal: cancel.signal,
+              ...(payload !== undefined ? { body: payload, duplex: 'half' } : {}),
+            } as RequestInit);
           }
         : smallBody
-          ? (input, init) => body!.whenComplete().then(() => nodeFetch(input, init, body))
-          : (input, init) => nodeFetch(input, init, body);
+          ? (input, init) => body!.whenComplete().then(() => nodeFetch(input, init, body, { cancel }))
+          : (input, init) => nodeFetch(input, init, body, { cancel });
       // Each attempt must answer (headers) within the deadline; the timer stops once it has, so streaming is not cut.
-      // A late attempt aborts the whole exchange (it is answered with a 504): one signal per call, no AbortSignal.any.
+      // A late attempt aborts the whole exchange (it is answered with a 504).
       let timedOut = false;
       const bounded: FetchLike = async (input, init) => {
         const timer = setTimeout(() => {
           timedOut = true;
-          abort.abort();
+          cancel.abort();
         }, responseTimeoutMs);
         try {
           return await attempt(input, init);
@@ -192,17 +196,17 @@ export function createRelay(options: RelayOptions): Relay {
       const started = performance.now();
       let response: Response;
       try {
-        response = await options.tokens.authorizedFetch(server.id, bounded)(upstream, { method, headers, signal: abort.signal });
+        response = await options.tokens.authorizedFetch(server.id, bounded)(upstream, { method, headers });
       } catch (e) {
         res.off('close', onClose);
         guarded?.settle(
           timedOut
             ? { kind: 'error', code: ErrorCodes.SERVER_UNREACHABLE }
-            : abort.signal.aborted
+            : cancel.aborted
               ? { kind: 'error', code: 'cancelled' }
               : outcomeOf(e),
         );
-        if (abort.signal.aborted && !timedOut) return;
+        if (cancel.aborted && !timedOut) return;
         if (timedOut) {
           req.resume();
           log.warn('upstream did not answer in time', { serverId: server.id, method, timeoutMs: responseTimeoutMs });
@@ -253,7 +257,7 @@ export function createRelay(options: RelayOptions): Relay {
           : undefined;
       if (nodeBody) {
         const broken = await pipeNode(nodeBody, res, isEventStream(response.headers), onBroken);
-        if (broken && !abort.signal.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id });
+        if (broken && !cancel.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id });
         res.off('close', onClose);
         return;
       }
@@ -265,10 +269,10 @@ export function createRelay(options: RelayOptions): Relay {
       // SSE: the headers go out now, before the first event (a priming event may take a while).
       res.flushHeaders();
       const watch = { sawEventId: false };
-      await pipeBody(response.body, res, abort.signal, onBroken ? watch : undefined).catch((e: unknown) => {
-        if (!abort.signal.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id, error: e });
+      await pipeBody(response.body, res, cancel.signal, onBroken ? watch : undefined).catch((e: unknown) => {
+        if (!cancel.aborted) log.warn('upstream stream ended abnormally', { serverId: server.id, error: e });
         // The IDE must see the stream break (and may resume with Last-Event-ID), not a clean end.
-        const tail = abort.signal.aborted ? undefined : onBroken?.(watch.sawEventId);
+        const tail = cancel.aborted ? undefined : onBroken?.(watch.sawEventId);
         if (tail && res.writable) res.end(tail);
         else res.destroy();
       });
@@ -277,8 +281,20 @@ export function createRelay(options: RelayOptions): Relay {
   };
 }
 
+/** Server URLs as the relay sends them (normalised by URL), for the calls with no subpath or query: nearly all. */
+const plainUpstreams = new Map<string, string>();
+
 /** The server's URL with the relay subpath appended and the queries merged. */
 export function upstreamUrl(serverUrl: string, target: Pick<RelayTarget, 'subpath' | 'search'>): string {
+  if (!target.subpath && !target.search) {
+    let href = plainUpstreams.get(serverUrl);
+    if (href === undefined) {
+      href = new URL(serverUrl).href;
+      if (plainUpstreams.size >= 256) plainUpstreams.clear();
+      plainUpstreams.set(serverUrl, href);
+    }
+    return href;
+  }
   const url = new URL(serverUrl);
   if (target.subpath) url.pathname = `${url.pathname.replace(/\/$/, '')}${target.subpath}`;
   if (target.search) {

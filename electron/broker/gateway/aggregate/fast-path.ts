@@ -394,15 +394,14 @@ class RawCall {
   }
 
   private payload(): string {
-    const { _meta, ...rest } = this.spec.params;
-    const { progressToken: _ideToken, ...meta } = _meta ?? {};
-    // Always asked for (as the SDK path does): progress is what restarts the deadline of a long-running call.
-    return JSON.stringify({
-      jsonrpc: '2.0',
-      id: this.upstreamId,
-      method: this.spec.method,
-      params: { ...rest, _meta: { ...meta, progressToken: this.upstreamId } },
-    });
+    const source = this.spec.params;
+    // The IDE's params and _meta as they are, but for the IDE's progress token: ours replaces it, always asked for (as
+    // the SDK path does), since progress is what restarts the deadline of a long-running call.
+    const params = copyWithout(source, '_meta');
+    const meta = source._meta === undefined || source._meta === null ? {} : copyWithout(source._meta, 'progressToken');
+    meta.progressToken = this.upstreamId;
+    params._meta = meta;
+    return JSON.stringify({ jsonrpc: '2.0', id: this.upstreamId, method: this.spec.method, params });
   }
 
   private cancel(reason: unknown): void {
@@ -674,6 +673,23 @@ class RawCall {
       });
     });
   }
+}
+
+/**
+ * The own enumerable fields of `from` but `skip`, in order, as rest destructuring (`{ [skip]: _, ...rest }`) copies
+ * them. Assigned one by one: rest and spread copies that get a property added cost about a microsecond per property on
+ * Node 20 (V8 leaves the copy's map off its fast path). A "__proto__" field (JSON.parse makes it an own one) is
+ * defined, not assigned, so it stays a field and is forwarded as it came.
+ */
+function copyWithout(from: object, skip: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const source = from as Record<string, unknown>;
+  for (const key of Object.keys(from)) {
+    if (key === skip) continue;
+    if (key === '__proto__') Object.defineProperty(out, key, { value: source[key], enumerable: true, writable: true, configurable: true });
+    else out[key] = source[key];
+  }
+  return out;
 }
 
 function streamEnded(): ProtocolError {

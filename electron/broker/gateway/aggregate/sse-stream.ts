@@ -13,12 +13,19 @@ import { SSE_RETRY_MS, type LiveStream, type SessionEventStore, type StoredEvent
  * connection is the IDE leaving, as before.
  */
 
-const SSE_HEADERS = {
-  'Content-Type': 'text/event-stream',
-  'Cache-Control': 'no-cache, no-transform',
-  Connection: 'keep-alive',
-  'X-Accel-Buffering': 'no',
-};
+/**
+ * The headers of an SSE answer: a literal per call, not a constant spread with the session id added (on Node 20, a
+ * property added to a spread copy costs about a microsecond: V8 leaves the copy's map off its fast path).
+ */
+function sseHeaders(sessionId: string): Record<string, string> {
+  return {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-cache, no-transform',
+    Connection: 'keep-alive',
+    'X-Accel-Buffering': 'no',
+    'mcp-session-id': sessionId,
+  };
+}
 const EVENT_HEAD = 'event: message\nid: ';
 const DATA = Buffer.from('\ndata: ');
 const EVENT_END = Buffer.from('\n\n');
@@ -69,7 +76,7 @@ export class SseStream implements LiveStream {
     const res = this.sink;
     if (!this.ended) this.events.track(this);
     if (!res || res.headersSent || res.destroyed) return;
-    res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
+    res.writeHead(200, sseHeaders(this.sessionId));
     if (this.priming) {
       this.primed = true;
       res.write(`id: ${this.events.storePriming(this.id)}\nretry: ${SSE_RETRY_MS}\ndata: \n\n`);
@@ -124,7 +131,7 @@ export class SseStream implements LiveStream {
 
   /** An IDE's GET with Last-Event-ID: what it missed, then the rest of the stream as it comes. */
   resume(res: ServerResponse, missed: readonly StoredEvent[]): void {
-    res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': this.sessionId });
+    res.writeHead(200, sseHeaders(this.sessionId));
     replay(res, missed);
     if (this.ended) {
       res.end();
@@ -166,7 +173,7 @@ export function resumeFastStream(events: SessionEventStore, sessionId: string, r
     live.resume(res, found.events);
     return true;
   }
-  res.writeHead(200, { ...SSE_HEADERS, 'mcp-session-id': sessionId });
+  res.writeHead(200, sseHeaders(sessionId));
   replay(res, found.events);
   res.end();
   return true;

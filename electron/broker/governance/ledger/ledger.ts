@@ -47,6 +47,13 @@ const TAIL_BYTES = 64 * 1024;
  * claims records that are not written.
  */
 const CHECK_INTERVAL_MS = 1_000;
+/**
+ * A batch written less than this long ago makes the next one wait for the rest of the window, so a steady stream of
+ * calls costs one file write per window instead of one per call (each write is a hand-off to the thread pool and a
+ * syscall: it was the largest single part of the broker's CPU per relayed call, see bench/results/evidence.md). The first
+ * record after a quiet spell is still written at once. A crash may lose at most this much more than it did before.
+ */
+const WRITE_WINDOW_MS = 20;
 
 interface Pending {
   line: string;
@@ -70,6 +77,8 @@ export class AuditLedger {
   private buffer: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private scheduled = false;
+  /** performance.now() when the last batch write started (the write window counts from there). */
+  private wroteAt = -Infinity;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
   private file: { handle: FileHandle; name: string; month: string; index: number; size: number } | undefined;
@@ -185,7 +194,7 @@ export class AuditLedger {
   private schedule(): void {
     if (this.scheduled || this.retryTimer || this.closed) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.scheduled = false;
       if (this.flushing) {
         void this.flushing.then(() => this.schedule());
@@ -193,7 +202,10 @@ export class AuditLedger {
       }
       if (!this.buffer.length) return;
       this.flushing = this.write().finally(() => (this.flushing = undefined));
-    });
+    };
+    const wait = this.wroteAt + WRITE_WINDOW_MS - performance.now();
+    if (wait > 0) setTimeout(run, wait);
+    else setImmediate(run);
   }
 
   /**
@@ -204,6 +216,7 @@ export class AuditLedger {
     if (!this.opened) await this.open();
     const batch = this.buffer;
     this.buffer = [];
+    this.wroteAt = performance.now();
     let done = 0;
     try {
       while (done < batch.length) {
