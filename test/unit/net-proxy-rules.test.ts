@@ -106,6 +106,27 @@ describe('CA bundle', () => {
     }
   });
 
+  it('the stack follows a changed proxy variable or network setting on the next request, and is reused while neither changes', async () => {
+    const env: Record<string, string | undefined> = {};
+    let settings: { proxy?: string } = {};
+    const stack = createNetworkStack({ env, settings: () => settings });
+    const url = new URL('https://idp.example.com/');
+    try {
+      expect((await stack.route(url)).decision.kind).toBe('direct');
+      env.HTTPS_PROXY = 'http://proxy.corp:3128';
+      expect((await stack.route(url)).decision).toMatchObject({ kind: 'proxy', source: 'HTTPS_PROXY' });
+      const reused = stack.upstream(url);
+      expect(stack.upstream(url)?.agent ?? 'send').toBe(reused?.agent ?? 'send');
+      settings = { proxy: 'http://configured:3' };
+      expect((await stack.route(url)).decision).toMatchObject({ kind: 'proxy', source: 'network.proxy' });
+      delete env.HTTPS_PROXY;
+      settings = {};
+      expect((await stack.route(url)).decision.kind).toBe('direct');
+    } finally {
+      await stack.close();
+    }
+  });
+
   it('without caFile nothing is pinned: Node default roots (and NODE_EXTRA_CA_CERTS, reported) apply', () => {
     const trust = loadTrust({ env: {} });
     expect(trust.secureContext).toBeUndefined();

