@@ -770,4 +770,30 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     await waitFor(() => ide.toolListChanges > 0, 10_000, 'list_changed when wiki arrives');
     expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
   }, 30_000);
+
+  it('a server whose GET stream stalls and is dropped still reaches IDEs with its list_changed afterwards', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let streamsOpened = 0;
+    const mounted = await mount({
+      listBudgetMs: 1_000,
+      onUpstreamResponse: async ({ url, method }, status) => {
+        if (url === wiki.url && method === 'GET' && status === 200) streamsOpened++;
+      },
+    });
+    await wiki.setFault('stall-get');
+    const ide = await connectIde(mounted, 'get-stall-ide');
+    // The lists do not need the GET stream: wiki is listed while its stream is held.
+    const { tools } = await ide.client.listTools();
+    expect(tools.map((t) => t.name)).toContain('wiki__whoami');
+    expect(streamsOpened).toBe(0);
+    await wiki.setFault(null);
+    // The dropped stream is opened again, so a change at the server still reaches the IDE.
+    await waitFor(() => streamsOpened > 0, 10_000, 'the GET stream opened again');
+    const changesBefore = ide.toolListChanges;
+    const name = `after_get_stall_${randomUUID().slice(0, 8)}`;
+    wiki.addTool(name);
+    await waitFor(() => ide.toolListChanges > changesBefore, 10_000, 'list_changed after the GET stream came back');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain(`wiki__${name}`);
+  }, 30_000);
 });
