@@ -146,6 +146,8 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
       tokens?: UpstreamTokenSource;
       boundIdleMs?: number;
       now?: () => number;
+      /** Upstream requests answered 503 here, without reaching the server. */
+      refuse?: (request: { url: string; method: string }) => boolean;
       /** Runs when an upstream response has arrived, before the aggregator sees it. */
       onUpstreamResponse?: (request: { url: string; method: string; body: string | undefined }, status: number) => Promise<void>;
     } = {},
@@ -170,8 +172,10 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
       fetch: async (input, init) => {
         const body = typeof init?.body === 'string' ? init.body : undefined;
         if (body !== undefined) upstreamBodies.push(body);
+        const method = init?.method ?? 'GET';
+        if (options.refuse?.({ url: String(input), method })) return new Response(null, { status: 503 });
         const response = await fetch(input, init);
-        await options.onUpstreamResponse?.({ url: String(input), method: init?.method ?? 'GET', body }, response.status);
+        await options.onUpstreamResponse?.({ url: String(input), method, body }, response.status);
         return response;
       },
       version: '0.1.0-test',
@@ -795,5 +799,30 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     wiki.addTool(name);
     await waitFor(() => ide.toolListChanges > changesBefore, 10_000, 'list_changed after the GET stream came back');
     expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain(`wiki__${name}`);
+  }, 30_000);
+  it('a server whose GET stream keeps failing is reconnected to with a growing backoff, not in a tight loop', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let refuseStreams = false;
+    let initializes = 0;
+    const mounted = await mount({
+      listBudgetMs: 3_000,
+      refuse: ({ url, method }) => refuseStreams && url === wiki.url && method === 'GET',
+      onUpstreamResponse: async ({ url, body }) => {
+        if (url === wiki.url && body?.includes('"method":"initialize"')) initializes++;
+      },
+    });
+    const ide = await connectIde(mounted, 'failing-stream-ide');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+    // From now on every GET stream at wiki is answered 503 (its POSTs work), and the server forgets its sessions: each
+    // new session opens, then loses its stream.
+    refuseStreams = true;
+    initializes = 0;
+    wiki.dropSessions();
+    await new Promise((r) => setTimeout(r, 2_500));
+    refuseStreams = false;
+    // Backoff 0.1 s doubling to 1 s here: about 5 sessions in 2.5 s; without the growth, one every 0.05-0.1 s.
+    expect(initializes).toBeGreaterThan(0);
+    expect(initializes).toBeLessThan(10);
   }, 30_000);
 });
