@@ -145,6 +145,11 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
       maxToolNameLength?: number;
       tokens?: UpstreamTokenSource;
       boundIdleMs?: number;
+      now?: () => number;
+      /** Upstream requests answered 503 here, without reaching the server. */
+      refuse?: (request: { url: string; method: string }) => boolean;
+      /** Runs when an upstream response has arrived, before the aggregator sees it. */
+      onUpstreamResponse?: (request: { url: string; method: string; body: string | undefined }, status: number) => Promise<void>;
     } = {},
   ): Promise<Mounted> {
     const activity: AggregatorActivity[] = [];
@@ -165,11 +170,17 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
       backoff: { initialMs: 100, maxMs: 1_000 },
       // Records what goes upstream, to prove cancellation reaches the server.
       fetch: async (input, init) => {
-        if (typeof init?.body === 'string') upstreamBodies.push(init.body);
-        return fetch(input, init);
+        const body = typeof init?.body === 'string' ? init.body : undefined;
+        if (body !== undefined) upstreamBodies.push(body);
+        const method = init?.method ?? 'GET';
+        if (options.refuse?.({ url: String(input), method })) return new Response(null, { status: 503 });
+        const response = await fetch(input, init);
+        await options.onUpstreamResponse?.({ url: String(input), method, body }, response.status);
+        return response;
       },
       version: '0.1.0-test',
       ...(options.boundIdleMs !== undefined ? { boundIdleMs: options.boundIdleMs } : {}),
+      ...(options.now ? { now: options.now } : {}),
     });
     const http: HttpServer = createServer((req, res) => {
       aggregator.handleRequest(req, res).catch((e: unknown) => {
@@ -659,6 +670,9 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     const config = sandbox.lanyardConfig().servers;
     const ghost = { id: 'ghost', name: 'Ghost', url: 'http://127.0.0.1:9/mcp', enabled: true };
     const degraded = await mount({ servers: [...config, ghost], listBudgetMs: 1_000 });
+    // With wiki's token at hand the stall holds the MCP connect itself, whichever tests ran before (without it, the
+    // stall would hold the token's discovery at the server instead when this test runs first).
+    await engine.tokens.getToken('wiki');
     await sandbox.server('wiki').mcp.setFault('stall');
     const ide = await connectIde(degraded, 'impatient-ide');
     const started = Date.now();
@@ -684,4 +698,131 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     const later = await ide.client.listTools();
     expect(later.tools.map((t) => t.name)).toContain('wiki__whoami');
   }, 60_000);
+
+  /**
+   * A server stalled until tools/list gave up on it, then released as a dropped connection. Returns the IDE and a
+   * function that waits for the server's tools to arrive with a list_changed.
+   */
+  async function stalledThenReleased(
+    fault: 'stall' | 'stall-session',
+    options: { now?: () => number; onMounted?: (mounted: Mounted) => void; beforeRelease?: () => void } = {},
+  ) {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    const degraded = await mount({ listBudgetMs: 1_000, ...(options.now ? { now: options.now } : {}) });
+    options.onMounted?.(degraded);
+    await wiki.setFault(fault);
+    const ide = await connectIde(degraded, 'stalled-wiki-ide');
+    const { tools } = await ide.client.listTools();
+    expect(tools.some((t) => t.name.startsWith('wiki__'))).toBe(false);
+    expect(tools.map((t) => t.name)).toContain('lanyard_status');
+    options.beforeRelease?.();
+    await wiki.setFault(null);
+    return {
+      ide,
+      arrives: async () => {
+        // One retry after the release is enough (backoff 0.1 s → 1 s here); nothing else asks for the list meanwhile.
+        await waitFor(() => ide.toolListChanges > 0, 10_000, 'list_changed when wiki arrives');
+        expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+      },
+    };
+  }
+
+  it('a failed server is retried even when the clock is set back before the retry: its tools arrive with list_changed', async () => {
+    // Backoff timers and the clock the backoff is checked against are different clocks: a timer may fire before
+    // Date.now() says its delay has passed (each is rounded to the millisecond; NTP may set the wall clock back). Here
+    // the clock is set back by a minute right after the failure, before its retry timer fires.
+    let skew = 0;
+    let released = false;
+    const { arrives } = await stalledThenReleased('stall', {
+      now: () => Date.now() - skew,
+      onMounted: (mounted) =>
+        mounted.aggregator.onServerHealth((serverId, health) => {
+          if (serverId === 'wiki' && health.state === 'error' && released && !skew) setImmediate(() => (skew = 60_000));
+        }),
+      beforeRelease: () => (released = true),
+    });
+    await arrives();
+    expect(skew).toBe(60_000);
+  }, 30_000);
+
+  it('a server that stalls right after initialize and recovers: its tools arrive with list_changed', async () => {
+    // initialize is answered; notifications/initialized (and all that follows on the session) is held, then dropped.
+    const { arrives } = await stalledThenReleased('stall-session');
+    await arrives();
+  }, 30_000);
+
+  it('a server that stalls mid-listing (its lists and GET stream held) and recovers: its tools arrive with list_changed', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let armed = true;
+    const degraded = await mount({
+      listBudgetMs: 1_000,
+      // The stall begins once the handshake is over: the GET stream and the four lists that follow are held.
+      onUpstreamResponse: async ({ body }) => {
+        if (armed && body?.includes('"notifications/initialized"')) {
+          armed = false;
+          await wiki.setFault('stall-session');
+        }
+      },
+    });
+    const ide = await connectIde(degraded, 'mid-listing-ide');
+    const { tools } = await ide.client.listTools();
+    expect(armed).toBe(false);
+    expect(tools.some((t) => t.name.startsWith('wiki__'))).toBe(false);
+    await wiki.setFault(null);
+    await waitFor(() => ide.toolListChanges > 0, 10_000, 'list_changed when wiki arrives');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+  }, 30_000);
+
+  it('a server whose GET stream stalls and is dropped still reaches IDEs with its list_changed afterwards', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let streamsOpened = 0;
+    const mounted = await mount({
+      listBudgetMs: 1_000,
+      onUpstreamResponse: async ({ url, method }, status) => {
+        if (url === wiki.url && method === 'GET' && status === 200) streamsOpened++;
+      },
+    });
+    await wiki.setFault('stall-get');
+    const ide = await connectIde(mounted, 'get-stall-ide');
+    // The lists do not need the GET stream: wiki is listed while its stream is held.
+    const { tools } = await ide.client.listTools();
+    expect(tools.map((t) => t.name)).toContain('wiki__whoami');
+    expect(streamsOpened).toBe(0);
+    await wiki.setFault(null);
+    // The dropped stream is opened again, so a change at the server still reaches the IDE.
+    await waitFor(() => streamsOpened > 0, 10_000, 'the GET stream opened again');
+    const changesBefore = ide.toolListChanges;
+    const name = `after_get_stall_${randomUUID().slice(0, 8)}`;
+    wiki.addTool(name);
+    await waitFor(() => ide.toolListChanges > changesBefore, 10_000, 'list_changed after the GET stream came back');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain(`wiki__${name}`);
+  }, 30_000);
+  it('a server whose GET stream keeps failing is reconnected to with a growing backoff, not in a tight loop', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let refuseStreams = false;
+    let initializes = 0;
+    const mounted = await mount({
+      listBudgetMs: 3_000,
+      refuse: ({ url, method }) => refuseStreams && url === wiki.url && method === 'GET',
+      onUpstreamResponse: async ({ url, body }) => {
+        if (url === wiki.url && body?.includes('"method":"initialize"')) initializes++;
+      },
+    });
+    const ide = await connectIde(mounted, 'failing-stream-ide');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+    // From now on every GET stream at wiki is answered 503 (its POSTs work), and the server forgets its sessions: each
+    // new session opens, then loses its stream.
+    refuseStreams = true;
+    initializes = 0;
+    wiki.dropSessions();
+    await new Promise((r) => setTimeout(r, 2_500));
+    refuseStreams = false;
+    // Backoff 0.1 s doubling to 1 s here: about 5 sessions in 2.5 s; without the growth, one every 0.05-0.1 s.
+    expect(initializes).toBeGreaterThan(0);
+    expect(initializes).toBeLessThan(10);
+  }, 30_000);
 });

@@ -252,6 +252,11 @@ export class UpstreamPool {
     if (entry.catalog) return Promise.resolve(this.catalog(serverId) ?? entry.catalog);
     if (entry.loading) return entry.seeding ?? entry.loading;
     if (entry.lastError && this.now() < entry.retryAt) return Promise.reject(entry.lastError);
+    return this.load(entry);
+  }
+
+  /** Starts listing the server (its snapshot first, on a restart's first listing); the backoff is the caller's to check. */
+  private load(entry: ServerEntry): Promise<ServerCatalog> {
     const seeded = this.seedFromSnapshot(entry);
     // With snapshots being read, live listings start once they are read and the lists waiting for them answered: fifty
     // connects would otherwise hold the CPU the first list from the snapshots needs.
@@ -497,7 +502,11 @@ export class UpstreamPool {
         entry.retryTimer = setTimeout(
           () => {
             entry.retryTimer = undefined;
-            if (!entry.closed && !entry.catalog) this.ensureCatalog(entry.server.id).catch(() => undefined);
+            // Not through ensureCatalog's backoff check: the timer runs on the monotonic clock and `now` is the wall
+            // clock, so it may fire before `now` says the delay has passed (each is rounded to the millisecond; the
+            // wall clock may be set back). The check would then refuse this one retry, and the server would stay
+            // unlisted until something else asked for it.
+            if (!entry.closed && !entry.catalog && !entry.loading) this.load(entry).catch(() => undefined);
           },
           Math.max(0, entry.retryAt - this.now()),
         );

@@ -104,6 +104,8 @@ interface Connection {
   inflight: number;
   /** No new requests go here; closed when the last in-flight one finishes. */
   stale: boolean;
+  /** Its GET stream failed to open before the connection was in use: it is handled as lost once it is. */
+  streamLost?: string | undefined;
 }
 
 /**
@@ -150,6 +152,8 @@ export class UpstreamSession {
   private everConnected = false;
   private closed = false;
   private attempt = 0;
+  /** GET streams that failed in a row (see watchStream). */
+  private streamFailures = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: UpstreamSessionOptions) {
@@ -322,6 +326,7 @@ export class UpstreamSession {
       }
     }
     this.emit({ type: 'connected', transport: conn.kind, reconnect });
+    if (conn.streamLost) this.streamLost(conn, conn.streamLost);
     return conn;
   }
 
@@ -433,7 +438,7 @@ export class UpstreamSession {
     const url = new URL(this.options.url);
     const inner: Transport =
       kind === 'streamable-http'
-        ? new StreamableHTTPClientTransport(url, { fetch: this.options.fetch, reconnectionOptions: STREAM_RECONNECTION })
+        ? new StreamableHTTPClientTransport(url, { fetch: this.watchStream(() => conn), reconnectionOptions: STREAM_RECONNECTION })
         : new SSEClientTransport(url, { fetch: this.options.fetch });
     const client = new Client(this.options.clientInfo, {
       capabilities: this.options.capabilities,
@@ -497,6 +502,48 @@ export class UpstreamSession {
       cause = (cause as { cause?: unknown } | null)?.cause;
     }
     return e;
+  }
+
+  /**
+   * The fetch of a Streamable HTTP connection, watching its GET requests: the standalone SSE stream, which carries
+   * everything the server says on its own (list_changed, resources/updated, requests outside a call). The SDK opens it
+   * once after initialize and, when that opening fails (the connection dropped, a stall released, a 5xx), only reports
+   * the error: the session would go on working without ever hearing from the server again. Such a failure is a lost
+   * connection, as a stream the SDK could not re-open is (a keep-alive session is set up again in the background).
+   */
+  private watchStream(connOf: () => Connection): FetchLike {
+    const fetch = this.options.fetch;
+    return async (input, init) => {
+      if ((init?.method ?? 'GET').toUpperCase() !== 'GET') return fetch(input, init);
+      let response: Response;
+      try {
+        response = await fetch(input, init);
+      } catch (e) {
+        // Closing the transport aborts the stream: not a failure.
+        if (!init?.signal?.aborted) this.streamFailed(connOf(), 'its GET stream could not be opened');
+        throw e;
+      }
+      // 404: the server forgot the session; 5xx/429: a transient failure, as a dropped connection is. Any other refusal
+      // (405: the server offers no GET stream, which the transport spec allows) is the server's choice: a new session
+      // would be refused the same way.
+      const status = response.status;
+      if (status === 404 || status === 429 || status >= 500) this.streamFailed(connOf(), `its GET stream failed (HTTP ${status})`);
+      else if (response.ok) this.streamFailures = 0;
+      return response;
+    };
+  }
+
+  private streamFailed(conn: Connection, reason: string): void {
+    this.streamFailures++;
+    if (this.current === conn) this.streamLost(conn, reason);
+    else if (!conn.stale) conn.streamLost = reason;
+  }
+
+  private streamLost(conn: Connection, reason: string): void {
+    // Each new session opens fine (which resets the backoff) when only its GET stream fails: the backoff goes on
+    // growing with the stream's failures instead, so such a server is not re-initialized twice a second.
+    this.attempt = Math.max(this.attempt, this.streamFailures - 1);
+    this.lost(conn, reason);
   }
 
   /** The SDK reported the connection gone while idle (GET stream could not be re-opened, SSE stream closed). */
