@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { knownFingerprint, rememberFingerprint } from '../governance/pins/fingerprint';
-import { writePrivateFile } from '../paths';
+import { KeptRecordsFile } from '../util/kept-records';
 import { silentLogger, type Logger } from '../util/log';
 
 /**
@@ -34,12 +33,6 @@ interface SnapshotRecord {
   fingerprints?: Array<string | null> | undefined;
   /** SHA-256 of the catalog's JSON as Lanyard wrote it (its lists had passed the live listing's checks). */
   digest?: string | undefined;
-}
-
-interface SnapshotFile {
-  kind: typeof FILE_KIND;
-  v: 1;
-  servers: Record<string, SnapshotRecord>;
 }
 
 const FILE_KIND = 'lanyard-catalogs';
@@ -77,16 +70,18 @@ export function snapshotSubject(issuer: string, sub: string): string {
 export class CatalogSnapshots {
   private servers: Record<string, SnapshotRecord> = {};
   private loading: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
-  private readonly log: Logger;
+  private readonly kept: KeptRecordsFile<SnapshotRecord>;
   private readonly now: () => number;
 
-  constructor(
-    private readonly file: string | undefined,
-    options: { log?: Logger; now?: () => number } = {},
-  ) {
-    this.log = (options.log ?? silentLogger).child('catalog-snapshots');
+  constructor(file: string | undefined, options: { log?: Logger; now?: () => number } = {}) {
+    this.kept = new KeptRecordsFile(file, {
+      kind: FILE_KIND,
+      what: 'catalog snapshot file',
+      otherwise: 'listing afresh',
+      valid: validRecord,
+      delayMs: WRITE_DELAY_MS,
+      log: (options.log ?? silentLogger).child('catalog-snapshots'),
+    });
     this.now = options.now ?? Date.now;
   }
 
@@ -126,7 +121,7 @@ export class CatalogSnapshots {
    * the kept objects in memory (the live ones are the same lists) and is written when the kept one is getting old.
    */
   write(serverId: string, url: string, subject: string, catalog: SnapshotCatalog, changed: boolean): void {
-    if (!this.file) return;
+    if (!this.kept.enabled) return;
     const previous = this.servers[serverId];
     const same = previous && previous.url === url && previous.subject === subject;
     const stale = !same || this.now() - previous.savedAt >= RECONFIRM_AFTER_MS;
@@ -165,64 +160,25 @@ export class CatalogSnapshots {
   }
 
   /** Writes pending changes now (the broker's stop; tests). */
-  async flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.writeToDisk();
-    }
-    await this.writing;
+  flush(): Promise<void> {
+    return this.kept.flush();
   }
 
   private load(): Promise<void> {
-    this.loading ??= this.readFromDisk();
+    this.loading ??= this.kept.read().then((servers) => {
+      // Whatever this run wrote before the file was read (a server listed first) wins over the file.
+      this.servers = { ...servers, ...this.servers };
+    });
     return this.loading;
   }
 
-  private async readFromDisk(): Promise<void> {
-    if (!this.file) return;
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('catalog snapshot file unreadable; listing afresh', { error: e });
-      return;
-    }
-    try {
-      const parsed = JSON.parse(text) as Partial<SnapshotFile> | null;
-      if (!parsed || parsed.kind !== FILE_KIND || parsed.v !== 1 || typeof parsed.servers !== 'object' || !parsed.servers)
-        throw new Error('not a Lanyard catalog snapshot file');
-      const servers: Record<string, SnapshotRecord> = {};
-      for (const [id, record] of Object.entries(parsed.servers)) if (validRecord(record)) servers[id] = record;
-      // Whatever this run wrote before the file was read (a server listed first) wins over the file.
-      this.servers = { ...servers, ...this.servers };
-    } catch (e) {
-      this.log.warn('catalog snapshot file ignored (corrupt or not ours); listing afresh', {
-        reason: e instanceof Error ? e.message.slice(0, 120) : 'invalid',
-      });
-    }
-  }
-
   private schedule(): void {
-    if (!this.file || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.writeToDisk();
-    }, WRITE_DELAY_MS);
-    this.timer.unref?.();
-  }
-
-  private writeToDisk(): void {
-    const file = this.file;
-    if (!file) return;
     // The file is rewritten whole: read it first, so records of servers not listed in this run are kept.
-    this.writing = this.writing
-      .then(() => this.load())
-      .then(() => {
-        for (const record of Object.values(this.servers)) if (record.fingerprints) record.digest ??= digestOf(record.catalog);
-        return writePrivateFile(file, `${JSON.stringify({ kind: FILE_KIND, v: 1, servers: this.servers } satisfies SnapshotFile)}\n`);
-      })
-      .catch((e: unknown) => this.log.warn('could not write the catalog snapshot file', { error: e }));
+    this.kept.schedule(async () => {
+      await this.load();
+      for (const record of Object.values(this.servers)) if (record.fingerprints) record.digest ??= digestOf(record.catalog);
+      return this.servers;
+    });
   }
 }
 

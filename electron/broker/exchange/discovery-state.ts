@@ -1,8 +1,7 @@
 import type { PriorDiscovery } from '@modelcontextprotocol/client';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AUTH_PATHS, type AuthPath } from '../../../shared/auth-paths';
-import { writePrivateFile } from '../paths';
+import { KeptRecordsFile } from '../util/kept-records';
 import { silentLogger, type Logger } from '../util/log';
 import { checkOutboundUrl } from '../util/url-policy';
 import type { ServerAuthInfo } from './discovery';
@@ -32,12 +31,6 @@ interface ServerRecord {
   authPath?: AuthPath | undefined;
 }
 
-interface StateFile {
-  kind: typeof FILE_KIND;
-  v: 1;
-  servers: Record<string, ServerRecord>;
-}
-
 const FILE_KIND = 'lanyard-discovery';
 
 /** The discovery state file of the instance at `home`. */
@@ -62,41 +55,24 @@ const WRITE_DELAY_MS = 200;
  */
 export class DiscoveryState {
   private servers: Record<string, ServerRecord> = {};
-  private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
-  private readonly log: Logger;
+  private readonly kept: KeptRecordsFile<ServerRecord>;
   private readonly now: () => number;
 
-  constructor(
-    private readonly file: string | undefined,
-    options: { log?: Logger; now?: () => number } = {},
-  ) {
-    this.log = (options.log ?? silentLogger).child('discovery-state');
+  constructor(file: string | undefined, options: { log?: Logger; now?: () => number } = {}) {
+    this.kept = new KeptRecordsFile(file, {
+      kind: FILE_KIND,
+      what: 'discovery state file',
+      otherwise: 'discovering afresh',
+      valid: validRecord,
+      delayMs: WRITE_DELAY_MS,
+      indent: 2,
+      log: (options.log ?? silentLogger).child('discovery-state'),
+    });
     this.now = options.now ?? Date.now;
   }
 
   async load(): Promise<void> {
-    if (!this.file) return;
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.log.warn('discovery state file unreadable; discovering afresh', { error: e });
-      return;
-    }
-    try {
-      const parsed = JSON.parse(text) as Partial<StateFile> | null;
-      if (!parsed || parsed.kind !== FILE_KIND || parsed.v !== 1 || typeof parsed.servers !== 'object' || !parsed.servers)
-        throw new Error('not a Lanyard discovery state file');
-      const servers: Record<string, ServerRecord> = {};
-      for (const [id, record] of Object.entries(parsed.servers)) if (validRecord(record)) servers[id] = record;
-      this.servers = servers;
-    } catch (e) {
-      this.log.warn('discovery state file ignored (corrupt or not ours); discovering afresh', {
-        reason: e instanceof Error ? e.message.slice(0, 120) : 'invalid',
-      });
-    }
+    this.servers = await this.kept.read();
   }
 
   /** The remembered discovery of a server, when it is still for this URL and pinned issuer and within its TTL. */
@@ -162,13 +138,8 @@ export class DiscoveryState {
   }
 
   /** Writes pending changes now (the broker's stop; tests). */
-  async flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      this.write();
-    }
-    await this.writing;
+  flush(): Promise<void> {
+    return this.kept.flush();
   }
 
   private record(serverId: string, url: string, expectedAsIssuer: string | undefined): ServerRecord | undefined {
@@ -198,22 +169,7 @@ export class DiscoveryState {
   }
 
   private schedule(): void {
-    if (!this.file || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.write();
-    }, WRITE_DELAY_MS);
-    this.timer.unref?.();
-  }
-
-  private write(): void {
-    const file = this.file;
-    if (!file) return;
-    const data: StateFile = { kind: FILE_KIND, v: 1, servers: this.servers };
-    const text = `${JSON.stringify(data, null, 2)}\n`;
-    this.writing = this.writing
-      .then(() => writePrivateFile(file, text))
-      .catch((e: unknown) => this.log.warn('could not write the discovery state file', { error: e }));
+    this.kept.schedule(() => this.servers);
   }
 }
 
