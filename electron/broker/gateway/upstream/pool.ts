@@ -2,6 +2,7 @@ import type { Client, Implementation, McpSubscription, SubscriptionFilter } from
 import { ErrorCodes, type ErrorInfo } from '../../../../shared/errors';
 import { Emitter } from '../../../../shared/emitter';
 import { LanyardError } from '../../errors';
+import type { SnapshotCatalog } from '../../exchange/catalog-snapshots';
 import type { FetchLike } from '../../util/http';
 import type { Logger } from '../../util/log';
 import { nodeHttpFetch, nodeStreamFetch } from '../relay-transport';
@@ -84,14 +85,7 @@ export interface CatalogSnapshotStore {
 }
 
 /** A server's lists and initialize answer as a snapshot keeps them (its items checked before use). */
-export interface SnapshotLists {
-  tools: unknown[];
-  prompts: unknown[];
-  resources: unknown[];
-  resourceTemplates: unknown[];
-  capabilities: object;
-  instructions?: string | undefined;
-}
+export type SnapshotLists = SnapshotCatalog;
 
 /** Where the pool keeps what it learnt about a server's transport and protocol era between runs. */
 export interface TransportMemoryStore {
