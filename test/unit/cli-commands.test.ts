@@ -42,16 +42,18 @@ interface Run {
 
 async function cli(
   argv: string[],
-  options: { stdin?: string; env?: Record<string, string>; confirm?: boolean; interactive?: boolean } = {},
+  options: { stdin?: string; env?: Record<string, string>; confirm?: boolean; interactive?: boolean; stdinIsTty?: boolean } = {},
 ): Promise<Run> {
   let stdout = '';
+  const stdin = Readable.from([options.stdin ?? '']);
+  if (options.stdinIsTty) Object.assign(stdin, { isTTY: true });
   let stderr = '';
   const opened: string[] = [];
   const deps: CliDeps = {
     io: {
       out: (t) => void (stdout += t),
       err: (t) => void (stderr += t),
-      stdin: Readable.from([options.stdin ?? '']),
+      stdin,
       interactive: options.interactive ?? false,
     },
     env: { LANYARD_HOME: home, HOME: userHome, LANYARD_MANAGED_CONFIG: path.join(root, 'managed.json'), ...options.env },
@@ -285,6 +287,12 @@ describe('login --client-secret-stdin', () => {
       interactive: true,
     });
     expect(typed).toMatchObject({ code: 2, stderr: expect.stringContaining('not from the terminal') });
+    // stdin is the terminal though stderr is redirected (so not "interactive"): typing would still echo the secret.
+    const typedQuietly = await cli(['login', '--issuer', 'https://acme.okta.com', '--client-id', 'c', '--client-secret-stdin'], {
+      stdin: 'x\n',
+      stdinIsTty: true,
+    });
+    expect(typedQuietly).toMatchObject({ code: 2, stderr: expect.stringContaining('not from the terminal') });
     expect(await secrets.get('idp:client_secret')).toBeUndefined();
   });
 });

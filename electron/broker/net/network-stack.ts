@@ -157,9 +157,11 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
     const env = options.env;
     const vars = STACK_ENV.map((name) => env[name]);
     if (built && seen?.settings === settings && seen.vars.every((v, i) => v === vars[i])) return built;
-    seen = { settings, vars };
     const key = JSON.stringify([settings, ...vars]);
-    if (built?.key === key) return built;
+    if (built?.key === key) {
+      seen = { settings, vars };
+      return built;
+    }
     if (built) {
       retired.push(...built.proxies.values());
       if (built.direct) retired.push(built.direct);
@@ -188,6 +190,8 @@ export function createNetworkStack(options: NetworkStackOptions): NetworkStack {
       configuredProxy: Boolean(settings.proxy),
       pacLocation: settings.pac,
     };
+    // Only once the stack is built: one that failed to build (bad proxy settings) is tried again on the next request.
+    seen = { settings, vars };
     return built;
   };
 

@@ -398,7 +398,8 @@ function lineReader(ctx: CliContext): LineReader {
  */
 async function readClientSecret(ctx: CliContext, stdin: LineReader): Promise<string> {
   const pipeIt = 'Pipe it in, e.g. `pass show lanyard/idp | lanyard login --issuer … --client-id … --client-secret-stdin`.';
-  if (ctx.io.interactive)
+  // Not only when a person is at the terminal: stdin alone being the terminal (stderr redirected) still echoes it.
+  if (ctx.io.interactive || (ctx.io.stdin as { isTTY?: boolean }).isTTY)
     throw new UsageError('--client-secret-stdin reads the secret from a pipe, not from the terminal (it would show).', pipeIt);
   const secret = (await stdin.next())?.trim();
   if (!secret) throw new UsageError('--client-secret-stdin read an empty secret.', pipeIt);
