@@ -825,4 +825,90 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     expect(initializes).toBeGreaterThan(0);
     expect(initializes).toBeLessThan(10);
   }, 30_000);
+
+  it('a server that answers its GET stream 404 (no stream, yet not 405) keeps one session, its tools and its health', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    await wiki.setFault('get-404');
+    let initializes = 0;
+    let refusedStreams = 0;
+    const mounted = await mount({
+      onUpstreamResponse: async ({ url, method, body }, status) => {
+        if (url !== wiki.url) return;
+        if (body?.includes('"method":"initialize"')) initializes++;
+        if (method === 'GET' && status === 404) refusedStreams++;
+      },
+    });
+    const healthChanges: string[] = [];
+    const off = mounted.aggregator.onServerHealth((serverId) => {
+      if (serverId === 'wiki') healthChanges.push(mounted.aggregator.serverHealth('wiki')?.health ?? '');
+    });
+    try {
+      const ide = await connectIde(mounted, 'get-404-ide');
+      expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+      await waitFor(() => refusedStreams > 0, 5_000, 'the GET stream refused with 404');
+      await new Promise((r) => setTimeout(r, 2_000));
+      // One catalog session: without a stream to lose, nothing is set up again (before, one every 0.1-1 s here).
+      expect(initializes).toBe(1);
+      expect(healthChanges).not.toContain('degraded');
+      expect(mounted.aggregator.serverHealth('wiki')?.health).toBe('ready');
+      // The IDE's bound session refuses its stream the same way and keeps its Mcp-Session-Id from one call to the next.
+      await ide.client.callTool({ name: 'wiki__whoami', arguments: {} });
+      await waitFor(() => refusedStreams > 1, 5_000, "the bound session's GET stream refused with 404");
+      await ide.client.callTool({ name: 'wiki__whoami', arguments: {} });
+      expect(initializes).toBe(2);
+      expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+    } finally {
+      off();
+    }
+  }, 30_000);
+
+  it('a server whose GET stream always fails (503) is set up again at most three times, then kept without a stream', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let refuseStreams = false;
+    let initializes = 0;
+    const mounted = await mount({
+      refuse: ({ url, method }) => refuseStreams && url === wiki.url && method === 'GET',
+      onUpstreamResponse: async ({ url, body }) => {
+        if (url === wiki.url && body?.includes('"method":"initialize"')) initializes++;
+      },
+    });
+    const ide = await connectIde(mounted, 'always-503-stream-ide');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+    // From now on every GET stream at wiki is answered 503 (its POSTs work); the server forgets its sessions, so the
+    // open stream ends and cannot be opened again: the first of three connections in a row whose stream fails.
+    refuseStreams = true;
+    initializes = 0;
+    wiki.dropSessions();
+    // Backoff 0.1 s doubling to 1 s here: two new sessions within about 1 s; without a limit, one more each second.
+    await waitFor(() => initializes >= 2, 5_000, 'two new catalog sessions');
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(initializes).toBe(2);
+    expect(mounted.aggregator.serverHealth('wiki')?.health).toBe('ready');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+  }, 30_000);
+
+  it('a catalog session set up again at a server whose GET answers 404 keeps its new session (no reconnect loop)', async () => {
+    const wiki = sandbox.server('wiki').mcp;
+    await engine.tokens.getToken('wiki');
+    let initializes = 0;
+    const mounted = await mount({
+      onUpstreamResponse: async ({ url, body }) => {
+        if (url === wiki.url && body?.includes('"method":"initialize"')) initializes++;
+      },
+    });
+    const ide = await connectIde(mounted, 'get-404-reconnect-ide');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+    // The open stream ends with the forgotten session and its re-opening answers 404: that session is gone, and a new
+    // one is set up. Its own GET answers 404 too, before any stream opened on it: no stream, and nothing more to do.
+    await wiki.setFault('get-404');
+    initializes = 0;
+    wiki.dropSessions();
+    await waitFor(() => initializes >= 1, 5_000, 'a new catalog session');
+    await new Promise((r) => setTimeout(r, 2_500));
+    expect(initializes).toBe(1);
+    expect(mounted.aggregator.serverHealth('wiki')?.health).toBe('ready');
+    expect((await ide.client.listTools()).tools.map((t) => t.name)).toContain('wiki__whoami');
+  }, 30_000);
 });

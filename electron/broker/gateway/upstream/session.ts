@@ -104,8 +104,17 @@ interface Connection {
   inflight: number;
   /** No new requests go here; closed when the last in-flight one finishes. */
   stale: boolean;
-  /** Its GET stream failed to open before the connection was in use: it is handled as lost once it is. */
+  /**
+   * Its GET stream failed and that is not acted on yet: the connection was not in use (handled once it is), or no one
+   * kept the session alive (handled on its next exchange once someone does; never for an IDE's plain bound session).
+   */
   streamLost?: string | undefined;
+  /** A GET stream opened on it: a later 404 on its GET means the server forgot the session, not "no stream here". */
+  streamOpened?: boolean;
+  /** Its GET stream's failure has been counted in streamFailures (once per connection, whatever the SDK retries). */
+  streamCounted?: boolean;
+  /** Kept without a GET stream after STREAM_FAILURE_LIMIT connections in a row could not open one: never lost for it. */
+  streamless?: boolean;
 }
 
 /**
@@ -131,6 +140,14 @@ export interface UpstreamLane {
 const STREAM_RECONNECTION = { initialReconnectionDelay: 500, maxReconnectionDelay: 2_000, reconnectionDelayGrowFactor: 2, maxRetries: 2 };
 
 /**
+ * Connections in a row whose requests work but whose GET stream fails to open (429, 5xx, the network) before a
+ * keep-alive session stops setting up new ones for it: a server (or a gateway in front of it) that always fails the
+ * GET would otherwise be re-initialized and re-listed forever. The session is then kept without a stream, as for a
+ * server that answers 405, and list_changed comes only from the re-lists.
+ */
+export const STREAM_FAILURE_LIMIT = 3;
+
+/**
  * One MCP session with one remote server, through the SDK v2 Client, created on first use:
  *   - Streamable HTTP first; when its initialize answers 404 or 405 (a 2024-11-05 server), the legacy HTTP+SSE
  *     transport, and the transport that worked is remembered for the server. Any other failure is reported as it is
@@ -152,8 +169,10 @@ export class UpstreamSession {
   private everConnected = false;
   private closed = false;
   private attempt = 0;
-  /** GET streams that failed in a row (see watchStream). */
+  /** Connections in a row whose GET stream failed (see watchStream); reset when a stream opens. */
   private streamFailures = 0;
+  /** The "kept without a GET stream" warning was logged (once until a stream opens again). */
+  private streamlessLogged = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: UpstreamSessionOptions) {
@@ -280,7 +299,10 @@ export class UpstreamSession {
 
   private connection(): Promise<Connection> {
     if (this.closed) return Promise.reject(unreachable(this.serverId, 'session was closed'));
-    if (this.current && !this.current.stale) return Promise.resolve(this.current);
+    const conn = this.current;
+    // A GET stream that failed while no one kept the session alive (the catalog before its first listing) is acted on
+    // once someone does: its next exchange gets a new session, which opens a stream again.
+    if (conn && !conn.stale && !(conn.streamLost && this.keptAlive() && this.streamGone(conn))) return Promise.resolve(conn);
     this.connecting ??= this.open().finally(() => {
       this.connecting = undefined;
     });
@@ -326,7 +348,7 @@ export class UpstreamSession {
       }
     }
     this.emit({ type: 'connected', transport: conn.kind, reconnect });
-    if (conn.streamLost) this.streamLost(conn, conn.streamLost);
+    if (conn.streamLost && this.keptAlive()) this.streamGone(conn);
     return conn;
   }
 
@@ -450,7 +472,11 @@ export class UpstreamSession {
     // SDK diagnostics (late progress, unknown ids) are not failures; they may quote messages, so debug level only.
     client.onerror = (error) => this.options.log.debug('upstream client notice', { serverId: this.serverId, error });
     this.options.setup?.(client);
-    const transport = new GuardedTransport(inner, (reason) => this.lost(conn, reason));
+    // A connection kept without a GET stream is not lost when that stream fails again: its requests still work (and a
+    // request that fails drops it through run()).
+    const transport = new GuardedTransport(inner, (reason) => {
+      if (!conn.streamless) this.lost(conn, reason);
+    });
     const conn: Connection = {
       client,
       transport,
@@ -508,8 +534,10 @@ export class UpstreamSession {
    * The fetch of a Streamable HTTP connection, watching its GET requests: the standalone SSE stream, which carries
    * everything the server says on its own (list_changed, resources/updated, requests outside a call). The SDK opens it
    * once after initialize and, when that opening fails (the connection dropped, a stall released, a 5xx), only reports
-   * the error: the session would go on working without ever hearing from the server again. Such a failure is a lost
-   * connection, as a stream the SDK could not re-open is (a keep-alive session is set up again in the background).
+   * the error: the session would go on working without ever hearing from the server again. For a keep-alive session
+   * such a failure is a lost connection, as a stream the SDK could not re-open is (it is set up again in the
+   * background), until STREAM_FAILURE_LIMIT connections in a row failed so. A 404 to a connection's first GET is a
+   * server without a stream (many answer GET with a framework's default 404 instead of the transport spec's 405).
    */
   private watchStream(connOf: () => Connection): FetchLike {
     const fetch = this.options.fetch;
@@ -520,23 +548,64 @@ export class UpstreamSession {
         response = await fetch(input, init);
       } catch (e) {
         // Closing the transport aborts the stream: not a failure.
-        if (!init?.signal?.aborted) this.streamFailed(connOf(), 'its GET stream could not be opened');
+        if (!init?.signal?.aborted) this.streamFailed(connOf(), 'its GET stream could not be opened (network)');
         throw e;
       }
-      // 404: the server forgot the session; 5xx/429: a transient failure, as a dropped connection is. Any other refusal
-      // (405: the server offers no GET stream, which the transport spec allows) is the server's choice: a new session
-      // would be refused the same way.
+      // 404 once a stream was open: the server forgot the session; 5xx/429: a transient failure, as a dropped
+      // connection is. A 404 before any stream opened, and any other refusal (405: the server offers no GET stream,
+      // which the transport spec allows), is the server's choice: a new session would be refused the same way.
       const status = response.status;
-      if (status === 404 || status === 429 || status >= 500) this.streamFailed(connOf(), `its GET stream failed (HTTP ${status})`);
-      else if (response.ok) this.streamFailures = 0;
+      const conn = connOf();
+      if (response.ok) {
+        conn.streamOpened = true;
+        this.streamFailures = 0;
+        this.streamlessLogged = false;
+      } else if ((status === 404 && conn.streamOpened) || status === 429 || status >= 500) {
+        this.streamFailed(conn, `its GET stream failed (HTTP ${status})`);
+      }
       return response;
     };
   }
 
+  private keptAlive(): boolean {
+    return this.options.keepAlive?.() ?? false;
+  }
+
   private streamFailed(conn: Connection, reason: string): void {
-    this.streamFailures++;
-    if (this.current === conn) this.streamLost(conn, reason);
-    else if (!conn.stale) conn.streamLost = reason;
+    if (conn.stale || conn.streamless) return;
+    if (!conn.streamCounted) {
+      conn.streamCounted = true;
+      this.streamFailures++;
+    }
+    conn.streamLost = reason;
+    // A session no one keeps alive (an IDE's bound session without subscriptions) has no one listening between calls:
+    // setting it up again would only cost the server its session state (a new Mcp-Session-Id) on the next call.
+    if (this.keptAlive() && this.current === conn) this.streamGone(conn);
+  }
+
+  /**
+   * Acts on the GET stream failure of a keep-alive session's connection: a lost connection, unless
+   * STREAM_FAILURE_LIMIT connections in a row failed so (then it is kept without a stream, and the fact logged once).
+   * True when the connection was given up.
+   */
+  private streamGone(conn: Connection): boolean {
+    const reason = conn.streamLost;
+    conn.streamLost = undefined;
+    if (reason === undefined) return false;
+    if (this.streamFailures >= STREAM_FAILURE_LIMIT) {
+      conn.streamless = true;
+      if (!this.streamlessLogged) {
+        this.streamlessLogged = true;
+        this.options.log.warn('the server keeps failing its GET stream; keeping the session without it (changes arrive with re-lists)', {
+          serverId: this.serverId,
+          reason,
+          connections: this.streamFailures,
+        });
+      }
+      return false;
+    }
+    this.streamLost(conn, reason);
+    return true;
   }
 
   private streamLost(conn: Connection, reason: string): void {
