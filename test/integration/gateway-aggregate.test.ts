@@ -821,7 +821,8 @@ describe('aggregated /mcp endpoint against the sandbox', () => {
     wiki.dropSessions();
     await new Promise((r) => setTimeout(r, 2_500));
     refuseStreams = false;
-    // Backoff 0.1 s doubling to 1 s here: about 5 sessions in 2.5 s; without the growth, one every 0.05-0.1 s.
+    // Backoff 0.1 s doubling to 1 s, and after the third connection in a row whose stream fails the session is kept
+    // without one (the test below counts exactly); without the growth it was one every 0.05-0.1 s.
     expect(initializes).toBeGreaterThan(0);
     expect(initializes).toBeLessThan(10);
   }, 30_000);
