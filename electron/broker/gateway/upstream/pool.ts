@@ -325,12 +325,13 @@ export class UpstreamPool {
    * listings up for long), and the lists waiting for the snapshots have had their turn (one macrotask later).
    */
   private async afterSeeds(): Promise<void> {
-    const deadline = this.now() + SEED_WAIT_MS;
-    while (this.seeds.size && this.now() < deadline) {
+    // A wait measured on the monotonic clock: `now` is the wall clock, which may be set back or jump meanwhile.
+    const deadline = performance.now() + SEED_WAIT_MS;
+    while (this.seeds.size && performance.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.allSettled([...this.seeds]),
-        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - this.now())))),
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now())))),
       ]);
       clearTimeout(timer);
     }
