@@ -205,7 +205,11 @@ export class Broker {
     this.activity = new ActivityLog({ file: this.paths.activityFile, log: this.log });
     this.usage = new UsageCounter(this.paths.stateFile, Date.now, this.log);
     this.discoveryState = new DiscoveryState(discoveryStateFile(this.home), { log: this.log });
-    this.catalogSnapshots = new CatalogSnapshots(catalogSnapshotFile(this.home), { log: this.log });
+    this.catalogSnapshots = new CatalogSnapshots(catalogSnapshotFile(this.home), {
+      log: this.log,
+      // Under the managed pin policy the user-writable file's fingerprints do not stand for the definitions.
+      trustFingerprints: () => this.toolGate.policy() !== 'managed-only',
+    });
     const oauthDeps: OAuthPathDeps = {
       secrets: this.secrets,
       openUrl: options.openUrl,

@@ -31,7 +31,11 @@ interface SnapshotRecord {
    * very definitions; used only while `digest` still matches the catalog as read back.
    */
   fingerprints?: Array<string | null> | undefined;
-  /** SHA-256 of the catalog's JSON as Lanyard wrote it (its lists had passed the live listing's checks). */
+  /**
+   * SHA-256 of the catalog's and the fingerprints' JSON as Lanyard wrote them (its lists had passed the live listing's
+   * checks): a damaged fingerprint fails it as a damaged definition does. Not a secret: whoever can write the file can
+   * recompute it, hence `trustFingerprints`.
+   */
   digest?: string | undefined;
 }
 
@@ -72,8 +76,16 @@ export class CatalogSnapshots {
   private loading: Promise<void> | undefined;
   private readonly kept: KeptRecordsFile<SnapshotRecord>;
   private readonly now: () => number;
+  private readonly trustFingerprints: () => boolean;
+  /** Bumped by clear(): a read of the file started before it must not bring the previous user's records back. */
+  private generation = 0;
 
-  constructor(file: string | undefined, options: { log?: Logger; now?: () => number } = {}) {
+  /**
+   * `trustFingerprints`: whether kept fingerprints may stand for their definitions (default: yes). Under the managed
+   * pin policy `managed-only` it must say no: the file is the user's to write, the pins are the administrator's, so a
+   * changed definition paired with an approved definition's fingerprint would otherwise pass as approved.
+   */
+  constructor(file: string | undefined, options: { log?: Logger; now?: () => number; trustFingerprints?: () => boolean } = {}) {
     this.kept = new KeptRecordsFile(file, {
       kind: FILE_KIND,
       what: 'catalog snapshot file',
@@ -83,6 +95,7 @@ export class CatalogSnapshots {
       log: (options.log ?? silentLogger).child('catalog-snapshots'),
     });
     this.now = options.now ?? Date.now;
+    this.trustFingerprints = options.trustFingerprints ?? (() => true);
   }
 
   /** The kept catalog of a server at this URL for this user, when it is within its TTL. */
@@ -100,15 +113,21 @@ export class CatalogSnapshots {
   }
 
   /**
-   * Whether the catalog read back is exactly the JSON Lanyard wrote (one digest over it): then its lists are the ones a
-   * live listing had checked, and the tool-pinning fingerprints kept with them are taken for its definitions. Pinning
-   * fingerprints every listed definition (canonical JSON and SHA-256: for 5,000 tools most of a restart's CPU after the
-   * module load); any difference and the definitions are checked and fingerprinted as a live list's.
+   * Whether the catalog and fingerprints read back are exactly the JSON Lanyard wrote (one digest over both): then its
+   * lists are the ones a live listing had checked, and the tool-pinning fingerprints kept with them are taken for its
+   * definitions (unless `trustFingerprints` says no). Pinning fingerprints every listed definition (canonical JSON and
+   * SHA-256: for 5,000 tools most of a restart's CPU after the module load); any difference and the definitions are
+   * checked and fingerprinted as a live list's.
    */
   private verify(record: SnapshotRecord): boolean {
     const { fingerprints, digest } = record;
     const tools = record.catalog.tools;
-    if (!fingerprints || !digest || fingerprints.length !== tools.length || digestOf(record.catalog) !== digest) return false;
+    if (!fingerprints || !digest || fingerprints.length !== tools.length || digestOf(record.catalog, fingerprints) !== digest) {
+      // Not carried over to the next write of an unchanged catalog: that write computes it afresh.
+      record.digest = undefined;
+      return false;
+    }
+    if (!this.trustFingerprints()) return true;
     tools.forEach((tool, i) => {
       const fingerprint = fingerprints[i];
       if (typeof fingerprint === 'string' && typeof tool === 'object' && tool !== null) rememberFingerprint(tool, fingerprint);
@@ -131,8 +150,8 @@ export class CatalogSnapshots {
       subject,
       savedAt: changed || stale ? this.now() : previous.savedAt,
       fingerprints,
-      // An unchanged catalog keeps the digest of its JSON; a changed one gets its own when the file is written.
-      ...(!changed && same && previous.digest ? { digest: previous.digest } : {}),
+      // An unchanged catalog with the same fingerprints keeps its digest; any other gets its own when the file is written.
+      ...(!changed && same && previous.digest && sameFingerprints(previous.fingerprints, fingerprints) ? { digest: previous.digest } : {}),
       catalog: {
         tools: catalog.tools,
         prompts: catalog.prompts,
@@ -153,6 +172,7 @@ export class CatalogSnapshots {
 
   /** Forgets every snapshot (sign-out, another user): nothing listed for one user is shown to the next. */
   clear(): void {
+    this.generation++;
     this.servers = {};
     // The file is not read after this (whether it had been or not): what it holds is the previous user's.
     this.loading = Promise.resolve();
@@ -165,7 +185,10 @@ export class CatalogSnapshots {
   }
 
   private load(): Promise<void> {
+    const generation = this.generation;
     this.loading ??= this.kept.read().then((servers) => {
+      // Signed out (or another user) while the file was read: its records are the previous user's.
+      if (generation !== this.generation) return;
       // Whatever this run wrote before the file was read (a server listed first) wins over the file.
       this.servers = { ...servers, ...this.servers };
     });
@@ -176,15 +199,25 @@ export class CatalogSnapshots {
     // The file is rewritten whole: read it first, so records of servers not listed in this run are kept.
     this.kept.schedule(async () => {
       await this.load();
-      for (const record of Object.values(this.servers)) if (record.fingerprints) record.digest ??= digestOf(record.catalog);
+      for (const record of Object.values(this.servers))
+        if (record.fingerprints) record.digest ??= digestOf(record.catalog, record.fingerprints);
       return this.servers;
     });
   }
 }
 
-/** SHA-256 of a catalog's JSON, as JSON.stringify writes it (the file holds the same text: read back, it gives the same). */
-function digestOf(catalog: SnapshotCatalog): string {
-  return createHash('sha256').update(JSON.stringify(catalog), 'utf8').digest('base64url');
+/**
+ * SHA-256 of a catalog's and its fingerprints' JSON, as JSON.stringify writes them (the file holds the same text: read
+ * back, it gives the same).
+ */
+function digestOf(catalog: SnapshotCatalog, fingerprints: ReadonlyArray<string | null>): string {
+  return createHash('sha256')
+    .update(JSON.stringify([catalog, fingerprints]), 'utf8')
+    .digest('base64url');
+}
+
+function sameFingerprints(a: ReadonlyArray<string | null> | undefined, b: ReadonlyArray<string | null>): boolean {
+  return a !== undefined && a.length === b.length && a.every((f, i) => f === b[i]);
 }
 
 const isArray = (v: unknown): v is unknown[] => Array.isArray(v);

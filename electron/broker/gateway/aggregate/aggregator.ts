@@ -363,16 +363,33 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const namer = kind === 'tools' ? this.toolNamer : this.promptNamer;
     const enabled = (origin: NameOrigin | undefined) => (origin && this.pool.server(origin.serverId) ? origin : undefined);
     const known = enabled(namer.resolve(exposed));
-    if (known) return this.unlessQuarantined(kind, known);
+    if (known) return this.unlessQuarantined(kind, await this.whenLive(kind, known));
     // Not handed out by this run yet (an IDE calling from a list it cached before a restart): list, then look again.
     if (kind === 'tools') await this.listToolsForIde();
     else await this.listPrompts();
-    return this.unlessQuarantined(kind, enabled(namer.resolveOrSplit(exposed)));
+    return this.unlessQuarantined(kind, await this.whenLive(kind, enabled(namer.resolveOrSplit(exposed))));
+  }
+
+  /**
+   * A tool named by a restart's catalog snapshot is checked against the live definition, not the snapshot's: the call
+   * waits for the live listing (pinning then holds a tool the server changed while Lanyard was off), and fails as a
+   * call to an unreachable server when that listing fails.
+   */
+  private async whenLive(kind: 'tools' | 'prompts', origin: NameOrigin | undefined): Promise<NameOrigin | undefined> {
+    if (kind !== 'tools' || !origin) return origin;
+    try {
+      await this.pool.whenLive(origin.serverId);
+    } catch (e) {
+      throw toProtocolError(origin.serverId, e);
+    }
+    return origin;
   }
 
   knownName(kind: 'tools' | 'prompts', exposed: string): NameOrigin | undefined {
     const origin = (kind === 'tools' ? this.toolNamer : this.promptNamer).resolve(exposed);
-    // A quarantined tool is not the fast path's: resolveName refuses it with the reason.
+    // A quarantined tool is not the fast path's: resolveName refuses it with the reason. Nor is one named by a restart's
+    // snapshot while the live listing runs: resolveName waits for it, so pinning checks the live definition.
+    if (kind === 'tools' && origin && this.pool.servingSnapshot(origin.serverId)) return undefined;
     if (kind === 'tools' && origin && this.options.toolGate?.refusal(origin.serverId, origin.originalName)) return undefined;
     return origin && this.pool.server(origin.serverId) ? origin : undefined;
   }

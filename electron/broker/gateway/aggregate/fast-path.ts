@@ -200,7 +200,9 @@ export class FastPath {
     const routed = await profile.route(params as Params & { name: string; arguments?: Record<string, unknown> });
     if (routed?.kind !== 'tool') return undefined;
     const { serverId, originalName } = routed.origin;
-    if (!this.core.pool.server(serverId) || this.core.toolRefusal(serverId, originalName)) return undefined;
+    // A snapshot-listed server's calls take the SDK path, which waits for the live listing before the pin check.
+    if (!this.core.pool.server(serverId) || this.core.pool.servingSnapshot(serverId) || this.core.toolRefusal(serverId, originalName))
+      return undefined;
     return { serverId, originalName, params: { ...(routed.params as Params), name: originalName } };
   }
 

@@ -49,10 +49,16 @@ export function onlyServerCore(core: AggregatorCore, serverId: string): Aggregat
     },
     listPrompts,
     listResources,
-    resolveName: async (kind, exposed) => unlessQuarantined(kind, origin(exposed)),
-    // Not the fast path's when held back: resolveName refuses it with the reason.
+    resolveName: async (kind, exposed) => {
+      // Checked against the live definition: while a restart's snapshot is served, the live listing comes first.
+      if (kind === 'tools' && enabled())
+        await core.pool.whenLive(serverId).catch((e: unknown) => Promise.reject(toProtocolError(serverId, e)));
+      return unlessQuarantined(kind, origin(exposed));
+    },
+    // Not the fast path's when held back (resolveName refuses it with the reason) or while the snapshot is served.
     knownName: (kind, exposed) => {
       const found = origin(exposed);
+      if (kind === 'tools' && found && core.pool.servingSnapshot(serverId)) return undefined;
       return kind === 'tools' && found && core.toolRefusal(serverId, exposed) ? undefined : found;
     },
     toolRefusal: (id, tool) => core.toolRefusal(id, tool),

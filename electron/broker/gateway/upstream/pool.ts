@@ -249,6 +249,24 @@ export class UpstreamPool {
     return this.load(entry);
   }
 
+  /**
+   * Resolves once the server's catalog is the live one: while a restart's snapshot is being served, a call must not
+   * reach a tool before tool pinning has seen the server's live definition of it (the server may have changed it while
+   * Lanyard was off). Rejects as the live listing does (the server is then unreachable for the call too). At once when
+   * the catalog is live already, or there is no snapshot.
+   */
+  whenLive(serverId: string): Promise<void> {
+    const entry = this.entries.get(serverId);
+    if (!entry || entry.live || entry.closed || !entry.snapshot || !entry.loading) return Promise.resolve();
+    return entry.loading.then(() => undefined);
+  }
+
+  /** Whether the server's catalog is still a restart's snapshot (a call must wait for `whenLive` first). */
+  servingSnapshot(serverId: string): boolean {
+    const entry = this.entries.get(serverId);
+    return entry !== undefined && !entry.live && !entry.closed && entry.snapshot !== undefined && entry.loading !== undefined;
+  }
+
   /** Starts listing the server (its snapshot first, on a restart's first listing); the backoff is the caller's to check. */
   private load(entry: ServerEntry): Promise<ServerCatalog> {
     const seeded = this.seedFromSnapshot(entry);
@@ -307,12 +325,13 @@ export class UpstreamPool {
    * listings up for long), and the lists waiting for the snapshots have had their turn (one macrotask later).
    */
   private async afterSeeds(): Promise<void> {
-    const deadline = this.now() + SEED_WAIT_MS;
-    while (this.seeds.size && this.now() < deadline) {
+    // A wait measured on the monotonic clock: `now` is the wall clock, which may be set back or jump meanwhile.
+    const deadline = performance.now() + SEED_WAIT_MS;
+    while (this.seeds.size && performance.now() < deadline) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.allSettled([...this.seeds]),
-        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - this.now())))),
+        new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - performance.now())))),
       ]);
       clearTimeout(timer);
     }
