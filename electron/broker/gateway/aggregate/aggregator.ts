@@ -363,26 +363,11 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     const namer = kind === 'tools' ? this.toolNamer : this.promptNamer;
     const enabled = (origin: NameOrigin | undefined) => (origin && this.pool.server(origin.serverId) ? origin : undefined);
     const known = enabled(namer.resolve(exposed));
-    if (known) return this.unlessQuarantined(kind, await this.whenLive(kind, known));
+    if (known) return this.unlessQuarantined(kind, known);
     // Not handed out by this run yet (an IDE calling from a list it cached before a restart): list, then look again.
     if (kind === 'tools') await this.listToolsForIde();
     else await this.listPrompts();
-    return this.unlessQuarantined(kind, await this.whenLive(kind, enabled(namer.resolveOrSplit(exposed))));
-  }
-
-  /**
-   * A tool named by a restart's catalog snapshot is checked against the live definition, not the snapshot's: the call
-   * waits for the live listing (pinning then holds a tool the server changed while Lanyard was off), and fails as a
-   * call to an unreachable server when that listing fails.
-   */
-  private async whenLive(kind: 'tools' | 'prompts', origin: NameOrigin | undefined): Promise<NameOrigin | undefined> {
-    if (kind !== 'tools' || !origin) return origin;
-    try {
-      await this.pool.whenLive(origin.serverId);
-    } catch (e) {
-      throw toProtocolError(origin.serverId, e);
-    }
-    return origin;
+    return this.unlessQuarantined(kind, enabled(namer.resolveOrSplit(exposed)));
   }
 
   knownName(kind: 'tools' | 'prompts', exposed: string): NameOrigin | undefined {
@@ -398,10 +383,19 @@ class AggregatorImpl implements Aggregator, AggregatorCore {
     return this.options.toolGate?.refusal(serverId, tool);
   }
 
-  /** A tool held back for review is refused with what changed and how to review it (a JSON-RPC error). */
-  private unlessQuarantined(kind: 'tools' | 'prompts', origin: NameOrigin | undefined): NameOrigin | undefined {
-    const refused = kind === 'tools' && origin ? this.toolRefusal(origin.serverId, origin.originalName) : undefined;
-    if (refused) throw toProtocolError(origin!.serverId, refused);
+  async admitToolCall(serverId: string, tool: string): Promise<void> {
+    try {
+      await this.pool.whenLive(serverId);
+    } catch (e) {
+      throw toProtocolError(serverId, e);
+    }
+    const refused = this.toolRefusal(serverId, tool);
+    if (refused) throw toProtocolError(serverId, refused);
+  }
+
+  /** A tool is resolved for a call only once admitted (admitToolCall); a prompt as it is. */
+  private async unlessQuarantined(kind: 'tools' | 'prompts', origin: NameOrigin | undefined): Promise<NameOrigin | undefined> {
+    if (kind === 'tools' && origin) await this.admitToolCall(origin.serverId, origin.originalName);
     return origin;
   }
 

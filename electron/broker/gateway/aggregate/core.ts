@@ -66,6 +66,13 @@ export interface AggregatorCore {
   serverForUri(uri: string, template?: boolean): Promise<string | undefined>;
   /** Why a tool is held back for review (tool pinning), or undefined when it may be called. */
   toolRefusal(serverId: string, tool: string): Error | undefined;
+  /**
+   * Admits a call of a tool, or throws the JSON-RPC error the IDE gets. A tool named by a restart's catalog snapshot
+   * waits for the server's live listing first, so pinning judges the live definition (the server may have changed it
+   * while Lanyard was off), and fails as a call to an unreachable server when that listing fails; a tool held back
+   * for review is refused with what changed and how to review it.
+   */
+  admitToolCall(serverId: string, tool: string): Promise<void>;
   builtinTool(name: string): CallToolResult | undefined;
   versions(): Readonly<Record<CatalogKind, number>>;
   activity(event: AggregatorActivity): void;

@@ -427,12 +427,7 @@ export class IdeSessions {
     const origin = routed ? (routed.kind === 'tool' ? routed.origin : undefined) : await this.core.resolveName('tools', params.name);
     // A profile resolves names itself: a tool held back for review is refused here as resolveName refuses it on /mcp.
     if (routed?.kind === 'tool') {
-      // Checked against the live definition: a name from a restart's snapshot waits for the live listing first.
-      await this.core.pool.whenLive(routed.origin.serverId).catch((e: unknown) => {
-        throw toProtocolError(routed.origin.serverId, e);
-      });
-      const refused = this.core.toolRefusal(routed.origin.serverId, routed.origin.originalName);
-      if (refused) throw toProtocolError(routed.origin.serverId, refused);
+      await this.core.admitToolCall(routed.origin.serverId, routed.origin.originalName);
     }
     if (!origin) {
       const builtin = this.core.builtinTool(params.name);

@@ -1,7 +1,6 @@
 import type { ListToolsResult, Prompt } from '@modelcontextprotocol/server';
 import type { NameOrigin } from '../tool-names';
 import type { AggregatorCore } from './core';
-import { toProtocolError } from './errors';
 import { ResourceIndex } from './merged';
 
 /**
@@ -13,10 +12,9 @@ import { ResourceIndex } from './merged';
 export function onlyServerCore(core: AggregatorCore, serverId: string): AggregatorCore {
   const enabled = () => core.pool.server(serverId) !== undefined && core.canServe(serverId);
   const origin = (name: string): NameOrigin | undefined => (enabled() ? { serverId, originalName: name } : undefined);
-  // A tool held back for review is refused here exactly as on /mcp (the pool already leaves it out of the list).
-  const unlessQuarantined = (kind: 'tools' | 'prompts', found: NameOrigin | undefined): NameOrigin | undefined => {
-    const refused = kind === 'tools' && found ? core.toolRefusal(found.serverId, found.originalName) : undefined;
-    if (refused) throw toProtocolError(serverId, refused);
+  // A tool is admitted here exactly as on /mcp: after a restart's snapshot, once live; held back for review, refused.
+  const unlessQuarantined = async (kind: 'tools' | 'prompts', found: NameOrigin | undefined): Promise<NameOrigin | undefined> => {
+    if (kind === 'tools' && found) await core.admitToolCall(found.serverId, found.originalName);
     return found;
   };
   let toolsJson: { tools: unknown; json: Buffer } | undefined;
@@ -49,12 +47,7 @@ export function onlyServerCore(core: AggregatorCore, serverId: string): Aggregat
     },
     listPrompts,
     listResources,
-    resolveName: async (kind, exposed) => {
-      // Checked against the live definition: while a restart's snapshot is served, the live listing comes first.
-      if (kind === 'tools' && enabled())
-        await core.pool.whenLive(serverId).catch((e: unknown) => Promise.reject(toProtocolError(serverId, e)));
-      return unlessQuarantined(kind, origin(exposed));
-    },
+    resolveName: (kind, exposed) => unlessQuarantined(kind, origin(exposed)),
     // Not the fast path's when held back (resolveName refuses it with the reason) or while the snapshot is served.
     knownName: (kind, exposed) => {
       const found = origin(exposed);
@@ -62,6 +55,7 @@ export function onlyServerCore(core: AggregatorCore, serverId: string): Aggregat
       return kind === 'tools' && found && core.toolRefusal(serverId, exposed) ? undefined : found;
     },
     toolRefusal: (id, tool) => core.toolRefusal(id, tool),
+    admitToolCall: (id, tool) => core.admitToolCall(id, tool),
     guard: core.guard,
     // A diagnostic endpoint: no IDE profile shapes it.
     profileView: () => core.profileView(undefined),

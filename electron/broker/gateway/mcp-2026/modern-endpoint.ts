@@ -318,12 +318,7 @@ export class ModernEndpoint {
       const origin = routed ? (routed.kind === 'tool' ? routed.origin : undefined) : await core.resolveName('tools', params.name);
       // A profile resolves names itself: a tool held back for review is refused here as resolveName refuses it on /mcp.
       if (routed?.kind === 'tool') {
-        // Checked against the live definition: a name from a restart's snapshot waits for the live listing first.
-        await core.pool.whenLive(routed.origin.serverId).catch((e: unknown) => {
-          throw toProtocolError(routed.origin.serverId, e);
-        });
-        const refused = core.toolRefusal(routed.origin.serverId, routed.origin.originalName);
-        if (refused) throw toProtocolError(routed.origin.serverId, refused);
+        await core.admitToolCall(routed.origin.serverId, routed.origin.originalName);
       }
       if (!origin) {
         const builtin = core.builtinTool(params.name);

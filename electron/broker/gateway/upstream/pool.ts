@@ -256,15 +256,18 @@ export class UpstreamPool {
    * the catalog is live already, or there is no snapshot.
    */
   whenLive(serverId: string): Promise<void> {
-    const entry = this.entries.get(serverId);
-    if (!entry || entry.live || entry.closed || !entry.snapshot || !entry.loading) return Promise.resolve();
-    return entry.loading.then(() => undefined);
+    return this.liveListing(serverId)?.then(() => undefined) ?? Promise.resolve();
   }
 
   /** Whether the server's catalog is still a restart's snapshot (a call must wait for `whenLive` first). */
   servingSnapshot(serverId: string): boolean {
+    return this.liveListing(serverId) !== undefined;
+  }
+
+  /** The live listing running while a restart's snapshot is served in its place (none once live, or without one). */
+  private liveListing(serverId: string): Promise<ServerCatalog> | undefined {
     const entry = this.entries.get(serverId);
-    return entry !== undefined && !entry.live && !entry.closed && entry.snapshot !== undefined && entry.loading !== undefined;
+    return entry && !entry.live && !entry.closed && entry.snapshot ? entry.loading : undefined;
   }
 
   /** Starts listing the server (its snapshot first, on a restart's first listing); the backoff is the caller's to check. */

@@ -604,15 +604,11 @@ export class UpstreamSession {
       }
       return false;
     }
-    this.streamLost(conn, reason);
-    return true;
-  }
-
-  private streamLost(conn: Connection, reason: string): void {
     // Each new session opens fine (which resets the backoff) when only its GET stream fails: the backoff goes on
     // growing with the stream's failures instead, so such a server is not re-initialized twice a second.
     this.attempt = Math.max(this.attempt, this.streamFailures - 1);
     this.lost(conn, reason);
+    return true;
   }
 
   /** The SDK reported the connection gone while idle (GET stream could not be re-opened, SSE stream closed). */
